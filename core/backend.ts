@@ -1,0 +1,230 @@
+/**
+ * The backend interface: the only seam between the training stack (autograd, modules, optimizer,
+ * sparse training methods) and the hardware. Two implementations exist — the pure-TypeScript
+ * `ReferenceBackend` (any CPU; optionally float64 storage for finite-difference checks) and the
+ * WebGPU `GpuBackend` — and nothing above this file branches on which one it has.
+ *
+ * Conventions:
+ * - A {@linkcode Tensor} is an opaque handle to backend-owned storage of `float32` values (or
+ *   `int32` for token indices), row-major, with a shape. Operations enqueue work and return new
+ *   tensors synchronously; only {@linkcode Backend.read} waits for results.
+ * - Masks are `f32` tensors holding exactly 0 or 1.
+ * - Scalars produced on the device (a loss, a sum of squares, a flip count) are `[1]`-shaped
+ *   tensors, so a training step needs one bulk read at its end.
+ * - Memory: every tensor an operation creates is *temporary* until {@linkcode Backend.keep} marks
+ *   it persistent. {@linkcode Backend.release} frees all temporaries (parameters, optimizer state and
+ *   masks are kept; activations and gradients are temporaries of one step). Using a released tensor
+ *   is an error.
+ *
+ * @module
+ */
+
+/** Element type of a tensor. */
+export type DType = "f32" | "i32";
+
+/** An opaque, backend-owned n-dimensional array. */
+export interface Tensor {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`). */
+  readonly size: number;
+  /** Element type. */
+  readonly dtype: DType;
+}
+
+/** Options of {@linkcode Backend.matmul}. */
+export interface MatmulOptions {
+  /** Use `aᵀ` (a is stored `[K, M]`, or `[B, K, M]`). */
+  transA?: boolean;
+  /** Use `bᵀ` (b is stored `[N, K]`, or `[B, N, K]`). */
+  transB?: boolean;
+}
+
+/** Hyper-parameters of one AdamW update ({@linkcode Backend.adamw}). */
+export interface AdamWParams {
+  /** Learning rate of this step. */
+  lr: number;
+  /** First-moment decay (0.9 in SPEC §4). */
+  beta1: number;
+  /** Second-moment decay (0.95 in SPEC §4). */
+  beta2: number;
+  /** Denominator epsilon (1e-8). */
+  eps: number;
+  /** Decoupled weight decay (0.1, or 0 for norms/biases/embeddings). */
+  weightDecay: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+/** The two FP8 formats of SPEC 2.9. */
+export type Fp8Format = "e4m3" | "e5m2";
+
+/** Result of a pruning operation on device tensors. */
+export interface PrunedTensor {
+  /** The pruned values, same shape as the input. */
+  pruned: Tensor;
+  /** 0/1 mask, same shape as the input. */
+  mask: Tensor;
+}
+
+/** Result of {@linkcode Backend.layerNorm}. */
+export interface LayerNormResult {
+  /** Normalised, scaled and shifted output `[N, d]`. */
+  y: Tensor;
+  /** Per-row mean `[N]` (saved for the backward pass). */
+  mean: Tensor;
+  /** Per-row reciprocal standard deviation `[N]` (saved for the backward pass). */
+  rstd: Tensor;
+}
+
+/** Result of {@linkcode Backend.layerNormBackward}. */
+export interface LayerNormGrads {
+  /** Gradient of the input `[N, d]`. */
+  dx: Tensor;
+  /** Gradient of the scale `[d]`. */
+  dw: Tensor;
+  /** Gradient of the shift `[d]`. */
+  db: Tensor;
+}
+
+/**
+ * A compute backend: a couple of dozen tensor operations, enough for GPT-2 training with every
+ * 2:4 method of SPEC §2. Every operation validates shapes and throws a `RangeError` naming them.
+ */
+export interface Backend {
+  /** `"reference"` or `"webgpu"`. */
+  readonly name: string;
+  /** Human-readable device description (CPU, or the WebGPU adapter). */
+  readonly device: string;
+
+  // ---- memory -------------------------------------------------------------------------------
+  /** Uploads `data` as a tensor of `shape` (float32; a Float64Array is rounded). */
+  tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor;
+  /** Uploads token indices as an `i32` tensor of `shape`. */
+  indices(data: Int32Array, shape: readonly number[]): Tensor;
+  /** A tensor of `shape` filled with `value` (default 0). */
+  full(shape: readonly number[], value?: number): Tensor;
+  /** Reads a tensor back (float32 values; `i32` tensors are converted). */
+  read(t: Tensor): Promise<Float32Array>;
+  /** Reads several tensors back in one transfer. */
+  readMany(ts: readonly Tensor[]): Promise<Float32Array[]>;
+  /** Marks a tensor persistent (survives {@linkcode Backend.release}); returns it. */
+  keep<T extends Tensor>(t: T): T;
+  /** Frees a persistent or temporary tensor now. */
+  dispose(t: Tensor): void;
+  /** Frees every temporary tensor (call once per training step, after its last read). */
+  release(): void;
+  /** A view (or copy) of `t` with a new shape of the same size. */
+  reshape(t: Tensor, shape: readonly number[]): Tensor;
+  /** Copies `src` into the persistent tensor `dst` in place (same shape). */
+  assign(dst: Tensor, src: Tensor): void;
+
+  // ---- linear algebra -----------------------------------------------------------------------
+  /**
+   * Matrix product of 2-D `[M,K]·[K,N]` or batched 3-D `[B,M,K]·[B,K,N]` operands, with optional
+   * transposes ({@linkcode MatmulOptions}). Accumulates in at least float32.
+   */
+  matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor;
+  /** Transpose of a 2-D tensor. */
+  transpose(a: Tensor): Tensor;
+  /**
+   * Views `x` as `[A, B, C, D]` (`dims`) and swaps the middle two axes, giving `[A, C, B, D]`
+   * (splits/merges attention heads).
+   */
+  permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor;
+  /** Columns `[start, start + width)` of a 2-D tensor. */
+  sliceCols(x: Tensor, start: number, width: number): Tensor;
+  /** Places a 2-D `[N, width]` tensor at column `start` of a zero `[N, cols]` tensor. */
+  padCols(x: Tensor, start: number, cols: number): Tensor;
+
+  // ---- element-wise -------------------------------------------------------------------------
+  /** `a + b` (same shape). */
+  add(a: Tensor, b: Tensor): Tensor;
+  /** `a + s·b` (same shape). */
+  addScaled(a: Tensor, b: Tensor, s: number): Tensor;
+  /** `a ⊙ b` (same shape). */
+  mul(a: Tensor, b: Tensor): Tensor;
+  /** `s·a`. */
+  scale(a: Tensor, s: number): Tensor;
+  /** GELU with the exact erf, `0.5·x·(1 + erf(x/√2))`. */
+  gelu(x: Tensor): Tensor;
+  /** `dy ⊙ GELU'(x)`. */
+  geluBackward(x: Tensor, dy: Tensor): Tensor;
+  /** GEGLU (SPEC 3) on `[N, 2h]` rows `[x | gate]` → `[N, h]`. */
+  geglu(x: Tensor): Tensor;
+  /** GEGLU backward → `[N, 2h]` = `[∂x | ∂gate]`. */
+  gegluBackward(x: Tensor, dy: Tensor): Tensor;
+  /** SwiGLU (SPEC 3) on `[N, 2h]` rows `[x | gate]` → `[N, h]`. */
+  swiglu(x: Tensor): Tensor;
+  /** SwiGLU backward → `[N, 2h]`. */
+  swigluBackward(x: Tensor, dy: Tensor): Tensor;
+  /**
+   * Inverted dropout: zeroes each element with probability `p` and scales the rest by `1/(1−p)`,
+   * with the keep decision drawn from the counter-based RNG: element `i` keeps iff
+   * `uniform4(seed, stream, floor(i/4))[i % 4] >= p` (`reference/rng.ts`). Applying it again with
+   * the same arguments to `dy` is its backward pass.
+   */
+  dropout(x: Tensor, p: number, seed: number, stream: number): Tensor;
+
+  // ---- normalisation, attention, embedding, loss --------------------------------------------
+  /** LayerNorm over the last axis of `[N, d]` with scale `w[d]` and shift `b[d]`. */
+  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult;
+  /** Backward of {@linkcode Backend.layerNorm}. */
+  layerNormBackward(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+  ): LayerNormGrads;
+  /**
+   * Row softmax of `scale·s` over `[B, T, T]` attention scores with a causal mask (entries with
+   * column > row get probability 0).
+   */
+  causalSoftmax(s: Tensor, scale: number): Tensor;
+  /** Softmax backward per row: `p ⊙ (dp − Σ p⊙dp)` (same shape as `p`). */
+  softmaxBackward(p: Tensor, dp: Tensor): Tensor;
+  /** Rows of `table[V, d]` picked by `idx` (`i32`, `[N]`) → `[N, d]`. */
+  embedding(table: Tensor, idx: Tensor): Tensor;
+  /** Scatter-add of `dy[N, d]` into a zero `[V, d]` by `idx` (deterministic order). */
+  embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor;
+  /** Mean cross-entropy of `logits[N, C]` against `targets` (`i32`, `[N]`) → `[1]`. */
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor;
+  /** `dLoss · ∂(mean CE)/∂logits` → `[N, C]`; `dLoss` is a `[1]` tensor. */
+  crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor;
+  /** Mean over rows of a 2-D `[N, d]` tensor → `[d]` (e.g. pooling). */
+  meanRows(x: Tensor): Tensor;
+
+  // ---- reductions ---------------------------------------------------------------------------
+  /** `Σ x²` → `[1]`. */
+  sumSquares(x: Tensor): Tensor;
+  /** `Σ a ⊙ b` → `[1]`. */
+  dot(a: Tensor, b: Tensor): Tensor;
+
+  // ---- 2:4 sparsity (SPEC §1–2; same semantics as the `reference/` functions) -------------
+  /** Hard N:M magnitude pruning along rows of a 2-D tensor (SPEC 1.1; ties: higher index). */
+  pruneNM(w: Tensor, n: number, m: number): PrunedTensor;
+  /** Soft-threshold 2:4 pruning (SPEC 1.2). */
+  softThreshold24(w: Tensor): PrunedTensor;
+  /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (SPEC 1.4). */
+  transposableMask24(w: Tensor): Tensor;
+  /**
+   * MVUE 2:4 along rows (SPEC 2.7) with uniforms from the counter-based RNG at
+   * (`seed`, `stream`, group index).
+   */
+  mvue24(g: Tensor, seed: number, stream: number): Tensor;
+  /** `grad + alpha·(1 − mask) ⊙ w` (SPEC 2.2/2.3). */
+  maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor;
+  /** Number of positions where two masks differ → `[1]` (SPEC 2.4). */
+  flipCount(prev: Tensor, next: Tensor): Tensor;
+  /** FP8 quantise–dequantise with per-tensor amax scaling (SPEC 2.9). */
+  quantizeFp8(x: Tensor, format: Fp8Format): Tensor;
+
+  // ---- optimizer ----------------------------------------------------------------------------
+  /**
+   * One AdamW step in place on the persistent tensors `param`, `m`, `v` (decoupled weight decay,
+   * bias-corrected moments): `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
+   * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)`.
+   */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void;
+}
