@@ -1,0 +1,392 @@
+/**
+ * The WebGPU runtime every kernel runs on: device acquisition (with a typed error when there is
+ * none), a pipeline cache keyed by each kernel's specialisation, a size-bucketed buffer pool, one
+ * command encoder and compute pass shared by many dispatches, and bulk read-back.
+ *
+ * Buffer lifetime rule: a buffer handed back with {@linkcode GpuRuntime.free} returns to the pool
+ * only after the work recorded so far has been submitted, so a later upload (`writeBuffer`, which
+ * the queue runs before the next submit) can never overwrite data an unsubmitted dispatch still
+ * reads.
+ *
+ * @module
+ */
+
+/** Thrown when WebGPU or a suitable adapter is not available. */
+export class WebGpuUnavailableError extends Error {
+  /** Creates the error; `reason` says what was missing. */
+  constructor(reason: string) {
+    super(
+      `WebGPU is not available: ${reason}. Run on the pure-TypeScript reference backend instead ` +
+        `(\`--backend=reference\`, or \`new ReferenceBackend()\`), or install a WebGPU driver ` +
+        `(on Debian: \`apt-get install mesa-vulkan-drivers\` gives a software adapter).`,
+    );
+    this.name = "WebGpuUnavailableError";
+  }
+}
+
+/** Thrown when the device reports a validation/out-of-memory error or is lost. */
+export class GpuError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "GpuError";
+  }
+}
+
+/** A compiled-once compute kernel: its WGSL and a cache key naming every specialisation. */
+export interface KernelSpec {
+  /** Unique key: kernel family plus every constant baked into `code`. */
+  key: string;
+  /** WGSL source with an `@compute` entry point. */
+  code: string;
+  /** Entry point name (default `"main"`). */
+  entryPoint?: string;
+}
+
+/** Options of {@linkcode GpuRuntime.create}. */
+export interface GpuRuntimeOptions {
+  /** Adapter power preference (default `"high-performance"`). */
+  powerPreference?: GPUPowerPreference;
+}
+
+/** What the device offers, as requested at creation. */
+export interface GpuFeatures {
+  /** `shader-f16` was available and enabled. */
+  f16: boolean;
+  /** `timestamp-query` was available and enabled. */
+  timestamp: boolean;
+}
+
+const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+const MIN_BUCKET = 256;
+
+/** Rounds a byte size up to its pool bucket: powers of two up to 1 MiB, then multiples of 1 MiB. */
+function bucketSize(bytes: number): number {
+  const b = Math.max(MIN_BUCKET, bytes);
+  if (b <= 1 << 20) return 1 << Math.ceil(Math.log2(b));
+  return Math.ceil(b / (1 << 20)) * (1 << 20);
+}
+
+/** Largest workgroup count per dispatch dimension guaranteed by WebGPU. */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/**
+ * Splits `count` workgroups into a 2-D grid `[x, y]` within the per-dimension limit. Kernels
+ * recover the linear workgroup index as `wid.x + wid.y * x` (and must bound-check, since
+ * `x * y >= count`).
+ */
+export function grid1d(count: number): [number, number] {
+  if (count <= MAX_WORKGROUPS_PER_DIM) return [Math.max(1, count), 1];
+  const y = Math.ceil(count / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(count / y), y];
+}
+
+/** The device, its caches and the open command encoder. */
+export class GpuRuntime {
+  /** The WebGPU device. */
+  readonly device: GPUDevice;
+  /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  readonly adapterName: string;
+  /** Optional features that were enabled. */
+  readonly features: GpuFeatures;
+  /** Limits the device was created with. */
+  readonly limits: GPUSupportedLimits;
+
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #pool = new Map<number, GPUBuffer[]>();
+  #uniformPool = new Map<number, GPUBuffer[]>();
+  #pendingFree: GPUBuffer[] = [];
+  #pendingUniforms: GPUBuffer[] = [];
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #error: string | null = null;
+  #dumpWgsl: string | undefined;
+  #dispatches = 0;
+
+  private constructor(device: GPUDevice, adapterName: string, features: GpuFeatures) {
+    this.device = device;
+    this.adapterName = adapterName;
+    this.features = features;
+    this.limits = device.limits;
+    device.addEventListener("uncapturederror", (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.#error ??= `WebGPU error: ${e.message}`;
+    });
+    device.lost.then((info) => {
+      this.#error ??= `WebGPU device lost (${info.reason}): ${info.message}`;
+    });
+    try {
+      this.#dumpWgsl = Deno.env.get("TWOFOUR_DUMP_WGSL");
+    } catch {
+      this.#dumpWgsl = undefined; // no --allow-env: no dumping
+    }
+  }
+
+  /**
+   * Requests an adapter and a device with `shader-f16` and `timestamp-query` when present and
+   * the adapter's buffer/binding/workgroup-storage limits.
+   *
+   * @throws {WebGpuUnavailableError} If `navigator.gpu` or an adapter is missing.
+   */
+  static async create(options: GpuRuntimeOptions = {}): Promise<GpuRuntime> {
+    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+    if (!gpu) throw new WebGpuUnavailableError("navigator.gpu is undefined in this runtime");
+    const adapter = await gpu.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+    });
+    if (!adapter) throw new WebGpuUnavailableError("no WebGPU adapter was found");
+    const wanted: GPUFeatureName[] = [];
+    const f16 = adapter.features.has("shader-f16");
+    const timestamp = adapter.features.has("timestamp-query");
+    if (f16) wanted.push("shader-f16");
+    if (timestamp) wanted.push("timestamp-query");
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures: wanted,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      },
+    });
+    const info = adapter.info;
+    const name = info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim();
+    return new GpuRuntime(device, name || "unknown adapter", { f16, timestamp });
+  }
+
+  /** Number of dispatches recorded since creation (for benchmarks and tests). */
+  get dispatchCount(): number {
+    return this.#dispatches;
+  }
+
+  #check(): void {
+    if (this.#error) throw new GpuError(this.#error);
+  }
+
+  /** The compiled pipeline for `spec`, compiled on first use and cached by `spec.key`. */
+  pipeline(spec: KernelSpec): GPUComputePipeline {
+    const hit = this.#pipelines.get(spec.key);
+    if (hit) return hit;
+    if (this.#dumpWgsl) {
+      console.error(`// ---- WGSL kernel ${spec.key} ----\n${spec.code}`);
+    }
+    const module = this.device.createShaderModule({ code: spec.code, label: spec.key });
+    const pipeline = this.device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: spec.entryPoint ?? "main" },
+      label: spec.key,
+    });
+    this.#pipelines.set(spec.key, pipeline);
+    return pipeline;
+  }
+
+  /** Number of distinct pipelines compiled so far. */
+  get pipelineCount(): number {
+    return this.#pipelines.size;
+  }
+
+  /**
+   * Compiles `spec` now and reports WGSL or pipeline errors synchronously-ish: resolves once the
+   * device has validated it, and rejects with a {@linkcode GpuError} naming the kernel key.
+   */
+  async compile(spec: KernelSpec): Promise<void> {
+    this.device.pushErrorScope("validation");
+    this.pipeline(spec);
+    const err = await this.device.popErrorScope();
+    if (err) {
+      this.#pipelines.delete(spec.key);
+      throw new GpuError(`Cannot compile kernel ${spec.key}: ${err.message}`);
+    }
+  }
+
+  /** A storage buffer of at least `bytes` bytes from the pool (contents undefined). */
+  alloc(bytes: number): GPUBuffer {
+    this.#check();
+    const size = bucketSize(bytes);
+    if (size > this.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(
+        `Cannot allocate a GPU buffer of ${bytes} bytes: the device allows at most ${this.limits.maxStorageBufferBindingSize} per binding`,
+      );
+    }
+    const list = this.#pool.get(size);
+    return list?.pop() ??
+      this.device.createBuffer({ size, usage: STORAGE_USAGE, label: `pool-${size}` });
+  }
+
+  /** Returns a buffer to the pool once the work recorded so far has been submitted. */
+  free(buffer: GPUBuffer): void {
+    this.#pendingFree.push(buffer);
+  }
+
+  /** Uploads `data` into a pooled storage buffer. */
+  upload(data: ArrayBufferView): GPUBuffer {
+    const buf = this.alloc(data.byteLength);
+    this.write(buf, data);
+    return buf;
+  }
+
+  /** Writes `data` to the start of `buffer` (ordered before the next submit). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 !== 0) { // writeBuffer needs a multiple of 4 bytes
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      bytes = padded;
+    }
+    this.device.queue.writeBuffer(buffer, byteOffset, bytes as Uint8Array<ArrayBuffer>);
+  }
+
+  #uniform(params: ArrayBufferView): GPUBuffer {
+    const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+    const list = this.#uniformPool.get(size);
+    const buf = list?.pop() ?? this.device.createBuffer({ size, usage: UNIFORM_USAGE });
+    this.write(buf, params);
+    this.#pendingUniforms.push(buf);
+    return buf;
+  }
+
+  /**
+   * Records one dispatch of `spec` into the shared compute pass. `buffers` bind to
+   * `@group(0) @binding(0..n-1)` in order; `params`, if given, binds as a uniform buffer at
+   * `@binding(n)`.
+   */
+  dispatch(
+    spec: KernelSpec,
+    buffers: readonly GPUBuffer[],
+    workgroups: readonly number[],
+    params?: ArrayBufferView,
+  ): void {
+    this.#check();
+    const pipeline = this.pipeline(spec);
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+      binding: i,
+      resource: { buffer },
+    }));
+    if (params) {
+      entries.push({ binding: buffers.length, resource: { buffer: this.#uniform(params) } });
+    }
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    if (!this.#pass) {
+      this.#encoder = this.device.createCommandEncoder();
+      this.#pass = this.#encoder.beginComputePass();
+    }
+    this.#pass.setPipeline(pipeline);
+    this.#pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = workgroups;
+    if (x > 0 && y > 0 && z > 0) this.#pass.dispatchWorkgroups(x, y, z);
+    this.#dispatches++;
+  }
+
+  /** Records a buffer-to-buffer copy (ends the open compute pass). */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    this.#check();
+    const enc = this.#openEncoderForCopy();
+    enc.copyBufferToBuffer(src, srcOffset, dst, dstOffset, Math.ceil(bytes / 4) * 4);
+  }
+
+  #openEncoderForCopy(): GPUCommandEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    this.#encoder ??= this.device.createCommandEncoder();
+    return this.#encoder;
+  }
+
+  /** Submits everything recorded so far and recycles buffers freed before this point. */
+  flush(): void {
+    this.#check();
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (this.#encoder) {
+      this.device.queue.submit([this.#encoder.finish()]);
+      this.#encoder = null;
+    }
+    for (const b of this.#pendingFree) {
+      const list = this.#pool.get(b.size);
+      if (list) list.push(b);
+      else this.#pool.set(b.size, [b]);
+    }
+    this.#pendingFree = [];
+    for (const b of this.#pendingUniforms) {
+      const list = this.#uniformPool.get(b.size);
+      if (list) list.push(b);
+      else this.#uniformPool.set(b.size, [b]);
+    }
+    this.#pendingUniforms = [];
+  }
+
+  /**
+   * Reads back several buffer ranges in one submission and one map.
+   *
+   * @returns One `ArrayBuffer` per request, in order.
+   */
+  async readMany(
+    requests: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[],
+  ): Promise<ArrayBuffer[]> {
+    this.#check();
+    const aligned = requests.map((r) => Math.ceil(r.bytes / 4) * 4);
+    const total = aligned.reduce((s, b) => s + b, 0);
+    if (total === 0) return requests.map(() => new ArrayBuffer(0));
+    const staging = this.device.createBuffer({
+      size: total,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#openEncoderForCopy();
+    let at = 0;
+    requests.forEach((r, i) => {
+      if (aligned[i] > 0) enc.copyBufferToBuffer(r.buffer, r.offset ?? 0, staging, at, aligned[i]);
+      at += aligned[i];
+    });
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.#check();
+      throw new GpuError(`Cannot read back from the GPU: ${(e as Error).message}`);
+    }
+    this.#check();
+    const mapped = staging.getMappedRange();
+    const out: ArrayBuffer[] = [];
+    at = 0;
+    requests.forEach((r, i) => {
+      out.push(mapped.slice(at, at + r.bytes));
+      at += aligned[i];
+    });
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Reads back `bytes` bytes of one buffer. */
+  async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    return (await this.readMany([{ buffer, bytes }]))[0];
+  }
+
+  /** Waits until all submitted work has finished (flushes first). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.#check();
+  }
+
+  /** Destroys the pooled buffers and the device. */
+  destroy(): void {
+    for (const list of [...this.#pool.values(), ...this.#uniformPool.values()]) {
+      for (const b of list) b.destroy();
+    }
+    this.#pool.clear();
+    this.#uniformPool.clear();
+    this.device.destroy();
+  }
+}
