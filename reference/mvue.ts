@@ -1,0 +1,283 @@
+/**
+ * MVUE 2:4 (SPEC §2.7): the unbiased stochastic 2:4 sparsifier for neural gradients of Chmiel et
+ * al., "Minimum Variance Unbiased N:M Sparsity for the Neural Gradients" (ICLR 2023, arXiv
+ * 2203.10991), in the sampling form used by Hu et al. (ICML 2024, arXiv 2404.01847) and Hu, Zhu,
+ * Chen (NeurIPS 2024, arXiv 2409.09099): two positions of every group of four are drawn by
+ * weighted sampling without replacement and rescaled by their inclusion probabilities.
+ *
+ * @module
+ */
+
+import { assertGroupedCols, assertMatrix, type Matrix } from "../core/matrix.ts";
+import { uniform4 } from "./rng.ts";
+
+/** `ε` of SPEC §2.7 as a float32 value (`Math.fround(1.19209e-7)`). */
+export const MVUE_EPSILON: number = Math.fround(1.19209e-7);
+
+/**
+ * The largest float32 group sum `S` {@linkcode mvue24} accepts, `2^126`. Up to it every
+ * `t_k = a_k / S ≥ ε / S` is a positive float32 value, so every drawn `p_k > 0` and no output is
+ * NaN or infinite.
+ */
+export const MVUE_MAX_GROUP_SUM: number = 2 ** 126;
+
+/** Options of {@linkcode mvue24}. */
+export interface Mvue24Options {
+  /** The generator seed, an integer in `[0, 2^53)` (see `uniform4` in `./rng.ts`). */
+  seed: number;
+  /** The generator stream, an integer in `[0, 2^32)`; default `0`. */
+  stream?: number;
+}
+
+const f = Math.fround;
+
+function assertFinite(x: Matrix, action: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) {
+      const r = Math.floor(i / x.cols), c = i % x.cols;
+      throw new RangeError(
+        `Cannot ${action}: gradients must be finite, got ${
+          d[i]
+        } at row ${r}, column ${c} (flat index ${i})`,
+      );
+    }
+  }
+}
+
+function checkInput(g: Matrix, action: string): void {
+  assertMatrix(g, action);
+  assertGroupedCols(g, 4, action);
+  assertFinite(g, action);
+}
+
+/**
+ * Sparsifies one group in place: reads `x[o..o+3]`, writes `out[o..o+3]`, with uniforms `u0`,
+ * `u1`, in the float32 operation order documented on {@linkcode mvue24}.
+ */
+function sampleGroup(
+  x: Float32Array,
+  out: Float32Array,
+  o: number,
+  u0: number,
+  u1: number,
+  cols: number,
+  action: string,
+): void {
+  const a = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) a[i] = f(Math.abs(x[o + i]) + MVUE_EPSILON);
+  const sum = f(f(f(a[0] + a[1]) + a[2]) + a[3]);
+  if (!(sum <= MVUE_MAX_GROUP_SUM)) {
+    const r = Math.floor(o / cols), c = o % cols;
+    throw new RangeError(
+      `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
+        c + 3
+      } must be at most 2^126, got ${sum}`,
+    );
+  }
+  const t = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) t[i] = f(a[i] / sum);
+  // rest[i] = S − a_i, formed as the sum of the other three (no cancellation when a_i dominates).
+  const rest = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) {
+    let s = 0, first = true;
+    for (let j = 0; j < 4; j++) {
+      if (j === i) continue;
+      s = first ? a[j] : f(s + a[j]);
+      first = false;
+    }
+    rest[i] = s;
+  }
+
+  // First pick: inverse CDF over cumulative t, inclusive, lowest index first; fallback: index 3.
+  let first = 3;
+  let c = 0;
+  for (let i = 0; i < 4; i++) {
+    c = f(c + t[i]);
+    if (u0 <= c) {
+      first = i;
+      break;
+    }
+  }
+  // Second pick among the other three, probabilities a_j / (S − a_first); fallback: the last one.
+  let second = first === 3 ? 2 : 3;
+  c = 0;
+  for (let j = 0; j < 4; j++) {
+    if (j === first) continue;
+    c = f(c + f(a[j] / rest[first]));
+    if (u1 <= c) {
+      second = j;
+      break;
+    }
+  }
+
+  for (let k = 0; k < 4; k++) out[o + k] = 0;
+  for (const k of [first, second]) {
+    let s = 0;
+    for (let i = 0; i < 4; i++) if (i !== k) s = f(s + f(t[i] / rest[i]));
+    const p = f(t[k] + f(a[k] * s));
+    out[o + k] = f(x[o + k] / p);
+  }
+}
+
+/**
+ * MVUE 2:4 with uniforms from the project's Philox generator (SPEC §2.7): in every group of four
+ * consecutive elements of a row, two positions are drawn by weighted sampling without replacement
+ * and rescaled by their inclusion probabilities, so `E[out] = g` exactly.
+ *
+ * Group `q = row · (cols / 4) + col / 4` (row-major group order) uses the uniforms
+ * `u0 = uniform4(seed, stream, q)[0]` and `u1 = uniform4(seed, stream, q)[1]`; words 2 and 3 are
+ * unused. Equivalent to {@linkcode mvue24WithUniforms} with `uniforms[2q] = u0`,
+ * `uniforms[2q + 1] = u1`.
+ *
+ * **Float32 operation order** (every operation rounded to float32, `f(·)` below; a float32 GPU
+ * kernel doing the same operations in the same order draws the same positions). For a group
+ * `x_0..x_3`:
+ *
+ * 1. `a_i = f(|x_i| + ε)` with `ε = MVUE_EPSILON = f(1.19209e-7)`, `i = 0..3`.
+ * 2. `S = f(f(f(a_0 + a_1) + a_2) + a_3)`. Groups with `S > 2^126` are rejected.
+ * 3. `t_i = f(a_i / S)`.
+ * 4. `R_i = S − a_i`, **computed as the sum of the other three `a` in ascending index order**,
+ *    `R_i = f(f(a_j + a_k) + a_l)` with `j < k < l`, `{j, k, l} = {0..3} \ {i}` (no cancellation
+ *    when `a_i` dominates).
+ * 5. First pick: `c = 0`; for `i = 0, 1, 2, 3`: `c = f(c + t_i)`; if `u0 ≤ c`, pick `i` and stop
+ *    (inclusive, so a tie goes to the lower index). If no index was picked (rounding left the last
+ *    cumulative value below `u0`), pick `3`.
+ * 6. Second pick: `c = 0`; for `j` ascending over the three indices other than `i`:
+ *    `c = f(c + f(a_j / R_i))`; if `u1 ≤ c`, pick `j` and stop. If none, pick the last of the
+ *    three.
+ * 7. For each drawn `k`: `s_k = 0`; for `m` ascending over the indices other than `k`:
+ *    `s_k = f(s_k + f(t_m / R_m))`; then `p_k = f(t_k + f(a_k · s_k))` (no fused multiply-add) and
+ *    `out_k = f(x_k / p_k)` with the raw signed `x_k` (no ε). The other two outputs are `+0`.
+ *
+ * Properties: exactly two nonzero positions per group unless an `x_k` is 0; `|out_k| ≤ S` up to
+ * float32 rounding; an all-zero group gives zeros, never NaN. Parity note for GPU kernels: when
+ * `S ≤ 2^103` every `t_i` and `a_j / R_i` is a normal float32 value, so a kernel that flushes
+ * subnormals to zero still draws the same positions.
+ *
+ * @param g The gradient matrix; `g.cols` must be a multiple of 4; values must be finite.
+ * @param options `{ seed, stream }`: the generator key and stream (default stream 0).
+ * @returns A fresh matrix of the same shape, 2:4 sparse, an unbiased estimate of `g`.
+ * @throws {TypeError} If `g` is not a matrix or `options` is not an object.
+ * @throws {RangeError} If `g.cols % 4 !== 0`, a value is NaN or ±Inf (rejected: a non-finite
+ * gradient has no finite unbiased estimate), a group's float32 sum `S` exceeds `2^126`, or the
+ * seed or stream is out of range.
+ * @example
+ * ```ts
+ * import { matrix } from "../core/matrix.ts";
+ * import { mvue24 } from "./mvue.ts";
+ * const out = mvue24(matrix(1, 4, [0.1, -3, 2, 0.5]), { seed: 1 });
+ * const kept = out.data.filter((v) => v !== 0).length;
+ * if (kept !== 2) throw new Error("expected two kept values");
+ * ```
+ */
+export function mvue24(g: Matrix, options: Mvue24Options): Matrix {
+  const action = "sample MVUE 2:4";
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot ${action}: options must be an object {seed, stream}, got ${options}`,
+    );
+  }
+  const { seed, stream = 0 } = options;
+  checkInput(g, action);
+  const groups = g.data.length / 4;
+  // Validate the seed and stream even for an empty matrix.
+  uniform4(seed, stream, 0);
+  const out = new Float32Array(g.data.length);
+  for (let q = 0; q < groups; q++) {
+    const u = uniform4(seed, stream, q);
+    sampleGroup(g.data, out, 4 * q, u[0], u[1], g.cols, action);
+  }
+  return { rows: g.rows, cols: g.cols, data: out };
+}
+
+/**
+ * MVUE 2:4 with explicit uniforms (SPEC §2.7): group `q = row · (cols / 4) + col / 4` draws with
+ * `u0 = uniforms[2q]` and `u1 = uniforms[2q + 1]`. The selection and outputs follow the float32
+ * operation order documented on {@linkcode mvue24}.
+ *
+ * @param g The gradient matrix; `g.cols` must be a multiple of 4; values must be finite.
+ * @param uniforms `2 · rows · cols / 4` values, each strictly inside `(0, 1)` (a zero draw could
+ * select the same index twice).
+ * @returns A fresh matrix of the same shape, 2:4 sparse.
+ * @throws {TypeError} If `g` is not a matrix or `uniforms` is not a `Float32Array`.
+ * @throws {RangeError} If `g.cols % 4 !== 0`, a value of `g` is not finite, a group sum exceeds
+ * `2^126`, `uniforms` has the wrong length, or a uniform is not strictly inside `(0, 1)`.
+ * @example
+ * ```ts
+ * import { matrix } from "../core/matrix.ts";
+ * import { mvue24WithUniforms } from "./mvue.ts";
+ * // SPEC §9: (u0, u1) = (0.5, 0.5) picks positions 1 and 2.
+ * const out = mvue24WithUniforms(matrix(1, 4, [0.1, -3, 2, 0.5]), new Float32Array([0.5, 0.5]));
+ * if (out.data[0] !== 0 || out.data[3] !== 0 || Math.abs(out.data[1] + 3.34973) > 1e-5) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function mvue24WithUniforms(g: Matrix, uniforms: Float32Array): Matrix {
+  const action = "sample MVUE 2:4";
+  checkInput(g, action);
+  if (!(uniforms instanceof Float32Array)) {
+    throw new TypeError(
+      `Cannot ${action}: uniforms must be a Float32Array, got ${
+        (uniforms as unknown as object)?.constructor?.name ?? typeof uniforms
+      }`,
+    );
+  }
+  const groups = g.data.length / 4;
+  if (uniforms.length !== 2 * groups) {
+    throw new RangeError(
+      `Cannot ${action}: uniforms must hold 2 per group = ${2 * groups}, got ${uniforms.length}`,
+    );
+  }
+  for (let i = 0; i < uniforms.length; i++) {
+    const u = uniforms[i];
+    if (!(u > 0 && u < 1)) {
+      throw new RangeError(
+        `Cannot ${action}: uniforms must lie strictly inside (0, 1), got ${u} at index ${i}`,
+      );
+    }
+  }
+  const out = new Float32Array(g.data.length);
+  for (let q = 0; q < groups; q++) {
+    sampleGroup(g.data, out, 4 * q, uniforms[2 * q], uniforms[2 * q + 1], g.cols, action);
+  }
+  return { rows: g.rows, cols: g.cols, data: out };
+}
+
+/**
+ * The inclusion probabilities of MVUE 2:4 (SPEC §2.7 step 3): for each group, with
+ * `a_i = |x_i| + ε`, `S = Σ a_i`, `t_i = a_i / S`,
+ * `p_k = t_k + a_k · Σ_{i≠k} t_i / (S − a_i)`: the probability that position `k` is one of the
+ * two drawn. `Σ_k p_k = 2` per group; `p = ½` everywhere for an all-equal group. Computed in
+ * float64 (with the same `ε = MVUE_EPSILON`, and `S − a_i` as the sum of the other three), returned
+ * rounded to float32.
+ *
+ * @param g The gradient matrix; `g.cols` must be a multiple of 4; values must be finite.
+ * @returns A matrix of the same shape holding `p_k` at every position.
+ * @throws {TypeError} If `g` is not a matrix.
+ * @throws {RangeError} If `g.cols % 4 !== 0` or a value is NaN or ±Inf.
+ * @example
+ * ```ts
+ * import { matrix } from "../core/matrix.ts";
+ * import { mvue24Probabilities } from "./mvue.ts";
+ * const p = mvue24Probabilities(matrix(1, 4, [1, 1, 1, 1]));
+ * if (p.data.some((v) => Math.abs(v - 0.5) > 1e-6)) throw new Error("expected 1/2");
+ * ```
+ */
+export function mvue24Probabilities(g: Matrix): Matrix {
+  const action = "compute MVUE 2:4 inclusion probabilities";
+  checkInput(g, action);
+  const out = new Float32Array(g.data.length);
+  for (let o = 0; o < g.data.length; o += 4) {
+    const a = [0, 1, 2, 3].map((i) => Math.abs(g.data[o + i]) + MVUE_EPSILON);
+    const sum = a[0] + a[1] + a[2] + a[3];
+    const rest = a.map((_, i) => a.reduce((acc, v, j) => (j === i ? acc : acc + v), 0));
+    for (let k = 0; k < 4; k++) {
+      let s = 0;
+      for (let i = 0; i < 4; i++) if (i !== k) s += a[i] / sum / rest[i];
+      out[o + k] = a[k] / sum + a[k] * s;
+    }
+  }
+  return { rows: g.rows, cols: g.cols, data: out };
+}
