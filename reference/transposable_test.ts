@@ -1,0 +1,312 @@
+import { type Matrix, matrix } from "../core/matrix.ts";
+import {
+  transposableMask24,
+  transposablePatternIndices,
+  transposablePatterns,
+} from "./transposable.ts";
+
+// ---- small local helpers -------------------------------------------------------------------
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+function assertArrayEquals(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) {
+  assert(
+    actual.length === expected.length,
+    `${what}: length ${actual.length} !== ${expected.length}`,
+  );
+  for (let i = 0; i < expected.length; i++) {
+    if (actual[i] !== expected[i]) {
+      throw new Error(
+        `${what}: at ${i} got ${actual[i]}, expected ${expected[i]} ` +
+          `(actual [${Array.from(actual)}], expected [${Array.from(expected)}])`,
+      );
+    }
+  }
+}
+
+function assertThrows(
+  fn: () => unknown,
+  errorClass: typeof TypeError | typeof RangeError,
+  includes: string[],
+): void {
+  try {
+    fn();
+  } catch (e) {
+    assert(e instanceof errorClass, `expected ${errorClass.name}, got ${e}`);
+    for (const text of includes) {
+      assert(e.message.includes(text), `message "${e.message}" does not mention "${text}"`);
+    }
+    return;
+  }
+  throw new Error(`expected ${errorClass.name} mentioning ${includes.join(", ")}, nothing thrown`);
+}
+
+/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussianMatrix(rows: number, cols: number, seed: number): Matrix {
+  const rand = mulberry32(seed);
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) {
+    data[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  }
+  return { rows, cols, data };
+}
+
+function tieHeavyMatrix(rows: number, cols: number, seed: number): Matrix {
+  const rand = mulberry32(seed);
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 5) - 2;
+  return { rows, cols, data };
+}
+
+// ---- an independent enumeration of the 90 patterns -------------------------------------------
+
+/** Is bit 15 − (4r + c) of `word` set, i.e. entry (r, c)? */
+function entry(word: number, r: number, c: number): number {
+  return (word >> (15 - (4 * r + c))) & 1;
+}
+
+/**
+ * Every 4×4 0/1 matrix (all 65536 words) with exactly two ones in each row and each column,
+ * sorted descending.
+ */
+function bruteForcePatterns(): number[] {
+  const found: number[] = [];
+  for (let word = 0; word < 1 << 16; word++) {
+    let ok = true;
+    for (let k = 0; k < 4 && ok; k++) {
+      let row = 0, col = 0;
+      for (let j = 0; j < 4; j++) {
+        row += entry(word, k, j);
+        col += entry(word, j, k);
+      }
+      ok = row === 2 && col === 2;
+    }
+    if (ok) found.push(word);
+  }
+  return found.sort((a, b) => b - a);
+}
+
+const BRUTE_PATTERNS = bruteForcePatterns();
+
+/** Retained magnitude of `word` on the 4×4 block at (4bi, 4bj), f64, row-major order. */
+function retained(w: Matrix, bi: number, bj: number, word: number): number {
+  let sum = 0;
+  for (let r = 0; r < 4; r++) {
+    for (let c = 0; c < 4; c++) {
+      if (entry(word, r, c)) sum += Math.abs(w.data[(4 * bi + r) * w.cols + 4 * bj + c]);
+    }
+  }
+  return sum;
+}
+
+/** Brute-force optimum: the first (lowest-numbered) pattern with the largest retained sum. */
+function bruteForceBest(w: Matrix, bi: number, bj: number): number {
+  const sums = BRUTE_PATTERNS.map((word) => retained(w, bi, bj, word));
+  return sums.indexOf(Math.max(...sums));
+}
+
+/** Checks the mask is built from the chosen patterns, is transposable 2:4 and W ⊙ M is right. */
+function checkAgainstBruteForce(w: Matrix, label: string): void {
+  const before = w.data.slice();
+  const indices = transposablePatternIndices(w);
+  const { pruned, mask } = transposableMask24(w);
+  assertArrayEquals(w.data, before, `${label}: input was modified`);
+  const blockCols = w.cols / 4;
+  assert(indices.length === (w.rows / 4) * blockCols, `${label}: ${indices.length} indices`);
+  for (let bi = 0; bi < w.rows / 4; bi++) {
+    for (let bj = 0; bj < blockCols; bj++) {
+      const best = bruteForceBest(w, bi, bj);
+      const got = indices[bi * blockCols + bj];
+      if (got !== best) {
+        throw new Error(
+          `${label}: block (${bi}, ${bj}) chose #${got} (retained ${
+            retained(w, bi, bj, BRUTE_PATTERNS[got])
+          }), brute force #${best} (retained ${retained(w, bi, bj, BRUTE_PATTERNS[best])})`,
+        );
+      }
+      for (let r = 0; r < 4; r++) {
+        for (let c = 0; c < 4; c++) {
+          const at = (4 * bi + r) * w.cols + 4 * bj + c;
+          const expectedBit = entry(BRUTE_PATTERNS[best], r, c);
+          if (mask[at] !== expectedBit) throw new Error(`${label}: mask at ${at} is ${mask[at]}`);
+          const expectedValue = expectedBit ? w.data[at] : 0;
+          if (!Object.is(pruned.data[at], expectedValue)) {
+            throw new Error(`${label}: pruned at ${at} is ${pruned.data[at]}`);
+          }
+        }
+      }
+    }
+  }
+  checkTransposable(mask, w.rows, w.cols, label);
+}
+
+/** Every row of every block has two ones, and so does every column of every block. */
+function checkTransposable(mask: Uint8Array, rows: number, cols: number, label: string): void {
+  for (let bi = 0; bi < rows / 4; bi++) {
+    for (let bj = 0; bj < cols / 4; bj++) {
+      for (let k = 0; k < 4; k++) {
+        let rowOnes = 0, colOnes = 0;
+        for (let j = 0; j < 4; j++) {
+          rowOnes += mask[(4 * bi + k) * cols + 4 * bj + j];
+          colOnes += mask[(4 * bi + j) * cols + 4 * bj + k];
+        }
+        if (rowOnes !== 2 || colOnes !== 2) {
+          throw new Error(
+            `${label}: block (${bi}, ${bj}) line ${k} has ${rowOnes} ones in its row and ` +
+              `${colOnes} in its column`,
+          );
+        }
+      }
+    }
+  }
+}
+
+// ---- the pattern table -------------------------------------------------------------------------
+
+Deno.test("transposablePatterns lists the 90 patterns of a brute-force enumeration, descending", () => {
+  assert(BRUTE_PATTERNS.length === 90, `brute force found ${BRUTE_PATTERNS.length} patterns`);
+  const patterns = transposablePatterns();
+  assert(patterns instanceof Uint16Array, "not a Uint16Array");
+  assertArrayEquals(patterns, BRUTE_PATTERNS, "pattern table");
+  assert(patterns[0] === 0b1100_1100_0011_0011, `#0 is 0x${patterns[0].toString(16)}`);
+  assert(patterns[54] === 0b0110_1001_0011_1100, `#54 is 0x${patterns[54].toString(16)}`);
+  assert(patterns[89] === 0b0011_0011_1100_1100, `#89 is 0x${patterns[89].toString(16)}`);
+  for (let p = 1; p < 90; p++) assert(patterns[p - 1] > patterns[p], `not descending at ${p}`);
+});
+
+Deno.test("transposablePatterns returns a fresh copy each call", () => {
+  const first = transposablePatterns();
+  first.fill(0);
+  assert(transposablePatterns()[0] === 0xcc33, "the table was changed through a returned copy");
+});
+
+// ---- SPEC §9 hand-derived cases --------------------------------------------------------------
+
+Deno.test("transposableMask24 picks pattern #54 with retained 18 for the SPEC §9 block", () => {
+  const w = matrix(4, 4, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
+  assertArrayEquals(transposablePatternIndices(w), [54], "pattern index");
+  const { pruned, mask } = transposableMask24(w);
+  assertArrayEquals(mask, [0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0], "mask");
+  assertArrayEquals(pruned.data, [0, -3, 2, 0, 4, 0, 0, 1, 0, 0, -2, 3, -1, 2, 0, 0], "values");
+  let kept = 0;
+  for (let i = 0; i < 16; i++) kept += mask[i] * Math.abs(w.data[i]);
+  assert(kept === 18, `retained ${kept}`);
+  // The optimum is unique: every other pattern retains strictly less.
+  for (let p = 0; p < 90; p++) {
+    if (p !== 54) assert(retained(w, 0, 0, BRUTE_PATTERNS[p]) < 18, `#${p} also retains 18`);
+  }
+});
+
+Deno.test("transposableMask24 breaks the all-tie arange(1..16) block and all zeros to #0", () => {
+  const arange = matrix(4, 4, Array.from({ length: 16 }, (_, i) => i + 1));
+  for (let p = 0; p < 90; p++) {
+    const sum = retained(arange, 0, 0, BRUTE_PATTERNS[p]);
+    assert(sum === 68, `pattern #${p} retains ${sum}, not 68`);
+  }
+  const zeros = matrix(4, 4);
+  const negativeArange = matrix(4, 4, Array.from({ length: 16 }, (_, i) => -(i + 1)));
+  for (const w of [arange, zeros, negativeArange]) {
+    assertArrayEquals(transposablePatternIndices(w), [0], "pattern index");
+    assertArrayEquals(transposableMask24(w).mask, [
+      ...[1, 1, 0, 0],
+      ...[1, 1, 0, 0],
+      ...[0, 0, 1, 1],
+      ...[0, 0, 1, 1],
+    ], "mask");
+  }
+});
+
+// ---- properties --------------------------------------------------------------------------------
+
+Deno.test("transposableMask24 equals the brute-force optimum on random matrices", () => {
+  checkAgainstBruteForce(gaussianMatrix(16, 16, 41), "Gaussian 16x16");
+  checkAgainstBruteForce(tieHeavyMatrix(16, 24, 42), "small integers 16x24");
+  checkAgainstBruteForce(gaussianMatrix(4, 40, 43), "single block row 4x40");
+  checkAgainstBruteForce(gaussianMatrix(40, 4, 44), "single block column 40x4");
+});
+
+Deno.test("transposablePatternIndices numbers the blocks block-row-major", () => {
+  const w = gaussianMatrix(8, 12, 45);
+  const indices = transposablePatternIndices(w);
+  for (let bi = 0; bi < 2; bi++) {
+    for (let bj = 0; bj < 3; bj++) {
+      const block = matrix(4, 4);
+      for (let r = 0; r < 4; r++) {
+        for (let c = 0; c < 4; c++) {
+          block.data[4 * r + c] = w.data[(4 * bi + r) * 12 + 4 * bj + c];
+        }
+      }
+      const alone = transposablePatternIndices(block)[0];
+      assert(indices[bi * 3 + bj] === alone, `block (${bi}, ${bj}): ${indices[bi * 3 + bj]}`);
+    }
+  }
+});
+
+Deno.test("transposableMask24 treats ±Inf as a magnitude: Inf sums tie, lowest pattern wins", () => {
+  const rand = mulberry32(46);
+  for (let trial = 0; trial < 40; trial++) {
+    const w = gaussianMatrix(4, 4, 100 + trial);
+    const infinities = 1 + Math.floor(rand() * 5);
+    for (let k = 0; k < infinities; k++) {
+      w.data[Math.floor(rand() * 16)] = rand() < 0.5 ? Infinity : -Infinity;
+    }
+    checkAgainstBruteForce(w, `Inf trial ${trial}`);
+    assert(!transposableMask24(w).pruned.data.some(Number.isNaN), `NaN in trial ${trial}`);
+  }
+  // One Inf at (0, 3): the lowest pattern keeping (0, 3) wins whatever the finite values are.
+  const w = matrix(4, 4, [0, 0, 0, Infinity, 9, 9, 0, 0, 9, 9, 0, 0, 0, 0, 9, 9]);
+  const first = BRUTE_PATTERNS.findIndex((word) => entry(word, 0, 3) === 1);
+  assertArrayEquals(transposablePatternIndices(w), [first], "pattern index");
+  // Three infinite entries in row 0: one must be dropped and becomes 0, not NaN.
+  const row = matrix(4, 4, [Infinity, -Infinity, Infinity, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  const { pruned, mask } = transposableMask24(row);
+  assert(mask[0] + mask[1] + mask[2] === 2, "row 0 does not keep two of its three infinities");
+  assert(!pruned.data.some(Number.isNaN), "NaN in the output");
+});
+
+Deno.test("transposableMask24 handles empty matrices", () => {
+  for (const [rows, cols] of [[0, 8], [8, 0], [0, 0]]) {
+    const { pruned, mask } = transposableMask24(matrix(rows, cols));
+    assert(pruned.rows === rows && pruned.cols === cols, `shape [${rows}, ${cols}] changed`);
+    assert(mask.length === 0, "non-empty mask");
+    assert(transposablePatternIndices(matrix(rows, cols)).length === 0, "non-empty indices");
+  }
+});
+
+// ---- errors ----------------------------------------------------------------------------------
+
+Deno.test("transposableMask24 rejects shapes that are not multiples of 4, naming the value", () => {
+  for (const f of [transposableMask24, transposablePatternIndices]) {
+    assertThrows(() => f(matrix(6, 8)), RangeError, [
+      "Cannot find a transposable 2:4 mask: the number of rows must be a multiple of 4, got 6",
+    ]);
+    assertThrows(() => f(matrix(8, 10)), RangeError, [
+      "row length must be a multiple of 4, got 10",
+    ]);
+    assertThrows(() => f(matrix(1, 4)), RangeError, ["rows", "got 1"]);
+  }
+});
+
+Deno.test("transposableMask24 rejects NaN and malformed matrices, naming the value", () => {
+  const nan = matrix(4, 8, Array.from({ length: 32 }, (_, i) => (i === 13 ? NaN : i)));
+  assertThrows(() => transposableMask24(nan), RangeError, ["NaN", "row 1, column 5"]);
+  assertThrows(() => transposablePatternIndices(nan), RangeError, ["row 1, column 5"]);
+  const short = { rows: 4, cols: 4, data: new Float32Array(15) };
+  assertThrows(() => transposableMask24(short), RangeError, ["4*4 = 16", "got 15"]);
+  assertThrows(() => transposableMask24(undefined as unknown as Matrix), TypeError, [
+    "got undefined",
+  ]);
+});
