@@ -19,6 +19,11 @@
  * @module
  */
 
+import type { Fp8Format } from "../reference/fp8.ts";
+
+/** The two FP8 formats of SPEC 2.9 (re-exported from the reference). */
+export type { Fp8Format };
+
 /** Element type of a tensor. */
 export type DType = "f32" | "i32";
 
@@ -55,9 +60,6 @@ export interface AdamWParams {
   /** 1-based step count, for bias correction. */
   step: number;
 }
-
-/** The two FP8 formats of SPEC 2.9. */
-export type Fp8Format = "e4m3" | "e5m2";
 
 /** Result of a pruning operation on device tensors. */
 export interface PrunedTensor {

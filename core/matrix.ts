@@ -145,3 +145,26 @@ export function assertSameShape(a: Matrix, b: Matrix, action: string): void {
     );
   }
 }
+
+/**
+ * Checks that every value is finite (no NaN, no ±Inf), for functions where an infinity would turn
+ * into NaN (β, MVUE, masked decay, gated activations, FP8 scaling).
+ *
+ * @param x The matrix.
+ * @param action What the caller was doing, for the message.
+ * @param what What the values are ("gradients", "the weight"), for the message.
+ * @throws {RangeError} Naming the first non-finite value with its row and column.
+ */
+export function assertFinite(x: Matrix, action: string, what = "values"): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) {
+      const r = Math.floor(i / x.cols), c = i % x.cols;
+      throw new RangeError(
+        `Cannot ${action}: ${what} must be finite, got ${
+          d[i]
+        } at row ${r}, column ${c} (flat index ${i})`,
+      );
+    }
+  }
+}

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { assertMatrix, type Matrix } from "../core/matrix.ts";
+import { assertFinite, assertMatrix, type Matrix } from "../core/matrix.ts";
 
 /** The name of an FP8 format: `"e4m3"` (OCP E4M3FN, forward operands) or `"e5m2"` (gradients). */
 export type Fp8Format = "e4m3" | "e5m2";
@@ -223,17 +223,10 @@ export function quantizeFp8(x: Matrix, options: QuantizeFp8Options): QuantizeFp8
   }
   const info = formatInfo(options.format, action);
   assertMatrix(x, action);
+  assertFinite(x, action);
   const d = x.data;
   let amax = 0;
   for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: values must be finite, got ${
-          d[i]
-        } at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
     amax = Math.max(amax, Math.abs(d[i]));
   }
   const scale = amax === 0 ? 1 : Math.min(Math.fround(info.max / amax), FLOAT32_MAX);

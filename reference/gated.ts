@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertMatrix, type Matrix, matrix } from "../core/matrix.ts";
+import { assertFinite, assertMatrix, type Matrix, matrix } from "../core/matrix.ts";
 
 /** `√(2/π)`, the GELU tanh-approximation constant. */
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -40,20 +40,6 @@ function siluDerivative(g: number): number {
   return s * (1 + g * (1 - s));
 }
 
-function assertFinite(x: Matrix, name: string, action: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: ${name} must be finite, got ${
-          d[i]
-        } at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
-  }
-}
-
 function checkInput(x: Matrix, action: string): number {
   assertMatrix(x, action);
   if (x.cols % 2 !== 0) {
@@ -61,7 +47,7 @@ function checkInput(x: Matrix, action: string): number {
       `Cannot ${action}: the input row [x | gate] must have an even length, got ${x.cols}`,
     );
   }
-  assertFinite(x, "the input", action);
+  assertFinite(x, action, "the input");
   return x.cols / 2;
 }
 
@@ -72,7 +58,7 @@ function checkGradient(x: Matrix, dy: Matrix, h: number, action: string): void {
       `Cannot ${action}: the output gradient must have shape [${x.rows}, ${h}], got [${dy.rows}, ${dy.cols}]`,
     );
   }
-  assertFinite(dy, "the output gradient", action);
+  assertFinite(dy, action, "the output gradient");
 }
 
 function forward(x: Matrix, act: (g: number) => number, action: string): Matrix {

@@ -7,21 +7,13 @@
  * @module
  */
 
-import { assertMask, assertMatrix, assertSameShape, type Matrix } from "../core/matrix.ts";
-
-function assertFinite(x: Matrix, name: string, action: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: ${name} must be finite, got ${
-          d[i]
-        } at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
-  }
-}
+import {
+  assertFinite,
+  assertMask,
+  assertMatrix,
+  assertSameShape,
+  type Matrix,
+} from "../core/matrix.ts";
 
 /**
  * Adds the masked decay term to a gradient: `out = grad + alpha·(1 − mask)⊙w`. Kept weights
@@ -67,8 +59,8 @@ export function maskedDecay(grad: Matrix, w: Matrix, mask: Uint8Array, alpha: nu
   if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha < 0) {
     throw new RangeError(`Cannot ${action}: alpha must be a finite number >= 0, got ${alpha}`);
   }
-  assertFinite(grad, "the gradient", action);
-  assertFinite(w, "the weight", action);
+  assertFinite(grad, action, "the gradient");
+  assertFinite(w, action, "the weight");
   const out = new Float32Array(grad.data.length);
   for (let i = 0; i < out.length; i++) {
     out[i] = mask[i] === 1 ? grad.data[i] : grad.data[i] + alpha * w.data[i];

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { assertGroupedCols, assertMatrix, type Matrix } from "../core/matrix.ts";
+import { assertFinite, assertGroupedCols, assertMatrix, type Matrix } from "../core/matrix.ts";
 import { uniform4 } from "./rng.ts";
 
 /** `ε` of SPEC §2.7 as a float32 value (`Math.fround(1.19209e-7)`). */
@@ -31,24 +31,10 @@ export interface Mvue24Options {
 
 const f = Math.fround;
 
-function assertFinite(x: Matrix, action: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: gradients must be finite, got ${
-          d[i]
-        } at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
-  }
-}
-
 function checkInput(g: Matrix, action: string): void {
   assertMatrix(g, action);
   assertGroupedCols(g, 4, action);
-  assertFinite(g, action);
+  assertFinite(g, action, "gradients");
 }
 
 /**

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import {
+  assertFinite,
+  assertGroupedCols,
+  assertMatrix,
+  assertNoNaN,
+  type Matrix,
+} from "../core/matrix.ts";
 import { prune24, type PruneResult } from "./prune.ts";
 
 /**
@@ -125,7 +131,7 @@ export function ssteScale(w: Matrix, options?: SsteScaleOptions): number {
   }
   assertMatrix(w, action);
   assertGroupedCols(w, 4, action);
-  assertFinite(w, action);
+  assertFinite(w, action, "every weight");
   if (recipe === "none") return 1;
   const s = softThreshold24(w).pruned.data;
   const x = w.data;
@@ -141,18 +147,4 @@ export function ssteScale(w: Matrix, options?: SsteScaleOptions): number {
     }
   }
   return denominator === 0 ? 1 : numerator / denominator;
-}
-
-function assertFinite(x: Matrix, action: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: every weight must be finite, got ${
-          d[i]
-        } at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
-  }
 }
