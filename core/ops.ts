@@ -1,0 +1,413 @@
+/**
+ * Differentiable operations: each computes its output with the tape's backend and records the
+ * matching backward closure (see `autograd.ts`). Shapes follow the backend: activations are 2-D
+ * `[tokens, features]`, attention works on batched 3-D `[batch·heads, T, headDim]` tensors.
+ *
+ * Every function takes the {@linkcode Tape} first, then at most two operands, then an options
+ * object. The backend validates shapes and throws a `RangeError` naming them.
+ *
+ * @module
+ */
+
+import type { MatmulOptions, Tensor } from "./backend.ts";
+import { type Tape, Variable } from "./autograd.ts";
+
+/** A constant (a variable that needs no gradient), e.g. a fixed mask or pooling matrix. */
+export function constant(value: Tensor, name?: string): Variable {
+  return new Variable(value, { requiresGrad: false, name });
+}
+
+/**
+ * Matrix product `op(a)·op(b)` of 2-D or batched 3-D operands, `op` being an optional transpose.
+ *
+ * Backward (`C = op(A)·op(B)`, `G = ∂L/∂C`): `∂A = G·op(B)ᵀ` (transposed back when `A` is used
+ * transposed) and `∂B = op(A)ᵀ·G` (likewise), each one backend `matmul` with the right flags.
+ *
+ * @param tape The tape.
+ * @param a Left operand `[M,K]` (or `[K,M]` with `transA`; batched `[B,·,·]`).
+ * @param b Right operand `[K,N]` (or `[N,K]` with `transB`; batched `[B,·,·]`).
+ * @param options `{ transA, transB }`.
+ * @returns The product `[M,N]` (or `[B,M,N]`).
+ * @throws {RangeError} From the backend, if the shapes do not match.
+ * @example
+ * ```ts
+ * import { ReferenceBackend } from "./reference_backend.ts";
+ * import { Tape, Variable } from "./autograd.ts";
+ * import { matmul } from "./ops.ts";
+ * const backend = new ReferenceBackend();
+ * const tape = new Tape(backend, { recording: false });
+ * const a = new Variable(backend.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]));
+ * const c = matmul(tape, a, a, { transB: true }); // a·aᵀ
+ * const values = await backend.read(c.value);
+ * if (values[1] !== 11) throw new Error("unexpected");
+ * ```
+ */
+export function matmul(
+  tape: Tape,
+  a: Variable,
+  b: Variable,
+  options: MatmulOptions = {},
+): Variable {
+  const be = tape.backend;
+  const transA = options.transA ?? false, transB = options.transB ?? false;
+  const out = be.matmul(a.value, b.value, { transA, transB });
+  return tape.record(out, [a, b], (g) => {
+    if (a.requiresGrad) {
+      const da = transA
+        ? be.matmul(b.value, g, { transA: transB, transB: true })
+        : be.matmul(g, b.value, { transB: !transB });
+      tape.accumulate(a, da);
+    }
+    if (b.requiresGrad) {
+      const db = transB
+        ? be.matmul(g, a.value, { transA: true, transB: transA })
+        : be.matmul(a.value, g, { transA: !transA });
+      tape.accumulate(b, db);
+    }
+  });
+}
+
+/**
+ * A linear map without bias, `Z = X·Wᵀ` with `W[out, in]` (SPEC §0).
+ *
+ * @param tape The tape.
+ * @param x Input `[T, in]`.
+ * @param w Weight `[out, in]`.
+ * @returns `Z[T, out]`.
+ * @throws {RangeError} From the backend, if the shapes do not match.
+ */
+export function linear(tape: Tape, x: Variable, w: Variable): Variable {
+  return matmul(tape, x, w, { transB: true });
+}
+
+/**
+ * Element-wise sum `a + b` (same shape).
+ *
+ * @param tape The tape.
+ * @param a First operand.
+ * @param b Second operand.
+ * @returns `a + b`.
+ * @throws {RangeError} From the backend, if the shapes differ.
+ */
+export function add(tape: Tape, a: Variable, b: Variable): Variable {
+  const out = tape.backend.add(a.value, b.value);
+  return tape.record(out, [a, b], (g) => {
+    tape.accumulate(a, g);
+    tape.accumulate(b, g);
+  });
+}
+
+/**
+ * Element-wise product `a ⊙ b` (same shape).
+ *
+ * @param tape The tape.
+ * @param a First operand.
+ * @param b Second operand.
+ * @returns `a ⊙ b`.
+ * @throws {RangeError} From the backend, if the shapes differ.
+ */
+export function mul(tape: Tape, a: Variable, b: Variable): Variable {
+  const be = tape.backend;
+  const out = be.mul(a.value, b.value);
+  return tape.record(out, [a, b], (g) => {
+    if (a.requiresGrad) tape.accumulate(a, be.mul(g, b.value));
+    if (b.requiresGrad) tape.accumulate(b, be.mul(g, a.value));
+  });
+}
+
+/**
+ * Multiplication by a constant, `s·a`.
+ *
+ * @param tape The tape.
+ * @param a The operand.
+ * @param s The factor.
+ * @returns `s·a`.
+ */
+export function scale(tape: Tape, a: Variable, s: number): Variable {
+  const be = tape.backend;
+  return tape.record(be.scale(a.value, s), [a], (g) => tape.accumulate(a, be.scale(g, s)));
+}
+
+/**
+ * The same values with a new shape of the same size.
+ *
+ * @param tape The tape.
+ * @param a The operand.
+ * @param shape The new shape.
+ * @returns `a` reshaped.
+ * @throws {RangeError} From the backend, if the sizes differ.
+ */
+export function reshape(tape: Tape, a: Variable, shape: readonly number[]): Variable {
+  const be = tape.backend;
+  const original = a.value.shape;
+  return tape.record(be.reshape(a.value, shape), [a], (g) => {
+    tape.accumulate(a, be.reshape(g, original));
+  });
+}
+
+/**
+ * Columns `[start, start + width)` of a 2-D tensor; the backward pass pads the gradient back with
+ * zeros.
+ *
+ * @param tape The tape.
+ * @param x A 2-D operand `[N, cols]`.
+ * @param start First column.
+ * @param width Number of columns.
+ * @returns `[N, width]`.
+ * @throws {RangeError} From the backend, if the range is outside the columns.
+ */
+export function sliceCols(tape: Tape, x: Variable, start: number, width: number): Variable {
+  const be = tape.backend;
+  const cols = x.value.shape[1];
+  return tape.record(be.sliceCols(x.value, start, width), [x], (g) => {
+    tape.accumulate(x, be.padCols(g, start, cols));
+  });
+}
+
+/**
+ * Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]`; its own inverse with
+ * `[A, C, B, D]`, which is the backward pass.
+ *
+ * @param tape The tape.
+ * @param x The operand (any shape of size `A·B·C·D`).
+ * @param dims `[A, B, C, D]`.
+ * @returns The permuted tensor, shape `[A, C, B, D]`.
+ * @throws {RangeError} From the backend, if the size does not match `dims`.
+ */
+export function permute0213(
+  tape: Tape,
+  x: Variable,
+  dims: readonly [number, number, number, number],
+): Variable {
+  const be = tape.backend;
+  const [a, b, c, d] = dims;
+  const original = x.value.shape;
+  return tape.record(be.permute0213(x.value, dims), [x], (g) => {
+    tape.accumulate(x, be.reshape(be.permute0213(g, [a, c, b, d]), original));
+  });
+}
+
+/**
+ * Rows of an embedding table picked by token indices.
+ *
+ * @param tape The tape.
+ * @param table The table `[V, d]`.
+ * @param indices An `i32` tensor `[N]` of row indices.
+ * @returns `[N, d]`.
+ * @throws {RangeError} From the backend, on a bad dtype, shape or out-of-range index.
+ */
+export function embedding(tape: Tape, table: Variable, indices: Tensor): Variable {
+  const be = tape.backend;
+  const vocab = table.value.shape[0];
+  return tape.record(be.embedding(table.value, indices), [table], (g) => {
+    tape.accumulate(table, be.embeddingBackward(indices, g, vocab));
+  });
+}
+
+/**
+ * LayerNorm over the last axis with a scale and a shift.
+ *
+ * @param tape The tape.
+ * @param x Input `[N, d]`.
+ * @param weight Scale `[d]`.
+ * @param bias Shift `[d]`.
+ * @param options `{ eps }` (default `1e-5`, as PyTorch/nanoGPT).
+ * @returns `[N, d]`.
+ * @throws {RangeError} From the backend, if the shapes do not match.
+ */
+export function layerNorm(
+  tape: Tape,
+  x: Variable,
+  weight: Variable,
+  bias: Variable,
+  options: { eps?: number } = {},
+): Variable {
+  const be = tape.backend;
+  const { y, mean, rstd } = be.layerNorm(x.value, weight.value, bias.value, options.eps ?? 1e-5);
+  return tape.record(y, [x, weight, bias], (g) => {
+    const { dx, dw, db } = be.layerNormBackward(x.value, weight.value, mean, rstd, g);
+    tape.accumulate(x, dx);
+    tape.accumulate(weight, dw);
+    tape.accumulate(bias, db);
+  });
+}
+
+/**
+ * GELU with the exact erf, `0.5·x·(1 + erf(x/√2))`.
+ *
+ * @param tape The tape.
+ * @param x The operand.
+ * @returns `GELU(x)`.
+ */
+export function gelu(tape: Tape, x: Variable): Variable {
+  const be = tape.backend;
+  return tape.record(be.gelu(x.value), [x], (g) => tape.accumulate(x, be.geluBackward(x.value, g)));
+}
+
+/**
+ * GEGLU (SPEC §3) on rows `[x | gate]`: `x ⊙ GELU_tanh(gate)`.
+ *
+ * @param tape The tape.
+ * @param x Input `[N, 2h]`.
+ * @returns `[N, h]`.
+ * @throws {RangeError} From the backend, if the row length is odd.
+ */
+export function geglu(tape: Tape, x: Variable): Variable {
+  const be = tape.backend;
+  return tape.record(be.geglu(x.value), [x], (g) => {
+    tape.accumulate(x, be.gegluBackward(x.value, g));
+  });
+}
+
+/**
+ * SwiGLU (SPEC §3) on rows `[x | gate]`: `x ⊙ SiLU(gate)`.
+ *
+ * @param tape The tape.
+ * @param x Input `[N, 2h]`.
+ * @returns `[N, h]`.
+ * @throws {RangeError} From the backend, if the row length is odd.
+ */
+export function swiglu(tape: Tape, x: Variable): Variable {
+  const be = tape.backend;
+  return tape.record(be.swiglu(x.value), [x], (g) => {
+    tape.accumulate(x, be.swigluBackward(x.value, g));
+  });
+}
+
+/** Seed and stream of a dropout mask ({@linkcode dropout}). */
+export interface DropoutOptions {
+  /** Probability of zeroing an element, in `[0, 1)`. */
+  p: number;
+  /** Run seed. */
+  seed: number;
+  /** Counter-based RNG stream of this dropout site and step (`streams.ts`). */
+  stream: number;
+}
+
+/**
+ * Inverted dropout with a counter-based mask (the backend's `dropout`); `p = 0` returns `x` itself.
+ * The backward pass applies the same mask to the gradient.
+ *
+ * @param tape The tape.
+ * @param x The operand.
+ * @param options `{ p, seed, stream }`.
+ * @returns `x` with dropped elements zeroed and the rest scaled by `1/(1−p)`.
+ * @throws {RangeError} If `p` is not in `[0, 1)`.
+ */
+export function dropout(tape: Tape, x: Variable, options: DropoutOptions): Variable {
+  const { p, seed, stream } = options;
+  if (!(p >= 0 && p < 1)) {
+    throw new RangeError(`Cannot apply dropout: p must be in [0, 1), got ${p}`);
+  }
+  if (p === 0) return x;
+  const be = tape.backend;
+  return tape.record(be.dropout(x.value, p, seed, stream), [x], (g) => {
+    tape.accumulate(x, be.dropout(g, p, seed, stream));
+  });
+}
+
+/**
+ * Causal softmax of attention scores, `softmax(scale·s)` per row with columns after the row masked.
+ *
+ * @param tape The tape.
+ * @param scores `[B, T, T]`.
+ * @param scaleFactor The factor applied before the softmax (`1/√headDim`).
+ * @returns Probabilities `[B, T, T]`.
+ * @throws {RangeError} From the backend, if the scores are not `[B, T, T]`.
+ */
+export function causalSoftmax(tape: Tape, scores: Variable, scaleFactor: number): Variable {
+  const be = tape.backend;
+  const p = be.causalSoftmax(scores.value, scaleFactor);
+  return tape.record(p, [scores], (g) => {
+    tape.accumulate(scores, be.scale(be.softmaxBackward(p, g), scaleFactor));
+  });
+}
+
+/** Shape and dropout of {@linkcode causalSelfAttention}. */
+export interface AttentionOptions {
+  /** Number of sequences `B`. */
+  batchSize: number;
+  /** Sequence length `T`. */
+  seqLen: number;
+  /** Number of heads (`d % nHead == 0`). */
+  nHead: number;
+  /** Dropout on the attention probabilities (omit or `p = 0` for none). */
+  dropout?: DropoutOptions;
+}
+
+/**
+ * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
+ * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
+ * `softmax_causal(q·kᵀ/√hd)·v`, and the heads are merged back to `[B·T, d]`.
+ *
+ * @param tape The tape.
+ * @param qkv Packed projections `[B·T, 3d]`.
+ * @param options `{ batchSize, seqLen, nHead, dropout }`.
+ * @returns The attention output `[B·T, d]` (before the output projection).
+ * @throws {RangeError} If `qkv` is not `[B·T, 3d]` or `d` is not a multiple of `nHead`.
+ */
+export function causalSelfAttention(
+  tape: Tape,
+  qkv: Variable,
+  options: AttentionOptions,
+): Variable {
+  const { batchSize: B, seqLen: T, nHead: h } = options;
+  const [rows, cols] = qkv.value.shape;
+  if (qkv.value.shape.length !== 2 || rows !== B * T || cols % 3 !== 0 || (cols / 3) % h !== 0) {
+    throw new RangeError(
+      `Cannot compute causal self-attention: qkv must be [B·T, 3d] = [${B}·${T}, 3d] with d a ` +
+        `multiple of nHead ${h}, got [${qkv.value.shape}]`,
+    );
+  }
+  const d = cols / 3, hd = d / h;
+  const heads = (x: Variable) => reshape(tape, permute0213(tape, x, [B, T, h, hd]), [B * h, T, hd]);
+  const q = heads(sliceCols(tape, qkv, 0, d));
+  const k = heads(sliceCols(tape, qkv, d, d));
+  const v = heads(sliceCols(tape, qkv, 2 * d, d));
+  let att = causalSoftmax(tape, matmul(tape, q, k, { transB: true }), 1 / Math.sqrt(hd));
+  if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
+  const y = matmul(tape, att, v); // [B·h, T, hd]
+  return reshape(tape, permute0213(tape, y, [B, h, T, hd]), [B * T, d]);
+}
+
+/**
+ * Mean cross-entropy of logits against integer targets.
+ *
+ * @param tape The tape.
+ * @param logits `[N, C]`.
+ * @param targets An `i32` tensor `[N]` of classes in `[0, C)`.
+ * @returns The mean loss, `[1]`.
+ * @throws {RangeError} From the backend, on a bad dtype, shape or out-of-range target.
+ */
+export function crossEntropy(tape: Tape, logits: Variable, targets: Tensor): Variable {
+  const be = tape.backend;
+  return tape.record(be.crossEntropy(logits.value, targets), [logits], (g) => {
+    tape.accumulate(logits, be.crossEntropyBackward(logits.value, targets, g));
+  });
+}
+
+/**
+ * Mean over the tokens of each sequence: `[B·T, d]` → `[B, d]`, computed as the batched product of
+ * a constant `[B, 1, T]` tensor of `1/T` with the hidden states viewed as `[B, T, d]`.
+ *
+ * @param tape The tape.
+ * @param x Hidden states `[B·T, d]`, sequence-major.
+ * @param batchSize `B` (must divide the row count).
+ * @returns `[B, d]`.
+ * @throws {RangeError} If `x` is not 2-D or `B` does not divide its row count.
+ */
+export function meanPool(tape: Tape, x: Variable, batchSize: number): Variable {
+  const [rows, d] = x.value.shape;
+  if (
+    x.value.shape.length !== 2 || !Number.isInteger(batchSize) || batchSize <= 0 ||
+    rows % batchSize !== 0
+  ) {
+    throw new RangeError(
+      `Cannot mean-pool: expected [B·T, d] with B = ${batchSize} dividing the rows, got [${x.value.shape}]`,
+    );
+  }
+  const T = rows / batchSize;
+  const weights = constant(tape.backend.full([batchSize, 1, T], 1 / T));
+  const pooled = matmul(tape, weights, reshape(tape, x, [batchSize, T, d]));
+  return reshape(tape, pooled, [batchSize, d]);
+}

@@ -1,0 +1,649 @@
+/**
+ * The 2:4 sparse linear layer and every training method of SPEC §2.8, each written as one custom
+ * autograd node with the forward GEMM and the two backward GEMMs spelled out:
+ *
+ * | method | forward `Z = X·W̃ᵀ` | `∇X` | `∇W` (to the dense W) | optimizer extras |
+ * |---|---|---|---|---|
+ * | `dense` | `W̃ = W` | `∇Z·W` | `∇Zᵀ·X` | — |
+ * | `ste` | `W̃ = S_h(W)` every step | `∇Z·W̃` | `∇Zᵀ·X` | — |
+ * | `sr-ste` | as `ste` | `∇Z·W̃` | `∇Zᵀ·X` | `λ_W·(1−M)⊙W` on the gradient or the weight |
+ * | `t-sr-ste` | `W̃ = W⊙M`, M transposable, refreshed every `maskRefresh` steps | `∇Z·W̃` | `MVUE24(∇Zᵀ)·X` | `α·(1−M)⊙W` on the clipped gradient |
+ * | `t-sr-ste+df` | as `t-sr-ste`, then plain dense for the last `denseFraction` of the steps | | | |
+ * | `s-ste` | `W̃ = β·S_soft(W)` every step, β frozen after init | `∇Z·W̃` | `MVUE24(∇Zᵀ)·X` | — |
+ * | `s-ste+fp8` | as `s-ste`, E4M3 forward operands | E5M2 operands | E5M2 operands | — |
+ *
+ * A layer's work in one optimizer step: {@linkcode SparseLinear.beginStep} builds `W̃` and the mask
+ * of this step (and counts mask flips), {@linkcode SparseLinear.forward} records the node, the
+ * trainer calls {@linkcode SparseLinear.decayGradient} after gradient clipping and
+ * {@linkcode SparseLinear.decayWeight} after AdamW, then {@linkcode SparseLinear.endStep}.
+ *
+ * MVUE draws use the run seed and the stream {@linkcode mvueStream}`(step, layerIndex)`, so a
+ * resumed run draws the same uniforms.
+ *
+ * @module
+ */
+
+import type { Backend, Tensor } from "./backend.ts";
+import type { Tape, Variable } from "./autograd.ts";
+import { type Module, Parameter } from "./nn.ts";
+import { mvueStream } from "./streams.ts";
+
+/** The training methods of SPEC §2.8. */
+export type SparseMethod =
+  | "dense"
+  | "ste"
+  | "sr-ste"
+  | "t-sr-ste"
+  | "t-sr-ste+df"
+  | "s-ste"
+  | "s-ste+fp8";
+
+/** Every {@linkcode SparseMethod}, in the order of SPEC §2.8. */
+export const SPARSE_METHODS: readonly SparseMethod[] = [
+  "dense",
+  "ste",
+  "sr-ste",
+  "t-sr-ste",
+  "t-sr-ste+df",
+  "s-ste",
+  "s-ste+fp8",
+];
+
+/** How S-STE's per-tensor scale β is chosen (SPEC §1.3). */
+export type BetaRecipe = "mse-frozen" | "mse-dynamic" | "l1" | "none";
+
+/**
+ * A method and its options. Options that a method does not use are rejected (they would be
+ * silently ignored otherwise); omitted options take the defaults of SPEC §2.
+ */
+export interface SparseOptions {
+  /** The training method. */
+  method: SparseMethod;
+  /**
+   * MVUE 2:4 on `∇Zᵀ` for the weight gradient (`∇W = MVUE24(∇Zᵀ)·X`). Default: `true` for the
+   * `t-sr-ste*` and `s-ste*` methods, `false` otherwise (any method accepts it, for ablations).
+   */
+  mvue?: boolean;
+  /**
+   * The P2 Table 3 ablation that also sparsifies the input gradient with MVUE on the weight:
+   * `∇X = ∇Z·MVUE24(W̃ᵀ)ᵀ` (MVUE along `out`, the reduction dimension of that GEMM). Default
+   * `false`.
+   */
+  mvueOnWeight?: boolean;
+  /** `t-sr-ste+df` only: fraction of the optimizer steps trained dense at the end (default 1/6). */
+  denseFraction?: number;
+  /** `t-sr-ste*` only: masked-decay factor α (SPEC 2.3; default 6e-5). */
+  alpha?: number;
+  /** `sr-ste` only: decay factor λ_W of the pruned weights (SPEC 2.2; default 2e-4). */
+  lambdaW?: number;
+  /** `sr-ste` only: where the SR-STE decay enters (default `"gradient"`). */
+  decayOn?: "gradient" | "weight";
+  /** `t-sr-ste*` only: optimizer steps between transposable-mask refreshes (default 40). */
+  maskRefresh?: number;
+  /**
+   * FP8 simulation (SPEC 2.9): E4M3 forward operands, E5M2 backward operands. Default: `true`
+   * for `s-ste+fp8`, `false` otherwise.
+   */
+  fp8?: boolean;
+  /** `s-ste*` only: the β recipe (default `"mse-frozen"`). */
+  betaRecipe?: BetaRecipe;
+}
+
+/** {@linkcode SparseOptions} with every default filled in. */
+export type ResolvedSparseOptions = Required<SparseOptions>;
+
+const OPTION_METHODS: Record<keyof SparseOptions, readonly SparseMethod[] | "all"> = {
+  method: "all",
+  mvue: "all",
+  mvueOnWeight: "all",
+  fp8: "all",
+  denseFraction: ["t-sr-ste+df"],
+  alpha: ["t-sr-ste", "t-sr-ste+df"],
+  maskRefresh: ["t-sr-ste", "t-sr-ste+df"],
+  lambdaW: ["sr-ste"],
+  decayOn: ["sr-ste"],
+  betaRecipe: ["s-ste", "s-ste+fp8"],
+};
+
+/** Defaults of the method-specific options. */
+const METHOD_SPECIFIC_DEFAULTS: Partial<Record<keyof SparseOptions, unknown>> = {
+  denseFraction: 1 / 6,
+  alpha: 6e-5,
+  lambdaW: 2e-4,
+  decayOn: "gradient",
+  maskRefresh: 40,
+  betaRecipe: "mse-frozen",
+};
+
+/**
+ * Validates a method's options and fills in the defaults. An option that the method does not use
+ * is rejected unless it equals its default (so a resolved object resolves to itself).
+ *
+ * @param options The method and its options.
+ * @returns Every option, with defaults for the omitted ones.
+ * @throws {TypeError} On an unknown method or option, an option the method does not use, or an
+ * option of the wrong type.
+ * @throws {RangeError} On an option value out of range.
+ * @example
+ * ```ts
+ * import { resolveSparseOptions } from "./sparse.ts";
+ * const o = resolveSparseOptions({ method: "t-sr-ste" });
+ * if (o.maskRefresh !== 40 || o.alpha !== 6e-5 || !o.mvue) throw new Error("unexpected defaults");
+ * ```
+ */
+export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOptions {
+  const action = "configure the sparse method";
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Cannot ${action}: expected an object {method, ...}, got ${options}`);
+  }
+  const method = options.method;
+  if (!SPARSE_METHODS.includes(method)) {
+    throw new TypeError(
+      `Cannot ${action}: unknown method ${JSON.stringify(method)} (expected one of ${
+        SPARSE_METHODS.join(", ")
+      })`,
+    );
+  }
+  for (const key of Object.keys(options) as (keyof SparseOptions)[]) {
+    const allowed = OPTION_METHODS[key];
+    if (allowed === undefined) {
+      throw new TypeError(`Cannot ${action}: unknown option ${JSON.stringify(key)}`);
+    }
+    const value = options[key];
+    const isDefault = value === undefined || value === METHOD_SPECIFIC_DEFAULTS[key];
+    if (allowed !== "all" && !allowed.includes(method) && !isDefault) {
+      throw new TypeError(
+        `Cannot ${action}: option ${key} applies to ${allowed.join(", ")}, not to ${method}`,
+      );
+    }
+  }
+  const usesMvue = method === "t-sr-ste" || method === "t-sr-ste+df" || method === "s-ste" ||
+    method === "s-ste+fp8";
+  const resolved: ResolvedSparseOptions = {
+    method,
+    mvue: options.mvue ?? usesMvue,
+    mvueOnWeight: options.mvueOnWeight ?? false,
+    denseFraction: options.denseFraction ?? 1 / 6,
+    alpha: options.alpha ?? 6e-5,
+    lambdaW: options.lambdaW ?? 2e-4,
+    decayOn: options.decayOn ?? "gradient",
+    maskRefresh: options.maskRefresh ?? 40,
+    fp8: options.fp8 ?? method === "s-ste+fp8",
+    betaRecipe: options.betaRecipe ?? "mse-frozen",
+  };
+  for (const key of ["mvue", "mvueOnWeight", "fp8"] as const) {
+    if (typeof resolved[key] !== "boolean") {
+      throw new TypeError(`Cannot ${action}: ${key} must be a boolean, got ${resolved[key]}`);
+    }
+  }
+  for (const key of ["alpha", "lambdaW"] as const) {
+    const v = resolved[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new RangeError(`Cannot ${action}: ${key} must be a finite number >= 0, got ${v}`);
+    }
+  }
+  const f = resolved.denseFraction;
+  if (typeof f !== "number" || !(f >= 0 && f < 1)) {
+    throw new RangeError(`Cannot ${action}: denseFraction must be in [0, 1), got ${f}`);
+  }
+  const r = resolved.maskRefresh;
+  if (!Number.isInteger(r) || r < 1) {
+    throw new RangeError(`Cannot ${action}: maskRefresh must be a positive integer, got ${r}`);
+  }
+  if (resolved.decayOn !== "gradient" && resolved.decayOn !== "weight") {
+    throw new TypeError(
+      `Cannot ${action}: decayOn must be "gradient" or "weight", got ${
+        JSON.stringify(resolved.decayOn)
+      }`,
+    );
+  }
+  const recipes: readonly BetaRecipe[] = ["mse-frozen", "mse-dynamic", "l1", "none"];
+  if (!recipes.includes(resolved.betaRecipe)) {
+    throw new TypeError(
+      `Cannot ${action}: betaRecipe must be one of ${recipes.join(", ")}, got ${
+        JSON.stringify(resolved.betaRecipe)
+      }`,
+    );
+  }
+  return resolved;
+}
+
+/**
+ * Whether the sparse layers train with their method (`"sparse"`) or as plain dense linears
+ * (`"dense"`, the final phase of `t-sr-ste+df`, SPEC 2.5).
+ */
+export type TrainingPhase = "sparse" | "dense";
+
+/** What a layer needs to know about the optimizer step it is in. */
+export interface StepContext {
+  /** 0-based optimizer step. */
+  step: number;
+  /** The run seed (MVUE and dropout draws). */
+  seed: number;
+  /** The training phase of this step. */
+  phase: TrainingPhase;
+}
+
+/** Which mask a layer tracks for its flip rate (SPEC 2.4). */
+export type MaskKind = "hard" | "transposable";
+
+/** The state of one optimizer step, built by `beginStep`. */
+interface StepState {
+  step: number;
+  seed: number;
+  /** The weight the forward GEMM uses, `W̃`. */
+  effective: Tensor;
+  mvue: boolean;
+  mvueOnWeight: boolean;
+  fp8: boolean;
+  /** Masked decay added to the clipped gradient (0: none). */
+  gradientDecay: number;
+  /** Decoupled decay applied after AdamW, times the learning rate (0: none). */
+  weightDecay: number;
+}
+
+/** The persistent state of a sparse layer besides its weight (for checkpoints). */
+export interface SparseLayerState {
+  /** S-STE's scale β (1 for the other methods). */
+  beta: number;
+  /** The last computed mask (0/1 values), or `undefined` before the first step. */
+  mask: Float32Array | undefined;
+  /** Which mask that is. */
+  maskKind: MaskKind | undefined;
+}
+
+/**
+ * A bias-free linear layer `Z = X·W̃ᵀ` (`W[out, in]`) trained with one of the 2:4 methods of
+ * SPEC §2.8; see the module documentation for the exact GEMMs.
+ *
+ * `in` must be a multiple of 4 (2:4 groups run along `in`); the transposable methods and
+ * `mvueOnWeight` also need `out % 4 == 0`. When MVUE is on, the number of tokens must be a
+ * multiple of 4 (MVUE groups run along the token axis of `∇Zᵀ`).
+ */
+export class SparseLinear implements Module {
+  /** The dense master weight `[out, in]` (AdamW decays it). */
+  readonly weight: Parameter;
+  /** The method and its options. */
+  readonly options: ResolvedSparseOptions;
+  /** Index of this layer among the model's sparse layers (selects its MVUE streams). */
+  readonly layerIndex: number;
+  readonly #backend: Backend;
+  #beta = 1;
+  #mask: Tensor | undefined = undefined;
+  #maskKind: MaskKind | undefined = undefined;
+  #phase: TrainingPhase = "sparse";
+  #step: StepState | undefined = undefined;
+
+  /**
+   * Creates the layer with the given initial weight (call {@linkcode SparseLinear.initialize}
+   * before training).
+   *
+   * @param backend The backend.
+   * @param name The weight's name.
+   * @param init Initial weight values `[out, in]`, row-major.
+   * @param shape `{ inFeatures, outFeatures }`.
+   * @param options `{ sparse, layerIndex }`: the method options and the sparse-layer index.
+   * @throws {RangeError} If the shape does not allow the method's 2:4 groups.
+   * @throws {TypeError} From {@linkcode resolveSparseOptions}.
+   */
+  constructor(
+    backend: Backend,
+    name: string,
+    init: Float32Array,
+    shape: { inFeatures: number; outFeatures: number },
+    options: { sparse: SparseOptions; layerIndex: number },
+  ) {
+    this.options = resolveSparseOptions(options.sparse);
+    const { inFeatures, outFeatures } = shape;
+    const action = `make the 2:4 sparse layer ${name}`;
+    if (inFeatures % 4 !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: the input width must be a multiple of 4, got ${inFeatures}`,
+      );
+    }
+    const needsOut4 = this.options.method.startsWith("t-sr-ste") || this.options.mvueOnWeight;
+    if (needsOut4 && outFeatures % 4 !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: ${this.options.method} needs the output width to be a multiple of 4, got ${outFeatures}`,
+      );
+    }
+    this.#backend = backend;
+    this.layerIndex = options.layerIndex;
+    this.weight = new Parameter(backend, name, init, [outFeatures, inFeatures], {
+      weightDecay: true,
+    });
+  }
+
+  /** Returns `[weight]`. */
+  parameters(): Parameter[] {
+    return [this.weight];
+  }
+
+  /** The layer's name (its weight's name). */
+  get name(): string {
+    return this.weight.name;
+  }
+
+  /** S-STE's scale β (1 for the other methods). */
+  get beta(): number {
+    return this.#beta;
+  }
+
+  /** The phase of the last step begun (`"sparse"` until the dense switch). */
+  get phase(): TrainingPhase {
+    return this.#phase;
+  }
+
+  /** Number of mask entries (= weight entries), the layer's weight in the global flip rate. */
+  get maskSize(): number {
+    return this.weight.size;
+  }
+
+  /**
+   * Computes S-STE's β from the freshly initialised weight (SPEC 1.3; call once, right after
+   * initialisation, before any step; loading a checkpoint restores β instead). For the other
+   * methods and the `"none"` recipe β stays 1. `mse-*`: `β = ⟨W,S⟩/⟨S,S⟩` with the backend's `dot`;
+   * `l1`: `β = ‖W‖₁/‖S‖₁` on the host; `S = S_soft(W)`; β = 1 when `S = 0`. β is rounded to f32
+   * so every backend scales by the same number.
+   *
+   * @returns Resolves once β is known.
+   */
+  async initialize(): Promise<void> {
+    if (!this.#isSste() || this.options.betaRecipe === "none") {
+      this.#beta = 1;
+      return;
+    }
+    const be = this.#backend;
+    const { pruned: s, mask } = be.softThreshold24(this.weight.value);
+    if (this.options.betaRecipe === "l1") {
+      const [w, sv] = await be.readMany([this.weight.value, s]);
+      let num = 0, den = 0;
+      for (let i = 0; i < w.length; i++) {
+        num += Math.abs(w[i]);
+        den += Math.abs(sv[i]);
+      }
+      this.#beta = den === 0 ? 1 : Math.fround(num / den);
+      be.dispose(s);
+      be.dispose(mask);
+    } else {
+      const terms = [be.dot(this.weight.value, s), be.dot(s, s)];
+      this.#beta = await this.#mseBeta(terms);
+      for (const t of [s, mask, ...terms]) be.dispose(t);
+    }
+  }
+
+  async #mseBeta(terms: Tensor[]): Promise<number> {
+    const [[num], [den]] = await this.#backend.readMany(terms);
+    return den === 0 ? 1 : Math.fround(num / den);
+  }
+
+  #isSste(): boolean {
+    return this.options.method === "s-ste" || this.options.method === "s-ste+fp8";
+  }
+
+  #isTransposable(): boolean {
+    return this.options.method === "t-sr-ste" || this.options.method === "t-sr-ste+df";
+  }
+
+  /**
+   * Starts an optimizer step: builds this step's `W̃` and mask from the current weight, refreshes
+   * the transposable mask at steps `0, maskRefresh, 2·maskRefresh, …` (or when none exists yet),
+   * recomputes β for `mse-dynamic` (one small read), and counts mask flips against the previous
+   * mask computation (SPEC 2.4; the tracked mask is the hard top-2 mask of `W` for `dense`,
+   * `ste`, `sr-ste`, `s-ste*` and the dense phase, the transposable mask for `t-sr-ste*`).
+   *
+   * @param ctx The step, seed and phase.
+   * @returns A `[1]` tensor counting the flipped mask entries (0 on the first computation of a
+   * mask kind), or `undefined` when no mask was computed this step (`t-sr-ste` between refreshes).
+   * @throws {Error} If a step is already in progress.
+   */
+  async beginStep(ctx: StepContext): Promise<Tensor | undefined> {
+    if (this.#step !== undefined) {
+      throw new Error(
+        `Cannot begin step ${ctx.step} of ${this.name}: step ${this.#step.step} is still open`,
+      );
+    }
+    const be = this.#backend;
+    const w = this.weight.value;
+    const o = this.options;
+    this.#phase = ctx.phase;
+    const sparse = ctx.phase === "sparse";
+    const state: StepState = {
+      step: ctx.step,
+      seed: ctx.seed,
+      effective: w,
+      mvue: sparse && o.mvue,
+      mvueOnWeight: sparse && o.mvueOnWeight,
+      fp8: sparse && o.fp8,
+      gradientDecay: 0,
+      weightDecay: 0,
+    };
+    let flips: Tensor | undefined;
+    const method = sparse ? o.method : "dense";
+    switch (method) {
+      case "dense":
+        flips = this.#track(be.pruneNM(w, 2, 4).mask, "hard");
+        break;
+      case "ste":
+      case "sr-ste": {
+        const { pruned, mask } = be.pruneNM(w, 2, 4);
+        state.effective = pruned;
+        flips = this.#track(mask, "hard");
+        if (method === "sr-ste") {
+          if (o.decayOn === "gradient") state.gradientDecay = o.lambdaW;
+          else state.weightDecay = o.lambdaW;
+        }
+        break;
+      }
+      case "t-sr-ste":
+      case "t-sr-ste+df":
+        if (ctx.step % o.maskRefresh === 0 || this.#maskKind !== "transposable") {
+          flips = this.#track(be.transposableMask24(w), "transposable");
+        }
+        state.effective = be.mul(w, this.#mask!);
+        state.gradientDecay = o.alpha;
+        break;
+      case "s-ste":
+      case "s-ste+fp8": {
+        const { pruned: s, mask } = be.softThreshold24(w);
+        flips = this.#track(mask, "hard");
+        if (o.betaRecipe === "mse-dynamic") {
+          this.#beta = await this.#mseBeta([be.dot(w, s), be.dot(s, s)]);
+        }
+        state.effective = be.scale(s, this.#beta);
+        break;
+      }
+    }
+    this.#step = state;
+    return flips;
+  }
+
+  /** Replaces the tracked mask by `next`, returning the flip count (0 on a first computation). */
+  #track(next: Tensor, kind: MaskKind): Tensor {
+    const be = this.#backend;
+    if (this.#mask === undefined || this.#maskKind !== kind) {
+      if (this.#mask !== undefined) be.dispose(this.#mask);
+      this.#mask = be.keep(next);
+      this.#maskKind = kind;
+      return be.full([1], 0);
+    }
+    const flips = be.flipCount(this.#mask, next);
+    be.assign(this.#mask, next);
+    return flips;
+  }
+
+  /**
+   * Ends the step begun by {@linkcode SparseLinear.beginStep} (call before `backend.release()`).
+   */
+  endStep(): void {
+    this.#step = undefined;
+  }
+
+  /**
+   * The weight the forward GEMM uses outside a training step (evaluation), from the current
+   * weight and the layer's state: `W` in the dense phase or with `dense: true`, otherwise the
+   * method's `W̃` (the stored transposable mask, or a fresh one if none exists yet; the last β).
+   */
+  #evaluationWeight(dense: boolean): Tensor {
+    const be = this.#backend;
+    const w = this.weight.value;
+    if (dense || this.#phase === "dense") return w;
+    switch (this.options.method) {
+      case "dense":
+        return w;
+      case "ste":
+      case "sr-ste":
+        return be.pruneNM(w, 2, 4).pruned;
+      case "t-sr-ste":
+      case "t-sr-ste+df": {
+        const mask = this.#maskKind === "transposable" ? this.#mask! : be.transposableMask24(w);
+        return be.mul(w, mask);
+      }
+      case "s-ste":
+      case "s-ste+fp8":
+        return be.scale(be.softThreshold24(w).pruned, this.#beta);
+    }
+  }
+
+  /**
+   * Records the layer's node: `Z = X·W̃ᵀ` forward, and the method's `∇X` and `∇W` backward (see
+   * the module documentation). Outside a training step the tape must not record (evaluation);
+   * `dense: true` then evaluates with the dense weight `W` (how P1 models are evaluated).
+   *
+   * @param tape The tape.
+   * @param x Input `[T, in]`.
+   * @param options `{ dense }` (evaluation only).
+   * @returns `Z[T, out]`.
+   * @throws {RangeError} If `x` is not `[T, in]`, or MVUE is on and `T % 4 != 0`.
+   * @throws {Error} If the tape records outside a training step.
+   */
+  forward(tape: Tape, x: Variable, options: { dense?: boolean } = {}): Variable {
+    const be = this.#backend;
+    const inFeatures = this.weight.value.shape[1];
+    const [tokens, width] = x.value.shape;
+    if (x.value.shape.length !== 2 || width !== inFeatures) {
+      throw new RangeError(
+        `Cannot apply ${this.name}: the input must be [T, ${inFeatures}], got [${x.value.shape}]`,
+      );
+    }
+    const st = this.#step;
+    if (st === undefined) {
+      if (tape.recording) {
+        throw new Error(
+          `Cannot record ${this.name} outside a training step: call beginStep first (or evaluate with a non-recording tape)`,
+        );
+      }
+      const wEval = this.#evaluationWeight(options.dense ?? false);
+      const fp8 = this.options.fp8 && this.#phase === "sparse" && !options.dense;
+      const z = fp8
+        ? be.matmul(be.quantizeFp8(x.value, "e4m3"), be.quantizeFp8(wEval, "e4m3"), {
+          transB: true,
+        })
+        : be.matmul(x.value, wEval, { transB: true });
+      return tape.record(z, [], () => {});
+    }
+    if (st.mvue && tokens % 4 !== 0) {
+      throw new RangeError(
+        `Cannot apply ${this.name} with an MVUE weight gradient: the token count must be a multiple of 4, got ${tokens}`,
+      );
+    }
+    const e4m3 = (t: Tensor) => st.fp8 ? be.quantizeFp8(t, "e4m3") : t;
+    const e5m2 = (t: Tensor) => st.fp8 ? be.quantizeFp8(t, "e5m2") : t;
+
+    // Forward GEMM: Z = X·W̃ᵀ.
+    const z = be.matmul(e4m3(x.value), e4m3(st.effective), { transB: true });
+
+    return tape.record(z, [x, this.weight], (dz) => {
+      // Input gradient ∇X = ∇Z·W̃ (optionally with W̃ sparsified by MVUE along `out`).
+      if (x.requiresGrad) {
+        let wBackward = st.effective;
+        if (st.mvueOnWeight) {
+          const stream = mvueStream(st.step, this.layerIndex, "weight");
+          wBackward = be.transpose(be.mvue24(be.transpose(wBackward), st.seed, stream));
+        }
+        tape.accumulate(x, be.matmul(e5m2(dz), e5m2(wBackward)));
+      }
+      // Weight gradient ∇W = MVUE24(∇Zᵀ)·X (or ∇Zᵀ·X), straight to the dense W.
+      let dw: Tensor;
+      if (st.mvue) {
+        const stream = mvueStream(st.step, this.layerIndex, "gradient");
+        dw = be.matmul(e5m2(be.mvue24(be.transpose(dz), st.seed, stream)), e5m2(x.value));
+      } else {
+        dw = be.matmul(e5m2(dz), e5m2(x.value), { transA: true });
+      }
+      tape.accumulate(this.weight, dw);
+    });
+  }
+
+  /**
+   * The optimizer extra applied to the clipped gradient before AdamW: `t-sr-ste*` (sparse phase)
+   * adds `α·(1−M)⊙W` with the transposable mask (SPEC 2.3); `sr-ste` with `decayOn: "gradient"`
+   * adds `λ_W·(1−M)⊙W` with this step's hard mask (SPEC 2.2). Other methods return `grad`.
+   *
+   * @param grad The clipped gradient of the weight.
+   * @returns The gradient AdamW consumes.
+   * @throws {Error} Outside a training step.
+   */
+  decayGradient(grad: Tensor): Tensor {
+    const st = this.#openStep("decay the gradient");
+    if (st.gradientDecay === 0) return grad;
+    return this.#backend.maskedDecay(grad, this.weight.value, this.#mask!, st.gradientDecay);
+  }
+
+  /**
+   * The decoupled SR-STE decay after AdamW (`sr-ste`, `decayOn: "weight"`):
+   * `W ← W − lr·λ_W·(1−M)⊙W` with this step's hard mask, in place. Other methods do nothing.
+   *
+   * @param lr The learning rate of this step.
+   * @throws {Error} Outside a training step.
+   */
+  decayWeight(lr: number): void {
+    const st = this.#openStep("decay the weight");
+    if (st.weightDecay === 0 || lr === 0) return;
+    const be = this.#backend;
+    const w = this.weight.value;
+    be.assign(w, be.maskedDecay(w, w, this.#mask!, -lr * st.weightDecay));
+  }
+
+  #openStep(action: string): StepState {
+    if (this.#step === undefined) {
+      throw new Error(`Cannot ${action} of ${this.name} outside a training step`);
+    }
+    return this.#step;
+  }
+
+  /**
+   * Reads the layer's persistent state (β, mask) for a checkpoint.
+   *
+   * @returns β, the tracked mask's values (or `undefined`) and its kind.
+   */
+  async saveState(): Promise<SparseLayerState> {
+    const mask = this.#mask === undefined ? undefined : await this.#backend.read(this.#mask);
+    return { beta: this.#beta, mask, maskKind: this.#maskKind };
+  }
+
+  /**
+   * Restores the state written by {@linkcode SparseLinear.saveState}, and the phase.
+   *
+   * @param state β, the mask values and kind.
+   * @param phase The training phase to resume in.
+   * @throws {RangeError} If the mask has the wrong length or a mask comes without a kind.
+   */
+  loadState(state: SparseLayerState, phase: TrainingPhase): void {
+    const be = this.#backend;
+    if (this.#mask !== undefined) be.dispose(this.#mask);
+    this.#mask = undefined;
+    this.#maskKind = undefined;
+    if (state.mask !== undefined) {
+      if (state.mask.length !== this.weight.size || state.maskKind === undefined) {
+        throw new RangeError(
+          `Cannot restore the state of ${this.name}: expected a mask of ${this.weight.size} entries with a kind, got ${state.mask.length} (${state.maskKind})`,
+        );
+      }
+      this.#mask = be.keep(be.tensor(state.mask, this.weight.value.shape));
+      this.#maskKind = state.maskKind;
+    }
+    this.#beta = state.beta;
+    this.#phase = phase;
+  }
+}

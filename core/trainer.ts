@@ -1,0 +1,289 @@
+/**
+ * One optimizer step of 2:4 sparse GPT-2 training, in the order of SPEC §4:
+ *
+ * 1. the learning rate of the step (`schedule.ts`); the dense switch of `t-sr-ste+df` when the step
+ *    reaches {@linkcode Trainer.denseSwitchStep} (from then on the phase stays `"dense"`);
+ * 2. `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
+ *    `maskRefresh` steps, counting mask flips);
+ * 3. forward → loss → backward;
+ * 4. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
+ *    `captureGradients`, every gradient);
+ * 5. global-norm clipping at `gradClip` (1.0);
+ * 6. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
+ *    `λ_W·(1−M)⊙W`);
+ * 7. AdamW (decay only on the linear weights);
+ * 8. the decoupled SR-STE decay (`sr-ste` with `decayOn: "weight"`);
+ * 9. `model.endStep()` and `backend.release()`.
+ *
+ * All randomness is counter-based (`streams.ts`), so the seed and the step determine every draw:
+ * the training state is the weights, the AdamW moments, the sparse layers' masks and β, the step
+ * and the phase (`checkpoint.ts`).
+ *
+ * @module
+ */
+
+import { Tape } from "./autograd.ts";
+import type { Tensor } from "./backend.ts";
+import type { Batch, GPT } from "./gpt2.ts";
+import type { Parameter } from "./nn.ts";
+import { AdamW, type AdamWConfig, clipFactor, gradNormSquared } from "./optim.ts";
+import { assertCosineSchedule, cosineLr } from "./schedule.ts";
+import type { TrainingPhase } from "./sparse.ts";
+
+/** The run configuration. */
+export interface TrainerConfig {
+  /** Total number of optimizer steps (the schedule's end and the dense switch's reference). */
+  totalSteps: number;
+  /** Peak learning rate. */
+  peakLr: number;
+  /** Linear warm-up steps. */
+  warmupSteps: number;
+  /** Floor of the cosine decay. */
+  minLr: number;
+  /** The run seed (MVUE and dropout draws), an integer in `[0, 2^53)`. */
+  seed: number;
+  /** Global-norm clipping threshold (default 1.0). */
+  gradClip?: number;
+  /** AdamW hyper-parameters (defaults of SPEC §4). */
+  adamw?: AdamWConfig;
+  /**
+   * Read every raw gradient (after backward, before clipping) into
+   * {@linkcode Trainer.lastGradients} within the step's bulk read (for parity tests; default false).
+   */
+  captureGradients?: boolean;
+}
+
+/** What one optimizer step reports. */
+export interface StepResult {
+  /** 0-based index of the step just taken. */
+  step: number;
+  /** Its training loss (before the update). */
+  loss: number;
+  /** Its learning rate. */
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** The phase it ran in. */
+  phase: TrainingPhase;
+  /**
+   * Σ flips / Σ mask entries over the sparse layers that computed a mask this step (SPEC 2.4; 0 on
+   * a first computation), or `null` if none did (`t-sr-ste` between refreshes, or no sparse layer).
+   */
+  flipRate: number | null;
+  /** Each sparse layer's flip rate, by weight name (only the layers that computed a mask). */
+  flipRateByLayer: Record<string, number>;
+}
+
+/**
+ * Trains a {@linkcode GPT} one optimizer step at a time (see the module documentation for the
+ * order). The trainer owns the AdamW state, the step counter and the phase.
+ *
+ * A parity test can run the same step on two backends: build both models from the same seed, set
+ * `captureGradients`, call {@linkcode Trainer.trainStep} on each and compare the results,
+ * {@linkcode Trainer.lastGradients} and the parameters.
+ *
+ * @example
+ * ```ts
+ * import { ReferenceBackend } from "./reference_backend.ts";
+ * import { GPT, gptConfig } from "./gpt2.ts";
+ * import { Trainer } from "./trainer.ts";
+ * const backend = new ReferenceBackend();
+ * const model = await GPT.create(backend, gptConfig("tiny", { sparse: { method: "s-ste" } }), {
+ *   seed: 1,
+ * });
+ * const trainer = new Trainer(model, {
+ *   totalSteps: 10, peakLr: 1e-2, warmupSteps: 1, minLr: 1e-3, seed: 1,
+ * });
+ * const batch = { tokens: new Int32Array(8).fill(3), targets: new Int32Array(8).fill(4), batchSize: 1 };
+ * const first = await trainer.trainStep(batch);
+ * if (first.step !== 0 || first.flipRate !== 0) throw new Error("unexpected first step");
+ * ```
+ */
+export class Trainer {
+  /** The model being trained. */
+  readonly model: GPT;
+  /** The run configuration with defaults filled in. */
+  readonly config: Required<Omit<TrainerConfig, "adamw">> & { adamw: AdamWConfig };
+  /** The optimizer. */
+  readonly optimizer: AdamW;
+  /** Raw gradients of the last step by parameter name (with `captureGradients`). */
+  lastGradients: Map<string, Float32Array> | undefined = undefined;
+  readonly #parameters: Parameter[];
+  #step = 0;
+  #phase: TrainingPhase = "sparse";
+
+  /**
+   * Creates the trainer at step 0 with zero AdamW moments.
+   *
+   * @param model The model (its backend runs the steps).
+   * @param config The run configuration.
+   * @throws {RangeError} On an invalid schedule, seed or clipping threshold.
+   */
+  constructor(model: GPT, config: TrainerConfig) {
+    const resolved = {
+      totalSteps: config.totalSteps,
+      peakLr: config.peakLr,
+      warmupSteps: config.warmupSteps,
+      minLr: config.minLr,
+      seed: config.seed,
+      gradClip: config.gradClip ?? 1.0,
+      adamw: { ...config.adamw },
+      captureGradients: config.captureGradients ?? false,
+    };
+    assertCosineSchedule(resolved);
+    if (
+      !Number.isInteger(resolved.seed) || resolved.seed < 0 ||
+      resolved.seed > Number.MAX_SAFE_INTEGER
+    ) {
+      throw new RangeError(
+        `Cannot make a trainer: the seed must be an integer in [0, 2^53), got ${resolved.seed}`,
+      );
+    }
+    if (!(resolved.gradClip > 0)) {
+      throw new RangeError(
+        `Cannot make a trainer: gradClip must be positive, got ${resolved.gradClip}`,
+      );
+    }
+    this.model = model;
+    this.config = resolved;
+    this.#parameters = model.parameters();
+    this.optimizer = new AdamW(model.backend, this.#parameters, resolved.adamw);
+  }
+
+  /** Number of optimizer steps taken (the 0-based index of the next step). */
+  get step(): number {
+    return this.#step;
+  }
+
+  /** The current phase (`"dense"` after the switch of `t-sr-ste+df`). */
+  get phase(): TrainingPhase {
+    return this.#phase;
+  }
+
+  /**
+   * The first dense step of `t-sr-ste+df`: `totalSteps − round(denseFraction·totalSteps)`, so the
+   * last `denseFraction` of the steps are dense; `undefined` for the other methods.
+   */
+  get denseSwitchStep(): number | undefined {
+    const { method, denseFraction } = this.model.config.sparse;
+    if (method !== "t-sr-ste+df") return undefined;
+    const total = this.config.totalSteps;
+    return total - Math.round(denseFraction * total);
+  }
+
+  /**
+   * The learning rate of a step.
+   *
+   * @param step 0-based step (default: the next step).
+   * @returns `cosineLr(step, schedule)`.
+   */
+  lr(step: number = this.#step): number {
+    return cosineLr(step, this.config);
+  }
+
+  /**
+   * Restores the step counter and the phase (used when loading a checkpoint; the caller restores
+   * weights, moments and layer states).
+   *
+   * @param state `{ step, phase }`.
+   * @throws {RangeError} On a negative or non-integer step or an unknown phase.
+   */
+  restore(state: { step: number; phase: TrainingPhase }): void {
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new RangeError(`Cannot restore the trainer: bad step ${state.step}`);
+    }
+    if (state.phase !== "sparse" && state.phase !== "dense") {
+      throw new RangeError(`Cannot restore the trainer: bad phase ${JSON.stringify(state.phase)}`);
+    }
+    this.#step = state.step;
+    this.#phase = state.phase;
+  }
+
+  /**
+   * Takes one optimizer step on a batch (see the module documentation for the order).
+   *
+   * @param batch Tokens, targets and batch size.
+   * @returns The step's loss, learning rate, gradient norm, phase and flip rates.
+   * @throws {RangeError} If the loss or the gradient norm is not finite (the weights, moments and
+   * step counter are left unchanged), or from the model on a malformed batch.
+   */
+  async trainStep(batch: Batch): Promise<StepResult> {
+    const be = this.model.backend;
+    const step = this.#step;
+    const switchStep = this.denseSwitchStep;
+    if (switchStep !== undefined && step >= switchStep) this.#phase = "dense";
+    const phase = this.#phase;
+    const lr = this.lr(step);
+    const layers = this.model.sparseLayers();
+    for (const p of this.#parameters) p.grad = undefined;
+
+    try {
+      const flips = await this.model.beginStep({ step, seed: this.config.seed, phase });
+      const tape = new Tape(be);
+      const loss = this.model.loss(tape, batch);
+      tape.backward(loss);
+
+      const withGrad = this.#parameters.filter((p) => p.grad !== undefined);
+      const grads = withGrad.map((p) => p.grad!);
+      const counted = layers.flatMap((layer, i) =>
+        flips[i] === undefined ? [] : [{ layer, flips: flips[i]! }]
+      );
+      const capture = this.config.captureGradients ? grads : [];
+      const values = await be.readMany([
+        loss.value,
+        gradNormSquared(be, grads),
+        ...counted.map((c) => c.flips),
+        ...capture,
+      ]);
+      const lossValue = values[0][0];
+      const gradNorm = Math.sqrt(values[1][0]);
+      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+        throw new RangeError(
+          `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
+        );
+      }
+      if (this.config.captureGradients) {
+        this.lastGradients = new Map(
+          withGrad.map((p, i) => [p.name, values[2 + counted.length + i]]),
+        );
+      }
+
+      // Flip rates (SPEC 2.4): per layer, and Σ flips / Σ entries over the layers that counted.
+      const flipRateByLayer: Record<string, number> = {};
+      let flipSum = 0, entrySum = 0;
+      counted.forEach(({ layer }, i) => {
+        const n = values[2 + i][0];
+        flipRateByLayer[layer.name] = n / layer.maskSize;
+        flipSum += n;
+        entrySum += layer.maskSize;
+      });
+
+      // Clip, masked decay, AdamW, decoupled decay.
+      const factor = clipFactor(gradNorm, this.config.gradClip);
+      const sparseByName = new Map(layers.map((l) => [l.name, l]));
+      const updates: [Parameter, Tensor][] = withGrad.map((p) => {
+        let g = factor < 1 ? be.scale(p.grad!, factor) : p.grad!;
+        const layer = sparseByName.get(p.name);
+        if (layer !== undefined) g = layer.decayGradient(g);
+        return [p, g];
+      });
+      this.optimizer.update(updates, lr, step + 1);
+      for (const layer of layers) layer.decayWeight(lr);
+
+      this.#step = step + 1;
+      return {
+        step,
+        loss: lossValue,
+        lr,
+        gradNorm,
+        phase,
+        flipRate: counted.length === 0 ? null : flipSum / entrySum,
+        flipRateByLayer,
+      };
+    } finally {
+      this.model.endStep();
+      for (const p of this.#parameters) p.grad = undefined;
+      be.release();
+    }
+  }
+}
