@@ -1,0 +1,1418 @@
+/**
+ * The reference implementation of {@linkcode Backend}: plain TypeScript loops on the CPU, obviously
+ * correct rather than fast. Every operation accumulates in float64 (JavaScript numbers) and stores
+ * its result in a `Float32Array` (rounding once per stored value: the float32 semantics the WebGPU
+ * backend is checked against) or, with `precision: "f64"`, in a `Float64Array` with no rounding at
+ * all (for finite-difference gradient checks). The 2:4 pruning and estimator operations delegate to
+ * the pure-TypeScript oracles of `reference/`, so both backends are measured against one definition.
+ *
+ * @module
+ */
+
+import type {
+  AdamWParams,
+  Backend,
+  DType,
+  Fp8Format,
+  LayerNormGrads,
+  LayerNormResult,
+  MatmulOptions,
+  PrunedTensor,
+  Tensor,
+} from "./backend.ts";
+import type { Matrix } from "./matrix.ts";
+import { pruneNM as pruneNMOracle } from "../reference/prune.ts";
+import { softThreshold24 as softThreshold24Oracle } from "../reference/soft_threshold.ts";
+import { transposableMask24 as transposableMask24Oracle } from "../reference/transposable.ts";
+import { mvue24 as mvue24Oracle } from "../reference/mvue.ts";
+import { maskedDecay as maskedDecayOracle } from "../reference/masked_decay.ts";
+import { flipCount as flipCountOracle } from "../reference/flip_rate.ts";
+import { quantizeFp8 as quantizeFp8Oracle } from "../reference/fp8.ts";
+import {
+  geglu as gegluOracle,
+  gegluBackward as gegluBackwardOracle,
+  swiglu as swigluOracle,
+  swigluBackward as swigluBackwardOracle,
+} from "../reference/gated.ts";
+import { uniform4 } from "../reference/rng.ts";
+
+/** Storage precision of a {@linkcode ReferenceBackend}. */
+export type ReferencePrecision = "f32" | "f64";
+
+/** Options of the {@linkcode ReferenceBackend} constructor. */
+export interface ReferenceBackendOptions {
+  /**
+   * `"f32"` (default): values are stored as float32, every stored result rounded once, the
+   * semantics the GPU backend must match. `"f64"`: values are stored as float64 and never rounded
+   * (the 2:4 operations still round their input to float32, being float32 functions).
+   */
+  precision?: ReferencePrecision;
+}
+
+type FloatStorage = Float32Array | Float64Array;
+
+/** One allocation. Views made by `reshape` share it, so the memory rules apply to all of them. */
+class Storage {
+  data: FloatStorage | Int32Array;
+  kept = false;
+  released = false;
+  constructor(data: FloatStorage | Int32Array) {
+    this.data = data;
+  }
+}
+
+/** The reference backend's tensor: a shape over a {@linkcode Storage}, tagged with its owner. */
+class ReferenceTensor implements Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  readonly dtype: DType;
+  readonly storage: Storage;
+  readonly owner: ReferenceBackend;
+  constructor(owner: ReferenceBackend, storage: Storage, shape: readonly number[], dtype: DType) {
+    this.owner = owner;
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.size = storage.data.length;
+    this.dtype = dtype;
+  }
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * The pure-TypeScript {@linkcode Backend}: the oracle the WebGPU backend is compared against and
+ * the backend of finite-difference gradient checks (`precision: "f64"`).
+ *
+ * Memory: every tensor an operation returns is a temporary until {@linkcode ReferenceBackend.keep};
+ * {@linkcode ReferenceBackend.release} and {@linkcode ReferenceBackend.dispose} free storage, and any
+ * later use of a freed tensor throws an `Error` ("Cannot use a released tensor ..."), so lifetime
+ * bugs surface here before they corrupt a GPU buffer pool. {@linkcode ReferenceBackend.reshape}
+ * returns a view of the same storage: keeping, releasing or disposing either one applies to both.
+ * A tensor of another backend instance is rejected with a `TypeError`.
+ *
+ * Errors: a wrong shape or an out-of-range argument throws a `RangeError` naming the shapes or the
+ * value; a wrong dtype (`f32` vs `i32`) or a foreign tensor throws a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * import { ReferenceBackend } from "./reference_backend.ts";
+ * const be = new ReferenceBackend();
+ * const a = be.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+ * const b = be.tensor(new Float32Array([1, 0, 0, 1]), [2, 2]);
+ * const c = await be.read(be.matmul(a, b));
+ * if (c.join() !== "1,2,3,4") throw new Error("unexpected product");
+ * be.release();
+ * ```
+ */
+export class ReferenceBackend implements Backend {
+  /** Always `"reference"`. */
+  readonly name = "reference";
+  /** `"CPU (pure TypeScript, f32)"` or `"CPU (pure TypeScript, f64)"`. */
+  readonly device: string;
+  /** The storage precision chosen at construction. */
+  readonly precision: ReferencePrecision;
+  #temporaries = new Set<Storage>();
+
+  /**
+   * Creates a backend.
+   *
+   * @param options `{ precision }`: `"f32"` (default) or `"f64"`.
+   * @throws {RangeError} If `precision` is neither `"f32"` nor `"f64"`.
+   */
+  constructor(options: ReferenceBackendOptions = {}) {
+    const precision = options.precision ?? "f32";
+    if (precision !== "f32" && precision !== "f64") {
+      throw new RangeError(
+        `Cannot create a reference backend: precision must be "f32" or "f64", got ${
+          String(precision)
+        }`,
+      );
+    }
+    this.precision = precision;
+    this.device = `CPU (pure TypeScript, ${precision})`;
+  }
+
+  /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
+  get temporaryCount(): number {
+    return this.#temporaries.size;
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------
+
+  /**
+   * Uploads `data` as an `f32` tensor of `shape` (copied; rounded to float32 in `"f32"` mode).
+   *
+   * @throws {TypeError} If `data` is not a `Float32Array` or `Float64Array`.
+   * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
+   */
+  tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
+    const action = "create a tensor";
+    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+      throw new TypeError(
+        `Cannot ${action}: data must be a Float32Array or Float64Array, got ${describe(data)}`,
+      );
+    }
+    const size = checkShape(shape, action);
+    if (size !== data.length) {
+      throw new RangeError(
+        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
+      );
+    }
+    return this.#filled(shape, data);
+  }
+
+  /**
+   * Uploads token indices as an `i32` tensor of `shape` (copied).
+   *
+   * @throws {TypeError} If `data` is not an `Int32Array`.
+   * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
+   */
+  indices(data: Int32Array, shape: readonly number[]): Tensor {
+    const action = "create an index tensor";
+    if (!(data instanceof Int32Array)) {
+      throw new TypeError(`Cannot ${action}: data must be an Int32Array, got ${describe(data)}`);
+    }
+    const size = checkShape(shape, action);
+    if (size !== data.length) {
+      throw new RangeError(
+        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
+      );
+    }
+    return this.#register(new Storage(Int32Array.from(data)), shape, "i32");
+  }
+
+  /**
+   * A tensor of `shape` filled with `value` (default 0).
+   *
+   * @throws {RangeError} If `shape` is invalid or `value` is NaN.
+   * @throws {TypeError} If `value` is not a number.
+   */
+  full(shape: readonly number[], value = 0): Tensor {
+    const action = "fill a tensor";
+    checkShape(shape, action);
+    if (typeof value !== "number") {
+      throw new TypeError(`Cannot ${action}: value must be a number, got ${typeof value}`);
+    }
+    if (Number.isNaN(value)) throw new RangeError(`Cannot ${action}: value is NaN`);
+    const res = this.#alloc(shape);
+    floats(res).fill(value);
+    return res;
+  }
+
+  /**
+   * Reads a tensor back as float32 (`i32` values and `"f64"` storage are converted).
+   *
+   * @throws {Error} If the tensor was released (the promise rejects).
+   * @throws {TypeError} If `t` is not a tensor of this backend (the promise rejects).
+   */
+  read(t: Tensor): Promise<Float32Array> {
+    try {
+      return Promise.resolve(Float32Array.from(this.#use(t, "read a tensor").storage.data));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Reads several tensors back.
+   *
+   * @throws {Error} If a tensor was released (the promise rejects).
+   * @throws {TypeError} If an element is not a tensor of this backend (the promise rejects).
+   */
+  readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
+    try {
+      const out = ts.map((t) => Float32Array.from(this.#use(t, "read tensors").storage.data));
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Reads a tensor back synchronously as float64, without rounding: the full value of `"f64"`
+   * storage, for finite-difference checks. (Not part of {@linkcode Backend}.)
+   *
+   * @param t A live tensor of this backend.
+   * @returns A fresh copy of its values.
+   * @throws {Error} If the tensor was released.
+   * @throws {TypeError} If `t` is not a tensor of this backend.
+   * @example
+   * ```ts
+   * import { ReferenceBackend } from "./reference_backend.ts";
+   * const be = new ReferenceBackend({ precision: "f64" });
+   * const x = be.tensor(new Float64Array([0.1]), [1]);
+   * if (be.readF64(x)[0] !== 0.1) throw new Error("rounded");
+   * ```
+   */
+  readF64(t: Tensor): Float64Array {
+    return Float64Array.from(this.#use(t, "read a tensor").storage.data);
+  }
+
+  /**
+   * Marks a tensor (and every view of its storage) persistent; returns it.
+   *
+   * @throws {Error} If the tensor was already released.
+   * @throws {TypeError} If `t` is not a tensor of this backend.
+   */
+  keep<T extends Tensor>(t: T): T {
+    const { storage } = this.#use(t, "keep a tensor");
+    storage.kept = true;
+    this.#temporaries.delete(storage);
+    return t;
+  }
+
+  /**
+   * Frees a tensor's storage now (every view of it becomes unusable).
+   *
+   * @throws {Error} If the tensor was already released.
+   * @throws {TypeError} If `t` is not a tensor of this backend.
+   */
+  dispose(t: Tensor): void {
+    const { storage } = this.#use(t, "dispose a tensor");
+    this.#temporaries.delete(storage);
+    free(storage);
+  }
+
+  /** Frees every temporary tensor; kept tensors survive. */
+  release(): void {
+    for (const storage of this.#temporaries) free(storage);
+    this.#temporaries.clear();
+  }
+
+  /**
+   * A view of `t` with a new shape of the same size (shares storage; same dtype).
+   *
+   * @throws {RangeError} If `shape` is invalid or holds a different number of elements.
+   */
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const action = "reshape";
+    const x = this.#use(t, action);
+    const size = checkShape(shape, action);
+    if (size !== x.size) {
+      throw new RangeError(
+        `Cannot ${action} ${fmt(x.shape)} to ${fmt(shape)}: sizes differ, ${x.size} vs ${size}`,
+      );
+    }
+    return new ReferenceTensor(this, x.storage, shape, x.dtype);
+  }
+
+  /**
+   * Copies `src` into `dst` in place.
+   *
+   * @throws {RangeError} If the shapes differ.
+   * @throws {TypeError} If the dtypes differ.
+   */
+  assign(dst: Tensor, src: Tensor): void {
+    const action = "assign";
+    const d = this.#use(dst, action), s = this.#use(src, action);
+    sameShape(d, s, action);
+    if (d.dtype !== s.dtype) {
+      throw new TypeError(`Cannot ${action}: dtypes differ, ${d.dtype} vs ${s.dtype}`);
+    }
+    d.storage.data.set(s.storage.data);
+  }
+
+  // ---- linear algebra ---------------------------------------------------------------------------
+
+  /**
+   * `a·b` of 2-D `[M,K]·[K,N]` or batched 3-D `[B,M,K]·[B,K,N]` operands, optionally transposed;
+   * every output is a float64 dot product (summed in ascending `k`) rounded once.
+   *
+   * @throws {RangeError} If the ranks are not both 2 or both 3, the batch sizes differ or the inner
+   * dimensions differ.
+   */
+  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+    const action = "matmul";
+    const A = this.#float(a, action, "a"), B = this.#float(b, action, "b");
+    const transA = options.transA ?? false, transB = options.transB ?? false;
+    if (typeof transA !== "boolean" || typeof transB !== "boolean") {
+      throw new TypeError(`Cannot ${action}: transA and transB must be booleans`);
+    }
+    const rank = A.shape.length;
+    const desc = () =>
+      `a ${fmt(A.shape)}${transA ? " (transA)" : ""}, b ${fmt(B.shape)}${
+        transB ? " (transB)" : ""
+      }`;
+    if ((rank !== 2 && rank !== 3) || B.shape.length !== rank) {
+      throw new RangeError(
+        `Cannot ${action}: operands must be both 2-D or both 3-D, got ${desc()}`,
+      );
+    }
+    const batch = rank === 3 ? A.shape[0] : 1;
+    if (rank === 3 && B.shape[0] !== batch) {
+      throw new RangeError(`Cannot ${action}: batch sizes differ, ${desc()}`);
+    }
+    const [ar, ac] = A.shape.slice(-2), [br, bc] = B.shape.slice(-2);
+    const M = transA ? ac : ar, K = transA ? ar : ac;
+    const N = transB ? br : bc, K2 = transB ? bc : br;
+    if (K !== K2) {
+      throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
+    }
+    const result = this.#alloc(rank === 3 ? [batch, M, N] : [M, N]), out = floats(result);
+    const ad = A.storage.data, bd = B.storage.data;
+    const aRow = new Float64Array(K), acc = new Float64Array(N), bKN = new Float64Array(K * N);
+    for (let bi = 0; bi < batch; bi++) {
+      const aOff = bi * M * K, bOff = bi * K * N, oOff = bi * M * N;
+      // b as a float64 [K, N] copy, so one monomorphic kernel serves every transpose case.
+      if (transB) {
+        for (let j = 0; j < N; j++) {
+          for (let k = 0; k < K; k++) bKN[k * N + j] = bd[bOff + j * K + k];
+        }
+      } else {
+        for (let q = 0; q < K * N; q++) bKN[q] = bd[bOff + q];
+      }
+      for (let i = 0; i < M; i++) {
+        for (let k = 0; k < K; k++) aRow[k] = transA ? ad[aOff + k * M + i] : ad[aOff + i * K + k];
+        matmulRow(aRow, bKN, acc, K, N);
+        out.set(acc, oOff + i * N);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Transpose of a 2-D tensor.
+   *
+   * @throws {RangeError} If `a` is not 2-D.
+   */
+  transpose(a: Tensor): Tensor {
+    const action = "transpose";
+    const x = this.#float(a, action);
+    const [rows, cols] = this.#dims2(x, action);
+    const res = this.#alloc([cols, rows]), out = floats(res);
+    const d = x.storage.data;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) out[c * rows + r] = d[r * cols + c];
+    }
+    return res;
+  }
+
+  /**
+   * Views `x` as `[A, B, C, D]` and swaps the middle axes; the result has shape `[A, C, B, D]`.
+   *
+   * @throws {RangeError} If `dims` are not four non-negative integers whose product is `x.size`.
+   */
+  permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
+    const action = "permute axes 1 and 2";
+    const t = this.#float(x, action);
+    if (!Array.isArray(dims) || dims.length !== 4) {
+      throw new RangeError(`Cannot ${action}: dims must be [A, B, C, D], got ${String(dims)}`);
+    }
+    const size = checkShape(dims, action);
+    if (size !== t.size) {
+      throw new RangeError(
+        `Cannot ${action}: dims ${fmt(dims)} hold ${size} values, the tensor ${
+          fmt(t.shape)
+        } has ${t.size}`,
+      );
+    }
+    const [A, B, C, D] = dims;
+    const res = this.#alloc([A, C, B, D]), out = floats(res);
+    const d = t.storage.data as FloatStorage;
+    for (let a = 0; a < A; a++) {
+      for (let b = 0; b < B; b++) {
+        for (let c = 0; c < C; c++) {
+          const src = ((a * B + b) * C + c) * D, dst = ((a * C + c) * B + b) * D;
+          out.set(d.subarray(src, src + D), dst);
+        }
+      }
+    }
+    return res;
+  }
+
+  /**
+   * Columns `[start, start + width)` of a 2-D tensor.
+   *
+   * @throws {RangeError} If `x` is not 2-D or the range is not inside its columns.
+   */
+  sliceCols(x: Tensor, start: number, width: number): Tensor {
+    const action = "slice columns";
+    const t = this.#float(x, action);
+    const [rows, cols] = this.#dims2(t, action);
+    checkIndex(start, "start", action);
+    checkIndex(width, "width", action);
+    if (start + width > cols) {
+      throw new RangeError(
+        `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
+          fmt(t.shape)
+        }`,
+      );
+    }
+    const res = this.#alloc([rows, width]), out = floats(res);
+    const d = t.storage.data as FloatStorage;
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
+    }
+    return res;
+  }
+
+  /**
+   * Places a 2-D `[N, width]` tensor at column `start` of a zero `[N, cols]` tensor.
+   *
+   * @throws {RangeError} If `x` is not 2-D or `start + width > cols`.
+   */
+  padCols(x: Tensor, start: number, cols: number): Tensor {
+    const action = "pad columns";
+    const t = this.#float(x, action);
+    const [rows, width] = this.#dims2(t, action);
+    checkIndex(start, "start", action);
+    checkIndex(cols, "cols", action);
+    if (start + width > cols) {
+      throw new RangeError(
+        `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
+          start + width
+        } columns, got ${cols}`,
+      );
+    }
+    const res = this.#alloc([rows, cols]), out = floats(res);
+    const d = t.storage.data as FloatStorage;
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
+    }
+    return res;
+  }
+
+  // ---- element-wise -----------------------------------------------------------------------------
+
+  /**
+   * `a + b` (same shape).
+   *
+   * @throws {RangeError} If the shapes differ.
+   */
+  add(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#pair(a, b, "add");
+    const res = this.#alloc(x.shape), out = floats(res);
+    for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] + y.storage.data[i];
+    return res;
+  }
+
+  /**
+   * `a + s·b` (same shape).
+   *
+   * @throws {RangeError} If the shapes differ or `s` is not finite.
+   */
+  addScaled(a: Tensor, b: Tensor, s: number): Tensor {
+    const action = "add scaled";
+    const [x, y] = this.#pair(a, b, action);
+    checkFinite(s, "s", action);
+    const res = this.#alloc(x.shape), out = floats(res);
+    const xd = x.storage.data, yd = y.storage.data;
+    for (let i = 0; i < out.length; i++) out[i] = xd[i] + s * yd[i];
+    return res;
+  }
+
+  /**
+   * `a ⊙ b` (same shape).
+   *
+   * @throws {RangeError} If the shapes differ.
+   */
+  mul(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#pair(a, b, "multiply");
+    const res = this.#alloc(x.shape), out = floats(res);
+    for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] * y.storage.data[i];
+    return res;
+  }
+
+  /**
+   * `s·a`.
+   *
+   * @throws {RangeError} If `s` is not finite.
+   */
+  scale(a: Tensor, s: number): Tensor {
+    const action = "scale";
+    const x = this.#float(a, action);
+    checkFinite(s, "s", action);
+    const res = this.#alloc(x.shape), out = floats(res);
+    for (let i = 0; i < out.length; i++) out[i] = s * x.storage.data[i];
+    return res;
+  }
+
+  /**
+   * Exact GELU `0.5·x·(1 + erf(x/√2))`, evaluated as `0.5·x·erfc(−x/√2)` so that the negative
+   * tail keeps full relative accuracy (erfc from W. J. Cody's rational Chebyshev approximations,
+   * Math. Comp. 23 (1969) 631–637, about 1e-16 relative). `GELU(−Inf)` is its limit 0.
+   */
+  gelu(x: Tensor): Tensor {
+    const t = this.#float(x, "apply GELU");
+    const res = this.#alloc(t.shape), out = floats(res);
+    const d = t.storage.data;
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i];
+      out[i] = v === -Infinity ? 0 : 0.5 * v * erfc(-v * SQRT1_2);
+    }
+    return res;
+  }
+
+  /**
+   * `dy ⊙ GELU'(x)` with the exact derivative `Φ(x) + x·φ(x)` (its limits 0 and 1 at `∓Inf`).
+   *
+   * @throws {RangeError} If the shapes differ.
+   */
+  geluBackward(x: Tensor, dy: Tensor): Tensor {
+    const [t, g] = this.#pair(x, dy, "apply the GELU backward pass");
+    const res = this.#alloc(t.shape), out = floats(res);
+    const d = t.storage.data, gd = g.storage.data;
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i];
+      const deriv = Number.isFinite(v)
+        ? 0.5 * erfc(-v * SQRT1_2) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v)
+        : v > 0
+        ? 1
+        : 0;
+      out[i] = gd[i] * deriv;
+    }
+    return res;
+  }
+
+  /**
+   * GEGLU (SPEC 3) on `[N, 2h]` rows `[x | gate]` → `[N, h]` (the `reference/gated.ts` oracle).
+   *
+   * @throws {RangeError} If `x` is not 2-D with an even number of columns.
+   */
+  geglu(x: Tensor): Tensor {
+    const t = this.#gatedInput(x, "apply GEGLU");
+    return this.#fromMatrix(gegluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+  }
+
+  /**
+   * GEGLU backward → `[N, 2h]` = `[∂x | ∂gate]` (the `reference/gated.ts` oracle).
+   *
+   * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
+   */
+  gegluBackward(x: Tensor, dy: Tensor): Tensor {
+    const [t, g] = this.#gatedPair(x, dy, "apply the GEGLU backward pass");
+    return this.#fromMatrix(gegluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
+  }
+
+  /**
+   * SwiGLU (SPEC 3) on `[N, 2h]` rows `[x | gate]` → `[N, h]` (the `reference/gated.ts` oracle).
+   *
+   * @throws {RangeError} If `x` is not 2-D with an even number of columns.
+   */
+  swiglu(x: Tensor): Tensor {
+    const t = this.#gatedInput(x, "apply SwiGLU");
+    return this.#fromMatrix(swigluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+  }
+
+  /**
+   * SwiGLU backward → `[N, 2h]` (the `reference/gated.ts` oracle).
+   *
+   * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
+   */
+  swigluBackward(x: Tensor, dy: Tensor): Tensor {
+    const [t, g] = this.#gatedPair(x, dy, "apply the SwiGLU backward pass");
+    return this.#fromMatrix(swigluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
+  }
+
+  /**
+   * Inverted dropout: element `i` is kept iff `uniform4(seed, stream, floor(i/4))[i % 4] >= p` and
+   * then becomes `x / (1 − p)`; dropped elements become 0.
+   *
+   * @throws {RangeError} If `p` is not in `[0, 1)`, `seed` is not an integer in `[0, 2^53)` or
+   * `stream` not an integer in `[0, 2^32)`.
+   */
+  dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
+    const action = "apply dropout";
+    const t = this.#float(x, action);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) {
+      throw new RangeError(`Cannot ${action}: p must be in [0, 1), got ${p}`);
+    }
+    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) {
+      throw new RangeError(`Cannot ${action}: seed must be an integer in [0, 2^53), got ${seed}`);
+    }
+    if (!Number.isInteger(stream) || stream < 0 || stream >= 2 ** 32) {
+      throw new RangeError(
+        `Cannot ${action}: stream must be an integer in [0, 2^32), got ${stream}`,
+      );
+    }
+    const res = this.#alloc(t.shape), out = floats(res);
+    const d = t.storage.data, keepScale = 1 - p;
+    for (let q = 0; 4 * q < out.length; q++) {
+      const u = uniform4(seed, stream, q);
+      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
+        const i = 4 * q + l;
+        out[i] = u[l] >= p ? d[i] / keepScale : 0;
+      }
+    }
+    return res;
+  }
+
+  // ---- normalisation, attention, embedding, loss ------------------------------------------------
+
+  /**
+   * LayerNorm over the last axis of `x[N, d]`: `y = (x − mean)·rstd·w + b` with the biased
+   * variance, `rstd = 1/√(var + eps)`.
+   *
+   * @throws {RangeError} If `x` is not 2-D with `d ≥ 1`, `w` or `b` is not `[d]`, or `eps` is not a
+   * positive finite number.
+   */
+  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
+    const action = "apply LayerNorm";
+    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
+    const B = this.#float(b, action, "b");
+    const [n, d] = this.#dims2(X, action);
+    if (d < 1) {
+      throw new RangeError(`Cannot ${action}: rows must not be empty, got ${fmt(X.shape)}`);
+    }
+    this.#vector(W, d, action, "w", X);
+    this.#vector(B, d, action, "b", X);
+    if (typeof eps !== "number" || !Number.isFinite(eps) || eps <= 0) {
+      throw new RangeError(`Cannot ${action}: eps must be a positive finite number, got ${eps}`);
+    }
+    const yT = this.#alloc([n, d]), meanT = this.#alloc([n]), rstdT = this.#alloc([n]);
+    const y = floats(yT), mean = floats(meanT), rstd = floats(rstdT);
+    const xd = X.storage.data, wd = W.storage.data, bd = B.storage.data;
+    for (let r = 0; r < n; r++) {
+      const o = r * d;
+      let sum = 0;
+      for (let c = 0; c < d; c++) sum += xd[o + c];
+      const mu = sum / d;
+      let sq = 0;
+      for (let c = 0; c < d; c++) sq += (xd[o + c] - mu) ** 2;
+      const rs = 1 / Math.sqrt(sq / d + eps);
+      for (let c = 0; c < d; c++) y[o + c] = (xd[o + c] - mu) * rs * wd[c] + bd[c];
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
+    return { y: yT, mean: meanT, rstd: rstdT };
+  }
+
+  /**
+   * Backward of {@linkcode ReferenceBackend.layerNorm} from the saved `mean` and `rstd`:
+   * `x̂ = (x − mean)·rstd`, `g = dy ⊙ w`,
+   * `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`, `dw = Σ_rows dy ⊙ x̂`, `db = Σ_rows dy`.
+   *
+   * @throws {RangeError} If `x`/`dy` are not the same `[N, d]`, `w` is not `[d]`, or `mean`/`rstd`
+   * are not `[N]`.
+   */
+  layerNormBackward(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+  ): LayerNormGrads {
+    const action = "apply the LayerNorm backward pass";
+    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
+    const Mu = this.#float(mean, action, "mean"), Rs = this.#float(rstd, action, "rstd");
+    const G = this.#float(dy, action, "dy");
+    const [n, d] = this.#dims2(X, action);
+    sameShape(X, G, action);
+    this.#vector(W, d, action, "w", X);
+    this.#vector(Mu, n, action, "mean", X);
+    this.#vector(Rs, n, action, "rstd", X);
+    const dxT = this.#alloc([n, d]), dx = floats(dxT);
+    const xd = X.storage.data, wd = W.storage.data, gd = G.storage.data;
+    const md = Mu.storage.data, rd = Rs.storage.data;
+    const dwAcc = new Float64Array(d), dbAcc = new Float64Array(d);
+    const xhat = new Float64Array(d), gw = new Float64Array(d);
+    for (let r = 0; r < n; r++) {
+      const o = r * d, mu = md[r], rs = rd[r];
+      let meanG = 0, meanGX = 0;
+      for (let c = 0; c < d; c++) {
+        xhat[c] = (xd[o + c] - mu) * rs;
+        gw[c] = gd[o + c] * wd[c];
+        meanG += gw[c];
+        meanGX += gw[c] * xhat[c];
+        dwAcc[c] += gd[o + c] * xhat[c];
+        dbAcc[c] += gd[o + c];
+      }
+      meanG /= d;
+      meanGX /= d;
+      for (let c = 0; c < d; c++) dx[o + c] = rs * (gw[c] - meanG - xhat[c] * meanGX);
+    }
+    return { dx: dxT, dw: this.#filled([d], dwAcc), db: this.#filled([d], dbAcc) };
+  }
+
+  /**
+   * Causal softmax of `scale·s` over the rows of `[B, T, T]` scores: row `r` normalises columns
+   * `0..r` (max-subtracted) and gives probability 0 to columns `> r`.
+   *
+   * @throws {RangeError} If `s` is not `[B, T, T]`, `scale` is not finite, or a row's largest
+   * visible scaled score is not finite (no probability distribution exists).
+   */
+  causalSoftmax(s: Tensor, scale: number): Tensor {
+    const action = "apply the causal softmax";
+    const S = this.#float(s, action);
+    if (S.shape.length !== 3 || S.shape[1] !== S.shape[2]) {
+      throw new RangeError(`Cannot ${action}: scores must be [B, T, T], got ${fmt(S.shape)}`);
+    }
+    checkFinite(scale, "scale", action);
+    const [batch, T] = S.shape;
+    const res = this.#alloc(S.shape), out = floats(res);
+    const d = S.storage.data;
+    const z = new Float64Array(T);
+    for (let b = 0; b < batch; b++) {
+      for (let r = 0; r < T; r++) {
+        const o = (b * T + r) * T;
+        let max = -Infinity;
+        for (let c = 0; c <= r; c++) {
+          z[c] = scale * d[o + c];
+          if (z[c] > max) max = z[c];
+        }
+        if (!Number.isFinite(max)) {
+          throw new RangeError(
+            `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
+          );
+        }
+        let sum = 0;
+        for (let c = 0; c <= r; c++) {
+          z[c] = Math.exp(z[c] - max);
+          sum += z[c];
+        }
+        for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
+      }
+    }
+    return res;
+  }
+
+  /**
+   * Softmax backward along the last axis: `p ⊙ (dp − Σ p⊙dp)` per row.
+   *
+   * @throws {RangeError} If the shapes differ.
+   */
+  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
+    const [P, G] = this.#pair(p, dp, "apply the softmax backward pass");
+    const res = this.#alloc(P.shape), out = floats(res);
+    const width = P.shape[P.shape.length - 1];
+    const pd = P.storage.data, gd = G.storage.data;
+    for (let o = 0; o < out.length; o += width) {
+      let dotPG = 0;
+      for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
+      for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
+    }
+    return res;
+  }
+
+  /**
+   * Rows of `table[V, d]` picked by `idx` (`i32`, `[N]`) → `[N, d]`.
+   *
+   * @throws {RangeError} If `table` is not 2-D, `idx` is not 1-D, or an index is outside `[0, V)`.
+   * @throws {TypeError} If `idx` is not `i32` or `table` is not `f32`.
+   */
+  embedding(table: Tensor, idx: Tensor): Tensor {
+    const action = "look up embeddings";
+    const Tb = this.#float(table, action, "table"), I = this.#int(idx, action, "idx");
+    const [vocab, d] = this.#dims2(Tb, action);
+    const ids = this.#indexVector(I, vocab, action);
+    const res = this.#alloc([ids.length, d]), out = floats(res);
+    const td = Tb.storage.data as FloatStorage;
+    for (let n = 0; n < ids.length; n++) {
+      out.set(td.subarray(ids[n] * d, (ids[n] + 1) * d), n * d);
+    }
+    return res;
+  }
+
+  /**
+   * Scatter-add of `dy[N, d]` into a zero `[vocab, d]` by `idx`, accumulating in float64 in
+   * index order `n = 0, 1, …` and rounding once.
+   *
+   * @throws {RangeError} If `idx` is not `[N]`, `dy` not `[N, d]`, `vocab` not a non-negative
+   * integer, or an index is outside `[0, vocab)`.
+   * @throws {TypeError} If `idx` is not `i32`.
+   */
+  embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
+    const action = "apply the embedding backward pass";
+    const I = this.#int(idx, action, "idx"), G = this.#float(dy, action, "dy");
+    checkIndex(vocab, "vocab", action);
+    const [n, d] = this.#dims2(G, action);
+    const ids = this.#indexVector(I, vocab, action);
+    if (ids.length !== n) {
+      throw new RangeError(
+        `Cannot ${action}: idx ${fmt(I.shape)} and dy ${fmt(G.shape)} have different row counts`,
+      );
+    }
+    const acc = new Float64Array(vocab * d);
+    const gd = G.storage.data;
+    for (let r = 0; r < n; r++) {
+      const dst = ids[r] * d, src = r * d;
+      for (let c = 0; c < d; c++) acc[dst + c] += gd[src + c];
+    }
+    return this.#filled([vocab, d], acc);
+  }
+
+  /**
+   * Mean cross-entropy of `logits[N, C]` against `targets` (`i32`, `[N]`) → `[1]`, each row's
+   * loss `logsumexp(z) − z[target]` with a max-subtracted log-sum-exp.
+   *
+   * @throws {RangeError} If `logits` is not `[N, C]` with `N, C ≥ 1`, `targets` is not `[N]`, or a
+   * target is outside `[0, C)`.
+   * @throws {TypeError} If `targets` is not `i32`.
+   */
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+    const action = "compute the cross-entropy";
+    const { z, t, n, c } = this.#ceInputs(logits, targets, action);
+    let total = 0;
+    for (let r = 0; r < n; r++) {
+      const o = r * c;
+      total += logSumExp(z, o, c) - z[o + t[r]];
+    }
+    return this.#filled([1], [total / n]);
+  }
+
+  /**
+   * `dLoss · (softmax(z) − onehot(target)) / N` → `[N, C]`.
+   *
+   * @throws {RangeError} As {@linkcode ReferenceBackend.crossEntropy}, or if `dLoss` is not `[1]`.
+   * @throws {TypeError} If `targets` is not `i32`.
+   */
+  crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
+    const action = "apply the cross-entropy backward pass";
+    const { z, t, n, c } = this.#ceInputs(logits, targets, action);
+    const L = this.#float(dLoss, action, "dLoss");
+    if (L.shape.length !== 1 || L.shape[0] !== 1) {
+      throw new RangeError(`Cannot ${action}: dLoss must be [1], got ${fmt(L.shape)}`);
+    }
+    const factor = L.storage.data[0] / n;
+    const res = this.#alloc([n, c]), out = floats(res);
+    for (let r = 0; r < n; r++) {
+      const o = r * c;
+      const lse = logSumExp(z, o, c);
+      for (let k = 0; k < c; k++) {
+        out[o + k] = factor * (Math.exp(z[o + k] - lse) - (k === t[r] ? 1 : 0));
+      }
+    }
+    return res;
+  }
+
+  /**
+   * Mean over the rows of `x[N, d]` → `[d]`.
+   *
+   * @throws {RangeError} If `x` is not 2-D with at least one row.
+   */
+  meanRows(x: Tensor): Tensor {
+    const action = "average rows";
+    const X = this.#float(x, action);
+    const [n, d] = this.#dims2(X, action);
+    if (n < 1) throw new RangeError(`Cannot ${action}: no rows in ${fmt(X.shape)}`);
+    const acc = new Float64Array(d);
+    const xd = X.storage.data;
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < d; c++) acc[c] += xd[r * d + c];
+    }
+    const res = this.#alloc([d]), out = floats(res);
+    for (let c = 0; c < d; c++) out[c] = acc[c] / n;
+    return res;
+  }
+
+  // ---- reductions -------------------------------------------------------------------------------
+
+  /** `Σ x²` → `[1]`. */
+  sumSquares(x: Tensor): Tensor {
+    const d = this.#float(x, "sum squares").storage.data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
+    return this.#filled([1], [sum]);
+  }
+
+  /**
+   * `Σ a ⊙ b` → `[1]`.
+   *
+   * @throws {RangeError} If the shapes differ.
+   */
+  dot(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#pair(a, b, "take a dot product");
+    const xd = x.storage.data, yd = y.storage.data;
+    let sum = 0;
+    for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
+    return this.#filled([1], [sum]);
+  }
+
+  // ---- 2:4 sparsity -----------------------------------------------------------------------------
+
+  /**
+   * Hard N:M magnitude pruning along rows (the `reference/prune.ts` oracle).
+   *
+   * @throws {RangeError} If `w` is not 2-D, `n`/`m` are invalid, `cols % m !== 0` or `w` holds NaN.
+   */
+  pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
+    const W = this.#matrixInput(w, `prune to ${n}:${m}`);
+    const { pruned, mask } = pruneNMOracle(this.#toMatrix(W), { n, m });
+    return { pruned: this.#fromMatrix(pruned, W.shape), mask: this.#fromMask(mask, W.shape) };
+  }
+
+  /**
+   * Soft-threshold 2:4 pruning (the `reference/soft_threshold.ts` oracle).
+   *
+   * @throws {RangeError} If `w` is not 2-D, `cols % 4 !== 0` or `w` holds NaN.
+   */
+  softThreshold24(w: Tensor): PrunedTensor {
+    const W = this.#matrixInput(w, "soft-threshold to 2:4");
+    const { pruned, mask } = softThreshold24Oracle(this.#toMatrix(W));
+    return { pruned: this.#fromMatrix(pruned, W.shape), mask: this.#fromMask(mask, W.shape) };
+  }
+
+  /**
+   * Transposable 2:4 mask (the `reference/transposable.ts` oracle).
+   *
+   * @throws {RangeError} If `w` is not 2-D with both dimensions multiples of 4, or holds NaN.
+   */
+  transposableMask24(w: Tensor): Tensor {
+    const W = this.#matrixInput(w, "find a transposable 2:4 mask");
+    return this.#fromMask(transposableMask24Oracle(this.#toMatrix(W)).mask, W.shape);
+  }
+
+  /**
+   * MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group) (the `reference/mvue.ts`
+   * oracle).
+   *
+   * @throws {RangeError} If `g` is not 2-D, `cols % 4 !== 0`, `g` is not finite, or the seed or
+   * stream is out of range.
+   */
+  mvue24(g: Tensor, seed: number, stream: number): Tensor {
+    const G = this.#matrixInput(g, "sample MVUE 2:4");
+    return this.#fromMatrix(mvue24Oracle(this.#toMatrix(G), { seed, stream }), G.shape);
+  }
+
+  /**
+   * `grad + alpha·(1 − mask) ⊙ w` (the `reference/masked_decay.ts` oracle).
+   *
+   * @throws {RangeError} If the shapes differ, a tensor is not 2-D, or `mask` holds a value other
+   * than 0 and 1.
+   */
+  maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
+    const action = "apply masked decay";
+    const G = this.#matrixInput(grad, action), W = this.#matrixInput(w, action);
+    const M = this.#matrixInput(mask, action);
+    sameShape(G, W, action);
+    sameShape(G, M, action);
+    const out = maskedDecayOracle(
+      this.#toMatrix(G),
+      this.#toMatrix(W),
+      this.#toMask(M, action),
+      alpha,
+    );
+    return this.#fromMatrix(out, G.shape);
+  }
+
+  /**
+   * Number of positions where two 0/1 masks differ → `[1]` (the `reference/flip_rate.ts` oracle).
+   *
+   * @throws {RangeError} If the shapes differ or a mask holds a value other than 0 and 1.
+   */
+  flipCount(prev: Tensor, next: Tensor): Tensor {
+    const action = "count mask flips";
+    const [P, N] = this.#pair(prev, next, action);
+    return this.#filled([1], [flipCountOracle(this.#toMask(P, action), this.#toMask(N, action))]);
+  }
+
+  /**
+   * FP8 quantise–dequantise with per-tensor amax scaling (the `reference/fp8.ts` oracle), any
+   * shape.
+   *
+   * @throws {TypeError} If `format` is neither `"e4m3"` nor `"e5m2"`.
+   * @throws {RangeError} If `x` holds NaN or ±Inf.
+   */
+  quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
+    const X = this.#float(x, `quantize to FP8 ${format}`);
+    // Per-tensor scaling ignores the shape; leading axes become rows so errors name a position.
+    const cols = X.shape[X.shape.length - 1],
+      rows = X.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+    const flat: Matrix = { rows, cols, data: this.#f32Copy(X) };
+    return this.#fromMatrix(quantizeFp8Oracle(flat, { format }).dequantized, X.shape);
+  }
+
+  // ---- optimizer --------------------------------------------------------------------------------
+
+  /**
+   * One AdamW step in place: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
+   * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)` with `m̂ = m/(1−β1^t)`, `v̂ = v/(1−β2^t)`; the update of
+   * `p` uses the stored (rounded) `m` and `v`.
+   *
+   * @throws {RangeError} If the shapes differ, `param`, `m` and `v` share storage, or a
+   * hyper-parameter is out of range (`lr, weightDecay ≥ 0`, `beta1, beta2 ∈ [0, 1)`, `eps > 0`,
+   * `step` a positive integer).
+   */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+    const action = "apply AdamW";
+    const P = this.#float(param, action, "param"), G = this.#float(grad, action, "grad");
+    const Mt = this.#float(m, action, "m"), V = this.#float(v, action, "v");
+    sameShape(P, G, action);
+    sameShape(P, Mt, action);
+    sameShape(P, V, action);
+    if (P.storage === Mt.storage || P.storage === V.storage || Mt.storage === V.storage) {
+      throw new RangeError(`Cannot ${action}: param, m and v must be distinct tensors`);
+    }
+    if (hp === null || typeof hp !== "object") {
+      throw new TypeError(`Cannot ${action}: hyper-parameters must be an object, got ${hp}`);
+    }
+    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+    checkRange(lr, "lr", action, (x) => x >= 0, "a finite number ≥ 0");
+    checkRange(beta1, "beta1", action, (x) => x >= 0 && x < 1, "in [0, 1)");
+    checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
+    checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
+    checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
+    if (!Number.isInteger(step) || step < 1) {
+      throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
+    }
+    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
+    const pd = P.storage.data, gd = G.storage.data, md = Mt.storage.data, vd = V.storage.data;
+    for (let i = 0; i < pd.length; i++) {
+      const g = gd[i];
+      md[i] = beta1 * md[i] + (1 - beta1) * g;
+      vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+      const mHat = md[i] / c1, vHat = vd[i] / c2;
+      pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
+    }
+  }
+
+  // ---- private helpers --------------------------------------------------------------------------
+
+  /** A fresh zero `f32` tensor of `shape` (a temporary), stored at the backend's precision. */
+  #alloc(shape: readonly number[]): ReferenceTensor {
+    const size = shape.reduce((p, d) => p * d, 1);
+    const data = this.precision === "f32" ? new Float32Array(size) : new Float64Array(size);
+    return this.#register(new Storage(data), shape, "f32");
+  }
+
+  /** A fresh `f32` tensor of `shape` holding `values` (rounded to the storage precision). */
+  #filled(shape: readonly number[], values: ArrayLike<number>): ReferenceTensor {
+    const t = this.#alloc(shape);
+    floats(t).set(values);
+    return t;
+  }
+
+  #register(storage: Storage, shape: readonly number[], dtype: DType): ReferenceTensor {
+    this.#temporaries.add(storage);
+    return new ReferenceTensor(this, storage, shape, dtype);
+  }
+
+  /** Checks that `t` is a live tensor of this backend. */
+  #use(t: Tensor, action: string): ReferenceTensor {
+    if (!(t instanceof ReferenceTensor)) {
+      throw new TypeError(
+        `Cannot ${action}: expected a tensor of a ReferenceBackend, got ${describe(t)}`,
+      );
+    }
+    if (t.owner !== this) {
+      throw new TypeError(
+        `Cannot ${action}: the tensor ${fmt(t.shape)} belongs to another ReferenceBackend instance`,
+      );
+    }
+    if (t.storage.released) {
+      throw new Error(
+        `Cannot use a released tensor ${
+          fmt(t.shape)
+        } (to ${action}): it was freed by release() or dispose(); keep() tensors that must outlive a step`,
+      );
+    }
+    return t;
+  }
+
+  #float(t: Tensor, action: string, name = "the input"): ReferenceTensor {
+    const x = this.#use(t, action);
+    if (x.dtype !== "f32") {
+      throw new TypeError(`Cannot ${action}: ${name} must be an f32 tensor, got ${x.dtype}`);
+    }
+    return x;
+  }
+
+  #int(t: Tensor, action: string, name: string): ReferenceTensor {
+    const x = this.#use(t, action);
+    if (x.dtype !== "i32") {
+      throw new TypeError(`Cannot ${action}: ${name} must be an i32 tensor, got ${x.dtype}`);
+    }
+    return x;
+  }
+
+  #pair(a: Tensor, b: Tensor, action: string): [ReferenceTensor, ReferenceTensor] {
+    const x = this.#float(a, action, "a"), y = this.#float(b, action, "b");
+    sameShape(x, y, action);
+    return [x, y];
+  }
+
+  #dims2(t: ReferenceTensor, action: string): [number, number] {
+    if (t.shape.length !== 2) {
+      throw new RangeError(`Cannot ${action}: expected a 2-D tensor, got ${fmt(t.shape)}`);
+    }
+    return [t.shape[0], t.shape[1]];
+  }
+
+  #vector(
+    t: ReferenceTensor,
+    length: number,
+    action: string,
+    name: string,
+    x: ReferenceTensor,
+  ): void {
+    if (t.shape.length !== 1 || t.shape[0] !== length) {
+      throw new RangeError(
+        `Cannot ${action}: ${name} must be [${length}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`,
+      );
+    }
+  }
+
+  /** The indices of a 1-D `i32` tensor, each checked to lie in `[0, limit)`. */
+  #indexVector(t: ReferenceTensor, limit: number, action: string): Int32Array {
+    if (t.shape.length !== 1) {
+      throw new RangeError(`Cannot ${action}: indices must be 1-D [N], got ${fmt(t.shape)}`);
+    }
+    const ids = t.storage.data as Int32Array;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= limit) {
+        throw new RangeError(
+          `Cannot ${action}: index ${ids[i]} at position ${i} is outside [0, ${limit})`,
+        );
+      }
+    }
+    return ids;
+  }
+
+  #ceInputs(logits: Tensor, targets: Tensor, action: string) {
+    const Z = this.#float(logits, action, "logits"), T = this.#int(targets, action, "targets");
+    const [n, c] = this.#dims2(Z, action);
+    if (n < 1 || c < 1) {
+      throw new RangeError(
+        `Cannot ${action}: logits must be [N, C] with N, C ≥ 1, got ${fmt(Z.shape)}`,
+      );
+    }
+    const t = this.#indexVector(T, c, action);
+    if (t.length !== n) {
+      throw new RangeError(
+        `Cannot ${action}: targets ${fmt(T.shape)} do not match logits ${fmt(Z.shape)}`,
+      );
+    }
+    return { z: Z.storage.data as FloatStorage, t, n, c };
+  }
+
+  #gatedInput(x: Tensor, action: string): ReferenceTensor {
+    const t = this.#float(x, action, "x");
+    const [, cols] = this.#dims2(t, action);
+    if (cols % 2 !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: x must be [N, 2h] = [x | gate], got an odd width in ${fmt(t.shape)}`,
+      );
+    }
+    return t;
+  }
+
+  #gatedPair(x: Tensor, dy: Tensor, action: string): [ReferenceTensor, ReferenceTensor] {
+    const t = this.#gatedInput(x, action), g = this.#float(dy, action, "dy");
+    if (g.shape.length !== 2 || g.shape[0] !== t.shape[0] || 2 * g.shape[1] !== t.shape[1]) {
+      throw new RangeError(
+        `Cannot ${action}: dy must be [N, h] for x [N, 2h] = ${fmt(t.shape)}, got ${fmt(g.shape)}`,
+      );
+    }
+    return [t, g];
+  }
+
+  #matrixInput(t: Tensor, action: string): ReferenceTensor {
+    const x = this.#float(t, action);
+    this.#dims2(x, action);
+    return x;
+  }
+
+  /** Float32 values of `t` (a copy), the input precision of the `reference/` oracles. */
+  #f32Copy(t: ReferenceTensor): Float32Array {
+    return Float32Array.from(t.storage.data);
+  }
+
+  #toMatrix(t: ReferenceTensor): Matrix {
+    return { rows: t.shape[0], cols: t.shape[1], data: this.#f32Copy(t) };
+  }
+
+  /** A 0/1 mask tensor as the `Uint8Array` the oracles take. */
+  #toMask(t: ReferenceTensor, action: string): Uint8Array {
+    const d = t.storage.data, out = new Uint8Array(d.length);
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] !== 0 && d[i] !== 1) {
+        throw new RangeError(
+          `Cannot ${action}: a mask must hold only 0 and 1, got ${d[i]} at flat index ${i}`,
+        );
+      }
+      out[i] = d[i];
+    }
+    return out;
+  }
+
+  #fromMatrix(m: Matrix, shape: readonly number[]): Tensor {
+    return this.#filled(shape, m.data);
+  }
+
+  #fromMask(mask: Uint8Array, shape: readonly number[]): Tensor {
+    return this.#filled(shape, mask);
+  }
+}
+
+/**
+ * The complementary error function `erfc(x) = 1 − erf(x)` to about 1e-16 relative accuracy, with
+ * W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev approximations for the error
+ * function", Math. Comp. 23 (1969) 631–637; coefficients of his SPECFUN routine CALERF, 1990):
+ * `erf` as a rational function of `x²` for `|x| ≤ 0.46875`, `erfc` as `exp(−x²)·R(|x|)` for
+ * `|x| ≤ 4` and `exp(−x²)/|x|·(1/√π − R(1/x²))/…` beyond, with `exp(−x²)` split as
+ * `exp(−⌊16x⌋²/256)·exp(−(x − ⌊16x⌋/16)(x + ⌊16x⌋/16))` so the large exponent loses no accuracy;
+ * `erfc(−x) = 2 − erfc(x)`. Underflows to 0 for `x ≥ 26.543`.
+ */
+function erfc(x: number): number {
+  const y = Math.abs(x);
+  if (y <= 0.46875) {
+    const z = y * y;
+    let num = ERF_A[4] * z, den = z;
+    for (let i = 0; i < 3; i++) {
+      num = (num + ERF_A[i]) * z;
+      den = (den + ERF_B[i]) * z;
+    }
+    return 1 - x * (num + ERF_A[3]) / (den + ERF_B[3]);
+  }
+  let r: number;
+  if (y <= 4) {
+    let num = ERFC_C[8] * y, den = y;
+    for (let i = 0; i < 7; i++) {
+      num = (num + ERFC_C[i]) * y;
+      den = (den + ERFC_D[i]) * y;
+    }
+    r = (num + ERFC_C[7]) / (den + ERFC_D[7]);
+  } else if (y >= 26.543) {
+    r = 0;
+  } else {
+    const z = 1 / (y * y);
+    let num = ERFC_P[5] * z, den = z;
+    for (let i = 0; i < 4; i++) {
+      num = (num + ERFC_P[i]) * z;
+      den = (den + ERFC_Q[i]) * z;
+    }
+    r = (INV_SQRT_PI - z * (num + ERFC_P[4]) / (den + ERFC_Q[4])) / y;
+  }
+  if (r !== 0) {
+    const ySq = Math.trunc(y * 16) / 16;
+    r *= Math.exp(-ySq * ySq) * Math.exp(-(y - ySq) * (y + ySq));
+  }
+  return x < 0 ? 2 - r : r;
+}
+
+const INV_SQRT_PI = 0.56418958354775628695;
+const ERF_A = [
+  3.1611237438705656,
+  113.864154151050156,
+  377.485237685302021,
+  3209.37758913846947,
+  0.185777706184603153,
+];
+const ERF_B = [23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062];
+const ERFC_C = [
+  0.564188496988670089,
+  8.88314979438837594,
+  66.1191906371416295,
+  298.635138197400131,
+  881.95222124176909,
+  1712.04761263407058,
+  2051.07837782607147,
+  1230.33935479799725,
+  2.15311535474403846e-8,
+];
+const ERFC_D = [
+  15.7449261107098347,
+  117.693950891312499,
+  537.181101862009858,
+  1621.38957456669019,
+  3290.79923573345963,
+  4362.61909014324716,
+  3439.36767414372164,
+  1230.33935480374942,
+];
+const ERFC_P = [
+  0.305326634961232344,
+  0.360344899949804439,
+  0.125781726111229246,
+  0.0160837851487422766,
+  6.58749161529837803e-4,
+  0.0163153871373020978,
+];
+const ERFC_Q = [
+  2.56852019228982242,
+  1.87295284992346047,
+  0.527905102951428412,
+  0.0605183413124413191,
+  0.00233520497626869185,
+];
+
+/**
+ * One output row of a matrix product, `acc[j] = Σ_k aRow[k]·b[k, j]` in ascending `k` (i-k-j
+ * order: the inner loop runs over a contiguous row of `b`).
+ */
+function matmulRow(aRow: Float64Array, b: Float64Array, acc: Float64Array, K: number, N: number) {
+  acc.fill(0);
+  for (let k = 0; k < K; k++) {
+    const aik = aRow[k], row = k * N;
+    for (let j = 0; j < N; j++) acc[j] += aik * b[row + j];
+  }
+}
+
+/** `log Σ exp(z[o..o+c))`, max-subtracted. */
+function logSumExp(z: FloatStorage, o: number, c: number): number {
+  let max = -Infinity;
+  for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
+  let sum = 0;
+  for (let k = 0; k < c; k++) sum += Math.exp(z[o + k] - max);
+  return max + Math.log(sum);
+}
+
+/** The typed array of an `f32` tensor. */
+function floats(t: ReferenceTensor): FloatStorage {
+  return t.storage.data as FloatStorage;
+}
+
+function free(storage: Storage): void {
+  storage.released = true;
+  storage.kept = false;
+  storage.data = new Float32Array(0);
+}
+
+function checkShape(shape: readonly number[], action: string): number {
+  if (!Array.isArray(shape) || shape.length === 0) {
+    throw new RangeError(
+      `Cannot ${action}: a shape must be a non-empty array of dimensions, got ${String(shape)}`,
+    );
+  }
+  let size = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new RangeError(
+        `Cannot ${action}: dimensions must be non-negative integers, got ${fmt(shape)}`,
+      );
+    }
+    size *= d;
+  }
+  return size;
+}
+
+function checkIndex(n: number, name: string, action: string): void {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative integer, got ${n}`);
+  }
+}
+
+function checkFinite(s: number, name: string, action: string): void {
+  if (typeof s !== "number" || !Number.isFinite(s)) {
+    throw new RangeError(`Cannot ${action}: ${name} must be a finite number, got ${s}`);
+  }
+}
+
+function checkRange(
+  x: number,
+  name: string,
+  action: string,
+  ok: (x: number) => boolean,
+  what: string,
+): void {
+  if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
+    throw new RangeError(`Cannot ${action}: ${name} must be ${what}, got ${x}`);
+  }
+}
+
+function sameShape(a: ReferenceTensor, b: ReferenceTensor, action: string): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new RangeError(`Cannot ${action}: shapes differ, ${fmt(a.shape)} vs ${fmt(b.shape)}`);
+  }
+}
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x !== "object") return typeof x;
+  return (x as object).constructor?.name ?? "object";
+}
