@@ -63,3 +63,68 @@ export function f32Exact(v: number): string {
   const bits = new Uint32Array(Float32Array.of(v).buffer)[0];
   return `bitcast<f32>(0x${bits.toString(16)}u)`;
 }
+
+/** Threads of the single workgroup of a final reduction pass. */
+export const FINAL_REDUCE_THREADS = 256;
+
+/** Element type and operation of a reduction. */
+export interface ReduceKind {
+  /** `f32` or `u32` values. */
+  type: "f32" | "u32";
+  /** `sum` or `max`. */
+  op: "sum" | "max";
+  /** Values per record (e.g. 2 for a numerator and a denominator). */
+  components: number;
+}
+
+/**
+ * WGSL of a workgroup tree reduction over `var<workgroup> red: array<T, threads·C>` filled by
+ * every thread (`lid` = local index): afterwards `red[c]` holds the reduction of component `c`.
+ * The pairing order is fixed, so results are reproducible run to run.
+ */
+export function workgroupReduceWgsl(kind: ReduceKind, threads: number): string {
+  const c = kind.components;
+  const a = `red[lid * ${c}u + c]`, b = `red[(lid + s) * ${c}u + c]`;
+  const combine = kind.op === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`;
+  return `  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      for (var c = 0u; c < ${c}u; c++) { ${a} = ${combine}; }
+    }
+    workgroupBarrier();
+  }`;
+}
+
+/**
+ * The final pass of a two-pass reduction: one workgroup reduces `count` records of `components`
+ * values (`partials[i · components + c]`) to one record `out[c]`. Bindings: `partials`, `out`,
+ * uniform `{ count }`.
+ */
+export function finalReduceSpec(kind: ReduceKind): KernelSpec {
+  const { type, op, components: c } = kind;
+  const t = FINAL_REDUCE_THREADS;
+  const zero = type === "f32" ? "0.0" : "0u";
+  const next = `partials[i * ${c}u + c]`;
+  return cachedSpec(`final-reduce-${op}-${type}-c${c}`, () =>
+    `struct Params { count: u32 }
+@group(0) @binding(0) var<storage, read> partials: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> red: array<${type}, ${t * c}>;
+
+@compute @workgroup_size(${t})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var c = 0u; c < ${c}u; c++) {
+    var acc: ${type} = ${zero};
+    for (var i = lid; i < p.count; i += ${t}u) {
+      acc = ${op === "sum" ? `acc + ${next}` : `max(acc, ${next})`};
+    }
+    red[lid * ${c}u + c] = acc;
+  }
+${workgroupReduceWgsl(kind, t)}
+  if (lid == 0u) {
+    for (var c = 0u; c < ${c}u; c++) { out[c] = red[c]; }
+  }
+}
+`);
+}
