@@ -7,10 +7,20 @@
  * "__metadata__": {"key": "value"}}`, then the raw little-endian tensor data. Offsets are relative
  * to the start of the data section. The JSON is padded with spaces so that `N` is a multiple of 8.
  *
- * The reader accepts exactly what the reference implementation accepts for the supported dtypes:
- * the tensors must tile the data section with no gap, no overlap and nothing after the last one,
- * and each byte range must match its shape times its dtype size. Anything else is a
+ * The reader is at least as strict as the reference implementation: the tensors must tile the data section with no gap, no overlap and nothing after the last one,
+ * and each byte range must match its shape times its dtype size; an entry may hold only `dtype`,
+ * `shape` and `data_offsets`, and metadata values must be strings. Anything else is a
  * {@linkcode CheckpointError}; a damaged file is rejected whole, never half loaded.
+ *
+ * Optional cross-check with the reference implementation, wherever Python has the `safetensors`
+ * package (the tests do not need it; they decode a file Python wrote, and safetensors 0.8.0 with
+ * torch 2.11 loaded this writer's output exactly):
+ *
+ * ```sh
+ * python3 -c "from safetensors.torch import load_file; from safetensors import safe_open; \
+ *   import sys; p = sys.argv[1]; print(load_file(p)); print(safe_open(p, 'pt').metadata())" \
+ *   checkpoint.safetensors
+ * ```
  *
  * @module
  */

@@ -346,3 +346,32 @@ Deno.test("writeFileAtomic replaces the file and leaves the old one when interru
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * Written by Python's `safetensors.numpy.save` (safetensors 0.8.0) for
+ * `{"w": arange(6, float32).reshape(2, 3), "b": [1, 2] uint32, "c": [250] uint8, "d": [-1.5]
+ * float64, "i": [-3] int32}` with metadata `{"format": "np"}`. The same session loaded this
+ * module's encoder output with `safetensors.numpy.load`, `safe_open(...).metadata()` and
+ * `safetensors.torch.load_file` (torch 2.11) and got every value, shape, dtype and the metadata
+ * back (the cross-check in the module documentation of `safetensors.ts`).
+ */
+const PYTHON_FILE =
+  "OAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJmb3JtYXQiOiJucCJ9LCJkIjp7ImR0eXBlIjoiRjY0Iiwic2hhcGUiOlsxXSwiZGF0YV9vZmZzZXRzIjpbMCw4XX0sInciOnsiZHR5cGUiOiJGMzIiLCJzaGFwZSI6WzIsM10sImRhdGFfb2Zmc2V0cyI6WzgsMzJdfSwiYiI6eyJkdHlwZSI6IlUzMiIsInNoYXBlIjpbMl0sImRhdGFfb2Zmc2V0cyI6WzMyLDQwXX0sImkiOnsiZHR5cGUiOiJJMzIiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0MCw0NF19LCJjIjp7ImR0eXBlIjoiVTgiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0NCw0NV19fSAgICAgICAAAAAAAAD4vwAAAAAAAIA/AAAAQAAAQEAAAIBAAACgQAEAAAACAAAA/f////o=";
+
+Deno.test("safetensors decodes a file written by Python's safetensors", () => {
+  const bytes = Uint8Array.from(atob(PYTHON_FILE), (c) => c.charCodeAt(0));
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  assert(JSON.stringify(metadata) === '{"format":"np"}', `metadata ${JSON.stringify(metadata)}`);
+  sameTensor(
+    tensors.w,
+    { dtype: "F32", shape: [2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) },
+    "w",
+  );
+  sameTensor(tensors.b, { dtype: "U32", shape: [2], data: new Uint32Array([1, 2]) }, "b");
+  sameTensor(tensors.c, { dtype: "U8", shape: [1], data: new Uint8Array([250]) }, "c");
+  sameTensor(tensors.d, { dtype: "F64", shape: [1], data: new Float64Array([-1.5]) }, "d");
+  sameTensor(tensors.i, { dtype: "I32", shape: [1], data: new Int32Array([-3]) }, "i");
+  // Re-encoding gives a file Python's reader accepts by the same rules: decode it again.
+  const again = decodeSafetensors(encodeSafetensors(tensors, metadata));
+  for (const name of Object.keys(tensors)) sameTensor(again.tensors[name], tensors[name], name);
+});
