@@ -7,8 +7,8 @@
  * "__metadata__": {"key": "value"}}`, then the raw little-endian tensor data. Offsets are relative
  * to the start of the data section. The JSON is padded with spaces so that `N` is a multiple of 8.
  *
- * The reader is at least as strict as the reference implementation: the tensors must tile the data section with no gap, no overlap and nothing after the last one,
- * and each byte range must match its shape times its dtype size; an entry may hold only `dtype`,
+ * The reader is at least as strict as the reference implementation: the tensors must tile the
+ * data section with no gap, no overlap and nothing after the last one, and each byte range must match its shape times its dtype size; an entry may hold only `dtype`,
  * `shape` and `data_offsets`, and metadata values must be strings. Anything else is a
  * {@linkcode CheckpointError}; a damaged file is rejected whole, never half loaded.
  *
