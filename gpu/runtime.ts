@@ -96,6 +96,8 @@ export class GpuRuntime {
   #pipelines = new Map<string, GPUComputePipeline>();
   #pool = new Map<number, GPUBuffer[]>();
   #uniformPool = new Map<number, GPUBuffer[]>();
+  #stagingPool = new Map<number, GPUBuffer[]>();
+  #poolMisses = 0;
   #pendingFree: GPUBuffer[] = [];
   #pendingUniforms: GPUBuffer[] = [];
   #encoder: GPUCommandEncoder | null = null;
@@ -213,9 +215,18 @@ export class GpuRuntime {
         `Cannot allocate a GPU buffer of ${bytes} bytes: the device allows at most ${this.limits.maxStorageBufferBindingSize} per binding`,
       );
     }
-    const list = this.#pool.get(size);
-    return list?.pop() ??
-      this.device.createBuffer({ size, usage: STORAGE_USAGE, label: `pool-${size}` });
+    const hit = this.#pool.get(size)?.pop();
+    if (hit) return hit;
+    this.#poolMisses++;
+    return this.device.createBuffer({ size, usage: STORAGE_USAGE, label: `pool-${size}` });
+  }
+
+  /**
+   * Number of buffers (storage, uniform and read-back staging) created from the device because
+   * their pool had none free. Constant across a steady-state training step after the first.
+   */
+  get poolMissCount(): number {
+    return this.#poolMisses;
   }
 
   /** Returns a buffer to the pool once the work recorded so far has been submitted. */
@@ -243,8 +254,11 @@ export class GpuRuntime {
 
   #uniform(params: ArrayBufferView): GPUBuffer {
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
-    const list = this.#uniformPool.get(size);
-    const buf = list?.pop() ?? this.device.createBuffer({ size, usage: UNIFORM_USAGE });
+    let buf = this.#uniformPool.get(size)?.pop();
+    if (!buf) {
+      this.#poolMisses++;
+      buf = this.device.createBuffer({ size, usage: UNIFORM_USAGE });
+    }
     this.write(buf, params);
     this.#pendingUniforms.push(buf);
     return buf;
@@ -338,10 +352,8 @@ export class GpuRuntime {
     const aligned = requests.map((r) => Math.ceil(r.bytes / 4) * 4);
     const total = aligned.reduce((s, b) => s + b, 0);
     if (total === 0) return requests.map(() => new ArrayBuffer(0));
-    const staging = this.device.createBuffer({
-      size: total,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const stagingSize = bucketSize(total);
+    const staging = this.#stagingPool.get(stagingSize)?.pop() ?? this.#newStaging(stagingSize);
     const enc = this.#openEncoderForCopy();
     let at = 0;
     requests.forEach((r, i) => {
@@ -364,8 +376,18 @@ export class GpuRuntime {
       at += aligned[i];
     });
     staging.unmap();
-    staging.destroy();
+    const list = this.#stagingPool.get(stagingSize);
+    if (list) list.push(staging);
+    else this.#stagingPool.set(stagingSize, [staging]);
     return out;
+  }
+
+  #newStaging(size: number): GPUBuffer {
+    this.#poolMisses++;
+    return this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
   }
 
   /** Reads back `bytes` bytes of one buffer. */
@@ -382,11 +404,11 @@ export class GpuRuntime {
 
   /** Destroys the pooled buffers and the device. */
   destroy(): void {
-    for (const list of [...this.#pool.values(), ...this.#uniformPool.values()]) {
-      for (const b of list) b.destroy();
+    const pools = [this.#pool, this.#uniformPool, this.#stagingPool];
+    for (const pool of pools) {
+      for (const list of pool.values()) for (const b of list) b.destroy();
+      pool.clear();
     }
-    this.#pool.clear();
-    this.#uniformPool.clear();
     this.device.destroy();
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * Small helpers shared by the dense kernel families: packing a uniform parameter block, and the
+ * 1-D grid every element-wise kernel uses.
+ *
+ * @module
+ */
+
+import { grid1d } from "../runtime.ts";
+
+/** Threads per workgroup of the 1-D (element-wise) kernels. */
+export const WG_1D = 256;
+
+/**
+ * Packs a uniform block: the `u32` fields first, then the `f32` fields, in order (the WGSL struct
+ * must declare them in the same order). Numbers are written as unsigned 32-bit integers and
+ * float32 values respectively.
+ */
+export function packParams(u32: readonly number[], f32: readonly number[] = []): Uint32Array {
+  const words = new Uint32Array(Math.max(1, u32.length + f32.length));
+  const floats = new Float32Array(words.buffer);
+  u32.forEach((v, i) => words[i] = v >>> 0);
+  f32.forEach((v, i) => floats[u32.length + i] = v);
+  return words;
+}
+
+/** Workgroups for `count` items at `perWorkgroup` items each, as a 2-D grid (see `grid1d`). */
+export function grid(count: number, perWorkgroup = WG_1D): [number, number] {
+  if (count === 0) return [0, 1];
+  return grid1d(Math.ceil(count / perWorkgroup));
+}
+
+/**
+ * WGSL expression of the linear workgroup index for a grid made by {@linkcode grid}; needs the
+ * builtins `wid: vec3<u32>` (workgroup_id) and `nwg: vec3<u32>` (num_workgroups) in scope.
+ */
+export const LINEAR_WORKGROUP = "(wid.x + wid.y * nwg.x)";
+
+/** The WGSL builtin parameters matching {@linkcode LINEAR_WORKGROUP}. */
+export const GRID_BUILTINS =
+  "@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, " +
+  "@builtin(local_invocation_index) lid: u32";
