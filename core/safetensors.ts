@@ -8,8 +8,9 @@
  * to the start of the data section. The JSON is padded with spaces so that `N` is a multiple of 8.
  *
  * The reader is at least as strict as the reference implementation: the tensors must tile the
- * data section with no gap, no overlap and nothing after the last one, and each byte range must match its shape times its dtype size; an entry may hold only `dtype`,
- * `shape` and `data_offsets`, and metadata values must be strings. Anything else is a
+ * data section with no gap, no overlap and nothing after the last one, and each byte range must
+ * match its shape times its dtype size; an entry may hold only `dtype`, `shape` and
+ * `data_offsets`, and metadata values must be strings. Anything else is a
  * {@linkcode CheckpointError}; a damaged file is rejected whole, never half loaded.
  *
  * Optional cross-check with the reference implementation, wherever Python has the `safetensors`
@@ -196,7 +197,8 @@ function checkTensorInput(name: string, t: SafetensorsTensor, action: string): v
   const count = elementCount(t.shape);
   if (t.data.length !== count) {
     throw new RangeError(
-      `Cannot ${action}: tensor "${name}" of shape [${t.shape}] needs ${count} values, got ${t.data.length}`,
+      `Cannot ${action}: tensor "${name}" of shape [${t.shape}] needs ${count} values, ` +
+        `got ${t.data.length}`,
     );
   }
 }

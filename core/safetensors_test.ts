@@ -356,7 +356,12 @@ Deno.test("writeFileAtomic replaces the file and leaves the old one when interru
  * back (the cross-check in the module documentation of `safetensors.ts`).
  */
 const PYTHON_FILE =
-  "OAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJmb3JtYXQiOiJucCJ9LCJkIjp7ImR0eXBlIjoiRjY0Iiwic2hhcGUiOlsxXSwiZGF0YV9vZmZzZXRzIjpbMCw4XX0sInciOnsiZHR5cGUiOiJGMzIiLCJzaGFwZSI6WzIsM10sImRhdGFfb2Zmc2V0cyI6WzgsMzJdfSwiYiI6eyJkdHlwZSI6IlUzMiIsInNoYXBlIjpbMl0sImRhdGFfb2Zmc2V0cyI6WzMyLDQwXX0sImkiOnsiZHR5cGUiOiJJMzIiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0MCw0NF19LCJjIjp7ImR0eXBlIjoiVTgiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0NCw0NV19fSAgICAgICAAAAAAAAD4vwAAAAAAAIA/AAAAQAAAQEAAAIBAAACgQAEAAAACAAAA/f////o=";
+  "OAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJmb3JtYXQiOiJucCJ9LCJkIjp7ImR0eXBlIjoiRjY0Iiwic2hhcGUiOl" +
+  "sxXSwiZGF0YV9vZmZzZXRzIjpbMCw4XX0sInciOnsiZHR5cGUiOiJGMzIiLCJzaGFwZSI6WzIsM10sImRhdGFfb2Zm" +
+  "c2V0cyI6WzgsMzJdfSwiYiI6eyJkdHlwZSI6IlUzMiIsInNoYXBlIjpbMl0sImRhdGFfb2Zmc2V0cyI6WzMyLDQwXX" +
+  "0sImkiOnsiZHR5cGUiOiJJMzIiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0MCw0NF19LCJjIjp7ImR0eXBl" +
+  "IjoiVTgiLCJzaGFwZSI6WzFdLCJkYXRhX29mZnNldHMiOls0NCw0NV19fSAgICAgICAAAAAAAAD4vwAAAAAAAIA/AA" +
+  "AAQAAAQEAAAIBAAACgQAEAAAACAAAA/f////o=";
 
 Deno.test("safetensors decodes a file written by Python's safetensors", () => {
   const bytes = Uint8Array.from(atob(PYTHON_FILE), (c) => c.charCodeAt(0));
