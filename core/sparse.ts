@@ -602,7 +602,9 @@ export class SparseLinear implements Module {
     if (st.weightDecay === 0 || lr === 0) return;
     const be = this.#backend;
     const w = this.weight.value;
-    be.assign(w, be.maskedDecay(w, w, this.#mask!, -lr * st.weightDecay));
+    // maskedDecay on a zero gradient gives the decay term lr·λ_W·(1−M)⊙W itself.
+    const decay = be.maskedDecay(be.full(w.shape, 0), w, this.#mask!, lr * st.weightDecay);
+    be.assign(w, be.addScaled(w, decay, -1));
   }
 
   #openStep(action: string): StepState {

@@ -48,7 +48,8 @@ export interface TrainerConfig {
   adamw?: AdamWConfig;
   /**
    * Read every raw gradient (after backward, before clipping) into
-   * {@linkcode Trainer.lastGradients} within the step's bulk read (for parity tests; default false).
+   * {@linkcode Trainer.lastGradients} within the step's bulk read, and the gradients AdamW consumes
+   * into {@linkcode Trainer.lastAppliedGradients} (a second read), for parity tests (default false).
    */
   captureGradients?: boolean;
 }
@@ -108,6 +109,11 @@ export class Trainer {
   readonly optimizer: AdamW;
   /** Raw gradients of the last step by parameter name (with `captureGradients`). */
   lastGradients: Map<string, Float32Array> | undefined = undefined;
+  /**
+   * The gradients AdamW consumed in the last step (clipped, plus any masked decay), by parameter
+   * name (with `captureGradients`, at the cost of a second read).
+   */
+  lastAppliedGradients: Map<string, Float32Array> | undefined = undefined;
   readonly #parameters: Parameter[];
   #step = 0;
   #phase: TrainingPhase = "sparse";
@@ -267,6 +273,10 @@ export class Trainer {
         if (layer !== undefined) g = layer.decayGradient(g);
         return [p, g];
       });
+      if (this.config.captureGradients) {
+        const applied = await be.readMany(updates.map(([, g]) => g));
+        this.lastAppliedGradients = new Map(updates.map(([p], i) => [p.name, applied[i]]));
+      }
       this.optimizer.update(updates, lr, step + 1);
       for (const layer of layers) layer.decayWeight(lr);
 

@@ -1,0 +1,66 @@
+import { ReferenceBackend } from "./reference_backend.ts";
+import { Tape, Variable } from "./autograd.ts";
+import * as ops from "./ops.ts";
+import { assertEqualArrays } from "./grad_check.ts";
+
+function expectThrow(fn: () => unknown, type: ErrorConstructor, pattern: RegExp, label: string) {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof type && pattern.test((e as Error).message)) return;
+    throw new Error(`${label}: unexpected error ${e}`);
+  }
+  throw new Error(`${label}: expected a ${type.name}`);
+}
+
+Deno.test("Tape: backward seeds 1, sums gradients reaching a variable twice, then clears", async () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.tensor(new Float32Array([3]), [1]), { requiresGrad: true, name: "x" });
+  // L = x·x + 2x → dL/dx = 2x + 2 = 8.
+  const loss = ops.add(tape, ops.mul(tape, x, x), ops.scale(tape, x, 2));
+  if (tape.size !== 3) throw new Error(`expected 3 recorded nodes, got ${tape.size}`);
+  tape.backward(loss);
+  assertEqualArrays(await be.read(x.grad!), [8], "dL/dx");
+  assertEqualArrays(await be.read(loss.grad!), [1], "seed");
+  if ((tape.size as number) !== 0) throw new Error("the tape should be empty after backward");
+});
+
+Deno.test("Tape: constants and non-recording tapes build no graph", () => {
+  const be = new ReferenceBackend();
+  const c = new Variable(be.full([2], 1));
+  const tape = new Tape(be);
+  const y = ops.mul(tape, c, c);
+  if (y.requiresGrad || tape.size !== 0) throw new Error("a constant expression was recorded");
+  const off = new Tape(be, { recording: false });
+  const x = new Variable(be.full([1], 2), { requiresGrad: true });
+  const z = ops.mul(off, x, x);
+  if (z.requiresGrad || off.size !== 0) throw new Error("a non-recording tape recorded");
+  expectThrow(() => off.backward(z), Error, /recording: false/, "backward on a non-recording tape");
+});
+
+Deno.test("Tape: backward rejects a non-scalar loss and a loss without gradient", () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.full([2], 1), { requiresGrad: true });
+  expectThrow(
+    () => tape.backward(ops.scale(tape, x, 2)),
+    RangeError,
+    /shape \[1\], got \[2\]/,
+    "[2] loss",
+  );
+  const c = new Variable(be.full([1], 1));
+  expectThrow(
+    () => tape.backward(ops.scale(tape, c, 2)),
+    Error,
+    /does not depend/,
+    "constant loss",
+  );
+});
+
+Deno.test("Tape: accumulate rejects a gradient of the wrong shape, naming the variable", () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.full([2, 3], 1), { requiresGrad: true, name: "w" });
+  expectThrow(() => tape.accumulate(x, be.full([3, 2], 1)), RangeError, /gradient of w/, "shape");
+});

@@ -1,0 +1,253 @@
+/**
+ * Gradient checks of every differentiable op: the tape's gradients against central finite
+ * differences on the reference backend's float64 storage (`L = Σ y ⊙ r` for a fixed random `r`).
+ * Tolerance: with eps = 1e-6 in float64 the FD error is ~1e-9 for values of order one, so
+ * `atol 1e-7, rtol 1e-6` leaves two orders of margin and still catches any wrong term.
+ * GEGLU/SwiGLU run on float32 oracles even in f64 mode, so they are checked against SPEC §9 hand
+ * values and the closed-form derivative instead.
+ */
+
+import { ReferenceBackend } from "./reference_backend.ts";
+import { Tape, Variable } from "./autograd.ts";
+import * as ops from "./ops.ts";
+import { assertClose, finiteDifference } from "./grad_check.ts";
+import { leaf, projectionLoss, randn } from "./_train_testing.ts";
+
+const TOL = { atol: 1e-7, rtol: 1e-6 };
+
+interface Input {
+  shape: number[];
+  data?: Float64Array;
+}
+
+/**
+ * Builds `y = build(tape, inputs)` with random inputs, back-propagates `Σ y ⊙ r` and compares every
+ * input's gradient with finite differences.
+ */
+function checkOp(
+  label: string,
+  inputs: Input[],
+  build: (tape: Tape, xs: Variable[]) => Variable,
+  options: { scalar?: boolean } = {},
+): void {
+  const be = new ReferenceBackend({ precision: "f64" });
+  const values = inputs.map((inp, i) =>
+    inp.data ?? randn(100 + i, inp.shape.reduce((a, b) => a * b, 1))
+  );
+  const evaluate = (tape: Tape, xs: Variable[]) => {
+    const y = build(tape, xs);
+    if (options.scalar) return y;
+    const r = be.tensor(randn(999, y.value.size), y.value.shape);
+    return projectionLoss(tape, y, r);
+  };
+  const tape = new Tape(be);
+  const xs = values.map((v, i) => leaf(be, v, inputs[i].shape));
+  tape.backward(evaluate(tape, xs));
+  xs.forEach((x, i) => {
+    if (x.grad === undefined) throw new Error(`${label}: input ${i} received no gradient`);
+    const analytic = be.readF64(x.grad);
+    const numeric = finiteDifference((v) => {
+      const t = new Tape(be, { recording: false });
+      const vars = values.map((w, j) => new Variable(be.tensor(j === i ? v : w, inputs[j].shape)));
+      return be.readF64(evaluate(t, vars).value)[0];
+    }, Float64Array.from(values[i]));
+    assertClose(analytic, numeric, TOL, `${label}: ∂L/∂input${i}`);
+  });
+}
+
+Deno.test("matmul: gradients of 2-D products with every transpose combination", () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = transA ? [4, 3] : [3, 4], b = transB ? [5, 4] : [4, 5];
+      checkOp(
+        `matmul transA=${transA} transB=${transB}`,
+        [{ shape: a }, { shape: b }],
+        (t, [x, y]) => ops.matmul(t, x, y, { transA, transB }),
+      );
+    }
+  }
+});
+
+Deno.test("matmul: gradients of batched products with every transpose combination", () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = transA ? [2, 4, 3] : [2, 3, 4], b = transB ? [2, 5, 4] : [2, 4, 5];
+      checkOp(
+        `batched matmul transA=${transA} transB=${transB}`,
+        [{ shape: a }, { shape: b }],
+        (t, [x, y]) => ops.matmul(t, x, y, { transA, transB }),
+      );
+    }
+  }
+});
+
+Deno.test("linear, add, mul, scale, reshape: gradients", () => {
+  checkOp("linear", [{ shape: [3, 4] }, { shape: [5, 4] }], (t, [x, w]) => ops.linear(t, x, w));
+  checkOp("add", [{ shape: [2, 3] }, { shape: [2, 3] }], (t, [a, b]) => ops.add(t, a, b));
+  checkOp("mul", [{ shape: [2, 3] }, { shape: [2, 3] }], (t, [a, b]) => ops.mul(t, a, b));
+  // The same variable used twice: the two contributions must be summed.
+  checkOp("mul(x, x)", [{ shape: [2, 3] }], (t, [a]) => ops.mul(t, a, a));
+  checkOp("scale", [{ shape: [2, 3] }], (t, [a]) => ops.scale(t, a, -2.5));
+  checkOp("reshape", [{ shape: [2, 6] }], (t, [a]) => ops.reshape(t, a, [3, 4]));
+});
+
+Deno.test("sliceCols and permute0213: gradients", () => {
+  checkOp("sliceCols", [{ shape: [3, 7] }], (t, [a]) => ops.sliceCols(t, a, 2, 3));
+  checkOp("permute0213", [{ shape: [24, 5] }], (t, [a]) => ops.permute0213(t, a, [2, 3, 4, 5]));
+});
+
+Deno.test("embedding: gradient accumulates repeated indices", () => {
+  checkOp("embedding", [{ shape: [5, 3] }], (t, [table]) => {
+    const idx = t.backend.indices(new Int32Array([4, 1, 4, 0, 4, 2]), [6]);
+    return ops.embedding(t, table, idx);
+  });
+});
+
+Deno.test("layerNorm and gelu: gradients", () => {
+  checkOp(
+    "layerNorm",
+    [{ shape: [3, 8] }, { shape: [8] }, { shape: [8] }],
+    (t, [x, w, b]) => ops.layerNorm(t, x, w, b),
+  );
+  checkOp("gelu", [{ shape: [4, 5] }], (t, [x]) => ops.gelu(t, x));
+});
+
+Deno.test("dropout: gradient applies the same mask; p = 0 is the identity", () => {
+  checkOp(
+    "dropout",
+    [{ shape: [4, 8] }],
+    (t, [x]) => ops.dropout(t, x, { p: 0.25, seed: 3, stream: 9 }),
+  );
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.full([2, 2], 1), { requiresGrad: true });
+  if (ops.dropout(tape, x, { p: 0, seed: 1, stream: 1 }) !== x) {
+    throw new Error("dropout with p = 0 should return its input");
+  }
+  let threw = false;
+  try {
+    ops.dropout(tape, x, { p: 1, seed: 1, stream: 1 });
+  } catch (e) {
+    threw = e instanceof RangeError;
+  }
+  if (!threw) throw new Error("dropout with p = 1 should throw a RangeError");
+});
+
+Deno.test("causalSoftmax and causalSelfAttention: gradients", () => {
+  checkOp("causalSoftmax", [{ shape: [2, 4, 4] }], (t, [s]) => ops.causalSoftmax(t, s, 0.7));
+  // B = 2, T = 4, 2 heads of width 2 (d = 4): qkv is [8, 12].
+  checkOp(
+    "causalSelfAttention",
+    [{ shape: [8, 12] }],
+    (t, [qkv]) => ops.causalSelfAttention(t, qkv, { batchSize: 2, seqLen: 4, nHead: 2 }),
+  );
+});
+
+Deno.test("causalSelfAttention: matches a direct per-head computation", () => {
+  const be = new ReferenceBackend({ precision: "f64" });
+  const B = 2, T = 3, h = 2, hd = 2, d = h * hd;
+  const data = randn(5, B * T * 3 * d);
+  const tape = new Tape(be, { recording: false });
+  const y = be.readF64(
+    ops.causalSelfAttention(tape, new Variable(be.tensor(data, [B * T, 3 * d])), {
+      batchSize: B,
+      seqLen: T,
+      nHead: h,
+    }).value,
+  );
+  const expected = new Float64Array(B * T * d);
+  const at = (b: number, t: number, part: number, head: number, k: number) =>
+    data[(b * T + t) * 3 * d + part * d + head * hd + k];
+  for (let b = 0; b < B; b++) {
+    for (let head = 0; head < h; head++) {
+      for (let i = 0; i < T; i++) {
+        const scores = [];
+        for (let j = 0; j <= i; j++) {
+          let s = 0;
+          for (let k = 0; k < hd; k++) s += at(b, i, 0, head, k) * at(b, j, 1, head, k);
+          scores.push(s / Math.sqrt(hd));
+        }
+        const max = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - max));
+        const z = e.reduce((a, c) => a + c, 0);
+        for (let k = 0; k < hd; k++) {
+          let acc = 0;
+          for (let j = 0; j <= i; j++) acc += (e[j] / z) * at(b, j, 2, head, k);
+          expected[(b * T + i) * d + head * hd + k] = acc;
+        }
+      }
+    }
+  }
+  assertClose(y, expected, { atol: 1e-12, rtol: 1e-12 }, "attention output");
+});
+
+Deno.test("causalSelfAttention: rejects a qkv shape that does not match", () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const qkv = new Variable(be.full([8, 10], 0));
+  let threw = false;
+  try {
+    ops.causalSelfAttention(tape, qkv, { batchSize: 2, seqLen: 4, nHead: 2 });
+  } catch (e) {
+    threw = e instanceof RangeError && /qkv must be/.test(e.message);
+  }
+  if (!threw) throw new Error("expected a RangeError naming qkv");
+});
+
+Deno.test("crossEntropy and meanPool: gradients", () => {
+  checkOp("crossEntropy", [{ shape: [5, 6] }], (t, [logits]) => {
+    const targets = t.backend.indices(new Int32Array([0, 5, 2, 2, 3]), [5]);
+    return ops.crossEntropy(t, logits, targets);
+  }, { scalar: true });
+  checkOp("meanPool", [{ shape: [6, 4] }], (t, [x]) => ops.meanPool(t, x, 2));
+});
+
+Deno.test("meanPool: averages the tokens of each sequence", async () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be, { recording: false });
+  const x = new Variable(be.tensor(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]), [4, 2]));
+  const y = await be.read(ops.meanPool(tape, x, 2).value);
+  assertClose(y, [2, 3, 6, 7], { atol: 0, rtol: 0 }, "pooled");
+});
+
+Deno.test("geglu: SPEC §9 forward and backward values", async () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.tensor(new Float32Array([0.5, -1, 2, 0, 1, -2]), [1, 6]), {
+    requiresGrad: true,
+  });
+  const y = ops.geglu(tape, x);
+  const ones = be.full([1, 3], 1);
+  tape.backward(projectionLoss(tape, y, ones));
+  const tol = { atol: 1e-6, rtol: 0 };
+  assertClose(await be.read(y.value), [0, -0.841192, -0.090804], tol, "geglu output");
+  assertClose(
+    await be.read(x.grad!),
+    [0, 0.841192, -0.045402, 0.25, -1.082964, -0.172198],
+    tol,
+    "geglu gradient",
+  );
+});
+
+Deno.test("swiglu: gradient equals the closed form [SiLU(g) | x·SiLU'(g)]", async () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const values = [0.5, -1, 2, 0, 1, -2];
+  const x = new Variable(be.tensor(new Float32Array(values), [1, 6]), { requiresGrad: true });
+  const y = ops.swiglu(tape, x);
+  tape.backward(projectionLoss(tape, y, be.full([1, 3], 1)));
+  const sigmoid = (g: number) => 1 / (1 + Math.exp(-g));
+  const expectedY = [], expectedGrad = [];
+  for (let k = 0; k < 3; k++) {
+    const a = values[k], g = values[3 + k], s = sigmoid(g);
+    expectedY.push(a * g * s);
+  }
+  for (let k = 0; k < 3; k++) expectedGrad.push(values[3 + k] * sigmoid(values[3 + k]));
+  for (let k = 0; k < 3; k++) {
+    const a = values[k], g = values[3 + k], s = sigmoid(g);
+    expectedGrad.push(a * s * (1 + g * (1 - s)));
+  }
+  const tol = { atol: 1e-6, rtol: 1e-6 };
+  assertClose(await be.read(y.value), expectedY, tol, "swiglu output");
+  assertClose(await be.read(x.grad!), expectedGrad, tol, "swiglu gradient");
+});

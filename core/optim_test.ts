@@ -1,0 +1,93 @@
+import { ReferenceBackend } from "./reference_backend.ts";
+import { Parameter } from "./nn.ts";
+import { AdamW, clipFactor, gradNormSquared } from "./optim.ts";
+import { assertClose } from "./grad_check.ts";
+
+Deno.test("AdamW: three steps match the bias-corrected formula; decay only where flagged", async () => {
+  const be = new ReferenceBackend({ precision: "f64" });
+  const w0 = [0.5, -1.5, 2], n0 = [1, 0.2, -0.3];
+  const decayed = new Parameter(be, "w", new Float32Array(w0), [3], { weightDecay: true });
+  const norm = new Parameter(be, "ln.weight", new Float32Array(n0), [3]);
+  const adam = new AdamW(be, [decayed, norm]);
+  const { beta1, beta2, eps, weightDecay } = adam.config;
+  if (beta1 !== 0.9 || beta2 !== 0.95 || eps !== 1e-8 || weightDecay !== 0.1) {
+    throw new Error(`defaults ${JSON.stringify(adam.config)}`);
+  }
+  const grads = [[0.1, -0.2, 0.3], [-1, 2, 0.5], [0.05, 0, -0.4]];
+  const lrs = [0.1, 0.05, 0.02];
+  const host = (w: number[], decay: number) => {
+    const m = [0, 0, 0], v = [0, 0, 0], p = w.map(Math.fround); // the stored f32 values
+    grads.forEach((g, t) => {
+      for (let i = 0; i < 3; i++) {
+        m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+        const mh = m[i] / (1 - beta1 ** (t + 1)), vh = v[i] / (1 - beta2 ** (t + 1));
+        p[i] -= lrs[t] * (mh / (Math.sqrt(vh) + eps) + decay * p[i]);
+      }
+    });
+    return p;
+  };
+  grads.forEach((g, t) => {
+    const gt = be.tensor(new Float64Array(g), [3]);
+    adam.update([[decayed, gt], [norm, gt]], lrs[t], t + 1);
+  });
+  const tol = { atol: 1e-12, rtol: 1e-12 };
+  assertClose(be.readF64(decayed.value), host(w0, 0.1), tol, "decayed parameter");
+  assertClose(be.readF64(norm.value), host(n0, 0), tol, "undecayed parameter");
+  assertClose(await be.read(adam.moments("w").m), await be.read(adam.moments("ln.weight").m), {
+    atol: 0,
+    rtol: 0,
+  }, "moments depend on the gradient only");
+});
+
+Deno.test("AdamW: invalid configurations and steps are RangeErrors", () => {
+  const be = new ReferenceBackend();
+  const p = new Parameter(be, "w", new Float32Array([1]), [1]);
+  const cases: [() => unknown, RegExp][] = [
+    [() => new AdamW(be, [p, p]), /name w is repeated/],
+    [() => new AdamW(be, [p], { beta1: 1 }), /beta1 must be in \[0, 1\), got 1/],
+    [() => new AdamW(be, [p], { eps: 0 }), /eps must be a positive finite number/],
+    [() => new AdamW(be, [p], { weightDecay: -0.1 }), /weightDecay must be finite and >= 0/],
+    [
+      () => new AdamW(be, [p]).update([[p, be.full([1], 1)]], 0.1, 0),
+      /step must be a positive integer, got 0/,
+    ],
+    [() => new AdamW(be, [p]).update([[p, be.full([1], 1)]], NaN, 1), /lr must be finite/],
+    [() => new AdamW(be, []).moments("w"), /Cannot find the AdamW moments of w/],
+  ];
+  for (const [fn, pattern] of cases) {
+    let ok = false;
+    try {
+      fn();
+    } catch (e) {
+      ok = e instanceof RangeError && pattern.test(e.message);
+      if (!ok) throw new Error(`unexpected error ${e}`);
+    }
+    if (!ok) throw new Error(`accepted (${pattern})`);
+  }
+});
+
+Deno.test("gradNormSquared and clipFactor: global-norm clipping as PyTorch's clip_grad_norm_", async () => {
+  const be = new ReferenceBackend();
+  const a = be.tensor(new Float32Array([3, 0]), [2]), b = be.tensor(new Float32Array([4]), [1]);
+  const [sq] = await be.read(gradNormSquared(be, [a, b]));
+  if (sq !== 25) throw new Error(`Σ‖g‖² = ${sq}`);
+  if (clipFactor(5, 10) !== 1 || clipFactor(0, 1) !== 1) throw new Error("no clipping below");
+  // As in PyTorch, the 1e-6 makes a norm exactly at the threshold clip very slightly.
+  assertClose([clipFactor(1, 1)], [1 / (1 + 1e-6)], { atol: 0, rtol: 1e-15 }, "at the threshold");
+  assertClose([clipFactor(5, 1)], [1 / (5 + 1e-6)], { atol: 0, rtol: 1e-15 }, "clip factor");
+  const bad: [() => unknown, RegExp][] = [
+    [() => gradNormSquared(be, []), /there are no gradients/],
+    [() => clipFactor(NaN, 1), /the norm must be >= 0, got NaN/],
+    [() => clipFactor(1, 0), /maxNorm must be positive, got 0/],
+  ];
+  for (const [fn, pattern] of bad) {
+    let ok = false;
+    try {
+      fn();
+    } catch (e) {
+      ok = e instanceof RangeError && pattern.test(e.message);
+    }
+    if (!ok) throw new Error(`expected ${pattern}`);
+  }
+});

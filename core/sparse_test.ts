@@ -1,0 +1,446 @@
+/**
+ * The SparseLinear node against SPEC §2.8, one layer at a time: the forward output, `∇X` and `∇W`
+ * of every method are compared with the table's formulas evaluated on the host from the
+ * `reference/` oracles (pruning, transposable mask, soft threshold, β, MVUE with the documented
+ * stream, FP8), with the upstream gradient injected through `L = Σ Z ⊙ R`.
+ *
+ * Tolerance `atol 1e-6, rtol 1e-5`: both sides use the same float32 operands (the oracles are
+ * float32 functions); they differ only in the rounding of the float32 GEMM results (≤ 1 ulp of
+ * each output, about 6e-8 relative) — every formula error (a missing β, a wrong transpose, a
+ * wrong stream) is orders of magnitude larger.
+ */
+
+import { ReferenceBackend } from "./reference_backend.ts";
+import { Tape, Variable } from "./autograd.ts";
+import {
+  resolveSparseOptions,
+  SparseLinear,
+  type SparseOptions,
+  type StepContext,
+} from "./sparse.ts";
+import { mvueStream } from "./streams.ts";
+import { assertClose, assertEqualArrays } from "./grad_check.ts";
+import { type Matrix, matrix } from "./matrix.ts";
+import { projectionLoss } from "./_train_testing.ts";
+import { normal } from "./init.ts";
+import { prune24 } from "../reference/prune.ts";
+import { softThreshold24, ssteScale } from "../reference/soft_threshold.ts";
+import { transposableMask24 } from "../reference/transposable.ts";
+import { mvue24 } from "../reference/mvue.ts";
+import { quantizeFp8 } from "../reference/fp8.ts";
+import { flipCount } from "../reference/flip_rate.ts";
+
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+const IN = 8, OUT = 8, T = 8, LAYER = 1;
+const W0 = normal(11, 1, OUT * IN, 0.5);
+const X0 = normal(12, 1, T * IN, 1);
+const R0 = normal(13, 1, T * OUT, 1);
+
+/** Host product `op(A)·op(B)` of row-major matrices, accumulated in f64, rounded to f32. */
+function mm(a: Matrix, b: Matrix, opts: { transA?: boolean; transB?: boolean } = {}): Matrix {
+  const [m, k] = opts.transA ? [a.cols, a.rows] : [a.rows, a.cols];
+  const n = opts.transB ? b.rows : b.cols;
+  const out = matrix(m, n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) {
+        const av = opts.transA ? a.data[p * a.cols + i] : a.data[i * a.cols + p];
+        const bv = opts.transB ? b.data[j * b.cols + p] : b.data[p * b.cols + j];
+        s += av * bv;
+      }
+      out.data[i * n + j] = s;
+    }
+  }
+  return out;
+}
+
+function transpose(a: Matrix): Matrix {
+  const out = matrix(a.cols, a.rows);
+  for (let i = 0; i < a.rows; i++) {
+    for (let j = 0; j < a.cols; j++) out.data[j * a.rows + i] = a.data[i * a.cols + j];
+  }
+  return out;
+}
+
+const q = (a: Matrix, format: "e4m3" | "e5m2") => quantizeFp8(a, { format }).dequantized;
+
+interface LayerRun {
+  layer: SparseLinear;
+  z: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+  flips: number | undefined;
+}
+
+async function runLayer(
+  sparse: SparseOptions,
+  ctx: StepContext = { step: 3, seed: 21, phase: "sparse" },
+  be = new ReferenceBackend(),
+): Promise<LayerRun> {
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse,
+    layerIndex: LAYER,
+  });
+  await layer.initialize();
+  const flipTensor = await layer.beginStep(ctx);
+  const tape = new Tape(be);
+  const x = new Variable(be.tensor(X0, [T, IN]), { requiresGrad: true });
+  const z = layer.forward(tape, x);
+  tape.backward(projectionLoss(tape, z, be.tensor(R0, [T, OUT])));
+  const [zv, dx, dw] = await be.readMany([z.value, x.grad!, layer.weight.grad!]);
+  const flips = flipTensor === undefined ? undefined : (await be.read(flipTensor))[0];
+  layer.endStep();
+  return { layer, z: zv, dx, dw, flips };
+}
+
+/** The effective weight W̃ of SPEC 2.8 from the oracles. */
+function effectiveWeight(method: SparseOptions["method"]): Matrix {
+  const w = matrix(OUT, IN, W0);
+  switch (method) {
+    case "dense":
+      return w;
+    case "ste":
+    case "sr-ste":
+      return prune24(w).pruned;
+    case "t-sr-ste":
+    case "t-sr-ste+df":
+      return transposableMask24(w).pruned;
+    case "s-ste":
+    case "s-ste+fp8": {
+      const beta = Math.fround(ssteScale(w));
+      return matrix(OUT, IN, softThreshold24(w).pruned.data.map((v) => v * beta));
+    }
+  }
+}
+
+interface Expected {
+  z: Matrix;
+  dx: Matrix;
+  dw: Matrix;
+}
+
+/** SPEC 2.8's three GEMMs on the host. */
+function expected(
+  sparse: SparseOptions,
+  ctx: { step: number; seed: number } = { step: 3, seed: 21 },
+): Expected {
+  const o = resolveSparseOptions(sparse);
+  const wt = effectiveWeight(o.method);
+  const x = matrix(T, IN, X0), r = matrix(T, OUT, R0);
+  const f4 = (a: Matrix) => o.fp8 ? q(a, "e4m3") : a;
+  const f5 = (a: Matrix) => o.fp8 ? q(a, "e5m2") : a;
+  const z = mm(f4(x), f4(wt), { transB: true });
+  let wBack = wt;
+  if (o.mvueOnWeight) {
+    const stream = mvueStream(ctx.step, LAYER, "weight");
+    wBack = transpose(mvue24(transpose(wt), { seed: ctx.seed, stream }));
+  }
+  const dx = mm(f5(r), f5(wBack));
+  let dw: Matrix;
+  if (o.mvue) {
+    const stream = mvueStream(ctx.step, LAYER, "gradient");
+    dw = mm(f5(mvue24(transpose(r), { seed: ctx.seed, stream })), f5(x));
+  } else {
+    dw = mm(f5(r), f5(x), { transA: true });
+  }
+  return { z, dx, dw };
+}
+
+async function checkMethod(sparse: SparseOptions, label: string): Promise<void> {
+  const run = await runLayer(sparse);
+  const e = expected(sparse);
+  assertClose(run.z, e.z.data, TOL, `${label}: Z`);
+  assertClose(run.dx, e.dx.data, TOL, `${label}: ∇X`);
+  assertClose(run.dw, e.dw.data, TOL, `${label}: ∇W`);
+}
+
+Deno.test("SparseLinear: every method's Z, ∇X and ∇W follow SPEC 2.8", async () => {
+  for (
+    const method of [
+      "dense",
+      "ste",
+      "sr-ste",
+      "t-sr-ste",
+      "t-sr-ste+df",
+      "s-ste",
+      "s-ste+fp8",
+    ] as const
+  ) {
+    await checkMethod({ method }, method);
+  }
+});
+
+Deno.test("SparseLinear: ablation switches (MVUE off/on, MVUE on the weight, FP8 on STE)", async () => {
+  await checkMethod({ method: "t-sr-ste", mvue: false }, "t-sr-ste without MVUE");
+  await checkMethod({ method: "s-ste", mvue: false }, "s-ste without MVUE");
+  await checkMethod({ method: "ste", mvue: true }, "ste with MVUE");
+  await checkMethod({ method: "s-ste", mvueOnWeight: true }, "s-ste with MVUE on W̃ᵀ");
+  await checkMethod({ method: "ste", fp8: true }, "ste with FP8");
+});
+
+Deno.test("SparseLinear: MVUE draws depend on the seed and step, and are unbiased for ∇W", async () => {
+  const be = new ReferenceBackend();
+  const exact = expected({ method: "s-ste", mvue: false }).dw.data;
+  const K = 400;
+  const sum = new Float64Array(exact.length), sumSq = new Float64Array(exact.length);
+  let first: Float32Array | undefined;
+  for (let k = 0; k < K; k++) {
+    const { dw } = await runLayer({ method: "s-ste" }, { step: k, seed: 5, phase: "sparse" }, be);
+    be.release();
+    if (first === undefined) first = dw;
+    for (let i = 0; i < dw.length; i++) {
+      sum[i] += dw[i];
+      sumSq[i] += dw[i] * dw[i];
+    }
+  }
+  const again = await runLayer({ method: "s-ste" }, { step: 0, seed: 5, phase: "sparse" }, be);
+  assertEqualArrays(again.dw, first!, "same seed and step → same draw");
+  const other = await runLayer({ method: "s-ste" }, { step: 0, seed: 6, phase: "sparse" }, be);
+  if (other.dw.every((v, i) => v === first![i])) throw new Error("a different seed drew the same");
+  // Each ∇W entry is a sum of T/4 independent group estimates: its mean over K draws must lie
+  // within 5 standard errors of the exact value (a biased estimator, e.g. without the 1/p
+  // rescaling, misses by tens of standard errors).
+  for (let i = 0; i < exact.length; i++) {
+    const mean = sum[i] / K;
+    const variance = Math.max(sumSq[i] / K - mean * mean, 0);
+    const bound = 5 * Math.sqrt(variance / K) + 1e-5;
+    if (Math.abs(mean - exact[i]) > bound) {
+      throw new Error(`∇W[${i}]: mean ${mean} vs exact ${exact[i]} (bound ${bound})`);
+    }
+  }
+});
+
+Deno.test("SparseLinear: the dense phase is a plain dense linear (no MVUE, no FP8, no decay)", async () => {
+  const be = new ReferenceBackend();
+  const run = await runLayer(
+    { method: "t-sr-ste+df" },
+    { step: 3, seed: 21, phase: "dense" },
+    be,
+  );
+  const e = expected({ method: "dense" });
+  assertClose(run.z, e.z.data, TOL, "dense phase: Z");
+  assertClose(run.dx, e.dx.data, TOL, "dense phase: ∇X");
+  assertClose(run.dw, e.dw.data, TOL, "dense phase: ∇W");
+  await run.layer.beginStep({ step: 4, seed: 21, phase: "dense" });
+  const g = be.full([OUT, IN], 1);
+  if (run.layer.decayGradient(g) !== g) throw new Error("the dense phase decayed the gradient");
+  run.layer.endStep();
+});
+
+Deno.test("SparseLinear: masked decay on the gradient (t-sr-ste α, sr-ste λ_W)", async () => {
+  const be = new ReferenceBackend();
+  const grad = normal(14, 1, OUT * IN, 1);
+  const cases = [
+    { sparse: { method: "t-sr-ste", alpha: 0.03 } as SparseOptions, rate: 0.03, mask: "t" },
+    { sparse: { method: "sr-ste", lambdaW: 0.02 } as SparseOptions, rate: 0.02, mask: "h" },
+  ];
+  for (const { sparse, rate, mask } of cases) {
+    const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+      sparse,
+      layerIndex: 0,
+    });
+    await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
+    const out = await be.read(layer.decayGradient(be.tensor(grad, [OUT, IN])));
+    layer.endStep();
+    const w = matrix(OUT, IN, W0);
+    const m = mask === "t" ? transposableMask24(w).mask : prune24(w).mask;
+    const want = grad.map((g, i) => g + rate * (1 - m[i]) * W0[i]);
+    assertClose(out, want, { atol: 1e-7, rtol: 1e-6 }, `${sparse.method}: decayed gradient`);
+  }
+});
+
+Deno.test("SparseLinear: SR-STE decay on the weight is W ← W − lr·λ_W·(1−M)⊙W after the step", async () => {
+  const be = new ReferenceBackend();
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse: { method: "sr-ste", decayOn: "weight", lambdaW: 0.5 },
+    layerIndex: 0,
+  });
+  await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
+  const g = be.full([OUT, IN], 1);
+  if (layer.decayGradient(g) !== g) throw new Error("decayOn weight must not touch the gradient");
+  layer.decayWeight(0.1);
+  layer.endStep();
+  const m = prune24(matrix(OUT, IN, W0)).mask;
+  const want = W0.map((w, i) => w - 0.1 * 0.5 * (1 - m[i]) * w);
+  assertClose(await be.read(layer.weight.value), want, { atol: 1e-7, rtol: 1e-6 }, "decayed W");
+});
+
+Deno.test("SparseLinear: the transposable mask changes only at refresh steps; flips are counted", async () => {
+  const be = new ReferenceBackend();
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse: { method: "t-sr-ste", maskRefresh: 3 },
+    layerIndex: 0,
+  });
+  let previous: Uint8Array | undefined;
+  for (let step = 0; step < 8; step++) {
+    // A new weight every step, so a fresh mask would differ.
+    const w = normal(100 + step, 1, OUT * IN, 1);
+    be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
+    const flips = await layer.beginStep({ step, seed: 1, phase: "sparse" });
+    layer.endStep();
+    const mask = Uint8Array.from((await layer.saveState()).mask!);
+    if (step % 3 === 0) {
+      if (flips === undefined) throw new Error(`step ${step}: expected a refresh`);
+      assertEqualArrays(mask, transposableMask24(matrix(OUT, IN, w)).mask, `mask at ${step}`);
+      const want = previous === undefined ? 0 : flipCount(previous, mask);
+      assertEqualArrays(await be.read(flips), [want], `flips at ${step}`);
+      if (step > 0 && want === 0) throw new Error("the test weights should move the mask");
+    } else {
+      if (flips !== undefined) throw new Error(`step ${step}: unexpected refresh`);
+      assertEqualArrays(mask, previous!, `mask at ${step} (no refresh)`);
+    }
+    previous = mask;
+    be.release();
+  }
+});
+
+Deno.test("SparseLinear: S-STE β is frozen after init; mse-dynamic, l1 and none recipes", async () => {
+  const be = new ReferenceBackend();
+  const w0 = matrix(OUT, IN, W0);
+  const make = (betaRecipe: SparseOptions["betaRecipe"]) =>
+    new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+      sparse: { method: "s-ste", betaRecipe },
+      layerIndex: 0,
+    });
+  const cases = [
+    { recipe: "mse-frozen", initial: ssteScale(w0), dynamic: false },
+    { recipe: "mse-dynamic", initial: ssteScale(w0), dynamic: true },
+    { recipe: "l1", initial: ssteScale(w0, { recipe: "l1" }), dynamic: false },
+    { recipe: "none", initial: 1, dynamic: false },
+  ] as const;
+  for (const { recipe, initial, dynamic } of cases) {
+    const layer = make(recipe);
+    await layer.initialize();
+    assertClose([layer.beta], [initial], { atol: 0, rtol: 1e-6 }, `${recipe}: initial β`);
+    for (let step = 0; step < 3; step++) {
+      const w = normal(200 + step, 1, OUT * IN, 1 + step);
+      be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
+      await layer.beginStep({ step, seed: 1, phase: "sparse" });
+      layer.endStep();
+      const want = dynamic ? ssteScale(matrix(OUT, IN, w)) : initial;
+      assertClose([layer.beta], [want], { atol: 0, rtol: 1e-6 }, `${recipe}: β at step ${step}`);
+    }
+    be.release();
+  }
+});
+
+Deno.test("SparseLinear: hard-mask flip counts for STE (first computation reports 0)", async () => {
+  const be = new ReferenceBackend();
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse: { method: "ste" },
+    layerIndex: 0,
+  });
+  let previous: Uint8Array | undefined;
+  for (let step = 0; step < 3; step++) {
+    const w = normal(300 + step, 1, OUT * IN, 1);
+    be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
+    const flips = await layer.beginStep({ step, seed: 1, phase: "sparse" });
+    layer.endStep();
+    const mask = prune24(matrix(OUT, IN, w)).mask;
+    const want = previous === undefined ? 0 : flipCount(previous, mask);
+    assertEqualArrays(await be.read(flips!), [want], `flips at step ${step}`);
+    previous = mask;
+  }
+});
+
+Deno.test("SparseLinear: MVUE needs a token count that is a multiple of 4", async () => {
+  const be = new ReferenceBackend();
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse: { method: "t-sr-ste" },
+    layerIndex: 0,
+  });
+  await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
+  const tape = new Tape(be);
+  const x = new Variable(be.full([6, IN], 1), { requiresGrad: true });
+  let message = "";
+  try {
+    layer.forward(tape, x);
+  } catch (e) {
+    if (e instanceof RangeError) message = e.message;
+  }
+  if (!/token count must be a multiple of 4, got 6/.test(message)) {
+    throw new Error(`expected a RangeError naming the token count, got "${message}"`);
+  }
+});
+
+Deno.test("SparseLinear: evaluation outside a step; recording outside a step throws", async () => {
+  const be = new ReferenceBackend();
+  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
+    sparse: { method: "ste" },
+    layerIndex: 0,
+  });
+  const x = new Variable(be.tensor(X0, [T, IN]));
+  const z = await be.read(layer.forward(new Tape(be, { recording: false }), x).value);
+  assertClose(z, expected({ method: "ste" }).z.data, TOL, "evaluation Z");
+  const zDense = await be.read(
+    layer.forward(new Tape(be, { recording: false }), x, { dense: true }).value,
+  );
+  assertClose(zDense, expected({ method: "dense" }).z.data, TOL, "dense evaluation Z");
+  let threw = false;
+  try {
+    layer.forward(new Tape(be), x);
+  } catch (e) {
+    threw = /outside a training step/.test((e as Error).message);
+  }
+  if (!threw) throw new Error("recording outside a step should throw");
+});
+
+Deno.test("SparseLinear: shapes that do not allow 2:4 groups are rejected", () => {
+  const be = new ReferenceBackend();
+  const make = (inFeatures: number, outFeatures: number, sparse: SparseOptions) => () =>
+    new SparseLinear(be, "bad.weight", new Float32Array(inFeatures * outFeatures), {
+      inFeatures,
+      outFeatures,
+    }, { sparse, layerIndex: 0 });
+  const cases: [() => unknown, RegExp][] = [
+    [make(10, 8, { method: "ste" }), /input width must be a multiple of 4, got 10/],
+    [make(8, 6, { method: "t-sr-ste" }), /output width to be a multiple of 4, got 6/],
+    [make(8, 6, { method: "ste", mvueOnWeight: true }), /output width to be a multiple of 4/],
+  ];
+  for (const [fn, pattern] of cases) {
+    let message = "";
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof RangeError) message = e.message;
+    }
+    if (!pattern.test(message)) throw new Error(`expected ${pattern}, got "${message}"`);
+  }
+  make(8, 6, { method: "ste" })(); // ste needs only in % 4 == 0
+});
+
+Deno.test("resolveSparseOptions: defaults, idempotence and rejected options", () => {
+  const t = resolveSparseOptions({ method: "t-sr-ste+df" });
+  if (t.denseFraction !== 1 / 6 || t.maskRefresh !== 40 || t.alpha !== 6e-5 || !t.mvue || t.fp8) {
+    throw new Error(`unexpected t-sr-ste+df defaults ${JSON.stringify(t)}`);
+  }
+  const s = resolveSparseOptions({ method: "sr-ste" });
+  if (s.lambdaW !== 2e-4 || s.decayOn !== "gradient" || s.mvue) throw new Error("sr-ste defaults");
+  const f = resolveSparseOptions({ method: "s-ste+fp8" });
+  if (!f.fp8 || !f.mvue || f.betaRecipe !== "mse-frozen") throw new Error("s-ste+fp8 defaults");
+  if (JSON.stringify(resolveSparseOptions(t)) !== JSON.stringify(t)) {
+    throw new Error("resolving twice changed the options");
+  }
+  const bad: [unknown, ErrorConstructor, RegExp][] = [
+    [{ method: "magic" }, TypeError, /unknown method "magic"/],
+    [{ method: "ste", alpha: 0.1 }, TypeError, /option alpha applies to t-sr-ste/],
+    [{ method: "ste", typo: 1 }, TypeError, /unknown option "typo"/],
+    [{ method: "t-sr-ste", maskRefresh: 0 }, RangeError, /maskRefresh must be a positive integer/],
+    [{ method: "t-sr-ste+df", denseFraction: 1 }, RangeError, /denseFraction must be in \[0, 1\)/],
+    [{ method: "sr-ste", lambdaW: -1 }, RangeError, /lambdaW must be a finite number >= 0/],
+    [{ method: "sr-ste", decayOn: "both" }, TypeError, /decayOn must be/],
+    [{ method: "s-ste", betaRecipe: "max" }, TypeError, /betaRecipe must be one of/],
+    [{ method: "ste", mvue: "yes" }, TypeError, /mvue must be a boolean/],
+  ];
+  for (const [options, type, pattern] of bad) {
+    let ok = false;
+    try {
+      resolveSparseOptions(options as SparseOptions);
+    } catch (e) {
+      ok = e instanceof type && pattern.test((e as Error).message);
+      if (!ok) throw new Error(`${JSON.stringify(options)}: unexpected error ${e}`);
+    }
+    if (!ok) throw new Error(`${JSON.stringify(options)} was accepted`);
+  }
+});
