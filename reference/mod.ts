@@ -52,3 +52,28 @@ export {
   type QuantizeFp8Result,
 } from "./fp8.ts";
 export { geglu, gegluBackward, swiglu, swigluBackward } from "./gated.ts";
+export {
+  buildTestVectors,
+  type BuildTestVectorsOptions,
+  DEFAULT_TEST_VECTOR_SEED,
+  encodeTestVectorFamily,
+  irwinHallMatrix,
+  type IrwinHallMatrixOptions,
+  TEST_VECTOR_FORMAT,
+  TEST_VECTOR_VERSION,
+  type TestVectorCase,
+  type TestVectorCaseEntry,
+  type TestVectorFamily,
+  type TestVectorFamilyEntry,
+  type TestVectorIndex,
+  testVectorIndex,
+  type TestVectorOutput,
+  type TestVectorOutputEntry,
+  type TestVectorParam,
+  type TestVectorSet,
+  type TestVectorTensorEntry,
+  type TestVectorTolerance,
+  uniformIntegerMatrix,
+  type UniformIntegerMatrixOptions,
+} from "./vectors.ts";
+export type { SafetensorsDType, SafetensorsTensor } from "../core/safetensors.ts";
