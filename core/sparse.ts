@@ -105,15 +105,15 @@ const OPTION_METHODS: Record<keyof SparseOptions, readonly SparseMethod[] | "all
   betaRecipe: ["s-ste", "s-ste+fp8"],
 };
 
-/** Defaults of the method-specific options. */
-const METHOD_SPECIFIC_DEFAULTS: Partial<Record<keyof SparseOptions, unknown>> = {
+/** Defaults of the method-specific options (SPEC 2.2, 2.3, 2.5, 2.6, 1.3). */
+const METHOD_SPECIFIC_DEFAULTS = {
   denseFraction: 1 / 6,
   alpha: 6e-5,
   lambdaW: 2e-4,
   decayOn: "gradient",
   maskRefresh: 40,
   betaRecipe: "mse-frozen",
-};
+} as const;
 
 /**
  * Validates a method's options and fills in the defaults. An option that the method does not use
@@ -150,7 +150,8 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
       throw new TypeError(`Cannot ${action}: unknown option ${JSON.stringify(key)}`);
     }
     const value = options[key];
-    const isDefault = value === undefined || value === METHOD_SPECIFIC_DEFAULTS[key];
+    const isDefault = value === undefined ||
+      value === (METHOD_SPECIFIC_DEFAULTS as Partial<Record<keyof SparseOptions, unknown>>)[key];
     if (allowed !== "all" && !allowed.includes(method) && !isDefault) {
       throw new TypeError(
         `Cannot ${action}: option ${key} applies to ${allowed.join(", ")}, not to ${method}`,
@@ -163,13 +164,13 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
     method,
     mvue: options.mvue ?? usesMvue,
     mvueOnWeight: options.mvueOnWeight ?? false,
-    denseFraction: options.denseFraction ?? 1 / 6,
-    alpha: options.alpha ?? 6e-5,
-    lambdaW: options.lambdaW ?? 2e-4,
-    decayOn: options.decayOn ?? "gradient",
-    maskRefresh: options.maskRefresh ?? 40,
+    denseFraction: options.denseFraction ?? METHOD_SPECIFIC_DEFAULTS.denseFraction,
+    alpha: options.alpha ?? METHOD_SPECIFIC_DEFAULTS.alpha,
+    lambdaW: options.lambdaW ?? METHOD_SPECIFIC_DEFAULTS.lambdaW,
+    decayOn: options.decayOn ?? METHOD_SPECIFIC_DEFAULTS.decayOn,
+    maskRefresh: options.maskRefresh ?? METHOD_SPECIFIC_DEFAULTS.maskRefresh,
     fp8: options.fp8 ?? method === "s-ste+fp8",
-    betaRecipe: options.betaRecipe ?? "mse-frozen",
+    betaRecipe: options.betaRecipe ?? METHOD_SPECIFIC_DEFAULTS.betaRecipe,
   };
   for (const key of ["mvue", "mvueOnWeight", "fp8"] as const) {
     if (typeof resolved[key] !== "boolean") {

@@ -285,3 +285,24 @@ Deno.test("Trainer: invalid run configurations are rejected", async () => {
     if (!ok) throw new Error(`${JSON.stringify(override)} was accepted`);
   }
 });
+
+Deno.test("Trainer: dropout draws are determined by the seed and the step", async () => {
+  const make = async (seed: number) => {
+    const model = await GPT.create(
+      new ReferenceBackend(),
+      gptConfig("tiny", { dropout: 0.2, sparse: { method: "s-ste" } }),
+      { seed: 1 },
+    );
+    return new Trainer(model, { ...RUN, seed });
+  };
+  const [a, b, c] = [await make(3), await make(3), await make(4)];
+  const evalLoss = await a.model.evaluate(BATCH);
+  const ra = await a.trainStep(BATCH), rb = await b.trainStep(BATCH), rc = await c.trainStep(BATCH);
+  if (ra.loss !== rb.loss) throw new Error("same seed and step gave different dropout");
+  if (ra.loss === rc.loss) throw new Error("a different seed gave the same dropout");
+  if (ra.loss === evalLoss) throw new Error("training with dropout 0.2 equals evaluation");
+  // The next step draws new masks: with the weights of step 0 unchanged (lr 0), only dropout
+  // can change the loss.
+  const next = await a.trainStep(BATCH);
+  if (next.loss === ra.loss) throw new Error("step 1 reused the dropout masks of step 0");
+});
