@@ -1,0 +1,131 @@
+/**
+ * Mean cross-entropy of `logits[N, C]` against integer targets, and its gradient.
+ *
+ * Forward: one workgroup per row computes a max-subtracted log-sum-exp
+ * (`lse = max + log Σ exp(z − max)`, both reductions tree-shaped in a fixed order) and writes the
+ * row loss `lse − z[target]`; a second pass (one workgroup, `reduce.ts`) sums the row losses in a
+ * fixed order and multiplies by `1/N`. Backward: `dLoss/N · (softmax(z) − onehot(target))`, with
+ * `dLoss` read on the device, so a training step needs no host round trip.
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid1d } from "../runtime.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { encodeSumFinal } from "./reduce.ts";
+
+/** Threads per workgroup (one workgroup per row). */
+export const CE_THREADS = 128;
+
+function lseWgsl(): string {
+  return `  var mx = -3.4028234663852886e38;
+  for (var c = lid; c < p.C; c += ${CE_THREADS}u) { mx = max(mx, z[o + c]); }
+  red[lid] = mx;
+${workgroupReduceWgsl({ type: "f32", op: "max", components: 1 }, CE_THREADS)}
+  let m = red[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var c = lid; c < p.C; c += ${CE_THREADS}u) { sum += exp(z[o + c] - m); }
+  red[lid] = sum;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, CE_THREADS)}
+  let lse = m + log(red[0]);`;
+}
+
+/**
+ * The per-row loss kernel. Bindings: `z`, `targets`, `losses`, uniform `{ rows, C }`.
+ *
+ * @returns The kernel, key `cross-entropy-rows`.
+ */
+export function crossEntropyRowsSpec(): KernelSpec {
+  return cachedSpec("cross-entropy-rows", () =>
+    `struct Params { rows: u32, C: u32 }
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${CE_THREADS}>;
+
+@compute @workgroup_size(${CE_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.C;
+${lseWgsl()}
+  if (lid == 0u) { losses[row] = lse - z[o + u32(targets[row])]; }
+}
+`);
+}
+
+/**
+ * The gradient kernel. Bindings: `z`, `targets`, `dLoss`, `out`, uniform `{ rows, C }`.
+ *
+ * @returns The kernel, key `cross-entropy-backward`.
+ */
+export function crossEntropyBackwardSpec(): KernelSpec {
+  return cachedSpec("cross-entropy-backward", () =>
+    `struct Params { rows: u32, C: u32 }
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read> dLoss: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${CE_THREADS}>;
+
+@compute @workgroup_size(${CE_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.C;
+${lseWgsl()}
+  let factor = dLoss[0] / f32(p.rows);
+  let t = u32(targets[row]);
+  for (var c = lid; c < p.C; c += ${CE_THREADS}u) {
+    out[o + c] = factor * (exp(z[o + c] - lse) - select(0.0, 1.0, c == t));
+  }
+}
+`);
+}
+
+/**
+ * Records the mean cross-entropy of `rows × C` logits (targets already checked on the host).
+ *
+ * @returns A new pooled buffer holding the one float32 loss.
+ */
+export function encodeCrossEntropy(
+  rt: GpuRuntime,
+  z: GPUBuffer,
+  targets: GPUBuffer,
+  rows: number,
+  C: number,
+): GPUBuffer {
+  const losses = rt.alloc(4 * rows);
+  rt.dispatch(crossEntropyRowsSpec(), [z, targets, losses], grid1d(rows), packParams([rows, C]));
+  const out = encodeSumFinal(rt, losses, rows, 1 / rows);
+  rt.free(losses);
+  return out;
+}
+
+/**
+ * Records the cross-entropy gradient `dLoss/N · (softmax(z) − onehot)`.
+ *
+ * @returns A new pooled buffer `[rows, C]`.
+ */
+export function encodeCrossEntropyBackward(
+  rt: GpuRuntime,
+  z: GPUBuffer,
+  targets: GPUBuffer,
+  dLoss: GPUBuffer,
+  rows: number,
+  C: number,
+): GPUBuffer {
+  const out = rt.alloc(4 * rows * C);
+  rt.dispatch(
+    crossEntropyBackwardSpec(),
+    [z, targets, dLoss, out],
+    grid1d(rows),
+    packParams([rows, C]),
+  );
+  return out;
+}

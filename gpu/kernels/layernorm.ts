@@ -1,0 +1,246 @@
+/**
+ * LayerNorm over the last axis of `x[N, d]`, forward and backward, deterministic.
+ *
+ * Forward: one workgroup per row; the mean and then the biased variance of the centred values
+ * (two passes over the row, as the reference does) are tree-reduced in workgroup memory in a fixed
+ * order; `rstd = 1/√(var + eps)`; `y = (x − mean)·rstd·w + b`.
+ *
+ * Backward: `x̂ = (x − mean)·rstd`, `g = dy ⊙ w`,
+ * `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))` (one workgroup per row, both means tree-reduced
+ * together); `dw = Σ_rows dy ⊙ x̂` and `db = Σ_rows dy` by the two-pass column sums of
+ * `reduce.ts` (per-chunk partials in row order, then the chunks in order): no float atomics.
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid1d } from "../runtime.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import {
+  assertColumnGrid,
+  CHUNK_ROWS,
+  COLUMN_THREADS,
+  columnChunks,
+  encodeColumnFinal,
+} from "./reduce.ts";
+
+/** Threads per workgroup (one workgroup per row). */
+export const LN_THREADS = 128;
+
+/**
+ * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
+ *
+ * @returns The kernel, key `layernorm-forward`.
+ */
+export function layerNormForwardSpec(): KernelSpec {
+  return cachedSpec("layernorm-forward", () =>
+    `struct Params { rows: u32, d: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${LN_THREADS}>;
+
+@compute @workgroup_size(${LN_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+  var acc = 0.0;
+  for (var c = lid; c < p.d; c += ${LN_THREADS}u) { acc += x[o + c]; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
+  let mu = red[0] / f32(p.d);
+  workgroupBarrier();
+  var sq = 0.0;
+  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+    let t = x[o + c] - mu;
+    sq += t * t;
+  }
+  red[lid] = sq;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
+  let rs = 1.0 / sqrt(red[0] / f32(p.d) + p.eps);
+  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+    y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
+  }
+  if (lid == 0u) {
+    mean[row] = mu;
+    rstd[row] = rs;
+  }
+}
+`);
+}
+
+/** Buffers of the LayerNorm forward pass. */
+export interface LayerNormBuffers {
+  /** Output `[rows, d]`. */
+  y: GPUBuffer;
+  /** Row means `[rows]`. */
+  mean: GPUBuffer;
+  /** Row reciprocal standard deviations `[rows]`. */
+  rstd: GPUBuffer;
+}
+
+/**
+ * Records LayerNorm of `x[rows, d]` with scale `w[d]`, shift `b[d]`.
+ *
+ * @returns New pooled buffers `y`, `mean`, `rstd` (the caller frees them).
+ */
+export function encodeLayerNorm(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  rows: number,
+  d: number,
+  eps: number,
+): LayerNormBuffers {
+  const y = rt.alloc(4 * rows * d), mean = rt.alloc(4 * rows), rstd = rt.alloc(4 * rows);
+  if (rows > 0) {
+    rt.dispatch(
+      layerNormForwardSpec(),
+      [x, w, b, y, mean, rstd],
+      grid1d(rows),
+      packParams([rows, d], [eps]),
+    );
+  }
+  return { y, mean, rstd };
+}
+
+/**
+ * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
+ * `{ rows, d }`.
+ *
+ * @returns The kernel, key `layernorm-backward-dx`.
+ */
+export function layerNormBackwardSpec(): KernelSpec {
+  return cachedSpec("layernorm-backward-dx", () =>
+    `struct Params { rows: u32, d: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${2 * LN_THREADS}>;
+
+@compute @workgroup_size(${LN_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+  let mu = mean[row];
+  let rs = rstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+    let g = dy[o + c] * w[c];
+    sg += g;
+    sgx += g * ((x[o + c] - mu) * rs);
+  }
+  red[2u * lid] = sg;
+  red[2u * lid + 1u] = sgx;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 2 }, LN_THREADS)}
+  let meanG = red[0] / f32(p.d);
+  let meanGX = red[1] / f32(p.d);
+  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+    let g = dy[o + c] * w[c];
+    let xh = (x[o + c] - mu) * rs;
+    dx[o + c] = rs * (g - meanG - xh * meanGX);
+  }
+}
+`);
+}
+
+/**
+ * Pass 1 of the parameter gradients: per chunk of rows and column,
+ * `pw[chunk, j] = Σ dy ⊙ x̂` and `pb[chunk, j] = Σ dy` in row order. Grid
+ * `[⌈d/64⌉, chunks]`. Bindings: `x`, `mean`, `rstd`, `dy`, `pw`, `pb`, uniform `{ rows, d }`.
+ *
+ * @returns The kernel, key `layernorm-backward-dwdb-partial`.
+ */
+export function layerNormParamPartialSpec(): KernelSpec {
+  return cachedSpec("layernorm-backward-dwdb-partial", () =>
+    `struct Params { rows: u32, d: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> mean: array<f32>;
+@group(0) @binding(2) var<storage, read> rstd: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> pw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pb: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+@compute @workgroup_size(${COLUMN_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.x * ${COLUMN_THREADS}u + lid;
+  if (j >= p.d) { return; }
+  let r0 = wid.y * ${CHUNK_ROWS}u;
+  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+  var aw = 0.0;
+  var ab = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let g = dy[r * p.d + j];
+    aw += g * ((x[r * p.d + j] - mean[r]) * rstd[r]);
+    ab += g;
+  }
+  pw[wid.y * p.d + j] = aw;
+  pb[wid.y * p.d + j] = ab;
+}
+`);
+}
+
+/** Buffers of the LayerNorm backward pass. */
+export interface LayerNormGradBuffers {
+  /** Input gradient `[rows, d]`. */
+  dx: GPUBuffer;
+  /** Scale gradient `[d]`. */
+  dw: GPUBuffer;
+  /** Shift gradient `[d]`. */
+  db: GPUBuffer;
+}
+
+/**
+ * Records the LayerNorm backward pass.
+ *
+ * @returns New pooled buffers `dx`, `dw`, `db` (the caller frees them).
+ * @throws {RangeError} If the shape exceeds the column-sum grid.
+ */
+export function encodeLayerNormBackward(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  mean: GPUBuffer,
+  rstd: GPUBuffer,
+  dy: GPUBuffer,
+  rows: number,
+  d: number,
+): LayerNormGradBuffers {
+  assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
+  const dx = rt.alloc(4 * rows * d);
+  if (rows > 0) {
+    rt.dispatch(
+      layerNormBackwardSpec(),
+      [x, w, mean, rstd, dy, dx],
+      grid1d(rows),
+      packParams([rows, d]),
+    );
+  }
+  const chunks = columnChunks(rows);
+  const pw = rt.alloc(4 * Math.max(1, chunks * d)), pb = rt.alloc(4 * Math.max(1, chunks * d));
+  if (chunks * d > 0) {
+    rt.dispatch(layerNormParamPartialSpec(), [x, mean, rstd, dy, pw, pb], [
+      Math.ceil(d / COLUMN_THREADS),
+      chunks,
+    ], packParams([rows, d]));
+  }
+  const dw = encodeColumnFinal(rt, pw, chunks, d);
+  const db = encodeColumnFinal(rt, pb, chunks, d);
+  rt.free(pw);
+  rt.free(pb);
+  return { dx, dw, db };
+}

@@ -1,0 +1,233 @@
+/**
+ * Data-movement kernels: 2-D transpose (through 16×16 workgroup tiles, so both the reads and the
+ * writes of a workgroup touch contiguous rows), the head split/merge permutation
+ * `[A, B, C, D] → [A, C, B, D]`, column slices, column padding, and a plain 32-bit copy (used for
+ * in-place assignment without leaving the shared compute pass). Values are moved bit for bit.
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { cachedSpec } from "./_sparse.ts";
+
+const TILE = 16;
+
+/**
+ * The transpose kernel: grid `[⌈cols/16⌉, ⌈rows/16⌉]`, one 16×16 tile per workgroup (padded to
+ * 17 columns in workgroup memory). Bindings: `x`, `out`, uniform `{ rows, cols }`.
+ *
+ * @returns The kernel, key `layout-transpose`.
+ */
+export function transposeSpec(): KernelSpec {
+  return cachedSpec("layout-transpose", () =>
+    `struct Params { rows: u32, cols: u32 }
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> tile: array<u32, ${TILE * (TILE + 1)}>;
+
+@compute @workgroup_size(${TILE}, ${TILE})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let r = wid.y * ${TILE}u + l.y;
+  let c = wid.x * ${TILE}u + l.x;
+  if (r < p.rows && c < p.cols) { tile[l.y * ${TILE + 1}u + l.x] = x[r * p.cols + c]; }
+  workgroupBarrier();
+  // Output row = input column: thread (l.x, l.y) writes out[c', r'] with r' along x.
+  let oc = wid.y * ${TILE}u + l.x;
+  let orow = wid.x * ${TILE}u + l.y;
+  if (orow < p.cols && oc < p.rows) { out[orow * p.rows + oc] = tile[l.x * ${TILE + 1}u + l.y]; }
+}
+`);
+}
+
+/**
+ * Records the transpose of a `[rows, cols]` matrix of 32-bit values.
+ *
+ * @param rt The runtime.
+ * @param x The matrix.
+ * @param rows Rows of `x`.
+ * @param cols Columns of `x`.
+ * @returns A new pooled buffer holding the `[cols, rows]` transpose.
+ */
+export function encodeTranspose(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  rows: number,
+  cols: number,
+): GPUBuffer {
+  const out = rt.alloc(4 * rows * cols);
+  if (rows * cols > 0) {
+    rt.dispatch(transposeSpec(), [x, out], [
+      Math.ceil(cols / TILE),
+      Math.ceil(rows / TILE),
+    ], packParams([rows, cols]));
+  }
+  return out;
+}
+
+/**
+ * The permutation `[A, B, C, D] → [A, C, B, D]`, one thread per output element. Bindings: `x`,
+ * `out`, uniform `{ count, B, C, D }`.
+ *
+ * @returns The kernel, key `layout-permute0213`.
+ */
+export function permute0213Spec(): KernelSpec {
+  return cachedSpec(
+    "layout-permute0213",
+    () =>
+      `struct Params { count: u32, B: u32, C: u32, D: u32 }
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+  if (o >= p.count) { return; }
+  // o = ((a*C + c)*B + b)*D + d
+  let d = o % p.D;
+  let q = o / p.D;
+  let b = q % p.B;
+  let q2 = q / p.B;
+  let c = q2 % p.C;
+  let a = q2 / p.C;
+  out[o] = x[((a * p.B + b) * p.C + c) * p.D + d];
+}
+`,
+  );
+}
+
+/**
+ * Records `[A, B, C, D] → [A, C, B, D]` on 32-bit values.
+ *
+ * @param rt The runtime.
+ * @param x The tensor.
+ * @param dims `[A, B, C, D]`.
+ * @returns A new pooled buffer with the permuted tensor.
+ */
+export function encodePermute0213(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  dims: readonly [number, number, number, number],
+): GPUBuffer {
+  const [A, B, C, D] = dims;
+  const count = A * B * C * D;
+  const out = rt.alloc(4 * count);
+  if (count > 0) {
+    rt.dispatch(permute0213Spec(), [x, out], grid(count), packParams([count, B, C, D]));
+  }
+  return out;
+}
+
+/**
+ * Column window copy: `out[r, j] = x[r, j + srcStart]` for the `width` columns of `out`, or, in
+ * `pad` mode, `out[r, j] = x[r, j − start]` inside `[start, start + width)` and 0 elsewhere.
+ * Bindings: `x`, `out`, uniform `{ count, outCols, inCols, start, width }`.
+ *
+ * @param mode `"slice"` or `"pad"`.
+ * @returns The kernel, key `layout-{mode}-cols`.
+ */
+export function columnsSpec(mode: "slice" | "pad"): KernelSpec {
+  const body = mode === "slice" ? "out[o] = x[r * p.inCols + p.start + j];" : `var v = 0u;
+  if (j >= p.start && j < p.start + p.width) { v = x[r * p.inCols + j - p.start]; }
+  out[o] = v;`;
+  return cachedSpec(
+    `layout-${mode}-cols`,
+    () =>
+      `struct Params { count: u32, outCols: u32, inCols: u32, start: u32, width: u32 }
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+  if (o >= p.count) { return; }
+  let r = o / p.outCols;
+  let j = o % p.outCols;
+  ${body}
+}
+`,
+  );
+}
+
+/**
+ * Records columns `[start, start + width)` of a `[rows, cols]` matrix.
+ *
+ * @returns A new pooled buffer holding `[rows, width]`.
+ */
+export function encodeSliceCols(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  rows: number,
+  cols: number,
+  start: number,
+  width: number,
+): GPUBuffer {
+  const count = rows * width;
+  const out = rt.alloc(4 * count);
+  if (count > 0) {
+    rt.dispatch(
+      columnsSpec("slice"),
+      [x, out],
+      grid(count),
+      packParams([count, width, cols, start, width]),
+    );
+  }
+  return out;
+}
+
+/**
+ * Records placing a `[rows, width]` matrix at column `start` of a zero `[rows, cols]` matrix.
+ *
+ * @returns A new pooled buffer holding `[rows, cols]`.
+ */
+export function encodePadCols(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  rows: number,
+  width: number,
+  start: number,
+  cols: number,
+): GPUBuffer {
+  const count = rows * cols;
+  const out = rt.alloc(4 * count);
+  if (count > 0) {
+    rt.dispatch(
+      columnsSpec("pad"),
+      [x, out],
+      grid(count),
+      packParams([count, cols, width, start, width]),
+    );
+  }
+  return out;
+}
+
+/**
+ * The copy kernel `dst[i] = src[i]` on 32-bit words. Bindings: `src`, `dst`, uniform `{ count }`.
+ *
+ * @returns The kernel, key `layout-copy`.
+ */
+export function copySpec(): KernelSpec {
+  return cachedSpec("layout-copy", () =>
+    `struct Params { count: u32 }
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+  if (i < p.count) { dst[i] = src[i]; }
+}
+`);
+}
+
+/**
+ * Records copying `count` 32-bit words from `src` into the existing buffer `dst` (in the shared
+ * compute pass, ordered after every dispatch recorded before it).
+ */
+export function encodeCopy(rt: GpuRuntime, src: GPUBuffer, dst: GPUBuffer, count: number): void {
+  if (count > 0) rt.dispatch(copySpec(), [src, dst], grid(count), packParams([count]));
+}

@@ -1,0 +1,272 @@
+/**
+ * Deterministic reductions: `Σ x²` and `Σ a⊙b` to one value, and column sums of a `[rows, cols]`
+ * matrix (for `meanRows` and the LayerNorm parameter gradients).
+ *
+ * Every reduction runs in two passes with a fixed partition of the input and a fixed pairing
+ * order (no float atomics), so a result depends only on the input and its shape, never on
+ * scheduling:
+ * - whole-tensor sums: pass 1 gives each workgroup a contiguous block of {@linkcode BLOCK}
+ *   elements, each thread a strided share summed in index order, then a tree over the 256
+ *   threads; pass 2 (one workgroup) sums the block partials the same way, then scales.
+ * - column sums: pass 1 gives each thread one column and one chunk of {@linkcode CHUNK_ROWS}
+ *   consecutive rows, summed in row order; pass 2 sums the chunk partials of each column in
+ *   chunk order, then scales.
+ *
+ * All sums accumulate in float32; the reference accumulates in float64, so results agree to
+ * about `log2(n)·2^-24` relative for sums of like-signed terms.
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid1d } from "../runtime.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+
+/** Threads per workgroup of the whole-tensor reductions. */
+export const REDUCE_THREADS = 256;
+/** Elements per workgroup in the first pass of a whole-tensor reduction. */
+export const BLOCK = REDUCE_THREADS * 16;
+/** Rows per chunk in the first pass of a column sum. */
+export const CHUNK_ROWS = 64;
+/** Threads (columns) per workgroup of the column sums. */
+export const COLUMN_THREADS = 64;
+
+/** What a whole-tensor reduction sums: `x²` of one input, or `a·b` of two. */
+export type SumKind = "squares" | "dot";
+
+/**
+ * Pass 1 of a whole-tensor sum. Bindings: `a` (and `b` for `dot`), `partials`, uniform
+ * `{ count }`.
+ *
+ * @param kind `"squares"` or `"dot"`.
+ * @returns The kernel, key `reduce-{kind}-partial`.
+ */
+export function sumPartialSpec(kind: SumKind): KernelSpec {
+  const term = kind === "squares" ? "a[i] * a[i]" : "a[i] * b[i]";
+  return cachedSpec(`reduce-${kind}-partial`, () =>
+    `struct Params { count: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+${
+      kind === "dot"
+        ? `@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;`
+        : `@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;`
+    }
+var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let block = ${LINEAR_WORKGROUP};
+  let start = block * ${BLOCK}u;
+  let end = min(start + ${BLOCK}u, p.count);
+  var acc = 0.0;
+  for (var i = start + lid; i < end; i += ${REDUCE_THREADS}u) { acc += ${term}; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
+  if (lid == 0u) { partials[block] = red[0]; }
+}
+`);
+}
+
+/**
+ * Pass 2 of a whole-tensor sum: one workgroup sums `count` partials and writes
+ * `scale · Σ` to `out[0]`. Bindings: `partials`, `out`, uniform `{ count, scale }`.
+ *
+ * @returns The kernel, key `reduce-final-scaled`.
+ */
+export function sumFinalSpec(): KernelSpec {
+  return cachedSpec("reduce-final-scaled", () =>
+    `struct Params { count: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var acc = 0.0;
+  for (var i = lid; i < p.count; i += ${REDUCE_THREADS}u) { acc += partials[i]; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
+  if (lid == 0u) { out[0] = red[0] * p.scale; }
+}
+`);
+}
+
+/**
+ * Records the second pass of a sum over `count` partials: a new pooled one-value buffer holding
+ * `scale · Σ partials`.
+ */
+export function encodeSumFinal(
+  rt: GpuRuntime,
+  partials: GPUBuffer,
+  count: number,
+  scale = 1,
+): GPUBuffer {
+  const out = rt.alloc(4);
+  rt.dispatch(sumFinalSpec(), [partials, out], [1], packParams([count], [scale]));
+  return out;
+}
+
+/**
+ * Records `Σ a²` (`b` omitted) or `Σ a⊙b` over `count` float32 values.
+ *
+ * @param rt The runtime.
+ * @param a The first input.
+ * @param b The second input of a dot product, or `null` for a sum of squares.
+ * @param count Number of elements.
+ * @returns A new pooled buffer holding the one float32 result.
+ */
+export function encodeSum(
+  rt: GpuRuntime,
+  a: GPUBuffer,
+  b: GPUBuffer | null,
+  count: number,
+): GPUBuffer {
+  const blocks = Math.ceil(count / BLOCK);
+  const partials = rt.alloc(4 * Math.max(1, blocks));
+  if (blocks > 0) {
+    const kind: SumKind = b ? "dot" : "squares";
+    rt.dispatch(
+      sumPartialSpec(kind),
+      b ? [a, b, partials] : [a, partials],
+      grid1d(blocks),
+      packParams([count]),
+    );
+  }
+  const out = encodeSumFinal(rt, partials, blocks);
+  rt.free(partials);
+  return out;
+}
+
+/**
+ * Pass 1 of a column sum: `partials[chunk, j] = Σ_{rows r of chunk} x[r, j]`. Grid
+ * `[⌈cols/64⌉, chunks]`. Bindings: `x`, `partials`, uniform `{ rows, cols }`.
+ *
+ * @returns The kernel, key `reduce-colsum-partial`.
+ */
+export function columnPartialSpec(): KernelSpec {
+  return cachedSpec("reduce-colsum-partial", () =>
+    `struct Params { rows: u32, cols: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${COLUMN_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.x * ${COLUMN_THREADS}u + lid;
+  if (j >= p.cols) { return; }
+  let r0 = wid.y * ${CHUNK_ROWS}u;
+  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+  var acc = 0.0;
+  for (var r = r0; r < r1; r++) { acc += x[r * p.cols + j]; }
+  partials[wid.y * p.cols + j] = acc;
+}
+`);
+}
+
+/**
+ * Pass 2 of a column sum: `out[j] = scale · Σ_chunk partials[chunk, j]` in chunk order.
+ * Bindings: `partials`, `out`, uniform `{ chunks, cols, scale }`.
+ *
+ * @returns The kernel, key `reduce-colsum-final`.
+ */
+export function columnFinalSpec(): KernelSpec {
+  return cachedSpec(
+    "reduce-colsum-final",
+    () =>
+      `struct Params { chunks: u32, cols: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${COLUMN_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let j = ${LINEAR_WORKGROUP} * ${COLUMN_THREADS}u + lid;
+  if (j >= p.cols) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < p.chunks; c++) { acc += partials[c * p.cols + j]; }
+  out[j] = acc * p.scale;
+}
+`,
+  );
+}
+
+/** Number of row chunks of a column sum over `rows` rows. */
+export function columnChunks(rows: number): number {
+  return Math.ceil(rows / CHUNK_ROWS);
+}
+
+/**
+ * Checks that a column sum's grid fits the per-dimension workgroup limit.
+ *
+ * @throws {RangeError} Naming the shape.
+ */
+export function assertColumnGrid(rows: number, cols: number, action: string): void {
+  if (columnChunks(rows) > 65535 || Math.ceil(cols / COLUMN_THREADS) > 65535) {
+    throw new RangeError(
+      `Cannot ${action}: [${rows}, ${cols}] exceeds the column-sum grid (at most ${
+        65535 * CHUNK_ROWS
+      } rows and ${65535 * COLUMN_THREADS} columns)`,
+    );
+  }
+}
+
+/**
+ * Records the second pass of a column sum over `chunks` partial rows.
+ *
+ * @returns A new pooled buffer of `cols` float32 values.
+ */
+export function encodeColumnFinal(
+  rt: GpuRuntime,
+  partials: GPUBuffer,
+  chunks: number,
+  cols: number,
+  scale = 1,
+): GPUBuffer {
+  const out = rt.alloc(4 * cols);
+  if (cols > 0) {
+    rt.dispatch(
+      columnFinalSpec(),
+      [partials, out],
+      grid1d(Math.ceil(cols / COLUMN_THREADS)),
+      packParams([chunks, cols], [scale]),
+    );
+  }
+  return out;
+}
+
+/**
+ * Records `scale · Σ_rows x[r, :]` of a `[rows, cols]` matrix (`scale = 1/rows` gives the mean).
+ *
+ * @param rt The runtime.
+ * @param x The matrix.
+ * @param rows Number of rows.
+ * @param cols Number of columns.
+ * @param scale Factor applied to the sums (as float32).
+ * @returns A new pooled buffer of `cols` float32 values.
+ * @throws {RangeError} If the shape exceeds the grid.
+ */
+export function encodeColumnSum(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  rows: number,
+  cols: number,
+  scale = 1,
+): GPUBuffer {
+  assertColumnGrid(rows, cols, "sum columns");
+  const chunks = columnChunks(rows);
+  const partials = rt.alloc(4 * Math.max(1, chunks * cols));
+  if (chunks * cols > 0) {
+    rt.dispatch(columnPartialSpec(), [x, partials], [
+      Math.ceil(cols / COLUMN_THREADS),
+      chunks,
+    ], packParams([rows, cols]));
+  }
+  const out = encodeColumnFinal(rt, partials, chunks, cols, scale);
+  rt.free(partials);
+  return out;
+}

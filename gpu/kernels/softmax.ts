@@ -1,0 +1,136 @@
+/**
+ * Softmax kernels of attention: the causal row softmax of scaled scores `[B, T, T]` and the
+ * softmax backward pass along the last axis. One workgroup per row; the row maximum, the sum of
+ * exponentials and the backward dot product are tree-reduced in workgroup memory in a fixed order.
+ *
+ * Unlike the reference, the kernel cannot throw when a row's largest visible score is not finite
+ * (the data never reaches the host); such a row yields NaN.
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid1d } from "../runtime.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+
+/** Threads per workgroup (one workgroup per row). */
+export const SOFTMAX_THREADS = 64;
+
+/**
+ * The causal softmax kernel: row `r` of each `[T, T]` slice normalises `scale·s[r, 0..r]`
+ * (max-subtracted) and writes 0 to columns `> r`. Bindings: `s`, `out`, uniform
+ * `{ rows, T, scale }` (`rows = B·T`).
+ *
+ * @returns The kernel, key `softmax-causal`.
+ */
+export function causalSoftmaxSpec(): KernelSpec {
+  return cachedSpec("softmax-causal", () =>
+    `struct Params { rows: u32, T: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> s: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
+
+@compute @workgroup_size(${SOFTMAX_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.T;
+  let visible = row % p.T + 1u;
+  var mx = -3.4028234663852886e38;
+  for (var c = lid; c < visible; c += ${SOFTMAX_THREADS}u) { mx = max(mx, p.scale * s[o + c]); }
+  red[lid] = mx;
+${workgroupReduceWgsl({ type: "f32", op: "max", components: 1 }, SOFTMAX_THREADS)}
+  let m = red[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var c = lid; c < visible; c += ${SOFTMAX_THREADS}u) { sum += exp(p.scale * s[o + c] - m); }
+  red[lid] = sum;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS)}
+  let inv = 1.0 / red[0];
+  for (var c = lid; c < p.T; c += ${SOFTMAX_THREADS}u) {
+    var v = 0.0;
+    if (c < visible) { v = exp(p.scale * s[o + c] - m) * inv; }
+    out[o + c] = v;
+  }
+}
+`);
+}
+
+/**
+ * Records the causal softmax of `scale·s` over `batch` slices `[T, T]`.
+ *
+ * @returns A new pooled buffer `[batch, T, T]`.
+ * @throws {RangeError} If `batch·T` rows exceed the dispatch grid.
+ */
+export function encodeCausalSoftmax(
+  rt: GpuRuntime,
+  s: GPUBuffer,
+  batch: number,
+  T: number,
+  scale: number,
+): GPUBuffer {
+  const rows = batch * T;
+  const out = rt.alloc(4 * rows * T);
+  if (rows > 0) {
+    rt.dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), packParams([rows, T], [scale]));
+  }
+  return out;
+}
+
+/**
+ * The softmax backward kernel: `out = p ⊙ (dp − Σ p⊙dp)` per row of width `width`. Bindings:
+ * `prob`, `dp`, `out`, uniform `{ rows, width }`.
+ *
+ * @returns The kernel, key `softmax-backward`.
+ */
+export function softmaxBackwardSpec(): KernelSpec {
+  return cachedSpec("softmax-backward", () =>
+    `struct Params { rows: u32, width: u32 }
+@group(0) @binding(0) var<storage, read> prob: array<f32>;
+@group(0) @binding(1) var<storage, read> dp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
+
+@compute @workgroup_size(${SOFTMAX_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};
+  if (row >= p.rows) { return; }
+  let o = row * p.width;
+  var acc = 0.0;
+  for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) { acc += prob[o + c] * dp[o + c]; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS)}
+  let dot = red[0];
+  for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) {
+    out[o + c] = prob[o + c] * (dp[o + c] - dot);
+  }
+}
+`);
+}
+
+/**
+ * Records the softmax backward pass over `rows` rows of `width` values.
+ *
+ * @returns A new pooled buffer `[rows, width]`.
+ */
+export function encodeSoftmaxBackward(
+  rt: GpuRuntime,
+  prob: GPUBuffer,
+  dp: GPUBuffer,
+  rows: number,
+  width: number,
+): GPUBuffer {
+  const out = rt.alloc(4 * rows * width);
+  if (rows * width > 0) {
+    rt.dispatch(
+      softmaxBackwardSpec(),
+      [prob, dp, out],
+      grid1d(rows),
+      packParams([rows, width]),
+    );
+  }
+  return out;
+}
