@@ -1131,11 +1131,11 @@ export interface BatchOptions {
   step: number;
 }
 
-/** A batch of next-token prediction windows. */
-export interface Batch {
+/** A batch of next-token prediction windows: a GPT-2 `Batch` (`gpt2.ts`) plus its block size. */
+export interface WindowBatch {
   /** `batchSize × blockSize` input ids, row-major. */
-  inputs: Int32Array;
-  /** The ids one position later: `targets[r, t] = inputs[r, t + 1]` within a window. */
+  tokens: Int32Array;
+  /** The ids one position later: `targets[r, t] = tokens[r, t + 1]` within a window. */
   targets: Int32Array;
   /** Number of rows. */
   batchSize: number;
@@ -1147,7 +1147,7 @@ export interface Batch {
  * A deterministic batch of random windows: row `r` of step `step` starts at a uniform position
  * `s ∈ [0, tokens.length − blockSize − 1]` drawn by the counter-based generator from the tuple
  * `(2, seed lo, seed hi, step lo, step hi, r)` (lo/hi: the value mod 2^32 and its quotient), and
- * holds `inputs = tokens[s … s + blockSize − 1]`, `targets = tokens[s + 1 … s + blockSize]`.
+ * holds the inputs `tokens[s … s + blockSize − 1]`, the targets `tokens[s + 1 … s + blockSize]`.
  * The same seed and step give the same batch on any machine and in any order of calls, so every
  * training method sees the same data, and a resumed run continues the same sequence. Windows may
  * cross document boundaries (the end-of-text token is then part of the window).
@@ -1162,10 +1162,10 @@ export interface Batch {
  * import { getBatch } from "./data.ts";
  * const tokens = Uint16Array.from({ length: 100 }, (_, i) => i);
  * const b = getBatch(tokens, { batchSize: 2, blockSize: 4, seed: 1, step: 0 });
- * if (b.targets[0] !== b.inputs[0] + 1) throw new Error("targets are not shifted");
+ * if (b.targets[0] !== b.tokens[0] + 1) throw new Error("targets are not shifted");
  * ```
  */
-export function getBatch(tokens: ArrayLike<number>, options: BatchOptions): Batch {
+export function getBatch(tokens: ArrayLike<number>, options: BatchOptions): WindowBatch {
   const action = "draw a batch";
   const { batchSize, blockSize, seed, step } = options;
   for (const [name, value] of [["batchSize", batchSize], ["blockSize", blockSize]] as const) {
@@ -1194,7 +1194,7 @@ export function getBatch(tokens: ArrayLike<number>, options: BatchOptions): Batc
       targets[r * blockSize + t] = tokens[s + t + 1];
     }
   }
-  return { inputs, targets, batchSize, blockSize };
+  return { tokens: inputs, targets, batchSize, blockSize };
 }
 
 /** Options of {@linkcode batchIterator}. */
@@ -1226,7 +1226,7 @@ export interface BatchIteratorOptions {
  * const options = { batchSize: 1, blockSize: 3, seed: 4, startStep: 7, steps: 2 };
  * const batches = [...batchIterator(tokens, options)];
  * const again = getBatch(tokens, { batchSize: 1, blockSize: 3, seed: 4, step: 8 });
- * if (batches.length !== 2 || batches[1].inputs.join() !== again.inputs.join()) {
+ * if (batches.length !== 2 || batches[1].tokens.join() !== again.tokens.join()) {
  *   throw new Error("unexpected");
  * }
  * ```
@@ -1234,7 +1234,7 @@ export interface BatchIteratorOptions {
 export function* batchIterator(
   tokens: ArrayLike<number>,
   options: BatchIteratorOptions,
-): Generator<Batch, void, void> {
+): Generator<WindowBatch, void, void> {
   const start = options.startStep ?? 0;
   const steps = options.steps ?? Infinity;
   if (steps !== Infinity && (!Number.isInteger(steps) || steps < 0)) {

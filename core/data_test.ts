@@ -280,21 +280,21 @@ Deno.test("getBatch draws the documented deterministic windows", () => {
   for (let r = 0; r < options.batchSize; r++) {
     const s = referenceStart(options.seed, options.step, r, windows);
     for (let t = 0; t < options.blockSize; t++) {
-      assert(batch.inputs[r * 8 + t] === s + t, `row ${r} input ${t}`);
+      assert(batch.tokens[r * 8 + t] === s + t, `row ${r} input ${t}`);
       assert(batch.targets[r * 8 + t] === s + t + 1, `row ${r} target ${t}`);
     }
   }
   // Pinned values: the same seed and step give these windows on every machine.
-  const starts = Array.from({ length: 6 }, (_, r) => batch.inputs[r * 8]);
+  const starts = Array.from({ length: 6 }, (_, r) => batch.tokens[r * 8]);
   assertEquals(starts, PINNED_STARTS, "pinned window starts (seed 1234, step 17)");
   assertEquals(getBatch(tokens, options), batch, "not deterministic");
   const next = getBatch(tokens, { ...options, step: 18 });
-  assert(next.inputs.join() !== batch.inputs.join(), "consecutive steps gave the same batch");
+  assert(next.tokens.join() !== batch.tokens.join(), "consecutive steps gave the same batch");
   const other = getBatch(tokens, { ...options, seed: 1235 });
-  assert(other.inputs.join() !== batch.inputs.join(), "another seed gave the same batch");
+  assert(other.tokens.join() !== batch.tokens.join(), "another seed gave the same batch");
   // Steps beyond 2^32 use the high word.
   const far = getBatch(tokens, { ...options, step: 17 + 2 ** 32 });
-  assert(far.inputs.join() !== batch.inputs.join(), "step high word ignored");
+  assert(far.tokens.join() !== batch.tokens.join(), "step high word ignored");
 });
 
 // Written down from the first run of the documented generator; a change means the data order of
@@ -307,7 +307,7 @@ Deno.test("getBatch windows cover the stream uniformly, ends included", () => {
   const counts = [0, 0, 0, 0, 0];
   for (let step = 0; step < 1000; step++) {
     const b = getBatch(tokens, { batchSize: 5, blockSize: 2, seed: 99, step });
-    for (let r = 0; r < 5; r++) counts[b.inputs[r * 2] - 10]++;
+    for (let r = 0; r < 5; r++) counts[b.tokens[r * 2] - 10]++;
   }
   let chi2 = 0;
   for (const c of counts) chi2 += (c - 1000) ** 2 / 1000;

@@ -184,8 +184,7 @@ export function lmBatch(
   seed: number,
   step: number,
 ): Batch {
-  const b = getBatch(tokens, { batchSize, blockSize, seed, step });
-  return { tokens: b.inputs, targets: b.targets, batchSize };
+  return getBatch(tokens, { batchSize, blockSize, seed, step });
 }
 
 /** Fixed validation batches (the same for every method). */
