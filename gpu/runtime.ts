@@ -243,6 +243,7 @@ export class GpuRuntime {
 
   /** Writes `data` to the start of `buffer` (ordered before the next submit). */
   write(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    if (data.byteLength === 0) return; // an empty writeBuffer aborts Deno 2.9's WebGPU
     let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength % 4 !== 0) { // writeBuffer needs a multiple of 4 bytes
       const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);

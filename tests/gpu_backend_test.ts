@@ -1,0 +1,656 @@
+/**
+ * The WebGPU backend against the reference backend, op by op, on seeded random inputs including
+ * awkward shapes (1×1, 3×5, 17×33, sizes that are not multiples of any tile) and a large matmul;
+ * plus the memory rules and the steady-state guarantee (no pipeline compilation and no buffer
+ * creation inside a repeated training step after the first).
+ *
+ * The suite prints the adapter and FAILS (never skips) when WebGPU has no adapter.
+ *
+ * Tolerances (`|gpu − ref| ≤ atol + rtol·|ref|`, `u = 2^-24` the float32 unit roundoff). The
+ * reference computes in float64 and rounds once; the GPU computes in float32, so each bound below
+ * is the float32 error of the GPU's operation order on the test's data:
+ * - exact (`atol = rtol = 0`): data movement (transpose, permute, slices, pads, copies, gathers),
+ *   `add` and `mul` (one correctly rounded float32 operation equals the rounded exact result), the
+ *   2:4 pruning functions and masks, MVUE with the same Philox draws, flip counts, FP8, dropout's
+ *   keep decisions.
+ * - `addScaled`, `scale`, dropout values: `s` is rounded to float32, then one product and one sum:
+ *   `rtol = 4u` plus `atol = 4u·max(|a| + |s·b|)` for cancellation in the sum.
+ * - matmul: Higham's bound for float32 summation of K products in any order,
+ *   `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|`, `γ_K = K·u/(1 − K·u)`, computed from the data.
+ * - sums (`sumSquares`, `dot`, `meanRows`): the same bound with the depth of the two-pass
+ *   reduction (at most 16 sequential adds per thread, 8 tree levels, then the partials: depth
+ *   `≤ 64` here), `atol = 64u · Σ|terms|`, `rtol = 4u` for the final scaling.
+ * - GELU and its derivative: WGSL's `exp` may err by `3 + 2|x|` ULP; for `|x| ≤ 8` that is about
+ *   70 ULP ≈ 4e-6, plus ~20 roundings of the rational erfc: `rtol = 1e-5`, `atol = 1e-7`.
+ * - softmax, cross-entropy, LayerNorm: one `exp`/`sqrt` per element (≤ 10 ULP for the test's
+ *   argument ranges) and tree-reduced row sums of ≤ 64 terms: `rtol = 2e-6`, with an `atol` of
+ *   `1e-6 ×` the row's scale for values that come out of a cancellation (`x − mean`,
+ *   `p − onehot`, `dp − Σ p·dp`).
+ * - LayerNorm parameter gradients and the embedding backward: sums over ≤ 64 rows:
+ *   `atol = 64u·Σ|terms| ≤ 1e-5` for the test's data.
+ * - AdamW: about ten float32 operations on the update: `rtol = 1e-6`, `atol = 1e-7` (|p| ≤ 1).
+ * - gated activations (`kernels/gated.ts`): `tanh`/`exp` of WGSL, up to `3 + 2|x|` ULP for
+ *   `|x| ≤ 6`: `rtol = 1e-5`, `atol = 2e-6`.
+ *
+ * @module
+ */
+
+import { assertClose } from "../core/grad_check.ts";
+import type { Backend, Tensor } from "../core/backend.ts";
+import { ReferenceBackend } from "../core/reference_backend.ts";
+import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
+import { TILING_128, TILING_64 } from "../gpu/kernels/matmul.ts";
+
+const U = 2 ** -24;
+const EXACT = { atol: 0, rtol: 0 };
+const TOL = {
+  scaled: (maxMagnitude: number) => ({ atol: 4 * U * maxMagnitude, rtol: 4 * U }),
+  gelu: { atol: 1e-7, rtol: 1e-5 },
+  softmax: { atol: 1e-7, rtol: 2e-6 },
+  softmaxBackward: { atol: 1e-6, rtol: 2e-6 },
+  layerNorm: { atol: 1e-6, rtol: 2e-6 },
+  layerNormParams: { atol: 1e-5, rtol: 2e-6 },
+  crossEntropy: { atol: 1e-6, rtol: 2e-6 },
+  embeddingBackward: { atol: 1e-5, rtol: 0 },
+  adamw: { atol: 1e-7, rtol: 1e-6 },
+  gated: { atol: 2e-6, rtol: 1e-5 },
+};
+
+// ---- set-up -------------------------------------------------------------------------------------
+
+let gpuPromise: Promise<GpuBackend> | undefined;
+/** The shared GPU backend; rejects (so every test fails) when WebGPU has no adapter. */
+function gpu(): Promise<GpuBackend> {
+  gpuPromise ??= createGpuBackend();
+  return gpuPromise;
+}
+const ref = new ReferenceBackend();
+
+/** Deterministic uniform values in `[-scale, scale)` (a 32-bit LCG; reproducible). */
+function random(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+type Input = { data: Float32Array | Int32Array; shape: number[] };
+const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });
+const ints = (data: Int32Array, shape: number[]): Input => ({ data, shape });
+
+/**
+ * Runs `op` on both backends with the same inputs and returns the outputs (GPU first, then
+ * reference), releasing temporaries on both.
+ */
+async function both(
+  inputs: Input[],
+  op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
+  gpuBackend?: Backend,
+): Promise<[Float32Array[], Float32Array[]]> {
+  const run = async (be: Backend) => {
+    const xs = inputs.map((x) =>
+      x.data instanceof Int32Array ? be.indices(x.data, x.shape) : be.tensor(x.data, x.shape)
+    );
+    const out = op(be, xs);
+    const values = await be.readMany(Array.isArray(out) ? out : [out]);
+    be.release();
+    return values;
+  };
+  const g = await run(gpuBackend ?? await gpu());
+  const r = await run(ref);
+  return [g, r];
+}
+
+/** Runs `op` on both backends and compares every output with `tol` (one per output or shared). */
+async function compare(
+  label: string,
+  inputs: Input[],
+  op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
+  tol: { atol: number; rtol: number } | { atol: number; rtol: number }[],
+  gpuBackend?: Backend,
+): Promise<void> {
+  const [g, r] = await both(inputs, op, gpuBackend);
+  g.forEach((values, i) => {
+    assertClose(values, r[i], Array.isArray(tol) ? tol[i] : tol, `${label} (output ${i})`);
+  });
+}
+
+function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof type)) {
+      throw new Error(`expected ${type.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    }
+    if (!(e as Error).message.includes(includes)) {
+      throw new Error(
+        `expected the message to include "${includes}", got: ${(e as Error).message}`,
+      );
+    }
+    return;
+  }
+  throw new Error(`expected ${type.name} mentioning "${includes}", nothing was thrown`);
+}
+
+// ---- adapter ------------------------------------------------------------------------------------
+
+Deno.test("a WebGPU adapter is present (this suite fails without one)", async () => {
+  const be = await gpu();
+  console.log(`WebGPU adapter: ${be.device}`);
+  if (be.name !== "webgpu" || be.device.length === 0) throw new Error("unexpected backend");
+});
+
+// ---- linear algebra -----------------------------------------------------------------------------
+
+/** Higham's float32 summation bound for `op(A)·op(B)`, from the data. */
+function matmulTol(
+  a: Float32Array,
+  b: Float32Array,
+  dims: { batch: number; m: number; n: number; k: number; transA: boolean; transB: boolean },
+) {
+  const { batch, m, n, k, transA, transB } = dims;
+  let worst = 0;
+  const absRow = new Float64Array(n);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < m; i++) {
+      absRow.fill(0);
+      for (let kk = 0; kk < k; kk++) {
+        const av = Math.abs(a[bi * m * k + (transA ? kk * m + i : i * k + kk)]);
+        for (let j = 0; j < n; j++) {
+          absRow[j] += av * Math.abs(b[bi * k * n + (transB ? j * k + kk : kk * n + j)]);
+        }
+      }
+      for (let j = 0; j < n; j++) worst = Math.max(worst, absRow[j]);
+    }
+  }
+  const gamma = (k * U) / (1 - k * U);
+  return { atol: gamma * worst, rtol: 0 };
+}
+
+async function checkMatmul(
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  gpuBackend?: Backend,
+): Promise<void> {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = random(batch * m * k, 11 + m + 3 * k, 1);
+      const b = random(batch * k * n, 17 + n + 5 * k, 1);
+      const lead = batch === 1 ? [] : [batch];
+      const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
+      const bShape = [...lead, ...(transB ? [n, k] : [k, n])];
+      await compare(
+        `matmul B=${batch} ${m}×${n}×${k} transA=${transA} transB=${transB}`,
+        [f(a, aShape), f(b, bShape)],
+        (be, [x, y]) => be.matmul(x, y, { transA, transB }),
+        matmulTol(a, b, { batch, m, n, k, transA, transB }),
+        gpuBackend,
+      );
+    }
+  }
+}
+
+Deno.test("matmul: awkward 2-D shapes, all transposes", async () => {
+  for (const [m, n, k] of [[1, 1, 1], [3, 5, 7], [17, 33, 9], [65, 70, 129], [1, 130, 3]]) {
+    await checkMatmul(1, m, n, k);
+  }
+});
+
+Deno.test("matmul: batched 3-D, all transposes", async () => {
+  await checkMatmul(3, 17, 33, 20);
+  await checkMatmul(5, 1, 8, 64);
+});
+
+Deno.test("matmul: large 256×512×384, all transposes", async () => {
+  await checkMatmul(1, 256, 512, 384);
+});
+
+Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles)", async () => {
+  const rt = (await gpu()).runtime;
+  for (
+    const be of [
+      new GpuBackend(rt, { naiveMatmul: true }),
+      new GpuBackend(rt, { matmulTiling: TILING_64 }),
+      new GpuBackend(rt, { matmulTiling: TILING_128 }),
+    ]
+  ) {
+    await checkMatmul(1, 67, 131, 45, be);
+    await checkMatmul(2, 5, 3, 130, be);
+  }
+});
+
+Deno.test("matmul: K = 0 gives zeros; shape errors are RangeErrors", async () => {
+  const be = await gpu();
+  const z = be.matmul(
+    be.tensor(new Float32Array(0), [2, 0]),
+    be.tensor(new Float32Array(0), [0, 3]),
+  );
+  assertClose(await be.read(z), new Float32Array(6), EXACT, "K = 0");
+  const a = be.tensor(random(6, 1), [2, 3]), b = be.tensor(random(8, 2), [4, 2]);
+  assertThrows(() => be.matmul(a, b), RangeError, "inner dimensions differ (3 vs 4)");
+  assertThrows(() => be.matmul(a, be.reshape(b, [2, 2, 2])), RangeError, "both 2-D or both 3-D");
+  be.release();
+});
+
+Deno.test("layout: transpose, permute0213, sliceCols, padCols, assign", async () => {
+  for (const [r, c] of [[1, 1], [3, 5], [17, 33], [40, 70]]) {
+    await compare(
+      `transpose ${r}×${c}`,
+      [f(random(r * c, r), [r, c])],
+      (be, [x]) => be.transpose(x),
+      EXACT,
+    );
+  }
+  await compare(
+    "permute0213",
+    [f(random(2 * 3 * 5 * 7, 3), [210])],
+    (be, [x]) => be.permute0213(x, [2, 3, 5, 7]),
+    EXACT,
+  );
+  await compare(
+    "sliceCols",
+    [f(random(17 * 33, 4), [17, 33])],
+    (be, [x]) => [be.sliceCols(x, 5, 11), be.sliceCols(x, 0, 33), be.sliceCols(x, 32, 1)],
+    EXACT,
+  );
+  await compare(
+    "padCols",
+    [f(random(17 * 11, 5), [17, 11])],
+    (be, [x]) => [be.padCols(x, 5, 20), be.padCols(x, 0, 11)],
+    EXACT,
+  );
+  await compare("assign", [f(random(15, 6), [3, 5]), f(random(15, 7), [3, 5])], (be, [x, y]) => {
+    const dst = be.keep(be.add(x, y));
+    be.assign(dst, x);
+    const sum = be.add(dst, y); // ordered after the copy
+    const out = be.scale(dst, 1);
+    be.dispose(dst);
+    return [out, sum];
+  }, EXACT);
+});
+
+// ---- element-wise -------------------------------------------------------------------------------
+
+Deno.test("element-wise: add, mul exact; addScaled, scale within 4u", async () => {
+  for (const shape of [[1], [3, 5], [17, 33], [4099]]) {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const a = f(random(n, 21), shape), b = f(random(n, 22), shape);
+    await compare(`add ${shape}`, [a, b], (be, [x, y]) => be.add(x, y), EXACT);
+    await compare(`mul ${shape}`, [a, b], (be, [x, y]) => be.mul(x, y), EXACT);
+    await compare(
+      `addScaled ${shape}`,
+      [a, b],
+      (be, [x, y]) => be.addScaled(x, y, -0.3),
+      TOL.scaled(1.3),
+    );
+    await compare(`scale ${shape}`, [a], (be, [x]) => be.scale(x, 0.1), TOL.scaled(0.1));
+  }
+});
+
+Deno.test("element-wise: exact-erf GELU and its backward over [-8, 8] and the tails", async () => {
+  const n = 17 * 33;
+  const x = random(n, 31, 8);
+  x.set([0, -0, 1e-30, -1e-30, 0.46875, -0.46875, 4, -4, 5.5, -5.5, 12, -12, 30, -30], 0);
+  const dy = random(n, 32, 1);
+  await compare("gelu", [f(x, [17, 33])], (be, [t]) => be.gelu(t), TOL.gelu);
+  await compare(
+    "geluBackward",
+    [f(x, [17, 33]), f(dy, [17, 33])],
+    (be, [t, g]) => be.geluBackward(t, g),
+    TOL.gelu,
+  );
+  const inf = new Float32Array([Infinity, -Infinity]);
+  await compare(
+    "gelu ±Inf",
+    [f(inf, [2])],
+    (be, [t]) => [be.gelu(t), be.geluBackward(t, be.full([2], 1))],
+    EXACT,
+  );
+});
+
+Deno.test("element-wise: dropout keeps exactly the reference's elements", async () => {
+  for (
+    const [n, p, seed, stream] of [[1, 0.5, 1, 0], [1001, 0.1, 42, 3], [4096, 0.9, 2 ** 40 + 7, 9]]
+  ) {
+    const x = random(n, 41, 2).map((v) => v === 0 ? 1 : v);
+    const [[g], [r]] = await both([f(x, [n])], (be, [t]) => be.dropout(t, p, seed, stream));
+    const keptG = g.map((v) => v === 0 ? 0 : 1), keptR = r.map((v) => v === 0 ? 0 : 1);
+    assertClose(keptG, keptR, EXACT, `dropout keep pattern n=${n} p=${p}`);
+    assertClose(g, r, TOL.scaled(2 / (1 - p)), `dropout values n=${n} p=${p}`);
+  }
+  await compare(
+    "dropout p = 0",
+    [f(random(33, 43), [33])],
+    (be, [t]) => be.dropout(t, 0, 5, 1),
+    EXACT,
+  );
+});
+
+Deno.test("element-wise: GEGLU and SwiGLU with their backward passes", async () => {
+  for (const [n, h] of [[1, 1], [3, 5], [17, 33]]) {
+    const x = f(random(n * 2 * h, 51, 6), [n, 2 * h]), dy = f(random(n * h, 52), [n, h]);
+    await compare(
+      `geglu ${n}×${h}`,
+      [x, dy],
+      (be, [t, g]) => [be.geglu(t), be.gegluBackward(t, g)],
+      TOL.gated,
+    );
+    await compare(
+      `swiglu ${n}×${h}`,
+      [x, dy],
+      (be, [t, g]) => [be.swiglu(t), be.swigluBackward(t, g)],
+      TOL.gated,
+    );
+  }
+});
+
+// ---- normalisation, attention, embedding, loss --------------------------------------------------
+
+Deno.test("LayerNorm forward and backward", async () => {
+  for (const [n, d] of [[1, 1], [3, 5], [17, 33], [64, 200]]) {
+    const inputs = [
+      f(random(n * d, 61 + d, 3).map((v, i) => v + (i % 7)), [n, d]),
+      f(random(d, 62, 1), [d]),
+      f(random(d, 63, 1), [d]),
+      f(random(n * d, 64, 1), [n, d]),
+    ];
+    await compare(`layerNorm ${n}×${d}`, inputs, (be, [x, w, b, dy]) => {
+      const { y, mean, rstd } = be.layerNorm(x, w, b, 1e-5);
+      const g = be.layerNormBackward(x, w, mean, rstd, dy);
+      return [y, mean, rstd, g.dx, g.dw, g.db];
+    }, [
+      TOL.layerNorm,
+      TOL.layerNorm,
+      TOL.layerNorm,
+      TOL.layerNorm,
+      TOL.layerNormParams,
+      TOL.layerNormParams,
+    ]);
+  }
+});
+
+Deno.test("causal softmax and softmax backward", async () => {
+  for (const [b, t] of [[1, 1], [3, 5], [2, 17], [1, 70]]) {
+    const s = f(random(b * t * t, 71 + t, 5), [b, t, t]), dp = f(random(b * t * t, 72), [b, t, t]);
+    await compare(
+      `causalSoftmax ${b}×${t}`,
+      [s],
+      (be, [x]) => be.causalSoftmax(x, 0.3),
+      TOL.softmax,
+    );
+    await compare(
+      `softmaxBackward ${b}×${t}`,
+      [s, dp],
+      (be, [x, g]) => be.softmaxBackward(be.causalSoftmax(x, 0.3), g),
+      TOL.softmaxBackward,
+    );
+  }
+  await compare(
+    "softmaxBackward of a generic [3, 5]",
+    [
+      f(random(15, 73).map(Math.abs), [3, 5]),
+      f(random(15, 74), [3, 5]),
+    ],
+    (be, [p, g]) => be.softmaxBackward(p, g),
+    TOL.softmaxBackward,
+  );
+});
+
+Deno.test("embedding lookup and deterministic scatter-add backward", async () => {
+  const vocab = 13, d = 9, n = 50;
+  const ids = new Int32Array(n).map((_, i) => (i * 7 + (i >> 3)) % vocab);
+  ids[0] = vocab - 1;
+  const inputs = [
+    f(random(vocab * d, 81), [vocab, d]),
+    ints(ids, [n]),
+    f(random(n * d, 82), [n, d]),
+  ];
+  await compare("embedding", inputs, (be, [table, idx]) => be.embedding(table, idx), EXACT);
+  await compare(
+    "embeddingBackward",
+    inputs,
+    (be, [, idx, dy]) => be.embeddingBackward(idx, dy, vocab + 2),
+    TOL.embeddingBackward,
+  );
+  const be = await gpu();
+  const bad = be.indices(new Int32Array([0, 13]), [2]);
+  assertThrows(
+    () => be.embedding(be.tensor(random(13 * 9, 1), [13, 9]), bad),
+    RangeError,
+    "index 13",
+  );
+  be.release();
+});
+
+Deno.test("cross-entropy and its backward", async () => {
+  for (const [n, c] of [[1, 1], [3, 5], [17, 33], [40, 300]]) {
+    const ids = new Int32Array(n).map((_, i) => (i * 5 + 2) % c);
+    const inputs = [
+      f(random(n * c, 91 + c, 4), [n, c]),
+      ints(ids, [n]),
+      f(new Float32Array([2.5]), [1]),
+    ];
+    await compare(
+      `crossEntropy ${n}×${c}`,
+      inputs,
+      (be, [z, t, dl]) => [be.crossEntropy(z, t), be.crossEntropyBackward(z, t, dl)],
+      [
+        TOL.crossEntropy,
+        { atol: (2.5 / n) * 1e-6, rtol: 2e-6 },
+      ],
+    );
+  }
+});
+
+// ---- reductions ---------------------------------------------------------------------------------
+
+Deno.test("reductions: sumSquares, dot, meanRows (deterministic two-pass)", async () => {
+  for (const n of [1, 15, 4096, 10007, 70001]) {
+    const a = random(n, 101), b = random(n, 102);
+    let sq = 0, absDot = 0;
+    for (let i = 0; i < n; i++) {
+      sq += a[i] * a[i];
+      absDot += Math.abs(a[i] * b[i]);
+    }
+    await compare(`sumSquares ${n}`, [f(a, [n])], (be, [x]) => be.sumSquares(x), {
+      atol: 64 * U * sq,
+      rtol: 4 * U,
+    });
+    await compare(`dot ${n}`, [f(a, [n]), f(b, [n])], (be, [x, y]) => be.dot(x, y), {
+      atol: 64 * U * absDot,
+      rtol: 4 * U,
+    });
+  }
+  for (const [n, d] of [[1, 1], [3, 5], [200, 33]]) {
+    await compare(
+      `meanRows ${n}×${d}`,
+      [f(random(n * d, 103), [n, d])],
+      (be, [x]) => be.meanRows(x),
+      { atol: 64 * U, rtol: 4 * U },
+    );
+  }
+  const be = await gpu();
+  const x = be.tensor(random(70001, 104), [70001]);
+  const [s1, s2] = await be.readMany([be.sumSquares(x), be.sumSquares(x)]);
+  assertClose(s1, s2, EXACT, "sumSquares is deterministic");
+  be.release();
+});
+
+// ---- 2:4 sparsity -------------------------------------------------------------------------------
+
+Deno.test("2:4 operations: prune, soft threshold, transposable mask, MVUE, decay, flips, FP8", async () => {
+  const w = random(16 * 44, 111);
+  w.set([0.1, -3, 2, 0.5, 1, 1, 1, 1, 0, 0, 0, 0, 3, -3, 3, -3], 0); // SPEC §9 groups, with ties
+  const W = f(w, [16, 44]);
+  await compare("pruneNM 2:4", [W], (be, [x]) => {
+    const r = be.pruneNM(x, 2, 4);
+    return [r.pruned, r.mask];
+  }, EXACT);
+  await compare("pruneNM 1:4 and 3:8", [W], (be, [x]) => {
+    const a = be.pruneNM(x, 1, 4), b = be.pruneNM(be.reshape(x, [8, 88]), 3, 8);
+    return [a.pruned, a.mask, b.pruned, b.mask];
+  }, EXACT);
+  await compare("softThreshold24", [W], (be, [x]) => {
+    const r = be.softThreshold24(x);
+    return [r.pruned, r.mask];
+  }, EXACT);
+  await compare("transposableMask24", [W], (be, [x]) => be.transposableMask24(x), EXACT);
+  await compare(
+    "mvue24",
+    [f(random(17 * 44, 112), [17, 44])],
+    (be, [g]) => [be.mvue24(g, 1234, 0), be.mvue24(g, 2 ** 40 + 1, 7)],
+    EXACT,
+  );
+  const mask = f(random(16 * 44, 113).map((v) => v > 0 ? 1 : 0), [16, 44]);
+  await compare(
+    "maskedDecay",
+    [f(random(16 * 44, 114), [16, 44]), W, mask],
+    (be, [g, x, m]) => be.maskedDecay(g, x, m, 6e-5),
+    TOL.scaled(1.1),
+  );
+  await compare("flipCount", [mask, f(random(16 * 44, 115).map((v) => v > 0 ? 1 : 0), [16, 44])], (
+    be,
+    [a, b],
+  ) => be.flipCount(a, b), EXACT);
+  await compare(
+    "quantizeFp8",
+    [f(random(17 * 33, 116, 3), [17, 33])],
+    (be, [x]) => [be.quantizeFp8(x, "e4m3"), be.quantizeFp8(x, "e5m2")],
+    EXACT,
+  );
+});
+
+// ---- optimizer ----------------------------------------------------------------------------------
+
+Deno.test("AdamW in place over three steps", async () => {
+  const n = 1000;
+  const inputs = [f(random(n, 121), [n]), f(random(n, 122), [n])];
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+  await compare("adamw", inputs, (be, [p0, g]) => {
+    const p = be.keep(be.scale(p0, 1)), m = be.keep(be.full([n], 0)), v = be.keep(be.full([n], 0));
+    for (let step = 1; step <= 3; step++) {
+      be.adamw(p, be.scale(g, step), m, v, { ...hp, step });
+    }
+    const out = [be.scale(p, 1), be.scale(m, 1), be.scale(v, 1)];
+    for (const t of [p, m, v]) be.dispose(t);
+    return out;
+  }, TOL.adamw);
+});
+
+// ---- memory rules -------------------------------------------------------------------------------
+
+Deno.test("memory: temporaries die at release(), kept tensors and their views survive", async () => {
+  const be = await gpu();
+  const kept = be.keep(be.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]));
+  const view = be.reshape(kept, [4]);
+  const temp = be.add(kept, kept);
+  const tempView = be.reshape(temp, [4]);
+  // Churn the pool so a recycled buffer would overwrite a wrongly freed one.
+  for (let i = 0; i < 5; i++) be.scale(kept, 10);
+  be.release();
+  if (be.temporaryCount !== 0) throw new Error(`temporaries left: ${be.temporaryCount}`);
+  for (let i = 0; i < 5; i++) be.full([4], 99);
+  assertClose(await be.read(view), [1, 2, 3, 4], EXACT, "kept view after release");
+  assertThrows(() => be.add(temp, temp), Error, "released tensor [2, 2]");
+  await be.read(tempView).then(
+    () => {
+      throw new Error("reading a released view should fail");
+    },
+    (e) => {
+      if (!String(e.message).includes("released")) throw e;
+    },
+  );
+  be.dispose(view); // disposing a view frees the shared storage
+  assertThrows(() => be.scale(kept, 1), Error, "released");
+  assertThrows(() => be.keep(kept), Error, "released");
+  assertThrows(() => be.add(ref.tensor(new Float32Array(1), [1]), kept), TypeError, "GpuBackend");
+  be.release();
+});
+
+Deno.test("memory: keep() of a view keeps the base; assign writes in place", async () => {
+  const be = await gpu();
+  const base = be.tensor(new Float32Array([5, 6]), [2]);
+  be.keep(be.reshape(base, [1, 2]));
+  be.release();
+  be.assign(base, be.tensor(new Float32Array([7, 8]), [2]));
+  assertClose(await be.read(base), [7, 8], EXACT, "assigned kept tensor");
+  assertThrows(() => be.assign(base, be.full([3])), RangeError, "shapes differ");
+  be.dispose(base);
+  be.release();
+});
+
+// ---- steady state -------------------------------------------------------------------------------
+
+/** A miniature training step touching every kind of kernel the training stack uses. */
+async function miniStep(be: GpuBackend, params: Tensor[], step: number): Promise<number> {
+  const [wq, wf, lnw, lnb, emb, m, v] = params;
+  const n = 24, d = 16, vocab = 11;
+  const ids = be.indices(new Int32Array(n).map((_, i) => (i * 3 + step) % vocab), [n]);
+  const x = be.embedding(emb, ids);
+  const { y, mean, rstd } = be.layerNorm(x, lnw, lnb, 1e-5);
+  const q = be.matmul(y, wq, { transB: true });
+  const s = be.matmul(be.reshape(q, [2, 12, 16]), be.reshape(y, [2, 12, 16]), { transB: true });
+  const p = be.causalSoftmax(s, 0.25);
+  const a = be.reshape(be.matmul(p, be.reshape(y, [2, 12, 16])), [n, d]);
+  const sparse = be.pruneNM(wf, 2, 4);
+  const h = be.gelu(be.matmul(a, sparse.pruned, { transB: true }));
+  const logits = be.matmul(be.dropout(h, 0.1, 7, step), emb, { transB: true });
+  const loss = be.crossEntropy(logits, ids);
+  const dLogits = be.crossEntropyBackward(logits, ids, be.full([1], 1));
+  const dh = be.geluBackward(h, be.matmul(dLogits, emb));
+  const dwf = be.matmul(be.mvue24(dh, 3, step), a, { transA: true });
+  const dy = be.layerNormBackward(x, lnw, mean, rstd, be.add(y, be.scale(x, 0.5)));
+  const dEmb = be.embeddingBackward(ids, dy.dx, vocab);
+  be.adamw(wf, be.maskedDecay(dwf, wf, sparse.mask, 6e-5), m, v, {
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0.1,
+    step,
+  });
+  const [l] = await be.readMany([loss, be.sumSquares(dEmb), be.dot(dy.dw, dy.db)]);
+  be.release();
+  return l[0];
+}
+
+Deno.test("steady state: no pipeline compilation, no buffer creation after the first step", async () => {
+  await gpu(); // fails the test when there is no adapter
+  const be = await createGpuBackend(); // fresh: empty pool and pipeline cache
+  const keep = (shape: number[], seed: number) =>
+    be.keep(be.tensor(random(shape.reduce((p, q) => p * q, 1), seed, 0.5), shape));
+  const params = [
+    keep([16, 16], 1),
+    keep([16, 16], 2),
+    keep([16], 3),
+    keep([16], 4),
+    keep([11, 16], 5),
+    be.keep(be.full([16, 16])),
+    be.keep(be.full([16, 16])),
+  ];
+  const before = { pipelines: be.pipelineCount, misses: be.poolMissCount };
+  const loss1 = await miniStep(be, params, 1);
+  const pipelines = be.pipelineCount, misses = be.poolMissCount;
+  if (pipelines - before.pipelines < 15 || misses - before.misses < 20) {
+    throw new Error(`the counters did not see step 1: ${pipelines} pipelines, ${misses} misses`);
+  }
+  for (let step = 2; step <= 4; step++) {
+    const loss = await miniStep(be, params, step);
+    if (!Number.isFinite(loss)) throw new Error(`step ${step}: loss ${loss}`);
+    if (be.pipelineCount !== pipelines) {
+      throw new Error(`step ${step} compiled ${be.pipelineCount - pipelines} pipelines`);
+    }
+    if (be.poolMissCount !== misses) {
+      throw new Error(`step ${step} created ${be.poolMissCount - misses} buffers`);
+    }
+  }
+  if (!Number.isFinite(loss1)) throw new Error(`step 1: loss ${loss1}`);
+  for (const t of params) be.dispose(t);
+  be.release();
+  be.destroy();
+});
