@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { KernelSpec } from "../runtime.ts";
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 
 const specs = new Map<string, KernelSpec>();
 
@@ -127,4 +128,66 @@ ${workgroupReduceWgsl(kind, t)}
   }
 }
 `);
+}
+
+/** `vec4` quads each thread of {@linkcode absMaxPartialsSpec} reads. */
+const ABS_MAX_QUADS_PER_THREAD = 4;
+/** Entries one workgroup of {@linkcode absMaxPartialsSpec} reduces. */
+export const ABS_MAX_ENTRIES_PER_WORKGROUP = 4 * ABS_MAX_QUADS_PER_THREAD * WG_1D;
+
+/**
+ * First pass of `max |x|`: per-workgroup maxima of `bits & 0x7fffffff` (as `u32`, whose order is
+ * the magnitude order for non-NaN float32, so the maximum is exact). Bindings: `x` (`vec4`
+ * quads), `partials`, uniform `{ size }`.
+ */
+export function absMaxPartialsSpec(): KernelSpec {
+  const q = ABS_MAX_QUADS_PER_THREAD;
+  return cachedSpec(
+    "abs-max-partials",
+    () =>
+      `// max |x| as float32 bits, first pass: one u32 per workgroup of ${4 * q * WG_1D} entries.
+struct Params { size: u32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> partials: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+var<workgroup> red: array<u32, ${WG_1D}>;
+
+@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let wg = ${LINEAR_WORKGROUP};
+  var m = 0u;
+  for (var k = 0u; k < ${q}u; k++) {
+    let quad = (wg * ${q}u + k) * ${WG_1D}u + lid;
+    if (4u * quad < p.size) {
+      let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
+      let a = select(vec4<u32>(0u), x[quad] & vec4<u32>(0x7fffffffu), inside);
+      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+  }
+  red[lid] = m;
+${workgroupReduceWgsl({ type: "u32", op: "max", components: 1 }, WG_1D)}
+  if (lid == 0u) { partials[wg] = red[0]; }
+}
+`,
+  );
+}
+
+/**
+ * Records the first `max |x|` pass over `size` entries of `x` (which must cover
+ * `16·⌈size / 4⌉` bytes). Returns the partials buffer (the caller frees it) and how many partials
+ * it holds — at least one, a single 0 when `size` is 0.
+ */
+export function encodeAbsMaxPartials(
+  rt: GpuRuntime,
+  x: GPUBuffer,
+  size: number,
+): { partials: GPUBuffer; count: number } {
+  const count = Math.max(1, Math.ceil(size / ABS_MAX_ENTRIES_PER_WORKGROUP));
+  const partials = rt.alloc(4 * count);
+  if (size > 0) {
+    rt.dispatch(absMaxPartialsSpec(), [x, partials], grid(count, 1), packParams([size]));
+  } else {
+    rt.write(partials, new Uint32Array(1));
+  }
+  return { partials, count };
 }

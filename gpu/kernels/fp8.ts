@@ -27,16 +27,19 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
-import { assertBuffer, assertSizes, cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import {
+  assertBuffer,
+  assertSizes,
+  cachedSpec,
+  encodeAbsMaxPartials,
+  workgroupReduceWgsl,
+} from "./_sparse.ts";
 
 /** The two FP8 formats of SPEC §2.9. */
 export type Fp8Format = "e4m3" | "e5m2";
 
 /** Words of the scale buffer written by the second pass. */
 export const FP8_SCALE_WORDS = 34;
-
-const QUADS_PER_THREAD = 4;
-const ENTRIES_PER_WORKGROUP = 4 * QUADS_PER_THREAD * WG_1D;
 
 interface FormatConstants {
   mantissaBits: number;
@@ -123,48 +126,6 @@ fn fp8_divide(a: u32, b: u32) -> vec2<i32> {
   return vec2<i32>(i32(m), ex);
 }
 `;
-
-/**
- * The first pass: per-workgroup maxima of `|x|` as float32 bits. Bindings: `x`, `partials` (`u32`
- * per workgroup), uniform `{ size }`.
- *
- * @returns The kernel, key `fp8-amax`.
- * @example
- * ```ts
- * import { fp8AmaxKernel } from "./fp8.ts";
- * if (fp8AmaxKernel().key !== "fp8-amax") throw new Error("unexpected");
- * ```
- */
-export function fp8AmaxKernel(): KernelSpec {
-  return cachedSpec(
-    "fp8-amax",
-    () =>
-      `// FP8 amax (SPEC 2.9), first pass: max of |x| bits per workgroup.
-struct Params { size: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> red: array<u32, ${WG_1D}>;
-
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let wg = ${LINEAR_WORKGROUP};
-  var m = 0u;
-  for (var k = 0u; k < ${QUADS_PER_THREAD}u; k++) {
-    let quad = (wg * ${QUADS_PER_THREAD}u + k) * ${WG_1D}u + lid;
-    if (4u * quad < p.size) {
-      let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
-      let a = select(vec4<u32>(0u), x[quad] & vec4<u32>(0x7fffffffu), inside);
-      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-  }
-  red[lid] = m;
-${workgroupReduceWgsl({ type: "u32", op: "max", components: 1 }, WG_1D)}
-  if (lid == 0u) { partials[wg] = red[0]; }
-}
-`,
-  );
-}
 
 /**
  * The second pass: the final amax, the scale and the table of `n / s` (see the module
@@ -388,17 +349,11 @@ export function encodeQuantizeFp8(
   assertSizes({ size }, action);
   const quads = Math.ceil(size / 4);
   assertBuffer(x, 16 * quads, "x", action);
-  const workgroups = Math.max(1, Math.ceil(size / ENTRIES_PER_WORKGROUP));
-  const partials = rt.alloc(4 * workgroups);
+  const { partials, count } = encodeAbsMaxPartials(rt, x, size);
   const scale = rt.alloc(4 * FP8_SCALE_WORDS);
   const dequantized = rt.alloc(16 * quads);
   const codes = options.codes ? rt.alloc(4 * quads) : undefined;
-  if (size > 0) {
-    rt.dispatch(fp8AmaxKernel(), [x, partials], grid(workgroups, 1), packParams([size]));
-  } else {
-    rt.write(partials, new Uint32Array(1));
-  }
-  rt.dispatch(fp8ScaleKernel(format), [partials, scale], [1], packParams([workgroups]));
+  rt.dispatch(fp8ScaleKernel(format), [partials, scale], [1], packParams([count]));
   rt.free(partials);
   if (quads > 0) {
     const spec = fp8QuantizeKernel(format, { codes: options.codes });

@@ -9,11 +9,13 @@
  * bit of `w_i`; everything else is `+0`. A GPU that flushes subnormal results to zero may return
  * `±0` where the reference has a subnormal difference.
  *
- * β's sums run in two passes: each workgroup of 256 threads (one group each) reduces its
- * `⟨W, S⟩`, `⟨S, S⟩` (recipe `"mse"`) or `‖W‖₁`, `‖S‖₁` (`"l1"`) in float32 with a fixed tree;
- * one workgroup then reduces those partial pairs. Every term is non-negative (a kept `w·s` is
- * `|w|·(|w| − τ)`), so float32 sums carry no cancellation; the division is left to the host (in
- * float64).
+ * β's sums: first `amax = max |w|` (two passes), then each workgroup of 256 threads (one group
+ * each) reduces its `⟨W, S⟩`, `⟨S, S⟩` (recipe `"mse"`) or `‖W‖₁`, `‖S‖₁` (`"l1"`) in float32 with a
+ * fixed tree, and one workgroup reduces those partial pairs. `W` and `S` are multiplied by the
+ * power of two `2^(127 − e)` (`e` the exponent field of `amax`, clamped to `[1, 253]`), which brings
+ * every entry below 4 in magnitude, so no sum overflows float32; β, a ratio, is unchanged. Every
+ * term is non-negative (a kept `w·s` is `|w|·(|w| − τ)`), so float32 sums carry no cancellation;
+ * the division is left to the host (in float64).
  *
  * @module
  */
@@ -24,6 +26,7 @@ import {
   assertBuffer,
   assertSizes,
   cachedSpec,
+  encodeAbsMaxPartials,
   finalReduceSpec,
   workgroupReduceWgsl,
 } from "./_sparse.ts";
@@ -89,8 +92,9 @@ fn main(${GRID_BUILTINS}) {
 export type SsteSumRecipe = "mse" | "l1";
 
 /**
- * The first pass of β's sums: each workgroup writes its partial `(numerator, denominator)` pair.
- * Bindings: `w` (read), `partials` (2 float32 per workgroup), uniform `{ groups }`.
+ * The main pass of β's sums: each workgroup writes its partial `(numerator, denominator)` pair of
+ * the power-of-two-scaled `W` and `S`. Bindings: `w` (read), `amax` (one `u32`, the bits of
+ * `max |w|`), `partials` (2 float32 per workgroup), uniform `{ groups }`.
  *
  * @param recipe `"mse"`: `(⟨W, S⟩, ⟨S, S⟩)`; `"l1"`: `(‖W‖₁, ‖S‖₁)`.
  * @returns The kernel, key `sste-sums-{recipe}`.
@@ -115,8 +119,9 @@ export function ssteSumsKernel(recipe: SsteSumRecipe): KernelSpec {
 ${SOFT_THRESHOLD_WGSL}
 struct Params { groups: u32 }
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> amax: array<u32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
 var<workgroup> red: array<f32, ${2 * WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})
@@ -125,9 +130,11 @@ fn main(${GRID_BUILTINS}) {
   let g = wg * ${WG_1D}u + lid;
   var pair = vec2<f32>(0.0);
   if (g < p.groups) {
+    // 2^(127 - e): exact scaling that keeps every |entry| below 4.
+    let k = bitcast<f32>((254u - clamp(amax[0] >> 23u, 1u, 253u)) << 23u);
     let b = w[g];
-    let s = bitcast<vec4<f32>>(soft_threshold24(b, keep24(b & vec4<u32>(0x7fffffffu))));
-    let x = bitcast<vec4<f32>>(b);
+    let s = k * bitcast<vec4<f32>>(soft_threshold24(b, keep24(b & vec4<u32>(0x7fffffffu))));
+    let x = k * bitcast<vec4<f32>>(b);
     ${terms}
     pair = vec2<f32>(num, den);
   }
@@ -182,8 +189,9 @@ export function encodeSoftThreshold24(
 
 /**
  * Records the sums of the S-STE scale β (SPEC §1.3): a new pooled buffer of two float32 values,
- * `[⟨W, S⟩, ⟨S, S⟩]` for `"mse"` or `[‖W‖₁, ‖S‖₁]` for `"l1"`, with `S = S_soft(W)`. Then
- * `β = out[0] / out[1]`, or 1 when `out[1] = 0`. Weights must be finite (not checked here).
+ * `c²·[⟨W, S⟩, ⟨S, S⟩]` for `"mse"` or `c·[‖W‖₁, ‖S‖₁]` for `"l1"`, with `S = S_soft(W)` and `c`
+ * the power of two described in the module documentation. Then `β = out[0] / out[1]`, or 1 when
+ * `out[1] = 0`. Weights must be finite (not checked here).
  *
  * @param rt The runtime.
  * @param w The weight, `rows · cols` float32 values.
@@ -214,10 +222,20 @@ export function encodeSsteSums(
   const action = "compute the S-STE scale on the GPU";
   const spec = ssteSumsKernel(recipe);
   const groups = checkShape(w, rows, cols, action);
+  const max = encodeAbsMaxPartials(rt, w, 4 * groups);
+  const amax = rt.alloc(4);
+  rt.dispatch(
+    finalReduceSpec({ type: "u32", op: "max", components: 1 }),
+    [max.partials, amax],
+    [1],
+    packParams([max.count]),
+  );
+  rt.free(max.partials);
   const workgroups = Math.max(1, Math.ceil(groups / WG_1D));
   const partials = rt.alloc(8 * workgroups);
   const out = rt.alloc(8);
-  rt.dispatch(spec, [w, partials], grid(groups), packParams([groups]));
+  rt.dispatch(spec, [w, amax, partials], grid(groups), packParams([groups]));
+  rt.free(amax);
   if (groups === 0) {
     rt.write(partials, new Float32Array(2)); // no workgroup ran: the sums are 0
   }
