@@ -15,10 +15,15 @@ import {
   assertSameShape,
   type Matrix,
 } from "../core/matrix.ts";
+import type { Compressed24 } from "../reference/compress.ts";
+import type { QuantizeFp8Options, QuantizeFp8Result } from "../reference/fp8.ts";
+import type { Mvue24Options } from "../reference/mvue.ts";
+import type { PruneNMOptions, PruneResult } from "../reference/prune.ts";
+import type { SsteScaleOptions } from "../reference/soft_threshold.ts";
 import type { GpuRuntime } from "./runtime.ts";
 import { encodeCompress24, encodeDecompress24 } from "./kernels/compress.ts";
 import { encodeFlipCount } from "./kernels/flip_rate.ts";
-import { encodeQuantizeFp8, type Fp8Format } from "./kernels/fp8.ts";
+import { encodeQuantizeFp8 } from "./kernels/fp8.ts";
 import {
   encodeGeglu,
   encodeGegluBackward,
@@ -34,30 +39,6 @@ import { assertSeed, assertU32, encodeUniforms } from "./kernels/rng.ts";
 import { encodeSoftThreshold24, encodeSsteSums } from "./kernels/soft_threshold.ts";
 import { encodeSparseMatmul24 } from "./kernels/sparse_matmul.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
-
-/** A pruned matrix and its 0/1 mask (the shape of `PruneResult` in `reference/prune.ts`). */
-export interface GpuPruneResult {
-  /** The pruned matrix, same shape as the input. */
-  pruned: Matrix;
-  /** `rows · cols` entries, 1 kept, 0 dropped. */
-  mask: Uint8Array;
-}
-
-/** A compressed 2:4 matrix (the shape of `Compressed24` in `reference/compress.ts`). */
-export interface GpuCompressed24 {
-  /** `[rows, cols / 2]`: the two kept entries of each group, ascending column. */
-  values: Matrix;
-  /** 4-bit codes `idx0 | idx1 << 2`, eight per word, flat group order. */
-  meta: Uint32Array;
-}
-
-/** Result of {@linkcode GpuKernels.quantizeFp8} (the shape of the reference's result). */
-export interface GpuQuantizeFp8Result {
-  /** The matrix after quantise-dequantise. */
-  dequantized: Matrix;
-  /** The per-tensor scale `s`; the FP8 values are `dequantized · s`. */
-  scale: number;
-}
 
 /** Result of {@linkcode GpuKernels.quantizeFp8Codes}. */
 export interface GpuFp8Codes {
@@ -155,7 +136,7 @@ export class GpuKernels {
    * @throws {TypeError} If `w` is not a matrix.
    * @throws {RangeError} If `w.cols % 4 !== 0` or `w` contains NaN.
    */
-  prune24(w: Matrix): Promise<GpuPruneResult> {
+  prune24(w: Matrix): Promise<PruneResult> {
     return this.#prune(w, 2, 4, "prune to 2:4");
   }
 
@@ -170,7 +151,7 @@ export class GpuKernels {
    * @throws {RangeError} If `n`/`m` are invalid (or `m > 16`), `w.cols % m !== 0` or `w` contains
    * NaN.
    */
-  pruneNM(w: Matrix, options: { n: number; m: number }): Promise<GpuPruneResult> {
+  pruneNM(w: Matrix, options: PruneNMOptions): Promise<PruneResult> {
     if (options === null || typeof options !== "object") {
       throw new TypeError(`Cannot prune to N:M: options must be an object {n, m}, got ${options}`);
     }
@@ -199,7 +180,7 @@ export class GpuKernels {
     return this.#prune(w, n, m, `prune to ${n}:${m}`);
   }
 
-  async #prune(w: Matrix, n: number, m: number, action: string): Promise<GpuPruneResult> {
+  async #prune(w: Matrix, n: number, m: number, action: string): Promise<PruneResult> {
     assertMatrix(w, action);
     assertGroupedCols(w, m, action);
     assertNoNaN(w, action);
@@ -220,7 +201,7 @@ export class GpuKernels {
    * @throws {TypeError} If `w` is not a matrix.
    * @throws {RangeError} If `w.cols % 4 !== 0` or `w` contains NaN.
    */
-  async softThreshold24(w: Matrix): Promise<GpuPruneResult> {
+  async softThreshold24(w: Matrix): Promise<PruneResult> {
     const action = "soft-threshold to 2:4";
     assertMatrix(w, action);
     assertGroupedCols(w, 4, action);
@@ -244,7 +225,7 @@ export class GpuKernels {
    * @throws {TypeError} If `w` is not a matrix or the recipe is unknown.
    * @throws {RangeError} If `w.cols % 4 !== 0` or `w` holds NaN or ±Inf.
    */
-  async ssteScale(w: Matrix, options?: { recipe?: "mse" | "l1" | "none" }): Promise<number> {
+  async ssteScale(w: Matrix, options?: SsteScaleOptions): Promise<number> {
     const action = "compute the S-STE scale";
     if (options !== undefined && (options === null || typeof options !== "object")) {
       throw new TypeError(`Cannot ${action}: options must be an object {recipe}, got ${options}`);
@@ -279,7 +260,7 @@ export class GpuKernels {
    * @throws {TypeError} If `w` is not a matrix.
    * @throws {RangeError} If `w.rows % 4 !== 0`, `w.cols % 4 !== 0` or `w` contains NaN.
    */
-  async transposableMask24(w: Matrix): Promise<GpuPruneResult> {
+  async transposableMask24(w: Matrix): Promise<PruneResult> {
     const { pruned, mask } = await this.#transposable(w, false);
     return { pruned, mask };
   }
@@ -297,7 +278,10 @@ export class GpuKernels {
     return (await this.#transposable(w, true)).indices;
   }
 
-  async #transposable(w: Matrix, wantIndices: boolean) {
+  async #transposable(
+    w: Matrix,
+    wantIndices: boolean,
+  ): Promise<PruneResult & { indices: Uint8Array }> {
     const action = "find a transposable 2:4 mask";
     assertMatrix(w, action);
     if (w.rows % 4 !== 0) {
@@ -337,7 +321,7 @@ export class GpuKernels {
    * @throws {RangeError} If `m.cols % 4 !== 0`, `m` contains NaN, or a group has more than two
    * non-zeros.
    */
-  async compress24(m: Matrix): Promise<GpuCompressed24> {
+  async compress24(m: Matrix): Promise<Compressed24> {
     const action = "compress to 2:4";
     assertMatrix(m, action);
     assertGroupedCols(m, 4, action);
@@ -383,7 +367,7 @@ export class GpuKernels {
    * @throws {RangeError} If `values.cols` is odd, the metadata length or a code is invalid, an
    * unused bit is set, or a value is NaN.
    */
-  async decompress24(c: GpuCompressed24): Promise<Matrix> {
+  async decompress24(c: Compressed24): Promise<Matrix> {
     const { rows, cols } = validateCompressed(c, "decompress from 2:4");
     const rt = this.runtime;
     const values = this.#upload(c.values.data);
@@ -421,7 +405,7 @@ export class GpuKernels {
    * @throws {RangeError} If `g.cols % 4 !== 0`, a value is not finite, a group sum exceeds 2^126,
    * or the seed or stream is out of range.
    */
-  async mvue24(g: Matrix, options: { seed: number; stream?: number }): Promise<Matrix> {
+  async mvue24(g: Matrix, options: Mvue24Options): Promise<Matrix> {
     const action = "sample MVUE 2:4";
     assertOptionsObject(options, "{seed, stream}", action);
     const { seed, stream = 0 } = options;
@@ -565,7 +549,7 @@ export class GpuKernels {
    * unknown.
    * @throws {RangeError} If `x` holds NaN or ±Inf.
    */
-  async quantizeFp8(x: Matrix, options: { format: Fp8Format }): Promise<GpuQuantizeFp8Result> {
+  async quantizeFp8(x: Matrix, options: QuantizeFp8Options): Promise<QuantizeFp8Result> {
     const { dequantized, scale } = await this.#fp8(x, options, false);
     return { dequantized, scale };
   }
@@ -581,12 +565,16 @@ export class GpuKernels {
    * unknown.
    * @throws {RangeError} If `x` holds NaN or ±Inf.
    */
-  async quantizeFp8Codes(x: Matrix, options: { format: Fp8Format }): Promise<GpuFp8Codes> {
+  async quantizeFp8Codes(x: Matrix, options: QuantizeFp8Options): Promise<GpuFp8Codes> {
     const { codes, scale } = await this.#fp8(x, options, true);
     return { codes, scale };
   }
 
-  async #fp8(x: Matrix, options: { format: Fp8Format }, wantCodes: boolean) {
+  async #fp8(
+    x: Matrix,
+    options: QuantizeFp8Options,
+    wantCodes: boolean,
+  ): Promise<QuantizeFp8Result & GpuFp8Codes> {
     const action = "quantize to FP8";
     assertOptionsObject(options, "{format}", action);
     const format = options.format;
@@ -772,7 +760,7 @@ export class GpuKernels {
    * @throws {TypeError} If an argument has the wrong type.
    * @throws {RangeError} If the metadata is invalid or `x.cols` is not `A`'s row length.
    */
-  async sparseMatmul(x: Matrix, compressed: GpuCompressed24): Promise<Matrix> {
+  async sparseMatmul(x: Matrix, compressed: Compressed24): Promise<Matrix> {
     const action = "multiply by a compressed 2:4 matrix";
     assertMatrix(x, action);
     const { rows: outDim, cols: inDim } = validateCompressed(compressed, action);
@@ -824,7 +812,7 @@ function checkMaskPair(prevMask: Uint8Array, nextMask: Uint8Array, action: strin
 }
 
 /** The checks of `decompress24` (same messages); returns the dense shape. */
-function validateCompressed(c: GpuCompressed24, action: string): { rows: number; cols: number } {
+function validateCompressed(c: Compressed24, action: string): { rows: number; cols: number } {
   if (c === null || typeof c !== "object") {
     throw new TypeError(`Cannot ${action}: expected a Compressed24 {values, meta}, got ${c}`);
   }

@@ -45,7 +45,12 @@ export function assertSizes(values: Record<string, number>, action: string): voi
  * @throws {TypeError} If `buffer` is not a `GPUBuffer`.
  * @throws {RangeError} Naming the buffer, its size and the size needed.
  */
-export function assertBuffer(buffer: GPUBuffer, bytes: number, name: string, action: string) {
+export function assertBuffer(
+  buffer: GPUBuffer,
+  bytes: number,
+  name: string,
+  action: string,
+): void {
   if (buffer === null || typeof buffer !== "object" || typeof buffer.size !== "number") {
     throw new TypeError(`Cannot ${action}: ${name} must be a GPUBuffer, got ${buffer}`);
   }
@@ -66,7 +71,7 @@ export function f32Exact(v: number): string {
 }
 
 /** Threads of the single workgroup of a final reduction pass. */
-export const FINAL_REDUCE_THREADS = 256;
+export const FINAL_REDUCE_THREADS: number = 256;
 
 /** Element type and operation of a reduction. */
 export interface ReduceKind {
@@ -133,7 +138,7 @@ ${workgroupReduceWgsl(kind, t)}
 /** `vec4` quads each thread of {@linkcode absMaxPartialsSpec} reads. */
 const ABS_MAX_QUADS_PER_THREAD = 4;
 /** Entries one workgroup of {@linkcode absMaxPartialsSpec} reduces. */
-export const ABS_MAX_ENTRIES_PER_WORKGROUP = 4 * ABS_MAX_QUADS_PER_THREAD * WG_1D;
+export const ABS_MAX_ENTRIES_PER_WORKGROUP: number = 4 * ABS_MAX_QUADS_PER_THREAD * WG_1D;
 
 /**
  * First pass of `max |x|`: per-workgroup maxima of `bits & 0x7fffffff` (as `u32`, whose order is

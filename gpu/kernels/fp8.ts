@@ -25,6 +25,7 @@
  * @module
  */
 
+import type { Fp8Format } from "../../reference/fp8.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import {
@@ -35,11 +36,10 @@ import {
   workgroupReduceWgsl,
 } from "./_sparse.ts";
 
-/** The two FP8 formats of SPEC §2.9. */
-export type Fp8Format = "e4m3" | "e5m2";
+export type { Fp8Format } from "../../reference/fp8.ts";
 
 /** Words of the scale buffer written by the second pass. */
-export const FP8_SCALE_WORDS = 34;
+export const FP8_SCALE_WORDS: number = 34;
 
 interface FormatConstants {
   mantissaBits: number;

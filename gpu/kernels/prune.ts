@@ -20,7 +20,7 @@ import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_par
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /** The largest group size the GPU kernel is generated for (its rank test is unrolled, `m²`). */
-export const MAX_GPU_GROUP = 16;
+export const MAX_GPU_GROUP: number = 16;
 
 /** Options of {@linkcode pruneNMKernel}. */
 export interface PruneNMKernelOptions {
