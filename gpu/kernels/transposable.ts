@@ -175,7 +175,8 @@ function fastPathWgsl(): string {
   for (const key of [...pairs].sort()) {
     const [r, nibble] = key.split("_").map(Number);
     const [c0, c1] = nibbleColumns(nibble);
-    lines.push(`  let q${key} = m[${4 * r + c0}] + m[${4 * r + c1}];`);
+    const comp = ["x", "y", "z", "w"];
+    lines.push(`  let q${key} = m${r}.${comp[c0]} + m${r}.${comp[c1]};`);
   }
   lines.push("  var best = -1.0;", "  var second = -1.0;", "  var bestIndex = 0u;");
   PATTERN_WORDS.forEach((word, p) => {
@@ -251,30 +252,33 @@ fn main(${GRID_BUILTINS}) {
   let bi = block / p.blockCols;
   let bj = block - bi * p.blockCols;
   let base = 4u * bi * p.blockCols + bj; // vec4 index of row 0 of the block
-  var rows: array<vec4<u32>, 4>;
-  var a: array<u32, 16>;
-  var m: array<f32, 16>;
-  for (var r = 0u; r < 4u; r++) {
-    rows[r] = w[base + r * p.blockCols];
-    let mag = rows[r] & vec4<u32>(0x7fffffffu);
-    for (var c = 0u; c < 4u; c++) {
-      a[4u * r + c] = mag[c];
-      m[4u * r + c] = bitcast<f32>(mag[c]);
-    }
-  }
+  // Named values rather than indexed private arrays, so they stay in registers.
+${
+        [0, 1, 2, 3].map((r) =>
+          `  let row${r} = w[base + ${r}u * p.blockCols];
+  let a${r} = row${r} & vec4<u32>(0x7fffffffu);
+  let m${r} = bitcast<vec4<f32>>(a${r});`
+        ).join("\n")
+      }
 ${fastPathWgsl()}
   // Re-score exactly unless the float32 winner is clear by more than its rounding error.
   if (!(best <= 1.0e38) || second >= best - (best * 3.814697265625e-6 + 7.888609052210118e-31)) {
-    bestIndex = exact_search(a);
+    bestIndex = exact_search(array<u32, 16>(
+      a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w,
+      a2.x, a2.y, a2.z, a2.w, a3.x, a3.y, a3.z, a3.w,
+    ));
   }
   indices[block] = bestIndex;
   let word = PATTERNS[bestIndex];
-  for (var r = 0u; r < 4u; r++) {
-    let nibble = (word >> (12u - 4u * r)) & 0xfu;
-    let bits = (vec4<u32>(nibble) >> vec4<u32>(3u, 2u, 1u, 0u)) & vec4<u32>(1u);
-    pruned[base + r * p.blockCols] = select(vec4<u32>(0u), rows[r], bits == vec4<u32>(1u));
-    mask[base + r * p.blockCols] = vec4<f32>(bits);
-  }
+${
+        [0, 1, 2, 3].map((r) =>
+          `  let bits${r} = (vec4<u32>(word >> ${
+            12 - 4 * r
+          }u) >> vec4<u32>(3u, 2u, 1u, 0u)) & vec4<u32>(1u);
+  pruned[base + ${r}u * p.blockCols] = select(vec4<u32>(0u), row${r}, bits${r} == vec4<u32>(1u));
+  mask[base + ${r}u * p.blockCols] = vec4<f32>(bits${r});`
+        ).join("\n")
+      }
 }
 `,
   );
