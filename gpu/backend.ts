@@ -32,7 +32,13 @@ import type {
 } from "../core/backend.ts";
 import { GpuRuntime, type GpuRuntimeOptions } from "./runtime.ts";
 import { GpuStorage, GpuTensor } from "./tensor.ts";
-import { encodeMatmul, type MatmulTiling, TILING_128, TILING_64 } from "./kernels/matmul.ts";
+import {
+  encodeMatmul,
+  type MatmulRegisterBlocking,
+  type MatmulTiling,
+  TILING_128,
+  TILING_64,
+} from "./kernels/matmul.ts";
 import { encodeBinary, encodeDropout, encodeFill, encodeUnary } from "./kernels/elementwise.ts";
 import {
   encodeCopy,
@@ -61,15 +67,24 @@ import {
 } from "./kernels/gated.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
 
+/** Which dense matmul kernel a {@linkcode GpuBackend} runs (see `kernels/matmul.ts`). */
+export type MatmulKernel = "auto" | "tiled" | "register" | "naive";
+
 /** Options of {@linkcode GpuBackend}. */
 export interface GpuBackendOptions {
   /**
-   * Tiling of the dense matmul: a fixed {@linkcode MatmulTiling}, or `"auto"` (default): 128×128
+   * The dense matmul kernel. `"auto"` (default): the register-blocked kernel on a fallback
+   * (CPU-emulated) adapter, the tiled kernel on a GPU. `"register"` falls back to the tiled kernel
+   * for products whose rows are not `vec4`-aligned.
+   */
+  matmul?: MatmulKernel;
+  /**
+   * Tiling of the tiled kernel: a fixed {@linkcode MatmulTiling}, or `"auto"` (default): 128×128
    * tiles when a product has at least 64 of them, else 64×64.
    */
   matmulTiling?: MatmulTiling | "auto";
-  /** Use the naive matmul kernel instead of the tiled one (for benchmarks). */
-  naiveMatmul?: boolean;
+  /** Blocking of the register kernel (default `REGISTER_16` of `kernels/matmul.ts`). */
+  matmulBlocking?: MatmulRegisterBlocking;
 }
 
 /**
@@ -96,24 +111,40 @@ export class GpuBackend implements Backend {
   readonly runtime: GpuRuntime;
   #temporaries = new Set<GpuStorage>();
   #tiling: MatmulTiling | "auto";
-  #naiveMatmul: boolean;
+  #blocking: MatmulRegisterBlocking | undefined;
+  #matmul: Exclude<MatmulKernel, "auto">;
 
   /**
    * Wraps a runtime (see {@linkcode createGpuBackend} for the usual way in).
    *
    * @param runtime The WebGPU runtime.
    * @param options Matmul kernel choices.
+   * @throws {TypeError} If `options.matmul` is not a known kernel.
    */
   constructor(runtime: GpuRuntime, options: GpuBackendOptions = {}) {
     this.runtime = runtime;
     this.device = runtime.adapterName;
     this.#tiling = options.matmulTiling ?? "auto";
-    this.#naiveMatmul = options.naiveMatmul ?? false;
+    this.#blocking = options.matmulBlocking;
+    const kernel = options.matmul ?? "auto";
+    if (!["auto", "tiled", "register", "naive"].includes(kernel)) {
+      throw new TypeError(
+        `Cannot create a GPU backend: matmul must be "auto", "tiled", "register" or "naive", got ${
+          String(kernel)
+        }`,
+      );
+    }
+    this.#matmul = kernel === "auto" ? (runtime.isFallbackAdapter ? "register" : "tiled") : kernel;
   }
 
   /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
   get temporaryCount(): number {
     return this.#temporaries.size;
+  }
+
+  /** The dense matmul kernel in use (`"auto"` resolved for this adapter). */
+  get matmulKernel(): Exclude<MatmulKernel, "auto"> {
+    return this.#matmul;
   }
 
   /** Number of compute pipelines compiled so far. */
@@ -340,7 +371,7 @@ export class GpuBackend implements Backend {
       k: K,
       transA,
       transB,
-    }, { variant: this.#naiveMatmul ? "naive" : "tiled", tiling });
+    }, { variant: this.#matmul, tiling, blocking: this.#blocking });
     return this.#wrap(out, rank === 3 ? [batch, M, N] : [M, N], "f32");
   }
 

@@ -92,6 +92,11 @@ export class GpuRuntime {
   readonly features: GpuFeatures;
   /** Limits the device was created with. */
   readonly limits: GPUSupportedLimits;
+  /**
+   * The adapter is a fallback (software, CPU-emulated) one such as llvmpipe, whose costs differ
+   * from a GPU's enough to pick other kernel variants.
+   */
+  readonly isFallbackAdapter: boolean;
 
   #pipelines = new Map<string, GPUComputePipeline>();
   #pool = new Map<number, GPUBuffer[]>();
@@ -106,10 +111,16 @@ export class GpuRuntime {
   #dumpWgsl: string | undefined;
   #dispatches = 0;
 
-  private constructor(device: GPUDevice, adapterName: string, features: GpuFeatures) {
+  private constructor(
+    device: GPUDevice,
+    adapterName: string,
+    features: GpuFeatures,
+    isFallbackAdapter: boolean,
+  ) {
     this.device = device;
     this.adapterName = adapterName;
     this.features = features;
+    this.isFallbackAdapter = isFallbackAdapter;
     this.limits = device.limits;
     device.addEventListener("uncapturederror", (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -158,7 +169,8 @@ export class GpuRuntime {
     });
     const info = adapter.info;
     const name = info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim();
-    return new GpuRuntime(device, name || "unknown adapter", { f16, timestamp });
+    const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+    return new GpuRuntime(device, name || "unknown adapter", { f16, timestamp }, fallback);
   }
 
   /** Number of dispatches recorded since creation (for benchmarks and tests). */

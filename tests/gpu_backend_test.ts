@@ -210,17 +210,19 @@ Deno.test("matmul: large 256×512×384, all transposes", async () => {
   await checkMatmul(1, 256, 512, 384);
 });
 
-Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles)", async () => {
+Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles, register-blocked)", async () => {
   const rt = (await gpu()).runtime;
   for (
     const be of [
-      new GpuBackend(rt, { naiveMatmul: true }),
-      new GpuBackend(rt, { matmulTiling: TILING_64 }),
-      new GpuBackend(rt, { matmulTiling: TILING_128 }),
+      new GpuBackend(rt, { matmul: "naive" }),
+      new GpuBackend(rt, { matmul: "tiled", matmulTiling: TILING_64 }),
+      new GpuBackend(rt, { matmul: "tiled", matmulTiling: TILING_128 }),
+      new GpuBackend(rt, { matmul: "register" }),
     ]
   ) {
-    await checkMatmul(1, 67, 131, 45, be);
-    await checkMatmul(2, 5, 3, 130, be);
+    await checkMatmul(1, 67, 132, 44, be); // register kernel: aligned, partial blocks
+    await checkMatmul(2, 5, 3, 130, be); // register kernel: falls back where unaligned
+    await checkMatmul(1, 4, 4, 4, be);
   }
 });
 

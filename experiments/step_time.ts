@@ -1,0 +1,130 @@
+/**
+ * Step time of GPT-2 training per 2:4 method, on the reference (pure TypeScript) backend and on
+ * the WebGPU backend, in the same run. The figure is the ratio reference ÷ WebGPU for each method;
+ * absolute times depend on the machine (and the WebGPU adapter, which this script prints).
+ *
+ * One "step" is `Trainer.trainStep`: sparse-layer step set-up, forward, backward, the step's one
+ * bulk read (loss, gradient norm, flip counts), clipping, masked decay, AdamW and `release()`.
+ * The first `warmup` steps (pipeline compilation, buffer pool fill) are not timed; the median of
+ * the `steps` timed steps is reported.
+ *
+ * What to expect: at the `tiny` size (width 16) both backends are dominated by per-operation
+ * overhead, and WebGPU can be slower than plain TypeScript (each op is a dispatch, plus one
+ * submit and read-back per step); from `mini` (width 128, vocabulary 2048) on, matmuls dominate
+ * and the GPU wins, by more on a discrete GPU than on a software adapter.
+ *
+ * Usage:
+ *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts
+ *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts --preset=mini \
+ *     --batch=4 --seq=64 --methods=dense,s-ste --out=results/step_time.md
+ *
+ * @module
+ */
+
+import type { Backend } from "../core/backend.ts";
+import { ReferenceBackend } from "../core/reference_backend.ts";
+import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
+import { Trainer } from "../core/trainer.ts";
+import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
+import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
+import { parseConfig } from "./_lm.ts";
+
+// ---- configuration ------------------------------------------------------------------------------
+const DEFAULTS = {
+  /** Model size: `tiny` (width 16) or `mini` (width 128); the GPT-2 sizes need a real GPU. */
+  preset: "tiny",
+  /** Sequences per batch. */
+  batch: 4,
+  /** Sequence length (at most the preset's block size). */
+  seq: 8,
+  /** Untimed steps first (compilation, pool warm-up). */
+  warmup: 2,
+  /** Timed steps (the median is reported). */
+  steps: 5,
+  /** Comma-separated methods (default: all of SPEC §2.8). */
+  methods: SPARSE_METHODS.join(","),
+  /** Skip the reference backend (for sizes where it is too slow). */
+  skipReference: false,
+  /** Also write the Markdown table here (empty: print only). */
+  out: "",
+};
+type Config = typeof DEFAULTS;
+
+function batchOf(config: Config, vocab: number, step: number) {
+  const n = config.batch * config.seq;
+  const tokens = new Int32Array(n), targets = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    tokens[i] = (i * 7 + 13 * step + 1) % vocab;
+    targets[i] = (i * 5 + 11 * step + 2) % vocab;
+  }
+  return { tokens, targets, batchSize: config.batch };
+}
+
+/** Median milliseconds per training step of `method` on `be`. */
+async function timeSteps(be: Backend, method: SparseMethod, config: Config): Promise<number> {
+  const model = await GPT.create(
+    be,
+    gptConfig(config.preset as GPTPreset, { sparse: { method } }),
+    { seed: 1 },
+  );
+  const total = config.warmup + config.steps;
+  const trainer = new Trainer(model, {
+    totalSteps: Math.max(total, 6),
+    peakLr: 1e-3,
+    warmupSteps: 1,
+    minLr: 1e-4,
+    seed: 1,
+  });
+  const vocab = model.config.vocabSize;
+  const times: number[] = [];
+  for (let s = 0; s < total; s++) {
+    const batch = batchOf(config, vocab, s);
+    const t0 = performance.now();
+    await trainer.trainStep(batch);
+    if (s >= config.warmup) times.push(performance.now() - t0);
+  }
+  for (const p of model.parameters()) be.dispose(p.value);
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+async function main(): Promise<void> {
+  const config = parseConfig(DEFAULTS, Deno.args);
+  const methods = config.methods.split(",").map((m) => m.trim()) as SparseMethod[];
+  for (const m of methods) {
+    if (!SPARSE_METHODS.includes(m)) {
+      throw new TypeError(`Unknown method ${m} (expected ${SPARSE_METHODS.join(", ")})`);
+    }
+  }
+  const gpu: GpuBackend = await createGpuBackend();
+  const ref = new ReferenceBackend();
+  console.log(`WebGPU adapter: ${gpu.device}`);
+  console.log(
+    `preset ${config.preset}, batch ${config.batch}×${config.seq}, ${config.warmup} warm-up + ` +
+      `${config.steps} timed steps (median)\n`,
+  );
+  const lines = [
+    "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU |",
+    "|---|---:|---:|---:|",
+  ];
+  console.log(lines.join("\n"));
+  for (const method of methods) {
+    const gpuMs = await timeSteps(gpu, method, config);
+    const refMs = config.skipReference ? NaN : await timeSteps(ref, method, config);
+    const line = `| ${method} | ${config.skipReference ? "—" : refMs.toFixed(1)} | ${
+      gpuMs.toFixed(1)
+    } | ${config.skipReference ? "—" : (refMs / gpuMs).toFixed(2) + "×"} |`;
+    lines.push(line);
+    console.log(line);
+  }
+  if (config.out) {
+    const header =
+      `Step time per method (${config.preset}, batch ${config.batch}×${config.seq}); ` +
+      `WebGPU adapter: ${gpu.device}\n\n`;
+    await Deno.writeTextFile(config.out, header + lines.join("\n") + "\n");
+    console.log(`\nwrote ${config.out}`);
+  }
+  gpu.destroy();
+}
+
+if (import.meta.main) await main();
