@@ -15,7 +15,7 @@
  *
  * Usage:
  *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts
- *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts --preset=mini \
+ *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts --model=mini \
  *     --batch=4 --seq=64 --methods=dense,s-ste --out=results/step_time.md
  *
  * @module
@@ -32,10 +32,10 @@ import { parseConfig } from "./_lm.ts";
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
   /** Model size: `tiny` (width 16) or `mini` (width 128); the GPT-2 sizes need a real GPU. */
-  preset: "tiny",
+  model: "tiny",
   /** Sequences per batch. */
   batch: 4,
-  /** Sequence length (at most the preset's block size). */
+  /** Sequence length (at most the model's block size). */
   seq: 8,
   /** Untimed steps first (compilation, pool warm-up). */
   warmup: 2,
@@ -64,7 +64,7 @@ function batchOf(config: Config, vocab: number, step: number) {
 async function timeSteps(be: Backend, method: SparseMethod, config: Config): Promise<number> {
   const model = await GPT.create(
     be,
-    gptConfig(config.preset as GPTPreset, { sparse: { method } }),
+    gptConfig(config.model as GPTPreset, { sparse: { method } }),
     { seed: 1 },
   );
   const total = config.warmup + config.steps;
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const ref = new ReferenceBackend();
   console.log(`WebGPU adapter: ${gpu.device}`);
   console.log(
-    `preset ${config.preset}, batch ${config.batch}×${config.seq}, ${config.warmup} warm-up + ` +
+    `model ${config.model}, batch ${config.batch}×${config.seq}, ${config.warmup} warm-up + ` +
       `${config.steps} timed steps (median)\n`,
   );
   const lines = [
@@ -118,8 +118,7 @@ async function main(): Promise<void> {
     console.log(line);
   }
   if (config.out) {
-    const header =
-      `Step time per method (${config.preset}, batch ${config.batch}×${config.seq}); ` +
+    const header = `Step time per method (${config.model}, batch ${config.batch}×${config.seq}); ` +
       `WebGPU adapter: ${gpu.device}\n\n`;
     await Deno.writeTextFile(config.out, header + lines.join("\n") + "\n");
     console.log(`\nwrote ${config.out}`);
