@@ -223,6 +223,7 @@ Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles, regis
     await checkMatmul(1, 67, 132, 44, be); // register kernel: aligned, partial blocks
     await checkMatmul(2, 5, 3, 130, be); // register kernel: falls back where unaligned
     await checkMatmul(1, 4, 4, 4, be);
+    await checkMatmul(2, 128, 128, 32, be); // tiled kernels: whole tiles, the aligned vec4 path
   }
 });
 

@@ -97,7 +97,7 @@ function transKey(d: { transA: boolean; transB: boolean }): string {
 }
 
 const PARAMS_STRUCT = `struct Params { M: u32, N: u32, K: u32, batch: u32 }`;
-const BINDINGS = `
+const NAIVE_BINDINGS = `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
@@ -118,7 +118,7 @@ export function matmulNaiveSpec(transA: boolean, transB: boolean): KernelSpec {
   const aAt = transA ? "kk * p.M + row" : "row * p.K + kk";
   const bAt = transB ? "col * p.K + kk" : "kk * p.N + col";
   const code = `${PARAMS_STRUCT}
-${BINDINGS}
+${NAIVE_BINDINGS}
 @compute @workgroup_size(${NAIVE_WG}, ${NAIVE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.y;
@@ -153,12 +153,32 @@ function assertTiling(t: MatmulTiling): number {
 }
 
 /**
+ * Whether a product fills whole tiles, so the tiled kernel can load `vec4`s without bounds checks
+ * (its `aligned` specialisation).
+ *
+ * @param dims The product.
+ * @param tiling The tiling.
+ * @returns `M % tileM = 0`, `N % tileN = 0` and `K % tileK = 0`.
+ */
+export function fillsTiles(dims: MatmulDims, tiling: MatmulTiling): boolean {
+  return dims.m % tiling.tileM === 0 && dims.n % tiling.tileN === 0 &&
+    dims.k % tiling.tileK === 0;
+}
+
+/**
  * The tiled kernel for one transpose combination and tiling (grid `[⌈N/tileN⌉, ⌈M/tileM⌉, B]`).
+ *
+ * Thread `(tx, ty)` owns rows `ty·threadM …` of the tile and the interleaved column quads
+ * `(c·threadsN + tx)·4 …`, so a warp's `vec4` reads of the B slice and its stores of C touch
+ * consecutive addresses. The `aligned` specialisation (for products that fill whole tiles, see
+ * {@linkcode fillsTiles}) stages the slices with unchecked `vec4` global loads and stores C as
+ * `vec4`s; the general one checks every element against the matrix bounds.
  *
  * @param transA Whether A is stored transposed.
  * @param transB Whether B is stored transposed.
  * @param tiling The tile sizes (default {@linkcode TILING_64}).
- * @returns The kernel; its key names the transposes and every tile size.
+ * @param aligned Emit the unchecked `vec4` specialisation (default false).
+ * @returns The kernel; its key names the transposes, every tile size and the specialisation.
  * @throws {RangeError} If the tiling is inconsistent (thread tile not a multiple of 4, tiles not
  * divisible, or staging loads not evenly shared by the threads).
  */
@@ -166,79 +186,135 @@ export function matmulTiledSpec(
   transA: boolean,
   transB: boolean,
   tiling: MatmulTiling = TILING_64,
+  aligned = false,
 ): KernelSpec {
   const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = tiling;
-  const key = `matmul-tiled-${transKey({ transA, transB })}-m${BM}n${BN}k${BK}-t${TM}x${TN}`;
+  const key = `matmul-tiled-${transKey({ transA, transB })}-m${BM}n${BN}k${BK}-t${TM}x${TN}${
+    aligned ? "-aligned" : ""
+  }`;
   const hit = specCache.get(key);
   if (hit) return hit;
   const threads = assertTiling(tiling);
-  const TM4 = TM / 4, TN4 = TN / 4, BM4 = BM / 4, BN4 = BN / 4;
+  if (aligned && (BK % 4 !== 0 || (BM * BK / 4) % threads !== 0 || (BN * BK / 4) % threads !== 0)) {
+    throw new RangeError(
+      `Cannot build the aligned tiled matmul kernel: ${
+        JSON.stringify(tiling)
+      } does not share its vec4 loads evenly`,
+    );
+  }
+  const TM4 = TM / 4, TN4 = TN / 4, BM4 = BM / 4, BN4 = BN / 4, BK4 = BK / 4;
   const threadsN = BN / TN;
-  const lines: string[] = [];
-  const emit = (s: string) => lines.push(s);
+  const comp = ["x", "y", "z", "w"];
 
-  // Staging loads. Consecutive threads read consecutive addresses of the stored layout.
-  const loadA: string[] = [];
-  for (let i = 0; i < (BM * BK) / threads; i++) {
-    const idx = `(lid + ${i * threads}u)`;
-    const [kk, mm] = transA ? [`${idx} / ${BM}u`, `${idx} % ${BM}u`] : [
-      `${idx} % ${BK}u`,
-      `${idx} / ${BK}u`,
-    ];
-    const src = transA ? "gk * p.M + gm" : "gm * p.K + gk";
-    loadA.push(`  {
+  // Staging loads into As[k][m] and Bs[k][n] (vec4 along m and n). Consecutive threads read
+  // consecutive addresses of the stored layout.
+  const loadA: string[] = [], loadB: string[] = [];
+  if (!aligned) {
+    for (let i = 0; i < (BM * BK) / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const [kk, mm] = transA
+        ? [`${idx} / ${BM}u`, `${idx} % ${BM}u`]
+        : [`${idx} % ${BK}u`, `${idx} / ${BK}u`];
+      const src = transA ? "gk * p.M + gm" : "gm * p.K + gk";
+      loadA.push(`    {
       let kk = ${kk}; let mm = ${mm};
       let gm = m0 + mm; let gk = k0 + kk;
       var v = 0.0;
       if (gm < p.M && gk < p.K) { v = a[aOff + ${src}]; }
       As[kk * ${BM4}u + mm / 4u][mm % 4u] = v;
     }`);
-  }
-  const loadB: string[] = [];
-  for (let i = 0; i < (BN * BK) / threads; i++) {
-    const idx = `(lid + ${i * threads}u)`;
-    const [kk, nn] = transB ? [`${idx} % ${BK}u`, `${idx} / ${BK}u`] : [
-      `${idx} / ${BN}u`,
-      `${idx} % ${BN}u`,
-    ];
-    const src = transB ? "gn * p.K + gk" : "gk * p.N + gn";
-    loadB.push(`  {
+    }
+    for (let i = 0; i < (BN * BK) / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const [kk, nn] = transB
+        ? [`${idx} % ${BK}u`, `${idx} / ${BK}u`]
+        : [`${idx} / ${BN}u`, `${idx} % ${BN}u`];
+      const src = transB ? "gn * p.K + gk" : "gk * p.N + gn";
+      loadB.push(`    {
       let kk = ${kk}; let nn = ${nn};
       let gn = n0 + nn; let gk = k0 + kk;
       var v = 0.0;
       if (gn < p.N && gk < p.K) { v = b[bOff + ${src}]; }
       Bs[kk * ${BN4}u + nn / 4u][nn % 4u] = v;
     }`);
+    }
+  } else {
+    for (let i = 0; i < (BM * BK) / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k, As's own layout
+        loadA.push(`    {
+      let q = ${idx} % ${BM4}u; let kk = ${idx} / ${BM4}u;
+      As[kk * ${BM4}u + q] = a[(aOff + (k0 + kk) * p.M + m0) / 4u + q];
+    }`);
+      } else { // [M, K]: a vec4 is 4 consecutive k of one m, scattered into 4 rows of As
+        loadA.push(`    {
+      let q = ${idx} % ${BK4}u; let mm = ${idx} / ${BK4}u;
+      let v = a[(aOff + (m0 + mm) * p.K + k0) / 4u + q];
+${
+          [0, 1, 2, 3].map((j) =>
+            `      As[(4u * q + ${j}u) * ${BM4}u + mm / 4u][mm % 4u] = v.${comp[j]};`
+          )
+            .join("\n")
+        }
+    }`);
+      }
+    }
+    for (let i = 0; i < (BN * BK) / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      if (!transB) { // [K, N]: Bs's own layout
+        loadB.push(`    {
+      let q = ${idx} % ${BN4}u; let kk = ${idx} / ${BN4}u;
+      Bs[kk * ${BN4}u + q] = b[(bOff + (k0 + kk) * p.N + n0) / 4u + q];
+    }`);
+      } else { // [N, K]
+        loadB.push(`    {
+      let q = ${idx} % ${BK4}u; let nn = ${idx} / ${BK4}u;
+      let v = b[(bOff + (n0 + nn) * p.K + k0) / 4u + q];
+${
+          [0, 1, 2, 3].map((j) =>
+            `      Bs[(4u * q + ${j}u) * ${BN4}u + nn / 4u][nn % 4u] = v.${comp[j]};`
+          )
+            .join("\n")
+        }
+    }`);
+      }
+    }
   }
 
-  // acc_r_c: row r of the thread tile, columns 4c..4c+3.
-  const accDecl: string[] = [];
+  // acc_r_c: row r of the thread tile, column quad c (interleaved: quad c·threadsN + tx).
+  const accDecl: string[] = [], inner: string[] = [], store: string[] = [];
   for (let r = 0; r < TM; r++) {
     for (let c = 0; c < TN4; c++) accDecl.push(`  var acc_${r}_${c} = vec4<f32>(0.0);`);
   }
-  const inner: string[] = [];
   for (let i = 0; i < TM4; i++) {
-    inner.push(`    let a${i} = As[kk * ${BM4}u + ty * ${TM4}u + ${i}u];`);
+    inner.push(`      let a${i} = As[kk * ${BM4}u + ty * ${TM4}u + ${i}u];`);
   }
   for (let c = 0; c < TN4; c++) {
-    inner.push(`    let b${c} = Bs[kk * ${BN4}u + tx * ${TN4}u + ${c}u];`);
+    inner.push(`      let b${c} = Bs[kk * ${BN4}u + ${c * threadsN}u + tx];`);
   }
-  const comp = ["x", "y", "z", "w"];
   for (let r = 0; r < TM; r++) {
     for (let c = 0; c < TN4; c++) {
       inner.push(
-        `    acc_${r}_${c} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c}, acc_${r}_${c});`,
+        `      acc_${r}_${c} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c}, acc_${r}_${c});`,
       );
     }
   }
-  const store: string[] = [];
   for (let r = 0; r < TM; r++) {
+    if (aligned) {
+      for (let c = 0; c < TN4; c++) {
+        store.push(
+          `  c[(cOff + (row0 + ${r}u) * p.N + n0) / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
+        );
+      }
+      continue;
+    }
     store.push(`  if (row0 + ${r}u < p.M) {`);
     store.push(`    let base = cOff + (row0 + ${r}u) * p.N;`);
     for (let c = 0; c < TN4; c++) {
+      store.push(`    let col${c} = n0 + (${c * threadsN}u + tx) * 4u;`);
       for (let j = 0; j < 4; j++) {
         store.push(
-          `    if (col0 + ${c * 4 + j}u < p.N) { c[base + col0 + ${c * 4 + j}u] = acc_${r}_${c}.${
+          `    if (col${c} + ${j}u < p.N) { c[base + col${c} + ${j}u] = acc_${r}_${c}.${
             comp[j]
           }; }`,
         );
@@ -247,11 +323,16 @@ export function matmulTiledSpec(
     store.push(`  }`);
   }
 
-  emit(PARAMS_STRUCT);
-  emit(BINDINGS);
-  emit(`var<workgroup> As: array<vec4<f32>, ${BK * BM4}>;`);
-  emit(`var<workgroup> Bs: array<vec4<f32>, ${BK * BN4}>;`);
-  emit(`@compute @workgroup_size(${threads})
+  const elem = aligned ? "vec4<f32>" : "f32";
+  const code = `${PARAMS_STRUCT}
+@group(0) @binding(0) var<storage, read> a: array<${elem}>;
+@group(0) @binding(1) var<storage, read> b: array<${elem}>;
+@group(0) @binding(2) var<storage, read_write> c: array<${elem}>;
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> As: array<vec4<f32>, ${BK * BM4}>;
+var<workgroup> Bs: array<vec4<f32>, ${BK * BN4}>;
+
+@compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = wid.y * ${BM}u;
   let n0 = wid.x * ${BN}u;
@@ -272,11 +353,10 @@ ${inner.join("\n")}
     workgroupBarrier();
   }
   let row0 = m0 + ty * ${TM}u;
-  let col0 = n0 + tx * ${TN}u;
 ${store.join("\n")}
 }
-`);
-  return remember({ key, code: lines.join("\n") });
+`;
+  return remember({ key, code });
 }
 
 /** Blocking of the register kernel (see the module notes). */
@@ -513,7 +593,8 @@ export function encodeMatmul(
     return c;
   }
   const tiling = options.tiling ?? TILING_64;
-  rt.dispatch(matmulTiledSpec(dims.transA, dims.transB, tiling), [a, b, c], [
+  const aligned = fillsTiles(dims, tiling);
+  rt.dispatch(matmulTiledSpec(dims.transA, dims.transB, tiling, aligned), [a, b, c], [
     Math.ceil(n / tiling.tileN),
     Math.ceil(m / tiling.tileM),
     batch,
