@@ -14,6 +14,10 @@ export const WG_1D = 256;
  * Packs a uniform block: the `u32` fields first, then the `f32` fields, in order (the WGSL struct
  * must declare them in the same order). Numbers are written as unsigned 32-bit integers and
  * float32 values respectively.
+ *
+ * @param u32 The unsigned integer fields.
+ * @param f32 The float fields (default none).
+ * @returns The words of the block.
  */
 export function packParams(u32: readonly number[], f32: readonly number[] = []): Uint32Array {
   const words = new Uint32Array(Math.max(1, u32.length + f32.length));
@@ -23,7 +27,13 @@ export function packParams(u32: readonly number[], f32: readonly number[] = []):
   return words;
 }
 
-/** Workgroups for `count` items at `perWorkgroup` items each, as a 2-D grid (see `grid1d`). */
+/**
+ * Workgroups for `count` items at `perWorkgroup` items each, as a 2-D grid (see `grid1d`).
+ *
+ * @param count Number of items.
+ * @param perWorkgroup Items per workgroup (default {@linkcode WG_1D}).
+ * @returns The grid `[x, y]` (`[0, 1]` for no items).
+ */
 export function grid(count: number, perWorkgroup = WG_1D): [number, number] {
   if (count === 0) return [0, 1];
   return grid1d(Math.ceil(count / perWorkgroup));
@@ -33,9 +43,9 @@ export function grid(count: number, perWorkgroup = WG_1D): [number, number] {
  * WGSL expression of the linear workgroup index for a grid made by {@linkcode grid}; needs the
  * builtins `wid: vec3<u32>` (workgroup_id) and `nwg: vec3<u32>` (num_workgroups) in scope.
  */
-export const LINEAR_WORKGROUP = "(wid.x + wid.y * nwg.x)";
+export const LINEAR_WORKGROUP: string = "(wid.x + wid.y * nwg.x)";
 
 /** The WGSL builtin parameters matching {@linkcode LINEAR_WORKGROUP}. */
-export const GRID_BUILTINS =
+export const GRID_BUILTINS: string =
   "@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, " +
   "@builtin(local_invocation_index) lid: u32";

@@ -91,6 +91,11 @@ ${lseWgsl()}
 /**
  * Records the mean cross-entropy of `rows × C` logits (targets already checked on the host).
  *
+ * @param rt The runtime.
+ * @param z The logits `[rows, C]`.
+ * @param targets The `i32` targets `[rows]`, each in `[0, C)`.
+ * @param rows Number of rows (at least 1).
+ * @param C Number of classes.
  * @returns A new pooled buffer holding the one float32 loss.
  */
 export function encodeCrossEntropy(
@@ -110,6 +115,12 @@ export function encodeCrossEntropy(
 /**
  * Records the cross-entropy gradient `dLoss/N · (softmax(z) − onehot)`.
  *
+ * @param rt The runtime.
+ * @param z The logits `[rows, C]`.
+ * @param targets The `i32` targets `[rows]`.
+ * @param dLoss The upstream gradient of the mean loss, a one-value buffer.
+ * @param rows Number of rows (at least 1).
+ * @param C Number of classes.
  * @returns A new pooled buffer `[rows, C]`.
  */
 export function encodeCrossEntropyBackward(

@@ -279,6 +279,14 @@ export function encodeFill(rt: GpuRuntime, out: GPUBuffer, count: number, bits: 
  * The dropout threshold: the smallest value of the generator's uniform grid
  * `(2j + 1)·2^-24` that is `≥ p`, so `u ≥ threshold ⇔ u ≥ p` for every uniform `u` the generator
  * can produce.
+ *
+ * @param p The drop probability in `[0, 1)`.
+ * @returns The threshold, exactly representable in float32.
+ * @example
+ * ```ts
+ * import { dropoutThreshold } from "./elementwise.ts";
+ * if (dropoutThreshold(0.5) !== 0.5 + 2 ** -24) throw new Error("unexpected");
+ * ```
  */
 export function dropoutThreshold(p: number): number {
   const j = Math.max(0, Math.ceil((p * 2 ** 24 - 1) / 2));

@@ -41,6 +41,11 @@ fn main(${GRID_BUILTINS}) {
 /**
  * Records the lookup of `n` rows of width `d` (indices already checked on the host).
  *
+ * @param rt The runtime.
+ * @param table The table `[V, d]`.
+ * @param idx The `i32` indices `[n]`, each in `[0, V)`.
+ * @param n Number of indices.
+ * @param d Row width.
  * @returns A new pooled buffer `[n, d]`.
  */
 export function encodeEmbedding(

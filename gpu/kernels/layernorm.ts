@@ -88,6 +88,13 @@ export interface LayerNormBuffers {
 /**
  * Records LayerNorm of `x[rows, d]` with scale `w[d]`, shift `b[d]`.
  *
+ * @param rt The runtime.
+ * @param x The input `[rows, d]`.
+ * @param w The scale `[d]`.
+ * @param b The shift `[d]`.
+ * @param rows Number of rows.
+ * @param d Row width.
+ * @param eps The variance epsilon (as float32).
  * @returns New pooled buffers `y`, `mean`, `rstd` (the caller frees them).
  */
 export function encodeLayerNorm(
@@ -207,6 +214,14 @@ export interface LayerNormGradBuffers {
 /**
  * Records the LayerNorm backward pass.
  *
+ * @param rt The runtime.
+ * @param x The forward input `[rows, d]`.
+ * @param w The scale `[d]`.
+ * @param mean The saved row means `[rows]`.
+ * @param rstd The saved reciprocal standard deviations `[rows]`.
+ * @param dy The upstream gradient `[rows, d]`.
+ * @param rows Number of rows.
+ * @param d Row width.
  * @returns New pooled buffers `dx`, `dw`, `db` (the caller frees them).
  * @throws {RangeError} If the shape exceeds the column-sum grid.
  */

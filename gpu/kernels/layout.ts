@@ -153,8 +153,14 @@ fn main(${GRID_BUILTINS}) {
 }
 
 /**
- * Records columns `[start, start + width)` of a `[rows, cols]` matrix.
+ * Records columns `[start, start + width)` of a `[rows, cols]` matrix (the caller checks the range).
  *
+ * @param rt The runtime.
+ * @param x The matrix.
+ * @param rows Rows of `x`.
+ * @param cols Columns of `x`.
+ * @param start First column taken.
+ * @param width Number of columns taken.
  * @returns A new pooled buffer holding `[rows, width]`.
  */
 export function encodeSliceCols(
@@ -179,8 +185,15 @@ export function encodeSliceCols(
 }
 
 /**
- * Records placing a `[rows, width]` matrix at column `start` of a zero `[rows, cols]` matrix.
+ * Records placing a `[rows, width]` matrix at column `start` of a zero `[rows, cols]` matrix (the
+ * caller checks `start + width ≤ cols`).
  *
+ * @param rt The runtime.
+ * @param x The `[rows, width]` matrix.
+ * @param rows Rows of `x`.
+ * @param width Columns of `x`.
+ * @param start Column of the result where `x` begins.
+ * @param cols Columns of the result.
  * @returns A new pooled buffer holding `[rows, cols]`.
  */
 export function encodePadCols(
@@ -227,6 +240,11 @@ fn main(${GRID_BUILTINS}) {
 /**
  * Records copying `count` 32-bit words from `src` into the existing buffer `dst` (in the shared
  * compute pass, ordered after every dispatch recorded before it).
+ *
+ * @param rt The runtime.
+ * @param src The source.
+ * @param dst The destination (a different buffer).
+ * @param count Number of 32-bit words.
  */
 export function encodeCopy(rt: GpuRuntime, src: GPUBuffer, dst: GPUBuffer, count: number): void {
   if (count > 0) rt.dispatch(copySpec(), [src, dst], grid(count), packParams([count]));

@@ -535,6 +535,18 @@ export interface EncodeMatmulOptions {
  * @returns A new pooled buffer holding C `[B, M, N]`; the caller frees it.
  * @throws {RangeError} If a dimension is not a non-negative integer or the batch exceeds the
  * per-dimension workgroup limit.
+ * @example
+ * ```ts
+ * import { GpuRuntime } from "../runtime.ts";
+ * import { encodeMatmul } from "./matmul.ts";
+ * const rt = await GpuRuntime.create();
+ * const a = rt.upload(new Float32Array([1, 2, 3, 4])); // [[1, 2], [3, 4]]
+ * const b = rt.upload(new Float32Array([5, 6, 7, 8])); // [[5, 6], [7, 8]]
+ * const dims = { batch: 1, m: 2, n: 2, k: 2, transA: false, transB: true };
+ * const c = new Float32Array(await rt.read(encodeMatmul(rt, a, b, dims), 16));
+ * rt.destroy();
+ * if (c.join() !== "17,23,39,53") throw new Error(`unexpected ${c}`); // a·bᵀ
+ * ```
  */
 export function encodeMatmul(
   rt: GpuRuntime,

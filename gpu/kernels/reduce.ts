@@ -97,8 +97,13 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)
 }
 
 /**
- * Records the second pass of a sum over `count` partials: a new pooled one-value buffer holding
- * `scale · Σ partials`.
+ * Records the second pass of a sum over `count` partials.
+ *
+ * @param rt The runtime.
+ * @param partials The partial sums.
+ * @param count Number of partials.
+ * @param scale Factor applied to the sum (as float32; default 1).
+ * @returns A new pooled one-value buffer holding `scale · Σ partials`.
  */
 export function encodeSumFinal(
   rt: GpuRuntime,
@@ -195,7 +200,12 @@ fn main(${GRID_BUILTINS}) {
   );
 }
 
-/** Number of row chunks of a column sum over `rows` rows. */
+/**
+ * Number of row chunks of a column sum.
+ *
+ * @param rows Number of rows.
+ * @returns `⌈rows / CHUNK_ROWS⌉`.
+ */
 export function columnChunks(rows: number): number {
   return Math.ceil(rows / CHUNK_ROWS);
 }
@@ -203,6 +213,9 @@ export function columnChunks(rows: number): number {
 /**
  * Checks that a column sum's grid fits the per-dimension workgroup limit.
  *
+ * @param rows Number of rows.
+ * @param cols Number of columns.
+ * @param action What the caller was doing, for the message.
  * @throws {RangeError} Naming the shape.
  */
 export function assertColumnGrid(rows: number, cols: number, action: string): void {
@@ -218,6 +231,11 @@ export function assertColumnGrid(rows: number, cols: number, action: string): vo
 /**
  * Records the second pass of a column sum over `chunks` partial rows.
  *
+ * @param rt The runtime.
+ * @param partials The `[chunks, cols]` partial sums.
+ * @param chunks Number of partial rows.
+ * @param cols Number of columns.
+ * @param scale Factor applied to the sums (as float32; default 1).
  * @returns A new pooled buffer of `cols` float32 values.
  */
 export function encodeColumnFinal(

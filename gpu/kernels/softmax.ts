@@ -61,8 +61,12 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
 /**
  * Records the causal softmax of `scale·s` over `batch` slices `[T, T]`.
  *
+ * @param rt The runtime.
+ * @param s The scores `[batch, T, T]`.
+ * @param batch Number of slices.
+ * @param T Sequence length.
+ * @param scale Factor applied to the scores (as float32).
  * @returns A new pooled buffer `[batch, T, T]`.
- * @throws {RangeError} If `batch·T` rows exceed the dispatch grid.
  */
 export function encodeCausalSoftmax(
   rt: GpuRuntime,
@@ -114,6 +118,11 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
 /**
  * Records the softmax backward pass over `rows` rows of `width` values.
  *
+ * @param rt The runtime.
+ * @param prob The softmax output.
+ * @param dp The upstream gradient.
+ * @param rows Number of rows.
+ * @param width Row width.
  * @returns A new pooled buffer `[rows, width]`.
  */
 export function encodeSoftmaxBackward(
