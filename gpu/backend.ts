@@ -322,6 +322,8 @@ export class GpuBackend implements Backend {
     }
     if (d.storage === s.storage) return;
     encodeCopy(this.runtime, s.buffer, d.buffer, d.size);
+    // Index tensors keep their host copy in step (the index checks read it).
+    if (d.dtype === "i32") d.storage.hostIndices!.set(s.storage.hostIndices!);
   }
 
   // ---- linear algebra ---------------------------------------------------------------------------

@@ -583,6 +583,11 @@ Deno.test("memory: keep() of a view keeps the base; assign writes in place", asy
   be.assign(base, be.tensor(new Float32Array([7, 8]), [2]));
   assertClose(await be.read(base), [7, 8], EXACT, "assigned kept tensor");
   assertThrows(() => be.assign(base, be.full([3])), RangeError, "shapes differ");
+  const ids = be.keep(be.indices(new Int32Array([0, 1]), [2]));
+  be.assign(ids, be.indices(new Int32Array([2, 3]), [2]));
+  assertClose(await be.read(ids), [2, 3], EXACT, "assigned index tensor");
+  assertThrows(() => be.embedding(be.full([3, 2]), ids), RangeError, "index 3"); // host copy too
+  be.dispose(ids);
   be.dispose(base);
   be.release();
 });
