@@ -158,10 +158,10 @@ function assertTiling(t: MatmulTiling): number {
  *
  * @param dims The product.
  * @param tiling The tiling.
- * @returns `M % tileM = 0`, `N % tileN = 0` and `K % tileK = 0`.
+ * @returns `K > 0`, `M % tileM = 0`, `N % tileN = 0` and `K % tileK = 0`.
  */
 export function fillsTiles(dims: MatmulDims, tiling: MatmulTiling): boolean {
-  return dims.m % tiling.tileM === 0 && dims.n % tiling.tileN === 0 &&
+  return dims.k > 0 && dims.m % tiling.tileM === 0 && dims.n % tiling.tileN === 0 &&
     dims.k % tiling.tileK === 0;
 }
 
@@ -170,7 +170,8 @@ export function fillsTiles(dims: MatmulDims, tiling: MatmulTiling): boolean {
  *
  * Thread `(tx, ty)` owns rows `ty·threadM …` of the tile and the interleaved column quads
  * `(c·threadsN + tx)·4 …`, so a warp's `vec4` reads of the B slice and its stores of C touch
- * consecutive addresses. The `aligned` specialisation (for products that fill whole tiles, see
+ * consecutive addresses. Each thread loads its share of the next K slice into registers while
+ * the workgroup computes on the current one (one slice of prefetch). The `aligned` specialisation (for products that fill whole tiles, see
  * {@linkcode fillsTiles}) stages the slices with unchecked `vec4` global loads and stores C as
  * `vec4`s; the general one checks every element against the matrix bounds.
  *
@@ -206,77 +207,82 @@ export function matmulTiledSpec(
   const threadsN = BN / TN;
   const comp = ["x", "y", "z", "w"];
 
-  // Staging loads into As[k][m] and Bs[k][n] (vec4 along m and n). Consecutive threads read
-  // consecutive addresses of the stored layout.
-  const loadA: string[] = [], loadB: string[] = [];
+  // Staging of the K slices into As[k][m] and Bs[k][n] (vec4 along m and n), through registers:
+  // each thread loads its share of the next slice from global memory while the workgroup
+  // computes on the current one. Consecutive threads read consecutive addresses of the stored
+  // layout.
+  type Slot = { decl: string; load: (k: string) => string; store: string };
+  const slots: Slot[] = [];
+  const scatter = (tile: string, width4: number, kq: string, rc: string, v: string) =>
+    [0, 1, 2, 3].map((j) =>
+      `${tile}[(4u * ${kq} + ${j}u) * ${width4}u + ${rc} / 4u][${rc} % 4u] = ${v}.${comp[j]};`
+    ).join(" ");
   if (!aligned) {
     for (let i = 0; i < (BM * BK) / threads; i++) {
       const idx = `(lid + ${i * threads}u)`;
       const [kk, mm] = transA
-        ? [`${idx} / ${BM}u`, `${idx} % ${BM}u`]
-        : [`${idx} % ${BK}u`, `${idx} / ${BK}u`];
+        ? [`(${idx} / ${BM}u)`, `(${idx} % ${BM}u)`]
+        : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
       const src = transA ? "gk * p.M + gm" : "gm * p.K + gk";
-      loadA.push(`    {
-      let kk = ${kk}; let mm = ${mm};
-      let gm = m0 + mm; let gk = k0 + kk;
-      var v = 0.0;
-      if (gm < p.M && gk < p.K) { v = a[aOff + ${src}]; }
-      As[kk * ${BM4}u + mm / 4u][mm % 4u] = v;
-    }`);
+      slots.push({
+        decl: `  var ra${i} = 0.0;`,
+        load: (k) =>
+          `{ let gm = m0 + ${mm}; let gk = ${k} + ${kk}; ra${i} = 0.0; ` +
+          `if (gm < p.M && gk < p.K) { ra${i} = a[aOff + ${src}]; } }`,
+        store: `As[${kk} * ${BM4}u + ${mm} / 4u][${mm} % 4u] = ra${i};`,
+      });
     }
     for (let i = 0; i < (BN * BK) / threads; i++) {
       const idx = `(lid + ${i * threads}u)`;
       const [kk, nn] = transB
-        ? [`${idx} % ${BK}u`, `${idx} / ${BK}u`]
-        : [`${idx} / ${BN}u`, `${idx} % ${BN}u`];
+        ? [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`]
+        : [`(${idx} / ${BN}u)`, `(${idx} % ${BN}u)`];
       const src = transB ? "gn * p.K + gk" : "gk * p.N + gn";
-      loadB.push(`    {
-      let kk = ${kk}; let nn = ${nn};
-      let gn = n0 + nn; let gk = k0 + kk;
-      var v = 0.0;
-      if (gn < p.N && gk < p.K) { v = b[bOff + ${src}]; }
-      Bs[kk * ${BN4}u + nn / 4u][nn % 4u] = v;
-    }`);
+      slots.push({
+        decl: `  var rb${i} = 0.0;`,
+        load: (k) =>
+          `{ let gn = n0 + ${nn}; let gk = ${k} + ${kk}; rb${i} = 0.0; ` +
+          `if (gn < p.N && gk < p.K) { rb${i} = b[bOff + ${src}]; } }`,
+        store: `Bs[${kk} * ${BN4}u + ${nn} / 4u][${nn} % 4u] = rb${i};`,
+      });
     }
   } else {
     for (let i = 0; i < (BM * BK) / 4 / threads; i++) {
       const idx = `(lid + ${i * threads}u)`;
+      const decl = `  var ra${i} = vec4<f32>(0.0);`;
       if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k, As's own layout
-        loadA.push(`    {
-      let q = ${idx} % ${BM4}u; let kk = ${idx} / ${BM4}u;
-      As[kk * ${BM4}u + q] = a[(aOff + (k0 + kk) * p.M + m0) / 4u + q];
-    }`);
+        const [q, kk] = [`(${idx} % ${BM4}u)`, `(${idx} / ${BM4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `ra${i} = a[(aOff + (${k} + ${kk}) * p.M + m0) / 4u + ${q}];`,
+          store: `As[${kk} * ${BM4}u + ${q}] = ra${i};`,
+        });
       } else { // [M, K]: a vec4 is 4 consecutive k of one m, scattered into 4 rows of As
-        loadA.push(`    {
-      let q = ${idx} % ${BK4}u; let mm = ${idx} / ${BK4}u;
-      let v = a[(aOff + (m0 + mm) * p.K + k0) / 4u + q];
-${
-          [0, 1, 2, 3].map((j) =>
-            `      As[(4u * q + ${j}u) * ${BM4}u + mm / 4u][mm % 4u] = v.${comp[j]};`
-          )
-            .join("\n")
-        }
-    }`);
+        const [q, mm] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `ra${i} = a[(aOff + (m0 + ${mm}) * p.K + ${k}) / 4u + ${q}];`,
+          store: scatter("As", BM4, q, mm, `ra${i}`),
+        });
       }
     }
     for (let i = 0; i < (BN * BK) / 4 / threads; i++) {
       const idx = `(lid + ${i * threads}u)`;
+      const decl = `  var rb${i} = vec4<f32>(0.0);`;
       if (!transB) { // [K, N]: Bs's own layout
-        loadB.push(`    {
-      let q = ${idx} % ${BN4}u; let kk = ${idx} / ${BN4}u;
-      Bs[kk * ${BN4}u + q] = b[(bOff + (k0 + kk) * p.N + n0) / 4u + q];
-    }`);
+        const [q, kk] = [`(${idx} % ${BN4}u)`, `(${idx} / ${BN4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `rb${i} = b[(bOff + (${k} + ${kk}) * p.N + n0) / 4u + ${q}];`,
+          store: `Bs[${kk} * ${BN4}u + ${q}] = rb${i};`,
+        });
       } else { // [N, K]
-        loadB.push(`    {
-      let q = ${idx} % ${BK4}u; let nn = ${idx} / ${BK4}u;
-      let v = b[(bOff + (n0 + nn) * p.K + k0) / 4u + q];
-${
-          [0, 1, 2, 3].map((j) =>
-            `      Bs[(4u * q + ${j}u) * ${BN4}u + nn / 4u][nn % 4u] = v.${comp[j]};`
-          )
-            .join("\n")
-        }
-    }`);
+        const [q, nn] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `rb${i} = b[(bOff + (n0 + ${nn}) * p.K + ${k}) / 4u + ${q}];`,
+          store: scatter("Bs", BN4, q, nn, `rb${i}`),
+        });
       }
     }
   }
@@ -343,10 +349,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tx = lid % ${threadsN}u;
   let ty = lid / ${threadsN}u;
 ${accDecl.join("\n")}
+${slots.map((x) => x.decl).join("\n")}
+  ${slots.map((x) => x.load("0u")).join("\n  ")}
   for (var k0 = 0u; k0 < p.K; k0 += ${BK}u) {
-${loadA.join("\n")}
-${loadB.join("\n")}
+    ${slots.map((x) => x.store).join("\n    ")}
     workgroupBarrier();
+    if (k0 + ${BK}u < p.K) {
+      let kn = k0 + ${BK}u;
+      ${slots.map((x) => x.load("kn")).join("\n      ")}
+    }
     for (var kk = 0u; kk < ${BK}u; kk++) {
 ${inner.join("\n")}
     }
