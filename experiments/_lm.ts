@@ -21,7 +21,7 @@ import {
 } from "../core/data.ts";
 import { type Batch, GPT, type GPTConfig } from "../core/gpt2.ts";
 import { Tape } from "../core/autograd.ts";
-import { Trainer, type TrainerConfig } from "../core/trainer.ts";
+import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";
 import { loadCheckpoint, loadWeights, saveCheckpoint } from "../core/checkpoint.ts";
 import { WebGpuUnavailableError } from "../gpu/runtime.ts";
 
@@ -221,6 +221,8 @@ export interface StepLog {
   loss: number;
   /** Global flip rate, or null when no mask was computed. */
   flipRate: number | null;
+  /** What {@linkcode TrainRunOptions.onStep} returned for this step, if a hook was given. */
+  extra?: Record<string, number | null>;
 }
 
 /** What a finished (or resumed) run reports. */
@@ -265,6 +267,17 @@ export interface TrainRunOptions {
   resume: boolean;
   /** Progress line every this many steps (default 10). */
   logEvery?: number;
+  /**
+   * Stop after this many steps instead of `trainer.totalSteps` (the schedule still spans
+   * `totalSteps`; used for probes over the warm-up). Validation then runs only every `val.every`.
+   */
+  stopAt?: number;
+  /**
+   * Called after every optimizer step (after the trainer released its temporaries); what it
+   * returns is stored as the step's `extra` (e.g. a flip rate the trainer does not report). It may
+   * use the backend and must release its own temporaries.
+   */
+  onStep?: (trainer: Trainer, result: StepResult) => Promise<Record<string, number | null>>;
 }
 
 /**
@@ -286,6 +299,7 @@ export async function trainRun(
     console.log(`${o.label}: resumed at step ${trainer.step} from ${o.checkpoint}`);
   }
   const total = o.trainer.totalSteps;
+  const stop = Math.min(o.stopAt ?? total, total);
   const logEvery = o.logEvery ?? 10;
   const ckptEvery = o.checkpointEvery ?? 100;
   const tokensPerStep = o.batchSize * o.blockSize;
@@ -299,14 +313,15 @@ export async function trainRun(
   const secondsBefore = log.trainSeconds;
   const startStep = trainer.step;
   let window = { loss: 0, n: 0 };
-  while (trainer.step < total) {
+  while (trainer.step < stop) {
     const step = trainer.step;
     const batch = lmBatch(o.tokens, o.batchSize, o.blockSize, o.dataSeed, step);
     const r = await trainer.trainStep(batch);
     if (!Number.isFinite(r.loss)) {
       throw new Error(`${o.label}: the training loss became ${r.loss} at step ${step}`);
     }
-    log.steps.push({ step, loss: r.loss, flipRate: r.flipRate });
+    const extra = o.onStep ? await o.onStep(trainer, r) : undefined;
+    log.steps.push({ step, loss: r.loss, flipRate: r.flipRate, ...(extra ? { extra } : {}) });
     log.tokens += tokensPerStep;
     window.loss += r.loss;
     window.n++;
@@ -317,13 +332,13 @@ export async function trainRun(
       const v = await evalLoss(model, o.val.batches, o.val.dense(trainer));
       log.val.push([done, v]);
     }
-    if (done % logEvery === 0 || done === total) {
+    if (done % logEvery === 0 || done === stop) {
       const elapsed = (performance.now() - t0) / 1000;
       const rate = log.tokens / log.trainSeconds;
-      const eta = (total - done) * (elapsed / (done - startStep));
+      const eta = (stop - done) * (elapsed / (done - startStep));
       const last = log.val.at(-1);
       console.log(
-        `${o.label.padEnd(12)} step ${String(done).padStart(5)}/${total}  loss ${
+        `${o.label.padEnd(12)} step ${String(done).padStart(5)}/${stop}  loss ${
           (window.loss / window.n).toFixed(3)
         }  lr ${r.lr.toExponential(2)}  flip ${
           r.flipRate === null ? "   -    " : r.flipRate.toExponential(2)
@@ -333,7 +348,7 @@ export async function trainRun(
       );
       window = { loss: 0, n: 0 };
     }
-    if (done % ckptEvery === 0 || done === total) await save();
+    if (done % ckptEvery === 0 || done === stop) await save();
   }
   return { model, trainer, log };
 }

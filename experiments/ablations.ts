@@ -1,0 +1,480 @@
+/**
+ * Ablations of the 2:4 methods — scaled-down reproductions of P2 Table 2 (the β recipe of S-STE),
+ * P2 Table 3 (where MVUE is applied), P1's dense fine-tuning fraction, and P2 Table 8 (FP8 on/off).
+ *
+ * What it does: trains the same GPT-2 (same initial weights, same data order, same schedule) on
+ * the Brown corpus once per variant and reports the final validation loss of each, with its
+ * difference to the table's default variant:
+ * - **β recipe** (P2 Table 2; SPEC 1.3): S-STE with `none` (β = 1), `l1`, `mse-frozen` (default)
+ *   and `mse-dynamic` (recomputed every step).
+ * - **MVUE placement** (P2 Table 3; SPEC 2.7–2.8): S-STE without MVUE, with MVUE on `∇Zᵀ` for the
+ *   weight gradient only (default), and with MVUE also on `S(W)ᵀ` for the input gradient
+ *   (`mvueOnWeight`).
+ * - **dense fine-tune fraction** (P1; SPEC 2.5): T-SR-STE+DF with the last 0, 1/12, 1/6 (default)
+ *   or 1/3 of the steps trained dense. A model whose last phase is dense is evaluated dense, the
+ *   fraction-0 model with its transposable 2:4 weights.
+ * - **FP8** (P2 Table 8; SPEC 2.9): S-STE against S-STE with simulated FP8 GEMM operands (the
+ *   simulation quantises and dequantises, so it measures the accuracy cost, not a speed-up).
+ * Runs shared between tables (the S-STE default is the default of three of them) are trained once.
+ * The defaults of S-STE and of T-SR-STE+DF are also trained with the seeds `seed+1, …` (all of
+ * initialisation, data order and MVUE draws change) so each table states a seed spread: a Δ
+ * smaller than the spread is not distinguishable from noise.
+ *
+ * What to expect (SPEC §5): the frozen MSE β is best or tied, the dynamic β worse (P2 Table 2);
+ * MVUE on `∇Z` costs little, MVUE also on `S(W)` costs a lot (P2 Table 3); some dense
+ * fine-tuning helps over none, with 1/6 about as good as more (P1); FP8 costs little (P2 Table 8).
+ * At this tiny scale many of these gaps are within the seed spread.
+ *
+ * Usage:
+ *   deno run -A experiments/ablations.ts                        # the `cpu` preset, ~15 minutes
+ *   deno run -A experiments/ablations.ts --tables=beta,fp8 --steps=100
+ *   deno run -A experiments/ablations.ts --preset=gpu --backend=webgpu --resume
+ *
+ * Outputs (in `--out`, default `results/ablations`): `summary.json`, `table.md`, one validation
+ * loss chart per table (`beta.svg`, `mvue.svg`, `dense_fraction.svg`, `fp8.svg`), and per-run
+ * checkpoints under `checkpoints/` (for `--resume`).
+ *
+ * @module
+ */
+
+import type { Backend } from "../core/backend.ts";
+import type { GPTConfig } from "../core/gpt2.ts";
+import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
+import { lineChart } from "./_plot.ts";
+import {
+  assertInt,
+  DATA_DIR,
+  formatSeconds,
+  loadLmData,
+  normalizeFlags,
+  parseConfig,
+  type RunLog,
+  selectBackend,
+  trainRun,
+  validationBatches,
+} from "./_lm.ts";
+
+// ---- configuration (every key can be overridden with --key=value) ------------------------------
+const defaults = {
+  preset: "cpu", // cpu | cpu-tiny | gpu
+  tables: "beta,mvue,dense-fraction,fp8", // which ablations to run
+  steps: 200, // optimizer steps of every run
+  seed: 1, // initialisation, data order and MVUE seed
+  spreadSeeds: 2, // the tables' default runs are trained with this many seeds (seed, seed+1, …)
+  backend: "auto", // auto | reference | webgpu
+  out: "results/ablations",
+  resume: false,
+  data: DATA_DIR,
+  vocab: 512, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
+  nLayer: 2,
+  nHead: 2,
+  nEmbd: 32,
+  blockSize: 32,
+  batchSize: 8,
+  lr: 2e-3, // peak learning rate
+  warmup: 30, // linear warm-up steps
+  minLr: 1e-4, // cosine floor
+  evalEvery: 40, // validation every this many steps (and at the end)
+  evalBatches: 8,
+  alpha: 6e-5, // T-SR-STE+DF masked decay (P1's GPT-2 124M value)
+  maskRefresh: 10, // T-SR-STE+DF transposable-mask refresh period
+  denseFractions: "0,1/12,1/6,1/3", // P1 dense fine-tune fractions (1/6 is the default)
+};
+type Config = typeof defaults;
+
+const presets: Record<string, Partial<Config>> = {
+  // 2 layers × 32 wide, context 32, batch 8: 13 runs of 200 steps, about 15 minutes on 2 cores.
+  cpu: {},
+  // The test suite's smoke run (a few seconds on the reference backend).
+  "cpu-tiny": {
+    steps: 8,
+    nLayer: 1,
+    blockSize: 16,
+    batchSize: 4,
+    warmup: 2,
+    evalEvery: 4,
+    evalBatches: 2,
+    maskRefresh: 2,
+  },
+  // A GPU-sized model (full vocabulary), the size of `gpt2.ts --preset=gpu`.
+  gpu: {
+    vocab: 0,
+    nLayer: 6,
+    nHead: 8,
+    nEmbd: 512,
+    blockSize: 256,
+    batchSize: 16,
+    steps: 600,
+    lr: 6e-4,
+    warmup: 60,
+    minLr: 6e-5,
+    evalEvery: 100,
+    evalBatches: 16,
+    maskRefresh: 40,
+  },
+};
+
+const TABLES = ["beta", "mvue", "dense-fraction", "fp8"] as const;
+type TableName = typeof TABLES[number];
+
+/** One row of an ablation table. */
+interface Variant {
+  name: string;
+  sparse: SparseOptions;
+}
+
+/** An ablation: its title, its variants and which of them is the default. */
+interface TableSpec {
+  name: TableName;
+  title: string;
+  variants: Variant[];
+  /** Index of the default variant in `variants`. */
+  defaultIndex: number;
+}
+
+function parseFraction(text: string): number {
+  const parts = text.trim().split("/");
+  const v = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(parts[0]);
+  if (parts.length > 2 || parts.some((p) => p.trim() === "") || !(v >= 0 && v < 1)) {
+    throw new TypeError(
+      `Bad value for --denseFractions: expected fractions in [0, 1) like 1/6, got ${text}`,
+    );
+  }
+  return v;
+}
+
+function tableSpecs(cfg: Config): TableSpec[] {
+  const sste = (extra: Partial<SparseOptions> = {}): SparseOptions => ({
+    method: "s-ste",
+    ...extra,
+  });
+  const fractionTexts = cfg.denseFractions.split(",").map((s) => s.trim()).filter(Boolean);
+  const fractions = fractionTexts.map(parseFraction);
+  const defaultFraction = fractions.findIndex((f) => f === 1 / 6);
+  if (defaultFraction < 0) {
+    throw new RangeError(
+      `Bad value for --denseFractions: it must contain the default 1/6, got ${cfg.denseFractions}`,
+    );
+  }
+  const all: TableSpec[] = [
+    {
+      name: "beta",
+      title: "β recipe of S-STE (P2 Table 2)",
+      variants: [
+        { name: "none (β = 1)", sparse: sste({ betaRecipe: "none" }) },
+        { name: "l1", sparse: sste({ betaRecipe: "l1" }) },
+        { name: "mse-frozen (default)", sparse: sste() },
+        { name: "mse-dynamic", sparse: sste({ betaRecipe: "mse-dynamic" }) },
+      ],
+      defaultIndex: 2,
+    },
+    {
+      name: "mvue",
+      title: "MVUE placement in S-STE (P2 Table 3)",
+      variants: [
+        { name: "no MVUE", sparse: sste({ mvue: false }) },
+        { name: "MVUE on ∇Z (default)", sparse: sste() },
+        { name: "MVUE on ∇Z and on S(W) for ∇X", sparse: sste({ mvueOnWeight: true }) },
+      ],
+      defaultIndex: 1,
+    },
+    {
+      name: "dense-fraction",
+      title: "Dense fine-tune fraction of T-SR-STE+DF (P1)",
+      variants: fractions.map((f, i) => ({
+        name: `${fractionTexts[i]}${i === defaultFraction ? " (default)" : ""}`,
+        sparse: {
+          method: "t-sr-ste+df",
+          denseFraction: f,
+          alpha: cfg.alpha,
+          maskRefresh: cfg.maskRefresh,
+        },
+      })),
+      defaultIndex: defaultFraction,
+    },
+    {
+      name: "fp8",
+      title: "FP8 on/off for S-STE (P2 Table 8)",
+      variants: [
+        { name: "S-STE, f32 GEMMs (default)", sparse: sste() },
+        { name: "S-STE + FP8 (E4M3 fwd, E5M2 bwd)", sparse: { method: "s-ste+fp8" } },
+      ],
+      defaultIndex: 0,
+    },
+  ];
+  const wanted = cfg.tables.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const t of wanted) {
+    if (!(TABLES as readonly string[]).includes(t)) {
+      throw new TypeError(
+        `Bad value for --tables: unknown table ${JSON.stringify(t)} (expected ${TABLES})`,
+      );
+    }
+  }
+  return all.filter((t) => wanted.includes(t.name));
+}
+
+/** A run's identity: its resolved sparse options and seed (shared runs are trained once). */
+function runKey(sparse: SparseOptions, seed: number): string {
+  return `${JSON.stringify(resolveSparseOptions(sparse))}#${seed}`;
+}
+
+interface RunResult {
+  key: string;
+  label: string;
+  sparse: SparseOptions;
+  seed: number;
+  val_loss: number;
+  evaluated: "dense" | "2:4";
+  dense_steps: number;
+  tokens_per_s: number;
+  train_seconds: number;
+  log: RunLog;
+}
+
+/**
+ * Runs the ablations with `--key=value` arguments and writes their outputs.
+ *
+ * @param args Command-line arguments (`--preset=`, `--tables=`, `--steps=`, `--out=`, …).
+ * @returns The summary written to `summary.json`.
+ * @throws {TypeError} On an unknown option or a value that does not parse.
+ * @throws {RangeError} On a value out of range.
+ */
+export async function main(args: string[]): Promise<Record<string, unknown>> {
+  const cfg = parseConfig(defaults, normalizeFlags(args, ["resume"]), presets);
+  assertInt("steps", cfg.steps, 2);
+  assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
+  assertInt("spreadSeeds", cfg.spreadSeeds, 1, 10);
+  assertInt("warmup", cfg.warmup, 0, cfg.steps - 1);
+  assertInt("evalEvery", cfg.evalEvery, 0);
+  assertInt("evalBatches", cfg.evalBatches, 1);
+  if ((cfg.batchSize * cfg.blockSize) % 4 !== 0) {
+    throw new RangeError(
+      `batchSize·blockSize must be a multiple of 4 for MVUE on ∇Zᵀ, got ${cfg.batchSize}·${cfg.blockSize}`,
+    );
+  }
+  const tables = tableSpecs(cfg);
+  console.log("config:", JSON.stringify(cfg));
+  const started = performance.now();
+
+  // The distinct runs: every variant with the primary seed, every default with the extra seeds.
+  const runs = new Map<string, { label: string; sparse: SparseOptions; seed: number }>();
+  for (const t of tables) {
+    for (const [i, v] of t.variants.entries()) {
+      const seeds = i === t.defaultIndex ? cfg.spreadSeeds : 1;
+      for (let k = 0; k < seeds; k++) {
+        const seed = cfg.seed + k;
+        const key = runKey(v.sparse, seed);
+        if (!runs.has(key)) {
+          const label = `${t.name}: ${v.name}${k > 0 ? ` #${seed}` : ""}`;
+          runs.set(key, { label, sparse: v.sparse, seed });
+        }
+      }
+    }
+  }
+
+  const backend = await selectBackend(cfg.backend);
+  console.log(`backend: ${backend.name} on ${backend.device}`);
+  const data = await loadLmData(cfg.data, cfg.vocab);
+  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
+  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
+
+  const results = new Map<string, RunResult>();
+  for (const [i, [key, run]] of [...runs.entries()].entries()) {
+    const elapsed = (performance.now() - started) / 1000;
+    const left = i > 0 ? `, about ${formatSeconds((elapsed / i) * (runs.size - i))} left` : "";
+    console.log(
+      `\n== [${i + 1}/${runs.size}] ${run.label}  (${formatSeconds(elapsed)} elapsed${left})`,
+    );
+    const model: GPTConfig = {
+      vocabSize: data.vocab.size,
+      blockSize: cfg.blockSize,
+      nLayer: cfg.nLayer,
+      nHead: cfg.nHead,
+      nEmbd: cfg.nEmbd,
+      dropout: 0,
+      sparse: run.sparse,
+    };
+    const file = `${run.label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
+    const { trainer, log } = await trainRun({
+      label: run.label,
+      backend,
+      model,
+      initSeed: run.seed,
+      trainer: {
+        totalSteps: cfg.steps,
+        peakLr: cfg.lr,
+        warmupSteps: cfg.warmup,
+        minLr: cfg.minLr,
+        seed: run.seed,
+      },
+      tokens: data.train,
+      batchSize: cfg.batchSize,
+      blockSize: cfg.blockSize,
+      dataSeed: run.seed,
+      val: { batches: valBatches, every: cfg.evalEvery, dense: (t) => t.phase === "dense" },
+      checkpoint: `${cfg.out}/checkpoints/${file}`,
+      resume: cfg.resume,
+      logEvery: 40,
+    });
+    const valLoss = log.val.at(-1)![1];
+    const switchStep = trainer.denseSwitchStep;
+    const result: RunResult = {
+      key,
+      label: run.label,
+      sparse: run.sparse,
+      seed: run.seed,
+      val_loss: valLoss,
+      evaluated: trainer.phase === "dense" ? "dense" : "2:4",
+      dense_steps: switchStep === undefined ? 0 : cfg.steps - switchStep,
+      tokens_per_s: log.tokens / log.trainSeconds,
+      train_seconds: log.trainSeconds,
+      log,
+    };
+    results.set(key, result);
+    console.log(
+      `${run.label}: val loss ${valLoss.toFixed(4)} (evaluated ${result.evaluated}), ${
+        result.tokens_per_s.toFixed(0)
+      } tok/s`,
+    );
+  }
+
+  const summary = await writeOutputs(cfg, tables, results, backend, started);
+  console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
+  return summary;
+}
+
+async function writeOutputs(
+  cfg: Config,
+  tables: TableSpec[],
+  results: Map<string, RunResult>,
+  backend: Backend,
+  started: number,
+): Promise<Record<string, unknown>> {
+  const date = new Date().toISOString();
+  const f4 = (v: number) => v.toFixed(4);
+  const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(4)}`;
+  const lines = [
+    `# Ablations of the 2:4 methods (P2 Tables 2, 3, 8 and P1's dense fine-tuning; scaled down)`,
+    ``,
+    `Produced by \`experiments/ablations.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
+    `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
+    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, peak LR ${cfg.lr}, warm-up ` +
+    `${cfg.warmup}) on ${backend.name} (${backend.device}), ${date.slice(0, 10)}. Same initial ` +
+    `weights and data order in every run of seed ${cfg.seed}; validation loss on the same ` +
+    `${cfg.evalBatches} held-out batches.`,
+    ``,
+  ];
+  const tableSummaries: Record<string, unknown> = {};
+  for (const t of tables) {
+    const def = t.variants[t.defaultIndex];
+    const defRun = results.get(runKey(def.sparse, cfg.seed))!;
+    const seedRuns = Array.from(
+      { length: cfg.spreadSeeds },
+      (_, k) => results.get(runKey(def.sparse, cfg.seed + k))!,
+    );
+    const losses = seedRuns.map((r) => r.val_loss);
+    const spread = seedRuns.length > 1 ? Math.max(...losses) - Math.min(...losses) : null;
+    const rows = t.variants.map((v, i) => {
+      const r = results.get(runKey(v.sparse, cfg.seed))!;
+      return {
+        variant: v.name,
+        is_default: i === t.defaultIndex,
+        sparse: resolveSparseOptions(v.sparse),
+        val_loss: r.val_loss,
+        val_ppl: Math.exp(r.val_loss),
+        delta_vs_default: r.val_loss - defRun.val_loss,
+        evaluated: r.evaluated,
+        dense_steps: r.dense_steps,
+        tokens_per_s: r.tokens_per_s,
+        run: r.label,
+      };
+    });
+    const isDf = t.name === "dense-fraction";
+    lines.push(
+      `## ${t.title}`,
+      ``,
+      `| variant | val loss | val ppl | Δ vs default |${
+        isDf ? " dense steps |" : ""
+      } evaluated | tokens/s |`,
+      `|---|---|---|---|${isDf ? "---|" : ""}---|---|`,
+      ...rows.map((r) =>
+        `| ${r.variant} | ${f4(r.val_loss)} | ${r.val_ppl.toFixed(2)} | ${
+          r.is_default ? "—" : signed(r.delta_vs_default)
+        } |${isDf ? ` ${r.dense_steps} |` : ""} ${r.evaluated} | ${r.tokens_per_s.toFixed(0)} |`
+      ),
+      ``,
+      spread === null
+        ? `Seed spread: the default was trained with one seed only, so no spread is stated.`
+        : `Seed spread: the default (${def.name.replace(" (default)", "")}) trained with ` +
+          `seeds ${seedRuns.map((r) => r.seed).join(", ")} (initialisation, data order and ` +
+          `MVUE draws all change) reaches ${losses.map(f4).join(", ")}, a spread of ` +
+          `${f4(spread)}. The variants share seed ${cfg.seed}, so their Δ are paired ` +
+          `comparisons, but a |Δ| below the spread is not a difference to rely on.`,
+      ``,
+    );
+    tableSummaries[t.name] = {
+      title: t.title,
+      default: def.name,
+      rows,
+      seed_spread: {
+        seeds: seedRuns.map((r) => r.seed),
+        val_losses: losses,
+        val_loss_range: spread,
+      },
+    };
+    await Deno.writeTextFile(
+      `${cfg.out}/${t.name === "dense-fraction" ? "dense_fraction" : t.name}.svg`,
+      lineChart(
+        [
+          ...t.variants.map((v) => ({
+            name: v.name,
+            points: results.get(runKey(v.sparse, cfg.seed))!.log.val,
+          })),
+          ...seedRuns.slice(1).map((r) => ({
+            name: `${def.name.replace(" (default)", "")} seed ${r.seed}`,
+            points: r.log.val,
+          })),
+        ],
+        { title: `${t.title}: validation loss`, xLabel: "optimizer steps", yLabel: "val loss" },
+      ),
+    );
+  }
+  const summary = {
+    experiment: "ablations",
+    date,
+    backend: backend.name,
+    device: backend.device,
+    wall_seconds: (performance.now() - started) / 1000,
+    config: cfg,
+    tables: tableSummaries,
+    runs: Object.fromEntries(
+      [...results.values()].map((r) => [r.label, {
+        sparse: resolveSparseOptions(r.sparse),
+        seed: r.seed,
+        val_loss: r.val_loss,
+        evaluated: r.evaluated,
+        dense_steps: r.dense_steps,
+        tokens_per_s: r.tokens_per_s,
+        train_seconds: r.train_seconds,
+        val_curve: r.log.val,
+      }]),
+    ),
+  };
+  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
+  console.log(`\n${lines.join("\n")}`);
+  console.log(`wrote ${cfg.out}/{summary.json,table.md,*.svg}`);
+  return summary;
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

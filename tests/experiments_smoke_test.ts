@@ -1,0 +1,236 @@
+/**
+ * Smoke runs of the language-model experiments (`experiments/gpt2.ts`, `flip_rate.ts`,
+ * `ablations.ts`) with their `cpu-tiny` presets on the reference backend: every output file is
+ * written, the summaries have the expected keys and finite numbers, and the flip rates obey the
+ * relations the scripts rely on.
+ *
+ * @module
+ */
+
+import { main as flipRateMain } from "../experiments/flip_rate.ts";
+import { main as ablationsMain } from "../experiments/ablations.ts";
+
+const DATA = new URL("../data/brown", import.meta.url).pathname;
+const GPT2 = new URL("../experiments/gpt2.ts", import.meta.url).pathname;
+
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+function checkFinite(value: unknown, what: string): void {
+  check(
+    typeof value === "number" && Number.isFinite(value),
+    `${what} should be a finite number, got ${value}`,
+  );
+}
+
+async function checkFiles(dir: string, names: string[]): Promise<void> {
+  for (const name of names) {
+    const info = await Deno.stat(`${dir}/${name}`);
+    check(info.isFile && info.size > 0, `${dir}/${name} should be a non-empty file`);
+  }
+}
+
+/** Runs `fn` with `console.log` silenced (the scripts print progress). */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    return await fn();
+  } finally {
+    console.log = log;
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+Deno.test("gpt2.ts runs its cpu-tiny preset and writes its outputs", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_gpt2_" });
+  try {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        GPT2,
+        "--preset=cpu-tiny",
+        "--backend=reference",
+        `--out=${out}`,
+        `--data=${DATA}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(result.stderr);
+    check(result.code === 0, `gpt2.ts exited with ${result.code}: ${stderr}`);
+    await checkFiles(out, [
+      "summary.json",
+      "table.md",
+      "loss.svg",
+      "val_loss.svg",
+      "flip_rate.svg",
+    ]);
+    const summary: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    check(summary.experiment === "gpt2", `unexpected experiment ${summary.experiment}`);
+    const expected = [
+      "dense",
+      "dense#2",
+      "ste",
+      "sr-ste",
+      "t-sr-ste",
+      "t-sr-ste+df",
+      "s-ste",
+      "s-ste+fp8",
+    ];
+    check(
+      JSON.stringify(Object.keys(summary.methods)) === JSON.stringify(expected),
+      `unexpected methods ${Object.keys(summary.methods)}`,
+    );
+    for (const [name, m] of Object.entries(summary.methods) as [string, Json][]) {
+      checkFinite(m.val_loss, `${name} val_loss`);
+      checkFinite(m.finetune_acc, `${name} finetune_acc`);
+      check(m.finetune_acc >= 0 && m.finetune_acc <= 1, `${name} accuracy out of [0, 1]`);
+    }
+    checkFinite(summary.dense_seed_spread.val_loss, "dense seed spread");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("flip_rate.ts runs its cpu-tiny preset, selects an α and writes its outputs", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_flip_" });
+  try {
+    const summary: Json = await quietly(() =>
+      flipRateMain(["--preset=cpu-tiny", "--backend=reference", `--out=${out}`, `--data=${DATA}`])
+    );
+    await checkFiles(out, [
+      "summary.json",
+      "table.md",
+      "flip_rate.svg",
+      "methods.svg",
+      "alpha_sweep.svg",
+      "alpha_sweep_mask.svg",
+      "decay_placement.svg",
+      "beta.svg",
+      "alpha_probes.svg",
+    ]);
+    const written: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    check(written.experiment === "flip_rate", `unexpected experiment ${written.experiment}`);
+    const runs = written.runs;
+    const expected = [
+      "dense",
+      "ste",
+      "sr-ste (decay on gradient)",
+      "sr-ste (decay on weight)",
+      "t-sr-ste α=0",
+      "t-sr-ste α=6e-5",
+      "s-ste (frozen β)",
+      "s-ste (dynamic β)",
+    ];
+    check(
+      JSON.stringify(Object.keys(runs)) === JSON.stringify(expected),
+      `unexpected runs ${Object.keys(runs)}`,
+    );
+    const steps = written.config.steps;
+    for (const [id, r] of Object.entries(runs) as [string, Json][]) {
+      checkFinite(r.val_loss, `${id} val_loss`);
+      for (const key of ["first_third", "last_third", "max", "final"]) {
+        checkFinite(r.hard_flip_rate[key], `${id} hard_flip_rate.${key}`);
+        checkFinite(r.mask_flip_rate[key], `${id} mask_flip_rate.${key}`);
+      }
+      // The first measurement only stores the mask: one point per step after the first.
+      check(r.hard_curve.length === steps - 1, `${id}: ${r.hard_curve.length} hard points`);
+      for (const [, y] of r.hard_curve) check(y >= 0 && y <= 1, `${id}: flip rate ${y}`);
+    }
+    // For a method that tracks the hard mask every step, the per-step measurement after step s is
+    // the trainer's flip count at the start of step s + 1: the same masks, the same number.
+    for (const id of ["dense", "ste", "s-ste (frozen β)"]) {
+      const mask = new Map<number, number>(runs[id].mask_curve);
+      let compared = 0;
+      for (const [x, y] of runs[id].hard_curve) {
+        if (mask.has(x)) {
+          check(mask.get(x) === y, `${id}: hard flip ${y} != trainer flip ${mask.get(x)} at ${x}`);
+          compared++;
+        }
+      }
+      check(compared === steps - 2, `${id}: compared ${compared} points`);
+    }
+    // T-SR-STE refreshes its transposable mask every maskRefresh steps: flips only there.
+    const refresh = written.config.maskRefresh;
+    const tsr = runs["t-sr-ste α=6e-5"];
+    check(tsr.mask_flip_rate.per === "refresh", "T-SR-STE's mask flip rate should be per refresh");
+    check(
+      tsr.mask_curve.length > 0 && tsr.mask_curve.every(([x]: number[]) => x % refresh === 0),
+      `T-SR-STE mask flips off the refresh steps: ${tsr.mask_curve.map((p: number[]) => p[0])}`,
+    );
+    const sel = written.alpha_selection;
+    check(sel.grid.includes(sel.selected), `selected α ${sel.selected} not in ${sel.grid}`);
+    check(typeof sel.reason === "string" && sel.reason.length > 0, "no selection reason");
+    check(sel.probes.length === sel.grid.length, "one probe per α of the grid");
+    for (const p of sel.probes) {
+      for (const v of p.flip_rate_thirds) checkFinite(v, `probe α=${p.alpha} third`);
+      check(p.healthy === (p.below_bound && p.not_rising), `probe α=${p.alpha} verdict`);
+    }
+    for (const v of sel.bound_thirds) checkFinite(v, "bound third");
+    const healthy = sel.probes.filter((p: Json) => p.healthy).map((p: Json) => p.alpha);
+    check(
+      sel.selected === (healthy.length > 0 ? Math.min(...healthy) : Math.max(...sel.grid)),
+      `selected α ${sel.selected} is not the smallest healthy one of ${healthy}`,
+    );
+    check(JSON.stringify(summary.alpha_selection) === JSON.stringify(sel), "returned summary");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("ablations.ts runs its cpu-tiny preset and writes one table per ablation", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_ablations_" });
+  try {
+    await quietly(() =>
+      ablationsMain(["--preset=cpu-tiny", "--backend=reference", `--out=${out}`, `--data=${DATA}`])
+    );
+    await checkFiles(out, [
+      "summary.json",
+      "table.md",
+      "beta.svg",
+      "mvue.svg",
+      "dense_fraction.svg",
+      "fp8.svg",
+    ]);
+    const summary: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    check(summary.experiment === "ablations", `unexpected experiment ${summary.experiment}`);
+    const rowsExpected: Record<string, number> = {
+      beta: 4,
+      mvue: 3,
+      "dense-fraction": 4,
+      fp8: 2,
+    };
+    check(
+      JSON.stringify(Object.keys(summary.tables)) === JSON.stringify(Object.keys(rowsExpected)),
+      `unexpected tables ${Object.keys(summary.tables)}`,
+    );
+    for (const [name, t] of Object.entries(summary.tables) as [string, Json][]) {
+      check(t.rows.length === rowsExpected[name], `${name}: ${t.rows.length} rows`);
+      check(t.rows.filter((r: Json) => r.is_default).length === 1, `${name}: one default`);
+      for (const r of t.rows) {
+        checkFinite(r.val_loss, `${name}/${r.variant} val_loss`);
+        checkFinite(r.delta_vs_default, `${name}/${r.variant} Δ`);
+        if (r.is_default) {
+          check(r.delta_vs_default === 0, `${name}: default Δ ${r.delta_vs_default}`);
+        }
+      }
+      check(t.seed_spread.seeds.length === 2, `${name}: the default should run with two seeds`);
+      checkFinite(t.seed_spread.val_loss_range, `${name} seed spread`);
+    }
+    // The dense fraction decides the phase the model ends in, and so how it is evaluated.
+    const df = summary.tables["dense-fraction"].rows;
+    check(df[0].dense_steps === 0 && df[0].evaluated === "2:4", "fraction 0 stays sparse");
+    check(df[3].dense_steps > 0 && df[3].evaluated === "dense", "fraction 1/3 ends dense");
+    // Shared runs are trained once: 4 + 2 + 4 + 1 variants and two extra-seed defaults.
+    check(Object.keys(summary.runs).length === 13, `${Object.keys(summary.runs).length} runs`);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
