@@ -24,3 +24,4 @@
 
 export * from "./reference/mod.ts";
 export * from "./core/mod.ts";
+export * from "./gpu/mod.ts";
