@@ -312,6 +312,27 @@ export class GpuRuntime {
     this.#dispatches++;
   }
 
+  /**
+   * Ends the open compute pass and opens one that writes GPU timestamps at its beginning and/or
+   * end (`timestamp-query`); later dispatches are recorded into it until a copy, a read-back or a
+   * flush ends it. Benchmarks bracket work with such passes to time it on the GPU's clock,
+   * without the host's submit and synchronisation latency.
+   *
+   * @param timestampWrites The query set and the indices to write.
+   * @throws {TypeError} If the device was created without `timestamp-query`.
+   */
+  beginTimestampedPass(timestampWrites: GPUComputePassTimestampWrites): void {
+    this.#check();
+    if (!this.features.timestamp) {
+      throw new TypeError(
+        `Cannot begin a timestamped compute pass: adapter "${this.adapterName}" has no timestamp-query feature`,
+      );
+    }
+    if (this.#pass) this.#pass.end();
+    this.#encoder ??= this.device.createCommandEncoder();
+    this.#pass = this.#encoder.beginComputePass({ timestampWrites });
+  }
+
   /** Records a buffer-to-buffer copy (ends the open compute pass). */
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
     this.#check();
