@@ -13,10 +13,17 @@
  * submit and read-back per step); from `mini` (width 128, vocabulary 2048) on, matmuls dominate
  * and the GPU wins, by more on a discrete GPU than on a software adapter.
  *
+ * The Markdown table (`--out`) is rewritten after every measurement, so a run cut short still
+ * leaves the rows it finished. `--skipReferenceAfter=N` times the reference for the first N
+ * methods only (the GPU for all), so GPU-sized models keep a reference ÷ WebGPU ratio without
+ * waiting on the slow reference for every method.
+ *
  * Usage:
  *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts
  *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts --model=mini \
  *     --batch=4 --seq=64 --methods=dense,s-ste --out=results/step_time.md
+ *   deno run --allow-read --allow-write --allow-env experiments/step_time.ts --model=mini \
+ *     --batch=8 --seq=128 --skipReferenceAfter=1 --out=results/step_time.md
  *
  * @module
  */
@@ -43,8 +50,10 @@ const DEFAULTS = {
   steps: 5,
   /** Comma-separated methods (default: all of SPEC §2.8). */
   methods: SPARSE_METHODS.join(","),
-  /** Skip the reference backend (for sizes where it is too slow). */
+  /** Skip the reference backend for every method (for sizes where it is too slow). */
   skipReference: false,
+  /** Time the reference for the first N methods only (negative: for all of them). */
+  skipReferenceAfter: -1,
   /** Also write the Markdown table here (empty: print only). */
   out: "",
 };
@@ -96,33 +105,64 @@ async function main(): Promise<void> {
       throw new TypeError(`Unknown method ${m} (expected ${SPARSE_METHODS.join(", ")})`);
     }
   }
+  const refCount = config.skipReference
+    ? 0
+    : config.skipReferenceAfter < 0
+    ? methods.length
+    : config.skipReferenceAfter;
+  if (!Number.isInteger(refCount)) {
+    throw new TypeError(
+      `Bad value for --skipReferenceAfter: expected an integer, got ${config.skipReferenceAfter}`,
+    );
+  }
   const gpu: GpuBackend = await createGpuBackend();
   const ref = new ReferenceBackend();
   console.log(`WebGPU adapter: ${gpu.device}`);
   console.log(
     `model ${config.model}, batch ${config.batch}×${config.seq}, ${config.warmup} warm-up + ` +
-      `${config.steps} timed steps (median)\n`,
+      `${config.steps} timed steps (median)` +
+      (refCount < methods.length ? `; reference timed for the first ${refCount} method(s)` : "") +
+      "\n",
   );
-  const lines = [
+  /** One table row; `refMs` is undefined while pending, null when not timed. */
+  const rows: { method: SparseMethod; gpuMs: number; refMs?: number | null }[] = [];
+  const line = (r: (typeof rows)[number]) => {
+    const ref = r.refMs === undefined ? "…" : r.refMs === null ? "—" : r.refMs.toFixed(1);
+    const ratio = typeof r.refMs === "number" ? (r.refMs / r.gpuMs).toFixed(2) + "×" : "—";
+    return `| ${r.method} | ${ref} | ${r.gpuMs.toFixed(1)} | ${ratio} |`;
+  };
+  const head = [
     "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU |",
     "|---|---:|---:|---:|",
   ];
-  console.log(lines.join("\n"));
-  for (const method of methods) {
-    const gpuMs = await timeSteps(gpu, method, config);
-    const refMs = config.skipReference ? NaN : await timeSteps(ref, method, config);
-    const line = `| ${method} | ${config.skipReference ? "—" : refMs.toFixed(1)} | ${
-      gpuMs.toFixed(1)
-    } | ${config.skipReference ? "—" : (refMs / gpuMs).toFixed(2) + "×"} |`;
-    lines.push(line);
-    console.log(line);
-  }
-  if (config.out) {
+  const write = async (finished: boolean) => {
+    if (!config.out) return;
     const header = `Step time per method (${config.model}, batch ${config.batch}×${config.seq}); ` +
-      `WebGPU adapter: ${gpu.device}\n\n`;
-    await Deno.writeTextFile(config.out, header + lines.join("\n") + "\n");
-    console.log(`\nwrote ${config.out}`);
+      `WebGPU adapter: ${gpu.device}${
+        finished ? "" : " (incomplete: run in progress or cut short)"
+      }\n\n`;
+    const note = refCount < methods.length
+      ? `\nThe reference was timed for the first ${refCount} method(s) only (—: not timed).\n`
+      : "";
+    await Deno.writeTextFile(
+      config.out,
+      header + [...head, ...rows.map(line)].join("\n") + "\n" + note,
+    );
+  };
+  console.log(head.join("\n"));
+  await write(false);
+  for (const [index, method] of methods.entries()) {
+    const row: (typeof rows)[number] = { method, gpuMs: await timeSteps(gpu, method, config) };
+    rows.push(row);
+    if (index < refCount) {
+      await write(false); // the GPU figure survives a cut while the reference runs
+      row.refMs = await timeSteps(ref, method, config);
+    } else row.refMs = null;
+    console.log(line(row));
+    await write(false);
   }
+  await write(true);
+  if (config.out) console.log(`\nwrote ${config.out}`);
   gpu.destroy();
 }
 
