@@ -764,8 +764,8 @@ ${table(matmulRows)}
   const DENSE: [string, EncodeMatmulOptions, string][] = [
     ["dense matmul naive", { variant: "naive" }, "2·T·in·out"],
     ["dense matmul register", { variant: "register" }, "2·T·in·out (incl. K-major repacks)"],
-    ["dense matmul tiled 64", { tiling: TILING_64 }, "2·T·in·out"],
-    ["dense matmul tiled 128", { tiling: TILING_128 }, "2·T·in·out"],
+    ["dense matmul tiled 64", { variant: "tiled", tiling: TILING_64 }, "2·T·in·out"],
+    ["dense matmul tiled 128", { variant: "tiled", tiling: TILING_128 }, "2·T·in·out"],
   ];
   for (const [inDim, outDim] of cfg.layers) {
     const T = cfg.tokens;
