@@ -14,6 +14,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { encodeSumFinal } from "./reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
@@ -33,59 +34,96 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, CE_THREADS)}
   let lse = m + log(red[0]);`;
 }
 
+/** The row's log-sum-exp `lse` in one invocation, in {@linkcode lseWgsl}'s order. */
+function lseSerialWgsl(): string {
+  return `${
+    serialTreeReduceWgsl({
+      name: "m",
+      threads: CE_THREADS,
+      op: "max",
+      count: "p.C",
+      value: (c) => `z[o + ${c}]`,
+    })
+  }
+${
+    serialTreeReduceWgsl({
+      name: "total",
+      threads: CE_THREADS,
+      op: "sum",
+      count: "p.C",
+      value: (c) => `exp(z[o + ${c}] - m)`,
+    })
+  }
+  let lse = m + log(total);`;
+}
+
+/** The per-row head of the kernels: the row index, either per workgroup or per invocation. */
+function rowHead(serial: boolean): string {
+  return serial
+    ? `@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;`
+    : `var<workgroup> red: array<f32, ${CE_THREADS}>;
+
+@compute @workgroup_size(${CE_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP};`;
+}
+
 /**
  * The per-row loss kernel. Bindings: `z`, `targets`, `losses`, uniform `{ rows, C }`.
  *
- * @returns The kernel, key `cross-entropy-rows`.
+ * @param serial The software-adapter variant: one invocation per row, the same reductions in the
+ * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
+ * @returns The kernel, key `cross-entropy-rows` (`-serial`).
  */
-export function crossEntropyRowsSpec(): KernelSpec {
-  return cachedSpec("cross-entropy-rows", () =>
-    `struct Params { rows: u32, C: u32 }
+export function crossEntropyRowsSpec(serial = false): KernelSpec {
+  return cachedSpec(
+    `cross-entropy-rows${serial ? "-serial" : ""}`,
+    () =>
+      `struct Params { rows: u32, C: u32 }
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
 @group(0) @binding(2) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-var<workgroup> red: array<f32, ${CE_THREADS}>;
-
-@compute @workgroup_size(${CE_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
+${rowHead(serial)}
   if (row >= p.rows) { return; }
   let o = row * p.C;
-${lseWgsl()}
-  if (lid == 0u) { losses[row] = lse - z[o + u32(targets[row])]; }
+${serial ? lseSerialWgsl() : lseWgsl()}
+  if (${serial ? "true" : "lid == 0u"}) { losses[row] = lse - z[o + u32(targets[row])]; }
 }
-`);
+`,
+  );
 }
 
 /**
  * The gradient kernel. Bindings: `z`, `targets`, `dLoss`, `out`, uniform `{ rows, C }`.
  *
- * @returns The kernel, key `cross-entropy-backward`.
+ * @param serial The software-adapter variant (as in {@linkcode crossEntropyRowsSpec}).
+ * @returns The kernel, key `cross-entropy-backward` (`-serial`).
  */
-export function crossEntropyBackwardSpec(): KernelSpec {
-  return cachedSpec("cross-entropy-backward", () =>
-    `struct Params { rows: u32, C: u32 }
+export function crossEntropyBackwardSpec(serial = false): KernelSpec {
+  return cachedSpec(
+    `cross-entropy-backward${serial ? "-serial" : ""}`,
+    () =>
+      `struct Params { rows: u32, C: u32 }
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
 @group(0) @binding(2) var<storage, read> dLoss: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
-var<workgroup> red: array<f32, ${CE_THREADS}>;
-
-@compute @workgroup_size(${CE_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
+${rowHead(serial)}
   if (row >= p.rows) { return; }
   let o = row * p.C;
-${lseWgsl()}
+${serial ? lseSerialWgsl() : lseWgsl()}
   let factor = dLoss[0] / f32(p.rows);
   let t = u32(targets[row]);
-  for (var c = lid; c < p.C; c += ${CE_THREADS}u) {
+  for (var c = ${serial ? "0u" : "lid"}; c < p.C; c += ${serial ? "1u" : `${CE_THREADS}u`}) {
     out[o + c] = factor * (exp(z[o + c] - lse) - select(0.0, 1.0, c == t));
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -106,7 +144,13 @@ export function encodeCrossEntropy(
   C: number,
 ): GPUBuffer {
   const losses = rt.alloc(4 * rows);
-  rt.dispatch(crossEntropyRowsSpec(), [z, targets, losses], grid1d(rows), packParams([rows, C]));
+  const serial = rt.isFallbackAdapter;
+  rt.dispatch(
+    crossEntropyRowsSpec(serial),
+    [z, targets, losses],
+    grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
+    packParams([rows, C]),
+  );
   const out = encodeSumFinal(rt, losses, rows, 1 / rows);
   rt.free(losses);
   return out;
@@ -132,10 +176,11 @@ export function encodeCrossEntropyBackward(
   C: number,
 ): GPUBuffer {
   const out = rt.alloc(4 * rows * C);
+  const serial = rt.isFallbackAdapter;
   rt.dispatch(
-    crossEntropyBackwardSpec(),
+    crossEntropyBackwardSpec(serial),
     [z, targets, dLoss, out],
-    grid1d(rows),
+    grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
     packParams([rows, C]),
   );
   return out;

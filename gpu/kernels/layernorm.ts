@@ -10,6 +10,9 @@
  * together); `dw = Σ_rows dy ⊙ x̂` and `db = Σ_rows dy` by the two-pass column sums of
  * `reduce.ts` (per-chunk partials in row order, then the chunks in order): no float atomics.
  *
+ * On a software adapter (`isFallbackAdapter`) the row kernels run as serial variants: one
+ * invocation per row, the same trees, bit-identical results, no barriers (`_serial_reduce.ts`).
+ *
  * @module
  */
 
@@ -17,6 +20,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import {
   assertColumnGrid,
   CHUNK_ROWS,
@@ -75,6 +79,59 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
 `);
 }
 
+/**
+ * The forward kernel for software adapters: one invocation per row, the same reductions in the
+ * same order as {@linkcode layerNormForwardSpec} (bit-identical results; see
+ * `_serial_reduce.ts`). Grid: `⌈rows/64⌉` workgroups. Bindings as
+ * {@linkcode layerNormForwardSpec}.
+ *
+ * @returns The kernel, key `layernorm-forward-serial`.
+ */
+export function layerNormForwardSerialSpec(): KernelSpec {
+  return cachedSpec("layernorm-forward-serial", () =>
+    `struct Params { rows: u32, d: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+${
+      serialTreeReduceWgsl({
+        name: "total",
+        threads: LN_THREADS,
+        op: "sum",
+        count: "p.d",
+        value: (c) => `x[o + ${c}]`,
+      })
+    }
+  let mu = total / f32(p.d);
+${
+      serialTreeReduceWgsl({
+        name: "sq",
+        threads: LN_THREADS,
+        op: "sum",
+        count: "p.d",
+        value: (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`,
+      })
+    }
+  let rs = 1.0 / sqrt(sq / f32(p.d) + p.eps);
+  for (var c = 0u; c < p.d; c++) {
+    y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
+  }
+  mean[row] = mu;
+  rstd[row] = rs;
+}
+`);
+}
+
 /** Buffers of the LayerNorm forward pass. */
 export interface LayerNormBuffers {
   /** Output `[rows, d]`. */
@@ -108,10 +165,11 @@ export function encodeLayerNorm(
 ): LayerNormBuffers {
   const y = rt.alloc(4 * rows * d), mean = rt.alloc(4 * rows), rstd = rt.alloc(4 * rows);
   if (rows > 0) {
+    const serial = rt.isFallbackAdapter;
     rt.dispatch(
-      layerNormForwardSpec(),
+      serial ? layerNormForwardSerialSpec() : layerNormForwardSpec(),
       [x, w, b, y, mean, rstd],
-      grid1d(rows),
+      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
       packParams([rows, d], [eps]),
     );
   }
@@ -156,6 +214,61 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 2 }, LN_THREADS)}
   let meanG = red[0] / f32(p.d);
   let meanGX = red[1] / f32(p.d);
   for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+    let g = dy[o + c] * w[c];
+    let xh = (x[o + c] - mu) * rs;
+    dx[o + c] = rs * (g - meanG - xh * meanGX);
+  }
+}
+`);
+}
+
+/**
+ * The backward kernel for `dx` on software adapters: one invocation per row, the same two
+ * reductions in the same order as {@linkcode layerNormBackwardSpec} (bit-identical results).
+ * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode layerNormBackwardSpec}.
+ *
+ * @returns The kernel, key `layernorm-backward-dx-serial`.
+ */
+export function layerNormBackwardSerialSpec(): KernelSpec {
+  return cachedSpec("layernorm-backward-dx-serial", () =>
+    `struct Params { rows: u32, d: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+  let mu = mean[row];
+  let rs = rstd[row];
+  var sgRed: array<f32, ${LN_THREADS}>;
+  var sgxRed: array<f32, ${LN_THREADS}>;
+  for (var l = 0u; l < ${LN_THREADS}u; l++) {
+    var sg = 0.0;
+    var sgx = 0.0;
+    for (var c = l; c < p.d; c += ${LN_THREADS}u) {
+      let g = dy[o + c] * w[c];
+      sg += g;
+      sgx += g * ((x[o + c] - mu) * rs);
+    }
+    sgRed[l] = sg;
+    sgxRed[l] = sgx;
+  }
+  for (var s = ${LN_THREADS / 2}u; s > 0u; s = s >> 1u) {
+    for (var i = 0u; i < s; i++) {
+      sgRed[i] = sgRed[i] + sgRed[i + s];
+      sgxRed[i] = sgxRed[i] + sgxRed[i + s];
+    }
+  }
+  let meanG = sgRed[0] / f32(p.d);
+  let meanGX = sgxRed[0] / f32(p.d);
+  for (var c = 0u; c < p.d; c++) {
     let g = dy[o + c] * w[c];
     let xh = (x[o + c] - mu) * rs;
     dx[o + c] = rs * (g - meanG - xh * meanGX);
@@ -238,10 +351,11 @@ export function encodeLayerNormBackward(
   assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
   const dx = rt.alloc(4 * rows * d);
   if (rows > 0) {
+    const serial = rt.isFallbackAdapter;
     rt.dispatch(
-      layerNormBackwardSpec(),
+      serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec(),
       [x, w, mean, rstd, dy, dx],
-      grid1d(rows),
+      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
       packParams([rows, d]),
     );
   }

@@ -2,6 +2,8 @@
  * Softmax kernels of attention: the causal row softmax of scaled scores `[B, T, T]` and the
  * softmax backward pass along the last axis. One workgroup per row; the row maximum, the sum of
  * exponentials and the backward dot product are tree-reduced in workgroup memory in a fixed order.
+ * On a software adapter (`isFallbackAdapter`) the serial variants run instead: one invocation per
+ * row, the same tree, bit-identical results, no barriers.
  *
  * Unlike the reference, the kernel cannot throw when a row's largest visible score is not finite
  * (the data never reaches the host); such a row yields NaN.
@@ -13,6 +15,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
 export const SOFTMAX_THREADS = 64;
@@ -59,6 +62,54 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
 }
 
 /**
+ * The causal softmax for software adapters: one invocation per row, the same reductions in the
+ * same order as {@linkcode causalSoftmaxSpec} (bit-identical results; see `_serial_reduce.ts`).
+ * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode causalSoftmaxSpec}.
+ *
+ * @returns The kernel, key `softmax-causal-serial`.
+ */
+export function causalSoftmaxSerialSpec(): KernelSpec {
+  return cachedSpec("softmax-causal-serial", () =>
+    `struct Params { rows: u32, T: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> s: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
+  if (row >= p.rows) { return; }
+  let o = row * p.T;
+  let visible = row % p.T + 1u;
+${
+      serialTreeReduceWgsl({
+        name: "m",
+        threads: SOFTMAX_THREADS,
+        op: "max",
+        count: "visible",
+        value: (c) => `p.scale * s[o + ${c}]`,
+      })
+    }
+${
+      serialTreeReduceWgsl({
+        name: "total",
+        threads: SOFTMAX_THREADS,
+        op: "sum",
+        count: "visible",
+        value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
+      })
+    }
+  let inv = 1.0 / total;
+  for (var c = 0u; c < p.T; c++) {
+    var v = 0.0;
+    if (c < visible) { v = exp(p.scale * s[o + c] - m) * inv; }
+    out[o + c] = v;
+  }
+}
+`);
+}
+
+/**
  * Records the causal softmax of `scale·s` over `batch` slices `[T, T]`.
  *
  * @param rt The runtime.
@@ -78,7 +129,13 @@ export function encodeCausalSoftmax(
   const rows = batch * T;
   const out = rt.alloc(4 * rows * T);
   if (rows > 0) {
-    rt.dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), packParams([rows, T], [scale]));
+    const params = packParams([rows, T], [scale]);
+    if (rt.isFallbackAdapter) {
+      const groups = Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP);
+      rt.dispatch(causalSoftmaxSerialSpec(), [s, out], grid1d(groups), params);
+    } else {
+      rt.dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), params);
+    }
   }
   return out;
 }
@@ -116,6 +173,42 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
 }
 
 /**
+ * The softmax backward pass for software adapters: one invocation per row, the same dot product
+ * in the same order as {@linkcode softmaxBackwardSpec} (bit-identical results). Grid:
+ * `⌈rows/64⌉` workgroups. Bindings as {@linkcode softmaxBackwardSpec}.
+ *
+ * @returns The kernel, key `softmax-backward-serial`.
+ */
+export function softmaxBackwardSerialSpec(): KernelSpec {
+  return cachedSpec("softmax-backward-serial", () =>
+    `struct Params { rows: u32, width: u32 }
+@group(0) @binding(0) var<storage, read> prob: array<f32>;
+@group(0) @binding(1) var<storage, read> dp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
+  if (row >= p.rows) { return; }
+  let o = row * p.width;
+${
+      serialTreeReduceWgsl({
+        name: "dot",
+        threads: SOFTMAX_THREADS,
+        op: "sum",
+        count: "p.width",
+        value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
+      })
+    }
+  for (var c = 0u; c < p.width; c++) {
+    out[o + c] = prob[o + c] * (dp[o + c] - dot);
+  }
+}
+`);
+}
+
+/**
  * Records the softmax backward pass over `rows` rows of `width` values.
  *
  * @param rt The runtime.
@@ -134,10 +227,11 @@ export function encodeSoftmaxBackward(
 ): GPUBuffer {
   const out = rt.alloc(4 * rows * width);
   if (rows * width > 0) {
+    const serial = rt.isFallbackAdapter;
     rt.dispatch(
-      softmaxBackwardSpec(),
+      serial ? softmaxBackwardSerialSpec() : softmaxBackwardSpec(),
       [prob, dp, out],
-      grid1d(rows),
+      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
       packParams([rows, width]),
     );
   }

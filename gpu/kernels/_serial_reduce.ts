@@ -1,0 +1,55 @@
+/**
+ * Row reductions for software adapters: one invocation per row computes exactly what a workgroup
+ * of `threads` lanes computes with `workgroupReduceWgsl` (`_sparse.ts`) — lane `l` folds the
+ * values `c = l, l + threads, …` in ascending order, then the lanes' results are combined by the
+ * same halving tree — so results are bit-identical to the workgroup kernels, with the same
+ * rounding depth, but without workgroup memory or barriers. On llvmpipe a barrier suspends and
+ * resumes every SIMD vector of the workgroup (a coroutine switch each), which made the
+ * workgroup-per-row kernels 5–10× slower than this form.
+ *
+ * @module
+ */
+
+/** Workgroup size of the row-per-invocation kernels. */
+export const SERIAL_ROWS_PER_WORKGROUP = 64;
+
+/** What one serial tree reduction computes. */
+export interface SerialTreeReduce {
+  /** Name of the WGSL `let` that receives the result (and prefix of its private array). */
+  name: string;
+  /** Lanes of the workgroup kernel whose tree is reproduced (a power of two). */
+  threads: number;
+  /** How values combine. */
+  op: "sum" | "max";
+  /** WGSL expression of the number of values. */
+  count: string;
+  /** WGSL expression of value `c` (given the WGSL name of the index). */
+  value: (c: string) => string;
+}
+
+function combine(op: "sum" | "max", a: string, b: string): string {
+  return op === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`;
+}
+
+/**
+ * WGSL statements that declare `let <name>` as the reduction of `value(0 … count−1)` in the
+ * workgroup kernels' order (see the module notes).
+ *
+ * @param r The reduction.
+ * @returns WGSL statements for a function body.
+ */
+export function serialTreeReduceWgsl(r: SerialTreeReduce): string {
+  const { name, threads: t, op } = r;
+  const init = op === "sum" ? "0.0" : "-3.4028234663852886e38";
+  const red = `${name}Red`;
+  return `  var ${red}: array<f32, ${t}>;
+  for (var l = 0u; l < ${t}u; l++) {
+    var acc = ${init};
+    for (var c = l; c < ${r.count}; c += ${t}u) { acc = ${combine(op, "acc", r.value("c"))}; }
+    ${red}[l] = acc;
+  }
+  for (var s = ${t / 2}u; s > 0u; s = s >> 1u) {
+    for (var i = 0u; i < s; i++) { ${red}[i] = ${combine(op, `${red}[i]`, `${red}[i + s]`)}; }
+  }
+  let ${name} = ${red}[0];`;
+}
