@@ -15,6 +15,7 @@ import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
 import { encodeSumFinal } from "./reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
@@ -127,6 +128,90 @@ ${serial ? lseSerialWgsl() : lseWgsl()}
 }
 
 /**
+ * The row's `lse` in one invocation reading the logits as texels (`C % 4 = 0`): leaf `l` of
+ * {@linkcode lseWgsl}'s tree folds `c = l, l + 128, …`, i.e. component `l % 4` of texels
+ * `⌊l/4⌋, ⌊l/4⌋ + 32, …`, so four leaves fold together as one `vec4`, in the same order.
+ */
+function lseTextureWgsl(): string {
+  const quads = CE_THREADS / 4;
+  const leaves = (name: string, init: string, fold: string) =>
+    `  var ${name}Red: array<f32, ${CE_THREADS}>;
+  for (var lq = 0u; lq < ${quads}u; lq++) {
+    var acc = vec4<f32>(${init});
+    for (var q = lq; q < c4; q += ${quads}u) { acc = ${fold}; }
+    ${name}Red[4u * lq] = acc.x;
+    ${name}Red[4u * lq + 1u] = acc.y;
+    ${name}Red[4u * lq + 2u] = acc.z;
+    ${name}Red[4u * lq + 3u] = acc.w;
+  }`;
+  const tree = (name: string, combine: (a: string, b: string) => string) =>
+    `  for (var s = ${CE_THREADS / 2}u; s > 0u; s = s >> 1u) {
+    for (var i = 0u; i < s; i++) {
+      ${name}Red[i] = ${combine(`${name}Red[i]`, `${name}Red[i + s]`)};
+    }
+  }`;
+  return `  let c4 = p.C / 4u;
+  let o4 = row * c4;
+${leaves("m", "-3.4028234663852886e38", "max(acc, texZ(o4 + q))")}
+${tree("m", (a, b) => `max(${a}, ${b})`)}
+  let m = mRed[0];
+${leaves("total", "0.0", "acc + exp(texZ(o4 + q) - vec4<f32>(m))")}
+${tree("total", (a, b) => `${a} + ${b}`)}
+  let lse = m + log(totalRed[0]);`;
+}
+
+/**
+ * The software-adapter kernels that read the logits through a flat texture (`_flat_texture.ts`;
+ * needs `C % 4 = 0`): one invocation per row, {@linkcode crossEntropyRowsSpec}'s and
+ * {@linkcode crossEntropyBackwardSpec}'s reductions in the same order (bit-identical results).
+ * Bindings: texture `zT`, then `targets`, `losses` (forward) or `targets`, `dLoss`, `out` as
+ * `vec4`s (backward), then uniform `{ rows, C }`. Grid: `⌈rows/64⌉` workgroups.
+ *
+ * @param backward The gradient kernel instead of the per-row loss.
+ * @returns The kernel, key `cross-entropy-{rows|backward}-texture`.
+ */
+export function crossEntropyTextureSpec(backward: boolean): KernelSpec {
+  const key = `cross-entropy-${backward ? "backward" : "rows"}-texture`;
+  return cachedSpec(key, () => {
+    const bindings = backward
+      ? `@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read> dLoss: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> p: Params;`
+      : `@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;`;
+    const tail = backward
+      ? `  let factor = dLoss[0] / f32(p.rows);
+  let t = u32(targets[row]);
+  for (var q = 0u; q < c4; q++) {
+    let hot = select(vec4<f32>(0.0), vec4<f32>(1.0), 4u * q + vec4<u32>(0u, 1u, 2u, 3u) == vec4<u32>(t));
+    out[o4 + q] = factor * (exp(texZ(o4 + q) - vec4<f32>(lse)) - hot);
+  }`
+      : `  let t = u32(targets[row]);
+  losses[row] = lse - texZ(o4 + t / 4u)[t % 4u];`;
+    return `struct Params { rows: u32, C: u32 }
+@group(0) @binding(0) var zT: texture_2d<f32>;
+${bindings}
+${flatTexelWgsl("texZ", "zT")}
+
+@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
+fn main(${GRID_BUILTINS}) {
+  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
+  if (row >= p.rows) { return; }
+${lseTextureWgsl()}
+${tail}
+}
+`;
+  });
+}
+
+/** Whether the texture kernels apply: a software adapter, whole texels, within capacity. */
+function useTexture(rt: GpuRuntime, rows: number, C: number): boolean {
+  return rt.isFallbackAdapter && C % 4 === 0 && (rows * C) / 4 <= MAX_FLAT_TEXELS;
+}
+
+/**
  * Records the mean cross-entropy of `rows × C` logits (targets already checked on the host).
  *
  * @param rt The runtime.
@@ -145,12 +230,22 @@ export function encodeCrossEntropy(
 ): GPUBuffer {
   const losses = rt.alloc(4 * rows);
   const serial = rt.isFallbackAdapter;
-  rt.dispatch(
-    crossEntropyRowsSpec(serial),
-    [z, targets, losses],
-    grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-    packParams([rows, C]),
-  );
+  if (useTexture(rt, rows, C)) {
+    dispatchWithFlatTextures(rt, {
+      spec: crossEntropyTextureSpec(false),
+      textures: [{ buffer: z, texels: (rows * C) / 4 }],
+      buffers: [targets, losses],
+      params: packParams([rows, C]),
+      workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
+    });
+  } else {
+    rt.dispatch(
+      crossEntropyRowsSpec(serial),
+      [z, targets, losses],
+      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
+      packParams([rows, C]),
+    );
+  }
   const out = encodeSumFinal(rt, losses, rows, 1 / rows);
   rt.free(losses);
   return out;
@@ -176,6 +271,16 @@ export function encodeCrossEntropyBackward(
   C: number,
 ): GPUBuffer {
   const out = rt.alloc(4 * rows * C);
+  if (useTexture(rt, rows, C)) {
+    dispatchWithFlatTextures(rt, {
+      spec: crossEntropyTextureSpec(true),
+      textures: [{ buffer: z, texels: (rows * C) / 4 }],
+      buffers: [targets, dLoss, out],
+      params: packParams([rows, C]),
+      workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
+    });
+    return out;
+  }
   const serial = rt.isFallbackAdapter;
   rt.dispatch(
     crossEntropyBackwardSpec(serial),

@@ -34,6 +34,7 @@
  */
 
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
+import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
 
 /** Shape and layout of one matrix product. */
 export interface MatmulDims {
@@ -527,13 +528,6 @@ function encodePack(
 }
 
 /**
- * Row length in texels of the flat operand textures of the texture-fed register kernel: texel
- * `t` of an operand (its floats `4t … 4t+3`) sits at `(t mod 8192, ⌊t / 8192⌋)`, so an operand is
- * its buffer's bytes, copied as they are.
- */
-const TEXTURE_WIDTH = 8192;
-
-/**
  * How an operand of the texture-fed register kernel is stored: `"k"` K-major (`[B, K, ld]`, four
  * rows/columns of C per texel), `"j"` row-major in its own rows (`[B, rows, K]`, four consecutive
  * k per texel).
@@ -545,7 +539,7 @@ export type MatmulOperandLayout = "k" | "j";
  * for the software adapter: each thread accumulates a `threadM × threadN` block of C in registers,
  * as the storage-fed {@linkcode matmulRegisterSpec} does, but reads both operands with
  * `textureLoad` from `rgba32float` textures that hold the operands' bytes unchanged (see
- * {@linkcode MatmulOperandLayout}). On llvmpipe a texel fetch costs about an eighth of a storage
+ * {@linkcode MatmulOperandLayout} and `_flat_texture.ts`). On llvmpipe a texel fetch costs about an eighth of a storage
  * `vec4` load (a storage load runs a per-lane loop with a bounds check per component; a texel
  * fetch is one vector gather), which makes the FMAs, not the loads, the larger cost.
  *
@@ -661,7 +655,6 @@ export function matmulTextureSpec(
   const bRow = bLayout === "k"
     ? "batch * p.bBatch4 + col0 / 4u"
     : "batch * p.bBatch4 + col0 * p.bLd4";
-  const shift = Math.log2(TEXTURE_WIDTH);
   const code = `struct Params {
   M: u32, N: u32, K: u32, tilesN: u32, tilesM: u32, aLd4: u32, bLd4: u32, aBatch4: u32,
   bBatch4: u32,
@@ -671,12 +664,8 @@ export function matmulTextureSpec(
 @group(0) @binding(2) var<storage, read_write> c: array<${vec4Store ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-fn texA(t: u32) -> vec4<f32> {
-  return textureLoad(At, vec2<u32>(t & ${TEXTURE_WIDTH - 1}u, t >> ${shift}u), 0);
-}
-fn texB(t: u32) -> vec4<f32> {
-  return textureLoad(Bt, vec2<u32>(t & ${TEXTURE_WIDTH - 1}u, t >> ${shift}u), 0);
-}
+${flatTexelWgsl("texA", "At")}
+${flatTexelWgsl("texB", "Bt")}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -724,66 +713,6 @@ export function textureBlockingFor(dims: MatmulDims): MatmulRegisterBlocking {
   return tiles32 >= 1024 ? TEXTURE_32 : TEXTURE_16;
 }
 
-/** Per-runtime state of the texture-fed kernel: operand textures (grown on demand), parameters. */
-interface TextureScratch {
-  textures: ({ texture: GPUTexture; view: GPUTextureView; rows: number } | undefined)[];
-  params: GPUBuffer;
-}
-const textureScratch = new WeakMap<GpuRuntime, TextureScratch>();
-
-/** Most texels a flat operand texture can hold (the default 8192-row limit). */
-const MAX_TEXTURE_TEXELS = TEXTURE_WIDTH * 8192;
-
-function scratchTexture(rt: GpuRuntime, slot: number, texels: number): GPUTextureView {
-  let s = textureScratch.get(rt);
-  if (!s) {
-    const params = rt.device.createBuffer({
-      size: 48,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: "matmul-texture-params",
-    });
-    s = { textures: [], params };
-    textureScratch.set(rt, s);
-  }
-  const rows = Math.max(1, Math.ceil(texels / TEXTURE_WIDTH));
-  const have = s.textures[slot];
-  if (have && have.rows >= rows) return have.view;
-  // Grow to a power of two of rows, so a run settles on one texture per operand slot. The old
-  // texture stays alive until the work already submitted with it has finished.
-  const size = Math.min(8192, 1 << Math.ceil(Math.log2(rows)));
-  const texture = rt.device.createTexture({
-    size: [TEXTURE_WIDTH, size],
-    format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-    label: `matmul-operand-${slot}`,
-  });
-  s.textures[slot] = { texture, view: texture.createView(), rows: size };
-  return s.textures[slot]!.view;
-}
-
-/** Records the copy of `texels` texels of `buffer` into the flat texture of `slot`. */
-function copyToTexture(
-  rt: GpuRuntime,
-  encoder: GPUCommandEncoder,
-  buffer: GPUBuffer,
-  texels: number,
-  slot: number,
-): void {
-  const texture = textureScratch.get(rt)!.textures[slot]!.texture;
-  const full = Math.floor(texels / TEXTURE_WIDTH), rest = texels % TEXTURE_WIDTH;
-  const bytesPerRow = TEXTURE_WIDTH * 16;
-  if (full > 0) {
-    encoder.copyBufferToTexture({ buffer, bytesPerRow }, { texture }, [TEXTURE_WIDTH, full]);
-  }
-  if (rest > 0) {
-    encoder.copyBufferToTexture(
-      { buffer, offset: full * bytesPerRow, bytesPerRow },
-      { texture, origin: [0, full] },
-      [rest, 1],
-    );
-  }
-}
-
 /** An operand as the texture-fed kernel reads it. */
 interface TextureOperand {
   buffer: GPUBuffer;
@@ -827,7 +756,8 @@ function textureOperand(
 /**
  * Records `C = op(A)·op(B)` with the texture-fed register kernel: the work recorded so far is
  * submitted, then one command buffer copies both operands into their textures and runs the
- * kernel. Returns `false` (recording nothing) when an operand exceeds the textures' capacity.
+ * kernel (`dispatchWithFlatTextures`). Returns `false` (recording nothing) when an operand exceeds
+ * the textures' capacity.
  */
 function encodeTextureMatmul(
   rt: GpuRuntime,
@@ -839,7 +769,7 @@ function encodeTextureMatmul(
 ): boolean {
   const { batch, m, n, k } = dims;
   // Capacity in texels of either layout, repacked or not.
-  if (batch * k * Math.ceil(Math.max(m, n) / 4) > MAX_TEXTURE_TEXELS) return false;
+  if (batch * k * Math.ceil(Math.max(m, n) / 4) > MAX_FLAT_TEXELS) return false;
   const tilesM = Math.ceil(m / blocking.threadM), tilesN = Math.ceil(n / blocking.threadN);
   const groups = Math.ceil((tilesM * tilesN) / blocking.workgroup);
   if (groups > MAX_GROUPS) {
@@ -849,37 +779,17 @@ function encodeTextureMatmul(
   }
   const A = textureOperand(rt, a, batch, m, k, dims.transA);
   const B = textureOperand(rt, b, batch, n, k, !dims.transB);
-  const aView = scratchTexture(rt, 0, A.batch4 * batch);
-  const bView = scratchTexture(rt, 1, B.batch4 * batch);
   const unrollK = A.layout === "k" && B.layout === "k" && k % 4 === 0;
-  const spec = matmulTextureSpec(A.layout, B.layout, blocking, n % 4 === 0, unrollK);
-  const pipeline = rt.pipeline(spec);
-  rt.flush(); // the operands' producers (and any repacking) run first
-  const scratch = textureScratch.get(rt)!;
-  rt.write(
-    scratch.params,
-    new Uint32Array([m, n, k, tilesN, tilesM, A.ld4, B.ld4, A.batch4, B.batch4]),
-  );
-  const encoder = rt.device.createCommandEncoder();
-  copyToTexture(rt, encoder, A.buffer, A.batch4 * batch, 0);
-  copyToTexture(rt, encoder, B.buffer, B.batch4 * batch, 1);
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(
-    0,
-    rt.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: aView },
-        { binding: 1, resource: bView },
-        { binding: 2, resource: { buffer: c } },
-        { binding: 3, resource: { buffer: scratch.params } },
-      ],
-    }),
-  );
-  pass.dispatchWorkgroups(groups, batch);
-  pass.end();
-  rt.device.queue.submit([encoder.finish()]);
+  dispatchWithFlatTextures(rt, {
+    spec: matmulTextureSpec(A.layout, B.layout, blocking, n % 4 === 0, unrollK),
+    textures: [
+      { buffer: A.buffer, texels: A.batch4 * batch },
+      { buffer: B.buffer, texels: B.batch4 * batch },
+    ],
+    buffers: [c],
+    params: new Uint32Array([m, n, k, tilesN, tilesM, A.ld4, B.ld4, A.batch4, B.batch4]),
+    workgroups: [groups, batch],
+  });
   if (A.packed) rt.free(A.buffer);
   if (B.packed) rt.free(B.buffer);
   return true;
