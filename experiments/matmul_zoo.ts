@@ -103,6 +103,7 @@ const SHAPES: Shape[] = [
 const VARIANTS: Record<string, EncodeMatmulOptions> = {
   "naive": { variant: "naive" },
   "tiled-64": { variant: "tiled", tiling: TILING_64 },
+  "texture-auto": { variant: "register", operands: "texture" },
   "register-storage-16": {
     variant: "register",
     operands: "storage",

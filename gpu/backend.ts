@@ -74,8 +74,9 @@ export type MatmulKernel = "auto" | "tiled" | "register" | "naive";
 export interface GpuBackendOptions {
   /**
    * The dense matmul kernel. `"auto"` (default): the register-blocked kernel on a fallback
-   * (CPU-emulated) adapter, the tiled kernel on a GPU. `"register"` falls back to the tiled kernel
-   * for products whose rows are not `vec4`-aligned.
+   * (CPU-emulated) adapter, the tiled kernel on a GPU. `"register"` reads its operands through
+   * textures (`matmulTextureSpec`; repacking operands whose texels would not be whole), and from
+   * storage only where an operand exceeds the textures' capacity.
    */
   matmul?: MatmulKernel;
   /**
@@ -83,7 +84,10 @@ export interface GpuBackendOptions {
    * tiles when a product has at least 64 of them, else 64×64.
    */
   matmulTiling?: MatmulTiling | "auto";
-  /** Blocking of the register kernel (default `REGISTER_16` of `kernels/matmul.ts`). */
+  /**
+   * Blocking of the register kernel (default: `textureBlockingFor` of `kernels/matmul.ts` per
+   * product; `REGISTER_16` where operands are read from storage).
+   */
   matmulBlocking?: MatmulRegisterBlocking;
 }
 

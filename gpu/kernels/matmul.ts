@@ -695,22 +695,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 export const TEXTURE_16: MatmulRegisterBlocking = { threadM: 16, threadN: 16, workgroup: 16 };
 
 /**
- * 32×32 per thread, 16 threads per workgroup: ~1.2× faster than {@linkcode TEXTURE_16} on
- * products of a thousand 32×32 tiles or more (a GPT-2 head), but ~4 s to compile per layout.
+ * 32×32 per thread, 16 threads per workgroup: 1.15–1.35× faster than {@linkcode TEXTURE_16} on
+ * large products (a GPT-2 head and its backward), but ~4 s to compile per layout on llvmpipe.
  */
 export const TEXTURE_32: MatmulRegisterBlocking = { threadM: 32, threadN: 32, workgroup: 16 };
 
 /**
- * The texture-fed kernel's blocking for a product: {@linkcode TEXTURE_32} from 1024 tiles of
- * 32×32 on, {@linkcode TEXTURE_16} below (where the larger block leaves too few threads busy and
- * its compile time does not pay back). Measured with `experiments/matmul_zoo.ts`.
+ * The texture-fed kernel's blocking for a product: {@linkcode TEXTURE_32} from 2^27 multiply-adds
+ * on (a GPT-2 head and its backward at vocabulary 4096) when that still gives 32 blocks or more,
+ * {@linkcode TEXTURE_16} otherwise (where the larger block leaves threads idle and its compile time
+ * does not pay back). Measured with `experiments/matmul_zoo.ts`.
  *
  * @param dims The product.
  * @returns The blocking.
  */
 export function textureBlockingFor(dims: MatmulDims): MatmulRegisterBlocking {
   const tiles32 = dims.batch * Math.ceil(dims.m / 32) * Math.ceil(dims.n / 32);
-  return tiles32 >= 1024 ? TEXTURE_32 : TEXTURE_16;
+  return dims.batch * dims.m * dims.n * dims.k >= 2 ** 27 && tiles32 >= 32
+    ? TEXTURE_32
+    : TEXTURE_16;
 }
 
 /** An operand as the texture-fed kernel reads it. */
