@@ -1,0 +1,176 @@
+/**
+ * The software-adapter row kernels (one invocation per row, `_serial_reduce.ts`; cross-entropy
+ * also through a flat texture, `_flat_texture.ts`) against the workgroup-per-row kernels they
+ * replace on llvmpipe: same reductions in the same order, so the results must be equal bit for
+ * bit. Every kernel is dispatched directly, so the comparison runs on any adapter. Shapes: rows
+ * not a multiple of the 64-row workgroup, widths above the workgroup kernels' thread counts (each
+ * leaf folds several values), a width of 1.
+ *
+ * @module
+ */
+
+import { GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
+import { packParams } from "./_params.ts";
+import { SERIAL_ROWS_PER_WORKGROUP } from "./_serial_reduce.ts";
+import { dispatchWithFlatTextures } from "./_flat_texture.ts";
+import {
+  causalSoftmaxSerialSpec,
+  causalSoftmaxSpec,
+  softmaxBackwardSerialSpec,
+  softmaxBackwardSpec,
+} from "./softmax.ts";
+import {
+  layerNormBackwardSerialSpec,
+  layerNormBackwardSpec,
+  layerNormForwardSerialSpec,
+  layerNormForwardSpec,
+} from "./layernorm.ts";
+import {
+  crossEntropyBackwardSpec,
+  crossEntropyRowsSpec,
+  crossEntropyTextureSpec,
+} from "./cross_entropy.ts";
+
+const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
+console.log(`serial_rows_test: adapter "${rt.adapterName}"`);
+
+function random(n: number, seed: number, scale: number, shift = 0): Float32Array {
+  const out = new Float32Array(Math.max(1, n));
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5 + shift) * scale;
+  }
+  return out;
+}
+
+const serialGrid = (rows: number) => grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP));
+
+/** Runs the workgroup and the serial dispatch into fresh outputs and compares them bitwise. */
+async function same(
+  label: string,
+  outputs: number[],
+  run: (serial: boolean, outs: GPUBuffer[]) => void,
+): Promise<void> {
+  const results: Uint32Array[][] = [];
+  for (const serial of [false, true]) {
+    const outs = outputs.map((n) => rt.alloc(4 * Math.max(1, n)));
+    run(serial, outs);
+    const read = await rt.readMany(outs.map((buffer, i) => ({ buffer, bytes: 4 * outputs[i] })));
+    results.push(read.map((r) => new Uint32Array(r)));
+    outs.forEach((b) => rt.free(b));
+  }
+  results[0].forEach((want, o) => {
+    const got = results[1][o];
+    for (let i = 0; i < want.length; i++) {
+      if (want[i] !== got[i]) {
+        const f = (u: number) => new Float32Array(new Uint32Array([u]).buffer)[0];
+        throw new Error(`${label}: output ${o}[${i}] serial ${f(got[i])} ≠ ${f(want[i])}`);
+      }
+    }
+  });
+}
+
+function dispatch(spec: KernelSpec, buffers: GPUBuffer[], groups: number[], params: Uint32Array) {
+  rt.dispatch(spec, buffers, groups, params);
+}
+
+Deno.test("serial causal softmax and softmax backward equal the workgroup kernels", async () => {
+  for (const [batch, T] of [[3, 7], [2, 64], [1, 150], [5, 1]]) {
+    const rows = batch * T;
+    const s = rt.upload(random(rows * T, 1 + T, 8));
+    const dp = rt.upload(random(rows * T, 2 + T, 1));
+    const params = packParams([rows, T], [0.37]);
+    await same(
+      `causal softmax ${batch}×${T}`,
+      [rows * T],
+      (serial, [out]) =>
+        serial
+          ? dispatch(causalSoftmaxSerialSpec(), [s, out], serialGrid(rows), params)
+          : dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), params),
+    );
+    await same(
+      `softmax backward ${rows}×${T}`,
+      [rows * T],
+      (serial, [out]) =>
+        serial
+          ? dispatch(
+            softmaxBackwardSerialSpec(),
+            [s, dp, out],
+            serialGrid(rows),
+            packParams([rows, T]),
+          )
+          : dispatch(softmaxBackwardSpec(), [s, dp, out], grid1d(rows), packParams([rows, T])),
+    );
+    [s, dp].forEach((b) => rt.free(b));
+  }
+});
+
+Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", async () => {
+  for (const [rows, d] of [[1, 1], [3, 5], [70, 128], [9, 300]]) {
+    const x = rt.upload(random(rows * d, 3 + d, 4, 0.2)), dy = rt.upload(random(rows * d, 4, 1));
+    const w = rt.upload(random(d, 5, 2)), b = rt.upload(random(d, 6, 1));
+    const mean = rt.upload(random(rows, 7, 1)), rstd = rt.upload(random(rows, 8, 1, 1));
+    const grid = (serial: boolean) => serial ? serialGrid(rows) : grid1d(rows);
+    await same(`layerNorm ${rows}×${d}`, [rows * d, rows, rows], (serial, [y, mu, rs]) =>
+      dispatch(
+        serial ? layerNormForwardSerialSpec() : layerNormForwardSpec(),
+        [x, w, b, y, mu, rs],
+        grid(serial),
+        packParams([rows, d], [1e-5]),
+      ));
+    await same(`layerNorm backward ${rows}×${d}`, [rows * d], (serial, [dx]) =>
+      dispatch(
+        serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec(),
+        [x, w, mean, rstd, dy, dx],
+        grid(serial),
+        packParams([rows, d]),
+      ));
+    [x, dy, w, b, mean, rstd].forEach((buf) => rt.free(buf));
+  }
+});
+
+Deno.test("serial and texture cross-entropy equal the workgroup kernels", async () => {
+  for (const [rows, C] of [[1, 4], [5, 7], [70, 512], [3, 1000]]) {
+    const logits = random(rows * C, 9 + C, 12);
+    logits[0] = 60; // a dominant logit: large max subtraction
+    const z = rt.upload(logits);
+    const targets = rt.upload(new Int32Array(rows).map((_, r) => (r * 37 + 3) % C));
+    const dLoss = rt.upload(new Float32Array([1.75]));
+    const params = packParams([rows, C]);
+    const variants: ("serial" | "texture")[] = C % 4 === 0 ? ["serial", "texture"] : ["serial"];
+    for (const variant of variants) {
+      const run = (backward: boolean, serial: boolean, out: GPUBuffer) => {
+        const buffers = backward ? [targets, dLoss, out] : [targets, out];
+        if (!serial) {
+          const spec = backward ? crossEntropyBackwardSpec() : crossEntropyRowsSpec();
+          dispatch(spec, [z, ...buffers], grid1d(rows), params);
+        } else if (variant === "serial") {
+          const spec = backward ? crossEntropyBackwardSpec(true) : crossEntropyRowsSpec(true);
+          dispatch(spec, [z, ...buffers], serialGrid(rows), params);
+        } else {
+          dispatchWithFlatTextures(rt, {
+            spec: crossEntropyTextureSpec(backward),
+            textures: [{ buffer: z, texels: (rows * C) / 4 }],
+            buffers,
+            params,
+            workgroups: serialGrid(rows),
+          });
+        }
+      };
+      await same(
+        `cross-entropy rows ${variant} ${rows}×${C}`,
+        [rows],
+        (serial, [losses]) => run(false, serial, losses),
+      );
+      await same(
+        `cross-entropy backward ${variant} ${rows}×${C}`,
+        [rows * C],
+        (serial, [out]) => run(true, serial, out),
+      );
+    }
+    [z, targets, dLoss].forEach((b) => rt.free(b));
+  }
+});
+
+globalThis.addEventListener("unload", () => rt.destroy());
