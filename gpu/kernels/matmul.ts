@@ -689,29 +689,31 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
- * 16×16 per thread, 16 threads per workgroup: the texture-fed kernel's blocking for all but the
- * largest products (compiles in ~0.6 s per layout on llvmpipe, 2 cores).
+ * 16×16 per thread, 16 threads per workgroup: the texture-fed kernel's blocking for small and
+ * batched products (compiles in ~0.6 s per layout on llvmpipe, 2 cores).
  */
 export const TEXTURE_16: MatmulRegisterBlocking = { threadM: 16, threadN: 16, workgroup: 16 };
 
 /**
- * 32×32 per thread, 16 threads per workgroup: 1.15–1.35× faster than {@linkcode TEXTURE_16} on
- * large products (a GPT-2 head and its backward), but ~4 s to compile per layout on llvmpipe.
+ * 32×32 per thread, 16 threads per workgroup: 1.15–1.4× faster than {@linkcode TEXTURE_16} on
+ * products of 2^23 multiply-adds or more, but ~4 s to compile per layout on llvmpipe (once per
+ * machine with Mesa's shader cache).
  */
 export const TEXTURE_32: MatmulRegisterBlocking = { threadM: 32, threadN: 32, workgroup: 16 };
 
 /**
- * The texture-fed kernel's blocking for a product: {@linkcode TEXTURE_32} from 2^27 multiply-adds
- * on (a GPT-2 head and its backward at vocabulary 4096) when that still gives 32 blocks or more,
- * {@linkcode TEXTURE_16} otherwise (where the larger block leaves threads idle and its compile time
- * does not pay back). Measured with `experiments/matmul_zoo.ts`.
+ * The texture-fed kernel's blocking for a product: {@linkcode TEXTURE_32} from 2^23 multiply-adds
+ * on (the linear layers and the head of the `cpu` GPT-2: 15–40% faster than 16×16 in
+ * `experiments/matmul_zoo.ts`) when that still gives 16 blocks or more, {@linkcode TEXTURE_16}
+ * otherwise (the batched attention products, where the larger block leaves threads idle, and
+ * small products, where its compile time does not pay back).
  *
  * @param dims The product.
  * @returns The blocking.
  */
 export function textureBlockingFor(dims: MatmulDims): MatmulRegisterBlocking {
   const tiles32 = dims.batch * Math.ceil(dims.m / 32) * Math.ceil(dims.n / 32);
-  return dims.batch * dims.m * dims.n * dims.k >= 2 ** 27 && tiles32 >= 32
+  return dims.batch * dims.m * dims.n * dims.k >= 2 ** 23 && tiles32 >= 16
     ? TEXTURE_32
     : TEXTURE_16;
 }

@@ -121,7 +121,9 @@ Deno.test("texture matmul: blocking by product size", () => {
   const cases: [MatmulDims, MatmulRegisterBlocking][] = [
     [dims(512, 4096, 128), TEXTURE_32], // the GPT-2 head, 2^28 multiply-adds
     [dims(512, 128, 4096), TEXTURE_32], // its input gradient: 64 blocks of 32×32
-    [dims(512, 512, 128), TEXTURE_16], // an MLP layer: 2^25
+    [dims(512, 128, 128), TEXTURE_32], // an attention projection: 2^23
+    [dims(256, 128, 128), TEXTURE_16], // 2^22
+    [{ ...dims(64, 64, 32), batch: 32 }, TEXTURE_16], // batched attention scores: 2^22
     [dims(32, 32, 1 << 20), TEXTURE_16], // large but a single 32×32 block
   ];
   for (const [d, want] of cases) {
