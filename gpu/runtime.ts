@@ -302,7 +302,7 @@ export class GpuRuntime {
       entries,
     });
     if (!this.#pass) {
-      this.#encoder = this.device.createCommandEncoder();
+      this.#encoder ??= this.device.createCommandEncoder(); // keep copies recorded before
       this.#pass = this.#encoder.beginComputePass();
     }
     this.#pass.setPipeline(pipeline);
