@@ -4,72 +4,16 @@ import {
   transposablePatternIndices,
   transposablePatterns,
 } from "./transposable.ts";
+import {
+  assert,
+  assertArrayEquals,
+  assertThrows,
+  gaussianMatrix,
+  mulberry32,
+  tieHeavyMatrix,
+} from "./_test_helpers.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-function assertArrayEquals(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) {
-  assert(
-    actual.length === expected.length,
-    `${what}: length ${actual.length} !== ${expected.length}`,
-  );
-  for (let i = 0; i < expected.length; i++) {
-    if (actual[i] !== expected[i]) {
-      throw new Error(
-        `${what}: at ${i} got ${actual[i]}, expected ${expected[i]} ` +
-          `(actual [${Array.from(actual)}], expected [${Array.from(expected)}])`,
-      );
-    }
-  }
-}
-
-function assertThrows(
-  fn: () => unknown,
-  errorClass: typeof TypeError | typeof RangeError,
-  includes: string[],
-): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof errorClass, `expected ${errorClass.name}, got ${e}`);
-    for (const text of includes) {
-      assert(e.message.includes(text), `message "${e.message}" does not mention "${text}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${errorClass.name} mentioning ${includes.join(", ")}, nothing thrown`);
-}
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussianMatrix(rows: number, cols: number, seed: number): Matrix {
-  const rand = mulberry32(seed);
-  const data = new Float32Array(rows * cols);
-  for (let i = 0; i < data.length; i++) {
-    data[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  }
-  return { rows, cols, data };
-}
-
-function tieHeavyMatrix(rows: number, cols: number, seed: number): Matrix {
-  const rand = mulberry32(seed);
-  const data = new Float32Array(rows * cols);
-  for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 5) - 2;
-  return { rows, cols, data };
-}
 
 // ---- an independent enumeration of the 90 patterns -------------------------------------------
 
