@@ -35,6 +35,16 @@ import {
   swigluBackward as swigluBackwardOracle,
 } from "../reference/gated.ts";
 import { uniform4 } from "../reference/rng.ts";
+import {
+  checkFill,
+  checkFinite,
+  checkIndexData,
+  checkTensorData,
+  dims2,
+  sameShape,
+  TensorChecker,
+  type TensorKind,
+} from "./_backend_checks.ts";
 
 /** Storage precision of a {@linkcode ReferenceBackend}. */
 export type ReferencePrecision = "f32" | "f64";
@@ -77,6 +87,15 @@ class ReferenceTensor implements Tensor {
   }
 }
 
+/** How the shared input checks see a {@linkcode ReferenceTensor}. */
+const REFERENCE_TENSORS: TensorKind<ReferenceTensor> = {
+  backend: "ReferenceBackend",
+  is: (t): t is ReferenceTensor => t instanceof ReferenceTensor,
+  owner: (t) => t.owner,
+  released: (t) => t.storage.released,
+  indices: (t) => t.storage.data as Int32Array,
+};
+
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
@@ -113,6 +132,7 @@ export class ReferenceBackend implements Backend {
   /** The storage precision chosen at construction. */
   readonly precision: ReferencePrecision;
   #temporaries = new Set<Storage>();
+  #check = new TensorChecker<ReferenceTensor>(this, REFERENCE_TENSORS);
 
   /**
    * Creates a backend.
@@ -147,18 +167,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
    */
   tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
-    const action = "create a tensor";
-    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
-      throw new TypeError(
-        `Cannot ${action}: data must be a Float32Array or Float64Array, got ${describe(data)}`,
-      );
-    }
-    const size = checkShape(shape, action);
-    if (size !== data.length) {
-      throw new RangeError(
-        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
-      );
-    }
+    checkTensorData(data, shape);
     return this.#filled(shape, data);
   }
 
@@ -169,16 +178,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
    */
   indices(data: Int32Array, shape: readonly number[]): Tensor {
-    const action = "create an index tensor";
-    if (!(data instanceof Int32Array)) {
-      throw new TypeError(`Cannot ${action}: data must be an Int32Array, got ${describe(data)}`);
-    }
-    const size = checkShape(shape, action);
-    if (size !== data.length) {
-      throw new RangeError(
-        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
-      );
-    }
+    checkIndexData(data, shape);
     return this.#register(new Storage(Int32Array.from(data)), shape, "i32");
   }
 
@@ -189,12 +189,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `value` is not a number.
    */
   full(shape: readonly number[], value = 0): Tensor {
-    const action = "fill a tensor";
-    checkShape(shape, action);
-    if (typeof value !== "number") {
-      throw new TypeError(`Cannot ${action}: value must be a number, got ${typeof value}`);
-    }
-    if (Number.isNaN(value)) throw new RangeError(`Cannot ${action}: value is NaN`);
+    checkFill(shape, value);
     const res = this.#alloc(shape);
     floats(res).fill(value);
     return res;
@@ -208,7 +203,7 @@ export class ReferenceBackend implements Backend {
    */
   read(t: Tensor): Promise<Float32Array> {
     try {
-      return Promise.resolve(Float32Array.from(this.#use(t, "read a tensor").storage.data));
+      return Promise.resolve(Float32Array.from(this.#check.use(t, "read a tensor").storage.data));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -222,7 +217,7 @@ export class ReferenceBackend implements Backend {
    */
   readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
     try {
-      const out = ts.map((t) => Float32Array.from(this.#use(t, "read tensors").storage.data));
+      const out = ts.map((t) => Float32Array.from(this.#check.use(t, "read tensors").storage.data));
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
@@ -246,7 +241,7 @@ export class ReferenceBackend implements Backend {
    * ```
    */
   readF64(t: Tensor): Float64Array {
-    return Float64Array.from(this.#use(t, "read a tensor").storage.data);
+    return Float64Array.from(this.#check.use(t, "read a tensor").storage.data);
   }
 
   /**
@@ -256,7 +251,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   keep<T extends Tensor>(t: T): T {
-    const { storage } = this.#use(t, "keep a tensor");
+    const { storage } = this.#check.use(t, "keep a tensor");
     storage.kept = true;
     this.#temporaries.delete(storage);
     return t;
@@ -269,7 +264,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   dispose(t: Tensor): void {
-    const { storage } = this.#use(t, "dispose a tensor");
+    const { storage } = this.#check.use(t, "dispose a tensor");
     this.#temporaries.delete(storage);
     free(storage);
   }
@@ -286,14 +281,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or holds a different number of elements.
    */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
-    const action = "reshape";
-    const x = this.#use(t, action);
-    const size = checkShape(shape, action);
-    if (size !== x.size) {
-      throw new RangeError(
-        `Cannot ${action} ${fmt(x.shape)} to ${fmt(shape)}: sizes differ, ${x.size} vs ${size}`,
-      );
-    }
+    const x = this.#check.reshape(t, shape, "reshape");
     return new ReferenceTensor(this, x.storage, shape, x.dtype);
   }
 
@@ -304,12 +292,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If the dtypes differ.
    */
   assign(dst: Tensor, src: Tensor): void {
-    const action = "assign";
-    const d = this.#use(dst, action), s = this.#use(src, action);
-    sameShape(d, s, action);
-    if (d.dtype !== s.dtype) {
-      throw new TypeError(`Cannot ${action}: dtypes differ, ${d.dtype} vs ${s.dtype}`);
-    }
+    const [d, s] = this.#check.assign(dst, src, "assign");
     d.storage.data.set(s.storage.data);
   }
 
@@ -323,32 +306,8 @@ export class ReferenceBackend implements Backend {
    * dimensions differ.
    */
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    const action = "matmul";
-    const A = this.#float(a, action, "a"), B = this.#float(b, action, "b");
-    const transA = options.transA ?? false, transB = options.transB ?? false;
-    if (typeof transA !== "boolean" || typeof transB !== "boolean") {
-      throw new TypeError(`Cannot ${action}: transA and transB must be booleans`);
-    }
-    const rank = A.shape.length;
-    const desc = () =>
-      `a ${fmt(A.shape)}${transA ? " (transA)" : ""}, b ${fmt(B.shape)}${
-        transB ? " (transB)" : ""
-      }`;
-    if ((rank !== 2 && rank !== 3) || B.shape.length !== rank) {
-      throw new RangeError(
-        `Cannot ${action}: operands must be both 2-D or both 3-D, got ${desc()}`,
-      );
-    }
-    const batch = rank === 3 ? A.shape[0] : 1;
-    if (rank === 3 && B.shape[0] !== batch) {
-      throw new RangeError(`Cannot ${action}: batch sizes differ, ${desc()}`);
-    }
-    const [ar, ac] = A.shape.slice(-2), [br, bc] = B.shape.slice(-2);
-    const M = transA ? ac : ar, K = transA ? ar : ac;
-    const N = transB ? br : bc, K2 = transB ? bc : br;
-    if (K !== K2) {
-      throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
-    }
+    const operands = this.#check.matmul(a, b, options, "matmul");
+    const { A, B, transA, transB, rank, batch, M, N, K } = operands;
     const result = this.#alloc(rank === 3 ? [batch, M, N] : [M, N]), out = floats(result);
     const ad = A.storage.data, bd = B.storage.data;
     const aRow = new Float64Array(K), acc = new Float64Array(N), bKN = new Float64Array(K * N);
@@ -378,8 +337,8 @@ export class ReferenceBackend implements Backend {
    */
   transpose(a: Tensor): Tensor {
     const action = "transpose";
-    const x = this.#float(a, action);
-    const [rows, cols] = this.#dims2(x, action);
+    const x = this.#check.float(a, action);
+    const [rows, cols] = dims2(x, action);
     const res = this.#alloc([cols, rows]), out = floats(res);
     const d = x.storage.data;
     for (let r = 0; r < rows; r++) {
@@ -395,18 +354,7 @@ export class ReferenceBackend implements Backend {
    */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
     const action = "permute axes 1 and 2";
-    const t = this.#float(x, action);
-    if (!Array.isArray(dims) || dims.length !== 4) {
-      throw new RangeError(`Cannot ${action}: dims must be [A, B, C, D], got ${String(dims)}`);
-    }
-    const size = checkShape(dims, action);
-    if (size !== t.size) {
-      throw new RangeError(
-        `Cannot ${action}: dims ${fmt(dims)} hold ${size} values, the tensor ${
-          fmt(t.shape)
-        } has ${t.size}`,
-      );
-    }
+    const t = this.#check.permute0213(x, dims, action);
     const [A, B, C, D] = dims;
     const res = this.#alloc([A, C, B, D]), out = floats(res);
     const d = t.storage.data as FloatStorage;
@@ -428,17 +376,7 @@ export class ReferenceBackend implements Backend {
    */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
     const action = "slice columns";
-    const t = this.#float(x, action);
-    const [rows, cols] = this.#dims2(t, action);
-    checkIndex(start, "start", action);
-    checkIndex(width, "width", action);
-    if (start + width > cols) {
-      throw new RangeError(
-        `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
-          fmt(t.shape)
-        }`,
-      );
-    }
+    const { t, rows, cols } = this.#check.sliceCols(x, start, width, action);
     const res = this.#alloc([rows, width]), out = floats(res);
     const d = t.storage.data as FloatStorage;
     for (let r = 0; r < rows; r++) {
@@ -454,17 +392,7 @@ export class ReferenceBackend implements Backend {
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
     const action = "pad columns";
-    const t = this.#float(x, action);
-    const [rows, width] = this.#dims2(t, action);
-    checkIndex(start, "start", action);
-    checkIndex(cols, "cols", action);
-    if (start + width > cols) {
-      throw new RangeError(
-        `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
-          start + width
-        } columns, got ${cols}`,
-      );
-    }
+    const { t, rows, width } = this.#check.padCols(x, start, cols, action);
     const res = this.#alloc([rows, cols]), out = floats(res);
     const d = t.storage.data as FloatStorage;
     for (let r = 0; r < rows; r++) {
@@ -481,7 +409,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   add(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "add");
+    const [x, y] = this.#check.pair(a, b, "add");
     const res = this.#alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] + y.storage.data[i];
     return res;
@@ -494,7 +422,7 @@ export class ReferenceBackend implements Backend {
    */
   addScaled(a: Tensor, b: Tensor, s: number): Tensor {
     const action = "add scaled";
-    const [x, y] = this.#pair(a, b, action);
+    const [x, y] = this.#check.pair(a, b, action);
     checkFinite(s, "s", action);
     const res = this.#alloc(x.shape), out = floats(res);
     const xd = x.storage.data, yd = y.storage.data;
@@ -508,7 +436,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   mul(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "multiply");
+    const [x, y] = this.#check.pair(a, b, "multiply");
     const res = this.#alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] * y.storage.data[i];
     return res;
@@ -521,7 +449,7 @@ export class ReferenceBackend implements Backend {
    */
   scale(a: Tensor, s: number): Tensor {
     const action = "scale";
-    const x = this.#float(a, action);
+    const x = this.#check.float(a, action);
     checkFinite(s, "s", action);
     const res = this.#alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = s * x.storage.data[i];
@@ -534,7 +462,7 @@ export class ReferenceBackend implements Backend {
    * Math. Comp. 23 (1969) 631–637, about 1e-16 relative). `GELU(−Inf)` is its limit 0.
    */
   gelu(x: Tensor): Tensor {
-    const t = this.#float(x, "apply GELU");
+    const t = this.#check.float(x, "apply GELU");
     const res = this.#alloc(t.shape), out = floats(res);
     const d = t.storage.data;
     for (let i = 0; i < out.length; i++) {
@@ -550,7 +478,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   geluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#pair(x, dy, "apply the GELU backward pass");
+    const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
     const res = this.#alloc(t.shape), out = floats(res);
     const d = t.storage.data, gd = g.storage.data;
     for (let i = 0; i < out.length; i++) {
@@ -571,7 +499,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#gatedInput(x, "apply GEGLU");
+    const t = this.#check.gatedInput(x, "apply GEGLU");
     return this.#fromMatrix(gegluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
@@ -581,7 +509,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#gatedPair(x, dy, "apply the GEGLU backward pass");
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
     return this.#fromMatrix(gegluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
   }
 
@@ -591,7 +519,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#gatedInput(x, "apply SwiGLU");
+    const t = this.#check.gatedInput(x, "apply SwiGLU");
     return this.#fromMatrix(swigluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
@@ -601,7 +529,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#gatedPair(x, dy, "apply the SwiGLU backward pass");
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
     return this.#fromMatrix(swigluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
   }
 
@@ -614,18 +542,7 @@ export class ReferenceBackend implements Backend {
    */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
     const action = "apply dropout";
-    const t = this.#float(x, action);
-    if (typeof p !== "number" || !(p >= 0 && p < 1)) {
-      throw new RangeError(`Cannot ${action}: p must be in [0, 1), got ${p}`);
-    }
-    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) {
-      throw new RangeError(`Cannot ${action}: seed must be an integer in [0, 2^53), got ${seed}`);
-    }
-    if (!Number.isInteger(stream) || stream < 0 || stream >= 2 ** 32) {
-      throw new RangeError(
-        `Cannot ${action}: stream must be an integer in [0, 2^32), got ${stream}`,
-      );
-    }
+    const t = this.#check.dropout(x, p, seed, stream, action);
     const res = this.#alloc(t.shape), out = floats(res);
     const d = t.storage.data, keepScale = 1 - p;
     for (let q = 0; 4 * q < out.length; q++) {
@@ -649,17 +566,7 @@ export class ReferenceBackend implements Backend {
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
     const action = "apply LayerNorm";
-    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
-    const B = this.#float(b, action, "b");
-    const [n, d] = this.#dims2(X, action);
-    if (d < 1) {
-      throw new RangeError(`Cannot ${action}: rows must not be empty, got ${fmt(X.shape)}`);
-    }
-    this.#vector(W, d, action, "w", X);
-    this.#vector(B, d, action, "b", X);
-    if (typeof eps !== "number" || !Number.isFinite(eps) || eps <= 0) {
-      throw new RangeError(`Cannot ${action}: eps must be a positive finite number, got ${eps}`);
-    }
+    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, action);
     const yT = this.#alloc([n, d]), meanT = this.#alloc([n]), rstdT = this.#alloc([n]);
     const y = floats(yT), mean = floats(meanT), rstd = floats(rstdT);
     const xd = X.storage.data, wd = W.storage.data, bd = B.storage.data;
@@ -694,14 +601,7 @@ export class ReferenceBackend implements Backend {
     dy: Tensor,
   ): LayerNormGrads {
     const action = "apply the LayerNorm backward pass";
-    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
-    const Mu = this.#float(mean, action, "mean"), Rs = this.#float(rstd, action, "rstd");
-    const G = this.#float(dy, action, "dy");
-    const [n, d] = this.#dims2(X, action);
-    sameShape(X, G, action);
-    this.#vector(W, d, action, "w", X);
-    this.#vector(Mu, n, action, "mean", X);
-    this.#vector(Rs, n, action, "rstd", X);
+    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(x, w, mean, rstd, dy, action);
     const dxT = this.#alloc([n, d]), dx = floats(dxT);
     const xd = X.storage.data, wd = W.storage.data, gd = G.storage.data;
     const md = Mu.storage.data, rd = Rs.storage.data;
@@ -734,12 +634,7 @@ export class ReferenceBackend implements Backend {
    */
   causalSoftmax(s: Tensor, scale: number): Tensor {
     const action = "apply the causal softmax";
-    const S = this.#float(s, action);
-    if (S.shape.length !== 3 || S.shape[1] !== S.shape[2]) {
-      throw new RangeError(`Cannot ${action}: scores must be [B, T, T], got ${fmt(S.shape)}`);
-    }
-    checkFinite(scale, "scale", action);
-    const [batch, T] = S.shape;
+    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
     const res = this.#alloc(S.shape), out = floats(res);
     const d = S.storage.data;
     const z = new Float64Array(T);
@@ -773,7 +668,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#pair(p, dp, "apply the softmax backward pass");
+    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
     const res = this.#alloc(P.shape), out = floats(res);
     const width = P.shape[P.shape.length - 1];
     const pd = P.storage.data, gd = G.storage.data;
@@ -793,9 +688,7 @@ export class ReferenceBackend implements Backend {
    */
   embedding(table: Tensor, idx: Tensor): Tensor {
     const action = "look up embeddings";
-    const Tb = this.#float(table, action, "table"), I = this.#int(idx, action, "idx");
-    const [vocab, d] = this.#dims2(Tb, action);
-    const ids = this.#indexVector(I, vocab, action);
+    const { Tb, ids, d } = this.#check.embedding(table, idx, action);
     const res = this.#alloc([ids.length, d]), out = floats(res);
     const td = Tb.storage.data as FloatStorage;
     for (let n = 0; n < ids.length; n++) {
@@ -814,15 +707,7 @@ export class ReferenceBackend implements Backend {
    */
   embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
     const action = "apply the embedding backward pass";
-    const I = this.#int(idx, action, "idx"), G = this.#float(dy, action, "dy");
-    checkIndex(vocab, "vocab", action);
-    const [n, d] = this.#dims2(G, action);
-    const ids = this.#indexVector(I, vocab, action);
-    if (ids.length !== n) {
-      throw new RangeError(
-        `Cannot ${action}: idx ${fmt(I.shape)} and dy ${fmt(G.shape)} have different row counts`,
-      );
-    }
+    const { G, ids, n, d } = this.#check.embeddingBackward(idx, dy, vocab, action);
     const acc = new Float64Array(vocab * d);
     const gd = G.storage.data;
     for (let r = 0; r < n; r++) {
@@ -842,7 +727,8 @@ export class ReferenceBackend implements Backend {
    */
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const action = "compute the cross-entropy";
-    const { z, t, n, c } = this.#ceInputs(logits, targets, action);
+    const { Z, t, n, c } = this.#check.crossEntropy(logits, targets, action);
+    const z = floats(Z);
     let total = 0;
     for (let r = 0; r < n; r++) {
       const o = r * c;
@@ -859,11 +745,8 @@ export class ReferenceBackend implements Backend {
    */
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const action = "apply the cross-entropy backward pass";
-    const { z, t, n, c } = this.#ceInputs(logits, targets, action);
-    const L = this.#float(dLoss, action, "dLoss");
-    if (L.shape.length !== 1 || L.shape[0] !== 1) {
-      throw new RangeError(`Cannot ${action}: dLoss must be [1], got ${fmt(L.shape)}`);
-    }
+    const { Z, L, t, n, c } = this.#check.crossEntropyBackward(logits, targets, dLoss, action);
+    const z = floats(Z);
     const factor = L.storage.data[0] / n;
     const res = this.#alloc([n, c]), out = floats(res);
     for (let r = 0; r < n; r++) {
@@ -883,9 +766,7 @@ export class ReferenceBackend implements Backend {
    */
   meanRows(x: Tensor): Tensor {
     const action = "average rows";
-    const X = this.#float(x, action);
-    const [n, d] = this.#dims2(X, action);
-    if (n < 1) throw new RangeError(`Cannot ${action}: no rows in ${fmt(X.shape)}`);
+    const { X, n, d } = this.#check.meanRows(x, action);
     const acc = new Float64Array(d);
     const xd = X.storage.data;
     for (let r = 0; r < n; r++) {
@@ -900,7 +781,7 @@ export class ReferenceBackend implements Backend {
 
   /** `Σ x²` → `[1]`. */
   sumSquares(x: Tensor): Tensor {
-    const d = this.#float(x, "sum squares").storage.data;
+    const d = this.#check.float(x, "sum squares").storage.data;
     let sum = 0;
     for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
     return this.#filled([1], [sum]);
@@ -912,7 +793,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   dot(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "take a dot product");
+    const [x, y] = this.#check.pair(a, b, "take a dot product");
     const xd = x.storage.data, yd = y.storage.data;
     let sum = 0;
     for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
@@ -993,7 +874,7 @@ export class ReferenceBackend implements Backend {
    */
   flipCount(prev: Tensor, next: Tensor): Tensor {
     const action = "count mask flips";
-    const [P, N] = this.#pair(prev, next, action);
+    const [P, N] = this.#check.pair(prev, next, action);
     return this.#filled([1], [flipCountOracle(this.#toMask(P, action), this.#toMask(N, action))]);
   }
 
@@ -1005,7 +886,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` holds NaN or ±Inf.
    */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    const X = this.#float(x, `quantize to FP8 ${format}`);
+    const X = this.#check.float(x, `quantize to FP8 ${format}`);
     // Per-tensor scaling ignores the shape; leading axes become rows so errors name a position.
     const cols = X.shape[X.shape.length - 1],
       rows = X.shape.slice(0, -1).reduce((p, d) => p * d, 1);
@@ -1026,26 +907,8 @@ export class ReferenceBackend implements Backend {
    */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
-    const P = this.#float(param, action, "param"), G = this.#float(grad, action, "grad");
-    const Mt = this.#float(m, action, "m"), V = this.#float(v, action, "v");
-    sameShape(P, G, action);
-    sameShape(P, Mt, action);
-    sameShape(P, V, action);
-    if (P.storage === Mt.storage || P.storage === V.storage || Mt.storage === V.storage) {
-      throw new RangeError(`Cannot ${action}: param, m and v must be distinct tensors`);
-    }
-    if (hp === null || typeof hp !== "object") {
-      throw new TypeError(`Cannot ${action}: hyper-parameters must be an object, got ${hp}`);
-    }
+    const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
     const { lr, beta1, beta2, eps, weightDecay, step } = hp;
-    checkRange(lr, "lr", action, (x) => x >= 0, "a finite number ≥ 0");
-    checkRange(beta1, "beta1", action, (x) => x >= 0 && x < 1, "in [0, 1)");
-    checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
-    checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
-    checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
-    if (!Number.isInteger(step) || step < 1) {
-      throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
-    }
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
     const pd = P.storage.data, gd = G.storage.data, md = Mt.storage.data, vd = V.storage.data;
     for (let i = 0; i < pd.length; i++) {
@@ -1078,128 +941,9 @@ export class ReferenceBackend implements Backend {
     return new ReferenceTensor(this, storage, shape, dtype);
   }
 
-  /** Checks that `t` is a live tensor of this backend. */
-  #use(t: Tensor, action: string): ReferenceTensor {
-    if (!(t instanceof ReferenceTensor)) {
-      throw new TypeError(
-        `Cannot ${action}: expected a tensor of a ReferenceBackend, got ${describe(t)}`,
-      );
-    }
-    if (t.owner !== this) {
-      throw new TypeError(
-        `Cannot ${action}: the tensor ${fmt(t.shape)} belongs to another ReferenceBackend instance`,
-      );
-    }
-    if (t.storage.released) {
-      throw new Error(
-        `Cannot use a released tensor ${
-          fmt(t.shape)
-        } (to ${action}): it was freed by release() or dispose(); keep() tensors that must outlive a step`,
-      );
-    }
-    return t;
-  }
-
-  #float(t: Tensor, action: string, name = "the input"): ReferenceTensor {
-    const x = this.#use(t, action);
-    if (x.dtype !== "f32") {
-      throw new TypeError(`Cannot ${action}: ${name} must be an f32 tensor, got ${x.dtype}`);
-    }
-    return x;
-  }
-
-  #int(t: Tensor, action: string, name: string): ReferenceTensor {
-    const x = this.#use(t, action);
-    if (x.dtype !== "i32") {
-      throw new TypeError(`Cannot ${action}: ${name} must be an i32 tensor, got ${x.dtype}`);
-    }
-    return x;
-  }
-
-  #pair(a: Tensor, b: Tensor, action: string): [ReferenceTensor, ReferenceTensor] {
-    const x = this.#float(a, action, "a"), y = this.#float(b, action, "b");
-    sameShape(x, y, action);
-    return [x, y];
-  }
-
-  #dims2(t: ReferenceTensor, action: string): [number, number] {
-    if (t.shape.length !== 2) {
-      throw new RangeError(`Cannot ${action}: expected a 2-D tensor, got ${fmt(t.shape)}`);
-    }
-    return [t.shape[0], t.shape[1]];
-  }
-
-  #vector(
-    t: ReferenceTensor,
-    length: number,
-    action: string,
-    name: string,
-    x: ReferenceTensor,
-  ): void {
-    if (t.shape.length !== 1 || t.shape[0] !== length) {
-      throw new RangeError(
-        `Cannot ${action}: ${name} must be [${length}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`,
-      );
-    }
-  }
-
-  /** The indices of a 1-D `i32` tensor, each checked to lie in `[0, limit)`. */
-  #indexVector(t: ReferenceTensor, limit: number, action: string): Int32Array {
-    if (t.shape.length !== 1) {
-      throw new RangeError(`Cannot ${action}: indices must be 1-D [N], got ${fmt(t.shape)}`);
-    }
-    const ids = t.storage.data as Int32Array;
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] < 0 || ids[i] >= limit) {
-        throw new RangeError(
-          `Cannot ${action}: index ${ids[i]} at position ${i} is outside [0, ${limit})`,
-        );
-      }
-    }
-    return ids;
-  }
-
-  #ceInputs(logits: Tensor, targets: Tensor, action: string) {
-    const Z = this.#float(logits, action, "logits"), T = this.#int(targets, action, "targets");
-    const [n, c] = this.#dims2(Z, action);
-    if (n < 1 || c < 1) {
-      throw new RangeError(
-        `Cannot ${action}: logits must be [N, C] with N, C ≥ 1, got ${fmt(Z.shape)}`,
-      );
-    }
-    const t = this.#indexVector(T, c, action);
-    if (t.length !== n) {
-      throw new RangeError(
-        `Cannot ${action}: targets ${fmt(T.shape)} do not match logits ${fmt(Z.shape)}`,
-      );
-    }
-    return { z: Z.storage.data as FloatStorage, t, n, c };
-  }
-
-  #gatedInput(x: Tensor, action: string): ReferenceTensor {
-    const t = this.#float(x, action, "x");
-    const [, cols] = this.#dims2(t, action);
-    if (cols % 2 !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: x must be [N, 2h] = [x | gate], got an odd width in ${fmt(t.shape)}`,
-      );
-    }
-    return t;
-  }
-
-  #gatedPair(x: Tensor, dy: Tensor, action: string): [ReferenceTensor, ReferenceTensor] {
-    const t = this.#gatedInput(x, action), g = this.#float(dy, action, "dy");
-    if (g.shape.length !== 2 || g.shape[0] !== t.shape[0] || 2 * g.shape[1] !== t.shape[1]) {
-      throw new RangeError(
-        `Cannot ${action}: dy must be [N, h] for x [N, 2h] = ${fmt(t.shape)}, got ${fmt(g.shape)}`,
-      );
-    }
-    return [t, g];
-  }
-
   #matrixInput(t: Tensor, action: string): ReferenceTensor {
-    const x = this.#float(t, action);
-    this.#dims2(x, action);
+    const x = this.#check.float(t, action);
+    dims2(x, action);
     return x;
   }
 
@@ -1357,62 +1101,4 @@ function free(storage: Storage): void {
   storage.released = true;
   storage.kept = false;
   storage.data = new Float32Array(0);
-}
-
-function checkShape(shape: readonly number[], action: string): number {
-  if (!Array.isArray(shape) || shape.length === 0) {
-    throw new RangeError(
-      `Cannot ${action}: a shape must be a non-empty array of dimensions, got ${String(shape)}`,
-    );
-  }
-  let size = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new RangeError(
-        `Cannot ${action}: dimensions must be non-negative integers, got ${fmt(shape)}`,
-      );
-    }
-    size *= d;
-  }
-  return size;
-}
-
-function checkIndex(n: number, name: string, action: string): void {
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative integer, got ${n}`);
-  }
-}
-
-function checkFinite(s: number, name: string, action: string): void {
-  if (typeof s !== "number" || !Number.isFinite(s)) {
-    throw new RangeError(`Cannot ${action}: ${name} must be a finite number, got ${s}`);
-  }
-}
-
-function checkRange(
-  x: number,
-  name: string,
-  action: string,
-  ok: (x: number) => boolean,
-  what: string,
-): void {
-  if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
-    throw new RangeError(`Cannot ${action}: ${name} must be ${what}, got ${x}`);
-  }
-}
-
-function sameShape(a: ReferenceTensor, b: ReferenceTensor, action: string): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new RangeError(`Cannot ${action}: shapes differ, ${fmt(a.shape)} vs ${fmt(b.shape)}`);
-  }
-}
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
 }

@@ -66,6 +66,17 @@ import {
   encodeSwigluBackward,
 } from "./kernels/gated.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
+import {
+  checkFill,
+  checkFinite,
+  checkIndexData,
+  checkTensorData,
+  dims2,
+  fmt,
+  sameShape,
+  TensorChecker,
+  type TensorKind,
+} from "../core/_backend_checks.ts";
 
 /** Which dense matmul kernel a {@linkcode GpuBackend} runs (see `kernels/matmul.ts`). */
 export type MatmulKernel = "auto" | "tiled" | "register" | "naive";
@@ -117,6 +128,7 @@ export class GpuBackend implements Backend {
   #tiling: MatmulTiling | "auto";
   #blocking: MatmulRegisterBlocking | undefined;
   #matmul: Exclude<MatmulKernel, "auto">;
+  #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
 
   /**
    * Wraps a runtime (see {@linkcode createGpuBackend} for the usual way in).
@@ -175,18 +187,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
    */
   tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
-    const action = "create a tensor";
-    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
-      throw new TypeError(
-        `Cannot ${action}: data must be a Float32Array or Float64Array, got ${describe(data)}`,
-      );
-    }
-    const size = checkShape(shape, action);
-    if (size !== data.length) {
-      throw new RangeError(
-        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
-      );
-    }
+    checkTensorData(data, shape);
     const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
     return this.#wrap(this.runtime.upload(f32), shape, "f32");
   }
@@ -198,16 +199,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or its size differs from `data.length`.
    */
   indices(data: Int32Array, shape: readonly number[]): Tensor {
-    const action = "create an index tensor";
-    if (!(data instanceof Int32Array)) {
-      throw new TypeError(`Cannot ${action}: data must be an Int32Array, got ${describe(data)}`);
-    }
-    const size = checkShape(shape, action);
-    if (size !== data.length) {
-      throw new RangeError(
-        `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${data.length}`,
-      );
-    }
+    checkIndexData(data, shape);
     const host = Int32Array.from(data);
     return this.#wrap(this.runtime.upload(host), shape, "i32", host);
   }
@@ -219,12 +211,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If `value` is not a number.
    */
   full(shape: readonly number[], value = 0): Tensor {
-    const action = "fill a tensor";
-    const size = checkShape(shape, action);
-    if (typeof value !== "number") {
-      throw new TypeError(`Cannot ${action}: value must be a number, got ${typeof value}`);
-    }
-    if (Number.isNaN(value)) throw new RangeError(`Cannot ${action}: value is NaN`);
+    const size = checkFill(shape, value);
     const buf = this.runtime.alloc(4 * size);
     encodeFill(this.runtime, buf, size, f32Bits(value));
     return this.#wrap(buf, shape, "f32");
@@ -247,7 +234,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If an element is not a tensor of this backend (the promise rejects).
    */
   async readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
-    const xs = ts.map((t) => this.#use(t, "read tensors"));
+    const xs = ts.map((t) => this.#check.use(t, "read tensors"));
     const raw = await this.runtime.readMany(
       xs.map((x) => ({ buffer: x.buffer, bytes: 4 * x.size })),
     );
@@ -263,7 +250,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   keep<T extends Tensor>(t: T): T {
-    const x = this.#use(t, "keep a tensor");
+    const x = this.#check.use(t, "keep a tensor");
     x.storage.state = "kept";
     this.#temporaries.delete(x.storage);
     return t;
@@ -277,7 +264,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   dispose(t: Tensor): void {
-    const x = this.#use(t, "dispose a tensor");
+    const x = this.#check.use(t, "dispose a tensor");
     this.#temporaries.delete(x.storage);
     x.storage.state = "released";
     this.runtime.free(x.storage.buffer);
@@ -299,14 +286,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or holds a different number of elements.
    */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
-    const action = "reshape";
-    const x = this.#use(t, action);
-    const size = checkShape(shape, action);
-    if (size !== x.size) {
-      throw new RangeError(
-        `Cannot ${action} ${fmt(x.shape)} to ${fmt(shape)}: sizes differ, ${x.size} vs ${size}`,
-      );
-    }
+    const x = this.#check.reshape(t, shape, "reshape");
     return x.view(shape);
   }
 
@@ -318,12 +298,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If the dtypes differ.
    */
   assign(dst: Tensor, src: Tensor): void {
-    const action = "assign";
-    const d = this.#use(dst, action), s = this.#use(src, action);
-    sameShape(d, s, action);
-    if (d.dtype !== s.dtype) {
-      throw new TypeError(`Cannot ${action}: dtypes differ, ${d.dtype} vs ${s.dtype}`);
-    }
+    const [d, s] = this.#check.assign(dst, src, "assign");
     if (d.storage === s.storage) return;
     encodeCopy(this.runtime, s.buffer, d.buffer, d.size);
     // Index tensors keep their host copy in step (the index checks read it).
@@ -341,32 +316,8 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If `transA`/`transB` are not booleans.
    */
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    const action = "matmul";
-    const A = this.#float(a, action, "a"), B = this.#float(b, action, "b");
-    const transA = options.transA ?? false, transB = options.transB ?? false;
-    if (typeof transA !== "boolean" || typeof transB !== "boolean") {
-      throw new TypeError(`Cannot ${action}: transA and transB must be booleans`);
-    }
-    const rank = A.shape.length;
-    const desc = () =>
-      `a ${fmt(A.shape)}${transA ? " (transA)" : ""}, b ${fmt(B.shape)}${
-        transB ? " (transB)" : ""
-      }`;
-    if ((rank !== 2 && rank !== 3) || B.shape.length !== rank) {
-      throw new RangeError(
-        `Cannot ${action}: operands must be both 2-D or both 3-D, got ${desc()}`,
-      );
-    }
-    const batch = rank === 3 ? A.shape[0] : 1;
-    if (rank === 3 && B.shape[0] !== batch) {
-      throw new RangeError(`Cannot ${action}: batch sizes differ, ${desc()}`);
-    }
-    const [ar, ac] = A.shape.slice(-2), [br, bc] = B.shape.slice(-2);
-    const M = transA ? ac : ar, K = transA ? ar : ac;
-    const N = transB ? br : bc, K2 = transB ? bc : br;
-    if (K !== K2) {
-      throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
-    }
+    const operands = this.#check.matmul(a, b, options, "matmul");
+    const { A, B, transA, transB, rank, batch, M, N, K } = operands;
     const tiling = this.#tiling === "auto"
       ? (batch * Math.ceil(M / 128) * Math.ceil(N / 128) >= 64 ? TILING_128 : TILING_64)
       : this.#tiling;
@@ -388,7 +339,7 @@ export class GpuBackend implements Backend {
    */
   transpose(a: Tensor): Tensor {
     const action = "transpose";
-    const x = this.#float(a, action);
+    const x = this.#check.float(a, action);
     const [rows, cols] = dims2(x, action);
     if (Math.ceil(rows / 16) > 65535 || Math.ceil(cols / 16) > 65535) {
       throw new RangeError(`Cannot ${action}: ${fmt(x.shape)} exceeds the dispatch grid`);
@@ -403,18 +354,7 @@ export class GpuBackend implements Backend {
    */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
     const action = "permute axes 1 and 2";
-    const t = this.#float(x, action);
-    if (!Array.isArray(dims) || dims.length !== 4) {
-      throw new RangeError(`Cannot ${action}: dims must be [A, B, C, D], got ${String(dims)}`);
-    }
-    const size = checkShape(dims, action);
-    if (size !== t.size) {
-      throw new RangeError(
-        `Cannot ${action}: dims ${fmt(dims)} hold ${size} values, the tensor ${
-          fmt(t.shape)
-        } has ${t.size}`,
-      );
-    }
+    const t = this.#check.permute0213(x, dims, action);
     const [A, B, C, D] = dims;
     return this.#wrap(encodePermute0213(this.runtime, t.buffer, dims), [A, C, B, D], "f32");
   }
@@ -426,17 +366,7 @@ export class GpuBackend implements Backend {
    */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
     const action = "slice columns";
-    const t = this.#float(x, action);
-    const [rows, cols] = dims2(t, action);
-    checkIndex(start, "start", action);
-    checkIndex(width, "width", action);
-    if (start + width > cols) {
-      throw new RangeError(
-        `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
-          fmt(t.shape)
-        }`,
-      );
-    }
+    const { t, rows, cols } = this.#check.sliceCols(x, start, width, action);
     const out = encodeSliceCols(this.runtime, t.buffer, rows, cols, start, width);
     return this.#wrap(out, [rows, width], "f32");
   }
@@ -448,17 +378,7 @@ export class GpuBackend implements Backend {
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
     const action = "pad columns";
-    const t = this.#float(x, action);
-    const [rows, width] = dims2(t, action);
-    checkIndex(start, "start", action);
-    checkIndex(cols, "cols", action);
-    if (start + width > cols) {
-      throw new RangeError(
-        `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
-          start + width
-        } columns, got ${cols}`,
-      );
-    }
+    const { t, rows, width } = this.#check.padCols(x, start, cols, action);
     const out = encodePadCols(this.runtime, t.buffer, rows, width, start, cols);
     return this.#wrap(out, [rows, cols], "f32");
   }
@@ -471,7 +391,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   add(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "add");
+    const [x, y] = this.#check.pair(a, b, "add");
     return this.#like(x, encodeBinary(this.runtime, "add", x.buffer, y.buffer, x.size));
   }
 
@@ -482,7 +402,7 @@ export class GpuBackend implements Backend {
    */
   addScaled(a: Tensor, b: Tensor, s: number): Tensor {
     const action = "add scaled";
-    const [x, y] = this.#pair(a, b, action);
+    const [x, y] = this.#check.pair(a, b, action);
     checkFinite(s, "s", action);
     return this.#like(x, encodeBinary(this.runtime, "addScaled", x.buffer, y.buffer, x.size, s));
   }
@@ -493,7 +413,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   mul(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "multiply");
+    const [x, y] = this.#check.pair(a, b, "multiply");
     return this.#like(x, encodeBinary(this.runtime, "mul", x.buffer, y.buffer, x.size));
   }
 
@@ -504,14 +424,14 @@ export class GpuBackend implements Backend {
    */
   scale(a: Tensor, s: number): Tensor {
     const action = "scale";
-    const x = this.#float(a, action);
+    const x = this.#check.float(a, action);
     checkFinite(s, "s", action);
     return this.#like(x, encodeUnary(this.runtime, "scale", x.buffer, x.size, s));
   }
 
   /** Exact-erf GELU `0.5·x·(1 + erf(x/√2))` (float32 erfc, see `kernels/elementwise.ts`). */
   gelu(x: Tensor): Tensor {
-    const t = this.#float(x, "apply GELU");
+    const t = this.#check.float(x, "apply GELU");
     return this.#like(t, encodeUnary(this.runtime, "gelu", t.buffer, t.size));
   }
 
@@ -521,7 +441,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   geluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#pair(x, dy, "apply the GELU backward pass");
+    const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
     return this.#like(t, encodeBinary(this.runtime, "geluBackward", t.buffer, g.buffer, t.size));
   }
 
@@ -531,7 +451,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#gatedInput(x, "apply GEGLU");
+    const t = this.#check.gatedInput(x, "apply GEGLU");
     const [n, h] = [t.shape[0], t.shape[1] / 2];
     return this.#wrap(encodeGeglu(this.runtime, t.buffer, n, h), [n, h], "f32");
   }
@@ -542,7 +462,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#gatedPair(x, dy, "apply the GEGLU backward pass");
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
     const out = encodeGegluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
     return this.#like(t, out);
   }
@@ -553,7 +473,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#gatedInput(x, "apply SwiGLU");
+    const t = this.#check.gatedInput(x, "apply SwiGLU");
     const [n, h] = [t.shape[0], t.shape[1] / 2];
     return this.#wrap(encodeSwiglu(this.runtime, t.buffer, n, h), [n, h], "f32");
   }
@@ -564,7 +484,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#gatedPair(x, dy, "apply the SwiGLU backward pass");
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
     const out = encodeSwigluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
     return this.#like(t, out);
   }
@@ -578,18 +498,7 @@ export class GpuBackend implements Backend {
    */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
     const action = "apply dropout";
-    const t = this.#float(x, action);
-    if (typeof p !== "number" || !(p >= 0 && p < 1)) {
-      throw new RangeError(`Cannot ${action}: p must be in [0, 1), got ${p}`);
-    }
-    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) {
-      throw new RangeError(`Cannot ${action}: seed must be an integer in [0, 2^53), got ${seed}`);
-    }
-    if (!Number.isInteger(stream) || stream < 0 || stream >= 2 ** 32) {
-      throw new RangeError(
-        `Cannot ${action}: stream must be an integer in [0, 2^32), got ${stream}`,
-      );
-    }
+    const t = this.#check.dropout(x, p, seed, stream, action);
     return this.#like(t, encodeDropout(this.runtime, t.buffer, t.size, p, seed, stream));
   }
 
@@ -603,17 +512,7 @@ export class GpuBackend implements Backend {
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
     const action = "apply LayerNorm";
-    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
-    const B = this.#float(b, action, "b");
-    const [n, d] = dims2(X, action);
-    if (d < 1) {
-      throw new RangeError(`Cannot ${action}: rows must not be empty, got ${fmt(X.shape)}`);
-    }
-    vector(W, d, action, "w", X);
-    vector(B, d, action, "b", X);
-    if (typeof eps !== "number" || !Number.isFinite(eps) || eps <= 0) {
-      throw new RangeError(`Cannot ${action}: eps must be a positive finite number, got ${eps}`);
-    }
+    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, action);
     const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps);
     return {
       y: this.#wrap(r.y, [n, d], "f32"),
@@ -636,14 +535,7 @@ export class GpuBackend implements Backend {
     dy: Tensor,
   ): LayerNormGrads {
     const action = "apply the LayerNorm backward pass";
-    const X = this.#float(x, action, "x"), W = this.#float(w, action, "w");
-    const Mu = this.#float(mean, action, "mean"), Rs = this.#float(rstd, action, "rstd");
-    const G = this.#float(dy, action, "dy");
-    const [n, d] = dims2(X, action);
-    sameShape(X, G, action);
-    vector(W, d, action, "w", X);
-    vector(Mu, n, action, "mean", X);
-    vector(Rs, n, action, "rstd", X);
+    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(x, w, mean, rstd, dy, action);
     const r = encodeLayerNormBackward(
       this.runtime,
       X.buffer,
@@ -668,12 +560,7 @@ export class GpuBackend implements Backend {
    */
   causalSoftmax(s: Tensor, scale: number): Tensor {
     const action = "apply the causal softmax";
-    const S = this.#float(s, action);
-    if (S.shape.length !== 3 || S.shape[1] !== S.shape[2]) {
-      throw new RangeError(`Cannot ${action}: scores must be [B, T, T], got ${fmt(S.shape)}`);
-    }
-    checkFinite(scale, "scale", action);
-    const [batch, T] = S.shape;
+    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
     return this.#like(S, encodeCausalSoftmax(this.runtime, S.buffer, batch, T, scale));
   }
 
@@ -683,7 +570,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#pair(p, dp, "apply the softmax backward pass");
+    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
     const width = P.shape[P.shape.length - 1];
     const rows = width === 0 ? 0 : P.size / width;
     return this.#like(P, encodeSoftmaxBackward(this.runtime, P.buffer, G.buffer, rows, width));
@@ -697,9 +584,7 @@ export class GpuBackend implements Backend {
    */
   embedding(table: Tensor, idx: Tensor): Tensor {
     const action = "look up embeddings";
-    const Tb = this.#float(table, action, "table"), I = this.#int(idx, action, "idx");
-    const [vocab, d] = dims2(Tb, action);
-    const ids = indexVector(I, vocab, action);
+    const { Tb, I, ids, d } = this.#check.embedding(table, idx, action);
     const out = encodeEmbedding(this.runtime, Tb.buffer, I.buffer, ids.length, d);
     return this.#wrap(out, [ids.length, d], "f32");
   }
@@ -714,15 +599,7 @@ export class GpuBackend implements Backend {
    */
   embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
     const action = "apply the embedding backward pass";
-    const I = this.#int(idx, action, "idx"), G = this.#float(dy, action, "dy");
-    checkIndex(vocab, "vocab", action);
-    const [n, d] = dims2(G, action);
-    const ids = indexVector(I, vocab, action);
-    if (ids.length !== n) {
-      throw new RangeError(
-        `Cannot ${action}: idx ${fmt(I.shape)} and dy ${fmt(G.shape)} have different row counts`,
-      );
-    }
+    const { G, ids, d } = this.#check.embeddingBackward(idx, dy, vocab, action);
     const out = encodeEmbeddingBackward(this.runtime, G.buffer, ids, vocab, d);
     return this.#wrap(out, [vocab, d], "f32");
   }
@@ -736,7 +613,7 @@ export class GpuBackend implements Backend {
    */
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const action = "compute the cross-entropy";
-    const { Z, T, n, c } = this.#ceInputs(logits, targets, action);
+    const { Z, T, n, c } = this.#check.crossEntropy(logits, targets, action);
     return this.#wrap(encodeCrossEntropy(this.runtime, Z.buffer, T.buffer, n, c), [1], "f32");
   }
 
@@ -748,11 +625,7 @@ export class GpuBackend implements Backend {
    */
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const action = "apply the cross-entropy backward pass";
-    const { Z, T, n, c } = this.#ceInputs(logits, targets, action);
-    const L = this.#float(dLoss, action, "dLoss");
-    if (L.shape.length !== 1 || L.shape[0] !== 1) {
-      throw new RangeError(`Cannot ${action}: dLoss must be [1], got ${fmt(L.shape)}`);
-    }
+    const { Z, T, L, n, c } = this.#check.crossEntropyBackward(logits, targets, dLoss, action);
     const out = encodeCrossEntropyBackward(this.runtime, Z.buffer, T.buffer, L.buffer, n, c);
     return this.#wrap(out, [n, c], "f32");
   }
@@ -764,9 +637,7 @@ export class GpuBackend implements Backend {
    */
   meanRows(x: Tensor): Tensor {
     const action = "average rows";
-    const X = this.#float(x, action);
-    const [n, d] = dims2(X, action);
-    if (n < 1) throw new RangeError(`Cannot ${action}: no rows in ${fmt(X.shape)}`);
+    const { X, n, d } = this.#check.meanRows(x, action);
     return this.#wrap(encodeColumnSum(this.runtime, X.buffer, n, d, 1 / n), [d], "f32");
   }
 
@@ -774,7 +645,7 @@ export class GpuBackend implements Backend {
 
   /** `Σ x²` → `[1]` (two-pass, deterministic). */
   sumSquares(x: Tensor): Tensor {
-    const X = this.#float(x, "sum squares");
+    const X = this.#check.float(x, "sum squares");
     return this.#wrap(encodeSum(this.runtime, X.buffer, null, X.size), [1], "f32");
   }
 
@@ -784,7 +655,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   dot(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#pair(a, b, "take a dot product");
+    const [x, y] = this.#check.pair(a, b, "take a dot product");
     return this.#wrap(encodeSum(this.runtime, x.buffer, y.buffer, x.size), [1], "f32");
   }
 
@@ -797,7 +668,7 @@ export class GpuBackend implements Backend {
    * `cols % m !== 0`.
    */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    const W = this.#float(w, `prune to ${n}:${m}`);
+    const W = this.#check.float(w, `prune to ${n}:${m}`);
     const [rows, cols] = dims2(W, `prune to ${n}:${m}`);
     const r = encodePruneNM(this.runtime, W.buffer, rows, cols, n, m);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
@@ -810,7 +681,7 @@ export class GpuBackend implements Backend {
    */
   softThreshold24(w: Tensor): PrunedTensor {
     const action = "soft-threshold to 2:4";
-    const W = this.#float(w, action);
+    const W = this.#check.float(w, action);
     const [rows, cols] = dims2(W, action);
     const r = encodeSoftThreshold24(this.runtime, W.buffer, rows, cols);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
@@ -824,7 +695,7 @@ export class GpuBackend implements Backend {
    */
   transposableMask24(w: Tensor): Tensor {
     const action = "find a transposable 2:4 mask";
-    const W = this.#float(w, action);
+    const W = this.#check.float(w, action);
     const [rows, cols] = dims2(W, action);
     const r = encodeTransposableMask24(this.runtime, W.buffer, rows, cols);
     this.runtime.free(r.pruned);
@@ -840,7 +711,7 @@ export class GpuBackend implements Backend {
    */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
     const action = "sample MVUE 2:4";
-    const G = this.#float(g, action);
+    const G = this.#check.float(g, action);
     const [rows, cols] = dims2(G, action);
     return this.#like(G, encodeMvue24(this.runtime, G.buffer, rows, cols, seed, stream));
   }
@@ -853,8 +724,8 @@ export class GpuBackend implements Backend {
    */
   maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
     const action = "apply masked decay";
-    const G = this.#float(grad, action, "grad"), W = this.#float(w, action, "w");
-    const M = this.#float(mask, action, "mask");
+    const G = this.#check.float(grad, action, "grad"), W = this.#check.float(w, action, "w");
+    const M = this.#check.float(mask, action, "mask");
     dims2(G, action);
     dims2(W, action);
     dims2(M, action);
@@ -870,7 +741,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    const [P, N] = this.#pair(prev, next, "count mask flips");
+    const [P, N] = this.#check.pair(prev, next, "count mask flips");
     const out = encodeFlipCount(this.runtime, P.buffer, N.buffer, P.size, { output: "f32" });
     return this.#wrap(out, [1], "f32");
   }
@@ -881,7 +752,7 @@ export class GpuBackend implements Backend {
    * @throws {TypeError} If `format` is neither `"e4m3"` nor `"e5m2"`.
    */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    const X = this.#float(x, `quantize to FP8 ${format}`);
+    const X = this.#check.float(x, `quantize to FP8 ${format}`);
     const r = encodeQuantizeFp8(this.runtime, X.buffer, X.size, format);
     this.runtime.free(r.scale);
     return this.#like(X, r.dequantized);
@@ -899,26 +770,7 @@ export class GpuBackend implements Backend {
    */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
-    const P = this.#float(param, action, "param"), G = this.#float(grad, action, "grad");
-    const Mt = this.#float(m, action, "m"), V = this.#float(v, action, "v");
-    sameShape(P, G, action);
-    sameShape(P, Mt, action);
-    sameShape(P, V, action);
-    if (P.storage === Mt.storage || P.storage === V.storage || Mt.storage === V.storage) {
-      throw new RangeError(`Cannot ${action}: param, m and v must be distinct tensors`);
-    }
-    if (hp === null || typeof hp !== "object") {
-      throw new TypeError(`Cannot ${action}: hyper-parameters must be an object, got ${hp}`);
-    }
-    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
-    checkRange(lr, "lr", action, (x) => x >= 0, "a finite number ≥ 0");
-    checkRange(beta1, "beta1", action, (x) => x >= 0 && x < 1, "in [0, 1)");
-    checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
-    checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
-    checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
-    if (!Number.isInteger(step) || step < 1) {
-      throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
-    }
+    const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
     encodeAdamW(this.runtime, P.buffer, G.buffer, Mt.buffer, V.buffer, P.size, hp);
   }
 
@@ -938,87 +790,6 @@ export class GpuBackend implements Backend {
   /** A new temporary `f32` tensor of `x`'s shape over `buffer`. */
   #like(x: GpuTensor, buffer: GPUBuffer): GpuTensor {
     return this.#wrap(buffer, x.shape, "f32");
-  }
-
-  #use(t: Tensor, action: string): GpuTensor {
-    if (!(t instanceof GpuTensor)) {
-      throw new TypeError(
-        `Cannot ${action}: expected a tensor of a GpuBackend, got ${describe(t)}`,
-      );
-    }
-    if (t.storage.owner !== this) {
-      throw new TypeError(
-        `Cannot ${action}: the tensor ${fmt(t.shape)} belongs to another GpuBackend instance`,
-      );
-    }
-    if (t.released) {
-      throw new Error(
-        `Cannot use a released tensor ${
-          fmt(t.shape)
-        } (to ${action}): it was freed by release() or dispose(); keep() tensors that must outlive a step`,
-      );
-    }
-    return t;
-  }
-
-  #float(t: Tensor, action: string, name = "the input"): GpuTensor {
-    const x = this.#use(t, action);
-    if (x.dtype !== "f32") {
-      throw new TypeError(`Cannot ${action}: ${name} must be an f32 tensor, got ${x.dtype}`);
-    }
-    return x;
-  }
-
-  #int(t: Tensor, action: string, name: string): GpuTensor {
-    const x = this.#use(t, action);
-    if (x.dtype !== "i32") {
-      throw new TypeError(`Cannot ${action}: ${name} must be an i32 tensor, got ${x.dtype}`);
-    }
-    return x;
-  }
-
-  #pair(a: Tensor, b: Tensor, action: string): [GpuTensor, GpuTensor] {
-    const x = this.#float(a, action, "a"), y = this.#float(b, action, "b");
-    sameShape(x, y, action);
-    return [x, y];
-  }
-
-  #gatedInput(x: Tensor, action: string): GpuTensor {
-    const t = this.#float(x, action, "x");
-    const [, cols] = dims2(t, action);
-    if (cols % 2 !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: x must be [N, 2h] = [x | gate], got an odd width in ${fmt(t.shape)}`,
-      );
-    }
-    return t;
-  }
-
-  #gatedPair(x: Tensor, dy: Tensor, action: string): [GpuTensor, GpuTensor] {
-    const t = this.#gatedInput(x, action), g = this.#float(dy, action, "dy");
-    if (g.shape.length !== 2 || g.shape[0] !== t.shape[0] || 2 * g.shape[1] !== t.shape[1]) {
-      throw new RangeError(
-        `Cannot ${action}: dy must be [N, h] for x [N, 2h] = ${fmt(t.shape)}, got ${fmt(g.shape)}`,
-      );
-    }
-    return [t, g];
-  }
-
-  #ceInputs(logits: Tensor, targets: Tensor, action: string) {
-    const Z = this.#float(logits, action, "logits"), T = this.#int(targets, action, "targets");
-    const [n, c] = dims2(Z, action);
-    if (n < 1 || c < 1) {
-      throw new RangeError(
-        `Cannot ${action}: logits must be [N, C] with N, C ≥ 1, got ${fmt(Z.shape)}`,
-      );
-    }
-    const t = indexVector(T, c, action);
-    if (t.length !== n) {
-      throw new RangeError(
-        `Cannot ${action}: targets ${fmt(T.shape)} do not match logits ${fmt(Z.shape)}`,
-      );
-    }
-    return { Z, T, n, c };
   }
 }
 
@@ -1047,96 +818,20 @@ function f32Bits(v: number): number {
   return new Uint32Array(Float32Array.of(v).buffer)[0];
 }
 
-/** The host copy of a 1-D `i32` tensor's indices, each checked to lie in `[0, limit)`. */
-function indexVector(t: GpuTensor, limit: number, action: string): Int32Array {
-  if (t.shape.length !== 1) {
-    throw new RangeError(`Cannot ${action}: indices must be 1-D [N], got ${fmt(t.shape)}`);
-  }
-  const ids = t.storage.hostIndices;
-  if (!ids) {
-    throw new TypeError(
-      `Cannot ${action}: the index tensor must come from indices() (the host keeps its values)`,
-    );
-  }
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] < 0 || ids[i] >= limit) {
-      throw new RangeError(
-        `Cannot ${action}: index ${ids[i]} at position ${i} is outside [0, ${limit})`,
+/** How the shared input checks see a {@linkcode GpuTensor}. */
+const GPU_TENSORS: TensorKind<GpuTensor> = {
+  backend: "GpuBackend",
+  is: (t): t is GpuTensor => t instanceof GpuTensor,
+  owner: (t) => t.storage.owner,
+  released: (t) => t.released,
+  indices: (t, action) => {
+    // The host keeps the values of the index tensors it uploaded; the device's are out of reach.
+    const ids = t.storage.hostIndices;
+    if (!ids) {
+      throw new TypeError(
+        `Cannot ${action}: the index tensor must come from indices() (the host keeps its values)`,
       );
     }
-  }
-  return ids;
-}
-
-function dims2(t: GpuTensor, action: string): [number, number] {
-  if (t.shape.length !== 2) {
-    throw new RangeError(`Cannot ${action}: expected a 2-D tensor, got ${fmt(t.shape)}`);
-  }
-  return [t.shape[0], t.shape[1]];
-}
-
-function vector(t: GpuTensor, length: number, action: string, name: string, x: GpuTensor): void {
-  if (t.shape.length !== 1 || t.shape[0] !== length) {
-    throw new RangeError(
-      `Cannot ${action}: ${name} must be [${length}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`,
-    );
-  }
-}
-
-function checkShape(shape: readonly number[], action: string): number {
-  if (!Array.isArray(shape) || shape.length === 0) {
-    throw new RangeError(
-      `Cannot ${action}: a shape must be a non-empty array of dimensions, got ${String(shape)}`,
-    );
-  }
-  let size = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new RangeError(
-        `Cannot ${action}: dimensions must be non-negative integers, got ${fmt(shape)}`,
-      );
-    }
-    size *= d;
-  }
-  return size;
-}
-
-function checkIndex(n: number, name: string, action: string): void {
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative integer, got ${n}`);
-  }
-}
-
-function checkFinite(s: number, name: string, action: string): void {
-  if (typeof s !== "number" || !Number.isFinite(s)) {
-    throw new RangeError(`Cannot ${action}: ${name} must be a finite number, got ${s}`);
-  }
-}
-
-function checkRange(
-  x: number,
-  name: string,
-  action: string,
-  ok: (x: number) => boolean,
-  what: string,
-): void {
-  if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
-    throw new RangeError(`Cannot ${action}: ${name} must be ${what}, got ${x}`);
-  }
-}
-
-function sameShape(a: GpuTensor, b: GpuTensor, action: string): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new RangeError(`Cannot ${action}: shapes differ, ${fmt(a.shape)} vs ${fmt(b.shape)}`);
-  }
-}
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
-}
+    return ids;
+  },
+};

@@ -1,0 +1,572 @@
+/**
+ * Input checks shared by the `Backend` implementations (`ReferenceBackend`, `GpuBackend`):
+ * tensor ownership and lifetime, dtypes, and the shape and argument rules of every operation, with
+ * one wording of every error. Each backend runs its own data-dependent checks (NaN, mask values)
+ * where it can see the data. Private to the package.
+ *
+ * @module
+ */
+
+import type { AdamWParams, DType, MatmulOptions, Tensor } from "./backend.ts";
+
+/** How the shared checks see one backend's tensor class. */
+export interface TensorKind<T extends Tensor & { readonly storage: object }> {
+  /** The backend's class name, as error messages write it (`"ReferenceBackend"`). */
+  readonly backend: string;
+  /** Whether `t` is an instance of the backend's tensor class. */
+  is(t: unknown): t is T;
+  /** The backend instance that owns `t`. */
+  owner(t: T): object;
+  /** Whether `t`'s storage was freed. */
+  released(t: T): boolean;
+  /** The values of the `i32` tensor `t` on the host (throws if the host has none). */
+  indices(t: T, action: string): Int32Array;
+}
+
+/** The checked operands of a matrix product and its sizes. */
+export interface MatmulOperands<T extends Tensor> {
+  A: T;
+  B: T;
+  transA: boolean;
+  transB: boolean;
+  /** 2, or 3 for a batched product. */
+  rank: number;
+  /** Batch size (1 for a 2-D product). */
+  batch: number;
+  /** Rows of the product. */
+  M: number;
+  /** Columns of the product. */
+  N: number;
+  /** Inner dimension. */
+  K: number;
+}
+
+/**
+ * The input checks of one backend instance: ownership, lifetime and dtype of every tensor, then the
+ * shape and argument rules of each operation. An operation's method takes the operation's raw
+ * arguments and returns them checked, with the sizes the backend needs.
+ */
+export class TensorChecker<T extends Tensor & { readonly storage: object }> {
+  #owner: object;
+  #kind: TensorKind<T>;
+
+  /**
+   * @param owner The backend whose tensors pass.
+   * @param kind How its tensors are recognised.
+   */
+  constructor(owner: object, kind: TensorKind<T>) {
+    this.#owner = owner;
+    this.#kind = kind;
+  }
+
+  /** Checks that `t` is a live tensor of the owning backend. */
+  use(t: Tensor, action: string): T {
+    const kind = this.#kind;
+    if (!kind.is(t)) {
+      throw new TypeError(
+        `Cannot ${action}: expected a tensor of a ${kind.backend}, got ${describe(t)}`,
+      );
+    }
+    if (kind.owner(t) !== this.#owner) {
+      throw new TypeError(
+        `Cannot ${action}: the tensor ${fmt(t.shape)} belongs to another ${kind.backend} instance`,
+      );
+    }
+    if (kind.released(t)) {
+      throw new Error(
+        `Cannot use a released tensor ${
+          fmt(t.shape)
+        } (to ${action}): it was freed by release() or dispose(); keep() tensors that must outlive a step`,
+      );
+    }
+    return t;
+  }
+
+  /** A live `f32` tensor. */
+  float(t: Tensor, action: string, name = "the input"): T {
+    return checkDType(this.use(t, action), "f32", action, name);
+  }
+
+  /** A live `i32` tensor. */
+  int(t: Tensor, action: string, name: string): T {
+    return checkDType(this.use(t, action), "i32", action, name);
+  }
+
+  /** Two live `f32` tensors `a`, `b` of one shape. */
+  pair(a: Tensor, b: Tensor, action: string): [T, T] {
+    const x = this.float(a, action, "a"), y = this.float(b, action, "b");
+    sameShape(x, y, action);
+    return [x, y];
+  }
+
+  /** The `f32` input `[N, 2h]` = `[x | gate]` of a gated activation. */
+  gatedInput(x: Tensor, action: string): T {
+    const t = this.float(x, action, "x");
+    const [, cols] = dims2(t, action);
+    if (cols % 2 !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: x must be [N, 2h] = [x | gate], got an odd width in ${fmt(t.shape)}`,
+      );
+    }
+    return t;
+  }
+
+  /** The inputs `x [N, 2h]` and `dy [N, h]` of a gated activation's backward pass. */
+  gatedPair(x: Tensor, dy: Tensor, action: string): [T, T] {
+    const t = this.gatedInput(x, action), g = this.float(dy, action, "dy");
+    if (g.shape.length !== 2 || g.shape[0] !== t.shape[0] || 2 * g.shape[1] !== t.shape[1]) {
+      throw new RangeError(
+        `Cannot ${action}: dy must be [N, h] for x [N, 2h] = ${fmt(t.shape)}, got ${fmt(g.shape)}`,
+      );
+    }
+    return [t, g];
+  }
+
+  /** The host values of a 1-D `i32` tensor, each checked to lie in `[0, limit)`. */
+  indexVector(t: T, limit: number, action: string): Int32Array {
+    if (t.shape.length !== 1) {
+      throw new RangeError(`Cannot ${action}: indices must be 1-D [N], got ${fmt(t.shape)}`);
+    }
+    const ids = this.#kind.indices(t, action);
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= limit) {
+        throw new RangeError(
+          `Cannot ${action}: index ${ids[i]} at position ${i} is outside [0, ${limit})`,
+        );
+      }
+    }
+    return ids;
+  }
+
+  /** The operand of `Backend.reshape`: `shape` must be valid and hold as many elements as `t`. */
+  reshape(t: Tensor, shape: readonly number[], action: string): T {
+    const x = this.use(t, action);
+    const size = checkShape(shape, action);
+    if (size !== x.size) {
+      throw new RangeError(
+        `Cannot ${action} ${fmt(x.shape)} to ${fmt(shape)}: sizes differ, ${x.size} vs ${size}`,
+      );
+    }
+    return x;
+  }
+
+  /** The operands of `Backend.assign`: one shape and one dtype. */
+  assign(dst: Tensor, src: Tensor, action: string): [T, T] {
+    const d = this.use(dst, action), s = this.use(src, action);
+    sameShape(d, s, action);
+    if (d.dtype !== s.dtype) {
+      throw new TypeError(`Cannot ${action}: dtypes differ, ${d.dtype} vs ${s.dtype}`);
+    }
+    return [d, s];
+  }
+
+  // ---- linear algebra -----------------------------------------------------------------------------
+
+  /** The operands of `Backend.matmul` and the product's sizes. */
+  matmul(a: Tensor, b: Tensor, options: MatmulOptions, action: string): MatmulOperands<T> {
+    const A = this.float(a, action, "a"), B = this.float(b, action, "b");
+    const transA = options.transA ?? false, transB = options.transB ?? false;
+    if (typeof transA !== "boolean" || typeof transB !== "boolean") {
+      throw new TypeError(`Cannot ${action}: transA and transB must be booleans`);
+    }
+    const rank = A.shape.length;
+    const desc = () =>
+      `a ${fmt(A.shape)}${transA ? " (transA)" : ""}, b ${fmt(B.shape)}${
+        transB ? " (transB)" : ""
+      }`;
+    if ((rank !== 2 && rank !== 3) || B.shape.length !== rank) {
+      throw new RangeError(
+        `Cannot ${action}: operands must be both 2-D or both 3-D, got ${desc()}`,
+      );
+    }
+    const batch = rank === 3 ? A.shape[0] : 1;
+    if (rank === 3 && B.shape[0] !== batch) {
+      throw new RangeError(`Cannot ${action}: batch sizes differ, ${desc()}`);
+    }
+    const [ar, ac] = A.shape.slice(-2), [br, bc] = B.shape.slice(-2);
+    const M = transA ? ac : ar, K = transA ? ar : ac;
+    const N = transB ? br : bc, K2 = transB ? bc : br;
+    if (K !== K2) {
+      throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
+    }
+    return { A, B, transA, transB, rank, batch, M, N, K };
+  }
+
+  /** The operand of `Backend.permute0213`: `dims` must be four dimensions holding `x`'s elements. */
+  permute0213(x: Tensor, dims: readonly number[], action: string): T {
+    const t = this.float(x, action);
+    if (!Array.isArray(dims) || dims.length !== 4) {
+      throw new RangeError(`Cannot ${action}: dims must be [A, B, C, D], got ${String(dims)}`);
+    }
+    const size = checkShape(dims, action);
+    if (size !== t.size) {
+      throw new RangeError(
+        `Cannot ${action}: dims ${fmt(dims)} hold ${size} values, the tensor ${
+          fmt(t.shape)
+        } has ${t.size}`,
+      );
+    }
+    return t;
+  }
+
+  /** The operand of `Backend.sliceCols` (2-D, the columns inside it) and its `rows`, `cols`. */
+  sliceCols(
+    x: Tensor,
+    start: number,
+    width: number,
+    action: string,
+  ): { t: T; rows: number; cols: number } {
+    const t = this.float(x, action);
+    const [rows, cols] = dims2(t, action);
+    checkIndex(start, "start", action);
+    checkIndex(width, "width", action);
+    if (start + width > cols) {
+      throw new RangeError(
+        `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
+          fmt(t.shape)
+        }`,
+      );
+    }
+    return { t, rows, cols };
+  }
+
+  /** The operand of `Backend.padCols` (2-D, fitting in `cols` from `start`), its `rows`, `width`. */
+  padCols(
+    x: Tensor,
+    start: number,
+    cols: number,
+    action: string,
+  ): { t: T; rows: number; width: number } {
+    const t = this.float(x, action);
+    const [rows, width] = dims2(t, action);
+    checkIndex(start, "start", action);
+    checkIndex(cols, "cols", action);
+    if (start + width > cols) {
+      throw new RangeError(
+        `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
+          start + width
+        } columns, got ${cols}`,
+      );
+    }
+    return { t, rows, width };
+  }
+
+  // ---- element-wise -------------------------------------------------------------------------------
+
+  /** The operand of `Backend.dropout`: `p ∈ [0, 1)`, `seed ∈ [0, 2^53)`, `stream ∈ [0, 2^32)`. */
+  dropout(x: Tensor, p: number, seed: number, stream: number, action: string): T {
+    const t = this.float(x, action);
+    if (typeof p !== "number" || !(p >= 0 && p < 1)) {
+      throw new RangeError(`Cannot ${action}: p must be in [0, 1), got ${p}`);
+    }
+    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) {
+      throw new RangeError(`Cannot ${action}: seed must be an integer in [0, 2^53), got ${seed}`);
+    }
+    if (!Number.isInteger(stream) || stream < 0 || stream >= 2 ** 32) {
+      throw new RangeError(
+        `Cannot ${action}: stream must be an integer in [0, 2^32), got ${stream}`,
+      );
+    }
+    return t;
+  }
+
+  // ---- normalisation, attention, embedding, loss --------------------------------------------------
+
+  /** The operands of `Backend.layerNorm`: `x [N, d]` with `d ≥ 1`, `w`, `b` `[d]`, `eps > 0`. */
+  layerNorm(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor,
+    eps: number,
+    action: string,
+  ): { X: T; W: T; B: T; n: number; d: number } {
+    const X = this.float(x, action, "x"), W = this.float(w, action, "w");
+    const B = this.float(b, action, "b");
+    const [n, d] = dims2(X, action);
+    if (d < 1) {
+      throw new RangeError(`Cannot ${action}: rows must not be empty, got ${fmt(X.shape)}`);
+    }
+    vector(W, d, action, "w", X);
+    vector(B, d, action, "b", X);
+    if (typeof eps !== "number" || !Number.isFinite(eps) || eps <= 0) {
+      throw new RangeError(`Cannot ${action}: eps must be a positive finite number, got ${eps}`);
+    }
+    return { X, W, B, n, d };
+  }
+
+  /** The operands of `Backend.layerNormBackward`: `x`, `dy` `[N, d]`, `w [d]`, `mean`, `rstd [N]`. */
+  layerNormBackward(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+    action: string,
+  ): { X: T; W: T; Mu: T; Rs: T; G: T; n: number; d: number } {
+    const X = this.float(x, action, "x"), W = this.float(w, action, "w");
+    const Mu = this.float(mean, action, "mean"), Rs = this.float(rstd, action, "rstd");
+    const G = this.float(dy, action, "dy");
+    const [n, d] = dims2(X, action);
+    sameShape(X, G, action);
+    vector(W, d, action, "w", X);
+    vector(Mu, n, action, "mean", X);
+    vector(Rs, n, action, "rstd", X);
+    return { X, W, Mu, Rs, G, n, d };
+  }
+
+  /** The operands of `Backend.causalSoftmax`: scores `[B, T, T]` and a finite `scale`. */
+  causalSoftmax(s: Tensor, scale: number, action: string): { S: T; batch: number; T: number } {
+    const S = this.float(s, action);
+    if (S.shape.length !== 3 || S.shape[1] !== S.shape[2]) {
+      throw new RangeError(`Cannot ${action}: scores must be [B, T, T], got ${fmt(S.shape)}`);
+    }
+    checkFinite(scale, "scale", action);
+    return { S, batch: S.shape[0], T: S.shape[1] };
+  }
+
+  /** The inputs of an embedding lookup: `table [V, d]` and `idx [N]` in `[0, V)`. */
+  embedding(
+    table: Tensor,
+    idx: Tensor,
+    action: string,
+  ): { Tb: T; ids: Int32Array; I: T; vocab: number; d: number } {
+    const Tb = this.float(table, action, "table"), I = this.int(idx, action, "idx");
+    const [vocab, d] = dims2(Tb, action);
+    return { Tb, I, ids: this.indexVector(I, vocab, action), vocab, d };
+  }
+
+  /** The inputs of an embedding backward pass: `idx [N]` in `[0, vocab)` and `dy [N, d]`. */
+  embeddingBackward(
+    idx: Tensor,
+    dy: Tensor,
+    vocab: number,
+    action: string,
+  ): { I: T; G: T; ids: Int32Array; n: number; d: number } {
+    const I = this.int(idx, action, "idx"), G = this.float(dy, action, "dy");
+    checkIndex(vocab, "vocab", action);
+    const [n, d] = dims2(G, action);
+    const ids = this.indexVector(I, vocab, action);
+    if (ids.length !== n) {
+      throw new RangeError(
+        `Cannot ${action}: idx ${fmt(I.shape)} and dy ${fmt(G.shape)} have different row counts`,
+      );
+    }
+    return { I, G, ids, n, d };
+  }
+
+  /** The inputs of a cross-entropy: `logits [N, C]` (`N, C ≥ 1`) and `targets [N]` in `[0, C)`. */
+  crossEntropy(
+    logits: Tensor,
+    targets: Tensor,
+    action: string,
+  ): { Z: T; T: T; t: Int32Array; n: number; c: number } {
+    const Z = this.float(logits, action, "logits"), T = this.int(targets, action, "targets");
+    const [n, c] = dims2(Z, action);
+    if (n < 1 || c < 1) {
+      throw new RangeError(
+        `Cannot ${action}: logits must be [N, C] with N, C ≥ 1, got ${fmt(Z.shape)}`,
+      );
+    }
+    const t = this.indexVector(T, c, action);
+    if (t.length !== n) {
+      throw new RangeError(
+        `Cannot ${action}: targets ${fmt(T.shape)} do not match logits ${fmt(Z.shape)}`,
+      );
+    }
+    return { Z, T, t, n, c };
+  }
+
+  /** The operands of `Backend.crossEntropyBackward`: those of a cross-entropy and `dLoss [1]`. */
+  crossEntropyBackward(
+    logits: Tensor,
+    targets: Tensor,
+    dLoss: Tensor,
+    action: string,
+  ): { Z: T; T: T; L: T; t: Int32Array; n: number; c: number } {
+    const inputs = this.crossEntropy(logits, targets, action);
+    const L = this.float(dLoss, action, "dLoss");
+    if (L.shape.length !== 1 || L.shape[0] !== 1) {
+      throw new RangeError(`Cannot ${action}: dLoss must be [1], got ${fmt(L.shape)}`);
+    }
+    return { ...inputs, L };
+  }
+
+  /** The operand of `Backend.meanRows`: 2-D with at least one row. */
+  meanRows(x: Tensor, action: string): { X: T; n: number; d: number } {
+    const X = this.float(x, action);
+    const [n, d] = dims2(X, action);
+    if (n < 1) throw new RangeError(`Cannot ${action}: no rows in ${fmt(X.shape)}`);
+    return { X, n, d };
+  }
+
+  // ---- optimizer ----------------------------------------------------------------------------------
+
+  /**
+   * The operands of `Backend.adamw`: one shape, `param`, `m`, `v` on distinct storage, and every
+   * hyper-parameter in range.
+   */
+  adamw(
+    param: Tensor,
+    grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    hp: AdamWParams,
+    action: string,
+  ): { P: T; G: T; M: T; V: T } {
+    const P = this.float(param, action, "param"), G = this.float(grad, action, "grad");
+    const M = this.float(m, action, "m"), V = this.float(v, action, "v");
+    sameShape(P, G, action);
+    sameShape(P, M, action);
+    sameShape(P, V, action);
+    if (P.storage === M.storage || P.storage === V.storage || M.storage === V.storage) {
+      throw new RangeError(`Cannot ${action}: param, m and v must be distinct tensors`);
+    }
+    if (hp === null || typeof hp !== "object") {
+      throw new TypeError(`Cannot ${action}: hyper-parameters must be an object, got ${hp}`);
+    }
+    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+    checkRange(lr, "lr", action, (x) => x >= 0, "a finite number ≥ 0");
+    checkRange(beta1, "beta1", action, (x) => x >= 0 && x < 1, "in [0, 1)");
+    checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
+    checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
+    checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
+    if (!Number.isInteger(step) || step < 1) {
+      throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
+    }
+    return { P, G, M, V };
+  }
+}
+
+// ---- memory ---------------------------------------------------------------------------------------
+
+/** Checks the arguments of `Backend.tensor`. */
+export function checkTensorData(data: Float32Array | Float64Array, shape: readonly number[]): void {
+  const action = "create a tensor";
+  if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+    throw new TypeError(
+      `Cannot ${action}: data must be a Float32Array or Float64Array, got ${describe(data)}`,
+    );
+  }
+  checkDataSize(shape, data.length, action);
+}
+
+/** Checks the arguments of `Backend.indices`. */
+export function checkIndexData(data: Int32Array, shape: readonly number[]): void {
+  const action = "create an index tensor";
+  if (!(data instanceof Int32Array)) {
+    throw new TypeError(`Cannot ${action}: data must be an Int32Array, got ${describe(data)}`);
+  }
+  checkDataSize(shape, data.length, action);
+}
+
+function checkDataSize(shape: readonly number[], length: number, action: string): void {
+  const size = checkShape(shape, action);
+  if (size !== length) {
+    throw new RangeError(
+      `Cannot ${action}: shape ${fmt(shape)} holds ${size} values, data has ${length}`,
+    );
+  }
+}
+
+/** Checks the arguments of `Backend.full`; returns the number of elements. */
+export function checkFill(shape: readonly number[], value: number): number {
+  const action = "fill a tensor";
+  const size = checkShape(shape, action);
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot ${action}: value must be a number, got ${typeof value}`);
+  }
+  if (Number.isNaN(value)) throw new RangeError(`Cannot ${action}: value is NaN`);
+  return size;
+}
+
+// ---- building blocks ------------------------------------------------------------------------------
+
+/** Checks that `x` has `dtype`; returns it. */
+function checkDType<T extends Tensor>(x: T, dtype: DType, action: string, name: string): T {
+  if (x.dtype !== dtype) {
+    throw new TypeError(`Cannot ${action}: ${name} must be an ${dtype} tensor, got ${x.dtype}`);
+  }
+  return x;
+}
+
+/** Checks that `shape` is a non-empty array of non-negative integers; returns its product. */
+function checkShape(shape: readonly number[], action: string): number {
+  if (!Array.isArray(shape) || shape.length === 0) {
+    throw new RangeError(
+      `Cannot ${action}: a shape must be a non-empty array of dimensions, got ${String(shape)}`,
+    );
+  }
+  let size = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new RangeError(
+        `Cannot ${action}: dimensions must be non-negative integers, got ${fmt(shape)}`,
+      );
+    }
+    size *= d;
+  }
+  return size;
+}
+
+/** Checks that `n` is a non-negative integer. */
+function checkIndex(n: number, name: string, action: string): void {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative integer, got ${n}`);
+  }
+}
+
+/** Checks that `s` is a finite number. */
+export function checkFinite(s: number, name: string, action: string): void {
+  if (typeof s !== "number" || !Number.isFinite(s)) {
+    throw new RangeError(`Cannot ${action}: ${name} must be a finite number, got ${s}`);
+  }
+}
+
+/** Checks that `x` is a finite number that passes `ok` (described by `what`). */
+function checkRange(
+  x: number,
+  name: string,
+  action: string,
+  ok: (x: number) => boolean,
+  what: string,
+): void {
+  if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
+    throw new RangeError(`Cannot ${action}: ${name} must be ${what}, got ${x}`);
+  }
+}
+
+/** Checks that `a` and `b` have one shape. */
+export function sameShape(a: Tensor, b: Tensor, action: string): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new RangeError(`Cannot ${action}: shapes differ, ${fmt(a.shape)} vs ${fmt(b.shape)}`);
+  }
+}
+
+/** Checks that `t` is 2-D; returns its dimensions. */
+export function dims2(t: Tensor, action: string): [number, number] {
+  if (t.shape.length !== 2) {
+    throw new RangeError(`Cannot ${action}: expected a 2-D tensor, got ${fmt(t.shape)}`);
+  }
+  return [t.shape[0], t.shape[1]];
+}
+
+/** Checks that `t` (named `name`) is `[length]`, a per-row or per-column vector of `x`. */
+function vector(t: Tensor, length: number, action: string, name: string, x: Tensor): void {
+  if (t.shape.length !== 1 || t.shape[0] !== length) {
+    throw new RangeError(
+      `Cannot ${action}: ${name} must be [${length}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`,
+    );
+  }
+}
+
+/** A shape as error messages write it, `[2, 3]`. */
+export function fmt(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** What `x` is, for an error message: its class name or `typeof`. */
+function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x !== "object") return typeof x;
+  return (x as object).constructor?.name ?? "object";
+}
