@@ -33,50 +33,98 @@ import {
 export const LN_THREADS = 128;
 
 /**
- * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
- *
- * @returns The kernel, key `layernorm-forward`.
+ * A row kernel: the bindings, then one workgroup of {@linkcode LN_THREADS} lanes per row or
+ * (`serial`) one invocation per row, then `body` with `row` and its offset `o` in scope.
  */
-export function layerNormForwardSpec(): KernelSpec {
-  return cachedSpec("layernorm-forward", () =>
-    `struct Params { rows: u32, d: u32, eps: f32 }
+function rowKernelWgsl(
+  bindings: string,
+  serial: boolean,
+  workgroupRed: number,
+  body: string,
+): string {
+  const memory = serial ? "" : `var<workgroup> red: array<f32, ${workgroupRed}>;\n`;
+  const size = serial ? SERIAL_ROWS_PER_WORKGROUP : LN_THREADS;
+  const row = serial
+    ? `${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid`
+    : LINEAR_WORKGROUP;
+  return `${bindings}
+${memory}
+@compute @workgroup_size(${size})
+fn main(${GRID_BUILTINS}) {
+  let row = ${row};
+  if (row >= p.rows) { return; }
+  let o = row * p.d;
+${body}}
+`;
+}
+
+/** The loop over the columns `c` of a row that this invocation handles (all of them when serial). */
+function columnLoop(serial: boolean): string {
+  return serial
+    ? "for (var c = 0u; c < p.d; c++)"
+    : `for (var c = lid; c < p.d; c += ${LN_THREADS}u)`;
+}
+
+const FORWARD_BINDINGS = `struct Params { rows: u32, d: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
-var<workgroup> red: array<f32, ${LN_THREADS}>;
+@group(0) @binding(6) var<uniform> p: Params;`;
 
-@compute @workgroup_size(${LN_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
-  let o = row * p.d;
-  var acc = 0.0;
-  for (var c = lid; c < p.d; c += ${LN_THREADS}u) { acc += x[o + c]; }
+/** `mu` and `rs` of the row: workgroup tree reductions, or their serial replay. */
+function forwardStatsWgsl(serial: boolean): string {
+  if (!serial) {
+    const reduce = workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS);
+    return `  var acc = 0.0;
+  ${columnLoop(false)} { acc += x[o + c]; }
   red[lid] = acc;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
+${reduce}
   let mu = red[0] / f32(p.d);
   workgroupBarrier();
   var sq = 0.0;
-  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+  ${columnLoop(false)} {
     let t = x[o + c] - mu;
     sq += t * t;
   }
   red[lid] = sq;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
+${reduce}
   let rs = 1.0 / sqrt(red[0] / f32(p.d) + p.eps);
-  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
+`;
+  }
+  const sum = (name: string, value: (c: string) => string) =>
+    serialTreeReduceWgsl({ name, threads: LN_THREADS, op: "sum", count: "p.d", value });
+  return `${sum("total", (c) => `x[o + ${c}]`)}
+  let mu = total / f32(p.d);
+${sum("sq", (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`)}
+  let rs = 1.0 / sqrt(sq / f32(p.d) + p.eps);
+`;
+}
+
+/** The forward kernel, workgroup-per-row or serial (the two share everything but the reductions). */
+function forwardWgsl(serial: boolean): string {
+  const store = (indent: string) => `${indent}mean[row] = mu;\n${indent}rstd[row] = rs;`;
+  return rowKernelWgsl(
+    FORWARD_BINDINGS,
+    serial,
+    LN_THREADS,
+    `${forwardStatsWgsl(serial)}  ${columnLoop(serial)} {
     y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
   }
-  if (lid == 0u) {
-    mean[row] = mu;
-    rstd[row] = rs;
-  }
+${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
+`,
+  );
 }
-`);
+
+/**
+ * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
+ *
+ * @returns The kernel, key `layernorm-forward`.
+ */
+export function layerNormForwardSpec(): KernelSpec {
+  return cachedSpec("layernorm-forward", () => forwardWgsl(false));
 }
 
 /**
@@ -88,48 +136,7 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS)}
  * @returns The kernel, key `layernorm-forward-serial`.
  */
 export function layerNormForwardSerialSpec(): KernelSpec {
-  return cachedSpec("layernorm-forward-serial", () =>
-    `struct Params { rows: u32, d: u32, eps: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
-
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
-  let o = row * p.d;
-${
-      serialTreeReduceWgsl({
-        name: "total",
-        threads: LN_THREADS,
-        op: "sum",
-        count: "p.d",
-        value: (c) => `x[o + ${c}]`,
-      })
-    }
-  let mu = total / f32(p.d);
-${
-      serialTreeReduceWgsl({
-        name: "sq",
-        threads: LN_THREADS,
-        op: "sum",
-        count: "p.d",
-        value: (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`,
-      })
-    }
-  let rs = 1.0 / sqrt(sq / f32(p.d) + p.eps);
-  for (var c = 0u; c < p.d; c++) {
-    y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
-  }
-  mean[row] = mu;
-  rstd[row] = rs;
-}
-`);
+  return cachedSpec("layernorm-forward-serial", () => forwardWgsl(true));
 }
 
 /** Buffers of the LayerNorm forward pass. */
@@ -176,88 +183,41 @@ export function encodeLayerNorm(
   return { y, mean, rstd };
 }
 
-/**
- * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
- * `{ rows, d }`.
- *
- * @returns The kernel, key `layernorm-backward-dx`.
- */
-export function layerNormBackwardSpec(): KernelSpec {
-  return cachedSpec("layernorm-backward-dx", () =>
-    `struct Params { rows: u32, d: u32 }
+const BACKWARD_BINDINGS = `struct Params { rows: u32, d: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
-var<workgroup> red: array<f32, ${2 * LN_THREADS}>;
+@group(0) @binding(6) var<uniform> p: Params;`;
 
-@compute @workgroup_size(${LN_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
-  let o = row * p.d;
-  let mu = mean[row];
-  let rs = rstd[row];
-  var sg = 0.0;
-  var sgx = 0.0;
-  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
-    let g = dy[o + c] * w[c];
-    sg += g;
-    sgx += g * ((x[o + c] - mu) * rs);
-  }
-  red[2u * lid] = sg;
+/** Lane `lane`'s sums `sg = Σ g` and `sgx = Σ g·x̂` over columns `lane, lane + threads, …`. */
+function laneSumsWgsl(lane: string, indent: string): string {
+  return `${indent}var sg = 0.0;
+${indent}var sgx = 0.0;
+${indent}for (var c = ${lane}; c < p.d; c += ${LN_THREADS}u) {
+${indent}  let g = dy[o + c] * w[c];
+${indent}  sg += g;
+${indent}  sgx += g * ((x[o + c] - mu) * rs);
+${indent}}
+`;
+}
+
+/** `meanG` and `meanGX` of the row: one two-component workgroup tree, or its serial replay. */
+function backwardMeansWgsl(serial: boolean): string {
+  if (!serial) {
+    return `${laneSumsWgsl("lid", "  ")}  red[2u * lid] = sg;
   red[2u * lid + 1u] = sgx;
 ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 2 }, LN_THREADS)}
   let meanG = red[0] / f32(p.d);
   let meanGX = red[1] / f32(p.d);
-  for (var c = lid; c < p.d; c += ${LN_THREADS}u) {
-    let g = dy[o + c] * w[c];
-    let xh = (x[o + c] - mu) * rs;
-    dx[o + c] = rs * (g - meanG - xh * meanGX);
+`;
   }
-}
-`);
-}
-
-/**
- * The backward kernel for `dx` on software adapters: one invocation per row, the same two
- * reductions in the same order as {@linkcode layerNormBackwardSpec} (bit-identical results).
- * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode layerNormBackwardSpec}.
- *
- * @returns The kernel, key `layernorm-backward-dx-serial`.
- */
-export function layerNormBackwardSerialSpec(): KernelSpec {
-  return cachedSpec("layernorm-backward-dx-serial", () =>
-    `struct Params { rows: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
-
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
-  let o = row * p.d;
-  let mu = mean[row];
-  let rs = rstd[row];
-  var sgRed: array<f32, ${LN_THREADS}>;
+  return `  var sgRed: array<f32, ${LN_THREADS}>;
   var sgxRed: array<f32, ${LN_THREADS}>;
   for (var l = 0u; l < ${LN_THREADS}u; l++) {
-    var sg = 0.0;
-    var sgx = 0.0;
-    for (var c = l; c < p.d; c += ${LN_THREADS}u) {
-      let g = dy[o + c] * w[c];
-      sg += g;
-      sgx += g * ((x[o + c] - mu) * rs);
-    }
-    sgRed[l] = sg;
+${laneSumsWgsl("l", "    ")}    sgRed[l] = sg;
     sgxRed[l] = sgx;
   }
   for (var s = ${LN_THREADS / 2}u; s > 0u; s = s >> 1u) {
@@ -268,13 +228,45 @@ fn main(${GRID_BUILTINS}) {
   }
   let meanG = sgRed[0] / f32(p.d);
   let meanGX = sgxRed[0] / f32(p.d);
-  for (var c = 0u; c < p.d; c++) {
+`;
+}
+
+/** The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions). */
+function backwardWgsl(serial: boolean): string {
+  return rowKernelWgsl(
+    BACKWARD_BINDINGS,
+    serial,
+    2 * LN_THREADS,
+    `  let mu = mean[row];
+  let rs = rstd[row];
+${backwardMeansWgsl(serial)}  ${columnLoop(serial)} {
     let g = dy[o + c] * w[c];
     let xh = (x[o + c] - mu) * rs;
     dx[o + c] = rs * (g - meanG - xh * meanGX);
   }
+`,
+  );
 }
-`);
+
+/**
+ * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
+ * `{ rows, d }`.
+ *
+ * @returns The kernel, key `layernorm-backward-dx`.
+ */
+export function layerNormBackwardSpec(): KernelSpec {
+  return cachedSpec("layernorm-backward-dx", () => backwardWgsl(false));
+}
+
+/**
+ * The backward kernel for `dx` on software adapters: one invocation per row, the same two
+ * reductions in the same order as {@linkcode layerNormBackwardSpec} (bit-identical results).
+ * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode layerNormBackwardSpec}.
+ *
+ * @returns The kernel, key `layernorm-backward-dx-serial`.
+ */
+export function layerNormBackwardSerialSpec(): KernelSpec {
+  return cachedSpec("layernorm-backward-dx-serial", () => backwardWgsl(true));
 }
 
 /**
