@@ -221,6 +221,8 @@ export interface StepLog {
   loss: number;
   /** Global flip rate, or null when no mask was computed. */
   flipRate: number | null;
+  /** The phase the step ran in (`dense` after a method's dense switch, SPEC 2.5). */
+  phase?: "sparse" | "dense";
   /** What {@linkcode TrainRunOptions.onStep} returned for this step, if a hook was given. */
   extra?: Record<string, number | null>;
 }
@@ -321,7 +323,13 @@ export async function trainRun(
       throw new Error(`${o.label}: the training loss became ${r.loss} at step ${step}`);
     }
     const extra = o.onStep ? await o.onStep(trainer, r) : undefined;
-    log.steps.push({ step, loss: r.loss, flipRate: r.flipRate, ...(extra ? { extra } : {}) });
+    log.steps.push({
+      step,
+      loss: r.loss,
+      flipRate: r.flipRate,
+      phase: r.phase,
+      ...(extra ? { extra } : {}),
+    });
     log.tokens += tokensPerStep;
     window.loss += r.loss;
     window.n++;
@@ -410,7 +418,15 @@ export interface FinetuneOptions {
  */
 export async function finetuneGenre(
   o: FinetuneOptions,
-): Promise<{ accuracy: number; classes: number; trainPassages: number; valPassages: number }> {
+): Promise<
+  {
+    accuracy: number;
+    majority: number;
+    classes: number;
+    trainPassages: number;
+    valPassages: number;
+  }
+> {
   const vocab = o.data.vocab;
   const opts = { passageTokens: o.passageTokens, maxPerDoc: o.maxPerDoc, labels: o.labels, vocab };
   const train = genrePassages(o.data.brown.train, opts);
@@ -495,8 +511,12 @@ export async function finetuneGenre(
     }
     o.backend.release();
   }
+  // The accuracy of always answering the most frequent validation class: the floor to beat.
+  const counts = new Array<number>(classes).fill(0);
+  for (const l of val.labels) counts[l]++;
   return {
     accuracy: correct / val.count,
+    majority: Math.max(...counts) / val.count,
     classes,
     trainPassages: train.count,
     valPassages: val.count,

@@ -115,6 +115,7 @@ async function main(): Promise<void> {
       `Bad value for --skipReferenceAfter: expected an integer, got ${config.skipReferenceAfter}`,
     );
   }
+  const started = new Date();
   const gpu: GpuBackend = await createGpuBackend();
   const ref = new ReferenceBackend();
   console.log(`WebGPU adapter: ${gpu.device}`);
@@ -140,7 +141,12 @@ async function main(): Promise<void> {
     const header = `Step time per method (${config.model}, batch ${config.batch}×${config.seq}); ` +
       `WebGPU adapter: ${gpu.device}${
         finished ? "" : " (incomplete: run in progress or cut short)"
-      }\n\n`;
+      }\n\n` +
+      `Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC on ` +
+      `${navigator.hardwareConcurrency} CPU threads (${Deno.build.os}/${Deno.build.arch}) by ` +
+      `\`deno run -A experiments/step_time.ts ${Deno.args.join(" ")}\`: ${config.warmup} ` +
+      `untimed + ${config.steps} timed steps per method and backend, median; both backends ` +
+      `in the same process, one after the other.\n\n`;
     const note = refCount < methods.length
       ? `\nThe reference was timed for the first ${refCount} method(s) only (—: not timed).\n`
       : "";
