@@ -6,7 +6,8 @@
  * @module
  */
 
-import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import type { Matrix } from "../core/matrix.ts";
+import { assertCompressed24, assertCompressible24 } from "./_checks.ts";
 
 /** A 2:4 matrix in compressed form (SPEC §1.5). */
 export interface Compressed24 {
@@ -22,9 +23,6 @@ export interface Compressed24 {
    */
   meta: Uint32Array;
 }
-
-/** The six valid codes `idx0 | idx1 << 2` with `idx0 < idx1`. */
-const VALID_CODES: ReadonlySet<number> = new Set([4, 8, 12, 9, 13, 14]);
 
 /**
  * Compresses a 2:4 matrix (SPEC §1.5).
@@ -54,27 +52,12 @@ const VALID_CODES: ReadonlySet<number> = new Set([4, 8, 12, 9, 13, 14]);
  */
 export function compress24(m: Matrix): Compressed24 {
   const action = "compress to 2:4";
-  assertMatrix(m, action);
-  assertGroupedCols(m, 4, action);
-  assertNoNaN(m, action);
-  const groupsPerRow = m.cols / 4;
-  const groupCount = m.rows * groupsPerRow;
+  assertCompressible24(m, action);
+  const groupCount = m.data.length / 4;
   const values = new Float32Array(m.rows * (m.cols / 2));
   const meta = new Uint32Array(Math.ceil(groupCount / 8));
   for (let g = 0; g < groupCount; g++) {
     const start = 4 * g;
-    let nonZeros = 0;
-    for (let i = 0; i < 4; i++) if (m.data[start + i] !== 0) nonZeros++;
-    if (nonZeros > 2) {
-      const row = Math.floor(g / groupsPerRow), group = g % groupsPerRow;
-      throw new RangeError(
-        `Cannot ${action}: row ${row}, group ${group} (columns ${4 * group}..${
-          4 * group + 3
-        }) has ${nonZeros} non-zeros, at most 2 allowed: [${
-          Array.from(m.data.subarray(start, start + 4)).join(", ")
-        }]`,
-      );
-    }
     // Top two by the prune24 rule: element i beats j if |m_i| > |m_j|, or equal and i > j.
     const kept: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -118,54 +101,13 @@ export function compress24(m: Matrix): Compressed24 {
  */
 export function decompress24(c: Compressed24): Matrix {
   const action = "decompress from 2:4";
-  if (c === null || typeof c !== "object") {
-    throw new TypeError(`Cannot ${action}: expected a Compressed24 {values, meta}, got ${c}`);
-  }
-  const { values, meta } = c;
-  assertMatrix(values, action);
-  if (values.cols % 2 !== 0) {
-    throw new RangeError(
-      `Cannot ${action}: values must hold two entries per group, so values.cols must be even, got ${values.cols}`,
-    );
-  }
-  assertNoNaN(values, action);
-  if (!(meta instanceof Uint32Array)) {
-    throw new TypeError(
-      `Cannot ${action}: meta must be a Uint32Array, got ${
-        (meta as unknown as object)?.constructor?.name ?? typeof meta
-      }`,
-    );
-  }
-  const rows = values.rows, cols = 2 * values.cols;
-  const groupsPerRow = cols / 4;
-  const groupCount = rows * groupsPerRow;
-  const words = Math.ceil(groupCount / 8);
-  if (meta.length !== words) {
-    throw new RangeError(
-      `Cannot ${action}: meta must have ceil(${groupCount} groups / 8) = ${words} words for a [${rows}, ${cols}] matrix, got ${meta.length}`,
-    );
-  }
-  if (groupCount % 8 !== 0) {
-    const unused = meta[words - 1] >>> (4 * (groupCount % 8));
-    if (unused !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: the unused high bits of the last meta word must be 0, got 0x${
-          meta[words - 1].toString(16)
-        } (after ${groupCount % 8} codes)`,
-      );
-    }
-  }
+  const { rows, cols } = assertCompressed24(c, action);
+  const groupCount = (rows * cols) / 4;
   const out = new Float32Array(rows * cols);
   for (let g = 0; g < groupCount; g++) {
-    const code = (meta[Math.floor(g / 8)] >>> (4 * (g % 8))) & 0xf;
-    if (!VALID_CODES.has(code)) {
-      const row = Math.floor(g / groupsPerRow), group = g % groupsPerRow;
-      throw new RangeError(
-        `Cannot ${action}: invalid metadata code ${code} for row ${row}, group ${group} (flat group ${g}); valid codes are 4, 8, 9, 12, 13, 14`,
-      );
-    }
-    out[4 * g + (code & 3)] = values.data[2 * g];
-    out[4 * g + (code >> 2)] = values.data[2 * g + 1];
+    const code = (c.meta[Math.floor(g / 8)] >>> (4 * (g % 8))) & 0xf;
+    out[4 * g + (code & 3)] = c.values.data[2 * g];
+    out[4 * g + (code >> 2)] = c.values.data[2 * g + 1];
   }
   return { rows, cols, data: out };
 }

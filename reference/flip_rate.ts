@@ -5,19 +5,7 @@
  * @module
  */
 
-import { assertMask } from "../core/matrix.ts";
-
-function checkPair(prevMask: Uint8Array, nextMask: Uint8Array, action: string): void {
-  if (!(prevMask instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot ${action}: the previous mask must be a Uint8Array of 0/1, got ${
-        (prevMask as unknown as object)?.constructor?.name ?? typeof prevMask
-      }`,
-    );
-  }
-  assertMask(prevMask, prevMask.length, action);
-  assertMask(nextMask, prevMask.length, action);
-}
+import { assertMaskPair } from "./_checks.ts";
 
 /**
  * The number of mask entries that differ between two mask computations, `‖M_t ⊕ M_{t−1}‖₁`. The
@@ -37,7 +25,7 @@ function checkPair(prevMask: Uint8Array, nextMask: Uint8Array, action: string): 
  * ```
  */
 export function flipCount(prevMask: Uint8Array, nextMask: Uint8Array): number {
-  checkPair(prevMask, nextMask, "count mask flips");
+  assertMaskPair(prevMask, nextMask, "count mask flips");
   let count = 0;
   for (let i = 0; i < prevMask.length; i++) count += prevMask[i] ^ nextMask[i];
   return count;
@@ -63,7 +51,7 @@ export function flipCount(prevMask: Uint8Array, nextMask: Uint8Array): number {
  */
 export function flipRate(prevMask: Uint8Array, nextMask: Uint8Array): number {
   const action = "compute the flip rate";
-  checkPair(prevMask, nextMask, action);
+  assertMaskPair(prevMask, nextMask, action);
   if (prevMask.length === 0) {
     throw new RangeError(`Cannot ${action}: the masks must not be empty, got length 0`);
   }

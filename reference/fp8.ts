@@ -12,7 +12,8 @@
  * @module
  */
 
-import { assertFinite, assertMatrix, type Matrix } from "../core/matrix.ts";
+import type { Matrix } from "../core/matrix.ts";
+import { assertFp8Format, assertQuantizeFp8Args } from "./_checks.ts";
 
 /** The name of an FP8 format: `"e4m3"` (OCP E4M3FN, forward operands) or `"e5m2"` (gradients). */
 export type Fp8Format = "e4m3" | "e5m2";
@@ -53,11 +54,7 @@ const FORMATS: Record<Fp8Format, FormatInfo> = {
 const NAN_CODE = 0x7f;
 
 function formatInfo(format: Fp8Format, action: string): FormatInfo {
-  if (format !== "e4m3" && format !== "e5m2") {
-    throw new TypeError(
-      `Cannot ${action}: unknown FP8 format "${format}", expected "e4m3" or "e5m2"`,
-    );
-  }
+  assertFp8Format(format, action);
   return FORMATS[format];
 }
 
@@ -218,12 +215,8 @@ export interface QuantizeFp8Result {
  */
 export function quantizeFp8(x: Matrix, options: QuantizeFp8Options): QuantizeFp8Result {
   const action = "quantize to FP8";
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`Cannot ${action}: options must be an object {format}, got ${options}`);
-  }
+  assertQuantizeFp8Args(x, options, action);
   const info = formatInfo(options.format, action);
-  assertMatrix(x, action);
-  assertFinite(x, action);
   const d = x.data;
   let amax = 0;
   for (let i = 0; i < d.length; i++) {

@@ -7,13 +7,8 @@
  * @module
  */
 
-import {
-  assertFinite,
-  assertMask,
-  assertMatrix,
-  assertSameShape,
-  type Matrix,
-} from "../core/matrix.ts";
+import type { Matrix } from "../core/matrix.ts";
+import { assertMaskedDecayArgs } from "./_checks.ts";
 
 /**
  * Adds the masked decay term to a gradient: `out = grad + alpha·(1 − mask)⊙w`. Kept weights
@@ -52,15 +47,7 @@ import {
  */
 export function maskedDecay(grad: Matrix, w: Matrix, mask: Uint8Array, alpha: number): Matrix {
   const action = "apply masked decay";
-  assertMatrix(grad, action);
-  assertMatrix(w, action);
-  assertSameShape(grad, w, action);
-  assertMask(mask, grad.data.length, action);
-  if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha < 0) {
-    throw new RangeError(`Cannot ${action}: alpha must be a finite number >= 0, got ${alpha}`);
-  }
-  assertFinite(grad, action, "the gradient");
-  assertFinite(w, action, "the weight");
+  assertMaskedDecayArgs(grad, w, mask, alpha, action);
   const out = new Float32Array(grad.data.length);
   for (let i = 0; i < out.length; i++) {
     out[i] = mask[i] === 1 ? grad.data[i] : grad.data[i] + alpha * w.data[i];

@@ -9,6 +9,7 @@
  */
 
 import { assertFinite, assertGroupedCols, assertMatrix, type Matrix } from "../core/matrix.ts";
+import { assertMvueUniforms, assertOptionsObject } from "./_checks.ts";
 import { uniform4 } from "./rng.ts";
 
 /** `ε` of SPEC §2.7 as a float32 value (`Math.fround(1.19209e-7)`). */
@@ -38,6 +39,61 @@ function checkInput(g: Matrix, action: string): void {
 }
 
 /**
+ * Writes `a_i = f(|x_i| + ε)` of the group at `o` into `a` and returns `S = f(f(f(a_0 + a_1) + a_2)
+ * + a_3)` (steps 1–2 of {@linkcode mvue24}); throws when `S > MVUE_MAX_GROUP_SUM`.
+ */
+function groupMagnitudes(
+  x: Float32Array,
+  o: number,
+  cols: number,
+  action: string,
+  a: number[],
+): number {
+  for (let i = 0; i < 4; i++) a[i] = f(Math.abs(x[o + i]) + MVUE_EPSILON);
+  const sum = f(f(f(a[0] + a[1]) + a[2]) + a[3]);
+  if (!(sum <= MVUE_MAX_GROUP_SUM)) {
+    const r = Math.floor(o / cols), c = o % cols;
+    throw new RangeError(
+      `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
+        c + 3
+      } must be at most 2^126, got ${sum}`,
+    );
+  }
+  return sum;
+}
+
+/**
+ * Checks a gradient for MVUE 2:4 up front, as {@linkcode mvue24} does while sampling: a matrix
+ * whose row length is a multiple of 4, finite values, and every group's float32 magnitude sum `S`
+ * (steps 1–2 of {@linkcode mvue24}) at most {@linkcode MVUE_MAX_GROUP_SUM}. For kernels that run
+ * MVUE elsewhere (on a GPU) and must reject the same inputs with the same messages.
+ *
+ * @param g The gradient matrix.
+ * @param action What the caller was doing, for the messages ("Cannot <action>: …").
+ * @throws {TypeError} If `g` is not a matrix.
+ * @throws {RangeError} If `g.cols % 4 !== 0`, a value is NaN or ±Inf, or a group sum exceeds
+ * `2^126` (the message names the first such group's row and columns).
+ * @example
+ * ```ts
+ * import { matrix } from "../core/matrix.ts";
+ * import { assertMvueInput } from "./mvue.ts";
+ * assertMvueInput(matrix(1, 4, [0.1, -3, 2, 0.5]), "sample MVUE 2:4"); // passes
+ * let message = "";
+ * try {
+ *   assertMvueInput(matrix(1, 4, [3e38, 3e38, 0, 0]), "sample MVUE 2:4");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (!message.includes("at most 2^126")) throw new Error("expected a rejected group sum");
+ * ```
+ */
+export function assertMvueInput(g: Matrix, action: string): void {
+  checkInput(g, action);
+  const a = [0, 0, 0, 0];
+  for (let o = 0; o < g.data.length; o += 4) groupMagnitudes(g.data, o, g.cols, action, a);
+}
+
+/**
  * Sparsifies one group in place: reads `x[o..o+3]`, writes `out[o..o+3]`, with uniforms `u0`,
  * `u1`, in the float32 operation order documented on {@linkcode mvue24}.
  */
@@ -51,16 +107,7 @@ function sampleGroup(
   action: string,
 ): void {
   const a = [0, 0, 0, 0];
-  for (let i = 0; i < 4; i++) a[i] = f(Math.abs(x[o + i]) + MVUE_EPSILON);
-  const sum = f(f(f(a[0] + a[1]) + a[2]) + a[3]);
-  if (!(sum <= MVUE_MAX_GROUP_SUM)) {
-    const r = Math.floor(o / cols), c = o % cols;
-    throw new RangeError(
-      `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
-        c + 3
-      } must be at most 2^126, got ${sum}`,
-    );
-  }
+  const sum = groupMagnitudes(x, o, cols, action, a);
   const t = [0, 0, 0, 0];
   for (let i = 0; i < 4; i++) t[i] = f(a[i] / sum);
   // rest[i] = S − a_i, formed as the sum of the other three (no cancellation when a_i dominates).
@@ -159,11 +206,7 @@ function sampleGroup(
  */
 export function mvue24(g: Matrix, options: Mvue24Options): Matrix {
   const action = "sample MVUE 2:4";
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `Cannot ${action}: options must be an object {seed, stream}, got ${options}`,
-    );
-  }
+  assertOptionsObject(options, "{seed, stream}", action);
   const { seed, stream = 0 } = options;
   checkInput(g, action);
   const groups = g.data.length / 4;
@@ -203,27 +246,8 @@ export function mvue24(g: Matrix, options: Mvue24Options): Matrix {
 export function mvue24WithUniforms(g: Matrix, uniforms: Float32Array): Matrix {
   const action = "sample MVUE 2:4";
   checkInput(g, action);
-  if (!(uniforms instanceof Float32Array)) {
-    throw new TypeError(
-      `Cannot ${action}: uniforms must be a Float32Array, got ${
-        (uniforms as unknown as object)?.constructor?.name ?? typeof uniforms
-      }`,
-    );
-  }
   const groups = g.data.length / 4;
-  if (uniforms.length !== 2 * groups) {
-    throw new RangeError(
-      `Cannot ${action}: uniforms must hold 2 per group = ${2 * groups}, got ${uniforms.length}`,
-    );
-  }
-  for (let i = 0; i < uniforms.length; i++) {
-    const u = uniforms[i];
-    if (!(u > 0 && u < 1)) {
-      throw new RangeError(
-        `Cannot ${action}: uniforms must lie strictly inside (0, 1), got ${u} at index ${i}`,
-      );
-    }
-  }
+  assertMvueUniforms(uniforms, groups, action);
   const out = new Float32Array(g.data.length);
   for (let q = 0; q < groups; q++) {
     sampleGroup(g.data, out, 4 * q, uniforms[2 * q], uniforms[2 * q + 1], g.cols, action);

@@ -5,6 +5,7 @@
  */
 
 import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import { assertPruneNMOptions } from "./_checks.ts";
 
 /** The output of a pruning function: the pruned matrix and its 0/1 mask (SPEC §0). */
 export interface PruneResult {
@@ -54,11 +55,8 @@ export interface PruneNMOptions {
  * ```
  */
 export function pruneNM(w: Matrix, options: PruneNMOptions): PruneResult {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`Cannot prune to N:M: options must be an object {n, m}, got ${options}`);
-  }
+  assertPruneNMOptions(options);
   const { n, m } = options;
-  assertGroupSizes(n, m);
   return pruneGroups(w, n, m, `prune to ${n}:${m}`);
 }
 
@@ -83,23 +81,6 @@ export function pruneNM(w: Matrix, options: PruneNMOptions): PruneResult {
  */
 export function prune24(w: Matrix): PruneResult {
   return pruneGroups(w, 2, 4, "prune to 2:4");
-}
-
-function assertGroupSizes(n: unknown, m: unknown): void {
-  if (typeof n !== "number" || typeof m !== "number") {
-    throw new TypeError(
-      `Cannot prune to N:M: n and m must be numbers, got n = ${String(n)}, m = ${String(m)}`,
-    );
-  }
-  if (!Number.isInteger(m) || m < 1) {
-    throw new RangeError(`Cannot prune to ${n}:${m}: m must be a positive integer, got ${m}`);
-  }
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`Cannot prune to ${n}:${m}: n must be a positive integer, got ${n}`);
-  }
-  if (n > m) {
-    throw new RangeError(`Cannot prune to ${n}:${m}: n must not exceed m, got n = ${n}, m = ${m}`);
-  }
 }
 
 function pruneGroups(w: Matrix, n: number, m: number, action: string): PruneResult {

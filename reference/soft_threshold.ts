@@ -5,13 +5,8 @@
  * @module
  */
 
-import {
-  assertFinite,
-  assertGroupedCols,
-  assertMatrix,
-  assertNoNaN,
-  type Matrix,
-} from "../core/matrix.ts";
+import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import { checkSsteScaleArgs } from "./_checks.ts";
 import { prune24, type PruneResult } from "./prune.ts";
 
 /**
@@ -118,20 +113,7 @@ export interface SsteScaleOptions {
  */
 export function ssteScale(w: Matrix, options?: SsteScaleOptions): number {
   const action = "compute the S-STE scale";
-  if (options !== undefined && (options === null || typeof options !== "object")) {
-    throw new TypeError(`Cannot ${action}: options must be an object {recipe}, got ${options}`);
-  }
-  const recipe = options?.recipe ?? "mse";
-  if (recipe !== "mse" && recipe !== "l1" && recipe !== "none") {
-    throw new TypeError(
-      `Cannot ${action}: unknown recipe ${
-        JSON.stringify(recipe) ?? String(recipe)
-      } (expected "mse", "l1" or "none")`,
-    );
-  }
-  assertMatrix(w, action);
-  assertGroupedCols(w, 4, action);
-  assertFinite(w, action, "every weight");
+  const recipe = checkSsteScaleArgs(w, options, action);
   if (recipe === "none") return 1;
   const s = softThreshold24(w).pruned.data;
   const x = w.data;

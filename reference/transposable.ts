@@ -6,7 +6,8 @@
  * @module
  */
 
-import { assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import type { Matrix } from "../core/matrix.ts";
+import { assertTransposableInput } from "./_checks.ts";
 import type { PruneResult } from "./prune.ts";
 
 /** The six ways to choose two of four columns, as 4-bit row words (column 0 = bit 3). */
@@ -97,9 +98,7 @@ export function transposablePatterns(): Uint16Array {
  */
 export function transposablePatternIndices(w: Matrix): Uint8Array {
   const action = "find a transposable 2:4 mask";
-  assertMatrix(w, action);
-  assertBlockShape(w, action);
-  assertNoNaN(w, action);
+  assertTransposableInput(w, action);
   const blockCols = w.cols / 4;
   const indices = new Uint8Array((w.rows / 4) * blockCols);
   const magnitudes = new Float64Array(16);
@@ -171,15 +170,4 @@ export function transposableMask24(w: Matrix): PruneResult {
     }
   }
   return { pruned: { rows: w.rows, cols: w.cols, data: out }, mask };
-}
-
-function assertBlockShape(w: Matrix, action: string): void {
-  if (w.rows % 4 !== 0) {
-    throw new RangeError(
-      `Cannot ${action}: the number of rows must be a multiple of 4, got ${w.rows}`,
-    );
-  }
-  if (w.cols % 4 !== 0) {
-    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${w.cols}`);
-  }
 }
