@@ -8,16 +8,27 @@
  */
 
 import {
+  assertFinite,
   assertGroupedCols,
-  assertMask,
   assertMatrix,
   assertNoNaN,
-  assertSameShape,
   type Matrix,
 } from "../core/matrix.ts";
+import {
+  assertCompressed24,
+  assertCompressible24,
+  assertMaskedDecayArgs,
+  assertMaskPair,
+  assertMvueUniforms,
+  assertOptionsObject,
+  assertPruneNMOptions,
+  assertQuantizeFp8Args,
+  assertTransposableInput,
+  checkSsteScaleArgs,
+} from "../reference/_checks.ts";
 import type { Compressed24 } from "../reference/compress.ts";
 import type { QuantizeFp8Options, QuantizeFp8Result } from "../reference/fp8.ts";
-import type { Mvue24Options } from "../reference/mvue.ts";
+import { assertMvueInput, type Mvue24Options } from "../reference/mvue.ts";
 import type { PruneNMOptions, PruneResult } from "../reference/prune.ts";
 import type { SsteScaleOptions } from "../reference/soft_threshold.ts";
 import type { GpuRuntime } from "./runtime.ts";
@@ -56,28 +67,6 @@ export interface GpuGatedOptions {
    * the forward output `[h, T]`, the backward output `[2h, T]`.
    */
   layout?: GatedLayout;
-}
-
-const f32 = Math.fround;
-const MVUE_EPSILON = Math.fround(1.19209e-7);
-const VALID_CODES: ReadonlySet<number> = new Set([4, 8, 9, 12, 13, 14]);
-
-function assertFiniteValues(x: Matrix, what: string, action: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i])) {
-      const r = Math.floor(i / x.cols), c = i % x.cols;
-      throw new RangeError(
-        `Cannot ${action}: ${what}, got ${d[i]} at row ${r}, column ${c} (flat index ${i})`,
-      );
-    }
-  }
-}
-
-function assertOptionsObject(options: unknown, expected: string, action: string): void {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`Cannot ${action}: options must be an object ${expected}, got ${options}`);
-  }
 }
 
 function toMask(bytes: ArrayBuffer): Uint8Array {
@@ -152,26 +141,8 @@ export class GpuKernels {
    * NaN.
    */
   pruneNM(w: Matrix, options: PruneNMOptions): Promise<PruneResult> {
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(`Cannot prune to N:M: options must be an object {n, m}, got ${options}`);
-    }
+    assertPruneNMOptions(options);
     const { n, m } = options;
-    if (typeof n !== "number" || typeof m !== "number") {
-      throw new TypeError(
-        `Cannot prune to N:M: n and m must be numbers, got n = ${String(n)}, m = ${String(m)}`,
-      );
-    }
-    if (!Number.isInteger(m) || m < 1) {
-      throw new RangeError(`Cannot prune to ${n}:${m}: m must be a positive integer, got ${m}`);
-    }
-    if (!Number.isInteger(n) || n < 1) {
-      throw new RangeError(`Cannot prune to ${n}:${m}: n must be a positive integer, got ${n}`);
-    }
-    if (n > m) {
-      throw new RangeError(
-        `Cannot prune to ${n}:${m}: n must not exceed m, got n = ${n}, m = ${m}`,
-      );
-    }
     if (m > MAX_GPU_GROUP) {
       throw new RangeError(
         `Cannot prune to ${n}:${m}: the GPU kernel supports group sizes up to ${MAX_GPU_GROUP}, got m = ${m}`,
@@ -227,20 +198,7 @@ export class GpuKernels {
    */
   async ssteScale(w: Matrix, options?: SsteScaleOptions): Promise<number> {
     const action = "compute the S-STE scale";
-    if (options !== undefined && (options === null || typeof options !== "object")) {
-      throw new TypeError(`Cannot ${action}: options must be an object {recipe}, got ${options}`);
-    }
-    const recipe = options?.recipe ?? "mse";
-    if (recipe !== "mse" && recipe !== "l1" && recipe !== "none") {
-      throw new TypeError(
-        `Cannot ${action}: unknown recipe ${
-          JSON.stringify(recipe) ?? String(recipe)
-        } (expected "mse", "l1" or "none")`,
-      );
-    }
-    assertMatrix(w, action);
-    assertGroupedCols(w, 4, action);
-    assertFiniteValues(w, "every weight must be finite", action);
+    const recipe = checkSsteScaleArgs(w, options, action);
     if (recipe === "none") return 1;
     const rt = this.runtime;
     const input = this.#upload(w.data);
@@ -283,18 +241,7 @@ export class GpuKernels {
     wantIndices: boolean,
   ): Promise<PruneResult & { indices: Uint8Array }> {
     const action = "find a transposable 2:4 mask";
-    assertMatrix(w, action);
-    if (w.rows % 4 !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: the number of rows must be a multiple of 4, got ${w.rows}`,
-      );
-    }
-    if (w.cols % 4 !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: the row length must be a multiple of 4, got ${w.cols}`,
-      );
-    }
-    assertNoNaN(w, action);
+    assertTransposableInput(w, action);
     const rt = this.runtime;
     const input = this.#upload(w.data);
     const out = encodeTransposableMask24(rt, input, w.rows, w.cols);
@@ -323,25 +270,7 @@ export class GpuKernels {
    */
   async compress24(m: Matrix): Promise<Compressed24> {
     const action = "compress to 2:4";
-    assertMatrix(m, action);
-    assertGroupedCols(m, 4, action);
-    assertNoNaN(m, action);
-    const groupsPerRow = m.cols / 4;
-    for (let g = 0; g < m.data.length / 4; g++) {
-      const start = 4 * g;
-      let nonZeros = 0;
-      for (let i = 0; i < 4; i++) if (m.data[start + i] !== 0) nonZeros++;
-      if (nonZeros > 2) {
-        const row = Math.floor(g / groupsPerRow), group = g % groupsPerRow;
-        throw new RangeError(
-          `Cannot ${action}: row ${row}, group ${group} (columns ${4 * group}..${
-            4 * group + 3
-          }) has ${nonZeros} non-zeros, at most 2 allowed: [${
-            Array.from(m.data.subarray(start, start + 4)).join(", ")
-          }]`,
-        );
-      }
-    }
+    assertCompressible24(m, action);
     const rt = this.runtime;
     const input = this.#upload(m.data);
     const { values, meta } = encodeCompress24(rt, input, m.rows, m.cols);
@@ -368,7 +297,7 @@ export class GpuKernels {
    * unused bit is set, or a value is NaN.
    */
   async decompress24(c: Compressed24): Promise<Matrix> {
-    const { rows, cols } = validateCompressed(c, "decompress from 2:4");
+    const { rows, cols } = assertCompressed24(c, "decompress from 2:4");
     const rt = this.runtime;
     const values = this.#upload(c.values.data);
     const meta = this.#upload(c.meta);
@@ -409,7 +338,7 @@ export class GpuKernels {
     const action = "sample MVUE 2:4";
     assertOptionsObject(options, "{seed, stream}", action);
     const { seed, stream = 0 } = options;
-    checkMvueInput(g, action);
+    assertMvueInput(g, action);
     assertSeed(seed, "draw Philox uniforms");
     assertU32(stream, "stream", "draw Philox uniforms");
     const rt = this.runtime;
@@ -431,28 +360,8 @@ export class GpuKernels {
    */
   async mvue24WithUniforms(g: Matrix, uniforms: Float32Array): Promise<Matrix> {
     const action = "sample MVUE 2:4";
-    checkMvueInput(g, action);
-    if (!(uniforms instanceof Float32Array)) {
-      throw new TypeError(
-        `Cannot ${action}: uniforms must be a Float32Array, got ${
-          (uniforms as unknown as object)?.constructor?.name ?? typeof uniforms
-        }`,
-      );
-    }
-    const groups = g.data.length / 4;
-    if (uniforms.length !== 2 * groups) {
-      throw new RangeError(
-        `Cannot ${action}: uniforms must hold 2 per group = ${2 * groups}, got ${uniforms.length}`,
-      );
-    }
-    for (let i = 0; i < uniforms.length; i++) {
-      const u = uniforms[i];
-      if (!(u > 0 && u < 1)) {
-        throw new RangeError(
-          `Cannot ${action}: uniforms must lie strictly inside (0, 1), got ${u} at index ${i}`,
-        );
-      }
-    }
+    assertMvueInput(g, action);
+    assertMvueUniforms(uniforms, g.data.length / 4, action);
     const rt = this.runtime;
     const input = this.#upload(g.data);
     const u = this.#upload(uniforms);
@@ -477,15 +386,7 @@ export class GpuKernels {
    */
   async maskedDecay(grad: Matrix, w: Matrix, mask: Uint8Array, alpha: number): Promise<Matrix> {
     const action = "apply masked decay";
-    assertMatrix(grad, action);
-    assertMatrix(w, action);
-    assertSameShape(grad, w, action);
-    assertMask(mask, grad.data.length, action);
-    if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha < 0) {
-      throw new RangeError(`Cannot ${action}: alpha must be a finite number >= 0, got ${alpha}`);
-    }
-    assertFiniteValues(grad, "the gradient must be finite", action);
-    assertFiniteValues(w, "the weight must be finite", action);
+    assertMaskedDecayArgs(grad, w, mask, alpha, action);
     const rt = this.runtime;
     const gb = this.#upload(grad.data),
       wb = this.#upload(w.data),
@@ -507,7 +408,7 @@ export class GpuKernels {
    * @throws {RangeError} If the lengths differ or an entry is not 0/1.
    */
   async flipCount(prevMask: Uint8Array, nextMask: Uint8Array): Promise<number> {
-    checkMaskPair(prevMask, nextMask, "count mask flips");
+    assertMaskPair(prevMask, nextMask, "count mask flips");
     return await this.#flips(prevMask, nextMask);
   }
 
@@ -522,7 +423,7 @@ export class GpuKernels {
    */
   async flipRate(prevMask: Uint8Array, nextMask: Uint8Array): Promise<number> {
     const action = "compute the flip rate";
-    checkMaskPair(prevMask, nextMask, action);
+    assertMaskPair(prevMask, nextMask, action);
     if (prevMask.length === 0) {
       throw new RangeError(`Cannot ${action}: the masks must not be empty, got length 0`);
     }
@@ -576,15 +477,8 @@ export class GpuKernels {
     wantCodes: boolean,
   ): Promise<QuantizeFp8Result & GpuFp8Codes> {
     const action = "quantize to FP8";
-    assertOptionsObject(options, "{format}", action);
+    assertQuantizeFp8Args(x, options, action);
     const format = options.format;
-    if (format !== "e4m3" && format !== "e5m2") {
-      throw new TypeError(
-        `Cannot ${action}: unknown FP8 format "${format}", expected "e4m3" or "e5m2"`,
-      );
-    }
-    assertMatrix(x, action);
-    assertFiniteValues(x, "values must be finite", action);
     const rt = this.runtime;
     const size = x.data.length;
     const input = this.#upload(x.data);
@@ -681,7 +575,7 @@ export class GpuKernels {
           : `Cannot ${action}: the input row [x | gate] must have an even length, got ${x.cols}`,
       );
     }
-    assertFiniteValues(x, "the input must be finite", action);
+    assertFinite(x, action, "the input");
     const tokens = col ? x.cols : x.rows;
     const hidden = gatedDim / 2;
     const outRows = col ? hidden : tokens, outCols = col ? tokens : hidden;
@@ -692,7 +586,7 @@ export class GpuKernels {
           `Cannot ${action}: the output gradient must have shape [${outRows}, ${outCols}], got [${dy.rows}, ${dy.cols}]`,
         );
       }
-      assertFiniteValues(dy, "the output gradient must be finite", action);
+      assertFinite(dy, action, "the output gradient");
     }
     const rt = this.runtime;
     const input = this.#upload(x.data);
@@ -763,7 +657,7 @@ export class GpuKernels {
   async sparseMatmul(x: Matrix, compressed: Compressed24): Promise<Matrix> {
     const action = "multiply by a compressed 2:4 matrix";
     assertMatrix(x, action);
-    const { rows: outDim, cols: inDim } = validateCompressed(compressed, action);
+    const { rows: outDim, cols: inDim } = assertCompressed24(compressed, action);
     if (x.cols !== inDim) {
       throw new RangeError(
         `Cannot ${action}: x has ${x.cols} columns but the 2:4 matrix has rows of ${inDim}`,
@@ -777,87 +671,4 @@ export class GpuKernels {
     this.#release(xb, vb, mb, y);
     return { rows: x.rows, cols: outDim, data: new Float32Array(d) };
   }
-}
-
-function checkMvueInput(g: Matrix, action: string): void {
-  assertMatrix(g, action);
-  assertGroupedCols(g, 4, action);
-  assertFiniteValues(g, "gradients must be finite", action);
-  const d = g.data;
-  for (let o = 0; o < d.length; o += 4) {
-    const a0 = f32(Math.abs(d[o]) + MVUE_EPSILON), a1 = f32(Math.abs(d[o + 1]) + MVUE_EPSILON);
-    const a2 = f32(Math.abs(d[o + 2]) + MVUE_EPSILON), a3 = f32(Math.abs(d[o + 3]) + MVUE_EPSILON);
-    const sum = f32(f32(f32(a0 + a1) + a2) + a3);
-    if (!(sum <= 2 ** 126)) {
-      const r = Math.floor(o / g.cols), c = o % g.cols;
-      throw new RangeError(
-        `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
-          c + 3
-        } must be at most 2^126, got ${sum}`,
-      );
-    }
-  }
-}
-
-function checkMaskPair(prevMask: Uint8Array, nextMask: Uint8Array, action: string): void {
-  if (!(prevMask instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot ${action}: the previous mask must be a Uint8Array of 0/1, got ${
-        (prevMask as unknown as object)?.constructor?.name ?? typeof prevMask
-      }`,
-    );
-  }
-  assertMask(prevMask, prevMask.length, action);
-  assertMask(nextMask, prevMask.length, action);
-}
-
-/** The checks of `decompress24` (same messages); returns the dense shape. */
-function validateCompressed(c: Compressed24, action: string): { rows: number; cols: number } {
-  if (c === null || typeof c !== "object") {
-    throw new TypeError(`Cannot ${action}: expected a Compressed24 {values, meta}, got ${c}`);
-  }
-  const { values, meta } = c;
-  assertMatrix(values, action);
-  if (values.cols % 2 !== 0) {
-    throw new RangeError(
-      `Cannot ${action}: values must hold two entries per group, so values.cols must be even, got ${values.cols}`,
-    );
-  }
-  assertNoNaN(values, action);
-  if (!(meta instanceof Uint32Array)) {
-    throw new TypeError(
-      `Cannot ${action}: meta must be a Uint32Array, got ${
-        (meta as unknown as object)?.constructor?.name ?? typeof meta
-      }`,
-    );
-  }
-  const rows = values.rows, cols = 2 * values.cols;
-  const groupsPerRow = cols / 4;
-  const groupCount = rows * groupsPerRow;
-  const words = Math.ceil(groupCount / 8);
-  if (meta.length !== words) {
-    throw new RangeError(
-      `Cannot ${action}: meta must have ceil(${groupCount} groups / 8) = ${words} words for a [${rows}, ${cols}] matrix, got ${meta.length}`,
-    );
-  }
-  if (groupCount % 8 !== 0) {
-    const unused = meta[words - 1] >>> (4 * (groupCount % 8));
-    if (unused !== 0) {
-      throw new RangeError(
-        `Cannot ${action}: the unused high bits of the last meta word must be 0, got 0x${
-          meta[words - 1].toString(16)
-        } (after ${groupCount % 8} codes)`,
-      );
-    }
-  }
-  for (let g = 0; g < groupCount; g++) {
-    const code = (meta[Math.floor(g / 8)] >>> (4 * (g % 8))) & 0xf;
-    if (!VALID_CODES.has(code)) {
-      const row = Math.floor(g / groupsPerRow), group = g % groupsPerRow;
-      throw new RangeError(
-        `Cannot ${action}: invalid metadata code ${code} for row ${row}, group ${group} (flat group ${g}); valid codes are 4, 8, 9, 12, 13, 14`,
-      );
-    }
-  }
-  return { rows, cols };
 }
