@@ -71,8 +71,11 @@ function fmt(v: number): string {
  * @returns The SVG document.
  */
 export function lineChart(series: readonly Series[], options: PlotOptions): string {
-  const width = options.width ?? 720, height = options.height ?? 420;
-  const left = 70, right = 170, top = 40, bottom = 50;
+  // The legend column grows with the longest series name (~7 px a character at 12 px).
+  const longest = Math.max(0, ...series.map((s) => s.name.length));
+  const right = Math.max(170, 44 + Math.ceil(7 * longest));
+  const width = options.width ?? 550 + right, height = options.height ?? 420;
+  const left = 70, top = 40, bottom = 50;
   const pw = width - left - right, ph = height - top - bottom;
   const tf = (y: number) => options.logY ? Math.log10(y) : y;
   const pts = series.flatMap((s) =>
