@@ -36,9 +36,10 @@
  *
  * Why the α grids reach beyond P1's values: the decay term enters the gradient before AdamW, so
  * what matters is α·|w| against the per-element gradient that AdamW normalises by. After
- * clipping, the per-element gradient of a model with ~40k parameters (the `cpu` preset) is tens of
- * times larger than that of GPT-2 124M, and the probes of the `cpu` preset show no measurable
- * effect of α ≤ 1e-3 on the flip rate over the warm-up; the suppression appears from α ≈ 1e-2.
+ * clipping (a norm of 1 spread over ~0.7M parameters in the `cpu` preset against 124M), the
+ * per-element gradient of the `cpu` preset is about √(124/0.7) ≈ 13 times that of GPT-2 124M, and
+ * its probes show no measurable effect of α ≤ 2e-4 on the flip rate over the warm-up, a small one
+ * at 1e-3; the suppression appears from α ≈ 1e-2 (`results/flip_rate/`).
  * The larger values are kept in every preset so the grids are the same; on a GPU-sized model
  * P1's values are expected to matter.
  *
@@ -49,7 +50,7 @@
  * tiny scale the curves are noisy (plots show a moving average over `--smooth` steps).
  *
  * Usage:
- *   deno run -A experiments/flip_rate.ts                       # the `cpu` preset, ~15 minutes
+ *   deno run -A experiments/flip_rate.ts                       # the `cpu` preset, ~18 minutes
  *   deno run -A experiments/flip_rate.ts --preset=gpu --backend=webgpu
  *   deno run -A experiments/flip_rate.ts --preset=cpu-tiny --backend=reference --out=/tmp/fr
  *
