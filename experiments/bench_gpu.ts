@@ -72,6 +72,7 @@ import {
   WG_1D,
 } from "../gpu/kernels/_params.ts";
 import { GpuRuntime, type KernelSpec, WebGpuUnavailableError } from "../gpu/runtime.ts";
+import { lcgFloats } from "../reference/_test_helpers.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 interface BenchConfig {
@@ -426,13 +427,7 @@ fn main(${GRID_BUILTINS}) {
 
 /** Uniform values in `[-scale, scale)` from a 32-bit LCG (never all zeros). */
 function randomBuffer(rt: GpuRuntime, n: number, seed: number, scale = 1): GPUBuffer {
-  let s = seed >>> 0;
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = scale * ((s / 4294967296) * 2 - 1);
-  }
-  return rt.upload(data);
+  return rt.upload(lcgFloats(n, seed, (u) => scale * (u * 2 - 1)));
 }
 
 function maskBuffer(rt: GpuRuntime, n: number, seed: number): GPUBuffer {

@@ -31,6 +31,7 @@ import {
   TILING_64,
 } from "../gpu/kernels/matmul.ts";
 import { parseConfig } from "./_lm.ts";
+import { lcgFloats } from "../reference/_test_helpers.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -129,15 +130,7 @@ for (
   };
 }
 
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+const random = (n: number, seed: number) => lcgFloats(n, seed);
 
 /** Float64 product and the rounding scale `Σ_k |a||b|` per output, of stored operands. */
 function reference(s: Shape, a: Float32Array, b: Float32Array): [Float64Array, Float64Array] {

@@ -1,4 +1,7 @@
-/** Small helpers shared by the reference oracles' tests. @module */
+/**
+ * Small helpers shared by the tests (and the GPU benchmarks' input generators); not published.
+ * @module
+ */
 import type { Matrix } from "../core/matrix.ts";
 
 export function assert(condition: boolean, message: string): asserts condition {
@@ -68,4 +71,23 @@ export function tieHeavyMatrix(rows: number, cols: number, seed: number): Matrix
   const data = new Float32Array(rows * cols);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 7) - 3;
   return { rows, cols, data };
+}
+
+/**
+ * `n` deterministic floats from a 32-bit LCG (s ← 1664525·s + 1013904223): `map` turns each
+ * uniform `u ∈ [0, 1)` into a value (default `u − 0.5`). Cheap and reproducible across runs and
+ * languages, which is all test and benchmark inputs need.
+ */
+export function lcgFloats(
+  n: number,
+  seed: number,
+  map: (u: number) => number = (u) => u - 0.5,
+): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = map(s / 2 ** 32);
+  }
+  return out;
 }

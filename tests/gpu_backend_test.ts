@@ -100,6 +100,7 @@ import {
   treeSumDepth,
   U,
 } from "./_float32_rules.ts";
+import { lcgFloats } from "../reference/_test_helpers.ts";
 
 type Tol = { atol: number; rtol: number };
 
@@ -124,15 +125,8 @@ function gpu(): Promise<GpuBackend> {
 const ref = new ReferenceBackend();
 
 /** Deterministic uniform values in `[-scale, scale)` (a 32-bit LCG; reproducible). */
-function random(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
-}
+const random = (n: number, seed: number, scale = 1) =>
+  lcgFloats(n, seed, (u) => (u * 2 - 1) * scale);
 
 type Input = { data: Float32Array | Int32Array; shape: number[] };
 const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });

@@ -16,19 +16,12 @@ import {
   TEXTURE_32,
   textureBlockingFor,
 } from "./matmul.ts";
+import { lcgFloats } from "../../reference/_test_helpers.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`matmul_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
 
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+const random = (n: number, seed: number) => lcgFloats(n, seed);
 
 /** Runs one product with both operand sources; checks bit equality and the float64 bound. */
 async function check(dims: MatmulDims, blocking?: MatmulRegisterBlocking): Promise<void> {

@@ -30,19 +30,14 @@ import {
   crossEntropyRowsSpec,
   crossEntropyTextureSpec,
 } from "./cross_entropy.ts";
+import { lcgFloats } from "../../reference/_test_helpers.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`serial_rows_test: adapter "${rt.adapterName}"`);
 
-function random(n: number, seed: number, scale: number, shift = 0): Float32Array {
-  const out = new Float32Array(Math.max(1, n));
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5 + shift) * scale;
-  }
-  return out;
-}
+/** At least one element (a zero-length input still needs a buffer to bind). */
+const random = (n: number, seed: number, scale: number, shift = 0) =>
+  n === 0 ? new Float32Array(1) : lcgFloats(n, seed, (u) => (u - 0.5 + shift) * scale);
 
 const serialGrid = (rows: number) => grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP));
 
