@@ -147,6 +147,8 @@ interface MethodResult {
   val_ppl: number;
   finetune_acc: number;
   finetune_majority: number;
+  /** Whether the fine-tuned model was evaluated dense (else with its 2:4 weights). */
+  evaluated_dense: boolean;
   flip_rate_final: number | null;
   steps: number;
   tokens_per_s: number;
@@ -252,6 +254,7 @@ async function main(args: string[]) {
       val_ppl: Math.exp(valLoss),
       finetune_acc: ft.accuracy,
       finetune_majority: ft.majority,
+      evaluated_dense: evalDense,
       flip_rate_final: flips.at(-1)?.flipRate ?? null,
       steps: cfg.steps,
       tokens_per_s: log.tokens / log.trainSeconds,
@@ -272,6 +275,9 @@ async function main(args: string[]) {
   console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
 }
 
+/** T-SR-STE's trainer flip rate is of its transposable mask, per refresh (SPEC 2.4, 2.6). */
+const tracksTransposableMask = (m: SparseMethod) => m === "t-sr-ste" || m === "t-sr-ste+df";
+
 /**
  * A run's trainer flip rates as chart series: one per unit, so T-SR-STE's per-refresh rates of the
  * transposable mask are not joined to the per-step rates of its dense phase.
@@ -280,18 +286,18 @@ function flipSeries(r: MethodResult, name: string): { name: string; points: [num
   const points = (phase: "sparse" | "dense") =>
     r.log.steps.filter((s) => s.flipRate !== null && s.step > 0 && (s.phase ?? "sparse") === phase)
       .map((s) => [s.step, s.flipRate!] as [number, number]);
-  const perRefresh = r.method.startsWith("t-sr-ste");
+  const perRefresh = tracksTransposableMask(r.method);
   return [
     { name: perRefresh ? `${name} (per refresh)` : name, points: points("sparse") },
     { name: `${name} (dense phase)`, points: points("dense") },
   ].filter((s) => s.points.length > 0);
 }
 
-/** The unit of a run's last trainer flip rate (see the table's note). */
+/** The unit of a run's last trainer flip rate (see the table's note), from the phase it ran in. */
 function flipUnit(r: MethodResult): string {
-  if (r.method === "t-sr-ste") return " /refresh";
-  if (r.method === "t-sr-ste+df") return " (dense phase)";
-  return "";
+  const last = r.log.steps.findLast((s) => s.flipRate !== null);
+  if (last?.phase === "dense") return " (dense phase)";
+  return tracksTransposableMask(r.method) ? " /refresh" : "";
 }
 
 async function writeOutputs(
@@ -355,7 +361,7 @@ async function writeOutputs(
     ...results.map((r) => {
       const name = r.seed === cfg.seed ? r.method : `${r.method} (seed ${r.seed})`;
       const delta = denseRef ? (r.val_loss - denseRef.val_loss).toFixed(4) : "–";
-      const evaluated = r.method === "dense" || r.method === "t-sr-ste+df" ? "dense" : "2:4";
+      const evaluated = r.evaluated_dense ? "dense" : "2:4";
       return `| ${name} | ${r.val_loss.toFixed(4)} | ${r.val_ppl.toFixed(2)} | ${delta} | ${
         (100 * r.finetune_acc).toFixed(1)
       }% | ${evaluated} | ${
