@@ -39,3 +39,4 @@ export * from "./trainer.ts";
 export * from "./checkpoint.ts";
 export * from "./safetensors.ts";
 export * from "./data.ts";
+export * from "./hf_gpt2.ts";

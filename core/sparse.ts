@@ -482,27 +482,39 @@ export class SparseLinear implements Module {
 
   /**
    * The weight the forward GEMM uses outside a training step (evaluation), from the current
-   * weight and the layer's state: `W` in the dense phase or with `dense: true`, otherwise the
-   * method's `W̃` (the stored transposable mask, or a fresh one if none exists yet; the last β).
+   * weight and the layer's state, with the 2:4 mask it applies: `W` (no mask) in the dense phase,
+   * for `dense`, or with `dense: true`; otherwise the method's `W̃` — `S_h(W)` with its hard mask,
+   * `W⊙M` with the stored transposable mask (or a fresh one if none exists yet), `β·S_soft(W)` with
+   * the soft-threshold mask and the last β. FP8 quantisation of the operands is not applied here.
+   * The tensors are temporaries of the backend (freed by `backend.release()`).
+   *
+   * @param options `{ dense }`: use the dense weight `W`.
+   * @returns The weight `[out, in]` and its 0/1 mask (`undefined` where the weight is dense).
    */
-  #evaluationWeight(dense: boolean): Tensor {
+  evaluationWeight(
+    options: { dense?: boolean } = {},
+  ): { weight: Tensor; mask: Tensor | undefined } {
     const be = this.#backend;
     const w = this.weight.value;
-    if (dense || this.#phase === "dense") return w;
+    if (options.dense || this.#phase === "dense") return { weight: w, mask: undefined };
     switch (this.options.method) {
       case "dense":
-        return w;
+        return { weight: w, mask: undefined };
       case "ste":
-      case "sr-ste":
-        return be.pruneNM(w, 2, 4).pruned;
+      case "sr-ste": {
+        const { pruned, mask } = be.pruneNM(w, 2, 4);
+        return { weight: pruned, mask };
+      }
       case "t-sr-ste":
       case "t-sr-ste+df": {
         const mask = this.#maskKind === "transposable" ? this.#mask! : be.transposableMask24(w);
-        return be.mul(w, mask);
+        return { weight: be.mul(w, mask), mask };
       }
       case "s-ste":
-      case "s-ste+fp8":
-        return be.scale(be.softThreshold24(w).pruned, this.#beta);
+      case "s-ste+fp8": {
+        const { pruned, mask } = be.softThreshold24(w);
+        return { weight: be.scale(pruned, this.#beta), mask };
+      }
     }
   }
 
@@ -534,7 +546,7 @@ export class SparseLinear implements Module {
           `Cannot record ${this.name} outside a training step: call beginStep first (or evaluate with a non-recording tape)`,
         );
       }
-      const wEval = this.#evaluationWeight(options.dense ?? false);
+      const wEval = this.evaluationWeight(options).weight;
       const fp8 = this.options.fp8 && this.#phase === "sparse" && !options.dense;
       const z = fp8
         ? be.matmul(be.quantizeFp8(x.value, "e4m3"), be.quantizeFp8(wEval, "e4m3"), {
