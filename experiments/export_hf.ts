@@ -6,13 +6,13 @@
  * tolerance (1e-4 absolute + 1e-4 relative); see `results/interop/`.
  *
  * The model is either a twofour checkpoint (`--checkpoint=PATH`; its configuration is read from the
- * checkpoint, the reduced vocabulary from `--data` when the model's vocabulary is reduced) or, for a
+ * checkpoint; with `--data=data/brown`, the reduced vocabulary's GPT-2 ids go into the metadata) or, for a
  * self-contained demonstration, a fresh model of size `--model` trained for `--steps` steps on a
  * synthetic next-token rule (`t' = (5t + 3) mod V`) on the reference backend.
  *
  * Usage:
  *   deno task export_hf --method=s-ste --out=results/interop/tiny_s-ste
- *   deno task export_hf --checkpoint=results/gpt2/ckpt.safetensors --out=export/gpt2_s-ste
+ *   deno task export_hf --checkpoint=run/ckpt.safetensors --data=data/brown --out=export/s-ste
  *
  * @module
  */
@@ -20,6 +20,7 @@
 import {
   type Backend,
   GPT,
+  GPT2_VOCAB_SIZE,
   type GPTConfig,
   gptConfig,
   type GPTPreset,
@@ -39,8 +40,8 @@ import { assertInt, parseConfig } from "./_lm.ts";
 const DEFAULTS = {
   /** A twofour checkpoint to export (empty: train a fresh model on the synthetic rule). */
   checkpoint: "",
-  /** Brown data folder with the reduced vocabulary of a checkpoint's model. */
-  data: "data/brown",
+  /** Brown data folder whose reduced vocabulary the checkpoint's model uses (empty: not recorded). */
+  data: "",
   /** Fresh model: preset size (`tiny` or `mini`). */
   model: "tiny",
   /** Fresh model: the 2:4 method of the FFN linears. */
@@ -83,13 +84,9 @@ async function fromCheckpoint(backend: Backend, config: Config) {
   const model = await GPT.create(backend, modelConfig, { seed: 0 });
   await loadWeights(config.checkpoint, model);
   let vocab: HfVocabMap | undefined;
-  if (model.config.vocabSize < 50257) {
-    try {
-      vocab = await loadVocab(config.data, model.config.vocabSize);
-    } catch (e) {
-      console.log(`vocabulary: not recorded (${(e as Error).message})`);
-    }
-  }
+  const reduced = model.config.vocabSize < GPT2_VOCAB_SIZE; // the full vocabulary is the identity
+  if (reduced && config.data !== "") vocab = await loadVocab(config.data, model.config.vocabSize);
+  else if (reduced) console.log("vocabulary map: not recorded (no --data)");
   return { model, vocab };
 }
 

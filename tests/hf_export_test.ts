@@ -13,9 +13,11 @@ import {
   loadHfGpt2,
   loadSafetensors,
   ReferenceBackend,
+  saveCheckpoint,
   saveHfGpt2,
   saveHfReference,
   saveSafetensors,
+  Tape,
   Trainer,
 } from "../core/mod.ts";
 
@@ -27,7 +29,15 @@ async function python(args: string[]): Promise<{ code: number; out: string }> {
   return { code, out: dec.decode(stdout) + dec.decode(stderr) };
 }
 
+/** A tiny S-STE model after two steps, exported to `dir` with its reference logits. */
 async function exportTiny(dir: string): Promise<void> {
+  const { model, tokens } = await trainTiny();
+  await saveHfGpt2(dir, model);
+  await saveHfReference(dir, model, { tokens, batchSize: 3 });
+  model.backend.release();
+}
+
+async function trainTiny() {
   const backend = new ReferenceBackend();
   const config = gptConfig("tiny", {
     sparse: { method: "s-ste" },
@@ -44,9 +54,7 @@ async function exportTiny(dir: string): Promise<void> {
   const tokens = Int32Array.from({ length: 24 }, (_, i) => (5 * i + 1) % 32);
   const targets = Int32Array.from(tokens, (t) => (t + 2) % 32);
   for (let s = 0; s < 2; s++) await trainer.trainStep({ tokens, targets, batchSize: 3 });
-  await saveHfGpt2(dir, model);
-  await saveHfReference(dir, model, { tokens, batchSize: 3 });
-  backend.release();
+  return { model, trainer, tokens };
 }
 
 Deno.test("tools/hf_layout_check.py: a fresh export passes the NumPy layout and forward check", async () => {
@@ -79,6 +87,43 @@ Deno.test("tools/hf_layout_check.py: an untransposed square Conv1D weight fails 
     const { code, out } = await python(["tools/hf_layout_check.py", dir]);
     assertEquals(code, 1, out);
     assert(/FAIL \d+ logits outside the tolerance/.test(out), out);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiments/export_hf.ts exports a checkpoint; the import reproduces its logits", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { model, trainer, tokens } = await trainTiny();
+    await saveCheckpoint(`${dir}/ckpt.safetensors`, trainer);
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        `${ROOT}experiments/export_hf.ts`,
+        `--checkpoint=${dir}/ckpt.safetensors`,
+        `--out=${dir}/hf`,
+        "--batch=3",
+      ],
+    }).output();
+    const dec = new TextDecoder();
+    assertEquals(code, 0, dec.decode(stdout) + dec.decode(stderr));
+    assert(dec.decode(stdout).includes("exported s-ste (effective weights)"));
+    const imported = await loadHfGpt2(`${dir}/hf`, new ReferenceBackend());
+    const logits = async (m: GPT) =>
+      await m.backend.read(
+        m.forward(
+          new Tape(m.backend, { recording: false }),
+          m.backend.indices(tokens, [24]),
+          3,
+        ).value,
+      );
+    assertEquals(await logits(imported), await logits(model));
+    const check = await python(["tools/hf_layout_check.py", `${dir}/hf`]);
+    assertEquals(check.code, 0, check.out);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
