@@ -2,8 +2,7 @@
 """Checks twofour's committed test vectors from Python with NumPy only (no torch, no safetensors).
 
 Runs `tools/check_impl.py` against the independent NumPy implementations in `tools/numpy_impl.py`
-(prune24, pruneNM, softThreshold24, ssteScale, mvue24WithUniforms, mvue24, maskedDecay, flipRate:
-every case must pass its stated tolerance), then two negative controls that must fail: a lower-index
+(every function of vectors/, every case within its stated tolerance), then two negative controls that must fail: a lower-index
 tie rule for hard 2:4 pruning and a float64 MVUE.
 
 Usage: python3 tests/python_check.py [path/to/vectors]    (default: the repository's vectors/)
