@@ -256,7 +256,8 @@ export async function exportHfGpt2(
     [HF_METADATA_KEYS.version]: HF_EXPORT_VERSION,
     [HF_METADATA_KEYS.sparse]: JSON.stringify(sparse),
     [HF_METADATA_KEYS.sparseSites]: JSON.stringify(sparseSites),
-    [HF_METADATA_KEYS.weights]: dense || sparse.method === "dense" ? "dense" : "sparse",
+    // "dense" also for a model in the dense phase of t-sr-ste+df: no layer applied a mask.
+    [HF_METADATA_KEYS.weights]: Object.keys(packed).length > 0 ? "sparse" : "dense",
     [HF_METADATA_KEYS.beta]: JSON.stringify(betas),
     [HF_METADATA_KEYS.masks]: JSON.stringify(packed),
   };
