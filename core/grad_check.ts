@@ -1,14 +1,11 @@
 /**
- * Test helpers shared by the whole project: central finite differences for gradient checks, and
- * the one comparison helper (`|actual − expected| ≤ atol + rtol·|expected|`) with an exact variant
- * for masks, indices and codes. Both comparisons report the label, the largest differences and the
- * first mismatches with their indices, so a failing parity test says where it failed.
+ * Central finite differences for gradient checks; re-exports the project's one comparison helper
+ * (`assertClose`, `assertEqualArrays`), which lives in `reference/testing.ts`.
  *
  * @module
  */
 
-/** How many mismatches a failed comparison lists. */
-const REPORTED_MISMATCHES = 5;
+export { assertClose, assertEqualArrays } from "../reference/testing.ts";
 
 /**
  * Central finite-difference gradient of a scalar function: entry `i` is
@@ -84,136 +81,4 @@ function evaluate(f: (x: Float64Array) => number, x: Float64Array, i: number, si
     );
   }
   return value;
-}
-
-/**
- * Asserts that two arrays agree element by element within `|a − e| ≤ atol + rtol·|e|` (`a` from
- * `actual`, `e` from `expected`): the project's one comparison helper for fast-vs-reference and
- * analytic-vs-numeric checks. NaN matches only NaN; `±Inf` matches only the same infinity (the
- * bound is not applied to infinities); the lengths must be equal.
- *
- * @param actual The values under test.
- * @param expected The reference values.
- * @param tol Absolute and relative tolerance, both finite and non-negative.
- * @param label Names the compared quantity in the failure message.
- * @throws {Error} On a mismatch: the message gives the label, the number of mismatches, the
- * largest absolute and relative differences over all elements, and the first 5 mismatches with
- * their indices and both values.
- * @throws {RangeError} If the lengths differ or a tolerance is negative or not finite.
- * @throws {TypeError} If `tol` is not an object or an argument is not array-like.
- * @example
- * ```ts
- * import { assertClose } from "./grad_check.ts";
- * assertClose([1, 2.0000001], [1, 2], { atol: 0, rtol: 1e-6 }, "values");
- * let failed = false;
- * try {
- *   assertClose([1, 3], [1, 2], { atol: 1e-6, rtol: 1e-6 }, "values");
- * } catch {
- *   failed = true;
- * }
- * if (!failed) throw new Error("expected a mismatch");
- * ```
- */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tol: { atol: number; rtol: number },
-  label: string,
-): void {
-  if (tol === null || typeof tol !== "object") {
-    throw new TypeError(`Cannot compare ${label}: tol must be an object {atol, rtol}, got ${tol}`);
-  }
-  for (const key of ["atol", "rtol"] as const) {
-    const t = tol[key];
-    if (typeof t !== "number" || !Number.isFinite(t) || t < 0) {
-      throw new RangeError(
-        `Cannot compare ${label}: ${key} must be a finite non-negative number, got ${t}`,
-      );
-    }
-  }
-  assertSameLength(actual, expected, label);
-  let maxAbs = 0, maxRel = 0, count = 0;
-  const mismatches: string[] = [];
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    let ok: boolean;
-    if (Number.isNaN(a) || Number.isNaN(e)) {
-      ok = Number.isNaN(a) && Number.isNaN(e);
-    } else if (!Number.isFinite(a) || !Number.isFinite(e)) {
-      ok = a === e;
-    } else {
-      const diff = Math.abs(a - e);
-      ok = diff <= tol.atol + tol.rtol * Math.abs(e);
-      maxAbs = Math.max(maxAbs, diff);
-      if (diff > 0) maxRel = Math.max(maxRel, diff / Math.abs(e));
-    }
-    if (!ok) {
-      count++;
-      if (mismatches.length < REPORTED_MISMATCHES) {
-        mismatches.push(`  [${i}] actual ${a}, expected ${e}`);
-      }
-    }
-  }
-  if (count > 0) {
-    throw new Error(
-      `${label}: ${count} of ${expected.length} elements differ beyond atol ${tol.atol} + rtol ${tol.rtol}·|expected|; ` +
-        `max abs diff ${maxAbs}, max rel diff ${maxRel}; first mismatches:\n${
-          mismatches.join("\n")
-        }`,
-    );
-  }
-}
-
-/**
- * Asserts that two arrays are exactly equal element by element (for masks, indices and codes).
- * Elements compare with `===`, except that NaN equals NaN; `0` and `-0` are equal.
- *
- * @param actual The values under test.
- * @param expected The reference values.
- * @param label Names the compared quantity in the failure message.
- * @throws {Error} On a mismatch: the message gives the label, the number of mismatches, the
- * largest absolute difference and the first 5 mismatches with their indices and both values.
- * @throws {RangeError} If the lengths differ.
- * @throws {TypeError} If an argument is not array-like.
- * @example
- * ```ts
- * import { assertEqualArrays } from "./grad_check.ts";
- * assertEqualArrays(new Uint8Array([0, 1, 1, 0]), [0, 1, 1, 0], "mask");
- * ```
- */
-export function assertEqualArrays(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  label: string,
-): void {
-  assertSameLength(actual, expected, label);
-  let maxAbs = 0, count = 0;
-  const mismatches: string[] = [];
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    count++;
-    const diff = Math.abs(a - e);
-    if (!(diff <= maxAbs)) maxAbs = diff;
-    if (mismatches.length < REPORTED_MISMATCHES) {
-      mismatches.push(`  [${i}] actual ${a}, expected ${e}`);
-    }
-  }
-  if (count > 0) {
-    throw new Error(
-      `${label}: ${count} of ${expected.length} elements differ (exact comparison); ` +
-        `max abs diff ${maxAbs}; first mismatches:\n${mismatches.join("\n")}`,
-    );
-  }
-}
-
-function assertSameLength(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) {
-  if (actual?.length === undefined || expected?.length === undefined) {
-    throw new TypeError(`Cannot compare ${label}: both arguments must be array-like`);
-  }
-  if (actual.length !== expected.length) {
-    throw new RangeError(
-      `Cannot compare ${label}: lengths differ, actual ${actual.length} vs expected ${expected.length}`,
-    );
-  }
 }

@@ -72,7 +72,7 @@ import {
   WG_1D,
 } from "../gpu/kernels/_params.ts";
 import { GpuRuntime, type KernelSpec, WebGpuUnavailableError } from "../gpu/runtime.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 interface BenchConfig {
@@ -427,7 +427,7 @@ fn main(${GRID_BUILTINS}) {
 
 /** Uniform values in `[-scale, scale)` from a 32-bit LCG (never all zeros). */
 function randomBuffer(rt: GpuRuntime, n: number, seed: number, scale = 1): GPUBuffer {
-  return rt.upload(lcgFloats(n, seed, (u) => scale * (u * 2 - 1)));
+  return rt.upload(seededFloats(n, seed, (u) => scale * (u * 2 - 1)));
 }
 
 function maskBuffer(rt: GpuRuntime, n: number, seed: number): GPUBuffer {

@@ -31,7 +31,7 @@ import {
   TILING_64,
 } from "../gpu/kernels/matmul.ts";
 import { parseConfig } from "./_lm.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -130,7 +130,7 @@ for (
   };
 }
 
-const random = (n: number, seed: number) => lcgFloats(n, seed);
+const random = (n: number, seed: number) => seededFloats(n, seed);
 
 /** Float64 product and the rounding scale `Σ_k |a||b|` per output, of stored operands. */
 function reference(s: Shape, a: Float32Array, b: Float32Array): [Float64Array, Float64Array] {

@@ -1,19 +1,20 @@
 import { type Matrix, matrix } from "../core/matrix.ts";
 import { compress24, type Compressed24, decompress24 } from "./compress.ts";
+import { SPEC_COMPRESS } from "./cases.ts";
 import { prune24 } from "./prune.ts";
 import {
   assert,
-  assertArrayEquals,
+  assertEqualArrays,
   assertThrows,
   gaussianMatrix,
-  mulberry32,
-} from "./_test_helpers.ts";
+  seededRandom,
+} from "./testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
 /** Mostly zeros and small integers, so that pruned groups often hold 0 or 1 non-zeros. */
 function sparseIntegerMatrix(rows: number, cols: number, seed: number): Matrix {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const data = new Float32Array(rows * cols);
   for (let i = 0; i < data.length; i++) data[i] = rand() < 0.6 ? 0 : Math.floor(rand() * 5) - 2;
   return { rows, cols, data };
@@ -28,15 +29,14 @@ function codeOf(meta: Uint32Array, g: number): number {
 // ---- SPEC §9 and the brief's hand cases ------------------------------------------------------
 
 Deno.test("compress24 reproduces the SPEC §9 example: values and codes (9, 12, 14, 4)", () => {
-  const row = [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2];
-  const { pruned } = prune24(matrix(1, 16, row));
+  const { pruned } = prune24(matrix(1, 16, SPEC_COMPRESS.row));
   const c = compress24(pruned);
   assert(c.values.rows === 1 && c.values.cols === 8, `values shape [${c.values.rows}, 8]`);
-  assertArrayEquals(c.values.data, [-3, 2, 4, 1, -2, 3, -1, 2], "values");
+  assertEqualArrays(c.values.data, SPEC_COMPRESS.values, "values");
   assert(c.meta.length === 1, `meta has ${c.meta.length} words`);
-  assertArrayEquals([0, 1, 2, 3].map((g) => codeOf(c.meta, g)), [9, 12, 14, 4], "codes");
+  assertEqualArrays([0, 1, 2, 3].map((g) => codeOf(c.meta, g)), SPEC_COMPRESS.codes, "codes");
   assert(c.meta[0] === 9 + 12 * 16 + 14 * 256 + 4 * 4096, `meta word 0x${c.meta[0].toString(16)}`);
-  assertArrayEquals(decompress24(c).data, pruned.data, "round trip");
+  assertEqualArrays(decompress24(c).data, pruned.data, "round trip");
 });
 
 Deno.test("compress24 gives groups with fewer than two non-zeros prune24's positions", () => {
@@ -49,9 +49,9 @@ Deno.test("compress24 gives groups with fewer than two non-zeros prune24's posit
     ...[0, 1, 2, 0], // keeps 1, 2 → code 9
   ]);
   const c = compress24(w);
-  assertArrayEquals([0, 1, 2, 3, 4, 5].map((g) => codeOf(c.meta, g)), [14, 14, 12, 13, 14, 9], "c");
-  assertArrayEquals(c.values.data, [0, 5, 0, 0, 5, 0, -7, 0, -0, 0, 1, 2], "values");
-  assertArrayEquals(decompress24(c).data, w.data, "round trip");
+  assertEqualArrays([0, 1, 2, 3, 4, 5].map((g) => codeOf(c.meta, g)), [14, 14, 12, 13, 14, 9], "c");
+  assertEqualArrays(c.values.data, [0, 5, 0, 0, 5, 0, -7, 0, -0, 0, 1, 2], "values");
+  assertEqualArrays(decompress24(c).data, w.data, "round trip");
 });
 
 Deno.test("compress24 numbers groups flat over the matrix, eight codes per word, high bits 0", () => {
@@ -71,7 +71,7 @@ Deno.test("compress24 numbers groups flat over the matrix, eight codes per word,
     assert(codeOf(c.meta, g) === (a | (b << 2)), `group ${g}: code ${codeOf(c.meta, g)}`);
   }
   assert(c.meta[1] < 256, `unused bits of word 1 set: 0x${c.meta[1].toString(16)}`);
-  assertArrayEquals(decompress24(c).data, w.data, "round trip");
+  assertEqualArrays(decompress24(c).data, w.data, "round trip");
   // Word boundaries: ceil(groups / 8) words.
   for (const [r, k, words] of [[1, 8, 1], [2, 16, 1], [3, 12, 2], [2, 32, 2], [1, 36, 2]]) {
     assert(compress24(matrix(r, k)).meta.length === words, `[${r}, ${k}] ≠ ${words} words`);
@@ -101,8 +101,8 @@ Deno.test("compress24 / decompress24 round-trip random 2:4 matrices and keep pru
       const idx0 = code % 4, idx1 = Math.floor(code / 4);
       assert(idx0 < idx1, `input ${k}, group ${g}: code ${code}`);
       const maskCode = [0, 1, 2, 3].filter((i) => mask[4 * g + i] === 1);
-      assertArrayEquals([idx0, idx1], maskCode, `input ${k}, group ${g}: positions`);
-      assertArrayEquals(
+      assertEqualArrays([idx0, idx1], maskCode, `input ${k}, group ${g}: positions`);
+      assertEqualArrays(
         c.values.data.subarray(2 * g, 2 * g + 2),
         [pruned.data[4 * g + idx0], pruned.data[4 * g + idx1]],
         `input ${k}, group ${g}: values`,
@@ -115,7 +115,7 @@ Deno.test("compress24 / decompress24 round-trip random 2:4 matrices and keep pru
     }
     const back = decompress24(c);
     assert(back.rows === w.rows && back.cols === w.cols, `input ${k}: shape changed`);
-    assertArrayEquals(back.data, pruned.data, `input ${k}: round trip`);
+    assertEqualArrays(back.data, pruned.data, `input ${k}: round trip`);
   }
 });
 
@@ -162,7 +162,7 @@ Deno.test("decompress24 rejects metadata of the wrong length or type, naming it"
 Deno.test("decompress24 rejects invalid codes and set unused bits, naming them", () => {
   const values = matrix(2, 4, [1, 2, 3, 4, 5, 6, 7, 8]); // [2, 8]: 4 groups, codes 9, 12, 14, 4
   const good = 9 | (12 << 4) | (14 << 8) | (4 << 12);
-  assertArrayEquals(
+  assertEqualArrays(
     decompress24({ values, meta: Uint32Array.of(good) }).data,
     [0, 1, 2, 0, 3, 0, 0, 4, 0, 0, 5, 6, 7, 8, 0, 0],
     "valid meta",

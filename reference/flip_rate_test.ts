@@ -1,21 +1,5 @@
 import { flipCount, flipRate } from "./flip_rate.ts";
-
-function assert(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(msg);
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
+import { assert, assertThrows } from "./testing.ts";
 
 const u8 = (v: number[]) => Uint8Array.from(v);
 

@@ -1,38 +1,18 @@
 import { matrix } from "../core/matrix.ts";
+import { SPEC_FP8 } from "./cases.ts";
 import { decodeFp8, encodeFp8, FP8_MAX, type Fp8Format, quantizeFp8 } from "./fp8.ts";
-
-function assert(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(msg);
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
+import { assert, assertThrows, seededRandom } from "./testing.ts";
 
 const hex = (c: number) => "0x" + c.toString(16).padStart(2, "0");
 const grid = (x: number, fmt: Fp8Format) => decodeFp8(encodeFp8(x, fmt), fmt);
 const FORMATS: Fp8Format[] = ["e4m3", "e5m2"];
 
 Deno.test("FP8 reproduces SPEC §9 (no scaling)", () => {
-  const cases: [number, Fp8Format, number][] = [
-    [2.7, "e4m3", 2.75],
-    [300, "e4m3", 288],
-    [-0.3, "e4m3", -0.3125],
-    [2.7, "e5m2", 2.5],
-    [300, "e5m2", 320],
-  ];
-  for (const [x, fmt, want] of cases) {
-    assert(grid(x, fmt) === want, `${fmt}(${x}) = ${grid(x, fmt)}, want ${want}`);
-    assert(grid(Math.fround(x), fmt) === want, `${fmt}(f32 ${x}) = ${grid(Math.fround(x), fmt)}`);
+  for (const fmt of FORMATS) {
+    for (const [x, want] of SPEC_FP8[fmt]) {
+      assert(grid(x, fmt) === want, `${fmt}(${x}) = ${grid(x, fmt)}, want ${want}`);
+      assert(grid(Math.fround(x), fmt) === want, `${fmt}(f32 ${x}) = ${grid(Math.fround(x), fmt)}`);
+    }
   }
 });
 
@@ -162,8 +142,7 @@ Deno.test("finite values beyond the largest saturate; infinities follow the docu
 });
 
 Deno.test("encodeFp8 picks the nearest grid value (brute force over all codes)", () => {
-  let state = 17;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rnd = seededRandom(17);
   for (const fmt of FORMATS) {
     const finite: number[] = [];
     for (let c = 0; c < 128; c++) {
@@ -191,8 +170,8 @@ Deno.test("encodeFp8 picks the nearest grid value (brute force over all codes)",
 });
 
 Deno.test("quantizeFp8 scales by FMT_MAX / amax, rounds, saturates and divides back", () => {
-  let state = 31;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rand = seededRandom(31);
+  const rnd = () => rand() - 0.5;
   const values = Array.from({ length: 4 * 16 }, (_, i) => rnd() * 10 ** ((i % 6) - 3));
   const x = matrix(4, 16, values);
   for (const fmt of FORMATS) {

@@ -1,32 +1,7 @@
 import { type Matrix, matrix } from "../core/matrix.ts";
+import { SPEC_GEGLU } from "./cases.ts";
 import { geglu, gegluBackward, swiglu, swigluBackward } from "./gated.ts";
-
-function assert(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(msg);
-}
-
-function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, what: string) {
-  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
-  for (let i = 0; i < want.length; i++) {
-    assert(
-      Math.abs(got[i] - want[i]) <= atol,
-      `${what}[${i}]: got ${got[i]}, want ${want[i]} (atol ${atol})`,
-    );
-  }
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
+import { assert, assertClose, assertThrows, seededRandom } from "./testing.ts";
 
 // Float64 activations written independently of the module: ½(1 + tanh u) = σ(2u).
 const geluF64 = (g: number) =>
@@ -45,21 +20,26 @@ function loss(input: number[], dy: number[], h: number, act: (g: number) => numb
 }
 
 Deno.test("GEGLU reproduces SPEC §9 forward and backward", () => {
-  const input = matrix(1, 6, [0.5, -1, 2, 0, 1, -2]);
-  assertClose(geglu(input).data, [0, -0.841192, -0.090804], 1e-6, "geglu");
+  const input = matrix(1, 6, SPEC_GEGLU.input);
+  assertClose(geglu(input).data, SPEC_GEGLU.out, { atol: 1e-6, rtol: 0 }, "geglu");
   const grad = gegluBackward(input, matrix(1, 3, [1, 1, 1]));
-  assertClose(grad.data, [0, 0.841192, -0.045402, 0.25, -1.082964, -0.172198], 1e-6, "∂input");
+  assertClose(
+    grad.data,
+    [...SPEC_GEGLU.dx, ...SPEC_GEGLU.dgate],
+    { atol: 1e-6, rtol: 0 },
+    "∂input",
+  );
   assert(grad.rows === 1 && grad.cols === 6, "backward shape");
 });
 
 Deno.test("SwiGLU matches known SiLU values", () => {
   const out = swiglu(matrix(1, 6, [1, 2, -3, 1, -2, 0]));
-  assertClose(out.data, [0.7310585786, 2 * -0.2384058440, 0], 1e-7, "swiglu");
+  assertClose(out.data, [0.7310585786, 2 * -0.2384058440, 0], { atol: 1e-7, rtol: 0 }, "swiglu");
 });
 
 Deno.test("forward passes agree with independent float64 formulas on varied rows", () => {
-  let state = 8;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rand = seededRandom(8);
+  const rnd = () => rand() - 0.5;
   const t = 5, h = 7;
   const x = matrix(t, 2 * h, Array.from({ length: t * 2 * h }, () => 12 * rnd()));
   for (const [fn, act, name] of [[geglu, geluF64, "geglu"], [swiglu, siluF64, "swiglu"]] as const) {
@@ -79,8 +59,8 @@ Deno.test("forward passes agree with independent float64 formulas on varied rows
 });
 
 Deno.test("backward passes match central finite differences in float64", () => {
-  let state = 44;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rand = seededRandom(44);
+  const rnd = () => rand() - 0.5;
   const t = 3, h = 5;
   const input = Array.from({ length: t * 2 * h }, () => Math.fround(8 * rnd()));
   const dy = Array.from({ length: t * h }, () => Math.fround(2 * rnd()));

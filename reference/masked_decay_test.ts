@@ -1,31 +1,11 @@
 import { matrix } from "../core/matrix.ts";
+import { SPEC_MASKED_DECAY } from "./cases.ts";
 import { maskedDecay } from "./masked_decay.ts";
-
-function assert(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(msg);
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
+import { assert, assertThrows, seededRandom } from "./testing.ts";
 
 Deno.test("masked decay reproduces SPEC §9", () => {
-  const out = maskedDecay(
-    matrix(1, 4, [1, 1, 1, 1]),
-    matrix(1, 4, [1, 2, 3, 4]),
-    new Uint8Array([1, 0, 1, 0]),
-    0.03,
-  );
-  const want = [1, 1.06, 1, 1.12];
+  const { grad, w, mask, alpha, out: want } = SPEC_MASKED_DECAY;
+  const out = maskedDecay(matrix(1, 4, grad), matrix(1, 4, w), Uint8Array.from(mask), alpha);
   for (let i = 0; i < 4; i++) {
     assert(Math.abs(out.data[i] - want[i]) <= 1e-7, `entry ${i}: ${out.data[i]} vs ${want[i]}`);
   }
@@ -33,8 +13,8 @@ Deno.test("masked decay reproduces SPEC §9", () => {
 });
 
 Deno.test("masked decay decays only pruned weights, once, in float64 then float32", () => {
-  let state = 21;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rand = seededRandom(21);
+  const rnd = () => rand() - 0.5;
   const rows = 3, cols = 10;
   const grad = matrix(rows, cols, Array.from({ length: rows * cols }, rnd));
   const w = matrix(rows, cols, Array.from({ length: rows * cols }, () => 100 * rnd()));

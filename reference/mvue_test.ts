@@ -6,34 +6,9 @@ import {
   MVUE_EPSILON,
   MVUE_MAX_GROUP_SUM,
 } from "./mvue.ts";
+import { SPEC_MVUE } from "./cases.ts";
 import { uniform4 } from "./rng.ts";
-
-function assert(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(msg);
-}
-
-function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, what: string) {
-  assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
-  for (let i = 0; i < want.length; i++) {
-    assert(
-      Math.abs(got[i] - want[i]) <= atol,
-      `${what}[${i}]: got ${got[i]}, want ${want[i]} (atol ${atol})`,
-    );
-  }
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
+import { assert, assertClose, assertThrows, seededRandom } from "./testing.ts";
 
 /** The float32 value just above `x` (x > 0, normal). */
 function nextUp32(x: number): number {
@@ -48,28 +23,33 @@ function kept(data: Float32Array, o = 0): number[] {
   return [0, 1, 2, 3].filter((k) => data[o + k] !== 0);
 }
 
-const one = (values: number[]) => matrix(1, values.length, values);
+const one = (values: readonly number[]) => matrix(1, values.length, values);
 
 Deno.test("mvue24Probabilities reproduces the SPEC §9 inclusion probabilities", () => {
   assertClose(
-    mvue24Probabilities(one([0.1, -3, 2, 0.5])).data,
-    [0.050133, 0.895595, 0.810738, 0.243534],
-    1e-6,
+    mvue24Probabilities(one(SPEC_MVUE.w)).data,
+    SPEC_MVUE.p,
+    { atol: 1e-6, rtol: 0 },
     "p([0.1,-3,2,0.5])",
   );
   assertClose(
-    mvue24Probabilities(one([1, 2, 3, 4])).data,
-    [0.234524, 0.441270, 0.608333, 0.715873],
-    1e-6,
+    mvue24Probabilities(one(SPEC_MVUE.ascending.w)).data,
+    SPEC_MVUE.ascending.p,
+    { atol: 1e-6, rtol: 0 },
     "p([1,2,3,4])",
   );
-  assertClose(mvue24Probabilities(one([1, 1, 1, 1])).data, [0.5, 0.5, 0.5, 0.5], 1e-7, "p(1111)");
-  assertClose(mvue24Probabilities(one([0, 0, 0, 0])).data, [0.5, 0.5, 0.5, 0.5], 1e-7, "p(0000)");
+  assertClose(mvue24Probabilities(one(SPEC_MVUE.equal.w)).data, [0.5, 0.5, 0.5, 0.5], {
+    atol: 1e-7,
+    rtol: 0,
+  }, "p(1111)");
+  assertClose(mvue24Probabilities(one([0, 0, 0, 0])).data, [0.5, 0.5, 0.5, 0.5], {
+    atol: 1e-7,
+    rtol: 0,
+  }, "p(0000)");
 });
 
 Deno.test("inclusion probabilities sum to 2 in every group and lie in (0, 1]", () => {
-  let state = 7;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rnd = seededRandom(7);
   const values = Array.from({ length: 3 * 40 }, (_, i) => (rnd() - 0.5) * 10 ** ((i % 7) - 3));
   const p = mvue24Probabilities(matrix(3, 40, values)).data;
   for (let o = 0; o < p.length; o += 4) {
@@ -80,16 +60,18 @@ Deno.test("inclusion probabilities sum to 2 in every group and lie in (0, 1]", (
 });
 
 Deno.test("injected uniforms (0.5, 0.5) on [0.1,-3,2,0.5] pick 1 then 2 (SPEC §9)", () => {
-  const out = mvue24WithUniforms(one([0.1, -3, 2, 0.5]), new Float32Array([0.5, 0.5]));
-  assertClose(out.data, [0, -3.349730, 2.466887, 0], 1e-6, "out");
+  const out = mvue24WithUniforms(one(SPEC_MVUE.w), Float32Array.from(SPEC_MVUE.uniforms));
+  assertClose(out.data, SPEC_MVUE.sampled, { atol: 1e-6, rtol: 0 }, "out");
 });
 
 Deno.test("[1,1,1,1] keeps two values equal to 2 whatever the draw (SPEC §9)", () => {
   for (let seed = 0; seed < 50; seed++) {
-    const out = mvue24(one([1, 1, 1, 1]), { seed });
+    const out = mvue24(one(SPEC_MVUE.equal.w), { seed });
     const k = kept(out.data);
     assert(k.length === 2, `seed ${seed}: kept ${k}`);
-    for (const i of k) assert(Math.abs(out.data[i] - 2) <= 1e-6, `seed ${seed}: ${out.data[i]}`);
+    for (const i of k) {
+      assert(Math.abs(out.data[i] - SPEC_MVUE.equal.kept) <= 1e-6, `seed ${seed}: ${out.data[i]}`);
+    }
   }
 });
 
@@ -153,8 +135,7 @@ Deno.test("when rounding leaves the last cumulative value below u, the last inde
 });
 
 Deno.test("drawn positions agree with a float64 inverse CDF away from the boundaries", () => {
-  let state = 99;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rnd = seededRandom(99);
   let compared = 0;
   for (let n = 0; n < 3000; n++) {
     const x = [0, 1, 2, 3].map(() => Math.fround((rnd() - 0.5) * 10 ** Math.floor(rnd() * 4)));
@@ -193,8 +174,8 @@ Deno.test("drawn positions agree with a float64 inverse CDF away from the bounda
 });
 
 Deno.test("mvue24 draws words 0 and 1 of uniform4(seed, stream, q) for group q", () => {
-  let state = 3;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rand = seededRandom(3);
+  const rnd = () => rand() - 0.5;
   const g = matrix(3, 12, Array.from({ length: 36 }, rnd));
   const u = new Float32Array(18);
   for (let q = 0; q < 9; q++) {
@@ -271,8 +252,7 @@ Deno.test("MVUE is unbiased and draws each position with probability p_k (SPEC �
 });
 
 Deno.test("outputs are 2:4, bounded by the group sum, zeros for an all-zero group", () => {
-  let state = 5;
-  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rnd = seededRandom(5);
   const values = Array.from({ length: 8 * 32 }, (_, i) => (rnd() - 0.5) * 10 ** ((i % 9) - 4));
   for (let c = 0; c < 4; c++) values[4 * 7 + c] = 0; // one all-zero group
   values[4 * 9] = 0; // a zero inside a group

@@ -1,12 +1,13 @@
 import { type Matrix, matrix } from "../core/matrix.ts";
+import { SPEC_HARD_24 } from "./cases.ts";
 import { prune24, pruneNM } from "./prune.ts";
 import {
   assert,
-  assertArrayEquals,
+  assertEqualArrays,
   assertThrows,
   gaussianMatrix,
   tieHeavyMatrix,
-} from "./_test_helpers.ts";
+} from "./testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
@@ -23,7 +24,7 @@ function keptPositions(mask: Uint8Array, start: number, m: number): number[] {
  */
 function checkNMResult(w: Matrix, before: Float32Array, n: number, m: number, label: string) {
   const { pruned, mask } = pruneNM(w, { n, m });
-  assertArrayEquals(w.data, before, `${label}: input was modified`);
+  assertEqualArrays(w.data, before, `${label}: input was modified`);
   assert(pruned.rows === w.rows && pruned.cols === w.cols, `${label}: shape changed`);
   assert(mask.length === w.data.length, `${label}: mask length ${mask.length}`);
   for (let start = 0; start < w.data.length; start += m) {
@@ -53,34 +54,22 @@ function checkNMResult(w: Matrix, before: Float32Array, n: number, m: number, la
 
 // ---- SPEC §9 hand-derived cases --------------------------------------------------------------
 
-const SPEC_HARD_CASES: { w: number[]; kept: number[]; out?: number[] }[] = [
-  { w: [0.1, -3, 2, 0.5], kept: [1, 2], out: [0, -3, 2, 0] },
-  { w: [1, 1, 1, 1], kept: [2, 3], out: [0, 0, 1, 1] },
-  { w: [0, 0, 0, 0], kept: [2, 3], out: [0, 0, 0, 0] },
-  { w: [1, -1, 0.5, 0.5], kept: [0, 1], out: [1, -1, 0, 0] },
-  { w: [2, 1, 1, 0], kept: [0, 2], out: [2, 0, 1, 0] },
-  { w: [3, -3, 3, -3], kept: [2, 3], out: [0, 0, 3, -3] },
-  { w: [1, 2, 3, 4], kept: [2, 3], out: [0, 0, 3, 4] },
-  { w: [-1, 2, -3, 4], kept: [2, 3], out: [0, 0, -3, 4] },
-  { w: [0.3, -0.3, 300, 1e-3], kept: [1, 2], out: [0, -0.3, 300, 0] },
-];
-
 Deno.test("prune24 reproduces every hard 2:4 case of SPEC §9, one group at a time", () => {
-  for (const { w, kept, out } of SPEC_HARD_CASES) {
+  for (const { w, kept, out } of SPEC_HARD_24) {
     const { pruned, mask } = prune24(matrix(1, 4, w));
-    assertArrayEquals(keptPositions(mask, 0, 4), kept, `kept positions of [${w}]`);
-    if (out) assertArrayEquals(pruned.data, Float32Array.from(out), `output of [${w}]`);
+    assertEqualArrays(keptPositions(mask, 0, 4), kept, `kept positions of [${w}]`);
+    assertEqualArrays(pruned.data, Float32Array.from(out), `output of [${w}]`);
   }
 });
 
 Deno.test("prune24 treats the SPEC §9 cases the same when stacked as rows and along one row", () => {
-  const all = SPEC_HARD_CASES.flatMap((c) => c.w);
-  const expectedMask = SPEC_HARD_CASES.flatMap((c) => [0, 1, 2, 3].map((i) => +c.kept.includes(i)));
-  const expectedOut = Float32Array.from(SPEC_HARD_CASES.flatMap((c) => c.out!));
+  const all = SPEC_HARD_24.flatMap((c) => c.w);
+  const expectedMask = SPEC_HARD_24.flatMap((c) => [0, 1, 2, 3].map((i) => +c.kept.includes(i)));
+  const expectedOut = Float32Array.from(SPEC_HARD_24.flatMap((c) => c.out));
   for (const [rows, cols] of [[9, 4], [1, 36], [3, 12]]) {
     const { pruned, mask } = prune24(matrix(rows, cols, all));
-    assertArrayEquals(mask, expectedMask, `mask for shape [${rows}, ${cols}]`);
-    assertArrayEquals(pruned.data, expectedOut, `output for shape [${rows}, ${cols}]`);
+    assertEqualArrays(mask, expectedMask, `mask for shape [${rows}, ${cols}]`);
+    assertEqualArrays(pruned.data, expectedOut, `output for shape [${rows}, ${cols}]`);
     assert(pruned.rows === rows && pruned.cols === cols, "shape changed");
   }
 });
@@ -88,8 +77,8 @@ Deno.test("prune24 treats the SPEC §9 cases the same when stacked as rows and a
 Deno.test("prune24 equals pruneNM with n = 2, m = 4", () => {
   for (const w of [gaussianMatrix(7, 16, 1), tieHeavyMatrix(5, 12, 2)]) {
     const a = prune24(w), b = pruneNM(w, { n: 2, m: 4 });
-    assertArrayEquals(a.mask, b.mask, "mask");
-    assertArrayEquals(a.pruned.data, b.pruned.data, "values");
+    assertEqualArrays(a.mask, b.mask, "mask");
+    assertEqualArrays(a.pruned.data, b.pruned.data, "values");
   }
 });
 
@@ -97,15 +86,15 @@ Deno.test("prune24 equals pruneNM with n = 2, m = 4", () => {
 
 Deno.test("pruneNM 1:2 keeps the larger magnitude, the second on ties", () => {
   const { pruned, mask } = pruneNM(matrix(1, 8, [3, -4, 2, 2, -5, 1, 0, 0]), { n: 1, m: 2 });
-  assertArrayEquals(mask, [0, 1, 0, 1, 1, 0, 0, 1], "mask");
-  assertArrayEquals(pruned.data, [0, -4, 0, 2, -5, 0, 0, 0], "values");
+  assertEqualArrays(mask, [0, 1, 0, 1, 1, 0, 0, 1], "mask");
+  assertEqualArrays(pruned.data, [0, -4, 0, 2, -5, 0, 0, 0], "values");
 });
 
 Deno.test("pruneNM 1:4 keeps the single largest magnitude, the highest index on ties", () => {
   const w = matrix(3, 4, [1, 2, 3, 4, 4, -4, 1, 1, -7, 3, 7, 0]);
   const { pruned, mask } = pruneNM(w, { n: 1, m: 4 });
-  assertArrayEquals(mask, [0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0], "mask");
-  assertArrayEquals(pruned.data, [0, 0, 0, 4, 0, -4, 0, 0, 0, 0, 7, 0], "values");
+  assertEqualArrays(mask, [0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0], "mask");
+  assertEqualArrays(pruned.data, [0, 0, 0, 4, 0, -4, 0, 0, 0, 0, 7, 0], "values");
 });
 
 Deno.test("pruneNM 2:8 keeps the two largest of eight", () => {
@@ -115,12 +104,12 @@ Deno.test("pruneNM 2:8 keeps the two largest of eight", () => {
     ...[0, 9, 0, 0, 0, 0, -9, 0],
   ]);
   const { pruned, mask } = pruneNM(w, { n: 2, m: 8 });
-  assertArrayEquals(mask, [
+  assertEqualArrays(mask, [
     ...[0, 0, 0, 0, 0, 0, 1, 1],
     ...[1, 1, 0, 0, 0, 0, 0, 0],
     ...[0, 1, 0, 0, 0, 0, 1, 0],
   ], "mask");
-  assertArrayEquals(pruned.data, [
+  assertEqualArrays(pruned.data, [
     ...[0, 0, 0, 0, 0, 0, 1, 1],
     ...[8, -7, 0, 0, 0, 0, 0, 0],
     ...[0, 9, 0, 0, 0, 0, -9, 0],
@@ -131,7 +120,7 @@ Deno.test("pruneNM with n = m keeps everything", () => {
   const w = gaussianMatrix(3, 8, 3);
   const { pruned, mask } = pruneNM(w, { n: 4, m: 4 });
   assert(mask.every((x) => x === 1), "not every entry kept");
-  assertArrayEquals(pruned.data, w.data, "values");
+  assertEqualArrays(pruned.data, w.data, "values");
 });
 
 // ---- properties on random matrices -----------------------------------------------------------
@@ -150,16 +139,16 @@ Deno.test("prune24 treats ±Inf as the largest magnitude and never outputs NaN",
   const inf = Infinity;
   const w = matrix(1, 12, [inf, 1, -inf, 2, -inf, inf, inf, 5, inf, inf, inf, inf]);
   const { pruned, mask } = prune24(w);
-  assertArrayEquals(mask, [1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1], "mask");
-  assertArrayEquals(pruned.data, [inf, 0, -inf, 0, 0, inf, inf, 0, 0, 0, inf, inf], "values");
+  assertEqualArrays(mask, [1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1], "mask");
+  assertEqualArrays(pruned.data, [inf, 0, -inf, 0, 0, inf, inf, 0, 0, 0, inf, inf], "values");
   const half = pruneNM(matrix(1, 2, [-inf, inf]), { n: 1, m: 2 });
-  assertArrayEquals(half.pruned.data, [0, inf], "dropped -Inf becomes 0");
+  assertEqualArrays(half.pruned.data, [0, inf], "dropped -Inf becomes 0");
   checkNMResult(w, w.data.slice(), 2, 4, "Inf matrix");
 });
 
 Deno.test("prune24 ties -0 with 0 and orders subnormals by magnitude", () => {
   const { mask } = prune24(matrix(2, 4, [-0, 0, 0, -0, 1e-45, -3e-45, 0, 1e-40]));
-  assertArrayEquals(mask, [0, 0, 1, 1, 0, 1, 0, 1], "mask");
+  assertEqualArrays(mask, [0, 0, 1, 1, 0, 1, 0, 1], "mask");
 });
 
 Deno.test("prune24 handles single rows, single groups and empty matrices", () => {

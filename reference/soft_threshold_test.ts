@@ -1,14 +1,15 @@
 import { type Matrix, matrix } from "../core/matrix.ts";
+import { SPEC_BETA, SPEC_SOFT_24 } from "./cases.ts";
 import { prune24 } from "./prune.ts";
 import { softThreshold24, ssteScale, type SsteScaleRecipe } from "./soft_threshold.ts";
 import {
   assert,
-  assertArrayEquals,
+  assertEqualArrays,
   assertThrows,
   gaussianMatrix,
-  mulberry32,
+  seededRandom,
   tieHeavyMatrix,
-} from "./_test_helpers.ts";
+} from "./testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
@@ -26,34 +27,26 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 // ---- SPEC §9 hand-derived cases --------------------------------------------------------------
 
-const SPEC_SOFT_CASES: { w: number[]; out: number[]; mask?: number[] }[] = [
-  { w: [0.1, -3, 2, 0.5], out: [0, -2.5, 1.5, 0], mask: [0, 1, 1, 0] },
-  { w: [1, 1, 1, 1], out: [0, 0, 0, 0], mask: [0, 0, 1, 1] },
-  { w: [1, -1, 0.5, 0.5], out: [0.5, -0.5, 0, 0], mask: [1, 1, 0, 0] },
-  { w: [2, 1, 1, 0], out: [1, 0, 0, 0], mask: [1, 0, 1, 0] },
-  { w: [3, -3, 3, -3], out: [0, 0, 0, 0], mask: [0, 0, 1, 1] },
-  { w: [1, 2, 3, 4], out: [0, 0, 1, 2], mask: [0, 0, 1, 1] },
-  { w: [-1, 2, -3, 4], out: [0, 0, -1, 2], mask: [0, 0, 1, 1] },
-  { w: [0, 0, 0, 5], out: [0, 0, 0, 5], mask: [0, 0, 1, 1] },
-];
-
 Deno.test("softThreshold24 reproduces every soft-threshold case of SPEC §9", () => {
-  for (const { w, out, mask } of SPEC_SOFT_CASES) {
+  for (const { w, out, mask } of SPEC_SOFT_24) {
     const result = softThreshold24(matrix(1, 4, w));
-    assertArrayEquals(result.pruned.data, out, `output of [${w}]`);
-    if (mask) assertArrayEquals(result.mask, mask, `mask of [${w}]`);
+    assertEqualArrays(result.pruned.data, out, `output of [${w}]`);
+    assertEqualArrays(result.mask, mask, `mask of [${w}]`);
   }
   // The same cases stacked as rows of one matrix.
-  const stacked = softThreshold24(matrix(8, 4, SPEC_SOFT_CASES.flatMap((c) => c.w)));
-  assertArrayEquals(stacked.pruned.data, SPEC_SOFT_CASES.flatMap((c) => c.out), "stacked");
+  const stacked = softThreshold24(matrix(8, 4, SPEC_SOFT_24.flatMap((c) => c.w)));
+  assertEqualArrays(stacked.pruned.data, SPEC_SOFT_24.flatMap((c) => c.out), "stacked");
   assert(stacked.pruned.rows === 8 && stacked.pruned.cols === 4, "stacked shape changed");
 });
 
 Deno.test("ssteScale of the single group [0.1, -3, 2, 0.5] is 10.5 / 8.5 = 21/17 (SPEC §9)", () => {
-  const w = matrix(1, 4, [0.1, -3, 2, 0.5]);
-  assert(ssteScale(w) === 21 / 17, `β = ${ssteScale(w)}`);
-  assert(ssteScale(w, { recipe: "mse" }) === 21 / 17, "explicit mse differs from the default");
-  assert(ssteScale(w, {}) === 21 / 17, "empty options differ from the default");
+  const w = matrix(1, 4, SPEC_BETA.w);
+  assert(ssteScale(w) === SPEC_BETA.beta, `β = ${ssteScale(w)}`);
+  assert(
+    ssteScale(w, { recipe: "mse" }) === SPEC_BETA.beta,
+    "explicit mse differs from the default",
+  );
+  assert(ssteScale(w, {}) === SPEC_BETA.beta, "empty options differ from the default");
   // l1: ‖W‖₁ / ‖S‖₁ with the f32 values of W; S = [0, -2.5, 1.5, 0].
   const l1 = (Math.fround(0.1) + 3 + 2 + 0.5) / 4;
   assert(ssteScale(w, { recipe: "l1" }) === l1, `l1 β = ${ssteScale(w, { recipe: "l1" })}`);
@@ -76,8 +69,8 @@ Deno.test("softThreshold24 equals sign(w)(|w| - τ) on the hard mask, τ from SP
   for (const w of [gaussianMatrix(16, 32, 11), tieHeavyMatrix(16, 32, 12)]) {
     const before = w.data.slice();
     const { pruned, mask } = softThreshold24(w);
-    assertArrayEquals(w.data, before, "input was modified");
-    assertArrayEquals(mask, prune24(w).mask, "mask is not the hard 2:4 mask");
+    assertEqualArrays(w.data, before, "input was modified");
+    assertEqualArrays(mask, prune24(w).mask, "mask is not the hard 2:4 mask");
     for (let start = 0; start < w.data.length; start += 4) {
       const [a0, a1, a2, a3] = Array.from(w.data.subarray(start, start + 4), Math.abs);
       const tau = Math.min(
@@ -109,7 +102,7 @@ Deno.test("softThreshold24 is continuous across a ranking change; hard pruning j
   // Random groups built around a near tie of the 2nd and 3rd magnitudes, perturbed by up to eta.
   // Within one ranking each output is |w_i| - τ with both terms 1-Lipschitz in the max norm, so
   // by continuity |ΔS| <= 2·|Δw|∞ everywhere; the slack covers the two f32 roundings of S.
-  const rand = mulberry32(21);
+  const rand = seededRandom(21);
   let crossings = 0;
   for (let trial = 0; trial < 2000; trial++) {
     const mid = 0.5 + rand();
@@ -140,8 +133,8 @@ Deno.test("softThreshold24 treats ±Inf as a magnitude and never outputs NaN", (
     ...[inf, inf, 1, -2],
   ]);
   const { pruned, mask } = softThreshold24(w);
-  assertArrayEquals(mask, [1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0], "mask");
-  assertArrayEquals(pruned.data, [
+  assertEqualArrays(mask, [1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0], "mask");
+  assertEqualArrays(pruned.data, [
     ...[inf, 0, 0, 1],
     ...[-inf, 0, 0, -1],
     ...[0, 0, 0, 0], // τ = Inf: the kept infinite entries equal τ

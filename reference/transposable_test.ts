@@ -1,4 +1,5 @@
 import { type Matrix, matrix } from "../core/matrix.ts";
+import { SPEC_TRANSPOSABLE } from "./cases.ts";
 import {
   transposableMask24,
   transposablePatternIndices,
@@ -6,12 +7,12 @@ import {
 } from "./transposable.ts";
 import {
   assert,
-  assertArrayEquals,
+  assertEqualArrays,
   assertThrows,
   gaussianMatrix,
-  mulberry32,
+  seededRandom,
   tieHeavyMatrix,
-} from "./_test_helpers.ts";
+} from "./testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
@@ -67,7 +68,7 @@ function checkAgainstBruteForce(w: Matrix, label: string): void {
   const before = w.data.slice();
   const indices = transposablePatternIndices(w);
   const { pruned, mask } = transposableMask24(w);
-  assertArrayEquals(w.data, before, `${label}: input was modified`);
+  assertEqualArrays(w.data, before, `${label}: input was modified`);
   const blockCols = w.cols / 4;
   assert(indices.length === (w.rows / 4) * blockCols, `${label}: ${indices.length} indices`);
   for (let bi = 0; bi < w.rows / 4; bi++) {
@@ -124,7 +125,7 @@ Deno.test("transposablePatterns lists the 90 patterns of a brute-force enumerati
   assert(BRUTE_PATTERNS.length === 90, `brute force found ${BRUTE_PATTERNS.length} patterns`);
   const patterns = transposablePatterns();
   assert(patterns instanceof Uint16Array, "not a Uint16Array");
-  assertArrayEquals(patterns, BRUTE_PATTERNS, "pattern table");
+  assertEqualArrays(patterns, BRUTE_PATTERNS, "pattern table");
   assert(patterns[0] === 0b1100_1100_0011_0011, `#0 is 0x${patterns[0].toString(16)}`);
   assert(patterns[54] === 0b0110_1001_0011_1100, `#54 is 0x${patterns[54].toString(16)}`);
   assert(patterns[89] === 0b0011_0011_1100_1100, `#89 is 0x${patterns[89].toString(16)}`);
@@ -140,31 +141,34 @@ Deno.test("transposablePatterns returns a fresh copy each call", () => {
 // ---- SPEC §9 hand-derived cases --------------------------------------------------------------
 
 Deno.test("transposableMask24 picks pattern #54 with retained 18 for the SPEC §9 block", () => {
-  const w = matrix(4, 4, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
-  assertArrayEquals(transposablePatternIndices(w), [54], "pattern index");
+  const [spec] = SPEC_TRANSPOSABLE;
+  const w = matrix(4, 4, spec.block.flat());
+  assertEqualArrays(transposablePatternIndices(w), [spec.pattern], "pattern index");
   const { pruned, mask } = transposableMask24(w);
-  assertArrayEquals(mask, [0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0], "mask");
-  assertArrayEquals(pruned.data, [0, -3, 2, 0, 4, 0, 0, 1, 0, 0, -2, 3, -1, 2, 0, 0], "values");
+  assertEqualArrays(mask, [0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0], "mask");
+  assertEqualArrays(pruned.data, [0, -3, 2, 0, 4, 0, 0, 1, 0, 0, -2, 3, -1, 2, 0, 0], "values");
   let kept = 0;
   for (let i = 0; i < 16; i++) kept += mask[i] * Math.abs(w.data[i]);
-  assert(kept === 18, `retained ${kept}`);
+  assert(kept === spec.retained, `retained ${kept}`);
   // The optimum is unique: every other pattern retains strictly less.
   for (let p = 0; p < 90; p++) {
-    if (p !== 54) assert(retained(w, 0, 0, BRUTE_PATTERNS[p]) < 18, `#${p} also retains 18`);
+    const other = retained(w, 0, 0, BRUTE_PATTERNS[p]);
+    if (p !== spec.pattern) assert(other < spec.retained, `#${p} also retains ${other}`);
   }
 });
 
 Deno.test("transposableMask24 breaks the all-tie arange(1..16) block and all zeros to #0", () => {
-  const arange = matrix(4, 4, Array.from({ length: 16 }, (_, i) => i + 1));
+  const [, allTie, allZero] = SPEC_TRANSPOSABLE;
+  const arange = matrix(4, 4, allTie.block.flat());
   for (let p = 0; p < 90; p++) {
     const sum = retained(arange, 0, 0, BRUTE_PATTERNS[p]);
-    assert(sum === 68, `pattern #${p} retains ${sum}, not 68`);
+    assert(sum === allTie.retained, `pattern #${p} retains ${sum}, not ${allTie.retained}`);
   }
-  const zeros = matrix(4, 4);
+  const zeros = matrix(4, 4, allZero.block.flat());
   const negativeArange = matrix(4, 4, Array.from({ length: 16 }, (_, i) => -(i + 1)));
   for (const w of [arange, zeros, negativeArange]) {
-    assertArrayEquals(transposablePatternIndices(w), [0], "pattern index");
-    assertArrayEquals(transposableMask24(w).mask, [
+    assertEqualArrays(transposablePatternIndices(w), [allTie.pattern], "pattern index");
+    assertEqualArrays(transposableMask24(w).mask, [
       ...[1, 1, 0, 0],
       ...[1, 1, 0, 0],
       ...[0, 0, 1, 1],
@@ -200,7 +204,7 @@ Deno.test("transposablePatternIndices numbers the blocks block-row-major", () =>
 });
 
 Deno.test("transposableMask24 treats ±Inf as a magnitude: Inf sums tie, lowest pattern wins", () => {
-  const rand = mulberry32(46);
+  const rand = seededRandom(46);
   for (let trial = 0; trial < 40; trial++) {
     const w = gaussianMatrix(4, 4, 100 + trial);
     const infinities = 1 + Math.floor(rand() * 5);
@@ -213,7 +217,7 @@ Deno.test("transposableMask24 treats ±Inf as a magnitude: Inf sums tie, lowest 
   // One Inf at (0, 3): the lowest pattern keeping (0, 3) wins whatever the finite values are.
   const w = matrix(4, 4, [0, 0, 0, Infinity, 9, 9, 0, 0, 9, 9, 0, 0, 0, 0, 9, 9]);
   const first = BRUTE_PATTERNS.findIndex((word) => entry(word, 0, 3) === 1);
-  assertArrayEquals(transposablePatternIndices(w), [first], "pattern index");
+  assertEqualArrays(transposablePatternIndices(w), [first], "pattern index");
   // Three infinite entries in row 0: one must be dropped and becomes 0, not NaN.
   const row = matrix(4, 4, [Infinity, -Infinity, Infinity, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
   const { pruned, mask } = transposableMask24(row);

@@ -1,4 +1,3 @@
-import { assertEqualArrays } from "../core/grad_check.ts";
 import type { Matrix } from "../core/matrix.ts";
 import {
   decodeSafetensors,
@@ -28,27 +27,11 @@ import {
   testVectorIndex,
   uniformIntegerMatrix,
 } from "./vectors.ts";
+import { assert, assertEqualArrays, assertThrows } from "./testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
 const VECTORS_DIR = new URL("../vectors/", import.meta.url);
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof type, `expected ${type.name}, got ${e}`);
-    for (const s of includes) {
-      assert((e as Error).message.includes(s), `message "${(e as Error).message}" lacks "${s}"`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} naming ${includes.join(", ")}, nothing thrown`);
-}
 
 type TypedArray = SafetensorsTensor["data"];
 

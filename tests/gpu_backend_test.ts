@@ -100,7 +100,7 @@ import {
   treeSumDepth,
   U,
 } from "./_float32_rules.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats as lcgFloats } from "../reference/testing.ts";
 
 type Tol = { atol: number; rtol: number };
 

@@ -16,12 +16,12 @@ import {
   TEXTURE_32,
   textureBlockingFor,
 } from "./matmul.ts";
-import { lcgFloats } from "../../reference/_test_helpers.ts";
+import { seededFloats } from "../../reference/testing.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`matmul_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
 
-const random = (n: number, seed: number) => lcgFloats(n, seed);
+const random = (n: number, seed: number) => seededFloats(n, seed);
 
 /** Runs one product with both operand sources; checks bit equality and the float64 bound. */
 async function check(dims: MatmulDims, blocking?: MatmulRegisterBlocking): Promise<void> {

@@ -30,14 +30,14 @@ import {
   crossEntropyRowsSpec,
   crossEntropyTextureSpec,
 } from "./cross_entropy.ts";
-import { lcgFloats } from "../../reference/_test_helpers.ts";
+import { seededFloats } from "../../reference/testing.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`serial_rows_test: adapter "${rt.adapterName}"`);
 
 /** At least one element (a zero-length input still needs a buffer to bind). */
 const random = (n: number, seed: number, scale: number, shift = 0) =>
-  n === 0 ? new Float32Array(1) : lcgFloats(n, seed, (u) => (u - 0.5 + shift) * scale);
+  n === 0 ? new Float32Array(1) : seededFloats(n, seed, (u) => (u - 0.5 + shift) * scale);
 
 const serialGrid = (rows: number) => grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP));
 
