@@ -20,7 +20,7 @@ import { type Batch, GPT, type GPTConfig, gptConfig, resolveGPTConfig } from "./
 import type { SparseOptions, TrainingPhase } from "./sparse.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
 import { makeBatch, modelFiniteDifference, sampleIndices } from "./_train_testing.ts";
-import { matrix } from "./matrix.ts";
+import { matrix } from "../reference/matrix.ts";
 import { prune24 } from "../reference/prune.ts";
 import { transposableMask24 } from "../reference/transposable.ts";
 import { softThreshold24 } from "../reference/soft_threshold.ts";

@@ -22,7 +22,7 @@
  * @module
  */
 
-export * from "./matrix.ts";
+export * from "../reference/matrix.ts";
 export type * from "./backend.ts";
 export * from "./reference_backend.ts";
 export * from "./grad_check.ts";
@@ -38,5 +38,6 @@ export * from "./streams.ts";
 export * from "./trainer.ts";
 export * from "./checkpoint.ts";
 export * from "./safetensors.ts";
+export * from "./test_vectors.ts";
 export * from "./data.ts";
 export * from "./hf_gpt2.ts";

@@ -20,7 +20,7 @@ import type {
   PrunedTensor,
   Tensor,
 } from "./backend.ts";
-import type { Matrix } from "./matrix.ts";
+import type { Matrix } from "../reference/matrix.ts";
 import { pruneNM as pruneNMOracle } from "../reference/prune.ts";
 import { softThreshold24 as softThreshold24Oracle } from "../reference/soft_threshold.ts";
 import { transposableMask24 as transposableMask24Oracle } from "../reference/transposable.ts";

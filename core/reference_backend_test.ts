@@ -1,6 +1,6 @@
 import type { Tensor } from "./backend.ts";
 import { assertClose, assertEqualArrays, finiteDifference } from "./grad_check.ts";
-import { matrix } from "./matrix.ts";
+import { matrix } from "../reference/matrix.ts";
 import { ReferenceBackend } from "./reference_backend.ts";
 import { prune24, pruneNM } from "../reference/prune.ts";
 import { softThreshold24 } from "../reference/soft_threshold.ts";

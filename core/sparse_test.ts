@@ -20,7 +20,7 @@ import {
 } from "./sparse.ts";
 import { mvueStream } from "./streams.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
-import { type Matrix, matrix } from "./matrix.ts";
+import { type Matrix, matrix } from "../reference/matrix.ts";
 import { projectionLoss } from "./_train_testing.ts";
 import { normal } from "./init.ts";
 import { prune24 } from "../reference/prune.ts";

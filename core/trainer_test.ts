@@ -10,7 +10,7 @@ import { SPARSE_METHODS, type SparseOptions } from "./sparse.ts";
 import { Trainer, type TrainerConfig } from "./trainer.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
 import { makeBatch } from "./_train_testing.ts";
-import { matrix } from "./matrix.ts";
+import { matrix } from "../reference/matrix.ts";
 import { prune24 } from "../reference/prune.ts";
 import { transposableMask24 } from "../reference/transposable.ts";
 import { flipCount } from "../reference/flip_rate.ts";

@@ -6,17 +6,17 @@
  * Usage: `deno run -A experiments/export_vectors.ts --out=vectors/ [--seed=2024] [--large=true]`
  *
  * Expected result: the default set (no `--large`) is about 1.2 MiB in 10 files plus the index and
- * README, and is identical to the committed `vectors/` folder (`reference/vectors_test.ts` fails
+ * README, and is identical to the committed `vectors/` folder (`tests/vectors_test.ts` fails
  * when they drift apart). `--large=true` adds 768×3072 cases (about 250 MB, a few seconds).
  *
  * @module
  */
 
 import { decodeSafetensors, writeFileAtomic } from "../core/safetensors.ts";
+import { encodeTestVectorFamily } from "../core/test_vectors.ts";
 import {
   buildTestVectors,
   DEFAULT_TEST_VECTOR_SEED,
-  encodeTestVectorFamily,
   type TestVectorIndex,
   testVectorIndex,
 } from "../reference/vectors.ts";

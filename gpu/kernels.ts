@@ -13,7 +13,7 @@ import {
   assertMatrix,
   assertNoNaN,
   type Matrix,
-} from "../core/matrix.ts";
+} from "../reference/matrix.ts";
 import {
   assertCompressed24,
   assertCompressible24,
@@ -80,7 +80,7 @@ function toMask(bytes: ArrayBuffer): Uint8Array {
  *
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "../reference/matrix.ts";
  * import { GpuRuntime } from "./runtime.ts";
  * import { GpuKernels } from "./kernels.ts";
  * const rt = await GpuRuntime.create();

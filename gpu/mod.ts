@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { createGpuBackend, GpuKernels, WebGpuUnavailableError } from "./mod.ts";
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "../reference/matrix.ts";
  * try {
  *   const gpu = await createGpuBackend();
  *   const kernels = new GpuKernels(gpu.runtime);

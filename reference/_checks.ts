@@ -14,7 +14,7 @@ import {
   assertNoNaN,
   assertSameShape,
   type Matrix,
-} from "../core/matrix.ts";
+} from "./matrix.ts";
 import type { Compressed24 } from "./compress.ts";
 import type { Fp8Format, QuantizeFp8Options } from "./fp8.ts";
 import type { PruneNMOptions } from "./prune.ts";

@@ -124,10 +124,10 @@ export const SPEC_GEGLU = {
 } as const;
 
 /** SPEC §9 FP8 rounding without scaling: `[input, rounded]` pairs per format. */
-export const SPEC_FP8 = {
+export const SPEC_FP8: Readonly<Record<"e4m3" | "e5m2", readonly (readonly [number, number])[]>> = {
   e4m3: [[2.7, 2.75], [300, 288], [-0.3, -0.3125]],
   e5m2: [[2.7, 2.5], [300, 320]],
-} as const;
+};
 
 /** SPEC §9 compressed 2:4: a 16-wide row, its kept values and its four metadata codes. */
 export const SPEC_COMPRESS = {
@@ -135,3 +135,39 @@ export const SPEC_COMPRESS = {
   values: [-3, 2, 4, 1, -2, 3, -1, 2],
   codes: [9, 12, 14, 4],
 } as const;
+
+/**
+ * Hard 2:4 edge groups: ±Inf as magnitudes (Inf and −Inf tie), signed zeros, subnormals, float32
+ * extremes, sign-only ties.
+ */
+export const EDGE_GROUPS_PRUNE_24: readonly (readonly number[])[] = [
+  [Infinity, 1, 2, 3],
+  [1, -Infinity, Infinity, 0],
+  [Infinity, Infinity, Infinity, Infinity],
+  [-Infinity, 5, -Infinity, 5],
+  [-0, 0, -0, 0],
+  [MIN_SUBNORMAL_F32, 2 * MIN_SUBNORMAL_F32, 2 ** -130, 0],
+  [3, MIN_SUBNORMAL_F32, -MIN_SUBNORMAL_F32, 0],
+  [MAX_F32, -MAX_F32, 1, -1],
+  [-2, 2, -2, 2],
+  [5, 0, 0, 0],
+  [0, 0, 0, 5],
+  [MIN_NORMAL_F32, -(2 ** -127), 2 ** -127, -MIN_NORMAL_F32],
+];
+
+/**
+ * Soft-threshold edge groups: kept ±Inf with finite τ, τ = Inf (zeros, never Inf − Inf), signed
+ * zeros, subnormals, 2nd/3rd magnitude ties, float32 extremes.
+ */
+export const EDGE_GROUPS_SOFT_24: readonly (readonly number[])[] = [
+  [Infinity, 1, 2, 3],
+  [Infinity, Infinity, Infinity, 1],
+  [Infinity, -Infinity, 0, 0],
+  [-Infinity, 1, -Infinity, 2],
+  [-0, 0, -0, 0],
+  [MIN_SUBNORMAL_F32, 3 * MIN_SUBNORMAL_F32, 2 ** -130, -(2 ** -140)],
+  [1, 2, 2, 3],
+  [MAX_F32, -MAX_F32, 0, 1],
+  [-5, 5, -5, 5],
+  [1e-3, -2e-3, 3e30, -4e30],
+];

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "./matrix.ts";
 import { assertCompressed24, assertCompressible24 } from "./_checks.ts";
 
 /** A 2:4 matrix in compressed form (SPEC §1.5). */
@@ -42,7 +42,7 @@ export interface Compressed24 {
  * non-zeros (the message names its row and group).
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { compress24 } from "./compress.ts";
  * const { values, meta } = compress24(matrix(1, 8, [0, -3, 2, 0, 4, 0, 0, 1]));
  * if (values.data.join() !== "-3,2,4,1") throw new Error("unexpected values");
@@ -93,7 +93,7 @@ export function compress24(m: Matrix): Compressed24 {
  * (the message names the code, its row and group), an unused bit is set, or a value is NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { decompress24 } from "./compress.ts";
  * const dense = decompress24({ values: matrix(1, 2, [-3, 2]), meta: Uint32Array.of(9) });
  * if (dense.data.join() !== "0,-3,2,0") throw new Error("unexpected");

@@ -1,4 +1,4 @@
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "./matrix.ts";
 import { compress24, type Compressed24, decompress24 } from "./compress.ts";
 import { SPEC_COMPRESS } from "./cases.ts";
 import { prune24 } from "./prune.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "./matrix.ts";
 import { assertFp8Format, assertQuantizeFp8Args } from "./_checks.ts";
 
 /** The name of an FP8 format: `"e4m3"` (OCP E4M3FN, forward operands) or `"e5m2"` (gradients). */
@@ -205,7 +205,7 @@ export interface QuantizeFp8Result {
  * @throws {RangeError} If `x` holds NaN or ±Inf (naming the first one's row and column).
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { quantizeFp8 } from "./fp8.ts";
  * const { dequantized, scale } = quantizeFp8(matrix(1, 3, [1, -0.3, 0.01]), { format: "e4m3" });
  * if (scale !== 448 || dequantized.data[0] !== 1) throw new Error("unexpected");

@@ -1,4 +1,4 @@
-import { matrix } from "../core/matrix.ts";
+import { matrix } from "./matrix.ts";
 import { SPEC_FP8 } from "./cases.ts";
 import { decodeFp8, encodeFp8, FP8_MAX, type Fp8Format, quantizeFp8 } from "./fp8.ts";
 import { assert, assertThrows, seededRandom } from "./testing.ts";

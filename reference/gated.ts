@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertFinite, assertMatrix, type Matrix, matrix } from "../core/matrix.ts";
+import { assertFinite, assertMatrix, type Matrix, matrix } from "./matrix.ts";
 
 /** `√(2/π)`, the GELU tanh-approximation constant. */
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -107,7 +107,7 @@ function backward(
  * be `−Inf·0`).
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { geglu } from "./gated.ts";
  * // SPEC §9: [0.5, −1, 2 | 0, 1, −2] → [0, −0.841192, −0.090804].
  * const out = geglu(matrix(1, 6, [0.5, -1, 2, 0, 1, -2]));
@@ -132,7 +132,7 @@ export function geglu(x: Matrix): Matrix {
  * @throws {RangeError} If `x.cols` is odd, `dy` is not `[T, h]`, or a value is NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { gegluBackward } from "./gated.ts";
  * // SPEC §9 with ∂out = 1: ∂gate[0] = 0.5 · GELU'(0) = 0.25.
  * const g = gegluBackward(matrix(1, 6, [0.5, -1, 2, 0, 1, -2]), matrix(1, 3, [1, 1, 1]));
@@ -153,7 +153,7 @@ export function gegluBackward(x: Matrix, dy: Matrix): Matrix {
  * @throws {RangeError} If `x.cols` is odd or `x` holds NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { swiglu } from "./gated.ts";
  * const out = swiglu(matrix(1, 2, [3, 0]));
  * if (out.data[0] !== 0) throw new Error("SiLU(0) = 0");
@@ -174,7 +174,7 @@ export function swiglu(x: Matrix): Matrix {
  * @throws {RangeError} If `x.cols` is odd, `dy` is not `[T, h]`, or a value is NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { swigluBackward } from "./gated.ts";
  * // SiLU'(0) = ½, so ∂gate = dy · x · ½.
  * const g = swigluBackward(matrix(1, 2, [3, 0]), matrix(1, 1, [2]));

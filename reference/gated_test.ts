@@ -1,4 +1,4 @@
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "./matrix.ts";
 import { SPEC_GEGLU } from "./cases.ts";
 import { geglu, gegluBackward, swiglu, swigluBackward } from "./gated.ts";
 import { assert, assertClose, assertThrows, seededRandom } from "./testing.ts";

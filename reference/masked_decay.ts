@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "./matrix.ts";
 import { assertMaskedDecayArgs } from "./_checks.ts";
 
 /**
@@ -31,7 +31,7 @@ import { assertMaskedDecayArgs } from "./_checks.ts";
  * `alpha` is negative or not finite, or `grad` or `w` holds NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { maskedDecay } from "./masked_decay.ts";
  * // SPEC §9.
  * const out = maskedDecay(

@@ -1,4 +1,4 @@
-import { matrix } from "../core/matrix.ts";
+import { matrix } from "./matrix.ts";
 import { SPEC_MASKED_DECAY } from "./cases.ts";
 import { maskedDecay } from "./masked_decay.ts";
 import { assert, assertThrows, seededRandom } from "./testing.ts";

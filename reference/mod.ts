@@ -17,7 +17,7 @@
  * @module
  */
 
-export { type Matrix, matrix } from "../core/matrix.ts";
+export { type Matrix, matrix } from "./matrix.ts";
 export { prune24, pruneNM, type PruneNMOptions, type PruneResult } from "./prune.ts";
 export {
   softThreshold24,
@@ -56,7 +56,6 @@ export {
   buildTestVectors,
   type BuildTestVectorsOptions,
   DEFAULT_TEST_VECTOR_SEED,
-  encodeTestVectorFamily,
   irwinHallMatrix,
   type IrwinHallMatrixOptions,
   TEST_VECTOR_FORMAT,
@@ -71,9 +70,9 @@ export {
   type TestVectorOutputEntry,
   type TestVectorParam,
   type TestVectorSet,
+  type TestVectorTensor,
   type TestVectorTensorEntry,
   type TestVectorTolerance,
   uniformIntegerMatrix,
   type UniformIntegerMatrixOptions,
 } from "./vectors.ts";
-export type { SafetensorsDType, SafetensorsTensor } from "../core/safetensors.ts";

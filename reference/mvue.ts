@@ -8,7 +8,7 @@
  * @module
  */
 
-import { assertFinite, assertGroupedCols, assertMatrix, type Matrix } from "../core/matrix.ts";
+import { assertFinite, assertGroupedCols, assertMatrix, type Matrix } from "./matrix.ts";
 import { assertMvueUniforms, assertOptionsObject } from "./_checks.ts";
 import { uniform4 } from "./rng.ts";
 
@@ -75,7 +75,7 @@ function groupMagnitudes(
  * `2^126` (the message names the first such group's row and columns).
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { assertMvueInput } from "./mvue.ts";
  * assertMvueInput(matrix(1, 4, [0.1, -3, 2, 0.5]), "sample MVUE 2:4"); // passes
  * let message = "";
@@ -197,7 +197,7 @@ function sampleGroup(
  * seed or stream is out of range.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { mvue24 } from "./mvue.ts";
  * const out = mvue24(matrix(1, 4, [0.1, -3, 2, 0.5]), { seed: 1 });
  * const kept = out.data.filter((v) => v !== 0).length;
@@ -234,7 +234,7 @@ export function mvue24(g: Matrix, options: Mvue24Options): Matrix {
  * `2^126`, `uniforms` has the wrong length, or a uniform is not strictly inside `(0, 1)`.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { mvue24WithUniforms } from "./mvue.ts";
  * // SPEC §9: (u0, u1) = (0.5, 0.5) picks positions 1 and 2.
  * const out = mvue24WithUniforms(matrix(1, 4, [0.1, -3, 2, 0.5]), new Float32Array([0.5, 0.5]));
@@ -269,7 +269,7 @@ export function mvue24WithUniforms(g: Matrix, uniforms: Float32Array): Matrix {
  * @throws {RangeError} If `g.cols % 4 !== 0` or a value is NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { mvue24Probabilities } from "./mvue.ts";
  * const p = mvue24Probabilities(matrix(1, 4, [1, 1, 1, 1]));
  * if (p.data.some((v) => Math.abs(v - 0.5) > 1e-6)) throw new Error("expected 1/2");

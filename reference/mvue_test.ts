@@ -1,4 +1,4 @@
-import { matrix } from "../core/matrix.ts";
+import { matrix } from "./matrix.ts";
 import {
   mvue24,
   mvue24Probabilities,

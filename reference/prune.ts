@@ -4,7 +4,7 @@
  * @module
  */
 
-import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "./matrix.ts";
 import { assertPruneNMOptions } from "./_checks.ts";
 
 /** The output of a pruning function: the pruned matrix and its 0/1 mask (SPEC §0). */
@@ -47,7 +47,7 @@ export interface PruneNMOptions {
  * `w` contains NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { pruneNM } from "./prune.ts";
  * const { pruned, mask } = pruneNM(matrix(1, 4, [5, -1, 1, 0]), { n: 1, m: 2 });
  * // Group [5, -1] keeps 5; group [1, 0] keeps 1.
@@ -72,7 +72,7 @@ export function pruneNM(w: Matrix, options: PruneNMOptions): PruneResult {
  * @throws {RangeError} If `w.cols % 4 !== 0` or `w` contains NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { prune24 } from "./prune.ts";
  * const { pruned, mask } = prune24(matrix(1, 8, [0.1, -3, 2, 0.5, 1, 1, 1, 1]));
  * if (mask.join() !== "0,1,1,0,0,0,1,1") throw new Error("unexpected mask");

@@ -1,4 +1,4 @@
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "./matrix.ts";
 import { SPEC_HARD_24 } from "./cases.ts";
 import { prune24, pruneNM } from "./prune.ts";
 import {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "../core/matrix.ts";
+import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "./matrix.ts";
 import { checkSsteScaleArgs } from "./_checks.ts";
 import { prune24, type PruneResult } from "./prune.ts";
 
@@ -31,7 +31,7 @@ import { prune24, type PruneResult } from "./prune.ts";
  * @throws {RangeError} If `w.cols % 4 !== 0` or `w` contains NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { softThreshold24 } from "./soft_threshold.ts";
  * // τ = 0.5 (the second-smallest magnitude); kept -3 and 2 shrink by τ.
  * const { pruned, mask } = softThreshold24(matrix(1, 4, [0.1, -3, 2, 0.5]));
@@ -104,7 +104,7 @@ export interface SsteScaleOptions {
  * @throws {RangeError} If `w.cols % 4 !== 0`, or `w` contains NaN or ±Inf.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { ssteScale } from "./soft_threshold.ts";
  * // S = [0, -2.5, 1.5, 0]: ⟨W,S⟩ = 10.5, ⟨S,S⟩ = 8.5.
  * const beta = ssteScale(matrix(1, 4, [0.1, -3, 2, 0.5]));

@@ -1,4 +1,4 @@
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "./matrix.ts";
 import { SPEC_BETA, SPEC_SOFT_24 } from "./cases.ts";
 import { prune24 } from "./prune.ts";
 import { softThreshold24, ssteScale, type SsteScaleRecipe } from "./soft_threshold.ts";

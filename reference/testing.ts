@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "./matrix.ts";
 import { uniform4, uniforms } from "./rng.ts";
 
 /** How many mismatches a failed comparison lists. */

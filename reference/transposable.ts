@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "./matrix.ts";
 import { assertTransposableInput } from "./_checks.ts";
 import type { PruneResult } from "./prune.ts";
 
@@ -90,7 +90,7 @@ export function transposablePatterns(): Uint16Array {
  * @throws {RangeError} If `w.rows % 4 !== 0`, `w.cols % 4 !== 0`, or `w` contains NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { transposablePatternIndices } from "./transposable.ts";
  * const w = matrix(4, 4, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
  * if (transposablePatternIndices(w)[0] !== 54) throw new Error("unexpected");
@@ -143,7 +143,7 @@ export function transposablePatternIndices(w: Matrix): Uint8Array {
  * @throws {RangeError} If `w.rows % 4 !== 0`, `w.cols % 4 !== 0`, or `w` contains NaN.
  * @example
  * ```ts
- * import { matrix } from "../core/matrix.ts";
+ * import { matrix } from "./matrix.ts";
  * import { transposableMask24 } from "./transposable.ts";
  * const w = matrix(4, 4, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
  * const { mask } = transposableMask24(w);

@@ -1,4 +1,4 @@
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "./matrix.ts";
 import { SPEC_TRANSPOSABLE } from "./cases.ts";
 import {
   transposableMask24,

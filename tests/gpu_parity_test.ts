@@ -32,7 +32,7 @@
  */
 
 import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
-import { type Matrix, matrix } from "../core/matrix.ts";
+import { type Matrix, matrix } from "../reference/matrix.ts";
 import { GpuKernels } from "../gpu/kernels.ts";
 import { gpuTransposablePatterns } from "../gpu/kernels/transposable.ts";
 import { GpuRuntime } from "../gpu/runtime.ts";

@@ -1,33 +1,44 @@
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "../reference/matrix.ts";
 import {
   decodeSafetensors,
   type SafetensorsContents,
   type SafetensorsTensor,
 } from "../core/safetensors.ts";
-import { compress24, decompress24 } from "./compress.ts";
-import { flipCount, flipRate } from "./flip_rate.ts";
-import { decodeFp8, encodeFp8, type Fp8Format, quantizeFp8 } from "./fp8.ts";
-import { geglu, gegluBackward, swiglu, swigluBackward } from "./gated.ts";
-import { maskedDecay } from "./masked_decay.ts";
-import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "./mvue.ts";
-import { prune24, pruneNM } from "./prune.ts";
-import { philox4x32, uniform4, uniforms } from "./rng.ts";
-import { softThreshold24, ssteScale, type SsteScaleRecipe } from "./soft_threshold.ts";
+import { encodeTestVectorFamily } from "../core/test_vectors.ts";
+import { compress24, decompress24 } from "../reference/compress.ts";
+import { flipCount, flipRate } from "../reference/flip_rate.ts";
+import { decodeFp8, encodeFp8, type Fp8Format, quantizeFp8 } from "../reference/fp8.ts";
+import { geglu, gegluBackward, swiglu, swigluBackward } from "../reference/gated.ts";
+import { maskedDecay } from "../reference/masked_decay.ts";
+import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "../reference/mvue.ts";
+import { prune24, pruneNM } from "../reference/prune.ts";
+import { philox4x32, uniform4, uniforms } from "../reference/rng.ts";
+import { softThreshold24, ssteScale, type SsteScaleRecipe } from "../reference/soft_threshold.ts";
 import {
   transposableMask24,
   transposablePatternIndices,
   transposablePatterns,
-} from "./transposable.ts";
+} from "../reference/transposable.ts";
 import {
   buildTestVectors,
-  encodeTestVectorFamily,
   irwinHallMatrix,
   type TestVectorCaseEntry,
   type TestVectorIndex,
   testVectorIndex,
   uniformIntegerMatrix,
-} from "./vectors.ts";
-import { assert, assertEqualArrays, assertThrows } from "./testing.ts";
+} from "../reference/vectors.ts";
+import {
+  SPEC_BETA,
+  SPEC_COMPRESS,
+  SPEC_FP8,
+  SPEC_GEGLU,
+  SPEC_HARD_24,
+  SPEC_MASKED_DECAY,
+  SPEC_MVUE,
+  SPEC_SOFT_24,
+  SPEC_TRANSPOSABLE,
+} from "../reference/cases.ts";
+import { assert, assertClose, assertEqualArrays, assertThrows } from "../reference/testing.ts";
 
 // ---- small local helpers -------------------------------------------------------------------
 
@@ -360,100 +371,86 @@ Deno.test("the tensor comparison catches a single flipped sign bit", () => {
 });
 
 Deno.test("SPEC §9 values are in the committed vectors", () => {
-  const close = (got: ArrayLike<number>, want: number[], atol: number, what: string) => {
-    assert(got.length === want.length, `${what}: length ${got.length} vs ${want.length}`);
-    for (let i = 0; i < want.length; i++) {
-      assert(Math.abs(got[i] - want[i]) <= atol, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
-    }
-  };
   const prune = loadCommitted("prune24.safetensors").tensors;
   assertEqualArrays(
     prune["spec9/output/mask"].data,
-    [
-      [0, 1, 1, 0],
-      [0, 0, 1, 1],
-      [0, 0, 1, 1],
-      [1, 1, 0, 0],
-      [1, 0, 1, 0],
-      [0, 0, 1, 1],
-      [0, 0, 1, 1],
-      [0, 0, 1, 1],
-      [0, 1, 1, 0],
-    ].flat(),
+    SPEC_HARD_24.flatMap((c) => [0, 1, 2, 3].map((i) => +c.kept.includes(i))),
     "prune24 spec9 mask",
   );
-  close(prune["spec9/output/pruned"].data.subarray(16, 24), [2, 0, 1, 0, 0, 0, 3, -3], 0, "pruned");
+  assertEqualArrays(
+    prune["spec9/output/pruned"].data,
+    Float32Array.from(SPEC_HARD_24.flatMap((c) => c.out)),
+    "pruned",
+  );
 
   const soft = loadCommitted("soft_threshold24.safetensors").tensors;
-  close(
+  assertClose(
     soft["spec9/output/pruned"].data,
-    [
-      [0, -2.5, 1.5, 0],
-      [0, 0, 0, 0],
-      [0.5, -0.5, 0, 0],
-      [1, 0, 0, 0],
-      [0, 0, 0, 0],
-      [0, 0, 1, 2],
-      [0, 0, -1, 2],
-      [0, 0, 0, 5],
-    ].flat(),
-    1e-7,
+    SPEC_SOFT_24.flatMap((c) => c.out),
+    { atol: 1e-7, rtol: 0 },
     "softThreshold24 spec9",
   );
-  assert(soft["beta_spec9/output/beta"].data[0] === 21 / 17, "β = 21/17");
+  assert(soft["beta_spec9/output/beta"].data[0] === SPEC_BETA.beta, "β = 21/17");
   assert(soft["beta_zeros/output/beta"].data[0] === 1, "β of an all-zero S_soft is 1");
 
   const transposable = loadCommitted("transposable24.safetensors").tensors;
-  assertEqualArrays(transposable["spec9/output/pattern_indices"].data, [54, 0, 0], "patterns");
-  assert(transposable["spec9/output/retained"].data[0] === 18, "retained 18");
-  assert(transposable["spec9/output/retained"].data[1] === 68, "arange retains 68");
+  assertEqualArrays(
+    transposable["spec9/output/pattern_indices"].data,
+    SPEC_TRANSPOSABLE.map((c) => c.pattern),
+    "patterns",
+  );
+  assertEqualArrays(
+    transposable["spec9/output/retained"].data,
+    SPEC_TRANSPOSABLE.map((c) => c.retained),
+    "retained",
+  );
   assert(transposable["patterns/output/words"].data[0] === 0xcc33, "pattern #0");
 
   const compressed = loadCommitted("compress24.safetensors").tensors;
-  close(compressed["spec9/output/values"].data, [-3, 2, 4, 1, -2, 3, -1, 2], 0, "values");
+  assertEqualArrays(compressed["spec9/output/values"].data, SPEC_COMPRESS.values, "values");
+  const [c0, c1, c2, c3] = SPEC_COMPRESS.codes;
   assertEqualArrays(
     compressed["spec9/output/meta"].data,
-    [9 | (12 << 4) | (14 << 8) | (4 << 12)],
+    [c0 | (c1 << 4) | (c2 << 8) | (c3 << 12)],
     "meta",
   );
 
   const mvue = loadCommitted("mvue24.safetensors").tensors;
-  close(mvue["spec9_uniforms/output/out"].data, [0, -3.349730, 2.466887, 0], 1e-5, "mvue (½,½)");
-  close(
+  assertClose(mvue["spec9_uniforms/output/out"].data, SPEC_MVUE.sampled, {
+    atol: 1e-5,
+    rtol: 0,
+  }, "mvue (½,½)");
+  assertClose(
     mvue["probabilities_spec9/output/probabilities"].data,
-    [
-      0.050133,
-      0.895595,
-      0.810738,
-      0.243534,
-      0.234524,
-      0.441270,
-      0.608333,
-      0.715873,
-      0.5,
-      0.5,
-      0.5,
-      0.5,
-    ],
-    1e-6,
+    [...SPEC_MVUE.p, ...SPEC_MVUE.ascending.p, 0.5, 0.5, 0.5, 0.5],
+    { atol: 1e-6, rtol: 0 },
     "p",
   );
 
   const decay = loadCommitted("masked_decay.safetensors").tensors;
-  close(decay["spec9/output/out"].data, [1, 1.06, 1, 1.12], 1e-6, "masked decay");
+  assertClose(decay["spec9/output/out"].data, SPEC_MASKED_DECAY.out, {
+    atol: 1e-6,
+    rtol: 0,
+  }, "masked decay");
 
   const fp8 = loadCommitted("fp8.safetensors").tensors;
-  close(fp8["e4m3_spec9/output/values"].data, [2.75, 288, -0.3125], 0, "E4M3");
-  close(fp8["e5m2_spec9/output/values"].data, [2.5, 320], 0, "E5M2");
+  for (const format of ["e4m3", "e5m2"] as const) {
+    assertEqualArrays(
+      fp8[`${format}_spec9/output/values`].data,
+      SPEC_FP8[format].map(([, rounded]) => rounded),
+      format,
+    );
+  }
   assert(fp8["e4m3_table/output/values"].data[0x7e] === 448, "E4M3 max");
   assert(fp8["e5m2_table/output/values"].data[0x7b] === 57344, "E5M2 max");
 
   const gated = loadCommitted("gated.safetensors").tensors;
-  close(gated["geglu_spec9/output/out"].data, [0, -0.841192, -0.090804], 1e-6, "GEGLU");
-  close(
+  const gatedTol = { atol: 1e-6, rtol: 0 };
+  assertClose(gated["geglu_spec9/output/out"].data, SPEC_GEGLU.out, gatedTol, "GEGLU");
+  assertClose(
     gated["geglu_spec9/output/dx"].data,
-    [0, 0.841192, -0.045402, 0.25, -1.082964, -0.172198],
-    1e-6,
+    [...SPEC_GEGLU.dx, ...SPEC_GEGLU.dgate],
+    gatedTol,
     "GEGLU backward",
   );
 

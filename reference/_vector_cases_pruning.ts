@@ -1,0 +1,439 @@
+/**
+ * Test-vector cases of hard and soft 2:4 pruning, transposable masks and compressed storage (SPEC §1): the SPEC §9 cases from `./cases.ts`, edge cases and
+ * seeded random cases, each output computed by the reference oracle. Part of `./vectors.ts`.
+ *
+ * @module
+ */
+
+import {
+  EDGE_GROUPS_PRUNE_24,
+  EDGE_GROUPS_SOFT_24,
+  MAX_F32,
+  MIN_SUBNORMAL_F32,
+  SPEC_BETA,
+  SPEC_COMPRESS,
+  SPEC_HARD_24,
+  SPEC_SOFT_24,
+  SPEC_TRANSPOSABLE,
+} from "./cases.ts";
+import { compress24, decompress24 } from "./compress.ts";
+import { type Matrix, matrix } from "./matrix.ts";
+import { prune24, pruneNM } from "./prune.ts";
+import { softThreshold24, ssteScale, type SsteScaleRecipe } from "./soft_threshold.ts";
+import {
+  transposableMask24,
+  transposablePatternIndices,
+  transposablePatterns,
+} from "./transposable.ts";
+import {
+  allclose,
+  blocksMatrix,
+  EXACT,
+  f64,
+  irwinHallMatrix,
+  maskTensor,
+  mat,
+  output,
+  rowsMatrix,
+  type Shape,
+  shapeName,
+  STREAM,
+  u32,
+  u8,
+  uniformIntegerMatrix,
+} from "./_vector_inputs.ts";
+import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
+function pruneCase(name: string, description: string, w: Matrix): TestVectorCase {
+  const { pruned, mask } = prune24(w);
+  return {
+    name,
+    function: "prune24",
+    description,
+    params: { n: 2, m: 4 },
+    inputs: { w: mat(w) },
+    outputs: {
+      pruned: output(mat(pruned), "prune24(w).pruned", EXACT),
+      mask: output(maskTensor(mask, w.rows, w.cols), "prune24(w).mask", EXACT),
+    },
+  };
+}
+
+function pruneNMCase(
+  name: string,
+  description: string,
+  w: Matrix,
+  n: number,
+  m: number,
+): TestVectorCase {
+  const { pruned, mask } = pruneNM(w, { n, m });
+  return {
+    name,
+    function: "pruneNM",
+    description,
+    params: { n, m },
+    inputs: { w: mat(w) },
+    outputs: {
+      pruned: output(mat(pruned), "pruneNM(w, { n, m }).pruned", EXACT),
+      mask: output(maskTensor(mask, w.rows, w.cols), "pruneNM(w, { n, m }).mask", EXACT),
+    },
+  };
+}
+
+export function pruneFamily(seed: number, shapes: Shape[], smallShapes: Shape[]): TestVectorFamily {
+  const cases: TestVectorCase[] = [
+    pruneCase(
+      "spec9",
+      "SPEC §9 hard 2:4 cases, one group per row (ties: the higher index wins).",
+      rowsMatrix(SPEC_HARD_24.map((c) => c.w)),
+    ),
+    pruneCase(
+      "edges",
+      "±Inf as magnitudes (Inf and -Inf tie), signed zeros, subnormals, float32 extremes, " +
+        "sign-only ties; one group per row.",
+      rowsMatrix(EDGE_GROUPS_PRUNE_24),
+    ),
+  ];
+  shapes.forEach((s, k) => {
+    cases.push(pruneCase(
+      `random_${shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.prune + k}).`,
+      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.prune + k }),
+    ));
+  });
+  smallShapes.forEach((s, k) => {
+    cases.push(pruneCase(
+      `ties_${shapeName(s)}`,
+      `Integers in [-3, 3] (seed ${seed}, stream ${STREAM.pruneTies + k}): many magnitude ties.`,
+      uniformIntegerMatrix(s.rows, s.cols, {
+        seed,
+        stream: STREAM.pruneTies + k,
+        low: -3,
+        high: 3,
+      }),
+    ));
+  });
+  const nm: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 4], [3, 4], [4, 4], [2, 8], [4, 8]];
+  nm.forEach(([n, m], k) => {
+    const stream = STREAM.pruneNM + 2 * k;
+    cases.push(pruneNMCase(
+      `nm_${n}of${m}_random_12x24`,
+      `${n}:${m} pruning of Irwin-Hall normal values (seed ${seed}, stream ${stream}).`,
+      irwinHallMatrix(12, 24, { seed, stream }),
+      n,
+      m,
+    ));
+    cases.push(pruneNMCase(
+      `nm_${n}of${m}_ties_12x24`,
+      `${n}:${m} pruning of integers in [-2, 2] (seed ${seed}, stream ${stream + 1}).`,
+      uniformIntegerMatrix(12, 24, { seed, stream: stream + 1, low: -2, high: 2 }),
+      n,
+      m,
+    ));
+  });
+  return {
+    name: "prune24",
+    file: "prune24.safetensors",
+    description: "Hard N:M magnitude pruning, reference/prune.ts (SPEC §1.1): prune24, pruneNM.",
+    cases,
+  };
+}
+
+function softCase(name: string, description: string, w: Matrix): TestVectorCase {
+  const { pruned, mask } = softThreshold24(w);
+  return {
+    name,
+    function: "softThreshold24",
+    description,
+    params: {},
+    inputs: { w: mat(w) },
+    outputs: {
+      pruned: output(mat(pruned), "softThreshold24(w).pruned", EXACT),
+      mask: output(maskTensor(mask, w.rows, w.cols), "softThreshold24(w).mask", EXACT),
+    },
+  };
+}
+
+/** β is a float64 sum over the tensor; a float32 port accumulates differently. */
+const BETA_TOLERANCE = allclose(0, 1e-4);
+
+function betaCase(
+  name: string,
+  description: string,
+  w: Matrix,
+  recipe: SsteScaleRecipe,
+): TestVectorCase {
+  return {
+    name,
+    function: "ssteScale",
+    description,
+    params: { recipe },
+    inputs: { w: mat(w) },
+    outputs: {
+      beta: output(f64([], [ssteScale(w, { recipe })]), "ssteScale(w, { recipe })", BETA_TOLERANCE),
+    },
+  };
+}
+
+export function softFamily(seed: number, shapes: Shape[], smallShapes: Shape[]): TestVectorFamily {
+  const cases: TestVectorCase[] = [
+    softCase(
+      "spec9",
+      "SPEC §9 soft-threshold cases, one group per row (τ = the second-smallest magnitude).",
+      rowsMatrix(SPEC_SOFT_24.map((c) => c.w)),
+    ),
+    softCase(
+      "edges",
+      "Kept ±Inf with finite τ gives ±Inf; τ = Inf gives zeros (never Inf − Inf); signed zeros; " +
+        "subnormals; 2nd/3rd magnitude ties; float32 extremes; one group per row.",
+      rowsMatrix(EDGE_GROUPS_SOFT_24),
+    ),
+  ];
+  shapes.forEach((s, k) => {
+    cases.push(softCase(
+      `random_${shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.soft + k}).`,
+      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.soft + k }),
+    ));
+  });
+  smallShapes.forEach((s, k) => {
+    cases.push(softCase(
+      `ties_${shapeName(s)}`,
+      `Integers in [-3, 3] (seed ${seed}, stream ${STREAM.softTies + k}).`,
+      uniformIntegerMatrix(s.rows, s.cols, { seed, stream: STREAM.softTies + k, low: -3, high: 3 }),
+    ));
+  });
+  cases.push(
+    betaCase(
+      "beta_spec9",
+      "SPEC §9: β of the single group [0.1, -3, 2, 0.5] is 21/17.",
+      rowsMatrix([SPEC_BETA.w]),
+      "mse",
+    ),
+    betaCase(
+      "beta_zeros",
+      "S_soft(W) all zero (all-equal groups): β = 1.",
+      rowsMatrix([[2, -2, 2, 2], [0, 0, 0, 0]]),
+      "mse",
+    ),
+  );
+  const recipes: SsteScaleRecipe[] = ["mse", "l1", "none"];
+  shapes.forEach((s, k) => {
+    const stream = STREAM.beta + k;
+    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 0.02 });
+    const which = k === 1 ? recipes : ["mse" as const];
+    for (const recipe of which) {
+      cases.push(betaCase(
+        `beta_${recipe}_${shapeName(s)}`,
+        `β (${recipe}) of Irwin-Hall normal weights × 0.02 (seed ${seed}, stream ${stream}); ` +
+          `about 1.48 for "mse".`,
+        w,
+        recipe,
+      ));
+    }
+  });
+  return {
+    name: "soft_threshold24",
+    file: "soft_threshold24.safetensors",
+    description:
+      "Soft-threshold 2:4 and the S-STE scale β, reference/soft_threshold.ts (SPEC §1.2, §1.3): " +
+      "softThreshold24, ssteScale.",
+    cases,
+  };
+}
+
+function transposableCase(name: string, description: string, w: Matrix): TestVectorCase {
+  const { pruned, mask } = transposableMask24(w);
+  const indices = transposablePatternIndices(w);
+  return {
+    name,
+    function: "transposableMask24",
+    description,
+    params: {},
+    inputs: { w: mat(w) },
+    outputs: {
+      pruned: output(mat(pruned), "transposableMask24(w).pruned", EXACT),
+      mask: output(maskTensor(mask, w.rows, w.cols), "transposableMask24(w).mask", EXACT),
+      pattern_indices: output(
+        u8([w.rows / 4, w.cols / 4], indices),
+        "transposablePatternIndices(w), block-row-major",
+        EXACT,
+      ),
+      retained: output(
+        f64([w.rows / 4, w.cols / 4], retainedMagnitudes(pruned)),
+        "per 4×4 block, Σ|pruned| in float64 (row-major within the block)",
+        allclose(0, 1e-6),
+      ),
+    },
+  };
+}
+
+/** Σ |pruned| per 4×4 block, float64, row-major within the block. */
+function retainedMagnitudes(pruned: Matrix): Float64Array {
+  const blockCols = pruned.cols / 4;
+  const out = new Float64Array((pruned.rows / 4) * blockCols);
+  for (let bi = 0; bi < pruned.rows / 4; bi++) {
+    for (let bj = 0; bj < blockCols; bj++) {
+      let sum = 0;
+      for (let r = 0; r < 4; r++) {
+        for (let c = 0; c < 4; c++) {
+          sum += Math.abs(pruned.data[(4 * bi + r) * pruned.cols + 4 * bj + c]);
+        }
+      }
+      out[bi * blockCols + bj] = sum;
+    }
+  }
+  return out;
+}
+
+export function transposableFamily(
+  seed: number,
+  shapes: Shape[],
+  smallShapes: Shape[],
+): TestVectorFamily {
+  const patterns = transposablePatterns();
+  const patternMasks = new Uint8Array(90 * 16);
+  patterns.forEach((word, p) => {
+    for (let k = 0; k < 16; k++) patternMasks[16 * p + k] = (word >> (15 - k)) & 1;
+  });
+  const specBlock = SPEC_TRANSPOSABLE[0].block;
+  const I = Infinity;
+  const cases: TestVectorCase[] = [
+    {
+      name: "patterns",
+      function: "transposablePatterns",
+      description:
+        "The 90 transposable 4×4 patterns in pattern-number order (descending 16-bit row-major " +
+        "words, row 0 in the high bits); #0 is 0xCC33.",
+      params: {},
+      inputs: {},
+      outputs: {
+        words: output(u32([90], patterns), "transposablePatterns()", EXACT),
+        masks: output(
+          u8([90, 4, 4], patternMasks),
+          "entry (p, r, c) = bit 15 − (4r + c) of transposablePatterns()[p]",
+          EXACT,
+        ),
+      },
+    },
+    transposableCase(
+      "spec9",
+      "SPEC §9 blocks side by side: the unique best #54 (retained 18), arange(1..16) (all 90 " +
+        "tie at 68 → #0), all zeros (→ #0).",
+      blocksMatrix(SPEC_TRANSPOSABLE.map((c) => c.block)),
+    ),
+    transposableCase(
+      "edges",
+      "Blocks: one Inf (the lowest-numbered pattern keeping it wins), Infs at opposite corners, " +
+        "all Inf, signed zeros, subnormals, integer ties, the SPEC block negated, float32 " +
+        "extremes (sums overflow float32: sum in float64).",
+      blocksMatrix([
+        [[I, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]],
+        [[I, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -I]],
+        [[I, -I, I, -I], [-I, I, -I, I], [I, I, I, I], [-I, -I, -I, -I]],
+        [[-0, 0, -0, 0], [0, -0, 0, -0], [-0, -0, 0, 0], [0, 0, -0, -0]],
+        [1, 7, 3, 12].map((k, r) => [k, 2 * k + r, 5 + r, 9 - r].map((j) => j * MIN_SUBNORMAL_F32)),
+        [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]],
+        specBlock.map((row) => row.map((v) => -v)),
+        [[MAX_F32, -MAX_F32, 1, 2], [3, MAX_F32, MAX_F32, 0], [0, 0, 1, 1], [
+          1,
+          0,
+          0,
+          1,
+        ]],
+      ]),
+    ),
+  ];
+  shapes.forEach((s, k) => {
+    cases.push(transposableCase(
+      `random_${shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.transposable + k}).`,
+      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.transposable + k }),
+    ));
+  });
+  smallShapes.forEach((s, k) => {
+    cases.push(transposableCase(
+      `ties_${shapeName(s)}`,
+      `Integers in [-2, 2] (seed ${seed}, stream ${STREAM.transposableTies + k}).`,
+      uniformIntegerMatrix(s.rows, s.cols, {
+        seed,
+        stream: STREAM.transposableTies + k,
+        low: -2,
+        high: 2,
+      }),
+    ));
+  });
+  return {
+    name: "transposable24",
+    file: "transposable24.safetensors",
+    description:
+      "Transposable 2:4 masks, reference/transposable.ts (SPEC §1.4): transposableMask24, " +
+      "transposablePatternIndices, transposablePatterns.",
+    cases,
+  };
+}
+
+function compressCase(name: string, description: string, a: Matrix): TestVectorCase {
+  const c = compress24(a);
+  const words = c.meta.length;
+  return {
+    name,
+    function: "compress24",
+    description,
+    params: {},
+    inputs: { a: mat(a) },
+    outputs: {
+      values: output(mat(c.values), "compress24(a).values", EXACT),
+      meta: output(u32([words], c.meta), "compress24(a).meta", EXACT),
+      decompressed: output(mat(decompress24(c)), "decompress24(compress24(a))", EXACT),
+    },
+  };
+}
+
+export function compressFamily(seed: number, shapes: Shape[]): TestVectorFamily {
+  const I = Infinity;
+  const cases: TestVectorCase[] = [
+    compressCase(
+      "spec9",
+      "SPEC §9: the row [0.1,-3,2,0.5, 4,0.2,-0.3,1, 0.5,1,-2,3, -1,2,0.1,0.2] pruned 2:4 → " +
+        "values [-3,2, 4,1, -2,3, -1,2], codes (9, 12, 14, 4).",
+      prune24(matrix(1, 16, SPEC_COMPRESS.row)).pruned,
+    ),
+    compressCase(
+      "edges",
+      "All six codes; groups with fewer than two non-zeros (positions chosen by the prune24 " +
+        "rule); signed zeros; ±Inf; subnormal ties; 12 groups, so the second meta word holds 4 " +
+        "codes and zero high bits.",
+      matrix(
+        3,
+        16,
+        [
+          [0, -3, 2, 0, 4, 0, 0, 1, 0, 0, -2, 3, -1, 2, 0, 0],
+          [0, 1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 5, 5, 0, 0, 0],
+          [0, 0, 0, 0, -0, 0, 0, -0, I, 0, -I, 0, MIN_SUBNORMAL_F32, 0, 0, -MIN_SUBNORMAL_F32],
+        ].flat(),
+      ),
+    ),
+  ];
+  shapes.forEach((s, k) => {
+    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.compress + k });
+    cases.push(compressCase(
+      `random_${shapeName(s)}`,
+      `prune24 of Irwin-Hall normal values (seed ${seed}, stream ${STREAM.compress + k}).`,
+      prune24(w).pruned,
+    ));
+  });
+  const t = irwinHallMatrix(12, 20, { seed, stream: STREAM.compressTransposable });
+  cases.push(compressCase(
+    "transposable_12x20",
+    `transposableMask24 of Irwin-Hall normal values (seed ${seed}, stream ${STREAM.compressTransposable}).`,
+    transposableMask24(t).pruned,
+  ));
+  return {
+    name: "compress24",
+    file: "compress24.safetensors",
+    description:
+      "Compressed 2:4 storage, reference/compress.ts (SPEC §1.5): compress24, decompress24. " +
+      "Codes idx0 | idx1 << 2, eight per U32 word, group g in bits 4(g % 8)..4(g % 8)+3.",
+    cases,
+  };
+}
