@@ -25,7 +25,7 @@ import {
   assertQuantizeFp8Args,
   assertTransposableInput,
   checkSsteScaleArgs,
-} from "../reference/_checks.ts";
+} from "../reference/checks.ts";
 import type { Compressed24 } from "../reference/compress.ts";
 import type { QuantizeFp8Options, QuantizeFp8Result } from "../reference/fp8.ts";
 import { assertMvueInput, type Mvue24Options } from "../reference/mvue.ts";

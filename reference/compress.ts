@@ -7,7 +7,7 @@
  */
 
 import type { Matrix } from "./matrix.ts";
-import { assertCompressed24, assertCompressible24 } from "./_checks.ts";
+import { assertCompressed24, assertCompressible24 } from "./checks.ts";
 
 /** A 2:4 matrix in compressed form (SPEC §1.5). */
 export interface Compressed24 {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { assertMaskPair } from "./_checks.ts";
+import { assertMaskPair } from "./checks.ts";
 
 /**
  * The number of mask entries that differ between two mask computations, `‖M_t ⊕ M_{t−1}‖₁`. The

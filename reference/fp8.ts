@@ -13,7 +13,7 @@
  */
 
 import type { Matrix } from "./matrix.ts";
-import { assertFp8Format, assertQuantizeFp8Args } from "./_checks.ts";
+import { assertFp8Format, assertQuantizeFp8Args } from "./checks.ts";
 
 /** The name of an FP8 format: `"e4m3"` (OCP E4M3FN, forward operands) or `"e5m2"` (gradients). */
 export type Fp8Format = "e4m3" | "e5m2";

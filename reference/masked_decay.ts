@@ -8,7 +8,7 @@
  */
 
 import type { Matrix } from "./matrix.ts";
-import { assertMaskedDecayArgs } from "./_checks.ts";
+import { assertMaskedDecayArgs } from "./checks.ts";
 
 /**
  * Adds the masked decay term to a gradient: `out = grad + alpha·(1 − mask)⊙w`. Kept weights

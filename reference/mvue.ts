@@ -9,7 +9,7 @@
  */
 
 import { assertFinite, assertGroupedCols, assertMatrix, type Matrix } from "./matrix.ts";
-import { assertMvueUniforms, assertOptionsObject } from "./_checks.ts";
+import { assertMvueUniforms, assertOptionsObject } from "./checks.ts";
 import { uniform4 } from "./rng.ts";
 
 /** `ε` of SPEC §2.7 as a float32 value (`Math.fround(1.19209e-7)`). */

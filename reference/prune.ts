@@ -5,7 +5,7 @@
  */
 
 import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "./matrix.ts";
-import { assertPruneNMOptions } from "./_checks.ts";
+import { assertPruneNMOptions } from "./checks.ts";
 
 /** The output of a pruning function: the pruned matrix and its 0/1 mask (SPEC §0). */
 export interface PruneResult {

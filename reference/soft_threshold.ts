@@ -6,7 +6,7 @@
  */
 
 import { assertGroupedCols, assertMatrix, assertNoNaN, type Matrix } from "./matrix.ts";
-import { checkSsteScaleArgs } from "./_checks.ts";
+import { checkSsteScaleArgs } from "./checks.ts";
 import { prune24, type PruneResult } from "./prune.ts";
 
 /**

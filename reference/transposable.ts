@@ -7,7 +7,7 @@
  */
 
 import type { Matrix } from "./matrix.ts";
-import { assertTransposableInput } from "./_checks.ts";
+import { assertTransposableInput } from "./checks.ts";
 import type { PruneResult } from "./prune.ts";
 
 /** The six ways to choose two of four columns, as 4-bit row words (column 0 = bit 3). */

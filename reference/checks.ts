@@ -1,7 +1,7 @@
 /**
- * Argument checks shared by the reference functions and `gpu/kernels.ts`, whose GPU twins validate
- * exactly as the reference does (same order, same errors, same messages). Private to the project:
- * not exported from `reference/mod.ts`.
+ * Argument checks of the reference functions, shared with their GPU twins (`gpu/kernels.ts`) so
+ * both validate identically: same order, same errors, same messages. Imported across folders, so
+ * not `_`-private; not part of the package API (`reference/mod.ts` does not export it).
  *
  * @module
  */
