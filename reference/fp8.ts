@@ -1,13 +1,7 @@
 /**
- * FP8 simulation (SPEC §2.9): the two 8-bit float formats of the OCP "8-bit Floating Point
- * Specification (OFP8)" v1.0 (Micikevicius et al., "FP8 Formats for Deep Learning", arXiv
- * 2209.05433), and the per-tensor amax quantise-dequantise that Hu, Zhu, Chen, "S-STE: Continuous
- * Pruning Function for Efficient 2:4 Sparse Pre-training" (NeurIPS 2024) apply before each GEMM.
- *
- * - `"e4m3"` (OCP E4M3FN): sign, 4 exponent bits, 3 mantissa bits, bias 7; largest finite 448
- *   (`0x7E`), smallest subnormal 2^-9 (`0x01`); NaN = `S.1111.111`; no infinities.
- * - `"e5m2"`: sign, 5 exponent bits, 2 mantissa bits, bias 15; largest finite 57344 (`0x7B`),
- *   smallest subnormal 2^-16 (`0x01`); ±Inf = `S.11111.00`; NaN = `S.11111.{01,10,11}`.
+ * FP8 simulation (SPEC §2.9): the OCP OFP8 v1.0 formats E4M3 (E4M3FN) and E5M2, and the per-tensor
+ * amax quantise-dequantise that S-STE applies before each GEMM. The format constants and the
+ * encoding decisions (saturation, ±Inf, NaN, float32 order) are in SPEC §2.9.
  *
  * @module
  */
@@ -185,15 +179,9 @@ export interface QuantizeFp8Result {
  * saturation at `±FMT_MAX`. The entry of largest magnitude lands on `±FMT_MAX` (up to the rounding
  * of `s`).
  *
- * Float32 operation order (a float32 GPU kernel doing the same agrees bit for bit; `f(·)` rounds
- * to float32):
- * 1. `amax = max_i |x_i|` (exact).
- * 2. `s = 1` if `amax = 0`; otherwise `s = min(f(FMT_MAX / amax), FLOAT32_MAX)`: the division is
- *    rounded once to float32, and clamped to the largest finite float32 when `amax` is so small
- *    (below about 1.3e-36 for E4M3, 1.7e-34 for E5M2) that the quotient overflows.
- * 3. `y_i = f(x_i · s)`; `q_i = decodeFp8(encodeFp8(y_i))` (RNE from the float32 `y_i`;
- *    saturating, so `y_i` slightly above `FMT_MAX` after rounding gives `FMT_MAX`).
- * 4. `out_i = f(q_i / s)`.
+ * In float32, in the order SPEC §2.9 fixes (`amax` exact; `s = min(f(FMT_MAX / amax),
+ * FLOAT32_MAX)`, or 1 when `amax = 0`; `y = f(x·s)`; `out = f(decode(encode(y)) / s)`), so a
+ * float32 GPU kernel doing the same agrees bit for bit.
  *
  * Signs and `-0` are kept. NaN and ±Inf inputs are rejected: NaN has no grid value, and an
  * infinite amax would make the scale 0 and every other entry 0.

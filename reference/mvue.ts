@@ -163,30 +163,9 @@ function sampleGroup(
  * unused. Equivalent to {@linkcode mvue24WithUniforms} with `uniforms[2q] = u0`,
  * `uniforms[2q + 1] = u1`.
  *
- * **Float32 operation order** (every operation rounded to float32, `f(·)` below; a float32 GPU
- * kernel doing the same operations in the same order draws the same positions). For a group
- * `x_0..x_3`:
- *
- * 1. `a_i = f(|x_i| + ε)` with `ε = MVUE_EPSILON = f(1.19209e-7)`, `i = 0..3`.
- * 2. `S = f(f(f(a_0 + a_1) + a_2) + a_3)`. Groups with `S > 2^126` are rejected.
- * 3. `t_i = f(a_i / S)`.
- * 4. `R_i = S − a_i`, **computed as the sum of the other three `a` in ascending index order**,
- *    `R_i = f(f(a_j + a_k) + a_l)` with `j < k < l`, `{j, k, l} = {0..3} \ {i}` (no cancellation
- *    when `a_i` dominates).
- * 5. First pick: `c = 0`; for `i = 0, 1, 2, 3`: `c = f(c + t_i)`; if `u0 ≤ c`, pick `i` and stop
- *    (inclusive, so a tie goes to the lower index). If no index was picked (rounding left the last
- *    cumulative value below `u0`), pick `3`.
- * 6. Second pick: `c = 0`; for `j` ascending over the three indices other than `i`:
- *    `c = f(c + f(a_j / R_i))`; if `u1 ≤ c`, pick `j` and stop. If none, pick the last of the
- *    three.
- * 7. For each drawn `k`: `s_k = 0`; for `m` ascending over the indices other than `k`:
- *    `s_k = f(s_k + f(t_m / R_m))`; then `p_k = f(t_k + f(a_k · s_k))` (no fused multiply-add) and
- *    `out_k = f(x_k / p_k)` with the raw signed `x_k` (no ε). The other two outputs are `+0`.
- *
- * Properties: exactly two nonzero positions per group unless an `x_k` is 0; `|out_k| ≤ S` up to
- * float32 rounding; an all-zero group gives zeros, never NaN. Parity note for GPU kernels: when
- * `S ≤ 2^103` every `t_i` and `a_j / R_i` is a normal float32 value, so a kernel that flushes
- * subnormals to zero still draws the same positions.
+ * Every operation is rounded to float32 in the order SPEC §2.7 fixes (`R_i` formed as the sum of
+ * the other three, no fused multiply-add), so a GPU kernel doing the same draws the same positions.
+ * Exactly two nonzero positions per group unless an `x_k` is 0; an all-zero group gives zeros.
  *
  * @param g The gradient matrix; `g.cols` must be a multiple of 4; values must be finite.
  * @param options `{ seed, stream }`: the generator key and stream (default stream 0).

@@ -1,24 +1,7 @@
 /**
- * The project's counter-based random number generator (SPEC §2.7): Philox4x32-10 built only from
- * 32-bit unsigned operations, so a WGSL kernel reproduces every draw bit for bit.
- *
- * Definition (fixed; the WGSL kernel implements exactly the same):
- *
- * - **Philox4x32-10** (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3",
- *   SC 2011; the Random123 library). Constants `M0 = 0xD2511F53`, `M1 = 0xCD9E8D57`,
- *   `W0 = 0x9E3779B9`, `W1 = 0xBB67AE85`. One round maps counter `(c0, c1, c2, c3)` and key
- *   `(k0, k1)` to `(hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)` where `(hi0, lo0) = mulhilo(M0, c0)`
- *   and `(hi1, lo1) = mulhilo(M1, c2)`. Ten rounds; between two rounds the key is bumped,
- *   `k0 += W0`, `k1 += W1` (mod 2^32). `mulhilo` forms the high word of the 64-bit product from
- *   16-bit halves (no 64-bit integers, no floating point), the low word with a wrapping 32-bit
- *   multiply.
- * - **Key from a seed**: `seed` is an integer in `[0, 2^53)`; `k0 = seed mod 2^32`,
- *   `k1 = floor(seed / 2^32)`.
- * - **Counter** of draw `index` in stream `stream` (both integers in `[0, 2^32)`):
- *   `(index, stream, 0, 0)`.
- * - **Word to uniform**: `u = ((x >>> 9) + 0.5) · 2^-23`, i.e. `(2·(x >>> 9) + 1) · 2^-24`: 24
- *   significant bits, so exact in float32, and strictly inside `(0, 1)` (from `2^-24` to
- *   `1 − 2^-24`).
+ * The project's counter-based random number generator: Philox4x32-10 (Salmon et al., SC 2011)
+ * built only from 32-bit unsigned operations, so a WGSL kernel reproduces every draw bit for bit.
+ * The round function, key, counter layout and word-to-uniform map are defined in SPEC §7.1.
  *
  * @module
  */
