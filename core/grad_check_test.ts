@@ -1,19 +1,5 @@
 import { assertClose, assertEqualArrays, finiteDifference } from "./grad_check.ts";
-
-function throwsWith(fn: () => unknown, type: ErrorConstructor, ...parts: string[]): string {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof type)) throw new Error(`expected ${type.name}, got ${e}`);
-    for (const part of parts) {
-      if (!(e as Error).message.includes(part)) {
-        throw new Error(`message lacks "${part}": ${(e as Error).message}`);
-      }
-    }
-    return (e as Error).message;
-  }
-  throw new Error(`expected a ${type.name}`);
-}
+import { assertThrows } from "../reference/testing.ts";
 
 Deno.test("finiteDifference matches analytic gradients and restores x", () => {
   const f = (x: Float64Array) => Math.sin(x[0]) * x[1] + x[2] ** 3;
@@ -33,17 +19,17 @@ Deno.test("finiteDifference is exact for quadratics up to rounding and honours e
 });
 
 Deno.test("finiteDifference rejects bad eps, non-finite values and restores x on throw", () => {
-  throwsWith(() => finiteDifference(() => 0, new Float64Array(1), 0), RangeError, "eps", "0");
-  throwsWith(() => finiteDifference(() => 0, new Float64Array(1), NaN), RangeError, "eps");
+  assertThrows(() => finiteDifference(() => 0, new Float64Array(1), 0), RangeError, "eps", "0");
+  assertThrows(() => finiteDifference(() => 0, new Float64Array(1), NaN), RangeError, "eps");
   const x = new Float64Array([1, 2]);
-  throwsWith(
+  assertThrows(
     () => finiteDifference((v) => (v[1] > 2 ? NaN : 0), x),
     RangeError,
     "NaN",
     "x[1] + eps",
   );
   assertEqualArrays(x, [1, 2], "x after a throwing f");
-  throwsWith(
+  assertThrows(
     () => finiteDifference(() => "1" as unknown as number, new Float64Array(1)),
     TypeError,
     "number",
@@ -55,13 +41,13 @@ Deno.test("assertClose applies atol + rtol·|expected| per element", () => {
   assertClose([0, 101], [0, 100], { atol: 0, rtol: 0.01 }, "rel");
   // 1 + 0.01·100 = 2 allowed at element 1; 2.5 is not.
   assertClose([0, 102], [0, 100], { atol: 1, rtol: 0.01 }, "mixed");
-  throwsWith(() => assertClose([0, 102.5], [0, 100], { atol: 1, rtol: 0.01 }, "mixed"), Error);
+  assertThrows(() => assertClose([0, 102.5], [0, 100], { atol: 1, rtol: 0.01 }, "mixed"), Error);
 });
 
 Deno.test("assertClose reports label, maxima and the first five mismatches", () => {
   const actual = [0, 1, 2, 3, 4, 5, 6, 7];
   const expected = [0, 2, 2, 4, 5, 6, 7, 17];
-  const msg = throwsWith(
+  const { message: msg } = assertThrows(
     () => assertClose(actual, expected, { atol: 0.1, rtol: 0 }, "logits"),
     Error,
     "logits",
@@ -76,32 +62,32 @@ Deno.test("assertClose reports label, maxima and the first five mismatches", () 
 
 Deno.test("assertClose treats NaN and infinities strictly", () => {
   assertClose([NaN, Infinity, -Infinity], [NaN, Infinity, -Infinity], { atol: 0, rtol: 0 }, "ok");
-  throwsWith(() => assertClose([NaN], [1], { atol: 1e9, rtol: 1 }, "nan"), Error, "nan");
-  throwsWith(() => assertClose([1], [NaN], { atol: 1e9, rtol: 1 }, "nan"), Error, "nan");
-  throwsWith(() => assertClose([Infinity], [1e308], { atol: 1e9, rtol: 1 }, "inf"), Error);
-  throwsWith(() => assertClose([-Infinity], [Infinity], { atol: 0, rtol: 0 }, "inf"), Error);
+  assertThrows(() => assertClose([NaN], [1], { atol: 1e9, rtol: 1 }, "nan"), Error, "nan");
+  assertThrows(() => assertClose([1], [NaN], { atol: 1e9, rtol: 1 }, "nan"), Error, "nan");
+  assertThrows(() => assertClose([Infinity], [1e308], { atol: 1e9, rtol: 1 }, "inf"), Error);
+  assertThrows(() => assertClose([-Infinity], [Infinity], { atol: 0, rtol: 0 }, "inf"), Error);
 });
 
 Deno.test("assertClose and assertEqualArrays check lengths and tolerances", () => {
-  throwsWith(
+  assertThrows(
     () => assertClose([1, 2], [1], { atol: 1, rtol: 1 }, "len"),
     RangeError,
     "actual 2 vs expected 1",
   );
-  throwsWith(() => assertEqualArrays([1], [1, 2], "len"), RangeError, "len");
-  throwsWith(() => assertClose([1], [1], { atol: -1, rtol: 0 }, "t"), RangeError, "atol");
-  throwsWith(() => assertClose([1], [1], { atol: 0, rtol: NaN }, "t"), RangeError, "rtol");
+  assertThrows(() => assertEqualArrays([1], [1, 2], "len"), RangeError, "len");
+  assertThrows(() => assertClose([1], [1], { atol: -1, rtol: 0 }, "t"), RangeError, "atol");
+  assertThrows(() => assertClose([1], [1], { atol: 0, rtol: NaN }, "t"), RangeError, "rtol");
 });
 
 Deno.test("assertEqualArrays compares exactly", () => {
   assertEqualArrays(new Uint8Array([1, 0, 1]), [1, 0, 1], "mask");
   assertEqualArrays([NaN, 0], [NaN, -0], "nan and signed zero");
-  throwsWith(
+  assertThrows(
     () => assertEqualArrays([1, 0, 1, 1], [1, 0, 0, 1], "mask"),
     Error,
     "mask",
     "1 of 4",
     "[2] actual 1, expected 0",
   );
-  throwsWith(() => assertEqualArrays([1 + 2 ** -52], [1], "ulp"), Error, "ulp");
+  assertThrows(() => assertEqualArrays([1 + 2 ** -52], [1], "ulp"), Error, "ulp");
 });

@@ -8,54 +8,24 @@ import { transposableMask24 } from "../reference/transposable.ts";
 import { mvue24 } from "../reference/mvue.ts";
 import { quantizeFp8 } from "../reference/fp8.ts";
 import { uniform4 } from "../reference/rng.ts";
+import { assert, assertRejects, assertThrows, seededRandom } from "../reference/testing.ts";
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-/** Deterministic uniforms in [-1, 1) (mulberry32). */
+/** Uniforms in [-1, 1) · scale from the seeded Philox stream (two draws per value: 48 bits). */
 function randoms(n: number, seed: number, scale = 1): Float64Array {
-  let a = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = scale * ((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1);
-  }
-  return out;
+  const rand = seededRandom(seed);
+  return Float64Array.from({ length: n }, () => scale * ((rand() + rand() * 2 ** -24) * 2 - 1));
+}
+
+/** A plain `Error` (not a subclass) mentioning `parts`: how a released tensor is reported. */
+function throwsPlainError(fn: () => unknown, ...parts: string[]): void {
+  const e = assertThrows(fn, Error, ...parts);
+  assert(e.constructor === Error, `expected a plain Error, got ${e.constructor.name}`);
 }
 
 /** The same values rounded to float32 (what an f32 tensor stores). */
 const f32 = (x: ArrayLike<number>) => Float64Array.from(Float32Array.from(x));
-
-function throwsWith(fn: () => unknown, type: ErrorConstructor, ...parts: string[]): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof type) || (type === Error && e.constructor !== Error)) {
-      throw new Error(`expected ${type.name}, got ${e}`);
-    }
-    for (const part of parts) {
-      if (!(e as Error).message.includes(part)) {
-        throw new Error(`message lacks "${part}": ${(e as Error).message}`);
-      }
-    }
-    return;
-  }
-  throw new Error(`expected a ${type.name}`);
-}
-
-async function rejectsWith(p: Promise<unknown>, type: ErrorConstructor, part: string) {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof type) || !(e as Error).message.includes(part)) {
-      throw new Error(`expected ${type.name} mentioning "${part}", got ${e}`);
-    }
-    return;
-  }
-  throw new Error(`expected a rejection with ${type.name}`);
-}
 
 const EXACT64 = { atol: 1e-14, rtol: 1e-13 };
 const FD = { atol: 1e-8, rtol: 1e-6 };
@@ -125,7 +95,7 @@ Deno.test("ReferenceBackend names itself and validates its precision", () => {
   if (new ReferenceBackend({ precision: "f64" }).device !== "CPU (pure TypeScript, f64)") {
     throw new Error("unexpected f64 device string");
   }
-  throwsWith(
+  assertThrows(
     () => new ReferenceBackend({ precision: "f16" as "f32" }),
     RangeError,
     "precision",
@@ -161,14 +131,14 @@ Deno.test("tensor/indices/full/read: f32 rounds, f64 keeps, i32 converts", async
 
 Deno.test("tensor/indices/full reject bad shapes, lengths and types", () => {
   const be = new ReferenceBackend();
-  throwsWith(() => be.tensor(new Float32Array(5), [2, 3]), RangeError, "[2, 3]", "6", "5");
-  throwsWith(() => be.tensor(new Float32Array(2), [2, -1]), RangeError, "[2, -1]");
-  throwsWith(() => be.tensor(new Float32Array(2), [2.5]), RangeError, "[2.5]");
-  throwsWith(() => be.tensor(new Float32Array(1), []), RangeError, "shape");
-  throwsWith(() => be.tensor([1, 2] as unknown as Float32Array, [2]), TypeError, "Array");
-  throwsWith(() => be.indices(new Float32Array(2) as unknown as Int32Array, [2]), TypeError);
-  throwsWith(() => be.indices(new Int32Array(2), [3]), RangeError, "[3]");
-  throwsWith(() => be.full([2], NaN), RangeError, "NaN");
+  assertThrows(() => be.tensor(new Float32Array(5), [2, 3]), RangeError, "[2, 3]", "6", "5");
+  assertThrows(() => be.tensor(new Float32Array(2), [2, -1]), RangeError, "[2, -1]");
+  assertThrows(() => be.tensor(new Float32Array(2), [2.5]), RangeError, "[2.5]");
+  assertThrows(() => be.tensor(new Float32Array(1), []), RangeError, "shape");
+  assertThrows(() => be.tensor([1, 2] as unknown as Float32Array, [2]), TypeError, "Array");
+  assertThrows(() => be.indices(new Float32Array(2) as unknown as Int32Array, [2]), TypeError);
+  assertThrows(() => be.indices(new Int32Array(2), [3]), RangeError, "[3]");
+  assertThrows(() => be.full([2], NaN), RangeError, "NaN");
 });
 
 Deno.test("release frees temporaries; kept tensors survive; used released tensors throw", async () => {
@@ -182,15 +152,15 @@ Deno.test("release frees temporaries; kept tensors survive; used released tensor
   if (count() !== 0) throw new Error("release left temporaries");
   assertEqualArrays(await be.read(param), [1, 2, 3, 4], "kept tensor after release");
   assertEqualArrays(await be.read(view), [1, 2, 3, 4], "view of a kept tensor after release");
-  throwsWith(() => be.scale(tmp, 1), Error, "Cannot use a released tensor", "[2, 2]");
-  throwsWith(() => be.add(param, tmp), Error, "Cannot use a released tensor");
-  throwsWith(() => be.keep(tmp), Error, "Cannot use a released tensor");
-  throwsWith(() => be.dispose(tmp), Error, "Cannot use a released tensor");
-  await rejectsWith(be.read(tmp), Error, "Cannot use a released tensor");
-  await rejectsWith(be.readMany([param, tmp]), Error, "Cannot use a released tensor");
+  throwsPlainError(() => be.scale(tmp, 1), "Cannot use a released tensor", "[2, 2]");
+  throwsPlainError(() => be.add(param, tmp), "Cannot use a released tensor");
+  throwsPlainError(() => be.keep(tmp), "Cannot use a released tensor");
+  throwsPlainError(() => be.dispose(tmp), "Cannot use a released tensor");
+  await assertRejects(() => be.read(tmp), Error, "Cannot use a released tensor");
+  await assertRejects(() => be.readMany([param, tmp]), Error, "Cannot use a released tensor");
   be.dispose(param);
-  throwsWith(() => be.readF64(param), Error, "Cannot use a released tensor");
-  throwsWith(() => be.readF64(view), Error, "Cannot use a released tensor");
+  throwsPlainError(() => be.readF64(param), "Cannot use a released tensor");
+  throwsPlainError(() => be.readF64(view), "Cannot use a released tensor");
 });
 
 Deno.test("reshape is a view: same storage, keep through the view, size checked", async () => {
@@ -204,16 +174,16 @@ Deno.test("reshape is a view: same storage, keep through the view, size checked"
   assertEqualArrays(await be.read(x), [6, 5, 4, 3, 2, 1], "kept via its view");
   const ids = be.reshape(be.indices(new Int32Array([1, 2]), [2]), [1, 2]);
   if (ids.dtype !== "i32") throw new Error("reshape must keep the dtype");
-  throwsWith(() => be.reshape(x, [4, 2]), RangeError, "[2, 3]", "[4, 2]");
+  assertThrows(() => be.reshape(x, [4, 2]), RangeError, "[2, 3]", "[4, 2]");
 });
 
 Deno.test("tensors of another backend or other objects are TypeErrors", () => {
   const a = new ReferenceBackend(), b = new ReferenceBackend();
   const t = a.tensor(new Float32Array(4), [4]);
-  throwsWith(() => b.scale(t, 2), TypeError, "another ReferenceBackend");
-  throwsWith(() => b.keep(t), TypeError, "another ReferenceBackend");
+  assertThrows(() => b.scale(t, 2), TypeError, "another ReferenceBackend");
+  assertThrows(() => b.keep(t), TypeError, "another ReferenceBackend");
   const fake = { shape: [4], size: 4, dtype: "f32" } as Tensor;
-  throwsWith(() => a.add(t, fake), TypeError, "Object");
+  assertThrows(() => a.add(t, fake), TypeError, "Object");
 });
 
 Deno.test("assign copies in place and checks shape and dtype", async () => {
@@ -221,8 +191,8 @@ Deno.test("assign copies in place and checks shape and dtype", async () => {
   const dst = be.keep(be.full([2, 2]));
   be.assign(dst, be.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]));
   assertEqualArrays(await be.read(dst), [1, 2, 3, 4], "assigned");
-  throwsWith(() => be.assign(dst, be.full([4])), RangeError, "[2, 2] vs [4]");
-  throwsWith(() => be.assign(dst, be.indices(new Int32Array(4), [2, 2])), TypeError, "i32");
+  assertThrows(() => be.assign(dst, be.full([4])), RangeError, "[2, 2] vs [4]");
+  assertThrows(() => be.assign(dst, be.indices(new Int32Array(4), [2, 2])), TypeError, "i32");
 });
 
 // ---- linear algebra -----------------------------------------------------------------------------
@@ -277,22 +247,22 @@ Deno.test("matmul: an empty reduction gives zeros; shape errors name the shapes"
   const be = new ReferenceBackend();
   const z = be.matmul(be.full([2, 0]), be.full([0, 3]));
   assertEqualArrays(be.readF64(z), new Array(6).fill(0), "K = 0");
-  throwsWith(
+  assertThrows(
     () => be.matmul(be.full([2, 3]), be.full([4, 5])),
     RangeError,
     "a [2, 3]",
     "b [4, 5]",
     "3 vs 4",
   );
-  throwsWith(
+  assertThrows(
     () => be.matmul(be.full([2, 3]), be.full([5, 4]), { transB: true }),
     RangeError,
     "(transB)",
   );
-  throwsWith(() => be.matmul(be.full([2, 2, 3]), be.full([3, 3, 4])), RangeError, "batch");
-  throwsWith(() => be.matmul(be.full([2, 3]), be.full([1, 3, 4])), RangeError, "both 2-D");
-  throwsWith(() => be.matmul(be.full([6]), be.full([6])), RangeError, "[6]");
-  throwsWith(
+  assertThrows(() => be.matmul(be.full([2, 2, 3]), be.full([3, 3, 4])), RangeError, "batch");
+  assertThrows(() => be.matmul(be.full([2, 3]), be.full([1, 3, 4])), RangeError, "both 2-D");
+  assertThrows(() => be.matmul(be.full([6]), be.full([6])), RangeError, "[6]");
+  assertThrows(
     () => be.matmul(be.indices(new Int32Array(4), [2, 2]), be.full([2, 2])),
     TypeError,
     "i32",
@@ -306,7 +276,7 @@ Deno.test("transpose and permute0213 match index formulas and round-trip", () =>
   const expected = new Float64Array(12);
   for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) expected[c * 3 + r] = x[r * 4 + c];
   assertEqualArrays(t, f32(expected), "transpose");
-  throwsWith(() => be.transpose(be.full([2, 2, 2])), RangeError, "[2, 2, 2]");
+  assertThrows(() => be.transpose(be.full([2, 2, 2])), RangeError, "[2, 2, 2]");
 
   const [A, B, C, D] = [2, 3, 4, 5];
   const v = randoms(A * B * C * D, 6);
@@ -326,7 +296,7 @@ Deno.test("transpose and permute0213 match index formulas and round-trip", () =>
   }
   const back = be.permute0213(p, [A, C, B, D]);
   assertEqualArrays(be.readF64(back), be.readF64(xt), "permute0213 round trip");
-  throwsWith(() => be.permute0213(xt, [2, 3, 4, 4]), RangeError, "[2, 3, 4, 4]", "120");
+  assertThrows(() => be.permute0213(xt, [2, 3, 4, 4]), RangeError, "[2, 3, 4, 4]", "120");
 });
 
 Deno.test("sliceCols and padCols match a naive copy and invert each other", () => {
@@ -339,10 +309,10 @@ Deno.test("sliceCols and padCols match a naive copy and invert each other", () =
   assertEqualArrays(be.readF64(p), [0, 2, 3, 4, 0, 0, 7, 8, 9, 0], "pad");
   assertEqualArrays(be.readF64(be.sliceCols(p, 1, 3)), be.readF64(s), "slice(pad(x)) = x");
   assertEqualArrays(be.readF64(be.sliceCols(x, 5, 0)), [], "empty slice");
-  throwsWith(() => be.sliceCols(x, 3, 3), RangeError, "[3, 6)", "5 columns");
-  throwsWith(() => be.sliceCols(x, -1, 2), RangeError, "start", "-1");
-  throwsWith(() => be.padCols(s, 3, 5), RangeError, "6 columns", "got 5");
-  throwsWith(() => be.padCols(be.full([6]), 0, 8), RangeError, "[6]");
+  assertThrows(() => be.sliceCols(x, 3, 3), RangeError, "[3, 6)", "5 columns");
+  assertThrows(() => be.sliceCols(x, -1, 2), RangeError, "start", "-1");
+  assertThrows(() => be.padCols(s, 3, 5), RangeError, "6 columns", "got 5");
+  assertThrows(() => be.padCols(be.full([6]), 0, 8), RangeError, "[6]");
 });
 
 // ---- element-wise -------------------------------------------------------------------------------
@@ -362,11 +332,11 @@ Deno.test("add, addScaled, mul, scale match naive loops and round once in f32", 
     if (t.shape.join() !== "2,5") throw new Error(`${label}: shape ${t.shape}`);
     assertEqualArrays(be.readF64(t), Float32Array.from({ length: 10 }, (_, i) => f(i)), label);
   }
-  throwsWith(() => be.add(ta, be.full([5, 2])), RangeError, "[2, 5] vs [5, 2]");
-  throwsWith(() => be.mul(ta, be.full([10])), RangeError, "[2, 5] vs [10]");
-  throwsWith(() => be.addScaled(ta, tb, Infinity), RangeError, "Infinity");
-  throwsWith(() => be.scale(ta, NaN), RangeError, "NaN");
-  throwsWith(() => be.add(be.indices(new Int32Array(10), [2, 5]), tb), TypeError, "i32");
+  assertThrows(() => be.add(ta, be.full([5, 2])), RangeError, "[2, 5] vs [5, 2]");
+  assertThrows(() => be.mul(ta, be.full([10])), RangeError, "[2, 5] vs [10]");
+  assertThrows(() => be.addScaled(ta, tb, Infinity), RangeError, "Infinity");
+  assertThrows(() => be.scale(ta, NaN), RangeError, "NaN");
+  assertThrows(() => be.add(be.indices(new Int32Array(10), [2, 5]), tb), TypeError, "i32");
 });
 
 Deno.test("gelu matches exact-erf GELU to ~1e-15 (f64), incl. tails and infinities", () => {
@@ -432,7 +402,7 @@ Deno.test("geluBackward matches central differences and the exact derivative", (
   );
   // GELU'(1) = Φ(1) + φ(1) from mpmath; limits 0 and 1; 2·GELU'(−60) underflows to 0.
   assertClose(d, [2 * 1.0833154705876862984, 0, 2, 0], { atol: 0, rtol: 2e-15 }, "gelu' values");
-  throwsWith(() => be.geluBackward(be.full([4]), be.full([2, 2])), RangeError, "[4] vs [2, 2]");
+  assertThrows(() => be.geluBackward(be.full([4]), be.full([2, 2])), RangeError, "[4] vs [2, 2]");
 });
 
 Deno.test("dropout keeps element i iff uniform4(seed, stream, i/4)[i%4] >= p, scaled 1/(1−p)", () => {
@@ -459,10 +429,10 @@ Deno.test("dropout keeps element i iff uniform4(seed, stream, i/4)[i%4] >= p, sc
   const other = be.readF64(be.dropout(be.tensor(x, [n]), p, seed, stream + 1));
   if (other.every((v, i) => v === out[i])) throw new Error("streams should differ");
   const t = be.full([8], 1);
-  throwsWith(() => be.dropout(t, 1, 0, 0), RangeError, "p", "1");
-  throwsWith(() => be.dropout(t, -0.1, 0, 0), RangeError, "-0.1");
-  throwsWith(() => be.dropout(t, 0.5, -1, 0), RangeError, "seed", "-1");
-  throwsWith(() => be.dropout(t, 0.5, 0, 2 ** 32), RangeError, "stream");
+  assertThrows(() => be.dropout(t, 1, 0, 0), RangeError, "p", "1");
+  assertThrows(() => be.dropout(t, -0.1, 0, 0), RangeError, "-0.1");
+  assertThrows(() => be.dropout(t, 0.5, -1, 0), RangeError, "seed", "-1");
+  assertThrows(() => be.dropout(t, 0.5, 0, 2 ** 32), RangeError, "stream");
 });
 
 // ---- normalisation, attention, embedding, loss --------------------------------------------------
@@ -491,10 +461,10 @@ Deno.test("layerNorm matches a naive two-pass computation", () => {
   assertClose(be.readF64(mean), em, EXACT64, "layerNorm mean");
   assertClose(be.readF64(rstd), er, EXACT64, "layerNorm rstd");
   const xt = be.tensor(x, [n, d]);
-  throwsWith(() => be.layerNorm(xt, be.full([d + 1]), be.full([d]), eps), RangeError, "w", "[8]");
-  throwsWith(() => be.layerNorm(xt, be.full([d]), be.full([d, 1]), eps), RangeError, "b");
-  throwsWith(() => be.layerNorm(xt, be.full([d]), be.full([d]), 0), RangeError, "eps");
-  throwsWith(() => be.layerNorm(be.full([2, 0]), be.full([0]), be.full([0]), 1), RangeError);
+  assertThrows(() => be.layerNorm(xt, be.full([d + 1]), be.full([d]), eps), RangeError, "w", "[8]");
+  assertThrows(() => be.layerNorm(xt, be.full([d]), be.full([d, 1]), eps), RangeError, "b");
+  assertThrows(() => be.layerNorm(xt, be.full([d]), be.full([d]), 0), RangeError, "eps");
+  assertThrows(() => be.layerNorm(be.full([2, 0]), be.full([0]), be.full([0]), 1), RangeError);
 });
 
 Deno.test("layerNormBackward matches central differences for x, w and b", () => {
@@ -511,12 +481,12 @@ Deno.test("layerNormBackward matches central differences for x, w and b", () => 
   checkGradient(be, w0, [d], (w) => ln(X(), w, B()), (w, c) => grads(X(), w, B(), c).dw, "dw");
   checkGradient(be, b0, [d], (b) => ln(X(), W(), b), (b, c) => grads(X(), W(), b, c).db, "db");
   const { mean, rstd } = be.layerNorm(X(), W(), B(), eps);
-  throwsWith(
+  assertThrows(
     () => be.layerNormBackward(X(), W(), mean, rstd, be.full([n, d + 1])),
     RangeError,
     "[3, 5] vs [3, 6]",
   );
-  throwsWith(
+  assertThrows(
     () => be.layerNormBackward(X(), W(), be.full([n + 1]), rstd, X()),
     RangeError,
     "mean",
@@ -549,9 +519,9 @@ Deno.test("causalSoftmax: rows sum to 1, zeros above the diagonal, matches naive
     atol: 0,
     rtol: 1e-7,
   }, "large scores");
-  throwsWith(() => be.causalSoftmax(be.full([2, 3, 4]), 1), RangeError, "[2, 3, 4]");
-  throwsWith(() => be.causalSoftmax(be.full([1, 2, 2]), NaN), RangeError, "scale");
-  throwsWith(
+  assertThrows(() => be.causalSoftmax(be.full([2, 3, 4]), 1), RangeError, "[2, 3, 4]");
+  assertThrows(() => be.causalSoftmax(be.full([1, 2, 2]), NaN), RangeError, "scale");
+  assertThrows(
     () => be.causalSoftmax(be.tensor(new Float64Array([-Infinity, 0, 0, 0]), [1, 2, 2]), 1),
     RangeError,
     "row 0",
@@ -570,7 +540,7 @@ Deno.test("softmaxBackward (through causalSoftmax) matches central differences",
     (s, c) => be.scale(be.softmaxBackward(be.causalSoftmax(s, scale), c), scale),
     "softmax'",
   );
-  throwsWith(() => be.softmaxBackward(be.full([2, 3]), be.full([3, 2])), RangeError, "[2, 3]");
+  assertThrows(() => be.softmaxBackward(be.full([2, 3]), be.full([3, 2])), RangeError, "[2, 3]");
 });
 
 Deno.test("embedding gathers rows; embeddingBackward scatter-adds (central differences)", () => {
@@ -594,21 +564,21 @@ Deno.test("embedding gathers rows; embeddingBackward scatter-adds (central diffe
   if (g.shape.join() !== `${V},${d}`) throw new Error(`shape ${g.shape}`);
   assertEqualArrays(be.readF64(g), [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 3, 3, 3], "counts");
   const t = be.tensor(table, [V, d]);
-  throwsWith(
+  assertThrows(
     () => be.embedding(t, be.indices(new Int32Array([5]), [1])),
     RangeError,
     "5",
     "[0, 5)",
   );
-  throwsWith(() => be.embedding(t, be.indices(new Int32Array([-1]), [1])), RangeError, "-1");
-  throwsWith(() => be.embedding(t, be.full([2])), TypeError, "idx", "i32");
-  throwsWith(() => be.embedding(t, be.indices(new Int32Array(4), [2, 2])), RangeError, "[2, 2]");
-  throwsWith(
+  assertThrows(() => be.embedding(t, be.indices(new Int32Array([-1]), [1])), RangeError, "-1");
+  assertThrows(() => be.embedding(t, be.full([2])), TypeError, "idx", "i32");
+  assertThrows(() => be.embedding(t, be.indices(new Int32Array(4), [2, 2])), RangeError, "[2, 2]");
+  assertThrows(
     () => be.embeddingBackward(idx2, be.full([ids.length + 1, d]), V),
     RangeError,
     "row counts",
   );
-  throwsWith(() => be.embeddingBackward(idx2, be.full([ids.length, d]), 4), RangeError, "[0, 4)");
+  assertThrows(() => be.embeddingBackward(idx2, be.full([ids.length, d]), 4), RangeError, "[0, 4)");
 });
 
 Deno.test("crossEntropy matches a manual log-softmax and stays stable for large logits", () => {
@@ -634,14 +604,14 @@ Deno.test("crossEntropy matches a manual log-softmax and stays stable for large 
   // log(1 + e^−1998) = 0. A naive exp(1000) would overflow to NaN.
   assertClose(be.readF64(big), [Math.log(1 + Math.E) / 2], EXACT64, "large logits");
   const zt = be.tensor(z, [n, c]);
-  throwsWith(
+  assertThrows(
     () => be.crossEntropy(zt, be.indices(new Int32Array([0, 6, 0, 0]), [n])),
     RangeError,
     "6",
   );
-  throwsWith(() => be.crossEntropy(zt, be.indices(new Int32Array(3), [3])), RangeError, "[3]");
-  throwsWith(() => be.crossEntropy(zt, be.full([n])), TypeError, "targets", "i32");
-  throwsWith(
+  assertThrows(() => be.crossEntropy(zt, be.indices(new Int32Array(3), [3])), RangeError, "[3]");
+  assertThrows(() => be.crossEntropy(zt, be.full([n])), TypeError, "targets", "i32");
+  assertThrows(
     () => be.crossEntropy(be.full([0, 3]), be.indices(new Int32Array(0), [0])),
     RangeError,
   );
@@ -662,7 +632,7 @@ Deno.test("crossEntropyBackward = dLoss·(softmax − onehot)/N matches central 
     be.tensor(new Float64Array([dLoss]), [1]),
   );
   assertClose(be.readF64(exact), numeric, FD, "cross-entropy'");
-  throwsWith(
+  assertThrows(
     () => be.crossEntropyBackward(be.tensor(z0, [n, c]), be.indices(targets, [n]), be.full([2])),
     RangeError,
     "dLoss",
@@ -680,8 +650,8 @@ Deno.test("meanRows, sumSquares and dot match naive sums", () => {
   assertClose(be.readF64(ss), [x.reduce((s, v) => s + v * v, 0)], EXACT64, "sumSquares");
   const dt = be.dot(be.tensor(x, [12]), be.tensor(y, [12]));
   assertClose(be.readF64(dt), [x.reduce((s, v, i) => s + v * y[i], 0)], EXACT64, "dot");
-  throwsWith(() => be.meanRows(be.full([0, 3])), RangeError, "[0, 3]");
-  throwsWith(() => be.dot(be.full([12]), be.full([3, 4])), RangeError, "[12] vs [3, 4]");
+  assertThrows(() => be.meanRows(be.full([0, 3])), RangeError, "[0, 3]");
+  assertThrows(() => be.dot(be.full([12]), be.full([3, 4])), RangeError, "[12] vs [3, 4]");
 });
 
 // ---- 2:4 sparsity -------------------------------------------------------------------------------
@@ -706,9 +676,9 @@ Deno.test("pruneNM and softThreshold24 return the oracles' values and masks as t
     assertEqualArrays(be.readF64(soft.pruned).subarray(0, 4), [0, -2.5, 1.5, 0], "SPEC τ case");
   }
   const be = new ReferenceBackend();
-  throwsWith(() => be.pruneNM(be.full([2, 6]), 2, 4), RangeError, "multiple of 4", "6");
-  throwsWith(() => be.pruneNM(be.full([8]), 2, 4), RangeError, "[8]");
-  throwsWith(() => be.softThreshold24(be.full([2, 6])), RangeError, "6");
+  assertThrows(() => be.pruneNM(be.full([2, 6]), 2, 4), RangeError, "multiple of 4", "6");
+  assertThrows(() => be.pruneNM(be.full([8]), 2, 4), RangeError, "[8]");
+  assertThrows(() => be.softThreshold24(be.full([2, 6])), RangeError, "6");
 });
 
 Deno.test("transposableMask24 and mvue24 return the oracles' results", () => {
@@ -722,7 +692,7 @@ Deno.test("transposableMask24 and mvue24 return the oracles' results", () => {
     transposableMask24(matrix(8, 8, w)).mask,
     "transposable mask",
   );
-  throwsWith(() => be.transposableMask24(be.full([6, 8])), RangeError, "6");
+  assertThrows(() => be.transposableMask24(be.full([6, 8])), RangeError, "6");
   const g = Float32Array.from(randoms(48, 132));
   const out = be.mvue24(be.tensor(g, [4, 12]), 42, 3);
   assertEqualArrays(
@@ -730,7 +700,7 @@ Deno.test("transposableMask24 and mvue24 return the oracles' results", () => {
     mvue24(matrix(4, 12, g), { seed: 42, stream: 3 }).data,
     "mvue",
   );
-  throwsWith(() => be.mvue24(be.full([2, 6]), 1, 0), RangeError, "6");
+  assertThrows(() => be.mvue24(be.full([2, 6]), 1, 0), RangeError, "6");
 });
 
 Deno.test("maskedDecay, flipCount and quantizeFp8 go through the oracles", () => {
@@ -743,12 +713,12 @@ Deno.test("maskedDecay, flipCount and quantizeFp8 go through the oracles", () =>
   );
   // SPEC §9 (values computed in float32 by the oracle).
   assertEqualArrays(be.readF64(decayed), f32([1, 1.06, 1, 1.12]), "masked decay");
-  throwsWith(
+  assertThrows(
     () => be.maskedDecay(be.full([1, 4]), be.full([1, 4]), be.full([1, 4], 0.5), 0.1),
     RangeError,
     "0.5",
   );
-  throwsWith(
+  assertThrows(
     () => be.maskedDecay(be.full([1, 4]), be.full([1, 4]), be.full([4, 1]), 0.1),
     RangeError,
     "[1, 4] vs [4, 1]",
@@ -759,7 +729,7 @@ Deno.test("maskedDecay, flipCount and quantizeFp8 go through the oracles", () =>
   );
   if (flips.shape.join() !== "1") throw new Error("flipCount must be [1]");
   assertEqualArrays(be.readF64(flips), [3], "flip count");
-  throwsWith(() => be.flipCount(be.full([2], 2), be.full([2])), RangeError, "2");
+  assertThrows(() => be.flipCount(be.full([2], 2), be.full([2])), RangeError, "2");
   const x = Float32Array.from(randoms(24, 141, 3));
   for (const format of ["e4m3", "e5m2"] as const) {
     assertEqualArrays(
@@ -768,7 +738,7 @@ Deno.test("maskedDecay, flipCount and quantizeFp8 go through the oracles", () =>
       `fp8 ${format}`,
     );
   }
-  throwsWith(() => be.quantizeFp8(be.full([4], 1), "e3m4" as "e4m3"), TypeError);
+  assertThrows(() => be.quantizeFp8(be.full([4], 1), "e3m4" as "e4m3"), TypeError);
 });
 
 Deno.test("geglu and swiglu run the gated oracles with shape checks", () => {
@@ -794,9 +764,9 @@ Deno.test("geglu and swiglu run the gated oracles with shape checks", () => {
     "swiglu",
   );
   if (be.swigluBackward(x, be.full([1, 3], 1)).shape.join() !== "1,6") throw new Error("shape");
-  throwsWith(() => be.geglu(be.full([2, 5])), RangeError, "[2, 5]");
-  throwsWith(() => be.gegluBackward(x, be.full([1, 6])), RangeError, "[1, 6]");
-  throwsWith(() => be.swigluBackward(x, be.full([2, 3])), RangeError, "[2, 3]");
+  assertThrows(() => be.geglu(be.full([2, 5])), RangeError, "[2, 5]");
+  assertThrows(() => be.gegluBackward(x, be.full([1, 6])), RangeError, "[1, 6]");
+  assertThrows(() => be.swigluBackward(x, be.full([2, 3])), RangeError, "[2, 3]");
 });
 
 // ---- optimizer ----------------------------------------------------------------------------------
@@ -823,10 +793,10 @@ Deno.test("adamw updates param, m and v in place as documented", () => {
   assertClose(be.readF64(v), ev, EXACT64, "v");
   assertClose(be.readF64(param), p, EXACT64, "param");
   const g = be.full([2, 3], 1);
-  throwsWith(() => be.adamw(param, g, m, m, hp), RangeError, "distinct");
-  throwsWith(() => be.adamw(param, be.full([3, 2]), m, v, hp), RangeError, "[2, 3] vs [3, 2]");
-  throwsWith(() => be.adamw(param, g, m, v, { ...hp, step: 0 }), RangeError, "step", "0");
-  throwsWith(() => be.adamw(param, g, m, v, { ...hp, beta2: 1 }), RangeError, "beta2");
-  throwsWith(() => be.adamw(param, g, m, v, { ...hp, eps: 0 }), RangeError, "eps");
-  throwsWith(() => be.adamw(param, g, m, v, { ...hp, lr: NaN }), RangeError, "lr");
+  assertThrows(() => be.adamw(param, g, m, m, hp), RangeError, "distinct");
+  assertThrows(() => be.adamw(param, be.full([3, 2]), m, v, hp), RangeError, "[2, 3] vs [3, 2]");
+  assertThrows(() => be.adamw(param, g, m, v, { ...hp, step: 0 }), RangeError, "step", "0");
+  assertThrows(() => be.adamw(param, g, m, v, { ...hp, beta2: 1 }), RangeError, "beta2");
+  assertThrows(() => be.adamw(param, g, m, v, { ...hp, eps: 0 }), RangeError, "eps");
+  assertThrows(() => be.adamw(param, g, m, v, { ...hp, lr: NaN }), RangeError, "lr");
 });

@@ -7,28 +7,7 @@ import {
   saveSafetensors,
   writeFileAtomic,
 } from "./safetensors.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-function assertThrows(
-  fn: () => unknown,
-  errorClass: abstract new (...args: never[]) => Error,
-  includes: string,
-): void {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof errorClass, `expected ${errorClass.name}, got ${e}`);
-    assert(
-      (e as Error).message.includes(includes),
-      `expected message containing "${includes}", got "${(e as Error).message}"`,
-    );
-    return;
-  }
-  throw new Error(`expected ${errorClass.name} containing "${includes}", nothing was thrown`);
-}
+import { assert, assertThrows } from "../reference/testing.ts";
 
 function sameTensor(a: SafetensorsTensor, b: SafetensorsTensor, name: string): void {
   assert(a.dtype === b.dtype, `${name}: dtype ${a.dtype} != ${b.dtype}`);
