@@ -13,24 +13,9 @@ import { maskedDecay } from "./masked_decay.ts";
 import { type Matrix, matrix } from "./matrix.ts";
 import { prune24 } from "./prune.ts";
 import { transposableMask24 } from "./transposable.ts";
-import {
-  allclose,
-  EXACT,
-  f32,
-  f64,
-  irwinHallMatrix,
-  maskTensor,
-  mat,
-  output,
-  rowsMatrix,
-  type Shape,
-  shapeName,
-  STREAM,
-  u32,
-  u8,
-} from "./_vector_inputs.ts";
+import * as inputs from "./_vector_inputs.ts";
 import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
-const DECAY_TOLERANCE = allclose(1e-6, 1e-6);
+const DECAY_TOLERANCE = inputs.allclose(1e-6, 1e-6);
 
 function decayCase(
   name: string,
@@ -45,10 +30,14 @@ function decayCase(
     function: "maskedDecay",
     description,
     params: { alpha },
-    inputs: { grad: mat(grad), w: mat(w), mask: maskTensor(mask, w.rows, w.cols) },
+    inputs: {
+      grad: inputs.mat(grad),
+      w: inputs.mat(w),
+      mask: inputs.maskTensor(mask, w.rows, w.cols),
+    },
     outputs: {
-      out: output(
-        mat(maskedDecay(grad, w, mask, alpha)),
+      out: inputs.output(
+        inputs.mat(maskedDecay(grad, w, mask, alpha)),
         "maskedDecay(grad, w, mask, alpha)",
         DECAY_TOLERANCE,
       ),
@@ -56,21 +45,21 @@ function decayCase(
   };
 }
 
-export function decayFamily(seed: number, shapes: Shape[]): TestVectorFamily {
+export function decayFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const cases: TestVectorCase[] = [
     decayCase(
       "spec9",
       "SPEC §9: grad [1,1,1,1], w [1,2,3,4], mask [1,0,1,0], α = 0.03 → [1, 1.06, 1, 1.12].",
-      rowsMatrix([SPEC_MASKED_DECAY.grad]),
-      rowsMatrix([SPEC_MASKED_DECAY.w]),
+      inputs.rowsMatrix([SPEC_MASKED_DECAY.grad]),
+      inputs.rowsMatrix([SPEC_MASKED_DECAY.w]),
       Uint8Array.from(SPEC_MASKED_DECAY.mask),
       SPEC_MASKED_DECAY.alpha,
     ),
     decayCase(
       "edges",
       "Signed zeros, subnormal weights, all-kept and all-pruned groups, large weights; α = 1e-3.",
-      rowsMatrix([[0, -0, 1e-40, -5], [1, 2, 3, 4], [-1, -2, -3, -4], [0, 0, 0, 0]]),
-      rowsMatrix([[-0, 3, MIN_SUBNORMAL_F32, 1e30], [1, 2, 3, 4], [1, 2, 3, 4], [
+      inputs.rowsMatrix([[0, -0, 1e-40, -5], [1, 2, 3, 4], [-1, -2, -3, -4], [0, 0, 0, 0]]),
+      inputs.rowsMatrix([[-0, 3, MIN_SUBNORMAL_F32, 1e30], [1, 2, 3, 4], [1, 2, 3, 4], [
         -0,
         2 ** -130,
         -1e-30,
@@ -82,20 +71,26 @@ export function decayFamily(seed: number, shapes: Shape[]): TestVectorFamily {
   ];
   const alphas = [6e-5, 2e-4, 0];
   shapes.forEach((s, k) => {
-    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.decay + 2 * k, scale: 0.02 });
-    const grad = irwinHallMatrix(s.rows, s.cols, {
+    const w = inputs.irwinHallMatrix(s.rows, s.cols, {
       seed,
-      stream: STREAM.decay + 2 * k + 1,
+      stream: inputs.STREAM.decay + 2 * k,
+      scale: 0.02,
+    });
+    const grad = inputs.irwinHallMatrix(s.rows, s.cols, {
+      seed,
+      stream: inputs.STREAM.decay + 2 * k + 1,
       scale: 1e-3,
     });
     const alpha = alphas[k % alphas.length];
     const useTransposable = k % 2 === 1;
     const mask = useTransposable ? transposableMask24(w).mask : prune24(w).mask;
     cases.push(decayCase(
-      `random_${shapeName(s)}`,
+      `random_${inputs.shapeName(s)}`,
       `Irwin-Hall weights × 0.02 and gradients × 1e-3 (seed ${seed}, streams ${
-        STREAM.decay + 2 * k
-      }, ${STREAM.decay + 2 * k + 1}), the ${useTransposable ? "transposable" : "prune24"} ` +
+        inputs.STREAM.decay + 2 * k
+      }, ${inputs.STREAM.decay + 2 * k + 1}), the ${
+        useTransposable ? "transposable" : "prune24"
+      } ` +
         `mask of w, α = ${alpha}.`,
       grad,
       w,
@@ -126,23 +121,26 @@ function flipCase(
     function: "flipRate",
     description,
     params: {},
-    inputs: { prev_mask: maskTensor(prev, rows, cols), next_mask: maskTensor(next, rows, cols) },
+    inputs: {
+      prev_mask: inputs.maskTensor(prev, rows, cols),
+      next_mask: inputs.maskTensor(next, rows, cols),
+    },
     outputs: {
-      flip_count: output(
-        u32([], [flipCount(prev, next)]),
+      flip_count: inputs.output(
+        inputs.u32([], [flipCount(prev, next)]),
         "flipCount(prev_mask, next_mask)",
-        EXACT,
+        inputs.EXACT,
       ),
-      flip_rate: output(
-        f64([], [flipRate(prev, next)]),
+      flip_rate: inputs.output(
+        inputs.f64([], [flipRate(prev, next)]),
         "flipRate(prev_mask, next_mask) = flip_count / (rows · cols)",
-        allclose(0, 1e-6),
+        inputs.allclose(0, 1e-6),
       ),
     },
   };
 }
 
-export function flipFamily(seed: number, shapes: Shape[]): TestVectorFamily {
+export function flipFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const doc = Uint8Array.of(1, 1, 0, 0);
   const cases: TestVectorCase[] = [
     flipCase(
@@ -164,17 +162,19 @@ export function flipFamily(seed: number, shapes: Shape[]): TestVectorFamily {
     ),
   ];
   shapes.forEach((s, k) => {
-    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.flip + 2 * k });
-    const noise = irwinHallMatrix(s.rows, s.cols, {
+    const w = inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.flip + 2 * k });
+    const noise = inputs.irwinHallMatrix(s.rows, s.cols, {
       seed,
-      stream: STREAM.flip + 2 * k + 1,
+      stream: inputs.STREAM.flip + 2 * k + 1,
       scale: 0.1,
     });
     const moved = matrix(s.rows, s.cols, w.data.map((v, i) => v + noise.data[i]));
     cases.push(flipCase(
-      `random_${shapeName(s)}`,
-      `prune24 masks of Irwin-Hall weights w (seed ${seed}, stream ${STREAM.flip + 2 * k}) and ` +
-        `of f32(w + 0.1·noise) (stream ${STREAM.flip + 2 * k + 1}).`,
+      `random_${inputs.shapeName(s)}`,
+      `prune24 masks of Irwin-Hall weights w (seed ${seed}, stream ${
+        inputs.STREAM.flip + 2 * k
+      }) and ` +
+        `of f32(w + 0.1·noise) (stream ${inputs.STREAM.flip + 2 * k + 1}).`,
       prune24(w).mask,
       prune24(moved).mask,
       s.rows,
@@ -222,7 +222,7 @@ function fp8EncodeInputs(format: Fp8Format): Float32Array {
   return Float32Array.from(signed);
 }
 
-export function fp8Family(seed: number, shapes: Shape[]): TestVectorFamily {
+export function fp8Family(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const cases: TestVectorCase[] = [];
   const codes = Uint8Array.from({ length: 256 }, (_, i) => i);
   for (const format of ["e4m3", "e5m2"] as const) {
@@ -233,12 +233,12 @@ export function fp8Family(seed: number, shapes: Shape[]): TestVectorFamily {
         format === "e5m2" ? ", 0x7C/0xFC give ±Inf" : ""
       }; 0x80 gives -0).`,
       params: { format },
-      inputs: { codes: u8([256], codes) },
+      inputs: { codes: inputs.u8([256], codes) },
       outputs: {
-        values: output(
-          f32([256], Array.from(codes, (c) => decodeFp8(c, format))),
+        values: inputs.output(
+          inputs.f32([256], Array.from(codes, (c) => decodeFp8(c, format))),
           "decodeFp8(codes[i], format)",
-          EXACT,
+          inputs.EXACT,
         ),
       },
     });
@@ -279,7 +279,7 @@ export function fp8Family(seed: number, shapes: Shape[]): TestVectorFamily {
     cases.push(quantizeCase(
       `quantize_${format}_edges`,
       "Signed zeros, float32 subnormals and magnitudes from 1e-8 to 7.25 in one tensor.",
-      rowsMatrix([[-0, 0, 1e-40, -MIN_SUBNORMAL_F32], [1e-3, -2e-3, 5, -7.25], [
+      inputs.rowsMatrix([[-0, 0, 1e-40, -MIN_SUBNORMAL_F32], [1e-3, -2e-3, 5, -7.25], [
         1e-8,
         3,
         0.1,
@@ -290,21 +290,21 @@ export function fp8Family(seed: number, shapes: Shape[]): TestVectorFamily {
     cases.push(quantizeCase(
       `quantize_${format}_zeros`,
       "All zeros: amax = 0, s = 1, output zeros (signs kept).",
-      rowsMatrix([[0, -0, 0, 0]]),
+      inputs.rowsMatrix([[0, -0, 0, 0]]),
       format,
     ));
     cases.push(quantizeCase(
       `quantize_${format}_tiny`,
       "amax so small that FMT_MAX / amax overflows float32: s is clamped to the largest float32.",
-      rowsMatrix([[1e-40, -2e-40, 3e-41, 0]]),
+      inputs.rowsMatrix([[1e-40, -2e-40, 3e-41, 0]]),
       format,
     ));
     shapes.forEach((s, k) => {
-      const stream = STREAM.fp8 + k;
+      const stream = inputs.STREAM.fp8 + k;
       cases.push(quantizeCase(
-        `quantize_${format}_random_${shapeName(s)}`,
+        `quantize_${format}_random_${inputs.shapeName(s)}`,
         `Irwin-Hall normal values × 0.02 (seed ${seed}, stream ${stream}).`,
-        irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 0.02 }),
+        inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 0.02 }),
         format,
       ));
     });
@@ -332,13 +332,13 @@ function encodeCase(
     function: "encodeFp8",
     description,
     params: { format },
-    inputs: { x: f32([x.length], x) },
+    inputs: { x: inputs.f32([x.length], x) },
     outputs: {
-      codes: output(u8([x.length], codes), "encodeFp8(x[i], format)", EXACT),
-      values: output(
-        f32([x.length], codes.map((c) => decodeFp8(c, format))),
+      codes: inputs.output(inputs.u8([x.length], codes), "encodeFp8(x[i], format)", inputs.EXACT),
+      values: inputs.output(
+        inputs.f32([x.length], codes.map((c) => decodeFp8(c, format))),
         "decodeFp8(codes[i], format)",
-        EXACT,
+        inputs.EXACT,
       ),
     },
   };
@@ -357,21 +357,29 @@ function quantizeCase(
     function: "quantizeFp8",
     description,
     params: { format },
-    inputs: { x: mat(x) },
+    inputs: { x: inputs.mat(x) },
     outputs: {
-      dequantized: output(mat(dequantized), "quantizeFp8(x, { format }).dequantized", EXACT),
-      scale: output(f32([], [scale]), "quantizeFp8(x, { format }).scale", EXACT),
-      codes: output(
-        u8([x.rows, x.cols], codes),
+      dequantized: inputs.output(
+        inputs.mat(dequantized),
+        "quantizeFp8(x, { format }).dequantized",
+        inputs.EXACT,
+      ),
+      scale: inputs.output(
+        inputs.f32([], [scale]),
+        "quantizeFp8(x, { format }).scale",
+        inputs.EXACT,
+      ),
+      codes: inputs.output(
+        inputs.u8([x.rows, x.cols], codes),
         "encodeFp8(f32(x · scale), format), the FP8 codes before dequantisation",
-        EXACT,
+        inputs.EXACT,
       ),
     },
   };
 }
 
 /** Gated activations use tanh/exp: a port's float32 transcendental functions differ slightly. */
-const GATED_TOLERANCE = allclose(1e-6, 1e-5);
+const GATED_TOLERANCE = inputs.allclose(1e-6, 1e-5);
 
 /** One case per activation: the forward and its backward share the inputs. */
 function gatedCases(name: string, description: string, x: Matrix, dy: Matrix): TestVectorCase[] {
@@ -384,15 +392,19 @@ function gatedCases(name: string, description: string, x: Matrix, dy: Matrix): T
     function: fn,
     description,
     params: {},
-    inputs: { x: mat(x), dy: mat(dy) },
+    inputs: { x: inputs.mat(x), dy: inputs.mat(dy) },
     outputs: {
-      out: output(mat(forward(x)), `${fn}(x)`, GATED_TOLERANCE),
-      dx: output(mat(backward(x, dy)), `${fn}Backward(x, dy) = [∂x | ∂gate]`, GATED_TOLERANCE),
+      out: inputs.output(inputs.mat(forward(x)), `${fn}(x)`, GATED_TOLERANCE),
+      dx: inputs.output(
+        inputs.mat(backward(x, dy)),
+        `${fn}Backward(x, dy) = [∂x | ∂gate]`,
+        GATED_TOLERANCE,
+      ),
     },
   }));
 }
 
-export function gatedFamily(seed: number, shapes: Shape[]): TestVectorFamily {
+export function gatedFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const cases: TestVectorCase[] = [
     ...gatedCases(
       "spec9",
@@ -416,14 +428,14 @@ export function gatedFamily(seed: number, shapes: Shape[]): TestVectorFamily {
     ),
   ];
   shapes.forEach((s, k) => {
-    const stream = STREAM.gated + 2 * k;
+    const stream = inputs.STREAM.gated + 2 * k;
     cases.push(...gatedCases(
-      `random_${shapeName(s)}`,
+      `random_${inputs.shapeName(s)}`,
       `Irwin-Hall normal [x | gate] × 2 (seed ${seed}, stream ${stream}) and ∂out (stream ${
         stream + 1
       }).`,
-      irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 2 }),
-      irwinHallMatrix(s.rows, s.cols / 2, { seed, stream: stream + 1 }),
+      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 2 }),
+      inputs.irwinHallMatrix(s.rows, s.cols / 2, { seed, stream: stream + 1 }),
     ));
   });
   return {

@@ -25,23 +25,7 @@ import {
   transposablePatternIndices,
   transposablePatterns,
 } from "./transposable.ts";
-import {
-  allclose,
-  blocksMatrix,
-  EXACT,
-  f64,
-  irwinHallMatrix,
-  maskTensor,
-  mat,
-  output,
-  rowsMatrix,
-  type Shape,
-  shapeName,
-  STREAM,
-  u32,
-  u8,
-  uniformIntegerMatrix,
-} from "./_vector_inputs.ts";
+import * as inputs from "./_vector_inputs.ts";
 import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
 function pruneCase(name: string, description: string, w: Matrix): TestVectorCase {
   const { pruned, mask } = prune24(w);
@@ -50,10 +34,10 @@ function pruneCase(name: string, description: string, w: Matrix): TestVectorCase
     function: "prune24",
     description,
     params: { n: 2, m: 4 },
-    inputs: { w: mat(w) },
+    inputs: { w: inputs.mat(w) },
     outputs: {
-      pruned: output(mat(pruned), "prune24(w).pruned", EXACT),
-      mask: output(maskTensor(mask, w.rows, w.cols), "prune24(w).mask", EXACT),
+      pruned: inputs.output(inputs.mat(pruned), "prune24(w).pruned", inputs.EXACT),
+      mask: inputs.output(inputs.maskTensor(mask, w.rows, w.cols), "prune24(w).mask", inputs.EXACT),
     },
   };
 }
@@ -71,42 +55,52 @@ function pruneNMCase(
     function: "pruneNM",
     description,
     params: { n, m },
-    inputs: { w: mat(w) },
+    inputs: { w: inputs.mat(w) },
     outputs: {
-      pruned: output(mat(pruned), "pruneNM(w, { n, m }).pruned", EXACT),
-      mask: output(maskTensor(mask, w.rows, w.cols), "pruneNM(w, { n, m }).mask", EXACT),
+      pruned: inputs.output(inputs.mat(pruned), "pruneNM(w, { n, m }).pruned", inputs.EXACT),
+      mask: inputs.output(
+        inputs.maskTensor(mask, w.rows, w.cols),
+        "pruneNM(w, { n, m }).mask",
+        inputs.EXACT,
+      ),
     },
   };
 }
 
-export function pruneFamily(seed: number, shapes: Shape[], smallShapes: Shape[]): TestVectorFamily {
+export function pruneFamily(
+  seed: number,
+  shapes: inputs.Shape[],
+  smallShapes: inputs.Shape[],
+): TestVectorFamily {
   const cases: TestVectorCase[] = [
     pruneCase(
       "spec9",
       "SPEC §9 hard 2:4 cases, one group per row (ties: the higher index wins).",
-      rowsMatrix(SPEC_HARD_24.map((c) => c.w)),
+      inputs.rowsMatrix(SPEC_HARD_24.map((c) => c.w)),
     ),
     pruneCase(
       "edges",
       "±Inf as magnitudes (Inf and -Inf tie), signed zeros, subnormals, float32 extremes, " +
         "sign-only ties; one group per row.",
-      rowsMatrix(EDGE_GROUPS_PRUNE_24),
+      inputs.rowsMatrix(EDGE_GROUPS_PRUNE_24),
     ),
   ];
   shapes.forEach((s, k) => {
     cases.push(pruneCase(
-      `random_${shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.prune + k}).`,
-      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.prune + k }),
+      `random_${inputs.shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.prune + k}).`,
+      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.prune + k }),
     ));
   });
   smallShapes.forEach((s, k) => {
     cases.push(pruneCase(
-      `ties_${shapeName(s)}`,
-      `Integers in [-3, 3] (seed ${seed}, stream ${STREAM.pruneTies + k}): many magnitude ties.`,
-      uniformIntegerMatrix(s.rows, s.cols, {
+      `ties_${inputs.shapeName(s)}`,
+      `Integers in [-3, 3] (seed ${seed}, stream ${
+        inputs.STREAM.pruneTies + k
+      }): many magnitude ties.`,
+      inputs.uniformIntegerMatrix(s.rows, s.cols, {
         seed,
-        stream: STREAM.pruneTies + k,
+        stream: inputs.STREAM.pruneTies + k,
         low: -3,
         high: 3,
       }),
@@ -114,18 +108,18 @@ export function pruneFamily(seed: number, shapes: Shape[], smallShapes: Shape[])
   });
   const nm: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 4], [3, 4], [4, 4], [2, 8], [4, 8]];
   nm.forEach(([n, m], k) => {
-    const stream = STREAM.pruneNM + 2 * k;
+    const stream = inputs.STREAM.pruneNM + 2 * k;
     cases.push(pruneNMCase(
       `nm_${n}of${m}_random_12x24`,
       `${n}:${m} pruning of Irwin-Hall normal values (seed ${seed}, stream ${stream}).`,
-      irwinHallMatrix(12, 24, { seed, stream }),
+      inputs.irwinHallMatrix(12, 24, { seed, stream }),
       n,
       m,
     ));
     cases.push(pruneNMCase(
       `nm_${n}of${m}_ties_12x24`,
       `${n}:${m} pruning of integers in [-2, 2] (seed ${seed}, stream ${stream + 1}).`,
-      uniformIntegerMatrix(12, 24, { seed, stream: stream + 1, low: -2, high: 2 }),
+      inputs.uniformIntegerMatrix(12, 24, { seed, stream: stream + 1, low: -2, high: 2 }),
       n,
       m,
     ));
@@ -145,16 +139,20 @@ function softCase(name: string, description: string, w: Matrix): TestVectorCase 
     function: "softThreshold24",
     description,
     params: {},
-    inputs: { w: mat(w) },
+    inputs: { w: inputs.mat(w) },
     outputs: {
-      pruned: output(mat(pruned), "softThreshold24(w).pruned", EXACT),
-      mask: output(maskTensor(mask, w.rows, w.cols), "softThreshold24(w).mask", EXACT),
+      pruned: inputs.output(inputs.mat(pruned), "softThreshold24(w).pruned", inputs.EXACT),
+      mask: inputs.output(
+        inputs.maskTensor(mask, w.rows, w.cols),
+        "softThreshold24(w).mask",
+        inputs.EXACT,
+      ),
     },
   };
 }
 
 /** β is a float64 sum over the tensor; a float32 port accumulates differently. */
-const BETA_TOLERANCE = allclose(0, 1e-4);
+const BETA_TOLERANCE = inputs.allclose(0, 1e-4);
 
 function betaCase(
   name: string,
@@ -167,63 +165,76 @@ function betaCase(
     function: "ssteScale",
     description,
     params: { recipe },
-    inputs: { w: mat(w) },
+    inputs: { w: inputs.mat(w) },
     outputs: {
-      beta: output(f64([], [ssteScale(w, { recipe })]), "ssteScale(w, { recipe })", BETA_TOLERANCE),
+      beta: inputs.output(
+        inputs.f64([], [ssteScale(w, { recipe })]),
+        "ssteScale(w, { recipe })",
+        BETA_TOLERANCE,
+      ),
     },
   };
 }
 
-export function softFamily(seed: number, shapes: Shape[], smallShapes: Shape[]): TestVectorFamily {
+export function softFamily(
+  seed: number,
+  shapes: inputs.Shape[],
+  smallShapes: inputs.Shape[],
+): TestVectorFamily {
   const cases: TestVectorCase[] = [
     softCase(
       "spec9",
       "SPEC §9 soft-threshold cases, one group per row (τ = the second-smallest magnitude).",
-      rowsMatrix(SPEC_SOFT_24.map((c) => c.w)),
+      inputs.rowsMatrix(SPEC_SOFT_24.map((c) => c.w)),
     ),
     softCase(
       "edges",
       "Kept ±Inf with finite τ gives ±Inf; τ = Inf gives zeros (never Inf − Inf); signed zeros; " +
         "subnormals; 2nd/3rd magnitude ties; float32 extremes; one group per row.",
-      rowsMatrix(EDGE_GROUPS_SOFT_24),
+      inputs.rowsMatrix(EDGE_GROUPS_SOFT_24),
     ),
   ];
   shapes.forEach((s, k) => {
     cases.push(softCase(
-      `random_${shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.soft + k}).`,
-      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.soft + k }),
+      `random_${inputs.shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.soft + k}).`,
+      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.soft + k }),
     ));
   });
   smallShapes.forEach((s, k) => {
     cases.push(softCase(
-      `ties_${shapeName(s)}`,
-      `Integers in [-3, 3] (seed ${seed}, stream ${STREAM.softTies + k}).`,
-      uniformIntegerMatrix(s.rows, s.cols, { seed, stream: STREAM.softTies + k, low: -3, high: 3 }),
+      `ties_${inputs.shapeName(s)}`,
+      `Integers in [-3, 3] (seed ${seed}, stream ${inputs.STREAM.softTies + k}).`,
+      inputs.uniformIntegerMatrix(s.rows, s.cols, {
+        seed,
+        stream: inputs.STREAM.softTies + k,
+        low: -3,
+        high: 3,
+      }),
     ));
   });
   cases.push(
     betaCase(
       "beta_spec9",
       "SPEC §9: β of the single group [0.1, -3, 2, 0.5] is 21/17.",
-      rowsMatrix([SPEC_BETA.w]),
+      inputs.rowsMatrix([SPEC_BETA.w]),
       "mse",
     ),
     betaCase(
       "beta_zeros",
       "S_soft(W) all zero (all-equal groups): β = 1.",
-      rowsMatrix([[2, -2, 2, 2], [0, 0, 0, 0]]),
+      inputs.rowsMatrix([[2, -2, 2, 2], [0, 0, 0, 0]]),
       "mse",
     ),
   );
   const recipes: SsteScaleRecipe[] = ["mse", "l1", "none"];
   shapes.forEach((s, k) => {
-    const stream = STREAM.beta + k;
-    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 0.02 });
+    const stream = inputs.STREAM.beta + k;
+    const w = inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream, scale: 0.02 });
     const which = k === 1 ? recipes : ["mse" as const];
     for (const recipe of which) {
       cases.push(betaCase(
-        `beta_${recipe}_${shapeName(s)}`,
+        `beta_${recipe}_${inputs.shapeName(s)}`,
         `β (${recipe}) of Irwin-Hall normal weights × 0.02 (seed ${seed}, stream ${stream}); ` +
           `about 1.48 for "mse".`,
         w,
@@ -249,19 +260,23 @@ function transposableCase(name: string, description: string, w: Matrix): TestVec
     function: "transposableMask24",
     description,
     params: {},
-    inputs: { w: mat(w) },
+    inputs: { w: inputs.mat(w) },
     outputs: {
-      pruned: output(mat(pruned), "transposableMask24(w).pruned", EXACT),
-      mask: output(maskTensor(mask, w.rows, w.cols), "transposableMask24(w).mask", EXACT),
-      pattern_indices: output(
-        u8([w.rows / 4, w.cols / 4], indices),
-        "transposablePatternIndices(w), block-row-major",
-        EXACT,
+      pruned: inputs.output(inputs.mat(pruned), "transposableMask24(w).pruned", inputs.EXACT),
+      mask: inputs.output(
+        inputs.maskTensor(mask, w.rows, w.cols),
+        "transposableMask24(w).mask",
+        inputs.EXACT,
       ),
-      retained: output(
-        f64([w.rows / 4, w.cols / 4], retainedMagnitudes(pruned)),
+      pattern_indices: inputs.output(
+        inputs.u8([w.rows / 4, w.cols / 4], indices),
+        "transposablePatternIndices(w), block-row-major",
+        inputs.EXACT,
+      ),
+      retained: inputs.output(
+        inputs.f64([w.rows / 4, w.cols / 4], retainedMagnitudes(pruned)),
         "per 4×4 block, Σ|pruned| in float64 (row-major within the block)",
-        allclose(0, 1e-6),
+        inputs.allclose(0, 1e-6),
       ),
     },
   };
@@ -287,8 +302,8 @@ function retainedMagnitudes(pruned: Matrix): Float64Array {
 
 export function transposableFamily(
   seed: number,
-  shapes: Shape[],
-  smallShapes: Shape[],
+  shapes: inputs.Shape[],
+  smallShapes: inputs.Shape[],
 ): TestVectorFamily {
   const patterns = transposablePatterns();
   const patternMasks = new Uint8Array(90 * 16);
@@ -307,11 +322,11 @@ export function transposableFamily(
       params: {},
       inputs: {},
       outputs: {
-        words: output(u32([90], patterns), "transposablePatterns()", EXACT),
-        masks: output(
-          u8([90, 4, 4], patternMasks),
+        words: inputs.output(inputs.u32([90], patterns), "transposablePatterns()", inputs.EXACT),
+        masks: inputs.output(
+          inputs.u8([90, 4, 4], patternMasks),
           "entry (p, r, c) = bit 15 − (4r + c) of transposablePatterns()[p]",
-          EXACT,
+          inputs.EXACT,
         ),
       },
     },
@@ -319,14 +334,14 @@ export function transposableFamily(
       "spec9",
       "SPEC §9 blocks side by side: the unique best #54 (retained 18), arange(1..16) (all 90 " +
         "tie at 68 → #0), all zeros (→ #0).",
-      blocksMatrix(SPEC_TRANSPOSABLE.map((c) => c.block)),
+      inputs.blocksMatrix(SPEC_TRANSPOSABLE.map((c) => c.block)),
     ),
     transposableCase(
       "edges",
       "Blocks: one Inf (the lowest-numbered pattern keeping it wins), Infs at opposite corners, " +
         "all Inf, signed zeros, subnormals, integer ties, the SPEC block negated, float32 " +
         "extremes (sums overflow float32: sum in float64).",
-      blocksMatrix([
+      inputs.blocksMatrix([
         [[I, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]],
         [[I, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -I]],
         [[I, -I, I, -I], [-I, I, -I, I], [I, I, I, I], [-I, -I, -I, -I]],
@@ -345,18 +360,18 @@ export function transposableFamily(
   ];
   shapes.forEach((s, k) => {
     cases.push(transposableCase(
-      `random_${shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${STREAM.transposable + k}).`,
-      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.transposable + k }),
+      `random_${inputs.shapeName(s)}`,
+      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.transposable + k}).`,
+      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.transposable + k }),
     ));
   });
   smallShapes.forEach((s, k) => {
     cases.push(transposableCase(
-      `ties_${shapeName(s)}`,
-      `Integers in [-2, 2] (seed ${seed}, stream ${STREAM.transposableTies + k}).`,
-      uniformIntegerMatrix(s.rows, s.cols, {
+      `ties_${inputs.shapeName(s)}`,
+      `Integers in [-2, 2] (seed ${seed}, stream ${inputs.STREAM.transposableTies + k}).`,
+      inputs.uniformIntegerMatrix(s.rows, s.cols, {
         seed,
-        stream: STREAM.transposableTies + k,
+        stream: inputs.STREAM.transposableTies + k,
         low: -2,
         high: 2,
       }),
@@ -380,16 +395,20 @@ function compressCase(name: string, description: string, a: Matrix): TestVectorC
     function: "compress24",
     description,
     params: {},
-    inputs: { a: mat(a) },
+    inputs: { a: inputs.mat(a) },
     outputs: {
-      values: output(mat(c.values), "compress24(a).values", EXACT),
-      meta: output(u32([words], c.meta), "compress24(a).meta", EXACT),
-      decompressed: output(mat(decompress24(c)), "decompress24(compress24(a))", EXACT),
+      values: inputs.output(inputs.mat(c.values), "compress24(a).values", inputs.EXACT),
+      meta: inputs.output(inputs.u32([words], c.meta), "compress24(a).meta", inputs.EXACT),
+      decompressed: inputs.output(
+        inputs.mat(decompress24(c)),
+        "decompress24(compress24(a))",
+        inputs.EXACT,
+      ),
     },
   };
 }
 
-export function compressFamily(seed: number, shapes: Shape[]): TestVectorFamily {
+export function compressFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const I = Infinity;
   const cases: TestVectorCase[] = [
     compressCase(
@@ -415,17 +434,17 @@ export function compressFamily(seed: number, shapes: Shape[]): TestVectorFamily 
     ),
   ];
   shapes.forEach((s, k) => {
-    const w = irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.compress + k });
+    const w = inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.compress + k });
     cases.push(compressCase(
-      `random_${shapeName(s)}`,
-      `prune24 of Irwin-Hall normal values (seed ${seed}, stream ${STREAM.compress + k}).`,
+      `random_${inputs.shapeName(s)}`,
+      `prune24 of Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.compress + k}).`,
       prune24(w).pruned,
     ));
   });
-  const t = irwinHallMatrix(12, 20, { seed, stream: STREAM.compressTransposable });
+  const t = inputs.irwinHallMatrix(12, 20, { seed, stream: inputs.STREAM.compressTransposable });
   cases.push(compressCase(
     "transposable_12x20",
-    `transposableMask24 of Irwin-Hall normal values (seed ${seed}, stream ${STREAM.compressTransposable}).`,
+    `transposableMask24 of Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.compressTransposable}).`,
     transposableMask24(t).pruned,
   ));
   return {

@@ -9,19 +9,7 @@ import { MIN_SUBNORMAL_F32, SPEC_MVUE } from "./cases.ts";
 import type { Matrix } from "./matrix.ts";
 import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "./mvue.ts";
 import { philox4x32, uniform4, uniforms } from "./rng.ts";
-import {
-  allclose,
-  EXACT,
-  f32,
-  irwinHallMatrix,
-  mat,
-  output,
-  rowsMatrix,
-  type Shape,
-  shapeName,
-  STREAM,
-  u32,
-} from "./_vector_inputs.ts";
+import * as inputs from "./_vector_inputs.ts";
 import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
 export function philoxFamily(): TestVectorFamily {
   const ones = 0xffffffff;
@@ -67,11 +55,15 @@ export function philoxFamily(): TestVectorFamily {
         "and single-bit counters and keys.",
       params: {},
       inputs: {
-        counters: u32([kat.length, 4], counters),
-        keys: u32([kat.length, 2], keys),
+        counters: inputs.u32([kat.length, 4], counters),
+        keys: inputs.u32([kat.length, 2], keys),
       },
       outputs: {
-        words: output(u32([kat.length, 4], words), "philox4x32(counters[i], keys[i])", EXACT),
+        words: inputs.output(
+          inputs.u32([kat.length, 4], words),
+          "philox4x32(counters[i], keys[i])",
+          inputs.EXACT,
+        ),
       },
     },
     {
@@ -83,21 +75,21 @@ export function philoxFamily(): TestVectorFamily {
         "word-to-uniform map u = ((x >>> 9) + 0.5) · 2^-23.",
       params: {},
       inputs: {
-        seed_lo: u32([triples.length], triples.map(([s]) => s % 2 ** 32)),
-        seed_hi: u32([triples.length], triples.map(([s]) => Math.floor(s / 2 ** 32))),
-        stream: u32([triples.length], triples.map(([, s]) => s)),
-        index: u32([triples.length], triples.map(([, , i]) => i)),
+        seed_lo: inputs.u32([triples.length], triples.map(([s]) => s % 2 ** 32)),
+        seed_hi: inputs.u32([triples.length], triples.map(([s]) => Math.floor(s / 2 ** 32))),
+        stream: inputs.u32([triples.length], triples.map(([, s]) => s)),
+        index: inputs.u32([triples.length], triples.map(([, , i]) => i)),
       },
       outputs: {
-        uniforms: output(
-          f32([triples.length, 4], tripleUniforms),
+        uniforms: inputs.output(
+          inputs.f32([triples.length, 4], tripleUniforms),
           "uniform4(seed_hi[i] · 2^32 + seed_lo[i], stream[i], index[i])",
-          EXACT,
+          inputs.EXACT,
         ),
-        words: output(
-          u32([triples.length, 4], tripleWords),
+        words: inputs.output(
+          inputs.u32([triples.length, 4], tripleWords),
           "philox4x32([index[i], stream[i], 0, 0], [seed_lo[i], seed_hi[i]])",
-          EXACT,
+          inputs.EXACT,
         ),
       },
     },
@@ -117,10 +109,10 @@ export function philoxFamily(): TestVectorFamily {
       params: { seed, stream, count },
       inputs: {},
       outputs: {
-        uniforms: output(
-          f32([count], uniforms(seed, stream, count)),
+        uniforms: inputs.output(
+          inputs.f32([count], uniforms(seed, stream, count)),
           "uniforms(seed, stream, count)",
-          EXACT,
+          inputs.EXACT,
         ),
       },
     });
@@ -137,8 +129,8 @@ export function philoxFamily(): TestVectorFamily {
 }
 
 /** MVUE outputs: a port that follows mvue24's float32 operation order matches the selection. */
-const MVUE_TOLERANCE = allclose(0, 1e-5);
-const PROBABILITY_TOLERANCE = allclose(1e-7, 1e-5);
+const MVUE_TOLERANCE = inputs.allclose(0, 1e-5);
+const PROBABILITY_TOLERANCE = inputs.allclose(1e-7, 1e-5);
 
 function groupUniforms(seed: number, stream: number, groups: number): Float32Array {
   const u = new Float32Array(2 * groups);
@@ -163,10 +155,10 @@ function mvueSeededCase(
     function: "mvue24",
     description,
     params: { seed, stream },
-    inputs: { g: mat(g), uniforms: f32([u.length], u) },
+    inputs: { g: inputs.mat(g), uniforms: inputs.f32([u.length], u) },
     outputs: {
-      out: output(
-        mat(mvue24(g, { seed, stream })),
+      out: inputs.output(
+        inputs.mat(mvue24(g, { seed, stream })),
         "mvue24(g, { seed, stream }) = mvue24WithUniforms(g, uniforms); group q uses " +
           "uniforms[2q], uniforms[2q + 1] = uniform4(seed, stream, q)[0], [1]",
         MVUE_TOLERANCE,
@@ -187,10 +179,10 @@ function mvueUniformsCase(
     function: "mvue24WithUniforms",
     description,
     params: {},
-    inputs: { g: mat(g), uniforms: f32([u.length], uniformsF32) },
+    inputs: { g: inputs.mat(g), uniforms: inputs.f32([u.length], uniformsF32) },
     outputs: {
-      out: output(
-        mat(mvue24WithUniforms(g, uniformsF32)),
+      out: inputs.output(
+        inputs.mat(mvue24WithUniforms(g, uniformsF32)),
         "mvue24WithUniforms(g, uniforms)",
         MVUE_TOLERANCE,
       ),
@@ -204,10 +196,10 @@ function probabilitiesCase(name: string, description: string, g: Matrix): TestVe
     function: "mvue24Probabilities",
     description,
     params: {},
-    inputs: { g: mat(g) },
+    inputs: { g: inputs.mat(g) },
     outputs: {
-      probabilities: output(
-        mat(mvue24Probabilities(g)),
+      probabilities: inputs.output(
+        inputs.mat(mvue24Probabilities(g)),
         "mvue24Probabilities(g)",
         PROBABILITY_TOLERANCE,
       ),
@@ -215,8 +207,8 @@ function probabilitiesCase(name: string, description: string, g: Matrix): TestVe
   };
 }
 
-export function mvueFamily(seed: number, shapes: Shape[]): TestVectorFamily {
-  const edges = rowsMatrix([
+export function mvueFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+  const edges = inputs.rowsMatrix([
     [0, 0, 0, 0],
     [0, 0, 3, 0],
     [1, 1, 1, 1],
@@ -237,7 +229,7 @@ export function mvueFamily(seed: number, shapes: Shape[]): TestVectorFamily {
       "spec9_uniforms",
       "SPEC §9: [0.1, -3, 2, 0.5] with (u0, u1) = (0.5, 0.5) picks 1 then 2 → " +
         "(0, -3.349730, 2.466887, 0).",
-      rowsMatrix([SPEC_MVUE.w]),
+      inputs.rowsMatrix([SPEC_MVUE.w]),
       SPEC_MVUE.uniforms,
     ),
     mvueUniformsCase(
@@ -246,7 +238,7 @@ export function mvueFamily(seed: number, shapes: Shape[]): TestVectorFamily {
         "uniforms exactly on a cumulative value pick the lower index (inclusive ≤), the smallest " +
         "(2^-24) and largest (1 - 2^-24) uniforms, and u1 = f32(1/3) on the second pick's first " +
         "boundary.",
-      rowsMatrix([
+      inputs.rowsMatrix([
         [big, big, big, big],
         [big, -big, big, -big],
         [big, big, big, big],
@@ -274,18 +266,20 @@ export function mvueFamily(seed: number, shapes: Shape[]): TestVectorFamily {
     mvueSeededCase(
       "large_seed",
       "The SPEC §9 group repeated, sampled with a seed above 2^32 and the largest stream.",
-      rowsMatrix(Array.from({ length: 8 }, () => SPEC_MVUE.w)),
+      inputs.rowsMatrix(Array.from({ length: 8 }, () => SPEC_MVUE.w)),
       2 ** 53 - 1,
       2 ** 32 - 1,
     ),
   ];
   shapes.forEach((s, k) => {
-    const stream = STREAM.mvueSampling + k;
+    const stream = inputs.STREAM.mvueSampling + k;
     cases.push(mvueSeededCase(
-      `random_${shapeName(s)}`,
-      `Irwin-Hall normal gradients (seed ${seed}, input stream ${STREAM.mvue + k}), sampled ` +
+      `random_${inputs.shapeName(s)}`,
+      `Irwin-Hall normal gradients (seed ${seed}, input stream ${
+        inputs.STREAM.mvue + k
+      }), sampled ` +
         `with seed ${seed}, stream ${stream}.`,
-      irwinHallMatrix(s.rows, s.cols, { seed, stream: STREAM.mvue + k }),
+      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.mvue + k }),
       seed,
       stream,
     ));
@@ -295,13 +289,13 @@ export function mvueFamily(seed: number, shapes: Shape[]): TestVectorFamily {
       "probabilities_spec9",
       "SPEC §9 inclusion probabilities: [0.1,-3,2,0.5] → (0.050133, 0.895595, 0.810738, " +
         "0.243534); [1,2,3,4] → (0.234524, 0.441270, 0.608333, 0.715873); [1,1,1,1] → 1/2.",
-      rowsMatrix([SPEC_MVUE.w, SPEC_MVUE.ascending.w, SPEC_MVUE.equal.w]),
+      inputs.rowsMatrix([SPEC_MVUE.w, SPEC_MVUE.ascending.w, SPEC_MVUE.equal.w]),
     ),
     probabilitiesCase("probabilities_edges", "The edge groups of case `edges`.", edges),
     probabilitiesCase(
       "probabilities_random_12x20",
-      `Irwin-Hall normal gradients (seed ${seed}, stream ${STREAM.mvueProbabilities}).`,
-      irwinHallMatrix(12, 20, { seed, stream: STREAM.mvueProbabilities }),
+      `Irwin-Hall normal gradients (seed ${seed}, stream ${inputs.STREAM.mvueProbabilities}).`,
+      inputs.irwinHallMatrix(12, 20, { seed, stream: inputs.STREAM.mvueProbabilities }),
     ),
   );
   return {
