@@ -85,27 +85,15 @@ export function pruneFamily(
       inputs.rowsMatrix(EDGE_GROUPS_PRUNE_24),
     ),
   ];
-  shapes.forEach((s, k) => {
-    cases.push(pruneCase(
-      `random_${inputs.shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.prune + k}).`,
-      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.prune + k }),
-    ));
-  });
-  smallShapes.forEach((s, k) => {
-    cases.push(pruneCase(
-      `ties_${inputs.shapeName(s)}`,
-      `Integers in [-3, 3] (seed ${seed}, stream ${
-        inputs.STREAM.pruneTies + k
-      }): many magnitude ties.`,
-      inputs.uniformIntegerMatrix(s.rows, s.cols, {
-        seed,
-        stream: inputs.STREAM.pruneTies + k,
-        low: -3,
-        high: 3,
-      }),
-    ));
-  });
+  cases.push(
+    ...inputs.seededCases(pruneCase, seed, { all: shapes, small: smallShapes }, {
+      randomStream: inputs.STREAM.prune,
+      tieStream: inputs.STREAM.pruneTies,
+      low: -3,
+      high: 3,
+      tieNote: ": many magnitude ties",
+    }),
+  );
   const nm: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 4], [3, 4], [4, 4], [2, 8], [4, 8]];
   nm.forEach(([n, m], k) => {
     const stream = inputs.STREAM.pruneNM + 2 * k;
@@ -194,25 +182,14 @@ export function softFamily(
       inputs.rowsMatrix(EDGE_GROUPS_SOFT_24),
     ),
   ];
-  shapes.forEach((s, k) => {
-    cases.push(softCase(
-      `random_${inputs.shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.soft + k}).`,
-      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.soft + k }),
-    ));
-  });
-  smallShapes.forEach((s, k) => {
-    cases.push(softCase(
-      `ties_${inputs.shapeName(s)}`,
-      `Integers in [-3, 3] (seed ${seed}, stream ${inputs.STREAM.softTies + k}).`,
-      inputs.uniformIntegerMatrix(s.rows, s.cols, {
-        seed,
-        stream: inputs.STREAM.softTies + k,
-        low: -3,
-        high: 3,
-      }),
-    ));
-  });
+  cases.push(
+    ...inputs.seededCases(softCase, seed, { all: shapes, small: smallShapes }, {
+      randomStream: inputs.STREAM.soft,
+      tieStream: inputs.STREAM.softTies,
+      low: -3,
+      high: 3,
+    }),
+  );
   cases.push(
     betaCase(
       "beta_spec9",
@@ -358,25 +335,14 @@ export function transposableFamily(
       ]),
     ),
   ];
-  shapes.forEach((s, k) => {
-    cases.push(transposableCase(
-      `random_${inputs.shapeName(s)}`,
-      `Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.transposable + k}).`,
-      inputs.irwinHallMatrix(s.rows, s.cols, { seed, stream: inputs.STREAM.transposable + k }),
-    ));
-  });
-  smallShapes.forEach((s, k) => {
-    cases.push(transposableCase(
-      `ties_${inputs.shapeName(s)}`,
-      `Integers in [-2, 2] (seed ${seed}, stream ${inputs.STREAM.transposableTies + k}).`,
-      inputs.uniformIntegerMatrix(s.rows, s.cols, {
-        seed,
-        stream: inputs.STREAM.transposableTies + k,
-        low: -2,
-        high: 2,
-      }),
-    ));
-  });
+  cases.push(
+    ...inputs.seededCases(transposableCase, seed, { all: shapes, small: smallShapes }, {
+      randomStream: inputs.STREAM.transposable,
+      tieStream: inputs.STREAM.transposableTies,
+      low: -2,
+      high: 2,
+    }),
+  );
   return {
     name: "transposable24",
     file: "transposable24.safetensors",

@@ -8,7 +8,12 @@
 
 import { type Matrix, matrix } from "./matrix.ts";
 import { uniform4, uniforms } from "./rng.ts";
-import type { TestVectorOutput, TestVectorTensor, TestVectorTolerance } from "./vectors.ts";
+import type {
+  TestVectorCase,
+  TestVectorOutput,
+  TestVectorTensor,
+  TestVectorTolerance,
+} from "./vectors.ts";
 
 /** Options of {@linkcode irwinHallMatrix}. */
 export interface IrwinHallMatrixOptions {
@@ -209,3 +214,46 @@ export const STREAM = {
   fp8: 800,
   gated: 900,
 } as const;
+
+/** Where and how {@linkcode seededCases} draws its inputs. */
+export interface SeededCasesOptions {
+  /** The first Philox stream of the `random_*` cases (one per shape). */
+  randomStream: number;
+  /** The first Philox stream of the `ties_*` cases (one per small shape). */
+  tieStream: number;
+  /** The integer range of the `ties_*` cases. */
+  low: number;
+  /** The integer range of the `ties_*` cases. */
+  high: number;
+  /** Appended to the `ties_*` descriptions. */
+  tieNote?: string;
+}
+
+/**
+ * The seeded cases of a one-matrix function: `random_<shape>` (Irwin–Hall normal values) for every
+ * shape and `ties_<shape>` (integers in `[low, high]`) for every small shape.
+ */
+export function seededCases(
+  makeCase: (name: string, description: string, w: Matrix) => TestVectorCase,
+  seed: number,
+  shapes: { all: Shape[]; small: Shape[] },
+  options: SeededCasesOptions,
+): TestVectorCase[] {
+  const { randomStream, tieStream, low, high, tieNote = "" } = options;
+  return [
+    ...shapes.all.map((s, k) =>
+      makeCase(
+        `random_${shapeName(s)}`,
+        `Irwin-Hall normal values (seed ${seed}, stream ${randomStream + k}).`,
+        irwinHallMatrix(s.rows, s.cols, { seed, stream: randomStream + k }),
+      )
+    ),
+    ...shapes.small.map((s, k) =>
+      makeCase(
+        `ties_${shapeName(s)}`,
+        `Integers in [${low}, ${high}] (seed ${seed}, stream ${tieStream + k})${tieNote}.`,
+        uniformIntegerMatrix(s.rows, s.cols, { seed, stream: tieStream + k, low, high }),
+      )
+    ),
+  ];
+}

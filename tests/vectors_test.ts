@@ -371,6 +371,7 @@ Deno.test("the tensor comparison catches a single flipped sign bit", () => {
 });
 
 Deno.test("SPEC §9 values are in the committed vectors", () => {
+  const atol = (bound: number) => ({ atol: bound, rtol: 0 });
   const prune = loadCommitted("prune24.safetensors").tensors;
   assertEqualArrays(
     prune["spec9/output/mask"].data,
@@ -387,7 +388,7 @@ Deno.test("SPEC §9 values are in the committed vectors", () => {
   assertClose(
     soft["spec9/output/pruned"].data,
     SPEC_SOFT_24.flatMap((c) => c.out),
-    { atol: 1e-7, rtol: 0 },
+    atol(1e-7),
     "softThreshold24 spec9",
   );
   assert(soft["beta_spec9/output/beta"].data[0] === SPEC_BETA.beta, "β = 21/17");
@@ -416,22 +417,16 @@ Deno.test("SPEC §9 values are in the committed vectors", () => {
   );
 
   const mvue = loadCommitted("mvue24.safetensors").tensors;
-  assertClose(mvue["spec9_uniforms/output/out"].data, SPEC_MVUE.sampled, {
-    atol: 1e-5,
-    rtol: 0,
-  }, "mvue (½,½)");
+  assertClose(mvue["spec9_uniforms/output/out"].data, SPEC_MVUE.sampled, atol(1e-5), "mvue (½,½)");
   assertClose(
     mvue["probabilities_spec9/output/probabilities"].data,
     [...SPEC_MVUE.p, ...SPEC_MVUE.ascending.p, 0.5, 0.5, 0.5, 0.5],
-    { atol: 1e-6, rtol: 0 },
+    atol(1e-6),
     "p",
   );
 
   const decay = loadCommitted("masked_decay.safetensors").tensors;
-  assertClose(decay["spec9/output/out"].data, SPEC_MASKED_DECAY.out, {
-    atol: 1e-6,
-    rtol: 0,
-  }, "masked decay");
+  assertClose(decay["spec9/output/out"].data, SPEC_MASKED_DECAY.out, atol(1e-6), "masked decay");
 
   const fp8 = loadCommitted("fp8.safetensors").tensors;
   for (const format of ["e4m3", "e5m2"] as const) {
@@ -445,7 +440,7 @@ Deno.test("SPEC §9 values are in the committed vectors", () => {
   assert(fp8["e5m2_table/output/values"].data[0x7b] === 57344, "E5M2 max");
 
   const gated = loadCommitted("gated.safetensors").tensors;
-  const gatedTol = { atol: 1e-6, rtol: 0 };
+  const gatedTol = atol(1e-6);
   assertClose(gated["geglu_spec9/output/out"].data, SPEC_GEGLU.out, gatedTol, "GEGLU");
   assertClose(
     gated["geglu_spec9/output/dx"].data,
