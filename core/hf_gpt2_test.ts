@@ -1,5 +1,6 @@
-import { deepStrictEqual as assertEquals, ok as assert, rejects, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { ReferenceBackend } from "./reference_backend.ts";
+import { assertRejects, assertThrows } from "../reference/testing.ts";
 import { GPT, gptConfig } from "./gpt2.ts";
 import type { SparseMethod } from "./sparse.ts";
 import { Trainer } from "./trainer.ts";
@@ -36,15 +37,6 @@ async function trained(method: SparseMethod, extra: object = {}): Promise<GPT> {
   const targets = Int32Array.from(TOKENS, (t) => (t + 1) % 32);
   for (let s = 0; s < 3; s++) await trainer.trainStep({ tokens: TOKENS, targets, batchSize: 2 });
   return model;
-}
-
-/** Rejects with `type` and a message containing `part`. */
-async function assertRejects(
-  fn: () => Promise<unknown>,
-  type: new (message: string) => Error,
-  part: string,
-) {
-  await rejects(fn, (e: Error) => e instanceof type && e.message.includes(part));
 }
 
 async function logits(model: GPT, dense = false): Promise<Float32Array> {
@@ -233,8 +225,5 @@ Deno.test("loadHfGpt2: refuses non-zero biases, gelu_new, another ε, an untied 
 });
 
 Deno.test("unpackHfMask: refuses a string too short for the count", () => {
-  throws(
-    () => unpackHfMask(btoa("\xff"), 9),
-    (e: Error) => e instanceof RangeError && e.message.includes("9 entries need 2 bytes"),
-  );
+  assertThrows(() => unpackHfMask(btoa("\xff"), 9), RangeError, "9 entries need 2 bytes");
 });
