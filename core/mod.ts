@@ -39,5 +39,5 @@ export * from "./trainer.ts";
 export * from "./checkpoint.ts";
 export * from "./safetensors.ts";
 export * from "./test_vectors.ts";
-export * from "./data.ts";
+export * from "./data/mod.ts";
 export * from "./hf_gpt2.ts";

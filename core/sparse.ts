@@ -49,6 +49,98 @@ export const SPARSE_METHODS: readonly SparseMethod[] = [
   "s-ste+fp8",
 ];
 
+/**
+ * What a training method does, as the rest of the code asks it (one row per method of SPEC §2.8;
+ * decide by these traits, never by comparing method names).
+ */
+export interface SparseMethodTraits {
+  /**
+   * The weight `W̃` of the forward GEMM in the sparse phase: `"dense"` (`W`), `"hard"` (`S_h(W)`
+   * every step), `"transposable"` (`W⊙M`, M transposable, refreshed every `maskRefresh` steps;
+   * needs the output width a multiple of 4) or `"soft"` (`β·S_soft(W)` every step, SPEC 1.2–1.3).
+   */
+  weight: "dense" | "hard" | "transposable" | "soft";
+  /** MVUE 2:4 on `∇Zᵀ` by default (SPEC 2.7). */
+  mvue: boolean;
+  /** FP8 simulation of the GEMM operands by default (SPEC 2.9). */
+  fp8: boolean;
+  /** Trains plain dense for the last `denseFraction` of the steps (SPEC 2.5). */
+  denseTail: boolean;
+  /**
+   * The decay of the pruned weights: `"none"`, `"lambdaW"` (SR-STE, SPEC 2.2) or `"alpha"` (P1's
+   * masked decay on the clipped gradient, SPEC 2.3).
+   */
+  decay: "none" | "lambdaW" | "alpha";
+  /**
+   * The unit of the trainer's flip rate in the sparse phase (SPEC 2.4): `"step"` (the mask is
+   * recomputed every step) or `"refresh"` (flips accumulated between refreshes of the mask).
+   */
+  flipRateUnit: "step" | "refresh";
+}
+
+/** The traits of every {@linkcode SparseMethod} (see {@linkcode SparseMethodTraits}). */
+export const SPARSE_METHOD_TRAITS: Readonly<Record<SparseMethod, Readonly<SparseMethodTraits>>> =
+  Object.freeze({
+    "dense": traits("dense", { mvue: false, fp8: false, denseTail: false, decay: "none" }),
+    "ste": traits("hard", { mvue: false, fp8: false, denseTail: false, decay: "none" }),
+    "sr-ste": traits("hard", { mvue: false, fp8: false, denseTail: false, decay: "lambdaW" }),
+    "t-sr-ste": traits("transposable", {
+      mvue: true,
+      fp8: false,
+      denseTail: false,
+      decay: "alpha",
+    }),
+    "t-sr-ste+df": traits("transposable", {
+      mvue: true,
+      fp8: false,
+      denseTail: true,
+      decay: "alpha",
+    }),
+    "s-ste": traits("soft", { mvue: true, fp8: false, denseTail: false, decay: "none" }),
+    "s-ste+fp8": traits("soft", { mvue: true, fp8: true, denseTail: false, decay: "none" }),
+  });
+
+function traits(
+  weight: SparseMethodTraits["weight"],
+  rest: Omit<SparseMethodTraits, "weight" | "flipRateUnit">,
+): Readonly<SparseMethodTraits> {
+  return Object.freeze({
+    weight,
+    ...rest,
+    flipRateUnit: weight === "transposable" ? "refresh" : "step",
+  });
+}
+
+/**
+ * The traits of a training method.
+ *
+ * @param method The method.
+ * @returns Its row of {@linkcode SPARSE_METHOD_TRAITS}.
+ * @throws {TypeError} If `method` is not a {@linkcode SparseMethod}.
+ * @example
+ * ```ts
+ * import { sparseMethodTraits } from "./sparse.ts";
+ * const t = sparseMethodTraits("t-sr-ste+df");
+ * if (t.weight !== "transposable" || !t.denseTail || t.flipRateUnit !== "refresh") {
+ *   throw new Error("unexpected traits");
+ * }
+ * ```
+ */
+export function sparseMethodTraits(method: SparseMethod): Readonly<SparseMethodTraits> {
+  if (!Object.hasOwn(SPARSE_METHOD_TRAITS, method)) {
+    throw new TypeError(
+      `Cannot look up the traits of a sparse method: unknown method ${JSON.stringify(method)} ` +
+        `(expected one of ${SPARSE_METHODS.join(", ")})`,
+    );
+  }
+  return SPARSE_METHOD_TRAITS[method];
+}
+
+/** The methods whose traits satisfy `predicate`, in SPARSE_METHODS order. */
+function methodsWhere(predicate: (t: SparseMethodTraits) => boolean): SparseMethod[] {
+  return SPARSE_METHODS.filter((m) => predicate(SPARSE_METHOD_TRAITS[m]));
+}
+
 /** How S-STE's per-tensor scale β is chosen (SPEC §1.3). */
 export type BetaRecipe = "mse-frozen" | "mse-dynamic" | "l1" | "none";
 
@@ -97,12 +189,12 @@ const OPTION_METHODS: Record<keyof SparseOptions, readonly SparseMethod[] | "all
   mvue: "all",
   mvueOnWeight: "all",
   fp8: "all",
-  denseFraction: ["t-sr-ste+df"],
-  alpha: ["t-sr-ste", "t-sr-ste+df"],
-  maskRefresh: ["t-sr-ste", "t-sr-ste+df"],
-  lambdaW: ["sr-ste"],
-  decayOn: ["sr-ste"],
-  betaRecipe: ["s-ste", "s-ste+fp8"],
+  denseFraction: methodsWhere((t) => t.denseTail),
+  alpha: methodsWhere((t) => t.decay === "alpha"),
+  maskRefresh: methodsWhere((t) => t.weight === "transposable"),
+  lambdaW: methodsWhere((t) => t.decay === "lambdaW"),
+  decayOn: methodsWhere((t) => t.decay === "lambdaW"),
+  betaRecipe: methodsWhere((t) => t.weight === "soft"),
 };
 
 /** Defaults of the method-specific options (SPEC 2.2, 2.3, 2.5, 2.6, 1.3). */
@@ -158,18 +250,17 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
       );
     }
   }
-  const usesMvue = method === "t-sr-ste" || method === "t-sr-ste+df" || method === "s-ste" ||
-    method === "s-ste+fp8";
+  const traits = SPARSE_METHOD_TRAITS[method];
   const resolved: ResolvedSparseOptions = {
     method,
-    mvue: options.mvue ?? usesMvue,
+    mvue: options.mvue ?? traits.mvue,
     mvueOnWeight: options.mvueOnWeight ?? false,
     denseFraction: options.denseFraction ?? METHOD_SPECIFIC_DEFAULTS.denseFraction,
     alpha: options.alpha ?? METHOD_SPECIFIC_DEFAULTS.alpha,
     lambdaW: options.lambdaW ?? METHOD_SPECIFIC_DEFAULTS.lambdaW,
     decayOn: options.decayOn ?? METHOD_SPECIFIC_DEFAULTS.decayOn,
     maskRefresh: options.maskRefresh ?? METHOD_SPECIFIC_DEFAULTS.maskRefresh,
-    fp8: options.fp8 ?? method === "s-ste+fp8",
+    fp8: options.fp8 ?? traits.fp8,
     betaRecipe: options.betaRecipe ?? METHOD_SPECIFIC_DEFAULTS.betaRecipe,
   };
   for (const key of ["mvue", "mvueOnWeight", "fp8"] as const) {
@@ -302,7 +393,8 @@ export class SparseLinear implements Module {
         `Cannot ${action}: the input width must be a multiple of 4, got ${inFeatures}`,
       );
     }
-    const needsOut4 = this.options.method.startsWith("t-sr-ste") || this.options.mvueOnWeight;
+    const needsOut4 = sparseMethodTraits(this.options.method).weight === "transposable" ||
+      this.options.mvueOnWeight;
     if (needsOut4 && outFeatures % 4 !== 0) {
       throw new RangeError(
         `Cannot ${action}: ${this.options.method} needs the output width to be a multiple of 4, got ${outFeatures}`,
@@ -379,11 +471,7 @@ export class SparseLinear implements Module {
   }
 
   #isSste(): boolean {
-    return this.options.method === "s-ste" || this.options.method === "s-ste+fp8";
-  }
-
-  #isTransposable(): boolean {
-    return this.options.method === "t-sr-ste" || this.options.method === "t-sr-ste+df";
+    return SPARSE_METHOD_TRAITS[this.options.method].weight === "soft";
   }
 
   /**
@@ -420,32 +508,29 @@ export class SparseLinear implements Module {
       weightDecay: 0,
     };
     let flips: Tensor | undefined;
-    const method = sparse ? o.method : "dense";
-    switch (method) {
+    const traits = SPARSE_METHOD_TRAITS[sparse ? o.method : "dense"];
+    switch (traits.weight) {
       case "dense":
         flips = this.#track(be.pruneNM(w, 2, 4).mask, "hard");
         break;
-      case "ste":
-      case "sr-ste": {
+      case "hard": {
         const { pruned, mask } = be.pruneNM(w, 2, 4);
         state.effective = pruned;
         flips = this.#track(mask, "hard");
-        if (method === "sr-ste") {
+        if (traits.decay === "lambdaW") {
           if (o.decayOn === "gradient") state.gradientDecay = o.lambdaW;
           else state.weightDecay = o.lambdaW;
         }
         break;
       }
-      case "t-sr-ste":
-      case "t-sr-ste+df":
+      case "transposable":
         if (ctx.step % o.maskRefresh === 0 || this.#maskKind !== "transposable") {
           flips = this.#track(be.transposableMask24(w), "transposable");
         }
         state.effective = be.mul(w, this.#mask!);
         state.gradientDecay = o.alpha;
         break;
-      case "s-ste":
-      case "s-ste+fp8": {
+      case "soft": {
         const { pruned: s, mask } = be.softThreshold24(w);
         flips = this.#track(mask, "hard");
         if (o.betaRecipe === "mse-dynamic") {
@@ -497,21 +582,18 @@ export class SparseLinear implements Module {
     const be = this.#backend;
     const w = this.weight.value;
     if (options.dense || this.#phase === "dense") return { weight: w, mask: undefined };
-    switch (this.options.method) {
+    switch (SPARSE_METHOD_TRAITS[this.options.method].weight) {
       case "dense":
         return { weight: w, mask: undefined };
-      case "ste":
-      case "sr-ste": {
+      case "hard": {
         const { pruned, mask } = be.pruneNM(w, 2, 4);
         return { weight: pruned, mask };
       }
-      case "t-sr-ste":
-      case "t-sr-ste+df": {
+      case "transposable": {
         const mask = this.#maskKind === "transposable" ? this.#mask! : be.transposableMask24(w);
         return { weight: be.mul(w, mask), mask };
       }
-      case "s-ste":
-      case "s-ste+fp8": {
+      case "soft": {
         const { pruned, mask } = be.softThreshold24(w);
         return { weight: be.scale(pruned, this.#beta), mask };
       }

@@ -14,7 +14,10 @@ import { ReferenceBackend } from "./reference_backend.ts";
 import { Tape, Variable } from "./autograd.ts";
 import {
   resolveSparseOptions,
+  SPARSE_METHOD_TRAITS,
+  SPARSE_METHODS,
   SparseLinear,
+  sparseMethodTraits,
   type SparseOptions,
   type StepContext,
 } from "./sparse.ts";
@@ -443,4 +446,62 @@ Deno.test("resolveSparseOptions: defaults, idempotence and rejected options", ()
     }
     if (!ok) throw new Error(`${JSON.stringify(options)} was accepted`);
   }
+});
+
+Deno.test("method traits: the table of SPEC 2.8 decides defaults and which options apply", () => {
+  const expected = {
+    "dense": "dense/-/-/-/none/step",
+    "ste": "hard/-/-/-/none/step",
+    "sr-ste": "hard/-/-/-/lambdaW/step",
+    "t-sr-ste": "transposable/mvue/-/-/alpha/refresh",
+    "t-sr-ste+df": "transposable/mvue/-/tail/alpha/refresh",
+    "s-ste": "soft/mvue/-/-/none/step",
+    "s-ste+fp8": "soft/mvue/fp8/-/none/step",
+  };
+  for (const method of SPARSE_METHODS) {
+    const t = sparseMethodTraits(method);
+    const row = [
+      t.weight,
+      t.mvue ? "mvue" : "-",
+      t.fp8 ? "fp8" : "-",
+      t.denseTail ? "tail" : "-",
+      t.decay,
+      t.flipRateUnit,
+    ].join("/");
+    if (row !== expected[method]) throw new Error(`${method}: ${row} != ${expected[method]}`);
+    const resolved = resolveSparseOptions({ method });
+    if (resolved.mvue !== t.mvue || resolved.fp8 !== t.fp8) {
+      throw new Error(`${method}: resolved defaults disagree with the traits`);
+    }
+    // Method-specific options are accepted exactly where the traits say they apply.
+    const cases: [boolean, SparseOptions][] = [
+      [t.decay === "alpha", { method, alpha: 1e-3 }],
+      [t.weight === "transposable", { method, maskRefresh: 3 }],
+      [t.denseTail, { method, denseFraction: 0.5 }],
+      [t.decay === "lambdaW", { method, lambdaW: 1e-3 }],
+      [t.weight === "soft", { method, betaRecipe: "l1" }],
+    ];
+    for (const [applies, options] of cases) {
+      let accepted = true;
+      try {
+        resolveSparseOptions(options);
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+        accepted = false;
+      }
+      if (accepted !== applies) {
+        throw new Error(`${JSON.stringify(options)}: accepted ${accepted}, expected ${applies}`);
+      }
+    }
+  }
+  if (Object.keys(SPARSE_METHOD_TRAITS).join() !== SPARSE_METHODS.join()) {
+    throw new Error("the traits table and SPARSE_METHODS list different methods");
+  }
+  let threw = false;
+  try {
+    sparseMethodTraits("sparse" as never);
+  } catch (e) {
+    threw = e instanceof TypeError && e.message.includes('unknown method "sparse"');
+  }
+  if (!threw) throw new Error("an unknown method was given traits");
 });

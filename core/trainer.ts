@@ -28,7 +28,7 @@ import type { Batch, GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
 import { AdamW, type AdamWConfig, clipFactor, gradNormSquared } from "./optim.ts";
 import { assertCosineSchedule, cosineLr } from "./schedule.ts";
-import type { TrainingPhase } from "./sparse.ts";
+import { sparseMethodTraits, type TrainingPhase } from "./sparse.ts";
 
 /** The run configuration. */
 export interface TrainerConfig {
@@ -172,7 +172,7 @@ export class Trainer {
    */
   get denseSwitchStep(): number | undefined {
     const { method, denseFraction } = this.model.config.sparse;
-    if (method !== "t-sr-ste+df") return undefined;
+    if (!sparseMethodTraits(method).denseTail) return undefined;
     const total = this.config.totalSteps;
     return total - Math.round(denseFraction * total);
   }

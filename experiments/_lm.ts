@@ -18,7 +18,7 @@ import {
   loadVocab,
   prepareBrown,
   type Vocab,
-} from "../core/data.ts";
+} from "../core/data/mod.ts";
 import { type Batch, GPT, type GPTConfig } from "../core/gpt2.ts";
 import { Tape } from "../core/autograd.ts";
 import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";

@@ -21,8 +21,8 @@ import {
   prepareBrown,
   stratifiedSplit,
   stripTags,
-} from "./data.ts";
-import { assert, assertRejects, assertThrows } from "../reference/testing.ts";
+} from "./mod.ts";
+import { assert, assertRejects, assertThrows } from "../../reference/testing.ts";
 
 function assertEquals<T>(actual: T, expected: T, what: string): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
