@@ -17,7 +17,7 @@ import {
   saveSafetensors,
 } from "./safetensors.ts";
 import { assertEqualArrays } from "./grad_check.ts";
-import { makeBatch } from "./_train_testing.ts";
+import { makeBatch } from "./train_testing.ts";
 
 const RUN: TrainerConfig = { totalSteps: 8, peakLr: 1e-2, warmupSteps: 1, minLr: 1e-3, seed: 7 };
 const batchAt = (s: number) => makeBatch(2, 4, 32, s);

@@ -19,7 +19,7 @@ import { Tape } from "./autograd.ts";
 import { type Batch, GPT, type GPTConfig, gptConfig, resolveGPTConfig } from "./gpt2.ts";
 import type { SparseOptions, TrainingPhase } from "./sparse.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
-import { makeBatch, modelFiniteDifference, sampleIndices } from "./_train_testing.ts";
+import { makeBatch, modelFiniteDifference, sampleIndices } from "./train_testing.ts";
 import { matrix } from "../reference/matrix.ts";
 import { prune24 } from "../reference/prune.ts";
 import { transposableMask24 } from "../reference/transposable.ts";

@@ -11,7 +11,7 @@ import { ReferenceBackend } from "./reference_backend.ts";
 import { Tape, Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import { assertClose, finiteDifference } from "./grad_check.ts";
-import { leaf, projectionLoss, randn } from "./_train_testing.ts";
+import { leaf, projectionLoss, randn } from "./train_testing.ts";
 
 const TOL = { atol: 1e-7, rtol: 1e-6 };
 

@@ -44,7 +44,7 @@ import {
   sameShape,
   TensorChecker,
   type TensorKind,
-} from "./_backend_checks.ts";
+} from "./backend_checks.ts";
 
 /** Storage precision of a {@linkcode ReferenceBackend}. */
 export type ReferencePrecision = "f32" | "f64";

@@ -24,7 +24,7 @@ import {
 import { mvueStream } from "./streams.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
 import { type Matrix, matrix } from "../reference/matrix.ts";
-import { projectionLoss } from "./_train_testing.ts";
+import { projectionLoss } from "./train_testing.ts";
 import { normal } from "./init.ts";
 import { prune24 } from "../reference/prune.ts";
 import { softThreshold24, ssteScale } from "../reference/soft_threshold.ts";

@@ -9,7 +9,7 @@ import { type Batch, GPT, gptConfig } from "./gpt2.ts";
 import { SPARSE_METHODS, type SparseOptions } from "./sparse.ts";
 import { Trainer, type TrainerConfig } from "./trainer.ts";
 import { assertClose, assertEqualArrays } from "./grad_check.ts";
-import { makeBatch } from "./_train_testing.ts";
+import { makeBatch } from "./train_testing.ts";
 import { matrix } from "../reference/matrix.ts";
 import { prune24 } from "../reference/prune.ts";
 import { transposableMask24 } from "../reference/transposable.ts";

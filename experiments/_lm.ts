@@ -1,106 +1,158 @@
 /**
  * Shared machinery of the language-model experiments (`gpt2.ts`, `flip_rate.ts`, `ablations.ts`):
- * typed `--key=value` configuration, backend selection, the Brown data with a reduced vocabulary,
- * a resumable training run with progress output, validation loss, and genre fine-tuning.
+ * backend selection, the Brown data with a reduced vocabulary, a resumable training run with
+ * progress output, validation loss, and genre fine-tuning. Their configuration is `_config.ts`.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { Backend } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
   type BrownData,
+  DataCacheError,
   DEFAULT_BROWN_DIR,
   genrePassages,
   getBatch,
+  GPT2_VOCAB_SIZE,
+  type LabelSet,
   loadBrown,
   loadVocab,
   prepareBrown,
   type Vocab,
 } from "../core/data/mod.ts";
-import { type Batch, GPT, type GPTConfig } from "../core/gpt2.ts";
+import { type Batch, GPT, type GPTConfig, resolveGPTConfig } from "../core/gpt2.ts";
+import type { SparseOptions } from "../core/sparse.ts";
+import { assertCosineSchedule, type CosineSchedule } from "../core/schedule.ts";
 import { Tape } from "../core/autograd.ts";
 import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";
 import { loadCheckpoint, loadWeights, saveCheckpoint } from "../core/checkpoint.ts";
 import { WebGpuUnavailableError } from "../gpu/runtime.ts";
+import { assertInt, assertNumber, assertOneOf } from "./_config.ts";
 
-// ---- configuration ------------------------------------------------------------------------------
+/** Re-exported for the GPU scripts (`step_time.ts`, `matmul_zoo.ts`) that import it from here. */
+export { parseConfig } from "./_config.ts";
 
-/** A flat configuration object: every value a number, string, or boolean. */
-export type FlatConfig = Record<string, number | string | boolean>;
+// ---- configuration checks ----------------------------------------------------------------------
+
+/** The configuration keys every language-model experiment has (see its typed config block). */
+export interface LmRunConfig {
+  /** Optimizer steps of a run. */
+  steps: number;
+  /** Initialisation, data order and MVUE seed. */
+  seed: number;
+  /** `auto`, `reference` or `webgpu`. */
+  backend: string;
+  /** Reduced vocabulary (0 = the full GPT-2 vocabulary). */
+  vocab: number;
+  /** Model shape. */
+  nLayer: number;
+  /** Attention heads. */
+  nHead: number;
+  /** Model width. */
+  nEmbd: number;
+  /** Context length. */
+  blockSize: number;
+  /** Sequences per step. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Linear warm-up steps. */
+  warmup: number;
+  /** Cosine floor. */
+  minLr: number;
+  /** Validation batches. */
+  evalBatches: number;
+  /** Steps between checkpoints. */
+  checkpointEvery: number;
+}
 
 /**
- * Applies `--key=value` overrides to `defaults`, type-checked against the default's type.
- * `--preset=NAME` (if `presets` is given) is applied first; then the other overrides. Unknown keys
- * and values that do not parse are rejected with a `TypeError` naming them.
+ * Checks the keys every language-model experiment shares, and that the model and the schedule of
+ * each run it will train are valid — before any work, so a bad flag never costs a training run.
+ *
+ * @param cfg The parsed configuration.
+ * @param methods The sparse options of every run the script will train.
+ * @throws {RangeError|TypeError} On the first invalid value.
  */
-export function parseConfig<T extends FlatConfig>(
-  defaults: T,
-  args: string[],
-  presets?: Record<string, Partial<T>>,
-): T {
-  const options: Record<string, { type: "string" }> = {};
-  for (const key of Object.keys(defaults)) options[key] = { type: "string" };
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
-  } catch (e) {
-    throw new TypeError(
-      `${(e as Error).message}. Known options: ${
-        Object.keys(defaults).map((k) => `--${k}`).join(" ")
-      }`,
-    );
+export function checkLmConfig(cfg: LmRunConfig, methods: readonly SparseOptions[]): void {
+  assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
+  assertInt("steps", cfg.steps, 1);
+  assertOneOf("backend", cfg.backend, BACKEND_CHOICES);
+  if (cfg.vocab !== 0) assertInt("vocab", cfg.vocab, 2, GPT2_VOCAB_SIZE);
+  for (const key of ["nLayer", "nHead", "nEmbd", "blockSize", "batchSize"] as const) {
+    assertInt(key, cfg[key], 1);
   }
-  const values = parsed.values as Record<string, string | undefined>;
-  const out = { ...defaults } as FlatConfig;
-  if (presets && "preset" in defaults) {
-    const name = values.preset ?? String(defaults.preset);
-    const preset = presets[name];
-    if (!preset) {
-      throw new TypeError(
-        `Unknown --preset=${name} (expected one of ${Object.keys(presets).join(", ")})`,
-      );
-    }
-    Object.assign(out, preset, { preset: name });
-  }
-  for (const [key, raw] of Object.entries(values)) {
-    if (raw === undefined || key === "preset") continue;
-    const kind = typeof defaults[key];
-    if (kind === "number") {
-      const v = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(v)) {
-        throw new TypeError(
-          `Bad value for --${key}: expected a number, got ${JSON.stringify(raw)}`,
-        );
-      }
-      out[key] = v;
-    } else if (kind === "boolean") {
-      if (raw !== "true" && raw !== "false") {
-        throw new TypeError(
-          `Bad value for --${key}: expected true or false, got ${JSON.stringify(raw)}`,
-        );
-      }
-      out[key] = raw === "true";
-    } else {
-      out[key] = raw;
-    }
-  }
-  return out as T;
-}
-
-/** Turns bare `--flag` arguments of boolean options into `--flag=true` (for `--resume`). */
-export function normalizeFlags(args: string[], booleans: readonly string[]): string[] {
-  return args.map((a) => booleans.includes(a.replace(/^--/, "")) ? `${a}=true` : a);
-}
-
-/** Checks that `value` is an integer in `[min, max]`. */
-export function assertInt(name: string, value: number, min: number, max = Infinity): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
+  assertInt("evalBatches", cfg.evalBatches, 1);
+  assertInt("checkpointEvery", cfg.checkpointEvery, 1);
+  assertNumber("lr", cfg.lr, 0, { exclusiveMin: true });
+  assertInt("warmup", cfg.warmup, 0, cfg.steps - 1);
+  assertNumber("minLr", cfg.minLr, 0, { max: cfg.lr });
+  if (cfg.nEmbd % 4 !== 0) {
     throw new RangeError(
-      `Bad value for --${name}: expected an integer in [${min}, ${max}], got ${value}`,
+      `Bad value for --nEmbd: 2:4 layers need a multiple of 4, got ${cfg.nEmbd}`,
     );
   }
+  if ((cfg.batchSize * cfg.blockSize) % 4 !== 0) {
+    throw new RangeError(
+      `batchSize·blockSize must be a multiple of 4 for MVUE on ∇Zᵀ, got ${cfg.batchSize}·${cfg.blockSize}`,
+    );
+  }
+  for (const sparse of methods) {
+    resolveGPTConfig(modelConfig(cfg, cfg.vocab || GPT2_VOCAB_SIZE, sparse));
+  }
+}
+
+/** The GPT-2 configuration of a run: the config block's shape, no dropout, one sparse method. */
+export function modelConfig(
+  cfg: Pick<LmRunConfig, "blockSize" | "nLayer" | "nHead" | "nEmbd">,
+  vocabSize: number,
+  sparse: SparseOptions,
+): GPTConfig {
+  return {
+    vocabSize,
+    blockSize: cfg.blockSize,
+    nLayer: cfg.nLayer,
+    nHead: cfg.nHead,
+    nEmbd: cfg.nEmbd,
+    dropout: 0,
+    sparse,
+  };
+}
+
+/** The schedule of the genre fine-tuning: 10% warm-up (at least one step), floor lr/10. */
+export function finetuneSchedule(steps: number, lr: number): CosineSchedule {
+  return {
+    totalSteps: steps,
+    peakLr: lr,
+    warmupSteps: Math.max(1, Math.round(steps / 10)),
+    minLr: lr / 10,
+  };
+}
+
+/**
+ * Checks the fine-tuning keys (`finetuneSteps`, `finetuneBatch`, `finetuneLr`, `passageTokens`,
+ * `maxPerDoc`, `labels`) before any work.
+ *
+ * @throws {RangeError|TypeError} On the first invalid value.
+ */
+export function checkFinetuneConfig(cfg: {
+  blockSize: number;
+  finetuneSteps: number;
+  finetuneBatch: number;
+  finetuneLr: number;
+  passageTokens: number;
+  maxPerDoc: number;
+  labels: string;
+}): LabelSet {
+  // The schedule needs a step after its warm-up step.
+  assertInt("finetuneSteps", cfg.finetuneSteps, 2);
+  assertInt("finetuneBatch", cfg.finetuneBatch, 1);
+  assertNumber("finetuneLr", cfg.finetuneLr, 0, { exclusiveMin: true });
+  assertCosineSchedule(finetuneSchedule(cfg.finetuneSteps, cfg.finetuneLr));
+  assertInt("passageTokens", cfg.passageTokens, 1, cfg.blockSize);
+  assertInt("maxPerDoc", cfg.maxPerDoc, 1);
+  return assertOneOf("labels", cfg.labels, LABEL_SETS);
 }
 
 // ---- backend -----------------------------------------------------------------------------------
@@ -108,17 +160,19 @@ export function assertInt(name: string, value: number, min: number, max = Infini
 /** Which backend an experiment runs on. */
 export type BackendChoice = "auto" | "reference" | "webgpu";
 
+/** Every {@linkcode BackendChoice}, for validating `--backend`. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "reference", "webgpu"];
+
+/** The label sets of the genre fine-tuning task, for validating `--labels`. */
+export const LABEL_SETS: readonly LabelSet[] = ["genre", "group", "binary"];
+
 /**
  * Creates the backend: `webgpu` (fails with `WebGpuUnavailableError` when there is no adapter),
  * `reference`, or `auto` (WebGPU when an adapter exists — even the software one is several times
  * faster than plain TypeScript loops — else the reference, saying why).
  */
 export async function selectBackend(choice: string): Promise<Backend> {
-  if (choice !== "auto" && choice !== "reference" && choice !== "webgpu") {
-    throw new TypeError(
-      `Bad value for --backend: expected auto, reference or webgpu, got ${choice}`,
-    );
-  }
+  assertOneOf("backend", choice, BACKEND_CHOICES);
   if (choice === "reference") return new ReferenceBackend();
   try {
     const { createGpuBackend } = await import("../gpu/backend.ts");
@@ -154,7 +208,9 @@ export async function loadLmData(dir: string, vocabSize: number): Promise<LmData
   let brown: BrownData;
   try {
     brown = await loadBrown(dir);
-  } catch {
+  } catch (e) {
+    // A missing or damaged cache is rebuilt (prepareBrown says why); any other error stops here.
+    if (!(e instanceof DataCacheError)) throw e;
     await prepareBrown({ outDir: dir, log: (s: string) => console.log(s) });
     brown = await loadBrown(dir);
   }
@@ -397,7 +453,7 @@ export interface FinetuneOptions {
   /** Passages per document at most. */
   maxPerDoc: number;
   /** Label set of the task. */
-  labels: "genre" | "group" | "binary";
+  labels: LabelSet;
   /** Optimizer steps. */
   steps: number;
   /** Passages per step. */
@@ -436,13 +492,7 @@ export async function finetuneGenre(
   const model = await GPT.create(o.backend, config, { seed: o.seed });
   const head = model.parameters().filter((p) => p.name.startsWith("classifier")).map((p) => p.name);
   await loadWeights(o.checkpoint, model, { allowMissing: head });
-  const trainer = new Trainer(model, {
-    totalSteps: o.steps,
-    peakLr: o.lr,
-    warmupSteps: Math.max(1, Math.round(o.steps / 10)),
-    minLr: o.lr / 10,
-    seed: o.seed,
-  });
+  const trainer = new Trainer(model, { ...finetuneSchedule(o.steps, o.lr), seed: o.seed });
   const P = o.passageTokens;
   const pick = (src: typeof train, rows: number[]): Batch => {
     const tokens = new Int32Array(rows.length * P);

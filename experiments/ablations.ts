@@ -41,13 +41,13 @@ import type { Backend } from "../core/backend.ts";
 import type { GPTConfig } from "../core/gpt2.ts";
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
+import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import {
-  assertInt,
+  checkLmConfig,
   DATA_DIR,
   formatSeconds,
   loadLmData,
-  normalizeFlags,
-  parseConfig,
+  modelConfig,
   type RunLog,
   selectBackend,
   trainRun,
@@ -63,7 +63,8 @@ const defaults = {
   spreadSeeds: 2, // the tables' default runs are trained with this many seeds (seed, seed+1, …)
   backend: "auto", // auto | reference | webgpu
   out: "results/ablations",
-  resume: false,
+  resume: false, // continue every run from its checkpoint (a bare --resume means true)
+  checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
   data: DATA_DIR,
   vocab: 2048, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
   nLayer: 2,
@@ -156,7 +157,7 @@ function tableSpecs(cfg: Config): TableSpec[] {
     method: "s-ste",
     ...extra,
   });
-  const fractionTexts = cfg.denseFractions.split(",").map((s) => s.trim()).filter(Boolean);
+  const fractionTexts = parseList("denseFractions", cfg.denseFractions, (f) => f);
   const fractions = fractionTexts.map(parseFraction);
   const defaultFraction = fractions.findIndex((f) => f === 1 / 6);
   if (defaultFraction < 0) {
@@ -210,14 +211,7 @@ function tableSpecs(cfg: Config): TableSpec[] {
       defaultIndex: 0,
     },
   ];
-  const wanted = cfg.tables.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const t of wanted) {
-    if (!(TABLES as readonly string[]).includes(t)) {
-      throw new TypeError(
-        `Bad value for --tables: unknown table ${JSON.stringify(t)} (expected ${TABLES})`,
-      );
-    }
-  }
+  const wanted = parseList("tables", cfg.tables, (t) => assertOneOf("tables", t, TABLES));
   return all.filter((t) => wanted.includes(t.name));
 }
 
@@ -248,19 +242,14 @@ interface RunResult {
  * @throws {RangeError} On a value out of range.
  */
 export async function main(args: string[]): Promise<Record<string, unknown>> {
-  const cfg = parseConfig(defaults, normalizeFlags(args, ["resume"]), presets);
+  // Every flag is validated before any work.
+  const cfg = parseConfig(defaults, args, presets);
   assertInt("steps", cfg.steps, 2);
-  assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
   assertInt("spreadSeeds", cfg.spreadSeeds, 1, 10);
-  assertInt("warmup", cfg.warmup, 0, cfg.steps - 1);
   assertInt("evalEvery", cfg.evalEvery, 0);
-  assertInt("evalBatches", cfg.evalBatches, 1);
-  if ((cfg.batchSize * cfg.blockSize) % 4 !== 0) {
-    throw new RangeError(
-      `batchSize·blockSize must be a multiple of 4 for MVUE on ∇Zᵀ, got ${cfg.batchSize}·${cfg.blockSize}`,
-    );
-  }
   const tables = tableSpecs(cfg);
+  checkLmConfig(cfg, tables.flatMap((t) => t.variants.map((v) => v.sparse)));
+  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
   console.log("config:", JSON.stringify(cfg));
   const started = performance.now();
 
@@ -284,7 +273,6 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   console.log(`backend: ${backend.name} on ${backend.device}`);
   const data = await loadLmData(cfg.data, cfg.vocab);
   const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
 
   const results = new Map<string, RunResult>();
   for (const [i, [key, run]] of [...runs.entries()].entries()) {
@@ -293,15 +281,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     console.log(
       `\n== [${i + 1}/${runs.size}] ${run.label}  (${formatSeconds(elapsed)} elapsed${left})`,
     );
-    const model: GPTConfig = {
-      vocabSize: data.vocab.size,
-      blockSize: cfg.blockSize,
-      nLayer: cfg.nLayer,
-      nHead: cfg.nHead,
-      nEmbd: cfg.nEmbd,
-      dropout: 0,
-      sparse: run.sparse,
-    };
+    const model: GPTConfig = modelConfig(cfg, data.vocab.size, run.sparse);
     const file = `${run.label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
     const { trainer, log } = await trainRun({
       label: run.label,
@@ -321,6 +301,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       dataSeed: run.seed,
       val: { batches: valBatches, every: cfg.evalEvery, dense: (t) => t.phase === "dense" },
       checkpoint: `${cfg.out}/checkpoints/${file}`,
+      checkpointEvery: cfg.checkpointEvery,
       resume: cfg.resume,
       logEvery: 40,
     });
@@ -475,14 +456,4 @@ async function writeOutputs(
   return summary;
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runCli(main);

@@ -64,16 +64,16 @@
 
 import type { Backend, Tensor } from "../core/backend.ts";
 import type { Batch, GPT, GPTConfig } from "../core/gpt2.ts";
-import type { SparseOptions } from "../core/sparse.ts";
+import { resolveSparseOptions, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
 import { lineChart, type Series } from "./_plot.ts";
+import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import {
-  assertInt,
+  checkLmConfig,
   DATA_DIR,
   formatSeconds,
   type LmData,
   loadLmData,
-  normalizeFlags,
-  parseConfig,
+  modelConfig,
   type RunLog,
   selectBackend,
   trainRun,
@@ -87,7 +87,8 @@ const defaults = {
   seed: 1, // initialisation, data order and MVUE seed (the same for every run)
   backend: "auto", // auto | reference | webgpu
   out: "results/flip_rate",
-  resume: false,
+  resume: false, // continue every run from its checkpoint (a bare --resume means true)
+  checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
   data: DATA_DIR,
   vocab: 2048, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
   nLayer: 2,
@@ -175,13 +176,17 @@ function alphaId(alpha: number): string {
   return `t-sr-ste α=${fmtAlpha(alpha)}`;
 }
 
-function parseList(name: string, text: string): number[] {
-  const values = text.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v < 0)) {
-    throw new TypeError(
-      `Bad value for --${name}: expected a comma-separated list of numbers >= 0, got ${text}`,
-    );
-  }
+/** A comma-separated α grid: numbers >= 0, ascending, each value once. */
+function parseAlphas(name: string, text: string): number[] {
+  const values = parseList(name, text, (item) => {
+    const v = Number(item);
+    if (!Number.isFinite(v) || v < 0) {
+      throw new TypeError(
+        `Bad value for --${name}: expected a comma-separated list of numbers >= 0, got ${text}`,
+      );
+    }
+    return v;
+  });
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
@@ -425,30 +430,24 @@ interface RunResult {
  * @throws {RangeError} On a value out of range.
  */
 export async function main(args: string[]): Promise<Record<string, unknown>> {
-  const cfg = parseConfig(defaults, normalizeFlags(args, ["resume", "runSelected"]), presets);
+  // Every flag is validated before any work.
+  const cfg = parseConfig(defaults, args, presets);
   assertInt("steps", cfg.steps, 2);
-  assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
   assertInt("warmup", cfg.warmup, 4, cfg.steps - 1);
   assertInt("maskRefresh", cfg.maskRefresh, 1);
   assertInt("smooth", cfg.smooth, 1);
-  assertInt("evalBatches", cfg.evalBatches, 1);
-  if (!(cfg.healthyFactor > 0)) {
-    throw new RangeError(`Bad value for --healthyFactor: expected > 0, got ${cfg.healthyFactor}`);
-  }
-  if ((cfg.batchSize * cfg.blockSize) % 4 !== 0) {
-    throw new RangeError(
-      `batchSize·blockSize must be a multiple of 4 for MVUE on ∇Zᵀ, got ${cfg.batchSize}·${cfg.blockSize}`,
-    );
-  }
-  const alphas = parseList("alphas", cfg.alphas);
-  const probeAlphas = parseList("probeAlphas", cfg.probeAlphas);
+  assertNumber("healthyFactor", cfg.healthyFactor, 0, { exclusiveMin: true });
+  const alphas = parseAlphas("alphas", cfg.alphas);
+  const probeAlphas = parseAlphas("probeAlphas", cfg.probeAlphas);
+  const probe = (alpha: number): SparseOptions => ({ method: "t-sr-ste", alpha, maskRefresh: 1 });
+  checkLmConfig(cfg, [...runSpecs(cfg, alphas).map((r) => r.sparse), ...probeAlphas.map(probe)]);
+  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
   console.log("config:", JSON.stringify(cfg));
   const started = performance.now();
   const backend = await selectBackend(cfg.backend);
   console.log(`backend: ${backend.name} on ${backend.device}`);
   const data = await loadLmData(cfg.data, cfg.vocab);
   const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
 
   const train = (spec: RunSpec, label: string, options: { stopAt?: number; ckpt: boolean }) =>
     trainOne(cfg, backend, data, valBatches, spec, label, options);
@@ -486,7 +485,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       id: `probe α=${fmtAlpha(alpha)}`,
       short: `α=${fmtAlpha(alpha)}`,
       families: [],
-      sparse: { method: "t-sr-ste", alpha, maskRefresh: 1 },
+      sparse: probe(alpha),
     };
     const r = await train(spec, spec.id, { stopAt: cfg.warmup, ckpt: false });
     probes.push(judgeProbe(alpha, maskCurve(r.log), hardCurve(r.log), bound, cfg.warmup));
@@ -535,18 +534,11 @@ async function trainOne(
   label: string,
   options: { stopAt?: number; ckpt: boolean },
 ): Promise<RunResult> {
-  const model: GPTConfig = {
-    vocabSize: data.vocab.size,
-    blockSize: cfg.blockSize,
-    nLayer: cfg.nLayer,
-    nHead: cfg.nHead,
-    nEmbd: cfg.nEmbd,
-    dropout: 0,
-    sparse: spec.sparse,
-  };
+  const model: GPTConfig = modelConfig(cfg, data.vocab.size, spec.sparse);
   const hard = new HardMaskFlips();
   const fileName = spec.id.replace(/[^a-z0-9+-]+/gi, "_");
-  const dense = spec.sparse.method === "dense";
+  const traits = sparseMethodTraits(spec.sparse.method);
+  const dense = traits.weight === "dense";
   const { trainer, log } = await trainRun({
     label,
     backend,
@@ -565,13 +557,16 @@ async function trainOne(
     dataSeed: cfg.seed,
     val: { batches: valBatches, every: 0, dense: () => dense },
     checkpoint: options.ckpt ? `${cfg.out}/checkpoints/${fileName}.safetensors` : undefined,
+    checkpointEvery: cfg.checkpointEvery,
     resume: cfg.resume,
     stopAt: options.stopAt,
     logEvery: options.stopAt !== undefined ? options.stopAt : 25,
     onStep: async (t) => ({ hardFlipRate: await hard.measure(t.model) }),
   });
   hard.dispose(backend);
-  const refresh = spec.sparse.method === "t-sr-ste" && (spec.sparse.maskRefresh ?? 40) > 1;
+  // A mask refreshed every step has a per-step flip rate whatever the method's unit.
+  const refresh = traits.flipRateUnit === "refresh" &&
+    resolveSparseOptions(spec.sparse).maskRefresh > 1;
   return {
     id: spec.id,
     short: spec.short,
@@ -769,14 +764,4 @@ function maskEntries(cfg: Config): number {
   return cfg.nLayer * 2 * 4 * cfg.nEmbd * cfg.nEmbd;
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runCli(main);

@@ -22,17 +22,23 @@
  * @module
  */
 
-import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
+import {
+  SPARSE_METHODS,
+  type SparseMethod,
+  sparseMethodTraits,
+  type SparseOptions,
+} from "../core/sparse.ts";
 import type { GPTConfig } from "../core/gpt2.ts";
 import { lineChart } from "./_plot.ts";
+import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import {
-  assertInt,
+  checkFinetuneConfig,
+  checkLmConfig,
   DATA_DIR,
   finetuneGenre,
   formatSeconds,
   loadLmData,
-  normalizeFlags,
-  parseConfig,
+  modelConfig,
   type RunLog,
   selectBackend,
   trainRun,
@@ -48,7 +54,8 @@ const defaults = {
   denseSeeds: 2, // dense is trained with this many seeds (seed, seed+1, …) to state the spread
   backend: "auto", // auto | reference | webgpu
   out: "results/gpt2",
-  resume: false,
+  resume: false, // continue every run from its checkpoint (a bare --resume means true)
+  checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
   data: DATA_DIR,
   vocab: 4096, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
   nLayer: 2,
@@ -156,47 +163,52 @@ interface MethodResult {
   log: RunLog;
 }
 
-async function main(args: string[]) {
-  const cfg = parseConfig(defaults, normalizeFlags(args, ["resume"]), presets);
-  const methods = cfg.methods.split(",").map((m) => m.trim()).filter(Boolean);
-  for (const m of methods) {
-    if (!(SPARSE_METHODS as readonly string[]).includes(m)) {
-      throw new TypeError(
-        `Bad value for --methods: unknown method ${JSON.stringify(m)} (expected ${SPARSE_METHODS})`,
-      );
-    }
-  }
-  assertInt("steps", cfg.steps, 1);
-  assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
+/** A method's sparse options: T-SR-STE's α and refresh period come from the config block. */
+function sparseOptions(cfg: Config, method: SparseMethod): SparseOptions {
+  const transposable = sparseMethodTraits(method).weight === "transposable";
+  return { method, ...(transposable ? { alpha: cfg.alpha, maskRefresh: cfg.maskRefresh } : {}) };
+}
+
+/**
+ * Validates every flag before any work (training, data preparation or output).
+ *
+ * @returns The configuration, the methods to train and the fine-tuning label set.
+ * @throws {TypeError|RangeError} On the first invalid flag.
+ */
+function configure(args: string[]) {
+  const cfg = parseConfig(defaults, args, presets);
+  const methods = parseList(
+    "methods",
+    cfg.methods,
+    (m) => assertOneOf("methods", m, SPARSE_METHODS),
+  );
   assertInt("denseSeeds", cfg.denseSeeds, 1, 10);
-  if ((cfg.batchSize * cfg.blockSize) % 4 !== 0) {
-    throw new RangeError(
-      `batchSize·blockSize must be a multiple of 4 for MVUE on ∇Zᵀ, got ${cfg.batchSize}·${cfg.blockSize}`,
-    );
-  }
+  assertInt("evalEvery", cfg.evalEvery, 0);
+  checkLmConfig(cfg, methods.map((m) => sparseOptions(cfg, m)));
+  const labels = checkFinetuneConfig(cfg);
+  return { cfg, methods, labels };
+}
+
+/**
+ * Runs the experiment with `--key=value` arguments and writes its outputs.
+ *
+ * @param args Command-line arguments (`--preset=`, `--methods=`, `--steps=`, `--out=`, …).
+ * @throws {TypeError|RangeError} On an invalid flag, before any work.
+ */
+export async function main(args: string[]): Promise<void> {
+  const { cfg, methods, labels } = configure(args);
+  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
   console.log("config:", JSON.stringify(cfg));
   const started = performance.now();
   const backend = await selectBackend(cfg.backend);
   console.log(`backend: ${backend.name} on ${backend.device}`);
   const data = await loadLmData(cfg.data, cfg.vocab);
   const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
-
-  const modelConfig = (method: SparseMethod): GPTConfig => ({
-    vocabSize: data.vocab.size,
-    blockSize: cfg.blockSize,
-    nLayer: cfg.nLayer,
-    nHead: cfg.nHead,
-    nEmbd: cfg.nEmbd,
-    dropout: 0,
-    sparse: {
-      method,
-      ...(method.startsWith("t-sr-ste") ? { alpha: cfg.alpha, maskRefresh: cfg.maskRefresh } : {}),
-    },
-  });
+  const runConfig = (method: SparseMethod): GPTConfig =>
+    modelConfig(cfg, data.vocab.size, sparseOptions(cfg, method));
 
   const runs: { method: SparseMethod; seed: number }[] = [];
-  for (const m of methods as SparseMethod[]) {
+  for (const m of methods) {
     const seeds = m === "dense" ? cfg.denseSeeds : 1;
     for (let k = 0; k < seeds; k++) runs.push({ method: m, seed: cfg.seed + k });
   }
@@ -208,7 +220,7 @@ async function main(args: string[]) {
     const { trainer, log } = await trainRun({
       label,
       backend,
-      model: modelConfig(run.method),
+      model: runConfig(run.method),
       initSeed: run.seed,
       trainer: {
         totalSteps: cfg.steps,
@@ -224,22 +236,23 @@ async function main(args: string[]) {
       val: {
         batches: valBatches,
         every: cfg.evalEvery,
-        dense: (t) => run.method === "dense" || t.phase === "dense",
+        dense: (t) => evaluatesDense(run.method, t.phase),
       },
       checkpoint: ckpt,
+      checkpointEvery: cfg.checkpointEvery,
       resume: cfg.resume,
     });
     const valLoss = log.val.at(-1)![1];
-    const evalDense = run.method === "dense" || trainer.phase === "dense";
+    const evalDense = evaluatesDense(run.method, trainer.phase);
     const ft = await finetuneGenre({
       label,
       backend,
-      model: modelConfig(run.method),
+      model: runConfig(run.method),
       checkpoint: ckpt,
       data,
       passageTokens: cfg.passageTokens,
       maxPerDoc: cfg.maxPerDoc,
-      labels: cfg.labels as "genre" | "group" | "binary",
+      labels,
       steps: cfg.finetuneSteps,
       batchSize: cfg.finetuneBatch,
       lr: cfg.finetuneLr,
@@ -275,8 +288,12 @@ async function main(args: string[]) {
   console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
 }
 
-/** T-SR-STE's trainer flip rate is of its transposable mask, per refresh (SPEC 2.4, 2.6). */
-const tracksTransposableMask = (m: SparseMethod) => m === "t-sr-ste" || m === "t-sr-ste+df";
+/** A model is evaluated with its dense weights when its method or its current phase is dense. */
+const evaluatesDense = (m: SparseMethod, phase: "sparse" | "dense") =>
+  sparseMethodTraits(m).weight === "dense" || phase === "dense";
+
+/** Whether the trainer's flip rate of a method's sparse phase is per mask refresh (SPEC 2.4). */
+const perRefresh = (m: SparseMethod) => sparseMethodTraits(m).flipRateUnit === "refresh";
 
 /**
  * A run's trainer flip rates as chart series: one per unit, so T-SR-STE's per-refresh rates of the
@@ -286,9 +303,8 @@ function flipSeries(r: MethodResult, name: string): { name: string; points: [num
   const points = (phase: "sparse" | "dense") =>
     r.log.steps.filter((s) => s.flipRate !== null && s.step > 0 && (s.phase ?? "sparse") === phase)
       .map((s) => [s.step, s.flipRate!] as [number, number]);
-  const perRefresh = tracksTransposableMask(r.method);
   return [
-    { name: perRefresh ? `${name} (per refresh)` : name, points: points("sparse") },
+    { name: perRefresh(r.method) ? `${name} (per refresh)` : name, points: points("sparse") },
     { name: `${name} (dense phase)`, points: points("dense") },
   ].filter((s) => s.points.length > 0);
 }
@@ -297,7 +313,7 @@ function flipSeries(r: MethodResult, name: string): { name: string; points: [num
 function flipUnit(r: MethodResult): string {
   const last = r.log.steps.findLast((s) => s.flipRate !== null);
   if (last?.phase === "dense") return " (dense phase)";
-  return tracksTransposableMask(r.method) ? " /refresh" : "";
+  return perRefresh(r.method) ? " /refresh" : "";
 }
 
 async function writeOutputs(
@@ -307,6 +323,9 @@ async function writeOutputs(
   device: string,
   started: number,
 ) {
+  // configure() rejects an empty method list; this guard keeps an empty run from ever replacing
+  // the outputs of a real one.
+  if (results.length === 0) throw new RangeError("Cannot write the outputs: no run finished");
   const primary = results.filter((r) => r.seed === cfg.seed);
   const dense = results.filter((r) => r.method === "dense");
   const spread = dense.length > 1
@@ -419,14 +438,4 @@ async function writeOutputs(
   console.log(`wrote ${cfg.out}/{summary.json,table.md,loss.svg,val_loss.svg,flip_rate.svg}`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runCli(main);

@@ -76,7 +76,7 @@ import {
   sameShape,
   TensorChecker,
   type TensorKind,
-} from "../core/_backend_checks.ts";
+} from "../core/backend_checks.ts";
 
 /** Which dense matmul kernel a {@linkcode GpuBackend} runs (see `kernels/matmul.ts`). */
 export type MatmulKernel = "auto" | "tiled" | "register" | "naive";

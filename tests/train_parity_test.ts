@@ -60,7 +60,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
-import { makeBatch } from "../core/_train_testing.ts";
+import { makeBatch } from "../core/train_testing.ts";
 import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
 import { assertEqualOrFlushed, isSubnormalF32, U } from "./_float32_rules.ts";
 

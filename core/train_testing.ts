@@ -1,7 +1,7 @@
 /**
- * Helpers shared by the training-stack tests (not part of the public API): random inputs, tiny
- * batches, a projection loss, and finite differences through a whole model on the reference
- * backend's float64 storage.
+ * Helpers shared by the training-stack tests in `core/` and `tests/` (excluded from the published
+ * package): random inputs, tiny batches, a projection loss, and finite differences through a whole
+ * model on the reference backend's float64 storage.
  *
  * @module
  */

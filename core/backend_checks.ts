@@ -2,7 +2,7 @@
  * Input checks shared by the `Backend` implementations (`ReferenceBackend`, `GpuBackend`):
  * tensor ownership and lifetime, dtypes, and the shape and argument rules of every operation, with
  * one wording of every error. Each backend runs its own data-dependent checks (NaN, mask values)
- * where it can see the data. Private to the package.
+ * where it can see the data. Shared by `core/` and `gpu/`; not exported from `mod.ts`.
  *
  * @module
  */

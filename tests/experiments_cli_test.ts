@@ -1,0 +1,255 @@
+/**
+ * The experiment scripts under bad input (issue 10, items 8 and 10): every flag is validated
+ * before any work, a repeated flag is rejected, an empty run never replaces earlier outputs, and
+ * every expected failure ends with one `error:` line and a non-zero exit status.
+ *
+ * @module
+ */
+
+import { main as gpt2Main } from "../experiments/gpt2.ts";
+import { main as flipRateMain } from "../experiments/flip_rate.ts";
+import { main as ablationsMain } from "../experiments/ablations.ts";
+import { main as prepareMain } from "../experiments/prepare_brown.ts";
+
+const DATA = new URL("../data/brown", import.meta.url).pathname;
+const GPT2 = new URL("../experiments/gpt2.ts", import.meta.url).pathname;
+
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Runs `fn` with `console.log` captured; returns what it printed. */
+async function captured(fn: () => Promise<unknown>): Promise<{ lines: string[]; error?: unknown }> {
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    await fn();
+    return { lines };
+  } catch (error) {
+    return { lines, error };
+  } finally {
+    console.log = log;
+  }
+}
+
+/**
+ * Expects `main(args)` to reject with a TypeError or RangeError naming `flag`, having printed
+ * nothing and created nothing in `out` (so no work was done).
+ */
+async function expectRejectedBeforeWork(
+  main: (args: string[]) => Promise<unknown>,
+  args: string[],
+  flag: string,
+  out: string,
+): Promise<void> {
+  const { lines, error } = await captured(() => main([...args, `--out=${out}`, `--data=${DATA}`]));
+  const what = args.join(" ");
+  check(
+    error instanceof TypeError || error instanceof RangeError,
+    `${what}: expected a TypeError or RangeError, got ${error}`,
+  );
+  check((error as Error).message.includes(flag), `${what}: message ${(error as Error).message}`);
+  check(lines.length === 0, `${what}: work started before the rejection: ${lines[0]}`);
+  check(!(await exists(out)), `${what}: ${out} was created`);
+}
+
+Deno.test("gpt2.ts validates every flag before any work (issue 10 item 8)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  try {
+    const out = `${dir}/out`;
+    const base = ["--preset=cpu-tiny", "--backend=reference"];
+    const cases: [string[], string][] = [
+      [["--labels=foo"], "--labels"],
+      [["--finetuneSteps=0"], "--finetuneSteps"],
+      [["--finetuneSteps=1"], "--finetuneSteps"],
+      [["--finetuneBatch=0"], "--finetuneBatch"],
+      [["--finetuneLr=0"], "--finetuneLr"],
+      [["--passageTokens=0"], "--passageTokens"],
+      [["--passageTokens=17"], "--passageTokens"], // longer than the context (blockSize 16)
+      [["--maxPerDoc=0"], "--maxPerDoc"],
+      [["--evalBatches=0"], "--evalBatches"],
+      [["--methods="], "--methods"],
+      [["--methods=,"], "--methods"],
+      [["--methods=ste,ste"], "--methods"],
+      [["--methods=sparse"], "--methods"],
+      [["--steps=0"], "--steps"],
+      [["--warmup=12"], "--warmup"],
+      [["--minLr=1"], "--minLr"],
+      [["--checkpointEvery=0"], "--checkpointEvery"],
+      [["--vocab=1"], "--vocab"],
+      [["--nEmbd=30", "--nHead=3"], "--nEmbd"],
+      [["--nHead=3"], "nEmbd must be a multiple of nHead"],
+      [["--backend=cuda"], "--backend"],
+      [["--steps=5", "--steps=6"], "--steps is given twice"],
+      [["--resume", "--resume"], "--resume is given twice"],
+      [["--bogus=1"], "unknown option --bogus"],
+    ];
+    for (const [args, flag] of cases) {
+      await expectRejectedBeforeWork(gpt2Main, [...base, ...args], flag, out);
+    }
+    // `--out=` (empty) is not the filesystem root.
+    const { error } = await captured(() => gpt2Main([...base, "--out="]));
+    check(error instanceof TypeError && error.message.includes("--out"), `--out=: ${error}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("flip_rate.ts, ablations.ts and prepare_brown.ts validate their flags first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  try {
+    const out = `${dir}/out`;
+    const base = ["--preset=cpu-tiny", "--backend=reference"];
+    const flipCases: [string[], string][] = [
+      [["--alphas="], "--alphas"],
+      [["--alphas=0,-1"], "--alphas"],
+      [["--probeAlphas=,"], "--probeAlphas"],
+      [["--healthyFactor=0"], "--healthyFactor"],
+      [["--evalBatches=0"], "--evalBatches"],
+      [["--checkpointEvery=0"], "--checkpointEvery"],
+      [["--runSelected=maybe"], "--runSelected"],
+      [["--smooth=1", "--smooth=2"], "--smooth is given twice"],
+    ];
+    for (const [args, flag] of flipCases) {
+      await expectRejectedBeforeWork(flipRateMain, [...base, ...args], flag, out);
+    }
+    const ablationCases: [string[], string][] = [
+      [["--tables="], "--tables"],
+      [["--tables=beta,,fp8"], "--tables"],
+      [["--tables=gamma"], "--tables"],
+      [["--denseFractions=0,1/6,2"], "--denseFractions"],
+      [["--evalBatches=0"], "--evalBatches"],
+      [["--maskRefresh=0"], "maskRefresh"],
+      [["--checkpointEvery=1.5"], "--checkpointEvery"],
+    ];
+    for (const [args, flag] of ablationCases) {
+      await expectRejectedBeforeWork(ablationsMain, [...base, ...args], flag, out);
+    }
+    for (const [args, flag] of [[["--val=1"], "--val"], [["--seed=-1"], "--seed"]] as const) {
+      const { lines, error } = await captured(() => prepareMain([...args, `--out=${out}`]));
+      check(error instanceof RangeError && error.message.includes(flag), `${args}: ${error}`);
+      check(lines.length === 0 && !(await exists(out)), `${args}: work started`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a rejected run leaves the previous summary.json and table.md untouched", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  try {
+    await Deno.writeTextFile(`${out}/summary.json`, '{"experiment":"gpt2","earlier":true}\n');
+    await Deno.writeTextFile(`${out}/table.md`, "| earlier |\n");
+    for (const methods of ["--methods=", "--methods=,", "--methods= , "]) {
+      const { error } = await captured(() =>
+        gpt2Main(["--preset=cpu-tiny", "--backend=reference", methods, `--out=${out}`])
+      );
+      check(error instanceof TypeError, `${methods}: ${error}`);
+    }
+    check(
+      (await Deno.readTextFile(`${out}/summary.json`)).includes('"earlier":true'),
+      "summary.json was overwritten",
+    );
+    check((await Deno.readTextFile(`${out}/table.md`)) === "| earlier |\n", "table.md changed");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("gpt2.ts --checkpointEvery sets how often the checkpoint is written", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  const rename = Deno.rename;
+  const written: string[] = [];
+  // Checkpoints are written atomically (a temporary file renamed over the checkpoint).
+  Deno.rename = (from: string | URL, to: string | URL) => {
+    if (String(to).endsWith("/checkpoints/dense.safetensors")) written.push(String(to));
+    return rename(from, to);
+  };
+  try {
+    const args = [
+      "--preset=cpu-tiny",
+      "--backend=reference",
+      "--methods=dense",
+      "--denseSeeds=1",
+      "--steps=6",
+      "--finetuneSteps=2",
+      `--out=${out}`,
+      `--data=${DATA}`,
+    ];
+    const every2 = await captured(() => gpt2Main([...args, "--checkpointEvery=2"]));
+    if (every2.error) throw every2.error;
+    check(written.length === 3, `--checkpointEvery=2 over 6 steps: ${written.length} writes`);
+    written.length = 0;
+    await Deno.remove(`${out}/checkpoints`, { recursive: true });
+    const byDefault = await captured(() => gpt2Main(args));
+    if (byDefault.error) throw byDefault.error;
+    check(written.length === 1, `default (every 100) over 6 steps: ${written.length} writes`);
+  } finally {
+    Deno.rename = rename;
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/** Runs gpt2.ts in a subprocess. */
+async function runGpt2(args: string[]): Promise<{ code: number; stderr: string }> {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", GPT2, ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: result.code, stderr: new TextDecoder().decode(result.stderr) };
+}
+
+function checkOneLine(stderr: string, includes: string, what: string): void {
+  const lines = stderr.trimEnd().split("\n");
+  check(
+    lines.length === 1 && lines[0].startsWith("error: ") && lines[0].includes(includes),
+    `${what}: expected one "error: …${includes}…" line, got:\n${stderr}`,
+  );
+}
+
+Deno.test("gpt2.ts ends every expected failure with one line and a non-zero status", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  try {
+    const base = ["--preset=cpu-tiny", "--backend=reference", `--data=${DATA}`];
+    // A bad flag: status 2.
+    const bad = await runGpt2([...base, "--labels=foo", `--out=${dir}/a`]);
+    check(bad.code === 2, `--labels=foo exited with ${bad.code}`);
+    checkOneLine(bad.stderr, "--labels", "--labels=foo");
+    // A corrupt checkpoint on --resume (a CheckpointError): status 1, no stack trace.
+    const out = `${dir}/b`;
+    await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
+    await Deno.writeTextFile(`${out}/checkpoints/dense.safetensors`, "not a checkpoint");
+    await Deno.writeTextFile(
+      `${out}/checkpoints/dense.log.json`,
+      '{"steps":[],"val":[],"trainSeconds":0,"tokens":0}',
+    );
+    const corrupt = await runGpt2([
+      ...base,
+      "--methods=dense",
+      "--denseSeeds=1",
+      "--resume",
+      `--out=${out}`,
+    ]);
+    check(corrupt.code === 1, `a corrupt checkpoint exited with ${corrupt.code}`);
+    checkOneLine(corrupt.stderr, "safetensors", "a corrupt checkpoint");
+    // A filesystem error (the output directory under a regular file): status 1.
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const fs = await runGpt2([...base, `--out=${dir}/file/out`]);
+    check(fs.code === 1, `an unusable --out exited with ${fs.code}`);
+    checkOneLine(fs.stderr, "file/out", "an unusable --out");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
