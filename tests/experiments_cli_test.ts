@@ -18,15 +18,12 @@ function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
+/** Whether `path` exists (any other stat error propagates). */
+const exists = (path: string): Promise<boolean> =>
+  Deno.stat(path).then(() => true, (e) => {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
-  }
-}
+  });
 
 /** Runs `fn` with `console.log` captured; returns what it printed. */
 async function captured(fn: () => Promise<unknown>): Promise<{ lines: string[]; error?: unknown }> {
