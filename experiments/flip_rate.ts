@@ -1,71 +1,50 @@
 /**
- * Flip-rate curves — the scaled-down reproduction of P1's flip-rate figure (flip rate of STE,
- * SR-STE and masked decay with several decay factors during GPT-2 pre-training) and P2 Fig. 4
- * (flip rate of S-STE against SR-STE, frozen against dynamic β), plus the warm-up selection of the
- * masked-decay factor α of SPEC 2.3.
+ * Flip-rate curves — the scaled-down reproduction of P1's flip-rate figure (STE, SR-STE and masked
+ * decay with several factors α during GPT-2 pre-training) and P2 Fig. 4 (S-STE against SR-STE,
+ * frozen against dynamic β), plus the warm-up selection of α of SPEC 2.3.
  *
- * What it does: trains the same GPT-2 (same initial weights, same data order, same schedule) on
- * the Brown corpus with
- * - `dense` (flip rate of the would-be hard top-2 mask of its weights), `ste`;
- * - `sr-ste` with its decay of the pruned weights on the gradient and on the weight (SPEC 2.2);
- * - `t-sr-ste` with α ∈ `--alphas` (default {0, 6e-6, 6e-5, 2e-4, 1e-3} — P1's values — plus
- *   1e-2 and 1e-1; SPEC 2.3);
- * - `s-ste` with the frozen (`mse-frozen`) and the dynamic (`mse-dynamic`) β (SPEC 1.3);
- * and records two flip rates (SPEC 2.4) for every run:
- * - **hard flip rate, per step** — the fraction of the hard top-2 mask bits of the dense weights
- *   that one optimizer step changed, measured after every step by this script for every method.
- *   It is the common currency of all the figures: for `dense`, `ste`, `sr-ste` and `s-ste` it is
- *   the mask the method itself tracks (the trainer's flip rate, one step later), for `t-sr-ste` it
- *   is the mask its weights would have if it were refreshed every step.
- * - **mask-in-use flip rate** — what the trainer reports: the same hard mask for the methods
- *   above, but for `t-sr-ste` the transposable mask, which is recomputed only every
- *   `--maskRefresh` steps, so that number is **per refresh** (flips accumulated over
- *   `maskRefresh` steps) and is not comparable step for step; it is plotted separately.
- *
- * Warm-up α selection (this project's operationalisation of SPEC 2.3; the paper's procedure was
- * not available): during the LR warm-up (`--warmup` steps, from the same init and data order),
- * short T-SR-STE probes run for every α of `--probeAlphas` with **`maskRefresh = 1`**, so the
- * transposable mask's flip rate is a per-step quantity like the bound. The bound is the per-step
- * flip rate of the hard top-2 mask of the dense run over the same steps, times `--healthyFactor`.
- * The probe steps `1..warmup−1` (step 0 is the first mask computation and reports 0) are split
- * into thirds; a probe is healthy when (1) its mean flip rate over the middle and over the last
- * third each stay at or below the bound's mean over the same third, and (2) it does not rise: the
- * last third's mean is at most the middle third's. The smallest healthy α is selected; if none is,
- * the largest α of the grid is selected and the summary says that no probe was healthy. If the
- * selected α is not part of `--alphas`, a full T-SR-STE run with it is added (`--runSelected`).
- *
- * Why the α grids reach beyond P1's values: the decay term enters the gradient before AdamW, so
- * what matters is α·|w| against the per-element gradient that AdamW normalises by. After
- * clipping (a norm of 1 spread over ~0.7M parameters in the `cpu` preset against 124M), the
- * per-element gradient of the `cpu` preset is about √(124/0.7) ≈ 13 times that of GPT-2 124M, and
- * its probes show no measurable effect of α ≤ 2e-4 on the flip rate over the warm-up, a small one
- * at 1e-3; the suppression appears from α ≈ 1e-2 (`results/flip_rate/`).
- * The larger values are kept in every preset so the grids are the same; on a GPU-sized model
- * P1's values are expected to matter.
+ * Trains the same GPT-2 (same initial weights, data order and schedule) on the Brown corpus with
+ * `dense`, `ste`, `sr-ste` (decay on the gradient and on the weight, SPEC 2.2), `t-sr-ste` for every
+ * α of `--alphas` (SPEC 2.3) and `s-ste` with the frozen and the dynamic β (SPEC 1.3), recording two
+ * flip rates per run (SPEC 2.4; see `_flip_rate_measures.ts`); α is selected by short probes over
+ * the warm-up (`judgeProbe`, `selectAlpha` there).
  *
  * What to expect (SPEC §5): the flip rate explodes or stays high under plain STE; masked decay on
- * the gradient suppresses it, and too large an α drives it to 0 and freezes the mask (the hard
- * flip rate of the dense weights keeps moving, but the transposable mask stops flipping); S-STE's
+ * the gradient suppresses it, and too large an α drives it to 0 and freezes the mask; S-STE's
  * curve is smoother and lower than SR-STE's; the dynamic β makes S-STE's flip rate worse. At this
  * tiny scale the curves are noisy (plots show a moving average over `--smooth` steps).
  *
  * Usage:
- *   deno run -A experiments/flip_rate.ts                       # the `cpu` preset, ~18 minutes
- *   deno run -A experiments/flip_rate.ts --preset=gpu --backend=webgpu
- *   deno run -A experiments/flip_rate.ts --preset=cpu-tiny --backend=reference --out=/tmp/fr
+ *   deno task flip_rate                                        # the `cpu` preset, ~18 minutes
+ *   deno task flip_rate --preset=gpu --backend=webgpu
+ *   deno task flip_rate --preset=cpu-tiny --backend=reference --out=/tmp/fr
  *
- * Outputs (in `--out`, default `results/flip_rate`): `summary.json`, `table.md`, `flip_rate.svg`
- * (every method; the α sweep has its own charts), `methods.svg`, `alpha_sweep.svg`,
- * `alpha_sweep_mask.svg` (per refresh), `decay_placement.svg`, `beta.svg`, `alpha_probes.svg`,
- * and checkpoints for `--resume`.
+ * Outputs (in `--out`, default `results/flip_rate`): `summary.json`, `table.md`, `flip_rate.svg`,
+ * `methods.svg`, `alpha_sweep.svg`, `alpha_sweep_mask.svg` (per refresh), `decay_placement.svg`,
+ * `beta.svg`, `alpha_probes.svg`, and checkpoints for `--resume`.
  *
  * @module
  */
 
-import type { Backend, Tensor } from "../core/backend.ts";
-import type { Batch, GPT, GPTConfig } from "../core/gpt2.ts";
+import type { Backend } from "../core/backend.ts";
+import type { Batch, GPTConfig } from "../core/gpt2.ts";
 import { resolveSparseOptions, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
 import { lineChart, type Series } from "./_plot.ts";
+import {
+  type Curve,
+  type CurveStats,
+  curveStats,
+  fmtAlpha,
+  hardCurve,
+  HardMaskFlips,
+  judgeProbe,
+  maskCurve,
+  meanIn,
+  movingAverage,
+  type ProbeResult,
+  selectAlpha,
+  warmupThirds,
+} from "./_flip_rate_measures.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import {
   checkLmConfig,
@@ -101,7 +80,13 @@ const defaults = {
   minLr: 1e-4, // cosine floor
   evalBatches: 8, // validation batches for the final loss
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
-  alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2,1e-1", // T-SR-STE α sweep (full runs; see the header)
+  // T-SR-STE α sweep (full runs): P1's values plus 1e-2 and 1e-1. The decay enters the gradient
+  // before AdamW, so what matters is α·|w| against the per-element gradient AdamW normalises by;
+  // after clipping (a norm of 1 over ~0.7M parameters in the `cpu` preset against 124M) that
+  // gradient is about √(124/0.7) ≈ 13 times GPT-2 124M's, and the `cpu` probes show no measurable
+  // effect of α ≤ 2e-4 over the warm-up, a small one at 1e-3, suppression from α ≈ 1e-2
+  // (`results/flip_rate/`). Every preset keeps the same grids; at GPU size P1's values should matter.
+  alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2,1e-1",
   alphaMain: 6e-5, // the α of T-SR-STE in the methods figure (P1's GPT-2 124M value)
   maskRefresh: 10, // T-SR-STE transposable-mask refresh period of the full runs
   probeAlphas: "0,6e-6,2e-5,6e-5,2e-4,1e-3,1e-2,3e-2,1e-1", // α grid of the warm-up probes
@@ -167,11 +152,6 @@ interface RunSpec {
   sparse: SparseOptions;
 }
 
-/** `6e-5`-style text of an α. */
-function fmtAlpha(alpha: number): string {
-  return alpha === 0 ? "0" : alpha.toExponential().replace("e+", "e");
-}
-
 function alphaId(alpha: number): string {
   return `t-sr-ste α=${fmtAlpha(alpha)}`;
 }
@@ -226,183 +206,6 @@ function runSpecs(cfg: Config, alphas: number[]): RunSpec[] {
       sparse: { method: "s-ste", betaRecipe: "mse-dynamic" },
     },
   ];
-}
-
-// ---- the per-step hard flip rate ---------------------------------------------------------------
-
-/**
- * Measures, after every optimizer step, the fraction of the hard top-2 mask bits (SPEC 1.1) of all
- * sparse layers' dense weights that changed since the previous measurement (SPEC 2.4: Σ flips /
- * Σ entries). The first measurement only stores the mask and reports `null`.
- */
-class HardMaskFlips {
-  #previous: Tensor[] | undefined = undefined;
-
-  async measure(model: GPT): Promise<number | null> {
-    const be = model.backend;
-    const layers = model.sparseLayers();
-    const masks = layers.map((layer) => be.pruneNM(layer.weight.value, 2, 4).mask);
-    let rate: number | null = null;
-    if (this.#previous === undefined) {
-      this.#previous = masks.map((m) => be.keep(m));
-    } else {
-      const previous = this.#previous;
-      const counts = await be.readMany(masks.map((m, i) => be.flipCount(previous[i], m)));
-      let flips = 0, entries = 0;
-      layers.forEach((layer, i) => {
-        flips += counts[i][0];
-        entries += layer.maskSize;
-      });
-      rate = flips / entries;
-      masks.forEach((m, i) => be.assign(previous[i], m));
-    }
-    be.release();
-    return rate;
-  }
-
-  dispose(be: Backend): void {
-    for (const t of this.#previous ?? []) be.dispose(t);
-    this.#previous = undefined;
-  }
-}
-
-// ---- statistics ---------------------------------------------------------------------------------
-
-/** `[x, y]` points; x = optimizer steps completed when the mask was compared. */
-type Curve = [number, number][];
-
-function mean(values: number[]): number | null {
-  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** Mean of the points with `lo <= x < hi`. */
-function meanIn(curve: Curve, lo: number, hi: number): number | null {
-  return mean(curve.filter(([x]) => x >= lo && x < hi).map(([, y]) => y));
-}
-
-/**
- * The per-step hard flip rate after step s compares the masks after steps s and s−1, i.e. the
- * flips that step s made; plotted at x = s + 1 (steps completed).
- */
-function hardCurve(log: RunLog): Curve {
-  return log.steps.filter((s) => typeof s.extra?.hardFlipRate === "number")
-    .map((s) => [s.step + 1, s.extra!.hardFlipRate as number]);
-}
-
-/**
- * The trainer's flip rate of the mask in use, computed at the start of step s from the weights
- * after s steps (flips since the previous computation); step 0 (a first computation) is left out.
- */
-function maskCurve(log: RunLog): Curve {
-  return log.steps.filter((s) => s.flipRate !== null && s.step > 0)
-    .map((s) => [s.step, s.flipRate!]);
-}
-
-function movingAverage(curve: Curve, k: number): Curve {
-  return curve.map(([x], i) => {
-    const w = curve.slice(Math.max(0, i - k + 1), i + 1);
-    return [x, w.reduce((a, [, y]) => a + y, 0) / w.length];
-  });
-}
-
-interface CurveStats {
-  first_third: number | null;
-  last_third: number | null;
-  max: number | null;
-  final: number | null;
-  points: number;
-}
-
-function curveStats(curve: Curve, steps: number): CurveStats {
-  return {
-    first_third: meanIn(curve, 0, steps / 3),
-    last_third: meanIn(curve, (2 * steps) / 3, Infinity),
-    max: curve.length ? Math.max(...curve.map(([, y]) => y)) : null,
-    final: curve.at(-1)?.[1] ?? null,
-    points: curve.length,
-  };
-}
-
-// ---- α selection --------------------------------------------------------------------------------
-
-interface ProbeResult {
-  alpha: number;
-  /** Mean per-step transposable-mask flip rate over each third of the warm-up. */
-  thirds: (number | null)[];
-  /** Mean per-step hard flip rate of the dense weights over each third (for reference). */
-  hard_thirds: (number | null)[];
-  below_bound: boolean;
-  not_rising: boolean;
-  healthy: boolean;
-  curve: Curve;
-}
-
-/** The warm-up thirds over steps `1..warmup−1` as `[lo, hi)` ranges of x. */
-function warmupThirds(warmup: number): [number, number][] {
-  const span = warmup - 1;
-  return [0, 1, 2].map((k) => [1 + (k * span) / 3, 1 + ((k + 1) * span) / 3]);
-}
-
-function judgeProbe(
-  alpha: number,
-  curve: Curve,
-  hard: Curve,
-  bound: (number | null)[],
-  warmup: number,
-): ProbeResult {
-  const thirds = warmupThirds(warmup).map(([lo, hi]) => meanIn(curve, lo, hi));
-  const hardThirds = warmupThirds(warmup).map(([lo, hi]) => meanIn(hard, lo, hi));
-  const below = [1, 2].every((k) =>
-    thirds[k] !== null && bound[k] !== null && thirds[k]! <= bound[k]!
-  );
-  const notRising = thirds[1] !== null && thirds[2] !== null && thirds[2]! <= thirds[1]!;
-  return {
-    alpha,
-    thirds,
-    hard_thirds: hardThirds,
-    below_bound: below,
-    not_rising: notRising,
-    healthy: below && notRising,
-    curve,
-  };
-}
-
-/**
- * Picks the smallest healthy α of the probes (the largest α of the grid when none is healthy) and
- * says why.
- */
-function selectAlpha(
-  probes: ProbeResult[],
-  bound: (number | null)[],
-  healthyFactor: number,
-): { selected: number; healthy: boolean; reason: string } {
-  const f = (v: number | null) => v === null ? "–" : v.toExponential(2);
-  const grid = `{${probes.map((p) => fmtAlpha(p.alpha)).join(", ")}}`;
-  const chosen = probes.find((p) => p.healthy);
-  if (chosen === undefined) {
-    const largest = probes.at(-1)!.alpha;
-    return {
-      selected: largest,
-      healthy: false,
-      reason: `no α of ${grid} kept the flip rate at or below the bound without rising; the ` +
-        `largest, α=${fmtAlpha(largest)}, is used`,
-    };
-  }
-  const failed = probes.filter((p) => p.alpha < chosen.alpha).map((p) =>
-    `α=${fmtAlpha(p.alpha)} ${
-      [p.below_bound ? "" : "above the bound", p.not_rising ? "" : "rising"]
-        .filter(Boolean).join(" and ")
-    }`
-  );
-  return {
-    selected: chosen.alpha,
-    healthy: true,
-    reason: `α=${fmtAlpha(chosen.alpha)} is the smallest α of ${grid} whose per-step ` +
-      `transposable-mask flip rate over the middle and last thirds of the warm-up ` +
-      `(${f(chosen.thirds[1])}, ${f(chosen.thirds[2])}) stays at or below the bound ` +
-      `(${healthyFactor} × the dense run's hard flip rate: ${f(bound[1])}, ${f(bound[2])}) and ` +
-      `does not rise${failed.length > 0 ? `; smaller α failed: ${failed.join("; ")}` : ""}`,
-  };
 }
 
 // ---- main ---------------------------------------------------------------------------------------
