@@ -503,7 +503,8 @@ export async function finetuneGenre(
     });
     return { tokens, targets, batchSize: rows.length };
   };
-  // Deterministic shuffled order (xorshift on the seed).
+  // Deterministic shuffled order (xorshift on the seed). Not the project's Philox: the committed
+  // fine-tune accuracies were produced with this order, and changing it would change them.
   let state = (o.seed * 2654435761 + 1) >>> 0 || 1;
   const rand = () => {
     state ^= state << 13;

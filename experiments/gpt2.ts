@@ -209,7 +209,7 @@ export async function main(args: string[]): Promise<void> {
 
   const runs: { method: SparseMethod; seed: number }[] = [];
   for (const m of methods) {
-    const seeds = m === "dense" ? cfg.denseSeeds : 1;
+    const seeds = isDenseBaseline(m) ? cfg.denseSeeds : 1;
     for (let k = 0; k < seeds; k++) runs.push({ method: m, seed: cfg.seed + k });
   }
   const results: MethodResult[] = [];
@@ -290,7 +290,10 @@ export async function main(args: string[]): Promise<void> {
 
 /** A model is evaluated with its dense weights when its method or its current phase is dense. */
 const evaluatesDense = (m: SparseMethod, phase: "sparse" | "dense") =>
-  sparseMethodTraits(m).weight === "dense" || phase === "dense";
+  isDenseBaseline(m) || phase === "dense";
+
+/** The baseline every table compares against: the method whose forward weight is plain `W`. */
+const isDenseBaseline = (m: SparseMethod) => sparseMethodTraits(m).weight === "dense";
 
 /** Whether the trainer's flip rate of a method's sparse phase is per mask refresh (SPEC 2.4). */
 const perRefresh = (m: SparseMethod) => sparseMethodTraits(m).flipRateUnit === "refresh";
@@ -327,7 +330,7 @@ async function writeOutputs(
   // the outputs of a real one.
   if (results.length === 0) throw new RangeError("Cannot write the outputs: no run finished");
   const primary = results.filter((r) => r.seed === cfg.seed);
-  const dense = results.filter((r) => r.method === "dense");
+  const dense = results.filter((r) => isDenseBaseline(r.method));
   const spread = dense.length > 1
     ? Math.max(...dense.map((r) => r.val_loss)) - Math.min(...dense.map((r) => r.val_loss))
     : null;
@@ -366,7 +369,7 @@ async function writeOutputs(
   };
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
 
-  const denseRef = primary.find((r) => r.method === "dense");
+  const denseRef = primary.find((r) => isDenseBaseline(r.method));
   const lines = [
     `# GPT-2 on Brown: 2:4 methods (P1 GPT-2 tables / P2 Table 6, scaled down)`,
     ``,
