@@ -6,9 +6,10 @@
  * all (for finite-difference gradient checks). The 2:4 pruning and estimator operations delegate to
  * the pure-TypeScript oracles of `reference/`, so both backends are measured against one definition.
  *
- * Over 600 lines because it is one class implementing the whole `Backend` interface (about 45
- * operations, each checks → allocate → loop); splitting its loops into per-concern files is left
- * for when the CPU backend work that also edits this file has landed.
+ * The class holds memory management, the element-wise operations, reductions and AdamW, and the
+ * documentation of every operation; the loops of the linear algebra, network and 2:4 operations are
+ * in `_reference_linalg.ts`, `_reference_nn.ts` and `_reference_sparse.ts`. Over 600 lines
+ * because of that one documented class of about 45 operations (and GELU's erfc below).
  *
  * @module
  */
@@ -24,14 +25,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "./backend.ts";
-import type { Matrix } from "../reference/matrix.ts";
-import { pruneNM as pruneNMOracle } from "../reference/prune.ts";
-import { softThreshold24 as softThreshold24Oracle } from "../reference/soft_threshold.ts";
-import { transposableMask24 as transposableMask24Oracle } from "../reference/transposable.ts";
-import { mvue24 as mvue24Oracle } from "../reference/mvue.ts";
-import { maskedDecay as maskedDecayOracle } from "../reference/masked_decay.ts";
-import { flipCount as flipCountOracle } from "../reference/flip_rate.ts";
-import { quantizeFp8 as quantizeFp8Oracle } from "../reference/fp8.ts";
 import {
   geglu as gegluOracle,
   gegluBackward as gegluBackwardOracle,
@@ -44,11 +37,20 @@ import {
   checkFinite,
   checkIndexData,
   checkTensorData,
-  dims2,
-  sameShape,
   TensorChecker,
-  type TensorKind,
 } from "./backend_checks.ts";
+import {
+  floats,
+  free,
+  REFERENCE_TENSORS,
+  type ReferenceContext,
+  referenceContext,
+  ReferenceTensor,
+  Storage,
+} from "./_reference_storage.ts";
+import * as linalg from "./_reference_linalg.ts";
+import * as nn from "./_reference_nn.ts";
+import * as sparse from "./_reference_sparse.ts";
 
 /** Storage precision of a {@linkcode ReferenceBackend}. */
 export type ReferencePrecision = "f32" | "f64";
@@ -62,43 +64,6 @@ export interface ReferenceBackendOptions {
    */
   precision?: ReferencePrecision;
 }
-
-type FloatStorage = Float32Array | Float64Array;
-
-/** One allocation. Views made by `reshape` share it, so the memory rules apply to all of them. */
-class Storage {
-  data: FloatStorage | Int32Array;
-  kept = false;
-  released = false;
-  constructor(data: FloatStorage | Int32Array) {
-    this.data = data;
-  }
-}
-
-/** The reference backend's tensor: a shape over a {@linkcode Storage}, tagged with its owner. */
-class ReferenceTensor implements Tensor {
-  readonly shape: readonly number[];
-  readonly size: number;
-  readonly dtype: DType;
-  readonly storage: Storage;
-  readonly owner: ReferenceBackend;
-  constructor(owner: ReferenceBackend, storage: Storage, shape: readonly number[], dtype: DType) {
-    this.owner = owner;
-    this.storage = storage;
-    this.shape = Object.freeze([...shape]);
-    this.size = storage.data.length;
-    this.dtype = dtype;
-  }
-}
-
-/** How the shared input checks see a {@linkcode ReferenceTensor}. */
-const REFERENCE_TENSORS: TensorKind<ReferenceTensor> = {
-  backend: "ReferenceBackend",
-  is: (t): t is ReferenceTensor => t instanceof ReferenceTensor,
-  owner: (t) => t.owner,
-  released: (t) => t.storage.released,
-  indices: (t) => t.storage.data as Int32Array,
-};
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -137,6 +102,7 @@ export class ReferenceBackend implements Backend {
   readonly precision: ReferencePrecision;
   #temporaries = new Set<Storage>();
   #check = new TensorChecker<ReferenceTensor>(this, REFERENCE_TENSORS);
+  #ctx: ReferenceContext = referenceContext(this.#check, (shape) => this.#alloc(shape));
 
   /**
    * Creates a backend.
@@ -172,7 +138,7 @@ export class ReferenceBackend implements Backend {
    */
   tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
     checkTensorData(data, shape);
-    return this.#filled(shape, data);
+    return this.#ctx.filled(shape, data);
   }
 
   /**
@@ -310,28 +276,7 @@ export class ReferenceBackend implements Backend {
    * dimensions differ.
    */
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    const operands = this.#check.matmul(a, b, options, "matmul");
-    const { A, B, transA, transB, rank, batch, M, N, K } = operands;
-    const result = this.#alloc(rank === 3 ? [batch, M, N] : [M, N]), out = floats(result);
-    const ad = A.storage.data, bd = B.storage.data;
-    const aRow = new Float64Array(K), acc = new Float64Array(N), bKN = new Float64Array(K * N);
-    for (let bi = 0; bi < batch; bi++) {
-      const aOff = bi * M * K, bOff = bi * K * N, oOff = bi * M * N;
-      // b as a float64 [K, N] copy, so one monomorphic kernel serves every transpose case.
-      if (transB) {
-        for (let j = 0; j < N; j++) {
-          for (let k = 0; k < K; k++) bKN[k * N + j] = bd[bOff + j * K + k];
-        }
-      } else {
-        for (let q = 0; q < K * N; q++) bKN[q] = bd[bOff + q];
-      }
-      for (let i = 0; i < M; i++) {
-        for (let k = 0; k < K; k++) aRow[k] = transA ? ad[aOff + k * M + i] : ad[aOff + i * K + k];
-        matmulRow(aRow, bKN, acc, K, N);
-        out.set(acc, oOff + i * N);
-      }
-    }
-    return result;
+    return linalg.matmul(this.#ctx, a, b, options);
   }
 
   /**
@@ -340,15 +285,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `a` is not 2-D.
    */
   transpose(a: Tensor): Tensor {
-    const action = "transpose";
-    const x = this.#check.float(a, action);
-    const [rows, cols] = dims2(x, action);
-    const res = this.#alloc([cols, rows]), out = floats(res);
-    const d = x.storage.data;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) out[c * rows + r] = d[r * cols + c];
-    }
-    return res;
+    return linalg.transpose(this.#ctx, a);
   }
 
   /**
@@ -357,20 +294,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `dims` are not four non-negative integers whose product is `x.size`.
    */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
-    const action = "permute axes 1 and 2";
-    const t = this.#check.permute0213(x, dims, action);
-    const [A, B, C, D] = dims;
-    const res = this.#alloc([A, C, B, D]), out = floats(res);
-    const d = t.storage.data as FloatStorage;
-    for (let a = 0; a < A; a++) {
-      for (let b = 0; b < B; b++) {
-        for (let c = 0; c < C; c++) {
-          const src = ((a * B + b) * C + c) * D, dst = ((a * C + c) * B + b) * D;
-          out.set(d.subarray(src, src + D), dst);
-        }
-      }
-    }
-    return res;
+    return linalg.permute0213(this.#ctx, x, dims);
   }
 
   /**
@@ -379,14 +303,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or the range is not inside its columns.
    */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    const action = "slice columns";
-    const { t, rows, cols } = this.#check.sliceCols(x, start, width, action);
-    const res = this.#alloc([rows, width]), out = floats(res);
-    const d = t.storage.data as FloatStorage;
-    for (let r = 0; r < rows; r++) {
-      out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
-    }
-    return res;
+    return linalg.sliceCols(this.#ctx, x, start, width);
   }
 
   /**
@@ -395,14 +312,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or `start + width > cols`.
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    const action = "pad columns";
-    const { t, rows, width } = this.#check.padCols(x, start, cols, action);
-    const res = this.#alloc([rows, cols]), out = floats(res);
-    const d = t.storage.data as FloatStorage;
-    for (let r = 0; r < rows; r++) {
-      out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
-    }
-    return res;
+    return linalg.padCols(this.#ctx, x, start, cols);
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
@@ -504,7 +414,7 @@ export class ReferenceBackend implements Backend {
    */
   geglu(x: Tensor): Tensor {
     const t = this.#check.gatedInput(x, "apply GEGLU");
-    return this.#fromMatrix(gegluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
   /**
@@ -514,7 +424,10 @@ export class ReferenceBackend implements Backend {
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    return this.#fromMatrix(gegluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
+    return this.#ctx.fromMatrix(
+      gegluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
+      t.shape,
+    );
   }
 
   /**
@@ -524,7 +437,7 @@ export class ReferenceBackend implements Backend {
    */
   swiglu(x: Tensor): Tensor {
     const t = this.#check.gatedInput(x, "apply SwiGLU");
-    return this.#fromMatrix(swigluOracle(this.#toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
   /**
@@ -534,7 +447,10 @@ export class ReferenceBackend implements Backend {
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    return this.#fromMatrix(swigluBackwardOracle(this.#toMatrix(t), this.#toMatrix(g)), t.shape);
+    return this.#ctx.fromMatrix(
+      swigluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
+      t.shape,
+    );
   }
 
   /**
@@ -569,24 +485,7 @@ export class ReferenceBackend implements Backend {
    * positive finite number.
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
-    const action = "apply LayerNorm";
-    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, action);
-    const yT = this.#alloc([n, d]), meanT = this.#alloc([n]), rstdT = this.#alloc([n]);
-    const y = floats(yT), mean = floats(meanT), rstd = floats(rstdT);
-    const xd = X.storage.data, wd = W.storage.data, bd = B.storage.data;
-    for (let r = 0; r < n; r++) {
-      const o = r * d;
-      let sum = 0;
-      for (let c = 0; c < d; c++) sum += xd[o + c];
-      const mu = sum / d;
-      let sq = 0;
-      for (let c = 0; c < d; c++) sq += (xd[o + c] - mu) ** 2;
-      const rs = 1 / Math.sqrt(sq / d + eps);
-      for (let c = 0; c < d; c++) y[o + c] = (xd[o + c] - mu) * rs * wd[c] + bd[c];
-      mean[r] = mu;
-      rstd[r] = rs;
-    }
-    return { y: yT, mean: meanT, rstd: rstdT };
+    return nn.layerNorm(this.#ctx, x, w, b, eps);
   }
 
   /**
@@ -604,29 +503,7 @@ export class ReferenceBackend implements Backend {
     rstd: Tensor,
     dy: Tensor,
   ): LayerNormGrads {
-    const action = "apply the LayerNorm backward pass";
-    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(x, w, mean, rstd, dy, action);
-    const dxT = this.#alloc([n, d]), dx = floats(dxT);
-    const xd = X.storage.data, wd = W.storage.data, gd = G.storage.data;
-    const md = Mu.storage.data, rd = Rs.storage.data;
-    const dwAcc = new Float64Array(d), dbAcc = new Float64Array(d);
-    const xhat = new Float64Array(d), gw = new Float64Array(d);
-    for (let r = 0; r < n; r++) {
-      const o = r * d, mu = md[r], rs = rd[r];
-      let meanG = 0, meanGX = 0;
-      for (let c = 0; c < d; c++) {
-        xhat[c] = (xd[o + c] - mu) * rs;
-        gw[c] = gd[o + c] * wd[c];
-        meanG += gw[c];
-        meanGX += gw[c] * xhat[c];
-        dwAcc[c] += gd[o + c] * xhat[c];
-        dbAcc[c] += gd[o + c];
-      }
-      meanG /= d;
-      meanGX /= d;
-      for (let c = 0; c < d; c++) dx[o + c] = rs * (gw[c] - meanG - xhat[c] * meanGX);
-    }
-    return { dx: dxT, dw: this.#filled([d], dwAcc), db: this.#filled([d], dbAcc) };
+    return nn.layerNormBackward(this.#ctx, x, w, mean, rstd, dy);
   }
 
   /**
@@ -637,33 +514,7 @@ export class ReferenceBackend implements Backend {
    * visible scaled score is not finite (no probability distribution exists).
    */
   causalSoftmax(s: Tensor, scale: number): Tensor {
-    const action = "apply the causal softmax";
-    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
-    const res = this.#alloc(S.shape), out = floats(res);
-    const d = S.storage.data;
-    const z = new Float64Array(T);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < T; r++) {
-        const o = (b * T + r) * T;
-        let max = -Infinity;
-        for (let c = 0; c <= r; c++) {
-          z[c] = scale * d[o + c];
-          if (z[c] > max) max = z[c];
-        }
-        if (!Number.isFinite(max)) {
-          throw new RangeError(
-            `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
-          );
-        }
-        let sum = 0;
-        for (let c = 0; c <= r; c++) {
-          z[c] = Math.exp(z[c] - max);
-          sum += z[c];
-        }
-        for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
-      }
-    }
-    return res;
+    return nn.causalSoftmax(this.#ctx, s, scale);
   }
 
   /**
@@ -672,16 +523,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
-    const res = this.#alloc(P.shape), out = floats(res);
-    const width = P.shape[P.shape.length - 1];
-    const pd = P.storage.data, gd = G.storage.data;
-    for (let o = 0; o < out.length; o += width) {
-      let dotPG = 0;
-      for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
-      for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
-    }
-    return res;
+    return nn.softmaxBackward(this.#ctx, p, dp);
   }
 
   /**
@@ -691,14 +533,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `idx` is not `i32` or `table` is not `f32`.
    */
   embedding(table: Tensor, idx: Tensor): Tensor {
-    const action = "look up embeddings";
-    const { Tb, ids, d } = this.#check.embedding(table, idx, action);
-    const res = this.#alloc([ids.length, d]), out = floats(res);
-    const td = Tb.storage.data as FloatStorage;
-    for (let n = 0; n < ids.length; n++) {
-      out.set(td.subarray(ids[n] * d, (ids[n] + 1) * d), n * d);
-    }
-    return res;
+    return nn.embedding(this.#ctx, table, idx);
   }
 
   /**
@@ -710,15 +545,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `idx` is not `i32`.
    */
   embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
-    const action = "apply the embedding backward pass";
-    const { G, ids, n, d } = this.#check.embeddingBackward(idx, dy, vocab, action);
-    const acc = new Float64Array(vocab * d);
-    const gd = G.storage.data;
-    for (let r = 0; r < n; r++) {
-      const dst = ids[r] * d, src = r * d;
-      for (let c = 0; c < d; c++) acc[dst + c] += gd[src + c];
-    }
-    return this.#filled([vocab, d], acc);
+    return nn.embeddingBackward(this.#ctx, idx, dy, vocab);
   }
 
   /**
@@ -730,15 +557,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `targets` is not `i32`.
    */
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-    const action = "compute the cross-entropy";
-    const { Z, t, n, c } = this.#check.crossEntropy(logits, targets, action);
-    const z = floats(Z);
-    let total = 0;
-    for (let r = 0; r < n; r++) {
-      const o = r * c;
-      total += logSumExp(z, o, c) - z[o + t[r]];
-    }
-    return this.#filled([1], [total / n]);
+    return nn.crossEntropy(this.#ctx, logits, targets);
   }
 
   /**
@@ -748,19 +567,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `targets` is not `i32`.
    */
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
-    const action = "apply the cross-entropy backward pass";
-    const { Z, L, t, n, c } = this.#check.crossEntropyBackward(logits, targets, dLoss, action);
-    const z = floats(Z);
-    const factor = L.storage.data[0] / n;
-    const res = this.#alloc([n, c]), out = floats(res);
-    for (let r = 0; r < n; r++) {
-      const o = r * c;
-      const lse = logSumExp(z, o, c);
-      for (let k = 0; k < c; k++) {
-        out[o + k] = factor * (Math.exp(z[o + k] - lse) - (k === t[r] ? 1 : 0));
-      }
-    }
-    return res;
+    return nn.crossEntropyBackward(this.#ctx, logits, targets, dLoss);
   }
 
   /**
@@ -769,16 +576,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with at least one row.
    */
   meanRows(x: Tensor): Tensor {
-    const action = "average rows";
-    const { X, n, d } = this.#check.meanRows(x, action);
-    const acc = new Float64Array(d);
-    const xd = X.storage.data;
-    for (let r = 0; r < n; r++) {
-      for (let c = 0; c < d; c++) acc[c] += xd[r * d + c];
-    }
-    const res = this.#alloc([d]), out = floats(res);
-    for (let c = 0; c < d; c++) out[c] = acc[c] / n;
-    return res;
+    return nn.meanRows(this.#ctx, x);
   }
 
   // ---- reductions -------------------------------------------------------------------------------
@@ -788,7 +586,7 @@ export class ReferenceBackend implements Backend {
     const d = this.#check.float(x, "sum squares").storage.data;
     let sum = 0;
     for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
-    return this.#filled([1], [sum]);
+    return this.#ctx.filled([1], [sum]);
   }
 
   /**
@@ -801,7 +599,7 @@ export class ReferenceBackend implements Backend {
     const xd = x.storage.data, yd = y.storage.data;
     let sum = 0;
     for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
-    return this.#filled([1], [sum]);
+    return this.#ctx.filled([1], [sum]);
   }
 
   // ---- 2:4 sparsity -----------------------------------------------------------------------------
@@ -812,9 +610,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D, `n`/`m` are invalid, `cols % m !== 0` or `w` holds NaN.
    */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    const W = this.#matrixInput(w, `prune to ${n}:${m}`);
-    const { pruned, mask } = pruneNMOracle(this.#toMatrix(W), { n, m });
-    return { pruned: this.#fromMatrix(pruned, W.shape), mask: this.#fromMask(mask, W.shape) };
+    return sparse.pruneNM(this.#ctx, w, n, m);
   }
 
   /**
@@ -823,9 +619,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D, `cols % 4 !== 0` or `w` holds NaN.
    */
   softThreshold24(w: Tensor): PrunedTensor {
-    const W = this.#matrixInput(w, "soft-threshold to 2:4");
-    const { pruned, mask } = softThreshold24Oracle(this.#toMatrix(W));
-    return { pruned: this.#fromMatrix(pruned, W.shape), mask: this.#fromMask(mask, W.shape) };
+    return sparse.softThreshold24(this.#ctx, w);
   }
 
   /**
@@ -834,8 +628,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D with both dimensions multiples of 4, or holds NaN.
    */
   transposableMask24(w: Tensor): Tensor {
-    const W = this.#matrixInput(w, "find a transposable 2:4 mask");
-    return this.#fromMask(transposableMask24Oracle(this.#toMatrix(W)).mask, W.shape);
+    return sparse.transposableMask24(this.#ctx, w);
   }
 
   /**
@@ -846,8 +639,7 @@ export class ReferenceBackend implements Backend {
    * stream is out of range.
    */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
-    const G = this.#matrixInput(g, "sample MVUE 2:4");
-    return this.#fromMatrix(mvue24Oracle(this.#toMatrix(G), { seed, stream }), G.shape);
+    return sparse.mvue24(this.#ctx, g, seed, stream);
   }
 
   /**
@@ -857,18 +649,7 @@ export class ReferenceBackend implements Backend {
    * than 0 and 1.
    */
   maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
-    const action = "apply masked decay";
-    const G = this.#matrixInput(grad, action), W = this.#matrixInput(w, action);
-    const M = this.#matrixInput(mask, action);
-    sameShape(G, W, action);
-    sameShape(G, M, action);
-    const out = maskedDecayOracle(
-      this.#toMatrix(G),
-      this.#toMatrix(W),
-      this.#toMask(M, action),
-      alpha,
-    );
-    return this.#fromMatrix(out, G.shape);
+    return sparse.maskedDecay(this.#ctx, grad, w, mask, alpha);
   }
 
   /**
@@ -877,9 +658,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ or a mask holds a value other than 0 and 1.
    */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    const action = "count mask flips";
-    const [P, N] = this.#check.pair(prev, next, action);
-    return this.#filled([1], [flipCountOracle(this.#toMask(P, action), this.#toMask(N, action))]);
+    return sparse.flipCount(this.#ctx, prev, next);
   }
 
   /**
@@ -890,12 +669,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` holds NaN or ±Inf.
    */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    const X = this.#check.float(x, `quantize to FP8 ${format}`);
-    // Per-tensor scaling ignores the shape; leading axes become rows so errors name a position.
-    const cols = X.shape[X.shape.length - 1],
-      rows = X.shape.slice(0, -1).reduce((p, d) => p * d, 1);
-    const flat: Matrix = { rows, cols, data: this.#f32Copy(X) };
-    return this.#fromMatrix(quantizeFp8Oracle(flat, { format }).dequantized, X.shape);
+    return sparse.quantizeFp8(this.#ctx, x, format);
   }
 
   // ---- optimizer --------------------------------------------------------------------------------
@@ -933,53 +707,9 @@ export class ReferenceBackend implements Backend {
     return this.#register(new Storage(data), shape, "f32");
   }
 
-  /** A fresh `f32` tensor of `shape` holding `values` (rounded to the storage precision). */
-  #filled(shape: readonly number[], values: ArrayLike<number>): ReferenceTensor {
-    const t = this.#alloc(shape);
-    floats(t).set(values);
-    return t;
-  }
-
   #register(storage: Storage, shape: readonly number[], dtype: DType): ReferenceTensor {
     this.#temporaries.add(storage);
     return new ReferenceTensor(this, storage, shape, dtype);
-  }
-
-  #matrixInput(t: Tensor, action: string): ReferenceTensor {
-    const x = this.#check.float(t, action);
-    dims2(x, action);
-    return x;
-  }
-
-  /** Float32 values of `t` (a copy), the input precision of the `reference/` oracles. */
-  #f32Copy(t: ReferenceTensor): Float32Array {
-    return Float32Array.from(t.storage.data);
-  }
-
-  #toMatrix(t: ReferenceTensor): Matrix {
-    return { rows: t.shape[0], cols: t.shape[1], data: this.#f32Copy(t) };
-  }
-
-  /** A 0/1 mask tensor as the `Uint8Array` the oracles take. */
-  #toMask(t: ReferenceTensor, action: string): Uint8Array {
-    const d = t.storage.data, out = new Uint8Array(d.length);
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] !== 0 && d[i] !== 1) {
-        throw new RangeError(
-          `Cannot ${action}: a mask must hold only 0 and 1, got ${d[i]} at flat index ${i}`,
-        );
-      }
-      out[i] = d[i];
-    }
-    return out;
-  }
-
-  #fromMatrix(m: Matrix, shape: readonly number[]): Tensor {
-    return this.#filled(shape, m.data);
-  }
-
-  #fromMask(mask: Uint8Array, shape: readonly number[]): Tensor {
-    return this.#filled(shape, mask);
   }
 }
 
@@ -1074,35 +804,3 @@ const ERFC_Q = [
   0.0605183413124413191,
   0.00233520497626869185,
 ];
-
-/**
- * One output row of a matrix product, `acc[j] = Σ_k aRow[k]·b[k, j]` in ascending `k` (i-k-j
- * order: the inner loop runs over a contiguous row of `b`).
- */
-function matmulRow(aRow: Float64Array, b: Float64Array, acc: Float64Array, K: number, N: number) {
-  acc.fill(0);
-  for (let k = 0; k < K; k++) {
-    const aik = aRow[k], row = k * N;
-    for (let j = 0; j < N; j++) acc[j] += aik * b[row + j];
-  }
-}
-
-/** `log Σ exp(z[o..o+c))`, max-subtracted. */
-function logSumExp(z: FloatStorage, o: number, c: number): number {
-  let max = -Infinity;
-  for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
-  let sum = 0;
-  for (let k = 0; k < c; k++) sum += Math.exp(z[o + k] - max);
-  return max + Math.log(sum);
-}
-
-/** The typed array of an `f32` tensor. */
-function floats(t: ReferenceTensor): FloatStorage {
-  return t.storage.data as FloatStorage;
-}
-
-function free(storage: Storage): void {
-  storage.released = true;
-  storage.kept = false;
-  storage.data = new Float32Array(0);
-}

@@ -1,0 +1,196 @@
+/**
+ * The reference backend's network operations: LayerNorm, the causal softmax, embeddings, the
+ * cross-entropy loss and row means, each forward and backward. Private to `core/`;
+ * {@linkcode ReferenceBackend} documents each operation.
+ *
+ * @module
+ */
+
+import type { LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
+import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
+
+export function layerNorm(
+  ctx: ReferenceContext,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  eps: number,
+): LayerNormResult {
+  const action = "apply LayerNorm";
+  const { X, W, B, n, d } = ctx.check.layerNorm(x, w, b, eps, action);
+  const yT = ctx.alloc([n, d]), meanT = ctx.alloc([n]), rstdT = ctx.alloc([n]);
+  const y = floats(yT), mean = floats(meanT), rstd = floats(rstdT);
+  const xd = X.storage.data, wd = W.storage.data, bd = B.storage.data;
+  for (let r = 0; r < n; r++) {
+    const o = r * d;
+    let sum = 0;
+    for (let c = 0; c < d; c++) sum += xd[o + c];
+    const mu = sum / d;
+    let sq = 0;
+    for (let c = 0; c < d; c++) sq += (xd[o + c] - mu) ** 2;
+    const rs = 1 / Math.sqrt(sq / d + eps);
+    for (let c = 0; c < d; c++) y[o + c] = (xd[o + c] - mu) * rs * wd[c] + bd[c];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+  return { y: yT, mean: meanT, rstd: rstdT };
+}
+
+export function layerNormBackward(
+  ctx: ReferenceContext,
+  x: Tensor,
+  w: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+): LayerNormGrads {
+  const action = "apply the LayerNorm backward pass";
+  const { X, W, Mu, Rs, G, n, d } = ctx.check.layerNormBackward(x, w, mean, rstd, dy, action);
+  const dxT = ctx.alloc([n, d]), dx = floats(dxT);
+  const xd = X.storage.data, wd = W.storage.data, gd = G.storage.data;
+  const md = Mu.storage.data, rd = Rs.storage.data;
+  const dwAcc = new Float64Array(d), dbAcc = new Float64Array(d);
+  const xhat = new Float64Array(d), gw = new Float64Array(d);
+  for (let r = 0; r < n; r++) {
+    const o = r * d, mu = md[r], rs = rd[r];
+    let meanG = 0, meanGX = 0;
+    for (let c = 0; c < d; c++) {
+      xhat[c] = (xd[o + c] - mu) * rs;
+      gw[c] = gd[o + c] * wd[c];
+      meanG += gw[c];
+      meanGX += gw[c] * xhat[c];
+      dwAcc[c] += gd[o + c] * xhat[c];
+      dbAcc[c] += gd[o + c];
+    }
+    meanG /= d;
+    meanGX /= d;
+    for (let c = 0; c < d; c++) dx[o + c] = rs * (gw[c] - meanG - xhat[c] * meanGX);
+  }
+  return { dx: dxT, dw: ctx.filled([d], dwAcc), db: ctx.filled([d], dbAcc) };
+}
+
+export function causalSoftmax(ctx: ReferenceContext, s: Tensor, scale: number): Tensor {
+  const action = "apply the causal softmax";
+  const { S, batch, T } = ctx.check.causalSoftmax(s, scale, action);
+  const res = ctx.alloc(S.shape), out = floats(res);
+  const d = S.storage.data;
+  const z = new Float64Array(T);
+  for (let b = 0; b < batch; b++) {
+    for (let r = 0; r < T; r++) {
+      const o = (b * T + r) * T;
+      let max = -Infinity;
+      for (let c = 0; c <= r; c++) {
+        z[c] = scale * d[o + c];
+        if (z[c] > max) max = z[c];
+      }
+      if (!Number.isFinite(max)) {
+        throw new RangeError(
+          `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
+        );
+      }
+      let sum = 0;
+      for (let c = 0; c <= r; c++) {
+        z[c] = Math.exp(z[c] - max);
+        sum += z[c];
+      }
+      for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
+    }
+  }
+  return res;
+}
+
+export function softmaxBackward(ctx: ReferenceContext, p: Tensor, dp: Tensor): Tensor {
+  const [P, G] = ctx.check.pair(p, dp, "apply the softmax backward pass");
+  const res = ctx.alloc(P.shape), out = floats(res);
+  const width = P.shape[P.shape.length - 1];
+  const pd = P.storage.data, gd = G.storage.data;
+  for (let o = 0; o < out.length; o += width) {
+    let dotPG = 0;
+    for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
+    for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
+  }
+  return res;
+}
+
+export function embedding(ctx: ReferenceContext, table: Tensor, idx: Tensor): Tensor {
+  const action = "look up embeddings";
+  const { Tb, ids, d } = ctx.check.embedding(table, idx, action);
+  const res = ctx.alloc([ids.length, d]), out = floats(res);
+  const td = Tb.storage.data as FloatStorage;
+  for (let n = 0; n < ids.length; n++) {
+    out.set(td.subarray(ids[n] * d, (ids[n] + 1) * d), n * d);
+  }
+  return res;
+}
+
+export function embeddingBackward(
+  ctx: ReferenceContext,
+  idx: Tensor,
+  dy: Tensor,
+  vocab: number,
+): Tensor {
+  const action = "apply the embedding backward pass";
+  const { G, ids, n, d } = ctx.check.embeddingBackward(idx, dy, vocab, action);
+  const acc = new Float64Array(vocab * d);
+  const gd = G.storage.data;
+  for (let r = 0; r < n; r++) {
+    const dst = ids[r] * d, src = r * d;
+    for (let c = 0; c < d; c++) acc[dst + c] += gd[src + c];
+  }
+  return ctx.filled([vocab, d], acc);
+}
+
+export function crossEntropy(ctx: ReferenceContext, logits: Tensor, targets: Tensor): Tensor {
+  const action = "compute the cross-entropy";
+  const { Z, t, n, c } = ctx.check.crossEntropy(logits, targets, action);
+  const z = floats(Z);
+  let total = 0;
+  for (let r = 0; r < n; r++) {
+    const o = r * c;
+    total += logSumExp(z, o, c) - z[o + t[r]];
+  }
+  return ctx.filled([1], [total / n]);
+}
+
+export function crossEntropyBackward(
+  ctx: ReferenceContext,
+  logits: Tensor,
+  targets: Tensor,
+  dLoss: Tensor,
+): Tensor {
+  const action = "apply the cross-entropy backward pass";
+  const { Z, L, t, n, c } = ctx.check.crossEntropyBackward(logits, targets, dLoss, action);
+  const z = floats(Z);
+  const factor = L.storage.data[0] / n;
+  const res = ctx.alloc([n, c]), out = floats(res);
+  for (let r = 0; r < n; r++) {
+    const o = r * c;
+    const lse = logSumExp(z, o, c);
+    for (let k = 0; k < c; k++) {
+      out[o + k] = factor * (Math.exp(z[o + k] - lse) - (k === t[r] ? 1 : 0));
+    }
+  }
+  return res;
+}
+
+export function meanRows(ctx: ReferenceContext, x: Tensor): Tensor {
+  const action = "average rows";
+  const { X, n, d } = ctx.check.meanRows(x, action);
+  const acc = new Float64Array(d);
+  const xd = X.storage.data;
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < d; c++) acc[c] += xd[r * d + c];
+  }
+  const res = ctx.alloc([d]), out = floats(res);
+  for (let c = 0; c < d; c++) out[c] = acc[c] / n;
+  return res;
+}
+
+/** `log Σ exp(z[o..o+c))`, max-subtracted. */
+function logSumExp(z: FloatStorage, o: number, c: number): number {
+  let max = -Infinity;
+  for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
+  let sum = 0;
+  for (let k = 0; k < c; k++) sum += Math.exp(z[o + k] - max);
+  return max + Math.log(sum);
+}
