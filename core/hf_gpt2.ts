@@ -11,7 +11,7 @@
 
 import type { Backend, Tensor } from "./backend.ts";
 import { GPT, type GPTConfig, type ResolvedGPTConfig, type SparseSite } from "./gpt2.ts";
-import type { SparseOptions } from "./sparse.ts";
+import { sparseMethodTraits, type SparseOptions } from "./sparse.ts";
 import { Tape } from "./autograd.ts";
 import {
   CheckpointError,
@@ -52,7 +52,7 @@ export const HF_METADATA_KEYS = {
   vocab: "twofour.vocab",
 } as const;
 
-/** A reduced vocabulary: the source (GPT-2) id of each model id (`core/data.ts`'s `Vocab`). */
+/** A reduced vocabulary: the source (GPT-2) id of each model id (`core/data/vocab.ts`'s `Vocab`). */
 export interface HfVocabMap {
   /** Size of the source vocabulary (50257 for GPT-2). */
   sourceVocabSize: number;
@@ -206,7 +206,7 @@ export async function exportHfGpt2(
   const config = hfGpt2Config(model.config);
   const dense = options.dense ?? false;
   const { sparse, sparseSites, vocabSize } = model.config;
-  if (sparse.fp8 && !dense && sparse.method !== "dense") {
+  if (sparse.fp8 && !dense && sparseMethodTraits(sparse.method).weight !== "dense") {
     throw new TypeError(
       `Cannot ${action}: ${sparse.method} evaluates with E4M3-quantised operands, which GPT2LMHeadModel cannot represent; export the dense weights (dense: true) instead`,
     );

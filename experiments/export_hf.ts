@@ -31,10 +31,10 @@ import {
   ReferenceBackend,
   saveHfGpt2,
   saveHfReference,
-  type SparseMethod,
+  SPARSE_METHODS,
   Trainer,
 } from "../core/mod.ts";
-import { assertInt, parseConfig } from "./_lm.ts";
+import { assertInt, assertNumber, assertOneOf, parseConfig, runCli } from "./_config.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -90,9 +90,12 @@ async function fromCheckpoint(backend: Backend, config: Config) {
   return { model, vocab };
 }
 
+/** The sizes `--model` may name (the small presets of `gptConfig`). */
+const MODEL_SIZES: readonly GPTPreset[] = ["tiny", "mini"];
+
 async function trainFresh(backend: Backend, config: Config) {
-  const modelConfig = gptConfig(config.model as GPTPreset, {
-    sparse: { method: config.method as SparseMethod },
+  const modelConfig = gptConfig(assertOneOf("model", config.model, MODEL_SIZES), {
+    sparse: { method: assertOneOf("method", config.method, SPARSE_METHODS) },
   });
   const model = await GPT.create(backend, modelConfig, { seed: config.seed });
   const trainer = new Trainer(model, {
@@ -112,10 +115,20 @@ async function trainFresh(backend: Backend, config: Config) {
   return { model, vocab: undefined };
 }
 
-async function main() {
-  const config = parseConfig(DEFAULTS, Deno.args);
+/**
+ * Exports with `--key=value` arguments.
+ *
+ * @param args Command-line arguments.
+ * @throws {TypeError|RangeError} On an invalid flag, before any work.
+ */
+export async function main(args: string[]): Promise<void> {
+  const config = parseConfig(DEFAULTS, args);
   assertInt("steps", config.steps, 1);
   assertInt("batch", config.batch, 1);
+  assertInt("seed", config.seed, 0, 2 ** 32 - 1);
+  assertNumber("lr", config.lr, 0, { exclusiveMin: true });
+  assertOneOf("model", config.model, MODEL_SIZES);
+  assertOneOf("method", config.method, SPARSE_METHODS);
   const backend = new ReferenceBackend();
   const { model, vocab } = config.checkpoint
     ? await fromCheckpoint(backend, config)
@@ -137,4 +150,4 @@ async function main() {
   );
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

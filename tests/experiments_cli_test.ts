@@ -10,6 +10,7 @@ import { main as gpt2Main } from "../experiments/gpt2.ts";
 import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
 import { main as prepareMain } from "../experiments/prepare_brown.ts";
+import { main as exportHfMain } from "../experiments/export_hf.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
 const GPT2 = new URL("../experiments/gpt2.ts", import.meta.url).pathname;
@@ -103,7 +104,7 @@ Deno.test("gpt2.ts validates every flag before any work (issue 10 item 8)", asyn
   }
 });
 
-Deno.test("flip_rate.ts, ablations.ts and prepare_brown.ts validate their flags first", async () => {
+Deno.test("flip_rate, ablations, prepare_brown and export_hf validate their flags first", async () => {
   const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
   try {
     const out = `${dir}/out`;
@@ -133,9 +134,20 @@ Deno.test("flip_rate.ts, ablations.ts and prepare_brown.ts validate their flags 
     for (const [args, flag] of ablationCases) {
       await expectRejectedBeforeWork(ablationsMain, [...base, ...args], flag, out);
     }
-    for (const [args, flag] of [[["--val=1"], "--val"], [["--seed=-1"], "--seed"]] as const) {
-      const { lines, error } = await captured(() => prepareMain([...args, `--out=${out}`]));
-      check(error instanceof RangeError && error.message.includes(flag), `${args}: ${error}`);
+    const noDataCases: [(args: string[]) => Promise<unknown>, string[], string][] = [
+      [prepareMain, ["--val=1"], "--val"],
+      [prepareMain, ["--seed=-1"], "--seed"],
+      [exportHfMain, ["--method=sparse"], "--method"],
+      [exportHfMain, ["--model=gpt2-124m"], "--model"],
+      [exportHfMain, ["--batch=0"], "--batch"],
+      [exportHfMain, ["--dense", "--dense=false"], "--dense is given twice"],
+    ];
+    for (const [main, args, flag] of noDataCases) {
+      const { lines, error } = await captured(() => main([...args, `--out=${out}`]));
+      check(
+        (error instanceof RangeError || error instanceof TypeError) && error.message.includes(flag),
+        `${args}: ${error}`,
+      );
       check(lines.length === 0 && !(await exists(out)), `${args}: work started`);
     }
   } finally {
