@@ -9,27 +9,8 @@ import {
 import { CheckpointError } from "../core/safetensors.ts";
 import { DataCacheError } from "../core/data/mod.ts";
 import { WebGpuUnavailableError } from "../gpu/runtime.ts";
-
-function assertEquals(actual: unknown, expected: unknown, what: string): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-function assertThrows(
-  fn: () => unknown,
-  errorClass: new (...args: never[]) => Error,
-  includes: string,
-): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof errorClass) || !e.message.includes(includes)) {
-      throw new Error(`expected ${errorClass.name} containing "${includes}", got ${e}`);
-    }
-    return;
-  }
-  throw new Error(`expected ${errorClass.name} containing "${includes}", nothing was thrown`);
-}
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { assertThrows } from "../reference/testing.ts";
 
 const defaults = { preset: "small", steps: 10, lr: 1e-3, out: "results/x", resume: false };
 const presets = { small: {}, big: { steps: 100, lr: 3e-4 } };

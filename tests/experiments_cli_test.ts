@@ -11,13 +11,10 @@ import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
 import { main as prepareMain } from "../experiments/prepare_brown.ts";
 import { main as exportHfMain } from "../experiments/export_hf.ts";
+import { assert } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
 const GPT2 = new URL("../experiments/gpt2.ts", import.meta.url).pathname;
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 /** Whether `path` exists (any other stat error propagates). */
 const exists = (path: string): Promise<boolean> =>
@@ -53,13 +50,13 @@ async function expectRejectedBeforeWork(
 ): Promise<void> {
   const { lines, error } = await captured(() => main([...args, `--out=${out}`, `--data=${DATA}`]));
   const what = args.join(" ");
-  check(
+  assert(
     error instanceof TypeError || error instanceof RangeError,
     `${what}: expected a TypeError or RangeError, got ${error}`,
   );
-  check((error as Error).message.includes(flag), `${what}: message ${(error as Error).message}`);
-  check(lines.length === 0, `${what}: work started before the rejection: ${lines[0]}`);
-  check(!(await exists(out)), `${what}: ${out} was created`);
+  assert((error as Error).message.includes(flag), `${what}: message ${(error as Error).message}`);
+  assert(lines.length === 0, `${what}: work started before the rejection: ${lines[0]}`);
+  assert(!(await exists(out)), `${what}: ${out} was created`);
 }
 
 Deno.test("gpt2.ts validates every flag before any work (issue 10 item 8)", async () => {
@@ -98,7 +95,7 @@ Deno.test("gpt2.ts validates every flag before any work (issue 10 item 8)", asyn
     }
     // `--out=` (empty) is not the filesystem root.
     const { error } = await captured(() => gpt2Main([...base, "--out="]));
-    check(error instanceof TypeError && error.message.includes("--out"), `--out=: ${error}`);
+    assert(error instanceof TypeError && error.message.includes("--out"), `--out=: ${error}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -144,11 +141,11 @@ Deno.test("flip_rate, ablations, prepare_brown and export_hf validate their flag
     ];
     for (const [main, args, flag] of noDataCases) {
       const { lines, error } = await captured(() => main([...args, `--out=${out}`]));
-      check(
+      assert(
         (error instanceof RangeError || error instanceof TypeError) && error.message.includes(flag),
         `${args}: ${error}`,
       );
-      check(lines.length === 0 && !(await exists(out)), `${args}: work started`);
+      assert(lines.length === 0 && !(await exists(out)), `${args}: work started`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -164,13 +161,13 @@ Deno.test("a rejected run leaves the previous summary.json and table.md untouche
       const { error } = await captured(() =>
         gpt2Main(["--preset=cpu-tiny", "--backend=reference", methods, `--out=${out}`])
       );
-      check(error instanceof TypeError, `${methods}: ${error}`);
+      assert(error instanceof TypeError, `${methods}: ${error}`);
     }
-    check(
+    assert(
       (await Deno.readTextFile(`${out}/summary.json`)).includes('"earlier":true'),
       "summary.json was overwritten",
     );
-    check((await Deno.readTextFile(`${out}/table.md`)) === "| earlier |\n", "table.md changed");
+    assert((await Deno.readTextFile(`${out}/table.md`)) === "| earlier |\n", "table.md changed");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -198,12 +195,12 @@ Deno.test("gpt2.ts --checkpointEvery sets how often the checkpoint is written", 
     ];
     const every2 = await captured(() => gpt2Main([...args, "--checkpointEvery=2"]));
     if (every2.error) throw every2.error;
-    check(written.length === 3, `--checkpointEvery=2 over 6 steps: ${written.length} writes`);
+    assert(written.length === 3, `--checkpointEvery=2 over 6 steps: ${written.length} writes`);
     written.length = 0;
     await Deno.remove(`${out}/checkpoints`, { recursive: true });
     const byDefault = await captured(() => gpt2Main(args));
     if (byDefault.error) throw byDefault.error;
-    check(written.length === 1, `default (every 100) over 6 steps: ${written.length} writes`);
+    assert(written.length === 1, `default (every 100) over 6 steps: ${written.length} writes`);
   } finally {
     Deno.rename = rename;
     await Deno.remove(out, { recursive: true });
@@ -222,7 +219,7 @@ async function runGpt2(args: string[]): Promise<{ code: number; stderr: string }
 
 function checkOneLine(stderr: string, includes: string, what: string): void {
   const lines = stderr.trimEnd().split("\n");
-  check(
+  assert(
     lines.length === 1 && lines[0].startsWith("error: ") && lines[0].includes(includes),
     `${what}: expected one "error: …${includes}…" line, got:\n${stderr}`,
   );
@@ -234,7 +231,7 @@ Deno.test("gpt2.ts ends every expected failure with one line and a non-zero stat
     const base = ["--preset=cpu-tiny", "--backend=reference", `--data=${DATA}`];
     // A bad flag: status 2.
     const bad = await runGpt2([...base, "--labels=foo", `--out=${dir}/a`]);
-    check(bad.code === 2, `--labels=foo exited with ${bad.code}`);
+    assert(bad.code === 2, `--labels=foo exited with ${bad.code}`);
     checkOneLine(bad.stderr, "--labels", "--labels=foo");
     // A corrupt checkpoint on --resume (a CheckpointError): status 1, no stack trace.
     const out = `${dir}/b`;
@@ -251,12 +248,12 @@ Deno.test("gpt2.ts ends every expected failure with one line and a non-zero stat
       "--resume",
       `--out=${out}`,
     ]);
-    check(corrupt.code === 1, `a corrupt checkpoint exited with ${corrupt.code}`);
+    assert(corrupt.code === 1, `a corrupt checkpoint exited with ${corrupt.code}`);
     checkOneLine(corrupt.stderr, "safetensors", "a corrupt checkpoint");
     // A filesystem error (the output directory under a regular file): status 1.
     await Deno.writeTextFile(`${dir}/file`, "");
     const fs = await runGpt2([...base, `--out=${dir}/file/out`]);
-    check(fs.code === 1, `an unusable --out exited with ${fs.code}`);
+    assert(fs.code === 1, `an unusable --out exited with ${fs.code}`);
     checkOneLine(fs.stderr, "file/out", "an unusable --out");
   } finally {
     await Deno.remove(dir, { recursive: true });

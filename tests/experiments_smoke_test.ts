@@ -9,13 +9,10 @@
 
 import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
+import { assert as check } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
 const GPT2 = new URL("../experiments/gpt2.ts", import.meta.url).pathname;
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 function checkFinite(value: unknown, what: string): void {
   check(

@@ -5,7 +5,8 @@
  */
 
 import { batchIterator, getBatch } from "./batches.ts";
-import { assert, assertEquals, assertThrows } from "./_testing.ts";
+import { assert, assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 /** The batch generator as `_hash.ts` documents it, written again independently. */
 function referenceStart(seed: number, step: number, row: number, windows: number): number {

@@ -12,7 +12,8 @@ import { BROWN_GENRES } from "./genres.ts";
 import { genrePassages } from "./passages.ts";
 import { prepareBrown } from "./prepare.ts";
 import { decodeTokens, loadVocab } from "./vocab.ts";
-import { assert, assertEquals, assertRejects } from "./_testing.ts";
+import { assert, assertRejects } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 // The real corpus: prepared once into a temporary directory, shared by the steps.
 

@@ -5,7 +5,8 @@
  */
 
 import { BROWN_GENRES, genreLabel, labelNames } from "./genres.ts";
-import { assertEquals, assertThrows } from "./_testing.ts";
+import { assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 Deno.test("label sets: 15 genres, 4 groups, informative/imaginative", () => {
   assertEquals(BROWN_GENRES.map((g) => g.code).join(""), "abcdefghjklmnpr", "letters");

@@ -8,7 +8,8 @@ import type { BrownSplit } from "./brown.ts";
 import { GPT2_EOT } from "./cache.ts";
 import { genrePassages } from "./passages.ts";
 import { buildVocab } from "./vocab.ts";
-import { assert, assertEquals, assertThrows } from "./_testing.ts";
+import { assert, assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 function handSplit(): BrownSplit {
   // Three documents: 10 tokens of news, 7 of mystery, 2 of humor; EOT after each.

@@ -5,7 +5,8 @@
  */
 
 import { stratifiedSplit } from "./split.ts";
-import { assert, assertEquals, assertThrows } from "./_testing.ts";
+import { assert, assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 Deno.test("stratifiedSplit is by document, stratified, deterministic and seed-dependent", () => {
   const sizes: Record<string, number> = { news: 44, humor: 9, science_fiction: 6, lore: 48 };

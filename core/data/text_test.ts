@@ -5,7 +5,8 @@
  */
 
 import { brownDocumentText, joinWords, stripTags } from "./text.ts";
-import { assertEquals, assertThrows } from "./_testing.ts";
+import { assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 Deno.test("stripTags drops the tag after the last slash", () => {
   assertEquals(

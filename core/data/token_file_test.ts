@@ -6,7 +6,8 @@
 
 import { DataCacheError, GPT2_VOCAB_SIZE } from "./cache.ts";
 import { decodeTokenFile, encodeTokenFile, loadTokens } from "./token_file.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "./_testing.ts";
+import { assert, assertRejects, assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 Deno.test("token file header codec: hand-checked layout and every corruption", () => {
   const tokens = new Uint16Array([0, 1, 258, 50256]);

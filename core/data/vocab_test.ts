@@ -6,7 +6,8 @@
 
 import { GPT2_VOCAB_SIZE } from "./cache.ts";
 import { buildVocab } from "./vocab.ts";
-import { assertEquals, assertThrows } from "./_testing.ts";
+import { assertThrows } from "../../reference/testing.ts";
+import { assertEquals } from "./_testing.ts";
 
 Deno.test("buildVocab keeps the most frequent ids, ties by smaller id, unk last", () => {
   //            id: 4 ×3, 7 ×2, 2 ×2, 9 ×1, 0 ×1
