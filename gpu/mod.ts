@@ -39,6 +39,6 @@ export {
   type MatmulKernel,
 } from "./backend.ts";
 export { GpuStorage, GpuTensor, type TensorState } from "./tensor.ts";
-export { type GpuFp8Codes, type GpuGatedOptions, GpuKernels } from "./kernels.ts";
+export { type GpuFp8Codes, type GpuGatedOptions, GpuKernels } from "./gpu_kernels.ts";
 export type { GatedActivation, GatedLayout } from "./kernels/gated.ts";
 export type { MatmulRegisterBlocking, MatmulTiling } from "./kernels/matmul.ts";

@@ -33,7 +33,7 @@
 
 import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
 import { type Matrix, matrix } from "../reference/matrix.ts";
-import { GpuKernels } from "../gpu/kernels.ts";
+import { GpuKernels } from "../gpu/gpu_kernels.ts";
 import { gpuTransposablePatterns } from "../gpu/kernels/transposable.ts";
 import { GpuRuntime } from "../gpu/runtime.ts";
 import { compress24, decompress24 } from "../reference/compress.ts";

@@ -82,7 +82,7 @@ function toMask(bytes: ArrayBuffer): Uint8Array {
  * ```ts
  * import { matrix } from "../reference/matrix.ts";
  * import { GpuRuntime } from "./runtime.ts";
- * import { GpuKernels } from "./kernels.ts";
+ * import { GpuKernels } from "./gpu_kernels.ts";
  * const rt = await GpuRuntime.create();
  * const gpu = new GpuKernels(rt);
  * const { mask } = await gpu.prune24(matrix(1, 4, [0.1, -3, 2, 0.5]));

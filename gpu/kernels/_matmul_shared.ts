@@ -1,0 +1,69 @@
+/**
+ * What the dense matmul variants share: the product's shape, the register blocking, the spec
+ * cache and small WGSL fragments. Private to `gpu/kernels/`; see `matmul.ts` for the family.
+ *
+ * @module
+ */
+
+import type { KernelSpec } from "../runtime.ts";
+
+/** Shape and layout of one matrix product. */
+export interface MatmulDims {
+  /** Number of independent products (1 for 2-D). */
+  batch: number;
+  /** Rows of `op(A)` and C. */
+  m: number;
+  /** Columns of `op(B)` and C. */
+  n: number;
+  /** The reduction length. */
+  k: number;
+  /** A is stored `[K, M]` (per batch) and used transposed. */
+  transA: boolean;
+  /** B is stored `[N, K]` (per batch) and used transposed. */
+  transB: boolean;
+}
+
+/** Blocking of the register kernels (storage- and texture-fed; see `matmul_register.ts`). */
+export interface MatmulRegisterBlocking {
+  /** Rows of C per thread (multiple of 4). */
+  threadM: number;
+  /** Columns of C per thread (multiple of 4). */
+  threadN: number;
+  /** Threads per workgroup. */
+  workgroup: number;
+}
+
+/** Most workgroups along one dispatch dimension. */
+export const MAX_GROUPS = 65535;
+
+/** Generated specs by key, so a dispatch does not regenerate its WGSL. */
+export const specCache: Map<string, KernelSpec> = new Map<string, KernelSpec>();
+/** Caches a generated spec under its key and returns it. */
+export function remember(spec: KernelSpec): KernelSpec {
+  specCache.set(spec.key, spec);
+  return spec;
+}
+
+/** The key fragment naming the transposes: `nn`, `nt`, `tn` or `tt`. */
+export function transKey(d: { transA: boolean; transB: boolean }): string {
+  return `${d.transA ? "t" : "n"}${d.transB ? "t" : "n"}`;
+}
+
+/** The uniform of the naive and tiled kernels. */
+export const PARAMS_STRUCT = `struct Params { M: u32, N: u32, K: u32, batch: u32 }`;
+
+/**
+ * Workgroups of a register kernel for an `m×n` product: one thread per `threadM × threadN` block.
+ *
+ * @throws {RangeError} If more than {@linkcode MAX_GROUPS} are needed.
+ */
+export function registerGroups(m: number, n: number, blocking: MatmulRegisterBlocking): number {
+  const tiles = Math.ceil(m / blocking.threadM) * Math.ceil(n / blocking.threadN);
+  const groups = Math.ceil(tiles / blocking.workgroup);
+  if (groups > MAX_GROUPS) {
+    throw new RangeError(
+      `Cannot multiply matrices: ${m}×${n} needs ${groups} workgroups of the register kernel (at most ${MAX_GROUPS})`,
+    );
+  }
+  return groups;
+}

@@ -1,0 +1,295 @@
+/**
+ * Tiled dense matmul: a workgroup computes a `tileM × tileN` block of C; each K slice of `tileK`
+ * columns of A and rows of B is staged in workgroup memory, and each thread accumulates a
+ * `threadM × threadN` register tile, code-generated as named `vec4` accumulators (no dynamically
+ * indexed private arrays, which compilers tend to spill). Bounds are checked on load (zero fill)
+ * and store, so any shape works. The discrete-GPU variant of the family (`matmul.ts`).
+ *
+ * @module
+ */
+
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { type MatmulDims, PARAMS_STRUCT, remember, specCache, transKey } from "./_matmul_shared.ts";
+
+/** Tiling of the tiled kernel. */
+export interface MatmulTiling {
+  /** Rows of C per workgroup (multiple of `threadM`). */
+  tileM: number;
+  /** Columns of C per workgroup (multiple of `threadN`). */
+  tileN: number;
+  /** K slice staged in workgroup memory per iteration. */
+  tileK: number;
+  /** Rows of C per thread (multiple of 4). */
+  threadM: number;
+  /** Columns of C per thread (multiple of 4). */
+  threadN: number;
+}
+
+/** 64×64 tiles, 4×4 per thread, 256 threads: suits software adapters and small products. */
+export const TILING_64: MatmulTiling = {
+  tileM: 64,
+  tileN: 64,
+  tileK: 16,
+  threadM: 4,
+  threadN: 4,
+};
+
+/** 128×128 tiles, 8×8 per thread, 256 threads: suits large products on discrete GPUs. */
+export const TILING_128: MatmulTiling = {
+  tileM: 128,
+  tileN: 128,
+  tileK: 8,
+  threadM: 8,
+  threadN: 8,
+};
+
+function assertTiling(t: MatmulTiling): number {
+  const { tileM, tileN, tileK, threadM, threadN } = t;
+  const threads = (tileM / threadM) * (tileN / threadN);
+  if (
+    threadM % 4 !== 0 || threadN % 4 !== 0 || tileM % threadM !== 0 || tileN % threadN !== 0 ||
+    !Number.isInteger(threads) || threads < 1 || (tileM * tileK) % threads !== 0 ||
+    (tileN * tileK) % threads !== 0
+  ) {
+    throw new RangeError(
+      `Cannot build the tiled matmul kernel: inconsistent tiling ${JSON.stringify(t)}`,
+    );
+  }
+  return threads;
+}
+
+/**
+ * Whether a product fills whole tiles, so the tiled kernel can load `vec4`s without bounds checks
+ * (its `aligned` specialisation).
+ *
+ * @param dims The product.
+ * @param tiling The tiling.
+ * @returns `K > 0`, `M % tileM = 0`, `N % tileN = 0` and `K % tileK = 0`.
+ */
+export function fillsTiles(dims: MatmulDims, tiling: MatmulTiling): boolean {
+  return dims.k > 0 && dims.m % tiling.tileM === 0 && dims.n % tiling.tileN === 0 &&
+    dims.k % tiling.tileK === 0;
+}
+
+/**
+ * The tiled kernel for one transpose combination and tiling (grid `[⌈N/tileN⌉, ⌈M/tileM⌉, B]`).
+ *
+ * Thread `(tx, ty)` owns rows `ty·threadM …` of the tile and the interleaved column quads
+ * `(c·threadsN + tx)·4 …`, so a warp's `vec4` reads of the B slice and its stores of C touch
+ * consecutive addresses. Each thread loads its share of the next K slice into registers while
+ * the workgroup computes on the current one (one slice of prefetch). The `aligned` specialisation (for products that fill whole tiles, see
+ * {@linkcode fillsTiles}) stages the slices with unchecked `vec4` global loads and stores C as
+ * `vec4`s; the general one checks every element against the matrix bounds.
+ *
+ * @param transA Whether A is stored transposed.
+ * @param transB Whether B is stored transposed.
+ * @param tiling The tile sizes (default {@linkcode TILING_64}).
+ * @param aligned Emit the unchecked `vec4` specialisation (default false).
+ * @returns The kernel; its key names the transposes, every tile size and the specialisation.
+ * @throws {RangeError} If the tiling is inconsistent (thread tile not a multiple of 4, tiles not
+ * divisible, or staging loads not evenly shared by the threads).
+ */
+export function matmulTiledSpec(
+  transA: boolean,
+  transB: boolean,
+  tiling: MatmulTiling = TILING_64,
+  aligned = false,
+): KernelSpec {
+  const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = tiling;
+  const key = `matmul-tiled-${transKey({ transA, transB })}-m${BM}n${BN}k${BK}-t${TM}x${TN}${
+    aligned ? "-aligned" : ""
+  }`;
+  const hit = specCache.get(key);
+  if (hit) return hit;
+  const threads = assertTiling(tiling);
+  if (aligned && (BK % 4 !== 0 || (BM * BK / 4) % threads !== 0 || (BN * BK / 4) % threads !== 0)) {
+    throw new RangeError(
+      `Cannot build the aligned tiled matmul kernel: ${
+        JSON.stringify(tiling)
+      } does not share its vec4 loads evenly`,
+    );
+  }
+  const TM4 = TM / 4, TN4 = TN / 4, BM4 = BM / 4, BN4 = BN / 4, BK4 = BK / 4;
+  const threadsN = BN / TN;
+  const comp = ["x", "y", "z", "w"];
+
+  // Staging of the K slices into As[k][m] and Bs[k][n] (vec4 along m and n), through registers:
+  // each thread loads its share of the next slice from global memory while the workgroup
+  // computes on the current one. Consecutive threads read consecutive addresses of the stored
+  // layout.
+  type Slot = { decl: string; load: (k: string) => string; store: string };
+  const slots: Slot[] = [];
+  const scatter = (tile: string, width4: number, kq: string, rc: string, v: string) =>
+    [0, 1, 2, 3].map((j) =>
+      `${tile}[(4u * ${kq} + ${j}u) * ${width4}u + ${rc} / 4u][${rc} % 4u] = ${v}.${comp[j]};`
+    ).join(" ");
+  if (!aligned) {
+    for (let i = 0; i < (BM * BK) / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const [kk, mm] = transA
+        ? [`(${idx} / ${BM}u)`, `(${idx} % ${BM}u)`]
+        : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
+      const src = transA ? "gk * p.M + gm" : "gm * p.K + gk";
+      slots.push({
+        decl: `  var ra${i} = 0.0;`,
+        load: (k) =>
+          `{ let gm = m0 + ${mm}; let gk = ${k} + ${kk}; ra${i} = 0.0; ` +
+          `if (gm < p.M && gk < p.K) { ra${i} = a[aOff + ${src}]; } }`,
+        store: `As[${kk} * ${BM4}u + ${mm} / 4u][${mm} % 4u] = ra${i};`,
+      });
+    }
+    for (let i = 0; i < (BN * BK) / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const [kk, nn] = transB
+        ? [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`]
+        : [`(${idx} / ${BN}u)`, `(${idx} % ${BN}u)`];
+      const src = transB ? "gn * p.K + gk" : "gk * p.N + gn";
+      slots.push({
+        decl: `  var rb${i} = 0.0;`,
+        load: (k) =>
+          `{ let gn = n0 + ${nn}; let gk = ${k} + ${kk}; rb${i} = 0.0; ` +
+          `if (gn < p.N && gk < p.K) { rb${i} = b[bOff + ${src}]; } }`,
+        store: `Bs[${kk} * ${BN4}u + ${nn} / 4u][${nn} % 4u] = rb${i};`,
+      });
+    }
+  } else {
+    for (let i = 0; i < (BM * BK) / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const decl = `  var ra${i} = vec4<f32>(0.0);`;
+      if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k, As's own layout
+        const [q, kk] = [`(${idx} % ${BM4}u)`, `(${idx} / ${BM4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `ra${i} = a[(aOff + (${k} + ${kk}) * p.M + m0) / 4u + ${q}];`,
+          store: `As[${kk} * ${BM4}u + ${q}] = ra${i};`,
+        });
+      } else { // [M, K]: a vec4 is 4 consecutive k of one m, scattered into 4 rows of As
+        const [q, mm] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `ra${i} = a[(aOff + (m0 + ${mm}) * p.K + ${k}) / 4u + ${q}];`,
+          store: scatter("As", BM4, q, mm, `ra${i}`),
+        });
+      }
+    }
+    for (let i = 0; i < (BN * BK) / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const decl = `  var rb${i} = vec4<f32>(0.0);`;
+      if (!transB) { // [K, N]: Bs's own layout
+        const [q, kk] = [`(${idx} % ${BN4}u)`, `(${idx} / ${BN4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `rb${i} = b[(bOff + (${k} + ${kk}) * p.N + n0) / 4u + ${q}];`,
+          store: `Bs[${kk} * ${BN4}u + ${q}] = rb${i};`,
+        });
+      } else { // [N, K]
+        const [q, nn] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+        slots.push({
+          decl,
+          load: (k) => `rb${i} = b[(bOff + (n0 + ${nn}) * p.K + ${k}) / 4u + ${q}];`,
+          store: scatter("Bs", BN4, q, nn, `rb${i}`),
+        });
+      }
+    }
+  }
+
+  // acc_r_c: row r of the thread tile, column quad c (interleaved: quad c·threadsN + tx).
+  const accDecl: string[] = [], inner: string[] = [], store: string[] = [];
+  for (let r = 0; r < TM; r++) {
+    for (let c = 0; c < TN4; c++) accDecl.push(`  var acc_${r}_${c} = vec4<f32>(0.0);`);
+  }
+  for (let i = 0; i < TM4; i++) {
+    inner.push(`      let a${i} = As[kk * ${BM4}u + ty * ${TM4}u + ${i}u];`);
+  }
+  for (let c = 0; c < TN4; c++) {
+    inner.push(`      let b${c} = Bs[kk * ${BN4}u + ${c * threadsN}u + tx];`);
+  }
+  for (let r = 0; r < TM; r++) {
+    for (let c = 0; c < TN4; c++) {
+      inner.push(
+        `      acc_${r}_${c} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c}, acc_${r}_${c});`,
+      );
+    }
+  }
+  for (let r = 0; r < TM; r++) {
+    if (aligned) {
+      for (let c = 0; c < TN4; c++) {
+        store.push(
+          `  c[(cOff + (row0 + ${r}u) * p.N + n0) / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
+        );
+      }
+      continue;
+    }
+    store.push(`  if (row0 + ${r}u < p.M) {`);
+    store.push(`    let base = cOff + (row0 + ${r}u) * p.N;`);
+    for (let c = 0; c < TN4; c++) {
+      store.push(`    let col${c} = n0 + (${c * threadsN}u + tx) * 4u;`);
+      for (let j = 0; j < 4; j++) {
+        store.push(
+          `    if (col${c} + ${j}u < p.N) { c[base + col${c} + ${j}u] = acc_${r}_${c}.${
+            comp[j]
+          }; }`,
+        );
+      }
+    }
+    store.push(`  }`);
+  }
+
+  const elem = aligned ? "vec4<f32>" : "f32";
+  const code = `${PARAMS_STRUCT}
+@group(0) @binding(0) var<storage, read> a: array<${elem}>;
+@group(0) @binding(1) var<storage, read> b: array<${elem}>;
+@group(0) @binding(2) var<storage, read_write> c: array<${elem}>;
+@group(0) @binding(3) var<uniform> p: Params;
+var<workgroup> As: array<vec4<f32>, ${BK * BM4}>;
+var<workgroup> Bs: array<vec4<f32>, ${BK * BN4}>;
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let m0 = wid.y * ${BM}u;
+  let n0 = wid.x * ${BN}u;
+  let batch = wid.z;
+  let aOff = batch * p.M * p.K;
+  let bOff = batch * p.K * p.N;
+  let cOff = batch * p.M * p.N;
+  let tx = lid % ${threadsN}u;
+  let ty = lid / ${threadsN}u;
+${accDecl.join("\n")}
+${slots.map((x) => x.decl).join("\n")}
+  ${slots.map((x) => x.load("0u")).join("\n  ")}
+  for (var k0 = 0u; k0 < p.K; k0 += ${BK}u) {
+    ${slots.map((x) => x.store).join("\n    ")}
+    workgroupBarrier();
+    if (k0 + ${BK}u < p.K) {
+      let kn = k0 + ${BK}u;
+      ${slots.map((x) => x.load("kn")).join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+${inner.join("\n")}
+    }
+    workgroupBarrier();
+  }
+  let row0 = m0 + ty * ${TM}u;
+${store.join("\n")}
+}
+`;
+  return remember({ key, code });
+}
+
+/** Records the tiled product of `a` and `b` into `c` (see {@linkcode matmulTiledSpec}). */
+export function encodeTiledMatmul(
+  rt: GpuRuntime,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GPUBuffer,
+  dims: MatmulDims,
+  tiling: MatmulTiling = TILING_64,
+): void {
+  const { batch, m, n, k } = dims;
+  const aligned = fillsTiles(dims, tiling);
+  rt.dispatch(matmulTiledSpec(dims.transA, dims.transB, tiling, aligned), [a, b, c], [
+    Math.ceil(n / tiling.tileN),
+    Math.ceil(m / tiling.tileM),
+    batch,
+  ], new Uint32Array([m, n, k, batch]));
+}
