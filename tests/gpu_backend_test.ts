@@ -1,80 +1,10 @@
 /**
- * The WebGPU backend against the reference backend, op by op, on seeded random inputs including
- * awkward shapes (1×1, 3×5, 17×33, sizes that are not multiples of any tile) and a large matmul;
- * plus the memory rules and the steady-state guarantee (no pipeline compilation and no buffer
- * creation inside a repeated training step after the first).
- *
- * The suite prints the adapter and FAILS (never skips) when WebGPU has no adapter.
- *
- * Tolerances (`|gpu − ref| ≤ atol + rtol·|ref|`, `u = 2^-24`, `γ_k = k·u/(1 − k·u)`). The reference
- * computes in float64 and rounds once; the GPU computes in float32 under WGSL's accuracy rules
- * (`tests/_float32_rules.ts`: `+ − ×` correctly rounded, possibly fused into FMAs; `x / y` 2.5 ULP
- * (`5u` relative); `sqrt` 4.5 ULP (`9u`); `exp(a)` `3 + 2|a|` ULP; `log` `2^-21` absolute on
- * `[0.5, 2]`; subnormals may be flushed). Each bound is the worst case of the GPU's operation order
- * on the test's data (to first order; the neglected terms are below 1e-5 of each bound) — none
- * relies on IEEE division, square root or transcendentals. No input of this suite is subnormal
- * (the generator's values are scaled multiples of 2^-31) and no exactly compared output can be, so
- * the flush rule of `_float32_rules.ts` never changes a verdict here; FP8 applies it anyway.
- * - exact (`atol = rtol = 0`): data movement (transpose, permute, slices, pads, copies, gathers),
- *   `add` and `mul` (one correctly rounded operation: the rounded exact result, assuming
- *   round-to-nearest), the 2:4 pruning functions and masks (integer comparisons, bit copies; the
- *   soft threshold's `|w| − τ` is one subtraction), MVUE's kept positions (the same Philox draws),
- *   flip counts, FP8 (integer encoding and an exact table division, no WGSL division), dropout's
- *   keep decisions, GELU at ±Inf (branches; assumes IEEE infinities, which every adapter tested
- *   keeps though WGSL lets a compiler assume none).
- * - `addScaled`, `scale`, masked decay: `s` is rounded to float32, then one product and one sum:
- *   `rtol = 4u` plus `atol = 4u·max(|a| + |s·b|)` for cancellation in the sum.
- * - dropout values, also at `p = 0`: `x / f32(1 − p)` is one WGSL division (`5u`), plus `u` for
- *   rounding `1 − p` and `u` for the reference's rounding: `rtol = 7u`, taken as `8u`.
- * - MVUE values: the parity suite's rule `TOL_MVUE` (four dependent divisions: `rtol = 2e-6`).
- * - matmul: Higham's bound for float32 summation of K products in any order,
- *   `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|`, computed from the data.
- * - sums (`sumSquares`, `dot`, `meanRows`): the same bound with the depth of the two-pass
- *   reduction (at most 16 sequential adds per thread, 8 tree levels, then the partials: depth
- *   `≤ 64` here), `atol = 64u · Σ|terms|`, `rtol = 4u` for the final scaling by `f32(1/n)`.
- * - GELU and its derivative: about 40u for the rational erfc (two divisions, ~20 roundings) plus
- *   WGSL's `exp` at its argument `a ≤ x²/2`: `(6 + 4a)u`. `rtol = 1e-5` (168u) holds for
- *   `a ≤ 30`, i.e. `x ≥ −7.7`; below, `|GELU| < 1e-13` and its derivative `< 1e-11`, inside
- *   `atol = 1e-7`.
- * - causal softmax, per test from the largest `X = |scale·s|`: each `exp(a)`, `a ∈ [−2X, 0]`, errs
- *   by `(6 + 8X)u`, and so does the row sum of those (plus `γ_D`, `D` its tree depth); `1/Σ` 5u;
- *   the product and the reference's rounding `2u`; the argument's roundings (`f32(scale)·s`,
- *   `− max`) move `p` by `8X·u`: `rtol = ε_p = (19 + 24X)·u + γ_D`.
- * - softmax backward `p ⊙ (dp − Σ p·dp)`, per row with the GPU's own `p` (error `ε_p`; 0 when `p`
- *   is an input): `rtol = ε_p + 3u`, `atol = max_c p_c · (ε_p + γ_{D+1}) · Σ_j p_j|dp_j|` (the
- *   dot's error, which the difference does not scale down).
- * - cross-entropy, per row with `A = max z − min z`: `Σ exp(z − max)` errs by
- *   `ε_Σ = (6 + 5A)u + γ_D` (relative), so `lse = max + log Σ` by `δ = ε_Σ + 2^-21 + 6u·log Σ +
- *   u·|lse|` (absolute); the loss, a mean of `lse − z_t`: `atol = mean(δ + u·|loss_r|) +
- *   γ_D'·mean|loss_r|` (`D'` the final sum's depth), `rtol = 3u`; the backward
- *   `f32(dLoss/N)·(exp(z − lse) − onehot)`: per row `atol = max_c |dLoss/N|·p_c·(δ + (6 + 5|z_c −
- *   lse|)u)`, `rtol = 8u` (the division `5u`, the difference, the product, the reference).
- * - LayerNorm, per row (`y`, `mean`, `rstd`, `dx`) and column (`dw`, `db`), from the reference's
- *   `mean`, `rstd`, `x̂ = (x − mean)·rstd`, `g = dy ⊙ w` and the row-sum depth `D`:
- *   - `mean`: `atol = δμ = γ_D·mean|x| + 6u·|mean|` (tree sum, division, the reference's rounding).
- *   - `rstd`: `rtol = ε = 15u + ½(γ_{D+4} + 5u + δμ²·rstd²)` (the variance's roundings and division
- *     and the shifted mean, halved by the square root; `sqrt` 9u, `1/` 5u, the reference's u).
- *   - `y = (x − mean)·rstd·w + b`: `atol = max |w|·rstd·(δμ + |x − mean|·(ε + 3u))`, `rtol = 2u`.
- *   - `dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂))`: the roundings of the bracket (`(D + 13)u` times
- *     `|g| + mean|g| + |x̂|·mean|g⊙x̂|`, two divisions included), the GPU's mean shifting every
- *     `x̂` by `Δ = rstd·δμ`, and `rstd`'s error (the bracket's last term scales as `rstd²`), all
- *     times `rstd`, which amplifies them when the variance is tiny (`d = 1`: `rstd ≈ 316`):
- *     `atol = max rstd·((D + 13)u·(|g| + mean|g| + |x̂|·mean|g⊙x̂|) + 2ε·|x̂|·mean|g⊙x̂| +
- *     Δ·(mean|g⊙x̂| + (|x̂| + Δ)·mean|g|))`, `rtol = ε + 2u`.
- *   - `dw = Σ_rows dy ⊙ x̂`, `db = Σ_rows dy` (column sums, depth `< N`):
- *     `atol = Σ |dy|·(Δ + |x̂|·(ε + 3u)) + γ_N·Σ|dy ⊙ x̂|` and `γ_N·Σ|dy|`, `rtol = u`.
- * - embedding backward: each vocabulary row sums its positions' `dy` in order, at most 5 here
- *   (`|dy| < 1`): `γ_4·5 < 1.2e-6 ≤ atol = 1e-5`.
- * - AdamW (three steps, `g_t = t·g`, `|p| ≤ 1`, `lr = 1e-2`): `m` and `v` carry no cancellation
- *   (`g_t` keeps its sign), about `4u` per step each: `rtol = 1e-6` (16.8u). The update
- *   `lr·m̂/(√v̂ + eps)` has two WGSL divisions (`m̂`, `v̂`: 5u each), a square root (9u), a third
- *   division (5u) and about 8u of roundings, plus the moments' own ≤ 13u: under 50u of
- *   `|m̂/(√v̂ + eps)| ≤ 1` here, so three steps move `p` by at most `150u·lr ≈ 9e-8 ≤ atol = 1e-7`;
- *   `p`'s own roundings stay within `rtol`.
- * - gated activations (`kernels/gated.ts`): WGSL's `exp` at the sigmoid's argument
- *   `z = 2·√(2/π)·(g + 0.044715·g³)`, `|z| ≤ 25` for `|g| ≤ 6`: `(6 + 4|z|)u ≤ 106u` relative; the
- *   sigmoid's division `5u` and about ten roundings: `rtol = 1e-5` (168u), `atol = 2e-6` for the
- *   derivative's cancelling terms.
+ * The WebGPU backend against the reference backend, op by op, on seeded inputs with awkward shapes
+ * (1×1, 3×5, 17×33, sizes not multiples of any tile) and a large matmul; plus the memory rules and
+ * the steady state (no pipeline compilation or buffer creation inside a repeated step). Tolerances
+ * `|gpu − ref| ≤ atol + rtol·|ref|`, each the worst case of the GPU's operation order under WGSL's
+ * float32 rules (`gpu/float32_rules.ts`); their derivations are SPEC §10.3 (LayerNorm §10.4). The
+ * suite prints the adapter and fails (never skips) without one.
  *
  * @module
  */
@@ -82,6 +12,7 @@
 import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
+import { gpuFixture } from "../gpu/testing.ts";
 import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import { CE_THREADS } from "../gpu/kernels/cross_entropy.ts";
 import { LN_THREADS } from "../gpu/kernels/layernorm.ts";
@@ -99,7 +30,7 @@ import {
   TOL_MVUE,
   treeSumDepth,
   U,
-} from "./_float32_rules.ts";
+} from "../gpu/float32_rules.ts";
 import { seededFloats as lcgFloats } from "../reference/testing.ts";
 
 type Tol = { atol: number; rtol: number };
@@ -116,12 +47,8 @@ const TOL = {
 
 // ---- set-up -------------------------------------------------------------------------------------
 
-let gpuPromise: Promise<GpuBackend> | undefined;
 /** The shared GPU backend; rejects (so every test fails) when WebGPU has no adapter. */
-function gpu(): Promise<GpuBackend> {
-  gpuPromise ??= createGpuBackend();
-  return gpuPromise;
-}
+const gpu = gpuFixture("gpu_backend", () => createGpuBackend(), (be) => `"${be.device}"`);
 const ref = new ReferenceBackend();
 
 /** Deterministic uniform values in `[-scale, scale)` (a 32-bit LCG; reproducible). */
@@ -212,8 +139,7 @@ function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: strin
 // ---- adapter ------------------------------------------------------------------------------------
 
 Deno.test("a WebGPU adapter is present (this suite fails without one)", async () => {
-  const be = await gpu();
-  console.log(`WebGPU adapter: ${be.device}`);
+  const be = await gpu(); // prints the adapter
   if (be.name !== "webgpu" || be.device.length === 0) throw new Error("unexpected backend");
 });
 

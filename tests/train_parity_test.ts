@@ -1,55 +1,11 @@
 /**
- * Training-step parity: for every method of SPEC §2.8, an optimizer step of a tiny GPT-2 (2 blocks,
- * width 16, vocabulary 32, dropout 0.1, batch 2×8) on the WebGPU backend equals the same step on
- * the reference backend from the same state — the learning rate, the loss, the gradient norm, the
- * flip rates, every raw gradient, every gradient AdamW consumed, and every updated weight.
- *
- * Three consecutive steps are checked, each from the same state on both backends: before every
- * step after the first, the GPU's weights and AdamW moments are set to the reference's (the first
- * AdamW step moves each weight by about `±lr` whatever the gradient's size, so the later steps,
- * with non-zero moments, are where the update's magnitude shows). `t-sr-ste` refreshes its
- * transposable mask every step, so flip counts are compared; `t-sr-ste+df` runs the three steps
- * that cross its dense switch (steps 3, 4 sparse, 5 dense, of 6).
- *
- * Tolerances (`u = 2^-24`; per tensor, scaled by the tensor's largest reference value; the WGSL
- * accuracy rules behind them are in `tests/_float32_rules.ts`):
- * - learning rate, step, flip rates (hence masks): exact (host values; masks come from integer
- *   comparisons of identical weights).
- * - initial weights: exact (the same seed on the host, uploaded as bits).
- * - loss: `rtol = 1e-6` (a mean of row losses, each a log-sum-exp of 32 terms in float32).
- * - gradient norm: `rtol = 1e-5` (a sum of squares of the gradients below).
- * - gradients: `atol = 5e-5·max|g_ref|`. A gradient of this model passes through at most about a
- *   dozen float32 reductions of length ≤ 64 (matmuls, softmax and LayerNorm sums); each adds at
- *   most `γ_64 ≈ 64u ≈ 3.8e-6` of the tensor's scale, so ~5e-5 bounds their sum, with room for
- *   the WGSL divisions, square roots and exponentials on the way (a few `1e-6` relative each).
- * - weights: AdamW divides each gradient entry by its own running size, so an entry whose gradient
- *   is at float32-noise level (say `1e-10` against a tensor scale of `1e-2`: its exact value
- *   cancels to about 0) moves by up to `lr` in a direction the noise decides, on either backend.
- *   The weights are therefore checked in two ways. (1) Each backend's new weights equal the exact
- *   float64 AdamW update of the shared pre-step state with its own applied gradients, within
- *   `atol = 2u·max|w| + 33u·lr·ρ`, where `ρ = max (β1|m| + (1 − β1)|g|) / (c1·(√v̂ + eps))` over
- *   the tensor (from the exact update; `ρ ≥ |m̂/(√v̂ + eps)|`). `2u·max|w|` is the final
- *   subtraction's rounding and the decay term's; `33u·ρ` is the GPU's error on `m̂/(√v̂ + eps)` and
- *   its scaling, under WGSL's rules: `m` 3u (of its magnitudes), `m̂ = m/c1` 6u (a 2.5-ULP division
- *   and the float32 `c1`), `v` 4u and `v̂` 6u more, halved by `√` which adds 9u (4.5 ULP), `+ eps`
- *   2u, the quotient 5u, then `+ wd·w`, `f32(lr)` and the product 3u. With the applied gradients
- *   compared above, this bounds `w_gpu − w_ref` by the exact optimizer's response to the gradient
- *   differences. (2) The weights are compared directly, `atol` of (1) plus `5e-5·lr` (the update
- *   with the gradients' relative error), on every entry except those where the exact response
- *   alone exceeds this bound; those are counted and printed, not hidden.
- *
- * Randomness: MVUE and dropout draw the same Philox uniforms on both backends (same seed, stream and
- * counter), so sparse gradients compare like any other. FP8 (`s-ste+fp8`): the quantiser is exact
- * up to WGSL's subnormal flush (checked: the reference quantiser on each GPU operand reproduces the
- * GPU's values under the flush rule of `_float32_rules.ts` — a subnormal operand may quantise to
- * ±0 and a subnormal result may read ±0 — and the flushes are counted), but an operand that differs
- * by float32 rounding between the backends can sit on an FP8 rounding boundary and flip one code,
- * a jump of 1/8 (E4M3) or 1/4 (E5M2) of the value. Such flips are counted honestly:
- * every FP8 operand of the GPU step is captured (copied as bits), the reference quantises its own
- * operand, and each position whose code differs must be a boundary case — the two operands agree
- * to float32 noise (`1e-4` of the tensor's scale) — and then takes the GPU's code, so that the rest
- * of the step is compared with the unchanged tolerances above. A flushed subnormal is not a code
- * flip and stays the reference's. The number of flips is printed.
+ * Training-step parity: for every method of SPEC §2.8, three consecutive optimizer steps of a tiny
+ * GPT-2 (2 blocks, width 16, vocabulary 32, dropout 0.1, batch 2×8) on WebGPU equal the same steps
+ * on the reference backend from the same state — learning rate, loss, gradient norm, flip rates,
+ * raw and applied gradients, updated weights. Before each later step the GPU's weights and AdamW
+ * moments are set to the reference's; `t-sr-ste+df` crosses its dense switch. Per-tensor
+ * tolerances, the two-way weight check and the counted FP8 boundary flips are derived in SPEC §10.5
+ * (WGSL rules: `gpu/float32_rules.ts`). The suite prints the adapter and fails without one.
  *
  * @module
  */
@@ -61,8 +17,9 @@ import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
 import { makeBatch } from "../core/train_testing.ts";
+import { gpuFixture } from "../gpu/testing.ts";
 import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
-import { assertEqualOrFlushed, isSubnormalF32, U } from "./_float32_rules.ts";
+import { assertEqualOrFlushed, isSubnormalF32, U } from "../gpu/float32_rules.ts";
 
 const STEPS = 3;
 const ADAMW = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
@@ -82,11 +39,8 @@ const TOL = {
   }),
 };
 
-let gpuPromise: Promise<GpuBackend> | undefined;
-function gpu(): Promise<GpuBackend> {
-  gpuPromise ??= createGpuBackend();
-  return gpuPromise;
-}
+/** The shared GPU backend; rejects (so every test fails) when WebGPU has no adapter. */
+const gpu = gpuFixture("train_parity", () => createGpuBackend(), (be) => `"${be.device}"`);
 
 /** The method's options for the test: `t-sr-ste` refreshes its mask every step. */
 function sparseOptions(method: SparseMethod): SparseOptions {
@@ -283,7 +237,7 @@ function compareMaps(
 }
 
 Deno.test("a WebGPU adapter is present (this suite fails without one)", async () => {
-  console.log(`WebGPU adapter: ${(await gpu()).device}`);
+  await gpu(); // prints the adapter
 });
 
 for (const method of SPARSE_METHODS) {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { GpuRuntime } from "../runtime.ts";
+import { openTestRuntime } from "../testing.ts";
 import {
   encodeMatmul,
   type MatmulDims,
@@ -18,8 +18,7 @@ import {
 } from "./matmul.ts";
 import { seededFloats } from "../../reference/testing.ts";
 
-const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
-console.log(`matmul_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
+const rt = await openTestRuntime("matmul_test"); // rejects (fails every test) without an adapter
 
 const random = (n: number, seed: number) => seededFloats(n, seed);
 

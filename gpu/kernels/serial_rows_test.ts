@@ -9,7 +9,8 @@
  * @module
  */
 
-import { GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
+import { openTestRuntime } from "../testing.ts";
+import { grid1d, type KernelSpec } from "../runtime.ts";
 import { packParams } from "./_params.ts";
 import { SERIAL_ROWS_PER_WORKGROUP } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures } from "./_flat_texture.ts";
@@ -32,8 +33,7 @@ import {
 } from "./cross_entropy.ts";
 import { seededFloats } from "../../reference/testing.ts";
 
-const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
-console.log(`serial_rows_test: adapter "${rt.adapterName}"`);
+const rt = await openTestRuntime("serial_rows_test"); // rejects (fails every test) without an adapter
 
 /** At least one element (a zero-length input still needs a buffer to bind). */
 const random = (n: number, seed: number, scale: number, shift = 0) =>

@@ -1,6 +1,6 @@
 import { assertThrows } from "../reference/testing.ts";
 /**
- * The shared comparison rules of the GPU suites (`tests/_float32_rules.ts`) accept exactly what
+ * The shared comparison rules of the GPU suites (`float32_rules.ts`) accept exactly what
  * they document: the flush rule takes a `±0` for a subnormal reference value (or for the value a
  * flushing device computes) and nothing else; the reduction depths and error terms match their
  * formulas.
@@ -18,7 +18,7 @@ import {
   TOL_MVUE,
   treeSumDepth,
   U,
-} from "./_float32_rules.ts";
+} from "./float32_rules.ts";
 
 function assertEquals(actual: unknown, expected: unknown, what: string): void {
   if (!Object.is(actual, expected)) throw new Error(`${what}: got ${actual}, expected ${expected}`);

@@ -1,6 +1,6 @@
 /**
  * The float32 facts the GPU suites' tolerances are derived from, and the comparison rules they
- * share (`tests/gpu_backend_test.ts`, `tests/gpu_parity_test.ts`, `tests/train_parity_test.ts`).
+ * share (the `gpu/kernels/*_test.ts` parity tests, `tests/gpu_backend_test.ts`, `tests/train_parity_test.ts`).
  *
  * WGSL's accuracy rules for `f32` (the floor every conforming device meets; a real GPU is usually
  * better, a software adapter is IEEE-exact):
