@@ -6,9 +6,9 @@
  * forward `X·Wᵀ`, `∇X = ∇Z·W`, `∇W = ∇Zᵀ·X`, the batched attention products and the tied head
  * `[512,128]·[4096,128]ᵀ` with its backward.
  *
- * Figure: GFLOP/s (and milliseconds) per variant and shape, FLOPs of one product `2·B·M·N·K`, time = median over
- * repeated batches of calls (each batch one `sync`); and the matmul milliseconds of one training
- * step per variant, `Σ count·time` over the shapes. The winner on the software adapter (Mesa
+ * Figure: GFLOP/s (and milliseconds) per variant and shape, FLOPs of one product `2·B·M·N·K`, time
+ * from the shared batch timer (`_bench.ts`, SPEC §11.6); and the matmul milliseconds of one
+ * training step per variant, `Σ count·time` over the shapes. The winner on the software adapter (Mesa
  * llvmpipe) is the texture-fed register kernel, which `GpuBackend` picks on fallback adapters.
  *
  * What to expect on llvmpipe (2 cores): the storage-fed kernels reach 0.5–2 GFLOP/s (a storage
@@ -32,6 +32,7 @@ import {
 } from "../gpu/kernels/matmul.ts";
 import { parseConfig } from "./_lm.ts";
 import { seededFloats } from "../reference/testing.ts";
+import { BatchTimer, gflopPerS, measureLatency, type TimerConfig } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -155,24 +156,18 @@ function reference(s: Shape, a: Float32Array, b: Float32Array): [Float64Array, F
   return [c, scale];
 }
 
-/** Median milliseconds per call of `run` (batches of calls sized to about `batchMs`). */
-async function timeCalls(rt: GpuRuntime, run: () => void, config: Config): Promise<number> {
-  run(); // compiles the pipeline
-  await rt.sync();
-  let t0 = performance.now();
-  for (let i = 0; i < 4; i++) run();
-  await rt.sync();
-  const once = (performance.now() - t0) / 4;
-  const calls = Math.max(2, Math.min(200, Math.ceil(config.batchMs / Math.max(once, 0.05))));
-  const times: number[] = [];
-  for (let r = 0; r < config.batches; r++) {
-    t0 = performance.now();
-    for (let i = 0; i < calls; i++) run();
-    await rt.sync();
-    times.push((performance.now() - t0) / calls);
-  }
-  times.sort((x, y) => x - y);
-  return times[Math.floor(times.length / 2)];
+/** The shared batch timer's settings for this script: batches of about `batchMs`. */
+function timerConfig(config: Config): TimerConfig {
+  return {
+    batches: config.batches,
+    warmup: 1,
+    latencyFactor: 0,
+    minBatchMs: config.batchMs,
+    maxReps: 200,
+    chunkBytes: 256 * 1024 ** 2,
+    rotateBytes: 0,
+    maxSets: 2,
+  };
 }
 
 async function main(): Promise<void> {
@@ -191,7 +186,16 @@ async function main(): Promise<void> {
   );
   const rt = await GpuRuntime.create();
   console.log(`WebGPU adapter: ${rt.adapterName} (fallback: ${rt.isFallbackAdapter})`);
-  console.log(`GFLOP/s = 2·B·M·N·K / time; median of ${config.batches} timed batches\n`);
+  const latency = await measureLatency(rt);
+  const timer = new BatchTimer(
+    rt,
+    timerConfig(config),
+    latency.trivialDispatch,
+    rt.features.timestamp,
+  );
+  console.log(
+    `GFLOP/s = 2·B·M·N·K / time; ${timer.timer}, median of ${config.batches} timed batches\n`,
+  );
   const header = `| shape | B×M×N×K | per step | ${names.join(" | ")} |`;
   const lines = [header, `|---|---|---:|${names.map(() => "---:").join("|")}|`];
   console.log(lines.join("\n"));
@@ -205,17 +209,14 @@ async function main(): Promise<void> {
     const cells: string[] = [];
     for (const [vi, name] of names.entries()) {
       const options = VARIANTS[name];
-      let out: GPUBuffer | null = null;
-      const run = () => {
-        if (out) rt.free(out);
-        out = encodeMatmul(rt, a, b, s, options);
-      };
-      const ms = await timeCalls(rt, run, config);
+      const { ms } = await timer.measure(() => [encodeMatmul(rt, a, b, s, options)]);
       const flop = 2 * s.batch * s.m * s.n * s.k;
-      cells.push(`${(flop / ms / 1e6).toFixed(2)} (${ms.toFixed(2)} ms)`);
+      cells.push(`${gflopPerS(flop, ms).toFixed(2)} (${ms.toFixed(2)} ms)`);
       stepMs[vi] += s.count * ms;
       if (ref && scale) {
-        const got = new Float32Array(await rt.read(out!, 4 * ref.length));
+        const out = encodeMatmul(rt, a, b, s, options);
+        const got = new Float32Array(await rt.read(out, 4 * ref.length));
+        rt.free(out);
         for (let i = 0; i < ref.length; i++) {
           // float32 accumulation in ascending k: |error| ≤ K·2^-24·Σ|a||b| (plus the last rounding)
           const bound = (s.k + 1) * 2 ** -24 * scale[i] + 1e-30;
@@ -226,7 +227,6 @@ async function main(): Promise<void> {
           }
         }
       }
-      if (out) rt.free(out);
     }
     rt.free(a);
     rt.free(b);
@@ -246,6 +246,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nwrote ${config.out}`);
   }
+  timer.destroy();
   rt.destroy();
   if (failures.length > 0) {
     throw new Error(`${failures.length} products out of bounds:\n${failures.join("\n")}`);

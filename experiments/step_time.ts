@@ -28,6 +28,7 @@
  * @module
  */
 
+import { median, ratio } from "./_bench.ts";
 import type { Backend } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
@@ -93,8 +94,7 @@ async function timeSteps(be: Backend, method: SparseMethod, config: Config): Pro
     if (s >= config.warmup) times.push(performance.now() - t0);
   }
   for (const p of model.parameters()) be.dispose(p.value);
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(times);
 }
 
 async function main(): Promise<void> {
@@ -129,8 +129,8 @@ async function main(): Promise<void> {
   const rows: { method: SparseMethod; gpuMs: number; refMs?: number | null }[] = [];
   const line = (r: (typeof rows)[number]) => {
     const ref = r.refMs === undefined ? "…" : r.refMs === null ? "—" : r.refMs.toFixed(1);
-    const ratio = typeof r.refMs === "number" ? (r.refMs / r.gpuMs).toFixed(2) + "×" : "—";
-    return `| ${r.method} | ${ref} | ${r.gpuMs.toFixed(1)} | ${ratio} |`;
+    const speedup = typeof r.refMs === "number" ? ratio(r.refMs, r.gpuMs) : "—";
+    return `| ${r.method} | ${ref} | ${r.gpuMs.toFixed(1)} | ${speedup} |`;
   };
   const head = [
     "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU |",

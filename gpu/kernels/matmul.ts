@@ -8,7 +8,7 @@
  * - `matmul_texture.ts`: the register kernel fed from textures — software adapters (llvmpipe).
  *
  * All accumulate in float32 in ascending k per output, so they differ from a float64 reference only
- * by float32 rounding (`|error| ≲ K·2^-24·Σ|a||b|`, SPEC §7). FLOPs of one call: `2·B·M·N·K`;
+ * by float32 rounding (`|error| ≲ K·2^-24·Σ|a||b|`, SPEC §8.3). FLOPs of one call: `2·B·M·N·K`;
  * bytes moved at least `4·B·(M·K + K·N + M·N)`.
  *
  * @module

@@ -3,7 +3,7 @@
  * computes a `threadM × threadN` block straight from storage, one `vec4` of A and one of B per
  * four rows/columns and K step, both operands read K-major (an operand stored otherwise is first
  * repacked by the pack kernel here). On a CPU-emulated GPU a storage load costs about 30 `vec4`
- * FMAs, so the most arithmetic per load wins; on a discrete GPU it would be slow. SPEC §7.
+ * FMAs, so the most arithmetic per load wins; on a discrete GPU it would be slow. SPEC §8.3.
  *
  * @module
  */
