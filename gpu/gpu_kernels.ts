@@ -4,6 +4,9 @@
  * WebGPU kernels of `gpu/kernels/` and reads the results back. It is how the parity tests and
  * benchmarks call the GPU; the training backend calls the encoders directly on device buffers.
  *
+ * Over 600 lines on purpose: one method per reference function, each validation, a kernel call and
+ * a read-back, mirroring `reference/` one to one.
+ *
  * @module
  */
 
