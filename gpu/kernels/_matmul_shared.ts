@@ -33,6 +33,20 @@ export interface MatmulRegisterBlocking {
   workgroup: number;
 }
 
+/**
+ * Checks a register kernel's blocking.
+ *
+ * @throws {RangeError} If the thread block is not made of multiples of 4 or the workgroup is empty.
+ */
+export function assertBlocking(blocking: MatmulRegisterBlocking, kernel: string): void {
+  const { threadM: TM, threadN: TN, workgroup: WG } = blocking;
+  if (TM % 4 !== 0 || TN % 4 !== 0 || TM < 4 || TN < 4 || !(WG >= 1) || !Number.isInteger(WG)) {
+    throw new RangeError(
+      `Cannot build the ${kernel} matmul kernel: inconsistent blocking ${JSON.stringify(blocking)}`,
+    );
+  }
+}
+
 /** Most workgroups along one dispatch dimension. */
 export const MAX_GROUPS = 65535;
 

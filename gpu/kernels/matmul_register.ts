@@ -10,6 +10,7 @@
 
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import {
+  assertBlocking,
   type MatmulDims,
   type MatmulRegisterBlocking,
   registerGroups,
@@ -45,11 +46,7 @@ export function matmulRegisterSpec(blocking: MatmulRegisterBlocking = REGISTER_1
   const key = `matmul-register-t${TM}x${TN}-w${WG}`;
   const hit = specCache.get(key);
   if (hit) return hit;
-  if (TM % 4 !== 0 || TN % 4 !== 0 || TM < 4 || TN < 4 || !(WG >= 1) || !Number.isInteger(WG)) {
-    throw new RangeError(
-      `Cannot build the register matmul kernel: inconsistent blocking ${JSON.stringify(blocking)}`,
-    );
-  }
+  assertBlocking(blocking, "register");
   const comp = ["x", "y", "z", "w"];
   const body: string[] = [], decl: string[] = [], store: string[] = [];
   for (let r4 = 0; r4 < TM / 4; r4++) {

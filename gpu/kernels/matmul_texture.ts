@@ -10,6 +10,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
 import {
+  assertBlocking,
   type MatmulDims,
   type MatmulRegisterBlocking,
   registerGroups,
@@ -59,11 +60,7 @@ export function matmulTextureSpec(
   }`;
   const hit = specCache.get(key);
   if (hit) return hit;
-  if (TM % 4 !== 0 || TN % 4 !== 0 || TM < 4 || TN < 4 || !(WG >= 1) || !Number.isInteger(WG)) {
-    throw new RangeError(
-      `Cannot build the texture matmul kernel: inconsistent blocking ${JSON.stringify(blocking)}`,
-    );
-  }
+  assertBlocking(blocking, "texture");
   const comp = ["x", "y", "z", "w"];
   // One loop iteration covers KB values of k: four when an operand packs four k per texel.
   const KB = aLayout === "j" || bLayout === "j" || unrollK ? 4 : 1;
