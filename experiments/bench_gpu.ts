@@ -125,14 +125,9 @@ function randomBuffer(rt: GpuRuntime, n: number, seed: number, scale = 1): GPUBu
   return rt.upload(seededFloats(n, seed, (u) => scale * (u * 2 - 1)));
 }
 
+/** A 0/1 mask (as float32) drawn from the same LCG as {@linkcode randomBuffer}. */
 function maskBuffer(rt: GpuRuntime, n: number, seed: number): GPUBuffer {
-  let s = seed >>> 0;
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 22695477) + 1) >>> 0;
-    data[i] = s >>> 31;
-  }
-  return rt.upload(data);
+  return rt.upload(lcgFloats(n, seed, (u) => (u < 0.5 ? 0 : 1)));
 }
 
 interface Row {
