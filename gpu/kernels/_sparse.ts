@@ -40,6 +40,20 @@ export function assertSizes(values: Record<string, number>, action: string): voi
 }
 
 /**
+ * Checks the sizes of a `[rows, cols]` matrix taken in groups of four along its rows.
+ *
+ * @returns The number of groups, `rows·cols/4`.
+ * @throws {RangeError} If a size is invalid or `cols` is not a multiple of 4.
+ */
+export function assertGroupsOfFour(rows: number, cols: number, action: string): number {
+  assertSizes({ rows, cols }, action);
+  if (cols % 4 !== 0) {
+    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${cols}`);
+  }
+  return (rows * cols) / 4;
+}
+
+/**
  * Checks that `buffer` holds at least `bytes` bytes.
  *
  * @throws {TypeError} If `buffer` is not a `GPUBuffer`.

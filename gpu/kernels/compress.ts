@@ -17,7 +17,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
-import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
+import { assertBuffer, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
 
 /**
  * The compression kernel: one thread per group, 256 groups (32 metadata words) per workgroup.
@@ -155,12 +155,8 @@ export function encodeCompress24(
   cols: number,
 ): Compressed24Buffers {
   const action = "compress to 2:4 on the GPU";
-  assertSizes({ rows, cols }, action);
-  if (cols % 4 !== 0) {
-    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${cols}`);
-  }
+  const groups = assertGroupsOfFour(rows, cols, action);
   assertBuffer(m, 4 * rows * cols, "m", action);
-  const groups = (rows * cols) / 4;
   const values = rt.alloc(8 * groups);
   const meta = rt.alloc(4 * Math.ceil(groups / 8));
   if (groups > 0) {
@@ -200,11 +196,7 @@ export function encodeDecompress24(
   cols: number,
 ): GPUBuffer {
   const action = "decompress from 2:4 on the GPU";
-  assertSizes({ rows, cols }, action);
-  if (cols % 4 !== 0) {
-    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${cols}`);
-  }
-  const groups = (rows * cols) / 4;
+  const groups = assertGroupsOfFour(rows, cols, action);
   assertBuffer(values, 8 * groups, "values", action);
   assertBuffer(meta, 4 * Math.ceil(groups / 8), "meta", action);
   const out = rt.alloc(16 * groups);

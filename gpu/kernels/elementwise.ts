@@ -21,7 +21,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import { cachedSpec } from "./_sparse.ts";
-import { PHILOX_WGSL, philoxKey } from "./rng.ts";
+import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
 
 /** Binary element-wise operations: `out = f(a, b, s)`. */
 export type BinaryOp = "add" | "addScaled" | "mul" | "geluBackward";
@@ -204,16 +204,7 @@ struct Params { count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, k
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let draw = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (draw >= (p.count + 3u) / 4u) { return; }
-  let u = philox_uniform4(vec2<u32>(p.key0, p.key1), p.stream, draw);
-  for (var j = 0u; j < 4u; j++) {
-    let i = 4u * draw + j;
-    if (i < p.count) { out[i] = select(0.0, x[i] / p.keepScale, u[j] >= p.threshold); }
-  }
-}
+${philoxDrawsWgsl("out[i] = select(0.0, x[i] / p.keepScale, u[j] >= p.threshold);")}
 `);
 }
 

@@ -171,17 +171,7 @@ export function encodeSliceCols(
   start: number,
   width: number,
 ): GPUBuffer {
-  const count = rows * width;
-  const out = rt.alloc(4 * count);
-  if (count > 0) {
-    rt.dispatch(
-      columnsSpec("slice"),
-      [x, out],
-      grid(count),
-      packParams([count, width, cols, start, width]),
-    );
-  }
-  return out;
+  return encodeColumns(rt, "slice", x, rows, width, cols, start, width);
 }
 
 /**
@@ -204,14 +194,28 @@ export function encodePadCols(
   start: number,
   cols: number,
 ): GPUBuffer {
-  const count = rows * cols;
+  return encodeColumns(rt, "pad", x, rows, cols, width, start, width);
+}
+
+/** Records {@linkcode columnsSpec}: a `[rows, outCols]` result from a `[rows, inCols]` matrix. */
+function encodeColumns(
+  rt: GpuRuntime,
+  mode: "slice" | "pad",
+  x: GPUBuffer,
+  rows: number,
+  outCols: number,
+  inCols: number,
+  start: number,
+  width: number,
+): GPUBuffer {
+  const count = rows * outCols;
   const out = rt.alloc(4 * count);
   if (count > 0) {
     rt.dispatch(
-      columnsSpec("pad"),
+      columnsSpec(mode),
       [x, out],
       grid(count),
-      packParams([count, cols, width, start, width]),
+      packParams([count, outCols, inCols, start, width]),
     );
   }
   return out;

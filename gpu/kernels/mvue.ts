@@ -20,7 +20,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
-import { assertBuffer, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
+import { assertBuffer, assertGroupsOfFour, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 import { assertU32, PHILOX_WGSL, philoxKey } from "./rng.ts";
 
 /** `ε` of SPEC §2.7 as a float32 value, the reference's `MVUE_EPSILON`. */
@@ -124,12 +124,9 @@ fn main(${GRID_BUILTINS}) {
 }
 
 function checkShape(g: GPUBuffer, rows: number, cols: number, action: string): number {
-  assertSizes({ rows, cols }, action);
-  if (cols % 4 !== 0) {
-    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${cols}`);
-  }
+  const groups = assertGroupsOfFour(rows, cols, action);
   assertBuffer(g, 4 * rows * cols, "g", action);
-  return (rows * cols) / 4;
+  return groups;
 }
 
 /**

@@ -134,16 +134,7 @@ struct Params { count: u32, stream: u32, key0: u32, key1: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<uniform> p: Params;
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let draw = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (draw >= (p.count + 3u) / 4u) { return; }
-  let u = philox_uniform4(vec2<u32>(p.key0, p.key1), p.stream, draw);
-  for (var j = 0u; j < 4u; j++) {
-    let i = 4u * draw + j;
-    if (i < p.count) { out[i] = u[j]; }
-  }
-}
+${philoxDrawsWgsl("out[i] = u[j];")}
 `,
   };
   return uniformsSpec;
@@ -190,4 +181,22 @@ export function encodeUniforms(
     packParams([count, stream, k0, k1]),
   );
   return out;
+}
+
+/**
+ * The entry point of a kernel with one thread per Philox draw (four elements `i = 4·draw + j`,
+ * each below `p.count`, with `u[j]` its uniform); `store` writes element `i`. Needs a uniform `p`
+ * with `count`, `stream`, `key0`, `key1`, and {@linkcode PHILOX_WGSL}.
+ */
+export function philoxDrawsWgsl(store: string): string {
+  return `@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let draw = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+  if (draw >= (p.count + 3u) / 4u) { return; }
+  let u = philox_uniform4(vec2<u32>(p.key0, p.key1), p.stream, draw);
+  for (var j = 0u; j < 4u; j++) {
+    let i = 4u * draw + j;
+    if (i < p.count) { ${store} }
+  }
+}`;
 }

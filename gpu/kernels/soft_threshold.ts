@@ -24,7 +24,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import {
   assertBuffer,
-  assertSizes,
+  assertGroupsOfFour,
   cachedSpec,
   encodeAbsMaxPartials,
   finalReduceSpec,
@@ -250,10 +250,7 @@ export function encodeSsteSums(
 }
 
 function checkShape(w: GPUBuffer, rows: number, cols: number, action: string): number {
-  assertSizes({ rows, cols }, action);
-  if (cols % 4 !== 0) {
-    throw new RangeError(`Cannot ${action}: the row length must be a multiple of 4, got ${cols}`);
-  }
+  const groups = assertGroupsOfFour(rows, cols, action);
   assertBuffer(w, 4 * rows * cols, "w", action);
-  return (rows * cols) / 4;
+  return groups;
 }
