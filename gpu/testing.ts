@@ -79,6 +79,7 @@ export function random(seed: number): () => number {
   };
 }
 
+/** `n` normal values times `scale` (Box–Muller on `rand`). */
 export function gaussian(rand: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -88,7 +89,9 @@ export function gaussian(rand: () => number, n: number, scale = 1): Float32Array
   return out;
 }
 
+/** Finite awkward values: ±0, ties, subnormals. */
 export const SPECIAL_FINITE = [0, -0, 1, -1, 0.5, -0.5, 2, 1e-45, -1e-45, 3e-42, 1e-39, -2.5e-39];
+/** ±Inf and values near the float32 maximum. */
 export const SPECIAL_INF = [Infinity, -Infinity, 3.4e38, -3.4e38];
 
 /**
@@ -109,6 +112,7 @@ export function ties(rand: () => number, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.floor(rand() * 5) - 2);
 }
 
+/** A `Matrix` over `data` (no copy). */
 export function mat(rows: number, cols: number, data: Float32Array): Matrix {
   return { rows, cols, data };
 }
@@ -118,8 +122,10 @@ export const SHAPES_4: [number, number][] = [[1, 4], [1, 12], [4, 4], [12, 20], 
   3,
   1028,
 ]];
+/** One large case per kernel. */
 export const LARGE: [number, number] = [1024, 4096];
 
+/** The transpose of `m`. */
 export function transpose(m: Matrix): Matrix {
   const out = new Float32Array(m.data.length);
   for (let r = 0; r < m.rows; r++) {
@@ -152,10 +158,12 @@ export async function assertSameError(
   }
 }
 
+/** One of `values`, drawn with `rand`. */
 export function pick<T>(rand: () => number, values: readonly T[]): T {
   return values[Math.floor(rand() * values.length)];
 }
 
+/** `n` uniform values in [−1, 1). */
 export function uniformSigned(rand: () => number, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * rand() - 1);
 }
