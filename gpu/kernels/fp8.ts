@@ -1,26 +1,11 @@
 /**
- * Per-tensor amax FP8 quantise–dequantise on the GPU (SPEC §2.9), the device twin of
- * `quantizeFp8` of `reference/fp8.ts`, with the same formats (OCP E4M3FN and E5M2), rounding
- * (nearest, ties to the even code) and saturation.
- *
- * Three passes, no host round trip:
- * 1. each workgroup takes the maximum of `bits & 0x7fffffff` over 4096 entries (integer order =
- *    magnitude order, so `amax` is exact);
- * 2. one workgroup finishes the maximum, and one thread computes the scale
- *    `s = min(FMT_MAX / amax, FLOAT32_MAX)` (1 when `amax = 0`) and the quotients `n / s`,
- *    `n = 1..15`, by integer long division, correctly rounded to 24 bits (WGSL's own division is
- *    only promised to 2.5 ULP). Both land in the 34-word "scale" buffer: word 0 is `s` (float32),
- *    word 1 is `amax` (float32), words `2n + 2`, `2n + 3` hold `n / s` as a float32 significand
- *    in `[1, 2)` and an `i32` exponent;
- * 3. one thread per four entries forms `y = x·s` (a correctly rounded float32 product), encodes
- *    `y` to its FP8 code with integer operations, and dequantises it as `q / s`: an FP8 value is
- *    `q = n·2^k` with an integer `n < 16`, so `q / s` is the stored `n / s` scaled by `2^k`, exact
- *    unless the result is subnormal (then within one subnormal step). Optionally the codes are
- *    packed four per `u32`, entry `4w + j` in byte `j` of word `w`.
- *
- * So codes and dequantised values equal the reference's bit for bit (the reference's float64
- * operations round to the same float32 values). Device inputs are not checked: NaN and ±Inf (which
- * the reference rejects) give unspecified results.
+ * Per-tensor amax FP8 quantise–dequantise on the GPU (SPEC §2.9), the device twin of `quantizeFp8`
+ * of `reference/fp8.ts` (OCP E4M3FN and E5M2, nearest-even, saturating), bit for bit. Three passes,
+ * no host round trip: workgroup maxima of `bits & 0x7fffffff`; one workgroup finishes `amax` and
+ * writes the 34-word scale buffer (word 0 `s`, word 1 `amax`, words `2n + 2`, `2n + 3` the exact
+ * `n / s` for `n = 1..15` as a significand in `[1, 2)` and an `i32` exponent, by integer long
+ * division); then one thread per four entries encodes `x·s` with integer operations and dequantises
+ * it from the table (codes optionally packed four per `u32`). Device inputs are not checked.
  *
  * @module
  */

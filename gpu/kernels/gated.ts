@@ -1,25 +1,9 @@
 /**
  * Gated activations on the GPU (SPEC §3): GEGLU and SwiGLU forward and backward, the device twins
- * of `geglu`, `gegluBackward`, `swiglu`, `swigluBackward` of `reference/gated.ts`, in two layouts.
- *
- * **Layouts.** The logical input is `[T, 2h]` with rows `[x | gate]`; the output `[T, h]`; the
- * output gradient `dy` `[T, h]`; the input gradient `[T, 2h]` = `[∂x | ∂gate]`.
- * - `"row-major"`: every tensor stored as its logical shape, row-major (the reference's layout).
- * - `"column-major"`: every tensor stored transposed — the input as `[2h, T]` (rows `0..h−1` are
- *   `xᵀ`, rows `h..2h−1` are `gateᵀ`), the output and `dy` as `[h, T]`, the input gradient as
- *   `[2h, T]`. This is what a sparse GEMM computing `Zᵀ = W̃·Xᵀ` produces (P1 fuses GEGLU with that
- *   layout instead of transposing): element `(t, j)` of `x` sits at `j·T + t` and its gate at
- *   `h·T + j·T + t`, so both halves are contiguous, coalesced streams.
- *
- * **Arithmetic** (float32; the reference works in float64 and rounds once, so values agree to a
- * few float32 ULPs plus the error of WGSL's `exp`):
- * - `GELU_tanh(g) = g·σ(2u)`, `u = √(2/π)·(g + 0.044715·g³)`, using `½(1 + tanh u) = σ(2u)`
- *   (no cancellation for negative `g`, no reliance on a device `tanh`);
- * - `GELU_tanh'(g) = σ(2u) + 2·g·σ(2u)·σ(−2u)·√(2/π)·(1 + 3·0.044715·g²)`, the second term taken
- *   as 0 when `σ(2u)·σ(−2u)` underflows to 0 (huge `|g|`, where `g²` may overflow);
- * - `SiLU(g) = g·σ(g)`, `SiLU'(g) = σ(g)·(1 + g·σ(−g))`; `σ(z) = 1 / (1 + e^−z)`.
- * Finite inputs never give NaN; huge products overflow to `±Inf` like the reference's. Device
- * inputs are not checked for NaN or ±Inf (the reference rejects them).
+ * of `reference/gated.ts`, in the `"row-major"` layout (`[T, 2h]` rows `[x | gate]`) and the
+ * `"column-major"` one a sparse GEMM computing `Zᵀ = W̃·Xᵀ` produces (input `[2h, T]`, output and
+ * `dy` `[h, T]`; both halves contiguous, coalesced streams). Float32 with `σ`-based GELU and SiLU
+ * (the formulas and their overflow rules: SPEC §3); device inputs are not checked for NaN or ±Inf.
  *
  * @module
  */

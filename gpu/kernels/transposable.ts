@@ -1,27 +1,11 @@
 /**
  * Transposable 2:4 masks on the GPU (SPEC §1.4), the device twin of `transposableMask24` and
- * `transposablePatternIndices` of `reference/transposable.ts`: per aligned 4×4 block, the pattern
- * among the 90 with two ones in every row and column that maximises the retained magnitude, ties to
- * the lowest pattern number.
- *
- * One thread per block. The 90 patterns are baked into the WGSL as 16-bit row-major words (row 0
- * in the high bits) in descending order — pattern #0 is `0xCC33` — generated here independently
- * of the reference (the parity test checks the two lists agree).
- *
- * **Exactly the reference's choice.** The reference adds each pattern's 8 magnitudes in float64
- * in row-major order and keeps the first strictly larger sum. The kernel first scores all 90
- * patterns in float32 (24 row-pair sums, then `(q0 + q1) + (q2 + q3)` per pattern, unrolled),
- * tracking the best and the runner-up. Each float32 sum of 8 non-negative terms is within
- * `7·2^-24` relative (plus `2^-122` absolute if subnormals are flushed) of the exact sum, so when
- * the runner-up is more than `2^-18·best + 2^-100` below the best, the exact — and the float64 —
- * order is the same and the float32 winner is the reference's. Otherwise (ties, near-ties, an
- * infinite or overflowing sum) the block is re-scored exactly as the reference does it: float64
- * addition of the 8 magnitudes in row-major order, emulated with 32-bit integers (53-bit
- * significands, round to nearest even; infinity absorbing), keeping the first strictly larger sum.
- * Random data almost never takes that path; constant or integer-valued blocks always do.
- *
- * Magnitudes are `bits & 0x7fffffff` (NaN, which the reference rejects, counts as infinite here).
- * Kept values are copied as bits; dropped entries are `+0`.
+ * `transposablePatternIndices` of `reference/transposable.ts`: per aligned 4×4 block (one thread),
+ * the pattern among the 90 that maximises the retained magnitude, ties to the lowest number. The
+ * patterns are generated here independently of the reference (16-bit row-major words, #0 `0xCC33`).
+ * Scores are float32 with a runner-up margin; near-ties, ties and infinities are re-scored as the
+ * reference does (float64 addition in row-major order, emulated with 32-bit integers), so the choice
+ * is exactly the reference's (the argument: SPEC §1.4). Kept values are copied as bits.
  *
  * @module
  */
