@@ -1,21 +1,8 @@
 /**
- * The float32 facts the GPU suites' tolerances are derived from, and the comparison rules they
- * share (the `gpu/kernels/*_test.ts` parity tests, `tests/gpu_backend_test.ts`, `tests/train_parity_test.ts`).
- *
- * WGSL's accuracy rules for `f32` (the floor every conforming device meets; a real GPU is usually
- * better, a software adapter is IEEE-exact):
- * - `+`, `−`, `×` and conversions are correctly rounded. The suites assume round-to-nearest (WGSL
- *   also admits the other neighbour; every adapter tested rounds to nearest), and allow a compiler
- *   to fuse `a·b + c` into one FMA (the H100's driver does), which never loosens a bound written as
- *   "one rounding of `u` times each intermediate's magnitude".
- * - `x / y`: 2.5 ULP ({@linkcode DIV}); `inverseSqrt`: 2 ULP; `sqrt`: inherited from
- *   `1 / inverseSqrt(x)` ({@linkcode SQRT}); `exp(x)`: `3 + 2|x|` ULP ({@linkcode expError});
- *   `log(x)`: 3 ULP outside `[0.5, 2]`, absolute `2^-21` inside ({@linkcode logError}).
- * - A device may flush any subnormal operand or result to zero (an NVIDIA H100 flushed an FP8
- *   result that should have been subnormal).
- *
- * One ULP of a normal float32 `y` is at most `2u·|y|` (`u = 2^-24`), so "k ULP" is used as the
- * relative error `2k·u` below.
+ * WGSL's float32 accuracy rules as constants (`u = 2^-24`; `x / y` 2.5 ULP, `sqrt` via
+ * `inverseSqrt`, `exp` `3 + 2|x|` ULP, `log`; subnormals may be flushed), the facts the GPU suites'
+ * tolerances are derived from (SPEC §10.1), and the comparison rules they share: the parity tests
+ * of `gpu/kernels/`, `tests/gpu_backend_test.ts`, `tests/train_parity_test.ts`. Test support.
  *
  * @module
  */
