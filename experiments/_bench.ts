@@ -325,3 +325,24 @@ export function gflopPerS(flops: number, msPerCall: number): number {
 export function ratio(baseline: number, value: number): string {
   return Number.isFinite(baseline / value) ? `${(baseline / value).toFixed(2)}×` : "—";
 }
+
+/** A device's ceilings, measured in the same run where possible. */
+export interface Roofline {
+  /** Float32 rate in TFLOP/s (NaN when unknown: then only the memory side bounds). */
+  tflops: number;
+  /** Memory bandwidth in GB/s. */
+  gbps: number;
+}
+
+/**
+ * The roofline bound of one call moving `bytes` and doing `flops`: which side limits it and the
+ * share of that bound the measured time reaches, e.g. `memory 48%` (100% = at the ceiling).
+ */
+export function boundCell(msPerCall: number, flops: number, bytes: number, roof: Roofline): string {
+  const memoryMs = bytes / roof.gbps / 1e6;
+  const computeMs = Number.isFinite(roof.tflops) ? flops / roof.tflops / 1e9 : 0;
+  const side = computeMs > memoryMs ? "compute" : "memory";
+  const share = (100 * Math.max(memoryMs, computeMs)) / msPerCall;
+  const note = flops > 0 && !Number.isFinite(roof.tflops) ? " (no FLOP ceiling given)" : "";
+  return `${side} ${share.toFixed(0)}%${note}`;
+}

@@ -52,12 +52,14 @@ import { GpuRuntime, type KernelSpec, WebGpuUnavailableError } from "../gpu/runt
 import { seededFloats } from "../reference/testing.ts";
 import {
   BatchTimer,
+  boundCell,
   gbPerS,
   gflopPerS,
   measureLatency,
   ms,
   num,
   ratio,
+  type Roofline,
   type TimerConfig,
   type Timing,
 } from "./_bench.ts";
@@ -137,6 +139,8 @@ interface Row {
   /** Achieved bandwidth (GB/s) or throughput (TFLOP/s) and its ratio to the same-run baseline. */
   figures: string;
   formula: string;
+  /** The limiting side of the roofline and the share of its bound reached (`boundCell`). */
+  bound: string;
 }
 
 /** PyTorch figures from `torch_baseline.py` on the same machine (optional). */
@@ -157,6 +161,8 @@ class BenchRun {
   torchLines: string[] = [];
   vec4GBs = NaN;
   copyGBs = NaN;
+  /** The float32 matmul ceiling (PyTorch's, from `--torch`), NaN when not given. */
+  fp32Tflops = NaN;
 
   constructor(
     readonly rt: GpuRuntime,
@@ -169,6 +175,11 @@ class BenchRun {
     readonly out: string | undefined,
   ) {}
 
+  /** The ceilings rows state their bound against: the vec4 copy and `fp32Tflops`. */
+  roofline(): Roofline {
+    return { tflops: this.fp32Tflops, gbps: this.vec4GBs };
+  }
+
   /** Whether `--only` selects this kernel and shape. */
   wanted(kernel: string, shape: string): boolean {
     return !this.only || this.only.test(`${kernel} ${shape}`);
@@ -180,7 +191,7 @@ class BenchRun {
       `${row.kernel.padEnd(28)} ${row.shape.padEnd(16)} ${ms(row.t.ms).padStart(8)} ms ` +
         `(wall ${ms(row.t.wallMs)}, host ${
           ms(row.t.hostMs)
-        }, R ${row.t.reps})  ${row.figures}  [${row.formula}]`,
+        }, R ${row.t.reps})  ${row.figures}  [${row.formula}; ${row.bound}]`,
     );
   }
 
@@ -201,6 +212,7 @@ class BenchRun {
       t,
       figures: `${num(rate)} GB/s (${((100 * rate) / this.vec4GBs).toFixed(0)}% of vec4 copy)`,
       formula,
+      bound: boundCell(t.ms, 0, bytes, this.roofline()),
     };
     this.memoryRows.push(row);
     this.log(row);
@@ -210,14 +222,16 @@ class BenchRun {
 
   #head(): string {
     return `| kernel | shape | ms/call (${this.timer.timer}) | wall-clock ms/call | host ms/call | ` +
-      `calls/batch | achieved | formula |\n|---|---|---:|---:|---:|---:|---|---|`;
+      `calls/batch | achieved | formula | bound |\n|---|---|---:|---:|---:|---:|---|---|---|`;
   }
 
   #table(rows: Row[]): string {
     return rows.map((r) =>
       `| ${r.kernel} | ${r.shape} | ${ms(r.t.ms)}${
         r.t.timer === this.timer.timer ? "" : " (wall)"
-      } | ${ms(r.t.wallMs)} | ${ms(r.t.hostMs)} | ${r.t.reps} | ${r.figures} | ${r.formula} |`
+      } | ${ms(r.t.wallMs)} | ${
+        ms(r.t.hostMs)
+      } | ${r.t.reps} | ${r.figures} | ${r.formula} | ${r.bound} |`
     ).join("\n");
   }
 
@@ -425,6 +439,8 @@ const DENSE: [string, EncodeMatmulOptions, string][] = [
   ["dense matmul tiled 128", { variant: "tiled", tiling: TILING_128 }, "2·T·in·out"],
 ];
 
+const BYTES_DENSE = "4·(T·in + in·out + T·out) B";
+
 /** The dense matmul variants and the 2:4 sparse matmul on one linear layer, as TFLOP/s. */
 async function benchMatmuls(run: BenchRun, inDim: number, outDim: number): Promise<void> {
   const { rt, cfg, timer } = run;
@@ -432,6 +448,10 @@ async function benchMatmuls(run: BenchRun, inDim: number, outDim: number): Promi
   const shape = `${T}×${inDim}→${outDim}`;
   const flops = 2 * T * inDim * outDim;
   const tflops = (msPerCall: number) => gflopPerS(flops, msPerCall) / 1e3;
+  // Each operand read and C written once; the sparse W is 2 bytes per entry of values plus 4 bits
+  // of metadata per group of four.
+  const bytes = 4 * (T * inDim + outDim * inDim + T * outDim);
+  const sparseBytes = 4 * T * inDim + 2 * outDim * inDim + (outDim * inDim) / 8 + 4 * T * outDim;
   const setCount = timer.sets(4 * (T * inDim + outDim * inDim));
   const sets = Array.from({ length: setCount }, (_, s) => {
     const x = randomBuffer(rt, T * inDim, 100 * s + 8);
@@ -446,7 +466,9 @@ async function benchMatmuls(run: BenchRun, inDim: number, outDim: number): Promi
   for (const [kernel, options, formula] of DENSE) {
     if (!run.wanted(kernel, shape)) continue;
     const t = await timer.measure((i) => [encodeMatmul(rt, set(i).x, set(i).w, dims, options)]);
-    dense.push({ kernel, shape, t, figures: `${num(tflops(t.ms))} TFLOP/s`, formula });
+    const bound = boundCell(t.ms, flops, bytes, run.roofline());
+    const figures = `${num(tflops(t.ms))} TFLOP/s`;
+    dense.push({ kernel, shape, t, figures, formula: `${formula}; ${BYTES_DENSE}`, bound });
   }
   const best = dense.length ? Math.min(...dense.map((r) => r.t.ms)) : NaN;
   for (const row of dense) {
@@ -466,7 +488,8 @@ async function benchMatmuls(run: BenchRun, inDim: number, outDim: number): Promi
       figures: `${num(tflops(t.ms))} TFLOP/s dense-equivalent, ${
         num(tflops(t.ms) / 2)
       } effective; ${ratio(best, t.ms)} best dense`,
-      formula: "2·T·in·out (effective T·in·out)",
+      formula: "2·T·in·out (effective T·in·out); 4·T·in + 2.125·in·out + 4·T·out B",
+      bound: boundCell(t.ms, flops / 2, sparseBytes, run.roofline()),
     };
     run.matmulRows.push(row);
     run.log(row);
@@ -547,6 +570,7 @@ async function main(args: string[]): Promise<void> {
   const run = new BenchRun(rt, cfg, timer, mode, latencyLine, timerNote, only, values.out);
   await measureCopyBandwidth(run);
   const torchLines = run.torchLines;
+  run.fp32Tflops = torch?.matmul_fp32_4096_TFLOPs ?? NaN;
   if (torch?.copy_GBps) {
     torchLines.push(
       `PyTorch device copy ${num(torch.copy_GBps)} GB/s: the vec4 copy kernel reaches ${
