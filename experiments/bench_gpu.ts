@@ -122,14 +122,14 @@ fn main(${GRID_BUILTINS}) {
   };
 }
 
-/** Uniform values in `[-scale, scale)` from a 32-bit LCG (never all zeros). */
+/** Uniform values in `(-scale, scale)` from the seeded generator (Philox). */
 function randomBuffer(rt: GpuRuntime, n: number, seed: number, scale = 1): GPUBuffer {
   return rt.upload(seededFloats(n, seed, (u) => scale * (u * 2 - 1)));
 }
 
-/** A 0/1 mask (as float32) drawn from the same LCG as {@linkcode randomBuffer}. */
+/** A 0/1 mask (as float32) from the same seeded generator as {@linkcode randomBuffer}. */
 function maskBuffer(rt: GpuRuntime, n: number, seed: number): GPUBuffer {
-  return rt.upload(lcgFloats(n, seed, (u) => (u < 0.5 ? 0 : 1)));
+  return rt.upload(seededFloats(n, seed, (u) => (u < 0.5 ? 0 : 1)));
 }
 
 interface Row {

@@ -8,17 +8,17 @@
  * @module
  */
 
-import { matrix } from "../core/matrix.ts";
 import { compress24 } from "../reference/compress.ts";
 import { mvue24 } from "../reference/mvue.ts";
 import { prune24 } from "../reference/prune.ts";
-import { uniforms } from "../reference/rng.ts";
 import { softThreshold24, ssteScale } from "../reference/soft_threshold.ts";
 import { transposableMask24 } from "../reference/transposable.ts";
+import { matrix } from "../reference/matrix.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 const ROWS = 768, COLS = 3072;
-/** Weights in [−1, 1) from the project's Philox generator (seed 1, stream 0). */
-const weights = matrix(ROWS, COLS, uniforms(1, 0, ROWS * COLS).map((u) => 2 * u - 1));
+/** Weights in (−1, 1) from the project's seeded generator. */
+const weights = matrix(ROWS, COLS, seededFloats(ROWS * COLS, 1, (u) => 2 * u - 1));
 const pruned = prune24(weights).pruned;
 const group = `2:4 on ${ROWS}×${COLS}`;
 

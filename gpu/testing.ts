@@ -8,6 +8,7 @@
  */
 
 import type { Matrix } from "../reference/matrix.ts";
+import { seededRandom } from "../reference/testing.ts";
 import { GpuKernels } from "./gpu_kernels.ts";
 import { GpuRuntime } from "./runtime.ts";
 
@@ -68,15 +69,9 @@ export function parityTest(name: string, fn: (gpu: GpuKernels) => Promise<void>)
   Deno.test(`gpu parity: ${name}`, async () => await fn(await parityKernels()));
 }
 
-/** Deterministic uniform [0, 1) stream (mulberry32). */
+/** The seeded uniform stream of every parity test: the project's one generator (Philox). */
 export function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed);
 }
 
 /** `n` normal values times `scale` (Box–Muller on `rand`). */
@@ -167,16 +162,3 @@ export function pick<T>(rand: () => number, values: readonly T[]): T {
 export function uniformSigned(rand: () => number, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * rand() - 1);
 }
-
-/** The hard 2:4 rows of SPEC §9 (one group of four each). */
-export const SPEC_HARD_ROWS = [
-  [0.1, -3, 2, 0.5],
-  [1, 1, 1, 1],
-  [0, 0, 0, 0],
-  [1, -1, 0.5, 0.5],
-  [2, 1, 1, 0],
-  [3, -3, 3, -3],
-  [1, 2, 3, 4],
-  [-1, 2, -3, 4],
-  [0.3, -0.3, 300, 1e-3],
-];

@@ -32,7 +32,7 @@ import {
   treeSumDepth,
   U,
 } from "../gpu/float32_rules.ts";
-import { seededFloats as lcgFloats } from "../reference/testing.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 type Tol = { atol: number; rtol: number };
 
@@ -52,9 +52,9 @@ const TOL = {
 const gpu = gpuFixture("gpu_backend", () => createGpuBackend(), (be) => `"${be.device}"`);
 const ref = new ReferenceBackend();
 
-/** Deterministic uniform values in `[-scale, scale)` (a 32-bit LCG; reproducible). */
+/** Seeded uniform values in `(-scale, scale)` (the project's Philox generator; reproducible). */
 const random = (n: number, seed: number, scale = 1) =>
-  lcgFloats(n, seed, (u) => (u * 2 - 1) * scale);
+  seededFloats(n, seed, (u) => (u * 2 - 1) * scale);
 
 type Input = { data: Float32Array | Int32Array; shape: number[] };
 const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });

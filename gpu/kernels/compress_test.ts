@@ -9,6 +9,7 @@
 
 import { assertEqualArrays } from "../../core/grad_check.ts";
 import { matrix } from "../../reference/matrix.ts";
+import { SPEC_COMPRESS } from "../../reference/cases.ts";
 import { compress24, decompress24 } from "../../reference/compress.ts";
 import { prune24 } from "../../reference/prune.ts";
 import { LARGE, mat, mixed, parityTest, random, SHAPES_4 } from "../testing.ts";
@@ -16,10 +17,11 @@ import { LARGE, mat, mixed, parityTest, random, SHAPES_4 } from "../testing.ts";
 parityTest(
   "compress24 / decompress24 equal the reference (SPEC §9 codes 9, 12, 14, 4)",
   async (gpu) => {
-    const row = matrix(1, 16, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
+    const row = matrix(1, 16, SPEC_COMPRESS.row);
     const c = await gpu.compress24((await gpu.prune24(row)).pruned);
-    assertEqualArrays(c.values.data, [-3, 2, 4, 1, -2, 3, -1, 2], "SPEC §9 compressed values");
-    assertEqualArrays(c.meta, [9 | (12 << 4) | (14 << 8) | (4 << 12)], "SPEC §9 codes");
+    assertEqualArrays(c.values.data, SPEC_COMPRESS.values, "SPEC §9 compressed values");
+    const meta = SPEC_COMPRESS.codes.reduce((word, code, g) => word | (code << (4 * g)), 0);
+    assertEqualArrays(c.meta, [meta], "SPEC §9 codes");
     const rand = random(6);
     for (const [r, cols] of [...SHAPES_4, [5, 36], LARGE]) {
       const a = prune24(mat(r, cols, mixed(rand, r * cols, true))).pruned;

@@ -10,6 +10,7 @@
 
 import { assertEqualArrays } from "../../core/grad_check.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
+import { SPEC_FP8 } from "../../reference/cases.ts";
 import { decodeFp8, encodeFp8, quantizeFp8 } from "../../reference/fp8.ts";
 import { assertEqualOrFlushed, isSubnormalF32 } from "../float32_rules.ts";
 import type { GpuKernels } from "../gpu_kernels.ts";
@@ -80,11 +81,11 @@ parityTest(
       const got = await gpu.quantizeFp8Codes(x, { format });
       if (got.scale !== 1) throw new Error(`${format}: scale ${got.scale}, expected 1`);
       assertEqualArrays(unpackCodes(got.codes, codes.length), codes, `${format} code round trip`);
-      // SPEC §9 with s = 1: E4M3 2.7→2.75, 300→288, −0.3→−0.3125; E5M2 2.7→2.5, 300→320.
-      const spec = await gpu.quantizeFp8(matrix(1, 4, [2.7, 300, -0.3, FP8_MAXES[format]]), {
-        format,
-      });
-      const expected = format === "e4m3" ? [2.75, 288, -0.3125, 448] : [2.5, 320, -0.3125, 57344];
+      // SPEC §9 with s = 1 (the format's maximum is in the input, so amax sets s = 1).
+      const cases = SPEC_FP8[format];
+      const inputs = [...cases.map(([x]) => x), FP8_MAXES[format]];
+      const spec = await gpu.quantizeFp8(matrix(1, inputs.length, inputs), { format });
+      const expected = [...cases.map(([, q]) => q), FP8_MAXES[format]];
       assertEqualArrays(spec.dequantized.data, expected, `${format} SPEC §9`);
 
       const rand = random(format === "e4m3" ? 13 : 14);

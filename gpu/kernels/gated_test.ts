@@ -9,6 +9,7 @@
 
 import { assertClose } from "../../core/grad_check.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
+import { SPEC_GEGLU } from "../../reference/cases.ts";
 import { geglu, gegluBackward, swiglu, swigluBackward } from "../../reference/gated.ts";
 import { gaussian, mat, parityTest, pick, random, transpose } from "../testing.ts";
 
@@ -21,12 +22,12 @@ import { gaussian, mat, parityTest, pick, random, transpose } from "../testing.t
 const TOL_GATED = { atol: 1e-5, rtol: 1e-5 };
 
 parityTest("GEGLU/SwiGLU forward and backward equal the reference in both layouts", async (gpu) => {
-  const x = matrix(1, 6, [0.5, -1, 2, 0, 1, -2]);
+  const x = matrix(1, 6, SPEC_GEGLU.input);
   const ones = matrix(1, 3, [1, 1, 1]);
-  assertClose((await gpu.geglu(x)).data, [0, -0.841192, -0.090804], TOL_GATED, "SPEC §9 GEGLU");
+  assertClose((await gpu.geglu(x)).data, SPEC_GEGLU.out, TOL_GATED, "SPEC §9 GEGLU");
   assertClose(
     (await gpu.gegluBackward(x, ones)).data,
-    [0, 0.841192, -0.045402, 0.25, -1.082964, -0.172198],
+    [...SPEC_GEGLU.dx, ...SPEC_GEGLU.dgate],
     TOL_GATED,
     "SPEC §9 GEGLU backward",
   );

@@ -11,16 +11,17 @@
 
 import { assertClose } from "../../core/grad_check.ts";
 import { matrix } from "../../reference/matrix.ts";
+import { SPEC_MVUE } from "../../reference/cases.ts";
 import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "../../reference/mvue.ts";
 import { mvueKept, TOL_MVUE } from "../float32_rules.ts";
 import { gaussian, LARGE, mat, mixed, parityTest, random, SHAPES_4 } from "../testing.ts";
 
 parityTest("mvue24WithUniforms reproduces SPEC §9 and the reference", async (gpu) => {
   const spec = await gpu.mvue24WithUniforms(
-    matrix(1, 4, [0.1, -3, 2, 0.5]),
-    new Float32Array([0.5, 0.5]),
+    matrix(1, 4, SPEC_MVUE.w),
+    new Float32Array(SPEC_MVUE.uniforms),
   );
-  assertClose(spec.data, [0, -3.34973, 2.466887, 0], { atol: 1e-5, rtol: 0 }, "SPEC §9 MVUE");
+  assertClose(spec.data, SPEC_MVUE.sampled, { atol: 1e-5, rtol: 0 }, "SPEC §9 MVUE");
   const rand = random(9);
   for (const [r, c] of [...SHAPES_4, [64, 64]]) {
     const g = mat(r, c, mixed(rand, r * c, false, false));

@@ -9,17 +9,9 @@
 
 import { assertEqualArrays } from "../../core/grad_check.ts";
 import { matrix } from "../../reference/matrix.ts";
+import { SPEC_HARD_24 } from "../../reference/cases.ts";
 import { prune24, pruneNM } from "../../reference/prune.ts";
-import {
-  LARGE,
-  mat,
-  mixed,
-  parityTest,
-  random,
-  SHAPES_4,
-  SPEC_HARD_ROWS,
-  ties,
-} from "../testing.ts";
+import { LARGE, mat, mixed, parityTest, random, SHAPES_4, ties } from "../testing.ts";
 
 parityTest("pruneNM (1:2, 2:4, 1:4, 2:8, 4:8, 3:5, 1:16) equals the reference", async (gpu) => {
   const rand = random(1);
@@ -38,51 +30,12 @@ parityTest("pruneNM (1:2, 2:4, 1:4, 2:8, 4:8, 3:5, 1:16) equals the reference", 
 });
 
 parityTest("prune24 reproduces SPEC §9 and the reference, including 1024×4096", async (gpu) => {
-  const spec = matrix(SPEC_HARD_ROWS.length, 4, SPEC_HARD_ROWS.flat());
+  const spec = matrix(SPEC_HARD_24.length, 4, SPEC_HARD_24.flatMap((c) => c.w));
   const got = await gpu.prune24(spec);
-  assertEqualArrays(
-    got.mask,
-    [
-      0,
-      1,
-      1,
-      0,
-      0,
-      0,
-      1,
-      1,
-      0,
-      0,
-      1,
-      1,
-      1,
-      1,
-      0,
-      0,
-      1,
-      0,
-      1,
-      0,
-      0,
-      0,
-      1,
-      1,
-      0,
-      0,
-      1,
-      1,
-      0,
-      0,
-      1,
-      1,
-      0,
-      1,
-      1,
-      0,
-    ],
-    "SPEC §9 kept positions",
-  );
-  assertEqualArrays(got.pruned.data, prune24(spec).pruned.data, "SPEC §9 values");
+  const kept = SPEC_HARD_24.flatMap((c) => [0, 1, 2, 3].map((i) => (c.kept.includes(i) ? 1 : 0)));
+  assertEqualArrays(got.mask, kept, "SPEC §9 kept positions");
+  const values = Float32Array.from(SPEC_HARD_24.flatMap((c) => c.out)); // the float32 inputs, kept
+  assertEqualArrays(got.pruned.data, values, "SPEC §9 values");
   const rand = random(2);
   for (const [rows, cols] of [...SHAPES_4, LARGE]) {
     const w = mat(rows, cols, mixed(rand, rows * cols, true));

@@ -10,70 +10,23 @@
 
 import { assertClose, assertEqualArrays } from "../../core/grad_check.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
+import { SPEC_BETA, SPEC_SOFT_24 } from "../../reference/cases.ts";
 import { softThreshold24, ssteScale } from "../../reference/soft_threshold.ts";
 import { assertEqualOrFlushed, isSubnormalF32 } from "../float32_rules.ts";
-import {
-  gaussian,
-  LARGE,
-  mat,
-  mixed,
-  parityTest,
-  random,
-  SHAPES_4,
-  SPEC_HARD_ROWS,
-  ties,
-} from "../testing.ts";
+import { gaussian, LARGE, mat, mixed, parityTest, random, SHAPES_4, ties } from "../testing.ts";
 
 /** β = ⟨W,S⟩/⟨S,S⟩ from float32 tree sums of up to 4M non-negative terms. */
 const TOL_BETA = { atol: 0, rtol: 1e-5 };
 
 parityTest("softThreshold24 reproduces SPEC §9 and the reference", async (gpu) => {
-  const rows = [...SPEC_HARD_ROWS.slice(0, 8), [0, 0, 0, 5]];
-  const spec = matrix(rows.length, 4, rows.flat());
+  const spec = matrix(SPEC_SOFT_24.length, 4, SPEC_SOFT_24.flatMap((c) => c.w));
   const got = await gpu.softThreshold24(spec);
   assertEqualOrFlushed(
     got.pruned.data,
-    [
-      0,
-      -2.5,
-      1.5,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0.5,
-      -0.5,
-      0,
-      0,
-      1,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      1,
-      2,
-      0,
-      0,
-      -1,
-      2,
-      0,
-      0,
-      0,
-      5,
-    ],
+    SPEC_SOFT_24.flatMap((c) => c.out),
     "SPEC §9 soft threshold",
   );
-  assertEqualArrays(got.mask, softThreshold24(spec).mask, "SPEC §9 soft-threshold mask");
+  assertEqualArrays(got.mask, SPEC_SOFT_24.flatMap((c) => c.mask), "SPEC §9 soft-threshold mask");
   const rand = random(3);
   let flushed = 0, subnormal = 0;
   for (const [r, c] of [...SHAPES_4, LARGE]) {
@@ -124,8 +77,8 @@ function softThresholdFlushed(w: Matrix, mask: Uint8Array): Float32Array {
 }
 
 parityTest("ssteScale equals the reference (mse, l1, none; SPEC §9 21/17)", async (gpu) => {
-  const one = matrix(1, 4, [0.1, -3, 2, 0.5]);
-  assertClose([await gpu.ssteScale(one)], [21 / 17], TOL_BETA, "SPEC §9 β");
+  const one = matrix(1, 4, SPEC_BETA.w);
+  assertClose([await gpu.ssteScale(one)], [SPEC_BETA.beta], TOL_BETA, "SPEC §9 β");
   if ((await gpu.ssteScale(matrix(3, 8))) !== 1) throw new Error("all-zero S must give β = 1");
   if ((await gpu.ssteScale(matrix(2, 4, [1, 1, 1, 1, 2, 2, 2, 2]))) !== 1) {
     throw new Error("all-equal groups (S = 0) must give β = 1");

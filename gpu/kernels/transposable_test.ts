@@ -9,6 +9,7 @@
 
 import { assertEqualArrays } from "../../core/grad_check.ts";
 import { matrix } from "../../reference/matrix.ts";
+import { SPEC_TRANSPOSABLE } from "../../reference/cases.ts";
 import {
   transposableMask24,
   transposablePatternIndices,
@@ -22,14 +23,11 @@ Deno.test("gpu parity: the transposable kernel's 90 patterns are the reference's
 });
 
 parityTest("transposableMask24 reproduces SPEC §9 and the reference exactly", async (gpu) => {
-  const block = matrix(4, 4, [0.1, -3, 2, 0.5, 4, 0.2, -0.3, 1, 0.5, 1, -2, 3, -1, 2, 0.1, 0.2]);
-  const arange = matrix(4, 4, Array.from({ length: 16 }, (_, i) => i + 1));
-  // Three blocks side by side: row r of the 4×12 matrix is row r of each block in turn.
-  const side = [0, 1, 2, 3].flatMap((r) =>
-    [block, arange, matrix(4, 4)].flatMap((b) => Array.from(b.data.subarray(4 * r, 4 * r + 4)))
-  );
-  const spec = await gpu.transposablePatternIndices(matrix(4, 12, side));
-  assertEqualArrays(spec, [54, 0, 0], "SPEC §9 patterns (#54, arange → #0, zeros → #0)");
+  // The SPEC §9 blocks side by side: row r of the 4×12 matrix is row r of each block in turn.
+  const side = [0, 1, 2, 3].flatMap((r) => SPEC_TRANSPOSABLE.flatMap((c) => c.block[r]));
+  const spec = await gpu.transposablePatternIndices(matrix(4, 4 * SPEC_TRANSPOSABLE.length, side));
+  const patterns = SPEC_TRANSPOSABLE.map((c) => c.pattern);
+  assertEqualArrays(spec, patterns, `SPEC §9 patterns (${SPEC_TRANSPOSABLE.map((c) => c.name)})`);
 
   const rand = random(5);
   // Values whose float64 pattern sums tie or round: 1 + 2^-53 rounds back to 1, so the float64
