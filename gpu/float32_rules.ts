@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../core/grad_check.ts";
+import { assertEqualArrays } from "../reference/testing.ts";
 
 /** The float32 unit roundoff `2^-24` (half an ULP of 1). */
 export const U = 2 ** -24;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
+import { assertClose, assertEqualArrays } from "../reference/testing.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gpuFixture } from "../gpu/testing.ts";

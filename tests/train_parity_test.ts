@@ -10,7 +10,7 @@
  * @module
  */
 
-import { assertClose } from "../core/grad_check.ts";
+import { assertClose } from "../reference/testing.ts";
 import type { Backend, Fp8Format, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";

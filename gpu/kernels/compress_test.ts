@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../../core/grad_check.ts";
+import { assertEqualArrays } from "../../reference/testing.ts";
 import { matrix } from "../../reference/matrix.ts";
 import { SPEC_COMPRESS } from "../../reference/cases.ts";
 import { compress24, decompress24 } from "../../reference/compress.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../../core/grad_check.ts";
+import { assertEqualArrays } from "../../reference/testing.ts";
 import { flipCount, flipRate } from "../../reference/flip_rate.ts";
 import { LARGE, parityTest, random } from "../testing.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../../core/grad_check.ts";
+import { assertEqualArrays } from "../../reference/testing.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
 import { SPEC_FP8 } from "../../reference/cases.ts";
 import { decodeFp8, encodeFp8, quantizeFp8 } from "../../reference/fp8.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertClose } from "../../core/grad_check.ts";
+import { assertClose } from "../../reference/testing.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
 import { SPEC_GEGLU } from "../../reference/cases.ts";
 import { geglu, gegluBackward, swiglu, swigluBackward } from "../../reference/gated.ts";

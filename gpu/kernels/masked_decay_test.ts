@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertClose } from "../../core/grad_check.ts";
+import { assertClose } from "../../reference/testing.ts";
 import { matrix } from "../../reference/matrix.ts";
 import { SPEC_MASKED_DECAY } from "../../reference/cases.ts";
 import { maskedDecay } from "../../reference/masked_decay.ts";

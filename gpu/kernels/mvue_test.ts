@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assertClose } from "../../core/grad_check.ts";
+import { assertClose } from "../../reference/testing.ts";
 import { matrix } from "../../reference/matrix.ts";
 import { SPEC_MVUE } from "../../reference/cases.ts";
 import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "../../reference/mvue.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../../core/grad_check.ts";
+import { assertEqualArrays } from "../../reference/testing.ts";
 import { matrix } from "../../reference/matrix.ts";
 import { SPEC_HARD_24 } from "../../reference/cases.ts";
 import { prune24, pruneNM } from "../../reference/prune.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { assertEqualArrays } from "../../core/grad_check.ts";
+import { assertEqualArrays } from "../../reference/testing.ts";
 import { uniforms } from "../../reference/rng.ts";
 import { parityTest } from "../testing.ts";
 

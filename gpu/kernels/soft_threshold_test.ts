@@ -8,7 +8,7 @@
  * @module
  */
 
-import { assertClose, assertEqualArrays } from "../../core/grad_check.ts";
+import { assertClose, assertEqualArrays } from "../../reference/testing.ts";
 import { type Matrix, matrix } from "../../reference/matrix.ts";
 import { SPEC_BETA, SPEC_SOFT_24 } from "../../reference/cases.ts";
 import { softThreshold24, ssteScale } from "../../reference/soft_threshold.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assertClose } from "../../core/grad_check.ts";
+import { assertClose } from "../../reference/testing.ts";
 import { compress24 } from "../../reference/compress.ts";
 import { prune24 } from "../../reference/prune.ts";
 import { mat, parityTest, random, uniformSigned } from "../testing.ts";
