@@ -19,7 +19,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { encodeCompress24, encodeDecompress24 } from "../gpu/kernels/compress.ts";
 import { encodeFlipCount } from "../gpu/kernels/flip_rate.ts";
 import { encodeQuantizeFp8 } from "../gpu/kernels/fp8.ts";
@@ -48,7 +47,8 @@ import {
   packParams,
   WG_1D,
 } from "../gpu/kernels/_params.ts";
-import { GpuRuntime, type KernelSpec, WebGpuUnavailableError } from "../gpu/runtime.ts";
+import { GpuRuntime, type KernelSpec } from "../gpu/runtime.ts";
+import { assertInt, assertOneOf, parseConfig, runCli } from "./_config.ts";
 import { seededFloats } from "../reference/testing.ts";
 import {
   BatchTimer,
@@ -502,53 +502,48 @@ async function benchMatmuls(run: BenchRun, inDim: number, outDim: number): Promi
 }
 
 // ---- main ---------------------------------------------------------------------------------------
+/** Command-line options (`--key=value`, checked by `_config.ts` before any work). */
+const OPTIONS = {
+  /** Small shapes, for the software adapter. */
+  quick: false,
+  /** Also write the Markdown report here (empty: print only). */
+  out: "",
+  /** A regular expression over "kernel shape": run only the matching rows (empty: all). */
+  only: "",
+  /** `torch_baseline.py`'s JSON from the same machine (empty: none). */
+  torch: "",
+  /** `auto` (GPU timestamps where the device has them) or `wall` (wall clock). */
+  timer: "auto",
+  /** Timed batches per figure (0: the preset's). */
+  batches: 0,
+};
+
+/** The `--only` pattern. @throws {TypeError} If it is not a regular expression. */
+function onlyPattern(source: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (e) {
+    throw new TypeError(`Bad value for --only: ${(e as Error).message}`);
+  }
+}
+
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: "boolean", default: false },
-      out: { type: "string" },
-      only: { type: "string" },
-      torch: { type: "string" },
-      timer: { type: "string", default: "auto" },
-      batches: { type: "string" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const values = parseConfig(OPTIONS, args);
+  const timerMode = assertOneOf("timer", values.timer, ["auto", "wall"] as const);
+  assertInt("batches", values.batches, 0);
   const cfg = { ...(values.quick ? QUICK : FULL) };
-  if (values.batches !== undefined) {
-    const b = Number(values.batches);
-    if (!Number.isInteger(b) || b < 1) {
-      throw new RangeError(
-        `Bad value for --batches: expected an integer ≥ 1, got ${values.batches}`,
-      );
-    }
-    cfg.batches = b;
-  }
-  if (values.timer !== "auto" && values.timer !== "wall") {
-    throw new TypeError(`Bad value for --timer: expected auto or wall, got ${values.timer}`);
-  }
-  const only = values.only ? new RegExp(values.only) : null;
+  if (values.batches > 0) cfg.batches = values.batches;
+  const only = values.only ? onlyPattern(values.only) : null;
   const torch: TorchBaseline | null = values.torch
     ? JSON.parse(await Deno.readTextFile(values.torch))
     : null;
-  let rt: GpuRuntime;
-  try {
-    rt = await GpuRuntime.create();
-  } catch (e) {
-    if (e instanceof WebGpuUnavailableError) {
-      console.error(e.message);
-      Deno.exit(1);
-    }
-    throw e;
-  }
+  const rt = await GpuRuntime.create(); // no adapter: runCli prints the reason, exit 1
   const started = performance.now();
   const mode = values.quick ? "quick" : "full";
   console.log(`bench_gpu: adapter "${rt.adapterName}", ${mode} run`);
 
   const latency = await measureLatency(rt);
-  const useTimestamps = rt.features.timestamp && values.timer === "auto";
+  const useTimestamps = rt.features.timestamp && timerMode === "auto";
   const timer = new BatchTimer(rt, cfg, latency.trivialDispatch, useTimestamps);
   const timerNote = useTimestamps
     ? "GPU timestamps at the beginning and end of each submission's compute pass"
@@ -567,7 +562,16 @@ async function main(args: string[]): Promise<void> {
       `of ${cfg.batches}`,
   );
 
-  const run = new BenchRun(rt, cfg, timer, mode, latencyLine, timerNote, only, values.out);
+  const run = new BenchRun(
+    rt,
+    cfg,
+    timer,
+    mode,
+    latencyLine,
+    timerNote,
+    only,
+    values.out || undefined,
+  );
   await measureCopyBandwidth(run);
   const torchLines = run.torchLines;
   run.fp32Tflops = torch?.matmul_fp32_4096_TFLOPs ?? NaN;
@@ -603,4 +607,4 @@ async function main(args: string[]): Promise<void> {
   rt.destroy();
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runCli(main);

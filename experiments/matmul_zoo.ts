@@ -30,7 +30,7 @@ import {
   type MatmulDims,
   TILING_64,
 } from "../gpu/kernels/matmul.ts";
-import { parseConfig } from "./_lm.ts";
+import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { BatchTimer, gflopPerS, measureLatency, type TimerConfig } from "./_bench.ts";
 
@@ -170,17 +170,18 @@ function timerConfig(config: Config): TimerConfig {
   };
 }
 
-async function main(): Promise<void> {
-  const config = parseConfig(DEFAULTS, Deno.args);
-  const names = config.variants ? config.variants.split(",").map((v) => v.trim()) : Object.keys(
-    VARIANTS,
-  );
-  for (const v of names) {
-    if (!(v in VARIANTS)) {
-      throw new TypeError(`Unknown variant ${v} (expected ${Object.keys(VARIANTS).join(", ")})`);
-    }
-  }
-  const filters = config.shapes ? config.shapes.split(",").map((s) => s.trim()) : [];
+async function main(args: string[]): Promise<void> {
+  const config = parseConfig(DEFAULTS, args);
+  assertNumber("batchMs", config.batchMs, 0, { exclusiveMin: true });
+  assertInt("batches", config.batches, 1);
+  const names = config.variants
+    ? parseList(
+      "variants",
+      config.variants,
+      (v) => assertOneOf("variants", v, Object.keys(VARIANTS)),
+    )
+    : Object.keys(VARIANTS);
+  const filters = config.shapes ? parseList("shapes", config.shapes, (f) => f) : [];
   const shapes = SHAPES.filter((s) =>
     filters.length === 0 || filters.some((f) => s.name.includes(f))
   );
@@ -253,4 +254,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

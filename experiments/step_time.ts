@@ -35,7 +35,7 @@ import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
 import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
-import { parseConfig } from "./_lm.ts";
+import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -59,6 +59,9 @@ const DEFAULTS = {
   out: "",
 };
 type Config = typeof DEFAULTS;
+
+/** The model sizes `--model` accepts. */
+const MODELS: readonly GPTPreset[] = ["tiny", "mini", "gpt2-124m", "gpt2-350m", "gpt2-774m"];
 
 function batchOf(config: Config, vocab: number, step: number) {
   const n = config.batch * config.seq;
@@ -97,24 +100,22 @@ async function timeSteps(be: Backend, method: SparseMethod, config: Config): Pro
   return median(times);
 }
 
-async function main(): Promise<void> {
-  const config = parseConfig(DEFAULTS, Deno.args);
-  const methods = config.methods.split(",").map((m) => m.trim()) as SparseMethod[];
-  for (const m of methods) {
-    if (!SPARSE_METHODS.includes(m)) {
-      throw new TypeError(`Unknown method ${m} (expected ${SPARSE_METHODS.join(", ")})`);
-    }
-  }
+async function main(args: string[]): Promise<void> {
+  const config = parseConfig(DEFAULTS, args);
+  assertOneOf("model", config.model, MODELS);
+  for (const key of ["batch", "seq", "steps"] as const) assertInt(key, config[key], 1);
+  assertInt("warmup", config.warmup, 0);
+  assertInt("skipReferenceAfter", config.skipReferenceAfter, -1);
+  const methods = parseList(
+    "methods",
+    config.methods,
+    (m) => assertOneOf("methods", m, SPARSE_METHODS),
+  );
   const refCount = config.skipReference
     ? 0
     : config.skipReferenceAfter < 0
     ? methods.length
     : config.skipReferenceAfter;
-  if (!Number.isInteger(refCount)) {
-    throw new TypeError(
-      `Bad value for --skipReferenceAfter: expected an integer, got ${config.skipReferenceAfter}`,
-    );
-  }
   const started = new Date();
   const gpu: GpuBackend = await createGpuBackend();
   const ref = new ReferenceBackend();
@@ -172,4 +173,4 @@ async function main(): Promise<void> {
   gpu.destroy();
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);
