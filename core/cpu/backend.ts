@@ -1,0 +1,824 @@
+/**
+ * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
+ * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
+ * operations as typed-array loops over pooled `Float32Array` storage, and the 2:4 operations
+ * through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
+ * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
+ * library instead of failing so callers can fall back.
+ *
+ * @module
+ */
+
+import type {
+  AdamWParams,
+  Backend,
+  DType,
+  Fp8Format,
+  LayerNormGrads,
+  LayerNormResult,
+  MatmulOptions,
+  PrunedTensor,
+  Tensor,
+} from "../backend.ts";
+import { ReferenceBackend } from "../reference_backend.ts";
+import { uniform4 } from "../../reference/rng.ts";
+import {
+  checkFill,
+  checkFinite,
+  checkIndexData,
+  checkTensorData,
+  dims2,
+  TensorChecker,
+  type TensorKind,
+} from "../_backend_checks.ts";
+import { erfc } from "../_erfc.ts";
+import { fastExp } from "./_exp.ts";
+import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
+
+/** One allocation; views made by `reshape` share it. `version` counts in-place writes. */
+class CpuStorage {
+  data: Float32Array | Int32Array;
+  kept = false;
+  released = false;
+  version = 0;
+  constructor(data: Float32Array | Int32Array) {
+    this.data = data;
+  }
+}
+
+/** The CPU backend's tensor: a shape over a {@linkcode CpuStorage}, tagged with its owner. */
+class CpuTensor implements Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  readonly dtype: DType;
+  readonly storage: CpuStorage;
+  readonly owner: CpuBackend;
+  constructor(owner: CpuBackend, storage: CpuStorage, shape: readonly number[], dtype: DType) {
+    this.owner = owner;
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.size = storage.data.length;
+    this.dtype = dtype;
+  }
+}
+
+const CPU_TENSORS: TensorKind<CpuTensor> = {
+  backend: "CpuBackend",
+  is: (t): t is CpuTensor => t instanceof CpuTensor,
+  owner: (t) => t.owner,
+  released: (t) => t.storage.released,
+  indices: (t) => t.storage.data as Int32Array,
+};
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
+interface SoftmaxCache {
+  storage: CpuStorage;
+  data: Float32Array | Int32Array;
+  version: number;
+  /** `exp(z − max)` per element. */
+  exps: Float64Array;
+  /** `Σ exp(z − max)` per row. */
+  sums: Float64Array;
+  /** `max z` per row. */
+  maxes: Float64Array;
+}
+
+/** Thrown by {@linkcode createCpuBackend} when no BLAS library can be opened. */
+export class CpuBackendUnavailableError extends Error {
+  /**
+   * @param message Why (the library search and how to install one).
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "CpuBackendUnavailableError";
+  }
+}
+
+/** Options of {@linkcode createCpuBackend}. */
+export type CpuBackendOptions = LoadBlasOptions;
+
+/**
+ * Opens the system BLAS and creates a {@linkcode CpuBackend} on it.
+ *
+ * @param options Library paths and thread count (`TWOFOUR_BLAS` overrides the search).
+ * @returns The backend.
+ * @throws {CpuBackendUnavailableError} If no BLAS library loads or FFI is not permitted; the
+ * message says which paths were tried and what to install.
+ * @example
+ * ```ts ignore
+ * import { createCpuBackend } from "./backend.ts";
+ * const be = await createCpuBackend();
+ * console.log(be.device);
+ * ```
+ */
+export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
+  const blas = loadBlas(options);
+  if (!("sgemm" in blas)) return Promise.reject(new CpuBackendUnavailableError(blas.message));
+  return Promise.resolve(new CpuBackend(blas));
+}
+
+/**
+ * The CPU {@linkcode Backend}: BLAS GEMMs, tight loops for the rest, same semantics as
+ * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
+ * float64, rounded once per stored value). Where it differs from the reference, by at most the
+ * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
+ * `exp` (a table-driven float64 `exp` within 1e-14 of `Math.exp`) in GELU, softmax and the
+ * cross-entropy, whose backward reuses the forward's exponentials.
+ *
+ * Memory: as the reference (temporaries until `keep`, `release` frees them, using a freed tensor
+ * throws), but freed storage goes back to a pool by size, so a repeated training step allocates
+ * nothing after its first.
+ */
+export class CpuBackend implements Backend {
+  /** Always `"cpu"`. */
+  readonly name = "cpu";
+  /** `"CPU (<BLAS library description>, N threads)"`. */
+  readonly device: string;
+  /** The BLAS library in use. */
+  readonly blas: Blas;
+  #temporaries = new Set<CpuStorage>();
+  #pool = new Map<number, Float32Array[]>();
+  #check = new TensorChecker<CpuTensor>(this, CPU_TENSORS);
+  /** The cold 2:4 operations run on the reference's oracles through this backend. */
+  #ref = new ReferenceBackend();
+  #softmaxCache: SoftmaxCache | null = null;
+
+  /**
+   * @param blas A loaded BLAS ({@linkcode loadBlas}); {@linkcode createCpuBackend} opens one.
+   */
+  constructor(blas: Blas) {
+    this.blas = blas;
+    this.device = `CPU (${blas.version}, ${blas.threads || "?"} BLAS threads)`;
+  }
+
+  /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
+  get temporaryCount(): number {
+    return this.#temporaries.size;
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------
+
+  /** Uploads `data` as an `f32` tensor (copied; a Float64Array is rounded). */
+  tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
+    checkTensorData(data, shape);
+    const t = this.#alloc(shape);
+    t.storage.data.set(data);
+    return t;
+  }
+
+  /** Uploads token indices as an `i32` tensor (copied). */
+  indices(data: Int32Array, shape: readonly number[]): Tensor {
+    checkIndexData(data, shape);
+    return this.#register(new CpuStorage(Int32Array.from(data)), shape, "i32");
+  }
+
+  /** A tensor of `shape` filled with `value` (default 0). */
+  full(shape: readonly number[], value = 0): Tensor {
+    checkFill(shape, value);
+    const t = this.#alloc(shape);
+    t.storage.data.fill(value);
+    return t;
+  }
+
+  /** Reads a tensor back (a copy; `i32` values converted). */
+  read(t: Tensor): Promise<Float32Array> {
+    try {
+      return Promise.resolve(Float32Array.from(this.#check.use(t, "read a tensor").storage.data));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Reads several tensors back. */
+  readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
+    try {
+      const out = ts.map((t) => Float32Array.from(this.#check.use(t, "read tensors").storage.data));
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Marks a tensor (and every view of its storage) persistent; returns it. */
+  keep<T extends Tensor>(t: T): T {
+    const { storage } = this.#check.use(t, "keep a tensor");
+    storage.kept = true;
+    this.#temporaries.delete(storage);
+    return t;
+  }
+
+  /** Frees a tensor's storage now (every view of it becomes unusable). */
+  dispose(t: Tensor): void {
+    const { storage } = this.#check.use(t, "dispose a tensor");
+    this.#temporaries.delete(storage);
+    this.#free(storage);
+  }
+
+  /** Frees every temporary tensor (their storage returns to the pool); kept tensors survive. */
+  release(): void {
+    for (const storage of this.#temporaries) this.#free(storage);
+    this.#temporaries.clear();
+  }
+
+  /** A view of `t` with a new shape of the same size (shares storage). */
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const x = this.#check.reshape(t, shape, "reshape");
+    return new CpuTensor(this, x.storage, shape, x.dtype);
+  }
+
+  /** Copies `src` into `dst` in place. */
+  assign(dst: Tensor, src: Tensor): void {
+    const [d, s] = this.#check.assign(dst, src, "assign");
+    d.storage.data.set(s.storage.data);
+    d.storage.version++;
+  }
+
+  // ---- linear algebra ---------------------------------------------------------------------------
+
+  /** `op(a)·op(b)` through `cblas_sgemm` (one call per batch element), float32 accumulation. */
+  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+    const { A, B, transA, transB, rank, batch, M, N, K } = this.#check.matmul(
+      a,
+      b,
+      options,
+      "matmul",
+    );
+    const res = this.#alloc(rank === 3 ? [batch, M, N] : [M, N]), out = f32(res);
+    if (M === 0 || N === 0) return res;
+    if (K === 0) {
+      out.fill(0);
+      return res;
+    }
+    const ad = f32(A), bd = f32(B);
+    if (batch === 1) {
+      this.blas.sgemm(transA, transB, M, N, K, 1, ad, bd, 0, out);
+      return res;
+    }
+    for (let q = 0; q < batch; q++) {
+      this.blas.sgemm(
+        transA,
+        transB,
+        M,
+        N,
+        K,
+        1,
+        ad.subarray(q * M * K),
+        bd.subarray(q * K * N),
+        0,
+        out.subarray(q * M * N),
+      );
+    }
+    return res;
+  }
+
+  /** Transpose of a 2-D tensor. */
+  transpose(a: Tensor): Tensor {
+    const action = "transpose";
+    const x = this.#check.float(a, action);
+    const [rows, cols] = dims2(x, action);
+    const res = this.#alloc([cols, rows]), out = f32(res), d = f32(x);
+    // 32×32 blocks keep both the rows read and the rows written in cache.
+    for (let r0 = 0; r0 < rows; r0 += 32) {
+      for (let c0 = 0; c0 < cols; c0 += 32) {
+        const r1 = Math.min(rows, r0 + 32), c1 = Math.min(cols, c0 + 32);
+        for (let r = r0; r < r1; r++) {
+          for (let c = c0; c < c1; c++) out[c * rows + r] = d[r * cols + c];
+        }
+      }
+    }
+    return res;
+  }
+
+  /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]`. */
+  permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
+    const t = this.#check.permute0213(x, dims, "permute axes 1 and 2");
+    const [A, B, C, D] = dims;
+    const res = this.#alloc([A, C, B, D]), out = f32(res), d = f32(t);
+    for (let a = 0; a < A; a++) {
+      for (let b = 0; b < B; b++) {
+        for (let c = 0; c < C; c++) {
+          const src = ((a * B + b) * C + c) * D, dst = ((a * C + c) * B + b) * D;
+          for (let e = 0; e < D; e++) out[dst + e] = d[src + e];
+        }
+      }
+    }
+    return res;
+  }
+
+  /** Columns `[start, start + width)` of a 2-D tensor. */
+  sliceCols(x: Tensor, start: number, width: number): Tensor {
+    const { t, rows, cols } = this.#check.sliceCols(x, start, width, "slice columns");
+    const res = this.#alloc([rows, width]), out = f32(res), d = f32(t);
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
+    }
+    return res;
+  }
+
+  /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor. */
+  padCols(x: Tensor, start: number, cols: number): Tensor {
+    const { t, rows, width } = this.#check.padCols(x, start, cols, "pad columns");
+    const res = this.#alloc([rows, cols]), out = f32(res), d = f32(t);
+    out.fill(0);
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
+    }
+    return res;
+  }
+
+  // ---- element-wise -----------------------------------------------------------------------------
+
+  /** `a + b`. */
+  add(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#check.pair(a, b, "add");
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+    for (let i = 0; i < out.length; i++) out[i] = xd[i] + yd[i];
+    return res;
+  }
+
+  /** `a + s·b`. */
+  addScaled(a: Tensor, b: Tensor, s: number): Tensor {
+    const action = "add scaled";
+    const [x, y] = this.#check.pair(a, b, action);
+    checkFinite(s, "s", action);
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+    for (let i = 0; i < out.length; i++) out[i] = xd[i] + s * yd[i];
+    return res;
+  }
+
+  /** `a ⊙ b`. */
+  mul(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#check.pair(a, b, "multiply");
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+    for (let i = 0; i < out.length; i++) out[i] = xd[i] * yd[i];
+    return res;
+  }
+
+  /** `s·a`. */
+  scale(a: Tensor, s: number): Tensor {
+    const action = "scale";
+    const x = this.#check.float(a, action);
+    checkFinite(s, "s", action);
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x);
+    for (let i = 0; i < out.length; i++) out[i] = s * xd[i];
+    return res;
+  }
+
+  /** Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`). */
+  gelu(x: Tensor): Tensor {
+    const t = this.#check.float(x, "apply GELU");
+    const res = this.#alloc(t.shape), out = f32(res), d = f32(t);
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i];
+      out[i] = v === -Infinity ? 0 : 0.5 * v * erfc(-v * SQRT1_2, fastExp);
+    }
+    return res;
+  }
+
+  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)`. */
+  geluBackward(x: Tensor, dy: Tensor): Tensor {
+    const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
+    const res = this.#alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i];
+      const deriv = Number.isFinite(v)
+        ? 0.5 * erfc(-v * SQRT1_2, fastExp) + v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
+        : v > 0
+        ? 1
+        : 0;
+      out[i] = gd[i] * deriv;
+    }
+    return res;
+  }
+
+  /** GEGLU on `[N, 2h]` (the reference's oracle). */
+  geglu(x: Tensor): Tensor {
+    return this.#viaReference([x], "apply GEGLU", (ref, [t]) => ref.geglu(t));
+  }
+
+  /** GEGLU backward (the reference's oracle). */
+  gegluBackward(x: Tensor, dy: Tensor): Tensor {
+    return this.#viaReference(
+      [x, dy],
+      "apply the GEGLU backward pass",
+      (ref, [t, g]) => ref.gegluBackward(t, g),
+    );
+  }
+
+  /** SwiGLU on `[N, 2h]` (the reference's oracle). */
+  swiglu(x: Tensor): Tensor {
+    return this.#viaReference([x], "apply SwiGLU", (ref, [t]) => ref.swiglu(t));
+  }
+
+  /** SwiGLU backward (the reference's oracle). */
+  swigluBackward(x: Tensor, dy: Tensor): Tensor {
+    return this.#viaReference(
+      [x, dy],
+      "apply the SwiGLU backward pass",
+      (ref, [t, g]) => ref.swigluBackward(t, g),
+    );
+  }
+
+  /** Inverted dropout with the counter-based RNG (as the reference). */
+  dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
+    const t = this.#check.dropout(x, p, seed, stream, "apply dropout");
+    const res = this.#alloc(t.shape), out = f32(res), d = f32(t), keepScale = 1 - p;
+    for (let q = 0; 4 * q < out.length; q++) {
+      const u = uniform4(seed, stream, q);
+      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
+        const i = 4 * q + l;
+        out[i] = u[l] >= p ? d[i] / keepScale : 0;
+      }
+    }
+    return res;
+  }
+
+  // ---- normalisation, attention, embedding, loss ------------------------------------------------
+
+  /** LayerNorm over the last axis of `x[N, d]` (biased variance). */
+  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
+    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, "apply LayerNorm");
+    const yT = this.#alloc([n, d]), meanT = this.#alloc([n]), rstdT = this.#alloc([n]);
+    const y = f32(yT), mean = f32(meanT), rstd = f32(rstdT);
+    const xd = f32(X), wd = f32(W), bd = f32(B);
+    for (let r = 0; r < n; r++) {
+      const o = r * d;
+      let sum = 0;
+      for (let c = 0; c < d; c++) sum += xd[o + c];
+      const mu = sum / d;
+      let sq = 0;
+      for (let c = 0; c < d; c++) sq += (xd[o + c] - mu) ** 2;
+      const rs = 1 / Math.sqrt(sq / d + eps);
+      for (let c = 0; c < d; c++) y[o + c] = (xd[o + c] - mu) * rs * wd[c] + bd[c];
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
+    return { y: yT, mean: meanT, rstd: rstdT };
+  }
+
+  /** Backward of {@linkcode CpuBackend.layerNorm} from the saved `mean` and `rstd`. */
+  layerNormBackward(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+  ): LayerNormGrads {
+    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(
+      x,
+      w,
+      mean,
+      rstd,
+      dy,
+      "apply the LayerNorm backward pass",
+    );
+    const dxT = this.#alloc([n, d]), dx = f32(dxT);
+    const xd = f32(X), wd = f32(W), gd = f32(G), md = f32(Mu), rd = f32(Rs);
+    const dwAcc = new Float64Array(d), dbAcc = new Float64Array(d);
+    const xhat = new Float64Array(d), gw = new Float64Array(d);
+    for (let r = 0; r < n; r++) {
+      const o = r * d, mu = md[r], rs = rd[r];
+      let meanG = 0, meanGX = 0;
+      for (let c = 0; c < d; c++) {
+        xhat[c] = (xd[o + c] - mu) * rs;
+        gw[c] = gd[o + c] * wd[c];
+        meanG += gw[c];
+        meanGX += gw[c] * xhat[c];
+        dwAcc[c] += gd[o + c] * xhat[c];
+        dbAcc[c] += gd[o + c];
+      }
+      meanG /= d;
+      meanGX /= d;
+      for (let c = 0; c < d; c++) dx[o + c] = rs * (gw[c] - meanG - xhat[c] * meanGX);
+    }
+    const dwT = this.#alloc([d]), dbT = this.#alloc([d]);
+    dwT.storage.data.set(dwAcc);
+    dbT.storage.data.set(dbAcc);
+    return { dx: dxT, dw: dwT, db: dbT };
+  }
+
+  /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
+  causalSoftmax(s: Tensor, scale: number): Tensor {
+    const action = "apply the causal softmax";
+    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
+    const res = this.#alloc(S.shape), out = f32(res), d = f32(S);
+    const z = new Float64Array(T);
+    for (let b = 0; b < batch; b++) {
+      for (let r = 0; r < T; r++) {
+        const o = (b * T + r) * T;
+        let max = -Infinity;
+        for (let c = 0; c <= r; c++) {
+          z[c] = scale * d[o + c];
+          if (z[c] > max) max = z[c];
+        }
+        if (!Number.isFinite(max)) {
+          throw new RangeError(
+            `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
+          );
+        }
+        let sum = 0;
+        for (let c = 0; c <= r; c++) {
+          z[c] = fastExp(z[c] - max);
+          sum += z[c];
+        }
+        for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
+        for (let c = r + 1; c < T; c++) out[o + c] = 0;
+      }
+    }
+    return res;
+  }
+
+  /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis. */
+  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
+    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
+    const res = this.#alloc(P.shape), out = f32(res), pd = f32(P), gd = f32(G);
+    const width = P.shape[P.shape.length - 1];
+    for (let o = 0; o < out.length; o += width) {
+      let dotPG = 0;
+      for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
+      for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
+    }
+    return res;
+  }
+
+  /** Rows of `table[V, d]` picked by `idx` → `[N, d]`. */
+  embedding(table: Tensor, idx: Tensor): Tensor {
+    const { Tb, ids, d } = this.#check.embedding(table, idx, "look up embeddings");
+    const res = this.#alloc([ids.length, d]), out = f32(res), td = f32(Tb);
+    for (let n = 0; n < ids.length; n++) out.set(td.subarray(ids[n] * d, (ids[n] + 1) * d), n * d);
+    return res;
+  }
+
+  /** Scatter-add of `dy[N, d]` into a zero `[vocab, d]` (float64, index order, rounded once). */
+  embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
+    const { G, ids, n, d } = this.#check.embeddingBackward(
+      idx,
+      dy,
+      vocab,
+      "apply the embedding backward pass",
+    );
+    const res = this.#alloc([vocab, d]), out = f32(res), gd = f32(G);
+    out.fill(0);
+    // Rows hit once are copied exactly; rows hit several times sum in float64 in index order.
+    const acc = new Float64Array(d), first = new Int32Array(vocab).fill(-1);
+    const count = new Int32Array(vocab);
+    for (let r = 0; r < n; r++) {
+      if (count[ids[r]]++ === 0) first[ids[r]] = r;
+    }
+    for (let v = 0; v < vocab; v++) {
+      if (count[v] === 0) continue;
+      if (count[v] === 1) {
+        out.set(gd.subarray(first[v] * d, (first[v] + 1) * d), v * d);
+        continue;
+      }
+      acc.fill(0);
+      for (let r = first[v]; r < n; r++) {
+        if (ids[r] !== v) continue;
+        for (let c = 0; c < d; c++) acc[c] += gd[r * d + c];
+      }
+      for (let c = 0; c < d; c++) out[v * d + c] = acc[c];
+    }
+    return res;
+  }
+
+  /** Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`. */
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+    const { Z, t, n, c } = this.#check.crossEntropy(logits, targets, "compute the cross-entropy");
+    const { sums, maxes } = this.#softmaxOf(Z, n, c), z = f32(Z);
+    let total = 0;
+    for (let r = 0; r < n; r++) total += maxes[r] + Math.log(sums[r]) - z[r * c + t[r]];
+    const res = this.#alloc([1]);
+    res.storage.data[0] = total / n;
+    return res;
+  }
+
+  /** `dLoss·(softmax(z) − onehot(target))/N`, reusing the forward's exponentials. */
+  crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
+    const { Z, L, t, n, c } = this.#check.crossEntropyBackward(
+      logits,
+      targets,
+      dLoss,
+      "apply the cross-entropy backward pass",
+    );
+    const { exps, sums } = this.#softmaxOf(Z, n, c);
+    const factor = L.storage.data[0] / n;
+    const res = this.#alloc([n, c]), out = f32(res);
+    for (let r = 0; r < n; r++) {
+      const o = r * c, f = factor / sums[r];
+      for (let k = 0; k < c; k++) out[o + k] = f * exps[o + k];
+      out[o + t[r]] = factor * (exps[o + t[r]] / sums[r] - 1);
+    }
+    return res;
+  }
+
+  /** Mean over the rows of `x[N, d]` → `[d]`. */
+  meanRows(x: Tensor): Tensor {
+    return this.#viaReference([x], "average rows", (ref, [t]) => ref.meanRows(t));
+  }
+
+  // ---- reductions -------------------------------------------------------------------------------
+
+  /** `Σ x²` → `[1]`. */
+  sumSquares(x: Tensor): Tensor {
+    const d = f32(this.#check.float(x, "sum squares"));
+    let sum = 0;
+    for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
+    const res = this.#alloc([1]);
+    res.storage.data[0] = sum;
+    return res;
+  }
+
+  /** `Σ a ⊙ b` → `[1]`. */
+  dot(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.#check.pair(a, b, "take a dot product");
+    const xd = f32(x), yd = f32(y);
+    let sum = 0;
+    for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
+    const res = this.#alloc([1]);
+    res.storage.data[0] = sum;
+    return res;
+  }
+
+  // ---- 2:4 sparsity (the reference's oracles) ----------------------------------------------------
+
+  /** Hard N:M magnitude pruning along rows. */
+  pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
+    return this.#prunedViaReference(w, `prune to ${n}:${m}`, (ref, t) => ref.pruneNM(t, n, m));
+  }
+
+  /** Soft-threshold 2:4 pruning. */
+  softThreshold24(w: Tensor): PrunedTensor {
+    return this.#prunedViaReference(w, "soft-threshold to 2:4", (ref, t) => ref.softThreshold24(t));
+  }
+
+  /** Transposable 2:4 mask (exact 90-pattern optimum per 4×4 block). */
+  transposableMask24(w: Tensor): Tensor {
+    return this.#viaReference(
+      [w],
+      "find a transposable 2:4 mask",
+      (ref, [t]) => ref.transposableMask24(t),
+    );
+  }
+
+  /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group). */
+  mvue24(g: Tensor, seed: number, stream: number): Tensor {
+    return this.#viaReference([g], "sample MVUE 2:4", (ref, [t]) => ref.mvue24(t, seed, stream));
+  }
+
+  /** `grad + alpha·(1 − mask) ⊙ w`. */
+  maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
+    return this.#viaReference(
+      [grad, w, mask],
+      "apply masked decay",
+      (ref, [g, x, m]) => ref.maskedDecay(g, x, m, alpha),
+    );
+  }
+
+  /** Number of positions where two 0/1 masks differ → `[1]`. */
+  flipCount(prev: Tensor, next: Tensor): Tensor {
+    return this.#viaReference(
+      [prev, next],
+      "count mask flips",
+      (ref, [p, q]) => ref.flipCount(p, q),
+    );
+  }
+
+  /** FP8 quantise–dequantise with per-tensor amax scaling. */
+  quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
+    return this.#viaReference(
+      [x],
+      `quantize to FP8 ${format}`,
+      (ref, [t]) => ref.quantizeFp8(t, format),
+    );
+  }
+
+  // ---- optimizer --------------------------------------------------------------------------------
+
+  /** One AdamW step in place (as the reference: bias-corrected moments, decoupled decay). */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+    const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, "apply AdamW");
+    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
+    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
+    const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
+    for (let i = 0; i < pd.length; i++) {
+      const g = gd[i];
+      md[i] = beta1 * md[i] + (1 - beta1) * g;
+      vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+      const mHat = md[i] / c1, vHat = vd[i] / c2;
+      pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
+    }
+    P.storage.version++;
+    Mt.storage.version++;
+    V.storage.version++;
+  }
+
+  // ---- private helpers --------------------------------------------------------------------------
+
+  /** A temporary `f32` tensor of `shape` from the pool (contents arbitrary: callers overwrite). */
+  #alloc(shape: readonly number[]): CpuTensor {
+    let size = 1;
+    for (const d of shape) size *= d;
+    const data = this.#pool.get(size)?.pop() ?? new Float32Array(size);
+    return this.#register(new CpuStorage(data), shape, "f32");
+  }
+
+  #register(storage: CpuStorage, shape: readonly number[], dtype: DType): CpuTensor {
+    this.#temporaries.add(storage);
+    return new CpuTensor(this, storage, shape, dtype);
+  }
+
+  #free(storage: CpuStorage): void {
+    if (storage.data instanceof Float32Array && storage.data.length > 0) {
+      const list = this.#pool.get(storage.data.length);
+      if (list) list.push(storage.data);
+      else this.#pool.set(storage.data.length, [storage.data]);
+    }
+    if (this.#softmaxCache?.storage === storage) this.#softmaxCache = null;
+    storage.released = true;
+    storage.kept = false;
+    storage.data = new Float32Array(0);
+  }
+
+  /** `exp(z − max)` and their sums per row of `Z`, from the cache when `Z` is unchanged. */
+  #softmaxOf(Z: CpuTensor, n: number, c: number): SoftmaxCache {
+    const cached = this.#softmaxCache, S = Z.storage;
+    if (cached && cached.storage === S && cached.data === S.data && cached.version === S.version) {
+      return cached;
+    }
+    const z = f32(Z);
+    const exps = cached && cached.exps.length === n * c ? cached.exps : new Float64Array(n * c);
+    const sums = new Float64Array(n), maxes = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      const o = r * c;
+      let max = -Infinity;
+      for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
+      let sum = 0;
+      for (let k = 0; k < c; k++) {
+        const e = fastExp(z[o + k] - max);
+        exps[o + k] = e;
+        sum += e;
+      }
+      sums[r] = sum;
+      maxes[r] = max;
+    }
+    const entry = { storage: S, data: S.data, version: S.version, exps, sums, maxes };
+    this.#softmaxCache = entry;
+    return entry;
+  }
+
+  /**
+   * Runs a reference-backend operation on copies of the inputs and copies its one result back
+   * (for the 2:4 and gated operations, whose cost is small next to a training step's GEMMs).
+   */
+  #viaReference(
+    inputs: Tensor[],
+    action: string,
+    op: (ref: ReferenceBackend, xs: Tensor[]) => Tensor,
+  ): Tensor {
+    const out = this.#runReference(inputs, action, (ref, xs) => [op(ref, xs)]);
+    return out[0];
+  }
+
+  #prunedViaReference(
+    w: Tensor,
+    action: string,
+    op: (ref: ReferenceBackend, x: Tensor) => PrunedTensor,
+  ): PrunedTensor {
+    const [pruned, mask] = this.#runReference([w], action, (ref, [x]) => {
+      const r = op(ref, x);
+      return [r.pruned, r.mask];
+    });
+    return { pruned, mask };
+  }
+
+  #runReference(
+    inputs: Tensor[],
+    action: string,
+    op: (ref: ReferenceBackend, xs: Tensor[]) => Tensor[],
+  ): CpuTensor[] {
+    const ref = this.#ref;
+    try {
+      const xs = inputs.map((x) => {
+        const t = this.#check.use(x, action);
+        return t.dtype === "i32"
+          ? ref.indices(t.storage.data as Int32Array, t.shape)
+          : ref.tensor(t.storage.data as Float32Array, t.shape);
+      });
+      return op(ref, xs).map((r) => {
+        const res = this.#alloc(r.shape);
+        res.storage.data.set(ref.readF64(r));
+        return res;
+      });
+    } finally {
+      ref.release();
+    }
+  }
+}
+
+/** The values of an `f32` tensor. */
+function f32(t: CpuTensor): Float32Array {
+  return t.storage.data as Float32Array;
+}

@@ -1,0 +1,209 @@
+/**
+ * A system BLAS (`cblas_sgemm`) through Deno's FFI: OpenBLAS on Linux (Debian's
+ * `libopenblas0-pthread`), Accelerate on macOS. {@linkcode loadBlas} finds the library, or returns
+ * why it could not, so callers fall back instead of failing. Needs `--allow-ffi` (and
+ * `--allow-env` for `TWOFOUR_BLAS`, which names a library file to use instead of the search).
+ *
+ * OpenBLAS built with `DYNAMIC_ARCH` picks its kernels by CPU model and falls back to SSE3
+ * ("Prescott", 5–10× slower) on models newer than its release (Debian 12's 0.3.21 on Sapphire and
+ * Emerald Rapids); unless `OPENBLAS_CORETYPE` is set, the loader sets it from `/proc/cpuinfo`'s
+ * flags before opening the library (`SKYLAKEX` for AVX-512, `HASWELL` for AVX2 + FMA).
+ *
+ * @module
+ */
+
+/** The library file names tried in order when `TWOFOUR_BLAS` is not set. */
+export const BLAS_CANDIDATES: readonly string[] = Deno.build.os === "darwin"
+  ? ["/System/Library/Frameworks/Accelerate.framework/Accelerate", "libopenblas.dylib"]
+  : [
+    "libopenblas.so.0",
+    "libopenblas.so",
+    "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+  ];
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    // order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
+} as const;
+
+const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+
+/** A loaded BLAS: single-precision GEMM on row-major `Float32Array`s. */
+export interface Blas {
+  /** The library file that was opened. */
+  readonly path: string;
+  /** The library's own description (`openblas_get_config()` and core), or the path. */
+  readonly version: string;
+  /** Threads the library uses (`openblas_get_num_threads()`, or 0 when it cannot say). */
+  readonly threads: number;
+  /**
+   * `C[M,N] = alpha·op(A)·op(B) + beta·C`, row-major, where `op(A)` is `[M,K]` (`A` stored
+   * `[K,M]` when `transA`) and `op(B)` is `[K,N]` (`B` stored `[N,K]` when `transB`); the arrays
+   * are views starting at the first element of each operand.
+   */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    B: Float32Array,
+    beta: number,
+    C: Float32Array,
+  ): void;
+  /** Closes the library. */
+  close(): void;
+}
+
+/** Why {@linkcode loadBlas} found no library: every path tried and its error. */
+export interface BlasUnavailable {
+  /** `"missing"` (no candidate opened) or `"no-ffi"` (FFI permission denied). */
+  reason: "missing" | "no-ffi";
+  /** One line for the user. */
+  message: string;
+}
+
+/** Options of {@linkcode loadBlas}. */
+export interface LoadBlasOptions {
+  /** Library files to try, in order (default: `TWOFOUR_BLAS` if set, else {@linkcode BLAS_CANDIDATES}). */
+  paths?: readonly string[];
+  /** Threads for OpenBLAS (default: `navigator.hardwareConcurrency`). */
+  threads?: number;
+}
+
+/**
+ * Opens the first BLAS library that loads and exports `cblas_sgemm`.
+ *
+ * @param options Paths to try and the thread count.
+ * @returns The library, or why none loaded (so the caller can fall back with a message).
+ * @example
+ * ```ts ignore
+ * import { loadBlas } from "./blas.ts";
+ * const blas = loadBlas();
+ * if ("sgemm" in blas) console.log(blas.version); else console.log(blas.message);
+ * ```
+ */
+export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable {
+  let paths = options.paths;
+  if (!paths) {
+    let fromEnv: string | undefined;
+    try {
+      fromEnv = Deno.env.get("TWOFOUR_BLAS");
+    } catch {
+      fromEnv = undefined; // no --allow-env: use the default search
+    }
+    paths = fromEnv ? [fromEnv] : BLAS_CANDIDATES;
+  }
+  const coreType = chooseCoreType();
+  const errors: string[] = [];
+  for (const path of paths) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+        return {
+          reason: "no-ffi",
+          message: "no FFI permission (run with --allow-ffi to use the system BLAS)",
+        };
+      }
+      errors.push(`${path}: ${(e as Error).message.split("\n")[0]}`);
+      continue;
+    }
+    return openedBlas(lib, path, options.threads ?? navigator.hardwareConcurrency, coreType);
+  }
+  return {
+    reason: "missing",
+    message: `no BLAS library found (tried ${errors.join("; ")}); on Debian/Ubuntu: ` +
+      "apt-get install libopenblas0-pthread",
+  };
+}
+
+/**
+ * Sets `OPENBLAS_CORETYPE` from the CPU flags when it is unset (see the module header); returns
+ * the value set, or `""` when it was set already or the flags are unreadable.
+ */
+function chooseCoreType(): string {
+  try {
+    if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return "";
+    if (Deno.env.get("OPENBLAS_CORETYPE")) return "";
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
+    const has = (...names: string[]) => names.every((n) => flags.has(n));
+    const core = has("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd")
+      ? "SKYLAKEX"
+      : has("avx2", "fma")
+      ? "HASWELL"
+      : "";
+    if (core) Deno.env.set("OPENBLAS_CORETYPE", core);
+    return core;
+  } catch {
+    return ""; // no --allow-read or --allow-env: OpenBLAS detects the core itself
+  }
+}
+
+function openedBlas(
+  lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+  path: string,
+  threads: number,
+  coreType: string,
+): Blas {
+  const s = lib.symbols;
+  if (s.openblas_set_num_threads) s.openblas_set_num_threads(Math.max(1, threads));
+  const text = (p: Deno.PointerValue | null) =>
+    p ? new Deno.UnsafePointerView(p).getCString().trim() : "";
+  const config = s.openblas_get_config ? text(s.openblas_get_config()) : "";
+  const core = s.openblas_get_corename ? text(s.openblas_get_corename()) : "";
+  const forced = coreType ? `, OPENBLAS_CORETYPE=${coreType} set from the CPU flags` : "";
+  const version = config ? `${config}${core ? ` (core ${core}${forced})` : ""}` : path;
+  const sgemm = s.cblas_sgemm;
+  return {
+    path,
+    version,
+    threads: s.openblas_get_num_threads ? s.openblas_get_num_threads() : 0,
+    sgemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
+      sgemm(
+        ROW_MAJOR,
+        transA ? TRANS : NO_TRANS,
+        transB ? TRANS : NO_TRANS,
+        M,
+        N,
+        K,
+        alpha,
+        A,
+        transA ? M : K,
+        B,
+        transB ? K : N,
+        beta,
+        C,
+        N,
+      );
+    },
+    close: () => lib.close(),
+  };
+}

@@ -1,0 +1,447 @@
+/**
+ * The CPU backend against the reference backend, op by op, on seeded inputs with awkward shapes
+ * (1×1, 3×5, 17×33, batched products, K = 0), plus the memory rules, the allocation pool and the
+ * fallback when the BLAS library is missing. The suite prints the library and FAILS (never skips)
+ * when none loads.
+ *
+ * Tolerances (`|cpu − ref| ≤ atol + rtol·|ref|`, `u = 2^-24`). Both backends store float32 and do
+ * every other operation in float64, rounding once per stored value; they differ only where the CPU
+ * backend computes differently:
+ * - exact (`atol = rtol = 0`): every operation performing the reference's float64 operations in
+ *   the reference's order (data movement, `add`, `addScaled`, `mul`, `scale`, dropout, LayerNorm and
+ *   its backward, softmax backward, embeddings and the scatter-add, sums, AdamW) and the ones that
+ *   run the reference's own oracles (2:4 pruning, masks, MVUE, masked decay, flip counts, FP8,
+ *   gated activations, `meanRows`).
+ * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
+ *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
+ * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
+ *   backward) use `fastExp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`; `Math.exp` is
+ *   within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per value, and float64 sums of at
+ *   most 4,096 terms whose roundings differ between the backends by at most `2·γ_4096` of double
+ *   precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes): the float64 values differ by
+ *   `δ ≤ 1e-12` of the magnitudes involved. Each backend then rounds to float32 once:
+ *   `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)` and `atol = (1 + 2u)·δ`, with
+ *   `δ` from the magnitudes: GELU `1e-12·|x|` (a relative error of erfc, times `0.5|x|`), its
+ *   derivative `1e-12·|dy|·(Φ + |x|φ) ≤ 1.25e-12·|dy|` (two terms that may cancel), softmax
+ *   `1e-12` (probabilities ≤ 1), the loss `1e-12·(1 + max|z|)` (a log-sum-exp per row, `log`
+ *   shared), its backward `1e-12·|dLoss/N|` (`softmax − onehot` cancels at the target).
+ *
+ * @module
+ */
+
+import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
+import type { Backend, Tensor } from "../core/backend.ts";
+import { ReferenceBackend } from "../core/reference_backend.ts";
+import { CpuBackend, CpuBackendUnavailableError, createCpuBackend } from "../core/cpu/backend.ts";
+import { gamma, U } from "./_float32_rules.ts";
+import { lcgFloats } from "../reference/_test_helpers.ts";
+
+type Tol = { atol: number; rtol: number };
+const EXACT: Tol = { atol: 0, rtol: 0 };
+/** The rounding of two float64 values `δ` apart to float32 (module notes). */
+const roundedApart = (delta: number): Tol => ({
+  atol: (1 + 2 * U) * delta,
+  rtol: 2 * U * (1 + 2 * U),
+});
+
+let cpuPromise: Promise<CpuBackend> | undefined;
+/** The shared CPU backend; rejects (so every test fails) when no BLAS loads. */
+function cpu(): Promise<CpuBackend> {
+  cpuPromise ??= createCpuBackend({ threads: 2 });
+  return cpuPromise;
+}
+const ref = new ReferenceBackend();
+
+const random = (n: number, seed: number, scale = 1) =>
+  lcgFloats(n, seed, (u) => (u * 2 - 1) * scale);
+
+type Input = { data: Float32Array | Int32Array; shape: number[] };
+const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });
+const ints = (data: Int32Array, shape: number[]): Input => ({ data, shape });
+
+/** Runs `op` on both backends with the same inputs; returns `[cpu outputs, reference outputs]`. */
+async function both(
+  inputs: Input[],
+  op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
+): Promise<[Float32Array[], Float32Array[]]> {
+  const run = async (be: Backend) => {
+    const xs = inputs.map((x) =>
+      x.data instanceof Int32Array ? be.indices(x.data, x.shape) : be.tensor(x.data, x.shape)
+    );
+    const out = op(be, xs);
+    const values = await be.readMany(Array.isArray(out) ? out : [out]);
+    be.release();
+    return values;
+  };
+  return [await run(await cpu()), await run(ref)];
+}
+
+async function compare(
+  label: string,
+  inputs: Input[],
+  op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
+  tol: Tol | Tol[] = EXACT,
+): Promise<void> {
+  const [c, r] = await both(inputs, op);
+  c.forEach((values, i) => {
+    const t = Array.isArray(tol) ? tol[i] : tol;
+    if (t.atol === 0 && t.rtol === 0) assertEqualArrays(values, r[i], `${label} (output ${i})`);
+    else assertClose(values, r[i], t, `${label} (output ${i})`);
+  });
+}
+
+function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof type) || !(e as Error).message.includes(includes)) {
+      throw new Error(`expected ${type.name} mentioning "${includes}", got ${e}`);
+    }
+    return;
+  }
+  throw new Error(`expected ${type.name} mentioning "${includes}", nothing was thrown`);
+}
+
+const maxAbs = (v: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  return m;
+};
+
+// ---- library ------------------------------------------------------------------------------------
+
+Deno.test("a BLAS library loads (this suite fails without one)", async () => {
+  const be = await cpu();
+  console.log(`CPU backend: ${be.device}`);
+  if (be.name !== "cpu") throw new Error(`unexpected backend name ${be.name}`);
+});
+
+Deno.test("a missing BLAS library is reported, not thrown at import (the fallback's signal)", async () => {
+  let error: unknown;
+  try {
+    await createCpuBackend({ paths: ["/nonexistent/libopenblas.so.0"] });
+  } catch (e) {
+    error = e;
+  }
+  if (!(error instanceof CpuBackendUnavailableError)) throw new Error(`got ${error}`);
+  for (const part of ["/nonexistent/libopenblas.so.0", "apt-get install libopenblas0-pthread"]) {
+    if (!error.message.includes(part)) throw new Error(`message lacks "${part}": ${error.message}`);
+  }
+});
+
+// ---- linear algebra -----------------------------------------------------------------------------
+
+/** Higham's bound for a float32 sum of K products in any order, from the data (module notes). */
+function matmulTol(
+  a: Float32Array,
+  b: Float32Array,
+  dims: { batch: number; m: number; n: number; k: number; transA: boolean; transB: boolean },
+): Tol {
+  const { batch, m, n, k, transA, transB } = dims;
+  let worst = 0;
+  const absRow = new Float64Array(n);
+  for (let q = 0; q < batch; q++) {
+    for (let i = 0; i < m; i++) {
+      absRow.fill(0);
+      for (let kk = 0; kk < k; kk++) {
+        const av = Math.abs(a[q * m * k + (transA ? kk * m + i : i * k + kk)]);
+        for (let j = 0; j < n; j++) {
+          absRow[j] += av * Math.abs(b[q * k * n + (transB ? j * k + kk : kk * n + j)]);
+        }
+      }
+      for (let j = 0; j < n; j++) worst = Math.max(worst, absRow[j]);
+    }
+  }
+  return { atol: gamma(k) * worst, rtol: 0 };
+}
+
+async function checkMatmul(batch: number, m: number, n: number, k: number): Promise<void> {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = random(batch * m * k, 11 + m + 3 * k), b = random(batch * k * n, 17 + n + 5 * k);
+      const lead = batch === 1 ? [] : [batch];
+      const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
+      const bShape = [...lead, ...(transB ? [n, k] : [k, n])];
+      await compare(
+        `matmul B=${batch} ${m}×${n}×${k} transA=${transA} transB=${transB}`,
+        [f(a, aShape), f(b, bShape)],
+        (be, [x, y]) => be.matmul(x, y, { transA, transB }),
+        matmulTol(a, b, { batch, m, n, k, transA, transB }),
+      );
+    }
+  }
+}
+
+Deno.test("matmul: awkward 2-D shapes, all transposes", async () => {
+  for (const [m, n, k] of [[1, 1, 1], [3, 5, 7], [17, 33, 9], [64, 1, 130]]) {
+    await checkMatmul(1, m, n, k);
+  }
+});
+
+Deno.test("matmul: batched 3-D (attention shapes and odd ones), all transposes", async () => {
+  await checkMatmul(3, 5, 7, 2);
+  await checkMatmul(8, 16, 16, 8);
+});
+
+Deno.test("matmul: the cpu preset's head product 256×512×128 and a long K = 1000", async () => {
+  await checkMatmul(1, 256, 512, 128);
+  await checkMatmul(1, 16, 24, 1000);
+});
+
+Deno.test("matmul: K = 0 gives zeros (also from a recycled buffer); shape errors", async () => {
+  const be = await cpu();
+  be.full([2, 3], 7);
+  be.release(); // the product below recycles this buffer of 7s
+  const z = be.matmul(
+    be.tensor(new Float32Array(0), [2, 0]),
+    be.tensor(new Float32Array(0), [0, 3]),
+  );
+  assertEqualArrays(await be.read(z), new Float32Array(6), "K = 0 product");
+  const a = be.tensor(random(6, 1), [2, 3]), b = be.tensor(random(8, 2), [4, 2]);
+  assertThrows(() => be.matmul(a, b), RangeError, "inner dimensions differ (3 vs 4)");
+  assertThrows(() => be.matmul(a, be.reshape(b, [2, 2, 2])), RangeError, "both 2-D or both 3-D");
+  be.release();
+});
+
+Deno.test("transpose, permute0213, sliceCols, padCols: exact", async () => {
+  const x = random(17 * 33, 3);
+  await compare("transpose 17×33", [f(x, [17, 33])], (be, [t]) => be.transpose(t));
+  await compare("transpose 1×1", [f(x.slice(0, 1), [1, 1])], (be, [t]) => be.transpose(t));
+  const p = random(2 * 3 * 4 * 5, 4);
+  await compare("permute0213", [f(p, [120])], (be, [t]) => be.permute0213(t, [2, 3, 4, 5]));
+  await compare("sliceCols", [f(x, [17, 33])], (be, [t]) => be.sliceCols(t, 5, 11));
+  await compare("padCols", [f(x, [17, 33])], (be, [t]) => be.padCols(t, 4, 40));
+});
+
+// ---- element-wise -------------------------------------------------------------------------------
+
+Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
+  const a = random(3 * 5, 5, 3), b = random(3 * 5, 6, 2);
+  const pair = [f(a, [3, 5]), f(b, [3, 5])];
+  await compare("add", pair, (be, [x, y]) => be.add(x, y));
+  await compare("addScaled", pair, (be, [x, y]) => be.addScaled(x, y, -0.37));
+  await compare("mul", pair, (be, [x, y]) => be.mul(x, y));
+  await compare("scale", [f(a, [15])], (be, [x]) => be.scale(x, 1 / 3));
+  const d = random(1001, 7);
+  for (const p of [0, 0.1, 0.5]) {
+    await compare(`dropout p=${p}`, [f(d, [1001])], (be, [x]) => be.dropout(x, p, 12345, 7));
+  }
+});
+
+Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±Inf", async () => {
+  const x = random(4096, 8, 9);
+  x.set([0, -0, Infinity, -Infinity, 1e-30, -40, 40], 0);
+  const dy = random(4096, 9, 2);
+  await compare("gelu", [f(x, [4096])], (be, [t]) => be.gelu(t), roundedApart(1e-12 * 40));
+  await compare(
+    "geluBackward",
+    [f(x, [4096]), f(dy, [4096])],
+    (be, [t, g]) => be.geluBackward(t, g),
+    roundedApart(1.25e-12 * maxAbs(dy)),
+  );
+});
+
+Deno.test("GEGLU, SwiGLU and their backward passes: exact (the reference's oracles)", async () => {
+  const x = random(7 * 10, 10, 3), dy = random(7 * 5, 11);
+  await compare("geglu", [f(x, [7, 10])], (be, [t]) => be.geglu(t));
+  await compare("swiglu", [f(x, [7, 10])], (be, [t]) => be.swiglu(t));
+  const pair = [f(x, [7, 10]), f(dy, [7, 5])];
+  await compare("gegluBackward", pair, (be, [t, g]) => be.gegluBackward(t, g));
+  await compare("swigluBackward", pair, (be, [t, g]) => be.swigluBackward(t, g));
+});
+
+// ---- normalisation, attention, embedding, loss --------------------------------------------------
+
+Deno.test("LayerNorm and its backward: exact", async () => {
+  for (const [n, d] of [[1, 1], [3, 5], [17, 128]]) {
+    const x = random(n * d, 12 + d, 2),
+      w = random(d, 13),
+      b = random(d, 14),
+      dy = random(n * d, 15);
+    await compare(`layerNorm ${n}×${d}`, [f(x, [n, d]), f(w, [d]), f(b, [d])], (be, [t, s, h]) => {
+      const r = be.layerNorm(t, s, h, 1e-5);
+      return [r.y, r.mean, r.rstd];
+    });
+    await compare(
+      `layerNormBackward ${n}×${d}`,
+      [f(x, [n, d]), f(w, [d]), f(b, [d]), f(dy, [n, d])],
+      (be, [t, s, h, g]) => {
+        const r = be.layerNorm(t, s, h, 1e-5);
+        const grads = be.layerNormBackward(t, s, r.mean, r.rstd, g);
+        return [grads.dx, grads.dw, grads.db];
+      },
+    );
+  }
+});
+
+Deno.test("causal softmax (fast exp): rounded-apart bound; softmax backward: exact", async () => {
+  for (const [batch, T] of [[1, 1], [3, 7], [4, 64]]) {
+    const s = random(batch * T * T, 16 + T, 8), dp = random(batch * T * T, 17 + T);
+    await compare(
+      `causalSoftmax ${batch}×${T}×${T}`,
+      [f(s, [batch, T, T])],
+      (be, [t]) => be.causalSoftmax(t, 0.7),
+      roundedApart(1e-12),
+    );
+    // The backward from the reference's probabilities on both backends: the same operands.
+    const p = await ref.read(ref.causalSoftmax(ref.tensor(s, [batch, T, T]), 0.7));
+    ref.release();
+    await compare(
+      `softmaxBackward ${batch}×${T}×${T}`,
+      [f(p, [batch, T, T]), f(dp, [batch, T, T])],
+      (be, [q, g]) => be.softmaxBackward(q, g),
+    );
+  }
+});
+
+Deno.test("embedding and its scatter-add backward (repeated ids): exact", async () => {
+  const table = random(11 * 6, 18), idx = Int32Array.from([3, 0, 3, 10, 3, 7, 0]);
+  const dy = random(7 * 6, 19);
+  await compare(
+    "embedding",
+    [f(table, [11, 6]), ints(idx, [7])],
+    (be, [t, i]) => be.embedding(t, i),
+  );
+  await compare(
+    "embeddingBackward",
+    [ints(idx, [7]), f(dy, [7, 6])],
+    (be, [i, g]) => be.embeddingBackward(i, g, 11),
+  );
+});
+
+Deno.test("cross-entropy and its backward (fast exp, shared exponentials): bounds", async () => {
+  for (const [n, c] of [[1, 1], [3, 5], [64, 4096]]) {
+    const z = random(n * c, 20 + c, 12);
+    const t = Int32Array.from({ length: n }, (_, i) => (i * 7 + 3) % c);
+    const dLoss = Float32Array.of(0.75);
+    const inputs = [f(z, [n, c]), ints(t, [n]), f(dLoss, [1])];
+    await compare(
+      `crossEntropy ${n}×${c}`,
+      inputs,
+      (be, [x, y]) => be.crossEntropy(x, y),
+      roundedApart(1e-12 * (1 + maxAbs(z))),
+    );
+    // Forward then backward (the backward reuses the forward's exponentials), and the backward
+    // alone (it computes them).
+    const backward = roundedApart((1e-12 * 0.75) / n);
+    await compare(
+      `crossEntropy then backward ${n}×${c}`,
+      inputs,
+      (be, [x, y, l]) => [be.crossEntropy(x, y), be.crossEntropyBackward(x, y, l)],
+      [roundedApart(1e-12 * (1 + maxAbs(z))), backward],
+    );
+    await compare(
+      `crossEntropyBackward ${n}×${c}`,
+      inputs,
+      (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
+      backward,
+    );
+  }
+});
+
+Deno.test("cross-entropy: the cached exponentials are not reused after the logits change", async () => {
+  const be = await cpu();
+  const z = be.keep(be.tensor(random(3 * 5, 30, 4), [3, 5]));
+  const t = be.indices(Int32Array.of(1, 4, 0), [3]), l = be.tensor(Float32Array.of(1), [1]);
+  be.crossEntropy(z, t);
+  be.assign(z, be.tensor(random(3 * 5, 31, 4), [3, 5]));
+  const got = await be.read(be.crossEntropyBackward(z, t, l));
+  const want = await ref.read(
+    ref.crossEntropyBackward(
+      ref.tensor(random(3 * 5, 31, 4), [3, 5]),
+      ref.indices(Int32Array.of(1, 4, 0), [3]),
+      ref.tensor(Float32Array.of(1), [1]),
+    ),
+  );
+  assertClose(got, want, roundedApart(1e-12 / 3), "backward after assign");
+  be.dispose(z);
+  be.release();
+  ref.release();
+});
+
+// ---- reductions, sparsity, optimizer ------------------------------------------------------------
+
+Deno.test("meanRows, sumSquares, dot: exact", async () => {
+  const x = random(17 * 33, 21);
+  await compare("meanRows", [f(x, [17, 33])], (be, [t]) => be.meanRows(t));
+  await compare("sumSquares", [f(x, [17, 33])], (be, [t]) => be.sumSquares(t));
+  await compare(
+    "dot",
+    [f(x, [17, 33]), f(x.map((v) => v * 0.5 + 0.1), [17, 33])],
+    (be, [a, b]) => be.dot(a, b),
+  );
+});
+
+Deno.test("2:4 operations (prune, soft threshold, transposable mask, MVUE, masked decay, flip count, FP8): exact", async () => {
+  const w = random(8 * 12, 22, 2);
+  w.set([0.5, -0.5, 0.5, -0.5], 0); // ties
+  const W = [f(w, [8, 12])];
+  await compare("pruneNM 2:4", W, (be, [t]) => {
+    const r = be.pruneNM(t, 2, 4);
+    return [r.pruned, r.mask];
+  });
+  await compare("pruneNM 1:3", [f(w, [8, 12])], (be, [t]) => {
+    const r = be.pruneNM(t, 1, 3);
+    return [r.pruned, r.mask];
+  });
+  await compare("softThreshold24", W, (be, [t]) => {
+    const r = be.softThreshold24(t);
+    return [r.pruned, r.mask];
+  });
+  await compare("transposableMask24", W, (be, [t]) => be.transposableMask24(t));
+  await compare("mvue24", W, (be, [t]) => be.mvue24(t, 99, 3));
+  const g = random(8 * 12, 23);
+  await compare("maskedDecay and flipCount", [f(g, [8, 12]), f(w, [8, 12])], (be, [gt, wt]) => {
+    const mask = be.pruneNM(wt, 2, 4).mask, other = be.transposableMask24(wt);
+    return [be.maskedDecay(gt, wt, mask, 0.25), be.flipCount(mask, other)];
+  });
+  for (const format of ["e4m3", "e5m2"] as const) {
+    await compare(
+      `quantizeFp8 ${format}`,
+      [f(random(2 * 3 * 4, 24, 50), [2, 3, 4])],
+      (be, [t]) => be.quantizeFp8(t, format),
+    );
+  }
+});
+
+Deno.test("AdamW, three steps in place: exact", async () => {
+  const n = 37, p0 = random(n, 25), g = random(n, 26);
+  const run = async (be: Backend) => {
+    const p = be.keep(be.tensor(p0, [n])), m = be.keep(be.full([n])), v = be.keep(be.full([n]));
+    for (let step = 1; step <= 3; step++) {
+      const grad = be.tensor(g.map((x) => x * step), [n]);
+      be.adamw(p, grad, m, v, {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weightDecay: 0.1,
+        step,
+      });
+      be.release();
+    }
+    const out = await be.readMany([p, m, v]);
+    [p, m, v].forEach((t) => be.dispose(t));
+    return out;
+  };
+  const [c, r] = [await run(await cpu()), await run(ref)];
+  c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i}`));
+});
+
+// ---- memory -------------------------------------------------------------------------------------
+
+Deno.test("memory: released and foreign tensors throw; kept ones survive; views share", async () => {
+  const be = await cpu();
+  const kept = be.keep(be.tensor(Float32Array.of(1, 2, 3, 4), [2, 2]));
+  const temp = be.full([2, 2], 5), view = be.reshape(temp, [4]);
+  be.release();
+  assertEqualArrays(await be.read(kept), Float32Array.of(1, 2, 3, 4), "kept tensor");
+  assertThrows(() => be.add(temp, kept), Error, "Cannot use a released tensor");
+  assertThrows(() => be.scale(view, 2), Error, "Cannot use a released tensor");
+  const foreign = ref.tensor(Float32Array.of(1), [1]);
+  assertThrows(() => be.scale(foreign, 2), TypeError, "expected a tensor of a CpuBackend");
+  be.dispose(kept);
+  assertThrows(() => be.scale(kept, 2), Error, "Cannot use a released tensor");
+  if (be.temporaryCount !== 0) throw new Error(`${be.temporaryCount} temporaries left`);
+  ref.release();
+});
