@@ -9,7 +9,7 @@
  * @module
  */
 
-import wabtInit from "npm:wabt@1.0.39";
+import wabtInit from "wabt";
 
 const ROWS = 4, COLS = 8;
 
@@ -88,7 +88,7 @@ export async function compileGemm(): Promise<WebAssembly.Module> {
   });
   const { buffer } = parsed.toBinary({});
   parsed.destroy();
-  return await WebAssembly.compile(buffer);
+  return await WebAssembly.compile(new Uint8Array(buffer));
 }
 
 /**

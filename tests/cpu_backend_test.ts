@@ -32,7 +32,11 @@
 import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
-import { CpuBackend, CpuBackendUnavailableError, createCpuBackend } from "../core/cpu/backend.ts";
+import {
+  type CpuBackend,
+  CpuBackendUnavailableError,
+  createCpuBackend,
+} from "../core/cpu/backend.ts";
 import { gamma, U } from "./_float32_rules.ts";
 import { lcgFloats } from "../reference/_test_helpers.ts";
 
