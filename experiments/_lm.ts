@@ -28,6 +28,7 @@ import { Tape } from "../core/autograd.ts";
 import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";
 import { loadCheckpoint, loadWeights, saveCheckpoint } from "../core/checkpoint.ts";
 import { WebGpuUnavailableError } from "../gpu/runtime.ts";
+import { CpuBackendUnavailableError, createCpuBackend } from "../core/cpu/backend.ts";
 import { assertInt, assertNumber, assertOneOf } from "./_config.ts";
 
 /** Re-exported for the GPU scripts (`step_time.ts`, `matmul_zoo.ts`) that import it from here. */
@@ -41,7 +42,7 @@ export interface LmRunConfig {
   steps: number;
   /** Initialisation, data order and MVUE seed. */
   seed: number;
-  /** `auto`, `reference` or `webgpu`. */
+  /** `auto`, `cpu`, `reference` or `webgpu`. */
   backend: string;
   /** Reduced vocabulary (0 = the full GPT-2 vocabulary). */
   vocab: number;
@@ -158,32 +159,52 @@ export function checkFinetuneConfig(cfg: {
 // ---- backend -----------------------------------------------------------------------------------
 
 /** Which backend an experiment runs on. */
-export type BackendChoice = "auto" | "reference" | "webgpu";
+export type BackendChoice = "auto" | "cpu" | "reference" | "webgpu";
 
 /** Every {@linkcode BackendChoice}, for validating `--backend`. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "reference", "webgpu"];
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "cpu", "reference", "webgpu"];
 
 /** The label sets of the genre fine-tuning task, for validating `--labels`. */
 export const LABEL_SETS: readonly LabelSet[] = ["genre", "group", "binary"];
 
 /**
- * Creates the backend: `webgpu` (fails with `WebGpuUnavailableError` when there is no adapter),
- * `reference`, or `auto` (WebGPU when an adapter exists — even the software one is several times
- * faster than plain TypeScript loops — else the reference, saying why).
+ * Creates the backend: `cpu` (BLAS; fails with `CpuBackendUnavailableError` when no BLAS library
+ * loads or `--allow-ffi` is missing), `webgpu` (fails with `WebGpuUnavailableError` when there is
+ * no adapter), `reference`, or `auto`: the fastest present, by the measurements of
+ * `results/cpu/` — a hardware WebGPU adapter, else the CPU backend, else WebGPU on a software
+ * adapter, else the reference — printing what it chose and why.
  */
 export async function selectBackend(choice: string): Promise<Backend> {
   assertOneOf("backend", choice, BACKEND_CHOICES);
   if (choice === "reference") return new ReferenceBackend();
+  if (choice === "cpu") return await createCpuBackend();
+  const { createGpuBackend } = await import("../gpu/backend.ts");
+  if (choice === "webgpu") return await createGpuBackend();
+  const skipped: string[] = [];
+  let gpu: Awaited<ReturnType<typeof createGpuBackend>> | null = null;
   try {
-    const { createGpuBackend } = await import("../gpu/backend.ts");
-    return await createGpuBackend();
+    gpu = await createGpuBackend();
   } catch (e) {
-    if (choice === "auto" && e instanceof WebGpuUnavailableError) {
-      console.log(`backend: ${e.message.split(".")[0]}; using the reference backend`);
-      return new ReferenceBackend();
-    }
-    throw e;
+    if (!(e instanceof WebGpuUnavailableError)) throw e;
+    skipped.push(`webgpu: ${e.message.split(".")[0]}`);
   }
+  if (gpu && !gpu.runtime.isFallbackAdapter) {
+    console.log(`backend: auto chose webgpu (a hardware adapter)`);
+    return gpu;
+  }
+  if (gpu) skipped.push(`webgpu: ${gpu.device} is a software adapter, slower than the CPU backend`);
+  try {
+    const cpu = await createCpuBackend();
+    gpu?.destroy();
+    console.log(`backend: auto chose cpu (${skipped.join("; ")})`);
+    return cpu;
+  } catch (e) {
+    if (!(e instanceof CpuBackendUnavailableError)) throw e;
+    skipped.push(`cpu: ${e.message}`);
+  }
+  const fallback = gpu ?? new ReferenceBackend();
+  console.log(`backend: auto chose ${fallback.name} (${skipped.join("; ")})`);
+  return fallback;
 }
 
 // ---- data --------------------------------------------------------------------------------------

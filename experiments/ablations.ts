@@ -61,7 +61,7 @@ const defaults = {
   steps: 200, // optimizer steps of every run
   seed: 1, // initialisation, data order and MVUE seed
   spreadSeeds: 2, // the tables' default runs are trained with this many seeds (seed, seed+1, …)
-  backend: "auto", // auto | reference | webgpu
+  backend: "auto", // auto | cpu | reference | webgpu
   out: "results/ablations",
   resume: false, // continue every run from its checkpoint (a bare --resume means true)
   checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)

@@ -64,7 +64,7 @@ const defaults = {
   preset: "cpu", // cpu | cpu-tiny | gpu
   steps: 200, // optimizer steps of every full run
   seed: 1, // initialisation, data order and MVUE seed (the same for every run)
-  backend: "auto", // auto | reference | webgpu
+  backend: "auto", // auto | cpu | reference | webgpu
   out: "results/flip_rate",
   resume: false, // continue every run from its checkpoint (a bare --resume means true)
   checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)

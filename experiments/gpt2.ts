@@ -52,7 +52,7 @@ const defaults = {
   steps: 120, // optimizer steps of pre-training
   seed: 1, // initialisation, data order and MVUE seed
   denseSeeds: 2, // dense is trained with this many seeds (seed, seed+1, …) to state the spread
-  backend: "auto", // auto | reference | webgpu
+  backend: "auto", // auto | cpu | reference | webgpu
   out: "results/gpt2",
   resume: false, // continue every run from its checkpoint (a bare --resume means true)
   checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)

@@ -94,6 +94,11 @@ export interface LoadBlasOptions {
   paths?: readonly string[];
   /** Threads for OpenBLAS (default: `navigator.hardwareConcurrency`). */
   threads?: number;
+  /**
+   * `OPENBLAS_CORETYPE` to set before opening (default: chosen from the CPU flags when the
+   * variable is unset); `false` leaves the library's own detection.
+   */
+  coreType?: string | false;
 }
 
 /**
@@ -119,7 +124,7 @@ export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable 
     }
     paths = fromEnv ? [fromEnv] : BLAS_CANDIDATES;
   }
-  const coreType = chooseCoreType();
+  const coreType = options.coreType === false ? "" : chooseCoreType(options.coreType);
   const errors: string[] = [];
   for (const path of paths) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -148,8 +153,12 @@ export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable 
  * Sets `OPENBLAS_CORETYPE` from the CPU flags when it is unset (see the module header); returns
  * the value set, or `""` when it was set already or the flags are unreadable.
  */
-function chooseCoreType(): string {
+function chooseCoreType(forced?: string): string {
   try {
+    if (forced) {
+      Deno.env.set("OPENBLAS_CORETYPE", forced);
+      return forced;
+    }
     if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return "";
     if (Deno.env.get("OPENBLAS_CORETYPE")) return "";
     const info = Deno.readTextFileSync("/proc/cpuinfo");
@@ -179,7 +188,7 @@ function openedBlas(
     p ? new Deno.UnsafePointerView(p).getCString().trim() : "";
   const config = s.openblas_get_config ? text(s.openblas_get_config()) : "";
   const core = s.openblas_get_corename ? text(s.openblas_get_corename()) : "";
-  const forced = coreType ? `, OPENBLAS_CORETYPE=${coreType} set from the CPU flags` : "";
+  const forced = coreType ? `, OPENBLAS_CORETYPE=${coreType} set by twofour` : "";
   const version = config ? `${config}${core ? ` (core ${core}${forced})` : ""}` : path;
   const sgemm = s.cblas_sgemm;
   return {
