@@ -6,8 +6,9 @@
  *
  * OpenBLAS built with `DYNAMIC_ARCH` picks its kernels by CPU model and falls back to SSE3
  * ("Prescott", 5–10× slower) on models newer than its release (Debian 12's 0.3.21 on Sapphire and
- * Emerald Rapids); unless `OPENBLAS_CORETYPE` is set, the loader sets it from `/proc/cpuinfo`'s
- * flags before opening the library (`SKYLAKEX` for AVX-512, `HASWELL` for AVX2 + FMA).
+ * Emerald Rapids); unless `OPENBLAS_CORETYPE` is set, the loader sets it from the CPU's features
+ * (glibc's CPUID table) before opening the library (`SKYLAKEX` for AVX-512, `HASWELL` for AVX2 +
+ * FMA).
  *
  * @module
  */
@@ -150,8 +151,8 @@ export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable 
 }
 
 /**
- * Sets `OPENBLAS_CORETYPE` from the CPU flags when it is unset (see the module header); returns
- * the value set, or `""` when it was set already or the flags are unreadable.
+ * Sets `OPENBLAS_CORETYPE` from the CPU's usable features when it is unset (see the module
+ * header); returns the value set, or `""` when it was set already or the features are unknown.
  */
 function chooseCoreType(forced?: string): string {
   try {
@@ -159,22 +160,50 @@ function chooseCoreType(forced?: string): string {
       Deno.env.set("OPENBLAS_CORETYPE", forced);
       return forced;
     }
-    if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return "";
     if (Deno.env.get("OPENBLAS_CORETYPE")) return "";
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
-    const has = (...names: string[]) => names.every((n) => flags.has(n));
-    const core = has("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd")
-      ? "SKYLAKEX"
-      : has("avx2", "fma")
-      ? "HASWELL"
-      : "";
+    const f = x86Features();
+    const core = !f ? "" : f.avx512 ? "SKYLAKEX" : f.avx2 && f.fma ? "HASWELL" : "";
     if (core) Deno.env.set("OPENBLAS_CORETYPE", core);
     return core;
   } catch {
-    return ""; // no --allow-read or --allow-env: OpenBLAS detects the core itself
+    return ""; // no --allow-env: OpenBLAS detects the core itself
   }
 }
+
+/**
+ * The x86 features the CPU has and the OS enabled, from glibc's public
+ * `__x86_get_cpuid_feature_leaf` (`<sys/platform/x86.h>`, glibc ≥ 2.33; Deno keeps
+ * `/proc/cpuinfo` behind `--allow-all`); `null` elsewhere.
+ */
+function x86Features(): { avx512: boolean; avx2: boolean; fma: boolean } | null {
+  if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") return null;
+  let libc: Deno.DynamicLibrary<typeof LIBC> | undefined;
+  try {
+    libc = Deno.dlopen("libc.so.6", LIBC);
+    // struct cpuid_feature { cpuid_array cpuid, active; }, each {eax, ebx, ecx, edx}: `active` at
+    // byte 16. Leaf index 0 is CPUID 1, index 1 is CPUID 7 (subleaf 0).
+    const active = (index: number, register: number) => {
+      const p = libc!.symbols.__x86_get_cpuid_feature_leaf(index);
+      return p ? new Deno.UnsafePointerView(p).getUint32(16 + 4 * register) : 0;
+    };
+    const ecx1 = active(0, 2), ebx7 = active(1, 1);
+    const bit = (word: number, b: number) => ((word >>> b) & 1) === 1;
+    return {
+      // AVX512F (16), DQ (17), CD (28), BW (30), VL (31): what OpenBLAS's SKYLAKEX kernels use.
+      avx512: [16, 17, 28, 30, 31].every((b) => bit(ebx7, b)),
+      avx2: bit(ebx7, 5),
+      fma: bit(ecx1, 12),
+    };
+  } catch {
+    return null; // not glibc, or glibc before 2.33
+  } finally {
+    libc?.close();
+  }
+}
+
+const LIBC = {
+  __x86_get_cpuid_feature_leaf: { parameters: ["u32"], result: "pointer" },
+} as const;
 
 function openedBlas(
   lib: Deno.DynamicLibrary<typeof SYMBOLS>,

@@ -1,0 +1,279 @@
+/**
+ * Training-step throughput of the `cpu` preset of `experiments/gpt2.ts` (2 layers × 128, 4 heads,
+ * context 64, batch 16 → 1,024 tokens a step, vocabulary 4,096, dense, AdamW + clipping, f32) on
+ * every engine present, next to PyTorch CPU eager on the same model in the SAME run
+ * (`torch_cpu_baseline.py`, 2 threads, from a throw-away virtual environment: `--python=`).
+ *
+ * One "step" is `Trainer.trainStep` (forward, backward, the step's one read, clipping, AdamW,
+ * `release()`); PyTorch's is forward, backward, `clip_grad_norm_`, `AdamW.step`. Engines run in
+ * interleaved rounds (cpu, webgpu, torch, cpu, webgpu, torch, …) so a machine shared with other
+ * jobs slows all of them alike; the figure is the median step time over rounds, as tokens/s and as
+ * a ratio to PyTorch's. The reference backend (seconds per step) runs one step in the first
+ * `referenceRounds` rounds only. Then, on the CPU backend alone, the step time of every 2:4 method
+ * (for sizing the 20-minute default run).
+ *
+ * Usage:
+ *   deno task bench:cpu --python=/tmp/torchenv/bin/python
+ *   deno run --allow-read --allow-write --allow-env --allow-ffi --allow-run experiments/bench_cpu.ts \
+ *     --engines=cpu,torch --rounds=3 --out=results/cpu
+ *
+ * @module
+ */
+
+import type { Backend } from "../core/backend.ts";
+import { ReferenceBackend } from "../core/reference_backend.ts";
+import { createCpuBackend } from "../core/cpu/backend.ts";
+import { GPT, gptConfig } from "../core/gpt2.ts";
+import { Trainer } from "../core/trainer.ts";
+import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
+import { parseConfig } from "./_lm.ts";
+
+// ---- configuration ------------------------------------------------------------------------------
+const DEFAULTS = {
+  /** Comma-separated engines: cpu, webgpu, reference, torch. */
+  engines: "cpu,webgpu,torch,reference",
+  /** Interleaved rounds. */
+  rounds: 7,
+  /** Timed steps per engine and round. */
+  stepsPerRound: 3,
+  /** Untimed steps per engine first. */
+  warmup: 3,
+  /** Rounds in which the reference backend runs one step. */
+  referenceRounds: 2,
+  /** The Python with torch installed (a throw-away venv). */
+  python: "/tmp/torchenv/bin/python",
+  /** CPU-backend methods to time after the comparison (empty: none; "all": every method). */
+  methods: "all",
+  /** Output folder for bench.md / bench.json (empty: print only). */
+  out: "",
+};
+
+const MODEL = { vocabSize: 4096, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 128 };
+const BATCH = 16, TOKENS = BATCH * MODEL.blockSize;
+
+/** A deterministic batch of step `s` (token ids spread over the vocabulary). */
+function batchOf(s: number) {
+  const tokens = new Int32Array(TOKENS), targets = new Int32Array(TOKENS);
+  for (let i = 0; i < TOKENS; i++) {
+    tokens[i] = (i * 7 + 13 * s + 1) % MODEL.vocabSize;
+    targets[i] = (i * 5 + 11 * s + 2) % MODEL.vocabSize;
+  }
+  return { tokens, targets, batchSize: BATCH };
+}
+
+/** One engine: `steps(n)` runs `n` timed steps and returns their milliseconds. */
+interface Engine {
+  name: string;
+  device: string;
+  steps(n: number): Promise<number[]>;
+  close(): Promise<void> | void;
+}
+
+async function twofourEngine(be: Backend, method: SparseMethod = "dense"): Promise<Engine> {
+  const model = await GPT.create(be, gptConfig("mini", { ...MODEL, sparse: { method } }), {
+    seed: 1,
+  });
+  const trainer = new Trainer(model, {
+    totalSteps: 100_000,
+    peakLr: 1e-3,
+    warmupSteps: 12,
+    minLr: 1e-4,
+    seed: 1,
+  });
+  let s = 0;
+  return {
+    name: be.name,
+    device: be.device,
+    async steps(n) {
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const batch = batchOf(s++);
+        const t0 = performance.now();
+        await trainer.trainStep(batch);
+        ms.push(performance.now() - t0);
+      }
+      return ms;
+    },
+    close() {
+      for (const p of model.parameters()) be.dispose(p.value);
+    },
+  };
+}
+
+/** PyTorch in a child process that runs steps on request (one JSON line per request). */
+async function torchEngine(python: string): Promise<Engine> {
+  const script = new URL("./torch_cpu_baseline.py", import.meta.url).pathname;
+  const child = new Deno.Command(python, {
+    args: [script, "--serve", "--threads", "2"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())
+    .getReader();
+  const next = async () => {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`${python} ${script} exited`);
+    return JSON.parse(value);
+  };
+  const info = await next();
+  return {
+    name: "pytorch-eager",
+    device: `PyTorch ${info.torch}, ${info.threads} threads, ${info.capability}`,
+    async steps(n) {
+      await writer.write(new TextEncoder().encode(`${n}\n`));
+      return (await next()).ms;
+    },
+    async close() {
+      await writer.write(new TextEncoder().encode("0\n"));
+      await writer.close();
+      await child.status;
+    },
+  };
+}
+
+function splitLines(): TransformStream<string, string> {
+  let buffer = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      buffer += chunk;
+      const parts = buffer.split("\n");
+      buffer = parts.pop()!;
+      for (const p of parts) if (p.trim()) controller.enqueue(p);
+    },
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function main(): Promise<void> {
+  const config = parseConfig(DEFAULTS, Deno.args);
+  const started = new Date();
+  const wanted = config.engines.split(",").map((e) => e.trim());
+  const engines: Engine[] = [];
+  const notes: string[] = [];
+  for (const name of wanted) {
+    try {
+      if (name === "cpu") engines.push(await twofourEngine(await createCpuBackend()));
+      else if (name === "webgpu") {
+        const { createGpuBackend } = await import("../gpu/backend.ts");
+        engines.push(await twofourEngine(await createGpuBackend()));
+      } else if (name === "reference") engines.push(await twofourEngine(new ReferenceBackend()));
+      else if (name === "torch") engines.push(await torchEngine(config.python));
+      else throw new TypeError(`Unknown engine ${name} (expected cpu, webgpu, reference, torch)`);
+    } catch (e) {
+      if (e instanceof TypeError) throw e;
+      notes.push(`${name} not measured: ${(e as Error).message.split("\n")[0]}`);
+      console.log(notes[notes.length - 1]);
+    }
+  }
+  for (const e of engines) {
+    console.log(`${e.name}: ${e.device}`);
+    await e.steps(e.name === "reference" ? 1 : config.warmup);
+  }
+  const times = new Map(engines.map((e) => [e.name, [] as number[]]));
+  for (let r = 0; r < config.rounds; r++) {
+    for (const e of engines) {
+      if (e.name === "reference" && r >= config.referenceRounds) continue;
+      const ms = await e.steps(e.name === "reference" ? 1 : config.stepsPerRound);
+      times.get(e.name)!.push(...ms);
+    }
+    console.log(
+      `round ${r + 1}/${config.rounds}: ` +
+        engines.map((e) => `${e.name} ${median(times.get(e.name)!).toFixed(0)} ms`).join(", "),
+    );
+  }
+  for (const e of engines) await e.close();
+
+  const torchMs = times.has("pytorch-eager") ? median(times.get("pytorch-eager")!) : NaN;
+  const rows = engines.map((e) => {
+    const ms = median(times.get(e.name)!);
+    return {
+      engine: e.name,
+      device: e.device,
+      steps: times.get(e.name)!.length,
+      ms,
+      tokensPerS: (TOKENS * 1000) / ms,
+      vsTorch: torchMs / ms,
+    };
+  });
+  const table = [
+    "| engine | device / library | timed steps | ms/step (median) | tokens/s | × PyTorch eager |",
+    "|---|---|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.engine} | ${r.device} | ${r.steps} | ${r.ms.toFixed(1)} | ${
+        r.tokensPerS.toFixed(0)
+      } | ${Number.isFinite(r.vsTorch) ? r.vsTorch.toFixed(2) : "—"} |`
+    ),
+  ].join("\n");
+  console.log(`\n${table}`);
+
+  // Every method on the CPU backend (not interleaved: for sizing runs, not for comparison).
+  const methodRows: { method: string; ms: number }[] = [];
+  if (config.methods && wanted.includes("cpu")) {
+    const methods = config.methods === "all"
+      ? SPARSE_METHODS
+      : config.methods.split(",").map((m) => m.trim()) as SparseMethod[];
+    const be = await createCpuBackend();
+    for (const method of methods) {
+      const e = await twofourEngine(be, method);
+      await e.steps(2);
+      methodRows.push({ method, ms: median(await e.steps(5)) });
+      e.close();
+      be.release();
+      console.log(`cpu ${method}: ${methodRows[methodRows.length - 1].ms.toFixed(1)} ms/step`);
+    }
+  }
+  const methodTable = methodRows.length
+    ? [
+      "| method | ms/step (median of 5) | tokens/s |",
+      "|---|---:|---:|",
+      ...methodRows.map((r) =>
+        `| ${r.method} | ${r.ms.toFixed(1)} | ${((TOKENS * 1000) / r.ms).toFixed(0)} |`
+      ),
+    ].join("\n")
+    : "";
+
+  if (config.out) {
+    await Deno.mkdir(config.out, { recursive: true });
+    const when = started.toISOString().slice(0, 16).replace("T", " ");
+    await Deno.writeTextFile(
+      `${config.out}/bench.md`,
+      `Training step of the \`cpu\` preset (dense, ${TOKENS} tokens a step), every engine and ` +
+        `PyTorch CPU eager in one run: ${config.rounds} interleaved rounds of ` +
+        `${config.stepsPerRound} steps after ${config.warmup} untimed ones (reference: one step ` +
+        `in each of the first ${config.referenceRounds} rounds); medians.\n\n` +
+        `Measured ${when} UTC on ${navigator.hardwareConcurrency} CPU threads ` +
+        `(${Deno.build.os}/${Deno.build.arch}), a machine SHARED with other jobs: absolute ` +
+        `figures vary from run to run; the ratios are what this run shows.\n\n${table}\n` +
+        (notes.length ? `\n${notes.join("\n")}\n` : "") +
+        (methodTable
+          ? `\nEvery method on the CPU backend, same run, after the comparison (not ` +
+            `interleaved):\n\n${methodTable}\n`
+          : ""),
+    );
+    await Deno.writeTextFile(
+      `${config.out}/bench.json`,
+      JSON.stringify(
+        {
+          date: started.toISOString(),
+          config,
+          tokensPerStep: TOKENS,
+          engines: rows,
+          stepMs: Object.fromEntries(times),
+          methods: methodRows,
+          notes,
+        },
+        null,
+        1,
+      ) + "\n",
+    );
+    console.log(`wrote ${config.out}/bench.md, bench.json`);
+  }
+}
+
+if (import.meta.main) await main();
