@@ -243,6 +243,28 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
     (be, [t, g]) => be.geluBackward(t, g),
     roundedApart(1.25e-12 * maxAbs(dy)),
   );
+  // Forward then backward: the backward reuses the forward's erfc values.
+  await compare(
+    "gelu then geluBackward",
+    [f(x, [4096]), f(dy, [4096])],
+    (be, [t, g]) => [be.gelu(t), be.geluBackward(t, g)],
+    [roundedApart(1e-12 * 40), roundedApart(1.25e-12 * maxAbs(dy))],
+  );
+});
+
+Deno.test("GELU backward: the kept erfc values are not reused after the input changes", async () => {
+  const be = await cpu();
+  const x = be.keep(be.tensor(random(64, 32, 3), [64])), dy = be.tensor(random(64, 33), [64]);
+  be.gelu(x);
+  be.assign(x, be.tensor(random(64, 34, 3), [64]));
+  const got = await be.read(be.geluBackward(x, dy));
+  const want = await ref.read(
+    ref.geluBackward(ref.tensor(random(64, 34, 3), [64]), ref.tensor(random(64, 33), [64])),
+  );
+  assertClose(got, want, roundedApart(1.25e-12), "backward after assign");
+  be.dispose(x);
+  be.release();
+  ref.release();
 });
 
 Deno.test("GEGLU, SwiGLU and their backward passes: exact (the reference's oracles)", async () => {

@@ -126,7 +126,8 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
  * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
  * `exp` (a table-driven float64 `exp` within 1e-14 of `Math.exp`) in GELU, softmax and the
- * cross-entropy, whose backward reuses the forward's exponentials.
+ * cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
+ * values and exponentials (kept until the input is freed or written).
  *
  * Memory: as the reference (temporaries until `keep`, `release` frees them, using a freed tensor
  * throws), but freed storage goes back to a pool by size, so a repeated training step allocates
@@ -145,6 +146,8 @@ export class CpuBackend implements Backend {
   /** The cold 2:4 operations run on the reference's oracles through this backend. */
   #ref = new ReferenceBackend();
   #softmaxCache: SoftmaxCache | null = null;
+  /** `erfc(−x/√2)` of each GELU input since its forward, for the backward (by storage). */
+  #erfcCache = new Map<CpuStorage, { data: Float32Array; version: number; values: Float64Array }>();
 
   /**
    * @param blas A loaded BLAS ({@linkcode loadBlas}); {@linkcode createCpuBackend} opens one.
@@ -367,14 +370,20 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`). */
+  /**
+   * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
+   * for the backward pass until `x` is freed or changed.
+   */
   gelu(x: Tensor): Tensor {
     const t = this.#check.float(x, "apply GELU");
     const res = this.#alloc(t.shape), out = f32(res), d = f32(t);
+    const values = new Float64Array(d.length);
     for (let i = 0; i < out.length; i++) {
-      const v = d[i];
-      out[i] = v === -Infinity ? 0 : 0.5 * v * erfc(-v * SQRT1_2, fastExp);
+      const v = d[i], e = erfc(-v * SQRT1_2, fastExp);
+      values[i] = e;
+      out[i] = v === -Infinity ? 0 : 0.5 * v * e;
     }
+    this.#erfcCache.set(t.storage, { data: d, version: t.storage.version, values });
     return res;
   }
 
@@ -382,10 +391,15 @@ export class CpuBackend implements Backend {
   geluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
     const res = this.#alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
+    const cached = this.#erfcCache.get(t.storage);
+    const values = cached && cached.data === d && cached.version === t.storage.version
+      ? cached.values
+      : null;
     for (let i = 0; i < out.length; i++) {
       const v = d[i];
       const deriv = Number.isFinite(v)
-        ? 0.5 * erfc(-v * SQRT1_2, fastExp) + v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
+        ? 0.5 * (values ? values[i] : erfc(-v * SQRT1_2, fastExp)) +
+          v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
         : v > 0
         ? 1
         : 0;
@@ -737,6 +751,7 @@ export class CpuBackend implements Backend {
       else this.#pool.set(storage.data.length, [storage.data]);
     }
     if (this.#softmaxCache?.storage === storage) this.#softmaxCache = null;
+    this.#erfcCache.delete(storage);
     storage.released = true;
     storage.kept = false;
     storage.data = new Float32Array(0);
