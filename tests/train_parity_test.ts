@@ -7,6 +7,12 @@
  * tolerances, the two-way weight check and the counted FP8 boundary flips are derived in SPEC §10.5
  * (WGSL rules: `gpu/float32_rules.ts`). The suite prints the adapter and fails without one.
  *
+ * The CPU backend (`core/cpu/`) runs the same steps under the same tolerances: its deviations from
+ * the reference are a subset of the ones bounded there (float32 storage with float64 arithmetic
+ * rounded once, as the reference; BLAS GEMMs whose any-order float32 sums obey the same `γ_K`
+ * bounds as the GPU's; an `exp` within `5e-15` of `Math.exp`, far inside WGSL's; FP8 and 2:4
+ * operations bit for bit the oracles'). It fails without a BLAS library.
+ *
  * @module
  */
 
@@ -18,7 +24,8 @@ import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
 import { makeBatch } from "../core/train_testing.ts";
 import { gpuFixture } from "../gpu/testing.ts";
-import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend } from "../gpu/backend.ts";
+import { createCpuBackend } from "../core/cpu/backend.ts";
 import { assertEqualOrFlushed, isSubnormalF32, U } from "../gpu/float32_rules.ts";
 
 const STEPS = 3;
@@ -41,6 +48,14 @@ const TOL = {
 
 /** The shared GPU backend; rejects (so every test fails) when WebGPU has no adapter. */
 const gpu = gpuFixture("train_parity", () => createGpuBackend(), (be) => `"${be.device}"`);
+let cpuPromise: Promise<Backend> | undefined;
+/** The shared CPU backend; rejects (so every CPU test fails) when no BLAS library loads. */
+function cpu(): Promise<Backend> {
+  cpuPromise ??= createCpuBackend({ threads: 2 });
+  return cpuPromise;
+}
+/** The fast backends checked against the reference. */
+const ENGINES: [string, () => Promise<Backend>][] = [["WebGPU", gpu], ["CPU", cpu]];
 
 /** The method's options for the test: `t-sr-ste` refreshes its mask every step. */
 function sparseOptions(method: SparseMethod): SparseOptions {
@@ -99,7 +114,7 @@ type Fp8Calls = { input: Float32Array; output: Float32Array; shape: number[]; fo
  * copies the bits — unlike `1·x`, which a device may flush where `x` is subnormal — and the
  * model's own tensors keep their lifetimes); `collect()` returns and forgets the calls so far.
  */
-function captureFp8(be: GpuBackend): { collect(): Promise<Fp8Calls>; restore(): void } {
+function captureFp8(be: Backend): { collect(): Promise<Fp8Calls>; restore(): void } {
   let kept: { input: Tensor; output: Tensor; format: Fp8Format }[] = [];
   const original = be.quantizeFp8.bind(be);
   const copy = (t: Tensor) => {
@@ -240,128 +255,135 @@ Deno.test("a WebGPU adapter is present (this suite fails without one)", async ()
   await gpu(); // prints the adapter
 });
 
-for (const method of SPARSE_METHODS) {
-  Deno.test(`a training step on WebGPU equals the reference step: ${method}`, async () => {
-    const gpuBe = await gpu();
-    const ref = new ReferenceBackend();
-    const G = await setUp(gpuBe, method), R = await setUp(ref, method);
-    const fp8 = method === "s-ste+fp8";
-    const capture = fp8 ? captureFp8(gpuBe) : undefined;
-    const fp8Totals = { operands: 0, values: 0, flips: 0, flushed: 0 };
-    let illConditioned = 0;
-    const flipSteps: number[] = [];
-    try {
-      for (let s = 0; s < STEPS; s++) {
-        const before = await readState(R.model, R.trainer);
-        if (s === 0) {
-          const gpuState = await readState(G.model, G.trainer); // same seed: same initial bits
-          for (const [name, st] of before) {
-            assertClose(gpuState.get(name)!.p, st.p, { atol: 0, rtol: 0 }, `initial ${name}`);
+for (const [engine, fast] of ENGINES) {
+  for (const method of SPARSE_METHODS) {
+    Deno.test(`a training step on ${engine} equals the reference step: ${method}`, async () => {
+      const gpuBe = await fast();
+      const ref = new ReferenceBackend();
+      const G = await setUp(gpuBe, method), R = await setUp(ref, method);
+      const fp8 = method === "s-ste+fp8";
+      const capture = fp8 ? captureFp8(gpuBe) : undefined;
+      const fp8Totals = { operands: 0, values: 0, flips: 0, flushed: 0 };
+      let illConditioned = 0;
+      const flipSteps: number[] = [];
+      try {
+        for (let s = 0; s < STEPS; s++) {
+          const before = await readState(R.model, R.trainer);
+          if (s === 0) {
+            const gpuState = await readState(G.model, G.trainer); // same seed: same initial bits
+            for (const [name, st] of before) {
+              assertClose(gpuState.get(name)!.p, st.p, { atol: 0, rtol: 0 }, `initial ${name}`);
+            }
+          } else {
+            writeState(G.model, G.trainer, before);
           }
-        } else {
-          writeState(G.model, G.trainer, before);
-        }
-        const batch = makeBatch(2, 8, 32, s + 1);
-        const gs = await G.trainer.trainStep(batch);
-        let rs;
-        if (capture) {
-          const calls = await capture.collect();
-          for (const [i, c] of calls.entries()) {
-            const own = await ref.read(ref.quantizeFp8(ref.tensor(c.input, c.shape), c.format));
-            // A device that flushes a subnormal operand quantises it to ±0 (the scale comes from
-            // the integer bits, so the other entries keep theirs).
-            const flushed = own.map((v, k) => (isSubnormalF32(c.input[k]) ? 0 : v));
-            fp8Totals.flushed += assertEqualOrFlushed(
-              c.output,
-              own,
-              `FP8 call ${i} (${c.format}) on GPU`,
-              flushed,
+          const batch = makeBatch(2, 8, 32, s + 1);
+          const gs = await G.trainer.trainStep(batch);
+          let rs;
+          if (capture) {
+            const calls = await capture.collect();
+            for (const [i, c] of calls.entries()) {
+              const own = await ref.read(ref.quantizeFp8(ref.tensor(c.input, c.shape), c.format));
+              // A device that flushes a subnormal operand quantises it to ±0 (the scale comes from
+              // the integer bits, so the other entries keep theirs).
+              const flushed = own.map((v, k) => (isSubnormalF32(c.input[k]) ? 0 : v));
+              fp8Totals.flushed += assertEqualOrFlushed(
+                c.output,
+                own,
+                `FP8 call ${i} (${c.format}) on GPU`,
+                flushed,
+              );
+            }
+            ref.release();
+            const aligner = alignFp8(ref, calls);
+            try {
+              rs = await R.trainer.trainStep(batch);
+            } finally {
+              aligner.restore();
+            }
+            fp8Totals.operands += calls.length;
+            fp8Totals.values += aligner.stats.values;
+            fp8Totals.flips += aligner.stats.flips;
+          } else {
+            rs = await R.trainer.trainStep(batch);
+          }
+          const label = `${method} step ${rs.step}`;
+          assertClose(
+            [gs.step, gs.lr],
+            [rs.step, rs.lr],
+            { atol: 0, rtol: 0 },
+            `${label} step, lr`,
+          );
+          assertClose([gs.loss], [rs.loss], TOL.loss, `${label} loss`);
+          assertClose([gs.gradNorm], [rs.gradNorm], TOL.gradNorm, `${label} gradient norm`);
+          if (JSON.stringify(gs.flipRateByLayer) !== JSON.stringify(rs.flipRateByLayer)) {
+            throw new Error(
+              `${label}: flip rates differ, ${JSON.stringify(gs.flipRateByLayer)} vs ${
+                JSON.stringify(rs.flipRateByLayer)
+              }`,
             );
           }
-          ref.release();
-          const aligner = alignFp8(ref, calls);
-          try {
-            rs = await R.trainer.trainStep(batch);
-          } finally {
-            aligner.restore();
-          }
-          fp8Totals.operands += calls.length;
-          fp8Totals.values += aligner.stats.values;
-          fp8Totals.flips += aligner.stats.flips;
-        } else {
-          rs = await R.trainer.trainStep(batch);
-        }
-        const label = `${method} step ${rs.step}`;
-        assertClose([gs.step, gs.lr], [rs.step, rs.lr], { atol: 0, rtol: 0 }, `${label} step, lr`);
-        assertClose([gs.loss], [rs.loss], TOL.loss, `${label} loss`);
-        assertClose([gs.gradNorm], [rs.gradNorm], TOL.gradNorm, `${label} gradient norm`);
-        if (JSON.stringify(gs.flipRateByLayer) !== JSON.stringify(rs.flipRateByLayer)) {
-          throw new Error(
-            `${label}: flip rates differ, ${JSON.stringify(gs.flipRateByLayer)} vs ${
-              JSON.stringify(rs.flipRateByLayer)
-            }`,
+          if (rs.flipRate !== null && s > 0) flipSteps.push(rs.step);
+          compareMaps(
+            G.trainer.lastGradients!,
+            R.trainer.lastGradients!,
+            TOL.gradient,
+            `${label} gradient`,
           );
-        }
-        if (rs.flipRate !== null && s > 0) flipSteps.push(rs.step);
-        compareMaps(
-          G.trainer.lastGradients!,
-          R.trainer.lastGradients!,
-          TOL.gradient,
-          `${label} gradient`,
-        );
-        const appliedG = G.trainer.lastAppliedGradients!,
-          appliedR = R.trainer.lastAppliedGradients!;
-        compareMaps(appliedG, appliedR, TOL.gradient, `${label} applied gradient`);
+          const appliedG = G.trainer.lastAppliedGradients!,
+            appliedR = R.trainer.lastAppliedGradients!;
+          compareMaps(appliedG, appliedR, TOL.gradient, `${label} applied gradient`);
 
-        const [afterG, afterR] = [
-          await readState(G.model, G.trainer),
-          await readState(R.model, R.trainer),
-        ];
-        for (const p of R.model.parameters()) {
-          const pre = before.get(p.name)!, wg = afterG.get(p.name)!.p, wr = afterR.get(p.name)!.p;
-          const g = exactAdamW(pre, appliedG.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
-          const r = exactAdamW(pre, appliedR.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
-          const exactG = g.weights, exactR = r.weights, rho = Math.max(g.rho, r.rho);
-          const scale = maxAbs(wr);
-          const update = TOL.update(scale, rs.lr, rho);
-          assertClose(wg, exactG, update, `${label} weight ${p.name} (GPU vs exact AdamW)`);
-          assertClose(wr, exactR, update, `${label} weight ${p.name} (reference vs exact AdamW)`);
-          const direct = TOL.weight(scale, rs.lr, rho);
-          const compared: number[] = [];
-          for (let i = 0; i < wr.length; i++) {
-            if (Math.abs(exactG[i] - exactR[i]) <= direct.atol) compared.push(i);
+          const [afterG, afterR] = [
+            await readState(G.model, G.trainer),
+            await readState(R.model, R.trainer),
+          ];
+          for (const p of R.model.parameters()) {
+            const pre = before.get(p.name)!, wg = afterG.get(p.name)!.p, wr = afterR.get(p.name)!.p;
+            const g = exactAdamW(pre, appliedG.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
+            const r = exactAdamW(pre, appliedR.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
+            const exactG = g.weights, exactR = r.weights, rho = Math.max(g.rho, r.rho);
+            const scale = maxAbs(wr);
+            const update = TOL.update(scale, rs.lr, rho);
+            assertClose(wg, exactG, update, `${label} weight ${p.name} (GPU vs exact AdamW)`);
+            assertClose(wr, exactR, update, `${label} weight ${p.name} (reference vs exact AdamW)`);
+            const direct = TOL.weight(scale, rs.lr, rho);
+            const compared: number[] = [];
+            for (let i = 0; i < wr.length; i++) {
+              if (Math.abs(exactG[i] - exactR[i]) <= direct.atol) compared.push(i);
+            }
+            illConditioned += wr.length - compared.length;
+            assertClose(
+              compared.map((i) => wg[i]),
+              compared.map((i) => wr[i]),
+              direct,
+              `${label} weight ${p.name}`,
+            );
           }
-          illConditioned += wr.length - compared.length;
-          assertClose(
-            compared.map((i) => wg[i]),
-            compared.map((i) => wr[i]),
-            direct,
-            `${label} weight ${p.name}`,
-          );
         }
+      } finally {
+        capture?.restore();
       }
-    } finally {
-      capture?.restore();
-    }
-    const notes = [
-      `${illConditioned} weight entries moved apart only through AdamW's ` +
-      `normalisation of float-noise gradients (excluded from the direct comparison)`,
-    ];
-    if (fp8) {
-      if (fp8Totals.operands === 0) throw new Error("no FP8 operand was captured");
-      notes.push(
-        `FP8: ${fp8Totals.operands} operands, ${fp8Totals.values} values, ${fp8Totals.flips} ` +
-          `codes flipped at rounding boundaries and aligned, ${fp8Totals.flushed} subnormals ` +
-          `flushed on the GPU`,
-      );
-    }
-    console.log(`${method}: ${notes.join("; ")}`);
-    if (method === "t-sr-ste" && flipSteps.length === 0) {
-      throw new Error("t-sr-ste counted no mask flips after its first step");
-    }
-    if (method === "t-sr-ste+df" && G.trainer.phase !== "dense") {
-      throw new Error("t-sr-ste+df did not reach its dense phase");
-    }
-    gpuBe.release();
-  });
+      const notes = [
+        `${illConditioned} weight entries moved apart only through AdamW's ` +
+        `normalisation of float-noise gradients (excluded from the direct comparison)`,
+      ];
+      if (fp8) {
+        if (fp8Totals.operands === 0) throw new Error("no FP8 operand was captured");
+        notes.push(
+          `FP8: ${fp8Totals.operands} operands, ${fp8Totals.values} values, ${fp8Totals.flips} ` +
+            `codes flipped at rounding boundaries and aligned, ${fp8Totals.flushed} subnormals ` +
+            `flushed on the GPU`,
+        );
+      }
+      console.log(`${method}: ${notes.join("; ")}`);
+      if (method === "t-sr-ste" && flipSteps.length === 0) {
+        throw new Error("t-sr-ste counted no mask flips after its first step");
+      }
+      if (method === "t-sr-ste+df" && G.trainer.phase !== "dense") {
+        throw new Error("t-sr-ste+df did not reach its dense phase");
+      }
+      gpuBe.release();
+    });
+  }
 }
