@@ -471,3 +471,29 @@ Deno.test("memory: released and foreign tensors throw; kept ones survive; views 
   if (be.temporaryCount !== 0) throw new Error(`${be.temporaryCount} temporaries left`);
   ref.release();
 });
+
+// ---- fallback -----------------------------------------------------------------------------------
+
+Deno.test("--backend=auto without the BLAS library falls back and says why; --backend=cpu fails", async () => {
+  const { selectBackend } = await import("../experiments/_lm.ts");
+  const saved = Deno.env.get("TWOFOUR_BLAS");
+  const log = console.log, lines: string[] = [];
+  Deno.env.set("TWOFOUR_BLAS", "/nonexistent/libopenblas.so.0");
+  console.log = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    const be = await selectBackend("auto");
+    if (be.name === "cpu") throw new Error("auto chose the CPU backend without its library");
+    (be as { destroy?: () => void }).destroy?.();
+    const said = lines.join("\n");
+    for (const part of [`auto chose ${be.name}`, "cpu: no BLAS library found", "/nonexistent"]) {
+      if (!said.includes(part)) throw new Error(`the message lacks "${part}": ${said}`);
+    }
+    let error: unknown;
+    await selectBackend("cpu").catch((e) => error = e);
+    if (!(error instanceof CpuBackendUnavailableError)) throw new Error(`got ${error}`);
+  } finally {
+    console.log = log;
+    if (saved === undefined) Deno.env.delete("TWOFOUR_BLAS");
+    else Deno.env.set("TWOFOUR_BLAS", saved);
+  }
+});
