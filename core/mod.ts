@@ -1,5 +1,6 @@
 /**
- * The training stack: the {@linkcode Backend} interface and its pure-TypeScript implementation,
+ * The training stack: the {@linkcode Backend} interface, its pure-TypeScript implementation and the
+ * CPU fast path ({@linkcode CpuBackend}: BLAS GEMMs through Deno's FFI),
  * reverse-mode autograd, modules (including {@linkcode SparseLinear} with every 2:4 method of
  * SPEC 2.8), GPT-2, AdamW with the warm-up + cosine schedule, the {@linkcode Trainer}, safetensors
  * checkpoints, and the Brown corpus data pipeline.
@@ -25,6 +26,8 @@
 export * from "../reference/matrix.ts";
 export type * from "./backend.ts";
 export * from "./reference_backend.ts";
+export * from "./cpu/backend.ts";
+export * from "./cpu/blas.ts";
 export * from "./grad_check.ts";
 export * from "./autograd.ts";
 export * as ops from "./ops.ts";

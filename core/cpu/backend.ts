@@ -89,6 +89,8 @@ interface SoftmaxCache {
 /** Thrown by {@linkcode createCpuBackend} when no BLAS library can be opened. */
 export class CpuBackendUnavailableError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message Why (the library search and how to install one).
    */
   constructor(message: string) {
@@ -150,6 +152,8 @@ export class CpuBackend implements Backend {
   #erfcCache = new Map<CpuStorage, { data: Float32Array; version: number; values: Float64Array }>();
 
   /**
+   * Creates a backend on a loaded BLAS.
+   *
    * @param blas A loaded BLAS ({@linkcode loadBlas}); {@linkcode createCpuBackend} opens one.
    */
   constructor(blas: Blas) {
