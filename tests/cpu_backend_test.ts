@@ -398,7 +398,7 @@ Deno.test("meanRows, sumSquares, dot: exact", async () => {
   );
 });
 
-Deno.test("2:4 operations (prune, soft threshold, transposable mask, MVUE, masked decay, flip count, FP8): exact", async () => {
+Deno.test("2:4 operations through the oracles (prune, soft threshold, transposable mask, masked decay, flip count): exact", async () => {
   const w = random(8 * 12, 22, 2);
   w.set([0.5, -0.5, 0.5, -0.5], 0); // ties
   const W = [f(w, [8, 12])];
@@ -415,18 +415,61 @@ Deno.test("2:4 operations (prune, soft threshold, transposable mask, MVUE, maske
     return [r.pruned, r.mask];
   });
   await compare("transposableMask24", W, (be, [t]) => be.transposableMask24(t));
-  await compare("mvue24", W, (be, [t]) => be.mvue24(t, 99, 3));
   const g = random(8 * 12, 23);
   await compare("maskedDecay and flipCount", [f(g, [8, 12]), f(w, [8, 12])], (be, [gt, wt]) => {
     const mask = be.pruneNM(wt, 2, 4).mask, other = be.transposableMask24(wt);
     return [be.maskedDecay(gt, wt, mask, 0.25), be.flipCount(mask, other)];
   });
+});
+
+Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact, edge cases", async () => {
+  // FP8: random values, exact grid midpoints (ties to even), ±0, a float32 subnormal, values that
+  // scale to the format's max and past a binade boundary.
   for (const format of ["e4m3", "e5m2"] as const) {
+    const x = random(4096, 24, 50);
+    x.set([0, -0, 1e-40, -1e-40, 448, -448, 1.0625, 1.1875, -1.1875, 0.0009765625, 3.75e-5], 0);
     await compare(
       `quantizeFp8 ${format}`,
-      [f(random(2 * 3 * 4, 24, 50), [2, 3, 4])],
+      [f(x, [2, 32, 64])],
       (be, [t]) => be.quantizeFp8(t, format),
     );
+    await compare(
+      `quantizeFp8 ${format} zeros`,
+      [f(new Float32Array(8), [8])],
+      (be, [t]) => be.quantizeFp8(t, format),
+    );
+  }
+  // MVUE: a gradient-sized matrix with zero groups and one dominant entry per group.
+  const g = random(64 * 512, 27, 3);
+  g.fill(0, 0, 8);
+  g.set([1e-3, 5, 1e-3, 1e-3], 8);
+  for (const [seed, stream] of [[1, 0], [99, 3], [2 ** 40 + 7, 2 ** 31]]) {
+    await compare(
+      `mvue24 seed ${seed}`,
+      [f(g, [64, 512])],
+      (be, [t]) => be.mvue24(t, seed, stream),
+    );
+  }
+  // Errors as the oracles word them (a NaN input).
+  const message = (be: Backend, op: (be: Backend, t: Tensor) => Tensor) => {
+    try {
+      op(be, be.tensor(Float32Array.of(1, NaN, 0, 0), [1, 4]));
+    } catch (e) {
+      return String(e);
+    } finally {
+      be.release();
+    }
+    return "nothing thrown";
+  };
+  const ops: ((be: Backend, t: Tensor) => Tensor)[] = [
+    (be, t) => be.quantizeFp8(t, "e4m3"),
+    (be, t) => be.mvue24(t, 1, 0),
+  ];
+  for (const op of ops) {
+    const mine = message(await cpu(), op), theirs = message(ref, op);
+    if (!mine.startsWith("RangeError") || mine !== theirs) {
+      throw new Error(`errors differ: "${mine}" vs "${theirs}"`);
+    }
   }
 });
 

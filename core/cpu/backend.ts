@@ -1,8 +1,9 @@
 /**
  * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
  * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
- * operations as typed-array loops over pooled `Float32Array` storage, and the 2:4 operations
- * through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
+ * operations as typed-array loops over pooled `Float32Array` storage, FP8 and MVUE as
+ * allocation-free copies of the oracles' arithmetic, and the other 2:4 operations through the
+ * `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
  * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
  * library instead of failing so callers can fall back.
  *
@@ -33,6 +34,9 @@ import {
 } from "../_backend_checks.ts";
 import { erfc } from "../_erfc.ts";
 import { fastExp } from "./_exp.ts";
+import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
+import { assertMvueInput } from "../../reference/mvue.ts";
+import { assertQuantizeFp8Args } from "../../reference/_checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
 
 /** One allocation; views made by `reshape` share it. `version` counts in-place writes. */
@@ -681,9 +685,15 @@ export class CpuBackend implements Backend {
     );
   }
 
-  /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group). */
+  /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group) (the oracle's arithmetic). */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
-    return this.#viaReference([g], "sample MVUE 2:4", (ref, [t]) => ref.mvue24(t, seed, stream));
+    const action = "sample MVUE 2:4";
+    const G = this.#check.float(g, action);
+    const [rows, cols] = dims2(G, action);
+    assertMvueInput({ rows, cols, data: f32(G) }, action);
+    const res = this.#alloc(G.shape);
+    mvue24Into(f32(G), cols, seed, stream, f32(res), action);
+    return res;
   }
 
   /** `grad + alpha·(1 − mask) ⊙ w`. */
@@ -704,13 +714,16 @@ export class CpuBackend implements Backend {
     );
   }
 
-  /** FP8 quantise–dequantise with per-tensor amax scaling. */
+  /** FP8 quantise–dequantise with per-tensor amax scaling (the oracle's arithmetic), any shape. */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    return this.#viaReference(
-      [x],
-      `quantize to FP8 ${format}`,
-      (ref, [t]) => ref.quantizeFp8(t, format),
-    );
+    const X = this.#check.float(x, `quantize to FP8 ${format}`);
+    // Leading axes become rows so the oracle's checks name a position.
+    const cols = X.shape[X.shape.length - 1],
+      rows = X.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+    assertQuantizeFp8Args({ rows, cols, data: f32(X) }, { format }, "quantize to FP8");
+    const res = this.#alloc(X.shape);
+    quantizeFp8Into(f32(X), format, f32(res));
+    return res;
   }
 
   // ---- optimizer --------------------------------------------------------------------------------
