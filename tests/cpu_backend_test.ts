@@ -422,7 +422,7 @@ Deno.test("2:4 operations through the oracles (prune, soft threshold, transposab
   });
 });
 
-Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact, edge cases", async () => {
+Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact, edge cases; errors as the reference's", async () => {
   // FP8: random values, exact grid midpoints (ties to even), ±0, a float32 subnormal, values that
   // scale to the format's max and past a binade boundary.
   for (const format of ["e4m3", "e5m2"] as const) {
@@ -450,7 +450,7 @@ Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact
       (be, [t]) => be.mvue24(t, seed, stream),
     );
   }
-  // Errors as the oracles word them (a NaN input).
+  // Errors as the reference words them (a NaN input; a NaN mask entry).
   const message = (be: Backend, op: (be: Backend, t: Tensor) => Tensor) => {
     try {
       op(be, be.tensor(Float32Array.of(1, NaN, 0, 0), [1, 4]));
@@ -464,6 +464,9 @@ Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact
   const ops: ((be: Backend, t: Tensor) => Tensor)[] = [
     (be, t) => be.quantizeFp8(t, "e4m3"),
     (be, t) => be.mvue24(t, 1, 0),
+    (be, t) => be.flipCount(be.full([1, 4]), t),
+    (be, t) => be.maskedDecay(be.full([1, 4]), be.full([1, 4]), t, 0.1),
+    (be, t) => be.pruneNM(t, 2, 4).mask,
   ];
   for (const op of ops) {
     const mine = message(await cpu(), op), theirs = message(ref, op);

@@ -16,6 +16,9 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 /** Adding and subtracting 2^52 rounds a double in `[0, 2^51)` to the nearest integer, ties to even. */
 const RNE_SHIFT = 2 ** 52;
 const F32_BITS = new Float32Array(1), U32_BITS = new Uint32Array(F32_BITS.buffer);
+/** `2^k` for k = −160..160 (`Math.pow` per element would dominate the quantiser). */
+const POW2_OFFSET = 160;
+const POW2 = Float64Array.from({ length: 2 * POW2_OFFSET + 1 }, (_, i) => 2 ** (i - POW2_OFFSET));
 /** Mantissa bits and smallest normal exponent per format (`reference/fp8.ts`). */
 const FP8: Record<Fp8Format, { m: number; minExponent: number }> = {
   e4m3: { m: 3, minExponent: -6 },
@@ -40,8 +43,8 @@ export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32
       // The binade of the float32 `a` from its exponent bits (subnormal `a` clamps below anyway).
       F32_BITS[0] = a;
       const e = Math.max(((U32_BITS[0] >>> 23) & 0xff) - 127, minExponent);
-      const step = 2 ** (e - m);
-      q = ((a / step + RNE_SHIFT) - RNE_SHIFT) * step;
+      // Scaling by powers of two is exact, so a·2^(m−e) is the oracle's a / 2^(e−m).
+      q = ((a * POW2[POW2_OFFSET + m - e] + RNE_SHIFT) - RNE_SHIFT) * POW2[POW2_OFFSET + e - m];
     }
     out[i] = (y < 0 || (y === 0 && 1 / y < 0) ? -q : q) / scale;
   }

@@ -29,10 +29,16 @@ import {
   checkIndexData,
   checkTensorData,
   dims2,
+  sameShape,
   TensorChecker,
   type TensorKind,
 } from "../_backend_checks.ts";
 import { erfc } from "../_erfc.ts";
+import type { Matrix } from "../matrix.ts";
+import { pruneNM as pruneNMOracle } from "../../reference/prune.ts";
+import { softThreshold24 as softThreshold24Oracle } from "../../reference/soft_threshold.ts";
+import { transposableMask24 as transposableMask24Oracle } from "../../reference/transposable.ts";
+import { maskedDecay as maskedDecayOracle } from "../../reference/masked_decay.ts";
 import { fastExp } from "./_exp.ts";
 import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
@@ -666,23 +672,24 @@ export class CpuBackend implements Backend {
 
   // ---- 2:4 sparsity (the reference's oracles) ----------------------------------------------------
 
-  /** Hard N:M magnitude pruning along rows. */
+  /** Hard N:M magnitude pruning along rows (the oracle, on the storage itself). */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    return this.#prunedViaReference(w, `prune to ${n}:${m}`, (ref, t) => ref.pruneNM(t, n, m));
+    const W = this.#matrixInput(w, `prune to ${n}:${m}`);
+    return this.#pruned(pruneNMOracle(this.#matrix(W), { n, m }), W.shape);
   }
 
-  /** Soft-threshold 2:4 pruning. */
+  /** Soft-threshold 2:4 pruning (the oracle, on the storage itself). */
   softThreshold24(w: Tensor): PrunedTensor {
-    return this.#prunedViaReference(w, "soft-threshold to 2:4", (ref, t) => ref.softThreshold24(t));
+    const W = this.#matrixInput(w, "soft-threshold to 2:4");
+    return this.#pruned(softThreshold24Oracle(this.#matrix(W)), W.shape);
   }
 
-  /** Transposable 2:4 mask (exact 90-pattern optimum per 4×4 block). */
+  /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (the oracle). */
   transposableMask24(w: Tensor): Tensor {
-    return this.#viaReference(
-      [w],
-      "find a transposable 2:4 mask",
-      (ref, [t]) => ref.transposableMask24(t),
-    );
+    const W = this.#matrixInput(w, "find a transposable 2:4 mask");
+    const res = this.#alloc(W.shape);
+    f32(res).set(transposableMask24Oracle(this.#matrix(W)).mask);
+    return res;
   }
 
   /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group) (the oracle's arithmetic). */
@@ -696,22 +703,39 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** `grad + alpha·(1 − mask) ⊙ w`. */
+  /** `grad + alpha·(1 − mask) ⊙ w` (the oracle's arithmetic, as the reference). */
   maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
-    return this.#viaReference(
-      [grad, w, mask],
-      "apply masked decay",
-      (ref, [g, x, m]) => ref.maskedDecay(g, x, m, alpha),
+    const action = "apply masked decay";
+    const G = this.#matrixInput(grad, action), W = this.#matrixInput(w, action);
+    const M = this.#matrixInput(mask, action);
+    sameShape(G, W, action);
+    sameShape(G, M, action);
+    const out = maskedDecayOracle(
+      this.#matrix(G),
+      this.#matrix(W),
+      this.#mask(M, action),
+      alpha,
     );
+    const res = this.#alloc(G.shape);
+    f32(res).set(out.data);
+    return res;
   }
 
   /** Number of positions where two 0/1 masks differ → `[1]`. */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    return this.#viaReference(
-      [prev, next],
-      "count mask flips",
-      (ref, [p, q]) => ref.flipCount(p, q),
-    );
+    const action = "count mask flips";
+    const [P, N] = this.#check.pair(prev, next, action);
+    const pd = f32(P), nd = f32(N);
+    for (const d of [pd, nd]) {
+      for (let i = 0; i < d.length; i++) {
+        if (d[i] !== 0 && d[i] !== 1) throw maskError(action, d[i], i);
+      }
+    }
+    let count = 0;
+    for (let i = 0; i < pd.length; i++) if (pd[i] !== nd[i]) count++;
+    const res = this.#alloc([1]);
+    res.storage.data[0] = count;
+    return res;
   }
 
   /** FP8 quantise–dequantise with per-tensor amax scaling (the oracle's arithmetic), any shape. */
@@ -814,15 +838,32 @@ export class CpuBackend implements Backend {
     return out[0];
   }
 
-  #prunedViaReference(
-    w: Tensor,
-    action: string,
-    op: (ref: ReferenceBackend, x: Tensor) => PrunedTensor,
-  ): PrunedTensor {
-    const [pruned, mask] = this.#runReference([w], action, (ref, [x]) => {
-      const r = op(ref, x);
-      return [r.pruned, r.mask];
-    });
+  /** A live 2-D `f32` tensor. */
+  #matrixInput(t: Tensor, action: string): CpuTensor {
+    const x = this.#check.float(t, action);
+    dims2(x, action);
+    return x;
+  }
+
+  /** A 2-D tensor as the oracles' `Matrix`, viewing its storage (the oracles do not write it). */
+  #matrix(t: CpuTensor): Matrix {
+    return { rows: t.shape[0], cols: t.shape[1], data: f32(t) };
+  }
+
+  /** A 0/1 mask tensor as the `Uint8Array` the oracles take (other values throw). */
+  #mask(t: CpuTensor, action: string): Uint8Array {
+    const d = f32(t), out = new Uint8Array(d.length);
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] !== 0 && d[i] !== 1) throw maskError(action, d[i], i);
+      out[i] = d[i];
+    }
+    return out;
+  }
+
+  #pruned(r: { pruned: Matrix; mask: Uint8Array }, shape: readonly number[]): PrunedTensor {
+    const pruned = this.#alloc(shape), mask = this.#alloc(shape);
+    f32(pruned).set(r.pruned.data);
+    f32(mask).set(r.mask);
     return { pruned, mask };
   }
 
@@ -848,6 +889,13 @@ export class CpuBackend implements Backend {
       ref.release();
     }
   }
+}
+
+/** The reference's error for a mask value other than 0 and 1. */
+function maskError(action: string, value: number, index: number): RangeError {
+  return new RangeError(
+    `Cannot ${action}: a mask must hold only 0 and 1, got ${value} at flat index ${index}`,
+  );
 }
 
 /** The values of an `f32` tensor. */
