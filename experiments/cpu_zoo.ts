@@ -33,7 +33,7 @@ import { GpuRuntime } from "../gpu/runtime.ts";
 import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
 import { parseConfig } from "./_lm.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -296,7 +296,7 @@ async function fmaPeak(): Promise<{ gflops: number; how: string }> {
   } catch (e) {
     const blas = loadBlas({ threads: 2 });
     if (!("sgemm" in blas)) throw new Error(`no gcc (${e}) and no BLAS: no peak to report`);
-    const n = 1536, x = lcgFloats(n * n, 1), c = new Float32Array(n * n);
+    const n = 1536, x = seededFloats(n * n, 1), c = new Float32Array(n * n);
     let best = 0;
     for (let r = 0; r < 5; r++) {
       const t0 = performance.now();
@@ -316,7 +316,7 @@ function childNativeOpenblas(): void {
   if (!("sgemm" in blas)) throw new Error(blas.message);
   const ms: number[] = [];
   for (const [si, s] of SHAPES.entries()) {
-    const a = lcgFloats(s.batch * s.m * s.k, 1 + si), b = lcgFloats(s.batch * s.k * s.n, 101 + si);
+    const a = seededFloats(s.batch * s.m * s.k, 1 + si), b = seededFloats(s.batch * s.k * s.n, 101 + si);
     const c = new Float32Array(s.batch * s.m * s.n);
     const run = () => {
       for (let q = 0; q < s.batch; q++) {
@@ -382,8 +382,8 @@ async function main(): Promise<void> {
 
   // Inputs, correctness and call counts (one untimed call per engine and shape first).
   const inputs = SHAPES.map((s, si) => ({
-    a: lcgFloats(s.batch * s.m * s.k, 1 + si),
-    b: lcgFloats(s.batch * s.k * s.n, 101 + si),
+    a: seededFloats(s.batch * s.m * s.k, 1 + si),
+    b: seededFloats(s.batch * s.k * s.n, 101 + si),
   }));
   const prepared = SHAPES.map((s, si) =>
     engines.map((e) => e.prepare(s, inputs[si].a, inputs[si].b))

@@ -38,7 +38,7 @@ import {
   createCpuBackend,
 } from "../core/cpu/backend.ts";
 import { gamma, U } from "./_float32_rules.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats } from "../reference/testing.ts";
 
 type Tol = { atol: number; rtol: number };
 const EXACT: Tol = { atol: 0, rtol: 0 };
@@ -57,7 +57,7 @@ function cpu(): Promise<CpuBackend> {
 const ref = new ReferenceBackend();
 
 const random = (n: number, seed: number, scale = 1) =>
-  lcgFloats(n, seed, (u) => (u * 2 - 1) * scale);
+  seededFloats(n, seed, (u) => (u * 2 - 1) * scale);
 
 type Input = { data: Float32Array | Int32Array; shape: number[] };
 const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });

@@ -34,7 +34,7 @@ import {
   type TensorKind,
 } from "../_backend_checks.ts";
 import { erfc } from "../_erfc.ts";
-import type { Matrix } from "../matrix.ts";
+import type { Matrix } from "../../reference/matrix.ts";
 import { pruneNM as pruneNMOracle } from "../../reference/prune.ts";
 import { softThreshold24 as softThreshold24Oracle } from "../../reference/soft_threshold.ts";
 import { transposableMask24 as transposableMask24Oracle } from "../../reference/transposable.ts";
@@ -42,7 +42,7 @@ import { maskedDecay as maskedDecayOracle } from "../../reference/masked_decay.t
 import { fastExp } from "./_exp.ts";
 import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
-import { assertQuantizeFp8Args } from "../../reference/_checks.ts";
+import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
 
 /** One allocation; views made by `reshape` share it. `version` counts in-place writes. */
