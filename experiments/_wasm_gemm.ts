@@ -17,7 +17,9 @@ const ROWS = 4, COLS = 8;
 export function gemmWat(): string {
   const acc = (r: number, h: number) => `$c${r}${h}`;
   const locals: string[] = [];
-  for (let r = 0; r < ROWS; r++) for (let h = 0; h < 2; h++) locals.push(`(local ${acc(r, h)} v128)`);
+  for (let r = 0; r < ROWS; r++) {
+    for (let h = 0; h < 2; h++) locals.push(`(local ${acc(r, h)} v128)`);
+  }
   const zero = [], fma = [], store = [];
   for (let r = 0; r < ROWS; r++) {
     for (let h = 0; h < 2; h++) zero.push(`(local.set ${acc(r, h)} (v128.const i32x4 0 0 0 0))`);
@@ -32,7 +34,9 @@ export function gemmWat(): string {
     fma.push(`(local.set $pa${r} (i32.add (local.get $pa${r}) (i32.const 4)))`);
     for (let h = 0; h < 2; h++) {
       store.push(
-        `(v128.store offset=${16 * h} (i32.add (local.get $pc) (i32.mul (i32.const ${r}) (local.get $rowC))) (local.get ${
+        `(v128.store offset=${
+          16 * h
+        } (i32.add (local.get $pc) (i32.mul (i32.const ${r}) (local.get $rowC))) (local.get ${
           acc(r, h)
         }))`,
       );
@@ -132,7 +136,16 @@ export function packA(
   }
 }
 
-type GemmFn = (a: number, b: number, c: number, M: number, N: number, K: number, r0: number, r1: number) => void;
+type GemmFn = (
+  a: number,
+  b: number,
+  c: number,
+  M: number,
+  N: number,
+  K: number,
+  r0: number,
+  r1: number,
+) => void;
 
 /** Worker source: instantiates the module on the shared memory, then runs row ranges on demand. */
 const WORKER = `

@@ -316,7 +316,8 @@ function childNativeOpenblas(): void {
   if (!("sgemm" in blas)) throw new Error(blas.message);
   const ms: number[] = [];
   for (const [si, s] of SHAPES.entries()) {
-    const a = seededFloats(s.batch * s.m * s.k, 1 + si), b = seededFloats(s.batch * s.k * s.n, 101 + si);
+    const a = seededFloats(s.batch * s.m * s.k, 1 + si),
+      b = seededFloats(s.batch * s.k * s.n, 101 + si);
     const c = new Float32Array(s.batch * s.m * s.n);
     const run = () => {
       for (let q = 0; q < s.batch; q++) {
