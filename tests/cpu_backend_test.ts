@@ -1,7 +1,7 @@
 /**
  * The CPU backend against the reference backend, op by op, on seeded inputs with awkward shapes
- * (1×1, 3×5, 17×33, batched products, K = 0), plus the memory rules, the allocation pool and the
- * fallback when the BLAS library is missing. The suite prints the library and FAILS (never skips)
+ * (1×1, 3×5, 17×33, batched products, K = 0) and sizes that split the work with the helper thread,
+ * plus the memory rules, the caches and the fallback when the BLAS library is missing. The suite prints the library and FAILS (never skips)
  * when none loads.
  *
  * Tolerances (`|cpu − ref| ≤ atol + rtol·|ref|`, `u = 2^-24`). Both backends store float32 and do
@@ -243,6 +243,15 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
     (be, [t, g]) => be.geluBackward(t, g),
     roundedApart(1.25e-12 * maxAbs(dy)),
   );
+  // Large enough to split with the helper thread (≥ 2^16 elements), forward then backward.
+  const big = random(1 << 17, 35, 9), bigDy = random(1 << 17, 36, 2);
+  await compare(
+    "gelu then geluBackward, split between two threads",
+    [f(big, [1 << 17]), f(bigDy, [1 << 17])],
+    (be, [t, g]) => [be.gelu(t), be.geluBackward(t, g)],
+    [roundedApart(1e-12 * 9), roundedApart(1.25e-12 * maxAbs(bigDy))],
+  );
+  if ((await cpu()).helperCalls === 0) throw new Error("the helper thread shared no work");
   // Forward then backward: the backward reuses the forward's erfc values.
   await compare(
     "gelu then geluBackward",

@@ -33,13 +33,14 @@ import {
   TensorChecker,
   type TensorKind,
 } from "../_backend_checks.ts";
-import { erfc } from "../_erfc.ts";
+import { fastExp } from "./_exp.ts";
 import type { Matrix } from "../../reference/matrix.ts";
 import { pruneNM as pruneNMOracle } from "../../reference/prune.ts";
 import { softThreshold24 as softThreshold24Oracle } from "../../reference/soft_threshold.ts";
 import { transposableMask24 as transposableMask24Oracle } from "../../reference/transposable.ts";
 import { maskedDecay as maskedDecayOracle } from "../../reference/masked_decay.ts";
-import { fastExp } from "./_exp.ts";
+import { type KernelName, KERNELS } from "./_kernels.ts";
+import { CLAIMED, IDLE, SEQ, STATE } from "./_worker.ts";
 import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
@@ -80,8 +81,10 @@ const CPU_TENSORS: TensorKind<CpuTensor> = {
   indices: (t) => t.storage.data as Int32Array,
 };
 
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+/** Elements (times their per-element weight) below which a hand-off costs more than it saves. */
+const PARALLEL_MIN_WORK = 1 << 16;
+/** How long to wait for the helper thread before doing its share here. */
+const HELPER_TIMEOUT_MS = 60_000;
 
 /** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
 interface SoftmaxCache {
@@ -129,7 +132,7 @@ export type CpuBackendOptions = LoadBlasOptions;
 export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
   const blas = loadBlas(options);
   if (!("sgemm" in blas)) return Promise.reject(new CpuBackendUnavailableError(blas.message));
-  return Promise.resolve(new CpuBackend(blas));
+  return Promise.resolve(new CpuBackend(blas, { threads: options.threads }));
 }
 
 /**
@@ -158,17 +161,35 @@ export class CpuBackend implements Backend {
   /** The cold 2:4 operations run on the reference's oracles through this backend. */
   #ref = new ReferenceBackend();
   #softmaxCache: SoftmaxCache | null = null;
+  #f64Pool = new Map<number, Float64Array[]>();
+  #helper: Worker | null = null;
+  #noHelper = false;
+  #control = new Int32Array(new SharedArrayBuffer(8));
+  #helperSeq = 0;
+  #helperCalls = 0;
   /** `erfc(−x/√2)` of each GELU input since its forward, for the backward (by storage). */
   #erfcCache = new Map<CpuStorage, { data: Float32Array; version: number; values: Float64Array }>();
+
+  /** Threads the element-wise work may use (this one and, from 2, one helper). */
+  readonly threads: number;
 
   /**
    * Creates a backend on a loaded BLAS.
    *
    * @param blas A loaded BLAS ({@linkcode loadBlas}); {@linkcode createCpuBackend} opens one.
+   * @param options `{ threads }` for the element-wise work (default: the CPU count); from 2, the
+   * heaviest loops (cross-entropy exponentials, GELU) split with one helper thread.
    */
-  constructor(blas: Blas) {
+  constructor(blas: Blas, options: { threads?: number } = {}) {
     this.blas = blas;
-    this.device = `CPU (${blas.version}, ${blas.threads || "?"} BLAS threads)`;
+    this.threads = Math.max(1, Math.floor(options.threads ?? navigator.hardwareConcurrency));
+    this.device = `CPU (${blas.version}, ${blas.threads || "?"} BLAS threads, ${this.threads} ` +
+      `threads for element-wise work)`;
+  }
+
+  /** Calls whose work the helper thread shared so far (for tests and benchmarks). */
+  get helperCalls(): number {
+    return this.#helperCalls;
   }
 
   /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
@@ -391,12 +412,9 @@ export class CpuBackend implements Backend {
   gelu(x: Tensor): Tensor {
     const t = this.#check.float(x, "apply GELU");
     const res = this.#alloc(t.shape), out = f32(res), d = f32(t);
-    const values = new Float64Array(d.length);
-    for (let i = 0; i < out.length; i++) {
-      const v = d[i], e = erfc(-v * SQRT1_2, fastExp);
-      values[i] = e;
-      out[i] = v === -Infinity ? 0 : 0.5 * v * e;
-    }
+    const values = this.#f64(d.length);
+    this.#parallel("geluRange", (i0, i1) => [d, out, values, i0, i1], d.length);
+    this.#dropErfc(t.storage);
     this.#erfcCache.set(t.storage, { data: d, version: t.storage.version, values });
     return res;
   }
@@ -408,17 +426,8 @@ export class CpuBackend implements Backend {
     const cached = this.#erfcCache.get(t.storage);
     const values = cached && cached.data === d && cached.version === t.storage.version
       ? cached.values
-      : null;
-    for (let i = 0; i < out.length; i++) {
-      const v = d[i];
-      const deriv = Number.isFinite(v)
-        ? 0.5 * (values ? values[i] : erfc(-v * SQRT1_2, fastExp)) +
-          v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
-        : v > 0
-        ? 1
-        : 0;
-      out[i] = gd[i] * deriv;
-    }
+      : new Float64Array(0);
+    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, values, i0, i1], d.length);
     return res;
   }
 
@@ -776,8 +785,79 @@ export class CpuBackend implements Backend {
   #alloc(shape: readonly number[]): CpuTensor {
     let size = 1;
     for (const d of shape) size *= d;
-    const data = this.#pool.get(size)?.pop() ?? new Float32Array(size);
+    const data = this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
     return this.#register(new CpuStorage(data), shape, "f32");
+  }
+
+  /** A float64 scratch array in shared memory (for the helper thread), from the pool. */
+  #f64(size: number): Float64Array {
+    return this.#f64Pool.get(size)?.pop() ?? new Float64Array(new SharedArrayBuffer(8 * size));
+  }
+
+  #dropErfc(storage: CpuStorage): void {
+    const entry = this.#erfcCache.get(storage);
+    if (!entry) return;
+    this.#erfcCache.delete(storage);
+    const list = this.#f64Pool.get(entry.values.length);
+    if (list) list.push(entry.values);
+    else this.#f64Pool.set(entry.values.length, [entry.values]);
+  }
+
+  /**
+   * Runs `kernel` on `[0, total)`: the upper part on the helper thread (when there is one and the
+   * work, `total·weight`, is worth a hand-off), the lower part here, then waits for the helper.
+   * A helper that fails leaves its range to this thread.
+   */
+  #parallel(
+    kernel: KernelName,
+    args: (start: number, end: number) => unknown[],
+    total: number,
+    weight = 1,
+  ): void {
+    const run = (start: number, end: number) =>
+      (KERNELS[kernel] as (...a: unknown[]) => void)(...args(start, end));
+    const helper = total * weight >= PARALLEL_MIN_WORK ? this.#claimHelper() : null;
+    if (!helper) return run(0, total);
+    const mid = Math.floor(total / 2), seq = ++this.#helperSeq;
+    helper.postMessage({ kernel, args: args(mid, total), control: this.#control, seq });
+    run(0, mid);
+    const control = this.#control;
+    const deadline = performance.now() + HELPER_TIMEOUT_MS;
+    for (;;) {
+      const state = Atomics.load(control, SEQ);
+      if (state === seq) {
+        this.#helperCalls++;
+        return;
+      }
+      if (state === -seq) break;
+      if (performance.now() > deadline) {
+        this.#helper = null; // unresponsive: work alone from now on
+        this.#noHelper = true;
+        break;
+      }
+      Atomics.wait(control, SEQ, state, 50);
+    }
+    run(mid, total);
+  }
+
+  /**
+   * The helper thread, claimed for one call (started, or restarted after it closed itself when
+   * idle); null on one core or where module workers are unavailable.
+   */
+  #claimHelper(): Worker | null {
+    if (this.threads < 2 || this.#noHelper) return null;
+    const control = this.#control;
+    if (this.#helper && Atomics.compareExchange(control, STATE, IDLE, CLAIMED) === IDLE) {
+      return this.#helper;
+    }
+    try {
+      this.#helper = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+      Atomics.store(control, STATE, CLAIMED);
+      return this.#helper;
+    } catch {
+      this.#noHelper = true;
+      return null;
+    }
   }
 
   #register(storage: CpuStorage, shape: readonly number[], dtype: DType): CpuTensor {
@@ -792,7 +872,7 @@ export class CpuBackend implements Backend {
       else this.#pool.set(storage.data.length, [storage.data]);
     }
     if (this.#softmaxCache?.storage === storage) this.#softmaxCache = null;
-    this.#erfcCache.delete(storage);
+    this.#dropErfc(storage);
     storage.released = true;
     storage.kept = false;
     storage.data = new Float32Array(0);
@@ -805,21 +885,10 @@ export class CpuBackend implements Backend {
       return cached;
     }
     const z = f32(Z);
-    const exps = cached && cached.exps.length === n * c ? cached.exps : new Float64Array(n * c);
-    const sums = new Float64Array(n), maxes = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      const o = r * c;
-      let max = -Infinity;
-      for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
-      let sum = 0;
-      for (let k = 0; k < c; k++) {
-        const e = fastExp(z[o + k] - max);
-        exps[o + k] = e;
-        sum += e;
-      }
-      sums[r] = sum;
-      maxes[r] = max;
-    }
+    const exps = cached && cached.exps.length === n * c ? cached.exps : this.#f64(n * c);
+    const sums = this.#f64(n), maxes = this.#f64(n);
+    // Rows split by work (c values each) between this thread and the helper.
+    this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
     const entry = { storage: S, data: S.data, version: S.version, exps, sums, maxes };
     this.#softmaxCache = entry;
     return entry;
