@@ -9,7 +9,7 @@
 
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
 import { MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
-import { uniforms } from "../../reference/rng.ts";
+import { uniform4 } from "../../reference/rng.ts";
 
 const f = Math.fround;
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -52,7 +52,8 @@ export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32
 
 /**
  * MVUE 2:4 along rows of `[rows, cols]` into `out`, step by step as `reference/mvue.ts` (its
- * float32 sums, divisions and picks; uniforms `uniform4(seed, stream, group)`, drawn in bulk).
+ * float32 sums, divisions and picks; uniforms `uniform4(seed, stream, group)` from an
+ * allocation-free Philox).
  * Throws the oracle's `RangeError` for a group whose magnitude sum exceeds 2^126.
  */
 export function mvue24Into(
@@ -63,9 +64,11 @@ export function mvue24Into(
   out: Float32Array,
   action: string,
 ): void {
-  const u = uniforms(seed, stream, x.length);
+  uniform4(seed, stream, 0); // the oracle's seed and stream checks
+  const k0 = seed % TWO_POW_32, k1 = Math.floor(seed / TWO_POW_32);
   out.fill(0);
   for (let o = 0; o < x.length; o += 4) {
+    philoxUniforms01(o / 4, stream, k0, k1);
     const a0 = f(Math.abs(x[o]) + MVUE_EPSILON), a1 = f(Math.abs(x[o + 1]) + MVUE_EPSILON);
     const a2 = f(Math.abs(x[o + 2]) + MVUE_EPSILON), a3 = f(Math.abs(x[o + 3]) + MVUE_EPSILON);
     const sum = f(f(f(a0 + a1) + a2) + a3);
@@ -81,7 +84,7 @@ export function mvue24Into(
     // R_i: the sum of the other three in ascending index order.
     const r0 = f(f(a1 + a2) + a3), r1 = f(f(a0 + a2) + a3);
     const r2 = f(f(a0 + a1) + a3), r3 = f(f(a0 + a1) + a2);
-    const u0 = u[o], u1 = u[o + 1];
+    const u0 = PHILOX_OUT[0], u1 = PHILOX_OUT[1];
     // First pick: inclusive inverse CDF, lowest index first; fallback 3.
     let c = t0, first = 3;
     if (u0 <= c) first = 0;
@@ -115,4 +118,37 @@ export function mvue24Into(
       out[o + k] = f(x[o + k] / f(tk + f(ak * s)));
     }
   }
+}
+
+// ---- Philox4x32-10 (reference/rng.ts), without allocations ------------------------------------
+
+const M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85;
+const TWO_POW_32 = 4294967296, TWO_POW_M16 = 1 / 65536, TWO_POW_M23 = 1.1920928955078125e-7;
+// The multipliers' 16-bit halves: a·half < 2^48 is exact in a double, so the high word of a·M is
+// ⌊(a·M_hi + ⌊a·M_lo / 2^16⌋) / 2^16⌋ with no rounding (the reference splits both factors).
+const M0_HI = M0 >>> 16, M0_LO = M0 & 0xffff, M1_HI = M1 >>> 16, M1_LO = M1 & 0xffff;
+/** The first two uniforms of the last block drawn by {@linkcode philoxUniforms01}. */
+const PHILOX_OUT = new Float64Array(2);
+
+/**
+ * Words 0 and 1 of Philox4x32-10 at counter `(index, stream, 0, 0)` under key `(k0, k1)`, as the
+ * uniforms `((w >>> 9) + 0.5)·2^-23` of `uniform4` (into `PHILOX_OUT`).
+ */
+function philoxUniforms01(index: number, stream: number, k0: number, k1: number): void {
+  let c0 = index, c1 = stream, c2 = 0, c3 = 0;
+  for (let round = 0; round < 10; round++) {
+    if (round > 0) {
+      k0 = (k0 + W0) >>> 0;
+      k1 = (k1 + W1) >>> 0;
+    }
+    const hi0 = Math.floor((c0 * M0_HI + Math.floor(c0 * M0_LO * TWO_POW_M16)) * TWO_POW_M16);
+    const hi1 = Math.floor((c2 * M1_HI + Math.floor(c2 * M1_LO * TWO_POW_M16)) * TWO_POW_M16);
+    const lo0 = Math.imul(M0, c0) >>> 0, lo1 = Math.imul(M1, c2) >>> 0;
+    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    c1 = lo1;
+    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c3 = lo0;
+  }
+  PHILOX_OUT[0] = ((c0 >>> 9) + 0.5) * TWO_POW_M23;
+  PHILOX_OUT[1] = ((c1 >>> 9) + 0.5) * TWO_POW_M23;
 }
