@@ -9,8 +9,8 @@
  * interleaved rounds (cpu, webgpu, torch, cpu, webgpu, torch, …) so a machine shared with other
  * jobs slows all of them alike; the figure is the median step time over rounds, as tokens/s and as
  * a ratio to PyTorch's. The reference backend (seconds per step) runs one step in the first
- * `referenceRounds` rounds only. Then, on the CPU backend alone, the step time of every 2:4 method
- * (for sizing the 20-minute default run).
+ * `referenceRounds` rounds only. Then the step time of every 2:4 method on the CPU backend and the
+ * software WebGPU adapter, interleaved (for sizing the 20-minute default run).
  *
  * Usage:
  *   deno task bench:cpu --python=/tmp/torchenv/bin/python
@@ -212,28 +212,46 @@ async function main(): Promise<void> {
   ].join("\n");
   console.log(`\n${table}`);
 
-  // Every method on the CPU backend (not interleaved: for sizing runs, not for comparison).
-  const methodRows: { method: string; ms: number }[] = [];
+  // Every method on the CPU backend, interleaved with software WebGPU when present (for sizing
+  // runs: the current presets were sized on WebGPU).
+  const methodRows: { method: string; ms: number; webgpuMs: number | null }[] = [];
   if (config.methods && wanted.includes("cpu")) {
     const methods = config.methods === "all"
       ? SPARSE_METHODS
       : config.methods.split(",").map((m) => m.trim()) as SparseMethod[];
-    const be = await createCpuBackend();
+    const cpuBe = await createCpuBackend();
+    let gpuBe: Backend | null = null;
+    if (wanted.includes("webgpu")) {
+      const { createGpuBackend } = await import("../gpu/backend.ts");
+      gpuBe = await createGpuBackend().catch(() => null);
+    }
     for (const method of methods) {
-      const e = await twofourEngine(be, method);
-      await e.steps(2);
-      methodRows.push({ method, ms: median(await e.steps(5)) });
-      e.close();
-      be.release();
-      console.log(`cpu ${method}: ${methodRows[methodRows.length - 1].ms.toFixed(1)} ms/step`);
+      const pair = [await twofourEngine(cpuBe, method)];
+      if (gpuBe) pair.push(await twofourEngine(gpuBe, method));
+      for (const e of pair) await e.steps(2);
+      const ms: number[][] = pair.map(() => []);
+      for (let r = 0; r < 3; r++) {
+        for (const [i, e] of pair.entries()) ms[i].push(...await e.steps(2));
+      }
+      for (const e of pair) e.close();
+      cpuBe.release();
+      gpuBe?.release();
+      methodRows.push({ method, ms: median(ms[0]), webgpuMs: gpuBe ? median(ms[1]) : null });
+      const row = methodRows[methodRows.length - 1];
+      console.log(
+        `${method}: cpu ${row.ms.toFixed(1)} ms/step` +
+          (row.webgpuMs === null ? "" : `, webgpu ${row.webgpuMs.toFixed(1)} ms/step`),
+      );
     }
   }
   const methodTable = methodRows.length
     ? [
-      "| method | ms/step (median of 5) | tokens/s |",
-      "|---|---:|---:|",
+      "| method | cpu ms/step | cpu tokens/s | webgpu ms/step | webgpu ÷ cpu |",
+      "|---|---:|---:|---:|---:|",
       ...methodRows.map((r) =>
-        `| ${r.method} | ${r.ms.toFixed(1)} | ${((TOKENS * 1000) / r.ms).toFixed(0)} |`
+        `| ${r.method} | ${r.ms.toFixed(1)} | ${((TOKENS * 1000) / r.ms).toFixed(0)} | ${
+          r.webgpuMs === null ? "—" : r.webgpuMs.toFixed(1)
+        } | ${r.webgpuMs === null ? "—" : (r.webgpuMs / r.ms).toFixed(2) + "×"} |`
       ),
     ].join("\n")
     : "";
@@ -252,8 +270,9 @@ async function main(): Promise<void> {
         `figures vary from run to run; the ratios are what this run shows.\n\n${table}\n` +
         (notes.length ? `\n${notes.join("\n")}\n` : "") +
         (methodTable
-          ? `\nEvery method on the CPU backend, same run, after the comparison (not ` +
-            `interleaved):\n\n${methodTable}\n`
+          ? `\nEvery method, CPU backend and software WebGPU interleaved (2 untimed, then 3 ` +
+            `rounds of 2 steps each; medians), same run, after the comparison:\n\n` +
+            `${methodTable}\n`
           : ""),
     );
     await Deno.writeTextFile(
