@@ -32,7 +32,7 @@ import {
   sameShape,
   TensorChecker,
   type TensorKind,
-} from "../_backend_checks.ts";
+} from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
 import type { Matrix } from "../../reference/matrix.ts";
 import { pruneNM as pruneNMOracle } from "../../reference/prune.ts";
