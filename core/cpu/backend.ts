@@ -83,8 +83,8 @@ const CPU_TENSORS: TensorKind<CpuTensor> = {
 
 /** Elements (times their per-element weight) below which a hand-off costs more than it saves. */
 const PARALLEL_MIN_WORK = 1 << 16;
-/** How long to wait for the helper thread before doing its share here. */
-const HELPER_TIMEOUT_MS = 60_000;
+/** How long to wait for the helper thread (plus 1 µs per unit of work) before doing its share here. */
+const HELPER_TIMEOUT_MS = 10_000;
 
 /** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
 interface SoftmaxCache {
@@ -822,7 +822,8 @@ export class CpuBackend implements Backend {
     helper.postMessage({ kernel, args: args(mid, total), control: this.#control, seq });
     run(0, mid);
     const control = this.#control;
-    const deadline = performance.now() + HELPER_TIMEOUT_MS;
+    // A lost helper (it failed to load, say) is noticed here: this thread then does its share.
+    const deadline = performance.now() + HELPER_TIMEOUT_MS + total * weight * 1e-3;
     for (;;) {
       const state = Atomics.load(control, SEQ);
       if (state === seq) {
@@ -851,9 +852,16 @@ export class CpuBackend implements Backend {
       return this.#helper;
     }
     try {
-      this.#helper = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+      const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+      // A helper that fails to load or crashes must not take the process down: work alone.
+      worker.onerror = (e) => {
+        e.preventDefault();
+        this.#noHelper = true;
+        this.#helper = null;
+      };
+      this.#helper = worker;
       Atomics.store(control, STATE, CLAIMED);
-      return this.#helper;
+      return worker;
     } catch {
       this.#noHelper = true;
       return null;
