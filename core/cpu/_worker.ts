@@ -8,12 +8,8 @@
  * @module
  */
 
-import { type KernelName, KERNELS } from "./_kernels.ts";
+import { CLOSED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 
-/** Control words: the last finished call's number (negative: it failed), and the helper's state. */
-export const SEQ = 0, STATE = 1;
-/** States: waiting for work, gone, claimed by the caller (a call is on its way). */
-export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 const IDLE_MS = 2000;
 
 /** One request: the kernel, its arguments (the range last), the control words and the call's number. */

@@ -21,7 +21,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "../backend.ts";
-import { ReferenceBackend } from "../reference_backend.ts";
 import { uniform4 } from "../../reference/rng.ts";
 import {
   checkFill,
@@ -29,53 +28,41 @@ import {
   checkIndexData,
   checkTensorData,
   dims2,
-  sameShape,
   TensorChecker,
   type TensorKind,
 } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
-import type { Matrix } from "../../reference/matrix.ts";
-import { pruneNM as pruneNMOracle } from "../../reference/prune.ts";
-import { softThreshold24 as softThreshold24Oracle } from "../../reference/soft_threshold.ts";
-import { transposableMask24 as transposableMask24Oracle } from "../../reference/transposable.ts";
-import { maskedDecay as maskedDecayOracle } from "../../reference/masked_decay.ts";
-import { type KernelName, KERNELS } from "./_kernels.ts";
-import { CLAIMED, IDLE, SEQ, STATE } from "./_worker.ts";
+import {
+  type ReferenceContext,
+  referenceContext,
+  ReferenceTensor,
+  Storage,
+} from "../_reference_storage.ts";
+import * as refLinalg from "../_reference_linalg.ts";
+import * as refNN from "../_reference_nn.ts";
+import * as refSparse from "../_reference_sparse.ts";
+import {
+  geglu as gegluOracle,
+  gegluBackward as gegluBackwardOracle,
+  swiglu as swigluOracle,
+  swigluBackward as swigluBackwardOracle,
+} from "../../reference/gated.ts";
+import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
 
-/** One allocation; views made by `reshape` share it. `version` counts in-place writes. */
-class CpuStorage {
-  data: Float32Array | Int32Array;
-  kept = false;
-  released = false;
-  version = 0;
-  constructor(data: Float32Array | Int32Array) {
-    this.data = data;
-  }
-}
-
-/** The CPU backend's tensor: a shape over a {@linkcode CpuStorage}, tagged with its owner. */
-class CpuTensor implements Tensor {
-  readonly shape: readonly number[];
-  readonly size: number;
-  readonly dtype: DType;
-  readonly storage: CpuStorage;
-  readonly owner: CpuBackend;
-  constructor(owner: CpuBackend, storage: CpuStorage, shape: readonly number[], dtype: DType) {
-    this.owner = owner;
-    this.storage = storage;
-    this.shape = Object.freeze([...shape]);
-    this.size = storage.data.length;
-    this.dtype = dtype;
-  }
-}
+/**
+ * The CPU backend's tensors are the reference backend's classes (a shape over a `Storage`) owned by
+ * a `CpuBackend`, so the reference's kernel files run on them unchanged.
+ */
+type CpuTensor = ReferenceTensor;
+type CpuStorage = Storage;
 
 const CPU_TENSORS: TensorKind<CpuTensor> = {
   backend: "CpuBackend",
-  is: (t): t is CpuTensor => t instanceof CpuTensor,
+  is: (t): t is CpuTensor => t instanceof ReferenceTensor && t.owner instanceof CpuBackend,
   owner: (t) => t.owner,
   released: (t) => t.storage.released,
   indices: (t) => t.storage.data as Int32Array,
@@ -89,7 +76,7 @@ const HELPER_TIMEOUT_MS = 10_000;
 /** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
 interface SoftmaxCache {
   storage: CpuStorage;
-  data: Float32Array | Int32Array;
+  data: Storage["data"];
   version: number;
   /** `exp(z − max)` per element. */
   exps: Float64Array;
@@ -158,8 +145,14 @@ export class CpuBackend implements Backend {
   #temporaries = new Set<CpuStorage>();
   #pool = new Map<number, Float32Array[]>();
   #check = new TensorChecker<CpuTensor>(this, CPU_TENSORS);
-  /** The cold 2:4 operations run on the reference's oracles through this backend. */
-  #ref = new ReferenceBackend();
+  /** The reference's kernel files run on this backend's tensors through this context. */
+  #ctx: ReferenceContext = referenceContext(this.#check, (shape) => {
+    const t = this.#alloc(shape);
+    t.storage.data.fill(0); // the context promises zeroed tensors
+    return t;
+  });
+  /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
+  #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
   #f64Pool = new Map<number, Float64Array[]>();
   #helper: Worker | null = null;
@@ -210,7 +203,7 @@ export class CpuBackend implements Backend {
   /** Uploads token indices as an `i32` tensor (copied). */
   indices(data: Int32Array, shape: readonly number[]): Tensor {
     checkIndexData(data, shape);
-    return this.#register(new CpuStorage(Int32Array.from(data)), shape, "i32");
+    return this.#register(new Storage(Int32Array.from(data)), shape, "i32");
   }
 
   /** A tensor of `shape` filled with `value` (default 0). */
@@ -264,14 +257,14 @@ export class CpuBackend implements Backend {
   /** A view of `t` with a new shape of the same size (shares storage). */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const x = this.#check.reshape(t, shape, "reshape");
-    return new CpuTensor(this, x.storage, shape, x.dtype);
+    return new ReferenceTensor(this, x.storage, shape, x.dtype);
   }
 
   /** Copies `src` into `dst` in place. */
   assign(dst: Tensor, src: Tensor): void {
     const [d, s] = this.#check.assign(dst, src, "assign");
     d.storage.data.set(s.storage.data);
-    d.storage.version++;
+    this.#bump(d.storage);
   }
 
   // ---- linear algebra ---------------------------------------------------------------------------
@@ -330,41 +323,19 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]`. */
+  /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]` (the reference's loop). */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
-    const t = this.#check.permute0213(x, dims, "permute axes 1 and 2");
-    const [A, B, C, D] = dims;
-    const res = this.#alloc([A, C, B, D]), out = f32(res), d = f32(t);
-    for (let a = 0; a < A; a++) {
-      for (let b = 0; b < B; b++) {
-        for (let c = 0; c < C; c++) {
-          const src = ((a * B + b) * C + c) * D, dst = ((a * C + c) * B + b) * D;
-          for (let e = 0; e < D; e++) out[dst + e] = d[src + e];
-        }
-      }
-    }
-    return res;
+    return refLinalg.permute0213(this.#ctx, x, dims);
   }
 
-  /** Columns `[start, start + width)` of a 2-D tensor. */
+  /** Columns `[start, start + width)` of a 2-D tensor (the reference's loop). */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    const { t, rows, cols } = this.#check.sliceCols(x, start, width, "slice columns");
-    const res = this.#alloc([rows, width]), out = f32(res), d = f32(t);
-    for (let r = 0; r < rows; r++) {
-      out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
-    }
-    return res;
+    return refLinalg.sliceCols(this.#ctx, x, start, width);
   }
 
-  /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor. */
+  /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor (the reference's loop). */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    const { t, rows, width } = this.#check.padCols(x, start, cols, "pad columns");
-    const res = this.#alloc([rows, cols]), out = f32(res), d = f32(t);
-    out.fill(0);
-    for (let r = 0; r < rows; r++) {
-      out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
-    }
-    return res;
+    return refLinalg.padCols(this.#ctx, x, start, cols);
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
@@ -415,7 +386,7 @@ export class CpuBackend implements Backend {
     const values = this.#f64(d.length);
     this.#parallel("geluRange", (i0, i1) => [d, out, values, i0, i1], d.length);
     this.#dropErfc(t.storage);
-    this.#erfcCache.set(t.storage, { data: d, version: t.storage.version, values });
+    this.#erfcCache.set(t.storage, { data: d, version: this.#version(t.storage), values });
     return res;
   }
 
@@ -424,7 +395,7 @@ export class CpuBackend implements Backend {
     const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
     const res = this.#alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
     const cached = this.#erfcCache.get(t.storage);
-    const values = cached && cached.data === d && cached.version === t.storage.version
+    const values = cached && cached.data === d && cached.version === this.#version(t.storage)
       ? cached.values
       : new Float64Array(0);
     this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, values, i0, i1], d.length);
@@ -433,30 +404,28 @@ export class CpuBackend implements Backend {
 
   /** GEGLU on `[N, 2h]` (the reference's oracle). */
   geglu(x: Tensor): Tensor {
-    return this.#viaReference([x], "apply GEGLU", (ref, [t]) => ref.geglu(t));
+    const t = this.#check.gatedInput(x, "apply GEGLU");
+    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
   /** GEGLU backward (the reference's oracle). */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    return this.#viaReference(
-      [x, dy],
-      "apply the GEGLU backward pass",
-      (ref, [t, g]) => ref.gegluBackward(t, g),
-    );
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
+    const ctx = this.#ctx;
+    return ctx.fromMatrix(gegluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
   }
 
   /** SwiGLU on `[N, 2h]` (the reference's oracle). */
   swiglu(x: Tensor): Tensor {
-    return this.#viaReference([x], "apply SwiGLU", (ref, [t]) => ref.swiglu(t));
+    const t = this.#check.gatedInput(x, "apply SwiGLU");
+    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
   }
 
   /** SwiGLU backward (the reference's oracle). */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    return this.#viaReference(
-      [x, dy],
-      "apply the SwiGLU backward pass",
-      (ref, [t, g]) => ref.swigluBackward(t, g),
-    );
+    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
+    const ctx = this.#ctx;
+    return ctx.fromMatrix(swigluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
   }
 
   /** Inverted dropout with the counter-based RNG (as the reference). */
@@ -475,28 +444,12 @@ export class CpuBackend implements Backend {
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------
 
-  /** LayerNorm over the last axis of `x[N, d]` (biased variance). */
+  /** LayerNorm over the last axis of `x[N, d]` (the reference's loop). */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
-    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, "apply LayerNorm");
-    const yT = this.#alloc([n, d]), meanT = this.#alloc([n]), rstdT = this.#alloc([n]);
-    const y = f32(yT), mean = f32(meanT), rstd = f32(rstdT);
-    const xd = f32(X), wd = f32(W), bd = f32(B);
-    for (let r = 0; r < n; r++) {
-      const o = r * d;
-      let sum = 0;
-      for (let c = 0; c < d; c++) sum += xd[o + c];
-      const mu = sum / d;
-      let sq = 0;
-      for (let c = 0; c < d; c++) sq += (xd[o + c] - mu) ** 2;
-      const rs = 1 / Math.sqrt(sq / d + eps);
-      for (let c = 0; c < d; c++) y[o + c] = (xd[o + c] - mu) * rs * wd[c] + bd[c];
-      mean[r] = mu;
-      rstd[r] = rs;
-    }
-    return { y: yT, mean: meanT, rstd: rstdT };
+    return refNN.layerNorm(this.#ctx, x, w, b, eps);
   }
 
-  /** Backward of {@linkcode CpuBackend.layerNorm} from the saved `mean` and `rstd`. */
+  /** Backward of {@linkcode CpuBackend.layerNorm} (the reference's loop). */
   layerNormBackward(
     x: Tensor,
     w: Tensor,
@@ -504,37 +457,7 @@ export class CpuBackend implements Backend {
     rstd: Tensor,
     dy: Tensor,
   ): LayerNormGrads {
-    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(
-      x,
-      w,
-      mean,
-      rstd,
-      dy,
-      "apply the LayerNorm backward pass",
-    );
-    const dxT = this.#alloc([n, d]), dx = f32(dxT);
-    const xd = f32(X), wd = f32(W), gd = f32(G), md = f32(Mu), rd = f32(Rs);
-    const dwAcc = new Float64Array(d), dbAcc = new Float64Array(d);
-    const xhat = new Float64Array(d), gw = new Float64Array(d);
-    for (let r = 0; r < n; r++) {
-      const o = r * d, mu = md[r], rs = rd[r];
-      let meanG = 0, meanGX = 0;
-      for (let c = 0; c < d; c++) {
-        xhat[c] = (xd[o + c] - mu) * rs;
-        gw[c] = gd[o + c] * wd[c];
-        meanG += gw[c];
-        meanGX += gw[c] * xhat[c];
-        dwAcc[c] += gd[o + c] * xhat[c];
-        dbAcc[c] += gd[o + c];
-      }
-      meanG /= d;
-      meanGX /= d;
-      for (let c = 0; c < d; c++) dx[o + c] = rs * (gw[c] - meanG - xhat[c] * meanGX);
-    }
-    const dwT = this.#alloc([d]), dbT = this.#alloc([d]);
-    dwT.storage.data.set(dwAcc);
-    dbT.storage.data.set(dbAcc);
-    return { dx: dxT, dw: dwT, db: dbT };
+    return refNN.layerNormBackward(this.#ctx, x, w, mean, rstd, dy);
   }
 
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
@@ -568,57 +491,19 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis. */
+  /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis (the reference's loop). */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
-    const res = this.#alloc(P.shape), out = f32(res), pd = f32(P), gd = f32(G);
-    const width = P.shape[P.shape.length - 1];
-    for (let o = 0; o < out.length; o += width) {
-      let dotPG = 0;
-      for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
-      for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
-    }
-    return res;
+    return refNN.softmaxBackward(this.#ctx, p, dp);
   }
 
-  /** Rows of `table[V, d]` picked by `idx` → `[N, d]`. */
+  /** Rows of `table[V, d]` picked by `idx` → `[N, d]` (the reference's loop). */
   embedding(table: Tensor, idx: Tensor): Tensor {
-    const { Tb, ids, d } = this.#check.embedding(table, idx, "look up embeddings");
-    const res = this.#alloc([ids.length, d]), out = f32(res), td = f32(Tb);
-    for (let n = 0; n < ids.length; n++) out.set(td.subarray(ids[n] * d, (ids[n] + 1) * d), n * d);
-    return res;
+    return refNN.embedding(this.#ctx, table, idx);
   }
 
-  /** Scatter-add of `dy[N, d]` into a zero `[vocab, d]` (float64, index order, rounded once). */
+  /** Scatter-add of `dy[N, d]` into a zero `[vocab, d]` (the reference's loop). */
   embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
-    const { G, ids, n, d } = this.#check.embeddingBackward(
-      idx,
-      dy,
-      vocab,
-      "apply the embedding backward pass",
-    );
-    const res = this.#alloc([vocab, d]), out = f32(res), gd = f32(G);
-    out.fill(0);
-    // Rows hit once are copied exactly; rows hit several times sum in float64 in index order.
-    const acc = new Float64Array(d), first = new Int32Array(vocab).fill(-1);
-    const count = new Int32Array(vocab);
-    for (let r = 0; r < n; r++) {
-      if (count[ids[r]]++ === 0) first[ids[r]] = r;
-    }
-    for (let v = 0; v < vocab; v++) {
-      if (count[v] === 0) continue;
-      if (count[v] === 1) {
-        out.set(gd.subarray(first[v] * d, (first[v] + 1) * d), v * d);
-        continue;
-      }
-      acc.fill(0);
-      for (let r = first[v]; r < n; r++) {
-        if (ids[r] !== v) continue;
-        for (let c = 0; c < d; c++) acc[c] += gd[r * d + c];
-      }
-      for (let c = 0; c < d; c++) out[v * d + c] = acc[c];
-    }
-    return res;
+    return refNN.embeddingBackward(this.#ctx, idx, dy, vocab);
   }
 
   /** Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`. */
@@ -651,9 +536,9 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** Mean over the rows of `x[N, d]` → `[d]`. */
+  /** Mean over the rows of `x[N, d]` → `[d]` (the reference's loop). */
   meanRows(x: Tensor): Tensor {
-    return this.#viaReference([x], "average rows", (ref, [t]) => ref.meanRows(t));
+    return refNN.meanRows(this.#ctx, x);
   }
 
   // ---- reductions -------------------------------------------------------------------------------
@@ -681,24 +566,19 @@ export class CpuBackend implements Backend {
 
   // ---- 2:4 sparsity (the reference's oracles) ----------------------------------------------------
 
-  /** Hard N:M magnitude pruning along rows (the oracle, on the storage itself). */
+  /** Hard N:M magnitude pruning along rows (the reference's oracle). */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    const W = this.#matrixInput(w, `prune to ${n}:${m}`);
-    return this.#pruned(pruneNMOracle(this.#matrix(W), { n, m }), W.shape);
+    return refSparse.pruneNM(this.#ctx, w, n, m);
   }
 
-  /** Soft-threshold 2:4 pruning (the oracle, on the storage itself). */
+  /** Soft-threshold 2:4 pruning (the reference's oracle). */
   softThreshold24(w: Tensor): PrunedTensor {
-    const W = this.#matrixInput(w, "soft-threshold to 2:4");
-    return this.#pruned(softThreshold24Oracle(this.#matrix(W)), W.shape);
+    return refSparse.softThreshold24(this.#ctx, w);
   }
 
-  /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (the oracle). */
+  /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (the reference's oracle). */
   transposableMask24(w: Tensor): Tensor {
-    const W = this.#matrixInput(w, "find a transposable 2:4 mask");
-    const res = this.#alloc(W.shape);
-    f32(res).set(transposableMask24Oracle(this.#matrix(W)).mask);
-    return res;
+    return refSparse.transposableMask24(this.#ctx, w);
   }
 
   /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group) (the oracle's arithmetic). */
@@ -712,39 +592,14 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** `grad + alpha·(1 − mask) ⊙ w` (the oracle's arithmetic, as the reference). */
+  /** `grad + alpha·(1 − mask) ⊙ w` (the reference's oracle). */
   maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
-    const action = "apply masked decay";
-    const G = this.#matrixInput(grad, action), W = this.#matrixInput(w, action);
-    const M = this.#matrixInput(mask, action);
-    sameShape(G, W, action);
-    sameShape(G, M, action);
-    const out = maskedDecayOracle(
-      this.#matrix(G),
-      this.#matrix(W),
-      this.#mask(M, action),
-      alpha,
-    );
-    const res = this.#alloc(G.shape);
-    f32(res).set(out.data);
-    return res;
+    return refSparse.maskedDecay(this.#ctx, grad, w, mask, alpha);
   }
 
-  /** Number of positions where two 0/1 masks differ → `[1]`. */
+  /** Number of positions where two 0/1 masks differ → `[1]` (the reference's oracle). */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    const action = "count mask flips";
-    const [P, N] = this.#check.pair(prev, next, action);
-    const pd = f32(P), nd = f32(N);
-    for (const d of [pd, nd]) {
-      for (let i = 0; i < d.length; i++) {
-        if (d[i] !== 0 && d[i] !== 1) throw maskError(action, d[i], i);
-      }
-    }
-    let count = 0;
-    for (let i = 0; i < pd.length; i++) if (pd[i] !== nd[i]) count++;
-    const res = this.#alloc([1]);
-    res.storage.data[0] = count;
-    return res;
+    return refSparse.flipCount(this.#ctx, prev, next);
   }
 
   /** FP8 quantise–dequantise with per-tensor amax scaling (the oracle's arithmetic), any shape. */
@@ -774,9 +629,7 @@ export class CpuBackend implements Backend {
       const mHat = md[i] / c1, vHat = vd[i] / c2;
       pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
     }
-    P.storage.version++;
-    Mt.storage.version++;
-    V.storage.version++;
+    for (const t of [P, Mt, V]) this.#bump(t.storage);
   }
 
   // ---- private helpers --------------------------------------------------------------------------
@@ -786,7 +639,7 @@ export class CpuBackend implements Backend {
     let size = 1;
     for (const d of shape) size *= d;
     const data = this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
-    return this.#register(new CpuStorage(data), shape, "f32");
+    return this.#register(new Storage(data), shape, "f32");
   }
 
   /** A float64 scratch array in shared memory (for the helper thread), from the pool. */
@@ -868,9 +721,17 @@ export class CpuBackend implements Backend {
     }
   }
 
+  #version(storage: Storage): number {
+    return this.#versions.get(storage) ?? 0;
+  }
+
+  #bump(storage: Storage): void {
+    this.#versions.set(storage, this.#version(storage) + 1);
+  }
+
   #register(storage: CpuStorage, shape: readonly number[], dtype: DType): CpuTensor {
     this.#temporaries.add(storage);
-    return new CpuTensor(this, storage, shape, dtype);
+    return new ReferenceTensor(this, storage, shape, dtype);
   }
 
   #free(storage: CpuStorage): void {
@@ -889,7 +750,10 @@ export class CpuBackend implements Backend {
   /** `exp(z − max)` and their sums per row of `Z`, from the cache when `Z` is unchanged. */
   #softmaxOf(Z: CpuTensor, n: number, c: number): SoftmaxCache {
     const cached = this.#softmaxCache, S = Z.storage;
-    if (cached && cached.storage === S && cached.data === S.data && cached.version === S.version) {
+    if (
+      cached && cached.storage === S && cached.data === S.data &&
+      cached.version === this.#version(S)
+    ) {
       return cached;
     }
     const z = f32(Z);
@@ -897,82 +761,10 @@ export class CpuBackend implements Backend {
     const sums = this.#f64(n), maxes = this.#f64(n);
     // Rows split by work (c values each) between this thread and the helper.
     this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
-    const entry = { storage: S, data: S.data, version: S.version, exps, sums, maxes };
+    const entry = { storage: S, data: S.data, version: this.#version(S), exps, sums, maxes };
     this.#softmaxCache = entry;
     return entry;
   }
-
-  /**
-   * Runs a reference-backend operation on copies of the inputs and copies its one result back
-   * (for the 2:4 and gated operations, whose cost is small next to a training step's GEMMs).
-   */
-  #viaReference(
-    inputs: Tensor[],
-    action: string,
-    op: (ref: ReferenceBackend, xs: Tensor[]) => Tensor,
-  ): Tensor {
-    const out = this.#runReference(inputs, action, (ref, xs) => [op(ref, xs)]);
-    return out[0];
-  }
-
-  /** A live 2-D `f32` tensor. */
-  #matrixInput(t: Tensor, action: string): CpuTensor {
-    const x = this.#check.float(t, action);
-    dims2(x, action);
-    return x;
-  }
-
-  /** A 2-D tensor as the oracles' `Matrix`, viewing its storage (the oracles do not write it). */
-  #matrix(t: CpuTensor): Matrix {
-    return { rows: t.shape[0], cols: t.shape[1], data: f32(t) };
-  }
-
-  /** A 0/1 mask tensor as the `Uint8Array` the oracles take (other values throw). */
-  #mask(t: CpuTensor, action: string): Uint8Array {
-    const d = f32(t), out = new Uint8Array(d.length);
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] !== 0 && d[i] !== 1) throw maskError(action, d[i], i);
-      out[i] = d[i];
-    }
-    return out;
-  }
-
-  #pruned(r: { pruned: Matrix; mask: Uint8Array }, shape: readonly number[]): PrunedTensor {
-    const pruned = this.#alloc(shape), mask = this.#alloc(shape);
-    f32(pruned).set(r.pruned.data);
-    f32(mask).set(r.mask);
-    return { pruned, mask };
-  }
-
-  #runReference(
-    inputs: Tensor[],
-    action: string,
-    op: (ref: ReferenceBackend, xs: Tensor[]) => Tensor[],
-  ): CpuTensor[] {
-    const ref = this.#ref;
-    try {
-      const xs = inputs.map((x) => {
-        const t = this.#check.use(x, action);
-        return t.dtype === "i32"
-          ? ref.indices(t.storage.data as Int32Array, t.shape)
-          : ref.tensor(t.storage.data as Float32Array, t.shape);
-      });
-      return op(ref, xs).map((r) => {
-        const res = this.#alloc(r.shape);
-        res.storage.data.set(ref.readF64(r));
-        return res;
-      });
-    } finally {
-      ref.release();
-    }
-  }
-}
-
-/** The reference's error for a mask value other than 0 and 1. */
-function maskError(action: string, value: number, index: number): RangeError {
-  return new RangeError(
-    `Cannot ${action}: a mask must hold only 0 and 1, got ${value} at flat index ${index}`,
-  );
 }
 
 /** The values of an `f32` tensor. */
