@@ -6,7 +6,8 @@
  *   `pruneNM`, `softThreshold24`, `ssteScale`, `transposableMask24`, `compress24`/`decompress24`,
  *   `mvue24`, `maskedDecay`, `flipRate`, `quantizeFp8`, `geglu`/`swiglu`, the counter-based RNG, and
  *   test vectors for other ecosystems.
- * - The training stack (`./core`): the `Backend` interface with the `ReferenceBackend`, autograd,
+ * - The training stack (`./core`): the `Backend` interface with the `ReferenceBackend` and the
+ *   BLAS-backed `CpuBackend` (`createCpuBackend()`), autograd,
  *   `SparseLinear` with every method of SPEC 2.8, GPT-2, AdamW, the `Trainer`, checkpoints, data.
  * - The WebGPU backend (`./gpu`): `createGpuBackend()` and the kernels behind it.
  *
