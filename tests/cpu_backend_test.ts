@@ -29,7 +29,7 @@
  * @module
  */
 
-import { assertClose, assertEqualArrays } from "../core/grad_check.ts";
+import { assertClose, assertEqualArrays } from "../reference/testing.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
@@ -37,7 +37,7 @@ import {
   CpuBackendUnavailableError,
   createCpuBackend,
 } from "../core/cpu/backend.ts";
-import { gamma, U } from "./_float32_rules.ts";
+import { gamma, U } from "../gpu/float32_rules.ts";
 import { seededFloats } from "../reference/testing.ts";
 
 type Tol = { atol: number; rtol: number };
