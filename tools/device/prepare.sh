@@ -2,7 +2,7 @@
 # Packs what a bare NVIDIA GPU machine (driver present; no Deno, no Vulkan loader, no network)
 # needs to run this repository's WebGPU code, into two git-ignored folders of the checkout:
 #   .deno/deno.xz    the pinned Deno binary, xz-compressed (~30 MiB)
-#   .deno/remote.sh  the prelude to `source` there (a copy of experiments/device/remote.sh)
+#   .deno/remote.sh  the prelude to `source` there (a copy of tools/device/remote.sh)
 #   .gl/*.deb        Debian's Vulkan/EGL loader packages, which the NVIDIA driver needs
 # Run on a development machine with network, from anywhere in the checkout. Copy the checkout with
 # `.deno/`, `.gl/` (and `data/` for training) to the GPU machine; start commands there with

@@ -1,5 +1,5 @@
 # Sourced on the GPU machine from the repository root (`source .deno/remote.sh && …`, after
-# experiments/device/prepare.sh packed `.deno/` and `.gl/`): installs the Vulkan/EGL loader
+# tools/device/prepare.sh packed `.deno/` and `.gl/`): installs the Vulkan/EGL loader
 # packages (needs root), unpacks Deno to /tmp and puts it on PATH, points Vulkan and EGL at the
 # NVIDIA driver, and prints the GPU it sees. Override the driver manifests with VK_DRIVER_FILES and
 # __EGL_VENDOR_LIBRARY_FILENAMES where the driver keeps them elsewhere.
