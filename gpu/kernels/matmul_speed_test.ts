@@ -1,0 +1,139 @@
+/**
+ * The wide dense matmul (`matmul_wide.ts`) and the 2:4 switch matmul (`matmul_sparse_switch.ts`)
+ * against float64 products on the same inputs, every layout, shapes of several tiles. Both
+ * accumulate each output in float32 in ascending k, so `|error| ≤ (K + 1)·2^-24·Σ_k |a||b|`.
+ *
+ * @module
+ */
+
+import { GpuRuntime } from "../runtime.ts";
+import { matmulWideSpec, type WideTiling } from "./matmul_wide.ts";
+import {
+  matmulSparseSwitchSpec,
+  packSwitch24,
+  type SparseSwitchTiling,
+  switchTileA,
+  switchTileR,
+} from "./matmul_sparse_switch.ts";
+import { lcgFloats } from "../../reference/_test_helpers.ts";
+
+const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
+console.log(`matmul_speed_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
+
+/** Checks `got[i, j] = Σ_k a(i, k)·b(j, k)` within float32 rounding. */
+function checkProduct(
+  label: string,
+  got: Float32Array,
+  rows: number,
+  cols: number,
+  k: number,
+  a: (i: number, kk: number) => number,
+  b: (j: number, kk: number) => number,
+): void {
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let ref = 0, abs = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const p = a(i, kk) * b(j, kk);
+        ref += p;
+        abs += Math.abs(p);
+      }
+      const v = got[i * cols + j], bound = (k + 1) * 2 ** -24 * abs;
+      if (!(Math.abs(v - ref) <= bound)) {
+        throw new Error(`${label}: [${i}, ${j}] = ${v}, expected ${ref} ± ${bound}`);
+      }
+    }
+  }
+}
+
+const WIDE: WideTiling[] = [
+  { tileM: 32, tileN: 64, tileK: 8, threadM: 4, threadN: 8 },
+  { tileM: 64, tileN: 32, tileK: 8, threadM: 8, threadN: 4 },
+];
+
+for (const tiling of WIDE) {
+  for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
+    Deno.test(`wide matmul ${JSON.stringify(tiling)} transA=${transA} transB=${transB}`, async () => {
+      const batch = 2, m = 2 * tiling.tileM, n = 2 * tiling.tileN, k = 3 * tiling.tileK;
+      const a = lcgFloats(batch * m * k, 3 + m), b = lcgFloats(batch * k * n, 5 + n);
+      const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * batch * m * n)];
+      rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN)); // poison: every output written
+      rt.dispatch(matmulWideSpec(transA, transB, tiling), [aBuf, bBuf, cBuf], [
+        n / tiling.tileN,
+        m / tiling.tileM,
+        batch,
+      ], new Uint32Array([m, n, k, batch]));
+      const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
+      for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
+      for (let q = 0; q < batch; q++) {
+        checkProduct(
+          `batch ${q}`,
+          c.subarray(q * m * n, (q + 1) * m * n),
+          m,
+          n,
+          k,
+          (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
+          (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
+        );
+      }
+    });
+  }
+}
+
+/** A 2:4 matrix with every pattern, zeros in some kept slots and a few all-zero groups. */
+function sparse24(rows: number, k: number, seed: number): Float32Array {
+  const w = lcgFloats(rows * k, seed);
+  const pick = lcgFloats(rows * k / 4, seed + 1, (u) => Math.floor(u * 8));
+  const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
+  for (let g = 0; g < rows * k / 4; g++) {
+    const p = pick[g];
+    for (let i = 0; i < 4; i++) {
+      if (p >= 6 || !pairs[p].includes(i)) w[4 * g + i] = 0; // 6, 7: an all-zero group
+    }
+    if (g % 5 === 0) w[4 * g + (p < 6 ? pairs[p][0] : 0)] = 0; // a kept zero
+  }
+  return w;
+}
+
+const SWITCH: SparseSwitchTiling[] = [
+  { threadM: 4, rows: 8, warpsR: 2, warpsA: 1, groups: 2 },
+  { threadM: 8, rows: 8, warpsR: 1, warpsA: 2, groups: 1 },
+];
+
+for (const tiling of SWITCH) {
+  for (const mode of ["switch", "dense"] as const) {
+    for (const xKMajor of [false, true]) {
+      Deno.test(`2:4 switch matmul ${mode} ${JSON.stringify(tiling)} xKMajor=${xKMajor}`, async () => {
+        const A = 2 * switchTileA(tiling), R = 2 * switchTileR(tiling), K = 3 * 4 * tiling.groups;
+        const x = lcgFloats(A * K, 7 + A), w = sparse24(R, K, 11 + R);
+        const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
+        const xStored = new Float32Array(A * K);
+        for (let a = 0; a < A; a++) {
+          for (let kk = 0; kk < K; kk++) xStored[xKMajor ? kk * A + a : a * K + kk] = xAt(a, kk);
+        }
+        let bufs: GPUBuffer[];
+        if (mode === "switch") {
+          const { wv, wc } = packSwitch24(w, R, K);
+          bufs = [rt.upload(x), rt.upload(wv), rt.upload(wc)];
+        } else {
+          const wv = new Float32Array(R * K); // [G, R] vec4
+          for (let j = 0; j < R; j++) {
+            for (let kk = 0; kk < K; kk++) wv[((kk >> 2) * R + j) * 4 + (kk & 3)] = w[j * K + kk];
+          }
+          bufs = [rt.upload(x), rt.upload(wv)];
+        }
+        const out = rt.alloc(4 * R * A);
+        rt.write(out, new Float32Array(R * A).fill(NaN));
+        rt.dispatch(
+          matmulSparseSwitchSpec(tiling, xKMajor, mode),
+          [...bufs, out],
+          [A / switchTileA(tiling), R / switchTileR(tiling)],
+          new Uint32Array([A, R, K, 0]),
+        );
+        const got = new Float32Array(await rt.read(out, 4 * R * A));
+        for (const b of [...bufs, out]) rt.free(b);
+        checkProduct("Cᵀ", got, R, A, K, (j, kk) => w[j * K + kk], xAt);
+      });
+    }
+  }
+}
