@@ -7,7 +7,7 @@
  */
 
 import { GpuRuntime } from "../runtime.ts";
-import { matmulWideSpec, type WideTiling } from "./matmul_wide.ts";
+import { encodeMatmulWide, matmulWideSpec, type WideTiling } from "./matmul_wide.ts";
 import {
   matmulSparseSwitchSpec,
   packSwitch24,
@@ -78,6 +78,34 @@ for (const tiling of WIDE) {
       }
     });
   }
+}
+
+for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
+  Deno.test(`wide matmul checked, shapes off the tiles, transA=${transA} transB=${transB}`, async () => {
+    const tiling: WideTiling = { tileM: 32, tileN: 64, tileK: 8, threadM: 4, threadN: 8 };
+    for (
+      const [batch, m, n, k] of [[1, 1, 1, 1], [2, 37, 70, 13], [1, 65, 129, 17], [1, 5, 3, 0]]
+    ) {
+      const a = lcgFloats(batch * m * k, 13 + m), b = lcgFloats(batch * k * n, 17 + n);
+      const aBuf = rt.upload(a.length ? a : new Float32Array(1));
+      const bBuf = rt.upload(b.length ? b : new Float32Array(1));
+      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, { batch, m, n, k, transA, transB }, tiling);
+      if (k === 0) rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN));
+      const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
+      for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
+      for (let q = 0; q < batch; q++) {
+        checkProduct(
+          `${batch}×${m}×${n}×${k} batch ${q}`,
+          c.subarray(q * m * n, (q + 1) * m * n),
+          m,
+          n,
+          k,
+          (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
+          (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
+        );
+      }
+    }
+  });
 }
 
 /** A 2:4 matrix with every pattern, zeros in some kept slots and a few all-zero groups. */

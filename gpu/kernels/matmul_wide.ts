@@ -9,12 +9,15 @@
  * interleaved column quads `c·threadsN + tx`. Each K slice of `tileK` is staged (A as `[k][m]`, B
  * as `[k][n]`, `vec4` along m and n) into one of two buffers while the workgroup computes on the
  * other, so one barrier per slice. The slice loop body is unrolled over `kk` (constant indices).
- * Accumulation is float32 in ascending k per output, like every matmul of the backend.
+ * Accumulation is float32 in ascending k per output, like every matmul of the backend. The
+ * `checked` specialisation stages with bounds-checked scalar loads (zero fill) and stores with
+ * bounds checks, for any shape (the tied head's vocabulary of 50,257); the unchecked one needs
+ * whole tiles and moves `vec4`s.
  *
  * @module
  */
 
-import type { KernelSpec } from "../runtime.ts";
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import type { MatmulDims } from "./matmul.ts";
 
 /** Tiling of the wide kernel. */
@@ -74,13 +77,20 @@ export function wideFits(dims: MatmulDims, t: WideTiling): boolean {
  * @returns The kernel; its key names the transposes and the tiling.
  * @throws {RangeError} If the tiling is inconsistent.
  */
-export function matmulWideSpec(transA: boolean, transB: boolean, t: WideTiling): KernelSpec {
+export function matmulWideSpec(
+  transA: boolean,
+  transB: boolean,
+  t: WideTiling,
+  checked = false,
+): KernelSpec {
   const threads = wideThreads(t);
   const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = t;
   const BM4 = BM / 4, BN4 = BN / 4, BK4 = BK / 4, TN4 = TN / 4, TM4 = TM / 4;
   const threadsN = BN / TN;
   const aSize = BK * BM4, bSize = BK * BN4;
-  const key = `matmul-wide-${transA ? "t" : "n"}${transB ? "t" : "n"}-${wideTilingName(t)}`;
+  const key = `matmul-wide-${transA ? "t" : "n"}${transB ? "t" : "n"}-${wideTilingName(t)}${
+    checked ? "-checked" : ""
+  }`;
 
   // Staging: each thread loads its share of a slice into registers (vec4 global loads) and
   // stores it into the `buf` half of As/Bs.
@@ -91,30 +101,81 @@ export function matmulWideSpec(transA: boolean, transB: boolean, t: WideTiling):
         COMP[j]
       };`
     ).join(" ");
-  for (let i = 0; i < BM * BK / 4 / threads; i++) {
-    const idx = `(lid + ${i * threads}u)`;
-    decl.push(`var ra${i} = vec4<f32>(0.0);`);
-    if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k
-      const q = `(${idx} % ${BM4}u)`, kk = `(${idx} / ${BM4}u)`;
-      load.push(`ra${i} = a[aOff + (k0 + ${kk}) * p.M / 4u + m0 / 4u + ${q}];`);
-      store.push(`As[ab + ${kk} * ${BM4}u + ${q}] = ra${i};`);
-    } else { // [M, K]: 4 consecutive k of one m
-      const q = `(${idx} % ${BK4}u)`, mm = `(${idx} / ${BK4}u)`;
-      load.push(`ra${i} = a[aOff + (m0 + ${mm}) * p.K / 4u + k0 / 4u + ${q}];`);
-      store.push(scatter("As", "ab", BM4, q, mm, `ra${i}`));
+  const scalarSlots = (
+    reg: string,
+    count: number,
+    width: number,
+    tile: string,
+    base: string,
+    kFast: boolean,
+    src: (rc: string, gk: string) => string,
+    rcLimit: string,
+    rc0: string,
+  ) => {
+    for (let i = 0; i < count; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      const [kk, rc] = kFast
+        ? [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`]
+        : [`(${idx} / ${width}u)`, `(${idx} % ${width}u)`];
+      decl.push(`var ${reg}${i} = 0.0;`);
+      load.push(
+        `{ let g = ${rc0} + ${rc}; let gk = k0 + ${kk}; ${reg}${i} = 0.0; ` +
+          `if (g < ${rcLimit} && gk < p.K) { ${reg}${i} = ${src("g", "gk")}; } }`,
+      );
+      store.push(`${tile}[${base} + ${kk} * ${width / 4}u + ${rc} / 4u][${rc} % 4u] = ${reg}${i};`);
     }
-  }
-  for (let i = 0; i < BN * BK / 4 / threads; i++) {
-    const idx = `(lid + ${i * threads}u)`;
-    decl.push(`var rb${i} = vec4<f32>(0.0);`);
-    if (!transB) { // [K, N]
-      const q = `(${idx} % ${BN4}u)`, kk = `(${idx} / ${BN4}u)`;
-      load.push(`rb${i} = b[bOff + (k0 + ${kk}) * p.N / 4u + n0 / 4u + ${q}];`);
-      store.push(`Bs[bb + ${kk} * ${BN4}u + ${q}] = rb${i};`);
-    } else { // [N, K]
-      const q = `(${idx} % ${BK4}u)`, nn = `(${idx} / ${BK4}u)`;
-      load.push(`rb${i} = b[bOff + (n0 + ${nn}) * p.K / 4u + k0 / 4u + ${q}];`);
-      store.push(scatter("Bs", "bb", BN4, q, nn, `rb${i}`));
+  };
+  if (checked) {
+    // Scalar loads with bounds (zero fill): any M, N, K; consecutive threads read consecutive
+    // addresses of the stored layout.
+    scalarSlots(
+      "ra",
+      BM * BK / threads,
+      BM,
+      "As",
+      "ab",
+      !transA,
+      (g, gk) => transA ? `a[aOff + ${gk} * p.M + ${g}]` : `a[aOff + ${g} * p.K + ${gk}]`,
+      "p.M",
+      "m0",
+    );
+    scalarSlots(
+      "rb",
+      BN * BK / threads,
+      BN,
+      "Bs",
+      "bb",
+      transB,
+      (g, gk) => transB ? `b[bOff + ${g} * p.K + ${gk}]` : `b[bOff + ${gk} * p.N + ${g}]`,
+      "p.N",
+      "n0",
+    );
+  } else {
+    for (let i = 0; i < BM * BK / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      decl.push(`var ra${i} = vec4<f32>(0.0);`);
+      if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k
+        const q = `(${idx} % ${BM4}u)`, kk = `(${idx} / ${BM4}u)`;
+        load.push(`ra${i} = a[aOff + (k0 + ${kk}) * p.M / 4u + m0 / 4u + ${q}];`);
+        store.push(`As[ab + ${kk} * ${BM4}u + ${q}] = ra${i};`);
+      } else { // [M, K]: 4 consecutive k of one m
+        const q = `(${idx} % ${BK4}u)`, mm = `(${idx} / ${BK4}u)`;
+        load.push(`ra${i} = a[aOff + (m0 + ${mm}) * p.K / 4u + k0 / 4u + ${q}];`);
+        store.push(scatter("As", "ab", BM4, q, mm, `ra${i}`));
+      }
+    }
+    for (let i = 0; i < BN * BK / 4 / threads; i++) {
+      const idx = `(lid + ${i * threads}u)`;
+      decl.push(`var rb${i} = vec4<f32>(0.0);`);
+      if (!transB) { // [K, N]
+        const q = `(${idx} % ${BN4}u)`, kk = `(${idx} / ${BN4}u)`;
+        load.push(`rb${i} = b[bOff + (k0 + ${kk}) * p.N / 4u + n0 / 4u + ${q}];`);
+        store.push(`Bs[bb + ${kk} * ${BN4}u + ${q}] = rb${i};`);
+      } else { // [N, K]
+        const q = `(${idx} % ${BK4}u)`, nn = `(${idx} / ${BK4}u)`;
+        load.push(`rb${i} = b[bOff + (n0 + ${nn}) * p.K / 4u + k0 / 4u + ${q}];`);
+        store.push(scatter("Bs", "bb", BN4, q, nn, `rb${i}`));
+      }
     }
   }
 
@@ -141,15 +202,27 @@ export function matmulWideSpec(transA: boolean, transB: boolean, t: WideTiling):
   }
   for (let r = 0; r < TM; r++) {
     for (let c = 0; c < TN4; c++) {
-      out.push(
-        `c[cOff + (row0 + ${r}u) * p.N / 4u + n0 / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
-      );
+      if (!checked) {
+        out.push(
+          `c[cOff + (row0 + ${r}u) * p.N / 4u + n0 / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
+        );
+        continue;
+      }
+      for (let j = 0; j < 4; j++) {
+        out.push(
+          `{ let col = n0 + (${c * threadsN}u + tx) * 4u + ${j}u; ` +
+            `if (row0 + ${r}u < p.M && col < p.N) { ` +
+            `c[cOff + (row0 + ${r}u) * p.N + col] = acc_${r}_${c}.${COMP[j]}; } }`,
+        );
+      }
     }
   }
+  const elem = checked ? "f32" : "vec4<f32>";
+  const q = checked ? "" : " / 4u"; // offsets in elements or in vec4s
   const code = `struct Params { M: u32, N: u32, K: u32, batch: u32 }
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<${elem}>;
+@group(0) @binding(1) var<storage, read> b: array<${elem}>;
+@group(0) @binding(2) var<storage, read_write> c: array<${elem}>;
 @group(0) @binding(3) var<uniform> p: Params;
 var<workgroup> As: array<vec4<f32>, ${2 * aSize}>;
 var<workgroup> Bs: array<vec4<f32>, ${2 * bSize}>;
@@ -158,9 +231,9 @@ var<workgroup> Bs: array<vec4<f32>, ${2 * bSize}>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = wid.y * ${BM}u;
   let n0 = wid.x * ${BN}u;
-  let aOff = wid.z * p.M * p.K / 4u;
-  let bOff = wid.z * p.K * p.N / 4u;
-  let cOff = wid.z * p.M * p.N / 4u;
+  let aOff = wid.z * p.M * p.K${q};
+  let bOff = wid.z * p.K * p.N${q};
+  let cOff = wid.z * p.M * p.N${q};
   let tx = lid % ${threadsN}u;
   let ty = lid / ${threadsN}u;
   ${acc.join("\n  ")}
@@ -197,4 +270,63 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 `;
   return { key, code };
+}
+
+/** 128×128 tiles, K slice 16, 8×8 per thread (256 threads): the large-product tiling. */
+export const WIDE_128: WideTiling = { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 8 };
+/** 64×128 tiles, K slice 16, 8×8 per thread (128 threads). */
+export const WIDE_64X128: WideTiling = { tileM: 64, tileN: 128, tileK: 16, threadM: 8, threadN: 8 };
+/** 64×64 tiles, K slice 16, 4×8 per thread (128 threads): narrow or few-tile products. */
+export const WIDE_64: WideTiling = { tileM: 64, tileN: 64, tileK: 16, threadM: 4, threadN: 8 };
+
+/** Workgroups that fill an H100 about four times over (132 multiprocessors). */
+const FULL_GRID = 528;
+
+/**
+ * The tiling for a product: the largest of {@linkcode WIDE_128}, {@linkcode WIDE_64X128} that
+ * still gives {@linkcode FULL_GRID} workgroups and pads C by at most 10%, else
+ * {@linkcode WIDE_64}. Measured on the H100 (results/2026-12-06-h100-gemm-zoo.md): 128×128 tiles
+ * run the FFN forward and backward-data products at 1.3–1.4× the tiled kernel; the
+ * backward-weight products (3072×768, K = 8192: 144 such tiles) run 2× faster in 64×64 tiles.
+ *
+ * @param dims The product.
+ * @returns The tiling.
+ */
+export function wideTilingFor(dims: MatmulDims): WideTiling {
+  for (const t of [WIDE_128, WIDE_64X128]) {
+    const tm = Math.ceil(dims.m / t.tileM), tn = Math.ceil(dims.n / t.tileN);
+    const padded = (tm * t.tileM * tn * t.tileN) / Math.max(1, dims.m * dims.n);
+    if (dims.batch * tm * tn >= FULL_GRID && padded <= 1.1) return t;
+  }
+  return WIDE_64;
+}
+
+/**
+ * Records `C = op(A)·op(B)` with the wide kernel: the unchecked `vec4` specialisation where the
+ * product fills whole tiles, the checked one otherwise.
+ *
+ * @param rt The runtime.
+ * @param a A, `[B, M, K]` (or `[B, K, M]` with `transA`), float32.
+ * @param b B, `[B, K, N]` (or `[B, N, K]` with `transB`), float32.
+ * @param dims The shape and transposes (`B ≤ 65535`).
+ * @param tiling The tiling (default {@linkcode wideTilingFor}).
+ * @returns A new pooled buffer holding C `[B, M, N]`; the caller frees it.
+ */
+export function encodeMatmulWide(
+  rt: GpuRuntime,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  dims: MatmulDims,
+  tiling: WideTiling = wideTilingFor(dims),
+): GPUBuffer {
+  const { batch, m, n, k, transA, transB } = dims;
+  const c = rt.alloc(4 * batch * m * n);
+  if (batch * m * n === 0) return c;
+  rt.dispatch(
+    matmulWideSpec(transA, transB, tiling, !wideFits(dims, tiling)),
+    [a, b, c],
+    [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), batch],
+    new Uint32Array([m, n, k, batch]),
+  );
+  return c;
 }
