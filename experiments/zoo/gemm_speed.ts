@@ -33,6 +33,9 @@ import {
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { lcgFloats } from "../../reference/_test_helpers.ts";
 import { parseConfig } from "../_lm.ts";
+import type { GPTPreset } from "../../core/gpt2.ts";
+import type { SparseMethod } from "../../core/sparse.ts";
+import { random24, sampleCheck, syncLatency, timeRecorded } from "../_speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -60,60 +63,10 @@ say(`# GEMM zoo and step profile (issue 15)\n`);
 say(`- adapter: ${rt.adapterName}; date ${new Date().toISOString()}`);
 say(`- command: deno run -A experiments/zoo/gemm_speed.ts ${Deno.args.join(" ")}`);
 
-async function latency(): Promise<number> {
-  const t: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    await rt.sync();
-    t.push(performance.now() - t0);
-  }
-  return t.sort((a, b) => a - b)[3];
-}
-const syncMs = await latency();
+const syncMs = await syncLatency(rt);
 say(`- empty sync latency ${syncMs.toFixed(2)} ms (subtracted)\n`);
-
-/** Median ms per call of `record` (one call = whatever it records). */
-async function timeIt(record: () => void): Promise<number> {
-  record();
-  await rt.sync();
-  let t0 = performance.now();
-  record();
-  await rt.sync();
-  const one = Math.max(performance.now() - t0 - syncMs, 0.01);
-  const reps = Math.min(2000, Math.max(3, Math.ceil(config.batchMs / one)));
-  const times: number[] = [];
-  for (let b = 0; b < config.batches; b++) {
-    for (let i = 0; i < reps; i++) record();
-    t0 = performance.now();
-    await rt.sync();
-    times.push((performance.now() - t0 - syncMs) / reps);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
-}
-
-/** Checks 64 sampled outputs `got[i·cols + j]` against `Σ_k a(i,k)·b(j,k)` (float64). */
-function sampleCheck(
-  got: Float32Array,
-  rows: number,
-  cols: number,
-  k: number,
-  a: (i: number, kk: number) => number,
-  b: (j: number, kk: number) => number,
-): string {
-  let worst = 0;
-  for (let s = 0; s < 64; s++) {
-    const i = (s * 7919 + 13) % rows, j = (s * 104729 + 7) % cols;
-    let ref = 0, abs = 0;
-    for (let kk = 0; kk < k; kk++) {
-      ref += a(i, kk) * b(j, kk);
-      abs += Math.abs(a(i, kk) * b(j, kk));
-    }
-    const err = Math.abs(got[i * cols + j] - ref) / ((k + 1) * 2 ** -24 * abs);
-    if (!(err <= 1)) return `FAIL at [${i}, ${j}]: ${got[i * cols + j]} vs ${ref}`;
-    worst = Math.max(worst, err);
-  }
-  return `ok (${worst.toFixed(2)} of bound)`;
-}
+const timeIt = (record: () => void) =>
+  timeRecorded(rt, record, { latencyMs: syncMs, batchMs: config.batchMs, batches: config.batches });
 
 const tflops = (flop: number, ms: number) => (flop / ms / 1e9).toFixed(1);
 
@@ -238,15 +191,6 @@ const SWITCH: SparseSwitchTiling[] = [
   { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
   { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
 ];
-function sparse24(rows: number, k: number, seed: number): Float32Array {
-  const w = lcgFloats(rows * k, seed);
-  const pick = lcgFloats(rows * k / 4, seed + 1, (u) => Math.floor(u * 6));
-  const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
-  for (let g = 0; g < rows * k / 4; g++) {
-    for (let i = 0; i < 4; i++) if (!pairs[pick[g]].includes(i)) w[4 * g + i] = 0;
-  }
-  return w;
-}
 if (config.parts.includes("sparse")) {
   say(
     `\n## 2:4 GEMMs Cᵀ[j, a] = Σ_k X[a,k]·W[j,k] (dense-equivalent TFLOP/s; ratio vs tiled-128 dense of the same product)\n`,
@@ -260,7 +204,7 @@ if (config.parts.includes("sparse")) {
   ];
   for (const pr of products.filter((x) => x.name.includes(config.shapes))) {
     const { A, R, K, xKMajor } = pr;
-    const x = lcgFloats(A * K, 3 + A), w = sparse24(R, K, 5 + R);
+    const x = lcgFloats(A * K, 3 + A), w = random24(R, K, lcgFloats(R * K, 5 + R), 6 + R);
     const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
     const { wv, wc } = packSwitch24(w, R, K);
     const wDense = new Float32Array(R * K);
@@ -336,10 +280,9 @@ if (config.parts.includes("step")) {
   for (const method of config.methods.split(",")) {
     const be = await createGpuBackend();
     const brt = be.runtime;
-    // deno-lint-ignore no-explicit-any
     const model = await GPT.create(
       be,
-      gptConfig(config.model as any, { sparse: { method } } as any),
+      gptConfig(config.model as GPTPreset, { sparse: { method: method as SparseMethod } }),
       { seed: 1 },
     );
     const trainer = new Trainer(model, {

@@ -1,0 +1,103 @@
+/**
+ * Timing and checking helpers shared by `speed.ts` and `zoo/gemm_speed.ts`: wall-clock time per
+ * call of recorded GPU work over long batches (the empty-sync latency subtracted), a sampled
+ * float64 check of a product, and the WGSL roofline of the H100 that kernel rows state their
+ * bounds against.
+ *
+ * @module
+ */
+
+import type { GpuRuntime } from "../gpu/runtime.ts";
+
+/**
+ * The WGSL roofline measured on an H100 80GB HBM3 (issue 15, 2026-12-06, micro-benchmark with long
+ * dispatches): fp32 FMA rate, workgroup-memory `vec4` loads per second, and the `vec4` copy
+ * kernel's global bandwidth (results/device/2026-11-23-h100-bench-gpu.md).
+ */
+export const H100_WGSL = { fmaTflops: 51.2, wgVec4PerS: 1.86e12, copyGBps: 2986 };
+
+/** Median of the empty `sync` round trip, in ms. */
+export async function syncLatency(rt: GpuRuntime): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    await rt.sync();
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[3];
+}
+
+/**
+ * Median ms per call of `record` (which records GPU work and allocates nothing per call): `R`
+ * calls are recorded, then submitted and synced; `(wall − latencyMs) / R`, `R` chosen so a batch
+ * takes at least `batchMs`.
+ */
+export async function timeRecorded(
+  rt: GpuRuntime,
+  record: () => void,
+  options: { latencyMs: number; batchMs?: number; batches?: number },
+): Promise<number> {
+  const { latencyMs, batchMs = 100, batches = 3 } = options;
+  record();
+  await rt.sync();
+  let t0 = performance.now();
+  record();
+  await rt.sync();
+  const one = Math.max(performance.now() - t0 - latencyMs, 0.01);
+  const reps = Math.min(2000, Math.max(3, Math.ceil(batchMs / one)));
+  const times: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    for (let i = 0; i < reps; i++) record();
+    t0 = performance.now();
+    await rt.sync();
+    times.push((performance.now() - t0 - latencyMs) / reps);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+/**
+ * Checks 64 sampled outputs `got[i·cols + j]` against `Σ_k a(i,k)·b(j,k)` in float64, within the
+ * float32 accumulation bound `(K + 1)·2^-24·Σ|a·b|`.
+ *
+ * @returns `"ok (x of bound)"` or `"FAIL at …"`.
+ */
+export function sampleCheck(
+  got: Float32Array,
+  rows: number,
+  cols: number,
+  k: number,
+  a: (i: number, kk: number) => number,
+  b: (j: number, kk: number) => number,
+): string {
+  let worst = 0;
+  for (let s = 0; s < 64; s++) {
+    const i = (s * 7919 + 13) % rows, j = (s * 104729 + 7) % cols;
+    let ref = 0, abs = 0;
+    for (let kk = 0; kk < k; kk++) {
+      ref += a(i, kk) * b(j, kk);
+      abs += Math.abs(a(i, kk) * b(j, kk));
+    }
+    const err = Math.abs(got[i * cols + j] - ref) / ((k + 1) * 2 ** -24 * abs);
+    if (!(err <= 1)) return `FAIL at [${i}, ${j}]: ${got[i * cols + j]} vs ${ref}`;
+    worst = Math.max(worst, err);
+  }
+  return `ok (${worst.toFixed(2)} of bound)`;
+}
+
+/** A 2:4 matrix `[rows, k]` with a random pattern per group of four along k. */
+export function random24(
+  rows: number,
+  k: number,
+  values: Float32Array,
+  seed: number,
+): Float32Array {
+  const w = values.slice();
+  let s = seed >>> 0;
+  const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
+  for (let g = 0; g < rows * k / 4; g++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const keep = pairs[Math.floor((s / 2 ** 32) * 6)];
+    for (let i = 0; i < 4; i++) if (!keep.includes(i)) w[4 * g + i] = 0;
+  }
+  return w;
+}
