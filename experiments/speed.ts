@@ -24,10 +24,9 @@ import { GpuRuntime } from "../gpu/runtime.ts";
 import { createGpuBackend } from "../gpu/backend.ts";
 import type { MatmulDims } from "../gpu/kernels/matmul.ts";
 import {
-  matmulWideSpec,
-  wideFits,
+  dispatchMatmulWide,
+  widePlan,
   type WideTiling,
-  wideTilingFor,
   wideTilingName,
 } from "../gpu/kernels/matmul_wide.ts";
 import {
@@ -204,15 +203,9 @@ for (const d of widths) {
     const { m, n, k, transA, transB } = g.dims;
     const a = lcgFloats(m * k, 1 + m + k), b = lcgFloats(k * n, 2 + n + k);
     const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * m * n)];
-    const tiling = wideTilingFor(g.dims);
-    const spec = matmulWideSpec(transA, transB, tiling, !wideFits(g.dims, tiling));
-    const params = new Uint32Array([m, n, k, 1]);
-    const record = () =>
-      rt.dispatch(spec, [aBuf, bBuf, cBuf], [
-        Math.ceil(n / tiling.tileN),
-        Math.ceil(m / tiling.tileM),
-        1,
-      ], params);
+    const plan = widePlan(g.dims), tiling = plan.tiling;
+    const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * m * n) : undefined;
+    const record = () => dispatchMatmulWide(rt, { a: aBuf, b: bBuf, c: cBuf, parts }, g.dims, plan);
     record();
     const check = sampleCheck(
       new Float32Array(await rt.read(cBuf, 4 * m * n)),
@@ -260,9 +253,9 @@ for (const d of widths) {
     const f = (v: number | null | undefined, digits = 3) => v == null ? "—" : v.toFixed(digits);
     const fp32 = tq("fp32");
     say(
-      `| ${d} | ${g.gemm} ${g.op} | ${f(ms)} (${wideTilingName(tiling)}) | ${
-        f(bound.ms)
-      } (${bound.by}) | ${(100 * bound.ms / ms).toFixed(0)}% | ${
+      `| ${d} | ${g.gemm} ${g.op} | ${f(ms)} (${wideTilingName(tiling)}${
+        plan.splits > 1 ? ` split ${plan.splits}` : ""
+      }) | ${f(bound.ms)} (${bound.by}) | ${(100 * bound.ms / ms).toFixed(0)}% | ${
         sparseMs == null
           ? "—"
           : `${f(sparseMs)} (${sparseCheck.startsWith("ok") ? "ok" : sparseCheck})`
@@ -277,13 +270,14 @@ for (const d of widths) {
       op: g.op,
       ms,
       tiling: wideTilingName(tiling),
+      splits: plan.splits,
       bound,
       check,
       sparseMs,
       sparseCheck,
       torch: { fp32, tf32: tq("tf32"), bf16: tq("bf16") },
     });
-    for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
+    for (const x of [aBuf, bBuf, cBuf, ...(parts ? [parts] : [])]) rt.free(x);
     await rt.sync();
   }
 }

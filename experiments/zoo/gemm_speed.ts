@@ -23,7 +23,15 @@ import {
   matmulTiledSpec,
   TILING_128,
 } from "../../gpu/kernels/matmul.ts";
-import { matmulWideSpec, type WideTiling, wideTilingName } from "../../gpu/kernels/matmul_wide.ts";
+import {
+  dispatchMatmulWide,
+  matmulWideSpec,
+  WIDE_128,
+  wideParams,
+  widePlan,
+  type WideTiling,
+  wideTilingName,
+} from "../../gpu/kernels/matmul_wide.ts";
 import {
   matmulSparseSwitchSpec,
   packSwitch24,
@@ -50,6 +58,8 @@ const DEFAULTS = {
   flushEvery: 32,
   /** Substring filter on dense shape and sparse product names (empty: all). */
   shapes: "",
+  /** Also time every tiling of WIDE (not only the wired plans). */
+  wide: true,
   out: "",
 };
 const config = parseConfig(DEFAULTS, Deno.args);
@@ -162,7 +172,8 @@ if (config.parts.includes("dense")) {
           params,
         ),
     );
-    for (const t of WIDE) {
+    const wparams = wideParams(s);
+    for (const t of config.wide ? WIDE : []) {
       if (m % t.tileM || n % t.tileN || k % t.tileK) continue;
       const spec = matmulWideSpec(transA, transB, t);
       const err = await tryCompile(spec);
@@ -172,8 +183,23 @@ if (config.parts.includes("dense")) {
       }
       await run(
         `wide ${wideTilingName(t)}`,
-        () => rt.dispatch(spec, [aBuf, bBuf, cBuf], [n / t.tileN, m / t.tileM, batch], params),
+        () => rt.dispatch(spec, [aBuf, bBuf, cBuf], [n / t.tileN, m / t.tileM, batch], wparams),
       );
+    }
+    // The plans encodeMatmulWide would follow (tiling rule, checks, split-K), and 128×128 split-K.
+    const plans = [["plan (wired)", widePlan(s)], [
+      "128 + split-K",
+      widePlan(s, WIDE_128),
+    ]] as const;
+    for (const [label, plan] of plans) {
+      const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;
+      await run(
+        `${label}: ${wideTilingName(plan.tiling)}${
+          plan.checked ? " checked" : ""
+        } split ${plan.splits}`,
+        () => dispatchMatmulWide(rt, { a: aBuf, b: bBuf, c: cBuf, parts }, s, plan),
+      );
+      if (parts) rt.free(parts);
     }
     rt.free(cBuf);
     rt.free(aBuf);
@@ -348,7 +374,9 @@ if (config.parts.includes("step")) {
           beginningOfPassWriteIndex: 2 * keys.length,
           endOfPassWriteIndex: 2 * keys.length + 1,
         });
-        keys.push(args[0].key);
+        keys.push(
+          args[0].key + ((args[2][2] ?? 1) > 1 ? " (grid z > 1: attention batch or split-K)" : ""),
+        );
       }
       dispatch(...args);
     };
@@ -370,7 +398,10 @@ if (config.parts.includes("step")) {
     let gpuMs = 0;
     keys.forEach((key, i) => {
       const ms = Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
-      const fam = key.replace(/-(\d+|m\d+|t\d+|w\d|s\d|k\d|g\d|c\d|aligned|serial).*$/, "");
+      const att = key.endsWith(" (grid z > 1: attention batch or split-K)")
+        ? " (grid z > 1: attention batch or split-K)"
+        : "";
+      const fam = key.replace(/-(\d+|m\d+|t\d+|w\d|s\d|k\d|g\d|c\d|aligned|serial).*$/, "") + att;
       const e = byFamily.get(fam) ?? { n: 0, ms: 0 };
       e.n++;
       e.ms += ms > 0 && ms < 1e4 ? ms : 0;

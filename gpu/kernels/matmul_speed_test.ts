@@ -7,7 +7,13 @@
  */
 
 import { GpuRuntime } from "../runtime.ts";
-import { encodeMatmulWide, matmulWideSpec, type WideTiling } from "./matmul_wide.ts";
+import {
+  encodeMatmulWide,
+  matmulWideSpec,
+  wideParams,
+  wideSplitFor,
+  type WideTiling,
+} from "./matmul_wide.ts";
 import {
   matmulSparseSwitchSpec,
   packSwitch24,
@@ -58,11 +64,12 @@ for (const tiling of WIDE) {
       const a = lcgFloats(batch * m * k, 3 + m), b = lcgFloats(batch * k * n, 5 + n);
       const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * batch * m * n)];
       rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN)); // poison: every output written
+      const dims = { batch, m, n, k, transA, transB };
       rt.dispatch(matmulWideSpec(transA, transB, tiling), [aBuf, bBuf, cBuf], [
         n / tiling.tileN,
         m / tiling.tileM,
         batch,
-      ], new Uint32Array([m, n, k, batch]));
+      ], wideParams(dims));
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {
@@ -104,6 +111,32 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
           (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
         );
       }
+    }
+  });
+}
+
+for (const [transA, transB] of [[true, false], [false, true]]) {
+  Deno.test(`wide matmul split along K, transA=${transA} transB=${transB}`, async () => {
+    const tiling: WideTiling = { tileM: 32, tileN: 32, tileK: 8, threadM: 4, threadN: 4 };
+    const dims = { batch: 2, m: 32, n: 64, k: 4096, transA, transB };
+    const splits = wideSplitFor(dims, tiling);
+    if (splits < 2) throw new Error(`expected a split plan, got ${splits}`);
+    const { batch, m, n, k } = dims;
+    const a = lcgFloats(batch * m * k, 23), b = lcgFloats(batch * k * n, 29);
+    const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
+    const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, tiling);
+    const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
+    for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
+    for (let q = 0; q < batch; q++) {
+      checkProduct(
+        `split ${splits} batch ${q}`,
+        c.subarray(q * m * n, (q + 1) * m * n),
+        m,
+        n,
+        k,
+        (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
+        (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
+      );
     }
   });
 }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import type { MatmulDims } from "./matmul.ts";
 
 /** Tiling of the wide kernel. */
@@ -68,8 +68,8 @@ export function wideFits(dims: MatmulDims, t: WideTiling): boolean {
 }
 
 /**
- * The wide kernel for one transpose combination (grid `[N/tileN, M/tileM, B]`). Bindings: `a`,
- * `b`, `c` (`vec4` arrays), uniform `{ M, N, K, batch }`.
+ * The wide kernel for one transpose combination (grid `[N/tileN, M/tileM, B·splits]`). Bindings:
+ * `a`, `b`, `c` (`[B·splits, M, N]`), uniform `{ M, N, K, splits, kSplit }` ({@linkcode wideParams}).
  *
  * @param transA A is stored `[K, M]`.
  * @param transB B is stored `[N, K]`.
@@ -219,7 +219,7 @@ export function matmulWideSpec(
   }
   const elem = checked ? "f32" : "vec4<f32>";
   const q = checked ? "" : " / 4u"; // offsets in elements or in vec4s
-  const code = `struct Params { M: u32, N: u32, K: u32, batch: u32 }
+  const code = `struct Params { M: u32, N: u32, K: u32, splits: u32, kSplit: u32 }
 @group(0) @binding(0) var<storage, read> a: array<${elem}>;
 @group(0) @binding(1) var<storage, read> b: array<${elem}>;
 @group(0) @binding(2) var<storage, read_write> c: array<${elem}>;
@@ -231,14 +231,19 @@ var<workgroup> Bs: array<vec4<f32>, ${2 * bSize}>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = wid.y * ${BM}u;
   let n0 = wid.x * ${BN}u;
-  let aOff = wid.z * p.M * p.K${q};
-  let bOff = wid.z * p.K * p.N${q};
+  // wid.z = batch·splits + split: split s sums k in [s·kSplit, min((s+1)·kSplit, K)) into its own
+  // partial product (split-K; one split: the product itself).
+  let batch = wid.z / p.splits;
+  let kBegin = (wid.z % p.splits) * p.kSplit;
+  let kEnd = min(kBegin + p.kSplit, p.K);
+  let aOff = batch * p.M * p.K${q};
+  let bOff = batch * p.K * p.N${q};
   let cOff = wid.z * p.M * p.N${q};
   let tx = lid % ${threadsN}u;
   let ty = lid / ${threadsN}u;
   ${acc.join("\n  ")}
   ${decl.join("\n  ")}
-  var k0 = 0u;
+  var k0 = kBegin;
   ${load.join("\n  ")}
   {
     let ab = 0u;
@@ -250,7 +255,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   loop {
     let ac = buf * ${aSize}u;
     let bc = buf * ${bSize}u;
-    let more = k0 + ${BK}u < p.K;
+    let more = k0 + ${BK}u < kEnd;
     if (more) {
       k0 += ${BK}u;
       ${load.join("\n      ")}
@@ -302,8 +307,120 @@ export function wideTilingFor(dims: MatmulDims): WideTiling {
 }
 
 /**
+ * The split-K factor for a product: 1, or for products whose tiles underfill the GPU (fewer than
+ * {@linkcode FULL_GRID} workgroups, such as the weight gradients `[out, in]` summed over 8,192
+ * tokens) enough splits of at least 512 k each to fill it, at most 8, each a whole number of K
+ * slices.
+ *
+ * @param dims The product.
+ * @param t The tiling.
+ * @returns The number of splits.
+ */
+export function wideSplitFor(dims: MatmulDims, t: WideTiling): number {
+  const groups = dims.batch * Math.ceil(dims.m / t.tileM) * Math.ceil(dims.n / t.tileN);
+  let splits = 1;
+  while (
+    splits < 8 && groups * splits < FULL_GRID && dims.k / (2 * splits) >= 512 &&
+    dims.k % (2 * splits * t.tileK) === 0
+  ) splits *= 2;
+  return splits;
+}
+
+/**
+ * The sum of the split-K partial products `[B, splits, M·N]` into `C [B, M·N]`, one thread per
+ * `vec4`. Uniform `{ len, rowLen, mn4 }`: `vec4`s of C, grid row length, `vec4`s per product.
+ */
+export function splitSumSpec(splits: number): KernelSpec {
+  const terms = Array.from({ length: splits }, (_, s) => `parts[base + ${s}u * p.mn4]`).join(" + ");
+  return {
+    key: `matmul-wide-split-sum-${splits}`,
+    code: `struct Params { len: u32, rowLen: u32, mn4: u32 }
+@group(0) @binding(0) var<storage, read> parts: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> p: Params;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * p.rowLen) * 256u + lid;
+  if (i < p.len) {
+    let base = (i / p.mn4) * ${splits}u * p.mn4 + i % p.mn4;
+    c[i] = ${terms};
+  }
+}
+`,
+  };
+}
+
+/** The wide kernel's uniform: `{ M, N, K, splits, kSplit }`. */
+export function wideParams(dims: MatmulDims, splits = 1): Uint32Array {
+  return new Uint32Array([dims.m, dims.n, dims.k, splits, Math.ceil(dims.k / splits)]);
+}
+
+/** A wide product's plan: tiling, bounds checks, split-K factor and grid. */
+export interface WidePlan {
+  tiling: WideTiling;
+  checked: boolean;
+  splits: number;
+  grid: [number, number, number];
+}
+
+/**
+ * The plan {@linkcode encodeMatmulWide} follows for a product.
+ *
+ * @param dims The product.
+ * @param tiling The tiling (default {@linkcode wideTilingFor}).
+ * @returns The plan.
+ */
+export function widePlan(dims: MatmulDims, tiling: WideTiling = wideTilingFor(dims)): WidePlan {
+  const checked = !wideFits(dims, tiling);
+  const splits = checked ? 1 : wideSplitFor(dims, tiling);
+  return {
+    tiling,
+    checked,
+    splits,
+    grid: [
+      Math.ceil(dims.n / tiling.tileN),
+      Math.ceil(dims.m / tiling.tileM),
+      dims.batch * splits,
+    ],
+  };
+}
+
+/**
+ * Records a planned wide product into `c`; a split-K plan writes its partial products into
+ * `parts` (at least `4·splits·B·M·N` bytes) and sums them into `c`.
+ *
+ * @param rt The runtime.
+ * @param buffers `[a, b, c]`, and `parts` for a split plan.
+ * @param dims The product.
+ * @param plan Its plan ({@linkcode widePlan}).
+ */
+export function dispatchMatmulWide(
+  rt: GpuRuntime,
+  buffers: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer; parts?: GPUBuffer },
+  dims: MatmulDims,
+  plan: WidePlan,
+): void {
+  const { a, b, c, parts } = buffers;
+  const spec = matmulWideSpec(dims.transA, dims.transB, plan.tiling, plan.checked);
+  if (plan.splits === 1) {
+    rt.dispatch(spec, [a, b, c], plan.grid, wideParams(dims));
+    return;
+  }
+  if (!parts) throw new TypeError("Cannot record a split-K wide matmul: no partial-product buffer");
+  rt.dispatch(spec, [a, b, parts], plan.grid, wideParams(dims, plan.splits));
+  const len = dims.batch * dims.m * dims.n / 4, [gx, gy] = grid1d(Math.ceil(len / 256));
+  rt.dispatch(
+    splitSumSpec(plan.splits),
+    [parts, c],
+    [gx, gy],
+    new Uint32Array([len, gx, dims.m * dims.n / 4]),
+  );
+}
+
+/**
  * Records `C = op(A)·op(B)` with the wide kernel: the unchecked `vec4` specialisation where the
- * product fills whole tiles, the checked one otherwise.
+ * product fills whole tiles (split along K where {@linkcode wideSplitFor} says so), the checked
+ * one otherwise.
  *
  * @param rt The runtime.
  * @param a A, `[B, M, K]` (or `[B, K, M]` with `transA`), float32.
@@ -319,14 +436,12 @@ export function encodeMatmulWide(
   dims: MatmulDims,
   tiling: WideTiling = wideTilingFor(dims),
 ): GPUBuffer {
-  const { batch, m, n, k, transA, transB } = dims;
+  const { batch, m, n } = dims;
   const c = rt.alloc(4 * batch * m * n);
   if (batch * m * n === 0) return c;
-  rt.dispatch(
-    matmulWideSpec(transA, transB, tiling, !wideFits(dims, tiling)),
-    [a, b, c],
-    [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), batch],
-    new Uint32Array([m, n, k, batch]),
-  );
+  const plan = widePlan(dims, tiling);
+  const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;
+  dispatchMatmulWide(rt, { a, b, c, parts }, dims, plan);
+  if (parts) rt.free(parts);
   return c;
 }
