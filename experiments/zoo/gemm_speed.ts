@@ -189,7 +189,7 @@ if (config.parts.includes("dense")) {
     // The plans encodeMatmulWide would follow (tiling rule, checks, split-K), and 128×128 split-K.
     const plans = [["plan (wired)", widePlan(s)], [
       "128 + split-K",
-      widePlan(s, WIDE_128),
+      widePlan(s, { tiling: WIDE_128 }),
     ]] as const;
     for (const [label, plan] of plans) {
       const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;

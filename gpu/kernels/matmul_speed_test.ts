@@ -35,9 +35,11 @@ function checkProduct(
   k: number,
   a: (i: number, kk: number) => number,
   b: (j: number, kk: number) => number,
+  compared: (i: number, j: number) => boolean = () => true,
 ): void {
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
+      if (!compared(i, j)) continue;
       let ref = 0, abs = 0;
       for (let kk = 0; kk < k; kk++) {
         const p = a(i, kk) * b(j, kk);
@@ -96,7 +98,7 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
       const a = lcgFloats(batch * m * k, 13 + m), b = lcgFloats(batch * k * n, 17 + n);
       const aBuf = rt.upload(a.length ? a : new Float32Array(1));
       const bBuf = rt.upload(b.length ? b : new Float32Array(1));
-      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, { batch, m, n, k, transA, transB }, tiling);
+      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, { batch, m, n, k, transA, transB }, { tiling });
       if (k === 0) rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN));
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
@@ -124,7 +126,7 @@ for (const [transA, transB] of [[true, false], [false, true]]) {
     const { batch, m, n, k } = dims;
     const a = lcgFloats(batch * m * k, 23), b = lcgFloats(batch * k * n, 29);
     const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
-    const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, tiling);
+    const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling });
     const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
     for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
     for (let q = 0; q < batch; q++) {
@@ -196,5 +198,56 @@ for (const tiling of SWITCH) {
         checkProduct("Cᵀ", got, R, A, K, (j, kk) => w[j * K + kk], xAt);
       });
     }
+  }
+}
+
+/** `m` by `m` per batch, zero above (`"lower"`) or below (`"upper"`) the diagonal. */
+function triangle(batch: number, m: number, which: "lower" | "upper", seed: number): Float32Array {
+  const x = lcgFloats(batch * m * m, seed);
+  for (let q = 0; q < batch; q++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        if (which === "lower" ? j > i : j < i) x[(q * m + i) * m + j] = 0;
+      }
+    }
+  }
+  return x;
+}
+
+for (const triangular of ["lower-out", "lower-a", "upper-a"] as const) {
+  for (const aligned of [true, false]) {
+    Deno.test(`wide matmul ${triangular} (${aligned ? "whole tiles" : "checked"})`, async () => {
+      const tiling: WideTiling = { tileM: 32, tileN: 32, tileK: 8, threadM: 4, threadN: 4 };
+      const batch = 2, m = aligned ? 96 : 75, n = triangular === "lower-out" ? m : 40;
+      const k = triangular === "lower-out" ? 24 : m;
+      // lower-out: C = A·Bᵀ of any A, B (only j ≤ i compared); lower-a/upper-a: A is m×m
+      // triangular, stored transposed for upper-a (op(A) = Aᵀ of a lower A).
+      const transA = triangular === "upper-a", transB = triangular === "lower-out";
+      const a = triangular === "lower-out"
+        ? lcgFloats(batch * m * k, 31)
+        : triangle(batch, m, "lower", 37); // upper-a: op(A) = (lower)ᵀ is upper
+      const b = lcgFloats(batch * k * n, 41);
+      const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
+      const dims = { batch, m, n, k, transA, transB };
+      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling, triangular });
+      const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
+      for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
+      for (let q = 0; q < batch; q++) {
+        const got = c.subarray(q * m * n, (q + 1) * m * n);
+        checkProduct(
+          `${triangular} batch ${q}`,
+          got,
+          m,
+          n,
+          k,
+          (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
+          (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
+          (i, j) => triangular !== "lower-out" || j <= i, // above the diagonal: not promised
+        );
+        if (triangular === "lower-out" && got.some((v) => !Number.isFinite(v))) {
+          throw new Error(`${triangular}: a non-finite entry above the diagonal`);
+        }
+      }
+    });
   }
 }

@@ -20,6 +20,14 @@
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import type { MatmulDims } from "./matmul.ts";
 
+/**
+ * A triangular structure the caller promises (causal attention), which lets the kernel skip work:
+ * `"lower-out"`: only `C[i, j]` with `j ≤ i` are used (tiles wholly above the diagonal are written
+ * as zeros; the rest of a diagonal tile holds the products); `"lower-a"`: `op(A)[i, k] = 0` for
+ * `k > i` (K slices past a tile's last row are skipped); `"upper-a"`: `op(A)[i, k] = 0` for `k < i`.
+ */
+export type MatmulTriangular = "lower-out" | "lower-a" | "upper-a";
+
 /** Tiling of the wide kernel. */
 export interface WideTiling {
   /** Rows of C per workgroup. */
@@ -82,6 +90,7 @@ export function matmulWideSpec(
   transB: boolean,
   t: WideTiling,
   checked = false,
+  triangular?: MatmulTriangular,
 ): KernelSpec {
   const threads = wideThreads(t);
   const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = t;
@@ -90,7 +99,7 @@ export function matmulWideSpec(
   const aSize = BK * BM4, bSize = BK * BN4;
   const key = `matmul-wide-${transA ? "t" : "n"}${transB ? "t" : "n"}-${wideTilingName(t)}${
     checked ? "-checked" : ""
-  }`;
+  }${triangular ? `-${triangular}` : ""}`;
 
   // Staging: each thread loads its share of a slice into registers (vec4 global loads) and
   // stores it into the `buf` half of As/Bs.
@@ -234,14 +243,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // wid.z = batch·splits + split: split s sums k in [s·kSplit, min((s+1)·kSplit, K)) into its own
   // partial product (split-K; one split: the product itself).
   let batch = wid.z / p.splits;
-  let kBegin = (wid.z % p.splits) * p.kSplit;
-  let kEnd = min(kBegin + p.kSplit, p.K);
+  var kBegin = (wid.z % p.splits) * p.kSplit;
+  var kEnd = min(kBegin + p.kSplit, p.K);
+  ${
+    triangular === "lower-a"
+      ? `kEnd = min(kEnd, m0 + ${BM}u); // op(A) is 0 right of its diagonal`
+      : ""
+  }
+  ${triangular === "upper-a" ? `kBegin = max(kBegin, m0); // op(A) is 0 left of its diagonal` : ""}
   let aOff = batch * p.M * p.K${q};
   let bOff = batch * p.K * p.N${q};
   let cOff = wid.z * p.M * p.N${q};
   let tx = lid % ${threadsN}u;
   let ty = lid / ${threadsN}u;
   ${acc.join("\n  ")}
+  ${
+    triangular === "lower-out"
+      ? `if (n0 >= m0 + ${BM}u) { // wholly above the diagonal: zeros, no products
+    let row0 = m0 + ty * ${TM}u;
+    ${out.join("\n    ")}
+    return;
+  }`
+      : ""
+  }
   ${decl.join("\n  ")}
   var k0 = kBegin;
   ${load.join("\n  ")}
@@ -357,9 +381,15 @@ export function wideParams(dims: MatmulDims, splits = 1): Uint32Array {
 
 /** A wide product's plan: tiling, bounds checks, split-K factor and grid. */
 export interface WidePlan {
+  /** The tiling. */
   tiling: WideTiling;
+  /** Bounds-checked specialisation (the product does not fill whole tiles). */
   checked: boolean;
+  /** Split-K factor (1: none). */
   splits: number;
+  /** The promised triangular structure, if any. */
+  triangular?: MatmulTriangular;
+  /** Workgroups. */
   grid: [number, number, number];
 }
 
@@ -367,16 +397,22 @@ export interface WidePlan {
  * The plan {@linkcode encodeMatmulWide} follows for a product.
  *
  * @param dims The product.
- * @param tiling The tiling (default {@linkcode wideTilingFor}).
+ * @param options The tiling (default {@linkcode wideTilingFor}) and a triangular structure
+ * (no split-K then).
  * @returns The plan.
  */
-export function widePlan(dims: MatmulDims, tiling: WideTiling = wideTilingFor(dims)): WidePlan {
+export function widePlan(
+  dims: MatmulDims,
+  options: { tiling?: WideTiling; triangular?: MatmulTriangular } = {},
+): WidePlan {
+  const { tiling = wideTilingFor(dims), triangular } = options;
   const checked = !wideFits(dims, tiling);
-  const splits = checked ? 1 : wideSplitFor(dims, tiling);
+  const splits = checked || triangular ? 1 : wideSplitFor(dims, tiling);
   return {
     tiling,
     checked,
     splits,
+    triangular,
     grid: [
       Math.ceil(dims.n / tiling.tileN),
       Math.ceil(dims.m / tiling.tileM),
@@ -401,7 +437,13 @@ export function dispatchMatmulWide(
   plan: WidePlan,
 ): void {
   const { a, b, c, parts } = buffers;
-  const spec = matmulWideSpec(dims.transA, dims.transB, plan.tiling, plan.checked);
+  const spec = matmulWideSpec(
+    dims.transA,
+    dims.transB,
+    plan.tiling,
+    plan.checked,
+    plan.triangular,
+  );
   if (plan.splits === 1) {
     rt.dispatch(spec, [a, b, c], plan.grid, wideParams(dims));
     return;
@@ -426,7 +468,7 @@ export function dispatchMatmulWide(
  * @param a A, `[B, M, K]` (or `[B, K, M]` with `transA`), float32.
  * @param b B, `[B, K, N]` (or `[B, N, K]` with `transB`), float32.
  * @param dims The shape and transposes (`B ≤ 65535`).
- * @param tiling The tiling (default {@linkcode wideTilingFor}).
+ * @param options Tiling and triangular structure ({@linkcode widePlan}).
  * @returns A new pooled buffer holding C `[B, M, N]`; the caller frees it.
  */
 export function encodeMatmulWide(
@@ -434,12 +476,12 @@ export function encodeMatmulWide(
   a: GPUBuffer,
   b: GPUBuffer,
   dims: MatmulDims,
-  tiling: WideTiling = wideTilingFor(dims),
+  options: { tiling?: WideTiling; triangular?: MatmulTriangular } = {},
 ): GPUBuffer {
   const { batch, m, n } = dims;
   const c = rt.alloc(4 * batch * m * n);
   if (batch * m * n === 0) return c;
-  const plan = widePlan(dims, tiling);
+  const plan = widePlan(dims, options);
   const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;
   dispatchMatmulWide(rt, { a, b, c, parts }, dims, plan);
   if (parts) rt.free(parts);
