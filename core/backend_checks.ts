@@ -189,6 +189,14 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     if (K !== K2) {
       throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
     }
+    const tri = options.triangular;
+    if (tri !== undefined && !["lower-out", "lower-a", "upper-a"].includes(tri)) {
+      throw new TypeError(
+        `Cannot ${action}: triangular must be "lower-out", "lower-a" or "upper-a", got ${
+          JSON.stringify(tri)
+        }`,
+      );
+    }
     return { A, B, transA, transB, rank, batch, M, N, K };
   }
 
