@@ -41,7 +41,7 @@ import * as ops from "../core/ops.ts";
 import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
-import { lcgFloats } from "../reference/_test_helpers.ts";
+import { seededFloats } from "../reference/testing.ts";
 import { parseConfig } from "./_lm.ts";
 import { H100_WGSL, random24, sampleCheck, syncLatency, timeRecorded } from "./_speed_bench.ts";
 
@@ -201,7 +201,7 @@ for (const d of widths) {
   }
   for (const g of gemms) {
     const { m, n, k, transA, transB } = g.dims;
-    const a = lcgFloats(m * k, 1 + m + k), b = lcgFloats(k * n, 2 + n + k);
+    const a = seededFloats(m * k, 1 + m + k), b = seededFloats(k * n, 2 + n + k);
     const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * m * n)];
     const plan = widePlan(g.dims), tiling = plan.tiling;
     const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * m * n) : undefined;
@@ -322,17 +322,17 @@ for (const d of widths) {
   let denseTotal = 0;
   for (const method of config.layerMethods.split(",") as SparseMethod[]) {
     const sparse = { method };
-    const fc = new SparseLinear(be, "fc", lcgFloats(4 * d * d, 3, (u) => (u - 0.5) * 0.05), {
+    const fc = new SparseLinear(be, "fc", seededFloats(4 * d * d, 3, (u) => (u - 0.5) * 0.05), {
       inFeatures: d,
       outFeatures: 4 * d,
     }, { sparse, layerIndex: 0 });
-    const proj = new SparseLinear(be, "proj", lcgFloats(4 * d * d, 4, (u) => (u - 0.5) * 0.05), {
+    const proj = new SparseLinear(be, "proj", seededFloats(4 * d * d, 4, (u) => (u - 0.5) * 0.05), {
       inFeatures: 4 * d,
       outFeatures: d,
     }, { sparse, layerIndex: 1 });
     await fc.initialize();
     await proj.initialize();
-    const xData = lcgFloats(T * d, 5), gData = lcgFloats(T * d, 6);
+    const xData = seededFloats(T * d, 5), gData = seededFloats(T * d, 6);
     const fwd: number[] = [], bwd: number[] = [];
     for (let rep = 0; rep < config.warmup + config.reps; rep++) {
       fc.weight.grad = undefined;

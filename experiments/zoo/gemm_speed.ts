@@ -39,7 +39,7 @@ import {
   switchTileA,
   switchTileR,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
-import { lcgFloats } from "../../reference/_test_helpers.ts";
+import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../_lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
@@ -139,7 +139,7 @@ if (config.parts.includes("dense")) {
   say(`|---|---|---:|---:|---:|---|`);
   for (const s of SHAPES.filter((x) => x.name.includes(config.shapes))) {
     const { batch, m, n, k, transA, transB } = s;
-    const a = lcgFloats(batch * m * k, 1 + m), b = lcgFloats(batch * k * n, 2 + n);
+    const a = seededFloats(batch * m * k, 1 + m), b = seededFloats(batch * k * n, 2 + n);
     const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
     const aAt = (i: number, kk: number) => a[transA ? kk * m + i : i * k + kk];
     const bAt = (j: number, kk: number) => b[transB ? j * k + kk : kk * n + j];
@@ -230,7 +230,7 @@ if (config.parts.includes("sparse")) {
   ];
   for (const pr of products.filter((x) => x.name.includes(config.shapes))) {
     const { A, R, K, xKMajor } = pr;
-    const x = lcgFloats(A * K, 3 + A), w = random24(R, K, lcgFloats(R * K, 5 + R), 6 + R);
+    const x = seededFloats(A * K, 3 + A), w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
     const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
     const { wv, wc } = packSwitch24(w, R, K);
     const wDense = new Float32Array(R * K);

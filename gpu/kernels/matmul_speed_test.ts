@@ -21,7 +21,7 @@ import {
   switchTileA,
   switchTileR,
 } from "./matmul_sparse_switch.ts";
-import { lcgFloats } from "../../reference/_test_helpers.ts";
+import { seededFloats } from "../../reference/testing.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`matmul_speed_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
@@ -63,7 +63,7 @@ for (const tiling of WIDE) {
   for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
     Deno.test(`wide matmul ${JSON.stringify(tiling)} transA=${transA} transB=${transB}`, async () => {
       const batch = 2, m = 2 * tiling.tileM, n = 2 * tiling.tileN, k = 3 * tiling.tileK;
-      const a = lcgFloats(batch * m * k, 3 + m), b = lcgFloats(batch * k * n, 5 + n);
+      const a = seededFloats(batch * m * k, 3 + m), b = seededFloats(batch * k * n, 5 + n);
       const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * batch * m * n)];
       rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN)); // poison: every output written
       const dims = { batch, m, n, k, transA, transB };
@@ -95,7 +95,7 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
     for (
       const [batch, m, n, k] of [[1, 1, 1, 1], [2, 37, 70, 13], [1, 65, 129, 17], [1, 5, 3, 0]]
     ) {
-      const a = lcgFloats(batch * m * k, 13 + m), b = lcgFloats(batch * k * n, 17 + n);
+      const a = seededFloats(batch * m * k, 13 + m), b = seededFloats(batch * k * n, 17 + n);
       const aBuf = rt.upload(a.length ? a : new Float32Array(1));
       const bBuf = rt.upload(b.length ? b : new Float32Array(1));
       const cBuf = encodeMatmulWide(rt, aBuf, bBuf, { batch, m, n, k, transA, transB }, { tiling });
@@ -124,7 +124,7 @@ for (const [transA, transB] of [[true, false], [false, true]]) {
     const splits = wideSplitFor(dims, tiling);
     if (splits < 2) throw new Error(`expected a split plan, got ${splits}`);
     const { batch, m, n, k } = dims;
-    const a = lcgFloats(batch * m * k, 23), b = lcgFloats(batch * k * n, 29);
+    const a = seededFloats(batch * m * k, 23), b = seededFloats(batch * k * n, 29);
     const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
     const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling });
     const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
@@ -145,8 +145,8 @@ for (const [transA, transB] of [[true, false], [false, true]]) {
 
 /** A 2:4 matrix with every pattern, zeros in some kept slots and a few all-zero groups. */
 function sparse24(rows: number, k: number, seed: number): Float32Array {
-  const w = lcgFloats(rows * k, seed);
-  const pick = lcgFloats(rows * k / 4, seed + 1, (u) => Math.floor(u * 8));
+  const w = seededFloats(rows * k, seed);
+  const pick = seededFloats(rows * k / 4, seed + 1, (u) => Math.floor(u * 8));
   const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
   for (let g = 0; g < rows * k / 4; g++) {
     const p = pick[g];
@@ -168,7 +168,7 @@ for (const tiling of SWITCH) {
     for (const xKMajor of [false, true]) {
       Deno.test(`2:4 switch matmul ${mode} ${JSON.stringify(tiling)} xKMajor=${xKMajor}`, async () => {
         const A = 2 * switchTileA(tiling), R = 2 * switchTileR(tiling), K = 3 * 4 * tiling.groups;
-        const x = lcgFloats(A * K, 7 + A), w = sparse24(R, K, 11 + R);
+        const x = seededFloats(A * K, 7 + A), w = sparse24(R, K, 11 + R);
         const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
         const xStored = new Float32Array(A * K);
         for (let a = 0; a < A; a++) {
@@ -203,7 +203,7 @@ for (const tiling of SWITCH) {
 
 /** `m` by `m` per batch, zero above (`"lower"`) or below (`"upper"`) the diagonal. */
 function triangle(batch: number, m: number, which: "lower" | "upper", seed: number): Float32Array {
-  const x = lcgFloats(batch * m * m, seed);
+  const x = seededFloats(batch * m * m, seed);
   for (let q = 0; q < batch; q++) {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < m; j++) {
@@ -224,9 +224,9 @@ for (const triangular of ["lower-out", "lower-a", "upper-a"] as const) {
       // triangular, stored transposed for upper-a (op(A) = Aᵀ of a lower A).
       const transA = triangular === "upper-a", transB = triangular === "lower-out";
       const a = triangular === "lower-out"
-        ? lcgFloats(batch * m * k, 31)
+        ? seededFloats(batch * m * k, 31)
         : triangle(batch, m, "lower", 37); // upper-a: op(A) = (lower)ᵀ is upper
-      const b = lcgFloats(batch * k * n, 41);
+      const b = seededFloats(batch * k * n, 41);
       const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
       const dims = { batch, m, n, k, transA, transB };
       const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling, triangular });
