@@ -186,7 +186,7 @@ if (config.parts.includes("dense")) {
         () => rt.dispatch(spec, [aBuf, bBuf, cBuf], [n / t.tileN, m / t.tileM, batch], wparams),
       );
     }
-    // The plans encodeMatmulWide would follow (tiling rule, checks, split-K), and 128×128 split-K.
+    // The plans encodeWideMatmul follows (tiling rule, checks, split-K), and 128×128 split-K.
     const plans = [["plan (wired)", widePlan(s)], [
       "128 + split-K",
       widePlan(s, { tiling: WIDE_128 }),

@@ -8,7 +8,7 @@
 
 import { GpuRuntime } from "../runtime.ts";
 import {
-  encodeMatmulWide,
+  encodeWideMatmul,
   matmulWideSpec,
   wideParams,
   wideSplitFor,
@@ -98,8 +98,9 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
       const a = seededFloats(batch * m * k, 13 + m), b = seededFloats(batch * k * n, 17 + n);
       const aBuf = rt.upload(a.length ? a : new Float32Array(1));
       const bBuf = rt.upload(b.length ? b : new Float32Array(1));
-      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, { batch, m, n, k, transA, transB }, { tiling });
-      if (k === 0) rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN));
+      const cBuf = rt.alloc(4 * batch * m * n);
+      rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN)); // poison: every output written
+      encodeWideMatmul(rt, aBuf, bBuf, cBuf, { batch, m, n, k, transA, transB }, { tiling });
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {
@@ -126,7 +127,8 @@ for (const [transA, transB] of [[true, false], [false, true]]) {
     const { batch, m, n, k } = dims;
     const a = seededFloats(batch * m * k, 23), b = seededFloats(batch * k * n, 29);
     const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
-    const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling });
+    const cBuf = rt.alloc(4 * batch * m * n);
+    encodeWideMatmul(rt, aBuf, bBuf, cBuf, dims, { tiling });
     const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
     for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
     for (let q = 0; q < batch; q++) {
@@ -229,7 +231,9 @@ for (const triangular of ["lower-out", "lower-a", "upper-a"] as const) {
       const b = seededFloats(batch * k * n, 41);
       const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
       const dims = { batch, m, n, k, transA, transB };
-      const cBuf = encodeMatmulWide(rt, aBuf, bBuf, dims, { tiling, triangular });
+      const cBuf = rt.alloc(4 * batch * m * n);
+      rt.write(cBuf, new Float32Array(batch * m * n).fill(NaN)); // skipped tiles must be written too
+      encodeWideMatmul(rt, aBuf, bBuf, cBuf, dims, { tiling, triangular });
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {

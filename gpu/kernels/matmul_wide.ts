@@ -460,30 +460,29 @@ export function dispatchMatmulWide(
 }
 
 /**
- * Records `C = op(A)·op(B)` with the wide kernel: the unchecked `vec4` specialisation where the
- * product fills whole tiles (split along K where {@linkcode wideSplitFor} says so), the checked
- * one otherwise.
+ * Records `C = op(A)·op(B)` into `c` with the wide kernel: the unchecked `vec4` specialisation
+ * where the product fills whole tiles (split along K where {@linkcode wideSplitFor} says so), the
+ * checked one otherwise.
  *
  * @param rt The runtime.
  * @param a A, `[B, M, K]` (or `[B, K, M]` with `transA`), float32.
  * @param b B, `[B, K, N]` (or `[B, N, K]` with `transB`), float32.
+ * @param c C, `[B, M, N]`.
  * @param dims The shape and transposes (`B ≤ 65535`).
  * @param options Tiling and triangular structure ({@linkcode widePlan}).
- * @returns A new pooled buffer holding C `[B, M, N]`; the caller frees it.
  */
-export function encodeMatmulWide(
+export function encodeWideMatmul(
   rt: GpuRuntime,
   a: GPUBuffer,
   b: GPUBuffer,
+  c: GPUBuffer,
   dims: MatmulDims,
   options: { tiling?: WideTiling; triangular?: MatmulTriangular } = {},
-): GPUBuffer {
+): void {
   const { batch, m, n } = dims;
-  const c = rt.alloc(4 * batch * m * n);
-  if (batch * m * n === 0) return c;
+  if (batch * m * n === 0) return;
   const plan = widePlan(dims, options);
   const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;
   dispatchMatmulWide(rt, { a, b, c, parts }, dims, plan);
   if (parts) rt.free(parts);
-  return c;
 }
