@@ -8,6 +8,7 @@
  */
 
 import type { GpuRuntime } from "../gpu/runtime.ts";
+import { assertProductClose } from "../reference/testing.ts";
 
 /**
  * The WGSL roofline measured on an H100 80GB HBM3 (issue 15, 2026-12-06, micro-benchmark with long
@@ -56,10 +57,9 @@ export async function timeRecorded(
 }
 
 /**
- * Checks 64 sampled outputs `got[i·cols + j]` against `Σ_k a(i,k)·b(j,k)` in float64, within the
- * float32 accumulation bound `(K + 1)·2^-24·Σ|a·b|`.
+ * Checks 64 sampled outputs of a product (`assertProductClose` of `reference/testing.ts`).
  *
- * @returns `"ok (x of bound)"` or `"FAIL at …"`.
+ * @returns `"ok (x of bound)"` or `"FAIL …"` (a benchmark row states it rather than stopping).
  */
 export function sampleCheck(
   got: Float32Array,
@@ -69,19 +69,12 @@ export function sampleCheck(
   a: (i: number, kk: number) => number,
   b: (j: number, kk: number) => number,
 ): string {
-  let worst = 0;
-  for (let s = 0; s < 64; s++) {
-    const i = (s * 7919 + 13) % rows, j = (s * 104729 + 7) % cols;
-    let ref = 0, abs = 0;
-    for (let kk = 0; kk < k; kk++) {
-      ref += a(i, kk) * b(j, kk);
-      abs += Math.abs(a(i, kk) * b(j, kk));
-    }
-    const err = Math.abs(got[i * cols + j] - ref) / ((k + 1) * 2 ** -24 * abs);
-    if (!(err <= 1)) return `FAIL at [${i}, ${j}]: ${got[i * cols + j]} vs ${ref}`;
-    worst = Math.max(worst, err);
+  try {
+    const worst = assertProductClose("product", got, { rows, cols, k }, a, b, { sample: 64 });
+    return `ok (${worst.toFixed(2)} of bound)`;
+  } catch (e) {
+    return `FAIL ${(e as Error).message}`;
   }
-  return `ok (${worst.toFixed(2)} of bound)`;
 }
 
 /** A 2:4 matrix `[rows, k]` with a random pattern per group of four along k. */

@@ -18,6 +18,7 @@
  */
 
 import type { KernelSpec } from "../runtime.ts";
+import { doubleBufferedLoop } from "./_double_buffer.ts";
 
 /** Shape of the switch kernel. */
 export interface SparseSwitchTiling {
@@ -193,35 +194,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let r0 = wid.y * ${BR}u;
   ${acc.join("\n  ")}
   ${decl.join("\n  ")}
-  var k0 = 0u;
-  ${load.join("\n  ")}
-  {
-    let xb = 0u;
-    let wb = 0u;
-    let cb = 0u;
-    ${store.join("\n    ")}
-  }
-  workgroupBarrier();
-  var buf = 0u;
-  loop {
-    let xc = buf * ${xSize}u;
-    let wc0 = buf * ${wSize}u;
-    let cc = buf * ${cSize}u;
-    let more = k0 + ${BK}u < p.K;
-    if (more) {
-      k0 += ${BK}u;
-      ${load.join("\n      ")}
-    }
-    ${inner.join("\n    ")}
-    if (!more) { break; }
-    buf = 1u - buf;
-    {
-      let xb = buf * ${xSize}u;
-      let wb = buf * ${wSize}u;
-      let cb = buf * ${cSize}u;
-      ${store.join("\n      ")}
-    }
-    workgroupBarrier();
+  ${
+    doubleBufferedLoop({
+      arrays: [
+        { storeBase: "xb", computeBase: "xc", size: xSize },
+        { storeBase: "wb", computeBase: "wc0", size: wSize },
+        ...(dense ? [] : [{ storeBase: "cb", computeBase: "cc", size: cSize }]),
+      ],
+      load,
+      store,
+      inner,
+      kBegin: "0u",
+      kEnd: "p.K",
+      step: BK,
+    })
   }
   let row0 = r0 + wr * ${R}u;
   ${out.join("\n  ")}

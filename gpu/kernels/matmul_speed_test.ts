@@ -21,38 +21,10 @@ import {
   switchTileA,
   switchTileR,
 } from "./matmul_sparse_switch.ts";
-import { seededFloats } from "../../reference/testing.ts";
+import { assertProductClose, seededFloats } from "../../reference/testing.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`matmul_speed_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
-
-/** Checks `got[i, j] = Σ_k a(i, k)·b(j, k)` within float32 rounding. */
-function checkProduct(
-  label: string,
-  got: Float32Array,
-  rows: number,
-  cols: number,
-  k: number,
-  a: (i: number, kk: number) => number,
-  b: (j: number, kk: number) => number,
-  compared: (i: number, j: number) => boolean = () => true,
-): void {
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      if (!compared(i, j)) continue;
-      let ref = 0, abs = 0;
-      for (let kk = 0; kk < k; kk++) {
-        const p = a(i, kk) * b(j, kk);
-        ref += p;
-        abs += Math.abs(p);
-      }
-      const v = got[i * cols + j], bound = (k + 1) * 2 ** -24 * abs;
-      if (!(Math.abs(v - ref) <= bound)) {
-        throw new Error(`${label}: [${i}, ${j}] = ${v}, expected ${ref} ± ${bound}`);
-      }
-    }
-  }
-}
 
 const WIDE: WideTiling[] = [
   { tileM: 32, tileN: 64, tileK: 8, threadM: 4, threadN: 8 },
@@ -75,12 +47,10 @@ for (const tiling of WIDE) {
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {
-        checkProduct(
+        assertProductClose(
           `batch ${q}`,
           c.subarray(q * m * n, (q + 1) * m * n),
-          m,
-          n,
-          k,
+          { rows: m, cols: n, k: k },
           (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
           (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
         );
@@ -104,12 +74,10 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
       const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {
-        checkProduct(
+        assertProductClose(
           `${batch}×${m}×${n}×${k} batch ${q}`,
           c.subarray(q * m * n, (q + 1) * m * n),
-          m,
-          n,
-          k,
+          { rows: m, cols: n, k: k },
           (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
           (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
         );
@@ -132,12 +100,10 @@ for (const [transA, transB] of [[true, false], [false, true]]) {
     const c = new Float32Array(await rt.read(cBuf, 4 * batch * m * n));
     for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
     for (let q = 0; q < batch; q++) {
-      checkProduct(
+      assertProductClose(
         `split ${splits} batch ${q}`,
         c.subarray(q * m * n, (q + 1) * m * n),
-        m,
-        n,
-        k,
+        { rows: m, cols: n, k: k },
         (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
         (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
       );
@@ -197,7 +163,7 @@ for (const tiling of SWITCH) {
         );
         const got = new Float32Array(await rt.read(out, 4 * R * A));
         for (const b of [...bufs, out]) rt.free(b);
-        checkProduct("Cᵀ", got, R, A, K, (j, kk) => w[j * K + kk], xAt);
+        assertProductClose("Cᵀ", got, { rows: R, cols: A, k: K }, (j, kk) => w[j * K + kk], xAt);
       });
     }
   }
@@ -238,15 +204,13 @@ for (const triangular of ["lower-out", "lower-a", "upper-a"] as const) {
       for (const x of [aBuf, bBuf, cBuf]) rt.free(x);
       for (let q = 0; q < batch; q++) {
         const got = c.subarray(q * m * n, (q + 1) * m * n);
-        checkProduct(
+        assertProductClose(
           `${triangular} batch ${q}`,
           got,
-          m,
-          n,
-          k,
+          { rows: m, cols: n, k: k },
           (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
           (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
-          (i, j) => triangular !== "lower-out" || j <= i, // above the diagonal: not promised
+          { compared: (i, j) => triangular !== "lower-out" || j <= i }, // above: not promised
         );
         if (triangular === "lower-out" && got.some((v) => !Number.isFinite(v))) {
           throw new Error(`${triangular}: a non-finite entry above the diagonal`);

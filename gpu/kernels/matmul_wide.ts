@@ -18,6 +18,7 @@
  */
 
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
+import { doubleBufferedLoop } from "./_double_buffer.ts";
 import type { MatmulDims } from "./matmul.ts";
 
 /**
@@ -267,32 +268,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       : ""
   }
   ${decl.join("\n  ")}
-  var k0 = kBegin;
-  ${load.join("\n  ")}
-  {
-    let ab = 0u;
-    let bb = 0u;
-    ${store.join("\n    ")}
-  }
-  workgroupBarrier();
-  var buf = 0u;
-  loop {
-    let ac = buf * ${aSize}u;
-    let bc = buf * ${bSize}u;
-    let more = k0 + ${BK}u < kEnd;
-    if (more) {
-      k0 += ${BK}u;
-      ${load.join("\n      ")}
-    }
-    ${inner.join("\n    ")}
-    if (!more) { break; }
-    buf = 1u - buf;
-    {
-      let ab = buf * ${aSize}u;
-      let bb = buf * ${bSize}u;
-      ${store.join("\n      ")}
-    }
-    workgroupBarrier();
+  ${
+    doubleBufferedLoop({
+      arrays: [
+        { storeBase: "ab", computeBase: "ac", size: aSize },
+        { storeBase: "bb", computeBase: "bc", size: bSize },
+      ],
+      load,
+      store,
+      inner,
+      kBegin: "kBegin",
+      kEnd: "kEnd",
+      step: BK,
+    })
   }
   let row0 = m0 + ty * ${TM}u;
   ${out.join("\n  ")}
