@@ -8,7 +8,7 @@
  */
 
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import { assertProductClose } from "../reference/testing.ts";
+import { assertProductClose, seededFloats } from "../reference/testing.ts";
 
 /**
  * The WGSL roofline measured on an H100 80GB HBM3 (issue 15, 2026-12-06, micro-benchmark with long
@@ -93,4 +93,25 @@ export function random24(
     for (let i = 0; i < 4; i++) if (!keep.includes(i)) w[4 * g + i] = 0;
   }
   return w;
+}
+
+/** Values of {@linkcode uploadSeeded}'s block, which repeats across a buffer. */
+const BLOCK = 1 << 20;
+
+/**
+ * A storage buffer of `n` float32 values in `[-0.5, 0.5)`: a seeded block of 2^20 values
+ * (`seededFloats`) repeated (generating the 400 M values of the tied head's logits on the host
+ * would take half a minute), and the host's view of any element for checks.
+ */
+export function uploadSeeded(
+  rt: GpuRuntime,
+  n: number,
+  seed: number,
+): { buffer: GPUBuffer; at: (i: number) => number } {
+  const block = seededFloats(Math.min(n, BLOCK), seed);
+  const buffer = rt.alloc(4 * Math.max(n, 1));
+  for (let off = 0; off < n; off += BLOCK) {
+    rt.write(buffer, block.subarray(0, Math.min(BLOCK, n - off)), 4 * off);
+  }
+  return { buffer, at: (i) => block[i % BLOCK] };
 }

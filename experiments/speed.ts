@@ -43,7 +43,14 @@ import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { parseConfig } from "./_lm.ts";
-import { H100_WGSL, random24, sampleCheck, syncLatency, timeRecorded } from "./_speed_bench.ts";
+import {
+  H100_WGSL,
+  random24,
+  sampleCheck,
+  syncLatency,
+  timeRecorded,
+  uploadSeeded,
+} from "./_speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -201,8 +208,8 @@ for (const d of widths) {
   }
   for (const g of gemms) {
     const { m, n, k, transA, transB } = g.dims;
-    const a = seededFloats(m * k, 1 + m + k), b = seededFloats(k * n, 2 + n + k);
-    const [aBuf, bBuf, cBuf] = [rt.upload(a), rt.upload(b), rt.alloc(4 * m * n)];
+    const A = uploadSeeded(rt, m * k, 1 + m + k), B = uploadSeeded(rt, k * n, 2 + n + k);
+    const [aBuf, bBuf, cBuf] = [A.buffer, B.buffer, rt.alloc(4 * m * n)];
     const plan = widePlan(g.dims), tiling = plan.tiling;
     const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * m * n) : undefined;
     const record = () => dispatchMatmulWide(rt, { a: aBuf, b: bBuf, c: cBuf, parts }, g.dims, plan);
@@ -212,8 +219,8 @@ for (const d of widths) {
       m,
       n,
       k,
-      (i, kk) => a[transA ? kk * m + i : i * k + kk],
-      (j, kk) => b[transB ? j * k + kk : kk * n + j],
+      (i, kk) => A.at(transA ? kk * m + i : i * k + kk),
+      (j, kk) => B.at(transB ? j * k + kk : kk * n + j),
     );
     const ms = await timeRecorded(rt, record, { latencyMs });
     const bound = denseBound(g.dims, tiling);
@@ -222,7 +229,7 @@ for (const d of widths) {
       g.sparse && T % switchTileA(SWITCH_BEST) === 0 && g.sparse.r % switchTileR(SWITCH_BEST) === 0
     ) {
       const { r: R, k: K } = g.sparse;
-      const w = random24(R, K, b.subarray(0, R * K), 9 + R);
+      const w = random24(R, K, Float32Array.from({ length: R * K }, (_, i) => B.at(i)), 9 + R);
       const { wv, wc } = packSwitch24(w, R, K);
       const bufs = [aBuf, rt.upload(wv), rt.upload(wc), rt.alloc(4 * R * T)];
       const sspec = matmulSparseSwitchSpec(SWITCH_BEST, false, "switch");
@@ -240,7 +247,7 @@ for (const d of widths) {
         T,
         K,
         (j, kk) => w[j * K + kk],
-        (i, kk) => a[i * K + kk],
+        (i, kk) => A.at(i * K + kk),
       );
       sparseMs = await timeRecorded(rt, srec, { latencyMs });
       for (const x of bufs.slice(1)) rt.free(x);

@@ -43,7 +43,7 @@ import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../_lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import { random24, sampleCheck, syncLatency, timeRecorded } from "../_speed_bench.ts";
+import { random24, sampleCheck, syncLatency, timeRecorded, uploadSeeded } from "../_speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -109,6 +109,33 @@ SHAPES.push(
     transB: false,
   },
   { name: "square 4096³", batch: 1, m: 4096, n: 4096, k: 4096, transA: false, transB: false },
+  {
+    name: "head fwd 8192×768→50257",
+    batch: 1,
+    m: T,
+    n: 50257,
+    k: 768,
+    transA: false,
+    transB: true,
+  },
+  {
+    name: "head ∇X 8192×50257→768",
+    batch: 1,
+    m: T,
+    n: 768,
+    k: 50257,
+    transA: false,
+    transB: false,
+  },
+  {
+    name: "head ∇W 50257×768, K 8192",
+    batch: 1,
+    m: 50257,
+    n: 768,
+    k: T,
+    transA: true,
+    transB: false,
+  },
 );
 const WIDE: WideTiling[] = [
   { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 8 },
@@ -139,10 +166,10 @@ if (config.parts.includes("dense")) {
   say(`|---|---|---:|---:|---:|---|`);
   for (const s of SHAPES.filter((x) => x.name.includes(config.shapes))) {
     const { batch, m, n, k, transA, transB } = s;
-    const a = seededFloats(batch * m * k, 1 + m), b = seededFloats(batch * k * n, 2 + n);
-    const [aBuf, bBuf] = [rt.upload(a), rt.upload(b)];
-    const aAt = (i: number, kk: number) => a[transA ? kk * m + i : i * k + kk];
-    const bAt = (j: number, kk: number) => b[transB ? j * k + kk : kk * n + j];
+    const A = uploadSeeded(rt, batch * m * k, 1 + m), B = uploadSeeded(rt, batch * k * n, 2 + n);
+    const [aBuf, bBuf] = [A.buffer, B.buffer];
+    const aAt = (i: number, kk: number) => A.at(transA ? kk * m + i : i * k + kk);
+    const bAt = (j: number, kk: number) => B.at(transB ? j * k + kk : kk * n + j);
     const flop = 2 * batch * m * n * k;
     let base = 0;
     const cBuf = rt.alloc(4 * batch * m * n); // one output for every call: no allocation per call
