@@ -86,10 +86,14 @@ for (const [transA, transB] of [[false, false], [false, true], [true, false], [t
   });
 }
 
-for (const [transA, transB] of [[true, false], [false, true]]) {
-  Deno.test(`wide matmul split along K, transA=${transA} transB=${transB}`, async () => {
+for (
+  const [transA, transB, whole] of [[true, false, true], [false, true, true], [false, false, false]]
+) {
+  Deno.test(`wide matmul split along K, transA=${transA} transB=${transB} ${whole ? "whole tiles" : "checked"}`, async () => {
     const tiling: WideTiling = { tileM: 32, tileN: 32, tileK: 8, threadM: 4, threadN: 4 };
-    const dims = { batch: 2, m: 32, n: 64, k: 4096, transA, transB };
+    const dims = whole
+      ? { batch: 2, m: 32, n: 64, k: 4096, transA, transB }
+      : { batch: 1, m: 37, n: 20, k: 3001, transA, transB }; // K not a multiple of the slice
     const splits = wideSplitFor(dims, tiling);
     if (splits < 2) throw new Error(`expected a split plan, got ${splits}`);
     const { batch, m, n, k } = dims;

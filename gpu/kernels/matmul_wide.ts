@@ -300,11 +300,12 @@ export const WIDE_64: WideTiling = { tileM: 64, tileN: 64, tileK: 16, threadM: 4
 const FULL_GRID = 528;
 
 /**
- * The tiling for a product: the largest of {@linkcode WIDE_128}, {@linkcode WIDE_64X128} that
- * still gives {@linkcode FULL_GRID} workgroups and pads C by at most 10%, else
- * {@linkcode WIDE_64}. Measured on the H100 (results/2026-12-06-h100-gemm-zoo.md): 128×128 tiles
- * run the FFN forward and backward-data products at 1.3–1.4× the tiled kernel; the
- * backward-weight products (3072×768, K = 8192: 144 such tiles) run 2× faster in 64×64 tiles.
+ * The tiling for a product: {@linkcode WIDE_128} when it pads C by at most 10% and gives
+ * {@linkcode FULL_GRID} workgroups, or at least half of them once split along K
+ * ({@linkcode wideSplitFor}); else {@linkcode WIDE_64X128} on the same terms, else
+ * {@linkcode WIDE_64}. Measured on the H100 (results/device/2026-12-06-h100-gemm-zoo-2.md):
+ * 128×128 tiles split along K beat smaller unsplit tiles on every FFN product (1.2–1.3× on the
+ * weight gradients); products 64 wide (attention's `P·V`) run 2.4× faster in 64×64 tiles.
  *
  * @param dims The product.
  * @returns The tiling.
@@ -313,7 +314,10 @@ export function wideTilingFor(dims: MatmulDims): WideTiling {
   for (const t of [WIDE_128, WIDE_64X128]) {
     const tm = Math.ceil(dims.m / t.tileM), tn = Math.ceil(dims.n / t.tileN);
     const padded = (tm * t.tileM * tn * t.tileN) / Math.max(1, dims.m * dims.n);
-    if (dims.batch * tm * tn >= FULL_GRID && padded <= 1.1) return t;
+    if (padded > 1.1) continue;
+    const groups = dims.batch * tm * tn;
+    const splits = wideSplitFor(dims, t);
+    if (groups >= FULL_GRID || groups * splits >= FULL_GRID / 2) return t;
   }
   return WIDE_64;
 }
@@ -331,9 +335,13 @@ export function wideTilingFor(dims: MatmulDims): WideTiling {
 export function wideSplitFor(dims: MatmulDims, t: WideTiling): number {
   const groups = dims.batch * Math.ceil(dims.m / t.tileM) * Math.ceil(dims.n / t.tileN);
   let splits = 1;
+  // Whole tiles: each split a whole number of K slices. Otherwise (bounds-checked loads) any K,
+  // split at multiples of the K slice, and C summed as vec4s.
+  const whole = wideFits(dims, t);
+  if (!whole && (dims.batch * dims.m * dims.n) % 4 !== 0) return 1;
   while (
     splits < 8 && groups * splits < FULL_GRID && dims.k / (2 * splits) >= 512 &&
-    dims.k % (2 * splits * t.tileK) === 0
+    (!whole || dims.k % (2 * splits * t.tileK) === 0)
   ) splits *= 2;
   return splits;
 }
@@ -363,8 +371,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /** The wide kernel's uniform: `{ M, N, K, splits, kSplit }`. */
-export function wideParams(dims: MatmulDims, splits = 1): Uint32Array {
-  return new Uint32Array([dims.m, dims.n, dims.k, splits, Math.ceil(dims.k / splits)]);
+export function wideParams(dims: MatmulDims, splits = 1, tileK = 4): Uint32Array {
+  // Splits start at multiples of the K slice, so no slice crosses into the next split.
+  const kSplit = Math.ceil(dims.k / splits / tileK) * tileK;
+  return new Uint32Array([dims.m, dims.n, dims.k, splits, kSplit]);
 }
 
 /** A wide product's plan: tiling, bounds checks, split-K factor and grid. */
@@ -395,7 +405,7 @@ export function widePlan(
 ): WidePlan {
   const { tiling = wideTilingFor(dims), triangular } = options;
   const checked = !wideFits(dims, tiling);
-  const splits = checked || triangular ? 1 : wideSplitFor(dims, tiling);
+  const splits = triangular ? 1 : wideSplitFor(dims, tiling);
   return {
     tiling,
     checked,
@@ -437,7 +447,7 @@ export function dispatchMatmulWide(
     return;
   }
   if (!parts) throw new TypeError("Cannot record a split-K wide matmul: no partial-product buffer");
-  rt.dispatch(spec, [a, b, parts], plan.grid, wideParams(dims, plan.splits));
+  rt.dispatch(spec, [a, b, parts], plan.grid, wideParams(dims, plan.splits, plan.tiling.tileK));
   const len = dims.batch * dims.m * dims.n / 4, [gx, gy] = grid1d(Math.ceil(len / 256));
   rt.dispatch(
     splitSumSpec(plan.splits),
