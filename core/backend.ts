@@ -67,6 +67,11 @@ export interface AdamWParams {
   weightDecay: number;
   /** 1-based step count, for bias correction. */
   step: number;
+  /**
+   * A factor the gradient is multiplied by as it is read (gradient clipping fused into the update;
+   * default 1): the same float32 product `s·g` a separate `scale` would have stored.
+   */
+  gradScale?: number;
 }
 
 /** Result of a pruning operation on device tensors. */

@@ -438,6 +438,9 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
     checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
     checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
+    if (hp.gradScale !== undefined) {
+      checkRange(hp.gradScale, "gradScale", action, (x) => x > 0, "a finite number > 0");
+    }
     if (!Number.isInteger(step) || step < 1) {
       throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
     }
