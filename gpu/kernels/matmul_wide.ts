@@ -19,7 +19,7 @@
 
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import { doubleBufferedLoop } from "./_double_buffer.ts";
-import type { MatmulDims } from "./matmul.ts";
+import type { MatmulDims } from "./_matmul_shared.ts";
 
 /**
  * A triangular structure the caller promises (causal attention), which lets the kernel skip work:
