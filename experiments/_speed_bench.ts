@@ -1,14 +1,15 @@
 /**
- * Timing and checking helpers shared by `speed.ts` and `zoo/gemm_speed.ts`: wall-clock time per
- * call of recorded GPU work over long batches (the empty-sync latency subtracted), a sampled
- * float64 check of a product, and the WGSL roofline of the H100 that kernel rows state their
- * bounds against.
+ * Helpers shared by `speed.ts` and `zoo/gemm_speed.ts` on top of the benchmark harness
+ * (`_bench.ts`): its batch timer set up for one product per call, a sampled float64 check of a
+ * product, 2:4 test matrices, seeded uploads of large operands, and the WGSL roofline of the H100
+ * that kernel rows state their bounds against.
  *
  * @module
  */
 
 import type { GpuRuntime } from "../gpu/runtime.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
+import { BatchTimer, type Latency, measureLatency } from "./_bench.ts";
 
 /**
  * The WGSL roofline measured on an H100 80GB HBM3 (issue 15, 2026-12-06, micro-benchmark with long
@@ -17,43 +18,37 @@ import { assertProductClose, seededFloats } from "../reference/testing.ts";
  */
 export const H100_WGSL = { fmaTflops: 51.2, wgVec4PerS: 1.86e12, copyGBps: 2986 };
 
-/** Median of the empty `sync` round trip, in ms. */
-export async function syncLatency(rt: GpuRuntime): Promise<number> {
-  const t: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    await rt.sync();
-    t.push(performance.now() - t0);
-  }
-  return t.sort((a, b) => a - b)[3];
-}
-
 /**
- * Median ms per call of `record` (which records GPU work and allocates nothing per call): `R`
- * calls are recorded, then submitted and synced; `(wall − latencyMs) / R`, `R` chosen so a batch
- * takes at least `batchMs`.
+ * The harness's batch timer (`_bench.ts`) for one product per call, recorded into buffers the
+ * caller keeps: at least `batchMs` of GPU work per batch, median of `batches`; GPU timestamps
+ * where the device has them.
  */
-export async function timeRecorded(
+export async function kernelTimer(
   rt: GpuRuntime,
-  record: () => void,
-  options: { latencyMs: number; batchMs?: number; batches?: number },
-): Promise<number> {
-  const { latencyMs, batchMs = 100, batches = 3 } = options;
-  record();
-  await rt.sync();
-  let t0 = performance.now();
-  record();
-  await rt.sync();
-  const one = Math.max(performance.now() - t0 - latencyMs, 0.01);
-  const reps = Math.min(2000, Math.max(3, Math.ceil(batchMs / one)));
-  const times: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    for (let i = 0; i < reps; i++) record();
-    t0 = performance.now();
-    await rt.sync();
-    times.push((performance.now() - t0 - latencyMs) / reps);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  options: { batchMs?: number; batches?: number } = {},
+): Promise<{ timer: BatchTimer; latency: Latency; time: (record: () => void) => Promise<number> }> {
+  const latency = await measureLatency(rt);
+  const timer = new BatchTimer(
+    rt,
+    {
+      batches: options.batches ?? 3,
+      warmup: 1,
+      latencyFactor: 0,
+      minBatchMs: options.batchMs ?? 100,
+      maxReps: 2000,
+      chunkBytes: 256 * 1024 ** 2,
+      rotateBytes: 0,
+      maxSets: 2,
+    },
+    latency.trivialDispatch,
+    rt.features.timestamp,
+  );
+  const time = async (record: () => void) =>
+    (await timer.measure(() => {
+      record();
+      return [];
+    })).ms;
+  return { timer, latency, time };
 }
 
 /**

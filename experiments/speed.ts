@@ -21,6 +21,7 @@
  */
 
 import { GpuRuntime } from "../gpu/runtime.ts";
+import { median } from "./_bench.ts";
 import { createGpuBackend } from "../gpu/backend.ts";
 import type { MatmulDims } from "../gpu/kernels/matmul.ts";
 import {
@@ -43,14 +44,7 @@ import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { parseConfig } from "./_lm.ts";
-import {
-  H100_WGSL,
-  random24,
-  sampleCheck,
-  syncLatency,
-  timeRecorded,
-  uploadSeeded,
-} from "./_speed_bench.ts";
+import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./_speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -128,7 +122,8 @@ const torch = await runTorch();
 json.torch = torch;
 
 const rt = await GpuRuntime.create();
-const latencyMs = await syncLatency(rt);
+const { latency, time: timeKernel, timer } = await kernelTimer(rt);
+const latencyMs = latency.trivialDispatch;
 const started = new Date();
 say(`# Speed tables (issue 15)`);
 say();
@@ -143,9 +138,9 @@ say(
     } T vec4/s, global ${H100_WGSL.copyGBps} GB/s`,
 );
 say(
-  `- times: wall clock per call over ≥ 100 ms batches minus the empty-sync latency (${
-    latencyMs.toFixed(1)
-  } ms); medians`,
+  `- GEMM times: the harness's batch timer (${timer.timer}, ≥ 100 ms of work per batch, median ` +
+    `of 3); layer and step times: wall clock over back-to-back steps minus the round-trip ` +
+    `latency (${latencyMs.toFixed(1)} ms), medians`,
 );
 json.meta = { date: started.toISOString(), adapter: rt.adapterName, args: Deno.args, latencyMs };
 
@@ -222,7 +217,7 @@ for (const d of widths) {
       (i, kk) => A.at(transA ? kk * m + i : i * k + kk),
       (j, kk) => B.at(transB ? j * k + kk : kk * n + j),
     );
-    const ms = await timeRecorded(rt, record, { latencyMs });
+    const ms = await timeKernel(record);
     const bound = denseBound(g.dims, tiling);
     let sparseMs: number | null = null, sparseCheck = "";
     if (
@@ -249,7 +244,7 @@ for (const d of widths) {
         (j, kk) => w[j * K + kk],
         (i, kk) => A.at(i * K + kk),
       );
-      sparseMs = await timeRecorded(rt, srec, { latencyMs });
+      sparseMs = await timeKernel(srec);
       for (const x of bufs.slice(1)) rt.free(x);
     }
     const tq = (p: string) =>
@@ -313,12 +308,12 @@ if (torch) {
     );
   }
 }
+timer.destroy();
 rt.destroy();
 
 // ---- 2. FFN layer per method ------------------------------------------------------------------------
 const be = await createGpuBackend();
 const brt = be.runtime;
-const median = (v: number[]) => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)];
 say();
 say(
   `## 2. FFN layer (fc → GELU → proj) at ${T} tokens: ms and speed-up vs dense, same run ` +

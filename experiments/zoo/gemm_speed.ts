@@ -6,10 +6,9 @@
  * wall time when the runtime submits every `flushEvery` dispatches (GPU starts while the host
  * records).
  *
- * Timing: each figure is `(wall − empty-sync latency) / R` over `R` back-to-back calls recorded
- * before the clock starts and submitted together, `R` chosen so a batch holds ≥ `batchMs` of GPU
- * work; median of `batches`. FLOPs `2·M·N·K` (dense-equivalent for 2:4: the sparse kernel does
- * half of them).
+ * Timing: the benchmark harness's batch timer (`_bench.ts`: GPU timestamps where the device has
+ * them, else wall clock minus the round-trip latency), `≥ batchMs` of work per batch, median of
+ * `batches`. FLOPs `2·M·N·K` (dense-equivalent for 2:4: the sparse kernel does half of them).
  *
  * Usage: deno run -A experiments/zoo/gemm_speed.ts [--parts=dense,sparse,step] [--out=FILE.md]
  *
@@ -43,7 +42,7 @@ import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../_lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import { random24, sampleCheck, syncLatency, timeRecorded, uploadSeeded } from "../_speed_bench.ts";
+import { kernelTimer, random24, sampleCheck, uploadSeeded } from "../_speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -73,11 +72,9 @@ say(`# GEMM zoo and step profile (issue 15)\n`);
 say(`- adapter: ${rt.adapterName}; date ${new Date().toISOString()}`);
 say(`- command: deno run -A experiments/zoo/gemm_speed.ts ${Deno.args.join(" ")}`);
 
-const syncMs = await syncLatency(rt);
-say(`- empty sync latency ${syncMs.toFixed(2)} ms (subtracted)\n`);
-const timeIt = (record: () => void) =>
-  timeRecorded(rt, record, { latencyMs: syncMs, batchMs: config.batchMs, batches: config.batches });
-
+const { latency, time: timeIt, timer } = await kernelTimer(rt, config);
+const syncMs = latency.trivialDispatch;
+say(`- timer: ${timer.timer}; round-trip latency ${syncMs.toFixed(2)} ms\n`);
 const tflops = (flop: number, ms: number) => (flop / ms / 1e9).toFixed(1);
 
 // ---- dense ----------------------------------------------------------------------------------------
@@ -322,6 +319,7 @@ if (config.parts.includes("sparse")) {
     await rt.sync();
   }
 }
+timer.destroy();
 rt.destroy();
 
 // ---- step profile ------------------------------------------------------------------------------------
