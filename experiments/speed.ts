@@ -20,7 +20,7 @@
  * @module
  */
 
-import { GpuRuntime } from "../gpu/runtime.ts";
+import { DEFAULT_SUBMIT_EVERY, GpuRuntime } from "../gpu/runtime.ts";
 import { median } from "./_bench.ts";
 import { createGpuBackend } from "../gpu/backend.ts";
 import type { MatmulDims } from "../gpu/kernels/matmul.ts";
@@ -396,7 +396,9 @@ say(`|---|---:|---:|---:|---:|`);
 const stepRows: Record<string, unknown>[] = [];
 let denseStep = 0;
 const n = config.batch * config.seq;
-for (const method of config.stepMethods.split(",") as SparseMethod[]) {
+/** Median ms per step and dispatches per step of `method`; `submitEvery` sets the runtime's. */
+async function stepTime(method: SparseMethod, submitEvery: number) {
+  brt.submitEvery = submitEvery;
   const model = await GPT.create(be, gptConfig(config.model as GPTPreset, { sparse: { method } }), {
     seed: 1,
   });
@@ -423,16 +425,33 @@ for (const method of config.stepMethods.split(",") as SparseMethod[]) {
     }
   }
   await brt.sync();
-  const ms = median(times);
-  if (method === "dense") denseStep = ms;
-  const fp32 = torch?.gpt2_124m_step_ms.fp32;
-  say(
-    `| ${method} | ${ms.toFixed(1)} | ${dispatches} | ${
-      denseStep ? (denseStep / ms).toFixed(2) + "×" : "—"
-    } | ${fp32 ? (fp32 / ms).toFixed(2) + "×" : "—"} |`,
-  );
-  stepRows.push({ method, ms, dispatches });
   for (const p of model.parameters()) be.dispose(p.value);
+  brt.submitEvery = DEFAULT_SUBMIT_EVERY;
+  return { ms: median(times), dispatches };
+}
+const fp32Step = torch?.gpt2_124m_step_ms.fp32;
+const stepRow = (label: string, r: { ms: number; dispatches: number }) =>
+  say(
+    `| ${label} | ${r.ms.toFixed(1)} | ${r.dispatches} | ${
+      denseStep ? (denseStep / r.ms).toFixed(2) + "×" : "—"
+    } | ${fp32Step ? (fp32Step / r.ms).toFixed(2) + "×" : "—"} |`,
+  );
+for (const method of config.stepMethods.split(",") as SparseMethod[]) {
+  const r = await stepTime(method, DEFAULT_SUBMIT_EVERY);
+  if (method === "dense") denseStep = r.ms;
+  stepRow(method, r);
+  stepRows.push({ method, ...r });
+}
+// The runtime's submission schedule, same run: every ≤ 32 dispatches, and none before the read.
+for (
+  const [label, every] of [["dense, a submit every ≤ 32 dispatches", 32], [
+    "dense, no automatic submits",
+    Infinity,
+  ]] as const
+) {
+  const r = await stepTime("dense", every);
+  stepRow(label, r);
+  stepRows.push({ method: "dense", submitEvery: every, ...r });
 }
 if (torch) {
   const s = torch.gpt2_124m_step_ms;
