@@ -11,9 +11,11 @@
  *    training path (`SparseLinear` on the GPU backend: step set-up + GEMMs).
  * 3. The GPT-2 124M training step (batch 8 × 1024) per method vs dense, and vs PyTorch.
  *
- * What to expect (H100, 2026-12-06 zoo): dense WGSL GEMMs at 0.6–0.9× PyTorch fp32; no 2:4 kernel
- * faster than dense (the switch kernel reaches ~0.5× of dense), so the sparse methods are never
- * faster than dense — unlike P1 (FFN layer 1.3–1.7×, block 1.1–1.2× with sparse tensor cores).
+ * What to expect (H100, results/speed/2026-12-06-h100.md): dense WGSL GEMMs at 0.72–0.88× PyTorch
+ * fp32 (0.52–0.61× where d = 1,600 needs the bounds-checked kernel); the 2:4 switch kernel at
+ * 0.38–0.40× of dense, so no sparse kernel is used and the sparse methods run 0.89–1.00× of dense
+ * per FFN layer and 0.98–1.00× per GPT-2 step — unlike P1 (FFN layer 1.28–1.63×, block
+ * 1.08–1.31× on sparse tensor cores); the dense step at 0.60× PyTorch fp32.
  *
  * Usage: deno run -A experiments/speed.ts [--widths=768,1024] [--out=results/speed/DATE-DEVICE]
  *

@@ -72,10 +72,11 @@ function bucketSize(bytes: number): number {
  * Most dispatches recorded between automatic submissions. The runtime submits after
  * {@linkcode FIRST_SUBMIT} dispatches, then after twice as many each time up to this, starting
  * over after every explicit flush or read-back: the GPU starts on a training step while the host
- * still records it, instead of idling until the first read-back (H100, GPT-2 124M, batch 8 × 1024:
- * 432 → 401 ms per dense step submitting every 32, results/device/2026-12-06-h100-gemm-zoo.md),
- * and the submits stay few (with one every 32 dispatches, recording a step's forward and backward
- * took the host 103 ms instead of 32).
+ * still records it, instead of idling until the first read-back, and the submits stay few. Measured
+ * on the H100 (GPT-2 124M, batch 8 × 1024): with the tiled kernels a submit every 32 dispatches
+ * took the dense step from 432 to 401 ms (results/device/2026-12-06-h100-gemm-zoo.md); with the
+ * wide kernels this schedule, one every ≤ 32 and none gave 272, 268 and 271 ms in one run
+ * (results/speed/2026-12-06-h100.md): no difference above the noise there.
  */
 export const DEFAULT_SUBMIT_EVERY = 256;
 /** Dispatches before the first automatic submission after a flush. */
