@@ -43,6 +43,14 @@ export interface MatmulOptions {
   transA?: boolean;
   /** Use `bᵀ` (b is stored `[N, K]`, or `[B, N, K]`). */
   transB?: boolean;
+  /**
+   * A triangular structure the caller promises, per product (causal attention), which a backend
+   * may use to skip work; the result of every promised entry is the same either way:
+   * `"lower-out"`: only `C[i, j]` with `j ≤ i` will be read (other entries are finite, otherwise
+   * unspecified); `"lower-a"`: `op(A)[i, k] = 0` for `k > i`; `"upper-a"`: `op(A)[i, k] = 0` for
+   * `k < i`. The reference backend computes every product in full.
+   */
+  triangular?: "lower-out" | "lower-a" | "upper-a";
 }
 
 /** Hyper-parameters of one AdamW update ({@linkcode Backend.adamw}). */
@@ -59,6 +67,11 @@ export interface AdamWParams {
   weightDecay: number;
   /** 1-based step count, for bias correction. */
   step: number;
+  /**
+   * A factor the gradient is multiplied by as it is read (gradient clipping fused into the update;
+   * default 1): the same float32 product `s·g` a separate `scale` would have stored.
+   */
+  gradScale?: number;
 }
 
 /** Result of a pruning operation on device tensors. */

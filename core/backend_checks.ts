@@ -189,6 +189,14 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     if (K !== K2) {
       throw new RangeError(`Cannot ${action}: inner dimensions differ (${K} vs ${K2}), ${desc()}`);
     }
+    const tri = options.triangular;
+    if (tri !== undefined && !["lower-out", "lower-a", "upper-a"].includes(tri)) {
+      throw new TypeError(
+        `Cannot ${action}: triangular must be "lower-out", "lower-a" or "upper-a", got ${
+          JSON.stringify(tri)
+        }`,
+      );
+    }
     return { A, B, transA, transB, rank, batch, M, N, K };
   }
 
@@ -430,6 +438,9 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
     checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
     checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
+    if (hp.gradScale !== undefined) {
+      checkRange(hp.gradScale, "gradScale", action, (x) => x > 0, "a finite number > 0");
+    }
     if (!Number.isInteger(step) || step < 1) {
       throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
     }

@@ -26,7 +26,10 @@ export function constant(value: Tensor, name?: string): Variable {
  * @param tape The tape.
  * @param a Left operand `[M,K]` (or `[K,M]` with `transA`; batched `[B,·,·]`).
  * @param b Right operand `[K,N]` (or `[N,K]` with `transB`; batched `[B,·,·]`).
- * @param options `{ transA, transB }`.
+ * @param options `{ transA, transB, triangular }`. A `triangular` hint (see `MatmulOptions`) is
+ * passed on to the backward products: with `"lower-out"` the caller also promises that `C`'s
+ * gradient is zero above the diagonal (true when its consumer reads only `j ≤ i`, as the causal
+ * softmax does).
  * @returns The product `[M,N]` (or `[B,M,N]`).
  * @throws {RangeError} From the backend, if the shapes do not match.
  * @example
@@ -50,18 +53,26 @@ export function matmul(
 ): Variable {
   const be = tape.backend;
   const transA = options.transA ?? false, transB = options.transB ?? false;
-  const out = be.matmul(a.value, b.value, { transA, transB });
+  const tri = options.triangular;
+  const out = be.matmul(a.value, b.value, { transA, transB, triangular: tri });
+  // The hints the backward products inherit (causal attention), by their left factor: with only
+  // C's lower triangle read, ∇C is lower triangular (its consumer's gradient is zero above), so
+  // ∇op(A) = ∇C·op(B)ᵀ has a lower left factor and, with transB, ∇B = ∇Cᵀ·op(A) an upper one;
+  // with op(A) lower triangular, only ∇op(A)'s lower triangle is read and, without transB,
+  // ∇B = op(A)ᵀ·∇C has an upper left factor.
+  const daHint = tri === "lower-out" ? "lower-a" : tri === "lower-a" ? "lower-out" : undefined;
+  const dbHint = (transB ? tri === "lower-out" : tri === "lower-a") ? "upper-a" : undefined;
   return tape.record(out, [a, b], (g) => {
     if (a.requiresGrad) {
       const da = transA
         ? be.matmul(b.value, g, { transA: transB, transB: true })
-        : be.matmul(g, b.value, { transB: !transB });
+        : be.matmul(g, b.value, { transB: !transB, triangular: daHint });
       tape.accumulate(a, da);
     }
     if (b.requiresGrad) {
       const db = transB
-        ? be.matmul(g, a.value, { transA: true, transB: transA })
-        : be.matmul(a.value, g, { transA: !transA });
+        ? be.matmul(g, a.value, { transA: true, transB: transA, triangular: dbHint })
+        : be.matmul(a.value, g, { transA: !transA, triangular: dbHint });
       tape.accumulate(b, db);
     }
   });
@@ -364,9 +375,12 @@ export function causalSelfAttention(
   const q = heads(sliceCols(tape, qkv, 0, d));
   const k = heads(sliceCols(tape, qkv, d, d));
   const v = heads(sliceCols(tape, qkv, 2 * d, d));
-  let att = causalSoftmax(tape, matmul(tape, q, k, { transB: true }), 1 / Math.sqrt(hd));
+  // Triangular hints: the causal softmax reads only scores with j ≤ i and its output is zero
+  // above the diagonal, so a backend may skip the products that cannot matter.
+  const scores = matmul(tape, q, k, { transB: true, triangular: "lower-out" });
+  let att = causalSoftmax(tape, scores, 1 / Math.sqrt(hd));
   if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
-  const y = matmul(tape, att, v); // [B·h, T, hd]
+  const y = matmul(tape, att, v, { triangular: "lower-a" }); // [B·h, T, hd]
   return reshape(tape, permute0213(tape, y, [B, h, T, hd]), [B * T, d]);
 }
 

@@ -107,16 +107,21 @@ export class AdamW {
   }
 
   /**
-   * One AdamW step in place for every `(parameter, gradient)` pair: the backend's `adamw` with this
-   * optimizer's hyper-parameters, weight decay only where `parameter.weightDecay`.
+   * One AdamW step in place for every `(parameter, gradient[, gradScale])`: the backend's `adamw`
+   * with this optimizer's hyper-parameters, weight decay only where `parameter.weightDecay`, the
+   * gradient multiplied by `gradScale` (default 1) as AdamW reads it.
    *
-   * @param updates The parameters and the gradients to apply.
+   * @param updates The parameters, the gradients to apply and optional gradient factors.
    * @param lr The learning rate of this step.
    * @param step The 1-based step count (bias correction).
    * @throws {RangeError} If a parameter is not one of this optimizer's, or `step` is not a
    * positive integer, or `lr` is negative or not finite.
    */
-  update(updates: readonly (readonly [Parameter, Tensor])[], lr: number, step: number): void {
+  update(
+    updates: readonly (readonly [Parameter, Tensor, number?])[],
+    lr: number,
+    step: number,
+  ): void {
     if (!Number.isInteger(step) || step < 1) {
       throw new RangeError(
         `Cannot take an AdamW step: step must be a positive integer, got ${step}`,
@@ -126,7 +131,7 @@ export class AdamW {
       throw new RangeError(`Cannot take an AdamW step: lr must be finite and >= 0, got ${lr}`);
     }
     const { beta1, beta2, eps, weightDecay } = this.config;
-    for (const [p, grad] of updates) {
+    for (const [p, grad, gradScale] of updates) {
       const { m, v } = this.moments(p.name);
       this.#backend.adamw(p.value, grad, m, v, {
         lr,
@@ -135,6 +140,7 @@ export class AdamW {
         eps,
         weightDecay: p.weightDecay ? weightDecay : 0,
         step,
+        ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
       });
     }
   }

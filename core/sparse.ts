@@ -671,6 +671,16 @@ export class SparseLinear implements Module {
   }
 
   /**
+   * Whether {@linkcode SparseLinear.decayGradient} adds a decay to the clipped gradient this step
+   * (then clipping must scale the gradient before it, not inside AdamW).
+   *
+   * @throws {Error} Outside a training step.
+   */
+  get decaysGradient(): boolean {
+    return this.#openStep("ask for the gradient decay").gradientDecay !== 0;
+  }
+
+  /**
    * The optimizer extra applied to the clipped gradient before AdamW: `t-sr-ste*` (sparse phase)
    * adds `α·(1−M)⊙W` with the transposable mask (SPEC 2.3); `sr-ste` with `decayOn: "gradient"`
    * adds `λ_W·(1−M)⊙W` with this step's hard mask (SPEC 2.2). Other methods return `grad`.

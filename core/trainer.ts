@@ -8,7 +8,8 @@
  * 3. forward → loss → backward;
  * 4. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
  *    `captureGradients`, every gradient);
- * 5. global-norm clipping at `gradClip` (1.0);
+ * 5. global-norm clipping at `gradClip` (1.0), applied by AdamW as it reads a gradient unless a
+ *    masked decay is added to the clipped gradient first;
  * 6. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
  *    `λ_W·(1−M)⊙W`);
  * 7. AdamW (decay only on the linear weights);
@@ -267,11 +268,15 @@ export class Trainer {
       // Clip, masked decay, AdamW, decoupled decay.
       const factor = clipFactor(gradNorm, this.config.gradClip);
       const sparseByName = new Map(layers.map((l) => [l.name, l]));
-      const updates: [Parameter, Tensor][] = withGrad.map((p) => {
-        let g = factor < 1 ? be.scale(p.grad!, factor) : p.grad!;
+      // Clipping multiplies the raw gradient; AdamW applies the factor as it reads the gradient
+      // (one pass fewer per parameter), except where a masked decay is added to the clipped
+      // gradient first, or where the applied gradients are captured.
+      const updates: [Parameter, Tensor, number][] = withGrad.map((p) => {
         const layer = sparseByName.get(p.name);
+        const fused = factor < 1 && !this.config.captureGradients && !layer?.decaysGradient;
+        let g = factor < 1 && !fused ? be.scale(p.grad!, factor) : p.grad!;
         if (layer !== undefined) g = layer.decayGradient(g);
-        return [p, g];
+        return [p, g, fused ? factor : 1];
       });
       if (this.config.captureGradients) {
         const applied = await be.readMany(updates.map(([, g]) => g));

@@ -209,6 +209,23 @@ Deno.test("Trainer: AdamW consumes clip·g plus the masked decay (decay after cl
   }
 });
 
+Deno.test("Trainer: clipping inside AdamW updates exactly as a separate scale pass", async () => {
+  // captureGradients keeps the separate scale pass; without it AdamW applies the clip factor.
+  for (
+    const sparse of [{ method: "dense" }, { method: "t-sr-ste" }, { method: "s-ste" }] as const
+  ) {
+    const fused = await makeTrainer(sparse, { gradClip: 0.01 });
+    const separate = await makeTrainer(sparse, { gradClip: 0.01, captureGradients: true });
+    for (let s = 0; s < 2; s++) {
+      const [a, b] = [await fused.trainStep(BATCH), await separate.trainStep(BATCH)];
+      if (!(0.01 / (a.gradNorm + 1e-6) < 0.5)) throw new Error("the test needs active clipping");
+      assertEqualArrays([a.loss], [b.loss], `${sparse.method} step ${s}: loss`);
+    }
+    const [wa, wb] = [await weightsOf(fused), await weightsOf(separate)];
+    for (const [name, w] of wa) assertEqualArrays(w, wb.get(name)!, `${sparse.method}: ${name}`);
+  }
+});
+
 Deno.test("Trainer: decoupled SR-STE decay is applied after AdamW", async () => {
   // Same run with and without the decoupled decay: after one step the decayed run's weight must be
   // W_ste − lr·λ_W·(1−M)⊙W_ste, M the step's hard mask.

@@ -82,13 +82,13 @@ import {
 } from "../core/backend_checks.ts";
 
 /** Which dense matmul kernel a {@linkcode GpuBackend} runs (see `kernels/matmul.ts`). */
-export type MatmulKernel = "auto" | "tiled" | "register" | "naive";
+export type MatmulKernel = "auto" | "wide" | "tiled" | "register" | "naive";
 
 /** Options of {@linkcode GpuBackend}. */
 export interface GpuBackendOptions {
   /**
    * The dense matmul kernel. `"auto"` (default): the register-blocked kernel on a fallback
-   * (CPU-emulated) adapter, the tiled kernel on a GPU. `"register"` reads its operands through
+   * (CPU-emulated) adapter, the wide kernel on a GPU. `"register"` reads its operands through
    * textures (`matmulTextureSpec`; repacking operands whose texels would not be whole), and from
    * storage only where an operand exceeds the textures' capacity.
    */
@@ -146,14 +146,14 @@ export class GpuBackend implements Backend {
     this.#tiling = options.matmulTiling ?? "auto";
     this.#blocking = options.matmulBlocking;
     const kernel = options.matmul ?? "auto";
-    if (!["auto", "tiled", "register", "naive"].includes(kernel)) {
+    if (!["auto", "wide", "tiled", "register", "naive"].includes(kernel)) {
       throw new TypeError(
-        `Cannot create a GPU backend: matmul must be "auto", "tiled", "register" or "naive", got ${
+        `Cannot create a GPU backend: matmul must be "auto", "wide", "tiled", "register" or "naive", got ${
           String(kernel)
         }`,
       );
     }
-    this.#matmul = kernel === "auto" ? (runtime.isFallbackAdapter ? "register" : "tiled") : kernel;
+    this.#matmul = kernel === "auto" ? (runtime.isFallbackAdapter ? "register" : "wide") : kernel;
   }
 
   /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
@@ -312,7 +312,7 @@ export class GpuBackend implements Backend {
 
   /**
    * `a·b` of 2-D `[M,K]·[K,N]` or batched 3-D `[B,M,K]·[B,K,N]` operands, optionally transposed,
-   * accumulated in float32 (tiled kernel, see `kernels/matmul.ts`).
+   * accumulated in float32 (`kernels/matmul.ts`); the wide kernel honours `triangular` hints.
    *
    * @throws {RangeError} If the ranks are not both 2 or both 3, the batch sizes differ or the inner
    * dimensions differ.
@@ -321,6 +321,7 @@ export class GpuBackend implements Backend {
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const operands = this.#check.matmul(a, b, options, "matmul");
     const { A, B, transA, transB, rank, batch, M, N, K } = operands;
+    const triangular = options.triangular;
     const tiling = this.#tiling === "auto"
       ? (batch * Math.ceil(M / 128) * Math.ceil(N / 128) >= 64 ? TILING_128 : TILING_64)
       : this.#tiling;
@@ -331,7 +332,7 @@ export class GpuBackend implements Backend {
       k: K,
       transA,
       transB,
-    }, { variant: this.#matmul, tiling, blocking: this.#blocking });
+    }, { variant: this.#matmul, tiling, blocking: this.#blocking, triangular });
     return this.#wrap(out, rank === 3 ? [batch, M, N] : [M, N], "f32");
   }
 

@@ -68,6 +68,20 @@ function bucketSize(bytes: number): number {
   return Math.ceil(b / (1 << 20)) * (1 << 20);
 }
 
+/**
+ * Most dispatches recorded between automatic submissions. The runtime submits after
+ * {@linkcode FIRST_SUBMIT} dispatches, then after twice as many each time up to this, starting
+ * over after every explicit flush or read-back: the GPU starts on a training step while the host
+ * still records it, instead of idling until the first read-back, and the submits stay few. Measured
+ * on the H100 (GPT-2 124M, batch 8 × 1024): with the tiled kernels a submit every 32 dispatches
+ * took the dense step from 432 to 401 ms (results/device/2026-12-06-h100-gemm-zoo.md); with the
+ * wide kernels this schedule, one every ≤ 32 and none gave 272, 268 and 271 ms in one run
+ * (results/speed/2026-12-06-h100.md): no difference above the noise there.
+ */
+export const DEFAULT_SUBMIT_EVERY = 256;
+/** Dispatches before the first automatic submission after a flush. */
+const FIRST_SUBMIT = 16;
+
 /** Largest workgroup count per dispatch dimension guaranteed by WebGPU. */
 export const MAX_WORKGROUPS_PER_DIM = 65535;
 
@@ -110,6 +124,10 @@ export class GpuRuntime {
   #error: string | null = null;
   #dumpWgsl: string | undefined;
   #dispatches = 0;
+  #sinceSubmit = 0;
+  #nextSubmit = FIRST_SUBMIT;
+  #submitEvery = DEFAULT_SUBMIT_EVERY;
+  #timestampPassOpen = false;
 
   private constructor(
     device: GPUDevice,
@@ -171,6 +189,21 @@ export class GpuRuntime {
     const name = info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim();
     const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
     return new GpuRuntime(device, name || "unknown adapter", { f16, timestamp }, fallback);
+  }
+
+  /**
+   * Most dispatches recorded between automatic submissions (default
+   * {@linkcode DEFAULT_SUBMIT_EVERY}); `Infinity`: submit only on `flush` or a read-back.
+   */
+  get submitEvery(): number {
+    return this.#submitEvery;
+  }
+  set submitEvery(n: number) {
+    if (!(n >= 1)) {
+      throw new RangeError(`Cannot set submitEvery: expected a count >= 1 or Infinity, got ${n}`);
+    }
+    this.#submitEvery = n;
+    this.#nextSubmit = Math.min(FIRST_SUBMIT, n);
   }
 
   /** Number of dispatches recorded since creation (for benchmarks and tests). */
@@ -310,6 +343,12 @@ export class GpuRuntime {
     const [x, y = 1, z = 1] = workgroups;
     if (x > 0 && y > 0 && z > 0) this.#pass.dispatchWorkgroups(x, y, z);
     this.#dispatches++;
+    // Submit on a doubling schedule, except inside a benchmark's timestamped pass.
+    if (++this.#sinceSubmit >= this.#nextSubmit && !this.#timestampPassOpen) {
+      const next = Math.min(2 * this.#nextSubmit, this.#submitEvery);
+      this.flush();
+      this.#nextSubmit = next;
+    }
   }
 
   /**
@@ -331,6 +370,7 @@ export class GpuRuntime {
     if (this.#pass) this.#pass.end();
     this.#encoder ??= this.device.createCommandEncoder();
     this.#pass = this.#encoder.beginComputePass({ timestampWrites });
+    this.#timestampPassOpen = true;
   }
 
   /** Records a buffer-to-buffer copy (ends the open compute pass). */
@@ -344,6 +384,7 @@ export class GpuRuntime {
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;
+      this.#timestampPassOpen = false;
     }
     this.#encoder ??= this.device.createCommandEncoder();
     return this.#encoder;
@@ -352,9 +393,12 @@ export class GpuRuntime {
   /** Submits everything recorded so far and recycles buffers freed before this point. */
   flush(): void {
     this.#check();
+    this.#sinceSubmit = 0;
+    this.#nextSubmit = Math.min(FIRST_SUBMIT, this.#submitEvery);
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;
+      this.#timestampPassOpen = false;
     }
     if (this.#encoder) {
       this.device.queue.submit([this.#encoder.finish()]);

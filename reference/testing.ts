@@ -1,6 +1,7 @@
 /**
  * The project's one testing module: assertions (`assert`, `assertThrows`, `assertRejects`, the
- * comparison helpers `assertClose` / `assertEqualArrays`) and the one seeded input generator
+ * comparison helpers `assertClose` / `assertEqualArrays`, the float32 product bound
+ * `assertProductClose`) and the one seeded input generator
  * (`seededRandom` and its shapes), built on the project's Philox (`./rng.ts`, SPEC §2.7).
  * Published only for the two comparison helpers, which `core/grad_check.ts` re-exports; the rest
  * is for tests and benchmarks.
@@ -195,6 +196,55 @@ function assertSameLength(actual: ArrayLike<number>, expected: ArrayLike<number>
 }
 
 // ---- the seeded input generator -----------------------------------------------------------------
+
+/**
+ * Checks a computed matrix product `got[i·cols + j] ≈ Σ_k a(i, k)·b(j, k)` against float64 within
+ * the float32 accumulation bound `(K + 1)·2^-24·Σ_k |a(i, k)·b(j, k)|` (any summation order).
+ *
+ * @param label Names the product in the error.
+ * @param got The product, row-major `[rows, cols]`.
+ * @param dims `{ rows, cols, k }`.
+ * @param a `a(i, k)`, the left operand's entry.
+ * @param b `b(j, k)`, the right operand's entry (so `op(B)[k, j]`).
+ * @param options `sample`: check only this many pseudo-randomly spread entries (default: all);
+ * `compared(i, j)`: which entries are promised (default: all).
+ * @returns The largest error as a fraction of its bound.
+ * @throws {Error} On the first entry outside its bound (or not finite), naming it.
+ */
+export function assertProductClose(
+  label: string,
+  got: Float32Array,
+  dims: { rows: number; cols: number; k: number },
+  a: (i: number, k: number) => number,
+  b: (j: number, k: number) => number,
+  options: { sample?: number; compared?: (i: number, j: number) => boolean } = {},
+): number {
+  const { rows, cols, k } = dims;
+  const entries: [number, number][] = [];
+  if (options.sample === undefined) {
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) entries.push([i, j]);
+  } else {
+    for (let s = 0; s < options.sample; s++) {
+      entries.push([(s * 7919 + 13) % rows, (s * 104729 + 7) % cols]);
+    }
+  }
+  let worst = 0;
+  for (const [i, j] of entries) {
+    if (options.compared && !options.compared(i, j)) continue;
+    let ref = 0, abs = 0;
+    for (let kk = 0; kk < k; kk++) {
+      const p = a(i, kk) * b(j, kk);
+      ref += p;
+      abs += Math.abs(p);
+    }
+    const v = got[i * cols + j], bound = (k + 1) * 2 ** -24 * abs;
+    if (!(Math.abs(v - ref) <= bound)) {
+      throw new Error(`${label}: [${i}, ${j}] = ${v}, expected ${ref} ± ${bound}`);
+    }
+    worst = Math.max(worst, bound > 0 ? Math.abs(v - ref) / bound : 0);
+  }
+  return worst;
+}
 
 /**
  * The one seeded generator for test and benchmark inputs: successive Philox uniforms in `(0, 1)`

@@ -485,7 +485,7 @@ Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact
   }
 });
 
-Deno.test("AdamW, three steps in place: exact", async () => {
+Deno.test("AdamW, three steps in place (the last with a fused gradient scale): exact", async () => {
   const n = 37, p0 = random(n, 25), g = random(n, 26);
   const run = async (be: Backend) => {
     const p = be.keep(be.tensor(p0, [n])), m = be.keep(be.full([n])), v = be.keep(be.full([n]));
@@ -498,6 +498,7 @@ Deno.test("AdamW, three steps in place: exact", async () => {
         eps: 1e-8,
         weightDecay: 0.1,
         step,
+        ...(step === 3 ? { gradScale: 0.3 } : {}),
       });
       be.release();
     }

@@ -11,7 +11,9 @@
  */
 
 import { assertClose, assertEqualArrays } from "../reference/testing.ts";
-import type { Backend, Tensor } from "../core/backend.ts";
+import type { Backend, MatmulOptions, Tensor } from "../core/backend.ts";
+import { Tape, Variable } from "../core/autograd.ts";
+import { causalSelfAttention } from "../core/ops.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gpuFixture } from "../gpu/testing.ts";
 import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
@@ -211,11 +213,12 @@ Deno.test("matmul: large 256×512×384, all transposes", async () => {
   await checkMatmul(1, 256, 512, 384);
 });
 
-Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles, register-blocked)", async () => {
+Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles, wide, register-blocked)", async () => {
   const rt = (await gpu()).runtime;
   for (
     const be of [
       new GpuBackend(rt, { matmul: "naive" }),
+      new GpuBackend(rt, { matmul: "wide" }),
       new GpuBackend(rt, { matmul: "tiled", matmulTiling: TILING_64 }),
       new GpuBackend(rt, { matmul: "tiled", matmulTiling: TILING_128 }),
       new GpuBackend(rt, { matmul: "register" }),
@@ -226,6 +229,70 @@ Deno.test("matmul: every kernel variant (naive, 64×64 and 128×128 tiles, regis
     await checkMatmul(1, 4, 4, 4, be);
     await checkMatmul(2, 128, 128, 32, be); // tiled kernels: whole tiles, the aligned vec4 path
   }
+  await checkMatmul(1, 64, 64, 2048, new GpuBackend(rt, { matmul: "wide" })); // wide: split-K
+});
+
+Deno.test("matmul: triangular hints on the wide kernel leave every promised entry bit-identical", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide" });
+  const B = 3, T = 80, hd = 16; // several 64×64 tiles, one partial
+  const tri = (upper: boolean) => {
+    const x = random(B * T * T, upper ? 5 : 7);
+    for (let q = 0; q < B; q++) {
+      for (let i = 0; i < T; i++) {
+        for (let j = 0; j < T; j++) if (upper ? j < i : j > i) x[(q * T + i) * T + j] = 0;
+      }
+    }
+    return be.tensor(x, [B, T, T]);
+  };
+  const q = be.tensor(random(B * T * hd, 3), [B, T, hd]);
+  const k = be.tensor(random(B * T * hd, 4), [B, T, hd]);
+  const lower = tri(false), lowerT = be.tensor(await be.read(tri(true)), [B, T, T]);
+  const cases: [string, Tensor, Tensor, MatmulOptions][] = [
+    ["lower-out: q·kᵀ", q, k, { transB: true, triangular: "lower-out" }],
+    ["lower-a: P·v", lower, q, { triangular: "lower-a" }],
+    ["upper-a: Pᵀ·dO", lower, k, { transA: true, triangular: "upper-a" }],
+    ["upper-a: (stored upper)·v", lowerT, q, { triangular: "upper-a" }],
+  ];
+  for (const [label, a, b, options] of cases) {
+    const { triangular: _, ...plain } = options;
+    const [hinted, full] = await be.readMany([be.matmul(a, b, options), be.matmul(a, b, plain)]);
+    if (options.triangular === "lower-out") { // only j ≤ i is promised
+      for (let r = 0; r < B * T; r++) {
+        for (let j = r % T + 1; j < T; j++) hinted[r * T + j] = full[r * T + j];
+      }
+    }
+    assertClose(hinted, full, EXACT, label);
+  }
+  be.release();
+});
+
+Deno.test("causal self-attention: the hints ops pass on change nothing (forward, ∇qkv), wide kernel", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide" });
+  // The same backend with every triangular hint removed.
+  const plain = new Proxy(be, {
+    get: (target, prop) => {
+      if (prop === "matmul") {
+        return (a: Tensor, b: Tensor, o: MatmulOptions = {}) =>
+          target.matmul(a, b, { transA: o.transA, transB: o.transB });
+      }
+      const v = Reflect.get(target, prop);
+      return typeof v === "function" ? v.bind(target) : v; // #private fields need the target
+    },
+  });
+  const [B, T, h, d] = [2, 70, 2, 16];
+  const qkvData = random(B * T * 3 * d, 9), dyData = random(B * T * d, 10);
+  const run = async (backend: Backend) => {
+    const tape = new Tape(backend);
+    const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
+    const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
+    const dy = backend.tensor(dyData, [B * T, d]);
+    tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
+    return await backend.readMany([y.value, qkv.grad!]);
+  };
+  const [hinted, full] = [await run(be), await run(plain)];
+  assertClose(hinted[0], full[0], EXACT, "attention output");
+  assertClose(hinted[1], full[1], EXACT, "∇qkv");
+  be.release();
 });
 
 Deno.test("matmul: K = 0 gives zeros; shape errors are RangeErrors", async () => {

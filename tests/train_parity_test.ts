@@ -387,3 +387,31 @@ for (const [engine, fast] of ENGINES) {
     });
   }
 }
+
+Deno.test("clipping inside AdamW on WebGPU updates exactly as a separate scale pass", async () => {
+  // captureGradients keeps the separate scale pass; without it AdamW applies the clip factor to
+  // each gradient as it reads it (the same float32 product, `s·g`).
+  const be = await gpu();
+  for (const method of ["dense", "s-ste", "t-sr-ste"] as const) {
+    const trainers = await Promise.all([false, true].map(async (captureGradients) => {
+      const model = await GPT.create(be, gptConfig("tiny", { sparse: { method } }), { seed: 3 });
+      return new Trainer(model, {
+        totalSteps: 6,
+        peakLr: 1e-2,
+        warmupSteps: 1,
+        minLr: 1e-3,
+        seed: 5,
+        gradClip: 0.01, // active clipping
+        captureGradients,
+        adamw: ADAMW,
+      });
+    }));
+    const batch = makeBatch(2, 8, 32, 1);
+    for (let s = 0; s < 2; s++) for (const t of trainers) await t.trainStep(batch);
+    const [a, b] = await Promise.all(
+      trainers.map((t) => be.readMany(t.model.parameters().map((p) => p.value))),
+    );
+    a.forEach((w, i) => assertClose(w, b[i], { atol: 0, rtol: 0 }, `${method}: parameter ${i}`));
+    for (const t of trainers) for (const p of t.model.parameters()) be.dispose(p.value);
+  }
+});

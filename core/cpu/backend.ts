@@ -622,8 +622,9 @@ export class CpuBackend implements Backend {
     const { lr, beta1, beta2, eps, weightDecay, step } = hp;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
+    const s = hp.gradScale ?? 1; // the product a separate scale() would have stored
     for (let i = 0; i < pd.length; i++) {
-      const g = gd[i];
+      const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
       md[i] = beta1 * md[i] + (1 - beta1) * g;
       vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
       const mHat = md[i] / c1, vHat = vd[i] / c2;

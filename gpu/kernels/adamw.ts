@@ -3,6 +3,8 @@
  * `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²` (both stored), then
  * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)` with `m̂ = m/(1−β1^t)`, `v̂ = v/(1−β2^t)` computed from the
  * stored moments. The bias corrections are computed on the host in float64 and passed as float32.
+ * `g` is the gradient times `gradScale` (gradient clipping fused into the update), the float32
+ * product a separate scale pass would have stored.
  *
  * @module
  */
@@ -14,7 +16,8 @@ import { cachedSpec } from "./_sparse.ts";
 
 /**
  * The AdamW kernel. Bindings: `param` (read-write), `grad`, `m` (read-write), `v` (read-write),
- * uniform `{ count, lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, weightDecay, c1, c2 }`.
+ * uniform `{ count, lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, weightDecay, c1, c2,
+ * gradScale }`.
  *
  * @returns The kernel, key `adamw`.
  */
@@ -22,7 +25,7 @@ export function adamwSpec(): KernelSpec {
   return cachedSpec("adamw", () =>
     `struct Params {
   count: u32, lr: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
-  eps: f32, weightDecay: f32, c1: f32, c2: f32,
+  eps: f32, weightDecay: f32, c1: f32, c2: f32, gradScale: f32,
 }
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
@@ -34,7 +37,7 @@ export function adamwSpec(): KernelSpec {
 fn main(${GRID_BUILTINS}) {
   let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
   if (i >= p.count) { return; }
-  let g = grad[i];
+  let g = p.gradScale * grad[i];
   let mi = p.beta1 * m[i] + p.oneMinusBeta1 * g;
   let vi = p.beta2 * v[i] + p.oneMinusBeta2 * g * g;
   m[i] = mi;
@@ -83,6 +86,7 @@ export function encodeAdamW(
       hp.weightDecay,
       c1,
       c2,
+      hp.gradScale ?? 1,
     ]),
   );
 }

@@ -3,7 +3,9 @@
  * combinations — the hot operation of training. Four variants live side by side (llm.c's
  * `dev/cuda` zoo; `experiments/matmul_zoo.ts` times them), and {@linkcode encodeMatmul} picks one:
  * - `matmul_naive.ts`: one thread per output, a plain K loop — the obviously-correct baseline.
- * - `matmul_tiled.ts`: workgroup tiles staged in shared memory, `vec4` register tiles — discrete GPUs.
+ * - `matmul_tiled.ts`: workgroup tiles staged in shared memory, `vec4` register tiles (any shape).
+ * - `matmul_wide.ts`: wider K slices, double-buffered staging, split-K and causal triangles —
+ *   discrete GPUs (1.3–2× the tiled kernel on the H100, `experiments/zoo/gemm_speed.ts`).
  * - `matmul_register.ts`: per-thread register blocks straight from storage, operands repacked K-major.
  * - `matmul_texture.ts`: the register kernel fed from textures — software adapters (llvmpipe).
  *
@@ -20,9 +22,11 @@ import { encodeNaiveMatmul } from "./matmul_naive.ts";
 import { encodeRegisterMatmul, REGISTER_16 } from "./matmul_register.ts";
 import { encodeTextureMatmul, textureBlockingFor } from "./matmul_texture.ts";
 import { encodeTiledMatmul, type MatmulTiling, TILING_64 } from "./matmul_tiled.ts";
+import { encodeWideMatmul, type MatmulTriangular } from "./matmul_wide.ts";
 
 export type { MatmulDims, MatmulRegisterBlocking } from "./_matmul_shared.ts";
 export { matmulNaiveSpec } from "./matmul_naive.ts";
+export { type MatmulTriangular, matmulWideSpec, widePlan, wideTilingFor } from "./matmul_wide.ts";
 export {
   fillsTiles,
   matmulTiledSpec,
@@ -42,7 +46,9 @@ export {
 /** Options of {@linkcode encodeMatmul}. */
 export interface EncodeMatmulOptions {
   /** Kernel version (default `"tiled"`). */
-  variant?: "tiled" | "naive" | "register";
+  variant?: "tiled" | "naive" | "register" | "wide";
+  /** A triangular structure the caller promises; the wide kernel skips the work it excludes. */
+  triangular?: MatmulTriangular;
   /** Tiling of the tiled kernel (default {@linkcode TILING_64}). */
   tiling?: MatmulTiling;
   /** Blocking of the register kernel (default {@linkcode REGISTER_16}). */
@@ -105,6 +111,8 @@ export function encodeMatmul(
     const textured = (options.operands ?? "texture") === "texture" &&
       encodeTextureMatmul(rt, a, b, c, dims, options.blocking ?? textureBlockingFor(dims));
     if (!textured) encodeRegisterMatmul(rt, a, b, c, dims, options.blocking ?? REGISTER_16);
+  } else if (options.variant === "wide") {
+    encodeWideMatmul(rt, a, b, c, dims, { triangular: options.triangular });
   } else {
     encodeTiledMatmul(rt, a, b, c, dims, options.tiling ?? TILING_64);
   }

@@ -3,7 +3,9 @@
  * `A [out, in]` 2:4 along `in`, given compressed (SPEC §1.5: `values [out, in / 2]` + 4-bit codes,
  * flat group `g = row·(in / 4) + col / 4`). This is the forward GEMM of a sparse linear layer,
  * `Z = X · W̃ᵀ`. Only the kept half of `A` is read and only its products are formed: `T·out·in`
- * multiply-adds, half of the dense `2·T·out·in` FLOPs.
+ * multiply-adds, half of the dense `2·T·out·in` FLOPs. Its variant `matmul_sparse_switch.ts`
+ * reuses each loaded activation across many output rows (issue 15); neither beats the dense wide
+ * kernel on the H100 (0.55× and 0.38–0.40×, `results/speed/`), so the backend uses neither.
  *
  * Tiling: a workgroup of 256 threads computes a 64×64 tile of `Y`, each thread a 4×4 register tile
  * (rows `ty + 16r`, columns `tx + 16c`, so stores are coalesced). Each step stages 32 columns of

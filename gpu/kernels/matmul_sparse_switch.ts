@@ -1,0 +1,259 @@
+/**
+ * 2:4 compressed GEMM that reuses each loaded activation across many output rows (issue 15):
+ * `Cᵀ[j, a] = Σ_k X[a, k]·W[j, k]` with `W [rows, K]` 2:4 along k, given in a group-major
+ * compressed layout. The lanes of a warp own different tokens `a` and share their output rows `j`,
+ * so a row's 2:4 pattern is uniform across the warp: a `switch` over the six patterns picks the
+ * two activations of a group from registers by constant index, and nothing diverges. Per group a
+ * thread loads its `threadM` tokens × 4 k of X once and uses them for `rows` output rows.
+ *
+ * `mode: "dense"` is the same kernel with an uncompressed W (four values per group and row, no
+ * switch): the same-structure control that isolates the cost of the switch.
+ *
+ * Layouts (`G = K/4` groups): `wv` `vec4` `[G, rows/2]` = `(v0[j], v1[j], v0[j+1], v1[j+1])`;
+ * `wc` `u32` `[G, rows/8]`, the codes `i0 | i1 << 2` of rows `j..j+7` at 4 bits each (dense mode:
+ * `wv` `vec4` `[G, rows]`, the group's four values). X is `[A, K]` (`xKMajor: false`) or `[K, A]`;
+ * the output is `Cᵀ [rows, A]`. Shapes must fill whole tiles.
+ *
+ * @module
+ */
+
+import type { KernelSpec } from "../runtime.ts";
+import { doubleBufferedLoop } from "./_double_buffer.ts";
+
+/** Shape of the switch kernel. */
+export interface SparseSwitchTiling {
+  /** Tokens per thread (multiple of 4). */
+  threadM: number;
+  /** Output rows per thread (multiple of 8), shared by the 32 lanes of a warp. */
+  rows: number;
+  /** Warps stacked along the output rows. */
+  warpsR: number;
+  /** Warps side by side along the tokens. */
+  warpsA: number;
+  /** Groups of four k staged per slice. */
+  groups: number;
+}
+
+const COMP = ["x", "y", "z", "w"];
+/** The six 2:4 patterns as `[code, i0, i1]`, code `i0 | i1 << 2`. */
+const PATTERNS: [number, number, number][] = [[4, 0, 1], [8, 0, 2], [12, 0, 3], [9, 1, 2], [
+  13,
+  1,
+  3,
+], [14, 2, 3]];
+
+/** Tokens per workgroup of a tiling. */
+export function switchTileA(t: SparseSwitchTiling): number {
+  return 32 * t.threadM * t.warpsA;
+}
+
+/** Output rows per workgroup of a tiling. */
+export function switchTileR(t: SparseSwitchTiling): number {
+  return t.rows * t.warpsR;
+}
+
+/**
+ * The kernel (grid `[A / tileA, rows / tileR]`). Bindings: `x`, `wv`, `wc` (absent in dense
+ * mode), `out`, uniform `{ A, R, K }`.
+ *
+ * @param t The tiling.
+ * @param xKMajor X is stored `[K, A]`.
+ * @param mode `"switch"` (2:4 compressed W) or `"dense"` (the control).
+ * @returns The kernel.
+ * @throws {RangeError} If the tiling is inconsistent.
+ */
+export function matmulSparseSwitchSpec(
+  t: SparseSwitchTiling,
+  xKMajor: boolean,
+  mode: "switch" | "dense" = "switch",
+): KernelSpec {
+  const { threadM: TM, rows: R, warpsR: WR, warpsA: WA, groups: GS } = t;
+  const threads = 32 * WR * WA;
+  const BA = switchTileA(t), BR = switchTileR(t), BA4 = BA / 4, TM4 = TM / 4, BK = 4 * GS;
+  const dense = mode === "dense";
+  const wPerGroup = dense ? BR : BR / 2; // vec4 of W per group
+  const xVec = BA * BK / 4, wVec = GS * wPerGroup, cWords = GS * BR / 8;
+  if (
+    TM % 4 !== 0 || R % 8 !== 0 || threads > 1024 || xVec % threads !== 0 || cWords > threads
+  ) {
+    throw new RangeError(
+      `Cannot build the 2:4 switch matmul kernel: inconsistent tiling ${JSON.stringify(t)}`,
+    );
+  }
+  const key = `matmul-sparse-switch-${mode}-${xKMajor ? "k" : "a"}-t${TM}r${R}w${WR}x${WA}g${GS}`;
+  const xSize = BK * BA4, wSize = wVec, cSize = cWords;
+
+  const decl: string[] = [], load: string[] = [], store: string[] = [];
+  for (let i = 0; i < xVec / threads; i++) {
+    const idx = `(lid + ${i * threads}u)`;
+    decl.push(`var rx${i} = vec4<f32>(0.0);`);
+    if (xKMajor) { // [K, A]: a vec4 is 4 tokens of one k
+      const q = `(${idx} % ${BA4}u)`, kk = `(${idx} / ${BA4}u)`;
+      load.push(`rx${i} = x[(k0 + ${kk}) * p.A / 4u + a0 / 4u + ${q}];`);
+      store.push(`Xs[xb + ${kk} * ${BA4}u + ${q}] = rx${i};`);
+    } else { // [A, K]: 4 consecutive k of one token
+      const q = `(${idx} % ${GS}u)`, aa = `(${idx} / ${GS}u)`;
+      load.push(`rx${i} = x[(a0 + ${aa}) * p.K / 4u + k0 / 4u + ${q}];`);
+      for (let j = 0; j < 4; j++) {
+        store.push(
+          `Xs[xb + (4u * ${q} + ${j}u) * ${BA4}u + ${aa} / 4u][${aa} % 4u] = rx${i}.${COMP[j]};`,
+        );
+      }
+    }
+  }
+  // W slice: groups g0/4 .. + GS of the block's rows, group-major.
+  const wRow = dense ? "p.R" : "p.R / 2u";
+  for (let i = 0; i < Math.ceil(wVec / threads); i++) {
+    const idx = `(lid + ${i * threads}u)`;
+    // A guard only where the slice does not share evenly (small test tilings).
+    const guard = (i + 1) * threads > wVec ? `if (${idx} < ${wVec}u) ` : "";
+    decl.push(`var rw${i} = vec4<f32>(0.0);`);
+    const q = `(${idx} % ${wPerGroup}u)`, g = `(${idx} / ${wPerGroup}u)`;
+    load.push(
+      `${guard}{ rw${i} = wv[(k0 / 4u + ${g}) * ${wRow} + r0 / ${dense ? 1 : 2}u + ${q}]; }`,
+    );
+    store.push(`${guard}{ Ws[wb + ${idx}] = rw${i}; }`);
+  }
+  if (!dense) {
+    decl.push(`var rc = 0u;`);
+    load.push(
+      `if (lid < ${cWords}u) { rc = wc[(k0 / 4u + lid / ${
+        BR / 8
+      }u) * (p.R / 8u) + r0 / 8u + lid % ${BR / 8}u]; }`,
+    );
+    store.push(`if (lid < ${cWords}u) { Cs[cb + lid] = rc; }`);
+  }
+
+  const acc: string[] = [], inner: string[] = [], out: string[] = [];
+  for (let q = 0; q < TM4; q++) {
+    for (let r = 0; r < R; r++) acc.push(`var acc_${q}_${r} = vec4<f32>(0.0);`);
+  }
+  for (let g = 0; g < GS; g++) {
+    inner.push(`{`);
+    for (let kk = 0; kk < 4; kk++) {
+      for (let q = 0; q < TM4; q++) {
+        inner.push(`let x${kk}_${q} = Xs[xc + ${(4 * g + kk) * BA4 + q * 32}u + ax];`);
+      }
+    }
+    if (dense) {
+      for (let r = 0; r < R; r++) {
+        inner.push(`let w${r} = Ws[wc0 + ${g * wPerGroup}u + wr * ${R}u + ${r}u];`);
+        for (let q = 0; q < TM4; q++) {
+          for (let kk = 0; kk < 4; kk++) {
+            inner.push(
+              `acc_${q}_${r} = fma(x${kk}_${q}, vec4<f32>(w${r}.${COMP[kk]}), acc_${q}_${r});`,
+            );
+          }
+        }
+      }
+    } else {
+      for (let w = 0; w < R / 8; w++) {
+        inner.push(`let c${w} = Cs[cc + ${g * BR / 8}u + wr * ${R / 8}u + ${w}u];`);
+      }
+      for (let rp = 0; rp < R / 2; rp++) {
+        inner.push(`let v${rp} = Ws[wc0 + ${g * wPerGroup}u + wr * ${R / 2}u + ${rp}u];`);
+      }
+      for (let r = 0; r < R; r++) {
+        const v0 = `v${r >> 1}.${COMP[2 * (r & 1)]}`, v1 = `v${r >> 1}.${COMP[2 * (r & 1) + 1]}`;
+        inner.push(`switch ((c${r >> 3} >> ${4 * (r & 7)}u) & 15u) {`);
+        PATTERNS.forEach(([code, i0, i1], n) => {
+          const label = n === PATTERNS.length - 1 ? "default" : `case ${code}u`;
+          const body: string[] = [];
+          for (let q = 0; q < TM4; q++) {
+            body.push(`acc_${q}_${r} = fma(x${i0}_${q}, vec4<f32>(${v0}), acc_${q}_${r});`);
+            body.push(`acc_${q}_${r} = fma(x${i1}_${q}, vec4<f32>(${v1}), acc_${q}_${r});`);
+          }
+          inner.push(`  ${label}: { ${body.join(" ")} }`);
+        });
+        inner.push(`}`);
+      }
+    }
+    inner.push(`}`);
+  }
+  for (let q = 0; q < TM4; q++) {
+    for (let r = 0; r < R; r++) {
+      out.push(`out[(row0 + ${r}u) * p.A / 4u + a0 / 4u + ${q * 32}u + ax] = acc_${q}_${r};`);
+    }
+  }
+  const code = `struct Params { A: u32, R: u32, K: u32, pad: u32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> wv: array<vec4<f32>>;
+${dense ? "" : "@group(0) @binding(2) var<storage, read> wc: array<u32>;"}
+@group(0) @binding(${dense ? 2 : 3}) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(${dense ? 3 : 4}) var<uniform> p: Params;
+var<workgroup> Xs: array<vec4<f32>, ${2 * xSize}>;
+var<workgroup> Ws: array<vec4<f32>, ${2 * wSize}>;
+${dense ? "" : `var<workgroup> Cs: array<u32, ${2 * cSize}>;`}
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let warp = lid / 32u;
+  let wr = warp / ${WA}u;
+  let ax = (warp % ${WA}u) * ${TM4 * 32}u + lid % 32u;
+  let a0 = wid.x * ${BA}u;
+  let r0 = wid.y * ${BR}u;
+  ${acc.join("\n  ")}
+  ${decl.join("\n  ")}
+  ${
+    doubleBufferedLoop({
+      arrays: [
+        { storeBase: "xb", computeBase: "xc", size: xSize },
+        { storeBase: "wb", computeBase: "wc0", size: wSize },
+        ...(dense ? [] : [{ storeBase: "cb", computeBase: "cc", size: cSize }]),
+      ],
+      load,
+      store,
+      inner,
+      kBegin: "0u",
+      kEnd: "p.K",
+      step: BK,
+    })
+  }
+  let row0 = r0 + wr * ${R}u;
+  ${out.join("\n  ")}
+}
+`;
+  return { key, code };
+}
+
+/**
+ * Packs a 2:4 matrix `w [rows, K]` (at most two non-zeros per group of four along k) into the
+ * switch kernel's layout: `wv` and `wc` (see the module notes). A group with fewer than two
+ * non-zeros keeps zeros at the lowest free positions.
+ *
+ * @param w The matrix, row-major.
+ * @param rows Its rows (multiple of 8).
+ * @param k Its columns (multiple of 4).
+ * @returns The two arrays.
+ * @throws {RangeError} If a group holds more than two non-zeros or a size is not a multiple.
+ */
+export function packSwitch24(
+  w: Float32Array,
+  rows: number,
+  k: number,
+): { wv: Float32Array; wc: Uint32Array } {
+  if (rows % 8 !== 0 || k % 4 !== 0 || w.length !== rows * k) {
+    throw new RangeError(
+      `Cannot pack for the 2:4 switch kernel: need rows % 8 = 0 and K % 4 = 0, got ${rows}×${k}`,
+    );
+  }
+  const groups = k / 4;
+  const wv = new Float32Array(groups * rows * 2), wc = new Uint32Array(groups * rows / 8);
+  for (let j = 0; j < rows; j++) {
+    for (let g = 0; g < groups; g++) {
+      const at: number[] = [];
+      for (let i = 0; i < 4; i++) if (w[j * k + 4 * g + i] !== 0) at.push(i);
+      if (at.length > 2) {
+        throw new RangeError(
+          `Cannot pack for the 2:4 switch kernel: row ${j}, group ${g} has ${at.length} non-zeros`,
+        );
+      }
+      for (let i = 0; at.length < 2; i++) if (!at.includes(i)) at.push(i);
+      at.sort((x, y) => x - y);
+      wv[(g * rows + j) * 2] = w[j * k + 4 * g + at[0]];
+      wv[(g * rows + j) * 2 + 1] = w[j * k + 4 * g + at[1]];
+      wc[(g * rows + j) >> 3] |= (at[0] | (at[1] << 2)) << (4 * (j & 7));
+    }
+  }
+  return { wv, wc };
+}
