@@ -26,6 +26,8 @@
  * @module
  */
 
+import { parseStrictJson, preview, previewJson, type StrictJson } from "./_strict_json.ts";
+
 /** The element types a checkpoint may hold. */
 export type SafetensorsDType = "F32" | "F64" | "I32" | "U8" | "U32";
 
@@ -232,18 +234,45 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
       }`,
     );
   }
-  const fail = (problem: string): never => {
-    throw new CheckpointError(`Cannot load safetensors checkpoint: ${problem}`);
+  const fail = failWith("Cannot load safetensors checkpoint");
+  const headerLength = checkHeaderLength(bytes, bytes.length, fail);
+  const dataStart = 8 + headerLength;
+  const layout = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, fail);
+  return assemble(layout, bytes.subarray(dataStart));
+}
+
+type Fail = (problem: string) => never;
+
+function failWith(prefix: string): Fail {
+  return (problem: string): never => {
+    throw new CheckpointError(`${prefix}: ${problem}`);
   };
-  if (bytes.length < 8) {
-    fail(`file is too short (${bytes.length} bytes; the header length alone takes 8)`);
+}
+
+interface TensorRange {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+interface Layout {
+  metadata: Record<string, string>;
+  ranges: TensorRange[];
+}
+
+/** Checks the 8-byte header length (in `prefix`) against the file length; returns it. */
+function checkHeaderLength(prefix: Uint8Array, fileLength: number, fail: Fail): number {
+  if (fileLength < 8) {
+    fail(`file is too short (${fileLength} bytes; the header length alone takes 8)`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const headerLengthBig = view.getBigUint64(0, true);
-  if (headerLengthBig > BigInt(bytes.length - 8)) {
+  if (headerLengthBig > BigInt(fileLength - 8)) {
     fail(
       `header length ${headerLengthBig} goes beyond the end of the file ` +
-        `(${bytes.length} bytes, so at most ${bytes.length - 8} header bytes)`,
+        `(${fileLength} bytes, so at most ${fileLength - 8} header bytes)`,
     );
   }
   const headerLength = Number(headerLengthBig);
@@ -251,38 +280,35 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
     fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   }
   if (headerLength < 2) fail(`header length ${headerLength} is too small for a JSON object`);
+  return headerLength;
+}
 
-  let header: unknown;
+/** Parses and validates the JSON header against a data section of `dataLength` bytes. */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, fail: Fail): Layout {
+  let header: StrictJson;
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      bytes.subarray(8, 8 + headerLength),
-    );
-    header = JSON.parse(text);
+    // ignoreBOM keeps a byte-order mark in the text, where the strict parser refuses it.
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
+    header = parseStrictJson(text);
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    return fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    fail(`header must be a JSON object, got ${JSON.stringify(header)?.slice(0, 40)}`);
+    fail(`header must be a JSON object, got ${previewJson(header)}`);
   }
 
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
-  const ranges: {
-    name: string;
-    dtype: SafetensorsDType;
-    shape: number[];
-    begin: number;
-    end: number;
-  }[] = [];
-  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+  const metadata: Record<string, string> = Object.create(null);
+  const ranges: TensorRange[] = [];
+  for (const [name, info] of Object.entries(header as Record<string, StrictJson>)) {
     if (name === METADATA_KEY) {
       if (info === null || typeof info !== "object" || Array.isArray(info)) {
-        fail(`__metadata__ must be an object of strings, got ${JSON.stringify(info)}`);
+        fail(`__metadata__ must be an object of strings, got ${previewJson(info)}`);
       }
-      for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
+      for (const [key, value] of Object.entries(info as Record<string, StrictJson>)) {
         if (typeof value !== "string") {
-          fail(`__metadata__ value of "${key}" must be a string, got ${JSON.stringify(value)}`);
+          fail(
+            `__metadata__ value of ${previewJson(key)} must be a string, got ${previewJson(value)}`,
+          );
         }
         metadata[key] = value as string;
       }
@@ -296,7 +322,9 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
   let expected = 0;
   for (const r of ranges) {
     if (r.begin < expected) {
-      fail(`tensor "${r.name}" data [${r.begin}, ${r.end}) overlaps the previous tensor`);
+      fail(
+        `tensor ${previewJson(r.name)} data [${r.begin}, ${r.end}) overlaps the previous tensor`,
+      );
     }
     if (r.begin > expected) {
       fail(`gap in the data section: bytes [${expected}, ${r.begin}) belong to no tensor`);
@@ -309,32 +337,37 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
         `(${dataLength - expected} bytes of trailing garbage)`,
     );
   }
+  return { metadata, ranges };
+}
 
-  const tensors: Record<string, SafetensorsTensor> = {};
-  for (const r of ranges) {
+/** Copies each tensor out of the data section (`data` starts at data byte 0). */
+function assemble(layout: Layout, data: Uint8Array): SafetensorsContents {
+  const tensors: Record<string, SafetensorsTensor> = Object.create(null);
+  for (const r of layout.ranges) {
     const ctor = DTYPES[r.dtype];
-    const copy = bytes.slice(dataStart + r.begin, dataStart + r.end);
-    const data = new ctor(copy.buffer, 0, (r.end - r.begin) / ctor.BYTES_PER_ELEMENT);
-    tensors[r.name] = { dtype: r.dtype, shape: r.shape, data } as SafetensorsTensor;
+    const copy = data.slice(r.begin, r.end);
+    const values = new ctor(copy.buffer, 0, (r.end - r.begin) / ctor.BYTES_PER_ELEMENT);
+    tensors[r.name] = { dtype: r.dtype, shape: r.shape, data: values } as SafetensorsTensor;
   }
-  return { tensors, metadata };
+  return { tensors, metadata: layout.metadata };
 }
 
 function parseTensorInfo(
   name: string,
   info: unknown,
   dataLength: number,
-  fail: (problem: string) => never,
-): { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number } {
+  fail: Fail,
+): TensorRange {
+  const label = previewJson(name);
   if (info === null || typeof info !== "object" || Array.isArray(info)) {
-    fail(`entry "${name}" must be an object, got ${JSON.stringify(info)}`);
+    fail(`entry ${label} must be an object, got ${previewJson(info)}`);
   }
   const { dtype, shape, data_offsets: offsets, ...rest } = info as Record<string, unknown>;
   const extra = Object.keys(rest);
-  if (extra.length > 0) fail(`tensor "${name}" has unexpected fields ${extra.join(", ")}`);
+  if (extra.length > 0) fail(`tensor ${label} has unexpected fields ${preview(extra.join(", "))}`);
   if (!isDType(dtype)) {
     fail(
-      `tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)} (supported: ${
+      `tensor ${label} has unsupported dtype ${previewJson(dtype)} (supported: ${
         Object.keys(DTYPES).join(", ")
       })`,
     );
@@ -342,22 +375,20 @@ function parseTensorInfo(
   if (
     !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
   ) {
-    fail(`tensor "${name}" shape must be non-negative integers, got ${JSON.stringify(shape)}`);
+    fail(`tensor ${label} shape must be non-negative integers, got ${previewJson(shape)}`);
   }
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
     !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
   ) {
     fail(
-      `tensor "${name}" data_offsets must be two non-negative integers, got ${
-        JSON.stringify(offsets)
-      }`,
+      `tensor ${label} data_offsets must be two non-negative integers, got ${previewJson(offsets)}`,
     );
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataLength) {
     fail(
-      `tensor "${name}" data_offsets [${begin}, ${end}] are out of range for a data section of ` +
+      `tensor ${label} data_offsets [${begin}, ${end}] are out of range for a data section of ` +
         `${dataLength} bytes (the file may be truncated)`,
     );
   }
@@ -365,8 +396,9 @@ function parseTensorInfo(
     DTYPES[dtype as SafetensorsDType].BYTES_PER_ELEMENT;
   if (end - begin !== size) {
     fail(
-      `tensor "${name}" of dtype ${dtype} and shape [${shape}] needs ${size} bytes, but its ` +
-        `data_offsets [${begin}, ${end}] span ${end - begin}`,
+      `tensor ${label} of dtype ${dtype} and shape [${
+        preview(String(shape))
+      }] needs ${size} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`,
     );
   }
   return { name, dtype: dtype as SafetensorsDType, shape: [...shape as number[]], begin, end };
@@ -487,5 +519,54 @@ export async function saveSafetensors(
  * ```
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsContents> {
-  return decodeSafetensors(await Deno.readFile(path));
+  const fail = failWith(`Cannot load ${preview(path)}`);
+  // stat follows symlinks: a link to /dev/zero or a FIFO is refused before it is opened (opening
+  // a FIFO would block; reading a device would never end).
+  assertRegularFile(await Deno.stat(path), fail);
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    assertRegularFile(info, fail);
+    const size = info.size;
+    const prefix = await readExactly(file, Math.min(8, size), fail);
+    const headerLength = checkHeaderLength(prefix, size, fail);
+    // The header is read and checked before any of the data is.
+    const headerBytes = await readExactly(file, headerLength, fail);
+    const dataLength = size - 8 - headerLength;
+    const layout = parseHeader(headerBytes, dataLength, fail);
+    const data = await readExactly(file, dataLength, fail);
+    if ((await file.read(new Uint8Array(1))) !== null) {
+      fail(`the file grew while it was read (expected ${size} bytes)`);
+    }
+    return assemble(layout, data);
+  } finally {
+    file.close();
+  }
+}
+
+function assertRegularFile(info: Deno.FileInfo, fail: Fail): void {
+  if (info.isFile) return;
+  const kind = info.isDirectory
+    ? "a directory"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice
+    ? "a character device"
+    : info.isBlockDevice
+    ? "a block device"
+    : info.isSocket
+    ? "a socket"
+    : "not a regular file";
+  fail(`only regular files are read, this is ${kind}`);
+}
+
+async function readExactly(file: Deno.FsFile, length: number, fail: Fail): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = await file.read(out.subarray(filled));
+    if (n === null) fail(`the file ended after ${filled} of ${length} expected bytes`);
+    filled += n!;
+  }
+  return out;
 }
