@@ -13,7 +13,7 @@
  * and metadata (strings): `format` = `twofour-checkpoint`, `version` = `1`, `step` (optimizer steps
  * taken), `phase` (`sparse`/`dense`: the dense switch of `t-sr-ste+df`), `model` and `trainer`
  * (the resolved configurations as JSON), `maskKinds` (JSON, weight name → `hard`/`transposable`)
- * and `rng`. There is no generator state to save: every random draw is counter-based and
+ * and `rng`, and optionally `runLog` (a JSON run log saved with the state). There is no generator state to save: every random draw is counter-based and
  * determined by the seed (in `trainer`) and the step (`streams.ts`).
  *
  * Loading validates everything before changing anything — format, configurations, names,
@@ -26,6 +26,7 @@
 
 import { CheckpointError, loadSafetensors, saveSafetensors } from "./safetensors.ts";
 import type { SafetensorsTensor } from "./safetensors.ts";
+import { previewJson } from "./_strict_json.ts";
 import type { Tensor } from "./backend.ts";
 import type { GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
@@ -46,13 +47,34 @@ function trainerConfigJson(trainer: Trainer): string {
   return JSON.stringify(run);
 }
 
+/** Options of {@linkcode saveCheckpoint}. */
+export interface SaveCheckpointOptions {
+  /**
+   * A JSON value saved with the state in the same file (metadata `runLog`), so that a run's log
+   * and its weights are replaced by one rename and can never disagree.
+   */
+  runLog?: unknown;
+}
+
+/** What {@linkcode loadCheckpoint} restored. */
+export interface LoadedCheckpoint {
+  /** The restored step (optimizer steps taken). */
+  step: number;
+  /** The restored phase. */
+  phase: TrainingPhase;
+  /** The `runLog` saved with the state (parsed JSON), or `undefined` if none was saved. */
+  runLog: unknown;
+}
+
 /**
  * Writes the training state of `trainer` (weights, AdamW moments, masks, β, step, phase,
- * configurations) to `path` atomically. Call between steps.
+ * configurations, and optionally a run log) to `path` atomically: one file, one rename.
  *
  * @param path The file to write (replaced atomically).
  * @param trainer The trainer.
+ * @param options `{ runLog }`: a JSON value stored in the same file.
  * @returns Resolves once the file is on disk.
+ * @throws {Error} If a training step (a missing `await`) or another save or load is running.
  * @example
  * ```ts
  * import { ReferenceBackend } from "./reference_backend.ts";
@@ -73,7 +95,19 @@ function trainerConfigJson(trainer: Trainer): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function saveCheckpoint(path: string, trainer: Trainer): Promise<void> {
+export function saveCheckpoint(
+  path: string,
+  trainer: Trainer,
+  options: SaveCheckpointOptions = {},
+): Promise<void> {
+  return trainer.exclusive("save a checkpoint", () => writeCheckpoint(path, trainer, options));
+}
+
+async function writeCheckpoint(
+  path: string,
+  trainer: Trainer,
+  options: SaveCheckpointOptions,
+): Promise<void> {
   const model = trainer.model;
   const be = model.backend;
   const params = model.parameters();
@@ -119,6 +153,7 @@ export async function saveCheckpoint(path: string, trainer: Trainer): Promise<vo
     trainer: trainerConfigJson(trainer),
     maskKinds: JSON.stringify(maskKinds),
     rng: RNG_NOTE,
+    ...(options.runLog === undefined ? {} : { runLog: JSON.stringify(options.runLog) }),
   });
 }
 
@@ -218,14 +253,26 @@ function readSparseStates(
  * model and run configuration (any initial weights): weights, AdamW moments, masks, β, step and
  * phase. Nothing is changed unless the whole file checks out.
  *
+ * Besides the configurations, names, shapes and dtypes, the values are checked against the run:
+ * the step is an integer in `[0, totalSteps]`; the phase is the one the method has at that step
+ * (only `t-sr-ste+df` has a dense phase, after its switch step); every sparse layer has a mask
+ * once a step was taken, of the kind the method tracks in that phase, with the 2:4 structure of
+ * that kind (transposable: two per row and column of every 4×4 block; hard: two per group of
+ * four, at most two for S-STE); weights and moments are finite and `v ≥ 0`.
+ *
  * @param path The checkpoint file.
  * @param trainer The trainer to restore into.
- * @returns Resolves once restored.
+ * @returns The restored step and phase, and the run log saved with them (if any).
  * @throws {CheckpointError} If the file is malformed or not a twofour checkpoint, a configuration
  * differs (the message names the first differing field), a tensor is missing, extra, or has the
- * wrong shape or dtype, or a mask or β is invalid.
+ * wrong shape or dtype, or a value is out of range (the message names the field and the value).
+ * @throws {Error} If a training step (a missing `await`) or a save or load is running.
  */
-export async function loadCheckpoint(path: string, trainer: Trainer): Promise<void> {
+export function loadCheckpoint(path: string, trainer: Trainer): Promise<LoadedCheckpoint> {
+  return trainer.exclusive("load a checkpoint", () => readCheckpoint(path, trainer));
+}
+
+async function readCheckpoint(path: string, trainer: Trainer): Promise<LoadedCheckpoint> {
   const { tensors, metadata } = await loadSafetensors(path);
   if (metadata.format !== CHECKPOINT_FORMAT || metadata.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
@@ -247,10 +294,21 @@ export async function loadCheckpoint(path: string, trainer: Trainer): Promise<vo
   if (runDiff !== undefined) {
     throw new CheckpointError(`Cannot load ${path}: the run configuration differs at ${runDiff}`);
   }
-  const step = Number(metadata.step);
-  if (!Number.isInteger(step) || step < 0) {
+  const total = trainer.config.totalSteps;
+  const step = /^(0|[1-9][0-9]{0,15})$/.test(metadata.step ?? "") ? Number(metadata.step) : NaN;
+  if (!(step >= 0 && step <= total)) {
     throw new CheckpointError(
-      `Cannot load ${path}: metadata step is ${JSON.stringify(metadata.step)}`,
+      `Cannot load ${path}: metadata step must be an integer in [0, ${total}], got ${
+        previewJson(metadata.step)
+      }`,
+    );
+  }
+  const expectedPhase = phaseAt(trainer, step);
+  if (metadata.phase !== expectedPhase) {
+    throw new CheckpointError(
+      `Cannot load ${path}: metadata phase must be "${expectedPhase}" at step ${step} of ` +
+        `${model.config.sparse.method} (only t-sr-ste+df has a dense phase, after step ` +
+        `${trainer.denseSwitchStep ?? "-"}), got ${previewJson(metadata.phase)}`,
     );
   }
 
@@ -261,9 +319,14 @@ export async function loadCheckpoint(path: string, trainer: Trainer): Promise<vo
     const shape = p.value.shape;
     const names = [p.name, `optimizer.m.${p.name}`, `optimizer.v.${p.name}`];
     names.forEach((n) => expected.add(n));
-    return names.map((n) => expectTensor(tensors, n, "F32", shape, path).data as Float32Array);
+    return names.map((n) => {
+      const data = expectTensor(tensors, n, "F32", shape, path).data as Float32Array;
+      assertValues(data, n, path, n.startsWith("optimizer.v.") ? "finite and ≥ 0" : "finite");
+      return data;
+    });
   });
   const sparse = readSparseStates(model, tensors, metadata, path);
+  assertMaskKinds(model, sparse, metadata, step, path);
   for (const layer of model.sparseLayers()) {
     expected.add(`sparse.beta.${layer.name}`);
     expected.add(`sparse.mask.${layer.name}`);
@@ -288,6 +351,131 @@ export async function loadCheckpoint(path: string, trainer: Trainer): Promise<vo
   });
   model.sparseLayers().forEach((layer, i) => layer.loadState(sparse.layers[i], sparse.phase));
   trainer.restore({ step, phase: sparse.phase });
+  const runLog = metadata.runLog === undefined
+    ? undefined
+    : parseJson(metadata.runLog, "runLog", path);
+  return { step, phase: sparse.phase, runLog };
+}
+
+/** The phase a trainer is in after `step` steps: dense only after t-sr-ste+df's switch step. */
+function phaseAt(trainer: Trainer, step: number): TrainingPhase {
+  const switchStep = trainer.denseSwitchStep;
+  return switchStep !== undefined && step > switchStep ? "dense" : "sparse";
+}
+
+/** Throws unless every value is finite (and ≥ 0 for a second moment), naming the first bad one. */
+function assertValues(
+  data: Float32Array,
+  name: string,
+  path: string,
+  rule: "finite" | "finite and ≥ 0",
+): void {
+  const nonNegative = rule === "finite and ≥ 0";
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    if (!Number.isFinite(x) || (nonNegative && x < 0)) {
+      throw new CheckpointError(
+        `Cannot load ${path}: ${name} must be ${rule}, got ${x} at index ${i}`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks the masks against the method: present on every sparse layer once a step was taken, of
+ * the kind the method tracks in the phase (transposable for t-sr-ste* while sparse, hard
+ * otherwise), with that kind's 2:4 structure, and `maskKinds` naming exactly those layers.
+ */
+function assertMaskKinds(
+  model: GPT,
+  sparse: SparseStates,
+  metadata: Record<string, string>,
+  step: number,
+  path: string,
+): void {
+  const method = model.config.sparse.method;
+  const transposable = (method === "t-sr-ste" || method === "t-sr-ste+df") &&
+    sparse.phase === "sparse";
+  const expectedKind: MaskKind = transposable ? "transposable" : "hard";
+  // Soft thresholding keeps at most two of four (ties at the threshold keep fewer).
+  const exactlyTwo = method !== "s-ste" && method !== "s-ste+fp8";
+  const kinds = parseJson(metadata.maskKinds, "maskKinds", path) as Record<string, unknown>;
+  const named = new Set(model.sparseLayers().map((l) => l.name));
+  const stray = Object.keys(kinds ?? {}).find((k) => !named.has(k));
+  if (stray !== undefined) {
+    throw new CheckpointError(
+      `Cannot load ${path}: maskKinds names ${previewJson(stray)}, which is no sparse layer`,
+    );
+  }
+  model.sparseLayers().forEach((layer, i) => {
+    const { mask, maskKind } = sparse.layers[i];
+    const field = `sparse.mask.${layer.name}`;
+    if ((mask !== undefined) !== (step > 0)) {
+      throw new CheckpointError(
+        `Cannot load ${path}: ${field} must be ${step > 0 ? "present" : "absent"} at step ${step}`,
+      );
+    }
+    if (mask === undefined) return;
+    if (maskKind !== expectedKind) {
+      throw new CheckpointError(
+        `Cannot load ${path}: maskKinds.${layer.name} must be "${expectedKind}" for ${method} ` +
+          `in the ${sparse.phase} phase, got ${previewJson(maskKind)}`,
+      );
+    }
+    const [rows, cols] = layer.weight.value.shape;
+    const problem = expectedKind === "transposable"
+      ? transposableMaskProblem(mask, rows, cols)
+      : hardMaskProblem(mask, cols, exactlyTwo);
+    if (problem !== undefined) {
+      throw new CheckpointError(
+        `Cannot load ${path}: ${field} is not a ${expectedKind} 2:4 mask: ${problem}`,
+      );
+    }
+  });
+}
+
+/** Where a row-major mask breaks "two (or at most two) ones in every group of four of a row". */
+function hardMaskProblem(
+  mask: Float32Array,
+  cols: number,
+  exactlyTwo: boolean,
+): string | undefined {
+  if (cols % 4 !== 0) return `its row length ${cols} is not a multiple of 4`;
+  for (let g = 0; g < mask.length / 4; g++) {
+    const ones = mask[4 * g] + mask[4 * g + 1] + mask[4 * g + 2] + mask[4 * g + 3];
+    if (exactlyTwo ? ones !== 2 : ones > 2) {
+      const row = Math.floor((4 * g) / cols), col = (4 * g) % cols;
+      return `row ${row}, columns ${col}..${col + 3} hold ${ones} ones, expected ${
+        exactlyTwo ? "2" : "at most 2"
+      }`;
+    }
+  }
+  return undefined;
+}
+
+/** Where a row-major mask breaks "two ones in every row and column of every 4×4 block". */
+function transposableMaskProblem(
+  mask: Float32Array,
+  rows: number,
+  cols: number,
+): string | undefined {
+  if (rows % 4 !== 0 || cols % 4 !== 0) return `its shape [${rows}, ${cols}] is not 4×4 blocks`;
+  for (let br = 0; br < rows; br += 4) {
+    for (let bc = 0; bc < cols; bc += 4) {
+      for (let k = 0; k < 4; k++) {
+        let inRow = 0, inCol = 0;
+        for (let j = 0; j < 4; j++) {
+          inRow += mask[(br + k) * cols + bc + j];
+          inCol += mask[(br + j) * cols + bc + k];
+        }
+        if (inRow !== 2 || inCol !== 2) {
+          return `the 4×4 block at row ${br}, column ${bc} has ${inRow} ones in its row ${k} and ` +
+            `${inCol} in its column ${k}, expected 2 and 2`;
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Options of {@linkcode loadWeights}. */

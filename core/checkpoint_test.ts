@@ -101,12 +101,16 @@ Deno.test("checkpoint: save → load → continue equals an uninterrupted run, e
   });
 });
 
-/** Saves a 1-step t-sr-ste checkpoint and returns its path and decoded contents. */
-async function savedRun(dir: string): Promise<{ path: string; contents: SafetensorsContents }> {
+/** Saves a checkpoint after `steps` steps and returns its path and decoded contents. */
+async function savedRun(
+  dir: string,
+  sparse: SparseOptions = { method: "t-sr-ste" },
+  steps = 1,
+): Promise<{ path: string; contents: SafetensorsContents }> {
   const be = new ReferenceBackend();
-  const trainer = await makeTrainer(gptConfig("tiny", { sparse: { method: "t-sr-ste" } }), 1, be);
-  await trainer.trainStep(batchAt(0));
-  const path = `${dir}/run.safetensors`;
+  const trainer = await makeTrainer(gptConfig("tiny", { sparse }), 1, be);
+  for (let s = 0; s < steps; s++) await trainer.trainStep(batchAt(s));
+  const path = `${dir}/run-${sparse.method}-${steps}.safetensors`;
   await saveCheckpoint(path, trainer);
   return { path, contents: decodeSafetensors(await Deno.readFile(path)) };
 }
@@ -175,8 +179,8 @@ Deno.test("checkpoint: mismatches are CheckpointErrors naming the problem; nothi
         /mask kind of transformer\.h\.0\.mlp\.c_fc\.weight is undefined/,
       ],
       ["format", (c) => (c.metadata.format = "other"), /not a twofour-checkpoint version 1 file/],
-      ["step", (c) => (c.metadata.step = "-3"), /metadata step is "-3"/],
-      ["phase", (c) => (c.metadata.phase = "half"), /metadata phase is "half"/],
+      ["step", (c) => (c.metadata.step = "-3"), /metadata step must be .*, got "-3"/],
+      ["phase", (c) => (c.metadata.phase = "half"), /metadata phase must be .*, got "half"/],
     ];
     for (const [name, edit, pattern] of cases) {
       await expectCheckpointError(await write(name, edit), target, pattern, name);
@@ -204,7 +208,7 @@ Deno.test("checkpoint: mismatches are CheckpointErrors naming the problem; nothi
     await expectCheckpointError(
       truncated,
       target,
-      /Cannot load safetensors checkpoint/,
+      /Cannot load \S*truncated\.safetensors: header length/,
       "truncated",
     );
     const plain = `${dir}/plain.safetensors`;
@@ -242,5 +246,280 @@ Deno.test("loadWeights: weights (and the sparse state) into a fine-tuning model"
     assertEqualArrays(await be.read(classifier.classifier!.weight.value), head, "head untouched");
     const betas = source.model.sparseLayers().map((l) => l.beta);
     assertEqualArrays(classifier.sparseLayers().map((l) => l.beta), betas, "β restored");
+  });
+});
+
+/** Edited checkpoints of each method, each refused naming the field and the value. */
+const EDITS: [
+  string,
+  SparseOptions["method"],
+  number,
+  (c: SafetensorsContents) => void,
+  RegExp,
+][] = (() => {
+  const fc = "transformer.h.0.mlp.c_fc.weight";
+  const mask = (c: SafetensorsContents) => c.tensors[`sparse.mask.${fc}`].data as Uint8Array;
+  const f32 = (c: SafetensorsContents, name: string) => c.tensors[name].data as Float32Array;
+  const edits: [
+    string,
+    SparseOptions["method"],
+    number,
+    (c: SafetensorsContents) => void,
+    RegExp,
+  ][] = [];
+  for (const step of ["", "999", "9", "1.5", "01", "1e0", " 1", "-0", "0x1", "Infinity"]) {
+    edits.push([
+      `step ${JSON.stringify(step)}`,
+      "s-ste",
+      2,
+      (c) => (c.metadata.step = step),
+      new RegExp(
+        `metadata step must be an integer in \\[0, 8\\], got ${
+          JSON.stringify(JSON.stringify(step)).slice(1, -1).replace(/[.+*]/g, "\\$&")
+        }`,
+      ),
+    ]);
+  }
+  for (const method of ["dense", "ste", "sr-ste", "t-sr-ste", "s-ste", "s-ste+fp8"] as const) {
+    edits.push([
+      `${method} in a dense phase`,
+      method,
+      2,
+      (c) => (c.metadata.phase = "dense"),
+      /metadata phase must be "sparse" at step 2 .*got "dense"/,
+    ]);
+  }
+  edits.push(
+    [
+      "t-sr-ste+df dense before its switch",
+      "t-sr-ste+df",
+      5,
+      (c) => (c.metadata.phase = "dense"),
+      /must be "sparse" at step 5/,
+    ],
+    [
+      "t-sr-ste+df sparse after its switch",
+      "t-sr-ste+df",
+      8,
+      (c) => (c.metadata.phase = "sparse"),
+      /must be "dense" at step 8/,
+    ],
+    [
+      "transposable mask of all ones",
+      "t-sr-ste",
+      2,
+      (c) => mask(c).fill(1),
+      /not a transposable 2:4 mask: .* 4 ones/,
+    ],
+    [
+      "transposable mask of all zeros",
+      "t-sr-ste",
+      2,
+      (c) => mask(c).fill(0),
+      /not a transposable 2:4 mask: .* 0 ones/,
+    ],
+    [
+      "transposable mask, 2:4 rows only",
+      "t-sr-ste",
+      2,
+      (c) => mask(c).forEach((_, i, m) => (m[i] = i % 4 < 2 ? 1 : 0)),
+      /2 ones in its row 0 and 4 in its column 0/,
+    ],
+    ["transposable mask, one entry moved", "t-sr-ste", 2, (c) => {
+      const m = mask(c);
+      const i = m.indexOf(0);
+      m[i] = 1;
+    }, /not a transposable 2:4 mask/],
+    [
+      "hard mask of all ones (ste)",
+      "ste",
+      2,
+      (c) => mask(c).fill(1),
+      /not a hard 2:4 mask: row 0, columns 0..3 hold 4 ones, expected 2/,
+    ],
+    [
+      "hard mask of all zeros (sr-ste)",
+      "sr-ste",
+      2,
+      (c) => mask(c).fill(0),
+      /hold 0 ones, expected 2/,
+    ],
+    [
+      "hard mask with 3 of 4 (s-ste)",
+      "s-ste",
+      2,
+      (c) => mask(c).set([1, 1, 1, 0]),
+      /hold 3 ones, expected at most 2/,
+    ],
+    [
+      "hard mask with 3 of 4 (dense)",
+      "dense",
+      2,
+      (c) => mask(c).set([0, 1, 1, 1]),
+      /hold 3 ones/,
+    ],
+    [
+      "t-sr-ste mask marked hard",
+      "t-sr-ste",
+      2,
+      (c) => (c.metadata.maskKinds = c.metadata.maskKinds.replaceAll("transposable", "hard")),
+      /maskKinds\.transformer\.h\.0\.mlp\.c_fc\.weight must be "transposable" for t-sr-ste in the sparse phase, got "hard"/,
+    ],
+    [
+      "s-ste mask marked transposable",
+      "s-ste",
+      2,
+      (c) => (c.metadata.maskKinds = c.metadata.maskKinds.replaceAll("hard", "transposable")),
+      /must be "hard" for s-ste/,
+    ],
+    [
+      "t-sr-ste+df dense mask marked transposable",
+      "t-sr-ste+df",
+      8,
+      (c) => (c.metadata.maskKinds = c.metadata.maskKinds.replaceAll("hard", "transposable")),
+      /must be "hard" for t-sr-ste\+df in the dense phase/,
+    ],
+    [
+      "maskKinds naming no layer",
+      "ste",
+      2,
+      (
+        c,
+      ) => (c.metadata.maskKinds = c.metadata.maskKinds.replace(
+        "{",
+        '{"transformer.wte.weight":"hard",',
+      )),
+      /maskKinds names "transformer.wte.weight", which is no sparse layer/,
+    ],
+    ["a mask missing after a step", "ste", 2, (c) => {
+      delete c.tensors[`sparse.mask.${fc}`];
+    }, /sparse\.mask\.transformer\.h\.0\.mlp\.c_fc\.weight must be present at step 2/],
+    [
+      "AdamW v of -1",
+      "s-ste",
+      2,
+      (c) => (f32(c, `optimizer.v.${fc}`)[3] = -1),
+      /optimizer\.v\.transformer\.h\.0\.mlp\.c_fc\.weight must be finite and ≥ 0, got -1 at index 3/,
+    ],
+    [
+      "AdamW v of NaN",
+      "ste",
+      2,
+      (c) => (f32(c, `optimizer.v.${fc}`)[0] = NaN),
+      /must be finite and ≥ 0, got NaN at index 0/,
+    ],
+    [
+      "AdamW v of Infinity",
+      "dense",
+      2,
+      (c) => (f32(c, "optimizer.v.transformer.wte.weight")[7] = Infinity),
+      /got Infinity at index 7/,
+    ],
+    [
+      "AdamW m of -Infinity",
+      "t-sr-ste",
+      2,
+      (c) => (f32(c, `optimizer.m.${fc}`)[1] = -Infinity),
+      /optimizer\.m\.\S+ must be finite, got -Infinity at index 1/,
+    ],
+    [
+      "AdamW m of NaN",
+      "sr-ste",
+      2,
+      (c) => (f32(c, "optimizer.m.transformer.wpe.weight")[2] = NaN),
+      /must be finite, got NaN/,
+    ],
+    [
+      "a weight of NaN",
+      "s-ste+fp8",
+      2,
+      (c) => (f32(c, fc)[5] = NaN),
+      /transformer\.h\.0\.mlp\.c_fc\.weight must be finite, got NaN at index 5/,
+    ],
+  );
+  return edits;
+})();
+
+Deno.test(`checkpoint: ${EDITS.length} edited checkpoints are refused naming the field and the value`, async () => {
+  await withTempDir(async (dir) => {
+    const saved = new Map<string, { contents: SafetensorsContents; sparse: SparseOptions }>();
+    for (const [label, method, steps, edit, pattern] of EDITS) {
+      const key = `${method}-${steps}`;
+      if (!saved.has(key)) {
+        const sparse = options(method);
+        saved.set(key, { contents: (await savedRun(dir, sparse, steps)).contents, sparse });
+      }
+      const { contents, sparse } = saved.get(key)!;
+      const copy = decodeSafetensors(encodeSafetensors(contents.tensors, contents.metadata));
+      edit(copy);
+      const path = `${dir}/edited.safetensors`;
+      await Deno.writeFile(path, encodeSafetensors(copy.tensors, copy.metadata));
+      const target = await makeTrainer(gptConfig("tiny", { sparse }), 5, new ReferenceBackend());
+      await expectCheckpointError(path, target, pattern, label);
+    }
+    console.log(`checkpoint: ${EDITS.length} edited checkpoints refused`);
+  });
+});
+
+Deno.test("checkpoint: saving or loading while a step is in flight (a missing await) throws", async () => {
+  await withTempDir(async (dir) => {
+    const be = new ReferenceBackend();
+    const trainer = await makeTrainer(gptConfig("tiny", { sparse: options("s-ste") }), 1, be);
+    await trainer.trainStep(batchAt(0));
+    const path = `${dir}/guard.safetensors`;
+    const step = trainer.trainStep(batchAt(1)); // no await
+    let error: unknown;
+    try {
+      await saveCheckpoint(path, trainer);
+    } catch (e) {
+      error = e;
+    }
+    await step;
+    if (
+      !(error instanceof Error) ||
+      !/Cannot save a checkpoint: step 1 is still running/.test(error.message)
+    ) {
+      throw new Error(`saving inside a step: expected the guard's error, got ${error}`);
+    }
+    await saveCheckpoint(path, trainer);
+    const save = saveCheckpoint(path, trainer); // no await
+    const messages: string[] = [];
+    for (const run of [() => trainer.trainStep(batchAt(2)), () => loadCheckpoint(path, trainer)]) {
+      try {
+        await run();
+      } catch (e) {
+        messages.push((e as Error).message);
+      }
+    }
+    await save;
+    const expected = [
+      "Cannot take a training step: the call to save a checkpoint is still running (a missing await?)",
+      "Cannot load a checkpoint: the call to save a checkpoint is still running (a missing await?)",
+    ];
+    if (JSON.stringify(messages) !== JSON.stringify(expected)) {
+      throw new Error(`a step or load inside a save: got ${JSON.stringify(messages)}`);
+    }
+    const loaded = await loadCheckpoint(path, trainer);
+    if (loaded.step !== 2 || trainer.step !== 2) throw new Error(`saved step ${loaded.step}`);
+  });
+});
+
+Deno.test("checkpoint: a run log saved with the state comes back from the same file", async () => {
+  await withTempDir(async (dir) => {
+    const be = new ReferenceBackend();
+    const trainer = await makeTrainer(gptConfig("tiny", { sparse: options("ste") }), 1, be);
+    await trainer.trainStep(batchAt(0));
+    const path = `${dir}/log.safetensors`;
+    const runLog = { steps: [{ step: 0, loss: 3.5 }], val: [[1, 3.25]] };
+    await saveCheckpoint(path, trainer);
+    const target = await makeTrainer(gptConfig("tiny", { sparse: options("ste") }), 2, be);
+    if ((await loadCheckpoint(path, target)).runLog !== undefined) {
+      throw new Error("a log appeared");
+    }
+    await saveCheckpoint(path, trainer, { runLog });
+    const loaded = await loadCheckpoint(path, target);
+    if (JSON.stringify(loaded.runLog) !== JSON.stringify(runLog)) {
+      throw new Error(`the log came back as ${JSON.stringify(loaded.runLog)}`);
+    }
   });
 });

@@ -118,6 +118,8 @@ export class Trainer {
   readonly #parameters: Parameter[];
   #step = 0;
   #phase: TrainingPhase = "sparse";
+  /** What holds the trainer now (`"step 3"`, `"a checkpoint save"`), or undefined when idle. */
+  #busy: string | undefined = undefined;
 
   /**
    * Creates the trainer at step 0 with zero AdamW moments.
@@ -189,6 +191,30 @@ export class Trainer {
   }
 
   /**
+   * Runs `fn` with the trainer held: a training step, a checkpoint save or load started while
+   * another one is still running (a missing `await`) throws instead of reading or writing a
+   * state that is half one step and half the next.
+   *
+   * @param action What `fn` does, for the error message (`"save a checkpoint"`).
+   * @param fn The work.
+   * @returns What `fn` returns.
+   * @throws {Error} If the trainer is already held, naming what holds it.
+   */
+  async exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#busy !== undefined) {
+      throw new Error(
+        `Cannot ${action}: ${this.#busy} is still running (a missing await?)`,
+      );
+    }
+    this.#busy = action === "take a training step" ? `step ${this.#step}` : `the call to ${action}`;
+    try {
+      return await fn();
+    } finally {
+      this.#busy = undefined;
+    }
+  }
+
+  /**
    * Restores the step counter and the phase (used when loading a checkpoint; the caller restores
    * weights, moments and layer states).
    *
@@ -213,8 +239,13 @@ export class Trainer {
    * @returns The step's loss, learning rate, gradient norm, phase and flip rates.
    * @throws {RangeError} If the loss or the gradient norm is not finite (the weights, moments and
    * step counter are left unchanged), or from the model on a malformed batch.
+   * @throws {Error} If another step, or a checkpoint save or load, is still running.
    */
-  async trainStep(batch: Batch): Promise<StepResult> {
+  trainStep(batch: Batch): Promise<StepResult> {
+    return this.exclusive("take a training step", () => this.#trainStep(batch));
+  }
+
+  async #trainStep(batch: Batch): Promise<StepResult> {
     const be = this.model.backend;
     const step = this.#step;
     const switchStep = this.denseSwitchStep;
