@@ -404,6 +404,49 @@ function parseTensorInfo(
   return { name, dtype: dtype as SafetensorsDType, shape: [...shape as number[]], begin, end };
 }
 
+function splitPath(path: string): { dir: string; base: string } {
+  const slash = path.lastIndexOf("/");
+  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
+  return { dir, base: slash >= 0 ? path.slice(slash + 1) : path };
+}
+
+/**
+ * Removes the temporary files that killed writes of `path` left behind (`.NAME.DIGITS.tmp` beside
+ * it, which can be as large as the file). {@linkcode writeFileAtomic} calls it before each write.
+ *
+ * @param path The target file of the writes.
+ * @returns The paths removed (none if the directory does not exist).
+ * @example
+ * ```ts
+ * import { removeStaleTemporaries } from "./safetensors.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/.m.safetensors.123.tmp`, new Uint8Array(8));
+ * const removed = await removeStaleTemporaries(`${dir}/m.safetensors`);
+ * if (removed.length !== 1) throw new Error("unexpected");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeStaleTemporaries(path: string): Promise<string[]> {
+  const { dir, base } = splitPath(path);
+  const prefix = `.${base}.`;
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const rest = entry.name.slice(prefix.length);
+      if (!entry.isFile || !entry.name.startsWith(prefix) || !/^[0-9]+\.tmp$/.test(rest)) continue;
+      const stale = `${dir}/${entry.name}`;
+      await Deno.remove(stale).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+      removed.push(stale);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return removed;
+    throw e;
+  }
+  return removed;
+}
+
 /** Options of {@linkcode writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
   /**
@@ -417,7 +460,9 @@ export interface WriteFileAtomicOptions {
 /**
  * Writes a file atomically: the bytes go to a temporary file in the same directory, which is
  * synced to disk and then renamed over `path`. Readers see either the old file or the complete
- * new one. On any failure the temporary file is removed and the old file is left intact.
+ * new one. On any failure the temporary file is removed and the old file is left intact; a
+ * temporary file left by a killed process is removed by the next write (see
+ * {@linkcode removeStaleTemporaries}).
  *
  * @param path The target file.
  * @param bytes The new contents.
@@ -439,9 +484,8 @@ export async function writeFileAtomic(
   bytes: Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const base = slash >= 0 ? path.slice(slash + 1) : path;
+  const { dir, base } = splitPath(path);
+  await removeStaleTemporaries(path);
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("");
   const tempPath = `${dir}/.${base}.${suffix}.tmp`;
   let file: Deno.FsFile | undefined;

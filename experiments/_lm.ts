@@ -27,6 +27,7 @@ import { assertCosineSchedule, type CosineSchedule } from "../core/schedule.ts";
 import { Tape } from "../core/autograd.ts";
 import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";
 import { loadCheckpoint, loadWeights, saveCheckpoint } from "../core/checkpoint.ts";
+import { CheckpointError, removeStaleTemporaries } from "../core/safetensors.ts";
 import { WebGpuUnavailableError } from "../gpu/runtime.ts";
 import { CpuBackendUnavailableError, createCpuBackend } from "../core/cpu/backend.ts";
 import { assertInt, assertNumber, assertOneOf } from "./_config.ts";
@@ -368,25 +369,34 @@ export async function trainRun(
 ): Promise<{ model: GPT; trainer: Trainer; log: RunLog }> {
   const model = await GPT.create(o.backend, o.model, { seed: o.initSeed });
   const trainer = new Trainer(model, o.trainer);
+  const tokensPerStep = o.batchSize * o.blockSize;
   let log: RunLog = { steps: [], val: [], trainSeconds: 0, tokens: 0 };
-  const logPath = o.checkpoint ? o.checkpoint.replace(/\.safetensors$/, "") + ".log.json" : "";
-  if (o.resume && o.checkpoint && await exists(o.checkpoint) && await exists(logPath)) {
-    await loadCheckpoint(o.checkpoint, trainer);
-    log = JSON.parse(await Deno.readTextFile(logPath));
-    log.steps = log.steps.filter((s) => s.step < trainer.step);
-    log.val = log.val.filter(([s]) => s <= trainer.step);
-    console.log(`${o.label}: resumed at step ${trainer.step} from ${o.checkpoint}`);
+  if (o.checkpoint) {
+    // Earlier versions wrote the log beside the checkpoint through `<name>.log.json.tmp`.
+    const legacy = `${o.checkpoint.replace(/\.safetensors$/, "")}.log.json.tmp`;
+    const stale = await removeStaleTemporaries(o.checkpoint);
+    if (await exists(legacy)) {
+      await Deno.remove(legacy);
+      stale.push(legacy);
+    }
+    for (const path of stale) console.log(`${o.label}: removed ${path}, left by a killed write`);
+  }
+  if (o.resume && o.checkpoint) {
+    if (await exists(o.checkpoint)) {
+      const loaded = await loadCheckpoint(o.checkpoint, trainer);
+      log = checkRunLog(loaded.runLog, loaded.step, tokensPerStep, o.checkpoint);
+      console.log(`${o.label}: resumed at step ${trainer.step} from ${o.checkpoint}`);
+    } else {
+      console.log(`${o.label}: no checkpoint at ${o.checkpoint} yet; starting at step 0`);
+    }
   }
   const total = o.trainer.totalSteps;
   const stop = Math.min(o.stopAt ?? total, total);
   const logEvery = o.logEvery ?? 10;
   const ckptEvery = o.checkpointEvery ?? 100;
-  const tokensPerStep = o.batchSize * o.blockSize;
+  // The log travels inside the checkpoint: one file, one rename, never out of step with it.
   const save = async () => {
-    if (!o.checkpoint) return;
-    await saveCheckpoint(o.checkpoint, trainer);
-    await Deno.writeTextFile(logPath + ".tmp", JSON.stringify(log));
-    await Deno.rename(logPath + ".tmp", logPath);
+    if (o.checkpoint) await saveCheckpoint(o.checkpoint, trainer, { runLog: log });
   };
   const t0 = performance.now();
   const secondsBefore = log.trainSeconds;
@@ -436,6 +446,51 @@ export async function trainRun(
     if (done % ckptEvery === 0 || done === stop) await save();
   }
   return { model, trainer, log };
+}
+
+/**
+ * Checks the run log saved in a checkpoint against the checkpoint's step: one entry per step
+ * taken, in order, with finite losses; evaluations within the steps taken; the token count of
+ * those steps. Throws a {@linkcode CheckpointError} naming the file and the field.
+ */
+function checkRunLog(runLog: unknown, step: number, tokensPerStep: number, path: string): RunLog {
+  const fail = (problem: string): never => {
+    throw new CheckpointError(`Cannot resume from ${path}: ${problem}`);
+  };
+  if (runLog === undefined) {
+    fail(
+      "it holds no run log (an earlier version kept the log in a separate file, which a kill " +
+        "could leave out of step with it); run without --resume to start over",
+    );
+  }
+  const log = runLog as RunLog;
+  if (log === null || typeof log !== "object" || !Array.isArray(log.steps)) {
+    fail(`its run log has no steps array`);
+  }
+  if (log.steps.length !== step) {
+    fail(`its run log has ${log.steps.length} steps, the checkpoint ${step}`);
+  }
+  log.steps.forEach((s, i) => {
+    if (s?.step !== i || typeof s.loss !== "number" || !Number.isFinite(s.loss)) {
+      fail(`its run log entry ${i} is ${JSON.stringify(s)?.slice(0, 80)}`);
+    }
+  });
+  if (
+    !Array.isArray(log.val) ||
+    !log.val.every((v, i) =>
+      Array.isArray(v) && Number.isInteger(v[0]) && v[0] >= 1 && v[0] <= step &&
+      (i === 0 || v[0] > log.val[i - 1][0]) && typeof v[1] === "number"
+    )
+  ) {
+    fail(`its run log's evaluations are not [step ≤ ${step}, loss] pairs in order`);
+  }
+  if (log.tokens !== step * tokensPerStep) {
+    fail(`its run log counts ${log.tokens} tokens, ${step} steps make ${step * tokensPerStep}`);
+  }
+  if (!(log.trainSeconds >= 0) || !Number.isFinite(log.trainSeconds)) {
+    fail(`its run log's trainSeconds is ${log.trainSeconds}`);
+  }
+  return log;
 }
 
 /** `12m05s`-style duration. */
