@@ -64,6 +64,7 @@ function checkGradient(x: Matrix, dy: Matrix, h: number, action: string): void {
 function forward(x: Matrix, act: (g: number) => number, action: string): Matrix {
   const h = checkInput(x, action);
   const out = matrix(x.rows, h);
+  if (h === 0) return out; // no loop over (up to 2^31) empty rows
   for (let r = 0; r < x.rows; r++) {
     const row = r * x.cols;
     for (let j = 0; j < h; j++) {
@@ -83,6 +84,7 @@ function backward(
   const h = checkInput(x, action);
   checkGradient(x, dy, h, action);
   const out = matrix(x.rows, x.cols);
+  if (h === 0) return out; // no loop over (up to 2^31) empty rows
   for (let r = 0; r < x.rows; r++) {
     const row = r * x.cols;
     for (let j = 0; j < h; j++) {

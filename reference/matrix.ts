@@ -23,7 +23,8 @@ export interface Matrix {
  * @param cols Number of columns (a non-negative integer).
  * @param data Optional values, row-major; must hold exactly `rows * cols` numbers.
  * @returns The matrix.
- * @throws {RangeError} If a dimension is not a non-negative integer or `data` has the wrong length.
+ * @throws {RangeError} If a dimension is not an integer in `[0, 2^31]`, `rows·cols > 2^31`, or
+ * `data` has the wrong length.
  * @example
  * ```ts
  * import { matrix } from "./matrix.ts";
@@ -34,6 +35,7 @@ export interface Matrix {
 export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Matrix {
   assertDim(rows, "rows", "create a matrix");
   assertDim(cols, "cols", "create a matrix");
+  assertSize(rows, cols, "create a matrix");
   if (data === undefined) return { rows, cols, data: new Float32Array(rows * cols) };
   if (data.length !== rows * cols) {
     throw new RangeError(
@@ -45,9 +47,26 @@ export function matrix(rows: number, cols: number, data?: ArrayLike<number>): Ma
   return { rows, cols, data: Float32Array.from(data) };
 }
 
+/**
+ * The largest matrix, in elements, and the largest dimension: 2^31, what one GPU buffer binding
+ * holds. Bounding each dimension, not only the product, keeps `rows = 2^52, cols = 0` from
+ * driving a loop over 2^52 empty rows.
+ */
+export const MAX_MATRIX_ELEMENTS: number = 2 ** 31;
+
 function assertDim(n: number, name: string, action: string): void {
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_MATRIX_ELEMENTS) {
+    throw new RangeError(
+      `Cannot ${action}: ${name} must be an integer in [0, 2^31], got ${n}`,
+    );
+  }
+}
+
+function assertSize(rows: number, cols: number, action: string): void {
+  if (rows * cols > MAX_MATRIX_ELEMENTS) {
+    throw new RangeError(
+      `Cannot ${action}: rows·cols must be at most 2^31 elements, got ${rows}·${cols}`,
+    );
   }
 }
 
@@ -58,7 +77,8 @@ function assertDim(n: number, name: string, action: string): void {
  * @param m The value to check.
  * @param action What the caller was doing, for the message ("prune to 2:4").
  * @throws {TypeError} If `m` is not a matrix object or its data is not a `Float32Array`.
- * @throws {RangeError} If the dimensions are invalid or `data.length !== rows * cols`.
+ * @throws {RangeError} If a dimension is not an integer in `[0, 2^31]`, `rows·cols > 2^31`, or
+ * `data.length !== rows * cols`.
  */
 export function assertMatrix(m: Matrix, action: string): void {
   if (m === null || typeof m !== "object") {
@@ -73,6 +93,7 @@ export function assertMatrix(m: Matrix, action: string): void {
   }
   assertDim(m.rows, "rows", action);
   assertDim(m.cols, "cols", action);
+  assertSize(m.rows, m.cols, action);
   if (m.data.length !== m.rows * m.cols) {
     throw new RangeError(
       `Cannot ${action}: data.length must be rows*cols = ${m.rows}*${m.cols} = ${

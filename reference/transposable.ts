@@ -101,6 +101,7 @@ export function transposablePatternIndices(w: Matrix): Uint8Array {
   assertTransposableInput(w, action);
   const blockCols = w.cols / 4;
   const indices = new Uint8Array((w.rows / 4) * blockCols);
+  if (indices.length === 0) return indices; // no loop over (up to 2^29) empty block rows
   const magnitudes = new Float64Array(16);
   for (let bi = 0; bi < w.rows / 4; bi++) {
     for (let bj = 0; bj < blockCols; bj++) {
@@ -156,6 +157,8 @@ export function transposableMask24(w: Matrix): PruneResult {
   const blockCols = w.cols / 4;
   const mask = new Uint8Array(w.data.length);
   const out = new Float32Array(w.data.length);
+  const pruned = { rows: w.rows, cols: w.cols, data: out };
+  if (indices.length === 0) return { pruned, mask };
   for (let bi = 0; bi < w.rows / 4; bi++) {
     for (let bj = 0; bj < blockCols; bj++) {
       const word = PATTERNS[indices[bi * blockCols + bj]];
@@ -169,5 +172,5 @@ export function transposableMask24(w: Matrix): PruneResult {
       }
     }
   }
-  return { pruned: { rows: w.rows, cols: w.cols, data: out }, mask };
+  return { pruned, mask };
 }
