@@ -7,12 +7,12 @@
  *
  * @module
  */
-import { GpuRuntime, WebGpuUnavailableError } from "../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime, WebGpuUnavailableError } from "../gpu/runtime.ts";
 
 try {
   const rt = await GpuRuntime.create();
   const l = rt.limits;
-  console.log(`adapter: ${rt.adapterName}`);
+  console.log(`adapter: ${describeAdapter(rt.adapter)}`);
   console.log(`features: shader-f16=${rt.features.f16} timestamp-query=${rt.features.timestamp}`);
   console.log(
     `limits: maxStorageBufferBindingSize=${l.maxStorageBufferBindingSize} maxBufferSize=${l.maxBufferSize} ` +

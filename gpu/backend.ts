@@ -33,7 +33,7 @@ import type {
   PrunedTensor,
   Tensor,
 } from "../core/backend.ts";
-import { GpuRuntime, type GpuRuntimeOptions } from "./runtime.ts";
+import { describeAdapter, GpuRuntime, type GpuRuntimeOptions } from "./runtime.ts";
 import { GpuStorage, GpuTensor } from "./tensor.ts";
 import {
   encodeMatmul,
@@ -123,7 +123,11 @@ export interface GpuBackendOptions {
 export class GpuBackend implements Backend {
   /** Always `"webgpu"`. */
   readonly name = "webgpu";
-  /** The adapter's description. */
+  /**
+   * The adapter, the wgpu backend and the adapter ids ({@linkcode describeAdapter}), e.g.
+   * "llvmpipe (LLVM 15.0.6, 256 bits) via Vulkan (vendor 0x10005, device 0, subgroups 8–8)":
+   * what every run header, summary and table records.
+   */
   readonly device: string;
   /** The runtime every kernel runs on. */
   readonly runtime: GpuRuntime;
@@ -142,7 +146,7 @@ export class GpuBackend implements Backend {
    */
   constructor(runtime: GpuRuntime, options: GpuBackendOptions = {}) {
     this.runtime = runtime;
-    this.device = runtime.adapterName;
+    this.device = describeAdapter(runtime.adapter);
     this.#tiling = options.matmulTiling ?? "auto";
     this.#blocking = options.matmulBlocking;
     const kernel = options.matmul ?? "auto";

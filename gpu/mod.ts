@@ -23,6 +23,8 @@
  */
 
 export {
+  describeAdapter,
+  type GpuAdapterRecord,
   GpuError,
   type GpuFeatures,
   GpuRuntime,

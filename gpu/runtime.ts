@@ -96,12 +96,86 @@ export function grid1d(count: number): [number, number] {
   return [Math.ceil(count / y), y];
 }
 
+/**
+ * What a run records about the adapter: results of the MVUE methods differ in the last bits
+ * between wgpu backends on the same hardware (Mesa's llvmpipe through Vulkan/lavapipe or through
+ * OpenGL ES reports the same description), so the backend is part of the record.
+ */
+export interface GpuAdapterRecord {
+  /**
+   * The wgpu backend (`vulkan`, `gl`, `metal`, `dx12`): `DENO_WEBGPU_BACKEND` as the user set it,
+   * or the one {@linkcode GpuRuntime.create} chose (`vulkan` on Linux, `metal` on macOS), or
+   * `"wgpu default"` where neither applies.
+   */
+  backend: string;
+  /** `adapter.info.description`, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** `adapter.info.vendor` (a PCI id or a name). */
+  vendor: string;
+  /** `adapter.info.architecture`. */
+  architecture: string;
+  /** `adapter.info.device`. */
+  device: string;
+  /** Subgroup sizes `[min, max]` (they differ between backends), or `null` if not reported. */
+  subgroupSizes: [number, number] | null;
+  /** A fallback (software) adapter. */
+  isFallbackAdapter: boolean;
+}
+
+/** The backend `GpuRuntime.create` asks for when `DENO_WEBGPU_BACKEND` is unset, by OS. */
+const PRIMARY_BACKEND: Partial<Record<typeof Deno.build.os, string>> = {
+  linux: "vulkan",
+  darwin: "metal",
+};
+
+const BACKEND_LABELS: Record<string, string> = {
+  vulkan: "Vulkan",
+  gl: "OpenGL ES",
+  metal: "Metal",
+  dx12: "DirectX 12",
+};
+
+/**
+ * Chooses the wgpu backend before the first adapter request (Deno reads `DENO_WEBGPU_BACKEND`
+ * once, when it creates its WebGPU instance): the user's choice, or the OS's primary backend so
+ * that `auto` never depends on which drivers happen to be installed (wgpu would otherwise fall
+ * back from Vulkan to GL silently).
+ */
+function chooseWgpuBackend(): string {
+  try {
+    const requested = Deno.env.get("DENO_WEBGPU_BACKEND");
+    if (requested) return requested;
+    const primary = PRIMARY_BACKEND[Deno.build.os];
+    if (primary === undefined) return "wgpu default";
+    Deno.env.set("DENO_WEBGPU_BACKEND", primary);
+    return primary;
+  } catch {
+    return "wgpu default"; // no --allow-env
+  }
+}
+
+/** One line naming the adapter, the wgpu backend and the ids: what every run header records. */
+export function describeAdapter(record: GpuAdapterRecord): string {
+  const ids = [
+    `vendor ${
+      /^[0-9]+$/.test(record.vendor) ? `0x${Number(record.vendor).toString(16)}` : record.vendor
+    }`,
+    record.architecture ? `architecture ${record.architecture}` : "",
+    `device ${record.device}`,
+    record.subgroupSizes ? `subgroups ${record.subgroupSizes.join("–")}` : "",
+  ].filter((x) => x !== "").join(", ");
+  const backend = BACKEND_LABELS[record.backend] ?? record.backend;
+  return `${record.description || "unknown adapter"} via ${backend} (${ids})`;
+}
+
 /** The device, its caches and the open command encoder. */
 export class GpuRuntime {
   /** The WebGPU device. */
   readonly device: GPUDevice;
   /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   readonly adapterName: string;
+  /** The adapter and the wgpu backend, as runs record them (see {@linkcode describeAdapter}). */
+  readonly adapter: GpuAdapterRecord;
   /** Optional features that were enabled. */
   readonly features: GpuFeatures;
   /** Limits the device was created with. */
@@ -129,16 +203,12 @@ export class GpuRuntime {
   #submitEvery = DEFAULT_SUBMIT_EVERY;
   #timestampPassOpen = false;
 
-  private constructor(
-    device: GPUDevice,
-    adapterName: string,
-    features: GpuFeatures,
-    isFallbackAdapter: boolean,
-  ) {
+  private constructor(device: GPUDevice, adapter: GpuAdapterRecord, features: GpuFeatures) {
     this.device = device;
-    this.adapterName = adapterName;
+    this.adapter = adapter;
+    this.adapterName = adapter.description;
     this.features = features;
-    this.isFallbackAdapter = isFallbackAdapter;
+    this.isFallbackAdapter = adapter.isFallbackAdapter;
     this.limits = device.limits;
     device.addEventListener("uncapturederror", (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -158,15 +228,26 @@ export class GpuRuntime {
    * Requests an adapter and a device with `shader-f16` and `timestamp-query` when present and
    * the adapter's buffer/binding/workgroup-storage limits.
    *
+   * The wgpu backend is chosen deterministically: `DENO_WEBGPU_BACKEND` if set, else the OS's
+   * primary one (`vulkan` on Linux, `metal` on macOS) — never a silent fallback to GL.
+   *
    * @throws {WebGpuUnavailableError} If `navigator.gpu` or an adapter is missing.
    */
   static async create(options: GpuRuntimeOptions = {}): Promise<GpuRuntime> {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) throw new WebGpuUnavailableError("navigator.gpu is undefined in this runtime");
+    const backend = chooseWgpuBackend();
     const adapter = await gpu.requestAdapter({
       powerPreference: options.powerPreference ?? "high-performance",
     });
-    if (!adapter) throw new WebGpuUnavailableError("no WebGPU adapter was found");
+    if (!adapter) {
+      throw new WebGpuUnavailableError(
+        `no WebGPU adapter was found for the ${
+          BACKEND_LABELS[backend] ?? backend
+        } backend (DENO_WEBGPU_BACKEND=${backend}; set DENO_WEBGPU_BACKEND=gl to use OpenGL ES, ` +
+          `whose results differ in the last bits)`,
+      );
+    }
     const wanted: GPUFeatureName[] = [];
     const f16 = adapter.features.has("shader-f16");
     const timestamp = adapter.features.has("timestamp-query");
@@ -185,10 +266,25 @@ export class GpuRuntime {
         maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       },
     });
-    const info = adapter.info;
-    const name = info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim();
-    const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-    return new GpuRuntime(device, name || "unknown adapter", { f16, timestamp }, fallback);
+    const info = adapter.info as GPUAdapterInfo & {
+      isFallbackAdapter?: boolean;
+      subgroupMinSize?: number;
+      subgroupMaxSize?: number;
+    };
+    const record: GpuAdapterRecord = {
+      backend,
+      description: info.description ||
+        `${info.vendor} ${info.architecture} ${info.device}`.trim() || "unknown adapter",
+      vendor: String(info.vendor ?? ""),
+      architecture: String(info.architecture ?? ""),
+      device: String(info.device ?? ""),
+      subgroupSizes: typeof info.subgroupMinSize === "number" &&
+          typeof info.subgroupMaxSize === "number"
+        ? [info.subgroupMinSize, info.subgroupMaxSize]
+        : null,
+      isFallbackAdapter: info.isFallbackAdapter === true,
+    };
+    return new GpuRuntime(device, record, { f16, timestamp });
   }
 
   /**

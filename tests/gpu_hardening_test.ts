@@ -1,0 +1,309 @@
+/**
+ * WebGPU under hostile input and loose code: a seeded random-shape fuzz of the cheap kernels
+ * against their `reference/` oracles (thousands of shapes, exact comparisons, invalid shapes must
+ * fail with the reference's error), the trainer's guard against saving inside an unawaited step
+ * on the GPU backend, and the adapter record (the wgpu backend is chosen deterministically and
+ * named in `backend.device`, which every run header, summary and table prints).
+ *
+ * With no WebGPU adapter every test fails with the `WebGpuUnavailableError` message (no skip).
+ */
+
+import { assertEqualArrays } from "../core/grad_check.ts";
+import type { Matrix } from "../core/matrix.ts";
+import { GPT, gptConfig } from "../core/gpt2.ts";
+import { Trainer } from "../core/trainer.ts";
+import { saveCheckpoint } from "../core/checkpoint.ts";
+import { createGpuBackend, GpuKernels, GpuRuntime } from "../gpu/mod.ts";
+import { compress24, decompress24 } from "../reference/compress.ts";
+import { flipCount } from "../reference/flip_rate.ts";
+import { prune24, pruneNM } from "../reference/prune.ts";
+import { uniforms } from "../reference/rng.ts";
+import { softThreshold24 } from "../reference/soft_threshold.ts";
+import { transposableMask24 } from "../reference/transposable.ts";
+import { assertEqualOrFlushed } from "./_float32_rules.ts";
+
+let gpu: GpuKernels | undefined;
+let unavailable: unknown;
+try {
+  gpu = new GpuKernels(await GpuRuntime.create());
+  console.log(`gpu_hardening: adapter "${gpu.runtime.adapterName}"`);
+} catch (e) {
+  unavailable = e;
+  console.log(`gpu_hardening: no WebGPU adapter (${(e as Error).message})`);
+}
+
+/** Deterministic uniform [0, 1) stream (mulberry32). */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PALETTE = [0, -0, 1, -1, 0.5, -0.5, 2, 3, 1e-45, -3e-42, 1e30, -1e30, Infinity, -Infinity];
+
+/** Gaussian values, small-integer ties, or a palette of zeros, subnormals, huge values and ±Inf. */
+function values(rand: () => number, n: number): Float32Array {
+  const kind = Math.floor(rand() * 3);
+  return Float32Array.from({ length: n }, () => {
+    if (kind === 1) return Math.floor(rand() * 5) - 2;
+    if (kind === 2 && rand() < 0.5) return PALETTE[Math.floor(rand() * PALETTE.length)];
+    return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  });
+}
+
+const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+
+/** Runs both; both must throw the same error type and message. */
+async function sameError(label: string, ref: () => unknown, dev: () => Promise<unknown>) {
+  let a: Error | undefined, b: Error | undefined;
+  try {
+    ref();
+  } catch (e) {
+    a = e as Error;
+  }
+  try {
+    await dev();
+  } catch (e) {
+    b = e as Error;
+  }
+  if (!a || !b || a.constructor !== b.constructor || a.message !== b.message) {
+    throw new Error(`${label}: reference threw ${a}, GPU threw ${b}`);
+  }
+}
+
+const FUZZ_CASES = 2000;
+const FUZZ_SEED = 20261206;
+
+Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equal the reference`, async () => {
+  if (!gpu) throw unavailable;
+  const g = gpu;
+  const rand = random(FUZZ_SEED);
+  const counts: Record<string, number> = {};
+  const t0 = performance.now();
+  for (let c = 0; c < FUZZ_CASES; c++) {
+    const kernel = Math.floor(rand() * 8);
+    const label = `case ${c} (seed ${FUZZ_SEED})`;
+    let name: string;
+    if (kernel === 0) {
+      name = "prune24";
+      const w: Matrix = {
+        rows: int(rand, 1, 40),
+        cols: 4 * int(rand, 1, 40),
+        data: new Float32Array(),
+      };
+      w.data = values(rand, w.rows * w.cols);
+      const [want, got] = [prune24(w), await g.prune24(w)];
+      assertEqualArrays(got.mask, want.mask, `${label} prune24 mask [${w.rows}, ${w.cols}]`);
+      assertEqualArrays(got.pruned.data, want.pruned.data, `${label} prune24 values`);
+    } else if (kernel === 1) {
+      name = "pruneNM";
+      const m = int(rand, 1, 16), n = int(rand, 1, m);
+      const w: Matrix = {
+        rows: int(rand, 1, 24),
+        cols: m * int(rand, 1, 24),
+        data: new Float32Array(),
+      };
+      w.data = values(rand, w.rows * w.cols);
+      const [want, got] = [pruneNM(w, { n, m }), await g.pruneNM(w, { n, m })];
+      assertEqualArrays(
+        got.mask,
+        want.mask,
+        `${label} pruneNM ${n}:${m} mask [${w.rows}, ${w.cols}]`,
+      );
+      assertEqualArrays(got.pruned.data, want.pruned.data, `${label} pruneNM values`);
+    } else if (kernel === 2) {
+      name = "transposableMask24";
+      const w: Matrix = {
+        rows: 4 * int(rand, 1, 12),
+        cols: 4 * int(rand, 1, 12),
+        data: new Float32Array(),
+      };
+      w.data = values(rand, w.rows * w.cols);
+      const [want, got] = [transposableMask24(w), await g.transposableMask24(w)];
+      assertEqualArrays(got.mask, want.mask, `${label} transposable mask [${w.rows}, ${w.cols}]`);
+      assertEqualArrays(got.pruned.data, want.pruned.data, `${label} transposable values`);
+    } else if (kernel === 3) {
+      name = "compress24/decompress24";
+      const w: Matrix = {
+        rows: int(rand, 1, 40),
+        cols: 4 * int(rand, 1, 30),
+        data: new Float32Array(),
+      };
+      w.data = values(rand, w.rows * w.cols);
+      const pruned = prune24(w).pruned;
+      const [want, got] = [compress24(pruned), await g.compress24(pruned)];
+      assertEqualArrays(got.meta, want.meta, `${label} compress24 meta [${w.rows}, ${w.cols}]`);
+      assertEqualArrays(got.values.data, want.values.data, `${label} compress24 values`);
+      assertEqualArrays(
+        (await g.decompress24(want)).data,
+        decompress24(want).data,
+        `${label} decompress24`,
+      );
+    } else if (kernel === 4) {
+      name = "softThreshold24";
+      const w: Matrix = {
+        rows: int(rand, 1, 40),
+        cols: 4 * int(rand, 1, 40),
+        data: new Float32Array(),
+      };
+      w.data = values(rand, w.rows * w.cols);
+      const [want, got] = [softThreshold24(w), await g.softThreshold24(w)];
+      assertEqualArrays(got.mask, want.mask, `${label} soft threshold mask [${w.rows}, ${w.cols}]`);
+      assertEqualOrFlushed(got.pruned.data, want.pruned.data, `${label} soft threshold values`);
+    } else if (kernel === 5) {
+      name = "flipCount";
+      const n = int(rand, 0, 5000);
+      const a = Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0));
+      const b = Uint8Array.from(a, (x) => (rand() < 0.1 ? 1 - x : x));
+      const [want, got] = [flipCount(a, b), await g.flipCount(a, b)];
+      if (want !== got) throw new Error(`${label} flipCount(${n}): GPU ${got}, reference ${want}`);
+    } else if (kernel === 6) {
+      name = "uniforms";
+      const seed = int(rand, 0, 2 ** 40),
+        stream = int(rand, 0, 2 ** 32 - 1),
+        n = int(rand, 0, 3000);
+      assertEqualArrays(
+        await g.uniforms(seed, stream, n),
+        uniforms(seed, stream, n),
+        `${label} uniforms`,
+      );
+    } else {
+      name = "invalid shapes";
+      const rows = int(rand, 1, 9), cols = 4 * int(rand, 1, 9) + int(rand, 1, 3);
+      const bad: Matrix[] = [
+        { rows, cols, data: values(rand, rows * cols) }, // a row length not a multiple of 4
+        { rows: 2 ** 52, cols: 0, data: new Float32Array() },
+        { rows: 0, cols: 2 ** 40, data: new Float32Array() },
+        { rows: 3, cols: 4, data: new Float32Array(int(rand, 0, 11)) }, // data of the wrong length
+      ];
+      const w = bad[Math.floor(rand() * bad.length)];
+      await sameError(
+        `${label} prune24 [${w.rows}, ${w.cols}]`,
+        () => prune24(w),
+        () => g.prune24(w),
+      );
+      await sameError(
+        `${label} transposable [${w.rows}, ${w.cols}]`,
+        () => transposableMask24(w),
+        () => g.transposableMask24(w),
+      );
+      await sameError(
+        `${label} soft threshold [${w.rows}, ${w.cols}]`,
+        () => softThreshold24(w),
+        () => g.softThreshold24(w),
+      );
+    }
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  console.log(
+    `gpu fuzz: ${FUZZ_CASES} cases (seed ${FUZZ_SEED}) in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s: ${JSON.stringify(counts)}`,
+  );
+});
+
+Deno.test("gpu: saving a checkpoint while a step is in flight (a missing await) throws", async () => {
+  if (!gpu) throw unavailable;
+  const be = await createGpuBackend();
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = await GPT.create(be, gptConfig("tiny", { sparse: { method: "s-ste" } }), {
+      seed: 1,
+    });
+    const trainer = new Trainer(model, {
+      totalSteps: 4,
+      peakLr: 1e-2,
+      warmupSteps: 1,
+      minLr: 1e-3,
+      seed: 2,
+    });
+    const batch = {
+      tokens: new Int32Array(8).fill(3),
+      targets: new Int32Array(8).fill(4),
+      batchSize: 1,
+    };
+    await trainer.trainStep(batch);
+    const step = trainer.trainStep(batch); // no await
+    let error: unknown;
+    try {
+      await saveCheckpoint(`${dir}/c.safetensors`, trainer);
+    } catch (e) {
+      error = e;
+    }
+    await step;
+    if (
+      !(error instanceof Error) ||
+      !error.message.startsWith("Cannot save a checkpoint: step 1 is still running")
+    ) {
+      throw new Error(`expected the in-flight guard, got ${error}`);
+    }
+    await saveCheckpoint(`${dir}/c.safetensors`, trainer); // after the await it saves step 2
+  } finally {
+    be.destroy();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Runs `experiments/gpu_info.ts` in a subprocess with `env` and returns its output and status. */
+async function gpuInfo(env: Record<string, string>, unset: string[] = []) {
+  const childEnv = { ...Deno.env.toObject(), ...env };
+  for (const key of unset) delete childEnv[key];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../experiments/gpu_info.ts", import.meta.url).pathname],
+    env: childEnv,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+Deno.test("gpu adapter record: the wgpu backend is chosen deterministically and recorded", async () => {
+  if (!gpu) throw unavailable;
+  const record = gpu.runtime.adapter;
+  console.log(`gpu adapter record: ${JSON.stringify(record)}`);
+  const be = await createGpuBackend();
+  try {
+    if (!/ via [A-Za-z0-9 ]+ \(vendor /.test(be.device)) {
+      throw new Error(`backend.device does not name the wgpu backend: "${be.device}"`);
+    }
+  } finally {
+    be.destroy();
+  }
+  const runtimeDir = await Deno.makeTempDir(); // GL/EGL probing wants one
+  try {
+    const xdg = { XDG_RUNTIME_DIR: runtimeDir };
+    // Unset: Vulkan on Linux, never a silent switch to GL when no Vulkan driver is found.
+    if (Deno.build.os === "linux") {
+      const vulkan = await gpuInfo(xdg, ["DENO_WEBGPU_BACKEND"]);
+      if (!/adapter: .* via Vulkan \(/.test(vulkan.text)) {
+        throw new Error(`default backend: expected Vulkan, got:\n${vulkan.text}`);
+      }
+      const none = await gpuInfo({ ...xdg, VK_DRIVER_FILES: "/nonexistent/icd.json" }, [
+        "DENO_WEBGPU_BACKEND",
+        "VK_ICD_FILENAMES",
+      ]);
+      if (
+        none.code !== 1 || !/no WebGPU adapter was found for the Vulkan backend/.test(none.text)
+      ) {
+        throw new Error(
+          `no Vulkan driver: expected a clear refusal, got (${none.code}):\n${none.text}`,
+        );
+      }
+    }
+    // Asked for explicitly, GL is used and recorded as GL (or refused naming it).
+    const gl = await gpuInfo({ ...xdg, DENO_WEBGPU_BACKEND: "gl" });
+    if (
+      !/adapter: .* via OpenGL ES \(/.test(gl.text) && !/for the OpenGL ES backend/.test(gl.text)
+    ) {
+      throw new Error(`DENO_WEBGPU_BACKEND=gl: expected OpenGL ES, got:\n${gl.text}`);
+    }
+  } finally {
+    await Deno.remove(runtimeDir, { recursive: true });
+  }
+});
