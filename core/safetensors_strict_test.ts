@@ -8,10 +8,7 @@ import {
   encodeSafetensors,
   loadSafetensors,
 } from "./safetensors.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
+import { assert } from "../reference/testing.ts";
 
 /** Longest message allowed for an error about a malformed file (plus the path). */
 const MAX_MESSAGE = 320;

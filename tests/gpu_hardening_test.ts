@@ -8,8 +8,8 @@
  * With no WebGPU adapter every test fails with the `WebGpuUnavailableError` message (no skip).
  */
 
-import { assertEqualArrays } from "../core/grad_check.ts";
-import type { Matrix } from "../core/matrix.ts";
+import type { Matrix } from "../reference/matrix.ts";
+import { assertEqualArrays, seededRandom } from "../reference/testing.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { saveCheckpoint } from "../core/checkpoint.ts";
@@ -30,17 +30,6 @@ try {
 } catch (e) {
   unavailable = e;
   console.log(`gpu_hardening: no WebGPU adapter (${(e as Error).message})`);
-}
-
-/** Deterministic uniform [0, 1) stream (mulberry32). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PALETTE = [0, -0, 1, -1, 0.5, -0.5, 2, 3, 1e-45, -3e-42, 1e30, -1e30, Infinity, -Infinity];
@@ -81,7 +70,7 @@ const FUZZ_SEED = 20261206;
 Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equal the reference`, async () => {
   if (!gpu) throw unavailable;
   const g = gpu;
-  const rand = random(FUZZ_SEED);
+  const rand = seededRandom(FUZZ_SEED);
   const counts: Record<string, number> = {};
   const t0 = performance.now();
   for (let c = 0; c < FUZZ_CASES; c++) {
