@@ -20,6 +20,7 @@ import {
   loadVocab,
   prepareBrown,
   type Vocab,
+  vocabPath,
 } from "../core/data/mod.ts";
 import { type Batch, GPT, type GPTConfig, resolveGPTConfig } from "../core/gpt2.ts";
 import type { SparseOptions } from "../core/sparse.ts";
@@ -236,7 +237,7 @@ export async function loadLmData(dir: string, vocabSize: number): Promise<LmData
     await prepareBrown({ outDir: dir, log: (s: string) => console.log(s) });
     brown = await loadBrown(dir);
   }
-  const vocab = await loadVocab(dir, vocabSize === 0 ? undefined : vocabSize);
+  const vocab = await loadOrRebuildVocab(dir, vocabSize);
   const train = vocab.remap(brown.train.tokens);
   const val = vocab.remap(brown.val.tokens);
   let unk = 0;
@@ -249,6 +250,21 @@ export async function loadLmData(dir: string, vocabSize: number): Promise<LmData
         : ""),
   );
   return { brown, vocab, train, val };
+}
+
+/** The reduced vocabulary; a damaged vocabulary file is rebuilt, saying so. */
+async function loadOrRebuildVocab(dir: string, vocabSize: number): Promise<Vocab> {
+  if (vocabSize === 0) return await loadVocab(dir);
+  try {
+    return await loadVocab(dir, vocabSize);
+  } catch (e) {
+    if (!(e instanceof DataCacheError)) throw e;
+    console.log(`${e.message}; rebuilding it.`);
+    await Deno.remove(vocabPath(dir, vocabSize)).catch((r) => {
+      if (!(r instanceof Deno.errors.NotFound)) throw r;
+    });
+    return await loadVocab(dir, vocabSize);
+  }
 }
 
 /** The default cache directory of the corpus. */

@@ -122,6 +122,28 @@ function makeVocab(sourceIds: Int32Array, unkId: number, sourceVocabSize: number
 }
 
 /**
+ * Where {@linkcode loadVocab} keeps the reduced vocabulary of `size` ids in a cache directory.
+ *
+ * @param dir The cache directory.
+ * @param size The reduced size.
+ * @returns `<dir>/vocab_<size>.json`.
+ * @example
+ * ```ts
+ * import { vocabPath } from "./vocab.ts";
+ * if (vocabPath("data/brown", 512) !== "data/brown/vocab_512.json") throw new Error("unexpected");
+ * ```
+ */
+export function vocabPath(dir: string, size: number): string {
+  return `${dir}/vocab_${size}.json`;
+}
+
+/** Options of {@linkcode loadVocab}. */
+export interface LoadVocabOptions {
+  /** Where the line saying that the file is (re)built goes (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/**
  * The reduced vocabulary of a prepared Brown cache, stored as `vocab_<size>.json` in it: read
  * when present and built from the same `train.bin` (its checksum is recorded), otherwise built
  * with {@linkcode buildVocab} from `train.bin` and written. File fields: `format`, `version`,
@@ -131,11 +153,16 @@ function makeVocab(sourceIds: Int32Array, unkId: number, sourceVocabSize: number
  * @param dir The cache directory (default {@linkcode DEFAULT_BROWN_DIR}).
  * @param size The reduced size (see {@linkcode buildVocab}); 0/undefined gives the full GPT-2
  * vocabulary without touching any file.
+ * @param options `{ log }`: a (re)build is announced, never silent.
  * @returns The vocabulary.
  * @throws {DataCacheError} If the cache is missing or corrupt, or the vocabulary file is corrupt.
  * @throws {RangeError} If `size` is out of range.
  */
-export async function loadVocab(dir: string = DEFAULT_BROWN_DIR, size?: number): Promise<Vocab> {
+export async function loadVocab(
+  dir: string = DEFAULT_BROWN_DIR,
+  size?: number,
+  options: LoadVocabOptions = {},
+): Promise<Vocab> {
   if (size === undefined || size === 0) return buildVocab([], 0);
   if (!Number.isInteger(size) || size < 2 || size > GPT2_VOCAB_SIZE) {
     throw new RangeError(
@@ -144,7 +171,7 @@ export async function loadVocab(dir: string = DEFAULT_BROWN_DIR, size?: number):
     );
   }
   const data = await loadBrown(dir);
-  const path = `${dir}/vocab_${size}.json`;
+  const path = vocabPath(dir, size);
   const trainChecksum = data.meta.splits.train.checksum;
   let stored: Record<string, unknown> | undefined;
   try {
@@ -164,6 +191,11 @@ export async function loadVocab(dir: string = DEFAULT_BROWN_DIR, size?: number):
     if (!valid) throw new DataCacheError(`Cannot load vocabulary ${path}: malformed contents`);
     return makeVocab(Int32Array.from([...ids as number[], -1]), size - 1, GPT2_VOCAB_SIZE);
   }
+  (options.log ?? console.log)(
+    `Vocabulary ${path} ${
+      stored === undefined ? "does not exist" : "was built from another train.bin"
+    }; building it.`,
+  );
   const vocab = buildVocab(data.train.tokens, size);
   const remapped = vocab.remap(data.train.tokens);
   let known = 0;
