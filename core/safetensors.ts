@@ -563,7 +563,7 @@ export async function saveSafetensors(
  * ```
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsContents> {
-  const fail = failWith(`Cannot load ${preview(path)}`);
+  const fail = failWith(`Cannot load ${path}`);
   // stat follows symlinks: a link to /dev/zero or a FIFO is refused before it is opened (opening
   // a FIFO would block; reading a device would never end).
   assertRegularFile(await Deno.stat(path), fail);
