@@ -10,7 +10,7 @@
 import type { Matrix } from "../reference/matrix.ts";
 import { seededRandom } from "../reference/testing.ts";
 import { GpuKernels } from "./gpu_kernels.ts";
-import { GpuRuntime } from "./runtime.ts";
+import { describeAdapter, GpuRuntime } from "./runtime.ts";
 
 /**
  * A GPU resource opened on first use and shared by one test file's tests. The first call creates
@@ -42,12 +42,12 @@ export function gpuFixture<T>(
 export const parityKernels: () => Promise<GpuKernels> = gpuFixture(
   "gpu parity",
   async () => new GpuKernels(await GpuRuntime.create()),
-  (gpu) => describeAdapter(gpu.runtime),
+  (gpu) => adapterLine(gpu.runtime),
 );
 
-/** The adapter's name and whether it is a fallback (software) adapter, for the printed line. */
-export function describeAdapter(rt: GpuRuntime): string {
-  return `"${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`;
+/** The adapter, its wgpu backend and whether it is a fallback (software) adapter, for the printed line. */
+export function adapterLine(rt: GpuRuntime): string {
+  return `"${describeAdapter(rt.adapter)}" (fallback: ${rt.isFallbackAdapter})`;
 }
 
 /**
@@ -58,7 +58,7 @@ export function describeAdapter(rt: GpuRuntime): string {
  * @returns The runtime; the caller destroys it.
  */
 export function openTestRuntime(label: string): Promise<GpuRuntime> {
-  return gpuFixture(label, () => GpuRuntime.create(), describeAdapter)();
+  return gpuFixture(label, () => GpuRuntime.create(), adapterLine)();
 }
 
 /**

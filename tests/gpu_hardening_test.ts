@@ -13,63 +13,29 @@ import { assertEqualArrays, seededRandom } from "../reference/testing.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { saveCheckpoint } from "../core/checkpoint.ts";
-import { createGpuBackend, GpuKernels, GpuRuntime } from "../gpu/mod.ts";
+import { createGpuBackend } from "../gpu/mod.ts";
 import { compress24, decompress24 } from "../reference/compress.ts";
 import { flipCount } from "../reference/flip_rate.ts";
 import { prune24, pruneNM } from "../reference/prune.ts";
 import { uniforms } from "../reference/rng.ts";
 import { softThreshold24 } from "../reference/soft_threshold.ts";
 import { transposableMask24 } from "../reference/transposable.ts";
-import { assertEqualOrFlushed } from "./_float32_rules.ts";
+import { assertEqualOrFlushed } from "../gpu/float32_rules.ts";
+import { assertSameError, gaussian, mixed, parityKernels, pick, ties } from "../gpu/testing.ts";
 
-let gpu: GpuKernels | undefined;
-let unavailable: unknown;
-try {
-  gpu = new GpuKernels(await GpuRuntime.create());
-  console.log(`gpu_hardening: adapter "${gpu.runtime.adapterName}"`);
-} catch (e) {
-  unavailable = e;
-  console.log(`gpu_hardening: no WebGPU adapter (${(e as Error).message})`);
-}
-
-const PALETTE = [0, -0, 1, -1, 0.5, -0.5, 2, 3, 1e-45, -3e-42, 1e30, -1e30, Infinity, -Infinity];
-
-/** Gaussian values, small-integer ties, or a palette of zeros, subnormals, huge values and ±Inf. */
+/** Gaussian values, small-integer ties, or half of them from the palette of zeros, subnormals,
+ * 1e30 and ±Inf (the parity tests' generators). */
 function values(rand: () => number, n: number): Float32Array {
-  const kind = Math.floor(rand() * 3);
-  return Float32Array.from({ length: n }, () => {
-    if (kind === 1) return Math.floor(rand() * 5) - 2;
-    if (kind === 2 && rand() < 0.5) return PALETTE[Math.floor(rand() * PALETTE.length)];
-    return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  });
+  return pick(rand, [gaussian, ties, (r: () => number, k: number) => mixed(r, k, true)])(rand, n);
 }
 
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-
-/** Runs both; both must throw the same error type and message. */
-async function sameError(label: string, ref: () => unknown, dev: () => Promise<unknown>) {
-  let a: Error | undefined, b: Error | undefined;
-  try {
-    ref();
-  } catch (e) {
-    a = e as Error;
-  }
-  try {
-    await dev();
-  } catch (e) {
-    b = e as Error;
-  }
-  if (!a || !b || a.constructor !== b.constructor || a.message !== b.message) {
-    throw new Error(`${label}: reference threw ${a}, GPU threw ${b}`);
-  }
-}
 
 const FUZZ_CASES = 2000;
 const FUZZ_SEED = 20261206;
 
 Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equal the reference`, async () => {
-  if (!gpu) throw unavailable;
-  const g = gpu;
+  const g = await parityKernels();
   const rand = seededRandom(FUZZ_SEED);
   const counts: Record<string, number> = {};
   const t0 = performance.now();
@@ -170,17 +136,17 @@ Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equ
         { rows: 3, cols: 4, data: new Float32Array(int(rand, 0, 11)) }, // data of the wrong length
       ];
       const w = bad[Math.floor(rand() * bad.length)];
-      await sameError(
+      await assertSameError(
         `${label} prune24 [${w.rows}, ${w.cols}]`,
         () => prune24(w),
         () => g.prune24(w),
       );
-      await sameError(
+      await assertSameError(
         `${label} transposable [${w.rows}, ${w.cols}]`,
         () => transposableMask24(w),
         () => g.transposableMask24(w),
       );
-      await sameError(
+      await assertSameError(
         `${label} soft threshold [${w.rows}, ${w.cols}]`,
         () => softThreshold24(w),
         () => g.softThreshold24(w),
@@ -196,7 +162,7 @@ Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equ
 });
 
 Deno.test("gpu: saving a checkpoint while a step is in flight (a missing await) throws", async () => {
-  if (!gpu) throw unavailable;
+  await parityKernels(); // fails loudly without an adapter
   const be = await createGpuBackend();
   const dir = await Deno.makeTempDir();
   try {
@@ -253,8 +219,7 @@ async function gpuInfo(env: Record<string, string>, unset: string[] = []) {
 }
 
 Deno.test("gpu adapter record: the wgpu backend is chosen deterministically and recorded", async () => {
-  if (!gpu) throw unavailable;
-  const record = gpu.runtime.adapter;
+  const record = (await parityKernels()).runtime.adapter;
   console.log(`gpu adapter record: ${JSON.stringify(record)}`);
   const be = await createGpuBackend();
   try {
