@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { MatmulOptions, Tensor } from "./backend.ts";
+import type { Backend, MatmulOptions, Tensor } from "./backend.ts";
 import { type Tape, Variable } from "./autograd.ts";
 
 /** A constant (a variable that needs no gradient), e.g. a fixed mask or pooling matrix. */
@@ -424,4 +424,138 @@ export function meanPool(tape: Tape, x: Variable, batchSize: number): Variable {
   const weights = constant(tape.backend.full([batchSize, 1, T], 1 / T));
   const pooled = matmul(tape, weights, reshape(tape, x, [batchSize, T, d]));
   return reshape(tape, pooled, [batchSize, d]);
+}
+
+/**
+ * Zero-pads the columns of a 2-D tensor: `x[N, width]` goes to columns `[start, start + width)` of
+ * an `[N, cols]` result; the backward pass slices the gradient back. The inverse of
+ * {@linkcode sliceCols}.
+ *
+ * @param tape The tape.
+ * @param x A 2-D operand `[N, width]`.
+ * @param start First column of `x` in the result.
+ * @param cols Width of the result.
+ * @returns `[N, cols]`.
+ * @throws {RangeError} From the backend, if `[start, start + width)` is outside `[0, cols)`.
+ */
+export function padCols(tape: Tape, x: Variable, start: number, cols: number): Variable {
+  const be = tape.backend;
+  const width = x.value.shape[1];
+  return tape.record(be.padCols(x.value, start, cols), [x], (g) => {
+    tape.accumulate(x, be.sliceCols(g, start, width));
+  });
+}
+
+/** Shape of {@linkcode attention} and its key-padding bias ({@linkcode attentionBias}). */
+export interface FullAttentionOptions {
+  /** Number of sequences `B`. */
+  batchSize: number;
+  /** Query positions per sequence `Tq`. */
+  queryLen: number;
+  /** Key positions per sequence `Tk`. */
+  keyLen: number;
+  /** Number of heads (`d % nHead == 0`). */
+  nHead: number;
+}
+
+/** Added to masked scores before the softmax: small enough to vanish after `exp`, finite in f32. */
+const MASKED_SCORE = -1e4;
+
+/**
+ * The additive score bias of {@linkcode attention} for sequences whose keys at positions
+ * `≥ keyLengths[b]` are padding: a constant `[B·h, N, N]` tensor with `N = Tk + Tq` (see
+ * {@linkcode attention} for the layout), `−1e4` (before the `1/√hd` scale) at every masked entry of a query row
+ * and 0 elsewhere. Build it once per forward pass and pass it to every layer of the same shape.
+ *
+ * @param backend The backend.
+ * @param options `{ batchSize, queryLen, keyLen, nHead }`.
+ * @param keyLengths Valid keys of each sequence, each in `[1, Tk]` (`B` entries).
+ * @returns The bias (a backend temporary).
+ * @throws {RangeError} If `keyLengths` has the wrong length or an entry outside `[1, Tk]`.
+ */
+export function attentionBias(
+  backend: Backend,
+  options: FullAttentionOptions,
+  keyLengths: ArrayLike<number>,
+): Tensor {
+  const { batchSize: B, queryLen: Tq, keyLen: Tk, nHead: h } = options;
+  if (keyLengths.length !== B) {
+    throw new RangeError(
+      `Cannot build an attention bias: expected ${B} key lengths, got ${keyLengths.length}`,
+    );
+  }
+  const N = Tk + Tq;
+  const bias = new Float32Array(B * h * N * N);
+  for (let b = 0; b < B; b++) {
+    const valid = keyLengths[b];
+    if (!Number.isInteger(valid) || valid < 1 || valid > Tk) {
+      throw new RangeError(
+        `Cannot build an attention bias: key length ${b} must be an integer in [1, ${Tk}], got ${valid}`,
+      );
+    }
+    for (let head = 0; head < h; head++) {
+      const base = (b * h + head) * N * N;
+      for (let r = Tk; r < N; r++) {
+        // Query row r sees columns 0…r under the causal softmax: padded keys and the query slots.
+        for (let c = valid; c <= r; c++) bias[base + r * N + c] = MASKED_SCORE;
+      }
+    }
+  }
+  return backend.tensor(bias, [B * h, N, N]);
+}
+
+/**
+ * Multi-head attention without a causal mask (an encoder's self-attention, a decoder's
+ * cross-attention): `softmax(q·kᵀ/√hd + mask)·v` per head, keys beyond each sequence's length
+ * masked. `q[B·Tq, d]` holds the queries, `kv[B·Tk, 2d]` packs `[k | v]`.
+ *
+ * The backend's only softmax is causal, so each head's scores are laid out in an `N×N` square,
+ * `N = Tk + Tq`: keys (and values) in rows `0…Tk−1` of `k'`, `v'`, queries in rows `Tk…N−1` of
+ * `q'`, zeros elsewhere. Query row `Tk + i` then sees every key column under the causal mask;
+ * {@linkcode attentionBias} masks the padded keys and the query slots `Tk…Tk+i`, and the rows of
+ * the product with `v'` from `Tk` on are the attention output. Costs `(N/Tq)·(N/Tk)` times the
+ * rectangular scores; exact otherwise (masked probabilities are `exp(−1e4)`-small, i.e. 0 in f32).
+ *
+ * @param tape The tape.
+ * @param q Queries `[B·Tq, d]`.
+ * @param kv Keys and values `[B·Tk, 2d]`.
+ * @param bias The key mask from {@linkcode attentionBias} for the same options.
+ * @param options `{ batchSize, queryLen, keyLen, nHead }`.
+ * @returns The attention output `[B·Tq, d]` (before the output projection).
+ * @throws {RangeError} If the shapes do not match the options.
+ */
+export function attention(
+  tape: Tape,
+  q: Variable,
+  kv: Variable,
+  bias: Tensor,
+  options: FullAttentionOptions,
+): Variable {
+  const { batchSize: B, queryLen: Tq, keyLen: Tk, nHead: h } = options;
+  const d = q.value.shape[1];
+  const N = Tk + Tq;
+  const ok = q.value.shape.length === 2 && q.value.shape[0] === B * Tq && d % h === 0 &&
+    kv.value.shape.length === 2 && kv.value.shape[0] === B * Tk && kv.value.shape[1] === 2 * d &&
+    bias.shape.length === 3 && bias.shape[0] === B * h && bias.shape[1] === N &&
+    bias.shape[2] === N;
+  if (!ok) {
+    throw new RangeError(
+      `Cannot compute attention: expected q [${B}·${Tq}, d], kv [${B}·${Tk}, 2d] with d a multiple ` +
+        `of nHead ${h} and bias [${B * h}, ${N}, ${N}], got q [${q.value.shape}], kv ` +
+        `[${kv.value.shape}], bias [${bias.shape}]`,
+    );
+  }
+  const hd = d / h;
+  const heads = (x: Variable, T: number) =>
+    reshape(tape, permute0213(tape, x, [B, T, h, hd]), [B * h, T * hd]);
+  const square = (x: Variable, start: number) =>
+    reshape(tape, padCols(tape, x, start * hd, N * hd), [B * h, N, hd]);
+  const qSquare = square(heads(q, Tq), Tk);
+  const kSquare = square(heads(sliceCols(tape, kv, 0, d), Tk), 0);
+  const vSquare = square(heads(sliceCols(tape, kv, d, d), Tk), 0);
+  const scores = add(tape, matmul(tape, qSquare, kSquare, { transB: true }), constant(bias));
+  const probabilities = causalSoftmax(tape, scores, 1 / Math.sqrt(hd));
+  const ySquare = reshape(tape, matmul(tape, probabilities, vSquare), [B * h, N * hd]);
+  const y = reshape(tape, sliceCols(tape, ySquare, Tk * hd, Tq * hd), [B, h, Tq, hd]);
+  return reshape(tape, permute0213(tape, y, [B, h, Tq, hd]), [B * Tq, d]);
 }

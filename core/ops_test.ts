@@ -251,3 +251,96 @@ Deno.test("swiglu: gradient equals the closed form [SiLU(g) | x·SiLU'(g)]", asy
   assertClose(await be.read(y.value), expectedY, tol, "swiglu output");
   assertClose(await be.read(x.grad!), expectedGrad, tol, "swiglu gradient");
 });
+
+Deno.test("padCols: gradient is the slice back", () => {
+  checkOp("padCols", [{ shape: [3, 4] }], (t, [a]) => ops.padCols(t, a, 2, 9));
+});
+
+/** Direct masked attention: per sequence and head, softmax over the valid keys only. */
+function directAttention(
+  q: Float64Array,
+  kv: Float64Array,
+  o: { B: number; Tq: number; Tk: number; h: number; hd: number; lengths: number[] },
+): Float64Array {
+  const { B, Tq, Tk, h, hd, lengths } = o;
+  const d = h * hd;
+  const out = new Float64Array(B * Tq * d);
+  for (let b = 0; b < B; b++) {
+    for (let head = 0; head < h; head++) {
+      for (let i = 0; i < Tq; i++) {
+        const scores: number[] = [];
+        for (let j = 0; j < lengths[b]; j++) {
+          let s = 0;
+          for (let k = 0; k < hd; k++) {
+            s += q[(b * Tq + i) * d + head * hd + k] * kv[(b * Tk + j) * 2 * d + head * hd + k];
+          }
+          scores.push(s / Math.sqrt(hd));
+        }
+        const max = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - max));
+        const z = e.reduce((a, c) => a + c, 0);
+        for (let k = 0; k < hd; k++) {
+          let acc = 0;
+          for (let j = 0; j < lengths[b]; j++) {
+            acc += (e[j] / z) * kv[(b * Tk + j) * 2 * d + d + head * hd + k];
+          }
+          out[(b * Tq + i) * d + head * hd + k] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("attention: matches direct masked attention (Tq < Tk, Tq > Tk, one valid key)", () => {
+  const be = new ReferenceBackend({ precision: "f64" });
+  for (const [Tq, Tk, lengths] of [[2, 5, [5, 3]], [4, 3, [1, 2]]] as const) {
+    const B = 2, h = 2, hd = 3, d = h * hd;
+    const options = { batchSize: B, queryLen: Tq, keyLen: Tk, nHead: h };
+    const q = randn(11, B * Tq * d), kv = randn(12, B * Tk * 2 * d);
+    const tape = new Tape(be, { recording: false });
+    const y = ops.attention(
+      tape,
+      new Variable(be.tensor(q, [B * Tq, d])),
+      new Variable(be.tensor(kv, [B * Tk, 2 * d])),
+      ops.attentionBias(be, options, lengths),
+      options,
+    );
+    const expected = directAttention(q, kv, { B, Tq, Tk, h, hd, lengths: [...lengths] });
+    assertClose(be.readF64(y.value), expected, { atol: 1e-12, rtol: 1e-12 }, `Tq ${Tq} Tk ${Tk}`);
+  }
+});
+
+Deno.test("attention: gradients of queries and packed keys/values with a padded key", () => {
+  const options = { batchSize: 2, queryLen: 3, keyLen: 4, nHead: 2 };
+  checkOp(
+    "attention",
+    [{ shape: [6, 4] }, { shape: [8, 8] }],
+    (t, [q, kv]) => ops.attention(t, q, kv, ops.attentionBias(t.backend, options, [4, 2]), options),
+  );
+});
+
+Deno.test("attention: rejects mismatched shapes and key lengths", () => {
+  const be = new ReferenceBackend();
+  const options = { batchSize: 2, queryLen: 3, keyLen: 4, nHead: 2 };
+  const tape = new Tape(be, { recording: false });
+  const bias = ops.attentionBias(be, options, [4, 2]);
+  const threw = (f: () => unknown, pattern: RegExp) => {
+    try {
+      f();
+    } catch (e) {
+      return e instanceof RangeError && pattern.test(e.message);
+    }
+    return false;
+  };
+  const q = new Variable(be.full([6, 4], 0)), kv = new Variable(be.full([8, 6], 0));
+  if (!threw(() => ops.attention(tape, q, kv, bias, options), /Cannot compute attention/)) {
+    throw new Error("expected a RangeError for kv of width 6");
+  }
+  if (!threw(() => ops.attentionBias(be, options, [4, 5]), /key length 1 .* got 5/)) {
+    throw new Error("expected a RangeError for a key length above keyLen");
+  }
+  if (!threw(() => ops.attentionBias(be, options, [4]), /expected 2 key lengths/)) {
+    throw new Error("expected a RangeError for a missing key length");
+  }
+});
