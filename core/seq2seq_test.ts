@@ -8,7 +8,7 @@ import { ReferenceBackend } from "./reference_backend.ts";
 import { Tape } from "./autograd.ts";
 import { Seq2Seq, type Seq2SeqBatch, type Seq2SeqConfig } from "./seq2seq.ts";
 import { assertClose } from "./grad_check.ts";
-import { modelFiniteDifference, sampleIndices } from "./_train_testing.ts";
+import { modelFiniteDifference, sampleIndices } from "./train_testing.ts";
 import { assert, assertRejects } from "../reference/testing.ts";
 
 const CONFIG: Seq2SeqConfig = {

@@ -10,7 +10,7 @@
  */
 
 import { writeFileAtomic } from "../safetensors.ts";
-import { DataCacheError, DEFAULT_BROWN_DIR, joinWords, loadBrown, loadVocab } from "../data.ts";
+import { DataCacheError, DEFAULT_BROWN_DIR, joinWords, loadBrown, loadVocab } from "./mod.ts";
 
 /** One sentence of the tagged corpus. */
 export interface TaggedSentence {

@@ -2,13 +2,14 @@
 
 import {
   buildTagVocab,
+  buildWordVocab,
   parseTaggedSentences,
   prepareTagging,
   TAG_BOS,
   TAG_EOS,
   TAG_UNK,
 } from "./tagging.ts";
-import { DEFAULT_BROWN_DIR, loadBrown } from "../data.ts";
+import { DEFAULT_BROWN_DIR, loadBrown } from "./mod.ts";
 import { assert, assertThrows } from "../../reference/testing.ts";
 
 Deno.test("parseTaggedSentences: one sentence per line, tag after the last slash", () => {
@@ -57,4 +58,29 @@ Deno.test("prepareTagging: the Brown task follows the token cache's document spl
       `${which}: a document without sentences`,
     );
   }
+});
+
+Deno.test("buildWordVocab and word sources: one id per word, <unk> last, same split", async () => {
+  const ids = buildWordVocab([["b", "a", "b"], ["c", "a", "b"]], 3);
+  assert(ids.get("b") === 0 && ids.get("a") === 1 && !ids.has("c"), `${[...ids]}`);
+  const bpe = await prepareTagging({
+    sourceLength: 32,
+    maxTags: 31,
+    vocabSize: 2048,
+    log: () => {},
+  });
+  const words = await prepareTagging({
+    sourceLength: 15,
+    maxTags: 15,
+    vocabSize: 1024,
+    source: "words",
+    log: () => {},
+  });
+  assert(words.sourceVocabSize === 1024 && words.train.size === bpe.train.size, "sizes");
+  for (let i = 0; i < words.train.size; i++) {
+    const s = words.train.sourceOffsets[i + 1] - words.train.sourceOffsets[i];
+    const t = words.train.tagOffsets[i + 1] - words.train.tagOffsets[i];
+    assert(s === t && s >= 1 && s <= 15, `sentence ${i}: ${s} words, ${t} tags`);
+  }
+  assert(words.train.source.some((w) => w === 1023), "rare words map to <unk>");
 });
