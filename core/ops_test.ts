@@ -143,6 +143,14 @@ Deno.test("causalSoftmax and causalSelfAttention: gradients", () => {
   );
 });
 
+/** Softmax of one row of scores, in float64 (the direct attention checks' reference). */
+function softmax(scores: readonly number[]): number[] {
+  const max = Math.max(...scores);
+  const e = scores.map((s) => Math.exp(s - max));
+  const z = e.reduce((a, c) => a + c, 0);
+  return e.map((v) => v / z);
+}
+
 Deno.test("causalSelfAttention: matches a direct per-head computation", () => {
   const be = new ReferenceBackend({ precision: "f64" });
   const B = 2, T = 3, h = 2, hd = 2, d = h * hd;
@@ -167,12 +175,10 @@ Deno.test("causalSelfAttention: matches a direct per-head computation", () => {
           for (let k = 0; k < hd; k++) s += at(b, i, 0, head, k) * at(b, j, 1, head, k);
           scores.push(s / Math.sqrt(hd));
         }
-        const max = Math.max(...scores);
-        const e = scores.map((s) => Math.exp(s - max));
-        const z = e.reduce((a, c) => a + c, 0);
+        const p = softmax(scores);
         for (let k = 0; k < hd; k++) {
           let acc = 0;
-          for (let j = 0; j <= i; j++) acc += (e[j] / z) * at(b, j, 2, head, k);
+          for (let j = 0; j <= i; j++) acc += p[j] * at(b, j, 2, head, k);
           expected[(b * T + i) * d + head * hd + k] = acc;
         }
       }
@@ -276,13 +282,11 @@ function directAttention(
           }
           scores.push(s / Math.sqrt(hd));
         }
-        const max = Math.max(...scores);
-        const e = scores.map((s) => Math.exp(s - max));
-        const z = e.reduce((a, c) => a + c, 0);
+        const p = softmax(scores);
         for (let k = 0; k < hd; k++) {
           let acc = 0;
           for (let j = 0; j < lengths[b]; j++) {
-            acc += (e[j] / z) * kv[(b * Tk + j) * 2 * d + d + head * hd + k];
+            acc += p[j] * kv[(b * Tk + j) * 2 * d + d + head * hd + k];
           }
           out[(b * Tq + i) * d + head * hd + k] = acc;
         }

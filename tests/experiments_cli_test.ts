@@ -11,6 +11,7 @@ import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
 import { main as prepareMain } from "../experiments/prepare_brown.ts";
 import { main as exportHfMain } from "../experiments/export_hf.ts";
+import { main as seq2seqMain } from "../experiments/seq2seq.ts";
 import { assert } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
@@ -255,6 +256,30 @@ Deno.test("gpt2.ts ends every expected failure with one line and a non-zero stat
     const fs = await runGpt2([...base, `--out=${dir}/file/out`]);
     assert(fs.code === 1, `an unusable --out exited with ${fs.code}`);
     checkOneLine(fs.stderr, "file/out", "an unusable --out");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("seq2seq.ts validates every flag before any work", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
+  try {
+    const out = `${dir}/out`;
+    const base = ["--preset=smoke", "--backend=reference"];
+    const cases: [string[], string][] = [
+      [["--methods=dense,nope"], "--methods"],
+      [["--methods=ste,ste"], "--methods"],
+      [["--source=chars"], "--source"],
+      [["--batchSize=6"], "--batchSize"],
+      [["--warmup=4"], "--warmup"],
+      [["--minLr=1"], "--minLr"],
+      [["--vocab=1"], "--vocab"],
+      [["--seeds=0"], "--seeds"],
+      [["--backend=cuda"], "--backend"],
+    ];
+    for (const [args, flag] of cases) {
+      await expectRejectedBeforeWork(seq2seqMain, [...base, ...args], flag, out);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

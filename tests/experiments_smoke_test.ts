@@ -1,6 +1,6 @@
 /**
  * Smoke runs of the language-model experiments (`experiments/gpt2.ts`, `flip_rate.ts`,
- * `ablations.ts`) with their `cpu-tiny` presets on the reference backend: every output file is
+ * `ablations.ts`) with their `cpu-tiny` presets, and of `seq2seq.ts` with its `smoke` preset, on the reference backend: every output file is
  * written, the summaries have the expected keys and finite numbers, and the flip rates obey the
  * relations the scripts rely on.
  *
@@ -9,6 +9,8 @@
 
 import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
+import { main as seq2seqMain } from "../experiments/seq2seq.ts";
+import { SPARSE_METHODS } from "../core/sparse.ts";
 import { assert as check } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
@@ -227,6 +229,32 @@ Deno.test("ablations.ts runs its cpu-tiny preset and writes one table per ablati
     check(df[3].dense_steps > 0 && df[3].evaluated === "dense", "fraction 1/3 ends dense");
     // Shared runs are trained once: 4 + 2 + 4 + 1 variants and two extra-seed defaults.
     check(Object.keys(summary.runs).length === 13, `${Object.keys(summary.runs).length} runs`);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("seq2seq.ts runs its smoke preset: every method, two seeds, paired against dense", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_seq2seq_" });
+  try {
+    const summary: Json = await quietly(() =>
+      seq2seqMain(["--preset=smoke", "--backend=reference", `--out=${out}`, `--data=${DATA}`])
+    );
+    await checkFiles(out, ["summary.json", "table.md", "bleu.svg", "loss.svg"]);
+    check(summary.runs.length === 2 * SPARSE_METHODS.length, `${summary.runs.length} runs`);
+    for (const r of summary.runs) {
+      for (const key of ["bleu", "tagAccuracy"]) {
+        check(r[key] >= 0 && r[key] <= 100, `${r.method} seed ${r.seed}: ${key} ${r[key]}`);
+      }
+      checkFinite(r.valLoss, `${r.method} valLoss`);
+    }
+    const table = await Deno.readTextFile(`${out}/table.md`);
+    for (const m of SPARSE_METHODS) {
+      check(table.includes(`| ${m} |`), `table row of ${m}`);
+      const paired = summary.bleu[m].vsDense;
+      check((m === "dense") === (paired === undefined), `${m}: paired difference`);
+      if (paired) checkFinite(paired.halfWidth, `${m}: paired half-width`);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
