@@ -284,6 +284,9 @@ function sparseOptions(method: SparseMethod, cfg: Config): SparseOptions {
   return { method, ...(transposable ? { alpha: cfg.alpha, maskRefresh: cfg.maskRefresh } : {}) };
 }
 
+/** P2's method, compared with every other method in a second table. */
+const SSTE: SparseMethod = "s-ste";
+
 /** The baseline every method is paired with (the one method whose forward weight is dense). */
 const isDenseBaseline = (m: SparseMethod) => sparseMethodTraits(m).weight === "dense";
 
@@ -494,6 +497,21 @@ function table(
     } dense`
   );
   if (rank.length > 0) lines.push("", `BLEU vs dense (paired 95% intervals): ${rank.join("; ")}.`);
+  const others = methods.filter((m) => m !== SSTE);
+  if (methods.includes(SSTE) && others.length > 0) {
+    lines.push(
+      "",
+      `S-STE against each method, seed-paired (S-STE − method) [95% t interval]:`,
+      "",
+      "| method | Δ BLEU | Δ tag accuracy |",
+      "|---|---|---|",
+      ...others.map((m) =>
+        `| ${m} | ${signed(pairedDifference(bleu[SSTE].values, bleu[m].values))} | ${
+          signed(pairedDifference(accuracy[SSTE].values, accuracy[m].values))
+        } |`
+      ),
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
