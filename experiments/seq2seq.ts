@@ -15,8 +15,10 @@
  *   deno task seq2seq                       # CPU default preset, every method, 3 seeds
  *   deno task seq2seq --preset=gpu --backend=webgpu
  *   deno task seq2seq --methods=dense,s-ste --seeds=5
+ *   deno task seq2seq --resume                  # finish an interrupted table
  *
- * Outputs (in `--out`, default `results/seq2seq`): `summary.json` (every run and the statistics),
+ * Outputs (in `--out`, default `results/seq2seq`): `runs.json` (written after every run; `--resume`
+ * reuses it), `summary.json` (every run and the statistics),
  * `table.md`, `bleu.svg` (BLEU per method and seed), `loss.svg` (training loss, first seed).
  *
  * @module
@@ -74,6 +76,7 @@ const defaults = {
   evalSentences: 400, // held-out sentences decoded per run (evenly spaced over the validation split)
   evalBatch: 100,
   logEvery: 100,
+  resume: false, // reuse the runs stored in <out>/runs.json (same settings), train only the rest
 };
 type Config = typeof defaults;
 
@@ -371,6 +374,34 @@ const interval = (m: MeanInterval) =>
 const signed = (m: MeanInterval) =>
   `${m.mean >= 0 ? "+" : ""}${fmt(m.mean)} [${fmt(m.low)}, ${fmt(m.high)}]`;
 
+/** The settings a stored run must share to be reused (everything but which runs and where). */
+function runSettings(cfg: Config): Record<string, unknown> {
+  const { methods: _m, seeds: _s, seed: _first, out: _o, resume: _r, preset: _p, ...rest } = cfg;
+  return rest;
+}
+
+/** The runs of a `runs.json` written with the same settings ([] when there is none). */
+async function storedRuns(path: string, cfg: Config): Promise<RunResult[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  const stored = JSON.parse(text) as { config: Record<string, unknown>; runs: RunResult[] };
+  const want = runSettings(cfg);
+  const differing = Object.keys(want).filter((k) => stored.config[k] !== want[k]);
+  if (differing.length > 0) {
+    throw new RangeError(
+      `Cannot resume from ${path}: its runs used other settings (${
+        differing.map((k) => `${k} ${stored.config[k]} vs ${want[k]}`).join(", ")
+      })`,
+    );
+  }
+  return stored.runs;
+}
+
 /** Runs the experiment with command-line arguments; returns the summary it wrote. */
 export async function main(args: string[]): Promise<Record<string, unknown>> {
   const cfg = parseConfig(defaults, args, presets);
@@ -388,19 +419,37 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   });
   const evalBatches = evaluationBatches(data.val, cfg.evalSentences, cfg.evalBatch);
   const started = performance.now();
+  // Every finished run is appended to runs.json at once; --resume reuses the runs stored there
+  // whose method and seed are asked for again (the other settings must match), so an interrupted
+  // table, or one whose seeds ran as separate processes, completes without retraining.
+  const progressPath = `${cfg.out}/runs.json`;
+  const stored = cfg.resume ? await storedRuns(progressPath, cfg) : [];
+  await Deno.mkdir(cfg.out, { recursive: true });
   const runs: RunResult[] = [];
+  const done: RunResult[] = [...stored];
   for (let k = 0; k < cfg.seeds; k++) {
     for (const method of methods) {
       const seed = cfg.seed + k;
-      console.log(`== [${runs.length + 1}/${methods.length * cfg.seeds}] ${method}, seed ${seed}`);
+      const label = `[${runs.length + 1}/${methods.length * cfg.seeds}] ${method}, seed ${seed}`;
+      const previous = stored.find((r) => r.method === method && r.seed === seed);
+      if (previous !== undefined) {
+        console.log(`== ${label}: reused from ${progressPath}`);
+        runs.push(previous);
+        continue;
+      }
+      console.log(`== ${label}`);
       const r = await trainAndEvaluate(backend, data, cfg, method, seed, evalBatches);
       console.log(
         `  BLEU ${fmt(r.bleu)}, tag accuracy ${fmt(r.tagAccuracy)}%, val loss ${
           fmt(r.valLoss, 4)
-        } ` +
-          `(train ${formatSeconds(r.trainSeconds)}, decode ${formatSeconds(r.evalSeconds)})`,
+        } (train ${formatSeconds(r.trainSeconds)}, decode ${formatSeconds(r.evalSeconds)})`,
       );
       runs.push(r);
+      done.push(r);
+      await Deno.writeTextFile(
+        progressPath,
+        JSON.stringify({ config: runSettings(cfg), runs: done }, null, 1) + "\n",
+      );
     }
   }
   const seconds = (performance.now() - started) / 1000;
@@ -419,17 +468,19 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       truncated: data.truncated,
       dropped: data.dropped,
     },
+    /** Wall-clock seconds of this process (reused runs cost none). */
     seconds,
+    /** Σ over the runs of their training and decoding seconds, wherever they ran. */
+    runSeconds: runs.reduce((a, r) => a + r.trainSeconds + r.evalSeconds, 0),
     runs,
     bleu,
     tagAccuracy: accuracy,
   };
-  await Deno.mkdir(cfg.out, { recursive: true });
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
   await Deno.writeTextFile(
     `${cfg.out}/table.md`,
     table(summary.data, cfg, methods, bleu, accuracy, {
-      seconds,
+      seconds: summary.runSeconds,
       backend: `${backend.name} on ${backend.device}`,
     }),
   );
@@ -477,7 +528,9 @@ function table(
     `(${data.trainSentences} training sentences); greedy decoding of ${data.decodedSentences} ` +
     `held-out sentences (${data.tags} tag ids). Seeds ${cfg.seed}…${cfg.seed + cfg.seeds - 1}; ` +
     `mean ± 95% t half-width; Δ vs dense: seed-paired mean difference [95% t interval]. ` +
-    `BLEU: corpus, 4-gram, no smoothing. ${run.backend}, ${formatSeconds(run.seconds)} in all.`,
+    `BLEU: corpus, 4-gram, no smoothing. ${run.backend}, ${
+      formatSeconds(run.seconds)
+    } of training and decoding summed over the runs.`,
     "",
     "| method | BLEU | Δ BLEU vs dense | tag accuracy % | Δ accuracy vs dense |",
     "|---|---|---|---|---|",
