@@ -55,7 +55,7 @@ const defaults = {
   methods: SPARSE_METHODS.join(","),
   seeds: 3, // seeds per method: seed, seed+1, … (initial weights, data order, MVUE draws)
   seed: 1,
-  backend: "auto", // auto | reference | webgpu (| cpu once the CPU backend is in)
+  backend: "auto", // auto | cpu | reference | webgpu (auto: the fastest present, saying why)
   out: "results/seq2seq",
   data: DATA_DIR,
   source: "words", // words | bpe (GPT-2 BPE in the language model's reduced vocabulary)
