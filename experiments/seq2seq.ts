@@ -460,7 +460,9 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     config: cfg,
     backend: { name: backend.name, device: backend.device },
     data: {
-      task: "Brown sentence (GPT-2 BPE, reduced vocabulary) -> POS-tag sequence",
+      task: `Brown sentence (${
+        cfg.source === "words" ? "words" : "GPT-2 BPE, reduced vocabulary"
+      }) -> POS-tag sequence`,
       trainSentences: data.train.size,
       valSentences: data.val.size,
       decodedSentences: evalBatches.flat().length,
