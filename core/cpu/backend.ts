@@ -48,7 +48,7 @@ import {
   swigluBackward as swigluBackwardOracle,
 } from "../../reference/gated.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
-import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
+import { quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -587,8 +587,14 @@ export class CpuBackend implements Backend {
     const G = this.#check.float(g, action);
     const [rows, cols] = dims2(G, action);
     assertMvueInput({ rows, cols, data: f32(G) }, action);
-    const res = this.#alloc(G.shape);
-    mvue24Into(f32(G), cols, seed, stream, f32(res), action);
+    const res = this.#alloc(G.shape), x = f32(G), out = f32(res);
+    // Groups split between this thread and the helper (a Philox block and ~60 operations each).
+    this.#parallel(
+      "mvue24Range",
+      (g0, g1) => [x, cols, seed, stream, out, action, 4 * g0, 4 * g1],
+      x.length / 4,
+      64,
+    );
     return res;
   }
 
@@ -674,25 +680,34 @@ export class CpuBackend implements Backend {
     if (!helper) return run(0, total);
     const mid = Math.floor(total / 2), seq = ++this.#helperSeq;
     helper.postMessage({ kernel, args: args(mid, total), control: this.#control, seq });
-    run(0, mid);
+    try {
+      run(0, mid);
+    } catch (e) {
+      this.#awaitHelper(seq, total * weight); // it writes our memory: let it finish first
+      throw e;
+    }
+    if (this.#awaitHelper(seq, total * weight)) this.#helperCalls++;
+    else run(mid, total);
+  }
+
+  /**
+   * Waits for the helper's call `seq`; true when it finished its range, false when it failed or
+   * went quiet (a lost helper, one that failed to load, say: this thread then works alone).
+   */
+  #awaitHelper(seq: number, work: number): boolean {
     const control = this.#control;
-    // A lost helper (it failed to load, say) is noticed here: this thread then does its share.
-    const deadline = performance.now() + HELPER_TIMEOUT_MS + total * weight * 1e-3;
+    const deadline = performance.now() + HELPER_TIMEOUT_MS + work * 1e-3;
     for (;;) {
       const state = Atomics.load(control, SEQ);
-      if (state === seq) {
-        this.#helperCalls++;
-        return;
-      }
-      if (state === -seq) break;
+      if (state === seq) return true;
+      if (state === -seq) return false;
       if (performance.now() > deadline) {
-        this.#helper = null; // unresponsive: work alone from now on
+        this.#helper = null;
         this.#noHelper = true;
-        break;
+        return false;
       }
       Atomics.wait(control, SEQ, state, 50);
     }
-    run(mid, total);
   }
 
   /**
