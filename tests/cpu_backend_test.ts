@@ -10,8 +10,8 @@
  * - exact (`atol = rtol = 0`): every operation performing the reference's float64 operations in
  *   the reference's order (data movement, `add`, `addScaled`, `mul`, `scale`, dropout, LayerNorm and
  *   its backward, softmax backward, embeddings and the scatter-add, sums, AdamW) and the ones that
- *   run the reference's own oracles (2:4 pruning, masks, MVUE, masked decay, flip counts, FP8,
- *   gated activations, `meanRows`).
+ *   run the reference's own oracles or copies of their arithmetic (2:4 pruning, soft threshold,
+ *   masks, MVUE, masked decay, flip counts, FP8, gated activations, `meanRows`).
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
  * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its

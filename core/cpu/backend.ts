@@ -1,9 +1,9 @@
 /**
  * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
  * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
- * operations as typed-array loops over pooled `Float32Array` storage, FP8 and MVUE as
- * allocation-free copies of the oracles' arithmetic, and the other 2:4 operations through the
- * `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
+ * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
+ * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
+ * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
  * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
  * library instead of failing so callers can fall back.
  *
@@ -38,7 +38,6 @@ import {
   ReferenceTensor,
   Storage,
 } from "../_reference_storage.ts";
-import * as refLinalg from "../_reference_linalg.ts";
 import * as refNN from "../_reference_nn.ts";
 import * as refSparse from "../_reference_sparse.ts";
 import {
