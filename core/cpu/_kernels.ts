@@ -8,7 +8,6 @@
 
 import { erfc } from "../_erfc.ts";
 import { fastExp } from "./_exp.ts";
-import { mvue24Range } from "./_sparse.ts";
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -84,7 +83,7 @@ export const SEQ = 0, STATE = 1;
 export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
-export const KERNELS = { rowExps, geluRange, geluBackwardRange, mvue24Range } as const;
+export const KERNELS = { rowExps, geluRange, geluBackwardRange } as const;
 
 /** A kernel's name. */
 export type KernelName = keyof typeof KERNELS;

@@ -47,7 +47,7 @@ import {
   swigluBackward as swigluBackwardOracle,
 } from "../../reference/gated.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
-import { quantizeFp8Into } from "./_sparse.ts";
+import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -616,14 +616,9 @@ export class CpuBackend implements Backend {
     const G = this.#check.float(g, action);
     const [rows, cols] = dims2(G, action);
     assertMvueInput({ rows, cols, data: f32(G) }, action);
-    const res = this.#alloc(G.shape), x = f32(G), out = f32(res);
-    // Groups split between this thread and the helper (a Philox block and ~60 operations each).
-    this.#parallel(
-      "mvue24Range",
-      (g0, g1) => [x, cols, seed, stream, out, action, 4 * g0, 4 * g1],
-      x.length / 4,
-      64,
-    );
+    const res = this.#alloc(G.shape), x = f32(G);
+    // One thread: splitting the groups with the helper measured no faster (1.02×, loaded machine).
+    mvue24Range(x, cols, seed, stream, f32(res), action, 0, x.length);
     return res;
   }
 
