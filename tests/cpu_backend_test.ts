@@ -10,8 +10,8 @@
  * - exact (`atol = rtol = 0`): every operation performing the reference's float64 operations in
  *   the reference's order (data movement, `add`, `addScaled`, `mul`, `scale`, dropout, LayerNorm and
  *   its backward, softmax backward, embeddings and the scatter-add, sums, AdamW) and the ones that
- *   run the reference's own oracles (2:4 pruning, masks, MVUE, masked decay, flip counts, FP8,
- *   gated activations, `meanRows`).
+ *   run the reference's own oracles or copies of their arithmetic (2:4 pruning, soft threshold,
+ *   masks, MVUE, masked decay, flip counts, FP8, gated activations, `meanRows`).
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
  * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
@@ -407,20 +407,26 @@ Deno.test("meanRows, sumSquares, dot: exact", async () => {
   );
 });
 
-Deno.test("2:4 operations through the oracles (prune, soft threshold, transposable mask, masked decay, flip count): exact", async () => {
+Deno.test("2:4 operations (prune, soft threshold, transposable mask, masked decay, flip count): exact", async () => {
   const w = random(8 * 12, 22, 2);
-  w.set([0.5, -0.5, 0.5, -0.5], 0); // ties
+  // Ties (two, three and four equal magnitudes), zeros of both signs.
+  w.set([0.5, -0.5, 0.5, -0.5, 0, -0, 0, -0, 3, 3, -3, 1, 1, 2, -2, 2], 0);
   const W = [f(w, [8, 12])];
-  await compare("pruneNM 2:4", W, (be, [t]) => {
-    const r = be.pruneNM(t, 2, 4);
-    return [r.pruned, r.mask];
-  });
+  // Infinities too (where |w| = τ = ∞), for the pruning operations that accept them.
+  const withInf = w.slice();
+  withInf.set([Infinity, -Infinity, 1, 2, Infinity, Infinity, -Infinity, 1, 7, -1, 7, 0], 16);
+  for (const [name, input] of [["", w], [" with ±Inf", withInf]] as const) {
+    await compare(`pruneNM 2:4${name}`, [f(input, [8, 12])], (be, [t]) => {
+      const r = be.pruneNM(t, 2, 4);
+      return [r.pruned, r.mask];
+    });
+    await compare(`softThreshold24${name}`, [f(input, [8, 12])], (be, [t]) => {
+      const r = be.softThreshold24(t);
+      return [r.pruned, r.mask];
+    });
+  }
   await compare("pruneNM 1:3", [f(w, [8, 12])], (be, [t]) => {
     const r = be.pruneNM(t, 1, 3);
-    return [r.pruned, r.mask];
-  });
-  await compare("softThreshold24", W, (be, [t]) => {
-    const r = be.softThreshold24(t);
     return [r.pruned, r.mask];
   });
   await compare("transposableMask24", W, (be, [t]) => be.transposableMask24(t));

@@ -32,8 +32,10 @@ export function fastExp(x: number): number {
   const kf = (x * INV_LN2_32 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
   const r = (x - kf * LN2_32_HI) - kf * LN2_32_LO;
   const k = kf | 0, j = k & 31, m = k >> 5;
-  const p = 1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120)))));
-  // Two factors of 2^(m/2) keep the product finite and normal where 2^m alone would not be.
+  const s = TABLE[j] * (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120))))));
+  // Scaling by 2^m is exact while the result is normal and finite (|x| < 708: m in [−1022, 1023]);
+  // beyond, two factors of 2^(m/2) keep the product finite and normal where 2^m alone would not.
+  if (x > -708 && x < 708) return s * POW2[m + POW2_OFFSET];
   const half = m >> 1;
-  return TABLE[j] * p * POW2[half + POW2_OFFSET] * POW2[m - half + POW2_OFFSET];
+  return s * POW2[half + POW2_OFFSET] * POW2[m - half + POW2_OFFSET];
 }

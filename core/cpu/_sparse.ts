@@ -51,23 +51,26 @@ export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32
 }
 
 /**
- * MVUE 2:4 along rows of `[rows, cols]` into `out`, step by step as `reference/mvue.ts` (its
- * float32 sums, divisions and picks; uniforms `uniform4(seed, stream, group)` from an
- * allocation-free Philox).
+ * MVUE 2:4 along rows of `[rows, cols]` into `out`, elements `[start, end)` (whole groups), step by
+ * step as `reference/mvue.ts` (its float32 sums, divisions and picks; uniforms
+ * `uniform4(seed, stream, group)` from an allocation-free Philox). Every group draws from its own
+ * counter, so ranges may run on different threads with the same result.
  * Throws the oracle's `RangeError` for a group whose magnitude sum exceeds 2^126.
  */
-export function mvue24Into(
+export function mvue24Range(
   x: Float32Array,
   cols: number,
   seed: number,
   stream: number,
   out: Float32Array,
   action: string,
+  start: number,
+  end: number,
 ): void {
   uniform4(seed, stream, 0); // the oracle's seed and stream checks
   const k0 = seed % TWO_POW_32, k1 = Math.floor(seed / TWO_POW_32);
-  out.fill(0);
-  for (let o = 0; o < x.length; o += 4) {
+  out.fill(0, start, end);
+  for (let o = start; o < end; o += 4) {
     philoxUniforms01(o / 4, stream, k0, k1);
     const a0 = f(Math.abs(x[o]) + MVUE_EPSILON), a1 = f(Math.abs(x[o + 1]) + MVUE_EPSILON);
     const a2 = f(Math.abs(x[o + 2]) + MVUE_EPSILON), a3 = f(Math.abs(x[o + 3]) + MVUE_EPSILON);
@@ -135,13 +138,14 @@ const PHILOX_OUT = new Float64Array(2);
  * uniforms `((w >>> 9) + 0.5)·2^-23` of `uniform4` (into `PHILOX_OUT`).
  */
 function philoxUniforms01(index: number, stream: number, k0: number, k1: number): void {
-  let c0 = index, c1 = stream, c2 = 0, c3 = 0;
-  for (let round = 0; round < 10; round++) {
-    if (round > 0) {
-      k0 = (k0 + W0) >>> 0;
-      k1 = (k1 + W1) >>> 0;
-    }
-    const hi0 = Math.floor((c0 * M0_HI + Math.floor(c0 * M0_LO * TWO_POW_M16)) * TWO_POW_M16);
+  // Round 0 with c2 = c3 = 0 (the product of c2 is 0), rounds 1..8 in full, and of round 9 only
+  // words 0 and 1: the same words as the full rounds.
+  let hi0 = Math.floor((index * M0_HI + Math.floor(index * M0_LO * TWO_POW_M16)) * TWO_POW_M16);
+  let c0 = (stream ^ k0) >>> 0, c1 = 0, c2 = (hi0 ^ k1) >>> 0, c3 = Math.imul(M0, index) >>> 0;
+  for (let round = 1; round < 9; round++) {
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
+    hi0 = Math.floor((c0 * M0_HI + Math.floor(c0 * M0_LO * TWO_POW_M16)) * TWO_POW_M16);
     const hi1 = Math.floor((c2 * M1_HI + Math.floor(c2 * M1_LO * TWO_POW_M16)) * TWO_POW_M16);
     const lo0 = Math.imul(M0, c0) >>> 0, lo1 = Math.imul(M1, c2) >>> 0;
     c0 = (hi1 ^ c1 ^ k0) >>> 0;
@@ -149,6 +153,8 @@ function philoxUniforms01(index: number, stream: number, k0: number, k1: number)
     c2 = (hi0 ^ c3 ^ k1) >>> 0;
     c3 = lo0;
   }
-  PHILOX_OUT[0] = ((c0 >>> 9) + 0.5) * TWO_POW_M23;
-  PHILOX_OUT[1] = ((c1 >>> 9) + 0.5) * TWO_POW_M23;
+  k0 = (k0 + W0) >>> 0;
+  const hi1 = Math.floor((c2 * M1_HI + Math.floor(c2 * M1_LO * TWO_POW_M16)) * TWO_POW_M16);
+  PHILOX_OUT[0] = ((((hi1 ^ c1 ^ k0) >>> 0) >>> 9) + 0.5) * TWO_POW_M23;
+  PHILOX_OUT[1] = (((Math.imul(M1, c2) >>> 0) >>> 9) + 0.5) * TWO_POW_M23;
 }

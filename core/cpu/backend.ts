@@ -1,9 +1,9 @@
 /**
  * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
  * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
- * operations as typed-array loops over pooled `Float32Array` storage, FP8 and MVUE as
- * allocation-free copies of the oracles' arithmetic, and the other 2:4 operations through the
- * `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
+ * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
+ * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
+ * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
  * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
  * library instead of failing so callers can fall back.
  *
@@ -38,7 +38,6 @@ import {
   ReferenceTensor,
   Storage,
 } from "../_reference_storage.ts";
-import * as refLinalg from "../_reference_linalg.ts";
 import * as refNN from "../_reference_nn.ts";
 import * as refSparse from "../_reference_sparse.ts";
 import {
@@ -48,7 +47,7 @@ import {
   swigluBackward as swigluBackwardOracle,
 } from "../../reference/gated.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
-import { mvue24Into, quantizeFp8Into } from "./_sparse.ts";
+import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -323,19 +322,42 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]` (the reference's loop). */
+  /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]`. */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
-    return refLinalg.permute0213(this.#ctx, x, dims);
+    const t = this.#check.permute0213(x, dims, "permute axes 1 and 2");
+    const [A, B, C, D] = dims;
+    const res = this.#alloc([A, C, B, D]), out = f32(res), d = f32(t);
+    for (let a = 0; a < A; a++) {
+      for (let b = 0; b < B; b++) {
+        for (let c = 0; c < C; c++) {
+          const src = ((a * B + b) * C + c) * D, dst = ((a * C + c) * B + b) * D;
+          for (let e = 0; e < D; e++) out[dst + e] = d[src + e];
+        }
+      }
+    }
+    return res;
   }
 
-  /** Columns `[start, start + width)` of a 2-D tensor (the reference's loop). */
+  /** Columns `[start, start + width)` of a 2-D tensor. */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    return refLinalg.sliceCols(this.#ctx, x, start, width);
+    const { t, rows, cols } = this.#check.sliceCols(x, start, width, "slice columns");
+    const res = this.#alloc([rows, width]), out = f32(res), d = f32(t);
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
+    }
+    return res;
   }
 
-  /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor (the reference's loop). */
+  /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor. */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    return refLinalg.padCols(this.#ctx, x, start, cols);
+    const { t, rows, width } = this.#check.padCols(x, start, cols, "pad columns");
+    const res = this.#alloc([rows, cols]), out = f32(res), d = f32(t);
+    // Native fill and copy (memset, memcpy) beat an element loop here.
+    out.fill(0);
+    for (let r = 0; r < rows; r++) {
+      out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
+    }
+    return res;
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
@@ -566,14 +588,21 @@ export class CpuBackend implements Backend {
 
   // ---- 2:4 sparsity (the reference's oracles) ----------------------------------------------------
 
-  /** Hard N:M magnitude pruning along rows (the reference's oracle). */
+  /**
+   * Hard N:M magnitude pruning along rows: 2:4 in one pass (the oracle's ranks: the larger
+   * magnitude wins, the higher index on ties), other N:M and every input the oracle rejects
+   * (NaN, ragged groups) through the reference's oracle.
+   */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    return refSparse.pruneNM(this.#ctx, w, n, m);
+    return (n === 2 && m === 4 && this.#prune24(w, false)) || refSparse.pruneNM(this.#ctx, w, n, m);
   }
 
-  /** Soft-threshold 2:4 pruning (the reference's oracle). */
+  /**
+   * Soft-threshold 2:4 pruning: the 2:4 mask as `pruneNM`, kept values shrunk by the group's
+   * second-smallest magnitude (as the oracle, in one pass; NaN and ragged groups through it).
+   */
   softThreshold24(w: Tensor): PrunedTensor {
-    return refSparse.softThreshold24(this.#ctx, w);
+    return this.#prune24(w, true) || refSparse.softThreshold24(this.#ctx, w);
   }
 
   /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (the reference's oracle). */
@@ -587,8 +616,9 @@ export class CpuBackend implements Backend {
     const G = this.#check.float(g, action);
     const [rows, cols] = dims2(G, action);
     assertMvueInput({ rows, cols, data: f32(G) }, action);
-    const res = this.#alloc(G.shape);
-    mvue24Into(f32(G), cols, seed, stream, f32(res), action);
+    const res = this.#alloc(G.shape), x = f32(G);
+    // One thread: splitting the groups with the helper measured no faster (1.02×, loaded machine).
+    mvue24Range(x, cols, seed, stream, f32(res), action, 0, x.length);
     return res;
   }
 
@@ -597,9 +627,21 @@ export class CpuBackend implements Backend {
     return refSparse.maskedDecay(this.#ctx, grad, w, mask, alpha);
   }
 
-  /** Number of positions where two 0/1 masks differ → `[1]` (the reference's oracle). */
+  /** Number of positions where two 0/1 masks differ → `[1]` (other values: the oracle's error). */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    return refSparse.flipCount(this.#ctx, prev, next);
+    const [P, N] = this.#check.pair(prev, next, "count mask flips");
+    const p = f32(P), q = f32(N);
+    let count = 0;
+    for (let i = 0; i < p.length; i++) {
+      const a = p[i], b = q[i];
+      if ((a !== 0 && a !== 1) || (b !== 0 && b !== 1)) {
+        return refSparse.flipCount(this.#ctx, prev, next);
+      }
+      if (a !== b) count++;
+    }
+    const res = this.#alloc([1]);
+    res.storage.data[0] = count;
+    return res;
   }
 
   /** FP8 quantise–dequantise with per-tensor amax scaling (the oracle's arithmetic), any shape. */
@@ -635,6 +677,56 @@ export class CpuBackend implements Backend {
 
   // ---- private helpers --------------------------------------------------------------------------
 
+  /**
+   * 2:4 pruning of a 2-D `w` (hard, or soft: kept values shrunk by the second-smallest magnitude
+   * `τ`, `sign·(|w| − τ)`, +0 where `|w| = τ`); `null` where the oracle must run (its checks fail:
+   * a row length not a multiple of 4, a NaN).
+   */
+  #prune24(w: Tensor, soft: boolean): PrunedTensor | null {
+    const action = soft ? "soft-threshold to 2:4" : "prune to 2:4";
+    const W = this.#check.float(w, action);
+    const [, cols] = dims2(W, action);
+    const src = f32(W);
+    if (cols % 4 !== 0 || src.length === 0) return null;
+    const pruned = this.#alloc(W.shape), mask = this.#alloc(W.shape);
+    const out = f32(pruned), keep = f32(mask);
+    for (let o = 0; o < src.length; o += 4) {
+      const x0 = src[o], x1 = src[o + 1], x2 = src[o + 2], x3 = src[o + 3];
+      const a0 = Math.abs(x0), a1 = Math.abs(x1), a2 = Math.abs(x2), a3 = Math.abs(x3);
+      if (a0 !== a0 || a1 !== a1 || a2 !== a2 || a3 !== a3) {
+        this.dispose(pruned);
+        this.dispose(mask);
+        return null;
+      }
+      // Ranks: how many of the group each element beats (a higher index wins a tie); keep 2 and 3.
+      const k0 = (a0 > a1 ? 1 : 0) + (a0 > a2 ? 1 : 0) + (a0 > a3 ? 1 : 0) >= 2;
+      const k1 = (a1 >= a0 ? 1 : 0) + (a1 > a2 ? 1 : 0) + (a1 > a3 ? 1 : 0) >= 2;
+      const k2 = (a2 >= a0 ? 1 : 0) + (a2 >= a1 ? 1 : 0) + (a2 > a3 ? 1 : 0) >= 2;
+      const k3 = (a3 >= a0 ? 1 : 0) + (a3 >= a1 ? 1 : 0) + (a3 >= a2 ? 1 : 0) >= 2;
+      keep[o] = k0 ? 1 : 0;
+      keep[o + 1] = k1 ? 1 : 0;
+      keep[o + 2] = k2 ? 1 : 0;
+      keep[o + 3] = k3 ? 1 : 0;
+      if (!soft) {
+        out[o] = k0 ? x0 : 0;
+        out[o + 1] = k1 ? x1 : 0;
+        out[o + 2] = k2 ? x2 : 0;
+        out[o + 3] = k3 ? x3 : 0;
+        continue;
+      }
+      // The second smallest of four magnitudes (the oracle sorts them).
+      const tau = Math.min(
+        Math.max(Math.min(a0, a1), Math.min(a2, a3)),
+        Math.min(Math.max(a0, a1), Math.max(a2, a3)),
+      );
+      out[o] = k0 && a0 !== tau ? (x0 < 0 ? -(a0 - tau) : a0 - tau) : 0;
+      out[o + 1] = k1 && a1 !== tau ? (x1 < 0 ? -(a1 - tau) : a1 - tau) : 0;
+      out[o + 2] = k2 && a2 !== tau ? (x2 < 0 ? -(a2 - tau) : a2 - tau) : 0;
+      out[o + 3] = k3 && a3 !== tau ? (x3 < 0 ? -(a3 - tau) : a3 - tau) : 0;
+    }
+    return { pruned, mask };
+  }
+
   /** A temporary `f32` tensor of `shape` from the pool (contents arbitrary: callers overwrite). */
   #alloc(shape: readonly number[]): CpuTensor {
     let size = 1;
@@ -648,13 +740,28 @@ export class CpuBackend implements Backend {
     return this.#f64Pool.get(size)?.pop() ?? new Float64Array(new SharedArrayBuffer(8 * size));
   }
 
+  /** Returns a float64 scratch array to the pool. */
+  #freeF64(values: Float64Array): void {
+    const list = this.#f64Pool.get(values.length);
+    if (list) list.push(values);
+    else this.#f64Pool.set(values.length, [values]);
+  }
+
   #dropErfc(storage: CpuStorage): void {
     const entry = this.#erfcCache.get(storage);
     if (!entry) return;
     this.#erfcCache.delete(storage);
-    const list = this.#f64Pool.get(entry.values.length);
-    if (list) list.push(entry.values);
-    else this.#f64Pool.set(entry.values.length, [entry.values]);
+    this.#freeF64(entry.values);
+  }
+
+  /** Forgets the cross-entropy's exponentials, their scratch arrays back to the pool. */
+  #dropSoftmax(): void {
+    const entry = this.#softmaxCache;
+    if (!entry) return;
+    this.#softmaxCache = null;
+    this.#freeF64(entry.exps);
+    this.#freeF64(entry.sums);
+    this.#freeF64(entry.maxes);
   }
 
   /**
@@ -674,25 +781,34 @@ export class CpuBackend implements Backend {
     if (!helper) return run(0, total);
     const mid = Math.floor(total / 2), seq = ++this.#helperSeq;
     helper.postMessage({ kernel, args: args(mid, total), control: this.#control, seq });
-    run(0, mid);
+    try {
+      run(0, mid);
+    } catch (e) {
+      this.#awaitHelper(seq, total * weight); // it writes our memory: let it finish first
+      throw e;
+    }
+    if (this.#awaitHelper(seq, total * weight)) this.#helperCalls++;
+    else run(mid, total);
+  }
+
+  /**
+   * Waits for the helper's call `seq`; true when it finished its range, false when it failed or
+   * went quiet (a lost helper, one that failed to load, say: this thread then works alone).
+   */
+  #awaitHelper(seq: number, work: number): boolean {
     const control = this.#control;
-    // A lost helper (it failed to load, say) is noticed here: this thread then does its share.
-    const deadline = performance.now() + HELPER_TIMEOUT_MS + total * weight * 1e-3;
+    const deadline = performance.now() + HELPER_TIMEOUT_MS + work * 1e-3;
     for (;;) {
       const state = Atomics.load(control, SEQ);
-      if (state === seq) {
-        this.#helperCalls++;
-        return;
-      }
-      if (state === -seq) break;
+      if (state === seq) return true;
+      if (state === -seq) return false;
       if (performance.now() > deadline) {
-        this.#helper = null; // unresponsive: work alone from now on
+        this.#helper = null;
         this.#noHelper = true;
-        break;
+        return false;
       }
       Atomics.wait(control, SEQ, state, 50);
     }
-    run(mid, total);
   }
 
   /**
@@ -741,7 +857,7 @@ export class CpuBackend implements Backend {
       if (list) list.push(storage.data);
       else this.#pool.set(storage.data.length, [storage.data]);
     }
-    if (this.#softmaxCache?.storage === storage) this.#softmaxCache = null;
+    if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
     this.#dropErfc(storage);
     storage.released = true;
     storage.kept = false;
@@ -757,9 +873,8 @@ export class CpuBackend implements Backend {
     ) {
       return cached;
     }
-    const z = f32(Z);
-    const exps = cached && cached.exps.length === n * c ? cached.exps : this.#f64(n * c);
-    const sums = this.#f64(n), maxes = this.#f64(n);
+    this.#dropSoftmax();
+    const z = f32(Z), exps = this.#f64(n * c), sums = this.#f64(n), maxes = this.#f64(n);
     // Rows split by work (c values each) between this thread and the helper.
     this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
     const entry = { storage: S, data: S.data, version: this.#version(S), exps, sums, maxes };
