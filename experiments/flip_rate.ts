@@ -40,7 +40,7 @@ import {
   MaskFlips,
   movingAverage,
 } from "./_flip_rate_measures.ts";
-import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
+import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import {
   checkLmConfig,
   DATA_DIR,
