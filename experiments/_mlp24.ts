@@ -10,6 +10,7 @@
  */
 
 import { prune24 } from "../reference/prune.ts";
+import { assertInt, parseList } from "./_config.ts";
 import { gaussianMatrix, seededRandom } from "../reference/testing.ts";
 
 /** How the weights are made 2:4: none, hard thresholding, soft thresholding with β. */
@@ -34,6 +35,41 @@ export interface MlpSizes {
   teacherHidden: number;
   trainSize: number;
   testSize: number;
+}
+
+/** Comma-separated distinct non-negative integers (seeds), at least `min` of them. */
+export function parseSeeds(name: string, text: string, min: number): number[] {
+  const seeds = parseList(name, text, (item) => {
+    const v = Number(item);
+    if (!Number.isInteger(v) || v < 0) {
+      throw new TypeError(
+        `Bad value for --${name}: expected comma-separated integers >= 0, got ${text}`,
+      );
+    }
+    return v;
+  });
+  if (new Set(seeds).size !== seeds.length || seeds.length < min) {
+    throw new RangeError(
+      `Bad value for --${name}: expected at least ${min} distinct seeds, got ${text}`,
+    );
+  }
+  return seeds;
+}
+
+/** The sizes block of a config. */
+export function mlpSizes(cfg: MlpSizes): MlpSizes {
+  for (const key of ["inputs", "hidden", "classes", "teacherHidden"] as const) {
+    assertInt(key, cfg[key], 4);
+    if (key !== "teacherHidden" && key !== "classes" && cfg[key] % 4 !== 0) {
+      throw new RangeError(
+        `Bad value for --${key}: 2:4 groups need a multiple of 4, got ${cfg[key]}`,
+      );
+    }
+  }
+  assertInt("trainSize", cfg.trainSize, 8);
+  assertInt("testSize", cfg.testSize, 8);
+  const { inputs, hidden, classes, teacherHidden, trainSize, testSize } = cfg;
+  return { inputs, hidden, classes, teacherHidden, trainSize, testSize };
 }
 
 function gaussian(rows: number, cols: number, seed: number, scale = 1): Float64Array {

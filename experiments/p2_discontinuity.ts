@@ -22,9 +22,16 @@
  */
 
 import { lineChart } from "./_plot.ts";
-import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
+import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
 import { type Claim, meanInterval, pairedDifferences, verdict } from "./_stats.ts";
-import { makeTask, Mlp, type MlpSizes, type StepRecord, type Thresholding } from "./_mlp24.ts";
+import {
+  makeTask,
+  Mlp,
+  mlpSizes,
+  parseSeeds,
+  type StepRecord,
+  type Thresholding,
+} from "./_mlp24.ts";
 import { movingAverage } from "./_flip_rate_measures.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
@@ -50,41 +57,6 @@ const presets: Record<string, Partial<Config>> = {
   default: {},
   tiny: { seeds: "1,2", steps: 20, burnIn: 2, hidden: 16, trainSize: 256, testSize: 128 },
 };
-
-/** Comma-separated distinct non-negative integers (seeds), at least `min` of them. */
-export function parseSeeds(name: string, text: string, min: number): number[] {
-  const seeds = parseList(name, text, (item) => {
-    const v = Number(item);
-    if (!Number.isInteger(v) || v < 0) {
-      throw new TypeError(
-        `Bad value for --${name}: expected comma-separated integers >= 0, got ${text}`,
-      );
-    }
-    return v;
-  });
-  if (new Set(seeds).size !== seeds.length || seeds.length < min) {
-    throw new RangeError(
-      `Bad value for --${name}: expected at least ${min} distinct seeds, got ${text}`,
-    );
-  }
-  return seeds;
-}
-
-/** The sizes block of a config. */
-export function mlpSizes(cfg: MlpSizes): MlpSizes {
-  for (const key of ["inputs", "hidden", "classes", "teacherHidden"] as const) {
-    assertInt(key, cfg[key], 4);
-    if (key !== "teacherHidden" && key !== "classes" && cfg[key] % 4 !== 0) {
-      throw new RangeError(
-        `Bad value for --${key}: 2:4 groups need a multiple of 4, got ${cfg[key]}`,
-      );
-    }
-  }
-  assertInt("trainSize", cfg.trainSize, 8);
-  assertInt("testSize", cfg.testSize, 8);
-  const { inputs, hidden, classes, teacherHidden, trainSize, testSize } = cfg;
-  return { inputs, hidden, classes, teacherHidden, trainSize, testSize };
-}
 
 interface RunMetrics {
   kind: Thresholding;
