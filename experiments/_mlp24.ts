@@ -256,6 +256,15 @@ export class Mlp {
     this.setThresholding(options.kind, options.beta);
   }
 
+  /** Starts a fresh Adam (zero moments, bias correction from step 1): a new fine-tuning run. */
+  resetOptimizer(): void {
+    for (const l of this.layers) {
+      l.m.fill(0);
+      l.v.fill(0);
+    }
+    this.step = 0;
+  }
+
   /**
    * Switches the pruning function (fine-tuning with another one): masks from the current weights,
    * β from them (`mse-*`) or the constant; Adam's moments carry over.
