@@ -189,15 +189,15 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   };
   const metricRows: [keyof RunMetrics, string][] = [
     ["flip_rate", "mask flip rate per step"],
-    ["mask_share", "mask share: mean|ΔF₁ − ΔF₂| / mean|ΔF₂|"],
-    ["prediction_error", "prediction error, new mask: mean|ΔF₁ − ⟨∇F,Δw⟩| / mean|⟨∇F,Δw⟩|"],
+    ["mask_share", "mask share: mean abs(ΔF₁ − ΔF₂) / mean abs(ΔF₂)"],
+    ["prediction_error", "prediction error, new mask: mean abs(ΔF₁ − ⟨∇F,Δw⟩) / mean abs(⟨∇F,Δw⟩)"],
     [
       "prediction_error_frozen",
-      "prediction error, frozen mask: mean|ΔF₂ − ⟨∇F,Δw⟩| / mean|⟨∇F,Δw⟩|",
+      "prediction error, frozen mask: mean abs(ΔF₂ − ⟨∇F,Δw⟩) / mean abs(⟨∇F,Δw⟩)",
     ],
     [
       "prediction_error_ste",
-      "prediction error, new mask, STE gradient: mean|ΔF₁ − ⟨g,Δw⟩| / mean|⟨g,Δw⟩|",
+      "prediction error, new mask, STE gradient: mean abs(ΔF₁ − ⟨g,Δw⟩) / mean abs(⟨g,Δw⟩)",
     ],
     ["wrong_direction", "steps predicted to descend whose loss rose"],
     ["test_loss", "test loss after training"],
