@@ -18,6 +18,7 @@
  * Usage:
  *   deno task alpha_select                                     # the `cpu` preset
  *   deno task alpha_select --preset=cpu-tiny --backend=reference --out=/tmp/as
+ *   deno task alpha_select --preset=gpu --backend=webgpu --out=results/alpha_selection_gpu
  *
  * Outputs (in `--out`, default `results/alpha_selection`): `summary.json` (`selected_alpha`),
  * `table.md`, `ratio.svg` (probe / dense transposable flip rate per step, first seed).
@@ -45,7 +46,7 @@ import {
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
-  preset: "cpu", // cpu | cpu-tiny
+  preset: "cpu", // cpu | cpu-tiny | gpu
   seeds: "1,2", // initialisation, data order and MVUE seeds; every seed runs dense and every probe
   backend: "auto", // auto | reference | webgpu
   out: "results/alpha_selection",
@@ -79,6 +80,18 @@ const presets: Record<string, Partial<Config>> = {
     probeSteps: 8,
     alphas: "0,1e-1",
     smooth: 1,
+  },
+  // gpt2.ts's `gpu` preset (its runs should pass the α selected here as --alpha).
+  gpu: {
+    vocab: 0,
+    nLayer: 6,
+    nHead: 8,
+    nEmbd: 512,
+    blockSize: 256,
+    batchSize: 16,
+    lr: 6e-4,
+    probeSteps: 60,
+    alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2",
   },
 };
 
