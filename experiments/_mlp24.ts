@@ -11,6 +11,15 @@
 
 import { prune24 } from "../reference/prune.ts";
 import { assertInt, parseList } from "./_config.ts";
+import {
+  type Claim,
+  type Interval,
+  meanInterval,
+  pairedDifferences,
+  type SeededValue,
+  type Verdict,
+  verdict,
+} from "./_stats.ts";
 import { gaussianMatrix, seededRandom } from "../reference/testing.ts";
 
 /** How the weights are made 2:4: none, hard thresholding, soft thresholding with β. */
@@ -25,6 +34,56 @@ export interface Task {
   classes: number;
   train: { x: Float64Array; y: Int32Array; n: number };
   test: { x: Float64Array; y: Int32Array; n: number };
+}
+
+/** The task and student sizes every P2 figure starts from (each `--key` overrides one). */
+export const MLP_DEFAULTS = {
+  inputs: 32,
+  hidden: 64,
+  classes: 8,
+  teacherHidden: 32,
+  trainSize: 4096,
+  testSize: 1024,
+};
+
+/** A claim judged from the paired differences `values − baseline` by seed. */
+export interface PairedClaim {
+  claim: string;
+  difference: string;
+  differences: { seed: number; difference: number }[];
+  interval: Interval;
+  verdict: Verdict;
+}
+
+/** Judges `claim` on the 95% t interval of the paired differences `values − baseline`. */
+export function pairedClaim(
+  values: readonly SeededValue[],
+  baseline: readonly SeededValue[],
+  claim: Claim,
+  text: { claim: string; difference: string },
+): PairedClaim {
+  const differences = pairedDifferences(values, baseline);
+  const interval = meanInterval(differences.map((d) => d.difference));
+  return { ...text, differences, interval, verdict: verdict(interval, claim) };
+}
+
+/** `mean [lo, hi]` of the 95% t interval of `xs·scale`, `digits` decimals (a table cell). */
+export function ciCell(xs: readonly number[], digits: number, scale = 1): string {
+  const i = meanInterval(xs.map((x) => x * scale));
+  return `${i.mean.toFixed(digits)} [${i.lo.toFixed(digits)}, ${i.hi.toFixed(digits)}]`;
+}
+
+/** The Markdown rows `| claim | difference | mean [95% CI] | verdict |` of judged claims. */
+export function claimRows(claims: readonly PairedClaim[], format: (v: number) => string): string[] {
+  return [
+    `| claim (paired by seed) | difference | mean [95% CI] | verdict |`,
+    `|---|---|---|---|`,
+    ...claims.map((c) =>
+      `| ${c.claim} | ${c.difference} | ${format(c.interval.mean)} [${format(c.interval.lo)}, ${
+        format(c.interval.hi)
+      }] | **${c.verdict}** |`
+    ),
+  ];
 }
 
 /** Sizes of the task and the student. */

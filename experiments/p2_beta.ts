@@ -20,8 +20,18 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
-import { type Claim, meanInterval, pairedDifferences, verdict } from "./_stats.ts";
-import { type BetaChoice, makeTask, Mlp, mlpSizes, parseSeeds } from "./_mlp24.ts";
+import type { Claim } from "./_stats.ts";
+import {
+  type BetaChoice,
+  ciCell,
+  claimRows,
+  makeTask,
+  Mlp,
+  MLP_DEFAULTS,
+  mlpSizes,
+  pairedClaim,
+  parseSeeds,
+} from "./_mlp24.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -32,12 +42,7 @@ const defaults = {
   burnIn: 10, // first steps left out of the mean flip rate
   lr: 3e-3,
   batchSize: 64,
-  inputs: 32,
-  hidden: 64,
-  classes: 8,
-  teacherHidden: 32,
-  trainSize: 4096,
-  testSize: 1024,
+  ...MLP_DEFAULTS,
   out: "results/p2_beta",
 };
 
@@ -133,17 +138,11 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     metric: "test_loss" | "flip_rate",
     claim: Claim,
     text: string,
-  ) => {
-    const diffs = pairedDifferences(values(a, metric), values(b, metric));
-    const interval = meanInterval(diffs.map((d) => d.difference));
-    return {
+  ) =>
+    pairedClaim(values(a, metric), values(b, metric), claim, {
       claim: text,
       difference: `${a} − ${b}, ${metric}`,
-      differences: diffs,
-      interval,
-      verdict: verdict(interval, claim),
-    };
-  };
+    });
   const verdicts = [
     compare(
       "mse-dynamic",
@@ -194,10 +193,8 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   };
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
 
-  const ci = (xs: number[], digits: number, scale = 1) => {
-    const i = meanInterval(xs.map((x) => x * scale));
-    return `${i.mean.toFixed(digits)} [${i.lo.toFixed(digits)}, ${i.hi.toFixed(digits)}]`;
-  };
+  const ci = ciCell;
+
   const lastBetas = (recipe: string) =>
     runs.filter((r) => r.recipe === recipe).map((r) => r.betas.at(-1)!);
   const lines = [
@@ -224,13 +221,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       } / ${ci(lastBetas(recipe).map((b) => b[1]), 3)} |`
     ),
     ``,
-    `| P2's claim (paired by seed) | difference | mean [95% CI] | verdict |`,
-    `|---|---|---|---|`,
-    ...verdicts.map((v) =>
-      `| ${v.claim} | ${v.difference} | ${v.interval.mean.toExponential(2)} [${
-        v.interval.lo.toExponential(2)
-      }, ${v.interval.hi.toExponential(2)}] | **${v.verdict}** |`
-    ),
+    ...claimRows(verdicts, (v) => v.toExponential(2)),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));

@@ -23,11 +23,15 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
-import { type Claim, meanInterval, pairedDifferences, verdict } from "./_stats.ts";
+import type { Claim } from "./_stats.ts";
 import {
+  ciCell,
+  claimRows,
   makeTask,
   Mlp,
+  MLP_DEFAULTS,
   mlpSizes,
+  pairedClaim,
   parseSeeds,
   type StepRecord,
   type Thresholding,
@@ -42,12 +46,7 @@ const defaults = {
   burnIn: 10, // first steps left out of the statistics (Adam's bias correction)
   lr: 3e-3,
   batchSize: 64,
-  inputs: 32,
-  hidden: 64,
-  classes: 8,
-  teacherHidden: 32,
-  trainSize: 4096,
-  testSize: 1024,
+  ...MLP_DEFAULTS,
   smooth: 5, // moving-average window of the plotted curves
   out: "results/p2_discontinuity",
 };
@@ -164,11 +163,12 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   ];
   const value = (kind: Thresholding, metric: keyof RunMetrics) =>
     runs.filter((r) => r.kind === kind).map((r) => ({ seed: r.seed, value: r[metric] as number }));
-  const verdicts = claims.map(({ metric, claim, text }) => {
-    const diffs = pairedDifferences(value("hard", metric), value("soft", metric));
-    const interval = meanInterval(diffs.map((d) => d.difference));
-    return { metric, claim: text, differences: diffs, interval, verdict: verdict(interval, claim) };
-  });
+  const verdicts = claims.map(({ metric, claim, text }) =>
+    pairedClaim(value("hard", metric), value("soft", metric), claim, {
+      claim: text,
+      difference: `hard − soft, ${metric}`,
+    })
+  );
 
   const date = new Date().toISOString();
   const summary = {
@@ -183,10 +183,8 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
 
   const f3 = (v: number) => v.toFixed(3);
-  const byKind = (kind: Thresholding, metric: keyof RunMetrics) => {
-    const i = meanInterval(value(kind, metric).map((v) => v.value));
-    return `${f3(i.mean)} [${f3(i.lo)}, ${f3(i.hi)}]`;
-  };
+  const byKind = (kind: Thresholding, metric: keyof RunMetrics) =>
+    ciCell(value(kind, metric).map((v) => v.value), 3);
   const metricRows: [keyof RunMetrics, string][] = [
     ["flip_rate", "mask flip rate per step"],
     ["mask_share", "mask share: mean abs(ΔF₁ − ΔF₂) / mean abs(ΔF₂)"],
@@ -223,13 +221,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     `|---|---|---|`,
     ...metricRows.map(([m, text]) => `| ${text} | ${byKind("hard", m)} | ${byKind("soft", m)} |`),
     ``,
-    `| P2's claim (hard − soft, paired by seed) | mean [95% CI] | verdict |`,
-    `|---|---|---|`,
-    ...verdicts.map((v) =>
-      `| ${v.claim} (${v.metric}) | ${f3(v.interval.mean)} [${f3(v.interval.lo)}, ${
-        f3(v.interval.hi)
-      }] | **${v.verdict}** |`
-    ),
+    ...claimRows(verdicts, f3),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));

@@ -22,8 +22,17 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
-import { type Claim, meanInterval, pairedDifferences, verdict } from "./_stats.ts";
-import { makeTask, Mlp, mlpSizes, parseSeeds, type Thresholding } from "./_mlp24.ts";
+import {
+  ciCell,
+  claimRows,
+  makeTask,
+  Mlp,
+  MLP_DEFAULTS,
+  mlpSizes,
+  pairedClaim,
+  parseSeeds,
+  type Thresholding,
+} from "./_mlp24.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -35,12 +44,7 @@ const defaults = {
   finetuneLr: 3e-3,
   batchSize: 64,
   evalEvery: 10, // fine-tuning steps between test evaluations (the curve)
-  inputs: 32,
-  hidden: 64,
-  classes: 8,
-  teacherHidden: 32,
-  trainSize: 4096,
-  testSize: 1024,
+  ...MLP_DEFAULTS,
   out: "results/p2_finetune",
 };
 
@@ -144,18 +148,11 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     a: [Thresholding, Thresholding],
     b: [Thresholding, Thresholding],
     text: string,
-  ) => {
-    const claim: Claim = { kind: "below" };
-    const diffs = pairedDifferences(values(...a, "test_loss"), values(...b, "test_loss"));
-    const interval = meanInterval(diffs.map((d) => d.difference));
-    return {
+  ) =>
+    pairedClaim(values(...a, "test_loss"), values(...b, "test_loss"), { kind: "below" }, {
       claim: text,
       difference: `${name(...a)} − ${name(...b)}, test loss`,
-      differences: diffs,
-      interval,
-      verdict: verdict(interval, claim),
-    };
-  };
+    });
   const verdicts = [
     compare(["soft", "soft"], ["hard", "hard"], "soft in both phases beats hard in both"),
     compare(["soft", "soft"], ["soft", "hard"], "a soft pre-trained model fine-tunes better soft"),
@@ -174,10 +171,8 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   };
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
 
-  const ci = (xs: number[], digits: number, scale = 1) => {
-    const i = meanInterval(xs.map((x) => x * scale));
-    return `${i.mean.toFixed(digits)} [${i.lo.toFixed(digits)}, ${i.hi.toFixed(digits)}]`;
-  };
+  const ci = ciCell;
+
   const lines = [
     `# P2 Table 7 (scaled down): pre-training × fine-tuning thresholding`,
     ``,
@@ -202,13 +197,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       } |`
     ),
     ``,
-    `| claim (paired by seed) | difference | mean [95% CI] | verdict |`,
-    `|---|---|---|---|`,
-    ...verdicts.map((v) =>
-      `| ${v.claim} | ${v.difference} | ${v.interval.mean.toFixed(4)} [${
-        v.interval.lo.toFixed(4)
-      }, ${v.interval.hi.toFixed(4)}] | **${v.verdict}** |`
-    ),
+    ...claimRows(verdicts, (v) => v.toFixed(4)),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
