@@ -64,3 +64,17 @@ Deno.test("selectAlpha: the smallest α healthy in every seed, else the largest"
   const none = selectAlpha([at(0, 1, 2e-2), at(0, 2, 2e-2), at(1e-2, 1, 2e-2), at(1e-2, 2, 5e-3)]);
   assert(none.selected === 1e-2 && !none.healthy, none.reason);
 });
+
+Deno.test("gpt2.ts's --alpha default is the α selected in results/alpha_selection", async () => {
+  const root = new URL("../", import.meta.url);
+  const summary = JSON.parse(
+    await Deno.readTextFile(new URL("results/alpha_selection/summary.json", root)),
+  );
+  const source = await Deno.readTextFile(new URL("experiments/gpt2.ts", root));
+  const match = source.match(/^\s*alpha: ([0-9.e+-]+),/m);
+  assert(match !== null, "gpt2.ts's config block has no alpha line");
+  assert(
+    Number(match[1]) === summary.selected_alpha,
+    `gpt2.ts's --alpha default is ${match[1]}, the selection picked ${summary.selected_alpha}`,
+  );
+});
