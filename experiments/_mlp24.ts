@@ -4,7 +4,8 @@
  * thresholding (STE, SPEC 1.1/2.1) or soft thresholding with a per-tensor β (S-STE, SPEC 1.2/1.3),
  * trained with Adam on a teacher-student task, in f64 plain loops (a few ms a step). The pruning
  * function can be evaluated with the current mask or with a frozen one (the smooth piece of SPEC
- * 1.2's function that the mask selects), which is what the discontinuity measurements compare.
+ * 1.2's function that the mask selects), which is what the discontinuity measurements compare
+ * (SPEC §11.7).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * P1's warm-up selection of the masked-decay factor α (SPEC 2.3, this project's
+ * P1's warm-up selection of the masked-decay factor α (SPEC 2.3 and §11.5, this project's
  * operationalisation), at the size of `gpt2.ts`'s default preset, whose `--alpha` default is the α
  * selected here.
  *
