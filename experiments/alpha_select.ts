@@ -48,7 +48,7 @@ import {
 const defaults = {
   preset: "cpu", // cpu | cpu-tiny | gpu
   seeds: "1,2", // initialisation, data order and MVUE seeds; every seed runs dense and every probe
-  backend: "auto", // auto | reference | webgpu
+  backend: "auto", // auto | cpu | reference | webgpu
   out: "results/alpha_selection",
   data: DATA_DIR,
   // The model, batch and peak LR of gpt2.ts's default preset.
