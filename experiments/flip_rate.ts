@@ -1,13 +1,13 @@
 /**
  * Flip-rate curves — the scaled-down reproduction of P1's flip-rate figure (STE, SR-STE and masked
  * decay with several factors α during GPT-2 pre-training) and P2 Fig. 4 (S-STE against SR-STE,
- * frozen against dynamic β), plus the warm-up selection of α of SPEC 2.3.
+ * frozen against dynamic β).
  *
  * Trains the same GPT-2 (same initial weights, data order and schedule) on the Brown corpus with
  * `dense`, `ste`, `sr-ste` (decay on the gradient and on the weight, SPEC 2.2), `t-sr-ste` for every
  * α of `--alphas` (SPEC 2.3) and `s-ste` with the frozen and the dynamic β (SPEC 1.3), recording two
- * flip rates per run (SPEC 2.4; see `_flip_rate_measures.ts`); α is selected by short probes over
- * the warm-up (`judgeProbe`, `selectAlpha` there).
+ * flip rates per run (SPEC 2.4; see `_flip_rate_measures.ts`). The α the main runs use is selected by
+ * `alpha_select.ts` (SPEC 2.3).
  *
  * What to expect (SPEC §5): the flip rate explodes or stays high under plain STE; masked decay on
  * the gradient suppresses it, and too large an α drives it to 0 and freezes the mask; S-STE's
@@ -21,7 +21,7 @@
  *
  * Outputs (in `--out`, default `results/flip_rate`): `summary.json`, `table.md`, `flip_rate.svg`,
  * `methods.svg`, `alpha_sweep.svg`, `alpha_sweep_mask.svg` (per refresh), `decay_placement.svg`,
- * `beta.svg`, `alpha_probes.svg`, and checkpoints for `--resume`.
+ * `beta.svg`, and checkpoints for `--resume`.
  *
  * @module
  */
@@ -36,16 +36,11 @@ import {
   curveStats,
   fmtAlpha,
   hardCurve,
-  HardMaskFlips,
-  judgeProbe,
   maskCurve,
-  meanIn,
+  MaskFlips,
   movingAverage,
-  type ProbeResult,
-  selectAlpha,
-  warmupThirds,
 } from "./_flip_rate_measures.ts";
-import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
+import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import {
   checkLmConfig,
   DATA_DIR,
@@ -76,7 +71,7 @@ const defaults = {
   blockSize: 64,
   batchSize: 8,
   lr: 1e-3, // peak learning rate
-  warmup: 30, // linear warm-up steps (also the length of the α probes)
+  warmup: 30, // linear warm-up steps
   minLr: 1e-4, // cosine floor
   evalBatches: 8, // validation batches for the final loss
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
@@ -89,16 +84,13 @@ const defaults = {
   alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2,1e-1",
   alphaMain: 6e-5, // the α of T-SR-STE in the methods figure (P1's GPT-2 124M value)
   maskRefresh: 10, // T-SR-STE transposable-mask refresh period of the full runs
-  probeAlphas: "0,6e-6,2e-5,6e-5,2e-4,1e-3,1e-2,3e-2,1e-1", // α grid of the warm-up probes
-  healthyFactor: 1, // bound = healthyFactor × the dense run's hard flip rate
-  runSelected: true, // add a full T-SR-STE run with the selected α if it is not in --alphas
   smooth: 5, // moving-average window (steps) of the plotted curves
 };
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
   // The width of `gpt2.ts`'s cpu preset: 2 layers × 128 wide, context 64, batch 8 (512 tokens a
-  // step), the 2,048 most frequent ids. 14 full runs of 200 steps and nine 30-step probes; the time measured on 2 cores
+  // step), the 2,048 most frequent ids. 13 full runs of 200 steps; the time measured on 2 cores
   // through the software WebGPU adapter is in the committed results' table header. A 32-wide model
   // with 512 ids (tried first) finished every variant within a few thousandths of the same loss:
   // below the seed spread, so this preset takes the width of the main job.
@@ -117,8 +109,6 @@ const presets: Record<string, Partial<Config>> = {
     evalBatches: 2,
     maskRefresh: 3,
     alphas: "0,6e-5",
-    probeAlphas: "0,2e-4",
-    runSelected: false,
     smooth: 2,
   },
   // A GPU-sized model (full vocabulary), the size of `gpt2.ts --preset=gpu`.
@@ -239,11 +229,8 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   assertInt("warmup", cfg.warmup, 4, cfg.steps - 1);
   assertInt("maskRefresh", cfg.maskRefresh, 1);
   assertInt("smooth", cfg.smooth, 1);
-  assertNumber("healthyFactor", cfg.healthyFactor, 0, { exclusiveMin: true });
   const alphas = parseAlphas("alphas", cfg.alphas);
-  const probeAlphas = parseAlphas("probeAlphas", cfg.probeAlphas);
-  const probe = (alpha: number): SparseOptions => ({ method: "t-sr-ste", alpha, maskRefresh: 1 });
-  checkLmConfig(cfg, [...runSpecs(cfg, alphas).map((r) => r.sparse), ...probeAlphas.map(probe)]);
+  checkLmConfig(cfg, runSpecs(cfg, alphas).map((r) => r.sparse));
   await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
   console.log("config:", JSON.stringify(cfg));
   const started = performance.now();
@@ -257,8 +244,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
 
   const specs = runSpecs(cfg, alphas);
   const results: RunResult[] = [];
-  // Progress in units of one full run (a probe counts warmup/steps of one).
-  const work = specs.length + (probeAlphas.length * cfg.warmup) / cfg.steps;
+  const work = specs.length;
   let completed = 0;
   const announce = (what: string, weight = 1) => {
     const elapsed = (performance.now() - started) / 1000;
@@ -269,61 +255,12 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     completed += weight;
   };
 
-  // Dense first: it is the bound of the α selection.
-  announce(`[1/${specs.length}] ${specs[0].id}`);
-  results.push(await train(specs[0], specs[0].id, { ckpt: true }));
-
-  // Warm-up α selection (SPEC 2.3, this project's operationalisation; see the module header).
-  const bound = warmupThirds(cfg.warmup).map(([lo, hi]) => {
-    const m = meanIn(maskCurve(results[0].log), lo, hi);
-    return m === null ? null : m * cfg.healthyFactor;
-  });
-  const probes: ProbeResult[] = [];
-  for (const alpha of probeAlphas) {
-    announce(
-      `probe α=${fmtAlpha(alpha)} over the ${cfg.warmup}-step warm-up (maskRefresh 1)`,
-      cfg.warmup / cfg.steps,
-    );
-    const spec: RunSpec = {
-      id: `probe α=${fmtAlpha(alpha)}`,
-      short: `α=${fmtAlpha(alpha)}`,
-      families: [],
-      sparse: probe(alpha),
-    };
-    const r = await train(spec, spec.id, { stopAt: cfg.warmup, ckpt: false });
-    probes.push(judgeProbe(alpha, maskCurve(r.log), hardCurve(r.log), bound, cfg.warmup));
-  }
-  const { selected, healthy, reason } = selectAlpha(probes, bound, cfg.healthyFactor);
-  console.log(`\nα selection: ${reason}`);
-
-  const runs = specs.slice(1);
-  if (cfg.runSelected && !alphas.includes(selected)) {
-    runs.push({
-      id: `${alphaId(selected)} (selected)`,
-      short: `α=${fmtAlpha(selected)} (selected)`,
-      families: ["alpha"],
-      sparse: { method: "t-sr-ste", alpha: selected, maskRefresh: cfg.maskRefresh },
-    });
-  }
-  for (const [i, spec] of runs.entries()) {
-    announce(`[${i + 2}/${runs.length + 1}] ${spec.id}`);
+  for (const [i, spec] of specs.entries()) {
+    announce(`[${i + 1}/${specs.length}] ${spec.id}`);
     results.push(await train(spec, spec.id, { ckpt: true }));
   }
 
-  const summary = await writeOutputs(
-    cfg,
-    results,
-    probes,
-    {
-      grid: probeAlphas,
-      bound,
-      selected,
-      healthy,
-      reason,
-    },
-    backend,
-    started,
-  );
+  const summary = await writeOutputs(cfg, results, backend, started);
   console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
   return summary;
 }
@@ -338,7 +275,7 @@ async function trainOne(
   options: { stopAt?: number; ckpt: boolean },
 ): Promise<RunResult> {
   const model: GPTConfig = modelConfig(cfg, data.vocab.size, spec.sparse);
-  const hard = new HardMaskFlips();
+  const hard = new MaskFlips("hard");
   const fileName = spec.id.replace(/[^a-z0-9+-]+/gi, "_");
   const traits = sparseMethodTraits(spec.sparse.method);
   const dense = traits.weight === "dense";
@@ -390,19 +327,9 @@ async function trainOne(
 
 // ---- outputs ------------------------------------------------------------------------------------
 
-interface Selection {
-  grid: number[];
-  bound: (number | null)[];
-  selected: number;
-  healthy: boolean;
-  reason: string;
-}
-
 async function writeOutputs(
   cfg: Config,
   results: RunResult[],
-  probes: ProbeResult[],
-  selection: Selection,
   backend: Backend,
   started: number,
 ): Promise<Record<string, unknown>> {
@@ -414,27 +341,6 @@ async function writeOutputs(
     device: backend.device,
     wall_seconds: (performance.now() - started) / 1000,
     config: cfg,
-    alpha_selection: {
-      procedure: "T-SR-STE probes over the LR warm-up with maskRefresh=1; healthy = mean " +
-        "per-step transposable-mask flip rate over the middle and last thirds of steps " +
-        "1..warmup-1 at or below healthyFactor × the dense run's hard top-2 flip rate over the " +
-        "same thirds, and the last third's mean at most the middle third's; the smallest " +
-        "healthy α is selected (the largest α of the grid if none is healthy)",
-      grid: selection.grid,
-      bound_thirds: selection.bound,
-      selected: selection.selected,
-      any_healthy: selection.healthy,
-      reason: selection.reason,
-      probes: probes.map((p) => ({
-        alpha: p.alpha,
-        flip_rate_thirds: p.thirds,
-        hard_flip_rate_thirds: p.hard_thirds,
-        below_bound: p.below_bound,
-        not_rising: p.not_rising,
-        healthy: p.healthy,
-        curve: p.curve,
-      })),
-    },
     runs: Object.fromEntries(results.map((r) => [r.id, {
       sparse: r.sparse,
       val_loss: r.val_loss,
@@ -478,26 +384,6 @@ async function writeOutputs(
         denseLoss === undefined ? "–" : (r.val_loss - denseLoss).toFixed(4)
       } | ${r.evaluated} |`
     ),
-    ``,
-    `## Warm-up α selection (SPEC 2.3, this project's operationalisation)`,
-    ``,
-    `T-SR-STE probes over the ${cfg.warmup}-step LR warm-up with the transposable mask refreshed ` +
-    `every step (so its flip rate is per step). Bound: ${cfg.healthyFactor} × the dense run's ` +
-    `hard flip rate over the same steps. Healthy: the mean over the middle and last thirds of ` +
-    `the warm-up at or below the bound, and the last third not above the middle third.`,
-    ``,
-    `| α | first third | middle third | last third | below bound | not rising | healthy |`,
-    `|---|---|---|---|---|---|---|`,
-    `| bound (dense) | ${f(selection.bound[0])} | ${f(selection.bound[1])} | ${
-      f(selection.bound[2])
-    } | | | |`,
-    ...probes.map((p) =>
-      `| ${fmtAlpha(p.alpha)} | ${f(p.thirds[0])} | ${f(p.thirds[1])} | ${f(p.thirds[2])} | ${
-        p.below_bound ? "yes" : "no"
-      } | ${p.not_rising ? "yes" : "no"} | ${p.healthy ? "**yes**" : "no"} |`
-    ),
-    ``,
-    `Selected: **α = ${fmtAlpha(selection.selected)}**. ${selection.reason}.`,
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
@@ -547,17 +433,10 @@ async function writeOutputs(
     hardSeries(family("decay")),
   );
   await chart("beta.svg", "S-STE frozen vs dynamic β", hardSeries(family("beta")));
-  await chart("alpha_probes.svg", "Warm-up α probes (mask refreshed every step), dense bound", [
-    {
-      name: "dense (bound)",
-      points: plot(maskCurve(results[0].log).filter(([x]) => x < cfg.warmup)),
-    },
-    ...probes.map((p) => ({ name: `α=${fmtAlpha(p.alpha)}`, points: plot(p.curve) })),
-  ]);
   console.log(`\n${lines.join("\n")}`);
   console.log(
     `wrote ${cfg.out}/{summary.json,table.md,flip_rate.svg,methods.svg,alpha_sweep.svg,` +
-      `alpha_sweep_mask.svg,decay_placement.svg,beta.svg,alpha_probes.svg}`,
+      `alpha_sweep_mask.svg,decay_placement.svg,beta.svg}`,
   );
   return summary;
 }

@@ -68,7 +68,7 @@ const defaults = {
   minLr: 1e-4, // cosine floor
   evalEvery: 30,
   evalBatches: 8,
-  alpha: 6e-5, // T-SR-STE masked decay (P1's GPT-2 124M value)
+  alpha: 1e-3, // T-SR-STE masked decay: the α alpha_select.ts selects at this size (SPEC 2.3)
   maskRefresh: 40, // T-SR-STE transposable-mask refresh period
   finetuneSteps: 40,
   finetuneBatch: 16,
@@ -109,6 +109,7 @@ const presets: Record<string, Partial<Config>> = {
   },
   // A GPU-sized model (full vocabulary); a few minutes per method on an H100 through WebGPU.
   gpu: {
+    alpha: 6e-5, // P1's GPT-2 124M value until alpha_select.ts --preset=gpu has run
     vocab: 0,
     nLayer: 6,
     nHead: 8,
@@ -128,6 +129,7 @@ const presets: Record<string, Partial<Config>> = {
   },
   // GPT-2 124M shapes (SPEC §4), seq 1024.
   "gpu-124m": {
+    alpha: 6e-5, // P1's GPT-2 124M value (SPEC 2.3)
     vocab: 0,
     nLayer: 12,
     nHead: 12,

@@ -8,6 +8,7 @@
 
 import { main as gpt2Main } from "../experiments/gpt2.ts";
 import { main as flipRateMain } from "../experiments/flip_rate.ts";
+import { main as alphaSelectMain } from "../experiments/alpha_select.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
 import { main as prepareMain } from "../experiments/prepare_brown.ts";
 import { main as exportHfMain } from "../experiments/export_hf.ts";
@@ -102,7 +103,7 @@ Deno.test("gpt2.ts validates every flag before any work (issue 10 item 8)", asyn
   }
 });
 
-Deno.test("flip_rate, ablations, prepare_brown and export_hf validate their flags first", async () => {
+Deno.test("flip_rate, alpha_select, ablations, prepare_brown and export_hf validate their flags first", async () => {
   const dir = await Deno.makeTempDir({ prefix: "twofour_cli_" });
   try {
     const out = `${dir}/out`;
@@ -110,15 +111,22 @@ Deno.test("flip_rate, ablations, prepare_brown and export_hf validate their flag
     const flipCases: [string[], string][] = [
       [["--alphas="], "--alphas"],
       [["--alphas=0,-1"], "--alphas"],
-      [["--probeAlphas=,"], "--probeAlphas"],
-      [["--healthyFactor=0"], "--healthyFactor"],
       [["--evalBatches=0"], "--evalBatches"],
       [["--checkpointEvery=0"], "--checkpointEvery"],
-      [["--runSelected=maybe"], "--runSelected"],
       [["--smooth=1", "--smooth=2"], "--smooth is given twice"],
     ];
     for (const [args, flag] of flipCases) {
       await expectRejectedBeforeWork(flipRateMain, [...base, ...args], flag, out);
+    }
+    const alphaCases: [string[], string][] = [
+      [["--seeds=1"], "--seeds"],
+      [["--seeds=1,x"], "--seeds"],
+      [["--alphas=0,-1"], "--alphas"],
+      [["--probeSteps=3"], "--probeSteps"],
+      [["--probeAlphas=0"], "--probeAlphas"],
+    ];
+    for (const [args, flag] of alphaCases) {
+      await expectRejectedBeforeWork(alphaSelectMain, [...base, ...args], flag, out);
     }
     const ablationCases: [string[], string][] = [
       [["--tables="], "--tables"],

@@ -1,8 +1,9 @@
 /**
- * Smoke runs of the language-model experiments (`experiments/gpt2.ts`, `flip_rate.ts`,
- * `ablations.ts`) with their `cpu-tiny` presets, and of `seq2seq.ts` with its `smoke` preset, on the reference backend: every output file is
- * written, the summaries have the expected keys and finite numbers, and the flip rates obey the
- * relations the scripts rely on.
+ * Smoke runs of the experiments (`experiments/gpt2.ts`, `flip_rate.ts`, `alpha_select.ts`,
+ * `ablations.ts` with their `cpu-tiny` presets on the reference backend; `seq2seq.ts` with its
+ * `smoke` preset; the P2 mechanism figures `p2_discontinuity.ts`, `p2_beta.ts`, `p2_finetune.ts`
+ * with their `tiny` presets): every output file is written, the summaries have the expected keys
+ * and finite numbers, and the flip rates obey the relations the scripts rely on.
  *
  * @module
  */
@@ -11,6 +12,10 @@ import { main as flipRateMain } from "../experiments/flip_rate.ts";
 import { main as ablationsMain } from "../experiments/ablations.ts";
 import { main as seq2seqMain } from "../experiments/seq2seq.ts";
 import { SPARSE_METHODS } from "../core/sparse.ts";
+import { main as alphaSelectMain } from "../experiments/alpha_select.ts";
+import { main as discontinuityMain } from "../experiments/p2_discontinuity.ts";
+import { main as betaMain } from "../experiments/p2_beta.ts";
+import { main as finetuneMain } from "../experiments/p2_finetune.ts";
 import { assert as check } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
@@ -98,7 +103,7 @@ Deno.test("gpt2.ts runs its cpu-tiny preset and writes its outputs", async () =>
   }
 });
 
-Deno.test("flip_rate.ts runs its cpu-tiny preset, selects an α and writes its outputs", async () => {
+Deno.test("flip_rate.ts runs its cpu-tiny preset and writes its outputs", async () => {
   const out = await Deno.makeTempDir({ prefix: "twofour_flip_" });
   try {
     const summary: Json = await quietly(() =>
@@ -113,7 +118,6 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset, selects an α and writes its o
       "alpha_sweep_mask.svg",
       "decay_placement.svg",
       "beta.svg",
-      "alpha_probes.svg",
     ]);
     const written: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
     check(written.experiment === "flip_rate", `unexpected experiment ${written.experiment}`);
@@ -164,21 +168,7 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset, selects an α and writes its o
       tsr.mask_curve.length > 0 && tsr.mask_curve.every(([x]: number[]) => x % refresh === 0),
       `T-SR-STE mask flips off the refresh steps: ${tsr.mask_curve.map((p: number[]) => p[0])}`,
     );
-    const sel = written.alpha_selection;
-    check(sel.grid.includes(sel.selected), `selected α ${sel.selected} not in ${sel.grid}`);
-    check(typeof sel.reason === "string" && sel.reason.length > 0, "no selection reason");
-    check(sel.probes.length === sel.grid.length, "one probe per α of the grid");
-    for (const p of sel.probes) {
-      for (const v of p.flip_rate_thirds) checkFinite(v, `probe α=${p.alpha} third`);
-      check(p.healthy === (p.below_bound && p.not_rising), `probe α=${p.alpha} verdict`);
-    }
-    for (const v of sel.bound_thirds) checkFinite(v, "bound third");
-    const healthy = sel.probes.filter((p: Json) => p.healthy).map((p: Json) => p.alpha);
-    check(
-      sel.selected === (healthy.length > 0 ? Math.min(...healthy) : Math.max(...sel.grid)),
-      `selected α ${sel.selected} is not the smallest healthy one of ${healthy}`,
-    );
-    check(JSON.stringify(summary.alpha_selection) === JSON.stringify(sel), "returned summary");
+    check(JSON.stringify(summary.runs) === JSON.stringify(written.runs), "returned summary");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -255,6 +245,86 @@ Deno.test("seq2seq.ts runs its smoke preset: every method, two seeds, paired aga
       check((m === "dense") === (paired === undefined), `${m}: paired difference`);
       if (paired) checkFinite(paired.halfWidth, `${m}: paired half-width`);
     }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("alpha_select.ts runs its cpu-tiny preset and selects the smallest α healthy in every seed", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_alpha_" });
+  try {
+    const summary: Json = await quietly(() =>
+      alphaSelectMain([
+        "--preset=cpu-tiny",
+        "--backend=reference",
+        `--out=${out}`,
+        `--data=${DATA}`,
+      ])
+    );
+    await checkFiles(out, ["summary.json", "table.md", "ratio.svg"]);
+    const written: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    check(JSON.stringify(written.judgements) === JSON.stringify(summary.judgements), "summary");
+    const alphas = [0, 0.1], seeds = [1, 2];
+    check(written.judgements.length === alphas.length * seeds.length, "one judgement a probe");
+    for (const j of written.judgements) {
+      checkFinite(j.flip_rate, `α=${j.alpha} flip rate`);
+      checkFinite(j.bound, `α=${j.alpha} bound`);
+      check(j.bound > 0, `the dense run's transposable flip rate should be > 0, got ${j.bound}`);
+      check(j.healthy === (j.below_bound && !j.rising), `α=${j.alpha} verdict`);
+    }
+    // Every run measured its own transposable mask after every step but the first.
+    for (const c of written.curves) {
+      check(c.curve.length === written.config.probeSteps - 1, `${c.curve.length} points`);
+    }
+    const healthyEverywhere = alphas.filter((a) =>
+      written.judgements.filter((j: Json) => j.alpha === a).every((j: Json) => j.healthy)
+    );
+    const expected = healthyEverywhere.length > 0 ? healthyEverywhere[0] : alphas.at(-1);
+    check(written.selected_alpha === expected, `selected ${written.selected_alpha}`);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("p2_discontinuity.ts, p2_beta.ts and p2_finetune.ts run their tiny presets", async () => {
+  const out = await Deno.makeTempDir({ prefix: "twofour_p2_" });
+  try {
+    const disc: Json = await quietly(() =>
+      discontinuityMain(["--preset=tiny", `--out=${out}/disc`])
+    );
+    await checkFiles(`${out}/disc`, [
+      "summary.json",
+      "table.md",
+      "fig1_hard.svg",
+      "fig1_soft.svg",
+      "fig2.svg",
+    ]);
+    check(disc.runs.length === 4, `2 seeds × 2 kinds, got ${disc.runs.length}`);
+    for (const r of disc.runs) {
+      for (const key of ["mask_share", "prediction_error", "prediction_error_frozen"]) {
+        checkFinite(r[key], `${r.kind} ${key}`);
+      }
+    }
+    for (const v of disc.verdicts) {
+      check(["agrees", "disagrees", "inconclusive"].includes(v.verdict), `verdict ${v.verdict}`);
+    }
+    const beta: Json = await quietly(() => betaMain(["--preset=tiny", `--out=${out}/beta`]));
+    await checkFiles(`${out}/beta`, [
+      "summary.json",
+      "table.md",
+      "beta_sweep.svg",
+      "beta_per_step.svg",
+    ]);
+    // The frozen β never moves; the constants are what they say.
+    const frozen = beta.beta_per_step_first_seed["mse-frozen"];
+    check(frozen.every((b: number[]) => b[0] === frozen[0][0]), "the frozen β moved");
+    for (const r of beta.runs.filter((r: Json) => r.recipe === "β=2")) {
+      check(r.beta_last.every((b: number) => b === 2), `constant β became ${r.beta_last}`);
+    }
+    const ft: Json = await quietly(() => finetuneMain(["--preset=tiny", `--out=${out}/ft`]));
+    await checkFiles(`${out}/ft`, ["summary.json", "table.md", "finetune.svg"]);
+    check(ft.cells.length === 8, `2 seeds × 2 × 2 cells, got ${ft.cells.length}`);
+    for (const c of ft.cells) checkFinite(c.test_loss, `${c.pretrain}→${c.finetune} loss`);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
