@@ -217,7 +217,7 @@ export async function main(args: string[]): Promise<void> {
     const label = run.seed === cfg.seed ? run.method : `${run.method}#${run.seed}`;
     const ckpt = `${cfg.out}/checkpoints/${label.replace(/[^a-z0-9#+-]/gi, "_")}.safetensors`;
     console.log(`\n== [${i + 1}/${runs.length}] pre-training ${label}`);
-    const { trainer, log } = await trainRun({
+    const { log } = await trainRun({
       label,
       backend,
       model: runConfig(run.method),
@@ -243,7 +243,6 @@ export async function main(args: string[]): Promise<void> {
       resume: cfg.resume,
     });
     const valLoss = log.val.at(-1)![1];
-    const evalDense = evaluatesDense(run.method, trainer.phase);
     const ft = await finetuneGenre({
       label,
       backend,
@@ -257,7 +256,6 @@ export async function main(args: string[]): Promise<void> {
       batchSize: cfg.finetuneBatch,
       lr: cfg.finetuneLr,
       seed: run.seed,
-      evalDense,
     });
     const flips = log.steps.filter((s) => s.flipRate !== null);
     const r: MethodResult = {
@@ -267,7 +265,7 @@ export async function main(args: string[]): Promise<void> {
       val_ppl: Math.exp(valLoss),
       finetune_acc: ft.accuracy,
       finetune_majority: ft.majority,
-      evaluated_dense: evalDense,
+      evaluated_dense: ft.evalDense,
       flip_rate_final: flips.at(-1)?.flipRate ?? null,
       steps: cfg.steps,
       tokens_per_s: log.tokens / log.trainSeconds,
@@ -279,7 +277,7 @@ export async function main(args: string[]): Promise<void> {
       `${label}: val loss ${valLoss.toFixed(4)} (ppl ${r.val_ppl.toFixed(1)}), genre accuracy ${
         (100 * ft.accuracy).toFixed(1)
       }% over ${ft.valPassages} passages (${ft.classes} classes, evaluated ${
-        evalDense ? "dense" : "2:4"
+        ft.evalDense ? "dense" : "2:4"
       }), ${r.tokens_per_s.toFixed(0)} tok/s`,
     );
   }
