@@ -101,14 +101,19 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  // Sized for the 20-minute budget of the README's first command on 2 CPU cores through the
-  // software WebGPU adapter (8 runs: 7 methods and a second dense seed, each pre-trained and
-  // fine-tuned): 2 layers × 128 wide, context 64, batch 16 (1,024 tokens a step), ~0.4M
-  // non-embedding parameters. The vocabulary is the point: with all 50,257 GPT-2 ids the output
-  // layer costs 6·V·d ≈ 38.6M FLOPs per token, 16× the two blocks (6·12·d²·L ≈ 2.4M); the 4,096
-  // most frequent training ids (the rest map to <unk>, 16% of training tokens) bring it to 3.1M.
-  // Measured on this preset (llvmpipe, 2 cores): ~1,430 tokens/s, ~2 minutes a run.
-  cpu: {},
+  // Sized for the 20-minute budget of the README's first command on 2 CPU cores with the CPU
+  // backend (21 runs: 7 methods × 3 seeds, each pre-trained, validated on 64 batches and probed
+  // for part-of-speech tags): 2 layers × 128 wide, context 64, batch 16 (1,024 tokens a step),
+  // ~0.4M non-embedding parameters. The vocabulary is the point: with all 50,257 GPT-2 ids the
+  // output layer costs 6·V·d ≈ 38.6M FLOPs per token, 16× the two blocks (6·12·d²·L ≈ 2.4M); the
+  // 4,096 most frequent training ids (the rest map to <unk>, 16% of training tokens) bring it to
+  // 3.1M. Genre fine-tuning is off here: its 52 validation documents cannot power a comparison,
+  // and its 40 steps would cost a third of each run. Measured on a shared 2-core machine (load
+  // ~7): 1,400–3,600 tokens/s training, ~25–30 s a run besides the training steps (README).
+  cpu: { genre: false, posPerDoc: 1, posValPerDoc: 4 },
+  // The powered CPU run: 5 seeds, 300 steps, genre fine-tuning on, more probe windows (about 35
+  // runs of 2–3 minutes each on 2 idle cores).
+  "cpu-powered": { seeds: 5, steps: 300, warmup: 30, posPerDoc: 2, posValPerDoc: 8 },
   // The test suite's smoke run.
   "cpu-tiny": {
     steps: 12,
@@ -144,7 +149,7 @@ const presets: Record<string, Partial<Config>> = {
     warmup: 60,
     minLr: 6e-5,
     evalEvery: 100,
-    evalBatches: 16,
+    evalBatches: 64,
     finetuneSteps: 200,
     finetuneBatch: 32,
     finetuneLr: 3e-4,
@@ -163,7 +168,7 @@ const presets: Record<string, Partial<Config>> = {
     warmup: 30,
     minLr: 6e-5,
     evalEvery: 100,
-    evalBatches: 8,
+    evalBatches: 64,
     finetuneSteps: 100,
     finetuneBatch: 16,
     finetuneLr: 3e-4,
