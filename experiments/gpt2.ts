@@ -108,8 +108,9 @@ const presets: Record<string, Partial<Config>> = {
   // output layer costs 6·V·d ≈ 38.6M FLOPs per token, 16× the two blocks (6·12·d²·L ≈ 2.4M); the
   // 4,096 most frequent training ids (the rest map to <unk>, 16% of training tokens) bring it to
   // 3.1M. Genre fine-tuning is off here: its 52 validation documents cannot power a comparison,
-  // and its 40 steps would cost a third of each run. Measured on a shared 2-core machine (load
-  // ~7): 1,400–3,600 tokens/s training, ~25–30 s a run besides the training steps (README).
+  // and its 40 steps would cost a third of each run. Measured on the shared 2-core machine: 57 min
+  // for the 21 runs at load 5–30, 42 s for the fastest run; ~11–15 min extrapolated for 2 idle
+  // cores (README).
   cpu: { genre: false, posPerDoc: 1, posValPerDoc: 4 },
   // The powered CPU run: 5 seeds, 300 steps, genre fine-tuning on, more probe windows (about 35
   // runs of 2–3 minutes each on 2 idle cores).
