@@ -53,8 +53,8 @@ import {
 import { posProbe, posWindows } from "./_pos_probe.ts";
 import {
   type Claim,
-  type Interval,
   mean,
+  type MeanInterval,
   meanInterval,
   pairedDifferences,
   type SeededValue,
@@ -521,15 +521,15 @@ function valuesOf(results: readonly MethodResult[], method: SparseMethod, metric
 /** A metric of one method over its seeds, and its paired difference against dense. */
 interface MetricStats {
   values: SeededValue[];
-  interval: Interval | null;
+  interval: MeanInterval | null;
   difference_vs_dense:
-    | { diffs: { seed: number; difference: number }[]; interval: Interval | null }
+    | { diffs: { seed: number; difference: number }[]; interval: MeanInterval | null }
     | null;
 }
 type MethodStats = { seeds: number[] } & Record<Metric, MetricStats>;
 
 /** The 95% interval of the mean of values (null with fewer than two). */
-function intervalOf(values: readonly number[]): Interval | null {
+function intervalOf(values: readonly number[]): MeanInterval | null {
   return values.length >= 2 ? meanInterval(values) : null;
 }
 
@@ -621,12 +621,14 @@ async function writeOutputs(
     const k = scale(metric), d = digits(metric);
     return iv === null
       ? num(k * values[0], d)
-      : `${num(k * iv.mean, d)} ± ${num(k * (iv.hi - iv.mean), d)}`;
+      : `${num(k * iv.mean, d)} ± ${num(k * iv.halfWidth, d)}`;
   };
-  const intervalCell = (iv: Interval | null, metric: Metric) => {
+  const intervalCell = (iv: MeanInterval | null, metric: Metric) => {
     if (iv === null) return "–";
     const k = scale(metric), d = digits(metric);
-    return `${num(k * iv.mean, d, true)} [${num(k * iv.lo, d, true)}, ${num(k * iv.hi, d, true)}]`;
+    return `${num(k * iv.mean, d, true)} [${num(k * iv.low, d, true)}, ${
+      num(k * iv.high, d, true)
+    }]`;
   };
   const deltaCell = (m: SparseMethod, metric: Metric) =>
     m === dense

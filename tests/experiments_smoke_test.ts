@@ -85,8 +85,8 @@ Deno.test("gpt2.ts runs its cpu-tiny preset and writes its outputs", async () =>
         const iv = m[metric].interval;
         check(m[metric].values.length === 2, `${name} ${metric}: two seeds`);
         check(
-          iv.lo <= iv.mean && iv.mean <= iv.hi,
-          `${name} ${metric} interval ${iv.lo}..${iv.hi}`,
+          iv.low <= iv.mean && iv.mean <= iv.high,
+          `${name} ${metric} interval ${iv.low}..${iv.high}`,
         );
       }
       for (const metric of ["pos_acc", "finetune_acc"]) {
