@@ -382,23 +382,12 @@ export class GPT implements Module {
     this.#step = undefined;
   }
 
-  /**
-   * The forward pass. Inside a step (between {@linkcode GPT.beginStep} and {@linkcode GPT.endStep})
-   * it is the training forward (dropout on, sparse layers in their step state); outside, the
-   * evaluation forward (dropout off; the tape must not record).
-   *
-   * @param tape The tape.
-   * @param tokens An `i32` tensor of `B·T` token ids.
-   * @param batchSize `B`.
-   * @param options Evaluation options (`{ dense }`), ignored inside a step.
-   * @returns Logits: `[B·T, V]` (language model) or `[B, numClasses]` (classifier).
-   * @throws {RangeError} If `T` exceeds the block size or the token count is not a multiple of `B`.
-   */
-  forward(
+  /** The trunk of {@linkcode GPT.forward}: embeddings, blocks and the final LayerNorm. */
+  #hidden(
     tape: Tape,
     tokens: Tensor,
     batchSize: number,
-    options: EvaluationOptions = {},
+    options: EvaluationOptions,
   ): Variable {
     const be = this.backend;
     const { blockSize, nHead } = this.config;
@@ -448,11 +437,55 @@ export class GPT implements Module {
       const h = ops.gelu(tape, linear(block.cFc, block.ln2.forward(tape, x)));
       x = ops.add(tape, x, drop(linear(block.mlpProj, h), 3 + 3 * l));
     });
-    x = this.lnF.forward(tape, x);
+    return this.lnF.forward(tape, x);
+  }
+
+  /**
+   * The forward pass. Inside a step (between {@linkcode GPT.beginStep} and {@linkcode GPT.endStep})
+   * it is the training forward (dropout on, sparse layers in their step state); outside, the
+   * evaluation forward (dropout off; the tape must not record).
+   *
+   * @param tape The tape.
+   * @param tokens An `i32` tensor of `B·T` token ids.
+   * @param batchSize `B`.
+   * @param options Evaluation options (`{ dense }`), ignored inside a step.
+   * @returns Logits: `[B·T, V]` (language model) or `[B, numClasses]` (classifier).
+   * @throws {RangeError} If `T` exceeds the block size or the token count is not a multiple of `B`.
+   */
+  forward(
+    tape: Tape,
+    tokens: Tensor,
+    batchSize: number,
+    options: EvaluationOptions = {},
+  ): Variable {
+    const x = this.#hidden(tape, tokens, batchSize, options);
     if (this.classifier !== undefined) {
       return this.classifier.forward(tape, ops.meanPool(tape, x, batchSize));
     }
     return ops.matmul(tape, x, this.wte.weight, { transB: true }); // tied head: x·wteᵀ
+  }
+
+  /**
+   * The final hidden states (the output of the last LayerNorm, before any head) of a batch,
+   * outside training, read back: the features a probe is trained on.
+   *
+   * @param tokens `B·T` token ids.
+   * @param batchSize `B`.
+   * @param options `{ dense }`: use the sparse layers' dense weight.
+   * @returns `[B·T, nEmbd]` values, row-major.
+   * @throws {Error} If called while a step is open.
+   */
+  async hiddenStates(
+    tokens: Int32Array,
+    batchSize: number,
+    options: EvaluationOptions = {},
+  ): Promise<Float32Array> {
+    if (this.#step !== undefined) {
+      throw new Error(`Cannot read hidden states while step ${this.#step.step} is open`);
+    }
+    const tape = new Tape(this.backend, { recording: false });
+    const indices = this.backend.indices(tokens, [tokens.length]);
+    return await this.backend.read(this.#hidden(tape, indices, batchSize, options).value);
   }
 
   /**

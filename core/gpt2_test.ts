@@ -356,3 +356,36 @@ Deno.test("GPT-2: batch errors name the offending sizes", async () => {
     if (!ok) throw new Error(`accepted a bad batch (${pattern})`);
   }
 });
+
+Deno.test("GPT.hiddenStates: the final LayerNorm output, whose product with wteᵀ is the LM logits", async () => {
+  const be = new ReferenceBackend();
+  const model = await GPT.create(be, gptConfig("tiny", { sparse: { method: "s-ste" } }), {
+    seed: 3,
+  });
+  const batch = makeBatch(2, 6, 32, 5);
+  const { nEmbd: d, vocabSize: V } = model.config;
+  for (const dense of [false, true]) {
+    const hidden = await model.hiddenStates(batch.tokens, 2, { dense });
+    if (hidden.length !== 12 * d) throw new Error(`hidden states of ${hidden.length} values`);
+    const tape = new Tape(be, { recording: false });
+    const logits = await be.read(
+      model.forward(tape, be.indices(batch.tokens, [12]), 2, { dense }).value,
+    );
+    const [wte] = await be.readMany([model.wte.weight.value]);
+    const product = new Float64Array(12 * V);
+    for (let i = 0; i < 12; i++) {
+      for (let v = 0; v < V; v++) {
+        let sum = 0;
+        for (let k = 0; k < d; k++) sum += hidden[i * d + k] * wte[v * d + k];
+        product[i * V + v] = sum;
+      }
+    }
+    assertClose(
+      logits,
+      product,
+      { atol: 1e-6, rtol: 1e-5 },
+      `logits = hidden·wteᵀ (dense ${dense})`,
+    );
+    be.release();
+  }
+});

@@ -23,7 +23,7 @@ import {
   vocabPath,
 } from "../core/data/mod.ts";
 import { type Batch, GPT, type GPTConfig, resolveGPTConfig } from "../core/gpt2.ts";
-import type { SparseOptions } from "../core/sparse.ts";
+import { sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
 import { assertCosineSchedule, type CosineSchedule } from "../core/schedule.ts";
 import { Tape } from "../core/autograd.ts";
 import { type StepResult, Trainer, type TrainerConfig } from "../core/trainer.ts";
@@ -552,17 +552,63 @@ export interface FinetuneOptions {
   batchSize: number;
   /** Peak learning rate. */
   lr: number;
-  /** Seed (batch order, head initialisation, MVUE draws). */
+  /** Seed (batch order, head initialisation). */
   seed: number;
-  /** Evaluate with the dense weights (P1 models) instead of the sparse ones. */
+}
+
+/** How a pre-trained model is fine-tuned and evaluated (see {@linkcode finetuneProtocol}). */
+export interface FinetuneProtocol {
+  /** The sparse options of the fine-tuned model. */
+  sparse: SparseOptions;
+  /** Whether it is evaluated with its dense weights (else with its 2:4 weights β·S(W)). */
   evalDense: boolean;
 }
 
 /**
+ * The fine-tuning protocol of P1 and P2 Table 6 (SPEC §6): a soft-threshold (S-STE) model is
+ * fine-tuned with β·S(W) in the forward (its pre-trained β and β recipe) and a plain backward —
+ * no MVUE, no FP8 — and evaluated with β·S(W); every other model is fine-tuned and evaluated
+ * dense (P1 fine-tunes a +DF model plain dense; STE, SR-STE and T-SR-STE models likewise).
+ *
+ * @param pretrained The sparse options the model was pre-trained with.
+ * @returns The fine-tuned model's sparse options and its evaluation weights.
+ */
+export function finetuneProtocol(pretrained: SparseOptions): FinetuneProtocol {
+  if (sparseMethodTraits(pretrained.method).weight === "soft") {
+    return {
+      sparse: { ...pretrained, mvue: false, mvueOnWeight: false, fp8: false },
+      evalDense: false,
+    };
+  }
+  return { sparse: { method: "dense" }, evalDense: true };
+}
+
+/**
+ * Builds the model a pre-trained checkpoint is fine-tuned as ({@linkcode finetuneProtocol}): the
+ * pre-trained weights (and, for S-STE, its β), a fresh classification head of `classes` outputs.
+ *
+ * @param backend The backend.
+ * @param o The pre-trained configuration, its checkpoint, the number of classes and the seed of
+ * the head's initialisation.
+ * @returns The model and whether it is evaluated dense.
+ */
+export async function finetuneModel(
+  backend: Backend,
+  o: { model: GPTConfig; checkpoint: string; classes: number; seed: number },
+): Promise<{ model: GPT; evalDense: boolean }> {
+  const protocol = finetuneProtocol(o.model.sparse ?? { method: "dense" });
+  const config: GPTConfig = { ...o.model, sparse: protocol.sparse, numClasses: o.classes };
+  const model = await GPT.create(backend, config, { seed: o.seed });
+  const head = model.parameters().filter((p) => p.name.startsWith("classifier")).map((p) => p.name);
+  // The same method restores S-STE's pre-trained β; a dense model loads the weights alone.
+  await loadWeights(o.checkpoint, model, { allowMissing: head });
+  return { model, evalDense: protocol.evalDense };
+}
+
+/**
  * Fine-tunes a pre-trained model on genre classification of Brown passages (the project's GLUE
- * stand-in) with a mean-pooling classification head, and returns validation accuracy. The sparse
- * method keeps training the way it pre-trained (S-STE keeps its 2:4 weights; a T-SR-STE+DF model
- * that switched dense stays dense).
+ * stand-in) with a mean-pooling classification head, and returns validation accuracy. The model
+ * is fine-tuned and evaluated as {@linkcode finetuneProtocol} says (dense, or S-STE's β·S(W)).
  */
 export async function finetuneGenre(
   o: FinetuneOptions,
@@ -573,6 +619,7 @@ export async function finetuneGenre(
     classes: number;
     trainPassages: number;
     valPassages: number;
+    evalDense: boolean;
   }
 > {
   const vocab = o.data.vocab;
@@ -580,10 +627,12 @@ export async function finetuneGenre(
   const train = genrePassages(o.data.brown.train, opts);
   const val = genrePassages(o.data.brown.val, opts);
   const classes = train.labelNames.length;
-  const config: GPTConfig = { ...o.model, numClasses: classes };
-  const model = await GPT.create(o.backend, config, { seed: o.seed });
-  const head = model.parameters().filter((p) => p.name.startsWith("classifier")).map((p) => p.name);
-  await loadWeights(o.checkpoint, model, { allowMissing: head });
+  const { model, evalDense } = await finetuneModel(o.backend, {
+    model: o.model,
+    checkpoint: o.checkpoint,
+    classes,
+    seed: o.seed,
+  });
   const trainer = new Trainer(model, { ...finetuneSchedule(o.steps, o.lr), seed: o.seed });
   const P = o.passageTokens;
   const pick = (src: typeof train, rows: number[]): Batch => {
@@ -642,7 +691,7 @@ export async function finetuneGenre(
       tape,
       o.backend.indices(batch.tokens, [batch.tokens.length]),
       batch.batchSize,
-      { dense: o.evalDense },
+      { dense: evalDense },
     );
     const values = await o.backend.read(logits.value);
     for (let i = 0; i < rows.length; i++) {
@@ -663,5 +712,6 @@ export async function finetuneGenre(
     classes,
     trainPassages: train.count,
     valPassages: val.count,
+    evalDense,
   };
 }

@@ -1,8 +1,8 @@
 /**
- * The statistics the experiments' verdicts rest on: mean, sample standard deviation, the Student-t
- * confidence interval of a mean (the t quantile from the regularized incomplete beta function),
- * paired differences against a baseline by seed, and the verdict of a claim from an interval
- * (SPEC §11.4).
+ * The statistics the experiments' tables and verdicts rest on: mean, sample standard deviation,
+ * the two-sided Student-t confidence interval of a mean (the t quantile from the regularized
+ * incomplete beta function), paired differences against a baseline run with the same seeds, and
+ * the verdict of a claim from an interval (SPEC §11.4).
  *
  * @module
  */
@@ -147,44 +147,106 @@ export function studentTQuantile(p: number, df: number): number {
   return 0.5 * (lo + hi);
 }
 
-/** A two-sided confidence interval of a mean. */
-export interface Interval {
+/**
+ * The 97.5% quantile of Student's t (the factor of a two-sided 95% interval).
+ *
+ * @param df Degrees of freedom, a positive integer.
+ * @returns `t₀.₉₇₅(df)` ({@linkcode studentTQuantile}).
+ * @throws {RangeError} If `df` is not a positive integer.
+ * @example
+ * ```ts
+ * import { tQuantile975 } from "./_stats.ts";
+ * if (Math.abs(tQuantile975(2) - 4.3027) > 1e-4) throw new Error("unexpected");
+ * ```
+ */
+export function tQuantile975(df: number): number {
+  if (!Number.isInteger(df) || df < 1) {
+    throw new RangeError(`Cannot look up a t quantile: df must be a positive integer, got ${df}`);
+  }
+  return studentTQuantile(0.975, df);
+}
+
+/** A sample's mean with its two-sided Student-t interval. */
+export interface MeanInterval {
   /** Number of values. */
   n: number;
-  /** Their mean. */
+  /** The mean. */
   mean: number;
-  /** Their sample standard deviation. */
+  /** Sample standard deviation (n − 1 denominator; 0 for one value). */
   sd: number;
-  /** Lower end. */
-  lo: number;
-  /** Upper end. */
-  hi: number;
-  /** Confidence level (0.95 for 95%). */
-  level: number;
+  /** Half-width `t_{(1+level)/2}(n−1)·sd/√n` (NaN for one value). */
+  halfWidth: number;
+  /** `mean − halfWidth`. */
+  low: number;
+  /** `mean + halfWidth`. */
+  high: number;
 }
 
 /**
- * The Student-t confidence interval of the mean of `xs`: mean ± t_{(1+level)/2, n−1}·sd/√n.
+ * The mean of `values` with its two-sided Student-t confidence interval.
  *
- * @param xs At least two values (independent runs, e.g. one per seed).
+ * @param values The per-seed values (at least one, all finite; one value gives no interval).
  * @param level Confidence level in (0, 1) (default 0.95).
- * @throws {RangeError} With fewer than two values or a level outside (0, 1).
+ * @returns Mean, standard deviation and interval.
+ * @throws {RangeError} If `values` is empty or holds a non-finite value, or on a bad level.
+ * @example
+ * ```ts
+ * import { meanInterval } from "./_stats.ts";
+ * const m = meanInterval([1, 2, 3]); // sd 1, half-width 4.3027/√3
+ * if (m.mean !== 2 || Math.abs(m.halfWidth - 4.302652730 / Math.sqrt(3)) > 1e-9) throw new Error();
+ * ```
  */
-export function meanInterval(xs: readonly number[], level = 0.95): Interval {
+export function meanInterval(values: readonly number[], level = 0.95): MeanInterval {
   if (!(level > 0 && level < 1)) {
     throw new RangeError(
-      `Cannot make a confidence interval: level must be in (0, 1), got ${level}`,
+      `Cannot compute a confidence interval: level must be in (0, 1), got ${level}`,
     );
   }
-  if (xs.length < 2) {
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) {
     throw new RangeError(
-      `Cannot make a confidence interval: it needs at least 2 values, got ${xs.length}`,
+      `Cannot compute a confidence interval: expected finite values, got [${values.join(", ")}]`,
     );
   }
-  const m = mean(xs);
-  const sd = sampleSd(xs);
-  const half = studentTQuantile((1 + level) / 2, xs.length - 1) * sd / Math.sqrt(xs.length);
-  return { n: xs.length, mean: m, sd, lo: m - half, hi: m + half, level };
+  const n = values.length;
+  const m = mean(values);
+  const sd = n < 2 ? 0 : sampleSd(values);
+  const halfWidth = n < 2 ? NaN : studentTQuantile((1 + level) / 2, n - 1) * sd / Math.sqrt(n);
+  return { n, mean: m, sd, halfWidth, low: m - halfWidth, high: m + halfWidth };
+}
+
+/**
+ * The paired differences `values[i] − baseline[i]` (same seed `i`) with their 95% t interval.
+ *
+ * @param values The method's per-seed values.
+ * @param baseline The baseline's values for the same seeds, in the same order.
+ * @returns The interval of the differences.
+ * @throws {RangeError} If the lengths differ, or from {@linkcode meanInterval}.
+ */
+export function pairedDifference(
+  values: readonly number[],
+  baseline: readonly number[],
+): MeanInterval {
+  if (values.length !== baseline.length) {
+    throw new RangeError(
+      `Cannot pair the runs: ${values.length} values against ${baseline.length} baseline values`,
+    );
+  }
+  return meanInterval(values.map((v, i) => v - baseline[i]));
+}
+
+/** Where an interval lies relative to zero. */
+export type IntervalSign = "above" | "below" | "contains";
+
+/**
+ * Whether a 95% interval lies entirely above zero, entirely below, or contains it.
+ *
+ * @param interval The interval (a NaN half-width counts as containing zero).
+ * @returns `"above"`, `"below"` or `"contains"`.
+ */
+export function intervalSign(interval: MeanInterval): IntervalSign {
+  if (interval.low > 0) return "above";
+  if (interval.high < 0) return "below";
+  return "contains";
 }
 
 /** One run's value of a metric, by seed. */
@@ -237,20 +299,20 @@ export type Verdict = "agrees" | "disagrees" | "inconclusive";
 
 /**
  * Judges a claim from an interval: `agrees` when the whole interval satisfies it, `disagrees` when
- * the whole interval contradicts it, else `inconclusive` (also with no interval: fewer than two
- * runs).
+ * the whole interval contradicts it, else `inconclusive` (also with no interval: null, or fewer
+ * than two runs).
  *
  * @example
  * ```ts
  * import { verdict } from "./_stats.ts";
- * const diff = { n: 3, mean: -0.02, sd: 0.004, lo: -0.03, hi: -0.01, level: 0.95 };
+ * const diff = { n: 3, mean: -0.02, sd: 0.004, halfWidth: 0.01, low: -0.03, high: -0.01 };
  * if (verdict(diff, { kind: "below" }) !== "agrees") throw new Error("verdict");
  * if (verdict(diff, { kind: "within", margin: 0.005 }) !== "disagrees") throw new Error("verdict");
  * ```
  */
-export function verdict(interval: Interval | null, claim: Claim): Verdict {
-  if (interval === null) return "inconclusive";
-  const { lo, hi } = interval;
+export function verdict(interval: MeanInterval | null, claim: Claim): Verdict {
+  if (interval === null || Number.isNaN(interval.halfWidth)) return "inconclusive";
+  const { low: lo, high: hi } = interval;
   switch (claim.kind) {
     case "below": {
       const bound = claim.bound ?? 0;

@@ -1,15 +1,56 @@
+/** Seed statistics: t quantiles, intervals and paired differences against hand-computed values. */
+
 import {
+  intervalSign,
   logGamma,
   mean,
   meanInterval,
+  pairedDifference,
   pairedDifferences,
   regularizedIncompleteBeta,
   sampleSd,
   studentTCdf,
   studentTQuantile,
+  tQuantile975,
   verdict,
 } from "./_stats.ts";
 import { assert, assertThrows } from "../reference/testing.ts";
+
+const near = (a: number, b: number, tol: number, label: string) =>
+  assert(Math.abs(a - b) <= tol, `${label}: expected ${b}, got ${a}`);
+
+Deno.test("tQuantile975: table values and the large-df expansion", () => {
+  near(tQuantile975(1), 12.7062, 1e-4, "df 1");
+  near(tQuantile975(4), 2.7764, 1e-4, "df 4");
+  // Exact values: t(40) = 2.021075, t(120) = 1.979930.
+  near(tQuantile975(40), 2.021075, 1e-4, "df 40");
+  near(tQuantile975(120), 1.979930, 1e-4, "df 120");
+  assertThrows(() => tQuantile975(0), RangeError, "positive integer");
+});
+
+Deno.test("meanInterval: three values by hand", () => {
+  // mean 4, deviations −2 0 2 → sd = √(8/2) = 2, half-width = 4.302653·2/√3 = 4.968275.
+  const m = meanInterval([2, 4, 6]);
+  near(m.mean, 4, 1e-12, "mean");
+  near(m.sd, 2, 1e-12, "sd");
+  near(m.halfWidth, 4.968275, 1e-6, "half-width");
+  near(m.low, 4 - 4.968275, 1e-6, "low");
+  assert(intervalSign(m) === "contains", "contains 0");
+  assert(Number.isNaN(meanInterval([3]).halfWidth), "one value: no interval");
+  assertThrows(() => meanInterval([]), RangeError, "finite values");
+  assertThrows(() => meanInterval([1, NaN]), RangeError, "finite values");
+});
+
+Deno.test("pairedDifference: seed-paired differences cancel a shared seed effect", () => {
+  // Differences 1, 1.2, 0.8: mean 1, sd 0.2, half-width 4.302653·0.2/√3 = 0.496828 → above 0,
+  // although the unpaired values overlap widely.
+  const d = pairedDifference([11, 21.2, 30.8], [10, 20, 30]);
+  near(d.mean, 1, 1e-12, "mean");
+  near(d.halfWidth, 0.496828, 1e-6, "half-width");
+  assert(intervalSign(d) === "above", "above 0");
+  assert(intervalSign(pairedDifference([9, 19], [10, 20.01])) === "below", "below 0");
+  assertThrows(() => pairedDifference([1], [1, 2]), RangeError, "1 values against 2");
+});
 
 const close = (got: number, want: number, tol: number, what: string) =>
   assert(Math.abs(got - want) <= tol * Math.max(1, Math.abs(want)), `${what}: ${got} vs ${want}`);
@@ -70,12 +111,11 @@ Deno.test("meanInterval: mean ± t·sd/√n at the requested level", () => {
   const half = 4.302652729749462 / Math.sqrt(3);
   close(ci.mean, 2, 0, "mean");
   close(ci.sd, 1, 1e-15, "sd");
-  close(ci.lo, 2 - half, 1e-12, "lo");
-  close(ci.hi, 2 + half, 1e-12, "hi");
-  assert(ci.n === 3 && ci.level === 0.95, "n and level");
+  close(ci.low, 2 - half, 1e-12, "low");
+  close(ci.high, 2 + half, 1e-12, "high");
+  assert(ci.n === 3, "n");
   const ci90 = meanInterval([1, 2, 3], 0.9);
-  close(ci90.hi - ci90.mean, 2.9199855803537242 / Math.sqrt(3), 1e-12, "90% half-width");
-  assertThrows(() => meanInterval([1]), RangeError, "at least 2", "got 1");
+  close(ci90.halfWidth, 2.9199855803537242 / Math.sqrt(3), 1e-12, "90% half-width");
   assertThrows(() => meanInterval([1, 2], 1), RangeError, "level", "got 1");
 });
 
@@ -96,13 +136,13 @@ Deno.test("pairedDifferences pairs by seed, in seed order, and ignores unpaired 
 });
 
 Deno.test("verdict: agrees / disagrees / inconclusive from the interval alone", () => {
-  const iv = (lo: number, hi: number) => ({
+  const iv = (low: number, high: number) => ({
     n: 3,
-    mean: (lo + hi) / 2,
+    mean: (low + high) / 2,
     sd: 1,
-    lo,
-    hi,
-    level: 0.95,
+    halfWidth: (high - low) / 2,
+    low,
+    high,
   });
   assert(verdict(iv(-0.3, -0.1), { kind: "below" }) === "agrees", "below, all negative");
   assert(verdict(iv(0.1, 0.3), { kind: "below" }) === "disagrees", "below, all positive");
@@ -117,5 +157,7 @@ Deno.test("verdict: agrees / disagrees / inconclusive from the interval alone", 
   assert(verdict(iv(-0.2, -0.06), { kind: "within", margin: 0.05 }) === "disagrees", "beyond −m");
   assert(verdict(iv(0.0, 0.2), { kind: "within", margin: 0.05 }) === "inconclusive", "overlaps m");
   assert(verdict(null, { kind: "below" }) === "inconclusive", "no interval");
+  assert(verdict(meanInterval([3]), { kind: "below" }) === "inconclusive", "one run");
+  assert(verdict(meanInterval([3]), { kind: "below" }) === "inconclusive", "one run");
   assertThrows(() => verdict(iv(0, 1), { kind: "within", margin: -1 }), RangeError, "margin");
 });

@@ -1,23 +1,27 @@
 /**
- * GPT-2 pre-training with every 2:4 method, then genre fine-tuning — the scaled-down reproduction
- * of P1's GPT-2 tables and P2's Table 6 (SPEC §6).
+ * GPT-2 pre-training with every 2:4 method, then two downstream tasks — the scaled-down
+ * reproduction of P1's GPT-2 tables and P2's Table 6 (SPEC §6, protocol §11.4).
  *
  * What it does: trains the same GPT-2 (same initial weights, same data order, same schedule) with
- * each method of SPEC 2.8 on the Brown corpus (GPT-2 BPE), reports validation loss and perplexity
- * on held-out documents, then fine-tunes each pre-trained model on genre classification of Brown
- * passages (the GLUE stand-in; T-SR-STE+DF evaluated dense, S-STE with its 2:4 weights) and reports
- * accuracy. Dense is trained with two seeds so the table states the run-to-run spread.
+ * each method of SPEC 2.8 on the Brown corpus (GPT-2 BPE), `--seeds` times each (initialisation,
+ * data order and MVUE draws change with the seed); reports validation loss on held-out documents,
+ * the token accuracy of a part-of-speech probe on the frozen model (thousands of labels), and the
+ * accuracy of genre fine-tuning (the GLUE stand-in, fine-tuned as P1/P2 do: S-STE with β·S(W) and
+ * a plain backward, every other method dense). Each method is compared with dense by the paired
+ * difference over seeds and its 95% interval, and each claim of the papers gets a verdict from
+ * that interval (`_stats.ts`).
  *
  * What to expect (SPEC §5): dense ≲ T-SR-STE+DF ≈ S-STE < SR-STE < STE in loss; at this tiny scale
- * and step count the gaps are small and the seed spread says which of them are real.
+ * and step count many gaps are inside the intervals, and the verdicts say which.
  *
  * Usage:
  *   deno task gpt2                                   # CPU-sized default preset, all methods
+ *   deno task gpt2 --preset=cpu-powered              # more steps and seeds (about an hour)
  *   deno task gpt2 --preset=gpu --backend=webgpu     # a larger model on a real GPU
- *   deno task gpt2 --methods=dense,s-ste --steps=100 --resume
+ *   deno task gpt2 --methods=dense,s-ste --seeds=5 --resume
  *
  * Outputs (in `--out`, default `results/gpt2`): `summary.json`, `table.md`, `loss.svg`,
- * `flip_rate.svg`, and per-method checkpoints under `checkpoints/` (for `--resume`).
+ * `val_loss.svg`, `flip_rate.svg`, and per-run checkpoints under `checkpoints/` (for `--resume`).
  *
  * @module
  */
@@ -29,6 +33,7 @@ import {
   type SparseOptions,
 } from "../core/sparse.ts";
 import type { GPTConfig } from "../core/gpt2.ts";
+import { loadBrownPosTags } from "../core/data/mod.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import {
@@ -37,6 +42,7 @@ import {
   DATA_DIR,
   finetuneGenre,
   formatSeconds,
+  type LmData,
   loadLmData,
   modelConfig,
   type RunLog,
@@ -44,14 +50,24 @@ import {
   trainRun,
   validationBatches,
 } from "./_lm.ts";
+import { posProbe, posWindows } from "./_pos_probe.ts";
+import {
+  type Claim,
+  mean,
+  type MeanInterval,
+  meanInterval,
+  pairedDifferences,
+  type SeededValue,
+  verdict,
+} from "./_stats.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
-  preset: "cpu", // cpu | cpu-tiny | gpu | gpu-124m
+  preset: "cpu", // cpu | cpu-powered | cpu-tiny | gpu | gpu-124m
   methods: SPARSE_METHODS.join(","),
   steps: 120, // optimizer steps of pre-training
-  seed: 1, // initialisation, data order and MVUE seed
-  denseSeeds: 2, // dense is trained with this many seeds (seed, seed+1, …) to state the spread
+  seed: 1, // first seed (initialisation, data order and MVUE draws)
+  seeds: 3, // every method is trained with seeds seed, seed+1, … (≥ 3 for the intervals)
   backend: "auto", // auto | cpu | reference | webgpu
   out: "results/gpt2",
   resume: false, // continue every run from its checkpoint (a bare --resume means true)
@@ -66,10 +82,15 @@ const defaults = {
   lr: 1e-3, // peak learning rate
   warmup: 12, // linear warm-up steps
   minLr: 1e-4, // cosine floor
-  evalEvery: 30,
-  evalBatches: 8,
+  evalEvery: 0, // steps between validations (0 = only at the end)
+  evalBatches: 64, // validation batches (fixed, the same for every run)
   alpha: 1e-3, // T-SR-STE masked decay: the α alpha_select.ts selects at this size (SPEC 2.3)
-  maskRefresh: 40, // T-SR-STE transposable-mask refresh period
+  maskRefresh: 0, // T-SR-STE refresh period; 0 = P1's ratio (40 of 300k steps) scaled to the run
+  pos: true, // part-of-speech probe on the frozen model
+  posPerDoc: 2, // probe training windows per training document
+  posValPerDoc: 8, // probe validation windows per validation document
+  probeEpochs: 4,
+  genre: true, // genre fine-tuning
   finetuneSteps: 40,
   finetuneBatch: 16,
   finetuneLr: 1e-3,
@@ -80,14 +101,20 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  // Sized for the 20-minute budget of the README's first command on 2 CPU cores through the
-  // software WebGPU adapter (8 runs: 7 methods and a second dense seed, each pre-trained and
-  // fine-tuned): 2 layers × 128 wide, context 64, batch 16 (1,024 tokens a step), ~0.4M
-  // non-embedding parameters. The vocabulary is the point: with all 50,257 GPT-2 ids the output
-  // layer costs 6·V·d ≈ 38.6M FLOPs per token, 16× the two blocks (6·12·d²·L ≈ 2.4M); the 4,096
-  // most frequent training ids (the rest map to <unk>, 16% of training tokens) bring it to 3.1M.
-  // Measured on this preset (llvmpipe, 2 cores): ~1,430 tokens/s, ~2 minutes a run.
-  cpu: {},
+  // Sized for the 20-minute budget of the README's first command on 2 CPU cores with the CPU
+  // backend (21 runs: 7 methods × 3 seeds, each pre-trained, validated on 64 batches and probed
+  // for part-of-speech tags): 2 layers × 128 wide, context 64, batch 16 (1,024 tokens a step),
+  // ~0.4M non-embedding parameters. The vocabulary is the point: with all 50,257 GPT-2 ids the
+  // output layer costs 6·V·d ≈ 38.6M FLOPs per token, 16× the two blocks (6·12·d²·L ≈ 2.4M); the
+  // 4,096 most frequent training ids (the rest map to <unk>, 16% of training tokens) bring it to
+  // 3.1M. Genre fine-tuning is off here: its 52 validation documents cannot power a comparison,
+  // and its 40 steps would cost a third of each run. Measured on the shared 2-core machine: 57 min
+  // for the 21 runs at load 5–30, 42 s for the fastest run; ~11–15 min extrapolated for 2 idle
+  // cores (README).
+  cpu: { genre: false, posPerDoc: 1, posValPerDoc: 4 },
+  // The powered CPU run: 5 seeds, 300 steps, genre fine-tuning on, more probe windows (about 35
+  // runs of 2–3 minutes each on 2 idle cores).
+  "cpu-powered": { seeds: 5, steps: 300, warmup: 30, posPerDoc: 2, posValPerDoc: 8 },
   // The test suite's smoke run.
   "cpu-tiny": {
     steps: 12,
@@ -105,7 +132,10 @@ const presets: Record<string, Partial<Config>> = {
     finetuneBatch: 4,
     passageTokens: 16,
     maxPerDoc: 1,
-    denseSeeds: 2,
+    seeds: 2,
+    posPerDoc: 1,
+    posValPerDoc: 1,
+    probeEpochs: 1,
   },
   // A GPU-sized model (full vocabulary); a few minutes per method on an H100 through WebGPU.
   gpu: {
@@ -121,7 +151,7 @@ const presets: Record<string, Partial<Config>> = {
     warmup: 60,
     minLr: 6e-5,
     evalEvery: 100,
-    evalBatches: 16,
+    evalBatches: 64,
     finetuneSteps: 200,
     finetuneBatch: 32,
     finetuneLr: 3e-4,
@@ -141,7 +171,7 @@ const presets: Record<string, Partial<Config>> = {
     warmup: 30,
     minLr: 6e-5,
     evalEvery: 100,
-    evalBatches: 8,
+    evalBatches: 64,
     finetuneSteps: 100,
     finetuneBatch: 16,
     finetuneLr: 3e-4,
@@ -154,9 +184,15 @@ interface MethodResult {
   seed: number;
   val_loss: number;
   val_ppl: number;
-  finetune_acc: number;
-  finetune_majority: number;
-  /** Whether the fine-tuned model was evaluated dense (else with its 2:4 weights). */
+  /** Genre accuracy after fine-tuning (null with `--genre=false`). */
+  finetune_acc: number | null;
+  finetune_majority: number | null;
+  /** Whether the fine-tuned model was evaluated dense (else with β·S(W)); null without genre. */
+  finetune_evaluated_dense: boolean | null;
+  /** Part-of-speech probe token accuracy (null with `--pos=false`). */
+  pos_acc: number | null;
+  pos_majority: number | null;
+  /** Whether the pre-trained model was evaluated (val loss, probe features) with dense weights. */
   evaluated_dense: boolean;
   flip_rate_final: number | null;
   steps: number;
@@ -165,10 +201,25 @@ interface MethodResult {
   log: RunLog;
 }
 
+/**
+ * T-SR-STE's refresh period: `--maskRefresh`, or with 0 P1's ratio (a refresh every 40 of 300k
+ * steps) scaled to the run, which is every step for any run under 11,250 steps.
+ */
+function maskRefreshOf(cfg: Config): number {
+  return cfg.maskRefresh > 0
+    ? cfg.maskRefresh
+    : Math.max(1, Math.round(cfg.steps * P1_REFRESH / P1_STEPS));
+}
+const P1_REFRESH = 40;
+const P1_STEPS = 300_000;
+
 /** A method's sparse options: T-SR-STE's α and refresh period come from the config block. */
 function sparseOptions(cfg: Config, method: SparseMethod): SparseOptions {
   const transposable = sparseMethodTraits(method).weight === "transposable";
-  return { method, ...(transposable ? { alpha: cfg.alpha, maskRefresh: cfg.maskRefresh } : {}) };
+  return {
+    method,
+    ...(transposable ? { alpha: cfg.alpha, maskRefresh: maskRefreshOf(cfg) } : {}),
+  };
 }
 
 /**
@@ -184,8 +235,12 @@ function configure(args: string[]) {
     cfg.methods,
     (m) => assertOneOf("methods", m, SPARSE_METHODS),
   );
-  assertInt("denseSeeds", cfg.denseSeeds, 1, 10);
+  assertInt("seeds", cfg.seeds, 1, 20);
   assertInt("evalEvery", cfg.evalEvery, 0);
+  assertInt("maskRefresh", cfg.maskRefresh, 0);
+  assertInt("posPerDoc", cfg.posPerDoc, 1);
+  assertInt("posValPerDoc", cfg.posValPerDoc, 1);
+  assertInt("probeEpochs", cfg.probeEpochs, 1);
   checkLmConfig(cfg, methods.map((m) => sparseOptions(cfg, m)));
   const labels = checkFinetuneConfig(cfg);
   return { cfg, methods, labels };
@@ -208,18 +263,19 @@ export async function main(args: string[]): Promise<void> {
   const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
   const runConfig = (method: SparseMethod): GPTConfig =>
     modelConfig(cfg, data.vocab.size, sparseOptions(cfg, method));
+  const pos = cfg.pos ? await posData(cfg, data) : undefined;
 
+  // Seed-major order: after the first seed every method has a row.
   const runs: { method: SparseMethod; seed: number }[] = [];
-  for (const m of methods) {
-    const seeds = isDenseBaseline(m) ? cfg.denseSeeds : 1;
-    for (let k = 0; k < seeds; k++) runs.push({ method: m, seed: cfg.seed + k });
+  for (let k = 0; k < cfg.seeds; k++) {
+    for (const m of methods) runs.push({ method: m, seed: cfg.seed + k });
   }
   const results: MethodResult[] = [];
   for (const [i, run] of runs.entries()) {
-    const label = run.seed === cfg.seed ? run.method : `${run.method}#${run.seed}`;
+    const label = runLabel(cfg, run);
     const ckpt = `${cfg.out}/checkpoints/${label.replace(/[^a-z0-9#+-]/gi, "_")}.safetensors`;
     console.log(`\n== [${i + 1}/${runs.length}] pre-training ${label}`);
-    const { trainer, log } = await trainRun({
+    const { model, trainer, log } = await trainRun({
       label,
       backend,
       model: runConfig(run.method),
@@ -246,7 +302,13 @@ export async function main(args: string[]): Promise<void> {
     });
     const valLoss = log.val.at(-1)![1];
     const evalDense = evaluatesDense(run.method, trainer.phase);
-    const ft = await finetuneGenre({
+    const probe = pos === undefined ? undefined : await posProbe(model, pos.train, pos.val, {
+      blockSize: cfg.blockSize,
+      batchSize: cfg.batchSize,
+      dense: evalDense,
+      probe: { epochs: cfg.probeEpochs, lr: 1e-2, batchSize: 256, l2: 1e-4, seed: run.seed },
+    });
+    const ft = !cfg.genre ? undefined : await finetuneGenre({
       label,
       backend,
       model: runConfig(run.method),
@@ -259,7 +321,6 @@ export async function main(args: string[]): Promise<void> {
       batchSize: cfg.finetuneBatch,
       lr: cfg.finetuneLr,
       seed: run.seed,
-      evalDense,
     });
     const flips = log.steps.filter((s) => s.flipRate !== null);
     const r: MethodResult = {
@@ -267,8 +328,11 @@ export async function main(args: string[]): Promise<void> {
       seed: run.seed,
       val_loss: valLoss,
       val_ppl: Math.exp(valLoss),
-      finetune_acc: ft.accuracy,
-      finetune_majority: ft.majority,
+      finetune_acc: ft?.accuracy ?? null,
+      finetune_majority: ft?.majority ?? null,
+      finetune_evaluated_dense: ft?.evalDense ?? null,
+      pos_acc: probe?.accuracy ?? null,
+      pos_majority: probe?.majority ?? null,
       evaluated_dense: evalDense,
       flip_rate_final: flips.at(-1)?.flipRate ?? null,
       steps: cfg.steps,
@@ -277,17 +341,43 @@ export async function main(args: string[]): Promise<void> {
       log,
     };
     results.push(r);
+    const pct = (x: number | null) => x === null ? "–" : `${(100 * x).toFixed(1)}%`;
     console.log(
-      `${label}: val loss ${valLoss.toFixed(4)} (ppl ${r.val_ppl.toFixed(1)}), genre accuracy ${
-        (100 * ft.accuracy).toFixed(1)
-      }% over ${ft.valPassages} passages (${ft.classes} classes, evaluated ${
+      `${label}: val loss ${valLoss.toFixed(4)} (ppl ${r.val_ppl.toFixed(1)}, evaluated ${
         evalDense ? "dense" : "2:4"
-      }), ${r.tokens_per_s.toFixed(0)} tok/s`,
+      }), POS ${pct(r.pos_acc)}${probe ? ` over ${probe.valTokens} tokens` : ""}, genre ${
+        pct(r.finetune_acc)
+      }${
+        ft ? ` over ${ft.valPassages} passages (evaluated ${ft.evalDense ? "dense" : "2:4"})` : ""
+      }, ${r.tokens_per_s.toFixed(0)} tok/s, ${
+        formatSeconds((performance.now() - started) / 1000)
+      } so far`,
     );
   }
 
   await writeOutputs(cfg, results, backend.name, backend.device, started);
   console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
+}
+
+/** A run's name: the method, with `#seed` after the first seed. */
+const runLabel = (cfg: Config, r: { method: SparseMethod; seed: number }) =>
+  r.seed === cfg.seed ? r.method : `${r.method}#${r.seed}`;
+
+/** The part-of-speech windows of both splits (labels read once from the tagged corpus). */
+async function posData(cfg: Config, data: LmData) {
+  const t0 = performance.now();
+  const tags = await loadBrownPosTags(data.brown);
+  const windows = (which: "train" | "val", perDoc: number) =>
+    posWindows(data[which], tags[which], data.brown[which].documents, {
+      blockSize: cfg.blockSize,
+      perDoc,
+    });
+  const out = { train: windows("train", cfg.posPerDoc), val: windows("val", cfg.posValPerDoc) };
+  console.log(
+    `POS: ${out.train.count}/${out.val.count} train/val windows of ${cfg.blockSize} tokens ` +
+      `(${formatSeconds((performance.now() - t0) / 1000)} to label the corpus)`,
+  );
+  return out;
 }
 
 /** A model is evaluated with its dense weights when its method or its current phase is dense. */
@@ -321,6 +411,141 @@ function flipUnit(r: MethodResult): string {
   return perRefresh(r.method) ? " /refresh" : "";
 }
 
+/** The per-run metrics the tables compare (higher is better except for the loss). */
+const METRICS = ["val_loss", "pos_acc", "finetune_acc"] as const;
+type Metric = typeof METRICS[number];
+
+/** One claim of the papers (SPEC §5), judged from the paired differences `a − b` by seed. */
+interface ClaimSpec {
+  claim: string;
+  source: string;
+  a: SparseMethod;
+  b: SparseMethod;
+  metric: Metric;
+  /** The claim about the true mean of `a − b`; a `within` margin relative to b's mean with `relative`. */
+  test: Claim;
+  relative?: boolean;
+}
+
+const CLAIMS: ClaimSpec[] = [
+  {
+    claim: "S-STE's loss is within 2% of dense",
+    source: "P2 (SPEC §5)",
+    a: "s-ste",
+    b: "dense",
+    metric: "val_loss",
+    test: { kind: "within", margin: 0.02 },
+    relative: true,
+  },
+  {
+    claim: "T-SR-STE+DF's loss is within 2% of dense",
+    source: "P1 (SPEC §5)",
+    a: "t-sr-ste+df",
+    b: "dense",
+    metric: "val_loss",
+    test: { kind: "within", margin: 0.02 },
+    relative: true,
+  },
+  {
+    claim: "T-SR-STE+DF ≈ S-STE (loss within 2%)",
+    source: "SPEC §5",
+    a: "t-sr-ste+df",
+    b: "s-ste",
+    metric: "val_loss",
+    test: { kind: "within", margin: 0.02 },
+    relative: true,
+  },
+  {
+    claim: "S-STE's loss is below SR-STE's",
+    source: "P2 (SPEC §5)",
+    a: "s-ste",
+    b: "sr-ste",
+    metric: "val_loss",
+    test: { kind: "below" },
+  },
+  {
+    claim: "SR-STE's loss is below STE's",
+    source: "P1, P2 (SPEC §5)",
+    a: "sr-ste",
+    b: "ste",
+    metric: "val_loss",
+    test: { kind: "below" },
+  },
+  {
+    claim: "the dense fine-tune lowers the loss (T-SR-STE+DF below T-SR-STE)",
+    source: "P1 (SPEC §2.5)",
+    a: "t-sr-ste+df",
+    b: "t-sr-ste",
+    metric: "val_loss",
+    test: { kind: "below" },
+  },
+  {
+    claim: "FP8 costs little (S-STE+FP8 within 2% of S-STE)",
+    source: "P2 Table 8 (SPEC §5)",
+    a: "s-ste+fp8",
+    b: "s-ste",
+    metric: "val_loss",
+    test: { kind: "within", margin: 0.02 },
+    relative: true,
+  },
+  {
+    claim: "S-STE's downstream accuracy (POS) is within 1 point of dense",
+    source: "P2 Table 6",
+    a: "s-ste",
+    b: "dense",
+    metric: "pos_acc",
+    test: { kind: "within", margin: 0.01 },
+  },
+  {
+    claim: "T-SR-STE+DF's downstream accuracy (POS) is within 1 point of dense",
+    source: "P1 (GLUE)",
+    a: "t-sr-ste+df",
+    b: "dense",
+    metric: "pos_acc",
+    test: { kind: "within", margin: 0.01 },
+  },
+  {
+    claim: "S-STE's fine-tuned genre accuracy is within 2 points of dense",
+    source: "P2 Table 6",
+    a: "s-ste",
+    b: "dense",
+    metric: "finetune_acc",
+    test: { kind: "within", margin: 0.02 },
+  },
+];
+
+/** A metric's values by seed for one method (runs where it was measured). */
+function valuesOf(results: readonly MethodResult[], method: SparseMethod, metric: Metric) {
+  return results.filter((r) => r.method === method && r[metric] !== null)
+    .map((r) => ({ seed: r.seed, value: r[metric] as number }));
+}
+
+/** A metric of one method over its seeds, and its paired difference against dense. */
+interface MetricStats {
+  values: SeededValue[];
+  interval: MeanInterval | null;
+  difference_vs_dense:
+    | { diffs: { seed: number; difference: number }[]; interval: MeanInterval | null }
+    | null;
+}
+type MethodStats = { seeds: number[] } & Record<Metric, MetricStats>;
+
+/** The 95% interval of the mean of values (null with fewer than two). */
+function intervalOf(values: readonly number[]): MeanInterval | null {
+  return values.length >= 2 ? meanInterval(values) : null;
+}
+
+/** The paired differences `a − b` by seed and their 95% interval. */
+function pairedInterval(
+  results: readonly MethodResult[],
+  a: SparseMethod,
+  b: SparseMethod,
+  metric: Metric,
+) {
+  const diffs = pairedDifferences(valuesOf(results, a, metric), valuesOf(results, b, metric));
+  return { diffs, interval: intervalOf(diffs.map((d) => d.difference)) };
+}
+
 async function writeOutputs(
   cfg: Config,
   results: MethodResult[],
@@ -331,14 +556,42 @@ async function writeOutputs(
   // configure() rejects an empty method list; this guard keeps an empty run from ever replacing
   // the outputs of a real one.
   if (results.length === 0) throw new RangeError("Cannot write the outputs: no run finished");
-  const primary = results.filter((r) => r.seed === cfg.seed);
-  const dense = results.filter((r) => isDenseBaseline(r.method));
-  const spread = dense.length > 1
-    ? Math.max(...dense.map((r) => r.val_loss)) - Math.min(...dense.map((r) => r.val_loss))
-    : null;
-  const accSpread = dense.length > 1
-    ? Math.max(...dense.map((r) => r.finetune_acc)) - Math.min(...dense.map((r) => r.finetune_acc))
-    : null;
+  const methods = [...new Set(results.map((r) => r.method))];
+  const dense = methods.find(isDenseBaseline);
+  const perMethod: Record<string, MethodStats> = {};
+  for (const m of methods) {
+    const stats = { seeds: results.filter((r) => r.method === m).map((r) => r.seed) };
+    for (const metric of METRICS) {
+      const values = valuesOf(results, m, metric);
+      (stats as MethodStats)[metric] = {
+        values,
+        interval: intervalOf(values.map((v) => v.value)),
+        difference_vs_dense: dense === undefined || m === dense
+          ? null
+          : pairedInterval(results, m, dense, metric),
+      };
+    }
+    perMethod[m] = stats as MethodStats;
+  }
+  const claims = CLAIMS.filter((c) => methods.includes(c.a) && methods.includes(c.b)).map((c) => {
+    const { diffs, interval } = pairedInterval(results, c.a, c.b, c.metric);
+    const base = valuesOf(results, c.b, c.metric).map((v) => v.value);
+    const test: Claim = c.test.kind === "within" && c.relative && base.length > 0
+      ? { kind: "within", margin: c.test.margin * mean(base) }
+      : c.test;
+    return {
+      claim: c.claim,
+      source: c.source,
+      metric: c.metric,
+      difference: `${c.a} − ${c.b}`,
+      test,
+      pairs: diffs.length,
+      interval,
+      verdict: verdict(interval, test),
+    };
+  });
+  const majority = (key: "pos_majority" | "finetune_majority") =>
+    results.find((r) => r[key] !== null)?.[key] ?? null;
   const summary = {
     experiment: "gpt2",
     date: new Date().toISOString(),
@@ -346,68 +599,118 @@ async function writeOutputs(
     device,
     wall_seconds: (performance.now() - started) / 1000,
     config: cfg,
-    finetune_majority_class_acc: results[0]?.finetune_majority ?? null,
-    dense_seed_spread: {
-      val_loss: spread,
-      finetune_acc: accSpread,
-      seeds: dense.map((r) => r.seed),
-    },
-    methods: Object.fromEntries(
-      results.map((r) => [
-        r.seed === cfg.seed ? r.method : `${r.method}#${r.seed}`,
-        {
-          val_loss: r.val_loss,
-          val_ppl: r.val_ppl,
-          finetune_acc: r.finetune_acc,
-          flip_rate_final: r.flip_rate_final,
-          steps: r.steps,
-          tokens_per_s: r.tokens_per_s,
-          train_seconds: r.train_seconds,
-          seed: r.seed,
-          val_curve: r.log.val,
-        },
-      ]),
-    ),
+    mask_refresh: maskRefreshOf(cfg),
+    pos_majority_tag_acc: majority("pos_majority"),
+    finetune_majority_class_acc: majority("finetune_majority"),
+    methods: perMethod,
+    claims,
+    runs: Object.fromEntries(results.map((r) => [runLabel(cfg, r), {
+      ...Object.fromEntries(Object.entries(r).filter(([k]) => k !== "log" && k !== "method")),
+      method: r.method,
+      val_curve: r.log.val,
+    }])),
   };
   await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
 
-  const denseRef = primary.find((r) => isDenseBaseline(r.method));
+  const num = (x: number, digits: number, sign = false) =>
+    `${sign && x >= 0 ? "+" : ""}${x.toFixed(digits)}`.replace("-", "−");
+  const scale = (metric: Metric) => metric === "val_loss" ? 1 : 100;
+  const digits = (metric: Metric) => metric === "val_loss" ? 4 : 1;
+  const meanCell = (m: SparseMethod, metric: Metric) => {
+    const values = perMethod[m][metric].values.map((v) => v.value);
+    if (values.length === 0) return "–";
+    const iv = intervalOf(values);
+    const k = scale(metric), d = digits(metric);
+    return iv === null
+      ? num(k * values[0], d)
+      : `${num(k * iv.mean, d)} ± ${num(k * iv.halfWidth, d)}`;
+  };
+  const intervalCell = (iv: MeanInterval | null, metric: Metric) => {
+    if (iv === null) return "–";
+    const k = scale(metric), d = digits(metric);
+    return `${num(k * iv.mean, d, true)} [${num(k * iv.low, d, true)}, ${
+      num(k * iv.high, d, true)
+    }]`;
+  };
+  const deltaCell = (m: SparseMethod, metric: Metric) =>
+    m === dense
+      ? "(baseline)"
+      : intervalCell(perMethod[m][metric].difference_vs_dense?.interval ?? null, metric);
+  const primary = (m: SparseMethod) => results.find((r) => r.method === m)!;
+  const posMajority = summary.pos_majority_tag_acc;
+  const genreMajority = summary.finetune_majority_class_acc;
   const lines = [
     `# GPT-2 on Brown: 2:4 methods (P1 GPT-2 tables / P2 Table 6, scaled down)`,
     ``,
     `Produced by \`experiments/gpt2.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
     `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
-    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}) on ${backendName} (${device}), ` +
-    `${summary.date.slice(0, 10)}.`,
+    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, T-SR-STE mask refresh every ` +
+    `${maskRefreshOf(cfg)} steps, α ${cfg.alpha}) on ${backendName} (${device}), ` +
+    `${summary.date.slice(0, 10)}; ${cfg.seeds} seeds per method (${cfg.seed}…${
+      cfg.seed + cfg.seeds - 1
+    }), ` +
+    `validation on ${cfg.evalBatches} batches of ${cfg.batchSize}×${cfg.blockSize} tokens.`,
     ``,
-    `| method | val loss | val ppl | Δ loss vs dense | genre acc (${cfg.labels}) | evaluated | final flip rate | tokens/s |`,
-    `|---|---|---|---|---|---|---|---|`,
-    ...results.map((r) => {
-      const name = r.seed === cfg.seed ? r.method : `${r.method} (seed ${r.seed})`;
-      const delta = denseRef ? (r.val_loss - denseRef.val_loss).toFixed(4) : "–";
-      const evaluated = r.evaluated_dense ? "dense" : "2:4";
-      return `| ${name} | ${r.val_loss.toFixed(4)} | ${r.val_ppl.toFixed(2)} | ${delta} | ${
-        (100 * r.finetune_acc).toFixed(1)
-      }% | ${evaluated} | ${
+    `Means ± the half-width of the 95% Student-t interval over seeds; Δ = paired difference ` +
+    `against dense of the same seed (same initial weights and data order), mean [95% interval].`,
+    ``,
+    `| method | seeds | val loss | Δ loss vs dense | POS acc (%) | Δ POS (points) | genre acc (%) | Δ genre (points) | evaluated | final flip rate | tokens/s |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|`,
+    ...methods.map((m) => {
+      const r = primary(m);
+      return `| ${m} | ${perMethod[m].seeds.length} | ${meanCell(m, "val_loss")} | ${
+        deltaCell(m, "val_loss")
+      } | ${meanCell(m, "pos_acc")} | ${deltaCell(m, "pos_acc")} | ${
+        meanCell(m, "finetune_acc")
+      } | ${deltaCell(m, "finetune_acc")} | ${r.evaluated_dense ? "dense" : "2:4"} | ${
         r.flip_rate_final === null ? "–" : r.flip_rate_final.toExponential(2) + flipUnit(r)
       } | ${r.tokens_per_s.toFixed(0)} |`;
     }),
     ``,
-    `Final flip rate (SPEC 2.4) is the trainer's last one: per step, of the hard top-2 mask, for ` +
-    `dense, STE, SR-STE and S-STE; per refresh (${cfg.maskRefresh} steps) of the transposable ` +
-    `mask for T-SR-STE; per step of the hard mask in T-SR-STE+DF's dense phase.`,
+    `## The papers' claims, judged from the intervals`,
     ``,
-    `Genre accuracy is over the validation passages; always answering the most frequent class ` +
-    `scores ${(100 * (results[0]?.finetune_majority ?? 0)).toFixed(1)}%.`,
+    `*agrees*: the whole 95% interval of the paired difference satisfies the claim; *disagrees*: ` +
+    `the whole interval contradicts it; *inconclusive*: it straddles the boundary (or fewer than ` +
+    `two seeds). "Within 2%" is ±2% of the second method's mean loss.`,
     ``,
-    spread === null
-      ? `Seed spread: only one dense seed was run, so no spread is stated.`
-      : `Seed spread: dense trained with seeds ${
-        dense.map((r) => r.seed).join(" and ")
-      } differs by ${spread.toFixed(4)} in validation loss and ${
-        (100 * accSpread!).toFixed(1)
-      } points in genre accuracy; differences between methods smaller than that are not ` +
-        `distinguishable from noise at this scale.`,
+    `| claim | source | difference | mean [95% interval] | verdict |`,
+    `|---|---|---|---|---|`,
+    ...claims.map((c) =>
+      `| ${c.claim} | ${c.source} | ${c.difference} (${c.metric}, ${c.pairs} seeds) | ${
+        intervalCell(c.interval, c.metric)
+      } | **${c.verdict}** |`
+    ),
+    ``,
+    `Evaluation (P2 Table 6): the validation loss and the POS probe's features use the weights ` +
+    `the model computes with at the end of pre-training (β·S(W) for S-STE, W̃ for STE, SR-STE ` +
+    `and T-SR-STE, dense W for dense and T-SR-STE+DF after its dense phase). Genre fine-tuning: ` +
+    `S-STE with β·S(W) and a plain backward (no MVUE, no FP8), evaluated 2:4; every other ` +
+    `method fine-tuned and evaluated dense.`,
+    ``,
+    `POS: a linear probe on the frozen model's final hidden states, trained on the training ` +
+    `documents' tokens and scored on the validation documents' (12 universal tags); always ` +
+    `answering the most frequent tag scores ${
+      posMajority === null ? "–" : (100 * posMajority).toFixed(1) + "%"
+    }. ` +
+    `Genre: always answering the most frequent class scores ${
+      genreMajority === null ? "–" : (100 * genreMajority).toFixed(1) + "%"
+    }.`,
+    ``,
+    `Final flip rate (SPEC 2.4), of the first seed: per step, of the hard top-2 mask, for dense, ` +
+    `STE, SR-STE and S-STE; per refresh (${maskRefreshOf(cfg)} steps) of the transposable mask ` +
+    `for T-SR-STE; per step of the hard mask in T-SR-STE+DF's dense phase.`,
+    ``,
+    `## Every run`,
+    ``,
+    `| run | val loss | POS acc | genre acc | train s |`,
+    `|---|---|---|---|---|`,
+    ...results.map((r) =>
+      `| ${runLabel(cfg, r)} | ${r.val_loss.toFixed(4)} | ${
+        r.pos_acc === null ? "–" : (100 * r.pos_acc).toFixed(2) + "%"
+      } | ${r.finetune_acc === null ? "–" : (100 * r.finetune_acc).toFixed(1) + "%"} | ${
+        r.train_seconds.toFixed(0)
+      } |`
+    ),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
@@ -417,25 +720,26 @@ async function writeOutputs(
       const w = all.slice(Math.max(0, i - k + 1), i + 1);
       return [s.step + 1, w.reduce((a, b) => a + b.loss, 0) / w.length] as [number, number];
     });
-  const label = (r: MethodResult) => r.seed === cfg.seed ? r.method : `${r.method} #${r.seed}`;
+  // The charts show the first seed of each method (every seed's numbers are in the tables).
+  const firstSeed = results.filter((r) => r.seed === cfg.seed);
   await Deno.writeTextFile(
     `${cfg.out}/loss.svg`,
     lineChart(
-      results.map((r) => ({ name: label(r), points: smooth(r.log) })),
-      { title: "GPT-2 training loss (10-step mean)", xLabel: "step", yLabel: "loss" },
+      firstSeed.map((r) => ({ name: r.method, points: smooth(r.log) })),
+      { title: "GPT-2 training loss (10-step mean, first seed)", xLabel: "step", yLabel: "loss" },
     ),
   );
   await Deno.writeTextFile(
     `${cfg.out}/val_loss.svg`,
     lineChart(
-      results.map((r) => ({ name: label(r), points: r.log.val })),
-      { title: "GPT-2 validation loss", xLabel: "step", yLabel: "loss" },
+      firstSeed.map((r) => ({ name: r.method, points: r.log.val })),
+      { title: "GPT-2 validation loss (first seed)", xLabel: "step", yLabel: "loss" },
     ),
   );
   await Deno.writeTextFile(
     `${cfg.out}/flip_rate.svg`,
     lineChart(
-      results.flatMap((r) => flipSeries(r, label(r))),
+      firstSeed.flatMap((r) => flipSeries(r, r.method)),
       { title: "Flip rate (SPEC 2.4)", xLabel: "step", yLabel: "flip rate", logY: true },
     ),
   );

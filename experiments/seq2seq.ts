@@ -46,7 +46,7 @@ import { seededRandom } from "../reference/testing.ts";
 import { BACKEND_CHOICES, DATA_DIR, formatSeconds, selectBackend } from "./_lm.ts";
 import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { corpusBleu, tagAccuracy } from "./_bleu.ts";
-import { mean, meanInterval as tInterval, verdict } from "./_stats.ts";
+import { intervalSign, type MeanInterval, meanInterval, pairedDifference } from "./_stats.ts";
 import { lineChart } from "./_plot.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
@@ -352,43 +352,6 @@ async function trainAndEvaluate(
     evalSeconds: (performance.now() - evalStarted) / 1000,
     loss,
   };
-}
-
-/** A mean with its 95% t interval as the tables print it (one value: half-width NaN). */
-interface MeanInterval {
-  n: number;
-  mean: number;
-  sd: number;
-  halfWidth: number;
-  low: number;
-  high: number;
-}
-
-/** The per-seed values' mean and 95% Student-t interval (the shared `_stats.ts` interval). */
-function meanInterval(values: readonly number[]): MeanInterval {
-  if (values.length < 2) {
-    return { n: values.length, mean: mean(values), sd: 0, halfWidth: NaN, low: NaN, high: NaN };
-  }
-  const i = tInterval(values);
-  return { n: i.n, mean: i.mean, sd: i.sd, halfWidth: (i.hi - i.lo) / 2, low: i.lo, high: i.hi };
-}
-
-/** `values[i] − baseline[i]` (same seed `i`) with its 95% interval. */
-function pairedDifference(values: readonly number[], baseline: readonly number[]): MeanInterval {
-  if (values.length !== baseline.length) {
-    throw new RangeError(
-      `Cannot pair the runs: ${values.length} values against ${baseline.length} baseline values`,
-    );
-  }
-  return meanInterval(values.map((v, i) => v - baseline[i]));
-}
-
-/** Where a paired interval lies: above zero, below, or containing it (one seed: containing). */
-function intervalSign(m: MeanInterval): "above" | "below" | "contains" {
-  if (Number.isNaN(m.halfWidth)) return "contains";
-  const interval = { n: m.n, mean: m.mean, sd: m.sd, lo: m.low, hi: m.high, level: 0.95 };
-  if (verdict(interval, { kind: "above" }) === "agrees") return "above";
-  return verdict(interval, { kind: "below" }) === "agrees" ? "below" : "contains";
 }
 
 /** Per-method statistics of a metric: the interval of the means and the paired difference to dense. */

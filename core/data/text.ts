@@ -31,7 +31,12 @@ const PARAGRAPH_SEPARATOR = "\n\n";
  * ```
  */
 export function stripTags(line: string): string[] {
-  const words: string[] = [];
+  return splitTagged(line).map(([word]) => word);
+}
+
+/** Splits one line of the tagged corpus into `[word, tag]` pairs (see {@linkcode stripTags}). */
+export function splitTagged(line: string): [string, string][] {
+  const items: [string, string][] = [];
   for (const item of line.split(/\s+/)) {
     if (item === "") continue;
     const slash = item.lastIndexOf("/");
@@ -40,9 +45,9 @@ export function stripTags(line: string): string[] {
         `Cannot strip the part-of-speech tag: expected word/tag, got ${JSON.stringify(item)}`,
       );
     }
-    words.push(item.slice(0, slash));
+    items.push([item.slice(0, slash), item.slice(slash + 1)]);
   }
-  return words;
+  return items;
 }
 
 const NO_SPACE_BEFORE = new Set([",", ".", ";", ":", "?", "!", ")", "]", "}", "''", "/"]);
@@ -64,11 +69,35 @@ const NO_SPACE_AFTER = new Set(["(", "[", "{", "``", "/"]);
  * ```
  */
 export function joinWords(words: readonly string[]): string {
+  return joinWordsWithSpans(words).text;
+}
+
+/** Where one corpus word sits in the joined text. */
+export interface WordSpan {
+  /** Index of the word in the input list. */
+  word: number;
+  /** First character of the word in the text. */
+  start: number;
+  /** One past its last character. */
+  end: number;
+}
+
+/**
+ * {@linkcode joinWords}, also returning the character span of every word that is printed (the
+ * stray `''` after an inch mark and the `.` after an abbreviation are not).
+ *
+ * @param words The words of a paragraph, in order.
+ * @returns The text and the spans, in word order.
+ */
+export function joinWordsWithSpans(
+  words: readonly string[],
+): { text: string; spans: WordSpan[] } {
   let out = "";
+  const spans: WordSpan[] = [];
   let glueNext = true;
   let singleQuoteOpen = false;
   let previous = "";
-  for (const word of words) {
+  for (const [index, word] of words.entries()) {
     const before = previous;
     previous = word;
     // Inch marks: the corpus writes 1/4" as the word `1/4''` followed by a stray `''` token.
@@ -86,10 +115,11 @@ export function joinWords(words: readonly string[]): string {
       singleQuoteOpen = !singleQuoteOpen;
     }
     if (!glueNext && !glueBefore) out += " ";
+    spans.push({ word: index, start: out.length, end: out.length + text.length });
     out += text;
     glueNext = glueAfter;
   }
-  return out;
+  return { text: out, spans };
 }
 
 /**
@@ -111,14 +141,47 @@ export function joinWords(words: readonly string[]): string {
  * ```
  */
 export function brownDocumentText(tagged: string): { text: string; words: number } {
+  const { text, words } = brownTaggedText(tagged);
+  return { text, words };
+}
+
+/** A printed corpus word's span in a document's text, with its part-of-speech tag. */
+export interface TaggedSpan {
+  /** First character. */
+  start: number;
+  /** One past the last character. */
+  end: number;
+  /** The corpus tag (e.g. `nn`, `vbd-hl`, `pps+bez`). */
+  tag: string;
+}
+
+/**
+ * {@linkcode brownDocumentText} with the span and tag of every printed word (for part-of-speech
+ * tagging; the text is the same).
+ *
+ * @param tagged The contents of one corpus file.
+ * @returns The text, the number of corpus words and the tagged spans in text order.
+ * @throws {RangeError} If an item is not of the form `word/tag`.
+ */
+export function brownTaggedText(
+  tagged: string,
+): { text: string; words: number; spans: TaggedSpan[] } {
   const paragraphs: string[] = [];
+  const spans: TaggedSpan[] = [];
   let words = 0;
+  let offset = 0;
   for (const block of tagged.split(/\n[ \t]*\n/)) {
-    const paragraphWords: string[] = [];
-    for (const line of block.split("\n")) paragraphWords.push(...stripTags(line));
-    if (paragraphWords.length === 0) continue;
-    words += paragraphWords.length;
-    paragraphs.push(joinWords(paragraphWords));
+    const items: [string, string][] = [];
+    for (const line of block.split("\n")) items.push(...splitTagged(line));
+    if (items.length === 0) continue;
+    words += items.length;
+    if (paragraphs.length > 0) offset += PARAGRAPH_SEPARATOR.length;
+    const joined = joinWordsWithSpans(items.map(([word]) => word));
+    for (const { word, start, end } of joined.spans) {
+      spans.push({ start: offset + start, end: offset + end, tag: items[word][1] });
+    }
+    paragraphs.push(joined.text);
+    offset += joined.text.length;
   }
-  return { text: paragraphs.join(PARAGRAPH_SEPARATOR), words };
+  return { text: paragraphs.join(PARAGRAPH_SEPARATOR), words, spans };
 }
