@@ -49,3 +49,40 @@ export const LINEAR_WORKGROUP: string = "(wid.x + wid.y * nwg.x)";
 export const GRID_BUILTINS: string =
   "@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, " +
   "@builtin(local_invocation_index) lid: u32";
+
+/**
+ * WGSL declarations of a kernel's interface, in the binding convention every kernel here follows:
+ * the storage buffers at `@binding(0…n−1)` of group 0 in order, then the uniform `p: Params` at
+ * `@binding(n)`; the `Params` fields must match {@linkcode packParams}'s order.
+ *
+ * @param params The fields of `struct Params`, e.g. `"count: u32, s: f32"`.
+ * @param storage One entry per buffer, its access then its declaration, e.g. `"read x: array<f32>"`.
+ * @returns The struct and binding lines, without a final newline.
+ */
+export function paramsAndBindingsWgsl(params: string, storage: readonly string[]): string {
+  const lines = storage.map((entry, i) => {
+    const space = entry.indexOf(" ");
+    const access = entry.slice(0, space), decl = entry.slice(space + 1);
+    return `@group(0) @binding(${i}) var<storage, ${access}> ${decl};`;
+  });
+  return [
+    `struct Params { ${params} }`,
+    ...lines,
+    `@group(0) @binding(${storage.length}) var<uniform> p: Params;`,
+  ].join("\n");
+}
+
+/**
+ * The opening of a one-thread-per-item kernel on a {@linkcode grid}: the entry point, the item
+ * index `index` and the early return past `bound`. The caller's WGSL closes the function's brace.
+ *
+ * @param index The WGSL name of the item index, e.g. `"i"`.
+ * @param bound The WGSL expression of the item count, e.g. `"p.count"`.
+ * @returns The WGSL lines, without a final newline.
+ */
+export function elementwiseMainWgsl(index: string, bound: string): string {
+  return `@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let ${index} = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+  if (${index} >= ${bound}) { return; }`;
+}

@@ -7,7 +7,14 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import {
+  grid,
+  GRID_BUILTINS,
+  LINEAR_WORKGROUP,
+  packParams,
+  paramsAndBindingsWgsl,
+  WG_1D,
+} from "./_params.ts";
 
 const specs = new Map<string, KernelSpec>();
 
@@ -165,10 +172,12 @@ export function absMaxPartialsSpec(): KernelSpec {
     "abs-max-partials",
     () =>
       `// max |x| as float32 bits, first pass: one u32 per workgroup of ${4 * q * WG_1D} entries.
-struct Params { size: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${
+        paramsAndBindingsWgsl("size: u32", [
+          "read x: array<vec4<u32>>",
+          "read_write partials: array<u32>",
+        ])
+      }
 var<workgroup> red: array<u32, ${WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})

@@ -12,7 +12,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
@@ -82,11 +82,13 @@ export function crossEntropyRowsSpec(serial = false): KernelSpec {
   return cachedSpec(
     `cross-entropy-rows${serial ? "-serial" : ""}`,
     () =>
-      `struct Params { rows: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read_write> losses: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+      `${
+        paramsAndBindingsWgsl("rows: u32, C: u32", [
+          "read z: array<f32>",
+          "read targets: array<i32>",
+          "read_write losses: array<f32>",
+        ])
+      }
 ${rowHead(serial)}
   if (row >= p.rows) { return; }
   let o = row * p.C;
@@ -107,12 +109,14 @@ export function crossEntropyBackwardSpec(serial = false): KernelSpec {
   return cachedSpec(
     `cross-entropy-backward${serial ? "-serial" : ""}`,
     () =>
-      `struct Params { rows: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read> dLoss: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+      `${
+        paramsAndBindingsWgsl("rows: u32, C: u32", [
+          "read z: array<f32>",
+          "read targets: array<i32>",
+          "read dLoss: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 ${rowHead(serial)}
   if (row >= p.rows) { return; }
   let o = row * p.C;

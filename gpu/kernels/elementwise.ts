@@ -19,7 +19,7 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
 
@@ -128,16 +128,15 @@ const UNARY_EXPR: Record<UnaryOp, string> = {
 export function binarySpec(op: BinaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "geluBackward" ? GELU_WGSL : ""}
-struct Params { count: u32, s: f32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+      paramsAndBindingsWgsl("count: u32, s: f32", [
+        "read a: array<f32>",
+        "read b: array<f32>",
+        "read_write out: array<f32>",
+      ])
+    }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${elementwiseMainWgsl("i", "p.count")}
   out[i] = ${BINARY_EXPR[op]};
 }
 `);
@@ -152,15 +151,9 @@ fn main(${GRID_BUILTINS}) {
 export function unarySpec(op: UnaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "gelu" ? GELU_WGSL : ""}
-struct Params { count: u32, s: f32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${paramsAndBindingsWgsl("count: u32, s: f32", ["read a: array<f32>", "read_write out: array<f32>"])}
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${elementwiseMainWgsl("i", "p.count")}
   out[i] = ${UNARY_EXPR[op]};
 }
 `);
@@ -173,18 +166,16 @@ fn main(${GRID_BUILTINS}) {
  * @returns The kernel, key `ew-fill`.
  */
 export function fillSpec(): KernelSpec {
-  return cachedSpec("ew-fill", () =>
-    `struct Params { count: u32, bits: u32 }
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
-@group(0) @binding(1) var<uniform> p: Params;
+  return cachedSpec(
+    "ew-fill",
+    () =>
+      `${paramsAndBindingsWgsl("count: u32, bits: u32", ["read_write out: array<u32>"])}
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${elementwiseMainWgsl("i", "p.count")}
   out[i] = p.bits;
 }
-`);
+`,
+  );
 }
 
 /**
@@ -199,10 +190,12 @@ fn main(${GRID_BUILTINS}) {
 export function dropoutSpec(): KernelSpec {
   return cachedSpec("ew-dropout", () =>
     `${PHILOX_WGSL}
-struct Params { count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, keepScale: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${
+      paramsAndBindingsWgsl(
+        "count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, keepScale: f32",
+        ["read x: array<f32>", "read_write out: array<f32>"],
+      )
+    }
 
 ${philoxDrawsWgsl("out[i] = select(0.0, x[i] / p.keepScale, u[j] >= p.threshold);")}
 `);

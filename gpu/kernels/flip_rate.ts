@@ -11,7 +11,14 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import {
+  grid,
+  GRID_BUILTINS,
+  LINEAR_WORKGROUP,
+  packParams,
+  paramsAndBindingsWgsl,
+  WG_1D,
+} from "./_params.ts";
 import {
   assertBuffer,
   assertSizes,
@@ -42,11 +49,13 @@ export function flipCountKernel(): KernelSpec {
     "flip-count",
     () =>
       `// Flip count (SPEC 2.4), first pass: one u32 partial per workgroup.
-struct Params { size: u32 }
-@group(0) @binding(0) var<storage, read> prev: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> next: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+        paramsAndBindingsWgsl("size: u32", [
+          "read prev: array<vec4<f32>>",
+          "read next: array<vec4<f32>>",
+          "read_write partials: array<u32>",
+        ])
+      }
 var<workgroup> red: array<u32, ${WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})

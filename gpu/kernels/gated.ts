@@ -9,7 +9,7 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { elementwiseMainWgsl, grid, packParams } from "./_params.ts";
 import { assertBuffer, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 
 /** The two gated activations of SPEC §3. */
@@ -116,10 +116,7 @@ export function gatedKernel(options: GatedKernelOptions): KernelSpec {
 struct Params { tokens: u32, hidden: u32 }
 ${bindings}
 ${ACTIVATIONS_WGSL}
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.tokens * p.hidden) { return; }
+${elementwiseMainWgsl("i", "p.tokens * p.hidden")}
 ${at}
 ${body}
 }

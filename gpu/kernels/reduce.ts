@@ -20,7 +20,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 
 /** Threads per workgroup of the whole-tensor reductions. */
@@ -78,11 +78,15 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)
  * @returns The kernel, key `reduce-final-scaled`.
  */
 export function sumFinalSpec(): KernelSpec {
-  return cachedSpec("reduce-final-scaled", () =>
-    `struct Params { count: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "reduce-final-scaled",
+    () =>
+      `${
+        paramsAndBindingsWgsl("count: u32, scale: f32", [
+          "read partials: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
 
 @compute @workgroup_size(${REDUCE_THREADS})
@@ -93,7 +97,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
   if (lid == 0u) { out[0] = red[0] * p.scale; }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -154,11 +159,15 @@ export function encodeSum(
  * @returns The kernel, key `reduce-colsum-partial`.
  */
 export function columnPartialSpec(): KernelSpec {
-  return cachedSpec("reduce-colsum-partial", () =>
-    `struct Params { rows: u32, cols: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "reduce-colsum-partial",
+    () =>
+      `${
+        paramsAndBindingsWgsl("rows: u32, cols: u32", [
+          "read x: array<f32>",
+          "read_write partials: array<f32>",
+        ])
+      }
 
 @compute @workgroup_size(${COLUMN_THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -170,7 +179,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = r0; r < r1; r++) { acc += x[r * p.cols + j]; }
   partials[wid.y * p.cols + j] = acc;
 }
-`);
+`,
+  );
 }
 
 /**
@@ -183,10 +193,12 @@ export function columnFinalSpec(): KernelSpec {
   return cachedSpec(
     "reduce-colsum-final",
     () =>
-      `struct Params { chunks: u32, cols: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+      `${
+        paramsAndBindingsWgsl("chunks: u32, cols: u32, scale: f32", [
+          "read partials: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
 @compute @workgroup_size(${COLUMN_THREADS})
 fn main(${GRID_BUILTINS}) {

@@ -13,7 +13,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 
@@ -28,11 +28,15 @@ export const SOFTMAX_THREADS = 64;
  * @returns The kernel, key `softmax-causal`.
  */
 export function causalSoftmaxSpec(): KernelSpec {
-  return cachedSpec("softmax-causal", () =>
-    `struct Params { rows: u32, T: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> s: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-causal",
+    () =>
+      `${
+        paramsAndBindingsWgsl("rows: u32, T: u32, scale: f32", [
+          "read s: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
 @compute @workgroup_size(${SOFTMAX_THREADS})
@@ -58,7 +62,8 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
     out[o + c] = v;
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -69,11 +74,15 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
  * @returns The kernel, key `softmax-causal-serial`.
  */
 export function causalSoftmaxSerialSpec(): KernelSpec {
-  return cachedSpec("softmax-causal-serial", () =>
-    `struct Params { rows: u32, T: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> s: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-causal-serial",
+    () =>
+      `${
+        paramsAndBindingsWgsl("rows: u32, T: u32, scale: f32", [
+          "read s: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
 @compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
 fn main(${GRID_BUILTINS}) {
@@ -82,23 +91,23 @@ fn main(${GRID_BUILTINS}) {
   let o = row * p.T;
   let visible = row % p.T + 1u;
 ${
-      serialTreeReduceWgsl({
-        name: "m",
-        threads: SOFTMAX_THREADS,
-        op: "max",
-        count: "visible",
-        value: (c) => `p.scale * s[o + ${c}]`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "m",
+          threads: SOFTMAX_THREADS,
+          op: "max",
+          count: "visible",
+          value: (c) => `p.scale * s[o + ${c}]`,
+        })
+      }
 ${
-      serialTreeReduceWgsl({
-        name: "total",
-        threads: SOFTMAX_THREADS,
-        op: "sum",
-        count: "visible",
-        value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "total",
+          threads: SOFTMAX_THREADS,
+          op: "sum",
+          count: "visible",
+          value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
+        })
+      }
   let inv = 1.0 / total;
   for (var c = 0u; c < p.T; c++) {
     var v = 0.0;
@@ -106,7 +115,8 @@ ${
     out[o + c] = v;
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -147,12 +157,16 @@ export function encodeCausalSoftmax(
  * @returns The kernel, key `softmax-backward`.
  */
 export function softmaxBackwardSpec(): KernelSpec {
-  return cachedSpec("softmax-backward", () =>
-    `struct Params { rows: u32, width: u32 }
-@group(0) @binding(0) var<storage, read> prob: array<f32>;
-@group(0) @binding(1) var<storage, read> dp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-backward",
+    () =>
+      `${
+        paramsAndBindingsWgsl("rows: u32, width: u32", [
+          "read prob: array<f32>",
+          "read dp: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
 @compute @workgroup_size(${SOFTMAX_THREADS})
@@ -169,7 +183,8 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
     out[o + c] = prob[o + c] * (dp[o + c] - dot);
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -180,12 +195,16 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
  * @returns The kernel, key `softmax-backward-serial`.
  */
 export function softmaxBackwardSerialSpec(): KernelSpec {
-  return cachedSpec("softmax-backward-serial", () =>
-    `struct Params { rows: u32, width: u32 }
-@group(0) @binding(0) var<storage, read> prob: array<f32>;
-@group(0) @binding(1) var<storage, read> dp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-backward-serial",
+    () =>
+      `${
+        paramsAndBindingsWgsl("rows: u32, width: u32", [
+          "read prob: array<f32>",
+          "read dp: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
 @compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
 fn main(${GRID_BUILTINS}) {
@@ -193,19 +212,20 @@ fn main(${GRID_BUILTINS}) {
   if (row >= p.rows) { return; }
   let o = row * p.width;
 ${
-      serialTreeReduceWgsl({
-        name: "dot",
-        threads: SOFTMAX_THREADS,
-        op: "sum",
-        count: "p.width",
-        value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "dot",
+          threads: SOFTMAX_THREADS,
+          op: "sum",
+          count: "p.width",
+          value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
+        })
+      }
   for (var c = 0u; c < p.width; c++) {
     out[o + c] = prob[o + c] * (dp[o + c] - dot);
   }
 }
-`);
+`,
+  );
 }
 
 /**
