@@ -7,14 +7,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 const specs = new Map<string, KernelSpec>();
 
@@ -173,7 +167,7 @@ export function absMaxPartialsSpec(): KernelSpec {
     () =>
       `// max |x| as float32 bits, first pass: one u32 per workgroup of ${4 * q * WG_1D} entries.
 ${
-        paramsAndBindingsWgsl("size: u32", [
+        wgslBindings("size: u32", [
           "read x: array<vec4<u32>>",
           "read_write partials: array<u32>",
         ])

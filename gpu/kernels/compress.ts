@@ -16,15 +16,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  elementwiseMainWgsl,
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
 
 /**
@@ -44,7 +37,7 @@ export function compress24Kernel(): KernelSpec {
     () =>
       `// Compressed 2:4 (SPEC 1.5): two values and a 4-bit code per group, 8 codes per u32.
 ${
-        paramsAndBindingsWgsl("groups: u32", [
+        wgslBindings("groups: u32", [
           "read m: array<vec4<u32>>",
           "read_write values: array<vec2<u32>>",
           "read_write metadata: array<u32>",
@@ -108,14 +101,14 @@ export function decompress24Kernel(): KernelSpec {
     () =>
       `// Decompress 2:4 (SPEC 1.5): each group's two values to the positions its code names.
 ${
-        paramsAndBindingsWgsl("groups: u32", [
+        wgslBindings("groups: u32", [
           "read values: array<vec2<u32>>",
           "read metadata: array<u32>",
           "read_write out: array<vec4<u32>>",
         ])
       }
 
-${elementwiseMainWgsl("g", "p.groups")}
+${wgslItemMain("g", "p.groups")}
   let code = (metadata[g >> 3u] >> (4u * (g & 7u))) & 0xfu;
   let v = values[g];
   let at = vec4<u32>(0u, 1u, 2u, 3u);

@@ -12,7 +12,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
@@ -83,7 +84,7 @@ export function crossEntropyRowsSpec(serial = false): KernelSpec {
     `cross-entropy-rows${serial ? "-serial" : ""}`,
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, C: u32", [
+        wgslBindings("rows: u32, C: u32", [
           "read z: array<f32>",
           "read targets: array<i32>",
           "read_write losses: array<f32>",
@@ -110,7 +111,7 @@ export function crossEntropyBackwardSpec(serial = false): KernelSpec {
     `cross-entropy-backward${serial ? "-serial" : ""}`,
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, C: u32", [
+        wgslBindings("rows: u32, C: u32", [
           "read z: array<f32>",
           "read targets: array<i32>",
           "read dLoss: array<f32>",
@@ -199,10 +200,7 @@ export function crossEntropyTextureSpec(backward: boolean): KernelSpec {
 ${bindings}
 ${flatTexelWgsl("texZ", "zT")}
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
 ${lseTextureWgsl()}
 ${tail}
 }

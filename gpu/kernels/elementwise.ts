@@ -19,7 +19,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
 
@@ -129,14 +130,14 @@ export function binarySpec(op: BinaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "geluBackward" ? GELU_WGSL : ""}
 ${
-      paramsAndBindingsWgsl("count: u32, s: f32", [
+      wgslBindings("count: u32, s: f32", [
         "read a: array<f32>",
         "read b: array<f32>",
         "read_write out: array<f32>",
       ])
     }
 
-${elementwiseMainWgsl("i", "p.count")}
+${wgslItemMain("i", "p.count")}
   out[i] = ${BINARY_EXPR[op]};
 }
 `);
@@ -151,9 +152,9 @@ ${elementwiseMainWgsl("i", "p.count")}
 export function unarySpec(op: UnaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "gelu" ? GELU_WGSL : ""}
-${paramsAndBindingsWgsl("count: u32, s: f32", ["read a: array<f32>", "read_write out: array<f32>"])}
+${wgslBindings("count: u32, s: f32", ["read a: array<f32>", "read_write out: array<f32>"])}
 
-${elementwiseMainWgsl("i", "p.count")}
+${wgslItemMain("i", "p.count")}
   out[i] = ${UNARY_EXPR[op]};
 }
 `);
@@ -169,9 +170,9 @@ export function fillSpec(): KernelSpec {
   return cachedSpec(
     "ew-fill",
     () =>
-      `${paramsAndBindingsWgsl("count: u32, bits: u32", ["read_write out: array<u32>"])}
+      `${wgslBindings("count: u32, bits: u32", ["read_write out: array<u32>"])}
 
-${elementwiseMainWgsl("i", "p.count")}
+${wgslItemMain("i", "p.count")}
   out[i] = p.bits;
 }
 `,
@@ -191,7 +192,7 @@ export function dropoutSpec(): KernelSpec {
   return cachedSpec("ew-dropout", () =>
     `${PHILOX_WGSL}
 ${
-      paramsAndBindingsWgsl(
+      wgslBindings(
         "count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, keepScale: f32",
         ["read x: array<f32>", "read_write out: array<f32>"],
       )

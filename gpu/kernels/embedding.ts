@@ -10,7 +10,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /**
@@ -24,14 +25,14 @@ export function embeddingSpec(): KernelSpec {
     "embedding-gather",
     () =>
       `${
-        paramsAndBindingsWgsl("count: u32, d: u32", [
+        wgslBindings("count: u32, d: u32", [
           "read table: array<f32>",
           "read idx: array<i32>",
           "read_write out: array<f32>",
         ])
       }
 
-${elementwiseMainWgsl("o", "p.count")}
+${wgslItemMain("o", "p.count")}
   let n = o / p.d;
   let j = o % p.d;
   out[o] = table[u32(idx[n]) * p.d + j];
@@ -77,7 +78,7 @@ export function embeddingBackwardSpec(): KernelSpec {
     "embedding-backward",
     () =>
       `${
-        paramsAndBindingsWgsl("count: u32, d: u32", [
+        wgslBindings("count: u32, d: u32", [
           "read dy: array<f32>",
           "read offsets: array<u32>",
           "read positions: array<u32>",
@@ -85,7 +86,7 @@ export function embeddingBackwardSpec(): KernelSpec {
         ])
       }
 
-${elementwiseMainWgsl("o", "p.count")}
+${wgslItemMain("o", "p.count")}
   let v = o / p.d;
   let j = o % p.d;
   var acc = 0.0;

@@ -11,14 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertSizes,
@@ -50,7 +44,7 @@ export function flipCountKernel(): KernelSpec {
     () =>
       `// Flip count (SPEC 2.4), first pass: one u32 partial per workgroup.
 ${
-        paramsAndBindingsWgsl("size: u32", [
+        wgslBindings("size: u32", [
           "read prev: array<vec4<f32>>",
           "read next: array<vec4<f32>>",
           "read_write partials: array<u32>",

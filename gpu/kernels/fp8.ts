@@ -12,7 +12,8 @@
 
 import type { Fp8Format } from "../../reference/fp8.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl, WG_1D } from "./_params.ts";
+import { grid, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertSizes,
@@ -134,7 +135,7 @@ export function fp8ScaleKernel(format: Fp8Format): KernelSpec {
       `// FP8 scale (SPEC 2.9), ${format}: s = min(${f.max} / amax, FLOAT32_MAX), and n / s for n < 16.
 ${EXACT_DIVISION_WGSL}
 ${
-        paramsAndBindingsWgsl("count: u32", [
+        wgslBindings("count: u32", [
           "read partials: array<u32>",
           "read_write scale: array<u32>",
         ])
@@ -261,7 +262,7 @@ fn fp8_dequantize(code: u32) -> f32 {
   return bitcast<f32>(bitcast<u32>(v) | sign);
 }
 
-${elementwiseMainWgsl("i", "p.quads")}
+${wgslItemMain("i", "p.quads")}
   let y = bitcast<vec4<u32>>(x[i] * bitcast<f32>(scale[0]));
   let c = vec4<u32>(fp8_encode(y.x), fp8_encode(y.y), fp8_encode(y.z), fp8_encode(y.w));
   dequantized[i] = vec4<f32>(

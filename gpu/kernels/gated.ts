@@ -9,7 +9,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 
 /** The two gated activations of SPEC §3. */
@@ -116,7 +117,7 @@ export function gatedKernel(options: GatedKernelOptions): KernelSpec {
 struct Params { tokens: u32, hidden: u32 }
 ${bindings}
 ${ACTIVATIONS_WGSL}
-${elementwiseMainWgsl("i", "p.tokens * p.hidden")}
+${wgslItemMain("i", "p.tokens * p.hidden")}
 ${at}
 ${body}
 }

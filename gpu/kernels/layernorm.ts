@@ -18,7 +18,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import {
@@ -66,7 +67,7 @@ function columnLoop(serial: boolean): string {
 }
 
 const FORWARD_BINDINGS = `${
-  paramsAndBindingsWgsl("rows: u32, d: u32, eps: f32", [
+  wgslBindings("rows: u32, d: u32, eps: f32", [
     "read x: array<f32>",
     "read w: array<f32>",
     "read b: array<f32>",
@@ -186,7 +187,7 @@ export function encodeLayerNorm(
 }
 
 const BACKWARD_BINDINGS = `${
-  paramsAndBindingsWgsl("rows: u32, d: u32", [
+  wgslBindings("rows: u32, d: u32", [
     "read x: array<f32>",
     "read w: array<f32>",
     "read mean: array<f32>",
@@ -285,7 +286,7 @@ export function layerNormParamPartialSpec(): KernelSpec {
     "layernorm-backward-dwdb-partial",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, d: u32", [
+        wgslBindings("rows: u32, d: u32", [
           "read x: array<f32>",
           "read mean: array<f32>",
           "read rstd: array<f32>",

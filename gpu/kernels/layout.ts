@@ -8,15 +8,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  elementwiseMainWgsl,
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 const TILE = 16;
@@ -32,7 +25,7 @@ export function transposeSpec(): KernelSpec {
     "layout-transpose",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, cols: u32", [
+        wgslBindings("rows: u32, cols: u32", [
           "read x: array<u32>",
           "read_write out: array<u32>",
         ])
@@ -90,13 +83,13 @@ export function permute0213Spec(): KernelSpec {
     "layout-permute0213",
     () =>
       `${
-        paramsAndBindingsWgsl("count: u32, B: u32, C: u32, D: u32", [
+        wgslBindings("count: u32, B: u32, C: u32, D: u32", [
           "read x: array<u32>",
           "read_write out: array<u32>",
         ])
       }
 
-${elementwiseMainWgsl("o", "p.count")}
+${wgslItemMain("o", "p.count")}
   // o = ((a*C + c)*B + b)*D + d
   let d = o % p.D;
   let q = o / p.D;
@@ -148,13 +141,13 @@ export function columnsSpec(mode: "slice" | "pad"): KernelSpec {
     `layout-${mode}-cols`,
     () =>
       `${
-        paramsAndBindingsWgsl("count: u32, outCols: u32, inCols: u32, start: u32, width: u32", [
+        wgslBindings("count: u32, outCols: u32, inCols: u32, start: u32, width: u32", [
           "read x: array<u32>",
           "read_write out: array<u32>",
         ])
       }
 
-${elementwiseMainWgsl("o", "p.count")}
+${wgslItemMain("o", "p.count")}
   let r = o / p.outCols;
   let j = o % p.outCols;
   ${body}
@@ -241,9 +234,7 @@ export function copySpec(): KernelSpec {
   return cachedSpec(
     "layout-copy",
     () =>
-      `${
-        paramsAndBindingsWgsl("count: u32", ["read src: array<u32>", "read_write dst: array<u32>"])
-      }
+      `${wgslBindings("count: u32", ["read src: array<u32>", "read_write dst: array<u32>"])}
 
 @compute @workgroup_size(${WG_1D})
 fn main(${GRID_BUILTINS}) {

@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /**
@@ -32,7 +33,7 @@ export function maskedDecayKernel(): KernelSpec {
     () =>
       `// Masked decay (SPEC 2.2/2.3): out = grad + alpha * (1 - mask) * w, four entries per thread.
 ${
-        paramsAndBindingsWgsl("quads: u32, alpha: f32", [
+        wgslBindings("quads: u32, alpha: f32", [
           "read grad: array<vec4<u32>>",
           "read w: array<vec4<f32>>",
           "read mask: array<vec4<f32>>",
@@ -40,7 +41,7 @@ ${
         ])
       }
 
-${elementwiseMainWgsl("i", "p.quads")}
+${wgslItemMain("i", "p.quads")}
   let g = grad[i];
   let decayed = bitcast<vec4<u32>>(bitcast<vec4<f32>>(g) + p.alpha * w[i]);
   out[i] = select(decayed, g, mask[i] != vec4<f32>(0.0));

@@ -17,7 +17,7 @@ import {
   remember,
   specCache,
 } from "./_matmul_shared.ts";
-import { paramsAndBindingsWgsl } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 /**
  * 16×16 per thread, 64 threads per workgroup: the default. On llvmpipe (2 cores) it compiles in
@@ -75,7 +75,7 @@ export function matmulRegisterSpec(blocking: MatmulRegisterBlocking = REGISTER_1
     store.push(`}`);
   }
   const code = `${
-    paramsAndBindingsWgsl("M: u32, N: u32, K: u32, lda: u32, ldb: u32", [
+    wgslBindings("M: u32, N: u32, K: u32, lda: u32, ldb: u32", [
       "read A4: array<vec4<f32>>",
       "read B4: array<vec4<f32>>",
       "read_write c: array<f32>",
@@ -118,7 +118,7 @@ export function matmulPackSpec(kMajor: boolean): KernelSpec {
   if (hit) return hit;
   const src = kMajor ? "(b * p.K + k) * p.rows + j" : "(b * p.rows + j) * p.K + k";
   const code = `${
-    paramsAndBindingsWgsl("count: u32, rows: u32, K: u32, ld: u32", [
+    wgslBindings("count: u32, rows: u32, K: u32, ld: u32", [
       "read src: array<f32>",
       "read_write dst: array<f32>",
     ])

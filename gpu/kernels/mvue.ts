@@ -19,7 +19,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertGroupsOfFour, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 import { assertU32, PHILOX_WGSL, philoxKey } from "./rng.ts";
 
@@ -98,13 +99,13 @@ export function mvue24Kernel(options: { uniforms: "philox" | "explicit" }): Kern
     const head = source === "philox"
       ? `${PHILOX_WGSL}
 ${
-        paramsAndBindingsWgsl("groups: u32, stream: u32, key0: u32, key1: u32", [
+        wgslBindings("groups: u32, stream: u32, key0: u32, key1: u32", [
           "read g: array<vec4<f32>>",
           "read_write out: array<vec4<f32>>",
         ])
       }`
       : `${
-        paramsAndBindingsWgsl("groups: u32", [
+        wgslBindings("groups: u32", [
           "read g: array<vec4<f32>>",
           "read uniforms: array<vec2<f32>>",
           "read_write out: array<vec4<f32>>",
@@ -116,7 +117,7 @@ ${
     return `// MVUE 2:4 (SPEC 2.7), uniforms: ${source}; one thread per group of four.
 ${head}
 ${MVUE_WGSL}
-${elementwiseMainWgsl("q", "p.groups")}
+${wgslItemMain("q", "p.groups")}
   ${draw}
   out[q] = mvue24_group(g[q], u.x, u.y);
 }

@@ -20,7 +20,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 
 /** Threads per workgroup of the whole-tensor reductions. */
@@ -82,7 +83,7 @@ export function sumFinalSpec(): KernelSpec {
     "reduce-final-scaled",
     () =>
       `${
-        paramsAndBindingsWgsl("count: u32, scale: f32", [
+        wgslBindings("count: u32, scale: f32", [
           "read partials: array<f32>",
           "read_write out: array<f32>",
         ])
@@ -163,7 +164,7 @@ export function columnPartialSpec(): KernelSpec {
     "reduce-colsum-partial",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, cols: u32", [
+        wgslBindings("rows: u32, cols: u32", [
           "read x: array<f32>",
           "read_write partials: array<f32>",
         ])
@@ -194,7 +195,7 @@ export function columnFinalSpec(): KernelSpec {
     "reduce-colsum-final",
     () =>
       `${
-        paramsAndBindingsWgsl("chunks: u32, cols: u32, scale: f32", [
+        wgslBindings("chunks: u32, cols: u32, scale: f32", [
           "read partials: array<f32>",
           "read_write out: array<f32>",
         ])

@@ -13,14 +13,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 /**
  * WGSL source of the generator, to paste into any kernel that needs random numbers (MVUE,
@@ -138,7 +132,7 @@ export function uniformsKernel(): KernelSpec {
     key: "philox-uniforms",
     code: `${PHILOX_WGSL}
 ${
-      paramsAndBindingsWgsl("count: u32, stream: u32, key0: u32, key1: u32", [
+      wgslBindings("count: u32, stream: u32, key0: u32, key1: u32", [
         "read_write out: array<f32>",
       ])
     }

@@ -21,15 +21,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import {
-  elementwiseMainWgsl,
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  paramsAndBindingsWgsl,
-  WG_1D,
-} from "./_params.ts";
+import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertGroupsOfFour,
@@ -78,14 +71,14 @@ export function softThreshold24Kernel(): KernelSpec {
       `// Soft-threshold 2:4 (SPEC 1.2), one thread per group of four.
 ${SOFT_THRESHOLD_WGSL}
 ${
-        paramsAndBindingsWgsl("groups: u32", [
+        wgslBindings("groups: u32", [
           "read w: array<vec4<u32>>",
           "read_write pruned: array<vec4<u32>>",
           "read_write mask: array<vec4<f32>>",
         ])
       }
 
-${elementwiseMainWgsl("g", "p.groups")}
+${wgslItemMain("g", "p.groups")}
   let b = w[g];
   let keep = keep24(b & vec4<u32>(0x7fffffffu));
   pruned[g] = soft_threshold24(b, keep);
@@ -125,7 +118,7 @@ export function ssteSumsKernel(recipe: SsteSumRecipe): KernelSpec {
       `// Partial sums of the S-STE scale (SPEC 1.3), recipe ${recipe}: one pair per workgroup.
 ${SOFT_THRESHOLD_WGSL}
 ${
-        paramsAndBindingsWgsl("groups: u32", [
+        wgslBindings("groups: u32", [
           "read w: array<vec4<u32>>",
           "read amax: array<u32>",
           "read_write partials: array<f32>",

@@ -13,7 +13,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 
@@ -32,17 +33,14 @@ export function causalSoftmaxSpec(): KernelSpec {
     "softmax-causal",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, T: u32, scale: f32", [
+        wgslBindings("rows: u32, T: u32, scale: f32", [
           "read s: array<f32>",
           "read_write out: array<f32>",
         ])
       }
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
-@compute @workgroup_size(${SOFTMAX_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
+${wgslRowMain(SOFTMAX_THREADS)}
   let o = row * p.T;
   let visible = row % p.T + 1u;
   var mx = -3.4028234663852886e38;
@@ -78,16 +76,13 @@ export function causalSoftmaxSerialSpec(): KernelSpec {
     "softmax-causal-serial",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, T: u32, scale: f32", [
+        wgslBindings("rows: u32, T: u32, scale: f32", [
           "read s: array<f32>",
           "read_write out: array<f32>",
         ])
       }
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.T;
   let visible = row % p.T + 1u;
 ${
@@ -161,7 +156,7 @@ export function softmaxBackwardSpec(): KernelSpec {
     "softmax-backward",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, width: u32", [
+        wgslBindings("rows: u32, width: u32", [
           "read prob: array<f32>",
           "read dp: array<f32>",
           "read_write out: array<f32>",
@@ -169,10 +164,7 @@ export function softmaxBackwardSpec(): KernelSpec {
       }
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
-@compute @workgroup_size(${SOFTMAX_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
+${wgslRowMain(SOFTMAX_THREADS)}
   let o = row * p.width;
   var acc = 0.0;
   for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) { acc += prob[o + c] * dp[o + c]; }
@@ -199,17 +191,14 @@ export function softmaxBackwardSerialSpec(): KernelSpec {
     "softmax-backward-serial",
     () =>
       `${
-        paramsAndBindingsWgsl("rows: u32, width: u32", [
+        wgslBindings("rows: u32, width: u32", [
           "read prob: array<f32>",
           "read dp: array<f32>",
           "read_write out: array<f32>",
         ])
       }
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.width;
 ${
         serialTreeReduceWgsl({

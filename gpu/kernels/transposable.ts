@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { elementwiseMainWgsl, grid, packParams, paramsAndBindingsWgsl } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /** Counts the set bits of a 4-bit row or column slice. */
@@ -192,7 +193,7 @@ export function transposableMask24Kernel(): KernelSpec {
     () =>
       `// Transposable 2:4 mask (SPEC 1.4): best of 90 patterns per 4x4 block, ties to the lowest.
 ${
-        paramsAndBindingsWgsl("blockRows: u32, blockCols: u32", [
+        wgslBindings("blockRows: u32, blockCols: u32", [
           "read w: array<vec4<u32>>",
           "read_write pruned: array<vec4<u32>>",
           "read_write mask: array<vec4<f32>>",
@@ -231,7 +232,7 @@ fn exact_search(a: array<u32, 16>) -> u32 {
   return bestIndex;
 }
 
-${elementwiseMainWgsl("block", "p.blockRows * p.blockCols")}
+${wgslItemMain("block", "p.blockRows * p.blockCols")}
   let bi = block / p.blockCols;
   let bj = block - bi * p.blockCols;
   let base = 4u * bi * p.blockCols + bj; // vec4 index of row 0 of the block
