@@ -398,30 +398,25 @@ async function benchMemoryKernels(run: BenchRun, rows: number, cols: number): Pr
     return [encodeDecompress24(rt, c.values, c.meta, rows, cols)];
   });
   // Gated activations with the matrix as the [T, 2h] input (T = rows, h = cols / 2).
+  const gated = [
+    ["geglu", encodeGeglu, encodeGegluBackward],
+    ["swiglu", encodeSwiglu, encodeSwigluBackward],
+  ] as const;
   for (const layout of ["row-major", "column-major"] as const) {
     const tag = layout === "row-major" ? "row" : "col";
-    await run.bandwidth(
-      `geglu ${tag}`,
-      shape,
-      6 * n,
-      "4N + 2N",
-      (i) => [encodeGeglu(rt, set(i).g, rows, h, { layout })],
-    );
-    await run.bandwidth(`gegluBackward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
-      const s = set(i);
-      return [encodeGegluBackward(rt, s.g, s.dy, rows, h, { layout })];
-    });
-    await run.bandwidth(
-      `swiglu ${tag}`,
-      shape,
-      6 * n,
-      "4N + 2N",
-      (i) => [encodeSwiglu(rt, set(i).g, rows, h, { layout })],
-    );
-    await run.bandwidth(`swigluBackward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
-      const s = set(i);
-      return [encodeSwigluBackward(rt, s.g, s.dy, rows, h, { layout })];
-    });
+    for (const [name, forward, backward] of gated) {
+      await run.bandwidth(
+        `${name} ${tag}`,
+        shape,
+        6 * n,
+        "4N + 2N",
+        (i) => [forward(rt, set(i).g, rows, h, { layout })],
+      );
+      await run.bandwidth(`${name}Backward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
+        const s = set(i);
+        return [backward(rt, s.g, s.dy, rows, h, { layout })];
+      });
+    }
   }
   for (const s of sets) {
     const { w, g, m1, m2, dy, pruned, comp } = s;
