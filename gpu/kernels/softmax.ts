@@ -13,13 +13,24 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
 import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
 export const SOFTMAX_THREADS = 64;
+
+// The interfaces, each shared by the workgroup-per-row kernel and its serial twin.
+const CAUSAL_BINDINGS = wgslBindings("rows: u32, T: u32, scale: f32", [
+  "read s: array<f32>",
+  "read_write out: array<f32>",
+]);
+const BACKWARD_BINDINGS = wgslBindings("rows: u32, width: u32", [
+  "read prob: array<f32>",
+  "read dp: array<f32>",
+  "read_write out: array<f32>",
+]);
 
 /**
  * The causal softmax kernel: row `r` of each `[T, T]` slice normalises `scale·s[r, 0..r]`
@@ -32,12 +43,7 @@ export function causalSoftmaxSpec(): KernelSpec {
   return cachedSpec(
     "softmax-causal",
     () =>
-      `${
-        wgslBindings("rows: u32, T: u32, scale: f32", [
-          "read s: array<f32>",
-          "read_write out: array<f32>",
-        ])
-      }
+      `${CAUSAL_BINDINGS}
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
 ${wgslRowMain(SOFTMAX_THREADS)}
@@ -75,12 +81,7 @@ export function causalSoftmaxSerialSpec(): KernelSpec {
   return cachedSpec(
     "softmax-causal-serial",
     () =>
-      `${
-        wgslBindings("rows: u32, T: u32, scale: f32", [
-          "read s: array<f32>",
-          "read_write out: array<f32>",
-        ])
-      }
+      `${CAUSAL_BINDINGS}
 
 ${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.T;
@@ -155,13 +156,7 @@ export function softmaxBackwardSpec(): KernelSpec {
   return cachedSpec(
     "softmax-backward",
     () =>
-      `${
-        wgslBindings("rows: u32, width: u32", [
-          "read prob: array<f32>",
-          "read dp: array<f32>",
-          "read_write out: array<f32>",
-        ])
-      }
+      `${BACKWARD_BINDINGS}
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
 ${wgslRowMain(SOFTMAX_THREADS)}
@@ -190,13 +185,7 @@ export function softmaxBackwardSerialSpec(): KernelSpec {
   return cachedSpec(
     "softmax-backward-serial",
     () =>
-      `${
-        wgslBindings("rows: u32, width: u32", [
-          "read prob: array<f32>",
-          "read dp: array<f32>",
-          "read_write out: array<f32>",
-        ])
-      }
+      `${BACKWARD_BINDINGS}
 
 ${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.width;
