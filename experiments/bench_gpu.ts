@@ -91,18 +91,17 @@ const FULL: BenchConfig = {
   copyBytes: 256 * 1024 ** 2,
 };
 
+// The smoke-test sizes; the batching rule (batches, minBatchMs, maxSets) stays FULL's.
 const QUICK: BenchConfig = {
+  ...FULL,
   shapes: [[64, 256], [256, 64], [256, 1024]],
   layers: [[64, 256], [256, 64], [256, 1024]],
   tokens: 128,
-  batches: 3,
   warmup: 1,
   latencyFactor: 20,
-  minBatchMs: 200,
   maxReps: 20_000,
   chunkBytes: 64 * 1024 ** 2,
   rotateBytes: 8 * 1024 ** 2,
-  maxSets: 8,
   copyBytes: 16 * 1024 ** 2,
 };
 
