@@ -12,8 +12,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
-import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
@@ -59,17 +59,19 @@ ${
   let lse = m + log(total);`;
 }
 
-/** The per-row head of the kernels: the row index, either per workgroup or per invocation. */
-function rowHead(serial: boolean): string {
-  return serial
-    ? `@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;`
+/**
+ * The common start of the loss and gradient kernels: the row index (per workgroup, or per
+ * invocation when `serial`), the bound check, the row offset `o` and the row's `lse`.
+ */
+function rowLogSumExp(serial: boolean): string {
+  const head = serial
+    ? wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)
     : `var<workgroup> red: array<f32, ${CE_THREADS}>;
 
-@compute @workgroup_size(${CE_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};`;
+${wgslRowMain(CE_THREADS)}`;
+  return `${head}
+  let o = row * p.C;
+${serial ? lseSerialWgsl() : lseWgsl()}`;
 }
 
 /**
@@ -90,10 +92,7 @@ export function crossEntropyRowsSpec(serial = false): KernelSpec {
           "read_write losses: array<f32>",
         ])
       }
-${rowHead(serial)}
-  if (row >= p.rows) { return; }
-  let o = row * p.C;
-${serial ? lseSerialWgsl() : lseWgsl()}
+${rowLogSumExp(serial)}
   if (${serial ? "true" : "lid == 0u"}) { losses[row] = lse - z[o + u32(targets[row])]; }
 }
 `,
@@ -118,10 +117,7 @@ export function crossEntropyBackwardSpec(serial = false): KernelSpec {
           "read_write out: array<f32>",
         ])
       }
-${rowHead(serial)}
-  if (row >= p.rows) { return; }
-  let o = row * p.C;
-${serial ? lseSerialWgsl() : lseWgsl()}
+${rowLogSumExp(serial)}
   let factor = dLoss[0] / f32(p.rows);
   let t = u32(targets[row]);
   for (var c = ${serial ? "0u" : "lid"}; c < p.C; c += ${serial ? "1u" : `${CE_THREADS}u`}) {
