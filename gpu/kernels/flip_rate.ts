@@ -11,14 +11,14 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertSizes,
   cachedSpec,
   finalReduceSpec,
-  workgroupReduceWgsl,
+  quadPartialsWgsl,
 } from "./_sparse.ts";
 
 /** `vec4` quads each thread of the first pass counts. */
@@ -50,25 +50,17 @@ ${
           "read_write partials: array<u32>",
         ])
       }
-var<workgroup> red: array<u32, ${WG_1D}>;
-
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let wg = ${LINEAR_WORKGROUP};
-  var count = 0u;
-  for (var k = 0u; k < ${QUADS_PER_THREAD}u; k++) {
-    let quad = (wg * ${QUADS_PER_THREAD}u + k) * ${WG_1D}u + lid;
-    if (4u * quad < p.size) {
-      let differs = (prev[quad] != vec4<f32>(0.0)) != (next[quad] != vec4<f32>(0.0));
+${
+        quadPartialsWgsl({
+          quadsPerThread: QUADS_PER_THREAD,
+          acc: "count",
+          op: "sum",
+          fold:
+            `      let differs = (prev[quad] != vec4<f32>(0.0)) != (next[quad] != vec4<f32>(0.0));
       let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
-      count += dot(select(vec4<u32>(0u), vec4<u32>(1u), differs & inside), vec4<u32>(1u));
-    }
-  }
-  red[lid] = count;
-${workgroupReduceWgsl({ type: "u32", op: "sum", components: 1 }, WG_1D)}
-  if (lid == 0u) { partials[wg] = red[0]; }
-}
-`,
+      count += dot(select(vec4<u32>(0u), vec4<u32>(1u), differs & inside), vec4<u32>(1u));`,
+        })
+      }`,
   );
 }
 
