@@ -24,8 +24,8 @@ import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import {
   assertColumnGrid,
-  CHUNK_ROWS,
   COLUMN_THREADS,
+  columnChunkMainWgsl,
   columnChunks,
   encodeColumnFinal,
 } from "./reduce.ts";
@@ -296,12 +296,7 @@ export function layerNormParamPartialSpec(): KernelSpec {
         ])
       }
 
-@compute @workgroup_size(${COLUMN_THREADS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let j = wid.x * ${COLUMN_THREADS}u + lid;
-  if (j >= p.d) { return; }
-  let r0 = wid.y * ${CHUNK_ROWS}u;
-  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+${columnChunkMainWgsl("p.d")}
   var aw = 0.0;
   var ab = 0.0;
   for (var r = r0; r < r1; r++) {

@@ -33,6 +33,22 @@ export const CHUNK_ROWS = 64;
 /** Threads (columns) per workgroup of the column sums. */
 export const COLUMN_THREADS = 64;
 
+/**
+ * The opening of a column-chunk kernel (grid `[⌈cols/COLUMN_THREADS⌉, chunks]`): column `j`, the
+ * early return past `cols`, and the chunk's rows `[r0, r1)` of `p.rows`. The caller closes the brace.
+ *
+ * @param cols The WGSL expression of the column count, e.g. `"p.cols"`.
+ * @returns The WGSL lines, without a final newline.
+ */
+export function columnChunkMainWgsl(cols: string): string {
+  return `@compute @workgroup_size(${COLUMN_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.x * ${COLUMN_THREADS}u + lid;
+  if (j >= ${cols}) { return; }
+  let r0 = wid.y * ${CHUNK_ROWS}u;
+  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);`;
+}
+
 /** What a whole-tensor reduction sums: `x²` of one input, or `a·b` of two. */
 export type SumKind = "squares" | "dot";
 
@@ -170,12 +186,7 @@ export function columnPartialSpec(): KernelSpec {
         ])
       }
 
-@compute @workgroup_size(${COLUMN_THREADS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let j = wid.x * ${COLUMN_THREADS}u + lid;
-  if (j >= p.cols) { return; }
-  let r0 = wid.y * ${CHUNK_ROWS}u;
-  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+${columnChunkMainWgsl("p.cols")}
   var acc = 0.0;
   for (var r = r0; r < r1; r++) { acc += x[r * p.cols + j]; }
   partials[wid.y * p.cols + j] = acc;
