@@ -67,6 +67,9 @@ import {
   encodeGegluBackward,
   encodeSwiglu,
   encodeSwigluBackward,
+  type GatedActivation,
+  type GatedBackwardEncoder,
+  type GatedForwardEncoder,
 } from "./kernels/gated.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
 import {
@@ -459,9 +462,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    const [n, h] = [t.shape[0], t.shape[1] / 2];
-    return this.#wrap(encodeGeglu(this.runtime, t.buffer, n, h), [n, h], "f32");
+    return this.#gated("geglu", x);
   }
 
   /**
@@ -470,9 +471,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    const out = encodeGegluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
-    return this.#like(t, out);
+    return this.#gatedBackward("geglu", x, dy);
   }
 
   /**
@@ -481,9 +480,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    const [n, h] = [t.shape[0], t.shape[1] / 2];
-    return this.#wrap(encodeSwiglu(this.runtime, t.buffer, n, h), [n, h], "f32");
+    return this.#gated("swiglu", x);
   }
 
   /**
@@ -492,9 +489,21 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    const out = encodeSwigluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
-    return this.#like(t, out);
+    return this.#gatedBackward("swiglu", x, dy);
+  }
+
+  // The four gated methods differ only in the activation: its name in errors and its encoders.
+  #gated(activation: GatedActivation, x: Tensor): Tensor {
+    const { name, forward } = GATED[activation];
+    const t = this.#check.gatedInput(x, `apply ${name}`);
+    const [n, h] = [t.shape[0], t.shape[1] / 2];
+    return this.#wrap(forward(this.runtime, t.buffer, n, h), [n, h], "f32");
+  }
+
+  #gatedBackward(activation: GatedActivation, x: Tensor, dy: Tensor): Tensor {
+    const { name, backward } = GATED[activation];
+    const [t, g] = this.#check.gatedPair(x, dy, `apply the ${name} backward pass`);
+    return this.#like(t, backward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]));
   }
 
   /**
@@ -827,6 +836,15 @@ function f32Bits(v: number): number {
 }
 
 /** How the shared input checks see a {@linkcode GpuTensor}. */
+// Each gated activation's name in error messages and its two encoders.
+const GATED: Record<
+  GatedActivation,
+  { name: string; forward: GatedForwardEncoder; backward: GatedBackwardEncoder }
+> = {
+  geglu: { name: "GEGLU", forward: encodeGeglu, backward: encodeGegluBackward },
+  swiglu: { name: "SwiGLU", forward: encodeSwiglu, backward: encodeSwigluBackward },
+};
+
 const GPU_TENSORS: TensorKind<GpuTensor> = {
   backend: "GpuBackend",
   is: (t): t is GpuTensor => t instanceof GpuTensor,
