@@ -69,7 +69,13 @@ export function layerNormBackward(
   return { dx: dxT, dw: ctx.filled([d], dwAcc), db: ctx.filled([d], dbAcc) };
 }
 
-export function causalSoftmax(ctx: ReferenceContext, s: Tensor, scale: number): Tensor {
+// `exp` is Math.exp for the reference; the CPU backend passes its table-driven exp (SPEC §10.6).
+export function causalSoftmax(
+  ctx: ReferenceContext,
+  s: Tensor,
+  scale: number,
+  exp: (x: number) => number = Math.exp,
+): Tensor {
   const action = "apply the causal softmax";
   const { S, batch, T } = ctx.check.causalSoftmax(s, scale, action);
   const res = ctx.alloc(S.shape), out = floats(res);
@@ -90,10 +96,11 @@ export function causalSoftmax(ctx: ReferenceContext, s: Tensor, scale: number): 
       }
       let sum = 0;
       for (let c = 0; c <= r; c++) {
-        z[c] = Math.exp(z[c] - max);
+        z[c] = exp(z[c] - max);
         sum += z[c];
       }
       for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
+      for (let c = r + 1; c < T; c++) out[o + c] = 0; // a pooled buffer is not zeroed
     }
   }
   return res;

@@ -484,33 +484,7 @@ export class CpuBackend implements Backend {
 
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
   causalSoftmax(s: Tensor, scale: number): Tensor {
-    const action = "apply the causal softmax";
-    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
-    const res = this.#alloc(S.shape), out = f32(res), d = f32(S);
-    const z = new Float64Array(T);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < T; r++) {
-        const o = (b * T + r) * T;
-        let max = -Infinity;
-        for (let c = 0; c <= r; c++) {
-          z[c] = scale * d[o + c];
-          if (z[c] > max) max = z[c];
-        }
-        if (!Number.isFinite(max)) {
-          throw new RangeError(
-            `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
-          );
-        }
-        let sum = 0;
-        for (let c = 0; c <= r; c++) {
-          z[c] = fastExp(z[c] - max);
-          sum += z[c];
-        }
-        for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
-        for (let c = r + 1; c < T; c++) out[o + c] = 0;
-      }
-    }
-    return res;
+    return refNN.causalSoftmax(this.#ctx, s, scale, fastExp);
   }
 
   /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis (the reference's loop). */
