@@ -8,6 +8,7 @@
 
 import type { LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
+import { uniform4 } from "../reference/rng.ts";
 
 export function layerNorm(
   ctx: ReferenceContext,
@@ -101,6 +102,28 @@ export function causalSoftmax(
       }
       for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
       for (let c = r + 1; c < T; c++) out[o + c] = 0; // a pooled buffer is not zeroed
+    }
+  }
+  return res;
+}
+
+// Inverted dropout on the counter-based RNG: element i is kept iff uniform4(seed, stream, i/4)
+// [i % 4] >= p, then scaled by 1/(1 − p). Every element is written (pooled buffers are fine).
+export function dropout(
+  ctx: ReferenceContext,
+  x: Tensor,
+  p: number,
+  seed: number,
+  stream: number,
+): Tensor {
+  const t = ctx.check.dropout(x, p, seed, stream, "apply dropout");
+  const res = ctx.alloc(t.shape), out = floats(res);
+  const d = t.storage.data, keepScale = 1 - p;
+  for (let q = 0; 4 * q < out.length; q++) {
+    const u = uniform4(seed, stream, q);
+    for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
+      const i = 4 * q + l;
+      out[i] = u[l] >= p ? d[i] / keepScale : 0;
     }
   }
   return res;

@@ -32,7 +32,6 @@ import {
   swiglu as swigluOracle,
   swigluBackward as swigluBackwardOracle,
 } from "../reference/gated.ts";
-import { uniform4 } from "../reference/rng.ts";
 import { erfc } from "./_erfc.ts";
 import {
   checkFill,
@@ -463,18 +462,7 @@ export class ReferenceBackend implements Backend {
    * `stream` not an integer in `[0, 2^32)`.
    */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    const action = "apply dropout";
-    const t = this.#check.dropout(x, p, seed, stream, action);
-    const res = this.#alloc(t.shape), out = floats(res);
-    const d = t.storage.data, keepScale = 1 - p;
-    for (let q = 0; 4 * q < out.length; q++) {
-      const u = uniform4(seed, stream, q);
-      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
-        const i = 4 * q + l;
-        out[i] = u[l] >= p ? d[i] / keepScale : 0;
-      }
-    }
-    return res;
+    return nn.dropout(this.#ctx, x, p, seed, stream);
   }
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------

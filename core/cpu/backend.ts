@@ -21,7 +21,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "../backend.ts";
-import { uniform4 } from "../../reference/rng.ts";
 import {
   checkFill,
   checkFinite,
@@ -452,16 +451,7 @@ export class CpuBackend implements Backend {
 
   /** Inverted dropout with the counter-based RNG (as the reference). */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    const t = this.#check.dropout(x, p, seed, stream, "apply dropout");
-    const res = this.#alloc(t.shape), out = f32(res), d = f32(t), keepScale = 1 - p;
-    for (let q = 0; 4 * q < out.length; q++) {
-      const u = uniform4(seed, stream, q);
-      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
-        const i = 4 * q + l;
-        out[i] = u[l] >= p ? d[i] / keepScale : 0;
-      }
-    }
-    return res;
+    return refNN.dropout(this.#ctx, x, p, seed, stream);
   }
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------
