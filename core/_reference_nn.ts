@@ -9,6 +9,12 @@
 import type { LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
 import { uniform4 } from "../reference/rng.ts";
+import {
+  geglu as gegluOracle,
+  gegluBackward as gegluBackwardOracle,
+  swiglu as swigluOracle,
+  swigluBackward as swigluBackwardOracle,
+} from "../reference/gated.ts";
 
 export function layerNorm(
   ctx: ReferenceContext,
@@ -105,6 +111,31 @@ export function causalSoftmax(
     }
   }
   return res;
+}
+
+// Each gated activation's name in error messages and its two `reference/gated.ts` oracles.
+const GATED = {
+  geglu: { name: "GEGLU", forward: gegluOracle, backward: gegluBackwardOracle },
+  swiglu: { name: "SwiGLU", forward: swigluOracle, backward: swigluBackwardOracle },
+} as const;
+
+/** GEGLU or SwiGLU on `[N, 2h]` rows `[x | gate]` → `[N, h]`, through the oracle. */
+export function gated(ctx: ReferenceContext, activation: keyof typeof GATED, x: Tensor): Tensor {
+  const { name, forward } = GATED[activation];
+  const t = ctx.check.gatedInput(x, `apply ${name}`);
+  return ctx.fromMatrix(forward(ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+}
+
+/** The backward pass of {@linkcode gated} → `[N, 2h]` = `[∂x | ∂gate]`, through the oracle. */
+export function gatedBackward(
+  ctx: ReferenceContext,
+  activation: keyof typeof GATED,
+  x: Tensor,
+  dy: Tensor,
+): Tensor {
+  const { name, backward } = GATED[activation];
+  const [t, g] = ctx.check.gatedPair(x, dy, `apply the ${name} backward pass`);
+  return ctx.fromMatrix(backward(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
 }
 
 // Inverted dropout on the counter-based RNG: element i is kept iff uniform4(seed, stream, i/4)

@@ -26,12 +26,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "./backend.ts";
-import {
-  geglu as gegluOracle,
-  gegluBackward as gegluBackwardOracle,
-  swiglu as swigluOracle,
-  swigluBackward as swigluBackwardOracle,
-} from "../reference/gated.ts";
 import { erfc } from "./_erfc.ts";
 import {
   checkFill,
@@ -414,8 +408,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return nn.gated(this.#ctx, "geglu", x);
   }
 
   /**
@@ -424,11 +417,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    return this.#ctx.fromMatrix(
-      gegluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
-      t.shape,
-    );
+    return nn.gatedBackward(this.#ctx, "geglu", x, dy);
   }
 
   /**
@@ -437,8 +426,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return nn.gated(this.#ctx, "swiglu", x);
   }
 
   /**
@@ -447,11 +435,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    return this.#ctx.fromMatrix(
-      swigluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
-      t.shape,
-    );
+    return nn.gatedBackward(this.#ctx, "swiglu", x, dy);
   }
 
   /**
