@@ -350,8 +350,7 @@ export class GpuBackend implements Backend {
    */
   transpose(a: Tensor): Tensor {
     const action = "transpose";
-    const x = this.#check.float(a, action);
-    const [rows, cols] = dims2(x, action);
+    const [x, rows, cols] = this.#floatMatrix(a, action);
     if (Math.ceil(rows / 16) > 65535 || Math.ceil(cols / 16) > 65535) {
       throw new RangeError(`Cannot ${action}: ${fmt(x.shape)} exceeds the dispatch grid`);
     }
@@ -490,6 +489,13 @@ export class GpuBackend implements Backend {
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
     return this.#gatedBackward("swiglu", x, dy);
+  }
+
+  // A float 2-D operand with its dimensions: the first check of the matrix methods.
+  #floatMatrix(t: Tensor, action: string): [GpuTensor, number, number] {
+    const m = this.#check.float(t, action);
+    const [rows, cols] = dims2(m, action);
+    return [m, rows, cols];
   }
 
   // The four gated methods differ only in the activation: its name in errors and its encoders.
@@ -685,8 +691,7 @@ export class GpuBackend implements Backend {
    * `cols % m !== 0`.
    */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    const W = this.#check.float(w, `prune to ${n}:${m}`);
-    const [rows, cols] = dims2(W, `prune to ${n}:${m}`);
+    const [W, rows, cols] = this.#floatMatrix(w, `prune to ${n}:${m}`);
     const r = encodePruneNM(this.runtime, W.buffer, rows, cols, n, m);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
   }
@@ -698,8 +703,7 @@ export class GpuBackend implements Backend {
    */
   softThreshold24(w: Tensor): PrunedTensor {
     const action = "soft-threshold to 2:4";
-    const W = this.#check.float(w, action);
-    const [rows, cols] = dims2(W, action);
+    const [W, rows, cols] = this.#floatMatrix(w, action);
     const r = encodeSoftThreshold24(this.runtime, W.buffer, rows, cols);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
   }
@@ -712,8 +716,7 @@ export class GpuBackend implements Backend {
    */
   transposableMask24(w: Tensor): Tensor {
     const action = "find a transposable 2:4 mask";
-    const W = this.#check.float(w, action);
-    const [rows, cols] = dims2(W, action);
+    const [W, rows, cols] = this.#floatMatrix(w, action);
     const r = encodeTransposableMask24(this.runtime, W.buffer, rows, cols);
     this.runtime.free(r.pruned);
     this.runtime.free(r.indices);
@@ -728,8 +731,7 @@ export class GpuBackend implements Backend {
    */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
     const action = "sample MVUE 2:4";
-    const G = this.#check.float(g, action);
-    const [rows, cols] = dims2(G, action);
+    const [G, rows, cols] = this.#floatMatrix(g, action);
     return this.#like(G, encodeMvue24(this.runtime, G.buffer, rows, cols, seed, stream));
   }
 
