@@ -39,12 +39,6 @@ import {
 } from "../_reference_storage.ts";
 import * as refNN from "../_reference_nn.ts";
 import * as refSparse from "../_reference_sparse.ts";
-import {
-  geglu as gegluOracle,
-  gegluBackward as gegluBackwardOracle,
-  swiglu as swigluOracle,
-  swigluBackward as swigluBackwardOracle,
-} from "../../reference/gated.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
@@ -425,28 +419,22 @@ export class CpuBackend implements Backend {
 
   /** GEGLU on `[N, 2h]` (the reference's oracle). */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return refNN.gated(this.#ctx, "geglu", x);
   }
 
   /** GEGLU backward (the reference's oracle). */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    const ctx = this.#ctx;
-    return ctx.fromMatrix(gegluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
+    return refNN.gatedBackward(this.#ctx, "geglu", x, dy);
   }
 
   /** SwiGLU on `[N, 2h]` (the reference's oracle). */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return refNN.gated(this.#ctx, "swiglu", x);
   }
 
   /** SwiGLU backward (the reference's oracle). */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    const ctx = this.#ctx;
-    return ctx.fromMatrix(swigluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
+    return refNN.gatedBackward(this.#ctx, "swiglu", x, dy);
   }
 
   /** Inverted dropout with the counter-based RNG (as the reference). */
