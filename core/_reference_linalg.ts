@@ -8,7 +8,12 @@
 
 import type { MatmulOptions, Tensor } from "./backend.ts";
 import { dims2 } from "./backend_checks.ts";
-import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
+import {
+  floats,
+  type FloatStorage,
+  type ReferenceContext,
+  type ReferenceTensor,
+} from "./_reference_storage.ts";
 
 export function matmul(
   ctx: ReferenceContext,
@@ -74,23 +79,36 @@ export function permute0213(
 }
 
 export function sliceCols(ctx: ReferenceContext, x: Tensor, start: number, width: number): Tensor {
-  const action = "slice columns";
-  const { t, rows, cols } = ctx.check.sliceCols(x, start, width, action);
-  const res = ctx.alloc([rows, width]), out = floats(res);
-  const d = t.storage.data as FloatStorage;
-  for (let r = 0; r < rows; r++) {
-    out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
-  }
-  return res;
+  const { t, rows, cols } = ctx.check.sliceCols(x, start, width, "slice columns");
+  return copyColumns(ctx, t, rows, width, { stride: cols, start }, { stride: width, start: 0 });
 }
 
 export function padCols(ctx: ReferenceContext, x: Tensor, start: number, cols: number): Tensor {
-  const action = "pad columns";
-  const { t, rows, width } = ctx.check.padCols(x, start, cols, action);
-  const res = ctx.alloc([rows, cols]), out = floats(res);
+  const { t, rows, width } = ctx.check.padCols(x, start, cols, "pad columns");
+  return copyColumns(ctx, t, rows, width, { stride: width, start: 0 }, { stride: cols, start });
+}
+
+/** Where a block of columns sits in a row-major matrix: its row length and first column. */
+interface ColumnPlace {
+  stride: number;
+  start: number;
+}
+
+// The one loop of sliceCols and padCols: a new [rows, to.stride] tensor holding, per row, the
+// `width` values of `t` at `from`, placed at `to`; zeros elsewhere.
+function copyColumns(
+  ctx: ReferenceContext,
+  t: ReferenceTensor,
+  rows: number,
+  width: number,
+  from: ColumnPlace,
+  to: ColumnPlace,
+): Tensor {
+  const res = ctx.alloc([rows, to.stride]), out = floats(res);
   const d = t.storage.data as FloatStorage;
   for (let r = 0; r < rows; r++) {
-    out.set(d.subarray(r * width, (r + 1) * width), r * cols + start);
+    const src = r * from.stride + from.start;
+    out.set(d.subarray(src, src + width), r * to.stride + to.start);
   }
   return res;
 }

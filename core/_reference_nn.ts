@@ -8,6 +8,13 @@
 
 import type { LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
+import { uniform4 } from "../reference/rng.ts";
+import {
+  geglu as gegluOracle,
+  gegluBackward as gegluBackwardOracle,
+  swiglu as swigluOracle,
+  swigluBackward as swigluBackwardOracle,
+} from "../reference/gated.ts";
 
 export function layerNorm(
   ctx: ReferenceContext,
@@ -69,7 +76,13 @@ export function layerNormBackward(
   return { dx: dxT, dw: ctx.filled([d], dwAcc), db: ctx.filled([d], dbAcc) };
 }
 
-export function causalSoftmax(ctx: ReferenceContext, s: Tensor, scale: number): Tensor {
+// `exp` is Math.exp for the reference; the CPU backend passes its table-driven exp (SPEC §10.6).
+export function causalSoftmax(
+  ctx: ReferenceContext,
+  s: Tensor,
+  scale: number,
+  exp: (x: number) => number = Math.exp,
+): Tensor {
   const action = "apply the causal softmax";
   const { S, batch, T } = ctx.check.causalSoftmax(s, scale, action);
   const res = ctx.alloc(S.shape), out = floats(res);
@@ -90,10 +103,58 @@ export function causalSoftmax(ctx: ReferenceContext, s: Tensor, scale: number): 
       }
       let sum = 0;
       for (let c = 0; c <= r; c++) {
-        z[c] = Math.exp(z[c] - max);
+        z[c] = exp(z[c] - max);
         sum += z[c];
       }
       for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
+      for (let c = r + 1; c < T; c++) out[o + c] = 0; // a pooled buffer is not zeroed
+    }
+  }
+  return res;
+}
+
+// Each gated activation's name in error messages and its two `reference/gated.ts` oracles.
+const GATED = {
+  geglu: { name: "GEGLU", forward: gegluOracle, backward: gegluBackwardOracle },
+  swiglu: { name: "SwiGLU", forward: swigluOracle, backward: swigluBackwardOracle },
+} as const;
+
+/** GEGLU or SwiGLU on `[N, 2h]` rows `[x | gate]` → `[N, h]`, through the oracle. */
+export function gated(ctx: ReferenceContext, activation: keyof typeof GATED, x: Tensor): Tensor {
+  const { name, forward } = GATED[activation];
+  const t = ctx.check.gatedInput(x, `apply ${name}`);
+  return ctx.fromMatrix(forward(ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+}
+
+/** The backward pass of {@linkcode gated} → `[N, 2h]` = `[∂x | ∂gate]`, through the oracle. */
+export function gatedBackward(
+  ctx: ReferenceContext,
+  activation: keyof typeof GATED,
+  x: Tensor,
+  dy: Tensor,
+): Tensor {
+  const { name, backward } = GATED[activation];
+  const [t, g] = ctx.check.gatedPair(x, dy, `apply the ${name} backward pass`);
+  return ctx.fromMatrix(backward(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
+}
+
+// Inverted dropout on the counter-based RNG: element i is kept iff uniform4(seed, stream, i/4)
+// [i % 4] >= p, then scaled by 1/(1 − p). Every element is written (pooled buffers are fine).
+export function dropout(
+  ctx: ReferenceContext,
+  x: Tensor,
+  p: number,
+  seed: number,
+  stream: number,
+): Tensor {
+  const t = ctx.check.dropout(x, p, seed, stream, "apply dropout");
+  const res = ctx.alloc(t.shape), out = floats(res);
+  const d = t.storage.data, keepScale = 1 - p;
+  for (let q = 0; 4 * q < out.length; q++) {
+    const u = uniform4(seed, stream, q);
+    for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
+      const i = 4 * q + l;
+      out[i] = u[l] >= p ? d[i] / keepScale : 0;
     }
   }
   return res;

@@ -106,6 +106,18 @@ export function parseStrictJson(text: string): StrictJson {
     at += literal.length;
     return value;
   };
+  // After an object member or array element: a comma (consumed, false) or the closing bracket
+  // (consumed, true); anything else fails.
+  const closes = (close: "}" | "]"): boolean => {
+    skipSpace();
+    if (text[at] === ",") {
+      at++;
+      return false;
+    }
+    if (text[at] !== close) fail(`expected ',' or '${close}'`);
+    at++;
+    return true;
+  };
   const parseValue = (depth: number): StrictJson => {
     if (depth > MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
     skipSpace();
@@ -131,16 +143,7 @@ export function parseStrictJson(text: string): StrictJson {
         if (text[at] !== ":") fail("expected ':'");
         at++;
         object[key] = parseValue(depth + 1);
-        skipSpace();
-        if (text[at] === ",") {
-          at++;
-          continue;
-        }
-        if (text[at] === "}") {
-          at++;
-          return object;
-        }
-        fail("expected ',' or '}'");
+        if (closes("}")) return object;
       }
     }
     if (c === "[") {
@@ -153,16 +156,7 @@ export function parseStrictJson(text: string): StrictJson {
       }
       while (true) {
         array.push(parseValue(depth + 1));
-        skipSpace();
-        if (text[at] === ",") {
-          at++;
-          continue;
-        }
-        if (text[at] === "]") {
-          at++;
-          return array;
-        }
-        fail("expected ',' or ']'");
+        if (closes("]")) return array;
       }
     }
     if (c === '"') return parseString();

@@ -26,13 +26,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "./backend.ts";
-import {
-  geglu as gegluOracle,
-  gegluBackward as gegluBackwardOracle,
-  swiglu as swigluOracle,
-  swigluBackward as swigluBackwardOracle,
-} from "../reference/gated.ts";
-import { uniform4 } from "../reference/rng.ts";
 import { erfc } from "./_erfc.ts";
 import {
   checkFill,
@@ -415,8 +408,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return nn.gated(this.#ctx, "geglu", x);
   }
 
   /**
@@ -425,11 +417,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    return this.#ctx.fromMatrix(
-      gegluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
-      t.shape,
-    );
+    return nn.gatedBackward(this.#ctx, "geglu", x, dy);
   }
 
   /**
@@ -438,8 +426,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return nn.gated(this.#ctx, "swiglu", x);
   }
 
   /**
@@ -448,11 +435,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    return this.#ctx.fromMatrix(
-      swigluBackwardOracle(this.#ctx.toMatrix(t), this.#ctx.toMatrix(g)),
-      t.shape,
-    );
+    return nn.gatedBackward(this.#ctx, "swiglu", x, dy);
   }
 
   /**
@@ -463,18 +446,7 @@ export class ReferenceBackend implements Backend {
    * `stream` not an integer in `[0, 2^32)`.
    */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    const action = "apply dropout";
-    const t = this.#check.dropout(x, p, seed, stream, action);
-    const res = this.#alloc(t.shape), out = floats(res);
-    const d = t.storage.data, keepScale = 1 - p;
-    for (let q = 0; 4 * q < out.length; q++) {
-      const u = uniform4(seed, stream, q);
-      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
-        const i = 4 * q + l;
-        out[i] = u[l] >= p ? d[i] / keepScale : 0;
-      }
-    }
-    return res;
+    return nn.dropout(this.#ctx, x, p, seed, stream);
   }
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------

@@ -91,18 +91,17 @@ const FULL: BenchConfig = {
   copyBytes: 256 * 1024 ** 2,
 };
 
+// The smoke-test sizes; the batching rule (batches, minBatchMs, maxSets) stays FULL's.
 const QUICK: BenchConfig = {
+  ...FULL,
   shapes: [[64, 256], [256, 64], [256, 1024]],
   layers: [[64, 256], [256, 64], [256, 1024]],
   tokens: 128,
-  batches: 3,
   warmup: 1,
   latencyFactor: 20,
-  minBatchMs: 200,
   maxReps: 20_000,
   chunkBytes: 64 * 1024 ** 2,
   rotateBytes: 8 * 1024 ** 2,
-  maxSets: 8,
   copyBytes: 16 * 1024 ** 2,
 };
 
@@ -398,30 +397,25 @@ async function benchMemoryKernels(run: BenchRun, rows: number, cols: number): Pr
     return [encodeDecompress24(rt, c.values, c.meta, rows, cols)];
   });
   // Gated activations with the matrix as the [T, 2h] input (T = rows, h = cols / 2).
+  const gated = [
+    ["geglu", encodeGeglu, encodeGegluBackward],
+    ["swiglu", encodeSwiglu, encodeSwigluBackward],
+  ] as const;
   for (const layout of ["row-major", "column-major"] as const) {
     const tag = layout === "row-major" ? "row" : "col";
-    await run.bandwidth(
-      `geglu ${tag}`,
-      shape,
-      6 * n,
-      "4N + 2N",
-      (i) => [encodeGeglu(rt, set(i).g, rows, h, { layout })],
-    );
-    await run.bandwidth(`gegluBackward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
-      const s = set(i);
-      return [encodeGegluBackward(rt, s.g, s.dy, rows, h, { layout })];
-    });
-    await run.bandwidth(
-      `swiglu ${tag}`,
-      shape,
-      6 * n,
-      "4N + 2N",
-      (i) => [encodeSwiglu(rt, set(i).g, rows, h, { layout })],
-    );
-    await run.bandwidth(`swigluBackward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
-      const s = set(i);
-      return [encodeSwigluBackward(rt, s.g, s.dy, rows, h, { layout })];
-    });
+    for (const [name, forward, backward] of gated) {
+      await run.bandwidth(
+        `${name} ${tag}`,
+        shape,
+        6 * n,
+        "4N + 2N",
+        (i) => [forward(rt, set(i).g, rows, h, { layout })],
+      );
+      await run.bandwidth(`${name}Backward ${tag}`, shape, 10 * n, "4N + 2N + 4N", (i) => {
+        const s = set(i);
+        return [backward(rt, s.g, s.dy, rows, h, { layout })];
+      });
+    }
   }
   for (const s of sets) {
     const { w, g, m1, m2, dy, pruned, comp } = s;

@@ -67,6 +67,9 @@ import {
   encodeGegluBackward,
   encodeSwiglu,
   encodeSwigluBackward,
+  type GatedActivation,
+  type GatedBackwardEncoder,
+  type GatedForwardEncoder,
 } from "./kernels/gated.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
 import {
@@ -347,8 +350,7 @@ export class GpuBackend implements Backend {
    */
   transpose(a: Tensor): Tensor {
     const action = "transpose";
-    const x = this.#check.float(a, action);
-    const [rows, cols] = dims2(x, action);
+    const [x, rows, cols] = this.#floatMatrix(a, action);
     if (Math.ceil(rows / 16) > 65535 || Math.ceil(cols / 16) > 65535) {
       throw new RangeError(`Cannot ${action}: ${fmt(x.shape)} exceeds the dispatch grid`);
     }
@@ -459,9 +461,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    const [n, h] = [t.shape[0], t.shape[1] / 2];
-    return this.#wrap(encodeGeglu(this.runtime, t.buffer, n, h), [n, h], "f32");
+    return this.#gated("geglu", x);
   }
 
   /**
@@ -470,9 +470,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    const out = encodeGegluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
-    return this.#like(t, out);
+    return this.#gatedBackward("geglu", x, dy);
   }
 
   /**
@@ -481,9 +479,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    const [n, h] = [t.shape[0], t.shape[1] / 2];
-    return this.#wrap(encodeSwiglu(this.runtime, t.buffer, n, h), [n, h], "f32");
+    return this.#gated("swiglu", x);
   }
 
   /**
@@ -492,9 +488,28 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    const out = encodeSwigluBackward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]);
-    return this.#like(t, out);
+    return this.#gatedBackward("swiglu", x, dy);
+  }
+
+  // A float 2-D operand with its dimensions: the first check of the matrix methods.
+  #floatMatrix(t: Tensor, action: string): [GpuTensor, number, number] {
+    const m = this.#check.float(t, action);
+    const [rows, cols] = dims2(m, action);
+    return [m, rows, cols];
+  }
+
+  // The four gated methods differ only in the activation: its name in errors and its encoders.
+  #gated(activation: GatedActivation, x: Tensor): Tensor {
+    const { name, forward } = GATED[activation];
+    const t = this.#check.gatedInput(x, `apply ${name}`);
+    const [n, h] = [t.shape[0], t.shape[1] / 2];
+    return this.#wrap(forward(this.runtime, t.buffer, n, h), [n, h], "f32");
+  }
+
+  #gatedBackward(activation: GatedActivation, x: Tensor, dy: Tensor): Tensor {
+    const { name, backward } = GATED[activation];
+    const [t, g] = this.#check.gatedPair(x, dy, `apply the ${name} backward pass`);
+    return this.#like(t, backward(this.runtime, t.buffer, g.buffer, g.shape[0], g.shape[1]));
   }
 
   /**
@@ -676,8 +691,7 @@ export class GpuBackend implements Backend {
    * `cols % m !== 0`.
    */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    const W = this.#check.float(w, `prune to ${n}:${m}`);
-    const [rows, cols] = dims2(W, `prune to ${n}:${m}`);
+    const [W, rows, cols] = this.#floatMatrix(w, `prune to ${n}:${m}`);
     const r = encodePruneNM(this.runtime, W.buffer, rows, cols, n, m);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
   }
@@ -689,8 +703,7 @@ export class GpuBackend implements Backend {
    */
   softThreshold24(w: Tensor): PrunedTensor {
     const action = "soft-threshold to 2:4";
-    const W = this.#check.float(w, action);
-    const [rows, cols] = dims2(W, action);
+    const [W, rows, cols] = this.#floatMatrix(w, action);
     const r = encodeSoftThreshold24(this.runtime, W.buffer, rows, cols);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
   }
@@ -703,8 +716,7 @@ export class GpuBackend implements Backend {
    */
   transposableMask24(w: Tensor): Tensor {
     const action = "find a transposable 2:4 mask";
-    const W = this.#check.float(w, action);
-    const [rows, cols] = dims2(W, action);
+    const [W, rows, cols] = this.#floatMatrix(w, action);
     const r = encodeTransposableMask24(this.runtime, W.buffer, rows, cols);
     this.runtime.free(r.pruned);
     this.runtime.free(r.indices);
@@ -719,8 +731,7 @@ export class GpuBackend implements Backend {
    */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
     const action = "sample MVUE 2:4";
-    const G = this.#check.float(g, action);
-    const [rows, cols] = dims2(G, action);
+    const [G, rows, cols] = this.#floatMatrix(g, action);
     return this.#like(G, encodeMvue24(this.runtime, G.buffer, rows, cols, seed, stream));
   }
 
@@ -827,6 +838,15 @@ function f32Bits(v: number): number {
 }
 
 /** How the shared input checks see a {@linkcode GpuTensor}. */
+// Each gated activation's name in error messages and its two encoders.
+const GATED: Record<
+  GatedActivation,
+  { name: string; forward: GatedForwardEncoder; backward: GatedBackwardEncoder }
+> = {
+  geglu: { name: "GEGLU", forward: encodeGeglu, backward: encodeGegluBackward },
+  swiglu: { name: "SwiGLU", forward: encodeSwiglu, backward: encodeSwigluBackward },
+};
+
 const GPU_TENSORS: TensorKind<GpuTensor> = {
   backend: "GpuBackend",
   is: (t): t is GpuTensor => t instanceof GpuTensor,

@@ -29,6 +29,11 @@ function values(rand: () => number, n: number): Float32Array {
   return pick(rand, [gaussian, ties, (r: () => number, k: number) => mixed(r, k, true)])(rand, n);
 }
 
+// A `rows × cols` matrix of fuzz values (sizes drawn before values: the seeded stream is unchanged).
+function randomMatrix(rand: () => number, rows: number, cols: number): Matrix {
+  return { rows, cols, data: values(rand, rows * cols) };
+}
+
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
 const FUZZ_CASES = 2000;
@@ -45,24 +50,14 @@ Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equ
     let name: string;
     if (kernel === 0) {
       name = "prune24";
-      const w: Matrix = {
-        rows: int(rand, 1, 40),
-        cols: 4 * int(rand, 1, 40),
-        data: new Float32Array(),
-      };
-      w.data = values(rand, w.rows * w.cols);
+      const w = randomMatrix(rand, int(rand, 1, 40), 4 * int(rand, 1, 40));
       const [want, got] = [prune24(w), await g.prune24(w)];
       assertEqualArrays(got.mask, want.mask, `${label} prune24 mask [${w.rows}, ${w.cols}]`);
       assertEqualArrays(got.pruned.data, want.pruned.data, `${label} prune24 values`);
     } else if (kernel === 1) {
       name = "pruneNM";
       const m = int(rand, 1, 16), n = int(rand, 1, m);
-      const w: Matrix = {
-        rows: int(rand, 1, 24),
-        cols: m * int(rand, 1, 24),
-        data: new Float32Array(),
-      };
-      w.data = values(rand, w.rows * w.cols);
+      const w = randomMatrix(rand, int(rand, 1, 24), m * int(rand, 1, 24));
       const [want, got] = [pruneNM(w, { n, m }), await g.pruneNM(w, { n, m })];
       assertEqualArrays(
         got.mask,
@@ -72,23 +67,13 @@ Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equ
       assertEqualArrays(got.pruned.data, want.pruned.data, `${label} pruneNM values`);
     } else if (kernel === 2) {
       name = "transposableMask24";
-      const w: Matrix = {
-        rows: 4 * int(rand, 1, 12),
-        cols: 4 * int(rand, 1, 12),
-        data: new Float32Array(),
-      };
-      w.data = values(rand, w.rows * w.cols);
+      const w = randomMatrix(rand, 4 * int(rand, 1, 12), 4 * int(rand, 1, 12));
       const [want, got] = [transposableMask24(w), await g.transposableMask24(w)];
       assertEqualArrays(got.mask, want.mask, `${label} transposable mask [${w.rows}, ${w.cols}]`);
       assertEqualArrays(got.pruned.data, want.pruned.data, `${label} transposable values`);
     } else if (kernel === 3) {
       name = "compress24/decompress24";
-      const w: Matrix = {
-        rows: int(rand, 1, 40),
-        cols: 4 * int(rand, 1, 30),
-        data: new Float32Array(),
-      };
-      w.data = values(rand, w.rows * w.cols);
+      const w = randomMatrix(rand, int(rand, 1, 40), 4 * int(rand, 1, 30));
       const pruned = prune24(w).pruned;
       const [want, got] = [compress24(pruned), await g.compress24(pruned)];
       assertEqualArrays(got.meta, want.meta, `${label} compress24 meta [${w.rows}, ${w.cols}]`);
@@ -100,12 +85,7 @@ Deno.test(`gpu fuzz: ${FUZZ_CASES} seeded random shapes of the cheap kernels equ
       );
     } else if (kernel === 4) {
       name = "softThreshold24";
-      const w: Matrix = {
-        rows: int(rand, 1, 40),
-        cols: 4 * int(rand, 1, 40),
-        data: new Float32Array(),
-      };
-      w.data = values(rand, w.rows * w.cols);
+      const w = randomMatrix(rand, int(rand, 1, 40), 4 * int(rand, 1, 40));
       const [want, got] = [softThreshold24(w), await g.softThreshold24(w)];
       assertEqualArrays(got.mask, want.mask, `${label} soft threshold mask [${w.rows}, ${w.cols}]`);
       assertEqualOrFlushed(got.pruned.data, want.pruned.data, `${label} soft threshold values`);

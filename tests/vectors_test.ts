@@ -70,26 +70,11 @@ function asMatrix(t: SafetensorsTensor, label: string): Matrix {
   return { rows: t.shape[0], cols: t.shape[1], data: t.data as Float32Array };
 }
 
-const f32 = (shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
-  dtype: "F32",
-  shape,
-  data: Float32Array.from(data),
-});
-const f64 = (shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
-  dtype: "F64",
-  shape,
-  data: Float64Array.from(data),
-});
-const u8 = (shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
-  dtype: "U8",
-  shape,
-  data: Uint8Array.from(data),
-});
-const u32 = (shape: number[], data: ArrayLike<number>): SafetensorsTensor => ({
-  dtype: "U32",
-  shape,
-  data: Uint32Array.from(data),
-});
+// The expected tensors, one constructor per dtype the vectors use.
+const ARRAYS = { F32: Float32Array, F64: Float64Array, U8: Uint8Array, U32: Uint32Array } as const;
+const tensorOf = (dtype: keyof typeof ARRAYS) => (shape: number[], data: ArrayLike<number>) =>
+  ({ dtype, shape, data: ARRAYS[dtype].from(data) }) as SafetensorsTensor;
+const f32 = tensorOf("F32"), f64 = tensorOf("F64"), u8 = tensorOf("U8"), u32 = tensorOf("U32");
 const mat = (m: Matrix): SafetensorsTensor => f32([m.rows, m.cols], m.data);
 
 /**

@@ -21,7 +21,6 @@ import type {
   PrunedTensor,
   Tensor,
 } from "../backend.ts";
-import { uniform4 } from "../../reference/rng.ts";
 import {
   checkFill,
   checkFinite,
@@ -40,12 +39,6 @@ import {
 } from "../_reference_storage.ts";
 import * as refNN from "../_reference_nn.ts";
 import * as refSparse from "../_reference_sparse.ts";
-import {
-  geglu as gegluOracle,
-  gegluBackward as gegluBackwardOracle,
-  swiglu as swigluOracle,
-  swigluBackward as swigluBackwardOracle,
-} from "../../reference/gated.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
@@ -426,42 +419,27 @@ export class CpuBackend implements Backend {
 
   /** GEGLU on `[N, 2h]` (the reference's oracle). */
   geglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply GEGLU");
-    return this.#ctx.fromMatrix(gegluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return refNN.gated(this.#ctx, "geglu", x);
   }
 
   /** GEGLU backward (the reference's oracle). */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the GEGLU backward pass");
-    const ctx = this.#ctx;
-    return ctx.fromMatrix(gegluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
+    return refNN.gatedBackward(this.#ctx, "geglu", x, dy);
   }
 
   /** SwiGLU on `[N, 2h]` (the reference's oracle). */
   swiglu(x: Tensor): Tensor {
-    const t = this.#check.gatedInput(x, "apply SwiGLU");
-    return this.#ctx.fromMatrix(swigluOracle(this.#ctx.toMatrix(t)), [t.shape[0], t.shape[1] / 2]);
+    return refNN.gated(this.#ctx, "swiglu", x);
   }
 
   /** SwiGLU backward (the reference's oracle). */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.gatedPair(x, dy, "apply the SwiGLU backward pass");
-    const ctx = this.#ctx;
-    return ctx.fromMatrix(swigluBackwardOracle(ctx.toMatrix(t), ctx.toMatrix(g)), t.shape);
+    return refNN.gatedBackward(this.#ctx, "swiglu", x, dy);
   }
 
   /** Inverted dropout with the counter-based RNG (as the reference). */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    const t = this.#check.dropout(x, p, seed, stream, "apply dropout");
-    const res = this.#alloc(t.shape), out = f32(res), d = f32(t), keepScale = 1 - p;
-    for (let q = 0; 4 * q < out.length; q++) {
-      const u = uniform4(seed, stream, q);
-      for (let l = 0; l < 4 && 4 * q + l < out.length; l++) {
-        const i = 4 * q + l;
-        out[i] = u[l] >= p ? d[i] / keepScale : 0;
-      }
-    }
-    return res;
+    return refNN.dropout(this.#ctx, x, p, seed, stream);
   }
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------
@@ -484,33 +462,7 @@ export class CpuBackend implements Backend {
 
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
   causalSoftmax(s: Tensor, scale: number): Tensor {
-    const action = "apply the causal softmax";
-    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
-    const res = this.#alloc(S.shape), out = f32(res), d = f32(S);
-    const z = new Float64Array(T);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < T; r++) {
-        const o = (b * T + r) * T;
-        let max = -Infinity;
-        for (let c = 0; c <= r; c++) {
-          z[c] = scale * d[o + c];
-          if (z[c] > max) max = z[c];
-        }
-        if (!Number.isFinite(max)) {
-          throw new RangeError(
-            `Cannot ${action}: row ${r} of batch ${b} has largest scaled score ${max}`,
-          );
-        }
-        let sum = 0;
-        for (let c = 0; c <= r; c++) {
-          z[c] = fastExp(z[c] - max);
-          sum += z[c];
-        }
-        for (let c = 0; c <= r; c++) out[o + c] = z[c] / sum;
-        for (let c = r + 1; c < T; c++) out[o + c] = 0;
-      }
-    }
-    return res;
+    return refNN.causalSoftmax(this.#ctx, s, scale, fastExp);
   }
 
   /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis (the reference's loop). */

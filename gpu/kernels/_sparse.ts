@@ -8,6 +8,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 const specs = new Map<string, KernelSpec>();
 
@@ -165,29 +166,23 @@ export function absMaxPartialsSpec(): KernelSpec {
     "abs-max-partials",
     () =>
       `// max |x| as float32 bits, first pass: one u32 per workgroup of ${4 * q * WG_1D} entries.
-struct Params { size: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> red: array<u32, ${WG_1D}>;
-
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let wg = ${LINEAR_WORKGROUP};
-  var m = 0u;
-  for (var k = 0u; k < ${q}u; k++) {
-    let quad = (wg * ${q}u + k) * ${WG_1D}u + lid;
-    if (4u * quad < p.size) {
-      let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
+${
+        wgslBindings("size: u32", [
+          "read x: array<vec4<u32>>",
+          "read_write partials: array<u32>",
+        ])
+      }
+${
+        quadPartialsWgsl({
+          quadsPerThread: q,
+          acc: "m",
+          op: "max",
+          fold:
+            `      let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
       let a = select(vec4<u32>(0u), x[quad] & vec4<u32>(0x7fffffffu), inside);
-      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-  }
-  red[lid] = m;
-${workgroupReduceWgsl({ type: "u32", op: "max", components: 1 }, WG_1D)}
-  if (lid == 0u) { partials[wg] = red[0]; }
-}
-`,
+      m = max(m, max(max(a.x, a.y), max(a.z, a.w)));`,
+        })
+      }`,
   );
 }
 
@@ -209,4 +204,45 @@ export function encodeAbsMaxPartials(
     rt.write(partials, new Uint32Array(1));
   }
   return { partials, count };
+}
+
+/** Options of {@linkcode quadPartialsWgsl}. */
+export interface QuadPartialsOptions {
+  /** `vec4` quads each thread folds. */
+  quadsPerThread: number;
+  /** The WGSL name of the thread's `u32` accumulator. */
+  acc: string;
+  /** How the workgroup combines the accumulators. */
+  op: "max" | "sum";
+  /** WGSL folding quad `quad` (in range of `p.size` entries) into `acc`. */
+  fold: string;
+}
+
+/**
+ * The entry point of a first-pass `u32` reduction over `vec4` quads of `p.size` entries (abs-max,
+ * flip count): each thread folds `quadsPerThread` quads into its accumulator, the workgroup
+ * combines them and thread 0 writes `partials[wg]`.
+ *
+ * @param options The per-kernel parts.
+ * @returns The WGSL, from the workgroup array to the closing brace.
+ */
+export function quadPartialsWgsl(options: QuadPartialsOptions): string {
+  const { quadsPerThread: q, acc, op, fold } = options;
+  return `var<workgroup> red: array<u32, ${WG_1D}>;
+
+@compute @workgroup_size(${WG_1D})
+fn main(${GRID_BUILTINS}) {
+  let wg = ${LINEAR_WORKGROUP};
+  var ${acc} = 0u;
+  for (var k = 0u; k < ${q}u; k++) {
+    let quad = (wg * ${q}u + k) * ${WG_1D}u + lid;
+    if (4u * quad < p.size) {
+${fold}
+    }
+  }
+  red[lid] = ${acc};
+${workgroupReduceWgsl({ type: "u32", op, components: 1 }, WG_1D)}
+  if (lid == 0u) { partials[wg] = red[0]; }
+}
+`;
 }

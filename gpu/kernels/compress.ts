@@ -17,6 +17,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
 
 /**
@@ -35,11 +36,13 @@ export function compress24Kernel(): KernelSpec {
     "compress24",
     () =>
       `// Compressed 2:4 (SPEC 1.5): two values and a 4-bit code per group, 8 codes per u32.
-struct Params { groups: u32 }
-@group(0) @binding(0) var<storage, read> m: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> values: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> metadata: array<u32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+        wgslBindings("groups: u32", [
+          "read m: array<vec4<u32>>",
+          "read_write values: array<vec2<u32>>",
+          "read_write metadata: array<u32>",
+        ])
+      }
 var<workgroup> codes: array<u32, ${WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})
@@ -97,16 +100,15 @@ export function decompress24Kernel(): KernelSpec {
     "decompress24",
     () =>
       `// Decompress 2:4 (SPEC 1.5): each group's two values to the positions its code names.
-struct Params { groups: u32 }
-@group(0) @binding(0) var<storage, read> values: array<vec2<u32>>;
-@group(0) @binding(1) var<storage, read> metadata: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+        wgslBindings("groups: u32", [
+          "read values: array<vec2<u32>>",
+          "read metadata: array<u32>",
+          "read_write out: array<vec4<u32>>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let g = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (g >= p.groups) { return; }
+${wgslItemMain("g", "p.groups")}
   let code = (metadata[g >> 3u] >> (4u * (g & 7u))) & 0xfu;
   let v = values[g];
   let at = vec4<u32>(0u, 1u, 2u, 3u);

@@ -12,7 +12,8 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
@@ -58,17 +59,19 @@ ${
   let lse = m + log(total);`;
 }
 
-/** The per-row head of the kernels: the row index, either per workgroup or per invocation. */
-function rowHead(serial: boolean): string {
-  return serial
-    ? `@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;`
+/**
+ * The common start of the loss and gradient kernels: the row index (per workgroup, or per
+ * invocation when `serial`), the bound check, the row offset `o` and the row's `lse`.
+ */
+function rowLogSumExp(serial: boolean): string {
+  const head = serial
+    ? wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)
     : `var<workgroup> red: array<f32, ${CE_THREADS}>;
 
-@compute @workgroup_size(${CE_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};`;
+${wgslRowMain(CE_THREADS)}`;
+  return `${head}
+  let o = row * p.C;
+${serial ? lseSerialWgsl() : lseWgsl()}`;
 }
 
 /**
@@ -82,15 +85,14 @@ export function crossEntropyRowsSpec(serial = false): KernelSpec {
   return cachedSpec(
     `cross-entropy-rows${serial ? "-serial" : ""}`,
     () =>
-      `struct Params { rows: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read_write> losses: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${rowHead(serial)}
-  if (row >= p.rows) { return; }
-  let o = row * p.C;
-${serial ? lseSerialWgsl() : lseWgsl()}
+      `${
+        wgslBindings("rows: u32, C: u32", [
+          "read z: array<f32>",
+          "read targets: array<i32>",
+          "read_write losses: array<f32>",
+        ])
+      }
+${rowLogSumExp(serial)}
   if (${serial ? "true" : "lid == 0u"}) { losses[row] = lse - z[o + u32(targets[row])]; }
 }
 `,
@@ -107,16 +109,15 @@ export function crossEntropyBackwardSpec(serial = false): KernelSpec {
   return cachedSpec(
     `cross-entropy-backward${serial ? "-serial" : ""}`,
     () =>
-      `struct Params { rows: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read> dLoss: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-${rowHead(serial)}
-  if (row >= p.rows) { return; }
-  let o = row * p.C;
-${serial ? lseSerialWgsl() : lseWgsl()}
+      `${
+        wgslBindings("rows: u32, C: u32", [
+          "read z: array<f32>",
+          "read targets: array<i32>",
+          "read dLoss: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
+${rowLogSumExp(serial)}
   let factor = dLoss[0] / f32(p.rows);
   let t = u32(targets[row]);
   for (var c = ${serial ? "0u" : "lid"}; c < p.C; c += ${serial ? "1u" : `${CE_THREADS}u`}) {
@@ -195,10 +196,7 @@ export function crossEntropyTextureSpec(backward: boolean): KernelSpec {
 ${bindings}
 ${flatTexelWgsl("texZ", "zT")}
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
 ${lseTextureWgsl()}
 ${tail}
 }

@@ -19,7 +19,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
 
@@ -27,6 +28,17 @@ import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
 export type BinaryOp = "add" | "addScaled" | "mul" | "geluBackward";
 /** Unary element-wise operations: `out = f(a, s)`. */
 export type UnaryOp = "scale" | "gelu";
+
+/**
+ * WGSL of `k` Horner steps of a rational approximation: for `i < k`,
+ * `num = (num + P[i]) * v; den = (den + Q[i]) * v;` (written out, so the indices are constants).
+ */
+function hornerStepsWgsl(p: string, q: string, v: string, k: number): string {
+  return Array.from(
+    { length: k },
+    (_, i) => `    num = (num + ${p}[${i}]) * ${v}; den = (den + ${q}[${i}]) * ${v};`,
+  ).join("\n");
+}
 
 /** WGSL of `erfc` and the exact GELU with its derivative, in float32 (see the module notes). */
 export const GELU_WGSL: string = `
@@ -56,22 +68,14 @@ fn erfc_f32(x: f32) -> f32 {
     let z = y * y;
     var num = ERF_A[4] * z;
     var den = z;
-    num = (num + ERF_A[0]) * z; den = (den + ERF_B[0]) * z;
-    num = (num + ERF_A[1]) * z; den = (den + ERF_B[1]) * z;
-    num = (num + ERF_A[2]) * z; den = (den + ERF_B[2]) * z;
+${hornerStepsWgsl("ERF_A", "ERF_B", "z", 3)}
     return 1.0 - x * (num + ERF_A[3]) / (den + ERF_B[3]);
   }
   var r: f32;
   if (y <= 4.0) {
     var num = ERFC_C[8] * y;
     var den = y;
-    num = (num + ERFC_C[0]) * y; den = (den + ERFC_D[0]) * y;
-    num = (num + ERFC_C[1]) * y; den = (den + ERFC_D[1]) * y;
-    num = (num + ERFC_C[2]) * y; den = (den + ERFC_D[2]) * y;
-    num = (num + ERFC_C[3]) * y; den = (den + ERFC_D[3]) * y;
-    num = (num + ERFC_C[4]) * y; den = (den + ERFC_D[4]) * y;
-    num = (num + ERFC_C[5]) * y; den = (den + ERFC_D[5]) * y;
-    num = (num + ERFC_C[6]) * y; den = (den + ERFC_D[6]) * y;
+${hornerStepsWgsl("ERFC_C", "ERFC_D", "y", 7)}
     r = (num + ERFC_C[7]) / (den + ERFC_D[7]);
   } else if (y >= 10.0) {
     // exp(-y^2) < 4e-44: below the smallest normal float32.
@@ -80,10 +84,7 @@ fn erfc_f32(x: f32) -> f32 {
     let z = 1.0 / (y * y);
     var num = ERFC_P[5] * z;
     var den = z;
-    num = (num + ERFC_P[0]) * z; den = (den + ERFC_Q[0]) * z;
-    num = (num + ERFC_P[1]) * z; den = (den + ERFC_Q[1]) * z;
-    num = (num + ERFC_P[2]) * z; den = (den + ERFC_Q[2]) * z;
-    num = (num + ERFC_P[3]) * z; den = (den + ERFC_Q[3]) * z;
+${hornerStepsWgsl("ERFC_P", "ERFC_Q", "z", 4)}
     r = (INV_SQRT_PI - z * (num + ERFC_P[4]) / (den + ERFC_Q[4])) / y;
   }
   if (r != 0.0) {
@@ -128,16 +129,15 @@ const UNARY_EXPR: Record<UnaryOp, string> = {
 export function binarySpec(op: BinaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "geluBackward" ? GELU_WGSL : ""}
-struct Params { count: u32, s: f32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+      wgslBindings("count: u32, s: f32", [
+        "read a: array<f32>",
+        "read b: array<f32>",
+        "read_write out: array<f32>",
+      ])
+    }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${wgslItemMain("i", "p.count")}
   out[i] = ${BINARY_EXPR[op]};
 }
 `);
@@ -152,15 +152,9 @@ fn main(${GRID_BUILTINS}) {
 export function unarySpec(op: UnaryOp): KernelSpec {
   return cachedSpec(`ew-${op}`, () =>
     `${op === "gelu" ? GELU_WGSL : ""}
-struct Params { count: u32, s: f32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${wgslBindings("count: u32, s: f32", ["read a: array<f32>", "read_write out: array<f32>"])}
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${wgslItemMain("i", "p.count")}
   out[i] = ${UNARY_EXPR[op]};
 }
 `);
@@ -173,18 +167,16 @@ fn main(${GRID_BUILTINS}) {
  * @returns The kernel, key `ew-fill`.
  */
 export function fillSpec(): KernelSpec {
-  return cachedSpec("ew-fill", () =>
-    `struct Params { count: u32, bits: u32 }
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
-@group(0) @binding(1) var<uniform> p: Params;
+  return cachedSpec(
+    "ew-fill",
+    () =>
+      `${wgslBindings("count: u32, bits: u32", ["read_write out: array<u32>"])}
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${wgslItemMain("i", "p.count")}
   out[i] = p.bits;
 }
-`);
+`,
+  );
 }
 
 /**
@@ -199,10 +191,12 @@ fn main(${GRID_BUILTINS}) {
 export function dropoutSpec(): KernelSpec {
   return cachedSpec("ew-dropout", () =>
     `${PHILOX_WGSL}
-struct Params { count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, keepScale: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${
+      wgslBindings(
+        "count: u32, stream: u32, key0: u32, key1: u32, threshold: f32, keepScale: f32",
+        ["read x: array<f32>", "read_write out: array<f32>"],
+      )
+    }
 
 ${philoxDrawsWgsl("out[i] = select(0.0, x[i] / p.keepScale, u[j] >= p.threshold);")}
 `);

@@ -10,7 +10,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /**
@@ -20,22 +21,24 @@ import { cachedSpec } from "./_sparse.ts";
  * @returns The kernel, key `embedding-gather`.
  */
 export function embeddingSpec(): KernelSpec {
-  return cachedSpec("embedding-gather", () =>
-    `struct Params { count: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> table: array<f32>;
-@group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  return cachedSpec(
+    "embedding-gather",
+    () =>
+      `${
+        wgslBindings("count: u32, d: u32", [
+          "read table: array<f32>",
+          "read idx: array<i32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (o >= p.count) { return; }
+${wgslItemMain("o", "p.count")}
   let n = o / p.d;
   let j = o % p.d;
   out[o] = table[u32(idx[n]) * p.d + j];
 }
-`);
+`,
+  );
 }
 
 /**
@@ -71,25 +74,27 @@ export function encodeEmbedding(
  * @returns The kernel, key `embedding-backward`.
  */
 export function embeddingBackwardSpec(): KernelSpec {
-  return cachedSpec("embedding-backward", () =>
-    `struct Params { count: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> offsets: array<u32>;
-@group(0) @binding(2) var<storage, read> positions: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+  return cachedSpec(
+    "embedding-backward",
+    () =>
+      `${
+        wgslBindings("count: u32, d: u32", [
+          "read dy: array<f32>",
+          "read offsets: array<u32>",
+          "read positions: array<u32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (o >= p.count) { return; }
+${wgslItemMain("o", "p.count")}
   let v = o / p.d;
   let j = o % p.d;
   var acc = 0.0;
   for (var k = offsets[v]; k < offsets[v + 1u]; k++) { acc += dy[positions[k] * p.d + j]; }
   out[o] = acc;
 }
-`);
+`,
+  );
 }
 
 /**

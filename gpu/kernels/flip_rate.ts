@@ -11,13 +11,14 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertSizes,
   cachedSpec,
   finalReduceSpec,
-  workgroupReduceWgsl,
+  quadPartialsWgsl,
 } from "./_sparse.ts";
 
 /** `vec4` quads each thread of the first pass counts. */
@@ -42,30 +43,24 @@ export function flipCountKernel(): KernelSpec {
     "flip-count",
     () =>
       `// Flip count (SPEC 2.4), first pass: one u32 partial per workgroup.
-struct Params { size: u32 }
-@group(0) @binding(0) var<storage, read> prev: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> next: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(3) var<uniform> p: Params;
-var<workgroup> red: array<u32, ${WG_1D}>;
-
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let wg = ${LINEAR_WORKGROUP};
-  var count = 0u;
-  for (var k = 0u; k < ${QUADS_PER_THREAD}u; k++) {
-    let quad = (wg * ${QUADS_PER_THREAD}u + k) * ${WG_1D}u + lid;
-    if (4u * quad < p.size) {
-      let differs = (prev[quad] != vec4<f32>(0.0)) != (next[quad] != vec4<f32>(0.0));
+${
+        wgslBindings("size: u32", [
+          "read prev: array<vec4<f32>>",
+          "read next: array<vec4<f32>>",
+          "read_write partials: array<u32>",
+        ])
+      }
+${
+        quadPartialsWgsl({
+          quadsPerThread: QUADS_PER_THREAD,
+          acc: "count",
+          op: "sum",
+          fold:
+            `      let differs = (prev[quad] != vec4<f32>(0.0)) != (next[quad] != vec4<f32>(0.0));
       let inside = vec4<u32>(4u * quad) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.size);
-      count += dot(select(vec4<u32>(0u), vec4<u32>(1u), differs & inside), vec4<u32>(1u));
-    }
-  }
-  red[lid] = count;
-${workgroupReduceWgsl({ type: "u32", op: "sum", components: 1 }, WG_1D)}
-  if (lid == 0u) { partials[wg] = red[0]; }
-}
-`,
+      count += dot(select(vec4<u32>(0u), vec4<u32>(1u), differs & inside), vec4<u32>(1u));`,
+        })
+      }`,
   );
 }
 

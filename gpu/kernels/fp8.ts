@@ -12,7 +12,8 @@
 
 import type { Fp8Format } from "../../reference/fp8.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertSizes,
@@ -133,10 +134,12 @@ export function fp8ScaleKernel(format: Fp8Format): KernelSpec {
     () =>
       `// FP8 scale (SPEC 2.9), ${format}: s = min(${f.max} / amax, FLOAT32_MAX), and n / s for n < 16.
 ${EXACT_DIVISION_WGSL}
-struct Params { count: u32 }
-@group(0) @binding(0) var<storage, read> partials: array<u32>;
-@group(0) @binding(1) var<storage, read_write> scale: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${
+        wgslBindings("count: u32", [
+          "read partials: array<u32>",
+          "read_write scale: array<u32>",
+        ])
+      }
 var<workgroup> red: array<u32, ${WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})
@@ -259,10 +262,7 @@ fn fp8_dequantize(code: u32) -> f32 {
   return bitcast<f32>(bitcast<u32>(v) | sign);
 }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.quads) { return; }
+${wgslItemMain("i", "p.quads")}
   let y = bitcast<vec4<u32>>(x[i] * bitcast<f32>(scale[0]));
   let c = vec4<u32>(fp8_encode(y.x), fp8_encode(y.y), fp8_encode(y.z), fp8_encode(y.w));
   dequantized[i] = vec4<f32>(

@@ -9,7 +9,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 
 /** The two gated activations of SPEC §3. */
@@ -116,10 +117,7 @@ export function gatedKernel(options: GatedKernelOptions): KernelSpec {
 struct Params { tokens: u32, hidden: u32 }
 ${bindings}
 ${ACTIVATIONS_WGSL}
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.tokens * p.hidden) { return; }
+${wgslItemMain("i", "p.tokens * p.hidden")}
 ${at}
 ${body}
 }
@@ -131,6 +129,36 @@ ${body}
 export interface GatedEncodeOptions {
   /** Storage layout of every tensor of the call (default `"row-major"`). */
   layout?: GatedLayout;
+}
+
+/** Records a gated activation's forward pass (see {@linkcode encodeGeglu}). */
+export type GatedForwardEncoder = (
+  rt: GpuRuntime,
+  input: GPUBuffer,
+  tokens: number,
+  hidden: number,
+  options?: GatedEncodeOptions,
+) => GPUBuffer;
+
+/** Records a gated activation's backward pass (see {@linkcode encodeGegluBackward}). */
+export type GatedBackwardEncoder = (
+  rt: GpuRuntime,
+  input: GPUBuffer,
+  dy: GPUBuffer,
+  tokens: number,
+  hidden: number,
+  options?: GatedEncodeOptions,
+) => GPUBuffer;
+
+// One encoder per activation and pass: the four public encoders differ only in these two choices.
+function forwardEncoder(activation: GatedActivation): GatedForwardEncoder {
+  return (rt, input, tokens, hidden, options = {}) =>
+    encodeGated(rt, activation, input, null, tokens, hidden, options);
+}
+
+function backwardEncoder(activation: GatedActivation): GatedBackwardEncoder {
+  return (rt, input, dy, tokens, hidden, options = {}) =>
+    encodeGated(rt, activation, input, dy, tokens, hidden, options);
 }
 
 function encodeGated(
@@ -184,15 +212,7 @@ function encodeGated(
  * if (Math.abs(v[1] + 0.841192) > 1e-5) throw new Error("unexpected"); // SPEC §9
  * ```
  */
-export function encodeGeglu(
-  rt: GpuRuntime,
-  input: GPUBuffer,
-  tokens: number,
-  hidden: number,
-  options: GatedEncodeOptions = {},
-): GPUBuffer {
-  return encodeGated(rt, "geglu", input, null, tokens, hidden, options);
-}
+export const encodeGeglu: GatedForwardEncoder = forwardEncoder("geglu");
 
 /**
  * Records GEGLU backward (SPEC §3): `[∂x | ∂gate]` with `∂x = dy ⊙ GELU_tanh(gate)` and
@@ -219,16 +239,7 @@ export function encodeGeglu(
  * if (Math.abs(v[3] - 0.25) > 1e-6) throw new Error("unexpected"); // SPEC §9: ∂gate[0] = 0.25
  * ```
  */
-export function encodeGegluBackward(
-  rt: GpuRuntime,
-  input: GPUBuffer,
-  dy: GPUBuffer,
-  tokens: number,
-  hidden: number,
-  options: GatedEncodeOptions = {},
-): GPUBuffer {
-  return encodeGated(rt, "geglu", input, dy, tokens, hidden, options);
-}
+export const encodeGegluBackward: GatedBackwardEncoder = backwardEncoder("geglu");
 
 /**
  * Records SwiGLU forward (SPEC §3): `out = x ⊙ SiLU(gate)`, layouts as {@linkcode encodeGeglu}.
@@ -251,15 +262,7 @@ export function encodeGegluBackward(
  * if (v[0] !== 0) throw new Error("SiLU(0) = 0");
  * ```
  */
-export function encodeSwiglu(
-  rt: GpuRuntime,
-  input: GPUBuffer,
-  tokens: number,
-  hidden: number,
-  options: GatedEncodeOptions = {},
-): GPUBuffer {
-  return encodeGated(rt, "swiglu", input, null, tokens, hidden, options);
-}
+export const encodeSwiglu: GatedForwardEncoder = forwardEncoder("swiglu");
 
 /**
  * Records SwiGLU backward (SPEC §3): `[∂x | ∂gate]` with `∂x = dy ⊙ SiLU(gate)` and
@@ -285,13 +288,4 @@ export function encodeSwiglu(
  * if (v[1] !== 3) throw new Error("unexpected"); // SiLU'(0) = ½: ∂gate = 2·3·½
  * ```
  */
-export function encodeSwigluBackward(
-  rt: GpuRuntime,
-  input: GPUBuffer,
-  dy: GPUBuffer,
-  tokens: number,
-  hidden: number,
-  options: GatedEncodeOptions = {},
-): GPUBuffer {
-  return encodeGated(rt, "swiglu", input, dy, tokens, hidden, options);
-}
+export const encodeSwigluBackward: GatedBackwardEncoder = backwardEncoder("swiglu");

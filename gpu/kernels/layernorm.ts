@@ -19,12 +19,13 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import {
   assertColumnGrid,
-  CHUNK_ROWS,
   COLUMN_THREADS,
+  columnChunkMainWgsl,
   columnChunks,
   encodeColumnFinal,
 } from "./reduce.ts";
@@ -65,14 +66,16 @@ function columnLoop(serial: boolean): string {
     : `for (var c = lid; c < p.d; c += ${LN_THREADS}u)`;
 }
 
-const FORWARD_BINDINGS = `struct Params { rows: u32, d: u32, eps: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;`;
+const FORWARD_BINDINGS = `${
+  wgslBindings("rows: u32, d: u32, eps: f32", [
+    "read x: array<f32>",
+    "read w: array<f32>",
+    "read b: array<f32>",
+    "read_write y: array<f32>",
+    "read_write mean: array<f32>",
+    "read_write rstd: array<f32>",
+  ])
+}`;
 
 /** `mu` and `rs` of the row: workgroup tree reductions, or their serial replay. */
 function forwardStatsWgsl(serial: boolean): string {
@@ -183,14 +186,16 @@ export function encodeLayerNorm(
   return { y, mean, rstd };
 }
 
-const BACKWARD_BINDINGS = `struct Params { rows: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;`;
+const BACKWARD_BINDINGS = `${
+  wgslBindings("rows: u32, d: u32", [
+    "read x: array<f32>",
+    "read w: array<f32>",
+    "read mean: array<f32>",
+    "read rstd: array<f32>",
+    "read dy: array<f32>",
+    "read_write dx: array<f32>",
+  ])
+}`;
 
 /** Lane `lane`'s sums `sg = Σ g` and `sgx = Σ g·x̂` over columns `lane, lane + threads, …`. */
 function laneSumsWgsl(lane: string, indent: string): string {
@@ -277,22 +282,21 @@ export function layerNormBackwardSerialSpec(): KernelSpec {
  * @returns The kernel, key `layernorm-backward-dwdb-partial`.
  */
 export function layerNormParamPartialSpec(): KernelSpec {
-  return cachedSpec("layernorm-backward-dwdb-partial", () =>
-    `struct Params { rows: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> mean: array<f32>;
-@group(0) @binding(2) var<storage, read> rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> pw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> pb: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
+  return cachedSpec(
+    "layernorm-backward-dwdb-partial",
+    () =>
+      `${
+        wgslBindings("rows: u32, d: u32", [
+          "read x: array<f32>",
+          "read mean: array<f32>",
+          "read rstd: array<f32>",
+          "read dy: array<f32>",
+          "read_write pw: array<f32>",
+          "read_write pb: array<f32>",
+        ])
+      }
 
-@compute @workgroup_size(${COLUMN_THREADS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let j = wid.x * ${COLUMN_THREADS}u + lid;
-  if (j >= p.d) { return; }
-  let r0 = wid.y * ${CHUNK_ROWS}u;
-  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+${columnChunkMainWgsl("p.d")}
   var aw = 0.0;
   var ab = 0.0;
   for (var r = r0; r < r1; r++) {
@@ -303,7 +307,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   pw[wid.y * p.d + j] = aw;
   pb[wid.y * p.d + j] = ab;
 }
-`);
+`,
+  );
 }
 
 /** Buffers of the LayerNorm backward pass. */

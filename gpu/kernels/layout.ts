@@ -9,6 +9,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 const TILE = 16;
@@ -20,11 +21,15 @@ const TILE = 16;
  * @returns The kernel, key `layout-transpose`.
  */
 export function transposeSpec(): KernelSpec {
-  return cachedSpec("layout-transpose", () =>
-    `struct Params { rows: u32, cols: u32 }
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "layout-transpose",
+    () =>
+      `${
+        wgslBindings("rows: u32, cols: u32", [
+          "read x: array<u32>",
+          "read_write out: array<u32>",
+        ])
+      }
 var<workgroup> tile: array<u32, ${TILE * (TILE + 1)}>;
 
 @compute @workgroup_size(${TILE}, ${TILE})
@@ -38,7 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
   let orow = wid.x * ${TILE}u + l.y;
   if (orow < p.cols && oc < p.rows) { out[orow * p.rows + oc] = tile[l.x * ${TILE + 1}u + l.y]; }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -76,15 +82,14 @@ export function permute0213Spec(): KernelSpec {
   return cachedSpec(
     "layout-permute0213",
     () =>
-      `struct Params { count: u32, B: u32, C: u32, D: u32 }
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+      `${
+        wgslBindings("count: u32, B: u32, C: u32, D: u32", [
+          "read x: array<u32>",
+          "read_write out: array<u32>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (o >= p.count) { return; }
+${wgslItemMain("o", "p.count")}
   // o = ((a*C + c)*B + b)*D + d
   let d = o % p.D;
   let q = o / p.D;
@@ -135,15 +140,14 @@ export function columnsSpec(mode: "slice" | "pad"): KernelSpec {
   return cachedSpec(
     `layout-${mode}-cols`,
     () =>
-      `struct Params { count: u32, outCols: u32, inCols: u32, start: u32, width: u32 }
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+      `${
+        wgslBindings("count: u32, outCols: u32, inCols: u32, start: u32, width: u32", [
+          "read x: array<u32>",
+          "read_write out: array<u32>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let o = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (o >= p.count) { return; }
+${wgslItemMain("o", "p.count")}
   let r = o / p.outCols;
   let j = o % p.outCols;
   ${body}
@@ -227,18 +231,18 @@ function encodeColumns(
  * @returns The kernel, key `layout-copy`.
  */
 export function copySpec(): KernelSpec {
-  return cachedSpec("layout-copy", () =>
-    `struct Params { count: u32 }
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "layout-copy",
+    () =>
+      `${wgslBindings("count: u32", ["read src: array<u32>", "read_write dst: array<u32>"])}
 
 @compute @workgroup_size(${WG_1D})
 fn main(${GRID_BUILTINS}) {
   let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
   if (i < p.count) { dst[i] = src[i]; }
 }
-`);
+`,
+  );
 }
 
 /**

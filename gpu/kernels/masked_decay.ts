@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /**
@@ -31,17 +32,16 @@ export function maskedDecayKernel(): KernelSpec {
     "masked-decay",
     () =>
       `// Masked decay (SPEC 2.2/2.3): out = grad + alpha * (1 - mask) * w, four entries per thread.
-struct Params { quads: u32, alpha: f32 }
-@group(0) @binding(0) var<storage, read> grad: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> mask: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<u32>>;
-@group(0) @binding(4) var<uniform> p: Params;
+${
+        wgslBindings("quads: u32, alpha: f32", [
+          "read grad: array<vec4<u32>>",
+          "read w: array<vec4<f32>>",
+          "read mask: array<vec4<f32>>",
+          "read_write out: array<vec4<u32>>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.quads) { return; }
+${wgslItemMain("i", "p.quads")}
   let g = grad[i];
   let decayed = bitcast<vec4<u32>>(bitcast<vec4<f32>>(g) + p.alpha * w[i]);
   out[i] = select(decayed, g, mask[i] != vec4<f32>(0.0));

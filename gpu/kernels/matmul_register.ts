@@ -17,6 +17,7 @@ import {
   remember,
   specCache,
 } from "./_matmul_shared.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 /**
  * 16×16 per thread, 64 threads per workgroup: the default. On llvmpipe (2 cores) it compiles in
@@ -73,11 +74,13 @@ export function matmulRegisterSpec(blocking: MatmulRegisterBlocking = REGISTER_1
     }
     store.push(`}`);
   }
-  const code = `struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32 }
-@group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  const code = `${
+    wgslBindings("M: u32, N: u32, K: u32, lda: u32, ldb: u32", [
+      "read A4: array<vec4<f32>>",
+      "read B4: array<vec4<f32>>",
+      "read_write c: array<f32>",
+    ])
+  }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -114,10 +117,12 @@ export function matmulPackSpec(kMajor: boolean): KernelSpec {
   const hit = specCache.get(key);
   if (hit) return hit;
   const src = kMajor ? "(b * p.K + k) * p.rows + j" : "(b * p.rows + j) * p.K + k";
-  const code = `struct Params { count: u32, rows: u32, K: u32, ld: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  const code = `${
+    wgslBindings("count: u32, rows: u32, K: u32, ld: u32", [
+      "read src: array<f32>",
+      "read_write dst: array<f32>",
+    ])
+  }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -68,24 +68,7 @@ export function matmulTextureSpec(
   const aAt: (r: number, kk: number) => string = aLayout === "k"
     ? (r, kk) => `a${kk}_${r >> 2}.${comp[r & 3]}`
     : (r, kk) => `a_${r}.${comp[kk]}`;
-  if (aLayout === "k") {
-    for (let kk = 0; kk < KB; kk++) {
-      loads.push(`let ak${kk} = aRow + (k + ${kk}u) * p.aLd4;`);
-      for (let r4 = 0; r4 < TM / 4; r4++) loads.push(`let a${kk}_${r4} = texA(ak${kk} + ${r4}u);`);
-    }
-  } else {
-    loads.push(`let aj = aRow + k / 4u;`);
-    for (let r = 0; r < TM; r++) loads.push(`let a_${r} = texA(aj + ${r}u * p.aLd4);`);
-  }
-  if (bLayout === "k") {
-    for (let kk = 0; kk < KB; kk++) {
-      loads.push(`let bk${kk} = bRow + (k + ${kk}u) * p.bLd4;`);
-      for (let c4 = 0; c4 < TN / 4; c4++) loads.push(`let b${kk}_${c4} = texB(bk${kk} + ${c4}u);`);
-    }
-  } else {
-    loads.push(`let bj = bRow + k / 4u;`);
-    for (let c = 0; c < TN; c++) loads.push(`let b_${c} = texB(bj + ${c}u * p.bLd4);`);
-  }
+  loads.push(...operandLoads("a", aLayout, KB, TM), ...operandLoads("b", bLayout, KB, TN));
   // Accumulators: vec4 over four columns when B's texels hold four columns, scalars otherwise.
   const decl: string[] = [], fmas: string[] = [];
   const accAt: (r: number, c4: number) => string = bLayout === "k"
@@ -281,4 +264,31 @@ export function encodeTextureMatmul(
   if (A.packed) rt.free(A.buffer);
   if (B.packed) rt.free(B.buffer);
   return true;
+}
+
+/**
+ * The texel loads of operand `op` (`"a"` or `"b"`) for one K step: a `k`-major operand loads, for
+ * each of the `kb` k values, `lanes / 4` texels of four rows (columns) each; a `j`-major one loads
+ * one texel of four k values per row (column), for `lanes` rows (columns).
+ */
+function operandLoads(
+  op: "a" | "b",
+  layout: MatmulOperandLayout,
+  kb: number,
+  lanes: number,
+): string[] {
+  const tex = op === "a" ? "texA" : "texB", ld = `p.${op}Ld4`;
+  const loads: string[] = [];
+  if (layout === "k") {
+    for (let kk = 0; kk < kb; kk++) {
+      loads.push(`let ${op}k${kk} = ${op}Row + (k + ${kk}u) * ${ld};`);
+      for (let q = 0; q < lanes / 4; q++) {
+        loads.push(`let ${op}${kk}_${q} = ${tex}(${op}k${kk} + ${q}u);`);
+      }
+    }
+  } else {
+    loads.push(`let ${op}j = ${op}Row + k / 4u;`);
+    for (let i = 0; i < lanes; i++) loads.push(`let ${op}_${i} = ${tex}(${op}j + ${i}u * ${ld});`);
+  }
+  return loads;
 }

@@ -123,71 +123,48 @@ export function matmulTiledSpec(
     [0, 1, 2, 3].map((j) =>
       `${tile}[(4u * ${kq} + ${j}u) * ${width4}u + ${rc} / 4u][${rc} % 4u] = ${v}.${comp[j]};`
     ).join(" ");
-  if (!aligned) {
-    for (let i = 0; i < (BM * BK) / threads; i++) {
-      const idx = `(lid + ${i * threads}u)`;
-      const [kk, mm] = transA
-        ? [`(${idx} / ${BM}u)`, `(${idx} % ${BM}u)`]
-        : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
-      const src = transA ? "gk * p.M + gm" : "gm * p.K + gk";
-      slots.push({
-        decl: `  var ra${i} = 0.0;`,
-        load: (k) =>
-          `{ let gm = m0 + ${mm}; let gk = ${k} + ${kk}; ra${i} = 0.0; ` +
-          `if (gm < p.M && gk < p.K) { ra${i} = a[aOff + ${src}]; } }`,
-        store: `As[${kk} * ${BM4}u + ${mm} / 4u][${mm} % 4u] = ra${i};`,
-      });
-    }
-    for (let i = 0; i < (BN * BK) / threads; i++) {
-      const idx = `(lid + ${i * threads}u)`;
-      const [kk, nn] = transB
-        ? [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`]
-        : [`(${idx} / ${BN}u)`, `(${idx} % ${BN}u)`];
-      const src = transB ? "gn * p.K + gk" : "gk * p.N + gn";
-      slots.push({
-        decl: `  var rb${i} = 0.0;`,
-        load: (k) =>
-          `{ let gn = n0 + ${nn}; let gk = ${k} + ${kk}; rb${i} = 0.0; ` +
-          `if (gn < p.N && gk < p.K) { rb${i} = b[bOff + ${src}]; } }`,
-        store: `Bs[${kk} * ${BN4}u + ${nn} / 4u][${nn} % 4u] = rb${i};`,
-      });
-    }
-  } else {
-    for (let i = 0; i < (BM * BK) / 4 / threads; i++) {
-      const idx = `(lid + ${i * threads}u)`;
-      const decl = `  var ra${i} = vec4<f32>(0.0);`;
-      if (transA) { // [K, M]: a vec4 is 4 consecutive m of one k, As's own layout
-        const [q, kk] = [`(${idx} % ${BM4}u)`, `(${idx} / ${BM4}u)`];
+  // A stages [BK][BM] from `a` ([M, K], or [K, M] when transposed); B stages [BK][BN] from `b`
+  // ([K, N], or [N, K] when transposed). `kMajor`: the operand is stored [K, X], Xs's own layout.
+  const operands = [
+    { op: "a", X: "M", x: "m", BX: BM, kMajor: transA },
+    { op: "b", X: "N", x: "n", BX: BN, kMajor: !transB },
+  ] as const;
+  for (const { op, X, x, BX, kMajor } of operands) {
+    const tile = op === "a" ? "As" : "Bs", BX4 = BX / 4;
+    if (!aligned) {
+      for (let i = 0; i < (BX * BK) / threads; i++) {
+        const idx = `(lid + ${i * threads}u)`;
+        const [kk, xx] = kMajor
+          ? [`(${idx} / ${BX}u)`, `(${idx} % ${BX}u)`]
+          : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
+        const src = kMajor ? `gk * p.${X} + g${x}` : `g${x} * p.K + gk`;
         slots.push({
-          decl,
-          load: (k) => `ra${i} = a[(aOff + (${k} + ${kk}) * p.M + m0) / 4u + ${q}];`,
-          store: `As[${kk} * ${BM4}u + ${q}] = ra${i};`,
-        });
-      } else { // [M, K]: a vec4 is 4 consecutive k of one m, scattered into 4 rows of As
-        const [q, mm] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
-        slots.push({
-          decl,
-          load: (k) => `ra${i} = a[(aOff + (m0 + ${mm}) * p.K + ${k}) / 4u + ${q}];`,
-          store: scatter("As", BM4, q, mm, `ra${i}`),
+          decl: `  var r${op}${i} = 0.0;`,
+          load: (k) =>
+            `{ let g${x} = ${x}0 + ${xx}; let gk = ${k} + ${kk}; r${op}${i} = 0.0; ` +
+            `if (g${x} < p.${X} && gk < p.K) { r${op}${i} = ${op}[${op}Off + ${src}]; } }`,
+          store: `${tile}[${kk} * ${BX4}u + ${xx} / 4u][${xx} % 4u] = r${op}${i};`,
         });
       }
+      continue;
     }
-    for (let i = 0; i < (BN * BK) / 4 / threads; i++) {
+    for (let i = 0; i < (BX * BK) / 4 / threads; i++) {
       const idx = `(lid + ${i * threads}u)`;
-      const decl = `  var rb${i} = vec4<f32>(0.0);`;
-      if (!transB) { // [K, N]: Bs's own layout
-        const [q, kk] = [`(${idx} % ${BN4}u)`, `(${idx} / ${BN4}u)`];
+      const decl = `  var r${op}${i} = vec4<f32>(0.0);`;
+      if (kMajor) { // a vec4 is 4 consecutive x of one k, the tile's own layout
+        const [q, kk] = [`(${idx} % ${BX4}u)`, `(${idx} / ${BX4}u)`];
         slots.push({
           decl,
-          load: (k) => `rb${i} = b[(bOff + (${k} + ${kk}) * p.N + n0) / 4u + ${q}];`,
-          store: `Bs[${kk} * ${BN4}u + ${q}] = rb${i};`,
+          load: (k) =>
+            `r${op}${i} = ${op}[(${op}Off + (${k} + ${kk}) * p.${X} + ${x}0) / 4u + ${q}];`,
+          store: `${tile}[${kk} * ${BX4}u + ${q}] = r${op}${i};`,
         });
-      } else { // [N, K]
-        const [q, nn] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+      } else { // a vec4 is 4 consecutive k of one x, scattered into 4 rows of the tile
+        const [q, xx] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
         slots.push({
           decl,
-          load: (k) => `rb${i} = b[(bOff + (n0 + ${nn}) * p.K + ${k}) / 4u + ${q}];`,
-          store: scatter("Bs", BN4, q, nn, `rb${i}`),
+          load: (k) => `r${op}${i} = ${op}[(${op}Off + (${x}0 + ${xx}) * p.K + ${k}) / 4u + ${q}];`,
+          store: scatter(tile, BX4, q, xx, `r${op}${i}`),
         });
       }
     }

@@ -19,7 +19,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertGroupsOfFour, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 import { assertU32, PHILOX_WGSL, philoxKey } from "./rng.ts";
 
@@ -97,25 +98,26 @@ export function mvue24Kernel(options: { uniforms: "philox" | "explicit" }): Kern
   return cachedSpec(`mvue24-${source}`, () => {
     const head = source === "philox"
       ? `${PHILOX_WGSL}
-struct Params { groups: u32, stream: u32, key0: u32, key1: u32 }
-@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> p: Params;`
-      : `struct Params { groups: u32 }
-@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> uniforms: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> p: Params;`;
+${
+        wgslBindings("groups: u32, stream: u32, key0: u32, key1: u32", [
+          "read g: array<vec4<f32>>",
+          "read_write out: array<vec4<f32>>",
+        ])
+      }`
+      : `${
+        wgslBindings("groups: u32", [
+          "read g: array<vec4<f32>>",
+          "read uniforms: array<vec2<f32>>",
+          "read_write out: array<vec4<f32>>",
+        ])
+      }`;
     const draw = source === "philox"
       ? "let u = philox_uniform4(vec2<u32>(p.key0, p.key1), p.stream, q).xy;"
       : "let u = uniforms[q];";
     return `// MVUE 2:4 (SPEC 2.7), uniforms: ${source}; one thread per group of four.
 ${head}
 ${MVUE_WGSL}
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let q = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (q >= p.groups) { return; }
+${wgslItemMain("q", "p.groups")}
   ${draw}
   out[q] = mvue24_group(g[q], u.x, u.y);
 }

@@ -16,7 +16,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /** The largest group size the GPU kernel is generated for (its rank test is unrolled, `m²`). */
@@ -99,10 +100,7 @@ struct Params { groups: u32 }
 @group(0) @binding(2) var<storage, read_write> mask: array<${ft}>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let g = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (g >= p.groups) { return; }
+${wgslItemMain("g", "p.groups")}
 ${body.join("\n")}
 }
 `;

@@ -21,6 +21,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 
 /** Threads per workgroup of the whole-tensor reductions. */
@@ -31,6 +32,22 @@ export const BLOCK = REDUCE_THREADS * 16;
 export const CHUNK_ROWS = 64;
 /** Threads (columns) per workgroup of the column sums. */
 export const COLUMN_THREADS = 64;
+
+/**
+ * The opening of a column-chunk kernel (grid `[⌈cols/COLUMN_THREADS⌉, chunks]`): column `j`, the
+ * early return past `cols`, and the chunk's rows `[r0, r1)` of `p.rows`. The caller closes the brace.
+ *
+ * @param cols The WGSL expression of the column count, e.g. `"p.cols"`.
+ * @returns The WGSL lines, without a final newline.
+ */
+export function columnChunkMainWgsl(cols: string): string {
+  return `@compute @workgroup_size(${COLUMN_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.x * ${COLUMN_THREADS}u + lid;
+  if (j >= ${cols}) { return; }
+  let r0 = wid.y * ${CHUNK_ROWS}u;
+  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);`;
+}
 
 /** What a whole-tensor reduction sums: `x²` of one input, or `a·b` of two. */
 export type SumKind = "squares" | "dot";
@@ -78,11 +95,15 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)
  * @returns The kernel, key `reduce-final-scaled`.
  */
 export function sumFinalSpec(): KernelSpec {
-  return cachedSpec("reduce-final-scaled", () =>
-    `struct Params { count: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "reduce-final-scaled",
+    () =>
+      `${
+        wgslBindings("count: u32, scale: f32", [
+          "read partials: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
 
 @compute @workgroup_size(${REDUCE_THREADS})
@@ -93,7 +114,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
   if (lid == 0u) { out[0] = red[0] * p.scale; }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -154,23 +176,23 @@ export function encodeSum(
  * @returns The kernel, key `reduce-colsum-partial`.
  */
 export function columnPartialSpec(): KernelSpec {
-  return cachedSpec("reduce-colsum-partial", () =>
-    `struct Params { rows: u32, cols: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "reduce-colsum-partial",
+    () =>
+      `${
+        wgslBindings("rows: u32, cols: u32", [
+          "read x: array<f32>",
+          "read_write partials: array<f32>",
+        ])
+      }
 
-@compute @workgroup_size(${COLUMN_THREADS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let j = wid.x * ${COLUMN_THREADS}u + lid;
-  if (j >= p.cols) { return; }
-  let r0 = wid.y * ${CHUNK_ROWS}u;
-  let r1 = min(r0 + ${CHUNK_ROWS}u, p.rows);
+${columnChunkMainWgsl("p.cols")}
   var acc = 0.0;
   for (var r = r0; r < r1; r++) { acc += x[r * p.cols + j]; }
   partials[wid.y * p.cols + j] = acc;
 }
-`);
+`,
+  );
 }
 
 /**
@@ -183,10 +205,12 @@ export function columnFinalSpec(): KernelSpec {
   return cachedSpec(
     "reduce-colsum-final",
     () =>
-      `struct Params { chunks: u32, cols: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+      `${
+        wgslBindings("chunks: u32, cols: u32, scale: f32", [
+          "read partials: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
 
 @compute @workgroup_size(${COLUMN_THREADS})
 fn main(${GRID_BUILTINS}) {

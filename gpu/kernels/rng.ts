@@ -14,6 +14,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 /**
  * WGSL source of the generator, to paste into any kernel that needs random numbers (MVUE,
@@ -130,9 +131,11 @@ export function uniformsKernel(): KernelSpec {
   uniformsSpec ??= {
     key: "philox-uniforms",
     code: `${PHILOX_WGSL}
-struct Params { count: u32, stream: u32, key0: u32, key1: u32 }
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<uniform> p: Params;
+${
+      wgslBindings("count: u32, stream: u32, key0: u32, key1: u32", [
+        "read_write out: array<f32>",
+      ])
+    }
 
 ${philoxDrawsWgsl("out[i] = u[j];")}
 `,

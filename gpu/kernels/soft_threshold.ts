@@ -22,6 +22,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import {
   assertBuffer,
   assertGroupsOfFour,
@@ -69,16 +70,15 @@ export function softThreshold24Kernel(): KernelSpec {
     () =>
       `// Soft-threshold 2:4 (SPEC 1.2), one thread per group of four.
 ${SOFT_THRESHOLD_WGSL}
-struct Params { groups: u32 }
-@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> pruned: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> mask: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+        wgslBindings("groups: u32", [
+          "read w: array<vec4<u32>>",
+          "read_write pruned: array<vec4<u32>>",
+          "read_write mask: array<vec4<f32>>",
+        ])
+      }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let g = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (g >= p.groups) { return; }
+${wgslItemMain("g", "p.groups")}
   let b = w[g];
   let keep = keep24(b & vec4<u32>(0x7fffffffu));
   pruned[g] = soft_threshold24(b, keep);
@@ -117,11 +117,13 @@ export function ssteSumsKernel(recipe: SsteSumRecipe): KernelSpec {
     () =>
       `// Partial sums of the S-STE scale (SPEC 1.3), recipe ${recipe}: one pair per workgroup.
 ${SOFT_THRESHOLD_WGSL}
-struct Params { groups: u32 }
-@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> amax: array<u32>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${
+        wgslBindings("groups: u32", [
+          "read w: array<vec4<u32>>",
+          "read amax: array<u32>",
+          "read_write partials: array<f32>",
+        ])
+      }
 var<workgroup> red: array<f32, ${2 * WG_1D}>;
 
 @compute @workgroup_size(${WG_1D})

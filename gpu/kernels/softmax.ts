@@ -13,12 +13,24 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
 import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
 export const SOFTMAX_THREADS = 64;
+
+// The interfaces, each shared by the workgroup-per-row kernel and its serial twin.
+const CAUSAL_BINDINGS = wgslBindings("rows: u32, T: u32, scale: f32", [
+  "read s: array<f32>",
+  "read_write out: array<f32>",
+]);
+const BACKWARD_BINDINGS = wgslBindings("rows: u32, width: u32", [
+  "read prob: array<f32>",
+  "read dp: array<f32>",
+  "read_write out: array<f32>",
+]);
 
 /**
  * The causal softmax kernel: row `r` of each `[T, T]` slice normalises `scale·s[r, 0..r]`
@@ -28,17 +40,13 @@ export const SOFTMAX_THREADS = 64;
  * @returns The kernel, key `softmax-causal`.
  */
 export function causalSoftmaxSpec(): KernelSpec {
-  return cachedSpec("softmax-causal", () =>
-    `struct Params { rows: u32, T: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> s: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-causal",
+    () =>
+      `${CAUSAL_BINDINGS}
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
-@compute @workgroup_size(${SOFTMAX_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
+${wgslRowMain(SOFTMAX_THREADS)}
   let o = row * p.T;
   let visible = row % p.T + 1u;
   var mx = -3.4028234663852886e38;
@@ -58,7 +66,8 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
     out[o + c] = v;
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -69,36 +78,32 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
  * @returns The kernel, key `softmax-causal-serial`.
  */
 export function causalSoftmaxSerialSpec(): KernelSpec {
-  return cachedSpec("softmax-causal-serial", () =>
-    `struct Params { rows: u32, T: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> s: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-causal-serial",
+    () =>
+      `${CAUSAL_BINDINGS}
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.T;
   let visible = row % p.T + 1u;
 ${
-      serialTreeReduceWgsl({
-        name: "m",
-        threads: SOFTMAX_THREADS,
-        op: "max",
-        count: "visible",
-        value: (c) => `p.scale * s[o + ${c}]`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "m",
+          threads: SOFTMAX_THREADS,
+          op: "max",
+          count: "visible",
+          value: (c) => `p.scale * s[o + ${c}]`,
+        })
+      }
 ${
-      serialTreeReduceWgsl({
-        name: "total",
-        threads: SOFTMAX_THREADS,
-        op: "sum",
-        count: "visible",
-        value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "total",
+          threads: SOFTMAX_THREADS,
+          op: "sum",
+          count: "visible",
+          value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
+        })
+      }
   let inv = 1.0 / total;
   for (var c = 0u; c < p.T; c++) {
     var v = 0.0;
@@ -106,7 +111,8 @@ ${
     out[o + c] = v;
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -147,18 +153,13 @@ export function encodeCausalSoftmax(
  * @returns The kernel, key `softmax-backward`.
  */
 export function softmaxBackwardSpec(): KernelSpec {
-  return cachedSpec("softmax-backward", () =>
-    `struct Params { rows: u32, width: u32 }
-@group(0) @binding(0) var<storage, read> prob: array<f32>;
-@group(0) @binding(1) var<storage, read> dp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-backward",
+    () =>
+      `${BACKWARD_BINDINGS}
 var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
 
-@compute @workgroup_size(${SOFTMAX_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP};
-  if (row >= p.rows) { return; }
+${wgslRowMain(SOFTMAX_THREADS)}
   let o = row * p.width;
   var acc = 0.0;
   for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) { acc += prob[o + c] * dp[o + c]; }
@@ -169,7 +170,8 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
     out[o + c] = prob[o + c] * (dp[o + c] - dot);
   }
 }
-`);
+`,
+  );
 }
 
 /**
@@ -180,32 +182,28 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS
  * @returns The kernel, key `softmax-backward-serial`.
  */
 export function softmaxBackwardSerialSpec(): KernelSpec {
-  return cachedSpec("softmax-backward-serial", () =>
-    `struct Params { rows: u32, width: u32 }
-@group(0) @binding(0) var<storage, read> prob: array<f32>;
-@group(0) @binding(1) var<storage, read> dp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+  return cachedSpec(
+    "softmax-backward-serial",
+    () =>
+      `${BACKWARD_BINDINGS}
 
-@compute @workgroup_size(${SERIAL_ROWS_PER_WORKGROUP})
-fn main(${GRID_BUILTINS}) {
-  let row = ${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid;
-  if (row >= p.rows) { return; }
+${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
   let o = row * p.width;
 ${
-      serialTreeReduceWgsl({
-        name: "dot",
-        threads: SOFTMAX_THREADS,
-        op: "sum",
-        count: "p.width",
-        value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
-      })
-    }
+        serialTreeReduceWgsl({
+          name: "dot",
+          threads: SOFTMAX_THREADS,
+          op: "sum",
+          count: "p.width",
+          value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
+        })
+      }
   for (var c = 0u; c < p.width; c++) {
     out[o + c] = prob[o + c] * (dp[o + c] - dot);
   }
 }
-`);
+`,
+  );
 }
 
 /**

@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
 /** Counts the set bits of a 4-bit row or column slice. */
@@ -191,12 +192,14 @@ export function transposableMask24Kernel(): KernelSpec {
     "transposable24",
     () =>
       `// Transposable 2:4 mask (SPEC 1.4): best of 90 patterns per 4x4 block, ties to the lowest.
-struct Params { blockRows: u32, blockCols: u32 }
-@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> pruned: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> mask: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> indices: array<u32>;
-@group(0) @binding(4) var<uniform> p: Params;
+${
+        wgslBindings("blockRows: u32, blockCols: u32", [
+          "read w: array<vec4<u32>>",
+          "read_write pruned: array<vec4<u32>>",
+          "read_write mask: array<vec4<f32>>",
+          "read_write indices: array<u32>",
+        ])
+      }
 
 var<private> PATTERNS: array<u32, 90> = array<u32, 90>(
 ${
@@ -229,10 +232,7 @@ fn exact_search(a: array<u32, 16>) -> u32 {
   return bestIndex;
 }
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let block = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (block >= p.blockRows * p.blockCols) { return; }
+${wgslItemMain("block", "p.blockRows * p.blockCols")}
   let bi = block / p.blockCols;
   let bj = block - bi * p.blockCols;
   let base = 4u * bi * p.blockCols + bj; // vec4 index of row 0 of the block
