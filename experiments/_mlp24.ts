@@ -14,7 +14,7 @@ import { prune24 } from "../reference/prune.ts";
 import { assertInt, parseList } from "./_config.ts";
 import {
   type Claim,
-  type Interval,
+  type MeanInterval,
   meanInterval,
   pairedDifferences,
   type SeededValue,
@@ -52,7 +52,7 @@ export interface PairedClaim {
   claim: string;
   difference: string;
   differences: { seed: number; difference: number }[];
-  interval: Interval;
+  interval: MeanInterval;
   verdict: Verdict;
 }
 
@@ -71,7 +71,7 @@ export function pairedClaim(
 /** `mean [lo, hi]` of the 95% t interval of `xs·scale`, `digits` decimals (a table cell). */
 export function ciCell(xs: readonly number[], digits: number, scale = 1): string {
   const i = meanInterval(xs.map((x) => x * scale));
-  return `${i.mean.toFixed(digits)} [${i.lo.toFixed(digits)}, ${i.hi.toFixed(digits)}]`;
+  return `${i.mean.toFixed(digits)} [${i.low.toFixed(digits)}, ${i.high.toFixed(digits)}]`;
 }
 
 /** The Markdown rows `| claim | difference | mean [95% CI] | verdict |` of judged claims. */
@@ -80,8 +80,8 @@ export function claimRows(claims: readonly PairedClaim[], format: (v: number) =>
     `| claim (paired by seed) | difference | mean [95% CI] | verdict |`,
     `|---|---|---|---|`,
     ...claims.map((c) =>
-      `| ${c.claim} | ${c.difference} | ${format(c.interval.mean)} [${format(c.interval.lo)}, ${
-        format(c.interval.hi)
+      `| ${c.claim} | ${c.difference} | ${format(c.interval.mean)} [${format(c.interval.low)}, ${
+        format(c.interval.high)
       }] | **${c.verdict}** |`
     ),
   ];
