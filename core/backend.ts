@@ -72,6 +72,11 @@ export interface AdamWParams {
    * default 1): the same float32 product `s·g` a separate `scale` would have stored.
    */
   gradScale?: number;
+  /**
+   * STEP's frozen second moment (SPEC 2.10): the 1-based step count at which `v` was frozen. When
+   * given, `v` is left unchanged and `v̂ = v/(1−β2^varianceFrozenAt)`; must be in `[1, step]`.
+   */
+  varianceFrozenAt?: number;
 }
 
 /** Result of a pruning operation on device tensors. */

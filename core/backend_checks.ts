@@ -444,6 +444,14 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     if (!Number.isInteger(step) || step < 1) {
       throw new RangeError(`Cannot ${action}: step must be a positive integer, got ${step}`);
     }
+    const frozenAt = hp.varianceFrozenAt;
+    if (
+      frozenAt !== undefined && (!Number.isInteger(frozenAt) || frozenAt < 1 || frozenAt > step)
+    ) {
+      throw new RangeError(
+        `Cannot ${action}: varianceFrozenAt must be an integer in [1, step = ${step}], got ${frozenAt}`,
+      );
+    }
     return { P, G, M, V };
   }
 }

@@ -26,6 +26,7 @@ function options(method: SparseOptions["method"]): SparseOptions {
   if (method === "t-sr-ste+df") return { method, maskRefresh: 3, denseFraction: 0.25 };
   if (method === "t-sr-ste") return { method, maskRefresh: 3 };
   if (method === "sr-ste") return { method, decayOn: "weight", lambdaW: 0.1 };
+  if (method === "step") return { method, preconditionFraction: 0.5 }; // frozen at 4
   return { method };
 }
 
@@ -69,7 +70,9 @@ Deno.test("checkpoint: save → load → continue equals an uninterrupted run, e
 
       // Interrupted after 5 steps (t-sr-ste*: mask from the refresh at 3, not refreshed at 5;
       // t-sr-ste+df: the switch at 6 happens after the resume) and once more after the switch.
-      for (const saveAt of method === "t-sr-ste+df" ? [5, 7] : [5]) {
+      // step: saved in the precondition phase (3) and with the variance frozen (5).
+      const saveAts = method === "t-sr-ste+df" ? [5, 7] : method === "step" ? [3, 5] : [5];
+      for (const saveAt of saveAts) {
         const first = await makeTrainer(config, 1, be);
         for (let s = 0; s < saveAt; s++) await first.trainStep(batchAt(s));
         const path = `${dir}/${method}-${saveAt}.safetensors`;

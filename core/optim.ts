@@ -1,6 +1,7 @@
 /**
  * AdamW with decoupled weight decay (SPEC §4: β = (0.9, 0.95), weight decay 0.1, eps 1e-8; no decay
- * on LayerNorm parameters, biases and embeddings) and global-norm gradient clipping.
+ * on LayerNorm parameters, biases and embeddings), STEP's frozen variance (SPEC 2.10) and
+ * global-norm gradient clipping.
  *
  * @module
  */
@@ -50,6 +51,7 @@ export class AdamW {
   readonly config: Required<AdamWConfig>;
   readonly #backend: Backend;
   readonly #moments = new Map<string, AdamWMoments>();
+  readonly #varianceFrozenAt = new Map<string, number>();
 
   /**
    * Creates zero moments for every parameter.
@@ -101,6 +103,37 @@ export class AdamW {
     return state;
   }
 
+  /**
+   * Freezes the second moment of some parameters (STEP, SPEC 2.10): from now on their `v` is not
+   * updated and `v̂ = v/(1−β2^atStep)`. Freezing again moves nothing (the first freeze stays).
+   *
+   * @param names The parameters whose variance is frozen.
+   * @param atStep The 1-based step count of the last update that changed `v`.
+   * @throws {RangeError} If a name is not one of this optimizer's, or `atStep` is not a positive
+   * integer.
+   */
+  freezeVariance(names: readonly string[], atStep: number): void {
+    if (!Number.isInteger(atStep) || atStep < 1) {
+      throw new RangeError(
+        `Cannot freeze the AdamW variance: atStep must be a positive integer, got ${atStep}`,
+      );
+    }
+    for (const name of names) {
+      this.moments(name);
+      if (!this.#varianceFrozenAt.has(name)) this.#varianceFrozenAt.set(name, atStep);
+    }
+  }
+
+  /**
+   * The step count at which a parameter's variance was frozen, or `undefined` if it is not.
+   *
+   * @param name The parameter.
+   * @returns The `atStep` of {@linkcode AdamW.freezeVariance}, or `undefined`.
+   */
+  varianceFrozenAt(name: string): number | undefined {
+    return this.#varianceFrozenAt.get(name);
+  }
+
   /** Names of the optimised parameters, in construction order. */
   get names(): string[] {
     return [...this.#moments.keys()];
@@ -141,6 +174,7 @@ export class AdamW {
         weightDecay: p.weightDecay ? weightDecay : 0,
         step,
         ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
+        varianceFrozenAt: this.#varianceFrozenAt.get(p.name),
       });
     }
   }

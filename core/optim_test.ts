@@ -91,3 +91,65 @@ Deno.test("gradNormSquared and clipFactor: global-norm clipping as PyTorch's cli
     if (!ok) throw new Error(`expected ${pattern}`);
   }
 });
+
+Deno.test("AdamW: a frozen variance (STEP) keeps v and bias-corrects it with its freezing step", async () => {
+  const be = new ReferenceBackend({ precision: "f64" });
+  const p = new Parameter(be, "w", new Float32Array([0.5, -1]), [2], { weightDecay: true });
+  const q = new Parameter(be, "b", new Float32Array([0.25]), [1]);
+  const adam = new AdamW(be, [p, q]);
+  const { beta1, beta2, eps, weightDecay } = adam.config;
+  const grads = [[0.3, -0.2], [0.1, 0.4], [-0.5, 0.05]];
+  // The host formula: v moves for two steps, then stays; v̂ uses 1 − β2² from then on.
+  const w = [0.5, -1], m = [0, 0], v = [0, 0];
+  for (let t = 1; t <= 3; t++) {
+    if (t === 3) adam.freezeVariance(["w"], 2);
+    const g = grads[t - 1];
+    adam.update(
+      [
+        [p, be.tensor(new Float64Array(g), [2])],
+        [q, be.tensor(new Float64Array([g[0]]), [1])],
+      ],
+      0.1,
+      t,
+    );
+    const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** Math.min(t, 2);
+    for (let i = 0; i < 2; i++) {
+      m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+      if (t <= 2) v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+      w[i] -= 0.1 * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + eps) + weightDecay * w[i]);
+    }
+  }
+  assertClose(be.readF64(p.value), w, { atol: 0, rtol: 1e-12 }, "frozen-variance weights");
+  assertClose(be.readF64(adam.moments("w").v), v, { atol: 0, rtol: 0 }, "frozen v");
+  if (adam.varianceFrozenAt("w") !== 2 || adam.varianceFrozenAt("b") !== undefined) {
+    throw new Error("only w is frozen, at step 2");
+  }
+  adam.freezeVariance(["w"], 3); // the first freeze stays
+  if (adam.varianceFrozenAt("w") !== 2) throw new Error("a second freeze moved the step");
+  const bad: [() => unknown, RegExp][] = [
+    [() => adam.freezeVariance(["w"], 0), /atStep must be a positive integer, got 0/],
+    [() => adam.freezeVariance(["nope"], 1), /Cannot find the AdamW moments of nope/],
+    [
+      () =>
+        be.adamw(q.value, q.value, adam.moments("b").m, adam.moments("b").v, {
+          lr: 0.1,
+          beta1,
+          beta2,
+          eps,
+          weightDecay: 0,
+          step: 2,
+          varianceFrozenAt: 3,
+        }),
+      /varianceFrozenAt must be an integer in \[1, step = 2\], got 3/,
+    ],
+  ];
+  for (const [fn, pattern] of bad) {
+    let message = "";
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof RangeError) message = e.message;
+    }
+    if (!pattern.test(message)) throw new Error(`expected ${pattern}, got "${message}"`);
+  }
+});

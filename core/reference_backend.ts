@@ -652,7 +652,8 @@ export class ReferenceBackend implements Backend {
    * One AdamW step in place: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
    * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)` with `m̂ = m/(1−β1^t)`, `v̂ = v/(1−β2^t)`; the update of
    * `p` uses the stored (rounded) `m` and `v`. With `gradScale`, `g` is first `s·g` rounded as a
-   * separate `scale` would store it.
+   * separate `scale` would store it. With `varianceFrozenAt = t₀` (STEP, SPEC 2.10) `v` is not
+   * updated and `v̂ = v/(1−β2^t₀)`.
    *
    * @throws {RangeError} If the shapes differ, `param`, `m` and `v` share storage, or a
    * hyper-parameter is out of range (`lr, weightDecay ≥ 0`, `beta1, beta2 ∈ [0, 1)`, `eps > 0`,
@@ -661,15 +662,16 @@ export class ReferenceBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
-    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
-    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
+    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
+    const frozen = varianceFrozenAt !== undefined;
+    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = P.storage.data, gd = G.storage.data, md = Mt.storage.data, vd = V.storage.data;
     // gradScale: the product a separate scale() would have stored, at the storage precision.
     const s = hp.gradScale ?? 1, round = this.precision === "f32" ? Math.fround : (x: number) => x;
     for (let i = 0; i < pd.length; i++) {
       const g = s === 1 ? gd[i] : round(s * gd[i]);
       md[i] = beta1 * md[i] + (1 - beta1) * g;
-      vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+      if (!frozen) vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
       const mHat = md[i] / c1, vHat = vd[i] / c2;
       pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
     }

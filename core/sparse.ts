@@ -11,6 +11,7 @@
  * | `t-sr-ste+df` | as `t-sr-ste`, then plain dense for the last `denseFraction` of the steps | | | |
  * | `s-ste` | `W̃ = β·S_soft(W)` every step, β frozen after init | `∇Z·W̃` | `MVUE24(∇Zᵀ)·X` | — |
  * | `s-ste+fp8` | as `s-ste`, E4M3 forward operands | E5M2 operands | E5M2 operands | — |
+ * | `step` | plain dense for the first `preconditionFraction` of the steps, then as `sr-ste` | | | AdamW's `v` of these layers frozen at the switch (SPEC 2.10) |
  *
  * A layer's work in one optimizer step: {@linkcode SparseLinear.beginStep} builds `W̃` and the mask
  * of this step (and counts mask flips), {@linkcode SparseLinear.forward} records the node, the
@@ -28,7 +29,7 @@ import type { Tape, Variable } from "./autograd.ts";
 import { type Module, Parameter } from "./nn.ts";
 import { mvueStream } from "./streams.ts";
 
-/** The training methods of SPEC §2.8. */
+/** The training methods of SPEC §2.8, and STEP (SPEC 2.10). */
 export type SparseMethod =
   | "dense"
   | "ste"
@@ -36,9 +37,10 @@ export type SparseMethod =
   | "t-sr-ste"
   | "t-sr-ste+df"
   | "s-ste"
-  | "s-ste+fp8";
+  | "s-ste+fp8"
+  | "step";
 
-/** Every {@linkcode SparseMethod}, in the order of SPEC §2.8. */
+/** Every {@linkcode SparseMethod}, in the order of SPEC §2.8, then STEP (SPEC 2.10). */
 export const SPARSE_METHODS: readonly SparseMethod[] = [
   "dense",
   "ste",
@@ -47,6 +49,7 @@ export const SPARSE_METHODS: readonly SparseMethod[] = [
   "t-sr-ste+df",
   "s-ste",
   "s-ste+fp8",
+  "step",
 ];
 
 /**
@@ -67,6 +70,11 @@ export interface SparseMethodTraits {
   /** Trains plain dense for the last `denseFraction` of the steps (SPEC 2.5). */
   denseTail: boolean;
   /**
+   * Trains plain dense for the first `preconditionFraction` of the steps, then freezes AdamW's
+   * variance of the sparse layers (STEP, SPEC 2.10).
+   */
+  precondition: boolean;
+  /**
    * The decay of the pruned weights: `"none"`, `"lambdaW"` (SR-STE, SPEC 2.2) or `"alpha"` (P1's
    * masked decay on the clipped gradient, SPEC 2.3).
    */
@@ -81,23 +89,62 @@ export interface SparseMethodTraits {
 /** The traits of every {@linkcode SparseMethod} (see {@linkcode SparseMethodTraits}). */
 export const SPARSE_METHOD_TRAITS: Readonly<Record<SparseMethod, Readonly<SparseMethodTraits>>> =
   Object.freeze({
-    "dense": traits("dense", { mvue: false, fp8: false, denseTail: false, decay: "none" }),
-    "ste": traits("hard", { mvue: false, fp8: false, denseTail: false, decay: "none" }),
-    "sr-ste": traits("hard", { mvue: false, fp8: false, denseTail: false, decay: "lambdaW" }),
+    "dense": traits("dense", {
+      mvue: false,
+      fp8: false,
+      denseTail: false,
+      precondition: false,
+      decay: "none",
+    }),
+    "ste": traits("hard", {
+      mvue: false,
+      fp8: false,
+      denseTail: false,
+      precondition: false,
+      decay: "none",
+    }),
+    "sr-ste": traits("hard", {
+      mvue: false,
+      fp8: false,
+      denseTail: false,
+      precondition: false,
+      decay: "lambdaW",
+    }),
     "t-sr-ste": traits("transposable", {
       mvue: true,
       fp8: false,
       denseTail: false,
+      precondition: false,
       decay: "alpha",
     }),
     "t-sr-ste+df": traits("transposable", {
       mvue: true,
       fp8: false,
       denseTail: true,
+      precondition: false,
       decay: "alpha",
     }),
-    "s-ste": traits("soft", { mvue: true, fp8: false, denseTail: false, decay: "none" }),
-    "s-ste+fp8": traits("soft", { mvue: true, fp8: true, denseTail: false, decay: "none" }),
+    "s-ste": traits("soft", {
+      mvue: true,
+      fp8: false,
+      denseTail: false,
+      precondition: false,
+      decay: "none",
+    }),
+    "s-ste+fp8": traits("soft", {
+      mvue: true,
+      fp8: true,
+      denseTail: false,
+      precondition: false,
+      decay: "none",
+    }),
+    "step": traits("hard", {
+      mvue: false,
+      fp8: false,
+      denseTail: false,
+      precondition: true,
+      decay: "lambdaW",
+    }),
   });
 
 function traits(
@@ -166,9 +213,11 @@ export interface SparseOptions {
   denseFraction?: number;
   /** `t-sr-ste*` only: masked-decay factor α (SPEC 2.3; default 6e-5). */
   alpha?: number;
-  /** `sr-ste` only: decay factor λ_W of the pruned weights (SPEC 2.2; default 2e-4). */
+  /**
+   * `sr-ste` and `step`: decay factor λ_W of the pruned weights (SPEC 2.2, 2.10; default 2e-4).
+   */
   lambdaW?: number;
-  /** `sr-ste` only: where the SR-STE decay enters (default `"gradient"`). */
+  /** `sr-ste` and `step`: where the SR-STE decay enters (default `"gradient"`). */
   decayOn?: "gradient" | "weight";
   /** `t-sr-ste*` only: optimizer steps between transposable-mask refreshes (default 40). */
   maskRefresh?: number;
@@ -179,6 +228,11 @@ export interface SparseOptions {
   fp8?: boolean;
   /** `s-ste*` only: the β recipe (default `"mse-frozen"`). */
   betaRecipe?: BetaRecipe;
+  /**
+   * `step` only: fraction of the optimizer steps of STEP's dense precondition phase, after which
+   * AdamW's variance of the sparse layers is frozen (SPEC 2.10; default 0.1).
+   */
+  preconditionFraction?: number;
 }
 
 /** {@linkcode SparseOptions} with every default filled in. */
@@ -195,9 +249,10 @@ const OPTION_METHODS: Record<keyof SparseOptions, readonly SparseMethod[] | "all
   lambdaW: methodsWhere((t) => t.decay === "lambdaW"),
   decayOn: methodsWhere((t) => t.decay === "lambdaW"),
   betaRecipe: methodsWhere((t) => t.weight === "soft"),
+  preconditionFraction: methodsWhere((t) => t.precondition),
 };
 
-/** Defaults of the method-specific options (SPEC 2.2, 2.3, 2.5, 2.6, 1.3). */
+/** Defaults of the method-specific options (SPEC 2.2, 2.3, 2.5, 2.6, 1.3, 2.10). */
 const METHOD_SPECIFIC_DEFAULTS = {
   denseFraction: 1 / 6,
   alpha: 6e-5,
@@ -205,6 +260,7 @@ const METHOD_SPECIFIC_DEFAULTS = {
   decayOn: "gradient",
   maskRefresh: 40,
   betaRecipe: "mse-frozen",
+  preconditionFraction: 0.1,
 } as const;
 
 /**
@@ -262,6 +318,8 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
     maskRefresh: options.maskRefresh ?? METHOD_SPECIFIC_DEFAULTS.maskRefresh,
     fp8: options.fp8 ?? traits.fp8,
     betaRecipe: options.betaRecipe ?? METHOD_SPECIFIC_DEFAULTS.betaRecipe,
+    preconditionFraction: options.preconditionFraction ??
+      METHOD_SPECIFIC_DEFAULTS.preconditionFraction,
   };
   for (const key of ["mvue", "mvueOnWeight", "fp8"] as const) {
     if (typeof resolved[key] !== "boolean") {
@@ -277,6 +335,10 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
   const f = resolved.denseFraction;
   if (typeof f !== "number" || !(f >= 0 && f < 1)) {
     throw new RangeError(`Cannot ${action}: denseFraction must be in [0, 1), got ${f}`);
+  }
+  const pf = resolved.preconditionFraction;
+  if (typeof pf !== "number" || !(pf > 0 && pf < 1)) {
+    throw new RangeError(`Cannot ${action}: preconditionFraction must be in (0, 1), got ${pf}`);
   }
   const r = resolved.maskRefresh;
   if (!Number.isInteger(r) || r < 1) {
@@ -302,7 +364,8 @@ export function resolveSparseOptions(options: SparseOptions): ResolvedSparseOpti
 
 /**
  * Whether the sparse layers train with their method (`"sparse"`) or as plain dense linears
- * (`"dense"`, the final phase of `t-sr-ste+df`, SPEC 2.5).
+ * (`"dense"`: the final phase of `t-sr-ste+df`, SPEC 2.5, and the precondition phase of `step`,
+ * SPEC 2.10).
  */
 export type TrainingPhase = "sparse" | "dense";
 
@@ -683,7 +746,9 @@ export class SparseLinear implements Module {
   /**
    * The optimizer extra applied to the clipped gradient before AdamW: `t-sr-ste*` (sparse phase)
    * adds `α·(1−M)⊙W` with the transposable mask (SPEC 2.3); `sr-ste` with `decayOn: "gradient"`
-   * adds `λ_W·(1−M)⊙W` with this step's hard mask (SPEC 2.2). Other methods return `grad`.
+   * (also `step` in its sparse phase) adds `λ_W·(1−M)⊙W` with this step's hard mask (SPEC 2.2,
+   * 2.10).
+   * Other methods return `grad`.
    *
    * @param grad The clipped gradient of the weight.
    * @returns The gradient AdamW consumes.

@@ -100,17 +100,14 @@ async function runLayer(
 /** The effective weight W̃ of SPEC 2.8 from the oracles. */
 function effectiveWeight(method: SparseOptions["method"]): Matrix {
   const w = matrix(OUT, IN, W0);
-  switch (method) {
+  switch (sparseMethodTraits(method).weight) {
     case "dense":
       return w;
-    case "ste":
-    case "sr-ste":
+    case "hard":
       return prune24(w).pruned;
-    case "t-sr-ste":
-    case "t-sr-ste+df":
+    case "transposable":
       return transposableMask24(w).pruned;
-    case "s-ste":
-    case "s-ste+fp8": {
+    case "soft": {
       const beta = Math.fround(ssteScale(w));
       return matrix(OUT, IN, softThreshold24(w).pruned.data.map((v) => v * beta));
     }
@@ -168,6 +165,7 @@ Deno.test("SparseLinear: every method's Z, ∇X and ∇W follow SPEC 2.8", async
       "t-sr-ste+df",
       "s-ste",
       "s-ste+fp8",
+      "step",
     ] as const
   ) {
     await checkMethod({ method }, method);
@@ -229,6 +227,13 @@ Deno.test("SparseLinear: the dense phase is a plain dense linear (no MVUE, no FP
   const g = be.full([OUT, IN], 1);
   if (run.layer.decayGradient(g) !== g) throw new Error("the dense phase decayed the gradient");
   run.layer.endStep();
+  // STEP's precondition phase is the same plain dense linear (SPEC 2.10).
+  const step = await runLayer({ method: "step" }, { step: 0, seed: 21, phase: "dense" }, be);
+  assertClose(step.z, e.z.data, TOL, "STEP precondition: Z");
+  assertClose(step.dw, e.dw.data, TOL, "STEP precondition: ∇W");
+  await step.layer.beginStep({ step: 1, seed: 21, phase: "dense" });
+  if (step.layer.decayGradient(g) !== g) throw new Error("STEP's precondition decayed");
+  step.layer.endStep();
 });
 
 Deno.test("SparseLinear: masked decay on the gradient (t-sr-ste α, sr-ste λ_W)", async () => {
@@ -237,6 +242,7 @@ Deno.test("SparseLinear: masked decay on the gradient (t-sr-ste α, sr-ste λ_W)
   const cases = [
     { sparse: { method: "t-sr-ste", alpha: 0.03 } as SparseOptions, rate: 0.03, mask: "t" },
     { sparse: { method: "sr-ste", lambdaW: 0.02 } as SparseOptions, rate: 0.02, mask: "h" },
+    { sparse: { method: "step", lambdaW: 0.05 } as SparseOptions, rate: 0.05, mask: "h" },
   ];
   for (const { sparse, rate, mask } of cases) {
     const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
@@ -420,6 +426,10 @@ Deno.test("resolveSparseOptions: defaults, idempotence and rejected options", ()
   }
   const s = resolveSparseOptions({ method: "sr-ste" });
   if (s.lambdaW !== 2e-4 || s.decayOn !== "gradient" || s.mvue) throw new Error("sr-ste defaults");
+  const st = resolveSparseOptions({ method: "step" });
+  if (st.preconditionFraction !== 0.1 || st.lambdaW !== 2e-4 || st.mvue || st.fp8) {
+    throw new Error(`unexpected step defaults ${JSON.stringify(st)}`);
+  }
   const f = resolveSparseOptions({ method: "s-ste+fp8" });
   if (!f.fp8 || !f.mvue || f.betaRecipe !== "mse-frozen") throw new Error("s-ste+fp8 defaults");
   if (JSON.stringify(resolveSparseOptions(t)) !== JSON.stringify(t)) {
@@ -435,6 +445,8 @@ Deno.test("resolveSparseOptions: defaults, idempotence and rejected options", ()
     [{ method: "sr-ste", decayOn: "both" }, TypeError, /decayOn must be/],
     [{ method: "s-ste", betaRecipe: "max" }, TypeError, /betaRecipe must be one of/],
     [{ method: "ste", mvue: "yes" }, TypeError, /mvue must be a boolean/],
+    [{ method: "step", preconditionFraction: 0 }, RangeError, /preconditionFraction must be in/],
+    [{ method: "sr-ste", preconditionFraction: 0.5 }, TypeError, /applies to step, not to sr-ste/],
   ];
   for (const [options, type, pattern] of bad) {
     let ok = false;
@@ -448,15 +460,16 @@ Deno.test("resolveSparseOptions: defaults, idempotence and rejected options", ()
   }
 });
 
-Deno.test("method traits: the table of SPEC 2.8 decides defaults and which options apply", () => {
+Deno.test("method traits: the table of SPEC 2.8 and 2.10 decides defaults and which options apply", () => {
   const expected = {
-    "dense": "dense/-/-/-/none/step",
-    "ste": "hard/-/-/-/none/step",
-    "sr-ste": "hard/-/-/-/lambdaW/step",
-    "t-sr-ste": "transposable/mvue/-/-/alpha/refresh",
-    "t-sr-ste+df": "transposable/mvue/-/tail/alpha/refresh",
-    "s-ste": "soft/mvue/-/-/none/step",
-    "s-ste+fp8": "soft/mvue/fp8/-/none/step",
+    "dense": "dense/-/-/-/-/none/step",
+    "ste": "hard/-/-/-/-/none/step",
+    "sr-ste": "hard/-/-/-/-/lambdaW/step",
+    "t-sr-ste": "transposable/mvue/-/-/-/alpha/refresh",
+    "t-sr-ste+df": "transposable/mvue/-/tail/-/alpha/refresh",
+    "s-ste": "soft/mvue/-/-/-/none/step",
+    "s-ste+fp8": "soft/mvue/fp8/-/-/none/step",
+    "step": "hard/-/-/-/precondition/lambdaW/step",
   };
   for (const method of SPARSE_METHODS) {
     const t = sparseMethodTraits(method);
@@ -465,6 +478,7 @@ Deno.test("method traits: the table of SPEC 2.8 decides defaults and which optio
       t.mvue ? "mvue" : "-",
       t.fp8 ? "fp8" : "-",
       t.denseTail ? "tail" : "-",
+      t.precondition ? "precondition" : "-",
       t.decay,
       t.flipRateUnit,
     ].join("/");
@@ -480,6 +494,7 @@ Deno.test("method traits: the table of SPEC 2.8 decides defaults and which optio
       [t.denseTail, { method, denseFraction: 0.5 }],
       [t.decay === "lambdaW", { method, lambdaW: 1e-3 }],
       [t.weight === "soft", { method, betaRecipe: "l1" }],
+      [t.precondition, { method, preconditionFraction: 0.5 }],
     ];
     for (const [applies, options] of cases) {
       let accepted = true;

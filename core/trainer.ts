@@ -1,8 +1,9 @@
 /**
  * One optimizer step of 2:4 sparse GPT-2 training, in the order of SPEC §4:
  *
- * 1. the learning rate of the step (`schedule.ts`); the dense switch of `t-sr-ste+df` when the step
- *    reaches {@linkcode Trainer.denseSwitchStep} (from then on the phase stays `"dense"`);
+ * 1. the learning rate of the step (`schedule.ts`); the phase of the step
+ *    ({@linkcode Trainer.phaseAt}: the dense tail of `t-sr-ste+df`, the dense precondition phase of
+ *    `step`); from STEP's switch on, AdamW's variance of the sparse layers is frozen (SPEC 2.10);
  * 2. `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
  *    `maskRefresh` steps, counting mask flips);
  * 3. forward → loss → backward;
@@ -117,7 +118,7 @@ export class Trainer {
   lastAppliedGradients: Map<string, Float32Array> | undefined = undefined;
   readonly #parameters: Parameter[];
   #step = 0;
-  #phase: TrainingPhase = "sparse";
+  #phase: TrainingPhase;
   /** What holds the trainer now (`"step 3"`, `"a checkpoint save"`), or undefined when idle. */
   #busy: string | undefined = undefined;
 
@@ -157,6 +158,13 @@ export class Trainer {
     this.config = resolved;
     this.#parameters = model.parameters();
     this.optimizer = new AdamW(model.backend, this.#parameters, resolved.adamw);
+    const switchStep = this.preconditionSteps;
+    if (switchStep !== undefined && !(switchStep >= 1 && switchStep < resolved.totalSteps)) {
+      throw new RangeError(
+        `Cannot make a trainer: STEP's precondition phase must be 1 to totalSteps − 1 steps, got ${switchStep} of ${resolved.totalSteps}`,
+      );
+    }
+    this.#phase = this.phaseAt(0);
   }
 
   /** Number of optimizer steps taken (the 0-based index of the next step). */
@@ -178,6 +186,30 @@ export class Trainer {
     if (!sparseMethodTraits(method).denseTail) return undefined;
     const total = this.config.totalSteps;
     return total - Math.round(denseFraction * total);
+  }
+
+  /**
+   * The number of dense precondition steps of `step`, `round(preconditionFraction·totalSteps)`
+   * (its variance is frozen after them, SPEC 2.10); `undefined` for the other methods.
+   */
+  get preconditionSteps(): number | undefined {
+    const { method, preconditionFraction } = this.model.config.sparse;
+    if (!sparseMethodTraits(method).precondition) return undefined;
+    return Math.round(preconditionFraction * this.config.totalSteps);
+  }
+
+  /**
+   * The phase of a step: `"dense"` from {@linkcode Trainer.denseSwitchStep} on (`t-sr-ste+df`) and
+   * before {@linkcode Trainer.preconditionSteps} (`step`), `"sparse"` otherwise.
+   *
+   * @param step 0-based step.
+   * @returns The phase.
+   */
+  phaseAt(step: number): TrainingPhase {
+    const denseFrom = this.denseSwitchStep, sparseFrom = this.preconditionSteps;
+    if (denseFrom !== undefined && step >= denseFrom) return "dense";
+    if (sparseFrom !== undefined && step < sparseFrom) return "dense";
+    return "sparse";
   }
 
   /**
@@ -248,11 +280,14 @@ export class Trainer {
   async #trainStep(batch: Batch): Promise<StepResult> {
     const be = this.model.backend;
     const step = this.#step;
-    const switchStep = this.denseSwitchStep;
-    if (switchStep !== undefined && step >= switchStep) this.#phase = "dense";
-    const phase = this.#phase;
+    const phase = this.phaseAt(step);
+    this.#phase = phase;
     const lr = this.lr(step);
     const layers = this.model.sparseLayers();
+    const frozenFrom = this.preconditionSteps;
+    if (frozenFrom !== undefined && step >= frozenFrom) {
+      this.optimizer.freezeVariance(layers.map((l) => l.name), frozenFrom);
+    }
     for (const p of this.#parameters) p.grad = undefined;
 
     try {

@@ -73,6 +73,53 @@ Deno.test("Trainer: t-sr-ste+df switches to dense at totalSteps − round(total/
   }
 });
 
+Deno.test("Trainer: STEP trains dense, then freezes the sparse layers' variance and trains 2:4", async () => {
+  const trainer = await makeTrainer({ method: "step", preconditionFraction: 0.25 }, {
+    totalSteps: 12,
+  });
+  if (trainer.preconditionSteps !== 3) throw new Error(`switch ${trainer.preconditionSteps}`);
+  const model = trainer.model, be = model.backend;
+  const sparseNames = new Set(model.sparseLayers().map((l) => l.name));
+  let frozen: Map<string, Float32Array> | undefined;
+  for (let s = 0; s < 12; s++) {
+    const sparseLoss = await model.evaluate(BATCH);
+    const denseLoss = await model.evaluate(BATCH, { dense: true });
+    be.release();
+    const r = await trainer.trainStep(BATCH);
+    const wantPhase = s < 3 ? "dense" : "sparse";
+    if (r.phase !== wantPhase) throw new Error(`step ${s}: phase ${r.phase}`);
+    // Before the switch the forward is the dense model; from it on the hard 2:4 one.
+    if (s !== 3 && r.loss !== (s < 3 ? denseLoss : sparseLoss)) {
+      throw new Error(`step ${s}: loss ${r.loss} is not the ${wantPhase} model's`);
+    }
+    const params = model.parameters();
+    const vs = await be.readMany(params.map((p) => trainer.optimizer.moments(p.name).v));
+    const now = new Map(params.map((p, i) => [p.name, vs[i]]));
+    if (s === 2) frozen = now; // v after the last dense update
+    if (s >= 3) {
+      for (const [name, v] of now) {
+        const same = v.every((x, i) => x === frozen!.get(name)![i]);
+        if (sparseNames.has(name) !== same) {
+          throw new Error(`step ${s}: ${name}'s variance ${same ? "stayed" : "moved"}`);
+        }
+        const at = trainer.optimizer.varianceFrozenAt(name);
+        if (at !== (sparseNames.has(name) ? 3 : undefined)) {
+          throw new Error(`${name} frozen at ${at}`);
+        }
+      }
+    }
+  }
+  let message = "";
+  try {
+    await makeTrainer({ method: "step", preconditionFraction: 0.01 }, { totalSteps: 12 });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  if (!/precondition phase must be 1 to totalSteps − 1 steps, got 0/.test(message)) {
+    throw new Error(`a zero-step precondition phase was accepted (${message})`);
+  }
+});
+
 Deno.test("Trainer: the transposable mask changes only at refresh steps", async () => {
   const trainer = await makeTrainer({ method: "t-sr-ste", maskRefresh: 3 }, { totalSteps: 8 });
   const layers = trainer.model.sparseLayers();

@@ -1,9 +1,10 @@
 /**
- * Training-step parity: for every method of SPEC §2.8, three consecutive optimizer steps of a tiny
+ * Training-step parity: for every method of SPEC §2.8 and STEP (§2.10), three consecutive optimizer steps of a tiny
  * GPT-2 (2 blocks, width 16, vocabulary 32, dropout 0.1, batch 2×8) on WebGPU equal the same steps
  * on the reference backend from the same state — learning rate, loss, gradient norm, flip rates,
  * raw and applied gradients, updated weights. Before each later step the GPU's weights and AdamW
- * moments are set to the reference's; `t-sr-ste+df` crosses its dense switch. Per-tensor
+ * moments are set to the reference's; `t-sr-ste+df` crosses its dense switch, `step` its variance
+ * freeze (step 2 dense, 3 and 4 with the sparse layers' `v` frozen at 3). Per-tensor
  * tolerances, the two-way weight check and the counted FP8 boundary flips are derived in SPEC §10.5
  * (WGSL rules: `gpu/float32_rules.ts`). The suite prints the adapter and fails without one.
  *
@@ -59,6 +60,7 @@ const ENGINES: [string, () => Promise<Backend>][] = [["WebGPU", gpu], ["CPU", cp
 
 /** The method's options for the test: `t-sr-ste` refreshes its mask every step. */
 function sparseOptions(method: SparseMethod): SparseOptions {
+  if (method === "step") return { method, preconditionFraction: 0.5 };
   return method === "t-sr-ste" ? { method, maskRefresh: 1 } : { method };
 }
 
@@ -76,6 +78,7 @@ async function setUp(be: Backend, method: SparseMethod): Promise<{ model: GPT; t
     adamw: ADAMW,
   });
   if (method === "t-sr-ste+df") trainer.restore({ step: 3, phase: "sparse" });
+  if (method === "step") trainer.restore({ step: 2, phase: "dense" });
   return { model, trainer };
 }
 
@@ -204,23 +207,24 @@ function alignFp8(
 }
 
 /**
- * The exact (float64) AdamW update of `state` with `grad`, as the trainer configures it, and the
- * update's size `ρ` of the module notes.
+ * The exact (float64) AdamW update of `state` with `grad`, as the trainer configures it (with the
+ * variance frozen at `t.frozenAt` when given, SPEC 2.10), and the update's size `ρ` of the module
+ * notes.
  */
 function exactAdamW(
   s: { p: Float32Array; m: Float32Array; v: Float32Array },
   grad: Float32Array,
   lr: number,
-  t: number,
+  t: { step: number; frozenAt: number | undefined },
   weightDecay: boolean,
 ): { weights: Float64Array; rho: number } {
   const { beta1, beta2, eps } = ADAMW, wd = weightDecay ? ADAMW.weightDecay : 0;
-  const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t;
+  const c1 = 1 - beta1 ** t.step, c2 = 1 - beta2 ** (t.frozenAt ?? t.step);
   const weights = new Float64Array(s.p.length);
   let rho = 0;
   for (let i = 0; i < weights.length; i++) {
     const m = beta1 * s.m[i] + (1 - beta1) * grad[i];
-    const v = beta2 * s.v[i] + (1 - beta2) * grad[i] * grad[i];
+    const v = t.frozenAt !== undefined ? s.v[i] : beta2 * s.v[i] + (1 - beta2) * grad[i] * grad[i];
     const denominator = Math.sqrt(v / c2) + eps;
     const mAbs = beta1 * Math.abs(s.m[i]) + (1 - beta1) * Math.abs(grad[i]);
     rho = Math.max(rho, mAbs / c1 / denominator);
@@ -340,8 +344,13 @@ for (const [engine, fast] of ENGINES) {
           ];
           for (const p of R.model.parameters()) {
             const pre = before.get(p.name)!, wg = afterG.get(p.name)!.p, wr = afterR.get(p.name)!.p;
-            const g = exactAdamW(pre, appliedG.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
-            const r = exactAdamW(pre, appliedR.get(p.name)!, rs.lr, rs.step + 1, p.weightDecay);
+            const frozenAt = R.trainer.optimizer.varianceFrozenAt(p.name);
+            if (G.trainer.optimizer.varianceFrozenAt(p.name) !== frozenAt) {
+              throw new Error(`${label}: ${p.name}'s variance freeze differs between the backends`);
+            }
+            const t = { step: rs.step + 1, frozenAt };
+            const g = exactAdamW(pre, appliedG.get(p.name)!, rs.lr, t, p.weightDecay);
+            const r = exactAdamW(pre, appliedR.get(p.name)!, rs.lr, t, p.weightDecay);
             const exactG = g.weights, exactR = r.weights, rho = Math.max(g.rho, r.rho);
             const scale = maxAbs(wr);
             const update = TOL.update(scale, rs.lr, rho);
@@ -382,6 +391,13 @@ for (const [engine, fast] of ENGINES) {
       }
       if (method === "t-sr-ste+df" && G.trainer.phase !== "dense") {
         throw new Error("t-sr-ste+df did not reach its dense phase");
+      }
+      if (method === "step") {
+        const layers = R.model.sparseLayers();
+        const frozen = layers.map((l) => G.trainer.optimizer.varianceFrozenAt(l.name));
+        if (G.trainer.phase !== "sparse" || frozen.some((at) => at !== 3)) {
+          throw new Error(`step did not freeze its variance at 3 (${frozen})`);
+        }
       }
       gpuBe.release();
     });

@@ -613,14 +613,16 @@ export class CpuBackend implements Backend {
   /** One AdamW step in place (as the reference: bias-corrected moments, decoupled decay). */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, "apply AdamW");
-    const { lr, beta1, beta2, eps, weightDecay, step } = hp;
-    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
+    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
+    // STEP (SPEC 2.10): a frozen v is not written and is bias-corrected with its freezing step.
+    const frozen = varianceFrozenAt !== undefined;
+    const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
     const s = hp.gradScale ?? 1; // the product a separate scale() would have stored
     for (let i = 0; i < pd.length; i++) {
       const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
       md[i] = beta1 * md[i] + (1 - beta1) * g;
-      vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+      if (!frozen) vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
       const mHat = md[i] / c1, vHat = vd[i] / c2;
       pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
     }

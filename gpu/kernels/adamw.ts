@@ -5,6 +5,8 @@
  * stored moments. The bias corrections are computed on the host in float64 and passed as float32.
  * `g` is the gradient times `gradScale` (gradient clipping fused into the update), the float32
  * product a separate scale pass would have stored.
+ * STEP's frozen variance (SPEC 2.10) is the same kernel with `β2 = 1`, `1−β2 = 0` (`v` is rewritten
+ * with its own bits: the trainer only steps on finite gradients) and `c2` of the freezing step.
  *
  * @module
  */
@@ -71,7 +73,8 @@ export function encodeAdamW(
   hp: AdamWParams,
 ): void {
   if (count === 0) return;
-  const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** hp.step;
+  const frozen = hp.varianceFrozenAt !== undefined;
+  const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
   rt.dispatch(
     adamwSpec(),
     [param, grad, m, v],
@@ -80,8 +83,8 @@ export function encodeAdamW(
       hp.lr,
       hp.beta1,
       1 - hp.beta1,
-      hp.beta2,
-      1 - hp.beta2,
+      frozen ? 1 : hp.beta2,
+      frozen ? 0 : 1 - hp.beta2,
       hp.eps,
       hp.weightDecay,
       c1,
