@@ -92,7 +92,7 @@ Deno.test("gradNormSquared and clipFactor: global-norm clipping as PyTorch's cli
   }
 });
 
-Deno.test("AdamW: a frozen variance (STEP) keeps v and bias-corrects it with its freezing step", async () => {
+Deno.test("AdamW: a frozen variance (STEP) keeps v and bias-corrects it with its freezing step", () => {
   const be = new ReferenceBackend({ precision: "f64" });
   const p = new Parameter(be, "w", new Float32Array([0.5, -1]), [2], { weightDecay: true });
   const q = new Parameter(be, "b", new Float32Array([0.25]), [1]);
