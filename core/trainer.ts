@@ -24,13 +24,44 @@
  * @module
  */
 
-import { Tape } from "./autograd.ts";
-import type { Tensor } from "./backend.ts";
-import type { Batch, GPT } from "./gpt2.ts";
+import { Tape, type Variable } from "./autograd.ts";
+import type { Backend, Tensor } from "./backend.ts";
+import type { GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
 import { AdamW, type AdamWConfig, clipFactor, gradNormSquared } from "./optim.ts";
 import { assertCosineSchedule, cosineLr } from "./schedule.ts";
-import { sparseMethodTraits, type TrainingPhase } from "./sparse.ts";
+import {
+  type ResolvedSparseOptions,
+  type SparseLinear,
+  sparseMethodTraits,
+  type StepContext,
+  type TrainingPhase,
+} from "./sparse.ts";
+
+/**
+ * What the trainer needs of a model with 2:4 sparse layers (GPT-2 and the ViT of
+ * `experiments/vit.ts` are two): its parameters and sparse layers, the step brackets, and the loss
+ * of a batch of type `B`.
+ */
+export interface TrainableModel<B> {
+  /** The backend holding the parameters. */
+  readonly backend: Backend;
+  /** The sparse method of the model's sparse layers. */
+  readonly config: { readonly sparse: ResolvedSparseOptions };
+  /** Every parameter (names unique). */
+  parameters(): Parameter[];
+  /** The 2:4 sparse layers, in `layerIndex` order. */
+  sparseLayers(): SparseLinear[];
+  /** Starts a step: every sparse layer's `beginStep`; returns their flip counts. */
+  beginStep(ctx: StepContext): Promise<(Tensor | undefined)[]>;
+  /** Ends the open step. */
+  endStep(): void;
+  /** The training loss of a batch (`[1]`), recorded on the tape. */
+  loss(tape: Tape, batch: B): Variable;
+}
+
+/** The batch type a {@linkcode TrainableModel} takes. */
+export type BatchOf<M> = M extends TrainableModel<infer B> ? B : never;
 
 /** The run configuration. */
 export interface TrainerConfig {
@@ -78,8 +109,8 @@ export interface StepResult {
 }
 
 /**
- * Trains a {@linkcode GPT} one optimizer step at a time (see the module documentation for the
- * order). The trainer owns the AdamW state, the step counter and the phase.
+ * Trains a {@linkcode GPT} (or any {@linkcode TrainableModel}) one optimizer step at a time (see
+ * the module documentation for the order). The trainer owns the AdamW state, the step counter and the phase.
  *
  * A parity test can run the same step on two backends: build both models from the same seed, set
  * `captureGradients`, call {@linkcode Trainer.trainStep} on each and compare the results,
@@ -102,9 +133,9 @@ export interface StepResult {
  * if (first.step !== 0 || first.flipRate !== 0) throw new Error("unexpected first step");
  * ```
  */
-export class Trainer {
+export class Trainer<M extends TrainableModel<never> = GPT> {
   /** The model being trained. */
-  readonly model: GPT;
+  readonly model: M;
   /** The run configuration with defaults filled in. */
   readonly config: Required<Omit<TrainerConfig, "adamw">> & { adamw: AdamWConfig };
   /** The optimizer. */
@@ -129,7 +160,7 @@ export class Trainer {
    * @param config The run configuration.
    * @throws {RangeError} On an invalid schedule, seed or clipping threshold.
    */
-  constructor(model: GPT, config: TrainerConfig) {
+  constructor(model: M, config: TrainerConfig) {
     const resolved = {
       totalSteps: config.totalSteps,
       peakLr: config.peakLr,
@@ -273,11 +304,11 @@ export class Trainer {
    * step counter are left unchanged), or from the model on a malformed batch.
    * @throws {Error} If another step, or a checkpoint save or load, is still running.
    */
-  trainStep(batch: Batch): Promise<StepResult> {
+  trainStep(batch: BatchOf<M>): Promise<StepResult> {
     return this.exclusive("take a training step", () => this.#trainStep(batch));
   }
 
-  async #trainStep(batch: Batch): Promise<StepResult> {
+  async #trainStep(batch: BatchOf<M>): Promise<StepResult> {
     const be = this.model.backend;
     const step = this.#step;
     const phase = this.phaseAt(step);
@@ -293,7 +324,7 @@ export class Trainer {
     try {
       const flips = await this.model.beginStep({ step, seed: this.config.seed, phase });
       const tape = new Tape(be);
-      const loss = this.model.loss(tape, batch);
+      const loss = (this.model as TrainableModel<BatchOf<M>>).loss(tape, batch);
       tape.backward(loss);
 
       const withGrad = this.#parameters.filter((p) => p.grad !== undefined);
