@@ -220,6 +220,64 @@ export class Block implements Module {
     return [this.ln1, this.cAttn, this.attnProj, this.ln2, this.cFc, this.mlpProj]
       .flatMap((m) => m.parameters());
   }
+
+  /**
+   * The block's forward pass, `x + attn(ln_1(x))` then `x + mlp(ln_2(x))` with causal attention and
+   * exact-erf GELU. Inside a training step (`step` given) dropout draws from the streams
+   * `1 + 3·layer` (attention probabilities), `2 + 3·layer` and `3 + 3·layer` (residual branches).
+   *
+   * @param tape The tape.
+   * @param x The input `[B·T, d]`.
+   * @param options The shape, the block's index, the dropout and the step (or the evaluation
+   * options outside a step).
+   * @returns The output `[B·T, d]`.
+   */
+  forward(tape: Tape, x: Variable, options: BlockForwardOptions): Variable {
+    const { batchSize, seqLen, nHead, layer: l, dropout, step, evaluation = {} } = options;
+    const drop = (v: Variable, site: number) =>
+      step === undefined ? v : ops.dropout(tape, v, {
+        p: dropout,
+        seed: step.seed,
+        stream: dropoutStream(step.step, site),
+      });
+    const linear = (layer: BlockLinear, v: Variable) =>
+      layer instanceof SparseLinear ? layer.forward(tape, v, evaluation) : layer.forward(tape, v);
+    // Attention branch.
+    const qkv = linear(this.cAttn, this.ln1.forward(tape, x));
+    const attnDropout = step === undefined || dropout === 0 ? undefined : {
+      p: dropout,
+      seed: step.seed,
+      stream: dropoutStream(step.step, 1 + 3 * l),
+    };
+    const y = ops.causalSelfAttention(tape, qkv, {
+      batchSize,
+      seqLen,
+      nHead,
+      dropout: attnDropout,
+    });
+    x = ops.add(tape, x, drop(linear(this.attnProj, y), 2 + 3 * l));
+    // MLP branch.
+    const h = ops.gelu(tape, linear(this.cFc, this.ln2.forward(tape, x)));
+    return ops.add(tape, x, drop(linear(this.mlpProj, h), 3 + 3 * l));
+  }
+}
+
+/** Options of {@linkcode Block.forward}. */
+export interface BlockForwardOptions {
+  /** Number of sequences `B`. */
+  batchSize: number;
+  /** Sequence length `T`. */
+  seqLen: number;
+  /** Number of attention heads. */
+  nHead: number;
+  /** The block's index (selects its dropout streams). */
+  layer: number;
+  /** Dropout probability (0 = none). */
+  dropout: number;
+  /** The open training step, or `undefined` when evaluating. */
+  step?: StepContext;
+  /** Evaluation options of the sparse layers (outside a step). */
+  evaluation?: EvaluationOptions;
 }
 
 /**
@@ -410,32 +468,22 @@ export class GPT implements Module {
         seed: step.seed,
         stream: dropoutStream(step.step, site),
       });
-    const linear = (layer: BlockLinear, x: Variable) =>
-      layer instanceof SparseLinear ? layer.forward(tape, x, options) : layer.forward(tape, x);
 
     const positions = new Int32Array(n);
     for (let i = 0; i < n; i++) positions[i] = i % T;
     const tok = this.wte.forward(tape, tokens);
     const pos = this.wpe.forward(tape, be.indices(positions, [n]));
     let x = drop(ops.add(tape, tok, pos), 0);
-    this.blocks.forEach((block, l) => {
-      // Attention branch.
-      const qkv = linear(block.cAttn, block.ln1.forward(tape, x));
-      const attnDropout = step === undefined || this.config.dropout === 0 ? undefined : {
-        p: this.config.dropout,
-        seed: step.seed,
-        stream: dropoutStream(step.step, 1 + 3 * l),
-      };
-      const y = ops.causalSelfAttention(tape, qkv, {
+    this.blocks.forEach((block, layer) => {
+      x = block.forward(tape, x, {
         batchSize,
         seqLen: T,
         nHead,
-        dropout: attnDropout,
+        layer,
+        dropout: this.config.dropout,
+        step,
+        evaluation: options,
       });
-      x = ops.add(tape, x, drop(linear(block.attnProj, y), 2 + 3 * l));
-      // MLP branch.
-      const h = ops.gelu(tape, linear(block.cFc, block.ln2.forward(tape, x)));
-      x = ops.add(tape, x, drop(linear(block.mlpProj, h), 3 + 3 * l));
     });
     return this.lnF.forward(tape, x);
   }

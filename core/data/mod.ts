@@ -7,8 +7,6 @@
  * One file per concern: `cache.ts` (shared names), `genres.ts` (labels), `text.ts` (POS-tag text
  * rebuilding), `split.ts` (the train/validation split), `token_file.ts` (the `.bin` format),
  * `brown.ts` (loading the cache), `prepare.ts` (building it), `vocab.ts` (vocabulary reduction),
- * `batches.ts` (training windows), `passages.ts` (genre classification passages), `pos.ts`
- * (part-of-speech labels of the tokens).
  *
  * @module
  */
@@ -32,3 +30,4 @@ export * from "./vocab.ts";
 export * from "./batches.ts";
 export * from "./passages.ts";
 export * from "./pos.ts";
+export * from "./fashion_mnist.ts";
