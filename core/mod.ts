@@ -2,8 +2,8 @@
  * The training stack: the {@linkcode Backend} interface, its pure-TypeScript implementation and the
  * CPU fast path ({@linkcode CpuBackend}: BLAS GEMMs through Deno's FFI),
  * reverse-mode autograd, modules (including {@linkcode SparseLinear} with every 2:4 method of
- * SPEC 2.8), GPT-2, AdamW with the warm-up + cosine schedule, the {@linkcode Trainer}, safetensors
- * checkpoints, and the Brown corpus data pipeline.
+ * SPEC 2.8 and STEP), GPT-2, a small ViT, AdamW with the warm-up + cosine schedule, the
+ * {@linkcode Trainer}, safetensors checkpoints, and the data pipelines (Brown, Fashion-MNIST).
  *
  * @example
  * ```ts
