@@ -220,13 +220,13 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
   }
 
   /**
-   * The number of dense precondition steps of `step`, `round(preconditionFraction·totalSteps)`
+   * The number of dense precondition steps of `step`, `max(1, round(preconditionFraction·totalSteps))`
    * (its variance is frozen after them, SPEC 2.10); `undefined` for the other methods.
    */
   get preconditionSteps(): number | undefined {
     const { method, preconditionFraction } = this.model.config.sparse;
     if (!sparseMethodTraits(method).precondition) return undefined;
-    return Math.round(preconditionFraction * this.config.totalSteps);
+    return Math.max(1, Math.round(preconditionFraction * this.config.totalSteps));
   }
 
   /**

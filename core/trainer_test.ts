@@ -109,14 +109,21 @@ Deno.test("Trainer: STEP trains dense, then freezes the sparse layers' variance 
       }
     }
   }
+  const short = await makeTrainer({ method: "step", preconditionFraction: 0.01 }, {
+    totalSteps: 12,
+  });
+  if (short.preconditionSteps !== 1) throw new Error("the precondition phase has at least a step");
   let message = "";
   try {
-    await makeTrainer({ method: "step", preconditionFraction: 0.01 }, { totalSteps: 12 });
+    await makeTrainer({ method: "step", preconditionFraction: 0.9 }, {
+      totalSteps: 2,
+      warmupSteps: 1,
+    });
   } catch (e) {
     message = (e as Error).message;
   }
-  if (!/precondition phase must be 1 to totalSteps − 1 steps, got 0/.test(message)) {
-    throw new Error(`a zero-step precondition phase was accepted (${message})`);
+  if (!/precondition phase must be 1 to totalSteps − 1 steps, got 2 of 2/.test(message)) {
+    throw new Error(`a precondition phase of every step was accepted (${message})`);
   }
 });
 

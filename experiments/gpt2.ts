@@ -64,7 +64,8 @@ import {
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
   preset: "cpu", // cpu | cpu-powered | cpu-tiny | gpu | gpu-124m
-  methods: SPARSE_METHODS.join(","),
+  // SPEC 2.8's seven methods (the committed table); STEP (SPEC 2.10) with --methods=…,step.
+  methods: SPARSE_METHODS.filter((m) => !sparseMethodTraits(m).precondition).join(","),
   steps: 120, // optimizer steps of pre-training
   seed: 1, // first seed (initialisation, data order and MVUE draws)
   seeds: 3, // every method is trained with seeds seed, seed+1, … (≥ 3 for the intervals)
