@@ -2,7 +2,8 @@
  * Smoke runs of the experiments (`experiments/gpt2.ts`, `flip_rate.ts`, `alpha_select.ts`,
  * `ablations.ts` with their `cpu-tiny` presets on the reference backend; `seq2seq.ts` with its
  * `smoke` preset; the P2 mechanism figures `p2_discontinuity.ts`, `p2_beta.ts`, `p2_finetune.ts`
- * with their `tiny` presets): every output file is written, the summaries have the expected keys
+ * with their `tiny` presets; `vit.ts` with its `tiny` preset on generated Fashion-MNIST-shaped IDX
+ * files): every output file is written, the summaries have the expected keys
  * and finite numbers, and the flip rates obey the relations the scripts rely on.
  *
  * @module
@@ -16,6 +17,8 @@ import { main as alphaSelectMain } from "../experiments/alpha_select.ts";
 import { main as discontinuityMain } from "../experiments/p2_discontinuity.ts";
 import { main as betaMain } from "../experiments/p2_beta.ts";
 import { main as finetuneMain } from "../experiments/p2_finetune.ts";
+import { main as vitMain } from "../experiments/vit.ts";
+import { DataCacheError, encodeIdx, FASHION_MNIST_IDX_NAMES } from "../core/data/mod.ts";
 import { assert as check } from "../reference/testing.ts";
 
 const DATA = new URL("../data/brown", import.meta.url).pathname;
@@ -254,6 +257,71 @@ Deno.test("seq2seq.ts runs its smoke preset: every method, two seeds, paired aga
     }
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("vit.ts runs its tiny preset on generated IDX files and writes its outputs", async () => {
+  const root = await Deno.makeTempDir({ prefix: "twofour_vit_" });
+  try {
+    // 24 training and 16 test images of 28×28: a bright square whose corner is the label's.
+    for (const [split, n] of [["train", 24], ["test", 16]] as const) {
+      const labels = Uint8Array.from({ length: n }, (_, i) => i % 4);
+      const images = new Uint8Array(n * 784);
+      labels.forEach((label, i) => {
+        const top = label < 2 ? 0 : 14, left = label % 2 === 0 ? 0 : 14;
+        for (let r = 0; r < 14; r++) {
+          images.fill(220, i * 784 + (top + r) * 28 + left, i * 784 + (top + r) * 28 + left + 14);
+        }
+      });
+      const [imageName, labelName] = FASHION_MNIST_IDX_NAMES[split];
+      await Deno.mkdir(`${root}/idx`, { recursive: true });
+      await Deno.writeFile(`${root}/idx/${imageName}`, encodeIdx([n, 28, 28], images));
+      await Deno.writeFile(`${root}/idx/${labelName}`, encodeIdx([n], labels));
+    }
+    const args = [
+      "--preset=tiny",
+      "--backend=reference",
+      `--source=${root}/idx`,
+      `--data=${root}/cache`,
+      `--out=${root}/out`,
+    ];
+    await quietly(() => vitMain([...args, "--factorial=true", "--methods=dense,s-ste"]));
+    await checkFiles(`${root}/out`, ["summary.json", "table.md", "loss.svg", "factorial.svg"]);
+    const summary: Json = JSON.parse(await Deno.readTextFile(`${root}/out/summary.json`));
+    check(
+      summary.methods.map((m: Json) => m.method).join() === "dense,s-ste",
+      `unexpected methods ${summary.methods.map((m: Json) => m.method)}`,
+    );
+    check(
+      summary.factorial.length === 16,
+      `expected 16 factorial cells, got ${summary.factorial.length}`,
+    );
+    // dense, s-ste (= one cell) and the 11 other distinct cells (4 hard+β cells are their twins).
+    check(summary.runs.length === 13, `expected 13 runs, got ${summary.runs.length}`);
+    for (const r of summary.runs as Json[]) {
+      checkFinite(r.accuracy, `${r.label} accuracy`);
+      check(r.accuracy >= 0 && r.accuracy <= 100, `${r.label} accuracy out of [0, 100]`);
+    }
+    for (const name of ["soft", "beta", "mvue", "fp8"]) {
+      checkFinite(summary.effects[name].mean, name);
+    }
+    // Without the package's files and without a cache: one error naming the package.
+    let message = "";
+    try {
+      await quietly(() =>
+        vitMain([
+          ...args.slice(0, 2),
+          `--source=${root}/none`,
+          `--data=${root}/none`,
+          `--out=${root}/out2`,
+        ])
+      );
+    } catch (e) {
+      if (e instanceof DataCacheError) message = e.message;
+    }
+    check(message.includes("dataset-fashion-mnist"), `unexpected error "${message}"`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 

@@ -30,10 +30,6 @@ export const FASHION_MNIST_CLASSES: readonly string[] = [
 
 const CACHE_FORMAT = "twofour-fashion-mnist-1";
 const SPLITS = ["train", "test"] as const;
-const IDX_NAMES = {
-  train: ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
-  test: ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
-} as const;
 
 /** A parsed IDX file of unsigned bytes. */
 export interface IdxArray {
@@ -77,6 +73,37 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
   }
   return { dims, data: bytes.slice(start) };
 }
+
+/**
+ * Encodes an IDX file of unsigned bytes (the inverse of {@linkcode parseIdx}; tests and tools
+ * write small data sets with it).
+ *
+ * @param dims The dimensions.
+ * @param data The values, row-major (`Π dims` of them).
+ * @returns The file's bytes.
+ * @throws {RangeError} If the value count does not match the dimensions.
+ */
+export function encodeIdx(dims: readonly number[], data: Uint8Array): Uint8Array<ArrayBuffer> {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (data.length !== count || dims.length < 1 || dims.length > 255) {
+    throw new RangeError(
+      `Cannot encode an IDX file: expected ${count} values for [${dims}], got ${data.length}`,
+    );
+  }
+  const out = new Uint8Array(4 + 4 * dims.length + count);
+  const view = new DataView(out.buffer);
+  out[2] = 0x08;
+  out[3] = dims.length;
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  out.set(data, 4 + 4 * dims.length);
+  return out;
+}
+
+/** The IDX file names of a split: images, then labels (without `.gz`). */
+export const FASHION_MNIST_IDX_NAMES = {
+  train: ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
+  test: ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+} as const;
 
 /** One split: `count` images of `rows × cols` bytes and their labels. */
 export interface ImageSplit {
@@ -155,7 +182,7 @@ export async function prepareFashionMnist(
   const meta: Record<string, unknown> = { format: CACHE_FORMAT, source };
   await Deno.mkdir(dir, { recursive: true });
   for (const split of SPLITS) {
-    const [imageName, labelName] = IDX_NAMES[split];
+    const [imageName, labelName] = FASHION_MNIST_IDX_NAMES[split];
     const images = parseIdx(await readMaybeGzip(await findIdx(source, imageName)), imageName);
     const labels = parseIdx(await readMaybeGzip(await findIdx(source, labelName)), labelName);
     if (images.dims.length !== 3 || labels.dims.length !== 1) {
