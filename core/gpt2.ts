@@ -18,7 +18,9 @@ import type { Backend, Tensor } from "./backend.ts";
 import { Tape, type Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import { Embedding, LayerNorm, Linear, type Module, type Parameter } from "./nn.ts";
+import { SparseModel } from "./sparse_model.ts";
 import {
+  type ResolvedSparseOptions,
   resolveSparseOptions,
   SparseLinear,
   type SparseOptions,
@@ -262,6 +264,68 @@ export class Block implements Module {
   }
 }
 
+/** What {@linkcode buildBlocks} needs besides the backend. */
+export interface BuildBlocksOptions {
+  /** Number of blocks. */
+  nLayer: number;
+  /** Width `d`. */
+  width: number;
+  /** The resolved sparse method of the sparse linears. */
+  sparse: ResolvedSparseOptions;
+  /** Which linears are sparse. */
+  sparseSites: readonly SparseSite[];
+  /** The name prefix of block `l` (e.g. `transformer.h.l`). */
+  prefix: (layer: number) => string;
+  /** Draws a parameter's initial values from its own stream (the next in the model's order). */
+  draw: (count: number, std: number) => Float32Array;
+  /** Skips the init streams of constant-initialised parameters (LayerNorm weight and bias). */
+  skip: (streams: number) => void;
+}
+
+/**
+ * Builds `nLayer` blocks in nanoGPT's parameter order and initialisation (linears `N(0, 0.02)`,
+ * residual projections `N(0, 0.02/√(2·nLayer))`, LayerNorms 1 and 0), the linears of
+ * `sparseSites` as {@linkcode SparseLinear} layers numbered in order.
+ *
+ * @param backend The backend.
+ * @param options Sizes, sparse method and sites, names and the init draws.
+ * @returns The blocks and their sparse layers.
+ */
+export function buildBlocks(
+  backend: Backend,
+  options: BuildBlocksOptions,
+): { blocks: Block[]; sparseLayers: SparseLinear[] } {
+  const { nLayer, width: d, sparse, sparseSites, prefix, draw, skip } = options;
+  const residualStd = 0.02 / Math.sqrt(2 * nLayer);
+  const sparseLayers: SparseLinear[] = [];
+  const blocks: Block[] = [];
+  for (let l = 0; l < nLayer; l++) {
+    blocks.push(
+      new Block({
+        norm: (name) => {
+          skip(2); // weight and bias: constant init, streams reserved for the order
+          return new LayerNorm(backend, `${prefix(l)}.${name}`, d);
+        },
+        linear: (site, inFeatures, outFeatures) => {
+          const name = `${prefix(l)}.${site}.weight`;
+          const std = site.endsWith("c_proj") ? residualStd : 0.02;
+          const init = draw(inFeatures * outFeatures, std);
+          if (!sparseSites.includes(site)) {
+            return new Linear(backend, name, init, inFeatures, outFeatures);
+          }
+          const layer = new SparseLinear(backend, name, init, { inFeatures, outFeatures }, {
+            sparse,
+            layerIndex: sparseLayers.length,
+          });
+          sparseLayers.push(layer);
+          return layer;
+        },
+      }, d),
+    );
+  }
+  return { blocks, sparseLayers };
+}
+
 /** Options of {@linkcode Block.forward}. */
 export interface BlockForwardOptions {
   /** Number of sequences `B`. */
@@ -294,7 +358,7 @@ export interface BlockForwardOptions {
  * if (!(loss > 2 && loss < 5)) throw new Error(`unexpected initial loss ${loss}`); // ≈ ln 32
  * ```
  */
-export class GPT implements Module {
+export class GPT extends SparseModel {
   /** The resolved configuration. */
   readonly config: ResolvedGPTConfig;
   /** The backend holding the parameters. */
@@ -309,11 +373,9 @@ export class GPT implements Module {
   readonly lnF: LayerNorm;
   /** Classification head `[numClasses, d]` (when `numClasses > 0`). */
   readonly classifier: Linear | undefined;
-  readonly #parameters: Parameter[];
-  readonly #sparseLayers: SparseLinear[];
-  #step: StepContext | undefined = undefined;
 
   private constructor(backend: Backend, config: GPTConfig, seed: number) {
+    super();
     this.config = resolveGPTConfig(config);
     this.backend = backend;
     const { vocabSize, blockSize, nLayer, nEmbd: d, sparse, sparseSites, numClasses } = this.config;
@@ -321,8 +383,6 @@ export class GPT implements Module {
     let parameterIndex = 0;
     const draw = (count: number, std: number) =>
       normal(seed, initStream(parameterIndex++), count, std);
-    const residualStd = 0.02 / Math.sqrt(2 * nLayer);
-    const sparseLayers: SparseLinear[] = [];
 
     this.wte = new Embedding(
       backend,
@@ -338,46 +398,28 @@ export class GPT implements Module {
       blockSize,
       d,
     );
-    const blocks: Block[] = [];
-    for (let l = 0; l < nLayer; l++) {
-      const prefix = `transformer.h.${l}`;
-      blocks.push(
-        new Block({
-          norm: (name) => {
-            parameterIndex += 2; // weight and bias: constant init, streams reserved for the order
-            return new LayerNorm(backend, `${prefix}.${name}`, d);
-          },
-          linear: (site, inFeatures, outFeatures) => {
-            const name = `${prefix}.${site}.weight`;
-            const std = site.endsWith("c_proj") ? residualStd : 0.02;
-            const init = draw(inFeatures * outFeatures, std);
-            if (!sparseSites.includes(site)) {
-              return new Linear(backend, name, init, inFeatures, outFeatures);
-            }
-            const layer = new SparseLinear(backend, name, init, { inFeatures, outFeatures }, {
-              sparse,
-              layerIndex: sparseLayers.length,
-            });
-            sparseLayers.push(layer);
-            return layer;
-          },
-        }, d),
-      );
-    }
+    const { blocks, sparseLayers } = buildBlocks(backend, {
+      nLayer,
+      width: d,
+      sparse,
+      sparseSites,
+      prefix: (l) => `transformer.h.${l}`,
+      draw,
+      skip: (streams) => (parameterIndex += streams),
+    });
     this.blocks = blocks;
     this.lnF = new LayerNorm(backend, "transformer.ln_f", d);
     parameterIndex += 2;
     this.classifier = numClasses > 0
       ? new Linear(backend, "classifier.weight", draw(numClasses * d, 0.02), d, numClasses)
       : undefined;
-    this.#sparseLayers = sparseLayers;
-    this.#parameters = [
+    this.register([
       ...this.wte.parameters(),
       ...this.wpe.parameters(),
       ...blocks.flatMap((b) => b.parameters()),
       ...this.lnF.parameters(),
       ...(this.classifier?.parameters() ?? []),
-    ];
+    ], sparseLayers);
   }
 
   /**
@@ -397,47 +439,8 @@ export class GPT implements Module {
     options: { seed: number },
   ): Promise<GPT> {
     const model = new GPT(backend, config, options.seed);
-    for (const layer of model.#sparseLayers) await layer.initialize();
+    await model.initializeSparseLayers();
     return model;
-  }
-
-  /** Every parameter, in nanoGPT's state-dict order (the tied head is not repeated). */
-  parameters(): Parameter[] {
-    return [...this.#parameters];
-  }
-
-  /** The 2:4 sparse layers, in parameter order (their `layerIndex`). */
-  sparseLayers(): SparseLinear[] {
-    return [...this.#sparseLayers];
-  }
-
-  /** Total number of parameter values. */
-  get parameterCount(): number {
-    return this.#parameters.reduce((n, p) => n + p.size, 0);
-  }
-
-  /**
-   * Starts an optimizer step: every sparse layer builds its `W̃` and mask (see
-   * `SparseLinear.beginStep`); dropout draws from the step's streams until {@linkcode GPT.endStep}.
-   *
-   * @param ctx The step, the run seed and the phase.
-   * @returns Each sparse layer's flip count (`[1]` tensor) or `undefined` where no mask was computed.
-   * @throws {Error} If a step is already open.
-   */
-  async beginStep(ctx: StepContext): Promise<(Tensor | undefined)[]> {
-    if (this.#step !== undefined) {
-      throw new Error(`Cannot begin step ${ctx.step}: step ${this.#step.step} is still open`);
-    }
-    const flips: (Tensor | undefined)[] = [];
-    for (const layer of this.#sparseLayers) flips.push(await layer.beginStep(ctx));
-    this.#step = ctx;
-    return flips;
-  }
-
-  /** Ends the open step (before `backend.release()`). */
-  endStep(): void {
-    for (const layer of this.#sparseLayers) layer.endStep();
-    this.#step = undefined;
   }
 
   /** The trunk of {@linkcode GPT.forward}: embeddings, blocks and the final LayerNorm. */
@@ -461,7 +464,7 @@ export class GPT implements Module {
         `Cannot run GPT-2: sequence length ${T} exceeds the block size ${blockSize}`,
       );
     }
-    const step = this.#step;
+    const step = this.openStep;
     const drop = (x: Variable, site: number) =>
       step === undefined ? x : ops.dropout(tape, x, {
         p: this.config.dropout,
@@ -528,8 +531,8 @@ export class GPT implements Module {
     batchSize: number,
     options: EvaluationOptions = {},
   ): Promise<Float32Array> {
-    if (this.#step !== undefined) {
-      throw new Error(`Cannot read hidden states while step ${this.#step.step} is open`);
+    if (this.openStep !== undefined) {
+      throw new Error(`Cannot read hidden states while step ${this.openStep.step} is open`);
     }
     const tape = new Tape(this.backend, { recording: false });
     const indices = this.backend.indices(tokens, [tokens.length]);
@@ -573,8 +576,8 @@ export class GPT implements Module {
    * @throws {Error} If called while a step is open.
    */
   async evaluate(batch: Batch, options: EvaluationOptions = {}): Promise<number> {
-    if (this.#step !== undefined) {
-      throw new Error(`Cannot evaluate while step ${this.#step.step} is open`);
+    if (this.openStep !== undefined) {
+      throw new Error(`Cannot evaluate while step ${this.openStep.step} is open`);
     }
     const tape = new Tape(this.backend, { recording: false });
     const [loss] = await this.backend.read(this.loss(tape, batch, options).value);

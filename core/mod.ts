@@ -34,6 +34,7 @@ export * as ops from "./ops.ts";
 export * from "./nn.ts";
 export * from "./sparse.ts";
 export * from "./gpt2.ts";
+export * from "./sparse_model.ts";
 export * from "./vit.ts";
 export * from "./init.ts";
 export * from "./optim.ts";

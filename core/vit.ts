@@ -14,18 +14,19 @@
  * @module
  */
 
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend } from "./backend.ts";
 import { Tape, type Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
-import { Embedding, LayerNorm, Linear, type Module, type Parameter } from "./nn.ts";
-import { Block, type EvaluationOptions, SPARSE_SITES, type SparseSite } from "./gpt2.ts";
+import { Embedding, LayerNorm, Linear } from "./nn.ts";
 import {
-  type ResolvedSparseOptions,
-  resolveSparseOptions,
-  SparseLinear,
-  type SparseOptions,
-  type StepContext,
-} from "./sparse.ts";
+  type Block,
+  buildBlocks,
+  type EvaluationOptions,
+  SPARSE_SITES,
+  type SparseSite,
+} from "./gpt2.ts";
+import { type ResolvedSparseOptions, resolveSparseOptions, type SparseOptions } from "./sparse.ts";
+import { SparseModel } from "./sparse_model.ts";
 import { normal } from "./init.ts";
 import { initStream } from "./streams.ts";
 
@@ -123,7 +124,7 @@ export function resolveViTConfig(config: ViTConfig): ResolvedViTConfig {
  * if (predictions.length !== 2) throw new Error("one prediction per image");
  * ```
  */
-export class ViT implements Module {
+export class ViT extends SparseModel {
   /** The resolved configuration. */
   readonly config: ResolvedViTConfig;
   /** The backend holding the parameters. */
@@ -138,19 +139,15 @@ export class ViT implements Module {
   readonly lnF: LayerNorm;
   /** Classification head `[numClasses, d]`. */
   readonly head: Linear;
-  readonly #parameters: Parameter[];
-  readonly #sparseLayers: SparseLinear[];
-  #step: StepContext | undefined = undefined;
 
   private constructor(backend: Backend, config: ViTConfig, seed: number) {
+    super();
     this.config = resolveViTConfig(config);
     this.backend = backend;
     const { nLayer, nEmbd: d, sparse, sparseSites, numClasses } = this.config;
     let parameterIndex = 0;
     const draw = (count: number, std: number) =>
       normal(seed, initStream(parameterIndex++), count, std);
-    const residualStd = 0.02 / Math.sqrt(2 * nLayer);
-    const sparseLayers: SparseLinear[] = [];
     const features = this.features;
     this.patchEmbed = new Linear(
       backend,
@@ -166,46 +163,26 @@ export class ViT implements Module {
       this.seqLen,
       d,
     );
-    const blocks: Block[] = [];
-    for (let l = 0; l < nLayer; l++) {
-      const prefix = `blocks.${l}`;
-      blocks.push(
-        new Block({
-          norm: (name) => {
-            parameterIndex += 2;
-            return new LayerNorm(backend, `${prefix}.${name}`, d);
-          },
-          linear: (site, inFeatures, outFeatures) => {
-            const name = `${prefix}.${site}.weight`;
-            const init = draw(
-              inFeatures * outFeatures,
-              site.endsWith("c_proj") ? residualStd : 0.02,
-            );
-            if (!sparseSites.includes(site)) {
-              return new Linear(backend, name, init, inFeatures, outFeatures);
-            }
-            const layer = new SparseLinear(backend, name, init, { inFeatures, outFeatures }, {
-              sparse,
-              layerIndex: sparseLayers.length,
-            });
-            sparseLayers.push(layer);
-            return layer;
-          },
-        }, d),
-      );
-    }
+    const { blocks, sparseLayers } = buildBlocks(backend, {
+      nLayer,
+      width: d,
+      sparse,
+      sparseSites,
+      prefix: (l) => `blocks.${l}`,
+      draw,
+      skip: (streams) => (parameterIndex += streams),
+    });
     this.blocks = blocks;
     this.lnF = new LayerNorm(backend, "ln_f", d);
     parameterIndex += 2;
     this.head = new Linear(backend, "head.weight", draw(numClasses * d, 0.02), d, numClasses);
-    this.#sparseLayers = sparseLayers;
-    this.#parameters = [
+    this.register([
       ...this.patchEmbed.parameters(),
       ...this.posEmbed.parameters(),
       ...blocks.flatMap((b) => b.parameters()),
       ...this.lnF.parameters(),
       ...this.head.parameters(),
-    ];
+    ], sparseLayers);
   }
 
   /**
@@ -226,7 +203,7 @@ export class ViT implements Module {
     options: { seed: number },
   ): Promise<ViT> {
     const model = new ViT(backend, config, options.seed);
-    for (const layer of model.#sparseLayers) await layer.initialize();
+    await model.initializeSparseLayers();
     return model;
   }
 
@@ -243,44 +220,6 @@ export class ViT implements Module {
   /** Input features of a row: a patch's pixels and the two indicators. */
   get features(): number {
     return this.config.patchSize ** 2 + 2;
-  }
-
-  /** Every parameter. */
-  parameters(): Parameter[] {
-    return [...this.#parameters];
-  }
-
-  /** The 2:4 sparse layers, in parameter order (their `layerIndex`). */
-  sparseLayers(): SparseLinear[] {
-    return [...this.#sparseLayers];
-  }
-
-  /** Total number of parameter values. */
-  get parameterCount(): number {
-    return this.#parameters.reduce((n, p) => n + p.size, 0);
-  }
-
-  /**
-   * Starts an optimizer step (every sparse layer's `beginStep`).
-   *
-   * @param ctx The step, the run seed and the phase.
-   * @returns Each sparse layer's flip count, or `undefined` where no mask was computed.
-   * @throws {Error} If a step is already open.
-   */
-  async beginStep(ctx: StepContext): Promise<(Tensor | undefined)[]> {
-    if (this.#step !== undefined) {
-      throw new Error(`Cannot begin step ${ctx.step}: step ${this.#step.step} is still open`);
-    }
-    const flips: (Tensor | undefined)[] = [];
-    for (const layer of this.#sparseLayers) flips.push(await layer.beginStep(ctx));
-    this.#step = ctx;
-    return flips;
-  }
-
-  /** Ends the open step (before `backend.release()`). */
-  endStep(): void {
-    for (const layer of this.#sparseLayers) layer.endStep();
-    this.#step = undefined;
   }
 
   /**
@@ -348,7 +287,7 @@ export class ViT implements Module {
         nHead: this.config.nHead,
         layer,
         dropout: 0,
-        step: this.#step,
+        step: this.openStep,
         evaluation: options,
       });
     });
@@ -391,8 +330,8 @@ export class ViT implements Module {
    * @throws {Error} If called while a step is open.
    */
   async predict(batch: ImageBatch, options: EvaluationOptions = {}): Promise<Int32Array> {
-    if (this.#step !== undefined) {
-      throw new Error(`Cannot predict while step ${this.#step.step} is open`);
+    if (this.openStep !== undefined) {
+      throw new Error(`Cannot predict while step ${this.openStep.step} is open`);
     }
     const tape = new Tape(this.backend, { recording: false });
     const logits = await this.backend.read(this.forward(tape, batch, options).value);
