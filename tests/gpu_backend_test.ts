@@ -740,6 +740,22 @@ Deno.test("AdamW in place over three steps", async () => {
   }, TOL.adamw);
 });
 
+Deno.test("AdamW with STEP's variance frozen after two of four steps (SPEC 2.10)", async () => {
+  const n = 1000;
+  const inputs = [f(random(n, 123), [n]), f(random(n, 124), [n])];
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+  await compare("adamw (frozen variance)", inputs, (be, [p0, g]) => {
+    const p = be.keep(be.scale(p0, 1)), m = be.keep(be.full([n], 0)), v = be.keep(be.full([n], 0));
+    for (let step = 1; step <= 4; step++) {
+      const varianceFrozenAt = step > 2 ? 2 : undefined;
+      be.adamw(p, be.scale(g, step), m, v, { ...hp, step, varianceFrozenAt });
+    }
+    const out = [be.scale(p, 1), be.scale(m, 1), be.scale(v, 1)];
+    for (const t of [p, m, v]) be.dispose(t);
+    return out;
+  }, TOL.adamw);
+});
+
 // ---- memory rules -------------------------------------------------------------------------------
 
 Deno.test("memory: temporaries die at release(), kept tensors and their views survive", async () => {
