@@ -491,11 +491,11 @@ Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact
   }
 });
 
-Deno.test("AdamW, three steps in place (the last with a fused gradient scale): exact", async () => {
+Deno.test("AdamW, four steps in place (a fused gradient scale at 3, the variance frozen after 2): exact", async () => {
   const n = 37, p0 = random(n, 25), g = random(n, 26);
   const run = async (be: Backend) => {
     const p = be.keep(be.tensor(p0, [n])), m = be.keep(be.full([n])), v = be.keep(be.full([n]));
-    for (let step = 1; step <= 3; step++) {
+    for (let step = 1; step <= 4; step++) {
       const grad = be.tensor(g.map((x) => x * step), [n]);
       be.adamw(p, grad, m, v, {
         lr: 1e-2,
@@ -505,6 +505,7 @@ Deno.test("AdamW, three steps in place (the last with a fused gradient scale): e
         weightDecay: 0.1,
         step,
         ...(step === 3 ? { gradScale: 0.3 } : {}),
+        varianceFrozenAt: step > 2 ? 2 : undefined,
       });
       be.release();
     }
