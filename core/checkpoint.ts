@@ -307,8 +307,11 @@ async function readCheckpoint(path: string, trainer: Trainer): Promise<LoadedChe
   if (metadata.phase !== expectedPhase) {
     throw new CheckpointError(
       `Cannot load ${path}: metadata phase must be "${expectedPhase}" at step ${step} of ` +
-        `${model.config.sparse.method} (only t-sr-ste+df has a dense phase, after step ` +
-        `${trainer.denseSwitchStep ?? "-"}), got ${previewJson(metadata.phase)}`,
+        `${model.config.sparse.method} (dense phases: t-sr-ste+df after step ` +
+        `${trainer.denseSwitchStep ?? "-"}, step before step ${
+          trainer.preconditionSteps ?? "-"
+        }), ` +
+        `got ${previewJson(metadata.phase)}`,
     );
   }
 
@@ -357,10 +360,9 @@ async function readCheckpoint(path: string, trainer: Trainer): Promise<LoadedChe
   return { step, phase: sparse.phase, runLog };
 }
 
-/** The phase a trainer is in after `step` steps: dense only after t-sr-ste+df's switch step. */
+/** The phase a trainer is in after `step` steps (`Trainer.phaseAt` of its last step). */
 function phaseAt(trainer: Trainer, step: number): TrainingPhase {
-  const switchStep = trainer.denseSwitchStep;
-  return switchStep !== undefined && step > switchStep ? "dense" : "sparse";
+  return trainer.phaseAt(step === 0 ? 0 : step - 1);
 }
 
 /** Throws unless every value is finite (and ≥ 0 for a second moment), naming the first bad one. */
