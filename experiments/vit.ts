@@ -52,7 +52,7 @@ import { STREAMS_PER_BLOCK } from "../core/streams.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import { BACKEND_CHOICES, formatSeconds, selectBackend } from "./_lm.ts";
 import { lineChart } from "./_plot.ts";
-import { type Interval, meanInterval, verdict } from "./_stats.ts";
+import { intervalSign, type MeanInterval, meanInterval, pairedDifference } from "./_stats.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -307,7 +307,26 @@ async function trainAndTest(
   };
 }
 
-const pct = (i: Interval) => `${i.mean.toFixed(2)} ± ${i.halfWidth.toFixed(2)}`;
+const pct = (i: MeanInterval) => `${i.mean.toFixed(2)} ± ${i.halfWidth.toFixed(2)}`;
+
+/**
+ * A verdict on a claimed difference from its 95% interval: a `"positive"` claim agrees when the
+ * interval lies above 0 and disagrees when below; a `"small"` claim (`|difference| ≤ margin`)
+ * agrees when the interval lies inside `±margin` and disagrees when it lies outside; otherwise
+ * "inconclusive".
+ */
+function verdict(
+  interval: MeanInterval,
+  claim: "positive" | "small",
+  margin = 0,
+): "agrees" | "disagrees" | "inconclusive" {
+  if (claim === "positive") {
+    const sign = intervalSign(interval);
+    return sign === "above" ? "agrees" : sign === "below" ? "disagrees" : "inconclusive";
+  }
+  if (interval.low >= -margin && interval.high <= margin) return "agrees";
+  return interval.high < -margin || interval.low > margin ? "disagrees" : "inconclusive";
+}
 
 /**
  * Runs the experiment.
@@ -392,10 +411,7 @@ async function writeOutputs(ctx: Context, seeds: number[], started: number): Pro
   const totalSeconds = (performance.now() - started) / 1000;
   const accuracies = (key: string) =>
     seeds.map((s) => runs.find((r) => r.key === key && r.seed === s)!.accuracy);
-  const paired = (a: string, b: string) => {
-    const x = accuracies(a), y = accuracies(b);
-    return meanInterval(x.map((v, i) => v - y[i]));
-  };
+  const paired = (a: string, b: string) => pairedDifference(accuracies(a), accuracies(b));
 
   // ---- tables ----------------------------------------------------------------------------------
   const denseKey = methods.includes("dense") ? methodKeys[methods.indexOf("dense")] : undefined;
