@@ -52,7 +52,7 @@ import { STREAMS_PER_BLOCK } from "../core/streams.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import { BACKEND_CHOICES, formatSeconds, selectBackend } from "./_lm.ts";
 import { lineChart } from "./_plot.ts";
-import { intervalSign, type MeanInterval, meanInterval, pairedDifference } from "./_stats.ts";
+import { type MeanInterval, meanInterval, pairedDifference, verdict } from "./_stats.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -310,25 +310,6 @@ async function trainAndTest(
 const pct = (i: MeanInterval) => `${i.mean.toFixed(2)} ± ${i.halfWidth.toFixed(2)}`;
 
 /**
- * A verdict on a claimed difference from its 95% interval: a `"positive"` claim agrees when the
- * interval lies above 0 and disagrees when below; a `"small"` claim (`|difference| ≤ margin`)
- * agrees when the interval lies inside `±margin` and disagrees when it lies outside; otherwise
- * "inconclusive".
- */
-function verdict(
-  interval: MeanInterval,
-  claim: "positive" | "small",
-  margin = 0,
-): "agrees" | "disagrees" | "inconclusive" {
-  if (claim === "positive") {
-    const sign = intervalSign(interval);
-    return sign === "above" ? "agrees" : sign === "below" ? "disagrees" : "inconclusive";
-  }
-  if (interval.low >= -margin && interval.high <= margin) return "agrees";
-  return interval.high < -margin || interval.low > margin ? "disagrees" : "inconclusive";
-}
-
-/**
  * Runs the experiment.
  *
  * @param args Command-line overrides.
@@ -477,17 +458,23 @@ async function writeOutputs(ctx: Context, seeds: number[], started: number): Pro
     md.push(
       "",
       "Main effects (paired by seed; β within soft thresholding): " +
-        `soft ${pct(effects.soft)} (claim: helps → ${verdict(effects.soft, "positive")}), ` +
-        `β ${pct(effects.beta)} (helps → ${verdict(effects.beta, "positive")}), ` +
-        `MVUE ${pct(effects.mvue)} (costs ≤ 1 point → ${verdict(effects.mvue, "small", 1)}), ` +
-        `FP8 ${pct(effects.fp8)} (costs ≤ 1 point → ${verdict(effects.fp8, "small", 1)}).`,
+        `soft ${pct(effects.soft)} (claim: helps → ${verdict(effects.soft, { kind: "above" })}), ` +
+        `β ${pct(effects.beta)} (helps → ${verdict(effects.beta, { kind: "above" })}), ` +
+        `MVUE ${pct(effects.mvue)} (costs ≤ 1 point → ${
+          verdict(effects.mvue, { kind: "within", margin: 1 })
+        }), ` +
+        `FP8 ${pct(effects.fp8)} (costs ≤ 1 point → ${
+          verdict(effects.fp8, { kind: "within", margin: 1 })
+        }).`,
     );
   }
   const df = methodRows.find((r) => r.method === "t-sr-ste+df");
   if (df?.vsDense !== undefined) {
     md.push(
       "",
-      `P1 (2:4 + dense fine-tuning within 1 point of dense): ${verdict(df.vsDense, "small", 1)}.`,
+      `P1 (2:4 + dense fine-tuning within 1 point of dense): ${
+        verdict(df.vsDense, { kind: "within", margin: 1 })
+      }.`,
     );
   }
 

@@ -7,6 +7,9 @@
  * One file per concern: `cache.ts` (shared names), `genres.ts` (labels), `text.ts` (POS-tag text
  * rebuilding), `split.ts` (the train/validation split), `token_file.ts` (the `.bin` format),
  * `brown.ts` (loading the cache), `prepare.ts` (building it), `vocab.ts` (vocabulary reduction),
+ * `batches.ts` (training windows), `passages.ts` (genre classification passages), `pos.ts`
+ * (part-of-speech labels of the tokens); and the images of the ViT experiment, Fashion-MNIST
+ * (`fashion_mnist.ts`).
  *
  * @module
  */
