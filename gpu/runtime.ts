@@ -254,18 +254,27 @@ export class GpuRuntime {
     if (f16) wanted.push("shader-f16");
     if (timestamp) wanted.push("timestamp-query");
     const l = adapter.limits;
-    const device = await adapter.requestDevice({
-      requiredFeatures: wanted,
-      requiredLimits: {
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-      },
-    });
+    // An adapter that cannot run compute (e.g. OpenGL ES on some drivers) fails here: say so.
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({
+        requiredFeatures: wanted,
+        requiredLimits: {
+          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+          maxBufferSize: l.maxBufferSize,
+          maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+          maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+        },
+      });
+    } catch (e) {
+      throw new WebGpuUnavailableError(
+        `the adapter found for the ${BACKEND_LABELS[backend] ?? backend} backend could not open ` +
+          `a compute device: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     const info = adapter.info as GPUAdapterInfo & {
       isFallbackAdapter?: boolean;
       subgroupMinSize?: number;
