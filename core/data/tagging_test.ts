@@ -9,7 +9,7 @@ import {
   TAG_EOS,
   TAG_UNK,
 } from "./tagging.ts";
-import { DEFAULT_BROWN_DIR, loadBrown } from "./mod.ts";
+import { DEFAULT_BROWN_DIR, loadBrown, prepareBrown } from "./mod.ts";
 import { assert, assertThrows } from "../../reference/testing.ts";
 
 Deno.test("parseTaggedSentences: one sentence per line, tag after the last slash", () => {
@@ -31,8 +31,14 @@ Deno.test("buildTagVocab: specials first, then by count, ties by name", () => {
   );
 });
 
+/** The default cache, built first where the checkout has none (idempotent; a fresh clone in CI). */
+async function brownCache() {
+  await prepareBrown({ outDir: DEFAULT_BROWN_DIR, log: () => {} });
+  return await loadBrown(DEFAULT_BROWN_DIR);
+}
+
 Deno.test("prepareTagging: the Brown task follows the token cache's document split", async () => {
-  const brown = await loadBrown(DEFAULT_BROWN_DIR);
+  const brown = await brownCache();
   const data = await prepareTagging({
     sourceLength: 32,
     maxTags: 31,
@@ -61,6 +67,7 @@ Deno.test("prepareTagging: the Brown task follows the token cache's document spl
 });
 
 Deno.test("buildWordVocab and word sources: one id per word, <unk> last, same split", async () => {
+  await brownCache(); // prepareTagging reads the default cache
   const ids = buildWordVocab([["b", "a", "b"], ["c", "a", "b"]], 3);
   assert(ids.get("b") === 0 && ids.get("a") === 1 && !ids.has("c"), `${[...ids]}`);
   const bpe = await prepareTagging({
