@@ -346,3 +346,52 @@ export function boundCell(msPerCall: number, flops: number, bytes: number, roof:
   const note = flops > 0 && !Number.isFinite(roof.tflops) ? " (no FLOP ceiling given)" : "";
   return `${side} ${share.toFixed(0)}%${note}`;
 }
+
+/** One matrix product of a training step, `op(A)[B, M, K]·op(B)[B, K, N]`, run `count` times a step. */
+export interface StepProduct {
+  /** What it computes (a table row's name). */
+  name: string;
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  /** How many times one training step runs it. */
+  count: number;
+}
+
+/**
+ * The three products of a linear layer `Z = X·Wᵀ` (`W` is `[out, inp]`) over `tokens` rows: the
+ * forward `X·Wᵀ`, the data gradient `∇Z·W` and the weight gradient `∇Zᵀ·X`.
+ *
+ * @param name The layer's name (each row's prefix).
+ * @param tokens Rows of `X`.
+ * @param out Output features.
+ * @param inp Input features.
+ * @param count How many such layers a step runs.
+ * @returns The three products.
+ */
+export function linearProducts(
+  name: string,
+  tokens: number,
+  out: number,
+  inp: number,
+  count: number,
+): StepProduct[] {
+  const product = (suffix: string, m: number, n: number, k: number, tA: boolean, tB: boolean) => ({
+    name: `${name} ${suffix}`,
+    batch: 1,
+    m,
+    n,
+    k,
+    transA: tA,
+    transB: tB,
+    count,
+  });
+  return [
+    product("X·Wᵀ", tokens, out, inp, false, true),
+    product("∇Z·W", tokens, inp, out, false, false),
+    product("∇Zᵀ·X", out, inp, tokens, true, false),
+  ];
+}

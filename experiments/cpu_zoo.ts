@@ -34,6 +34,7 @@ import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
 import { parseConfig } from "./_lm.ts";
 import { seededFloats } from "../reference/testing.ts";
+import { linearProducts, type StepProduct } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -50,45 +51,13 @@ const DEFAULTS = {
 };
 type Config = typeof DEFAULTS;
 
-interface Shape {
-  name: string;
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
-  /** How many times one training step runs it. */
-  count: number;
-}
+/** One product of the training step and how many times a step runs it. */
+type Shape = StepProduct;
 
 // T = 1024 tokens, d = 128, FFN 512, V = 4096, L = 2, B·h = 64 heads of 64×32.
 const T = 1024, D = 128, FFN = 512, V = 4096, L = 2, HEADS = 64, CTX = 64, HD = 32;
-function linear(name: string, out: number, inp: number): Shape[] {
-  return [
-    { name: `${name} X·Wᵀ`, batch: 1, m: T, n: out, k: inp, transA: false, transB: true, count: L },
-    {
-      name: `${name} ∇Z·W`,
-      batch: 1,
-      m: T,
-      n: inp,
-      k: out,
-      transA: false,
-      transB: false,
-      count: L,
-    },
-    {
-      name: `${name} ∇Zᵀ·X`,
-      batch: 1,
-      m: out,
-      n: inp,
-      k: T,
-      transA: true,
-      transB: false,
-      count: L,
-    },
-  ];
-}
+const linear = (name: string, out: number, inp: number): Shape[] =>
+  linearProducts(name, T, out, inp, L);
 const attention = (name: string, m: number, n: number, k: number, tA: boolean, tB: boolean) => ({
   name,
   batch: HEADS,

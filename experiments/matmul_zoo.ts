@@ -32,7 +32,13 @@ import {
 } from "../gpu/kernels/matmul.ts";
 import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { seededFloats } from "../reference/testing.ts";
-import { BatchTimer, gflopPerS, measureLatency, type TimerConfig } from "./_bench.ts";
+import {
+  BatchTimer,
+  gflopPerS,
+  linearProducts,
+  measureLatency,
+  type TimerConfig,
+} from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -59,31 +65,8 @@ interface Shape extends MatmulDims {
 
 // T = 512 tokens, d = 128, 4d = 512, V = 4096, B·h = 32 heads of 64×32.
 const T = 512, D = 128, V = 4096, L = 4;
-function linearShapes(name: string, out: number, inp: number): Shape[] {
-  return [
-    { name: `${name} X·Wᵀ`, batch: 1, m: T, n: out, k: inp, transA: false, transB: true, count: L },
-    {
-      name: `${name} ∇Z·W`,
-      batch: 1,
-      m: T,
-      n: inp,
-      k: out,
-      transA: false,
-      transB: false,
-      count: L,
-    },
-    {
-      name: `${name} ∇Zᵀ·X`,
-      batch: 1,
-      m: out,
-      n: inp,
-      k: T,
-      transA: true,
-      transB: false,
-      count: L,
-    },
-  ];
-}
+const linearShapes = (name: string, out: number, inp: number): Shape[] =>
+  linearProducts(name, T, out, inp, L);
 const SHAPES: Shape[] = [
   { name: "tiny (fixed cost)", batch: 1, m: 4, n: 4, k: 4, transA: false, transB: true, count: 0 },
   ...linearShapes("qkv", 3 * D, D),
