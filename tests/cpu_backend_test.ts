@@ -29,7 +29,8 @@
  * @module
  */
 
-import { assertClose, assertEqualArrays } from "../reference/testing.ts";
+import { assertClose, assertEqualArrays, assertThrows } from "../reference/testing.ts";
+import { f, type Input, ints, runOn } from "./_backend_pair.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
@@ -59,25 +60,12 @@ const ref = new ReferenceBackend();
 const random = (n: number, seed: number, scale = 1) =>
   seededFloats(n, seed, (u) => (u * 2 - 1) * scale);
 
-type Input = { data: Float32Array | Int32Array; shape: number[] };
-const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });
-const ints = (data: Int32Array, shape: number[]): Input => ({ data, shape });
-
 /** Runs `op` on both backends with the same inputs; returns `[cpu outputs, reference outputs]`. */
 async function both(
   inputs: Input[],
   op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
 ): Promise<[Float32Array[], Float32Array[]]> {
-  const run = async (be: Backend) => {
-    const xs = inputs.map((x) =>
-      x.data instanceof Int32Array ? be.indices(x.data, x.shape) : be.tensor(x.data, x.shape)
-    );
-    const out = op(be, xs);
-    const values = await be.readMany(Array.isArray(out) ? out : [out]);
-    be.release();
-    return values;
-  };
-  return [await run(await cpu()), await run(ref)];
+  return [await runOn(await cpu(), inputs, op), await runOn(ref, inputs, op)];
 }
 
 async function compare(
@@ -92,18 +80,6 @@ async function compare(
     if (t.atol === 0 && t.rtol === 0) assertEqualArrays(values, r[i], `${label} (output ${i})`);
     else assertClose(values, r[i], t, `${label} (output ${i})`);
   });
-}
-
-function assertThrows(fn: () => unknown, type: ErrorConstructor, includes: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof type) || !(e as Error).message.includes(includes)) {
-      throw new Error(`expected ${type.name} mentioning "${includes}", got ${e}`);
-    }
-    return;
-  }
-  throw new Error(`expected ${type.name} mentioning "${includes}", nothing was thrown`);
 }
 
 const maxAbs = (v: ArrayLike<number>) => {

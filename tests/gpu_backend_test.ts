@@ -35,6 +35,7 @@ import {
   U,
 } from "../gpu/float32_rules.ts";
 import { seededFloats } from "../reference/testing.ts";
+import { f, type Input, ints, runOn } from "./_backend_pair.ts";
 
 type Tol = { atol: number; rtol: number };
 
@@ -58,10 +59,6 @@ const ref = new ReferenceBackend();
 const random = (n: number, seed: number, scale = 1) =>
   seededFloats(n, seed, (u) => (u * 2 - 1) * scale);
 
-type Input = { data: Float32Array | Int32Array; shape: number[] };
-const f = (data: Float32Array, shape: number[]): Input => ({ data, shape });
-const ints = (data: Int32Array, shape: number[]): Input => ({ data, shape });
-
 /**
  * Runs `op` on both backends with the same inputs and returns the outputs (GPU first, then
  * reference), releasing temporaries on both.
@@ -71,18 +68,7 @@ async function both(
   op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
   gpuBackend?: Backend,
 ): Promise<[Float32Array[], Float32Array[]]> {
-  const run = async (be: Backend) => {
-    const xs = inputs.map((x) =>
-      x.data instanceof Int32Array ? be.indices(x.data, x.shape) : be.tensor(x.data, x.shape)
-    );
-    const out = op(be, xs);
-    const values = await be.readMany(Array.isArray(out) ? out : [out]);
-    be.release();
-    return values;
-  };
-  const g = await run(gpuBackend ?? await gpu());
-  const r = await run(ref);
-  return [g, r];
+  return [await runOn(gpuBackend ?? await gpu(), inputs, op), await runOn(ref, inputs, op)];
 }
 
 /** Runs `op` on both backends and compares every output with `tol` (one per output or shared). */
