@@ -715,3 +715,31 @@ export async function finetuneGenre(
     evalDense,
   };
 }
+
+/**
+ * The opening fields of every language-model experiment's `summary.json`: what ran, when, on which
+ * backend and adapter, how long it took, and the full configuration.
+ */
+export function summaryHeader<C>(
+  experiment: string,
+  date: string,
+  backend: { name: string; device: string },
+  started: number,
+  config: C,
+): {
+  experiment: string;
+  date: string;
+  backend: string;
+  device: string;
+  wall_seconds: number;
+  config: C;
+} {
+  return {
+    experiment,
+    date,
+    backend: backend.name,
+    device: backend.device,
+    wall_seconds: (performance.now() - started) / 1000,
+    config,
+  };
+}

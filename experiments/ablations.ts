@@ -50,6 +50,7 @@ import {
   modelConfig,
   type RunLog,
   selectBackend,
+  summaryHeader,
   trainRun,
   validationBatches,
 } from "./_lm.ts";
@@ -429,12 +430,7 @@ async function writeOutputs(
     );
   }
   const summary = {
-    experiment: "ablations",
-    date,
-    backend: backend.name,
-    device: backend.device,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryHeader("ablations", date, backend, started, cfg),
     tables: tableSummaries,
     runs: Object.fromEntries(
       [...results.values()].map((r) => [r.label, {

@@ -41,6 +41,7 @@ import {
   loadLmData,
   modelConfig,
   selectBackend,
+  summaryHeader,
   trainRun,
 } from "./_lm.ts";
 
@@ -228,12 +229,7 @@ async function writeOutputs(
 ): Promise<Record<string, unknown>> {
   const date = new Date().toISOString();
   const summary = {
-    experiment: "alpha_selection",
-    date,
-    backend: backend.name,
-    device: backend.device,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryHeader("alpha_selection", date, backend, started, cfg),
     procedure: "SPEC 2.3: per seed, a dense run and one T-SR-STE probe per α (maskRefresh 1) " +
       `over a ${cfg.probeSteps}-step LR warm-up; per-step transposable-mask flip rate of each ` +
       `run's own weights; judged over steps ≥ ${from}: healthy = mean probe rate ≤ mean dense ` +

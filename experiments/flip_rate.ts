@@ -50,6 +50,7 @@ import {
   modelConfig,
   type RunLog,
   selectBackend,
+  summaryHeader,
   trainRun,
   validationBatches,
 } from "./_lm.ts";
@@ -335,12 +336,7 @@ async function writeOutputs(
 ): Promise<Record<string, unknown>> {
   const date = new Date().toISOString();
   const summary = {
-    experiment: "flip_rate",
-    date,
-    backend: backend.name,
-    device: backend.device,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryHeader("flip_rate", date, backend, started, cfg),
     runs: Object.fromEntries(results.map((r) => [r.id, {
       sparse: r.sparse,
       val_loss: r.val_loss,

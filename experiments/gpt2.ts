@@ -47,6 +47,7 @@ import {
   modelConfig,
   type RunLog,
   selectBackend,
+  summaryHeader,
   trainRun,
   validationBatches,
 } from "./_lm.ts";
@@ -594,12 +595,7 @@ async function writeOutputs(
   const majority = (key: "pos_majority" | "finetune_majority") =>
     results.find((r) => r[key] !== null)?.[key] ?? null;
   const summary = {
-    experiment: "gpt2",
-    date: new Date().toISOString(),
-    backend: backendName,
-    device,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryHeader("gpt2", new Date().toISOString(), { name: backendName, device }, started, cfg),
     mask_refresh: maskRefreshOf(cfg),
     pos_majority_tag_acc: majority("pos_majority"),
     finetune_majority_class_acc: majority("finetune_majority"),
