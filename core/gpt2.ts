@@ -224,18 +224,22 @@ export class Block implements Module {
   }
 
   /**
-   * The block's forward pass, `x + attn(ln_1(x))` then `x + mlp(ln_2(x))` with causal attention and
-   * exact-erf GELU. Inside a training step (`step` given) dropout draws from the streams
-   * `1 + 3·layer` (attention probabilities), `2 + 3·layer` and `3 + 3·layer` (residual branches).
+   * The block's forward pass, `x + attn(ln_1(x))` then `x + mlp(ln_2(x))` with causal attention
+   * (or full attention, `fullAttention` given) and exact-erf GELU. Inside a training step (`step`
+   * given) dropout draws from the streams `1 + 3·layer` (attention probabilities), `2 + 3·layer` and
+   * `3 + 3·layer` (residual branches).
    *
    * @param tape The tape.
    * @param x The input `[B·T, d]`.
    * @param options The shape, the block's index, the dropout and the step (or the evaluation
-   * options outside a step).
+   * options outside a step), and the key mask of full attention.
    * @returns The output `[B·T, d]`.
+   * @throws {RangeError} If full attention is asked for with dropout inside a step (its
+   * probabilities have no dropout), or from the attention on shapes that do not match.
    */
   forward(tape: Tape, x: Variable, options: BlockForwardOptions): Variable {
-    const { batchSize, seqLen, nHead, layer: l, dropout, step, evaluation = {} } = options;
+    const { batchSize, seqLen, nHead, layer: l, dropout, step, evaluation = {}, fullAttention } =
+      options;
     const drop = (v: Variable, site: number) =>
       step === undefined ? v : ops.dropout(tape, v, {
         p: dropout,
@@ -251,12 +255,22 @@ export class Block implements Module {
       seed: step.seed,
       stream: dropoutStream(step.step, 1 + 3 * l),
     };
-    const y = ops.causalSelfAttention(tape, qkv, {
-      batchSize,
-      seqLen,
-      nHead,
-      dropout: attnDropout,
-    });
+    let y: Variable;
+    if (fullAttention === undefined) {
+      y = ops.causalSelfAttention(tape, qkv, { batchSize, seqLen, nHead, dropout: attnDropout });
+    } else {
+      if (attnDropout !== undefined) {
+        throw new RangeError(
+          `Cannot run block ${l} with full attention: it has no attention dropout, got dropout ${dropout}`,
+        );
+      }
+      y = ops.selfAttention(tape, qkv, fullAttention, {
+        batchSize,
+        queryLen: seqLen,
+        keyLen: seqLen,
+        nHead,
+      });
+    }
     x = ops.add(tape, x, drop(linear(this.attnProj, y), 2 + 3 * l));
     // MLP branch.
     const h = ops.gelu(tape, linear(this.cFc, this.ln2.forward(tape, x)));
@@ -342,6 +356,12 @@ export interface BlockForwardOptions {
   step?: StepContext;
   /** Evaluation options of the sparse layers (outside a step). */
   evaluation?: EvaluationOptions;
+  /**
+   * Full (non-causal) self-attention: every position attends to every unmasked position of its
+   * sequence. The key mask from `ops.attentionBias` for `{ batchSize, queryLen: seqLen,
+   * keyLen: seqLen, nHead }`; omit for GPT-2's causal attention.
+   */
+  fullAttention?: Tensor;
 }
 
 /**

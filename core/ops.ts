@@ -346,6 +346,18 @@ export interface AttentionOptions {
   dropout?: DropoutOptions;
 }
 
+/** `d` of packed projections `qkv[B·T, 3d]` with `d` a multiple of `h`; else a RangeError. */
+function packedWidth(qkv: Variable, B: number, T: number, h: number, what: string): number {
+  const [rows, cols] = qkv.value.shape;
+  if (qkv.value.shape.length !== 2 || rows !== B * T || cols % 3 !== 0 || (cols / 3) % h !== 0) {
+    throw new RangeError(
+      `Cannot compute ${what}: qkv must be [B·T, 3d] = [${B}·${T}, 3d] with d a ` +
+        `multiple of nHead ${h}, got [${qkv.value.shape}]`,
+    );
+  }
+  return cols / 3;
+}
+
 /**
  * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
  * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
@@ -363,14 +375,7 @@ export function causalSelfAttention(
   options: AttentionOptions,
 ): Variable {
   const { batchSize: B, seqLen: T, nHead: h } = options;
-  const [rows, cols] = qkv.value.shape;
-  if (qkv.value.shape.length !== 2 || rows !== B * T || cols % 3 !== 0 || (cols / 3) % h !== 0) {
-    throw new RangeError(
-      `Cannot compute causal self-attention: qkv must be [B·T, 3d] = [${B}·${T}, 3d] with d a ` +
-        `multiple of nHead ${h}, got [${qkv.value.shape}]`,
-    );
-  }
-  const d = cols / 3, hd = d / h;
+  const d = packedWidth(qkv, B, T, h, "causal self-attention"), hd = d / h;
   const heads = (x: Variable) => reshape(tape, permute0213(tape, x, [B, T, h, hd]), [B * h, T, hd]);
   const q = heads(sliceCols(tape, qkv, 0, d));
   const k = heads(sliceCols(tape, qkv, d, d));
@@ -558,4 +563,33 @@ export function attention(
   const ySquare = reshape(tape, matmul(tape, probabilities, vSquare), [B * h, N * hd]);
   const y = reshape(tape, sliceCols(tape, ySquare, Tk * hd, Tq * hd), [B, h, Tq, hd]);
   return reshape(tape, permute0213(tape, y, [B, h, Tq, hd]), [B * Tq, d]);
+}
+
+/**
+ * Multi-head self-attention without a causal mask on packed projections `qkv[B·T, 3d]`
+ * (`[q | k | v]`, as {@linkcode causalSelfAttention}): {@linkcode attention} of `q` on `[k | v]`,
+ * keys beyond each sequence's length masked by `bias`.
+ *
+ * @param tape The tape.
+ * @param qkv Packed projections `[B·T, 3d]`.
+ * @param bias The key mask from {@linkcode attentionBias} for `options`.
+ * @param options `{ batchSize, queryLen, keyLen, nHead }` with `queryLen = keyLen = T`.
+ * @returns The attention output `[B·T, d]` (before the output projection).
+ * @throws {RangeError} If `queryLen != keyLen` or `qkv` is not `[B·T, 3d]` with `d` a multiple of
+ * `nHead`, or from {@linkcode attention}.
+ */
+export function selfAttention(
+  tape: Tape,
+  qkv: Variable,
+  bias: Tensor,
+  options: FullAttentionOptions,
+): Variable {
+  const { batchSize: B, queryLen: T, keyLen, nHead } = options;
+  if (keyLen !== T) {
+    throw new RangeError(
+      `Cannot compute self-attention: queryLen and keyLen must be equal, got ${T} and ${keyLen}`,
+    );
+  }
+  const d = packedWidth(qkv, B, T, nHead, "self-attention");
+  return attention(tape, sliceCols(tape, qkv, 0, d), sliceCols(tape, qkv, d, 2 * d), bias, options);
 }

@@ -290,16 +290,9 @@ export class Seq2Seq implements Module {
       this.#sourceEmbedding.forward(tape, source),
       this.#sourcePosition.forward(tape, positions(be, B, S)),
     );
-    const d = this.config.nEmbd;
     for (const block of this.#encoder) {
       const qkv = block.cAttn.forward(tape, block.ln1.forward(tape, x));
-      const y = ops.attention(
-        tape,
-        ops.sliceCols(tape, qkv, 0, d),
-        ops.sliceCols(tape, qkv, d, 2 * d),
-        bias,
-        attention,
-      );
+      const y = ops.selfAttention(tape, qkv, bias, attention);
       x = ops.add(tape, x, block.attnProj.forward(tape, y));
       x = this.#mlp(tape, block, x);
     }

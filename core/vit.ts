@@ -1,15 +1,16 @@
 /**
  * A small vision Transformer (ViT, Dosovitskiy et al. 2021) for the image experiment: each image
  * is cut into `patchSize²` patches in raster order, each patch embedded by a linear layer, a class
- * token appended as the LAST position, learned position embeddings added, then GPT-2's pre-norm
- * {@linkcode Block}s, a final LayerNorm and a linear head on the class token. The FFN linears are
- * 2:4 {@linkcode SparseLinear} layers (SPEC §2.8 and 2.10); everything else is dense.
+ * token prepended as the FIRST position (as in ViT and DeiT), learned position embeddings added,
+ * then GPT-2's pre-norm {@linkcode Block}s with full (non-causal) self-attention — every position,
+ * the class token included, attends to every position of its image (`ops.selfAttention`) — a final
+ * LayerNorm and a linear head on the class token. The FFN linears are 2:4
+ * {@linkcode SparseLinear} layers (SPEC §2.8 and 2.10); everything else is dense.
  *
- * Attention is causal, as every backend's softmax is (SPEC §4): the class token, last, attends to
- * every patch, and patch `i` to patches `≤ i`. The patch embedding sees each patch's pixels,
- * normalised with Fashion-MNIST's mean and standard deviation, plus two indicator features: 1 on
- * patch rows (the patch embedding's bias) and 1 on the class row (the class token's embedding),
- * so the whole input is one `[B·T, patchSize² + 2]` matrix built on the host.
+ * The patch embedding sees each patch's pixels, normalised with Fashion-MNIST's mean and standard
+ * deviation, plus two indicator features: 1 on patch rows (the patch embedding's bias) and 1 on
+ * the class row (the class token's embedding), so the whole input is one `[B·T, patchSize² + 2]`
+ * matrix built on the host.
  *
  * @module
  */
@@ -131,7 +132,7 @@ export class ViT extends SparseModel {
   readonly backend: Backend;
   /** Patch embedding `[d, patchSize² + 2]`. */
   readonly patchEmbed: Linear;
-  /** Position embedding `[patches + 1, d]` (the class token's row last). */
+  /** Position embedding `[1 + patches, d]` (the class token's row first). */
   readonly posEmbed: Embedding;
   /** The transformer blocks. */
   readonly blocks: readonly Block[];
@@ -212,7 +213,7 @@ export class ViT extends SparseModel {
     return (this.config.imageSize / this.config.patchSize) ** 2;
   }
 
-  /** Positions per image: the patches and the class token. */
+  /** Positions per image: the class token and the patches. */
   get seqLen(): number {
     return this.patches + 1;
   }
@@ -223,8 +224,8 @@ export class ViT extends SparseModel {
   }
 
   /**
-   * The host-built input rows of a batch: per image, its patches in raster order then the class
-   * row, each `[normalised pixels…, isPatch, isClass]`.
+   * The host-built input rows of a batch: per image, the class row then its patches in raster
+   * order, each `[normalised pixels…, isPatch, isClass]`.
    *
    * @param batch The images.
    * @returns `[B·T, patchSize² + 2]` values, row-major.
@@ -242,8 +243,9 @@ export class ViT extends SparseModel {
     const { mean, std } = PIXEL_NORMALISATION;
     const rows = new Float32Array(B * T * F);
     for (let b = 0; b < B; b++) {
+      rows[b * T * F + p * p + 1] = 1;
       for (let patch = 0; patch < this.patches; patch++) {
-        const row = (b * T + patch) * F;
+        const row = (b * T + 1 + patch) * F;
         const top = Math.floor(patch / perSide) * p, left = (patch % perSide) * p;
         for (let i = 0; i < p; i++) {
           for (let j = 0; j < p; j++) {
@@ -253,7 +255,6 @@ export class ViT extends SparseModel {
         }
         rows[row + p * p] = 1;
       }
-      rows[(b * T + this.patches) * F + p * p + 1] = 1;
     }
     return rows;
   }
@@ -280,20 +281,28 @@ export class ViT extends SparseModel {
       this.patchEmbed.forward(tape, x0),
       this.posEmbed.forward(tape, be.indices(positions, [B * T])),
     );
+    const nHead = this.config.nHead;
+    // Every image has all T positions: the bias only hides the layout's query slots.
+    const fullAttention = ops.attentionBias(
+      be,
+      { batchSize: B, queryLen: T, keyLen: T, nHead },
+      new Int32Array(B).fill(T),
+    );
     this.blocks.forEach((block, layer) => {
       x = block.forward(tape, x, {
         batchSize: B,
         seqLen: T,
-        nHead: this.config.nHead,
+        nHead,
         layer,
         dropout: 0,
         step: this.openStep,
         evaluation: options,
+        fullAttention,
       });
     });
     x = this.lnF.forward(tape, x);
     const classRows = new Int32Array(B);
-    for (let b = 0; b < B; b++) classRows[b] = b * T + T - 1;
+    for (let b = 0; b < B; b++) classRows[b] = b * T;
     return this.head.forward(tape, ops.embedding(tape, x, be.indices(classRows, [B])));
   }
 
