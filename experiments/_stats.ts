@@ -214,6 +214,39 @@ export function meanInterval(values: readonly number[], level = 0.95): MeanInter
   return { n, mean: m, sd, halfWidth, low: m - halfWidth, high: m + halfWidth };
 }
 
+/** How {@linkcode formatInterval} writes a mean and its interval. */
+export interface IntervalFormat {
+  /** Decimals (default 2). */
+  digits?: number;
+  /** `mean [low, high]` instead of `mean ± halfWidth`. */
+  bracket?: boolean;
+  /** A `+` before non-negative numbers (differences). */
+  signed?: boolean;
+}
+
+/**
+ * A table cell for a mean and its interval: `mean ± halfWidth` (or `mean [low, high]`); a single
+ * value has no interval and prints as `mean (n = 1)`, never `± NaN`.
+ *
+ * @param m The mean and interval ({@linkcode meanInterval}).
+ * @param format Decimals, bracket or ± form, sign.
+ * @returns The cell's text.
+ * @example
+ * ```ts
+ * import { formatInterval, meanInterval } from "./_stats.ts";
+ * if (formatInterval(meanInterval([77.125])) !== "77.13 (n = 1)") throw new Error("one value");
+ * if (formatInterval(meanInterval([1, 2, 3]), { digits: 1 }) !== "2.0 ± 2.5") throw new Error("±");
+ * ```
+ */
+export function formatInterval(m: MeanInterval, format: IntervalFormat = {}): string {
+  const { digits = 2, bracket = false, signed = false } = format;
+  const num = (x: number) => `${signed && x >= 0 ? "+" : ""}${x.toFixed(digits)}`;
+  if (Number.isNaN(m.halfWidth)) return `${num(m.mean)} (n = ${m.n})`;
+  return bracket
+    ? `${num(m.mean)} [${num(m.low)}, ${num(m.high)}]`
+    : `${num(m.mean)} ± ${m.halfWidth.toFixed(digits)}`;
+}
+
 /**
  * The paired differences `values[i] − baseline[i]` (same seed `i`) with their 95% t interval.
  *

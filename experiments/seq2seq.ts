@@ -46,7 +46,13 @@ import { seededRandom } from "../reference/testing.ts";
 import { BACKEND_CHOICES, DATA_DIR, formatSeconds, selectBackend } from "./_lm.ts";
 import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { corpusBleu, tagAccuracy } from "./_bleu.ts";
-import { intervalSign, type MeanInterval, meanInterval, pairedDifference } from "./_stats.ts";
+import {
+  formatInterval,
+  intervalSign,
+  type MeanInterval,
+  meanInterval,
+  pairedDifference,
+} from "./_stats.ts";
 import { lineChart } from "./_plot.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
@@ -369,10 +375,8 @@ function statistics(runs: RunResult[], methods: SparseMethod[], key: "bleu" | "t
 }
 
 const fmt = (x: number, digits = 2) => x.toFixed(digits);
-const interval = (m: MeanInterval) =>
-  Number.isNaN(m.halfWidth) ? fmt(m.mean) : `${fmt(m.mean)} ± ${fmt(m.halfWidth)}`;
-const signed = (m: MeanInterval) =>
-  `${m.mean >= 0 ? "+" : ""}${fmt(m.mean)} [${fmt(m.low)}, ${fmt(m.high)}]`;
+const interval = (m: MeanInterval) => formatInterval(m);
+const signed = (m: MeanInterval) => formatInterval(m, { bracket: true, signed: true });
 
 /** The settings a stored run must share to be reused (everything but which runs and where). */
 function runSettings(cfg: Config): Record<string, unknown> {
@@ -529,7 +533,9 @@ function table(
     `${cfg.nHead} heads, 2:4 MLPs in both stacks; ${cfg.steps} steps of ${cfg.batchSize} sentences ` +
     `(${data.trainSentences} training sentences); greedy decoding of ${data.decodedSentences} ` +
     `held-out sentences (${data.tags} tag ids). Seeds ${cfg.seed}…${cfg.seed + cfg.seeds - 1}; ` +
-    `mean ± 95% t half-width; Δ vs dense: seed-paired mean difference [95% t interval]. ` +
+    (cfg.seeds === 1
+      ? "one seed: means without intervals. "
+      : `mean ± 95% t half-width; Δ vs dense: seed-paired mean difference [95% t interval]. `) +
     `BLEU: corpus, 4-gram, no smoothing. ${run.backend}, ${
       formatSeconds(run.seconds)
     } of training and decoding summed over the runs.`,
@@ -545,7 +551,8 @@ function table(
       } | ${a.vsDense ? signed(a.vsDense) : "—"} |`,
     );
   }
-  const rank = methods.filter((m) => bleu[m].vsDense).map((m) =>
+  // One seed has no interval: no ranking from it.
+  const rank = methods.filter((m) => bleu[m].vsDense && bleu[m].vsDense.n > 1).map((m) =>
     `${m}: ${
       { above: "above", below: "below", contains: "not distinguishable from" }[
         intervalSign(bleu[m].vsDense!)

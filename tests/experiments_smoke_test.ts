@@ -234,14 +234,24 @@ Deno.test("ablations.ts runs its cpu-tiny preset and writes one table per ablati
   }
 });
 
-Deno.test("seq2seq.ts runs its smoke preset: every method, two seeds, paired against dense", async () => {
+Deno.test("seq2seq.ts runs its smoke preset: every method, two seeds, paired against dense; --resume reuses runs", async () => {
   const out = await Deno.makeTempDir({ prefix: "twofour_seq2seq_" });
   try {
-    const summary: Json = await quietly(() =>
-      seq2seqMain(["--preset=smoke", "--backend=reference", `--out=${out}`, `--data=${DATA}`])
+    const args = ["--preset=smoke", "--backend=reference", `--out=${out}`, `--data=${DATA}`];
+    // One seed of two methods first: means without intervals, never "± NaN".
+    const first: Json = await quietly(() =>
+      seq2seqMain([...args, "--methods=dense,s-ste", "--seeds=1"])
     );
+    const single = await Deno.readTextFile(`${out}/table.md`);
+    check(!single.includes("NaN") && single.includes("(n = 1)"), `one-seed table:\n${single}`);
+    // The full smoke run with --resume trains the other runs and reuses those two unchanged.
+    const summary: Json = await quietly(() => seq2seqMain([...args, "--resume"]));
     await checkFiles(out, ["summary.json", "table.md", "bleu.svg", "loss.svg"]);
     check(summary.runs.length === 2 * SPARSE_METHODS.length, `${summary.runs.length} runs`);
+    for (const r of first.runs as Json[]) {
+      const again = summary.runs.find((x: Json) => x.method === r.method && x.seed === r.seed);
+      check(JSON.stringify(again) === JSON.stringify(r), `${r.method} seed ${r.seed} not reused`);
+    }
     for (const r of summary.runs) {
       for (const key of ["bleu", "tagAccuracy"]) {
         check(r[key] >= 0 && r[key] <= 100, `${r.method} seed ${r.seed}: ${key} ${r[key]}`);
@@ -287,6 +297,9 @@ Deno.test("vit.ts runs its tiny preset on generated IDX files and writes its out
     ];
     await quietly(() => vitMain([...args, "--factorial=true", "--methods=dense,s-ste"]));
     await checkFiles(`${root}/out`, ["summary.json", "table.md", "loss.svg", "factorial.svg"]);
+    // The tiny preset has one seed: means without intervals, never "± NaN".
+    const table = await Deno.readTextFile(`${root}/out/table.md`);
+    check(!table.includes("NaN") && table.includes("(n = 1)"), `one-seed table:\n${table}`);
     const summary: Json = JSON.parse(await Deno.readTextFile(`${root}/out/summary.json`));
     check(
       summary.methods.map((m: Json) => m.method).join() === "dense,s-ste",
