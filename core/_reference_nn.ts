@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
+import type { Backend, LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
 import { uniform4 } from "../reference/rng.ts";
 import {
@@ -45,14 +45,10 @@ export function layerNorm(
 
 export function layerNormBackward(
   ctx: ReferenceContext,
-  x: Tensor,
-  w: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  dy: Tensor,
+  ...args: Parameters<Backend["layerNormBackward"]>
 ): LayerNormGrads {
   const action = "apply the LayerNorm backward pass";
-  const { X, W, Mu, Rs, G, n, d } = ctx.check.layerNormBackward(x, w, mean, rstd, dy, action);
+  const { X, W, Mu, Rs, G, n, d } = ctx.check.layerNormBackward(args, action);
   const dxT = ctx.alloc([n, d]), dx = floats(dxT);
   const xd = X.storage.data, wd = W.storage.data, gd = G.storage.data;
   const md = Mu.storage.data, rd = Rs.storage.data;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { AdamWParams, DType, MatmulOptions, Tensor } from "./backend.ts";
+import type { AdamWParams, Backend, DType, MatmulOptions, Tensor } from "./backend.ts";
 
 /** How the shared checks see one backend's tensor class. */
 export interface TensorKind<T extends Tensor & { readonly storage: object }> {
@@ -304,11 +304,7 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
 
   /** The operands of `Backend.layerNormBackward`: `x`, `dy` `[N, d]`, `w [d]`, `mean`, `rstd [N]`. */
   layerNormBackward(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
+    [x, w, mean, rstd, dy]: Parameters<Backend["layerNormBackward"]>,
     action: string,
   ): { X: T; W: T; Mu: T; Rs: T; G: T; n: number; d: number } {
     const X = this.float(x, action, "x"), W = this.float(w, action, "w");

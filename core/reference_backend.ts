@@ -470,14 +470,8 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x`/`dy` are not the same `[N, d]`, `w` is not `[d]`, or `mean`/`rstd`
    * are not `[N]`.
    */
-  layerNormBackward(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
-  ): LayerNormGrads {
-    return nn.layerNormBackward(this.#ctx, x, w, mean, rstd, dy);
+  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
+    return nn.layerNormBackward(this.#ctx, ...args);
   }
 
   /**

@@ -550,15 +550,9 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x`/`dy` are not the same `[N, d]`, `w` is not `[d]`, or `mean`/`rstd`
    * are not `[N]`.
    */
-  layerNormBackward(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
-  ): LayerNormGrads {
+  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
     const action = "apply the LayerNorm backward pass";
-    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(x, w, mean, rstd, dy, action);
+    const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(args, action);
     const r = encodeLayerNormBackward(
       this.runtime,
       X.buffer,

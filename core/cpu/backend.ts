@@ -450,14 +450,8 @@ export class CpuBackend implements Backend {
   }
 
   /** Backward of {@linkcode CpuBackend.layerNorm} (the reference's loop). */
-  layerNormBackward(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
-  ): LayerNormGrads {
-    return refNN.layerNormBackward(this.#ctx, x, w, mean, rstd, dy);
+  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
+    return refNN.layerNormBackward(this.#ctx, ...args);
   }
 
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
