@@ -10,8 +10,22 @@
  * @module
  */
 
+import { grid1d } from "../runtime.ts";
+
 /** Workgroup size of the row-per-invocation kernels. */
 export const SERIAL_ROWS_PER_WORKGROUP = 64;
+
+/**
+ * The grid of a row kernel: one workgroup per row, or with the serial form (`serial`, chosen on
+ * software adapters) one invocation per row, {@linkcode SERIAL_ROWS_PER_WORKGROUP} to a workgroup.
+ *
+ * @param serial Whether the serial form runs.
+ * @param rows Number of rows.
+ * @returns The grid (see `grid1d`).
+ */
+export function rowGrid(serial: boolean, rows: number): [number, number] {
+  return grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows);
+}
 
 /** What one serial tree reduction computes. */
 export interface SerialTreeReduce {

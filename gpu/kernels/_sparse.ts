@@ -55,6 +55,26 @@ export function assertGroupsOfFour(rows: number, cols: number, action: string): 
 }
 
 /**
+ * Checks a dense float32 `[rows, cols]` operand taken in groups of four along its rows: the sizes
+ * (see {@linkcode assertGroupsOfFour}), then that `buffer` holds the matrix.
+ *
+ * @returns The number of groups, `rows·cols/4`.
+ * @throws {RangeError} If a size is invalid, `cols` is not a multiple of 4 or `buffer` is too small.
+ * @throws {TypeError} If `buffer` is not a `GPUBuffer`.
+ */
+export function assertDenseGroups(
+  buffer: GPUBuffer,
+  name: string,
+  rows: number,
+  cols: number,
+  action: string,
+): number {
+  const groups = assertGroupsOfFour(rows, cols, action);
+  assertBuffer(buffer, 4 * rows * cols, name, action);
+  return groups;
+}
+
+/**
  * Checks that `buffer` holds at least `bytes` bytes.
  *
  * @throws {TypeError} If `buffer` is not a `GPUBuffer`.

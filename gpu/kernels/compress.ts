@@ -16,9 +16,10 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
-import { assertBuffer, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
+import { dispatchNew } from "./_dispatch.ts";
+import { assertBuffer, assertDenseGroups, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
 
 /**
  * The compression kernel: one thread per group, 256 groups (32 metadata words) per workgroup.
@@ -157,13 +158,9 @@ export function encodeCompress24(
   cols: number,
 ): Compressed24Buffers {
   const action = "compress to 2:4 on the GPU";
-  const groups = assertGroupsOfFour(rows, cols, action);
-  assertBuffer(m, 4 * rows * cols, "m", action);
-  const values = rt.alloc(8 * groups);
-  const meta = rt.alloc(4 * Math.ceil(groups / 8));
-  if (groups > 0) {
-    rt.dispatch(compress24Kernel(), [m, values, meta], grid(groups), packParams([groups]));
-  }
+  const groups = assertDenseGroups(m, "m", rows, cols, action);
+  const sizes = [8 * groups, 4 * Math.ceil(groups / 8)], params = packParams([groups]);
+  const [values, meta] = dispatchNew(rt, compress24Kernel(), [m], sizes, groups, params);
   return { values, meta };
 }
 
@@ -201,9 +198,6 @@ export function encodeDecompress24(
   const groups = assertGroupsOfFour(rows, cols, action);
   assertBuffer(values, 8 * groups, "values", action);
   assertBuffer(meta, 4 * Math.ceil(groups / 8), "meta", action);
-  const out = rt.alloc(16 * groups);
-  if (groups > 0) {
-    rt.dispatch(decompress24Kernel(), [values, meta, out], grid(groups), packParams([groups]));
-  }
-  return out;
+  const params = packParams([groups]);
+  return dispatchNew(rt, decompress24Kernel(), [values, meta], [16 * groups], groups, params)[0];
 }

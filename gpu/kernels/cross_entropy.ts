@@ -15,7 +15,7 @@ import { grid1d } from "../runtime.ts";
 import { packParams } from "./_params.ts";
 import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
 import { encodeSumFinal } from "./reduce.ts";
 
@@ -237,12 +237,8 @@ export function encodeCrossEntropy(
       workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
     });
   } else {
-    rt.dispatch(
-      crossEntropyRowsSpec(serial),
-      [z, targets, losses],
-      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-      packParams([rows, C]),
-    );
+    const params = packParams([rows, C]);
+    rt.dispatch(crossEntropyRowsSpec(serial), [z, targets, losses], rowGrid(serial, rows), params);
   }
   const out = encodeSumFinal(rt, losses, rows, 1 / rows);
   rt.free(losses);
@@ -280,11 +276,7 @@ export function encodeCrossEntropyBackward(
     return out;
   }
   const serial = rt.isFallbackAdapter;
-  rt.dispatch(
-    crossEntropyBackwardSpec(serial),
-    [z, targets, dLoss, out],
-    grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-    packParams([rows, C]),
-  );
+  const params = packParams([rows, C]), spec = crossEntropyBackwardSpec(serial);
+  rt.dispatch(spec, [z, targets, dLoss, out], rowGrid(serial, rows), params);
   return out;
 }

@@ -20,6 +20,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { PHILOX_WGSL, philoxDrawsWgsl, philoxKey } from "./rng.ts";
@@ -221,9 +222,7 @@ export function encodeBinary(
   count: number,
   s = 0,
 ): GPUBuffer {
-  const out = rt.alloc(4 * count);
-  if (count > 0) rt.dispatch(binarySpec(op), [a, b, out], grid(count), packParams([count], [s]));
-  return out;
+  return dispatchNew(rt, binarySpec(op), [a, b], [4 * count], count, packParams([count], [s]))[0];
 }
 
 /**
@@ -243,9 +242,7 @@ export function encodeUnary(
   count: number,
   s = 0,
 ): GPUBuffer {
-  const out = rt.alloc(4 * count);
-  if (count > 0) rt.dispatch(unarySpec(op), [a, out], grid(count), packParams([count], [s]));
-  return out;
+  return dispatchNew(rt, unarySpec(op), [a], [4 * count], count, packParams([count], [s]))[0];
 }
 
 /**
@@ -298,13 +295,7 @@ export function encodeDropout(
   stream: number,
 ): GPUBuffer {
   const [k0, k1] = philoxKey(seed);
-  const out = rt.alloc(4 * count);
-  if (count === 0) return out;
-  rt.dispatch(
-    dropoutSpec(),
-    [x, out],
-    grid(Math.ceil(count / 4)),
-    packParams([count, stream, k0, k1], [dropoutThreshold(p), 1 - p]),
-  );
-  return out;
+  const params = packParams([count, stream, k0, k1], [dropoutThreshold(p), 1 - p]);
+  const quads = Math.ceil(count / 4); // one thread per Philox draw of four values
+  return dispatchNew(rt, dropoutSpec(), [x], [4 * count], count, params, grid(quads))[0];
 }

@@ -11,6 +11,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
@@ -59,11 +60,8 @@ export function encodeEmbedding(
   d: number,
 ): GPUBuffer {
   const count = n * d;
-  const out = rt.alloc(4 * count);
-  if (count > 0) {
-    rt.dispatch(embeddingSpec(), [table, idx, out], grid(count), packParams([count, d]));
-  }
-  return out;
+  const params = packParams([count, d]);
+  return dispatchNew(rt, embeddingSpec(), [table, idx], [4 * count], count, params)[0];
 }
 
 /**

@@ -17,11 +17,11 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import {
   assertColumnGrid,
   COLUMN_THREADS,
@@ -173,16 +173,11 @@ export function encodeLayerNorm(
   d: number,
   eps: number,
 ): LayerNormBuffers {
-  const y = rt.alloc(4 * rows * d), mean = rt.alloc(4 * rows), rstd = rt.alloc(4 * rows);
-  if (rows > 0) {
-    const serial = rt.isFallbackAdapter;
-    rt.dispatch(
-      serial ? layerNormForwardSerialSpec() : layerNormForwardSpec(),
-      [x, w, b, y, mean, rstd],
-      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-      packParams([rows, d], [eps]),
-    );
-  }
+  const serial = rt.isFallbackAdapter, params = packParams([rows, d], [eps]);
+  const spec = serial ? layerNormForwardSerialSpec() : layerNormForwardSpec();
+  const sizes = [4 * rows * d, 4 * rows, 4 * rows];
+  const outs = dispatchNew(rt, spec, [x, w, b], sizes, rows, params, rowGrid(serial, rows));
+  const [y, mean, rstd] = outs;
   return { y, mean, rstd };
 }
 
@@ -346,16 +341,10 @@ export function encodeLayerNormBackward(
   d: number,
 ): LayerNormGradBuffers {
   assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
-  const dx = rt.alloc(4 * rows * d);
-  if (rows > 0) {
-    const serial = rt.isFallbackAdapter;
-    rt.dispatch(
-      serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec(),
-      [x, w, mean, rstd, dy, dx],
-      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-      packParams([rows, d]),
-    );
-  }
+  const serial = rt.isFallbackAdapter, params = packParams([rows, d]);
+  const spec = serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec();
+  const inputs = [x, w, mean, rstd, dy];
+  const [dx] = dispatchNew(rt, spec, inputs, [4 * rows * d], rows, params, rowGrid(serial, rows));
   const chunks = columnChunks(rows);
   const pw = rt.alloc(4 * Math.max(1, chunks * d)), pb = rt.alloc(4 * Math.max(1, chunks * d));
   if (chunks * d > 0) {

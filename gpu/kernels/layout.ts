@@ -9,6 +9,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
@@ -62,14 +63,9 @@ export function encodeTranspose(
   rows: number,
   cols: number,
 ): GPUBuffer {
-  const out = rt.alloc(4 * rows * cols);
-  if (rows * cols > 0) {
-    rt.dispatch(transposeSpec(), [x, out], [
-      Math.ceil(cols / TILE),
-      Math.ceil(rows / TILE),
-    ], packParams([rows, cols]));
-  }
-  return out;
+  const count = rows * cols, params = packParams([rows, cols]);
+  const tiles = [Math.ceil(cols / TILE), Math.ceil(rows / TILE)];
+  return dispatchNew(rt, transposeSpec(), [x], [4 * count], count, params, tiles)[0];
 }
 
 /**
@@ -117,12 +113,8 @@ export function encodePermute0213(
   dims: readonly [number, number, number, number],
 ): GPUBuffer {
   const [A, B, C, D] = dims;
-  const count = A * B * C * D;
-  const out = rt.alloc(4 * count);
-  if (count > 0) {
-    rt.dispatch(permute0213Spec(), [x, out], grid(count), packParams([count, B, C, D]));
-  }
-  return out;
+  const count = A * B * C * D, params = packParams([count, B, C, D]);
+  return dispatchNew(rt, permute0213Spec(), [x], [4 * count], count, params)[0];
 }
 
 /**
@@ -213,16 +205,8 @@ function encodeColumns(
   width: number,
 ): GPUBuffer {
   const count = rows * outCols;
-  const out = rt.alloc(4 * count);
-  if (count > 0) {
-    rt.dispatch(
-      columnsSpec(mode),
-      [x, out],
-      grid(count),
-      packParams([count, outCols, inCols, start, width]),
-    );
-  }
-  return out;
+  const params = packParams([count, outCols, inCols, start, width]);
+  return dispatchNew(rt, columnsSpec(mode), [x], [4 * count], count, params)[0];
 }
 
 /**

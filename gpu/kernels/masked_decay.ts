@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
@@ -93,14 +94,6 @@ export function encodeMaskedDecay(
   assertBuffer(grad, 16 * quads, "grad", action);
   assertBuffer(w, 16 * quads, "w", action);
   assertBuffer(mask, 16 * quads, "mask", action);
-  const out = rt.alloc(16 * quads);
-  if (quads > 0) {
-    rt.dispatch(
-      maskedDecayKernel(),
-      [grad, w, mask, out],
-      grid(quads),
-      packParams([quads], [alpha]),
-    );
-  }
-  return out;
+  const params = packParams([quads], [alpha]);
+  return dispatchNew(rt, maskedDecayKernel(), [grad, w, mask], [16 * quads], quads, params)[0];
 }

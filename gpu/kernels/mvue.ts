@@ -19,9 +19,10 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
-import { assertBuffer, assertGroupsOfFour, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
+import { assertBuffer, assertDenseGroups, assertSizes, cachedSpec, f32Exact } from "./_sparse.ts";
 import { assertU32, PHILOX_WGSL, philoxKey } from "./rng.ts";
 
 /** `ε` of SPEC §2.7 as a float32 value, the reference's `MVUE_EPSILON`. */
@@ -125,12 +126,6 @@ ${wgslItemMain("q", "p.groups")}
   });
 }
 
-function checkShape(g: GPUBuffer, rows: number, cols: number, action: string): number {
-  const groups = assertGroupsOfFour(rows, cols, action);
-  assertBuffer(g, 4 * rows * cols, "g", action);
-  return groups;
-}
-
 /**
  * Records MVUE 2:4 of a row-major float32 gradient with Philox uniforms (SPEC §2.7; the device twin
  * of `mvue24(g, { seed, stream })`). `g` is not modified.
@@ -164,20 +159,12 @@ export function encodeMvue24(
   stream = 0,
 ): GPUBuffer {
   const action = "sample MVUE 2:4 on the GPU";
-  const groups = checkShape(g, rows, cols, action);
+  const groups = assertDenseGroups(g, "g", rows, cols, action);
   const [k0, k1] = philoxKey(seed);
   assertU32(stream, "stream", action);
   assertSizes({ groups }, action);
-  const out = rt.alloc(16 * groups);
-  if (groups > 0) {
-    rt.dispatch(
-      mvue24Kernel({ uniforms: "philox" }),
-      [g, out],
-      grid(groups),
-      packParams([groups, stream, k0, k1]),
-    );
-  }
-  return out;
+  const spec = mvue24Kernel({ uniforms: "philox" }), params = packParams([groups, stream, k0, k1]);
+  return dispatchNew(rt, spec, [g], [16 * groups], groups, params)[0];
 }
 
 /**
@@ -213,16 +200,8 @@ export function encodeMvue24WithUniforms(
   cols: number,
 ): GPUBuffer {
   const action = "sample MVUE 2:4 on the GPU";
-  const groups = checkShape(g, rows, cols, action);
+  const groups = assertDenseGroups(g, "g", rows, cols, action);
   assertBuffer(uniforms, 8 * groups, "uniforms", action);
-  const out = rt.alloc(16 * groups);
-  if (groups > 0) {
-    rt.dispatch(
-      mvue24Kernel({ uniforms: "explicit" }),
-      [g, uniforms, out],
-      grid(groups),
-      packParams([groups]),
-    );
-  }
-  return out;
+  const spec = mvue24Kernel({ uniforms: "explicit" });
+  return dispatchNew(rt, spec, [g, uniforms], [16 * groups], groups, packParams([groups]))[0];
 }

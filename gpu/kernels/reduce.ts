@@ -23,6 +23,7 @@ import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { dispatchNew } from "./_dispatch.ts";
 
 /** Threads per workgroup of the whole-tensor reductions. */
 export const REDUCE_THREADS = 256;
@@ -269,16 +270,9 @@ export function encodeColumnFinal(
   cols: number,
   scale = 1,
 ): GPUBuffer {
-  const out = rt.alloc(4 * cols);
-  if (cols > 0) {
-    rt.dispatch(
-      columnFinalSpec(),
-      [partials, out],
-      grid1d(Math.ceil(cols / COLUMN_THREADS)),
-      packParams([chunks, cols], [scale]),
-    );
-  }
-  return out;
+  const params = packParams([chunks, cols], [scale]);
+  const workgroups = grid1d(Math.ceil(cols / COLUMN_THREADS));
+  return dispatchNew(rt, columnFinalSpec(), [partials], [4 * cols], cols, params, workgroups)[0];
 }
 
 /**

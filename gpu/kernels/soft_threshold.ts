@@ -23,9 +23,10 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import {
   assertBuffer,
-  assertGroupsOfFour,
+  assertDenseGroups,
   cachedSpec,
   encodeAbsMaxPartials,
   finalReduceSpec,
@@ -180,12 +181,9 @@ export function encodeSoftThreshold24(
   cols: number,
 ): PruneBuffers {
   const action = "soft-threshold to 2:4 on the GPU";
-  const groups = checkShape(w, rows, cols, action);
-  const pruned = rt.alloc(16 * groups);
-  const mask = rt.alloc(16 * groups);
-  if (groups > 0) {
-    rt.dispatch(softThreshold24Kernel(), [w, pruned, mask], grid(groups), packParams([groups]));
-  }
+  const groups = assertDenseGroups(w, "w", rows, cols, action);
+  const spec = softThreshold24Kernel(), sizes = [16 * groups, 16 * groups];
+  const [pruned, mask] = dispatchNew(rt, spec, [w], sizes, groups, packParams([groups]));
   return { pruned, mask };
 }
 
@@ -223,7 +221,7 @@ export function encodeSsteSums(
 ): GPUBuffer {
   const action = "compute the S-STE scale on the GPU";
   const spec = ssteSumsKernel(recipe);
-  const groups = checkShape(w, rows, cols, action);
+  const groups = assertDenseGroups(w, "w", rows, cols, action);
   const max = encodeAbsMaxPartials(rt, w, 4 * groups);
   const amax = rt.alloc(4);
   rt.dispatch(
@@ -249,10 +247,4 @@ export function encodeSsteSums(
   );
   rt.free(partials);
   return out;
-}
-
-function checkShape(w: GPUBuffer, rows: number, cols: number, action: string): number {
-  const groups = assertGroupsOfFour(rows, cols, action);
-  assertBuffer(w, 4 * rows * cols, "w", action);
-  return groups;
 }

@@ -12,11 +12,11 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid1d } from "../runtime.ts";
 import { packParams } from "./_params.ts";
 import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { dispatchNew } from "./_dispatch.ts";
 
 /** Threads per workgroup (one workgroup per row). */
 export const SOFTMAX_THREADS = 64;
@@ -133,17 +133,9 @@ export function encodeCausalSoftmax(
   scale: number,
 ): GPUBuffer {
   const rows = batch * T;
-  const out = rt.alloc(4 * rows * T);
-  if (rows > 0) {
-    const params = packParams([rows, T], [scale]);
-    if (rt.isFallbackAdapter) {
-      const groups = Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP);
-      rt.dispatch(causalSoftmaxSerialSpec(), [s, out], grid1d(groups), params);
-    } else {
-      rt.dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), params);
-    }
-  }
-  return out;
+  const serial = rt.isFallbackAdapter, params = packParams([rows, T], [scale]);
+  const spec = serial ? causalSoftmaxSerialSpec() : causalSoftmaxSpec();
+  return dispatchNew(rt, spec, [s], [4 * rows * T], rows, params, rowGrid(serial, rows))[0];
 }
 
 /**
@@ -223,15 +215,7 @@ export function encodeSoftmaxBackward(
   rows: number,
   width: number,
 ): GPUBuffer {
-  const out = rt.alloc(4 * rows * width);
-  if (rows * width > 0) {
-    const serial = rt.isFallbackAdapter;
-    rt.dispatch(
-      serial ? softmaxBackwardSerialSpec() : softmaxBackwardSpec(),
-      [prob, dp, out],
-      grid1d(serial ? Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP) : rows),
-      packParams([rows, width]),
-    );
-  }
-  return out;
+  const serial = rt.isFallbackAdapter, count = rows * width, params = packParams([rows, width]);
+  const spec = serial ? softmaxBackwardSerialSpec() : softmaxBackwardSpec();
+  return dispatchNew(rt, spec, [prob, dp], [4 * count], count, params, rowGrid(serial, rows))[0];
 }

@@ -11,7 +11,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
+import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
 
@@ -324,16 +325,9 @@ export function encodeTransposableMask24(
   assertBuffer(w, 4 * rows * cols, "w", action);
   const blockRows = rows / 4, blockCols = cols / 4;
   const blocks = blockRows * blockCols;
-  const pruned = rt.alloc(4 * rows * cols);
-  const mask = rt.alloc(4 * rows * cols);
-  const indices = rt.alloc(4 * blocks);
-  if (blocks > 0) {
-    rt.dispatch(
-      transposableMask24Kernel(),
-      [w, pruned, mask, indices],
-      grid(blocks),
-      packParams([blockRows, blockCols]),
-    );
-  }
+  const sizes = [4 * rows * cols, 4 * rows * cols, 4 * blocks];
+  const params = packParams([blockRows, blockCols]);
+  const outs = dispatchNew(rt, transposableMask24Kernel(), [w], sizes, blocks, params);
+  const [pruned, mask, indices] = outs;
   return { pruned, mask, indices };
 }
