@@ -1,11 +1,10 @@
 /**
- * What the dense matmul variants share: the product's shape, the register blocking, the spec
- * cache and small WGSL fragments. Private to `gpu/kernels/`; see `matmul.ts` for the family.
+ * What the dense matmul variants share: the product's shape, the register blocking and small
+ * WGSL fragments (their specs are cached by `cachedSpec`, `_sparse.ts`). Private to
+ * `gpu/kernels/`; see `matmul.ts` for the family.
  *
  * @module
  */
-
-import type { KernelSpec } from "../runtime.ts";
 
 /** Shape and layout of one matrix product. */
 export interface MatmulDims {
@@ -49,14 +48,6 @@ export function assertBlocking(blocking: MatmulRegisterBlocking, kernel: string)
 
 /** Most workgroups along one dispatch dimension. */
 export const MAX_GROUPS = 65535;
-
-/** Generated specs by key, so a dispatch does not regenerate its WGSL. */
-export const specCache: Map<string, KernelSpec> = new Map<string, KernelSpec>();
-/** Caches a generated spec under its key and returns it. */
-export function remember(spec: KernelSpec): KernelSpec {
-  specCache.set(spec.key, spec);
-  return spec;
-}
 
 /** The key fragment naming the transposes: `nn`, `nt`, `tn` or `tt`. */
 export function transKey(d: { transA: boolean; transB: boolean }): string {

@@ -1,7 +1,7 @@
 /**
- * Private helpers of the sparse kernel families (prune, soft threshold, transposable, compress,
- * MVUE, masked decay, flip rate, FP8, gated, sparse matmul): a spec cache, argument checks of the
- * encoders, and exact float32 literals for generated WGSL.
+ * Private helpers of the kernel families: the spec cache they all use; for the sparse families
+ * (prune, soft threshold, transposable, compress, MVUE, masked decay, flip rate, FP8, gated, sparse
+ * matmul) argument checks of the encoders, workgroup reductions and exact float32 literals.
  *
  * @module
  */
@@ -137,32 +137,43 @@ export function workgroupReduceWgsl(kind: ReduceKind, threads: number): string {
 }
 
 /**
+ * WGSL opening the `main` of a one-workgroup kernel of `threads` lanes that folds the `p.count`
+ * records of `components` values in `partials` (`partials[i · components + c]`, in `i` order per
+ * lane, then the tree of {@linkcode workgroupReduceWgsl}): afterwards `red[c]` holds component
+ * `c`'s reduction on every lane, and the caller writes the result and closes `main`. Declares
+ * `red`; needs `partials` and `p.count` bound.
+ */
+export function foldPartialsWgsl(kind: ReduceKind, threads: number): string {
+  const { type, op, components: c } = kind;
+  const zero = type === "f32" ? "0.0" : "0u";
+  const next = `partials[i * ${c}u + c]`;
+  return `var<workgroup> red: array<${type}, ${threads * c}>;
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var c = 0u; c < ${c}u; c++) {
+    var acc: ${type} = ${zero};
+    for (var i = lid; i < p.count; i += ${threads}u) {
+      acc = ${op === "sum" ? `acc + ${next}` : `max(acc, ${next})`};
+    }
+    red[lid * ${c}u + c] = acc;
+  }
+${workgroupReduceWgsl(kind, threads)}`;
+}
+
+/**
  * The final pass of a two-pass reduction: one workgroup reduces `count` records of `components`
  * values (`partials[i · components + c]`) to one record `out[c]`. Bindings: `partials`, `out`,
  * uniform `{ count }`.
  */
 export function finalReduceSpec(kind: ReduceKind): KernelSpec {
   const { type, op, components: c } = kind;
-  const t = FINAL_REDUCE_THREADS;
-  const zero = type === "f32" ? "0.0" : "0u";
-  const next = `partials[i * ${c}u + c]`;
   return cachedSpec(`final-reduce-${op}-${type}-c${c}`, () =>
     `struct Params { count: u32 }
 @group(0) @binding(0) var<storage, read> partials: array<${type}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${type}>;
 @group(0) @binding(2) var<uniform> p: Params;
-var<workgroup> red: array<${type}, ${t * c}>;
-
-@compute @workgroup_size(${t})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  for (var c = 0u; c < ${c}u; c++) {
-    var acc: ${type} = ${zero};
-    for (var i = lid; i < p.count; i += ${t}u) {
-      acc = ${op === "sum" ? `acc + ${next}` : `max(acc, ${next})`};
-    }
-    red[lid * ${c}u + c] = acc;
-  }
-${workgroupReduceWgsl(kind, t)}
+${foldPartialsWgsl(kind, FINAL_REDUCE_THREADS)}
   if (lid == 0u) {
     for (var c = 0u; c < ${c}u; c++) { out[c] = red[c]; }
   }

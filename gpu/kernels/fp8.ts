@@ -19,7 +19,7 @@ import {
   assertSizes,
   cachedSpec,
   encodeAbsMaxPartials,
-  workgroupReduceWgsl,
+  foldPartialsWgsl,
 } from "./_sparse.ts";
 
 export type { Fp8Format } from "../../reference/fp8.ts";
@@ -140,14 +140,7 @@ ${
           "read_write scale: array<u32>",
         ])
       }
-var<workgroup> red: array<u32, ${WG_1D}>;
-
-@compute @workgroup_size(${WG_1D})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var m = 0u;
-  for (var i = lid; i < p.count; i += ${WG_1D}u) { m = max(m, partials[i]); }
-  red[lid] = m;
-${workgroupReduceWgsl({ type: "u32", op: "max", components: 1 }, WG_1D)}
+${foldPartialsWgsl({ type: "u32", op: "max", components: 1 }, WG_1D)}
   if (lid != 0u) { return; }
   let amax = red[0];
   var s = 0x3f800000u; // 1.0

@@ -6,7 +6,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { type MatmulDims, PARAMS_STRUCT, remember, specCache, transKey } from "./_matmul_shared.ts";
+import { type MatmulDims, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
+import { cachedSpec } from "./_sparse.ts";
 
 const NAIVE_WG = 16;
 const NAIVE_BINDINGS = `
@@ -25,11 +26,10 @@ const NAIVE_BINDINGS = `
  */
 export function matmulNaiveSpec(transA: boolean, transB: boolean): KernelSpec {
   const key = `matmul-naive-${transKey({ transA, transB })}`;
-  const hit = specCache.get(key);
-  if (hit) return hit;
-  const aAt = transA ? "kk * p.M + row" : "row * p.K + kk";
-  const bAt = transB ? "col * p.K + kk" : "kk * p.N + col";
-  const code = `${PARAMS_STRUCT}
+  return cachedSpec(key, () => {
+    const aAt = transA ? "kk * p.M + row" : "row * p.K + kk";
+    const bAt = transB ? "col * p.K + kk" : "kk * p.N + col";
+    const code = `${PARAMS_STRUCT}
 ${NAIVE_BINDINGS}
 @compute @workgroup_size(${NAIVE_WG}, ${NAIVE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -46,7 +46,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   c[batch * p.M * p.N + row * p.N + col] = acc;
 }
 `;
-  return remember({ key, code });
+    return code;
+  });
 }
 
 /** Records the naive product of `a` and `b` into `c` (see {@linkcode matmulNaiveSpec}). */

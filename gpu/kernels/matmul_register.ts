@@ -14,9 +14,8 @@ import {
   type MatmulDims,
   type MatmulRegisterBlocking,
   registerGroups,
-  remember,
-  specCache,
 } from "./_matmul_shared.ts";
+import { cachedSpec } from "./_sparse.ts";
 import { wgslBindings } from "./_wgsl.ts";
 
 /**
@@ -45,42 +44,41 @@ export const REGISTER_32: MatmulRegisterBlocking = { threadM: 32, threadN: 32, w
 export function matmulRegisterSpec(blocking: MatmulRegisterBlocking = REGISTER_16): KernelSpec {
   const { threadM: TM, threadN: TN, workgroup: WG } = blocking;
   const key = `matmul-register-t${TM}x${TN}-w${WG}`;
-  const hit = specCache.get(key);
-  if (hit) return hit;
-  assertBlocking(blocking, "register");
-  const comp = ["x", "y", "z", "w"];
-  const body: string[] = [], decl: string[] = [], store: string[] = [];
-  for (let r4 = 0; r4 < TM / 4; r4++) {
-    body.push(`let a${r4} = A4[aRow + ${r4}u];`);
-  }
-  for (let c4 = 0; c4 < TN / 4; c4++) {
-    body.push(`let b${c4} = B4[bRow + ${c4}u];`);
-  }
-  for (let r = 0; r < TM; r++) {
+  return cachedSpec(key, () => {
+    assertBlocking(blocking, "register");
+    const comp = ["x", "y", "z", "w"];
+    const body: string[] = [], decl: string[] = [], store: string[] = [];
+    for (let r4 = 0; r4 < TM / 4; r4++) {
+      body.push(`let a${r4} = A4[aRow + ${r4}u];`);
+    }
     for (let c4 = 0; c4 < TN / 4; c4++) {
-      decl.push(`var acc${r}_${c4} = vec4<f32>(0.0);`);
-      body.push(
-        `acc${r}_${c4} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c4}, acc${r}_${c4});`,
-      );
+      body.push(`let b${c4} = B4[bRow + ${c4}u];`);
     }
-  }
-  for (let r = 0; r < TM; r++) {
-    store.push(`if (row0 + ${r}u < p.M) {`);
-    store.push(`  let base = cOff + (row0 + ${r}u) * p.N + col0;`);
-    for (let c = 0; c < TN; c++) {
-      store.push(
-        `  if (col0 + ${c}u < p.N) { c[base + ${c}u] = acc${r}_${c >> 2}.${comp[c & 3]}; }`,
-      );
+    for (let r = 0; r < TM; r++) {
+      for (let c4 = 0; c4 < TN / 4; c4++) {
+        decl.push(`var acc${r}_${c4} = vec4<f32>(0.0);`);
+        body.push(
+          `acc${r}_${c4} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c4}, acc${r}_${c4});`,
+        );
+      }
     }
-    store.push(`}`);
-  }
-  const code = `${
-    wgslBindings("M: u32, N: u32, K: u32, lda: u32, ldb: u32", [
-      "read A4: array<vec4<f32>>",
-      "read B4: array<vec4<f32>>",
-      "read_write c: array<f32>",
-    ])
-  }
+    for (let r = 0; r < TM; r++) {
+      store.push(`if (row0 + ${r}u < p.M) {`);
+      store.push(`  let base = cOff + (row0 + ${r}u) * p.N + col0;`);
+      for (let c = 0; c < TN; c++) {
+        store.push(
+          `  if (col0 + ${c}u < p.N) { c[base + ${c}u] = acc${r}_${c >> 2}.${comp[c & 3]}; }`,
+        );
+      }
+      store.push(`}`);
+    }
+    const code = `${
+      wgslBindings("M: u32, N: u32, K: u32, lda: u32, ldb: u32", [
+        "read A4: array<vec4<f32>>",
+        "read B4: array<vec4<f32>>",
+        "read_write c: array<f32>",
+      ])
+    }
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -100,7 +98,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${store.join("\n  ")}
 }
 `;
-  return remember({ key, code });
+    return code;
+  });
 }
 
 /**
@@ -114,15 +113,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  */
 export function matmulPackSpec(kMajor: boolean): KernelSpec {
   const key = `matmul-pack-${kMajor ? "kmajor" : "jmajor"}`;
-  const hit = specCache.get(key);
-  if (hit) return hit;
-  const src = kMajor ? "(b * p.K + k) * p.rows + j" : "(b * p.rows + j) * p.K + k";
-  const code = `${
-    wgslBindings("count: u32, rows: u32, K: u32, ld: u32", [
-      "read src: array<f32>",
-      "read_write dst: array<f32>",
-    ])
-  }
+  return cachedSpec(key, () => {
+    const src = kMajor ? "(b * p.K + k) * p.rows + j" : "(b * p.rows + j) * p.K + k";
+    const code = `${
+      wgslBindings("count: u32, rows: u32, K: u32, ld: u32", [
+        "read src: array<f32>",
+        "read_write dst: array<f32>",
+      ])
+    }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -138,7 +136,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   dst[o] = v;
 }
 `;
-  return remember({ key, code });
+    return code;
+  });
 }
 
 /** Records a K-major, `vec4`-aligned copy of an operand (see {@linkcode matmulPackSpec}). */

@@ -14,9 +14,8 @@ import {
   type MatmulDims,
   type MatmulRegisterBlocking,
   registerGroups,
-  remember,
-  specCache,
 } from "./_matmul_shared.ts";
+import { cachedSpec } from "./_sparse.ts";
 import { encodePack } from "./matmul_register.ts";
 
 /**
@@ -58,75 +57,74 @@ export function matmulTextureSpec(
   const key = `matmul-texture-${aLayout}${bLayout}-t${TM}x${TN}-w${WG}-${vec4Store ? "v4" : "s"}${
     unrollK ? "-k4" : ""
   }`;
-  const hit = specCache.get(key);
-  if (hit) return hit;
-  assertBlocking(blocking, "texture");
-  const comp = ["x", "y", "z", "w"];
-  // One loop iteration covers KB values of k: four when an operand packs four k per texel.
-  const KB = aLayout === "j" || bLayout === "j" || unrollK ? 4 : 1;
-  const loads: string[] = [];
-  const aAt: (r: number, kk: number) => string = aLayout === "k"
-    ? (r, kk) => `a${kk}_${r >> 2}.${comp[r & 3]}`
-    : (r, kk) => `a_${r}.${comp[kk]}`;
-  loads.push(...operandLoads("a", aLayout, KB, TM), ...operandLoads("b", bLayout, KB, TN));
-  // Accumulators: vec4 over four columns when B's texels hold four columns, scalars otherwise.
-  const decl: string[] = [], fmas: string[] = [];
-  const accAt: (r: number, c4: number) => string = bLayout === "k"
-    ? (r, c4) => `acc${r}_${c4}`
-    : (r, c4) => `vec4<f32>(${[0, 1, 2, 3].map((j) => `acc${r}_${4 * c4 + j}`).join(", ")})`;
-  if (bLayout === "k") {
-    for (let r = 0; r < TM; r++) {
-      for (let c4 = 0; c4 < TN / 4; c4++) decl.push(`var acc${r}_${c4} = vec4<f32>(0.0);`);
-    }
-  } else {
-    for (let r = 0; r < TM; r++) {
-      for (let c = 0; c < TN; c++) decl.push(`var acc${r}_${c} = 0.0;`);
-    }
-  }
-  // The KB steps of one accumulator are consecutive, so it stays in a register across them (the
-  // block's accumulators far outnumber the registers).
-  for (let r = 0; r < TM; r++) {
+  return cachedSpec(key, () => {
+    assertBlocking(blocking, "texture");
+    const comp = ["x", "y", "z", "w"];
+    // One loop iteration covers KB values of k: four when an operand packs four k per texel.
+    const KB = aLayout === "j" || bLayout === "j" || unrollK ? 4 : 1;
+    const loads: string[] = [];
+    const aAt: (r: number, kk: number) => string = aLayout === "k"
+      ? (r, kk) => `a${kk}_${r >> 2}.${comp[r & 3]}`
+      : (r, kk) => `a_${r}.${comp[kk]}`;
+    loads.push(...operandLoads("a", aLayout, KB, TM), ...operandLoads("b", bLayout, KB, TN));
+    // Accumulators: vec4 over four columns when B's texels hold four columns, scalars otherwise.
+    const decl: string[] = [], fmas: string[] = [];
+    const accAt: (r: number, c4: number) => string = bLayout === "k"
+      ? (r, c4) => `acc${r}_${c4}`
+      : (r, c4) => `vec4<f32>(${[0, 1, 2, 3].map((j) => `acc${r}_${4 * c4 + j}`).join(", ")})`;
     if (bLayout === "k") {
-      for (let c4 = 0; c4 < TN / 4; c4++) {
-        for (let kk = 0; kk < KB; kk++) {
-          fmas.push(
-            `acc${r}_${c4} = fma(vec4<f32>(${aAt(r, kk)}), b${kk}_${c4}, acc${r}_${c4});`,
-          );
-        }
+      for (let r = 0; r < TM; r++) {
+        for (let c4 = 0; c4 < TN / 4; c4++) decl.push(`var acc${r}_${c4} = vec4<f32>(0.0);`);
       }
     } else {
-      for (let c = 0; c < TN; c++) {
-        for (let kk = 0; kk < KB; kk++) {
-          fmas.push(`acc${r}_${c} = fma(${aAt(r, kk)}, b_${c}.${comp[kk]}, acc${r}_${c});`);
+      for (let r = 0; r < TM; r++) {
+        for (let c = 0; c < TN; c++) decl.push(`var acc${r}_${c} = 0.0;`);
+      }
+    }
+    // The KB steps of one accumulator are consecutive, so it stays in a register across them (the
+    // block's accumulators far outnumber the registers).
+    for (let r = 0; r < TM; r++) {
+      if (bLayout === "k") {
+        for (let c4 = 0; c4 < TN / 4; c4++) {
+          for (let kk = 0; kk < KB; kk++) {
+            fmas.push(
+              `acc${r}_${c4} = fma(vec4<f32>(${aAt(r, kk)}), b${kk}_${c4}, acc${r}_${c4});`,
+            );
+          }
+        }
+      } else {
+        for (let c = 0; c < TN; c++) {
+          for (let kk = 0; kk < KB; kk++) {
+            fmas.push(`acc${r}_${c} = fma(${aAt(r, kk)}, b_${c}.${comp[kk]}, acc${r}_${c});`);
+          }
         }
       }
     }
-  }
-  const store: string[] = [];
-  for (let r = 0; r < TM; r++) {
-    store.push(`if (row0 + ${r}u < p.M) {`);
-    store.push(`  let base = cOff + (row0 + ${r}u) * p.N + col0;`);
-    for (let c4 = 0; c4 < TN / 4; c4++) {
-      if (vec4Store) {
-        store.push(`  if (col0 + ${4 * c4}u < p.N) { c[base / 4u + ${c4}u] = ${accAt(r, c4)}; }`);
-        continue;
+    const store: string[] = [];
+    for (let r = 0; r < TM; r++) {
+      store.push(`if (row0 + ${r}u < p.M) {`);
+      store.push(`  let base = cOff + (row0 + ${r}u) * p.N + col0;`);
+      for (let c4 = 0; c4 < TN / 4; c4++) {
+        if (vec4Store) {
+          store.push(`  if (col0 + ${4 * c4}u < p.N) { c[base / 4u + ${c4}u] = ${accAt(r, c4)}; }`);
+          continue;
+        }
+        store.push(`  { let v = ${accAt(r, c4)};`);
+        for (let j = 0; j < 4; j++) {
+          const col = 4 * c4 + j;
+          store.push(`    if (col0 + ${col}u < p.N) { c[base + ${col}u] = v.${comp[j]}; }`);
+        }
+        store.push(`  }`);
       }
-      store.push(`  { let v = ${accAt(r, c4)};`);
-      for (let j = 0; j < 4; j++) {
-        const col = 4 * c4 + j;
-        store.push(`    if (col0 + ${col}u < p.N) { c[base + ${col}u] = v.${comp[j]}; }`);
-      }
-      store.push(`  }`);
+      store.push(`}`);
     }
-    store.push(`}`);
-  }
-  const aRow = aLayout === "k"
-    ? "batch * p.aBatch4 + row0 / 4u"
-    : "batch * p.aBatch4 + row0 * p.aLd4";
-  const bRow = bLayout === "k"
-    ? "batch * p.bBatch4 + col0 / 4u"
-    : "batch * p.bBatch4 + col0 * p.bLd4";
-  const code = `struct Params {
+    const aRow = aLayout === "k"
+      ? "batch * p.aBatch4 + row0 / 4u"
+      : "batch * p.aBatch4 + row0 * p.aLd4";
+    const bRow = bLayout === "k"
+      ? "batch * p.bBatch4 + col0 / 4u"
+      : "batch * p.bBatch4 + col0 * p.bLd4";
+    const code = `struct Params {
   M: u32, N: u32, K: u32, tilesN: u32, tilesM: u32, aLd4: u32, bLd4: u32, aBatch4: u32,
   bBatch4: u32,
 }
@@ -156,7 +154,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${store.join("\n  ")}
 }
 `;
-  return remember({ key, code });
+    return code;
+  });
 }
 
 /**

@@ -9,7 +9,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { type MatmulDims, PARAMS_STRUCT, remember, specCache, transKey } from "./_matmul_shared.ts";
+import { type MatmulDims, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
+import { cachedSpec } from "./_sparse.ts";
 
 /** Tiling of the tiled kernel. */
 export interface MatmulTiling {
@@ -99,121 +100,123 @@ export function matmulTiledSpec(
   const key = `matmul-tiled-${transKey({ transA, transB })}-m${BM}n${BN}k${BK}-t${TM}x${TN}${
     aligned ? "-aligned" : ""
   }`;
-  const hit = specCache.get(key);
-  if (hit) return hit;
-  const threads = assertTiling(tiling);
-  if (aligned && (BK % 4 !== 0 || (BM * BK / 4) % threads !== 0 || (BN * BK / 4) % threads !== 0)) {
-    throw new RangeError(
-      `Cannot build the aligned tiled matmul kernel: ${
-        JSON.stringify(tiling)
-      } does not share its vec4 loads evenly`,
-    );
-  }
-  const TM4 = TM / 4, TN4 = TN / 4, BM4 = BM / 4, BN4 = BN / 4, BK4 = BK / 4;
-  const threadsN = BN / TN;
-  const comp = ["x", "y", "z", "w"];
-
-  // Staging of the K slices into As[k][m] and Bs[k][n] (vec4 along m and n), through registers:
-  // each thread loads its share of the next slice from global memory while the workgroup
-  // computes on the current one. Consecutive threads read consecutive addresses of the stored
-  // layout.
-  type Slot = { decl: string; load: (k: string) => string; store: string };
-  const slots: Slot[] = [];
-  const scatter = (tile: string, width4: number, kq: string, rc: string, v: string) =>
-    [0, 1, 2, 3].map((j) =>
-      `${tile}[(4u * ${kq} + ${j}u) * ${width4}u + ${rc} / 4u][${rc} % 4u] = ${v}.${comp[j]};`
-    ).join(" ");
-  // A stages [BK][BM] from `a` ([M, K], or [K, M] when transposed); B stages [BK][BN] from `b`
-  // ([K, N], or [N, K] when transposed). `kMajor`: the operand is stored [K, X], Xs's own layout.
-  const operands = [
-    { op: "a", X: "M", x: "m", BX: BM, kMajor: transA },
-    { op: "b", X: "N", x: "n", BX: BN, kMajor: !transB },
-  ] as const;
-  for (const { op, X, x, BX, kMajor } of operands) {
-    const tile = op === "a" ? "As" : "Bs", BX4 = BX / 4;
-    if (!aligned) {
-      for (let i = 0; i < (BX * BK) / threads; i++) {
-        const idx = `(lid + ${i * threads}u)`;
-        const [kk, xx] = kMajor
-          ? [`(${idx} / ${BX}u)`, `(${idx} % ${BX}u)`]
-          : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
-        const src = kMajor ? `gk * p.${X} + g${x}` : `g${x} * p.K + gk`;
-        slots.push({
-          decl: `  var r${op}${i} = 0.0;`,
-          load: (k) =>
-            `{ let g${x} = ${x}0 + ${xx}; let gk = ${k} + ${kk}; r${op}${i} = 0.0; ` +
-            `if (g${x} < p.${X} && gk < p.K) { r${op}${i} = ${op}[${op}Off + ${src}]; } }`,
-          store: `${tile}[${kk} * ${BX4}u + ${xx} / 4u][${xx} % 4u] = r${op}${i};`,
-        });
-      }
-      continue;
-    }
-    for (let i = 0; i < (BX * BK) / 4 / threads; i++) {
-      const idx = `(lid + ${i * threads}u)`;
-      const decl = `  var r${op}${i} = vec4<f32>(0.0);`;
-      if (kMajor) { // a vec4 is 4 consecutive x of one k, the tile's own layout
-        const [q, kk] = [`(${idx} % ${BX4}u)`, `(${idx} / ${BX4}u)`];
-        slots.push({
-          decl,
-          load: (k) =>
-            `r${op}${i} = ${op}[(${op}Off + (${k} + ${kk}) * p.${X} + ${x}0) / 4u + ${q}];`,
-          store: `${tile}[${kk} * ${BX4}u + ${q}] = r${op}${i};`,
-        });
-      } else { // a vec4 is 4 consecutive k of one x, scattered into 4 rows of the tile
-        const [q, xx] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
-        slots.push({
-          decl,
-          load: (k) => `r${op}${i} = ${op}[(${op}Off + (${x}0 + ${xx}) * p.K + ${k}) / 4u + ${q}];`,
-          store: scatter(tile, BX4, q, xx, `r${op}${i}`),
-        });
-      }
-    }
-  }
-
-  // acc_r_c: row r of the thread tile, column quad c (interleaved: quad c·threadsN + tx).
-  const accDecl: string[] = [], inner: string[] = [], store: string[] = [];
-  for (let r = 0; r < TM; r++) {
-    for (let c = 0; c < TN4; c++) accDecl.push(`  var acc_${r}_${c} = vec4<f32>(0.0);`);
-  }
-  for (let i = 0; i < TM4; i++) {
-    inner.push(`      let a${i} = As[kk * ${BM4}u + ty * ${TM4}u + ${i}u];`);
-  }
-  for (let c = 0; c < TN4; c++) {
-    inner.push(`      let b${c} = Bs[kk * ${BN4}u + ${c * threadsN}u + tx];`);
-  }
-  for (let r = 0; r < TM; r++) {
-    for (let c = 0; c < TN4; c++) {
-      inner.push(
-        `      acc_${r}_${c} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c}, acc_${r}_${c});`,
+  return cachedSpec(key, () => {
+    const threads = assertTiling(tiling);
+    if (
+      aligned && (BK % 4 !== 0 || (BM * BK / 4) % threads !== 0 || (BN * BK / 4) % threads !== 0)
+    ) {
+      throw new RangeError(
+        `Cannot build the aligned tiled matmul kernel: ${
+          JSON.stringify(tiling)
+        } does not share its vec4 loads evenly`,
       );
     }
-  }
-  for (let r = 0; r < TM; r++) {
-    if (aligned) {
-      for (let c = 0; c < TN4; c++) {
-        store.push(
-          `  c[(cOff + (row0 + ${r}u) * p.N + n0) / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
-        );
-      }
-      continue;
-    }
-    store.push(`  if (row0 + ${r}u < p.M) {`);
-    store.push(`    let base = cOff + (row0 + ${r}u) * p.N;`);
-    for (let c = 0; c < TN4; c++) {
-      store.push(`    let col${c} = n0 + (${c * threadsN}u + tx) * 4u;`);
-      for (let j = 0; j < 4; j++) {
-        store.push(
-          `    if (col${c} + ${j}u < p.N) { c[base + col${c} + ${j}u] = acc_${r}_${c}.${
-            comp[j]
-          }; }`,
-        );
-      }
-    }
-    store.push(`  }`);
-  }
+    const TM4 = TM / 4, TN4 = TN / 4, BM4 = BM / 4, BN4 = BN / 4, BK4 = BK / 4;
+    const threadsN = BN / TN;
+    const comp = ["x", "y", "z", "w"];
 
-  const elem = aligned ? "vec4<f32>" : "f32";
-  const code = `${PARAMS_STRUCT}
+    // Staging of the K slices into As[k][m] and Bs[k][n] (vec4 along m and n), through registers:
+    // each thread loads its share of the next slice from global memory while the workgroup
+    // computes on the current one. Consecutive threads read consecutive addresses of the stored
+    // layout.
+    type Slot = { decl: string; load: (k: string) => string; store: string };
+    const slots: Slot[] = [];
+    const scatter = (tile: string, width4: number, kq: string, rc: string, v: string) =>
+      [0, 1, 2, 3].map((j) =>
+        `${tile}[(4u * ${kq} + ${j}u) * ${width4}u + ${rc} / 4u][${rc} % 4u] = ${v}.${comp[j]};`
+      ).join(" ");
+    // A stages [BK][BM] from `a` ([M, K], or [K, M] when transposed); B stages [BK][BN] from `b`
+    // ([K, N], or [N, K] when transposed). `kMajor`: the operand is stored [K, X], Xs's own layout.
+    const operands = [
+      { op: "a", X: "M", x: "m", BX: BM, kMajor: transA },
+      { op: "b", X: "N", x: "n", BX: BN, kMajor: !transB },
+    ] as const;
+    for (const { op, X, x, BX, kMajor } of operands) {
+      const tile = op === "a" ? "As" : "Bs", BX4 = BX / 4;
+      if (!aligned) {
+        for (let i = 0; i < (BX * BK) / threads; i++) {
+          const idx = `(lid + ${i * threads}u)`;
+          const [kk, xx] = kMajor
+            ? [`(${idx} / ${BX}u)`, `(${idx} % ${BX}u)`]
+            : [`(${idx} % ${BK}u)`, `(${idx} / ${BK}u)`];
+          const src = kMajor ? `gk * p.${X} + g${x}` : `g${x} * p.K + gk`;
+          slots.push({
+            decl: `  var r${op}${i} = 0.0;`,
+            load: (k) =>
+              `{ let g${x} = ${x}0 + ${xx}; let gk = ${k} + ${kk}; r${op}${i} = 0.0; ` +
+              `if (g${x} < p.${X} && gk < p.K) { r${op}${i} = ${op}[${op}Off + ${src}]; } }`,
+            store: `${tile}[${kk} * ${BX4}u + ${xx} / 4u][${xx} % 4u] = r${op}${i};`,
+          });
+        }
+        continue;
+      }
+      for (let i = 0; i < (BX * BK) / 4 / threads; i++) {
+        const idx = `(lid + ${i * threads}u)`;
+        const decl = `  var r${op}${i} = vec4<f32>(0.0);`;
+        if (kMajor) { // a vec4 is 4 consecutive x of one k, the tile's own layout
+          const [q, kk] = [`(${idx} % ${BX4}u)`, `(${idx} / ${BX4}u)`];
+          slots.push({
+            decl,
+            load: (k) =>
+              `r${op}${i} = ${op}[(${op}Off + (${k} + ${kk}) * p.${X} + ${x}0) / 4u + ${q}];`,
+            store: `${tile}[${kk} * ${BX4}u + ${q}] = r${op}${i};`,
+          });
+        } else { // a vec4 is 4 consecutive k of one x, scattered into 4 rows of the tile
+          const [q, xx] = [`(${idx} % ${BK4}u)`, `(${idx} / ${BK4}u)`];
+          slots.push({
+            decl,
+            load: (k) =>
+              `r${op}${i} = ${op}[(${op}Off + (${x}0 + ${xx}) * p.K + ${k}) / 4u + ${q}];`,
+            store: scatter(tile, BX4, q, xx, `r${op}${i}`),
+          });
+        }
+      }
+    }
+
+    // acc_r_c: row r of the thread tile, column quad c (interleaved: quad c·threadsN + tx).
+    const accDecl: string[] = [], inner: string[] = [], store: string[] = [];
+    for (let r = 0; r < TM; r++) {
+      for (let c = 0; c < TN4; c++) accDecl.push(`  var acc_${r}_${c} = vec4<f32>(0.0);`);
+    }
+    for (let i = 0; i < TM4; i++) {
+      inner.push(`      let a${i} = As[kk * ${BM4}u + ty * ${TM4}u + ${i}u];`);
+    }
+    for (let c = 0; c < TN4; c++) {
+      inner.push(`      let b${c} = Bs[kk * ${BN4}u + ${c * threadsN}u + tx];`);
+    }
+    for (let r = 0; r < TM; r++) {
+      for (let c = 0; c < TN4; c++) {
+        inner.push(
+          `      acc_${r}_${c} = fma(vec4<f32>(a${r >> 2}.${comp[r & 3]}), b${c}, acc_${r}_${c});`,
+        );
+      }
+    }
+    for (let r = 0; r < TM; r++) {
+      if (aligned) {
+        for (let c = 0; c < TN4; c++) {
+          store.push(
+            `  c[(cOff + (row0 + ${r}u) * p.N + n0) / 4u + ${c * threadsN}u + tx] = acc_${r}_${c};`,
+          );
+        }
+        continue;
+      }
+      store.push(`  if (row0 + ${r}u < p.M) {`);
+      store.push(`    let base = cOff + (row0 + ${r}u) * p.N;`);
+      for (let c = 0; c < TN4; c++) {
+        store.push(`    let col${c} = n0 + (${c * threadsN}u + tx) * 4u;`);
+        for (let j = 0; j < 4; j++) {
+          store.push(
+            `    if (col${c} + ${j}u < p.N) { c[base + col${c} + ${j}u] = acc_${r}_${c}.${
+              comp[j]
+            }; }`,
+          );
+        }
+      }
+      store.push(`  }`);
+    }
+
+    const elem = aligned ? "vec4<f32>" : "f32";
+    const code = `${PARAMS_STRUCT}
 @group(0) @binding(0) var<storage, read> a: array<${elem}>;
 @group(0) @binding(1) var<storage, read> b: array<${elem}>;
 @group(0) @binding(2) var<storage, read_write> c: array<${elem}>;
@@ -250,7 +253,8 @@ ${inner.join("\n")}
 ${store.join("\n")}
 }
 `;
-  return remember({ key, code });
+    return code;
+  });
 }
 
 /** Records the tiled product of `a` and `b` into `c` (see {@linkcode matmulTiledSpec}). */

@@ -22,7 +22,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
-import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
+import { cachedSpec, foldPartialsWgsl, workgroupReduceWgsl } from "./_sparse.ts";
 import { dispatchNew } from "./_dispatch.ts";
 
 /** Threads per workgroup of the whole-tensor reductions. */
@@ -105,14 +105,7 @@ export function sumFinalSpec(): KernelSpec {
           "read_write out: array<f32>",
         ])
       }
-var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
-
-@compute @workgroup_size(${REDUCE_THREADS})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var acc = 0.0;
-  for (var i = lid; i < p.count; i += ${REDUCE_THREADS}u) { acc += partials[i]; }
-  red[lid] = acc;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
+${foldPartialsWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
   if (lid == 0u) { out[0] = red[0] * p.scale; }
 }
 `,
