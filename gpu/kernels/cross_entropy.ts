@@ -13,65 +13,54 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { packParams } from "./_params.ts";
-import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
-import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { cachedSpec } from "./_sparse.ts";
+import {
+  columnLoopWgsl,
+  rowGrid,
+  rowKernelWgsl,
+  SERIAL_ROWS_PER_WORKGROUP,
+} from "./_serial_reduce.ts";
+import { expSumSerialWgsl, expSumWgsl } from "./_exp_sum.ts";
 import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_flat_texture.ts";
 import { encodeSumFinal } from "./reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
 export const CE_THREADS = 128;
 
+/** Logit `c` of the row at offset `o` (WGSL). */
+const logit = (c: string) => `z[o + ${c}]`;
+
 function lseWgsl(): string {
-  return `  var mx = -3.4028234663852886e38;
-  for (var c = lid; c < p.C; c += ${CE_THREADS}u) { mx = max(mx, z[o + c]); }
-  red[lid] = mx;
-${workgroupReduceWgsl({ type: "f32", op: "max", components: 1 }, CE_THREADS)}
-  let m = red[0];
-  workgroupBarrier();
-  var sum = 0.0;
-  for (var c = lid; c < p.C; c += ${CE_THREADS}u) { sum += exp(z[o + c] - m); }
-  red[lid] = sum;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, CE_THREADS)}
+  return `${expSumWgsl(CE_THREADS, "p.C", logit)}
   let lse = m + log(red[0]);`;
 }
 
 /** The row's log-sum-exp `lse` in one invocation, in {@linkcode lseWgsl}'s order. */
 function lseSerialWgsl(): string {
-  return `${
-    serialTreeReduceWgsl({
-      name: "m",
-      threads: CE_THREADS,
-      op: "max",
-      count: "p.C",
-      value: (c) => `z[o + ${c}]`,
-    })
-  }
-${
-    serialTreeReduceWgsl({
-      name: "total",
-      threads: CE_THREADS,
-      op: "sum",
-      count: "p.C",
-      value: (c) => `exp(z[o + ${c}] - m)`,
-    })
-  }
+  return `${expSumSerialWgsl(CE_THREADS, "p.C", logit)}
   let lse = m + log(total);`;
 }
 
 /**
- * The common start of the loss and gradient kernels: the row index (per workgroup, or per
- * invocation when `serial`), the bound check, the row offset `o` and the row's `lse`.
+ * The loss and gradient kernels around their common start: the bindings `z`, `targets`, then
+ * `outputs`, uniform `{ rows, C }`; the row (per workgroup, or per invocation when `serial`), its
+ * offset `o` and its `lse`; then `tail`.
  */
-function rowLogSumExp(serial: boolean): string {
-  const head = serial
-    ? wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)
-    : `var<workgroup> red: array<f32, ${CE_THREADS}>;
-
-${wgslRowMain(CE_THREADS)}`;
-  return `${head}
-  let o = row * p.C;
-${serial ? lseSerialWgsl() : lseWgsl()}`;
+function crossEntropyWgsl(serial: boolean, outputs: readonly string[], tail: string): string {
+  const bindings = wgslBindings("rows: u32, C: u32", [
+    "read z: array<f32>",
+    "read targets: array<i32>",
+    ...outputs,
+  ]);
+  const lse = serial ? lseSerialWgsl() : lseWgsl();
+  return rowKernelWgsl({
+    bindings,
+    serial,
+    threads: CE_THREADS,
+    width: "p.C",
+    body: `${lse}\n${tail}`,
+  });
 }
 
 /**
@@ -82,21 +71,10 @@ ${serial ? lseSerialWgsl() : lseWgsl()}`;
  * @returns The kernel, key `cross-entropy-rows` (`-serial`).
  */
 export function crossEntropyRowsSpec(serial = false): KernelSpec {
-  return cachedSpec(
-    `cross-entropy-rows${serial ? "-serial" : ""}`,
-    () =>
-      `${
-        wgslBindings("rows: u32, C: u32", [
-          "read z: array<f32>",
-          "read targets: array<i32>",
-          "read_write losses: array<f32>",
-        ])
-      }
-${rowLogSumExp(serial)}
-  if (${serial ? "true" : "lid == 0u"}) { losses[row] = lse - z[o + u32(targets[row])]; }
-}
-`,
-  );
+  const lane0 = serial ? "true" : "lid == 0u"; // the workgroup form stores from one lane
+  const store = `  if (${lane0}) { losses[row] = lse - z[o + u32(targets[row])]; }\n`;
+  const key = `cross-entropy-rows${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => crossEntropyWgsl(serial, ["read_write losses: array<f32>"], store));
 }
 
 /**
@@ -106,26 +84,15 @@ ${rowLogSumExp(serial)}
  * @returns The kernel, key `cross-entropy-backward` (`-serial`).
  */
 export function crossEntropyBackwardSpec(serial = false): KernelSpec {
-  return cachedSpec(
-    `cross-entropy-backward${serial ? "-serial" : ""}`,
-    () =>
-      `${
-        wgslBindings("rows: u32, C: u32", [
-          "read z: array<f32>",
-          "read targets: array<i32>",
-          "read dLoss: array<f32>",
-          "read_write out: array<f32>",
-        ])
-      }
-${rowLogSumExp(serial)}
-  let factor = dLoss[0] / f32(p.rows);
+  const gradient = `  let factor = dLoss[0] / f32(p.rows);
   let t = u32(targets[row]);
-  for (var c = ${serial ? "0u" : "lid"}; c < p.C; c += ${serial ? "1u" : `${CE_THREADS}u`}) {
+  ${columnLoopWgsl(serial, CE_THREADS, "p.C")} {
     out[o + c] = factor * (exp(z[o + c] - lse) - select(0.0, 1.0, c == t));
   }
-}
-`,
-  );
+`;
+  const outputs = ["read dLoss: array<f32>", "read_write out: array<f32>"];
+  const key = `cross-entropy-backward${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => crossEntropyWgsl(serial, outputs, gradient));
 }
 
 /**

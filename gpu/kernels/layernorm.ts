@@ -17,10 +17,10 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import { packParams } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { columnLoopWgsl, rowGrid, rowKernelWgsl, serialTreeReduceWgsl } from "./_serial_reduce.ts";
 import { dispatchNew } from "./_dispatch.ts";
 import {
   assertColumnGrid,
@@ -33,37 +33,9 @@ import {
 /** Threads per workgroup (one workgroup per row). */
 export const LN_THREADS = 128;
 
-/**
- * A row kernel: the bindings, then one workgroup of {@linkcode LN_THREADS} lanes per row or
- * (`serial`) one invocation per row, then `body` with `row` and its offset `o` in scope.
- */
-function rowKernelWgsl(
-  bindings: string,
-  serial: boolean,
-  workgroupRed: number,
-  body: string,
-): string {
-  const memory = serial ? "" : `var<workgroup> red: array<f32, ${workgroupRed}>;\n`;
-  const size = serial ? SERIAL_ROWS_PER_WORKGROUP : LN_THREADS;
-  const row = serial
-    ? `${LINEAR_WORKGROUP} * ${SERIAL_ROWS_PER_WORKGROUP}u + lid`
-    : LINEAR_WORKGROUP;
-  return `${bindings}
-${memory}
-@compute @workgroup_size(${size})
-fn main(${GRID_BUILTINS}) {
-  let row = ${row};
-  if (row >= p.rows) { return; }
-  let o = row * p.d;
-${body}}
-`;
-}
-
 /** The loop over the columns `c` of a row that this invocation handles (all of them when serial). */
 function columnLoop(serial: boolean): string {
-  return serial
-    ? "for (var c = 0u; c < p.d; c++)"
-    : `for (var c = lid; c < p.d; c += ${LN_THREADS}u)`;
+  return columnLoopWgsl(serial, LN_THREADS, "p.d");
 }
 
 const FORWARD_BINDINGS = `${
@@ -109,37 +81,28 @@ ${sum("sq", (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`)}
 /** The forward kernel, workgroup-per-row or serial (the two share everything but the reductions). */
 function forwardWgsl(serial: boolean): string {
   const store = (indent: string) => `${indent}mean[row] = mu;\n${indent}rstd[row] = rs;`;
-  return rowKernelWgsl(
-    FORWARD_BINDINGS,
+  return rowKernelWgsl({
+    bindings: FORWARD_BINDINGS,
     serial,
-    LN_THREADS,
-    `${forwardStatsWgsl(serial)}  ${columnLoop(serial)} {
+    threads: LN_THREADS,
+    width: "p.d",
+    body: `${forwardStatsWgsl(serial)}  ${columnLoop(serial)} {
     y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
   }
 ${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
 `,
-  );
+  });
 }
 
 /**
  * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
  *
- * @returns The kernel, key `layernorm-forward`.
+ * @param serial The software-adapter variant: one invocation per row, the same reductions in the
+ * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
+ * @returns The kernel, key `layernorm-forward` (`-serial`).
  */
-export function layerNormForwardSpec(): KernelSpec {
-  return cachedSpec("layernorm-forward", () => forwardWgsl(false));
-}
-
-/**
- * The forward kernel for software adapters: one invocation per row, the same reductions in the
- * same order as {@linkcode layerNormForwardSpec} (bit-identical results; see
- * `_serial_reduce.ts`). Grid: `⌈rows/64⌉` workgroups. Bindings as
- * {@linkcode layerNormForwardSpec}.
- *
- * @returns The kernel, key `layernorm-forward-serial`.
- */
-export function layerNormForwardSerialSpec(): KernelSpec {
-  return cachedSpec("layernorm-forward-serial", () => forwardWgsl(true));
+export function layerNormForwardSpec(serial = false): KernelSpec {
+  return cachedSpec(`layernorm-forward${serial ? "-serial" : ""}`, () => forwardWgsl(serial));
 }
 
 /** Buffers of the LayerNorm forward pass. */
@@ -174,7 +137,7 @@ export function encodeLayerNorm(
   eps: number,
 ): LayerNormBuffers {
   const serial = rt.isFallbackAdapter, params = packParams([rows, d], [eps]);
-  const spec = serial ? layerNormForwardSerialSpec() : layerNormForwardSpec();
+  const spec = layerNormForwardSpec(serial);
   const sizes = [4 * rows * d, 4 * rows, 4 * rows];
   const outs = dispatchNew(rt, spec, [x, w, b], sizes, rows, params, rowGrid(serial, rows));
   const [y, mean, rstd] = outs;
@@ -233,11 +196,13 @@ ${laneSumsWgsl("l", "    ")}    sgRed[l] = sg;
 
 /** The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions). */
 function backwardWgsl(serial: boolean): string {
-  return rowKernelWgsl(
-    BACKWARD_BINDINGS,
+  return rowKernelWgsl({
+    bindings: BACKWARD_BINDINGS,
     serial,
-    2 * LN_THREADS,
-    `  let mu = mean[row];
+    threads: LN_THREADS,
+    red: 2 * LN_THREADS,
+    width: "p.d",
+    body: `  let mu = mean[row];
   let rs = rstd[row];
 ${backwardMeansWgsl(serial)}  ${columnLoop(serial)} {
     let g = dy[o + c] * w[c];
@@ -245,28 +210,18 @@ ${backwardMeansWgsl(serial)}  ${columnLoop(serial)} {
     dx[o + c] = rs * (g - meanG - xh * meanGX);
   }
 `,
-  );
+  });
 }
 
 /**
  * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
  * `{ rows, d }`.
  *
- * @returns The kernel, key `layernorm-backward-dx`.
+ * @param serial The software-adapter variant (as in {@linkcode layerNormForwardSpec}).
+ * @returns The kernel, key `layernorm-backward-dx` (`-serial`).
  */
-export function layerNormBackwardSpec(): KernelSpec {
-  return cachedSpec("layernorm-backward-dx", () => backwardWgsl(false));
-}
-
-/**
- * The backward kernel for `dx` on software adapters: one invocation per row, the same two
- * reductions in the same order as {@linkcode layerNormBackwardSpec} (bit-identical results).
- * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode layerNormBackwardSpec}.
- *
- * @returns The kernel, key `layernorm-backward-dx-serial`.
- */
-export function layerNormBackwardSerialSpec(): KernelSpec {
-  return cachedSpec("layernorm-backward-dx-serial", () => backwardWgsl(true));
+export function layerNormBackwardSpec(serial = false): KernelSpec {
+  return cachedSpec(`layernorm-backward-dx${serial ? "-serial" : ""}`, () => backwardWgsl(serial));
 }
 
 /**
@@ -342,7 +297,7 @@ export function encodeLayerNormBackward(
 ): LayerNormGradBuffers {
   assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
   const serial = rt.isFallbackAdapter, params = packParams([rows, d]);
-  const spec = serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec();
+  const spec = layerNormBackwardSpec(serial);
   const inputs = [x, w, mean, rstd, dy];
   const [dx] = dispatchNew(rt, spec, inputs, [4 * rows * d], rows, params, rowGrid(serial, rows));
   const chunks = columnChunks(rows);

@@ -12,20 +12,10 @@
 import { openTestRuntime } from "../testing.ts";
 import { grid1d, type KernelSpec } from "../runtime.ts";
 import { packParams } from "./_params.ts";
-import { SERIAL_ROWS_PER_WORKGROUP } from "./_serial_reduce.ts";
+import { rowGrid } from "./_serial_reduce.ts";
 import { dispatchWithFlatTextures } from "./_flat_texture.ts";
-import {
-  causalSoftmaxSerialSpec,
-  causalSoftmaxSpec,
-  softmaxBackwardSerialSpec,
-  softmaxBackwardSpec,
-} from "./softmax.ts";
-import {
-  layerNormBackwardSerialSpec,
-  layerNormBackwardSpec,
-  layerNormForwardSerialSpec,
-  layerNormForwardSpec,
-} from "./layernorm.ts";
+import { causalSoftmaxSpec, softmaxBackwardSpec } from "./softmax.ts";
+import { layerNormBackwardSpec, layerNormForwardSpec } from "./layernorm.ts";
 import {
   crossEntropyBackwardSpec,
   crossEntropyRowsSpec,
@@ -39,7 +29,7 @@ const rt = await openTestRuntime("serial_rows_test"); // rejects (fails every te
 const random = (n: number, seed: number, scale: number, shift = 0) =>
   n === 0 ? new Float32Array(1) : seededFloats(n, seed, (u) => (u - 0.5 + shift) * scale);
 
-const serialGrid = (rows: number) => grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP));
+const serialGrid = (rows: number) => rowGrid(true, rows);
 
 /** Runs the workgroup and the serial dispatch into fresh outputs and compares them bitwise. */
 async function same(
@@ -80,22 +70,18 @@ Deno.test("serial causal softmax and softmax backward equal the workgroup kernel
       `causal softmax ${batch}×${T}`,
       [rows * T],
       (serial, [out]) =>
-        serial
-          ? dispatch(causalSoftmaxSerialSpec(), [s, out], serialGrid(rows), params)
-          : dispatch(causalSoftmaxSpec(), [s, out], grid1d(rows), params),
+        dispatch(causalSoftmaxSpec(serial), [s, out], rowGrid(serial, rows), params),
     );
     await same(
       `softmax backward ${rows}×${T}`,
       [rows * T],
       (serial, [out]) =>
-        serial
-          ? dispatch(
-            softmaxBackwardSerialSpec(),
-            [s, dp, out],
-            serialGrid(rows),
-            packParams([rows, T]),
-          )
-          : dispatch(softmaxBackwardSpec(), [s, dp, out], grid1d(rows), packParams([rows, T])),
+        dispatch(
+          softmaxBackwardSpec(serial),
+          [s, dp, out],
+          rowGrid(serial, rows),
+          packParams([rows, T]),
+        ),
     );
     [s, dp].forEach((b) => rt.free(b));
   }
@@ -106,17 +92,17 @@ Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", a
     const x = rt.upload(random(rows * d, 3 + d, 4, 0.2)), dy = rt.upload(random(rows * d, 4, 1));
     const w = rt.upload(random(d, 5, 2)), b = rt.upload(random(d, 6, 1));
     const mean = rt.upload(random(rows, 7, 1)), rstd = rt.upload(random(rows, 8, 1, 1));
-    const grid = (serial: boolean) => serial ? serialGrid(rows) : grid1d(rows);
+    const grid = (serial: boolean) => rowGrid(serial, rows);
     await same(`layerNorm ${rows}×${d}`, [rows * d, rows, rows], (serial, [y, mu, rs]) =>
       dispatch(
-        serial ? layerNormForwardSerialSpec() : layerNormForwardSpec(),
+        layerNormForwardSpec(serial),
         [x, w, b, y, mu, rs],
         grid(serial),
         packParams([rows, d], [1e-5]),
       ));
     await same(`layerNorm backward ${rows}×${d}`, [rows * d], (serial, [dx]) =>
       dispatch(
-        serial ? layerNormBackwardSerialSpec() : layerNormBackwardSpec(),
+        layerNormBackwardSpec(serial),
         [x, w, mean, rstd, dy, dx],
         grid(serial),
         packParams([rows, d]),

@@ -13,9 +13,10 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { packParams } from "./_params.ts";
-import { wgslBindings, wgslItemMain, wgslRowMain } from "./_wgsl.ts";
+import { wgslBindings } from "./_wgsl.ts";
 import { cachedSpec, workgroupReduceWgsl } from "./_sparse.ts";
-import { rowGrid, SERIAL_ROWS_PER_WORKGROUP, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { columnLoopWgsl, rowGrid, rowKernelWgsl, serialTreeReduceWgsl } from "./_serial_reduce.ts";
+import { expSumSerialWgsl, expSumWgsl } from "./_exp_sum.ts";
 import { dispatchNew } from "./_dispatch.ts";
 
 /** Threads per workgroup (one workgroup per row). */
@@ -32,87 +33,65 @@ const BACKWARD_BINDINGS = wgslBindings("rows: u32, width: u32", [
   "read_write out: array<f32>",
 ]);
 
+/** Score `c` of the row at offset `o`, scaled (WGSL). */
+const scaledScore = (c: string) => `p.scale * s[o + ${c}]`;
+
+/** The causal softmax, workgroup-per-row or serial (the two share everything but the sums). */
+function causalSoftmaxWgsl(serial: boolean): string {
+  const sums = serial
+    ? `${expSumSerialWgsl(SOFTMAX_THREADS, "visible", scaledScore)}\n  let inv = 1.0 / total;`
+    : `${expSumWgsl(SOFTMAX_THREADS, "visible", scaledScore)}\n  let inv = 1.0 / red[0];`;
+  return rowKernelWgsl({
+    bindings: CAUSAL_BINDINGS,
+    serial,
+    threads: SOFTMAX_THREADS,
+    width: "p.T",
+    body: `  let visible = row % p.T + 1u;
+${sums}
+  ${columnLoopWgsl(serial, SOFTMAX_THREADS, "p.T")} {
+    var v = 0.0;
+    if (c < visible) { v = exp(p.scale * s[o + c] - m) * inv; }
+    out[o + c] = v;
+  }
+`,
+  });
+}
+
+/** The softmax backward pass, workgroup-per-row or serial (sharing all but the dot product). */
+function softmaxBackwardWgsl(serial: boolean): string {
+  const value = (c: string) => `prob[o + ${c}] * dp[o + ${c}]`;
+  const count = "p.width", threads = SOFTMAX_THREADS;
+  const dot = serial
+    ? serialTreeReduceWgsl({ name: "dot", threads, op: "sum", count, value })
+    : `  var acc = 0.0;
+  for (var c = lid; c < p.width; c += ${threads}u) { acc += ${value("c")}; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, threads)}
+  let dot = red[0];`;
+  return rowKernelWgsl({
+    bindings: BACKWARD_BINDINGS,
+    serial,
+    threads,
+    width: count,
+    body: `${dot}
+  ${columnLoopWgsl(serial, threads, count)} {
+    out[o + c] = prob[o + c] * (dp[o + c] - dot);
+  }
+`,
+  });
+}
+
 /**
  * The causal softmax kernel: row `r` of each `[T, T]` slice normalises `scale·s[r, 0..r]`
  * (max-subtracted) and writes 0 to columns `> r`. Bindings: `s`, `out`, uniform
  * `{ rows, T, scale }` (`rows = B·T`).
  *
- * @returns The kernel, key `softmax-causal`.
+ * @param serial The software-adapter variant: one invocation per row, the same reductions in the
+ * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
+ * @returns The kernel, key `softmax-causal` (`-serial`).
  */
-export function causalSoftmaxSpec(): KernelSpec {
-  return cachedSpec(
-    "softmax-causal",
-    () =>
-      `${CAUSAL_BINDINGS}
-var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
-
-${wgslRowMain(SOFTMAX_THREADS)}
-  let o = row * p.T;
-  let visible = row % p.T + 1u;
-  var mx = -3.4028234663852886e38;
-  for (var c = lid; c < visible; c += ${SOFTMAX_THREADS}u) { mx = max(mx, p.scale * s[o + c]); }
-  red[lid] = mx;
-${workgroupReduceWgsl({ type: "f32", op: "max", components: 1 }, SOFTMAX_THREADS)}
-  let m = red[0];
-  workgroupBarrier();
-  var sum = 0.0;
-  for (var c = lid; c < visible; c += ${SOFTMAX_THREADS}u) { sum += exp(p.scale * s[o + c] - m); }
-  red[lid] = sum;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS)}
-  let inv = 1.0 / red[0];
-  for (var c = lid; c < p.T; c += ${SOFTMAX_THREADS}u) {
-    var v = 0.0;
-    if (c < visible) { v = exp(p.scale * s[o + c] - m) * inv; }
-    out[o + c] = v;
-  }
-}
-`,
-  );
-}
-
-/**
- * The causal softmax for software adapters: one invocation per row, the same reductions in the
- * same order as {@linkcode causalSoftmaxSpec} (bit-identical results; see `_serial_reduce.ts`).
- * Grid: `⌈rows/64⌉` workgroups. Bindings as {@linkcode causalSoftmaxSpec}.
- *
- * @returns The kernel, key `softmax-causal-serial`.
- */
-export function causalSoftmaxSerialSpec(): KernelSpec {
-  return cachedSpec(
-    "softmax-causal-serial",
-    () =>
-      `${CAUSAL_BINDINGS}
-
-${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
-  let o = row * p.T;
-  let visible = row % p.T + 1u;
-${
-        serialTreeReduceWgsl({
-          name: "m",
-          threads: SOFTMAX_THREADS,
-          op: "max",
-          count: "visible",
-          value: (c) => `p.scale * s[o + ${c}]`,
-        })
-      }
-${
-        serialTreeReduceWgsl({
-          name: "total",
-          threads: SOFTMAX_THREADS,
-          op: "sum",
-          count: "visible",
-          value: (c) => `exp(p.scale * s[o + ${c}] - m)`,
-        })
-      }
-  let inv = 1.0 / total;
-  for (var c = 0u; c < p.T; c++) {
-    var v = 0.0;
-    if (c < visible) { v = exp(p.scale * s[o + c] - m) * inv; }
-    out[o + c] = v;
-  }
-}
-`,
-  );
+export function causalSoftmaxSpec(serial = false): KernelSpec {
+  return cachedSpec(`softmax-causal${serial ? "-serial" : ""}`, () => causalSoftmaxWgsl(serial));
 }
 
 /**
@@ -134,7 +113,7 @@ export function encodeCausalSoftmax(
 ): GPUBuffer {
   const rows = batch * T;
   const serial = rt.isFallbackAdapter, params = packParams([rows, T], [scale]);
-  const spec = serial ? causalSoftmaxSerialSpec() : causalSoftmaxSpec();
+  const spec = causalSoftmaxSpec(serial);
   return dispatchNew(rt, spec, [s], [4 * rows * T], rows, params, rowGrid(serial, rows))[0];
 }
 
@@ -142,60 +121,12 @@ export function encodeCausalSoftmax(
  * The softmax backward kernel: `out = p ⊙ (dp − Σ p⊙dp)` per row of width `width`. Bindings:
  * `prob`, `dp`, `out`, uniform `{ rows, width }`.
  *
- * @returns The kernel, key `softmax-backward`.
+ * @param serial The software-adapter variant (as in {@linkcode causalSoftmaxSpec}).
+ * @returns The kernel, key `softmax-backward` (`-serial`).
  */
-export function softmaxBackwardSpec(): KernelSpec {
-  return cachedSpec(
-    "softmax-backward",
-    () =>
-      `${BACKWARD_BINDINGS}
-var<workgroup> red: array<f32, ${SOFTMAX_THREADS}>;
-
-${wgslRowMain(SOFTMAX_THREADS)}
-  let o = row * p.width;
-  var acc = 0.0;
-  for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) { acc += prob[o + c] * dp[o + c]; }
-  red[lid] = acc;
-${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, SOFTMAX_THREADS)}
-  let dot = red[0];
-  for (var c = lid; c < p.width; c += ${SOFTMAX_THREADS}u) {
-    out[o + c] = prob[o + c] * (dp[o + c] - dot);
-  }
-}
-`,
-  );
-}
-
-/**
- * The softmax backward pass for software adapters: one invocation per row, the same dot product
- * in the same order as {@linkcode softmaxBackwardSpec} (bit-identical results). Grid:
- * `⌈rows/64⌉` workgroups. Bindings as {@linkcode softmaxBackwardSpec}.
- *
- * @returns The kernel, key `softmax-backward-serial`.
- */
-export function softmaxBackwardSerialSpec(): KernelSpec {
-  return cachedSpec(
-    "softmax-backward-serial",
-    () =>
-      `${BACKWARD_BINDINGS}
-
-${wgslItemMain("row", "p.rows", SERIAL_ROWS_PER_WORKGROUP)}
-  let o = row * p.width;
-${
-        serialTreeReduceWgsl({
-          name: "dot",
-          threads: SOFTMAX_THREADS,
-          op: "sum",
-          count: "p.width",
-          value: (c) => `prob[o + ${c}] * dp[o + ${c}]`,
-        })
-      }
-  for (var c = 0u; c < p.width; c++) {
-    out[o + c] = prob[o + c] * (dp[o + c] - dot);
-  }
-}
-`,
-  );
+export function softmaxBackwardSpec(serial = false): KernelSpec {
+  const key = `softmax-backward${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => softmaxBackwardWgsl(serial));
 }
 
 /**
@@ -216,6 +147,6 @@ export function encodeSoftmaxBackward(
   width: number,
 ): GPUBuffer {
   const serial = rt.isFallbackAdapter, count = rows * width, params = packParams([rows, width]);
-  const spec = serial ? softmaxBackwardSerialSpec() : softmaxBackwardSpec();
+  const spec = softmaxBackwardSpec(serial);
   return dispatchNew(rt, spec, [prob, dp], [4 * count], count, params, rowGrid(serial, rows))[0];
 }
