@@ -16,30 +16,29 @@ import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /**
+ * Both kernels: bindings `inputs`, then `out`, uniform `{ count, d }`; one thread per element `o`
+ * of the `[rows, d]` output, in row `row` (named so in WGSL) and column `j`; then `body`.
+ */
+function rowsKernelWgsl(inputs: readonly string[], row: string, body: string): string {
+  return `${wgslBindings("count: u32, d: u32", [...inputs, "read_write out: array<f32>"])}
+
+${wgslItemMain("o", "p.count")}
+  let ${row} = o / p.d;
+  let j = o % p.d;
+${body}}
+`;
+}
+
+/**
  * The gather kernel `out[n, j] = table[idx[n], j]`. Bindings: `table`, `idx`, `out`, uniform
  * `{ count, d }`.
  *
  * @returns The kernel, key `embedding-gather`.
  */
 export function embeddingSpec(): KernelSpec {
-  return cachedSpec(
-    "embedding-gather",
-    () =>
-      `${
-        wgslBindings("count: u32, d: u32", [
-          "read table: array<f32>",
-          "read idx: array<i32>",
-          "read_write out: array<f32>",
-        ])
-      }
-
-${wgslItemMain("o", "p.count")}
-  let n = o / p.d;
-  let j = o % p.d;
-  out[o] = table[u32(idx[n]) * p.d + j];
-}
-`,
-  );
+  const inputs = ["read table: array<f32>", "read idx: array<i32>"];
+  const body = "  out[o] = table[u32(idx[n]) * p.d + j];\n";
+  return cachedSpec("embedding-gather", () => rowsKernelWgsl(inputs, "n", body));
 }
 
 /**
@@ -72,27 +71,12 @@ export function encodeEmbedding(
  * @returns The kernel, key `embedding-backward`.
  */
 export function embeddingBackwardSpec(): KernelSpec {
-  return cachedSpec(
-    "embedding-backward",
-    () =>
-      `${
-        wgslBindings("count: u32, d: u32", [
-          "read dy: array<f32>",
-          "read offsets: array<u32>",
-          "read positions: array<u32>",
-          "read_write out: array<f32>",
-        ])
-      }
-
-${wgslItemMain("o", "p.count")}
-  let v = o / p.d;
-  let j = o % p.d;
-  var acc = 0.0;
+  const inputs = ["read dy: array<f32>", "read offsets: array<u32>", "read positions: array<u32>"];
+  const body = `  var acc = 0.0;
   for (var k = offsets[v]; k < offsets[v + 1u]; k++) { acc += dy[positions[k] * p.d + j]; }
   out[o] = acc;
-}
-`,
-  );
+`;
+  return cachedSpec("embedding-backward", () => rowsKernelWgsl(inputs, "v", body));
 }
 
 /**
