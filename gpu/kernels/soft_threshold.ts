@@ -25,7 +25,6 @@ import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_par
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { dispatchNew } from "./_dispatch.ts";
 import {
-  assertBuffer,
   assertDenseGroups,
   cachedSpec,
   encodeAbsMaxPartials,
