@@ -9,6 +9,7 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../gpu/runtime.ts";
+import type { MatmulDims } from "../gpu/kernels/matmul.ts";
 
 /** How the batch timer sizes its batches and inputs. */
 export interface TimerConfig {
@@ -348,15 +349,9 @@ export function boundCell(msPerCall: number, flops: number, bytes: number, roof:
 }
 
 /** One matrix product of a training step, `op(A)[B, M, K]·op(B)[B, K, N]`, run `count` times a step. */
-export interface StepProduct {
+export interface StepProduct extends MatmulDims {
   /** What it computes (a table row's name). */
   name: string;
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
   /** How many times one training step runs it. */
   count: number;
 }

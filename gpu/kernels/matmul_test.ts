@@ -16,7 +16,7 @@ import {
   TEXTURE_32,
   textureBlockingFor,
 } from "./matmul.ts";
-import { seededFloats } from "../../reference/testing.ts";
+import { assertProductClose, seededFloats } from "../../reference/testing.ts";
 
 const rt = await openTestRuntime("matmul_test"); // rejects (fails every test) without an adapter
 
@@ -45,21 +45,13 @@ async function check(dims: MatmulDims, blocking?: MatmulRegisterBlocking): Promi
     }
   }
   for (let q = 0; q < batch; q++) {
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let ref = 0, abs = 0;
-        for (let kk = 0; kk < k; kk++) {
-          const x = a[q * m * k + (transA ? kk * m + i : i * k + kk)];
-          const y = b[q * k * n + (transB ? j * k + kk : kk * n + j)];
-          ref += x * y;
-          abs += Math.abs(x * y);
-        }
-        const got = tex[q * m * n + i * n + j], bound = (k + 1) * 2 ** -24 * abs;
-        if (!(Math.abs(got - ref) <= bound)) {
-          throw new Error(`${label}: c[${q}, ${i}, ${j}] = ${got}, expected ${ref} ± ${bound}`);
-        }
-      }
-    }
+    assertProductClose(
+      `${label} c[${q}]`,
+      tex.subarray(q * m * n, (q + 1) * m * n),
+      { rows: m, cols: n, k },
+      (i, kk) => a[q * m * k + (transA ? kk * m + i : i * k + kk)],
+      (j, kk) => b[q * k * n + (transB ? j * k + kk : kk * n + j)],
+    );
   }
 }
 
