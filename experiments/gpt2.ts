@@ -33,7 +33,7 @@ import {
   type SparseOptions,
 } from "../core/sparse.ts";
 import type { GPTConfig } from "../core/gpt2.ts";
-import { loadBrownPosTags } from "../core/data/mod.ts";
+import { cachedBrownPosTags } from "../core/data/mod.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import {
@@ -368,7 +368,7 @@ const runLabel = (cfg: Config, r: { method: SparseMethod; seed: number }) =>
 /** The part-of-speech windows of both splits (labels read once from the tagged corpus). */
 async function posData(cfg: Config, data: LmData) {
   const t0 = performance.now();
-  const tags = await loadBrownPosTags(data.brown);
+  const tags = await cachedBrownPosTags(cfg.data, data.brown);
   const windows = (which: "train" | "val", perDoc: number) =>
     posWindows(data[which], tags[which], data.brown[which].documents, {
       blockSize: cfg.blockSize,

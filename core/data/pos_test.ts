@@ -1,4 +1,14 @@
-import { tokenTagLabels, UNIVERSAL_TAGS, universalTag } from "./pos.ts";
+import {
+  cachedBrownPosTags,
+  loadBrownPosTags,
+  POS_TAGS_FILE,
+  tokenTagLabels,
+  UNIVERSAL_TAGS,
+  universalTag,
+} from "./pos.ts";
+import { loadBrown } from "./brown.ts";
+import { DEFAULT_BROWN_DIR } from "./cache.ts";
+import { prepareBrown } from "./prepare.ts";
 import { brownTaggedText } from "./text.ts";
 import { assert, assertThrows } from "../../reference/testing.ts";
 
@@ -95,4 +105,37 @@ Deno.test("brownTaggedText: spans index the text, skipping the words joinWords d
   assert(words === 7, `words ${words}`);
   const printed = spans.map((s) => `${text.slice(s.start, s.end)}/${s.tag}`).join(" ");
   assert(printed === 'Mr./np Jones/np Jr./np 1/4"/cd ok/jj', printed);
+});
+
+Deno.test("cachedBrownPosTags writes the labels once and reads them back for the same tokens", async () => {
+  await prepareBrown({ outDir: DEFAULT_BROWN_DIR, log: () => {} });
+  const dir = await Deno.makeTempDir({ prefix: "twofour_pos_" });
+  try {
+    for (const name of ["meta.json", "train.bin", "val.bin"]) {
+      await Deno.copyFile(`${DEFAULT_BROWN_DIR}/${name}`, `${dir}/${name}`);
+    }
+    const data = await loadBrown(dir);
+    const built = await cachedBrownPosTags(dir, data);
+    const direct = await loadBrownPosTags(data);
+    assert(
+      built.train.every((l, i) => l === direct.train[i]) &&
+        built.val.every((l, i) => l === direct.val[i]),
+      "the cached labels should equal the built ones",
+    );
+    // A changed label in the file comes back: the second call reads the file, not the corpus.
+    const path = `${dir}/${POS_TAGS_FILE}`;
+    const bytes = await Deno.readFile(path);
+    const first = direct.train.findIndex((l) => l >= 0);
+    bytes[12 + first] = (direct.train[first] + 1) % UNIVERSAL_TAGS.length;
+    await Deno.writeFile(path, bytes);
+    const read = await cachedBrownPosTags(dir, data);
+    assert(read.train[first] === bytes[12 + first], "the file's label should be read back");
+    // Labels written for other tokens (another hash) are rebuilt.
+    bytes[4] ^= 1;
+    await Deno.writeFile(path, bytes);
+    const rebuilt = await cachedBrownPosTags(dir, data);
+    assert(rebuilt.train[first] === direct.train[first], "a stale file should be rebuilt");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
