@@ -18,7 +18,7 @@
  * Usage:
  *   deno task alpha_select                                     # the `cpu` preset
  *   deno task alpha_select --preset=cpu-tiny --backend=reference --out=/tmp/as
- *   deno task alpha_select --preset=gpu --backend=webgpu --out=results/alpha_selection_gpu
+ *   deno task alpha_select --preset=gpu --backend=webgpu --out=results/gpt2_gpu/alpha_selection
  *
  * Outputs (in `--out`, default `results/alpha_selection`): `summary.json` (`selected_alpha`),
  * `table.md`, `ratio.svg` (probe / dense transposable flip rate per step, first seed).
@@ -82,17 +82,18 @@ const presets: Record<string, Partial<Config>> = {
     alphas: "0,1e-1",
     smooth: 1,
   },
-  // gpt2.ts's `gpu` preset (its runs should pass the α selected here as --alpha).
+  // gpt2.ts's `gpu` preset (its T-SR-STE runs read the α selected here with --alphaFrom); the
+  // grid spans P1's 6e-5 and the cpu preset's 1e-3.
   gpu: {
-    vocab: 0,
-    nLayer: 6,
-    nHead: 8,
-    nEmbd: 512,
+    vocab: 16384,
+    nLayer: 4,
+    nHead: 6,
+    nEmbd: 384,
     blockSize: 256,
     batchSize: 16,
-    lr: 6e-4,
-    probeSteps: 60,
-    alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2",
+    lr: 1e-3,
+    probeSteps: 40,
+    alphas: "0,6e-5,3e-4,1e-3,1e-2",
   },
 };
 

@@ -19,9 +19,14 @@
  *   deno task gpt2 --preset=cpu-powered              # more steps and seeds (about an hour)
  *   deno task gpt2 --preset=gpu --backend=webgpu     # a larger model on a real GPU
  *   deno task gpt2 --methods=dense,s-ste --seeds=5 --resume
+ *   deno task gpt2 --methods=ste --seed=4 --seeds=1 --out=/tmp/a   # part of a larger table …
+ *   deno task gpt2 --merge=/tmp/a,/tmp/b --out=results/x           # … combined with others
+ *   experiments/gpt2_gpu.sh OUT 330                                # the `gpu` preset's H100 run
  *
  * Outputs (in `--out`, default `results/gpt2`): `summary.json`, `table.md`, `loss.svg`,
- * `val_loss.svg`, `flip_rate.svg`, and per-run checkpoints under `checkpoints/` (for `--resume`).
+ * `val_loss.svg`, `flip_rate.svg`, one `runs/<method>_s<seed>.json` per finished run (what
+ * `--merge` combines: runs trained in separate processes, e.g. side by side on one GPU), and
+ * per-run checkpoints under `checkpoints/` (or `--checkpoints`; for `--resume`).
  *
  * @module
  */
@@ -74,6 +79,8 @@ const defaults = {
   out: "results/gpt2",
   resume: false, // continue every run from its checkpoint (a bare --resume means true)
   checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
+  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
+  merge: "", // output folders of earlier runs (comma-separated): combine their runs, train none
   data: DATA_DIR,
   vocab: 4096, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
   nLayer: 2,
@@ -87,6 +94,7 @@ const defaults = {
   evalEvery: 0, // steps between validations (0 = only at the end)
   evalBatches: 64, // validation batches (fixed, the same for every run)
   alpha: 1e-3, // T-SR-STE masked decay: the α alpha_select.ts selects at this size (SPEC 2.3)
+  alphaFrom: "", // an alpha_select.ts summary.json whose selected_alpha replaces --alpha
   maskRefresh: 0, // T-SR-STE refresh period; 0 = P1's ratio (40 of 300k steps) scaled to the run
   pos: true, // part-of-speech probe on the frozen model
   posPerDoc: 2, // probe training windows per training document
@@ -139,25 +147,31 @@ const presets: Record<string, Partial<Config>> = {
     posValPerDoc: 1,
     probeEpochs: 1,
   },
-  // A GPU-sized model (full vocabulary); a few minutes per method on an H100 through WebGPU.
+  // Sized to Brown for the H100 (README "GPT-2 on the H100"): 240 steps of 16×256 tokens are
+  // 0.98M tokens, 0.84 epoch of the 1.16M training tokens (the earlier 600 steps of this batch made
+  // two epochs and overfit: validation 6.12 vs training 5.79). 4 layers × 384 wide, 6 heads of 64,
+  // context 256: 7.1M non-embedding parameters, 18× the cpu preset's. The 16,384 most frequent ids
+  // (3.1% of training tokens → <unk>; Brown uses 32,371 of the 50,257) cut the output layer to a
+  // third of the full vocabulary's. 21 runs (7 methods × 3 seeds) and the α selection at this size
+  // (alpha_select.ts --preset=gpu, whose summary --alphaFrom reads) fit one 10-minute command as
+  // concurrent processes (experiments/gpt2_gpu.sh). Genre fine-tuning is off: its 52 validation
+  // documents cannot power a comparison.
   gpu: {
-    alpha: 6e-5, // P1's GPT-2 124M value until alpha_select.ts --preset=gpu has run
-    vocab: 0,
-    nLayer: 6,
-    nHead: 8,
-    nEmbd: 512,
+    vocab: 16384,
+    nLayer: 4,
+    nHead: 6,
+    nEmbd: 384,
     blockSize: 256,
     batchSize: 16,
-    steps: 600,
-    lr: 6e-4,
-    warmup: 60,
-    minLr: 6e-5,
-    evalEvery: 100,
+    steps: 240,
+    lr: 1e-3,
+    warmup: 24,
+    minLr: 1e-4,
+    evalEvery: 120,
     evalBatches: 64,
-    finetuneSteps: 200,
-    finetuneBatch: 32,
-    finetuneLr: 3e-4,
-    passageTokens: 128,
+    genre: false,
+    posPerDoc: 1,
+    posValPerDoc: 4,
   },
   // GPT-2 124M shapes (SPEC §4), seq 1024.
   "gpu-124m": {
@@ -191,6 +205,8 @@ interface MethodResult {
   finetune_majority: number | null;
   /** Whether the fine-tuned model was evaluated dense (else with β·S(W)); null without genre. */
   finetune_evaluated_dense: boolean | null;
+  /** Mean training loss over the last 5% of the steps (at least one): the overfitting check. */
+  train_loss_final: number;
   /** Part-of-speech probe token accuracy (null with `--pos=false`). */
   pos_acc: number | null;
   pos_majority: number | null;
@@ -217,10 +233,9 @@ const P1_STEPS = 300_000;
 
 /** A method's sparse options: T-SR-STE's α and refresh period come from the config block. */
 function sparseOptions(cfg: Config, method: SparseMethod): SparseOptions {
-  const transposable = sparseMethodTraits(method).weight === "transposable";
   return {
     method,
-    ...(transposable ? { alpha: cfg.alpha, maskRefresh: maskRefreshOf(cfg) } : {}),
+    ...(isTransposable(method) ? { alpha: cfg.alpha, maskRefresh: maskRefreshOf(cfg) } : {}),
   };
 }
 
@@ -230,8 +245,9 @@ function sparseOptions(cfg: Config, method: SparseMethod): SparseOptions {
  * @returns The configuration, the methods to train and the fine-tuning label set.
  * @throws {TypeError|RangeError} On the first invalid flag.
  */
-function configure(args: string[]) {
+async function configure(args: string[]) {
   const cfg = parseConfig(defaults, args, presets);
+  if (cfg.alphaFrom !== "") cfg.alpha = await selectedAlpha(cfg.alphaFrom);
   const methods = parseList(
     "methods",
     cfg.methods,
@@ -248,6 +264,22 @@ function configure(args: string[]) {
   return { cfg, methods, labels };
 }
 
+/** The α an `alpha_select.ts` summary selected (`--alphaFrom`). */
+async function selectedAlpha(path: string): Promise<number> {
+  let selected: unknown;
+  try {
+    selected = JSON.parse(await Deno.readTextFile(path)).selected_alpha;
+  } catch (e) {
+    throw new TypeError(`Bad value for --alphaFrom: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (typeof selected !== "number" || !(selected >= 0)) {
+    throw new RangeError(
+      `Bad value for --alphaFrom: ${path} has no selected_alpha ≥ 0, got ${selected}`,
+    );
+  }
+  return selected;
+}
+
 /**
  * Runs the experiment with `--key=value` arguments and writes its outputs.
  *
@@ -255,8 +287,11 @@ function configure(args: string[]) {
  * @throws {TypeError|RangeError} On an invalid flag, before any work.
  */
 export async function main(args: string[]): Promise<void> {
-  const { cfg, methods, labels } = configure(args);
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
+  const { cfg, methods, labels } = await configure(args);
+  if (cfg.merge !== "") return await merge(cfg);
+  const checkpoints = cfg.checkpoints || `${cfg.out}/checkpoints`;
+  await Deno.mkdir(checkpoints, { recursive: true });
+  await Deno.mkdir(`${cfg.out}/runs`, { recursive: true });
   console.log("config:", JSON.stringify(cfg));
   const started = performance.now();
   const backend = await selectBackend(cfg.backend);
@@ -274,8 +309,9 @@ export async function main(args: string[]): Promise<void> {
   }
   const results: MethodResult[] = [];
   for (const [i, run] of runs.entries()) {
-    const label = runLabel(cfg, run);
-    const ckpt = `${cfg.out}/checkpoints/${label.replace(/[^a-z0-9#+-]/gi, "_")}.safetensors`;
+    const label = runLabel(cfg.seed, run);
+    const ckpt = `${checkpoints}/${runFileName(run)}.safetensors`;
+    const startedAt = new Date().toISOString();
     console.log(`\n== [${i + 1}/${runs.length}] pre-training ${label}`);
     const { model, trainer, log } = await trainRun({
       label,
@@ -336,6 +372,7 @@ export async function main(args: string[]): Promise<void> {
       pos_acc: probe?.accuracy ?? null,
       pos_majority: probe?.majority ?? null,
       evaluated_dense: evalDense,
+      train_loss_final: finalTrainLoss(log),
       flip_rate_final: flips.at(-1)?.flipRate ?? null,
       steps: cfg.steps,
       tokens_per_s: log.tokens / log.trainSeconds,
@@ -343,6 +380,18 @@ export async function main(args: string[]): Promise<void> {
       log,
     };
     results.push(r);
+    const record: RunRecord = {
+      config: cfg,
+      backend: backend.name,
+      device: backend.device,
+      started_at: startedAt,
+      finished_at: new Date().toISOString(),
+      result: r,
+    };
+    await Deno.writeTextFile(
+      `${cfg.out}/runs/${runFileName(run)}.json`,
+      JSON.stringify(record) + "\n",
+    );
     const pct = (x: number | null) => x === null ? "–" : `${(100 * x).toFixed(1)}%`;
     console.log(
       `${label}: val loss ${valLoss.toFixed(4)} (ppl ${r.val_ppl.toFixed(1)}, evaluated ${
@@ -357,13 +406,149 @@ export async function main(args: string[]): Promise<void> {
     );
   }
 
-  await writeOutputs(cfg, results, backend.name, backend.device, started);
+  const wall = (performance.now() - started) / 1000;
+  await writeOutputs(cfg, results, { name: backend.name, device: backend.device }, wall);
   console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
 }
 
 /** A run's name: the method, with `#seed` after the first seed. */
-const runLabel = (cfg: Config, r: { method: SparseMethod; seed: number }) =>
-  r.seed === cfg.seed ? r.method : `${r.method}#${r.seed}`;
+const runLabel = (firstSeed: number, r: { method: SparseMethod; seed: number }) =>
+  r.seed === firstSeed ? r.method : `${r.method}#${r.seed}`;
+
+/** A run's file name (no extension), the same whichever process trained it. */
+const runFileName = (r: { method: SparseMethod; seed: number }) => `${r.method}_s${r.seed}`;
+
+/** Mean training loss over the last 5% of a run's steps (at least one). */
+function finalTrainLoss(log: RunLog): number {
+  const tail = log.steps.slice(-Math.max(1, Math.round(log.steps.length / 20)));
+  return tail.reduce((a, s) => a + s.loss, 0) / tail.length;
+}
+
+/** What a process writes for each finished run (`runs/<method>_s<seed>.json`), for `--merge`. */
+interface RunRecord {
+  config: Config;
+  backend: string;
+  device: string;
+  started_at: string;
+  finished_at: string;
+  result: MethodResult;
+}
+
+/**
+ * The keys that may differ between runs combined by `--merge`: which runs a process trained, where
+ * it wrote them, and T-SR-STE's α (checked separately: one α for all transposable runs).
+ */
+const PER_PROCESS_KEYS: readonly (keyof Config)[] = [
+  "methods",
+  "seed",
+  "seeds",
+  "out",
+  "resume",
+  "checkpointEvery",
+  "checkpoints",
+  "merge",
+  "backend",
+  "alpha",
+  "alphaFrom",
+];
+
+/**
+ * Reads the run records of the `--merge` folders and checks they belong to one table: the same
+ * configuration but for {@linkcode PER_PROCESS_KEYS}, one α over the transposable runs, no run
+ * twice.
+ *
+ * @returns The records, seed-major (seed, then the order of SPEC 2.8's methods).
+ * @throws {RangeError} On a folder without runs, a differing configuration or a duplicate run.
+ */
+export async function readRunRecords(dirs: readonly string[]): Promise<RunRecord[]> {
+  const records: { record: RunRecord; path: string }[] = [];
+  for (const dir of dirs) {
+    const found: string[] = [];
+    try {
+      for await (const e of Deno.readDir(`${dir}/runs`)) {
+        if (e.isFile && e.name.endsWith(".json")) found.push(`${dir}/runs/${e.name}`);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    if (found.length === 0) {
+      throw new RangeError(`Cannot merge: ${dir}/runs holds no finished run`);
+    }
+    for (const path of found.sort()) {
+      records.push({ record: JSON.parse(await Deno.readTextFile(path)), path });
+    }
+  }
+  const shared = (c: Config) =>
+    JSON.stringify(
+      Object.entries(c).filter(([k]) => !PER_PROCESS_KEYS.includes(k as keyof Config)).sort(),
+    );
+  const base = records[0];
+  const seen = new Set<string>();
+  for (const { record, path } of records) {
+    if (shared(record.config) !== shared(base.record.config)) {
+      const key = Object.keys(base.record.config).find((k) =>
+        !PER_PROCESS_KEYS.includes(k as keyof Config) &&
+        JSON.stringify(record.config[k as keyof Config]) !==
+          JSON.stringify(base.record.config[k as keyof Config])
+      );
+      throw new RangeError(
+        `Cannot merge: ${path} was trained with --${key}=${
+          record.config[key as keyof Config]
+        }, ${base.path} with --${key}=${base.record.config[key as keyof Config]}`,
+      );
+    }
+    const name = runFileName(record.result);
+    if (seen.has(name)) throw new RangeError(`Cannot merge: ${name} is in more than one folder`);
+    seen.add(name);
+  }
+  const alphas = new Set(
+    records.filter(({ record }) => isTransposable(record.result.method))
+      .map(({ record }) => record.config.alpha),
+  );
+  if (alphas.size > 1) {
+    throw new RangeError(`Cannot merge: the T-SR-STE runs used different α: ${[...alphas]}`);
+  }
+  const order = (r: MethodResult) =>
+    r.seed * SPARSE_METHODS.length + SPARSE_METHODS.indexOf(r.method);
+  return records.map((r) => r.record).sort((a, b) => order(a.result) - order(b.result));
+}
+
+/** `--merge`: the outputs of the runs of other processes' folders, written to `--out`. */
+async function merge(cfg: Config): Promise<void> {
+  const dirs = parseList("merge", cfg.merge, (d) => d);
+  const records = await readRunRecords(dirs);
+  const results = records.map((r) => r.result);
+  const seeds = [...new Set(results.map((r) => r.seed))];
+  const transposable = records.find((r) => isTransposable(r.result.method));
+  const merged: Config = {
+    ...records[0].config,
+    methods: [...new Set(results.map((r) => r.method))].join(","),
+    seed: Math.min(...seeds),
+    seeds: seeds.length,
+    out: cfg.out,
+    merge: cfg.merge,
+    alpha: transposable?.config.alpha ?? records[0].config.alpha,
+    alphaFrom: transposable?.config.alphaFrom ?? records[0].config.alphaFrom,
+  };
+  const times = (key: "started_at" | "finished_at") => records.map((r) => Date.parse(r[key]));
+  const wall = (Math.max(...times("finished_at")) - Math.min(...times("started_at"))) / 1000;
+  const devices = [...new Set(records.map((r) => r.device))].join(" / ");
+  const backends = [...new Set(records.map((r) => r.backend))].join(" / ");
+  await Deno.mkdir(cfg.out, { recursive: true });
+  console.log(`merging ${records.length} runs from ${dirs.length} folders`);
+  await writeOutputs(merged, results, { name: backends, device: devices }, wall);
+}
+
+/** "3 seeds", or "2–3 seeds" when methods have different numbers of finished runs. */
+function seedCounts(results: readonly MethodResult[]): string {
+  const counts = new Map<SparseMethod, number>();
+  for (const r of results) counts.set(r.method, (counts.get(r.method) ?? 0) + 1);
+  const lo = Math.min(...counts.values()), hi = Math.max(...counts.values());
+  return `${lo === hi ? lo : `${lo}–${hi}`} seed${hi === 1 ? "" : "s"}`;
+}
+
+/** Whether a method trains with the transposable mask (T-SR-STE's α applies to it). */
+const isTransposable = (m: SparseMethod) => sparseMethodTraits(m).weight === "transposable";
 
 /** The part-of-speech windows of both splits (labels read once from the tagged corpus). */
 async function posData(cfg: Config, data: LmData) {
@@ -548,13 +733,19 @@ function pairedInterval(
   return { diffs, interval: intervalOf(diffs.map((d) => d.difference)) };
 }
 
+/**
+ * Writes `summary.json`, `table.md` and the charts of the finished runs.
+ *
+ * @param wallSeconds The wall time of the runs (of one process, or from the first start to the
+ * last finish of merged ones).
+ */
 async function writeOutputs(
   cfg: Config,
   results: MethodResult[],
-  backendName: string,
-  device: string,
-  started: number,
+  backend: { name: string; device: string },
+  wallSeconds: number,
 ) {
+  const backendName = backend.name, device = backend.device;
   // configure() rejects an empty method list; this guard keeps an empty run from ever replacing
   // the outputs of a real one.
   if (results.length === 0) throw new RangeError("Cannot write the outputs: no run finished");
@@ -575,7 +766,12 @@ async function writeOutputs(
     }
     perMethod[m] = stats as MethodStats;
   }
-  const claims = CLAIMS.filter((c) => methods.includes(c.a) && methods.includes(c.b)).map((c) => {
+  const seeds = [...new Set(results.map((r) => r.seed))].sort((a, b) => a - b);
+  const firstSeed = seeds[0];
+  // A claim needs both methods, and its metric measured (no genre row without genre fine-tuning).
+  const measured = (c: ClaimSpec) =>
+    methods.includes(c.a) && methods.includes(c.b) && results.some((r) => r[c.metric] !== null);
+  const claims = CLAIMS.filter(measured).map((c) => {
     const { diffs, interval } = pairedInterval(results, c.a, c.b, c.metric);
     const base = valuesOf(results, c.b, c.metric).map((v) => v.value);
     const test: Claim = c.test.kind === "within" && c.relative && base.length > 0
@@ -595,13 +791,14 @@ async function writeOutputs(
   const majority = (key: "pos_majority" | "finetune_majority") =>
     results.find((r) => r[key] !== null)?.[key] ?? null;
   const summary = {
-    ...summaryHeader("gpt2", new Date().toISOString(), { name: backendName, device }, started, cfg),
+    ...summaryHeader("gpt2", new Date().toISOString(), backend, performance.now(), cfg),
+    wall_seconds: wallSeconds,
     mask_refresh: maskRefreshOf(cfg),
     pos_majority_tag_acc: majority("pos_majority"),
     finetune_majority_class_acc: majority("finetune_majority"),
     methods: perMethod,
     claims,
-    runs: Object.fromEntries(results.map((r) => [runLabel(cfg, r), {
+    runs: Object.fromEntries(results.map((r) => [runLabel(firstSeed, r), {
       ...Object.fromEntries(Object.entries(r).filter(([k]) => k !== "log" && k !== "method")),
       method: r.method,
       val_curve: r.log.val,
@@ -642,11 +839,14 @@ async function writeOutputs(
     `Produced by \`experiments/gpt2.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
     `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
     `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, T-SR-STE mask refresh every ` +
-    `${maskRefreshOf(cfg)} steps, α ${cfg.alpha}) on ${backendName} (${device}), ` +
-    `${summary.date.slice(0, 10)}; ${cfg.seeds} seeds per method (${cfg.seed}…${
-      cfg.seed + cfg.seeds - 1
-    }), ` +
-    `validation on ${cfg.evalBatches} batches of ${cfg.batchSize}×${cfg.blockSize} tokens.`,
+    `${maskRefreshOf(cfg)} steps, α ${cfg.alpha}${
+      cfg.alphaFrom ? ` selected by \`${cfg.alphaFrom}\`` : ""
+    }) on ${backendName} (${device}), ` +
+    `${summary.date.slice(0, 10)}, ${formatSeconds(wallSeconds)}; ${
+      seedCounts(results)
+    } per method (${seeds.join(", ")}), ` +
+    `validation on ${cfg.evalBatches} batches of ${cfg.batchSize}×${cfg.blockSize} tokens` +
+    (cfg.merge ? `; ${results.length} runs of separate processes combined by \`--merge\`.` : "."),
     ``,
     `Means ± the half-width of the 95% Student-t interval over seeds; Δ = paired difference ` +
     `against dense of the same seed (same initial weights and data order), mean [95% interval].`,
@@ -699,14 +899,17 @@ async function writeOutputs(
     ``,
     `## Every run`,
     ``,
-    `| run | val loss | POS acc | genre acc | train s |`,
-    `|---|---|---|---|---|`,
+    `Train loss: the mean training loss of the last 5% of the steps (on batches not yet seen ` +
+    `when the run stays within one epoch), beside the validation loss of held-out documents.`,
+    ``,
+    `| run | train loss | val loss | POS acc | genre acc | train s |`,
+    `|---|---|---|---|---|---|`,
     ...results.map((r) =>
-      `| ${runLabel(cfg, r)} | ${r.val_loss.toFixed(4)} | ${
-        r.pos_acc === null ? "–" : (100 * r.pos_acc).toFixed(2) + "%"
-      } | ${r.finetune_acc === null ? "–" : (100 * r.finetune_acc).toFixed(1) + "%"} | ${
-        r.train_seconds.toFixed(0)
-      } |`
+      `| ${runLabel(firstSeed, r)} | ${r.train_loss_final.toFixed(4)} | ${
+        r.val_loss.toFixed(4)
+      } | ${r.pos_acc === null ? "–" : (100 * r.pos_acc).toFixed(2) + "%"} | ${
+        r.finetune_acc === null ? "–" : (100 * r.finetune_acc).toFixed(1) + "%"
+      } | ${r.train_seconds.toFixed(0)} |`
     ),
     ``,
   ];
@@ -718,25 +921,25 @@ async function writeOutputs(
       return [s.step + 1, w.reduce((a, b) => a + b.loss, 0) / w.length] as [number, number];
     });
   // The charts show the first seed of each method (every seed's numbers are in the tables).
-  const firstSeed = results.filter((r) => r.seed === cfg.seed);
+  const firstRuns = results.filter((r) => r.seed === firstSeed);
   await Deno.writeTextFile(
     `${cfg.out}/loss.svg`,
     lineChart(
-      firstSeed.map((r) => ({ name: r.method, points: smooth(r.log) })),
+      firstRuns.map((r) => ({ name: r.method, points: smooth(r.log) })),
       { title: "GPT-2 training loss (10-step mean, first seed)", xLabel: "step", yLabel: "loss" },
     ),
   );
   await Deno.writeTextFile(
     `${cfg.out}/val_loss.svg`,
     lineChart(
-      firstSeed.map((r) => ({ name: r.method, points: r.log.val })),
+      firstRuns.map((r) => ({ name: r.method, points: r.log.val })),
       { title: "GPT-2 validation loss (first seed)", xLabel: "step", yLabel: "loss" },
     ),
   );
   await Deno.writeTextFile(
     `${cfg.out}/flip_rate.svg`,
     lineChart(
-      firstSeed.flatMap((r) => flipSeries(r, r.method)),
+      firstRuns.flatMap((r) => flipSeries(r, r.method)),
       { title: "Flip rate (SPEC 2.4)", xLabel: "step", yLabel: "flip rate", logY: true },
     ),
   );
