@@ -269,7 +269,11 @@ async function writeOutputs(
       } | ${j.rising ? "**yes**" : "no"} | ${j.healthy ? "**yes**" : "no"} |`
     ),
     ``,
-    `Selected: **α = ${fmtAlpha(selection.selected)}** (\`gpt2.ts --alpha\`'s default). ` +
+    `Selected: **α = ${fmtAlpha(selection.selected)}** (${
+      cfg.preset === "cpu"
+        ? "`gpt2.ts --alpha`'s default"
+        : `what \`gpt2.ts --preset=${cfg.preset} --alphaFrom=<this summary.json>\` trains with`
+    }). ` +
     `${selection.reason}.`,
     ``,
   ];

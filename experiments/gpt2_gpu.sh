@@ -7,13 +7,15 @@
 # per run. Every process stops at the deadline; the merge tables whatever finished.
 #
 # Usage: experiments/gpt2_gpu.sh OUT DEADLINE_S
-#   env BACKEND (default webgpu); CHECKPOINTS (default /tmp/gpt2_gpu_checkpoints, kept out of OUT);
+#   env SEEDS (default 4, the preset's); BACKEND (default webgpu); CHECKPOINTS (default
+#   /tmp/gpt2_gpu_checkpoints, kept out of OUT);
 #   GPT2_ARGS / ALPHA_ARGS: extra --key=value flags for every gpt2.ts / alpha_select.ts process
 #   (the dry run's tiny sizes).
 set -u
 out=$1
 end=$(($(date +%s) + $2))
 backend=${BACKEND:-webgpu}
+seeds=${SEEDS:-4}
 read -r -a gpt2_args <<<"${GPT2_ARGS:-}"
 read -r -a alpha_args <<<"${ALPHA_ARGS:-}"
 # One checkpoint per run, at its end (a fresh machine per command: nothing to resume).
@@ -33,7 +35,7 @@ echo "start $(date -u +%T), deadline in $2 s"
   timeout "$(left)" deno run -A experiments/alpha_select.ts --preset=gpu --backend="$backend" \
     "${alpha_args[@]}" --out="$out/alpha_selection" >"$out/logs/alpha_select.log" 2>&1
   echo "alpha_select: exit $? at $(date -u +%T)"
-  for seed in 1 2 3; do
+  for seed in $(seq 1 "$seeds"); do
     for m in t-sr-ste t-sr-ste+df; do
       gpt2 "${m}_s$seed" --methods="$m" --seed="$seed" --seeds=1 \
         --alphaFrom="$out/alpha_selection/summary.json" &
@@ -41,7 +43,7 @@ echo "start $(date -u +%T), deadline in $2 s"
   done
   wait
 ) &
-for m in dense ste sr-ste s-ste s-ste+fp8; do gpt2 "$m" --methods="$m" & done
+for m in dense ste sr-ste s-ste s-ste+fp8; do gpt2 "$m" --methods="$m" --seeds="$seeds" & done
 wait
 # The folders holding at least one finished run.
 parts=$(find "$out/parts" -path '*/runs/*.json' -exec dirname {} \; | xargs -r dirname | sort -u |
