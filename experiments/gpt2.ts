@@ -152,7 +152,7 @@ const presets: Record<string, Partial<Config>> = {
   // two epochs and overfit: validation 6.12 vs training 5.79). 4 layers × 384 wide, 6 heads of 64,
   // context 256: 7.1M non-embedding parameters, 18× the cpu preset's. The 16,384 most frequent ids
   // (3.1% of training tokens → <unk>; Brown uses 32,371 of the 50,257) cut the output layer to a
-  // third of the full vocabulary's. 28 runs (7 methods × 4 seeds) and the α selection at this size
+  // third of the full vocabulary's. 21 runs (7 methods × 3 seeds) and the α selection at this size
   // (alpha_select.ts --preset=gpu, whose summary --alphaFrom reads) fit one 10-minute command as
   // concurrent processes (experiments/gpt2_gpu.sh). Genre fine-tuning is off: its 52 validation
   // documents cannot power a comparison.
@@ -169,7 +169,6 @@ const presets: Record<string, Partial<Config>> = {
     minLr: 1e-4,
     evalEvery: 120,
     evalBatches: 64,
-    seeds: 4,
     genre: false,
     posPerDoc: 1,
     posValPerDoc: 4,

@@ -7,7 +7,7 @@
 # per run. Every process stops at the deadline; the merge tables whatever finished.
 #
 # Usage: experiments/gpt2_gpu.sh OUT DEADLINE_S
-#   env SEEDS (default 4, the preset's); BACKEND (default webgpu); CHECKPOINTS (default
+#   env SEEDS (default 3, the preset's); BACKEND (default webgpu); CHECKPOINTS (default
 #   /tmp/gpt2_gpu_checkpoints, kept out of OUT);
 #   GPT2_ARGS / ALPHA_ARGS: extra --key=value flags for every gpt2.ts / alpha_select.ts process
 #   (the dry run's tiny sizes).
@@ -15,7 +15,7 @@ set -u
 out=$1
 end=$(($(date +%s) + $2))
 backend=${BACKEND:-webgpu}
-seeds=${SEEDS:-4}
+seeds=${SEEDS:-3}
 read -r -a gpt2_args <<<"${GPT2_ARGS:-}"
 read -r -a alpha_args <<<"${ALPHA_ARGS:-}"
 # One checkpoint per run, at its end (a fresh machine per command: nothing to resume).
