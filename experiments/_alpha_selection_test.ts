@@ -78,3 +78,19 @@ Deno.test("gpt2.ts's --alpha default is the α selected in results/alpha_selecti
     `gpt2.ts's --alpha default is ${match[1]}, the selection picked ${summary.selected_alpha}`,
   );
 });
+
+Deno.test("the gpu preset's H100 run trained T-SR-STE with the α selected at its size", async () => {
+  const root = new URL("../", import.meta.url);
+  const read = async (path: string) => JSON.parse(await Deno.readTextFile(new URL(path, root)));
+  const selection = await read("results/gpt2_gpu/alpha_selection/summary.json");
+  const run = await read("results/gpt2_gpu/summary.json");
+  assert(
+    run.config.alpha === selection.selected_alpha,
+    `the run used α ${run.config.alpha}, the selection picked ${selection.selected_alpha}`,
+  );
+  const source = await Deno.readTextFile(new URL("experiments/gpt2.ts", root));
+  assert(
+    source.includes('alphaFrom: "results/gpt2_gpu/alpha_selection/summary.json"'),
+    "gpt2.ts's gpu preset should read the committed selection",
+  );
+});

@@ -157,6 +157,7 @@ const presets: Record<string, Partial<Config>> = {
   // concurrent processes (experiments/gpt2_gpu.sh). Genre fine-tuning is off: its 52 validation
   // documents cannot power a comparison.
   gpu: {
+    alphaFrom: "results/gpt2_gpu/alpha_selection/summary.json", // selected on the H100 (6e-5)
     vocab: 16384,
     nLayer: 4,
     nHead: 6,

@@ -193,7 +193,7 @@ Deno.test("gpt2.ts --checkpointEvery sets how often the checkpoint is written", 
   const written: string[] = [];
   // Checkpoints are written atomically (a temporary file renamed over the checkpoint).
   Deno.rename = (from: string | URL, to: string | URL) => {
-    if (String(to).endsWith("/checkpoints/dense.safetensors")) written.push(String(to));
+    if (String(to).endsWith("/checkpoints/dense_s1.safetensors")) written.push(String(to));
     return rename(from, to);
   };
   try {
@@ -251,7 +251,7 @@ Deno.test("gpt2.ts ends every expected failure with one line and a non-zero stat
     // A corrupt checkpoint on --resume (a CheckpointError): status 1, no stack trace.
     const out = `${dir}/b`;
     await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
-    await Deno.writeTextFile(`${out}/checkpoints/dense.safetensors`, "not a checkpoint");
+    await Deno.writeTextFile(`${out}/checkpoints/dense_s1.safetensors`, "not a checkpoint");
     await Deno.writeTextFile(
       `${out}/checkpoints/dense.log.json`,
       '{"steps":[],"val":[],"trainSeconds":0,"tokens":0}',
