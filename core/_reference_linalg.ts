@@ -13,7 +13,7 @@ import {
   type FloatStorage,
   type ReferenceContext,
   type ReferenceTensor,
-} from "./_reference_storage.ts";
+} from "./reference_storage.ts";
 
 export function matmul(
   ctx: ReferenceContext,

@@ -8,8 +8,8 @@
  *
  * The class holds memory management, the element-wise operations, reductions and AdamW, and the
  * documentation of every operation; the loops of the linear algebra, network and 2:4 operations are
- * in `_reference_linalg.ts`, `_reference_nn.ts` and `_reference_sparse.ts`, GELU's erfc in
- * `_erfc.ts` (shared with the CPU backend). Over 600 lines because of that one documented class of
+ * in `_reference_linalg.ts`, `reference_nn.ts` and `reference_sparse.ts`, GELU's erfc in
+ * `erfc.ts` (shared with the CPU backend). Over 600 lines because of that one documented class of
  * about 45 operations.
  *
  * @module
@@ -26,7 +26,7 @@ import type {
   PrunedTensor,
   Tensor,
 } from "./backend.ts";
-import { erfc } from "./_erfc.ts";
+import { erfc } from "./erfc.ts";
 import {
   checkFill,
   checkFinite,
@@ -42,10 +42,10 @@ import {
   referenceContext,
   ReferenceTensor,
   Storage,
-} from "./_reference_storage.ts";
+} from "./reference_storage.ts";
 import * as linalg from "./_reference_linalg.ts";
-import * as nn from "./_reference_nn.ts";
-import * as sparse from "./_reference_sparse.ts";
+import * as nn from "./reference_nn.ts";
+import * as sparse from "./reference_sparse.ts";
 
 /** Storage precision of a {@linkcode ReferenceBackend}. */
 export type ReferencePrecision = "f32" | "f64";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { erfc } from "../_erfc.ts";
+import { erfc } from "../erfc.ts";
 import { fastExp } from "./_exp.ts";
 
 const SQRT1_2 = Math.SQRT1_2;

@@ -36,9 +36,9 @@ import {
   referenceContext,
   ReferenceTensor,
   Storage,
-} from "../_reference_storage.ts";
-import * as refNN from "../_reference_nn.ts";
-import * as refSparse from "../_reference_sparse.ts";
+} from "../reference_storage.ts";
+import * as refNN from "../reference_nn.ts";
+import * as refSparse from "../reference_sparse.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";

@@ -1,6 +1,7 @@
 /**
  * The reference backend's 2:4 operations, each delegating to its pure-TypeScript oracle in
- * `reference/` (so both backends are measured against one definition). Private to `core/`;
+ * `reference/` (so both backends are measured against one definition). Also run by the
+ * CPU backend (`cpu/backend.ts`), hence public to `core/` (not exported from `mod.ts`);
  * {@linkcode ReferenceBackend} documents each operation.
  *
  * @module
@@ -9,7 +10,7 @@
 import type { Fp8Format, PrunedTensor, Tensor } from "./backend.ts";
 import type { Matrix } from "../reference/matrix.ts";
 import { sameShape } from "./backend_checks.ts";
-import type { ReferenceContext } from "./_reference_storage.ts";
+import type { ReferenceContext } from "./reference_storage.ts";
 import { pruneNM as pruneNMOracle } from "../reference/prune.ts";
 import { softThreshold24 as softThreshold24Oracle } from "../reference/soft_threshold.ts";
 import { transposableMask24 as transposableMask24Oracle } from "../reference/transposable.ts";

@@ -1,13 +1,14 @@
 /**
  * The reference backend's network operations: LayerNorm, the causal softmax, embeddings, the
- * cross-entropy loss and row means, each forward and backward. Private to `core/`;
- * {@linkcode ReferenceBackend} documents each operation.
+ * cross-entropy loss and row means, each forward and backward. Also run by the CPU backend
+ * (`cpu/backend.ts`) for the operations it does not accelerate, hence public to `core/` (not
+ * exported from `mod.ts`); {@linkcode ReferenceBackend} documents each operation.
  *
  * @module
  */
 
 import type { Backend, LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
-import { floats, type FloatStorage, type ReferenceContext } from "./_reference_storage.ts";
+import { floats, type FloatStorage, type ReferenceContext } from "./reference_storage.ts";
 import { uniform4 } from "../reference/rng.ts";
 import {
   geglu as gegluOracle,

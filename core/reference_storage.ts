@@ -1,7 +1,8 @@
 /**
  * The reference backend's storage and tensor classes, and the context its kernel files
- * (`_reference_linalg.ts`, `_reference_nn.ts`, `_reference_sparse.ts`) work through: the shared
- * input checks and allocation of temporaries. Private to `core/`.
+ * (`_reference_linalg.ts`, `reference_nn.ts`, `reference_sparse.ts`) work through: the shared
+ * input checks and allocation of temporaries. The CPU backend (`cpu/backend.ts`) stores its tensors
+ * in the same classes, hence public to `core/` (not exported from `mod.ts`).
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
  * The complementary error function both CPU backends evaluate GELU with (W. J. Cody's rational
- * approximations). Private to `core/`.
+ * approximations). Shared by the reference backend and `cpu/`, hence public to `core/` (not
+ * exported from `mod.ts`).
  *
  * @module
  */
