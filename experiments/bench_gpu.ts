@@ -29,6 +29,7 @@ import {
   encodeSwigluBackward,
 } from "../gpu/kernels/gated.ts";
 import { encodeMaskedDecay } from "../gpu/kernels/masked_decay.ts";
+import { encodeCopyVec4 } from "../gpu/kernels/copy.ts";
 import {
   encodeMatmul,
   type EncodeMatmulOptions,
@@ -40,14 +41,7 @@ import { encodePruneNM } from "../gpu/kernels/prune.ts";
 import { encodeSoftThreshold24, encodeSsteSums } from "../gpu/kernels/soft_threshold.ts";
 import { encodeSparseMatmul24 } from "../gpu/kernels/sparse_matmul.ts";
 import { encodeTransposableMask24 } from "../gpu/kernels/transposable.ts";
-import {
-  grid,
-  GRID_BUILTINS,
-  LINEAR_WORKGROUP,
-  packParams,
-  WG_1D,
-} from "../gpu/kernels/_params.ts";
-import { GpuRuntime, type KernelSpec } from "../gpu/runtime.ts";
+import { GpuRuntime } from "../gpu/runtime.ts";
 import { assertInt, assertOneOf, parseConfig, runCli } from "./_config.ts";
 import { seededFloats } from "../reference/testing.ts";
 import {
@@ -104,22 +98,6 @@ const QUICK: BenchConfig = {
   rotateBytes: 8 * 1024 ** 2,
   copyBytes: 16 * 1024 ** 2,
 };
-
-function vec4CopySpec(): KernelSpec {
-  return {
-    key: "bench-vec4-copy",
-    code: `struct Params { quads: u32 }
-@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> p: Params;
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i < p.quads) { dst[i] = src[i]; }
-}
-`,
-  };
-}
 
 /** Uniform values in `(-scale, scale)` from the seeded generator (Philox). */
 function randomBuffer(rt: GpuRuntime, n: number, seed: number, scale = 1): GPUBuffer {
@@ -300,7 +278,7 @@ async function measureCopyBandwidth(run: BenchRun): Promise<void> {
     return [];
   });
   const vec4T = await timer.measure((i) => {
-    rt.dispatch(vec4CopySpec(), [srcs[i % 2], dsts[i % 2]], grid(quads), packParams([quads]));
+    encodeCopyVec4(rt, srcs[i % 2], dsts[i % 2], quads);
     return [];
   });
   for (const b of [...srcs, ...dsts]) rt.free(b);
