@@ -8,7 +8,7 @@
 
 import type { Backend, Tensor } from "../core/backend.ts";
 import type { GPT } from "../core/gpt2.ts";
-import type { RunLog } from "./_lm.ts";
+import type { RunLog } from "./lm.ts";
 
 /** `6e-5`-style text of an α. */
 export function fmtAlpha(alpha: number): string {

@@ -43,7 +43,7 @@ import {
   selectBackend,
   summaryHeader,
   trainRun,
-} from "./_lm.ts";
+} from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

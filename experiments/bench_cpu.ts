@@ -26,7 +26,7 @@ import { createCpuBackend } from "../core/cpu/backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
-import { parseConfig } from "./_lm.ts";
+import { parseConfig } from "./lm.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {

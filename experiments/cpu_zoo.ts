@@ -32,7 +32,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GpuRuntime } from "../gpu/runtime.ts";
 import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
-import { parseConfig } from "./_lm.ts";
+import { parseConfig } from "./lm.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { linearProducts, type StepProduct } from "./_bench.ts";
 

@@ -53,7 +53,7 @@ import {
   summaryHeader,
   trainRun,
   validationBatches,
-} from "./_lm.ts";
+} from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

@@ -55,7 +55,7 @@ import {
   summaryHeader,
   trainRun,
   validationBatches,
-} from "./_lm.ts";
+} from "./lm.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
 import {
   type Claim,

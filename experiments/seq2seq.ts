@@ -43,7 +43,7 @@ import {
   type TaggingSplit,
 } from "../core/data/tagging.ts";
 import { seededRandom } from "../reference/testing.ts";
-import { BACKEND_CHOICES, DATA_DIR, formatSeconds, selectBackend } from "./_lm.ts";
+import { BACKEND_CHOICES, DATA_DIR, formatSeconds, selectBackend } from "./lm.ts";
 import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { corpusBleu, tagAccuracy } from "./_bleu.ts";
 import {

@@ -45,8 +45,8 @@ import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
-import { parseConfig } from "./_lm.ts";
-import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./_speed_bench.ts";
+import { parseConfig } from "./lm.ts";
+import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {

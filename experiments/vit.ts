@@ -50,7 +50,7 @@ import {
 import { uniforms } from "../reference/rng.ts";
 import { STREAMS_PER_BLOCK } from "../core/streams.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
-import { BACKEND_CHOICES, formatSeconds, selectBackend } from "./_lm.ts";
+import { BACKEND_CHOICES, formatSeconds, selectBackend } from "./lm.ts";
 import { lineChart } from "./_plot.ts";
 import {
   formatInterval,

@@ -1,6 +1,6 @@
 /**
  * The subprocess of `fault_injection_test.ts`: a tiny resumable training run (`trainRun` of
- * `experiments/_lm.ts` on the reference backend, a checkpoint after every step) whose filesystem
+ * `experiments/lm.ts` on the reference backend, a checkpoint after every step) whose filesystem
  * writes are counted, and which dies at the Nth one as a `kill -9` would: no `finally`, no
  * cleanup, a torn write if asked.
  *
@@ -15,7 +15,7 @@
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gptConfig } from "../core/gpt2.ts";
 import type { SparseMethod } from "../core/sparse.ts";
-import { lmBatch, trainRun } from "../experiments/_lm.ts";
+import { lmBatch, trainRun } from "../experiments/lm.ts";
 
 /** Exit status of a simulated kill. */
 export const KILLED = 86;

@@ -514,7 +514,7 @@ Deno.test("memory: released and foreign tensors throw; kept ones survive; views 
 // ---- fallback -----------------------------------------------------------------------------------
 
 Deno.test("--backend=auto without the BLAS library falls back and says why; --backend=cpu fails", async () => {
-  const { selectBackend } = await import("../experiments/_lm.ts");
+  const { selectBackend } = await import("../experiments/lm.ts");
   const saved = Deno.env.get("TWOFOUR_BLAS");
   const log = console.log, lines: string[] = [];
   Deno.env.set("TWOFOUR_BLAS", "/nonexistent/libopenblas.so.0");

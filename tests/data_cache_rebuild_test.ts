@@ -5,7 +5,7 @@
  */
 
 import { prepareBrown } from "../core/data/mod.ts";
-import { type LmData, loadLmData } from "../experiments/_lm.ts";
+import { type LmData, loadLmData } from "../experiments/lm.ts";
 import { assert, assertEqualArrays } from "../reference/testing.ts";
 
 async function logged(fn: () => Promise<LmData>): Promise<{ data: LmData; lines: string[] }> {

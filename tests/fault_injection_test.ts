@@ -12,7 +12,7 @@ import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { saveCheckpoint } from "../core/checkpoint.ts";
 import { CheckpointError, decodeSafetensors, encodeSafetensors } from "../core/safetensors.ts";
-import { lmBatch, trainRun, type TrainRunOptions } from "../experiments/_lm.ts";
+import { lmBatch, trainRun, type TrainRunOptions } from "../experiments/lm.ts";
 
 const CHILD = new URL("./_fault_child.ts", import.meta.url).pathname;
 const KILLED = 86;

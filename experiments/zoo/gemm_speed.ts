@@ -39,10 +39,10 @@ import {
   switchTileR,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { parseConfig } from "../_lm.ts";
+import { parseConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import { kernelTimer, random24, sampleCheck, uploadSeeded } from "../_speed_bench.ts";
+import { kernelTimer, random24, sampleCheck, uploadSeeded } from "../speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",

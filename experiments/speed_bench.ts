@@ -2,7 +2,7 @@
  * Helpers shared by `speed.ts` and `zoo/gemm_speed.ts` on top of the benchmark harness
  * (`_bench.ts`): its batch timer set up for one product per call, a sampled float64 check of a
  * product, 2:4 test matrices, seeded uploads of large operands, and the WGSL roofline of the H100
- * that kernel rows state their bounds against.
+ * that kernel rows state their bounds against. Public (no `_`) because the zoo sits in a subfolder.
  *
  * @module
  */

@@ -2,6 +2,8 @@
  * Shared machinery of the language-model experiments (`gpt2.ts`, `flip_rate.ts`, `ablations.ts`):
  * backend selection, the Brown data with a reduced vocabulary, a resumable training run with
  * progress output, validation loss, and genre fine-tuning. Their configuration is `_config.ts`.
+ * Public (no `_`) because `zoo/gemm_speed.ts` and the suites in `tests/` (fault injection, cache
+ * rebuild, backend choice) use it too.
  *
  * @module
  */
