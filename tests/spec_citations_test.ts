@@ -8,12 +8,10 @@
  */
 
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert } from "../reference/testing.ts";
+import { repoFiles, ROOT } from "./_repo_files.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SCANNED = /\.(ts|py|md)$/;
-const SKIPPED_DIRS = new Set(["results", "data", "node_modules"]);
 
 /** A section number as written (`9`, `2.7`), one cited place. */
 export interface Citation {
@@ -69,18 +67,6 @@ export function sectionNumbers(markdown: string): Set<string> {
   return new Set([...markdown.matchAll(heading)].map((m) => m[1]));
 }
 
-async function* scannedFiles(dir: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) {
-      if (entry.name.startsWith(".") || SKIPPED_DIRS.has(entry.name)) continue;
-      yield* scannedFiles(path);
-    } else if (entry.isFile && SCANNED.test(entry.name)) {
-      yield path;
-    }
-  }
-}
-
 Deno.test("findCitations reads signs, ranges, double signs and SPEC-word lists", () => {
   const sign = "\u00a7";
   const text = [
@@ -128,7 +114,7 @@ Deno.test("every SPEC citation in the repository resolves to a section of SPEC.m
   const sections = sectionNumbers(spec);
   const unresolved: string[] = [];
   let count = 0, files = 0;
-  for await (const path of scannedFiles(ROOT)) {
+  for await (const path of repoFiles(ROOT, SCANNED)) {
     const citations = findCitations(await Deno.readTextFile(path));
     if (citations.length > 0) files++;
     count += citations.length;
