@@ -18,12 +18,12 @@ import type { Backend, Tensor } from "./backend.ts";
 import { Tape, type Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import { Embedding, LayerNorm, Linear, type Module, type Parameter } from "./nn.ts";
+import { SparseModel } from "./sparse_model.ts";
 import {
   type ResolvedSparseOptions,
   resolveSparseOptions,
   SparseLinear,
   type SparseOptions,
-  type StepContext,
 } from "./sparse.ts";
 import { normal } from "./init.ts";
 import { initStream } from "./streams.ts";
@@ -89,8 +89,9 @@ interface DecoderBlock extends EncoderBlock {
 }
 
 /**
- * The encoder–decoder model; create it with {@linkcode Seq2Seq.create}. It satisfies the
- * trainer's model interface (parameters, sparse layers, step brackets, `loss`).
+ * The encoder–decoder model; create it with {@linkcode Seq2Seq.create}. Its parameters (in
+ * creation order, the tied head once), sparse layers (encoder MLPs, then decoder MLPs) and step
+ * brackets come from {@linkcode SparseModel}; with `loss` it is a trainer's model.
  *
  * @example
  * ```ts
@@ -106,7 +107,7 @@ interface DecoderBlock extends EncoderBlock {
  * if (out.length !== 1 || out[0].length > 3) throw new Error("unexpected");
  * ```
  */
-export class Seq2Seq implements Module {
+export class Seq2Seq extends SparseModel {
   /** The configuration, sparse options resolved. */
   readonly config: Readonly<Seq2SeqConfig> & { sparse: ResolvedSparseOptions };
   /** The backend holding the parameters. */
@@ -119,11 +120,9 @@ export class Seq2Seq implements Module {
   readonly #targetPosition: Embedding;
   readonly #decoder: DecoderBlock[] = [];
   readonly #decoderNorm: LayerNorm;
-  readonly #parameters: Parameter[] = [];
-  readonly #sparseLayers: SparseLinear[] = [];
-  #open = false;
 
   private constructor(backend: Backend, config: Seq2SeqConfig, seed: number) {
+    super();
     const action = "configure the encoder-decoder";
     for (
       const key of [
@@ -153,8 +152,9 @@ export class Seq2Seq implements Module {
     this.backend = backend;
     let index = 0;
     const draw = (count: number, std: number) => normal(seed, initStream(index++), count, std);
+    const parameters: Parameter[] = [], sparseLayers: SparseLinear[] = [];
     const keep = <M extends Module>(m: M): M => {
-      this.#parameters.push(...m.parameters());
+      parameters.push(...m.parameters());
       return m;
     };
     const norm = (name: string) => {
@@ -170,27 +170,32 @@ export class Seq2Seq implements Module {
         `${name}.weight`,
         init,
         { inFeatures: inF, outFeatures: outF },
-        { sparse: this.config.sparse, layerIndex: this.#sparseLayers.length },
+        { sparse: this.config.sparse, layerIndex: sparseLayers.length },
       );
-      this.#sparseLayers.push(layer);
+      sparseLayers.push(layer);
       return keep(layer);
     };
     const embedding = (name: string, rows: number) =>
       keep(new Embedding(backend, name, draw(rows * d, 0.02), rows, d));
+
+    // Block parts in creation order (the order fixes every parameter's init stream).
+    const selfAttention = (p: string, residualStd: number) => ({
+      ln1: norm(`${p}.ln_1`),
+      cAttn: dense(`${p}.attn.c_attn`, d, 3 * d),
+      attnProj: dense(`${p}.attn.c_proj`, d, d, residualStd),
+    });
+    const feedForward = (p: string, residualStd: number) => ({
+      ln2: norm(`${p}.ln_2`),
+      cFc: mlp(`${p}.mlp.c_fc`, d, 4 * d),
+      mlpProj: mlp(`${p}.mlp.c_proj`, 4 * d, d, residualStd),
+    });
 
     this.#sourceEmbedding = embedding("encoder.wte.weight", config.sourceVocabSize);
     this.#sourcePosition = embedding("encoder.wpe.weight", config.sourceLength);
     const encoderStd = 0.02 / Math.sqrt(2 * config.nEncoderLayer);
     for (let l = 0; l < config.nEncoderLayer; l++) {
       const p = `encoder.h.${l}`;
-      this.#encoder.push({
-        ln1: norm(`${p}.ln_1`),
-        cAttn: dense(`${p}.attn.c_attn`, d, 3 * d),
-        attnProj: dense(`${p}.attn.c_proj`, d, d, encoderStd),
-        ln2: norm(`${p}.ln_2`),
-        cFc: mlp(`${p}.mlp.c_fc`, d, 4 * d),
-        mlpProj: mlp(`${p}.mlp.c_proj`, 4 * d, d, encoderStd),
-      });
+      this.#encoder.push({ ...selfAttention(p, encoderStd), ...feedForward(p, encoderStd) });
     }
     this.#encoderNorm = norm("encoder.ln_f");
     this.#targetEmbedding = embedding("decoder.wte.weight", config.targetVocabSize);
@@ -199,19 +204,16 @@ export class Seq2Seq implements Module {
     for (let l = 0; l < config.nDecoderLayer; l++) {
       const p = `decoder.h.${l}`;
       this.#decoder.push({
-        ln1: norm(`${p}.ln_1`),
-        cAttn: dense(`${p}.attn.c_attn`, d, 3 * d),
-        attnProj: dense(`${p}.attn.c_proj`, d, d, decoderStd),
+        ...selfAttention(p, decoderStd),
         lnCross: norm(`${p}.ln_cross`),
         crossQ: dense(`${p}.cross.c_q`, d, d),
         crossKv: dense(`${p}.cross.c_kv`, d, 2 * d),
         crossProj: dense(`${p}.cross.c_proj`, d, d, decoderStd),
-        ln2: norm(`${p}.ln_2`),
-        cFc: mlp(`${p}.mlp.c_fc`, d, 4 * d),
-        mlpProj: mlp(`${p}.mlp.c_proj`, 4 * d, d, decoderStd),
+        ...feedForward(p, decoderStd),
       });
     }
     this.#decoderNorm = norm("decoder.ln_f");
+    this.register(parameters, sparseLayers);
   }
 
   /**
@@ -230,44 +232,8 @@ export class Seq2Seq implements Module {
     options: { seed: number },
   ): Promise<Seq2Seq> {
     const model = new Seq2Seq(backend, config, options.seed);
-    for (const layer of model.#sparseLayers) await layer.initialize();
+    await model.initializeSparseLayers();
     return model;
-  }
-
-  /** Every parameter, in creation order (the tied head is not repeated). */
-  parameters(): Parameter[] {
-    return [...this.#parameters];
-  }
-
-  /** The 2:4 sparse layers (encoder MLPs, then decoder MLPs), in `layerIndex` order. */
-  sparseLayers(): SparseLinear[] {
-    return [...this.#sparseLayers];
-  }
-
-  /** Total number of parameter values. */
-  get parameterCount(): number {
-    return this.#parameters.reduce((n, p) => n + p.size, 0);
-  }
-
-  /**
-   * Starts an optimizer step: every sparse layer builds `W̃` and its mask.
-   *
-   * @param ctx The step, run seed and phase.
-   * @returns Each sparse layer's flip count, or `undefined` where no mask was computed.
-   * @throws {Error} If a step is already open.
-   */
-  async beginStep(ctx: StepContext): Promise<(Tensor | undefined)[]> {
-    if (this.#open) throw new Error(`Cannot begin step ${ctx.step}: a step is still open`);
-    const flips: (Tensor | undefined)[] = [];
-    for (const layer of this.#sparseLayers) flips.push(await layer.beginStep(ctx));
-    this.#open = true;
-    return flips;
-  }
-
-  /** Ends the open step (before `backend.release()`). */
-  endStep(): void {
-    for (const layer of this.#sparseLayers) layer.endStep();
-    this.#open = false;
   }
 
   /**
@@ -417,7 +383,9 @@ export class Seq2Seq implements Module {
     sourceLengths: Int32Array,
     options: { batchSize: number; startId: number; endId: number; maxLength: number },
   ): Promise<number[][]> {
-    if (this.#open) throw new Error("Cannot decode while a training step is open");
+    if (this.openStep !== undefined) {
+      throw new Error(`Cannot decode while training step ${this.openStep.step} is open`);
+    }
     const { batchSize: B, startId, endId, maxLength } = options;
     if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength >= this.config.targetLength) {
       throw new RangeError(
