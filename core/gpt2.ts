@@ -404,20 +404,10 @@ export class GPT extends SparseModel {
     const draw = (count: number, std: number) =>
       normal(seed, initStream(parameterIndex++), count, std);
 
-    this.wte = new Embedding(
-      backend,
-      "transformer.wte.weight",
-      draw(vocabSize * d, 0.02),
-      vocabSize,
-      d,
-    );
-    this.wpe = new Embedding(
-      backend,
-      "transformer.wpe.weight",
-      draw(blockSize * d, 0.02),
-      blockSize,
-      d,
-    );
+    const table = (name: string, rows: number) =>
+      new Embedding(backend, name, draw(rows * d, 0.02), rows, d);
+    this.wte = table("transformer.wte.weight", vocabSize);
+    this.wpe = table("transformer.wpe.weight", blockSize);
     const { blocks, sparseLayers } = buildBlocks(backend, {
       nLayer,
       width: d,
@@ -448,19 +438,13 @@ export class GPT extends SparseModel {
    *
    * @param backend The backend to hold the parameters.
    * @param config The configuration.
-   * @param options `{ seed }`: the initialisation seed, an integer in `[0, 2^53)`.
+   * @param init `{ seed }`: the initialisation seed, an integer in `[0, 2^53)`.
    * @returns The model.
    * @throws {RangeError} On an invalid configuration or seed.
    * @throws {TypeError} On an invalid sparse method or site.
    */
-  static async create(
-    backend: Backend,
-    config: GPTConfig,
-    options: { seed: number },
-  ): Promise<GPT> {
-    const model = new GPT(backend, config, options.seed);
-    await model.initializeSparseLayers();
-    return model;
+  static async create(backend: Backend, config: GPTConfig, init: { seed: number }): Promise<GPT> {
+    return await new GPT(backend, config, init.seed).initialized();
   }
 
   /** The trunk of {@linkcode GPT.forward}: embeddings, blocks and the final LayerNorm. */

@@ -221,7 +221,7 @@ export class Seq2Seq extends SparseModel {
    *
    * @param backend The backend to hold the parameters.
    * @param config The configuration.
-   * @param options `{ seed }`: the initialisation seed.
+   * @param init `{ seed }`: the initialisation seed.
    * @returns The model.
    * @throws {RangeError} On an invalid configuration or seed.
    * @throws {TypeError} On invalid sparse options.
@@ -229,11 +229,9 @@ export class Seq2Seq extends SparseModel {
   static async create(
     backend: Backend,
     config: Seq2SeqConfig,
-    options: { seed: number },
+    init: { seed: number },
   ): Promise<Seq2Seq> {
-    const model = new Seq2Seq(backend, config, options.seed);
-    await model.initializeSparseLayers();
-    return model;
+    return await new Seq2Seq(backend, config, init.seed).initialized();
   }
 
   /**

@@ -28,9 +28,14 @@ export abstract class SparseModel implements Module {
     this.#sparseLayers = sparseLayers;
   }
 
-  /** Computes every sparse layer's initial state (S-STE's β, SPEC 1.3); once, after building. */
-  protected async initializeSparseLayers(): Promise<void> {
+  /**
+   * Computes every sparse layer's initial state (S-STE's β, SPEC 1.3); once, after building.
+   *
+   * @returns The model, ready to train.
+   */
+  protected async initialized(): Promise<this> {
     for (const layer of this.#sparseLayers) await layer.initialize();
+    return this;
   }
 
   /** The open optimizer step, or `undefined` between steps. */

@@ -193,19 +193,13 @@ export class ViT extends SparseModel {
    *
    * @param backend The backend to hold the parameters.
    * @param config The configuration.
-   * @param options `{ seed }`: the initialisation seed.
+   * @param init `{ seed }`: the initialisation seed.
    * @returns The model.
    * @throws {RangeError} On an invalid configuration.
    * @throws {TypeError} On invalid sparse options.
    */
-  static async create(
-    backend: Backend,
-    config: ViTConfig,
-    options: { seed: number },
-  ): Promise<ViT> {
-    const model = new ViT(backend, config, options.seed);
-    await model.initializeSparseLayers();
-    return model;
+  static async create(backend: Backend, config: ViTConfig, init: { seed: number }): Promise<ViT> {
+    return await new ViT(backend, config, init.seed).initialized();
   }
 
   /** Patches per image. */
