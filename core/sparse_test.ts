@@ -10,6 +10,7 @@
  * wrong stream) is orders of magnitude larger.
  */
 
+import type { Tensor } from "./backend.ts";
 import { ReferenceBackend } from "./reference_backend.ts";
 import { Tape, Variable } from "./autograd.ts";
 import {
@@ -76,15 +77,31 @@ interface LayerRun {
   flips: number | undefined;
 }
 
+/** The test layer: `OUT × IN`, weight `W0`. */
+function testLayer(be: ReferenceBackend, sparse: SparseOptions, layerIndex = 0): SparseLinear {
+  const shape = { inFeatures: IN, outFeatures: OUT };
+  return new SparseLinear(be, "fc.weight", W0, shape, { sparse, layerIndex });
+}
+
+/** Sets the layer's weight to `w`, then opens and closes sparse step `step`; its flip count. */
+async function stepWithWeight(
+  be: ReferenceBackend,
+  layer: SparseLinear,
+  step: number,
+  w: Float32Array,
+): Promise<Tensor | undefined> {
+  be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
+  const flips = await layer.beginStep({ step, seed: 1, phase: "sparse" });
+  layer.endStep();
+  return flips;
+}
+
 async function runLayer(
   sparse: SparseOptions,
   ctx: StepContext = { step: 3, seed: 21, phase: "sparse" },
   be = new ReferenceBackend(),
 ): Promise<LayerRun> {
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse,
-    layerIndex: LAYER,
-  });
+  const layer = testLayer(be, sparse, LAYER);
   await layer.initialize();
   const flipTensor = await layer.beginStep(ctx);
   const tape = new Tape(be);
@@ -156,20 +173,7 @@ async function checkMethod(sparse: SparseOptions, label: string): Promise<void> 
 }
 
 Deno.test("SparseLinear: every method's Z, ∇X and ∇W follow SPEC 2.8", async () => {
-  for (
-    const method of [
-      "dense",
-      "ste",
-      "sr-ste",
-      "t-sr-ste",
-      "t-sr-ste+df",
-      "s-ste",
-      "s-ste+fp8",
-      "step",
-    ] as const
-  ) {
-    await checkMethod({ method }, method);
-  }
+  for (const method of SPARSE_METHODS) await checkMethod({ method }, method);
 });
 
 Deno.test("SparseLinear: ablation switches (MVUE off/on, MVUE on the weight, FP8 on STE)", async () => {
@@ -245,10 +249,7 @@ Deno.test("SparseLinear: masked decay on the gradient (t-sr-ste α, sr-ste λ_W)
     { sparse: { method: "step", lambdaW: 0.05 } as SparseOptions, rate: 0.05, mask: "h" },
   ];
   for (const { sparse, rate, mask } of cases) {
-    const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-      sparse,
-      layerIndex: 0,
-    });
+    const layer = testLayer(be, sparse);
     await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
     const out = await be.read(layer.decayGradient(be.tensor(grad, [OUT, IN])));
     layer.endStep();
@@ -261,10 +262,7 @@ Deno.test("SparseLinear: masked decay on the gradient (t-sr-ste α, sr-ste λ_W)
 
 Deno.test("SparseLinear: SR-STE decay on the weight is W ← W − lr·λ_W·(1−M)⊙W after the step", async () => {
   const be = new ReferenceBackend();
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse: { method: "sr-ste", decayOn: "weight", lambdaW: 0.5 },
-    layerIndex: 0,
-  });
+  const layer = testLayer(be, { method: "sr-ste", decayOn: "weight", lambdaW: 0.5 });
   await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
   const g = be.full([OUT, IN], 1);
   if (layer.decayGradient(g) !== g) throw new Error("decayOn weight must not touch the gradient");
@@ -277,17 +275,12 @@ Deno.test("SparseLinear: SR-STE decay on the weight is W ← W − lr·λ_W·(1�
 
 Deno.test("SparseLinear: the transposable mask changes only at refresh steps; flips are counted", async () => {
   const be = new ReferenceBackend();
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse: { method: "t-sr-ste", maskRefresh: 3 },
-    layerIndex: 0,
-  });
+  const layer = testLayer(be, { method: "t-sr-ste", maskRefresh: 3 });
   let previous: Uint8Array | undefined;
   for (let step = 0; step < 8; step++) {
     // A new weight every step, so a fresh mask would differ.
     const w = normal(100 + step, 1, OUT * IN, 1);
-    be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
-    const flips = await layer.beginStep({ step, seed: 1, phase: "sparse" });
-    layer.endStep();
+    const flips = await stepWithWeight(be, layer, step, w);
     const mask = Uint8Array.from((await layer.saveState()).mask!);
     if (step % 3 === 0) {
       if (flips === undefined) throw new Error(`step ${step}: expected a refresh`);
@@ -308,10 +301,7 @@ Deno.test("SparseLinear: S-STE β is frozen after init; mse-dynamic, l1 and none
   const be = new ReferenceBackend();
   const w0 = matrix(OUT, IN, W0);
   const make = (betaRecipe: SparseOptions["betaRecipe"]) =>
-    new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-      sparse: { method: "s-ste", betaRecipe },
-      layerIndex: 0,
-    });
+    testLayer(be, { method: "s-ste", betaRecipe });
   const cases = [
     { recipe: "mse-frozen", initial: ssteScale(w0), dynamic: false },
     { recipe: "mse-dynamic", initial: ssteScale(w0), dynamic: true },
@@ -324,9 +314,7 @@ Deno.test("SparseLinear: S-STE β is frozen after init; mse-dynamic, l1 and none
     assertClose([layer.beta], [initial], { atol: 0, rtol: 1e-6 }, `${recipe}: initial β`);
     for (let step = 0; step < 3; step++) {
       const w = normal(200 + step, 1, OUT * IN, 1 + step);
-      be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
-      await layer.beginStep({ step, seed: 1, phase: "sparse" });
-      layer.endStep();
+      await stepWithWeight(be, layer, step, w);
       const want = dynamic ? ssteScale(matrix(OUT, IN, w)) : initial;
       assertClose([layer.beta], [want], { atol: 0, rtol: 1e-6 }, `${recipe}: β at step ${step}`);
     }
@@ -336,16 +324,11 @@ Deno.test("SparseLinear: S-STE β is frozen after init; mse-dynamic, l1 and none
 
 Deno.test("SparseLinear: hard-mask flip counts for STE (first computation reports 0)", async () => {
   const be = new ReferenceBackend();
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse: { method: "ste" },
-    layerIndex: 0,
-  });
+  const layer = testLayer(be, { method: "ste" });
   let previous: Uint8Array | undefined;
   for (let step = 0; step < 3; step++) {
     const w = normal(300 + step, 1, OUT * IN, 1);
-    be.assign(layer.weight.value, be.tensor(w, [OUT, IN]));
-    const flips = await layer.beginStep({ step, seed: 1, phase: "sparse" });
-    layer.endStep();
+    const flips = await stepWithWeight(be, layer, step, w);
     const mask = prune24(matrix(OUT, IN, w)).mask;
     const want = previous === undefined ? 0 : flipCount(previous, mask);
     assertEqualArrays(await be.read(flips!), [want], `flips at step ${step}`);
@@ -355,10 +338,7 @@ Deno.test("SparseLinear: hard-mask flip counts for STE (first computation report
 
 Deno.test("SparseLinear: MVUE needs a token count that is a multiple of 4", async () => {
   const be = new ReferenceBackend();
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse: { method: "t-sr-ste" },
-    layerIndex: 0,
-  });
+  const layer = testLayer(be, { method: "t-sr-ste" });
   await layer.beginStep({ step: 0, seed: 1, phase: "sparse" });
   const tape = new Tape(be);
   const x = new Variable(be.full([6, IN], 1), { requiresGrad: true });
@@ -375,10 +355,7 @@ Deno.test("SparseLinear: MVUE needs a token count that is a multiple of 4", asyn
 
 Deno.test("SparseLinear: evaluation outside a step; recording outside a step throws", async () => {
   const be = new ReferenceBackend();
-  const layer = new SparseLinear(be, "fc.weight", W0, { inFeatures: IN, outFeatures: OUT }, {
-    sparse: { method: "ste" },
-    layerIndex: 0,
-  });
+  const layer = testLayer(be, { method: "ste" });
   const x = new Variable(be.tensor(X0, [T, IN]));
   const z = await be.read(layer.forward(new Tape(be, { recording: false }), x).value);
   assertClose(z, expected({ method: "ste" }).z.data, TOL, "evaluation Z");
