@@ -158,14 +158,25 @@ export function malformedSafetensorsCorpus(): MalformedCase[] {
   for (const value of ["1", "null", "true", "{}", "[]"]) {
     add(`metadata value ${value}`, `{"__metadata__":{"a":${value}},${w}}`, "must be a string");
   }
-  add("entry without dtype", entry('{"shape":[4],"data_offsets":[0,4]}'), "unsupported dtype");
-  add("entry without shape", entry('{"dtype":"U8","data_offsets":[0,4]}'), "shape must be");
-  add("entry without data_offsets", entry('{"dtype":"U8","shape":[4]}'), "data_offsets must be");
-  add(
-    "entry with an extra field",
-    entry('{"dtype":"U8","shape":[4],"data_offsets":[0,4],"x":1}'),
-    "unexpected fields x",
-  );
+  const fields: [string, string, string][] = [
+    ["entry without dtype", '{"shape":[4],"data_offsets":[0,4]}', "unsupported dtype"],
+    ["entry without shape", '{"dtype":"U8","data_offsets":[0,4]}', "shape must be"],
+    ["entry without data_offsets", '{"dtype":"U8","shape":[4]}', "data_offsets must be"],
+    [
+      "entry with an extra field",
+      '{"dtype":"U8","shape":[4],"data_offsets":[0,4],"x":1}',
+      "unexpected fields x",
+    ],
+    // Offsets and sizes of the one tensor.
+    ["offsets reversed", '{"dtype":"U8","shape":[0],"data_offsets":[4,0]}', "out of range"],
+    ["size disagrees with shape", '{"dtype":"U32","shape":[4],"data_offsets":[0,4]}', "16"],
+    [
+      "zero-size tensor, data left over",
+      '{"dtype":"U8","shape":[0],"data_offsets":[0,0]}',
+      "trailing",
+    ],
+  ];
+  for (const [name, value, expect] of fields) add(name, entry(value), expect);
   for (const dtype of ["F16", "BF16", "I64", "u8", "f32", "", "F8_E4M3", "BOOL"]) {
     add(
       `dtype ${JSON.stringify(dtype)}`,
@@ -231,13 +242,6 @@ export function malformedSafetensorsCorpus(): MalformedCase[] {
   add("a gap between tensors", two("[0,2]", "[3,5]"), "gap in the data section", new Uint8Array(5));
   add("trailing bytes", two("[0,2]", "[2,4]"), "trailing garbage", new Uint8Array(5));
   add("data cut short", two("[0,2]", "[2,4]"), "out of range", new Uint8Array(3));
-  add("offsets reversed", entry('{"dtype":"U8","shape":[0],"data_offsets":[4,0]}'), "out of range");
-  add("size disagrees with shape", entry('{"dtype":"U32","shape":[4],"data_offsets":[0,4]}'), "16");
-  add(
-    "zero-size tensor, data left over",
-    entry('{"dtype":"U8","shape":[0],"data_offsets":[0,0]}'),
-    "trailing",
-  );
 
   // Bounded messages: each of these echoes a huge value on a lenient reader.
   const huge = "1.5,".repeat(2_500_000) + "1.5";
