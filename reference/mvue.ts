@@ -51,15 +51,27 @@ function groupMagnitudes(
 ): number {
   for (let i = 0; i < 4; i++) a[i] = f(Math.abs(x[o + i]) + MVUE_EPSILON);
   const sum = f(f(f(a[0] + a[1]) + a[2]) + a[3]);
-  if (!(sum <= MVUE_MAX_GROUP_SUM)) {
-    const r = Math.floor(o / cols), c = o % cols;
-    throw new RangeError(
-      `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
-        c + 3
-      } must be at most 2^126, got ${sum}`,
-    );
-  }
+  if (!(sum <= MVUE_MAX_GROUP_SUM)) throw groupSumError(sum, o, cols, action);
   return sum;
+}
+
+/**
+ * The error for a group whose float32 magnitude sum exceeds {@linkcode MVUE_MAX_GROUP_SUM}, naming
+ * its row and columns; shared with the CPU backend's copy of the sampling loop.
+ *
+ * @param sum The group's sum `S`.
+ * @param o The group's first flat index.
+ * @param cols The row length.
+ * @param action What the caller was doing.
+ * @returns The error to throw.
+ */
+export function groupSumError(sum: number, o: number, cols: number, action: string): RangeError {
+  const r = Math.floor(o / cols), c = o % cols;
+  return new RangeError(
+    `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
+      c + 3
+    } must be at most 2^126, got ${sum}`,
+  );
 }
 
 /**

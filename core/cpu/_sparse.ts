@@ -8,7 +8,7 @@
  */
 
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
-import { MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
+import { groupSumError, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
 import { uniform4 } from "../../reference/rng.ts";
 
 const f = Math.fround;
@@ -75,14 +75,7 @@ export function mvue24Range(
     const a0 = f(Math.abs(x[o]) + MVUE_EPSILON), a1 = f(Math.abs(x[o + 1]) + MVUE_EPSILON);
     const a2 = f(Math.abs(x[o + 2]) + MVUE_EPSILON), a3 = f(Math.abs(x[o + 3]) + MVUE_EPSILON);
     const sum = f(f(f(a0 + a1) + a2) + a3);
-    if (!(sum <= MVUE_MAX_GROUP_SUM)) {
-      const r = Math.floor(o / cols), c = o % cols;
-      throw new RangeError(
-        `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${
-          c + 3
-        } must be at most 2^126, got ${sum}`,
-      );
-    }
+    if (!(sum <= MVUE_MAX_GROUP_SUM)) throw groupSumError(sum, o, cols, action);
     const t0 = f(a0 / sum), t1 = f(a1 / sum), t2 = f(a2 / sum), t3 = f(a3 / sum);
     // R_i: the sum of the other three in ascending index order.
     const r0 = f(f(a1 + a2) + a3), r1 = f(f(a0 + a2) + a3);
