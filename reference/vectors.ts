@@ -202,30 +202,19 @@ export interface TestVectorOutputEntry extends TestVectorTensorEntry {
   tolerance: TestVectorTolerance;
 }
 
-/** How `index.json` describes one case. */
-export interface TestVectorCaseEntry {
-  /** The case name. */
-  name: string;
-  /** The reference function. */
-  function: string;
-  /** What it exercises. */
-  description: string;
-  /** The non-tensor arguments. */
-  params: Record<string, TestVectorParam>;
+/** How `index.json` describes one case: the {@linkcode TestVectorCase} with tensor entries. */
+export interface TestVectorCaseEntry extends Omit<TestVectorCase, "inputs" | "outputs"> {
   /** The input tensors. */
   inputs: Record<string, TestVectorTensorEntry>;
   /** The output tensors. */
   outputs: Record<string, TestVectorOutputEntry>;
 }
 
-/** How `index.json` describes one family (one file). */
-export interface TestVectorFamilyEntry {
-  /** The family name. */
-  name: string;
-  /** The safetensors file, relative to the index. */
-  file: string;
-  /** What it covers. */
-  description: string;
+/**
+ * How `index.json` describes one family (one file, `file` relative to the index): the
+ * {@linkcode TestVectorFamily} with case entries.
+ */
+export interface TestVectorFamilyEntry extends Omit<TestVectorFamily, "cases"> {
   /** Its cases. */
   cases: TestVectorCaseEntry[];
 }
