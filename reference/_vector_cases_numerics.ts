@@ -17,18 +17,9 @@ import * as inputs from "./_vector_inputs.ts";
 import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
 const DECAY_TOLERANCE = inputs.allclose(1e-6, 1e-6);
 
-function decayCase(
-  name: string,
-  description: string,
-  grad: Matrix,
-  w: Matrix,
-  mask: Uint8Array,
-  alpha: number,
-): TestVectorCase {
+const decayCase = inputs.caseBuilder((grad: Matrix, w: Matrix, mask: Uint8Array, alpha: number) => {
   return {
-    name,
     function: "maskedDecay",
-    description,
     params: { alpha },
     inputs: {
       grad: inputs.mat(grad),
@@ -43,7 +34,7 @@ function decayCase(
       ),
     },
   };
-}
+});
 
 export function decayFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const cases: TestVectorCase[] = [
@@ -108,37 +99,29 @@ export function decayFamily(seed: number, shapes: inputs.Shape[]): TestVectorFam
   };
 }
 
-function flipCase(
-  name: string,
-  description: string,
-  prev: Uint8Array,
-  next: Uint8Array,
-  rows: number,
-  cols: number,
-): TestVectorCase {
-  return {
-    name,
-    function: "flipRate",
-    description,
-    params: {},
-    inputs: {
-      prev_mask: inputs.maskTensor(prev, rows, cols),
-      next_mask: inputs.maskTensor(next, rows, cols),
-    },
-    outputs: {
-      flip_count: inputs.output(
-        inputs.u32([], [flipCount(prev, next)]),
-        "flipCount(prev_mask, next_mask)",
-        inputs.EXACT,
-      ),
-      flip_rate: inputs.output(
-        inputs.f64([], [flipRate(prev, next)]),
-        "flipRate(prev_mask, next_mask) = flip_count / (rows · cols)",
-        inputs.allclose(0, 1e-6),
-      ),
-    },
-  };
-}
+const flipCase = inputs.caseBuilder(
+  (prev: Uint8Array, next: Uint8Array, rows: number, cols: number) => {
+    return {
+      function: "flipRate",
+      inputs: {
+        prev_mask: inputs.maskTensor(prev, rows, cols),
+        next_mask: inputs.maskTensor(next, rows, cols),
+      },
+      outputs: {
+        flip_count: inputs.output(
+          inputs.u32([], [flipCount(prev, next)]),
+          "flipCount(prev_mask, next_mask)",
+          inputs.EXACT,
+        ),
+        flip_rate: inputs.output(
+          inputs.f64([], [flipRate(prev, next)]),
+          "flipRate(prev_mask, next_mask) = flip_count / (rows · cols)",
+          inputs.allclose(0, 1e-6),
+        ),
+      },
+    };
+  },
+);
 
 export function flipFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const doc = Uint8Array.of(1, 1, 0, 0);
@@ -320,17 +303,10 @@ export function fp8Family(seed: number, shapes: inputs.Shape[]): TestVectorFamil
   };
 }
 
-function encodeCase(
-  name: string,
-  description: string,
-  x: Float32Array,
-  format: Fp8Format,
-): TestVectorCase {
+const encodeCase = inputs.caseBuilder((x: Float32Array, format: Fp8Format) => {
   const codes = Array.from(x, (v) => encodeFp8(v, format));
   return {
-    name,
     function: "encodeFp8",
-    description,
     params: { format },
     inputs: { x: inputs.f32([x.length], x) },
     outputs: {
@@ -342,20 +318,13 @@ function encodeCase(
       ),
     },
   };
-}
+});
 
-function quantizeCase(
-  name: string,
-  description: string,
-  x: Matrix,
-  format: Fp8Format,
-): TestVectorCase {
+const quantizeCase = inputs.caseBuilder((x: Matrix, format: Fp8Format) => {
   const { dequantized, scale } = quantizeFp8(x, { format });
   const codes = Array.from(x.data, (v) => encodeFp8(Math.fround(v * scale), format));
   return {
-    name,
     function: "quantizeFp8",
-    description,
     params: { format },
     inputs: { x: inputs.mat(x) },
     outputs: {
@@ -376,7 +345,7 @@ function quantizeCase(
       ),
     },
   };
-}
+});
 
 /** Gated activations use tanh/exp: a port's float32 transcendental functions differ slightly. */
 const GATED_TOLERANCE = inputs.allclose(1e-6, 1e-5);

@@ -27,45 +27,19 @@ import {
 } from "./transposable.ts";
 import * as inputs from "./_vector_inputs.ts";
 import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
-function pruneCase(name: string, description: string, w: Matrix): TestVectorCase {
-  const { pruned, mask } = prune24(w);
-  return {
-    name,
-    function: "prune24",
-    description,
-    params: { n: 2, m: 4 },
-    inputs: { w: inputs.mat(w) },
-    outputs: {
-      pruned: inputs.output(inputs.mat(pruned), "prune24(w).pruned", inputs.EXACT),
-      mask: inputs.output(inputs.maskTensor(mask, w.rows, w.cols), "prune24(w).mask", inputs.EXACT),
-    },
-  };
-}
+const pruneCase = inputs.caseBuilder((w: Matrix) => ({
+  function: "prune24",
+  params: { n: 2, m: 4 },
+  inputs: { w: inputs.mat(w) },
+  outputs: inputs.prunedOutputs("prune24(w)", w, prune24(w)),
+}));
 
-function pruneNMCase(
-  name: string,
-  description: string,
-  w: Matrix,
-  n: number,
-  m: number,
-): TestVectorCase {
-  const { pruned, mask } = pruneNM(w, { n, m });
-  return {
-    name,
-    function: "pruneNM",
-    description,
-    params: { n, m },
-    inputs: { w: inputs.mat(w) },
-    outputs: {
-      pruned: inputs.output(inputs.mat(pruned), "pruneNM(w, { n, m }).pruned", inputs.EXACT),
-      mask: inputs.output(
-        inputs.maskTensor(mask, w.rows, w.cols),
-        "pruneNM(w, { n, m }).mask",
-        inputs.EXACT,
-      ),
-    },
-  };
-}
+const pruneNMCase = inputs.caseBuilder((w: Matrix, n: number, m: number) => ({
+  function: "pruneNM",
+  params: { n, m },
+  inputs: { w: inputs.mat(w) },
+  outputs: inputs.prunedOutputs("pruneNM(w, { n, m })", w, pruneNM(w, { n, m })),
+}));
 
 export function pruneFamily(
   seed: number,
@@ -120,49 +94,27 @@ export function pruneFamily(
   };
 }
 
-function softCase(name: string, description: string, w: Matrix): TestVectorCase {
-  const { pruned, mask } = softThreshold24(w);
-  return {
-    name,
-    function: "softThreshold24",
-    description,
-    params: {},
-    inputs: { w: inputs.mat(w) },
-    outputs: {
-      pruned: inputs.output(inputs.mat(pruned), "softThreshold24(w).pruned", inputs.EXACT),
-      mask: inputs.output(
-        inputs.maskTensor(mask, w.rows, w.cols),
-        "softThreshold24(w).mask",
-        inputs.EXACT,
-      ),
-    },
-  };
-}
+const softCase = inputs.caseBuilder((w: Matrix) => ({
+  function: "softThreshold24",
+  inputs: { w: inputs.mat(w) },
+  outputs: inputs.prunedOutputs("softThreshold24(w)", w, softThreshold24(w)),
+}));
 
 /** β is a float64 sum over the tensor; a float32 port accumulates differently. */
 const BETA_TOLERANCE = inputs.allclose(0, 1e-4);
 
-function betaCase(
-  name: string,
-  description: string,
-  w: Matrix,
-  recipe: SsteScaleRecipe,
-): TestVectorCase {
-  return {
-    name,
-    function: "ssteScale",
-    description,
-    params: { recipe },
-    inputs: { w: inputs.mat(w) },
-    outputs: {
-      beta: inputs.output(
-        inputs.f64([], [ssteScale(w, { recipe })]),
-        "ssteScale(w, { recipe })",
-        BETA_TOLERANCE,
-      ),
-    },
-  };
-}
+const betaCase = inputs.caseBuilder((w: Matrix, recipe: SsteScaleRecipe) => ({
+  function: "ssteScale",
+  params: { recipe },
+  inputs: { w: inputs.mat(w) },
+  outputs: {
+    beta: inputs.output(
+      inputs.f64([], [ssteScale(w, { recipe })]),
+      "ssteScale(w, { recipe })",
+      BETA_TOLERANCE,
+    ),
+  },
+}));
 
 export function softFamily(
   seed: number,
@@ -229,35 +181,27 @@ export function softFamily(
   };
 }
 
-function transposableCase(name: string, description: string, w: Matrix): TestVectorCase {
-  const { pruned, mask } = transposableMask24(w);
+const transposableCase = inputs.caseBuilder((w: Matrix) => {
+  const result = transposableMask24(w);
   const indices = transposablePatternIndices(w);
   return {
-    name,
     function: "transposableMask24",
-    description,
-    params: {},
     inputs: { w: inputs.mat(w) },
     outputs: {
-      pruned: inputs.output(inputs.mat(pruned), "transposableMask24(w).pruned", inputs.EXACT),
-      mask: inputs.output(
-        inputs.maskTensor(mask, w.rows, w.cols),
-        "transposableMask24(w).mask",
-        inputs.EXACT,
-      ),
+      ...inputs.prunedOutputs("transposableMask24(w)", w, result),
       pattern_indices: inputs.output(
         inputs.u8([w.rows / 4, w.cols / 4], indices),
         "transposablePatternIndices(w), block-row-major",
         inputs.EXACT,
       ),
       retained: inputs.output(
-        inputs.f64([w.rows / 4, w.cols / 4], retainedMagnitudes(pruned)),
+        inputs.f64([w.rows / 4, w.cols / 4], retainedMagnitudes(result.pruned)),
         "per 4×4 block, Σ|pruned| in float64 (row-major within the block)",
         inputs.allclose(0, 1e-6),
       ),
     },
   };
-}
+});
 
 /** Σ |pruned| per 4×4 block, float64, row-major within the block. */
 function retainedMagnitudes(pruned: Matrix): Float64Array {
@@ -353,14 +297,11 @@ export function transposableFamily(
   };
 }
 
-function compressCase(name: string, description: string, a: Matrix): TestVectorCase {
+const compressCase = inputs.caseBuilder((a: Matrix) => {
   const c = compress24(a);
   const words = c.meta.length;
   return {
-    name,
     function: "compress24",
-    description,
-    params: {},
     inputs: { a: inputs.mat(a) },
     outputs: {
       values: inputs.output(inputs.mat(c.values), "compress24(a).values", inputs.EXACT),
@@ -372,7 +313,7 @@ function compressCase(name: string, description: string, a: Matrix): TestVectorC
       ),
     },
   };
-}
+});
 
 export function compressFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const I = Infinity;

@@ -142,18 +142,10 @@ function groupUniforms(seed: number, stream: number, groups: number): Float32Arr
   return u;
 }
 
-function mvueSeededCase(
-  name: string,
-  description: string,
-  g: Matrix,
-  seed: number,
-  stream: number,
-): TestVectorCase {
+const mvueSeededCase = inputs.caseBuilder((g: Matrix, seed: number, stream: number) => {
   const u = groupUniforms(seed, stream, g.data.length / 4);
   return {
-    name,
     function: "mvue24",
-    description,
     params: { seed, stream },
     inputs: { g: inputs.mat(g), uniforms: inputs.f32([u.length], u) },
     outputs: {
@@ -165,20 +157,12 @@ function mvueSeededCase(
       ),
     },
   };
-}
+});
 
-function mvueUniformsCase(
-  name: string,
-  description: string,
-  g: Matrix,
-  u: readonly number[],
-): TestVectorCase {
+const mvueUniformsCase = inputs.caseBuilder((g: Matrix, u: readonly number[]) => {
   const uniformsF32 = Float32Array.from(u);
   return {
-    name,
     function: "mvue24WithUniforms",
-    description,
-    params: {},
     inputs: { g: inputs.mat(g), uniforms: inputs.f32([u.length], uniformsF32) },
     outputs: {
       out: inputs.output(
@@ -188,14 +172,11 @@ function mvueUniformsCase(
       ),
     },
   };
-}
+});
 
-function probabilitiesCase(name: string, description: string, g: Matrix): TestVectorCase {
+const probabilitiesCase = inputs.caseBuilder((g: Matrix) => {
   return {
-    name,
     function: "mvue24Probabilities",
-    description,
-    params: {},
     inputs: { g: inputs.mat(g) },
     outputs: {
       probabilities: inputs.output(
@@ -205,7 +186,7 @@ function probabilitiesCase(name: string, description: string, g: Matrix): TestVe
       ),
     },
   };
-}
+});
 
 export function mvueFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const edges = inputs.rowsMatrix([

@@ -11,6 +11,7 @@ import { uniform4, uniforms } from "./rng.ts";
 import type {
   TestVectorCase,
   TestVectorOutput,
+  TestVectorParam,
   TestVectorTensor,
   TestVectorTolerance,
 } from "./vectors.ts";
@@ -166,6 +167,41 @@ export function output(
   tolerance: TestVectorTolerance,
 ): TestVectorOutput {
   return { tensor, expression, tolerance };
+}
+
+/** The exact `pruned` and `mask` outputs of a pruning call on `w` (`call` names it: `prune24(w)`). */
+export function prunedOutputs(
+  call: string,
+  w: Matrix,
+  result: { pruned: Matrix; mask: Uint8Array },
+): Record<string, TestVectorOutput> {
+  return {
+    pruned: output(mat(result.pruned), `${call}.pruned`, EXACT),
+    mask: output(maskTensor(result.mask, w.rows, w.cols), `${call}.mask`, EXACT),
+  };
+}
+
+// ---- cases ---------------------------------------------------------------------------------
+
+/** What a case builder computes from its arguments: the call and its tensors (`params` default none). */
+export interface CaseCall {
+  function: string;
+  params?: Record<string, TestVectorParam>;
+  inputs: Record<string, TestVectorTensor>;
+  outputs: Record<string, TestVectorOutput>;
+}
+
+/**
+ * A case builder `(name, description, ...args)`: the case named and described by the caller, the
+ * rest from `call(...args)`.
+ */
+export function caseBuilder<A extends unknown[]>(
+  call: (...args: A) => CaseCall,
+): (name: string, description: string, ...args: A) => TestVectorCase {
+  return (name, description, ...args) => {
+    const { function: fn, params = {}, inputs, outputs } = call(...args);
+    return { name, function: fn, description, params, inputs, outputs };
+  };
 }
 
 /** A matrix made of rows of four (`rows` arrays, each a multiple of 4 long). */
