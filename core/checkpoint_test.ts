@@ -252,24 +252,15 @@ Deno.test("loadWeights: weights (and the sparse state) into a fine-tuning model"
   });
 });
 
+/** An edited checkpoint: name, method, steps run, the edit, the refusal's message. */
+type Edit = [string, SparseOptions["method"], number, (c: SafetensorsContents) => void, RegExp];
+
 /** Edited checkpoints of each method, each refused naming the field and the value. */
-const EDITS: [
-  string,
-  SparseOptions["method"],
-  number,
-  (c: SafetensorsContents) => void,
-  RegExp,
-][] = (() => {
+const EDITS: Edit[] = (() => {
   const fc = "transformer.h.0.mlp.c_fc.weight";
   const mask = (c: SafetensorsContents) => c.tensors[`sparse.mask.${fc}`].data as Uint8Array;
   const f32 = (c: SafetensorsContents, name: string) => c.tensors[name].data as Float32Array;
-  const edits: [
-    string,
-    SparseOptions["method"],
-    number,
-    (c: SafetensorsContents) => void,
-    RegExp,
-  ][] = [];
+  const edits: Edit[] = [];
   for (const step of ["", "999", "9", "1.5", "01", "1e0", " 1", "-0", "0x1", "Infinity"]) {
     edits.push([
       `step ${JSON.stringify(step)}`,
