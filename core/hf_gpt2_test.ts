@@ -4,6 +4,7 @@ import { assertRejects, assertThrows } from "../reference/testing.ts";
 import { GPT, gptConfig } from "./gpt2.ts";
 import type { SparseMethod } from "./sparse.ts";
 import { Trainer } from "./trainer.ts";
+import { testRun } from "./train_testing.ts";
 import { Tape } from "./autograd.ts";
 import { CheckpointError, loadSafetensors, saveSafetensors } from "./safetensors.ts";
 import {
@@ -27,13 +28,7 @@ async function trained(method: SparseMethod, extra: object = {}): Promise<GPT> {
     ...extra,
   });
   const model = await GPT.create(backend, config, { seed: 5 });
-  const trainer = new Trainer(model, {
-    totalSteps: 3,
-    peakLr: 1e-2,
-    warmupSteps: 1,
-    minLr: 1e-3,
-    seed: 5,
-  });
+  const trainer = new Trainer(model, testRun({ totalSteps: 3, warmupSteps: 1, seed: 5 }));
   const targets = Int32Array.from(TOKENS, (t) => (t + 1) % 32);
   for (let s = 0; s < 3; s++) await trainer.trainStep({ tokens: TOKENS, targets, batchSize: 2 });
   return model;

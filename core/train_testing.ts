@@ -11,12 +11,23 @@ import { type Tape, Variable } from "./autograd.ts";
 import type { Batch } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
 import type { ReferenceBackend } from "./reference_backend.ts";
+import type { TrainerConfig } from "./trainer.ts";
 import { finiteDifference } from "./grad_check.ts";
 import { normal } from "./init.ts";
 
 /** `n` standard-normal values (times `std`) from the project's RNG, as float64. */
 export function randn(seed: number, n: number, std = 1): Float64Array {
   return Float64Array.from(normal(seed, 7, n, std));
+}
+
+/**
+ * The trainer configuration of the tests' short runs: peak learning rate `1e-2`, minimum `1e-3`,
+ * the rest (steps, warm-up, seed, options) from `run`.
+ */
+export function testRun(
+  run: Omit<TrainerConfig, "peakLr" | "minLr"> & Partial<TrainerConfig>,
+): TrainerConfig {
+  return { peakLr: 1e-2, minLr: 1e-3, ...run };
 }
 
 /** A deterministic batch of `B` sequences of length `T` over a vocabulary of `V` tokens. */

@@ -20,6 +20,7 @@ import {
   Tape,
   Trainer,
 } from "../core/mod.ts";
+import { testRun } from "../core/train_testing.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -44,13 +45,7 @@ async function trainTiny() {
     sparseSites: ["attn.c_proj", "mlp.c_fc", "mlp.c_proj"],
   });
   const model = await GPT.create(backend, config, { seed: 11 });
-  const trainer = new Trainer(model, {
-    totalSteps: 2,
-    peakLr: 1e-2,
-    warmupSteps: 0,
-    minLr: 1e-3,
-    seed: 11,
-  });
+  const trainer = new Trainer(model, testRun({ totalSteps: 2, warmupSteps: 0, seed: 11 }));
   const tokens = Int32Array.from({ length: 24 }, (_, i) => (5 * i + 1) % 32);
   const targets = Int32Array.from(tokens, (t) => (t + 2) % 32);
   for (let s = 0; s < 2; s++) await trainer.trainStep({ tokens, targets, batchSize: 3 });

@@ -23,7 +23,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
-import { makeBatch } from "../core/train_testing.ts";
+import { makeBatch, testRun } from "../core/train_testing.ts";
 import { gpuFixture } from "../gpu/testing.ts";
 import { createGpuBackend } from "../gpu/backend.ts";
 import { createCpuBackend } from "../core/cpu/backend.ts";
@@ -68,15 +68,8 @@ function sparseOptions(method: SparseMethod): SparseOptions {
 async function setUp(be: Backend, method: SparseMethod): Promise<{ model: GPT; trainer: Trainer }> {
   const config = gptConfig("tiny", { sparse: sparseOptions(method), dropout: 0.1 });
   const model = await GPT.create(be, config, { seed: 3 });
-  const trainer = new Trainer(model, {
-    totalSteps: 6,
-    peakLr: 1e-2,
-    warmupSteps: 1,
-    minLr: 1e-3,
-    seed: 5,
-    captureGradients: true,
-    adamw: ADAMW,
-  });
+  const run = { totalSteps: 6, warmupSteps: 1, seed: 5, captureGradients: true, adamw: ADAMW };
+  const trainer = new Trainer(model, testRun(run));
   if (method === "t-sr-ste+df") trainer.restore({ step: 3, phase: "sparse" });
   if (method === "step") trainer.restore({ step: 2, phase: "dense" });
   return { model, trainer };
