@@ -18,6 +18,7 @@ import {
 } from "./safetensors.ts";
 import { assertEqualArrays } from "./grad_check.ts";
 import { makeBatch } from "./train_testing.ts";
+import { withTempDir } from "../reference/testing.ts";
 
 const RUN: TrainerConfig = { totalSteps: 8, peakLr: 1e-2, warmupSteps: 1, minLr: 1e-3, seed: 7 };
 const batchAt = (s: number) => makeBatch(2, 4, 32, s);
@@ -48,15 +49,6 @@ async function snapshot(trainer: Trainer): Promise<Float32Array[]> {
     values.push(new Float32Array([state.beta]), state.mask ?? new Float32Array());
   }
   return values;
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("checkpoint: save → load → continue equals an uninterrupted run, every method", async () => {

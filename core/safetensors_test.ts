@@ -7,7 +7,7 @@ import {
   saveSafetensors,
   writeFileAtomic,
 } from "./safetensors.ts";
-import { assert, assertThrows } from "../reference/testing.ts";
+import { assert, assertRejects, assertThrows, withTempDir } from "../reference/testing.ts";
 
 function sameTensor(a: SafetensorsTensor, b: SafetensorsTensor, name: string): void {
   assert(a.dtype === b.dtype, `${name}: dtype ${a.dtype} != ${b.dtype}`);
@@ -251,8 +251,7 @@ async function listDir(dir: string): Promise<string[]> {
 }
 
 Deno.test("saveSafetensors/loadSafetensors round-trip through a file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const path = `${dir}/model.safetensors`;
     await saveSafetensors(path, ALL_DTYPES, { step: "5" });
     const { tensors, metadata } = await loadSafetensors(path);
@@ -262,21 +261,12 @@ Deno.test("saveSafetensors/loadSafetensors round-trip through a file", async () 
     // Truncated on disk: rejected whole.
     const bytes = await Deno.readFile(path);
     await Deno.writeFile(path, bytes.subarray(0, bytes.length - 2));
-    let rejected = false;
-    try {
-      await loadSafetensors(path);
-    } catch (e) {
-      rejected = e instanceof CheckpointError;
-    }
-    assert(rejected, "a truncated file on disk was loaded");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    await assertRejects(() => loadSafetensors(path), CheckpointError); // a truncated file
+  });
 });
 
 Deno.test("writeFileAtomic replaces the file and leaves the old one when interrupted", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const path = `${dir}/ckpt.safetensors`;
     await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
     await writeFileAtomic(path, new Uint8Array([4, 5]));
@@ -327,9 +317,7 @@ Deno.test("writeFileAtomic replaces the file and leaves the old one when interru
       thrown = e;
     }
     assert(thrown instanceof Deno.errors.NotFound, `expected NotFound, got ${thrown}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The project's one testing module: assertions (`assert`, `assertThrows`, `assertRejects`, the
  * comparison helpers `assertClose` / `assertEqualArrays`, the float32 product bound
- * `assertProductClose`) and the one seeded input generator
- * (`seededRandom` and its shapes), built on the project's Philox (`./rng.ts`, SPEC §2.7).
+ * `assertProductClose`), the one seeded input generator (`seededRandom` and its shapes, built on
+ * the project's Philox, `./rng.ts`, SPEC §2.7) and a temporary-directory fixture (`withTempDir`).
  * Published only for the two comparison helpers, which `core/grad_check.ts` re-exports; the rest
  * is for tests and benchmarks.
  *
@@ -289,4 +289,19 @@ export function tieHeavyMatrix(rows: number, cols: number, seed: number): Matrix
   const data = new Float32Array(rows * cols);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 7) - 3;
   return { rows, cols, data };
+}
+
+/**
+ * Runs `fn` with a fresh temporary directory and removes the directory afterwards, also when `fn`
+ * throws.
+ *
+ * @param fn The test body, given the directory's path.
+ */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
