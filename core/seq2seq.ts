@@ -249,11 +249,7 @@ export class Seq2Seq extends SparseModel {
     const S = this.#length(source.size, B, this.config.sourceLength, "source");
     const attention = { batchSize: B, queryLen: S, keyLen: S, nHead: this.config.nHead };
     const bias = ops.attentionBias(be, attention, sourceLengths);
-    let x = ops.add(
-      tape,
-      this.#sourceEmbedding.forward(tape, source),
-      this.#sourcePosition.forward(tape, positions(be, B, S)),
-    );
+    let x = this.#embed(tape, this.#sourceEmbedding, this.#sourcePosition, source, B);
     for (const block of this.#encoder) {
       const qkv = block.cAttn.forward(tape, block.ln1.forward(tape, x));
       const y = ops.selfAttention(tape, qkv, bias, attention);
@@ -261,6 +257,12 @@ export class Seq2Seq extends SparseModel {
       x = this.#mlp(tape, block, x);
     }
     return this.#encoderNorm.forward(tape, x);
+  }
+
+  /** Token plus position embeddings of `B` sequences of `ids.size / B` ids each. */
+  #embed(tape: Tape, token: Embedding, position: Embedding, ids: Tensor, B: number): Variable {
+    const tokens = token.forward(tape, ids);
+    return ops.add(tape, tokens, position.forward(tape, positions(this.backend, B, ids.size / B)));
   }
 
   #mlp(tape: Tape, block: EncoderBlock, x: Variable): Variable {
@@ -297,11 +299,7 @@ export class Seq2Seq extends SparseModel {
     const { nHead } = this.config;
     const cross = { batchSize: B, queryLen: T, keyLen: S, nHead };
     const bias = ops.attentionBias(be, cross, sourceLengths);
-    let x = ops.add(
-      tape,
-      this.#targetEmbedding.forward(tape, input),
-      this.#targetPosition.forward(tape, positions(be, B, T)),
-    );
+    let x = this.#embed(tape, this.#targetEmbedding, this.#targetPosition, input, B);
     for (const block of this.#decoder) {
       const qkv = block.cAttn.forward(tape, block.ln1.forward(tape, x));
       const y = ops.causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead });
