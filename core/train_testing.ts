@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Tensor } from "./backend.ts";
+import type { Backend, Tensor } from "./backend.ts";
 import { type Tape, Variable } from "./autograd.ts";
 import type { Batch } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
@@ -17,6 +17,20 @@ import { normal } from "./init.ts";
 /** `n` standard-normal values (times `std`) from the project's RNG, as float64. */
 export function randn(seed: number, n: number, std = 1): Float64Array {
   return Float64Array.from(normal(seed, 7, n, std));
+}
+
+/**
+ * The same backend without its fused causal attention (SPEC 8.5): `ops.causalSelfAttention` then
+ * takes the composed path (`matmul`, `causalSoftmax`), which tests compare the fused one with.
+ */
+export function withoutFusedAttention<B extends Backend>(be: B): B {
+  return new Proxy(be, {
+    get: (target, prop) => {
+      if (prop === "causalAttention" || prop === "causalAttentionBackward") return undefined;
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value; // #private fields
+    },
+  });
 }
 
 /** A deterministic batch of `B` sequences of length `T` over a vocabulary of `V` tokens. */
