@@ -35,7 +35,9 @@ export {
   WebGpuUnavailableError,
 } from "./runtime.ts";
 export {
+  type AttentionPath,
   createGpuBackend,
+  FUSED_ATTENTION_MIN_T,
   GpuBackend,
   type GpuBackendOptions,
   type MatmulKernel,
