@@ -117,7 +117,7 @@ export function causalSoftmax(
   return res;
 }
 
-// Fused causal attention, SPEC 8.5: per query row, the visible scores in float64, their
+// Fused causal attention, SPEC §8.5: per query row, the visible scores in float64, their
 // log-sum-exp, and the output weighted by exp(s − lse); no [BH, T, T] tensor is stored.
 export function causalAttention(
   ctx: ReferenceContext,
@@ -158,7 +158,7 @@ export function causalAttention(
   return { out: outT, lse: lseT };
 }
 
-// Its backward, SPEC 8.5: P recomputed from the saved lse, D_i = dO_i·O_i,
+// Its backward, SPEC §8.5: P recomputed from the saved lse, D_i = dO_i·O_i,
 // dS = P ⊙ (dO·vᵀ − D), dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dO.
 export function causalAttentionBackward(
   ctx: ReferenceContext,

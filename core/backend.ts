@@ -235,7 +235,7 @@ export interface Backend {
   /** Softmax backward per row: `p ⊙ (dp − Σ p⊙dp)` (same shape as `p`). */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor;
   /**
-   * Optional fused causal attention (SPEC 8.5): `softmax_causal(scale·q·kᵀ)·v` per slice of
+   * Optional fused causal attention (SPEC §8.5): `softmax_causal(scale·q·kᵀ)·v` per slice of
    * `q`, `k`, `v` `[BH, T, hd]` and each row's log-sum-exp, without the `[BH, T, T]` scores.
    * Returns `undefined` where the backend prefers the composed operations (`matmul`,
    * `causalSoftmax`) for this shape; a backend that offers it offers
@@ -243,7 +243,7 @@ export interface Backend {
    */
   causalAttention?(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult | undefined;
   /**
-   * Backward pass of {@linkcode Backend.causalAttention} from its inputs and outputs (SPEC 8.5):
+   * Backward pass of {@linkcode Backend.causalAttention} from its inputs and outputs (SPEC §8.5):
    * the probabilities are recomputed from the saved log-sum-exp, with `D = rowsum(dOut ⊙ out)`.
    */
   causalAttentionBackward?(saved: AttentionSaved, dOut: Tensor): AttentionGrads;

@@ -362,7 +362,7 @@ function packedWidth(qkv: Variable, B: number, T: number, h: number, what: strin
  * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
  * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
  * `softmax_causal(q·kᵀ/√hd)·v` (the backend's fused `causalAttention` where it offers one and no
- * dropout is asked for, SPEC 8.5), and the heads are merged back to `[B·T, d]`.
+ * dropout is asked for, SPEC §8.5), and the heads are merged back to `[B·T, d]`.
  *
  * @param tape The tape.
  * @param qkv Packed projections `[B·T, 3d]`.
@@ -396,7 +396,7 @@ export function causalSelfAttention(
 }
 
 /**
- * `softmax_causal(scale·q·kᵀ)·v` through the backend's fused operation (SPEC 8.5), or `undefined`
+ * `softmax_causal(scale·q·kᵀ)·v` through the backend's fused operation (SPEC §8.5), or `undefined`
  * where the backend has none or prefers the composed operations for this shape.
  */
 function fusedCausalAttention(

@@ -137,7 +137,7 @@ Deno.test("dropout: gradient applies the same mask; p = 0 is the identity", () =
 Deno.test("causalSoftmax and causalSelfAttention: gradients", () => {
   checkOp("causalSoftmax", [{ shape: [2, 4, 4] }], (t, [s]) => ops.causalSoftmax(t, s, 0.7));
   // B = 2, T = 4, 2 heads of width 2 (d = 4): qkv is [8, 12].
-  for (const composedAttention of [false, true]) { // the fused op (SPEC 8.5) and the composed path
+  for (const composedAttention of [false, true]) { // the fused op (SPEC §8.5) and the composed path
     checkOp(
       `causalSelfAttention${composedAttention ? " (composed)" : " (fused)"}`,
       [{ shape: [8, 12] }],

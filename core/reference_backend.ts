@@ -498,7 +498,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
-   * Fused causal attention (SPEC 8.5), the oracle of the fast backends' kernels: per query row the
+   * Fused causal attention (SPEC §8.5), the oracle of the fast backends' kernels: per query row the
    * visible scores `scale·q_i·k_j` (`j ≤ i`) in float64, their log-sum-exp, and
    * `Σ_j exp(s_ij − lse_i)·v_j`; each output rounded once.
    *
@@ -510,7 +510,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
-   * Backward pass of {@linkcode ReferenceBackend.causalAttention} (SPEC 8.5), in float64 from the
+   * Backward pass of {@linkcode ReferenceBackend.causalAttention} (SPEC §8.5), in float64 from the
    * saved `out` and `lse`; each gradient rounded once.
    *
    * @throws {RangeError} If the shapes do not match the forward's.

@@ -20,7 +20,7 @@ export function randn(seed: number, n: number, std = 1): Float64Array {
 }
 
 /**
- * The same backend without its fused causal attention (SPEC 8.5): `ops.causalSelfAttention` then
+ * The same backend without its fused causal attention (SPEC §8.5): `ops.causalSelfAttention` then
  * takes the composed path (`matmul`, `causalSoftmax`), which tests compare the fused one with.
  */
 export function withoutFusedAttention<B extends Backend>(be: B): B {

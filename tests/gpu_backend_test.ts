@@ -16,7 +16,7 @@ import { Tape, Variable } from "../core/autograd.ts";
 import { causalSelfAttention } from "../core/ops.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gpuFixture } from "../gpu/testing.ts";
-import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, FUSED_ATTENTION_MIN_T, GpuBackend } from "../gpu/backend.ts";
 import { CE_THREADS } from "../gpu/kernels/cross_entropy.ts";
 import { LN_THREADS } from "../gpu/kernels/layernorm.ts";
 import { TILING_128, TILING_64 } from "../gpu/kernels/matmul.ts";
@@ -35,6 +35,13 @@ import {
   U,
 } from "../gpu/float32_rules.ts";
 import { seededFloats } from "../reference/testing.ts";
+import {
+  assertWithinBounds,
+  attentionBounds,
+  attentionData,
+  attentionReference,
+} from "../gpu/attention_testing.ts";
+import { attentionTileRows } from "../gpu/kernels/_attention.ts";
 import { f, type Input, ints, runOn } from "./_backend_pair.ts";
 
 type Tol = { atol: number; rtol: number };
@@ -279,6 +286,103 @@ Deno.test("causal self-attention: the hints ops pass on change nothing (forward,
   assertClose(hinted[0], full[0], EXACT, "attention output");
   assertClose(hinted[1], full[1], EXACT, "∇qkv");
   be.release();
+});
+
+Deno.test("fused causal attention: backend ops vs the reference (out, lse, dq, dk, dv; SPEC §10.7)", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
+  for (const [bh, t, hd] of [[1, 1, 3], [6, 45, 8], [3, 70, 32]]) {
+    const data = attentionData({ bh, T: t, hd }, 30 + t, 1, attentionTileRows(be.runtime, hd, 2));
+    const shape = [bh, t, hd];
+    const [q, k, v, dOut] = [data.q, data.k, data.v, data.dOut].map((x) => be.tensor(x, shape));
+    const fwd = be.causalAttention(q, k, v, data.scale)!;
+    const grads = be.causalAttentionBackward({ q, k, v, scale: data.scale, ...fwd }, dOut);
+    const [out, lse, dq, dk, dv] = await be.readMany([
+      fwd.out,
+      fwd.lse,
+      grads.dq,
+      grads.dk,
+      grads.dv,
+    ]);
+    be.release();
+    const ref = await attentionReference(data), bounds = attentionBounds(data);
+    const label = `${bh}×${t}×${hd}`;
+    assertWithinBounds(out, ref.out, bounds.out, hd, `${label} out`);
+    assertWithinBounds(lse, ref.lse, bounds.lse, 1, `${label} lse`);
+    assertWithinBounds(dq, ref.dq, bounds.dq, hd, `${label} dq`);
+    assertWithinBounds(dk, ref.dk, bounds.dk, hd, `${label} dk`);
+    assertWithinBounds(dv, ref.dv, bounds.dv, hd, `${label} dv`);
+  }
+  const x = be.tensor(random(24, 1), [2, 3, 4]), y = be.tensor(random(24, 2), [2, 4, 3]);
+  assertThrows(() => be.causalAttention(x, y, x, 1), RangeError, "[2, 4, 3]");
+  assertThrows(() => be.causalAttention(x, x, x, NaN), RangeError, "scale");
+  const fwd = be.causalAttention(x, x, x, 1)!;
+  assertThrows(
+    () => be.causalAttentionBackward({ q: x, k: x, v: x, scale: 1, out: fwd.out, lse: x }, x),
+    RangeError,
+    "lse must be [BH, T]",
+  );
+  be.release();
+});
+
+Deno.test("fused causal attention: the paths of each choice; composed declines", async () => {
+  const rt = (await gpu()).runtime;
+  const dims = { bh: 2, T: 9, hd: 4 };
+  const composed = new GpuBackend(rt, { attention: "composed" });
+  const q = composed.tensor(random(72, 3), [2, 9, 4]);
+  if (composed.causalAttention(q, q, q, 0.5) !== undefined) {
+    throw new Error("the composed choice must decline causalAttention");
+  }
+  const fused = new GpuBackend(rt, { attention: "fused" }).attentionPath(dims);
+  const minT = FUSED_ATTENTION_MIN_T[rt.isFallbackAdapter ? "fallback" : "gpu"];
+  const auto = new GpuBackend(rt).attentionPath(dims);
+  if (fused !== "fused" || auto !== (dims.T >= minT ? "fused" : "composed")) {
+    throw new Error(`unexpected paths: fused → ${fused}, auto → ${auto}`);
+  }
+  assertThrows(
+    () => new GpuBackend(rt, { attention: "flash" as "fused" }),
+    TypeError,
+    "attention must be",
+  );
+  composed.release();
+});
+
+Deno.test("fused causal attention through ops.causalSelfAttention: y and ∇qkv vs the reference", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
+  const [B, T, h, hd] = [2, 37, 3, 8], d = h * hd;
+  const qkvData = random(B * T * 3 * d, 51), dyData = random(B * T * d, 52);
+  const run = async (backend: Backend) => {
+    const tape = new Tape(backend);
+    const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
+    const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
+    const dy = backend.tensor(dyData, [B * T, d]);
+    tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
+    const values = await backend.readMany([y.value, qkv.grad!]);
+    backend.release();
+    return values;
+  };
+  const [g, r] = [await run(be), await run(ref)];
+  // The heads' layout [B·h, T, hd] of qkv's part `part` (q, k, v) or of y / ∇y.
+  const heads = (x: Float32Array, width: number, part: number) =>
+    Float32Array.from({ length: B * h * T * hd }, (_, i) => {
+      const c = i % hd, t = Math.floor(i / hd) % T, s = Math.floor(i / (hd * T));
+      return x[(Math.floor(s / h) * T + t) * width + part * d + (s % h) * hd + c];
+    });
+  const bounds = attentionBounds({
+    bh: B * h,
+    T,
+    hd,
+    scale: 1 / Math.sqrt(hd),
+    q: heads(qkvData, 3 * d, 0),
+    k: heads(qkvData, 3 * d, 1),
+    v: heads(qkvData, 3 * d, 2),
+    dOut: heads(dyData, d, 0),
+    keyTileRows: attentionTileRows(be.runtime, hd, 2),
+  });
+  assertWithinBounds(heads(g[0], d, 0), heads(r[0], d, 0), bounds.out, hd, "y");
+  for (const [part, name] of [[0, "dq"], [1, "dk"], [2, "dv"]] as const) {
+    const gp = heads(g[1], 3 * d, part), rp = heads(r[1], 3 * d, part);
+    assertWithinBounds(gp, rp, bounds[name], hd, `∇qkv ${name}`);
+  }
 });
 
 Deno.test("matmul: K = 0 gives zeros; shape errors are RangeErrors", async () => {
