@@ -1,13 +1,14 @@
 /**
  * Test support for the fused causal attention kernels (`gpu/kernels/attention_*_test.ts`,
- * `tests/gpu_backend_test.ts`): seeded inputs, the reference backend's results on them, the
- * per-element error bounds against that float64 oracle computed from the data (derivation:
- * SPEC §10.7), and the comparison that applies them.
+ * `tests/gpu_backend_test.ts`): the shared cases and their seeded inputs, the reference backend's
+ * results on them, the per-element error bounds against that float64 oracle computed from the
+ * data (derivation: SPEC §10.7), and the comparison that applies them.
  *
  * @module
  */
 
 import { assertClose, seededFloats } from "../reference/testing.ts";
+import type { Backend } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { DIV, gamma, logError, U } from "./float32_rules.ts";
 
@@ -207,16 +208,24 @@ export function attentionData(
 }
 
 /**
- * The reference backend's forward and backward results on `data`.
+ * Runs the fused operation forward and backward on `be` (the reference backend, the oracle, by
+ * default) and reads every output.
  *
  * @param data The inputs.
+ * @param be A backend offering `causalAttention` for the shape.
  * @returns Its outputs and gradients.
+ * @throws {TypeError} If the backend declines the fused operation.
  */
-export async function attentionReference(data: AttentionData): Promise<AttentionReference> {
-  const be = new ReferenceBackend();
+export async function attentionOnBackend(
+  data: AttentionData,
+  be: Backend = new ReferenceBackend(),
+): Promise<AttentionReference> {
   const shape = [data.bh, data.T, data.hd];
   const [q, k, v, dOut] = [data.q, data.k, data.v, data.dOut].map((x) => be.tensor(x, shape));
-  const fwd = be.causalAttention(q, k, v, data.scale);
+  const fwd = be.causalAttention?.(q, k, v, data.scale);
+  if (fwd === undefined || be.causalAttentionBackward === undefined) {
+    throw new TypeError(`Cannot run fused attention: the ${be.name} backend declines it`);
+  }
   const grads = be.causalAttentionBackward({ q, k, v, scale: data.scale, ...fwd }, dOut);
   const [out, lse, dq, dk, dv] = await be.readMany([
     fwd.out,
@@ -225,5 +234,53 @@ export async function attentionReference(data: AttentionData): Promise<Attention
     grads.dk,
     grads.dv,
   ]);
+  be.release();
   return { out, lse, dq, dk, dv };
 }
+
+/**
+ * Compares every output `actual` holds with the oracle's on `data` within {@linkcode attentionBounds}.
+ *
+ * @param actual Some or all of the outputs.
+ * @param data The inputs they came from.
+ * @param label Names the case.
+ * @throws {Error} On a value outside its bound.
+ */
+export async function assertAttentionParity(
+  actual: Partial<AttentionReference>,
+  data: AttentionData,
+  label: string,
+): Promise<void> {
+  const ref = await attentionOnBackend(data), bounds = attentionBounds(data);
+  for (const name of ["out", "lse", "dq", "dk", "dv"] as const) {
+    const values = actual[name];
+    if (values === undefined) continue;
+    const width = name === "lse" ? 1 : data.hd;
+    assertWithinBounds(values, ref[name], bounds[name], width, `${label} ${name}`);
+  }
+}
+
+/** One parity case: the shape, the inputs' seed and the queries' factor. */
+export interface AttentionCase {
+  /** Slices. */
+  bh: number;
+  /** Sequence length. */
+  T: number;
+  /** Head dimension. */
+  hd: number;
+  /** Seed of the inputs. */
+  seed: number;
+  /** Factor on the queries. */
+  qScale: number;
+}
+
+/**
+ * The shapes every fused-attention parity test runs: one row, odd head widths, `T` not a multiple
+ * of any tile, several slices and row tiles, the presets' head widths (tiny 8, mini 32, GPT-2 64),
+ * and a sharp softmax (queries ×16, scores up to ±16) that rescales across key tiles.
+ */
+// Tuples [bh, T, hd, qScale]; seeds 1, 2, … in order.
+export const ATTENTION_CASES: readonly AttentionCase[] = (
+  [[1, 1, 4, 1], [3, 5, 5, 1], [2, 37, 7, 1], [4, 70, 8, 1], [2, 33, 16, 1], [3, 129, 32, 1]]
+    .concat([[2, 100, 64, 1], [2, 90, 16, 16]])
+).map(([bh, T, hd, qScale], i) => ({ bh, T, hd, qScale, seed: i + 1 }));

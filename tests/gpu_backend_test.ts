@@ -36,10 +36,11 @@ import {
 } from "../gpu/float32_rules.ts";
 import { seededFloats } from "../reference/testing.ts";
 import {
+  assertAttentionParity,
   assertWithinBounds,
   attentionBounds,
   attentionData,
-  attentionReference,
+  attentionOnBackend,
 } from "../gpu/attention_testing.ts";
 import { attentionTileRows } from "../gpu/kernels/_attention.ts";
 import { f, type Input, ints, runOn } from "./_backend_pair.ts";
@@ -259,8 +260,29 @@ Deno.test("matmul: triangular hints on the wide kernel leave every promised entr
   be.release();
 });
 
+/**
+ * `ops.causalSelfAttention` on `qkv [B·T, 3d]` with `h` heads, back-propagating `dy`: `[y, ∇qkv]`
+ * (temporaries released).
+ */
+async function attentionThroughOps(
+  backend: Backend,
+  qkvData: Float32Array,
+  dyData: Float32Array,
+  shape: { B: number; T: number; h: number; d: number },
+): Promise<Float32Array[]> {
+  const { B, T, h, d } = shape;
+  const tape = new Tape(backend);
+  const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
+  const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
+  const dy = backend.tensor(dyData, [B * T, d]);
+  tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
+  const values = await backend.readMany([y.value, qkv.grad!]);
+  backend.release();
+  return values;
+}
+
 Deno.test("causal self-attention: the hints ops pass on change nothing (forward, ∇qkv), wide kernel", async () => {
-  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide" });
+  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide", attention: "composed" });
   // The same backend with every triangular hint removed.
   const plain = new Proxy(be, {
     get: (target, prop) => {
@@ -272,17 +294,12 @@ Deno.test("causal self-attention: the hints ops pass on change nothing (forward,
       return typeof v === "function" ? v.bind(target) : v; // #private fields need the target
     },
   });
-  const [B, T, h, d] = [2, 70, 2, 16];
-  const qkvData = random(B * T * 3 * d, 9), dyData = random(B * T * d, 10);
-  const run = async (backend: Backend) => {
-    const tape = new Tape(backend);
-    const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
-    const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
-    const dy = backend.tensor(dyData, [B * T, d]);
-    tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
-    return await backend.readMany([y.value, qkv.grad!]);
-  };
-  const [hinted, full] = [await run(be), await run(plain)];
+  const shape = { B: 2, T: 70, h: 2, d: 16 };
+  const qkvData = random(2 * 70 * 3 * 16, 9), dyData = random(2 * 70 * 16, 10);
+  const [hinted, full] = [
+    await attentionThroughOps(be, qkvData, dyData, shape),
+    await attentionThroughOps(plain, qkvData, dyData, shape),
+  ];
   assertClose(hinted[0], full[0], EXACT, "attention output");
   assertClose(hinted[1], full[1], EXACT, "∇qkv");
   be.release();
@@ -292,25 +309,7 @@ Deno.test("fused causal attention: backend ops vs the reference (out, lse, dq, d
   const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
   for (const [bh, t, hd] of [[1, 1, 3], [6, 45, 8], [3, 70, 32]]) {
     const data = attentionData({ bh, T: t, hd }, 30 + t, 1, attentionTileRows(be.runtime, hd, 2));
-    const shape = [bh, t, hd];
-    const [q, k, v, dOut] = [data.q, data.k, data.v, data.dOut].map((x) => be.tensor(x, shape));
-    const fwd = be.causalAttention(q, k, v, data.scale)!;
-    const grads = be.causalAttentionBackward({ q, k, v, scale: data.scale, ...fwd }, dOut);
-    const [out, lse, dq, dk, dv] = await be.readMany([
-      fwd.out,
-      fwd.lse,
-      grads.dq,
-      grads.dk,
-      grads.dv,
-    ]);
-    be.release();
-    const ref = await attentionReference(data), bounds = attentionBounds(data);
-    const label = `${bh}×${t}×${hd}`;
-    assertWithinBounds(out, ref.out, bounds.out, hd, `${label} out`);
-    assertWithinBounds(lse, ref.lse, bounds.lse, 1, `${label} lse`);
-    assertWithinBounds(dq, ref.dq, bounds.dq, hd, `${label} dq`);
-    assertWithinBounds(dk, ref.dk, bounds.dk, hd, `${label} dk`);
-    assertWithinBounds(dv, ref.dv, bounds.dv, hd, `${label} dv`);
+    await assertAttentionParity(await attentionOnBackend(data, be), data, `${bh}×${t}×${hd}`);
   }
   const x = be.tensor(random(24, 1), [2, 3, 4]), y = be.tensor(random(24, 2), [2, 4, 3]);
   assertThrows(() => be.causalAttention(x, y, x, 1), RangeError, "[2, 4, 3]");
@@ -350,17 +349,10 @@ Deno.test("fused causal attention through ops.causalSelfAttention: y and ∇qkv 
   const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
   const [B, T, h, hd] = [2, 37, 3, 8], d = h * hd;
   const qkvData = random(B * T * 3 * d, 51), dyData = random(B * T * d, 52);
-  const run = async (backend: Backend) => {
-    const tape = new Tape(backend);
-    const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
-    const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
-    const dy = backend.tensor(dyData, [B * T, d]);
-    tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
-    const values = await backend.readMany([y.value, qkv.grad!]);
-    backend.release();
-    return values;
-  };
-  const [g, r] = [await run(be), await run(ref)];
+  const [g, r] = [
+    await attentionThroughOps(be, qkvData, dyData, { B, T, h, d }),
+    await attentionThroughOps(ref, qkvData, dyData, { B, T, h, d }),
+  ];
   // The heads' layout [B·h, T, hd] of qkv's part `part` (q, k, v) or of y / ∇y.
   const heads = (x: Float32Array, width: number, part: number) =>
     Float32Array.from({ length: B * h * T * hd }, (_, i) => {

@@ -6,10 +6,11 @@
  * @module
  */
 
-import type { GpuRuntime } from "../runtime.ts";
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { packParams } from "./_params.ts";
-import { assertSizes } from "./_sparse.ts";
+import { assertSizes, cachedSpec } from "./_sparse.ts";
+import { wgslBindings } from "./_wgsl.ts";
 
 /** Threads per workgroup of every attention kernel: one query (or key) row each. */
 export const ATTENTION_ROWS = 64;
@@ -68,35 +69,109 @@ export function assertAttentionDims(dims: AttentionDims, scale: number, action: 
   }
 }
 
-/** WGSL `struct Params` fields of every attention kernel (see {@linkcode attentionParams}). */
-export const ATTENTION_PARAMS = "bh: u32, T: u32, scale: f32";
-
-/** The uniform block `{ bh, T, scale }`. */
-export function attentionParams(dims: AttentionDims, scale: number): Uint32Array {
-  return packParams([dims.bh, dims.T], [scale]);
-}
-
 /** The grid: one workgroup per slice and tile of {@linkcode ATTENTION_ROWS} rows. */
-export function attentionGrid(dims: AttentionDims): [number, number] {
+function attentionGrid(dims: AttentionDims): [number, number] {
   return grid1d(dims.bh * Math.ceil(dims.T / ATTENTION_ROWS));
 }
 
 /**
- * WGSL opening a kernel's `main` after its declarations: the workgroup's slice `b`, row tile
- * `tile`, the slice's first float `base`, this thread's row `row` and whether it exists (`live`).
- * Threads past `T` stay to take part in the barriers.
+ * Records one attention kernel over `dims` (grid: one workgroup per slice and row tile; uniform
+ * `{ bh, T, scale }`); nothing for an empty shape.
  */
-export const ATTENTION_MAIN_WGSL = `@compute @workgroup_size(${ATTENTION_ROWS})
+export function dispatchAttention(
+  rt: GpuRuntime,
+  spec: KernelSpec,
+  buffers: readonly GPUBuffer[],
+  dims: AttentionDims,
+  scale: number,
+): void {
+  if (dims.bh * dims.T === 0) return;
+  rt.dispatch(spec, buffers, attentionGrid(dims), packParams([dims.bh, dims.T], [scale]));
+}
+
+/**
+ * WGSL opening a kernel's `main`: the workgroup's slice `b`, row tile `tile`, the slice's first
+ * float `base`, this thread's row `row` and whether it exists (`live`). Threads past `T` stay to
+ * take part in the barriers.
+ */
+const ATTENTION_MAIN_WGSL = `@compute @workgroup_size(${ATTENTION_ROWS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let tiles = (p.T + ${ATTENTION_ROWS}u - 1u) / ${ATTENTION_ROWS}u;
+  let tiles = (p.T + ROWS - 1u) / ROWS;
   let wg = wid.x + wid.y * nwg.x;
   if (wg >= p.bh * tiles) { return; }
   let b = wg / tiles;
   let tile = wg % tiles;
   let base = b * p.T * HD;
-  let row = tile * ${ATTENTION_ROWS}u + lid;
+  let row = tile * ROWS + lid;
   let live = row < p.T;`;
+
+/** The WGSL parts of an attention kernel that {@linkcode attentionSpec} assembles. */
+export interface AttentionKernelParts {
+  /** Storage buffers read, in binding order (each also gets a row reader `read_<name>`). */
+  reads: readonly string[];
+  /** Storage buffers written, bound after the reads. */
+  writes: readonly string[];
+  /** Workgroup-memory declarations. */
+  shared: string;
+  /** The body of `main` after its opening (`b`, `tile`, `base`, `row`, `live`), closing brace included. */
+  body: string;
+}
+
+/**
+ * An attention kernel: the bindings (`array<f32>` reads, then writes, then the uniform
+ * `{ bh, T, scale }`), a row reader per read buffer, the constants `HD`, `HD4`, `ROWS`, `TILE`, the
+ * workgroup memory and `main` (`ROWS` threads, one row each), cached by name, head dimension and
+ * tile rows.
+ *
+ * @param name Cache key prefix, e.g. `"attention-forward"`.
+ * @param shape `{ hd, tileRows }`: the head dimension and the rows of the workgroup-memory tiles.
+ * @param parts The kernel's own WGSL.
+ * @returns The kernel, key `<name>-hd<hd>-tile<tileRows>`.
+ */
+export function attentionSpec(
+  name: string,
+  shape: { hd: number; tileRows: number },
+  parts: AttentionKernelParts,
+): KernelSpec {
+  const { hd, tileRows } = shape;
+  return cachedSpec(`${name}-hd${hd}-tile${tileRows}`, () => {
+    const bindings = wgslBindings("bh: u32, T: u32, scale: f32", [
+      ...parts.reads.map((b) => `read ${b}: array<f32>`),
+      ...parts.writes.map((b) => `read_write ${b}: array<f32>`),
+    ]);
+    return `${bindings}
+${attentionRowsWgsl(hd, parts.reads)}
+const ROWS: u32 = ${ATTENTION_ROWS}u;
+const TILE: u32 = ${tileRows}u;
+${parts.shared}
+
+${ATTENTION_MAIN_WGSL}
+${parts.body}`;
+  });
+}
+
+/** WGSL: the key and value tiles (`TILE` rows) of the kernels that walk keys per query row. */
+export function keyValueTilesWgsl(hd: number, tileRows: number): string {
+  const entries = tileRows * Math.ceil(hd / 4);
+  return `var<workgroup> kTile: array<vec4<f32>, ${entries}>;
+var<workgroup> vTile: array<vec4<f32>, ${entries}>;`;
+}
+
+/**
+ * WGSL opening the loop over the key tiles `kt` up to the workgroup's last query row (uniform
+ * across the workgroup): stages the tile's keys and values in `kTile`, `vTile` between barriers.
+ * The caller's WGSL closes the loop.
+ */
+export const KEY_TILE_LOOP_WGSL = `  let keyTiles = (min(p.T, (tile + 1u) * ROWS) - 1u) / TILE + 1u;
+  for (var kt = 0u; kt < keyTiles; kt++) {
+    workgroupBarrier();
+    for (var e = lid; e < TILE * HD4; e += ROWS) {
+      let j = min(kt * TILE + e / HD4, p.T - 1u); // rows past T are never visible
+      kTile[e] = read_k(base + j * HD, e % HD4);
+      vTile[e] = read_v(base + j * HD, e % HD4);
+    }
+    workgroupBarrier();`;
 
 /**
  * WGSL constants `HD`, `HD4` and, per buffer, a function `read_<name>(offset, c4)` returning
@@ -106,7 +181,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * @param buffers The storage buffers read by rows.
  * @returns The WGSL.
  */
-export function attentionRowsWgsl(hd: number, buffers: readonly string[]): string {
+function attentionRowsWgsl(hd: number, buffers: readonly string[]): string {
   const hd4 = Math.ceil(hd / 4);
   const lane = (name: string, l: number) =>
     hd % 4 === 0 || l === 0

@@ -1,11 +1,11 @@
 /**
  * Fused causal attention, backward (SPEC §8.5): two kernels, no `[T, T]` tensor and no atomics.
  *
- * - **dQ** (one thread per query row, key and value tiles of `BC` rows in workgroup memory): first
+ * - **dQ** (one thread per query row, key and value tiles of `TILE` rows in workgroup memory): first
  *   `D_i = dO_i·O_i`, written out for the second kernel, then over the visible keys
  *   `p = exp(scale·q_i·k_j − lse_i)`, `dS = p·(dO_i·v_j − D_i)`, `dq_i = scale·Σ_j dS·k_j`.
  * - **dK, dV** (one thread per key row, holding `k_j`, `v_j` and both accumulators in registers;
- *   query, `dO`, `lse` and `D` tiles of `BQ` rows in workgroup memory): over the queries `i ≥ j`,
+ *   query, `dO`, `lse` and `D` tiles of `TILE` rows in workgroup memory): over the queries `i ≥ j`,
  *   the same `p` and `dS`, `dv_j = Σ_i p·dO_i`, `dk_j = scale·Σ_i dS·q_i`.
  *
  * Every output is one thread's ordered sum, so results are deterministic. FLOPs (multiply-add = 2):
@@ -16,20 +16,7 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { cachedSpec } from "./_sparse.ts";
-import { wgslBindings } from "./_wgsl.ts";
-import {
-  assertAttentionDims,
-  ATTENTION_MAIN_WGSL,
-  ATTENTION_PARAMS,
-  ATTENTION_ROWS,
-  type AttentionDims,
-  attentionGrid,
-  attentionParams,
-  attentionRowsWgsl,
-  attentionTileRows,
-  attentionWriteWgsl,
-} from "./_attention.ts";
+import * as attention from "./_attention.ts";
 
 /** WGSL: the dot product of two `HD4`-long `vec4` sequences `a(c4)` and `b(c4)`, as `name`. */
 function dotWgsl(name: string, a: (c4: string) => string, b: (c4: string) => string): string {
@@ -41,36 +28,18 @@ function dotWgsl(name: string, a: (c4: string) => string, b: (c4: string) => str
 /**
  * The dQ kernel (and `D`) for head dimension `hd` with key tiles of `bc` rows. Bindings: `q`, `k`,
  * `v`, `fwd` (the forward's output), `dout` (`[BH, T, hd]`), `lse` (`[BH, T]`), `dq` (`[BH, T, hd]`), `dsum` (`[BH, T]`,
- * the `D` it writes), uniform `{ bh, T, scale }`. Grid: `attentionGrid`.
+ * the `D` it writes), uniform `{ bh, T, scale }`.
  *
  * @param hd The head dimension.
  * @param bc Key rows per tile.
- * @returns The kernel, key `attention-backward-dq-hd<hd>-bc<bc>`.
+ * @returns The kernel, key `attention-backward-dq-hd<hd>-tile<bc>`.
  */
 export function attentionBackwardDqSpec(hd: number, bc: number): KernelSpec {
-  const tile = bc * Math.ceil(hd / 4);
-  return cachedSpec(
-    `attention-backward-dq-hd${hd}-bc${bc}`,
-    () =>
-      `${
-        wgslBindings(ATTENTION_PARAMS, [
-          "read q: array<f32>",
-          "read k: array<f32>",
-          "read v: array<f32>",
-          "read fwd: array<f32>",
-          "read dout: array<f32>",
-          "read lse: array<f32>",
-          "read_write dq: array<f32>",
-          "read_write dsum: array<f32>",
-        ])
-      }
-${attentionRowsWgsl(hd, ["q", "k", "v", "fwd", "dout"])}
-const BC: u32 = ${bc}u;
-var<workgroup> kTile: array<vec4<f32>, ${tile}>;
-var<workgroup> vTile: array<vec4<f32>, ${tile}>;
-
-${ATTENTION_MAIN_WGSL}
-  let r = base + row * HD;
+  return attention.attentionSpec("attention-backward-dq", { hd, tileRows: bc }, {
+    reads: ["q", "k", "v", "fwd", "dout", "lse"],
+    writes: ["dq", "dsum"],
+    shared: attention.keyValueTilesWgsl(hd, bc),
+    body: `  let r = base + row * HD;
   var qr: array<vec4<f32>, HD4>;
   var dor: array<vec4<f32>, HD4>;
   var acc: array<vec4<f32>, HD4>;
@@ -88,17 +57,9 @@ ${ATTENTION_MAIN_WGSL}
     rowLse = lse[b * p.T + row];
     dsum[b * p.T + row] = rowD;
   }
-  let keyTiles = (min(p.T, (tile + 1u) * ${ATTENTION_ROWS}u) - 1u) / BC + 1u;
-  for (var kt = 0u; kt < keyTiles; kt++) {
-    workgroupBarrier();
-    for (var e = lid; e < BC * HD4; e += ${ATTENTION_ROWS}u) {
-      let j = min(kt * BC + e / HD4, p.T - 1u); // rows past T are never visible
-      kTile[e] = read_k(base + j * HD, e % HD4);
-      vTile[e] = read_v(base + j * HD, e % HD4);
-    }
-    workgroupBarrier();
-    for (var jj = 0u; jj < BC; jj++) {
-      if (!live || kt * BC + jj > row) { continue; }
+${attention.KEY_TILE_LOOP_WGSL}
+    for (var jj = 0u; jj < TILE; jj++) {
+      if (!live || kt * TILE + jj > row) { continue; }
       let t = jj * HD4;
       ${dotWgsl("s", (c) => `qr[${c}]`, (c) => `kTile[t + ${c}]`)}
       ${dotWgsl("dp", (c) => `dor[${c}]`, (c) => `vTile[t + ${c}]`)}
@@ -109,49 +70,33 @@ ${ATTENTION_MAIN_WGSL}
   if (live) {
     for (var c4 = 0u; c4 < HD4; c4++) {
       let g = acc[c4] * p.scale;
-      ${attentionWriteWgsl("dq", "r", "g")}
+      ${attention.attentionWriteWgsl("dq", "r", "g")}
     }
   }
 }
 `,
-  );
+  });
 }
 
 /**
  * The dK/dV kernel for head dimension `hd` with query tiles of `bq` rows. Bindings: `q`, `k`, `v`,
  * `dout` (`[BH, T, hd]`), `lse`, `dsum` (`[BH, T]`), `dk`, `dv` (`[BH, T, hd]`), uniform
- * `{ bh, T, scale }`. Grid: `attentionGrid` (over key rows).
+ * `{ bh, T, scale }`. One thread per key row.
  *
  * @param hd The head dimension.
  * @param bq Query rows per tile.
- * @returns The kernel, key `attention-backward-dkv-hd<hd>-bq<bq>`.
+ * @returns The kernel, key `attention-backward-dkv-hd<hd>-tile<bq>`.
  */
 export function attentionBackwardDkvSpec(hd: number, bq: number): KernelSpec {
   const tile = bq * Math.ceil(hd / 4);
-  return cachedSpec(
-    `attention-backward-dkv-hd${hd}-bq${bq}`,
-    () =>
-      `${
-        wgslBindings(ATTENTION_PARAMS, [
-          "read q: array<f32>",
-          "read k: array<f32>",
-          "read v: array<f32>",
-          "read dout: array<f32>",
-          "read lse: array<f32>",
-          "read dsum: array<f32>",
-          "read_write dk: array<f32>",
-          "read_write dv: array<f32>",
-        ])
-      }
-${attentionRowsWgsl(hd, ["q", "k", "v", "dout"])}
-const BQ: u32 = ${bq}u;
-var<workgroup> qTile: array<vec4<f32>, ${tile}>;
+  return attention.attentionSpec("attention-backward-dkv", { hd, tileRows: bq }, {
+    reads: ["q", "k", "v", "dout", "lse", "dsum"],
+    writes: ["dk", "dv"],
+    shared: `var<workgroup> qTile: array<vec4<f32>, ${tile}>;
 var<workgroup> doTile: array<vec4<f32>, ${tile}>;
 var<workgroup> lseTile: array<f32, ${bq}>;
-var<workgroup> dTile: array<f32, ${bq}>;
-
-${ATTENTION_MAIN_WGSL}
-  let r = base + row * HD;
+var<workgroup> dTile: array<f32, ${bq}>;`,
+    body: `  let r = base + row * HD;
   var kr: array<vec4<f32>, HD4>;
   var vr: array<vec4<f32>, HD4>;
   var dkAcc: array<vec4<f32>, HD4>;
@@ -163,23 +108,23 @@ ${ATTENTION_MAIN_WGSL}
     dvAcc[c4] = vec4<f32>(0.0);
   }
   // Query tiles from the one holding the workgroup's first key row to the end (uniform).
-  let firstTile = tile * ${ATTENTION_ROWS}u / BQ;
-  let queryTiles = (p.T + BQ - 1u) / BQ;
+  let firstTile = tile * ROWS / TILE;
+  let queryTiles = (p.T + TILE - 1u) / TILE;
   for (var qt = firstTile; qt < queryTiles; qt++) {
     workgroupBarrier();
-    for (var e = lid; e < BQ * HD4; e += ${ATTENTION_ROWS}u) {
-      let i = min(qt * BQ + e / HD4, p.T - 1u); // rows past T are never used
+    for (var e = lid; e < TILE * HD4; e += ROWS) {
+      let i = min(qt * TILE + e / HD4, p.T - 1u); // rows past T are never used
       qTile[e] = read_q(base + i * HD, e % HD4);
       doTile[e] = read_dout(base + i * HD, e % HD4);
     }
-    for (var e = lid; e < BQ; e += ${ATTENTION_ROWS}u) {
-      let i = min(qt * BQ + e, p.T - 1u);
+    for (var e = lid; e < TILE; e += ROWS) {
+      let i = min(qt * TILE + e, p.T - 1u);
       lseTile[e] = lse[b * p.T + i];
       dTile[e] = dsum[b * p.T + i];
     }
     workgroupBarrier();
-    for (var ii = 0u; ii < BQ; ii++) {
-      let i = qt * BQ + ii;
+    for (var ii = 0u; ii < TILE; ii++) {
+      let i = qt * TILE + ii;
       if (!live || i < row || i >= p.T) { continue; }
       let t = ii * HD4;
       ${dotWgsl("s", (c) => `qTile[t + ${c}]`, (c) => `kr[${c}]`)}
@@ -196,13 +141,13 @@ ${ATTENTION_MAIN_WGSL}
     for (var c4 = 0u; c4 < HD4; c4++) {
       let g = dkAcc[c4] * p.scale;
       let h = dvAcc[c4];
-      ${attentionWriteWgsl("dk", "r", "g")}
-      ${attentionWriteWgsl("dv", "r", "h")}
+      ${attention.attentionWriteWgsl("dk", "r", "g")}
+      ${attention.attentionWriteWgsl("dv", "r", "h")}
     }
   }
 }
 `,
-  );
+  });
 }
 
 /** The forward's tensors the backward pass reads. */
@@ -244,22 +189,19 @@ export function encodeAttentionBackward(
   rt: GpuRuntime,
   saved: AttentionBackwardInputs,
   dOut: GPUBuffer,
-  dims: AttentionDims,
+  dims: attention.AttentionDims,
   scale: number,
 ): AttentionBackwardBuffers {
-  assertAttentionDims(dims, scale, "encode the fused attention backward pass");
+  attention.assertAttentionDims(dims, scale, "encode the fused attention backward pass");
   const { bh, T, hd } = dims;
   const bytes = 4 * bh * T * hd;
   const dq = rt.alloc(bytes), dk = rt.alloc(bytes), dv = rt.alloc(bytes);
-  if (bh * T > 0) {
-    const { q, k, v, out, lse } = saved;
-    const dsum = rt.alloc(4 * bh * T);
-    const grid = attentionGrid(dims), params = attentionParams(dims, scale);
-    const dqSpec = attentionBackwardDqSpec(hd, attentionTileRows(rt, hd, 2));
-    rt.dispatch(dqSpec, [q, k, v, out, dOut, lse, dq, dsum], grid, params);
-    const dkvSpec = attentionBackwardDkvSpec(hd, attentionTileRows(rt, hd, 2, 2));
-    rt.dispatch(dkvSpec, [q, k, v, dOut, lse, dsum, dk, dv], grid, params);
-    rt.free(dsum);
-  }
+  const { q, k, v, out, lse } = saved;
+  const dsum = rt.alloc(4 * bh * T);
+  const dqSpec = attentionBackwardDqSpec(hd, attention.attentionTileRows(rt, hd, 2));
+  attention.dispatchAttention(rt, dqSpec, [q, k, v, out, dOut, lse, dq, dsum], dims, scale);
+  const dkvSpec = attentionBackwardDkvSpec(hd, attention.attentionTileRows(rt, hd, 2, 2));
+  attention.dispatchAttention(rt, dkvSpec, [q, k, v, dOut, lse, dsum, dk, dv], dims, scale);
+  rt.free(dsum);
   return { dq, dk, dv };
 }

@@ -1,7 +1,7 @@
 /**
  * Fused causal attention, forward (FlashAttention-2 style, SPEC §8.5): a workgroup takes 64 query
  * rows of one `[T, hd]` slice, one thread per row holding its query and output accumulator in
- * registers; it walks the key tiles up to the diagonal, staging `BC` key and value rows in
+ * registers; it walks the key tiles up to the diagonal, staging `TILE` key and value rows in
  * workgroup memory, and keeps the online softmax's running maximum `m` and sum `l` per row. It
  * writes `out = acc / l` and `lse = m + log l`; the `[T, T]` scores never reach memory.
  *
@@ -12,19 +12,15 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { cachedSpec } from "./_sparse.ts";
-import { wgslBindings } from "./_wgsl.ts";
 import {
   assertAttentionDims,
-  ATTENTION_MAIN_WGSL,
-  ATTENTION_PARAMS,
-  ATTENTION_ROWS,
   type AttentionDims,
-  attentionGrid,
-  attentionParams,
-  attentionRowsWgsl,
+  attentionSpec,
   attentionTileRows,
   attentionWriteWgsl,
+  dispatchAttention,
+  KEY_TILE_LOOP_WGSL,
+  keyValueTilesWgsl,
 } from "./_attention.ts";
 
 /** The most negative finite float32: the running maximum before any visible key. */
@@ -33,30 +29,17 @@ const LOWEST = "-3.4028234663852886e38";
 /**
  * The forward kernel for head dimension `hd` with key tiles of `bc` rows. Bindings: `q`, `k`,
  * `v` (`[BH, T, hd]`), `out` (`[BH, T, hd]`), `lse` (`[BH, T]`), uniform `{ bh, T, scale }`.
- * Grid: `attentionGrid`.
  *
  * @param hd The head dimension.
  * @param bc Key rows per tile.
- * @returns The kernel, key `attention-forward-hd<hd>-bc<bc>`.
+ * @returns The kernel, key `attention-forward-hd<hd>-tile<bc>`.
  */
 export function attentionForwardSpec(hd: number, bc: number): KernelSpec {
-  return cachedSpec(`attention-forward-hd${hd}-bc${bc}`, () =>
-    `${
-      wgslBindings(ATTENTION_PARAMS, [
-        "read q: array<f32>",
-        "read k: array<f32>",
-        "read v: array<f32>",
-        "read_write out: array<f32>",
-        "read_write lse: array<f32>",
-      ])
-    }
-${attentionRowsWgsl(hd, ["q", "k", "v"])}
-const BC: u32 = ${bc}u;
-var<workgroup> kTile: array<vec4<f32>, ${bc * Math.ceil(hd / 4)}>;
-var<workgroup> vTile: array<vec4<f32>, ${bc * Math.ceil(hd / 4)}>;
-
-${ATTENTION_MAIN_WGSL}
-  var qr: array<vec4<f32>, HD4>;
+  return attentionSpec("attention-forward", { hd, tileRows: bc }, {
+    reads: ["q", "k", "v"],
+    writes: ["out", "lse"],
+    shared: keyValueTilesWgsl(hd, bc),
+    body: `  var qr: array<vec4<f32>, HD4>;
   var acc: array<vec4<f32>, HD4>;
   for (var c4 = 0u; c4 < HD4; c4++) {
     qr[c4] = select(vec4<f32>(0.0), read_q(base + row * HD, c4), live);
@@ -64,21 +47,12 @@ ${ATTENTION_MAIN_WGSL}
   }
   var m = ${LOWEST};
   var l = 0.0;
-  var s: array<f32, BC>;
-  // Key tiles up to the workgroup's last row (uniform across the workgroup).
-  let keyTiles = (min(p.T, (tile + 1u) * ${ATTENTION_ROWS}u) - 1u) / BC + 1u;
-  for (var kt = 0u; kt < keyTiles; kt++) {
-    workgroupBarrier();
-    for (var e = lid; e < BC * HD4; e += ${ATTENTION_ROWS}u) {
-      let j = min(kt * BC + e / HD4, p.T - 1u); // rows past T are never visible
-      kTile[e] = read_k(base + j * HD, e % HD4);
-      vTile[e] = read_v(base + j * HD, e % HD4);
-    }
-    workgroupBarrier();
+  var s: array<f32, TILE>;
+${KEY_TILE_LOOP_WGSL}
     var tileMax = m;
-    for (var jj = 0u; jj < BC; jj++) {
+    for (var jj = 0u; jj < TILE; jj++) {
       var score = ${LOWEST};
-      if (live && kt * BC + jj <= row) {
+      if (live && kt * TILE + jj <= row) {
         var d = vec4<f32>(0.0);
         for (var c4 = 0u; c4 < HD4; c4++) { d = fma(qr[c4], kTile[jj * HD4 + c4], d); }
         score = p.scale * ((d.x + d.y) + (d.z + d.w));
@@ -91,8 +65,8 @@ ${ATTENTION_MAIN_WGSL}
     m = tileMax;
     l *= alpha;
     for (var c4 = 0u; c4 < HD4; c4++) { acc[c4] *= alpha; }
-    for (var jj = 0u; jj < BC; jj++) {
-      if (live && kt * BC + jj <= row) {
+    for (var jj = 0u; jj < TILE; jj++) {
+      if (live && kt * TILE + jj <= row) {
         let pr = exp(s[jj] - m);
         l += pr;
         for (var c4 = 0u; c4 < HD4; c4++) { acc[c4] = fma(vec4<f32>(pr), vTile[jj * HD4 + c4], acc[c4]); }
@@ -108,7 +82,8 @@ ${ATTENTION_MAIN_WGSL}
     lse[b * p.T + row] = m + log(l);
   }
 }
-`);
+`,
+  });
 }
 
 /** Buffers of {@linkcode encodeAttentionForward}'s result. */
@@ -138,9 +113,7 @@ export function encodeAttentionForward(
   assertAttentionDims(dims, scale, "encode the fused attention forward pass");
   const { bh, T, hd } = dims;
   const out = rt.alloc(4 * bh * T * hd), lse = rt.alloc(4 * bh * T);
-  if (bh * T > 0) {
-    const spec = attentionForwardSpec(hd, attentionTileRows(rt, hd, 2));
-    rt.dispatch(spec, [...qkv, out, lse], attentionGrid(dims), attentionParams(dims, scale));
-  }
+  const spec = attentionForwardSpec(hd, attentionTileRows(rt, hd, 2));
+  dispatchAttention(rt, spec, [...qkv, out, lse], dims, scale);
   return { out, lse };
 }
