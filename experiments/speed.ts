@@ -11,8 +11,9 @@
  *    training path (`SparseLinear` on the GPU backend: step set-up + GEMMs).
  * 3. The GPT-2 124M training step (batch 8 × 1024) per method vs dense, and vs PyTorch.
  * 4. Causal self-attention forward + backward (`ops.causalSelfAttention`), the fused kernels
- *    (SPEC §8.5) vs the composed `matmul` + `causalSoftmax` path, at GPT-2 124M's B·H = 96,
- *    T = 1024, hd = 64 by default, each with its FLOP/byte bound; `"auto"`'s choice per shape.
+ *    (SPEC §8.5; dK/dV in one pass or split in two) vs the composed `matmul` + `causalSoftmax`
+ *    path, at GPT-2 124M's B·H = 96, hd = 64 and T = 256, 512, 1024 by default, each with its
+ *    FLOP/byte bound; `"auto"`'s choice per shape.
  *
  * What to expect (H100, results/speed/2026-12-06-h100.md): dense WGSL GEMMs at 0.72–0.88× PyTorch
  * fp32 (0.52–0.61× where d = 1,600 needs the bounds-checked kernel); the 2:4 switch kernel at
@@ -521,22 +522,25 @@ if (sections.has("step")) {
   json.step = stepRows;
 }
 // ---- 4. causal attention, fused vs composed ------------------------------------------------------
+/** The attention paths of table 4. */
+type AttentionBench = "composed" | "fused" | "fused-split";
+
 /**
- * The bound of one attention path at `B·H` slices of `[T, hd]` over the `pairs = B·H·T(T+1)/2`
- * visible (query, key) pairs. Fused (SPEC §8.5): 2 `hd`-long multiply-add rows per pair forward,
- * 7 backward, each `vec4` of them one workgroup load. Composed: 2 products forward, 4 backward,
- * and `[B·H, T, T]` passes through global memory (forward: scores written, read and
- * probabilities written, read; backward: dP written, P and dP read, dS written, scaled (read and
- * written), read by two products, P read by one: 13 in all, 4 forward).
+ * The forward + backward bound of one attention path at `B·H` slices of `[T, hd]` over the
+ * `pairs = B·H·T(T+1)/2` visible (query, key) pairs. Fused (SPEC §8.5): `hd`-long multiply-add rows
+ * per pair, 2 forward and 7 backward (dQ kernel: scores, dP, dq; dK/dV: scores, dP, dv, dk), 8 with
+ * the split key pass (scores twice), each `vec4` of them one workgroup load. Composed: 6 products
+ * (2 forward), and 13 `[B·H, T, T]` passes through global memory (forward: scores written, read,
+ * probabilities written, read; backward: dP written, P and dP read, dS written, scaled (read,
+ * written), read by two products, P read by one).
  */
-function attentionBound(bh: number, t: number, hd: number, fused: boolean, backward: boolean) {
+function attentionBound(bh: number, t: number, hd: number, path: AttentionBench) {
   const pairs = bh * t * (t + 1) / 2;
-  const rows = fused ? (backward ? 9 : 2) : (backward ? 6 : 2);
+  const rows = { composed: 6, fused: 9, "fused-split": 10 }[path];
   const flops = 2 * pairs * rows * hd;
   const fma = flops / (H100_WGSL.fmaTflops * 1e9);
-  const wg = fused ? pairs * rows * hd / 4 / H100_WGSL.wgVec4PerS * 1e3 : 0;
-  const square = fused ? 0 : 4 * bh * t * t * (backward ? 13 : 4);
-  const bytes = 4 * bh * t * hd * (backward ? 10 : 4) + square;
+  const wg = path === "composed" ? 0 : pairs * rows * hd / 4 / H100_WGSL.wgVec4PerS * 1e3;
+  const bytes = 4 * bh * t * hd * 10 + (path === "composed" ? 4 * bh * t * t * 13 : 0);
   const global = bytes / (H100_WGSL.copyGBps * 1e6);
   const all: [number, string][] = [[fma, "FMA"], [wg, "wg loads"], [global, "global"]];
   const [ms, by] = all.sort((a, b) => b[0] - a[0])[0];
@@ -560,6 +564,7 @@ if (sections.has("attention")) {
   const backends = {
     composed: new GpuBackend(brt, { attention: "composed" }),
     fused: new GpuBackend(brt, { attention: "fused" }),
+    "fused-split": new GpuBackend(brt, { attention: "fused", attentionKeyPass: "split" }),
   };
   for (const shape of config.attentionShapes.split(",")) {
     const [B, H, t, hd] = shape.split("x").map(Number);
@@ -589,22 +594,23 @@ if (sections.has("attention")) {
       pbe.dispose(qkv.value);
       pbe.dispose(dy);
     }
-    const maxDiff = (i: number) => {
-      const [a, b] = [results.fused.values[i], results.composed.values[i]];
+    const maxDiff = (path: string, i: number) => {
+      const [a, b] = [results[path].values[i], results.composed.values[i]];
       let m = 0;
       for (let j = 0; j < a.length; j++) m = Math.max(m, Math.abs(a[j] - b[j]));
-      return m;
+      return m.toExponential(1);
     };
-    const diff = `${maxDiff(0).toExponential(1)}, ${maxDiff(1).toExponential(1)}`;
-    for (const path of ["composed", "fused"] as const) {
-      const r = results[path], bound = attentionBound(bh, t, hd, path === "fused", true);
-      const fusedRow = path === "fused";
+    for (const path of Object.keys(backends) as AttentionBench[]) {
+      const r = results[path], bound = attentionBound(bh, t, hd, path);
+      const fusedRow = path !== "composed";
       say(
         `| ${shape} | ${path} | ${r.f.toFixed(2)} | ${r.total.toFixed(2)} | ${
           bound.ms.toFixed(2)
         } (${bound.by}) | ${(100 * bound.ms / r.total).toFixed(0)}% | ${
           fusedRow ? (results.composed.total / r.total).toFixed(2) + "×" : "—"
-        } | ${fusedRow ? diff : "—"} | ${fusedRow ? be.attentionPath({ bh, T: t, hd }) : ""} |`,
+        } | ${fusedRow ? `${maxDiff(path, 0)}, ${maxDiff(path, 1)}` : "—"} | ${
+          fusedRow ? "" : be.attentionPath({ bh, T: t, hd })
+        } |`,
       );
       attentionRows.push({ shape, path, forwardMs: r.f, totalMs: r.total, bound });
     }

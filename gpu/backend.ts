@@ -56,7 +56,7 @@ import {
 import { encodeLayerNorm, encodeLayerNormBackward } from "./kernels/layernorm.ts";
 import { encodeCausalSoftmax, encodeSoftmaxBackward } from "./kernels/softmax.ts";
 import { encodeAttentionForward } from "./kernels/attention_forward.ts";
-import { encodeAttentionBackward } from "./kernels/attention_backward.ts";
+import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
 import { encodeColumnSum, encodeSum } from "./kernels/reduce.ts";
@@ -104,6 +104,11 @@ export type AttentionPath = "auto" | "fused" | "composed";
 export interface GpuBackendOptions {
   /** The causal attention path (default `"auto"`; see {@linkcode AttentionPath}). */
   attention?: AttentionPath;
+  /**
+   * The fused backward's key-row pass: `"joint"` (default, dK and dV in one pass) or `"split"`
+   * (two passes holding fewer registers; `kernels/attention_backward.ts`).
+   */
+  attentionKeyPass?: AttentionKeyPass;
   /**
    * The dense matmul kernel. `"auto"` (default): the register-blocked kernel on a fallback
    * (CPU-emulated) adapter, the wide kernel on a GPU. `"register"` reads its operands through
@@ -154,6 +159,7 @@ export class GpuBackend implements Backend {
   #blocking: MatmulRegisterBlocking | undefined;
   #matmul: Exclude<MatmulKernel, "auto">;
   #attention: AttentionPath;
+  #keyPass: AttentionKeyPass;
   #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
 
   /**
@@ -173,6 +179,14 @@ export class GpuBackend implements Backend {
       );
     }
     this.#attention = attention;
+    this.#keyPass = options.attentionKeyPass ?? "joint";
+    if (!["joint", "split"].includes(this.#keyPass)) {
+      throw new TypeError(
+        `Cannot create a GPU backend: attentionKeyPass must be "joint" or "split", got ${
+          String(this.#keyPass)
+        }`,
+      );
+    }
     this.runtime = runtime;
     this.device = describeAdapter(runtime.adapter);
     this.#tiling = options.matmulTiling ?? "auto";
@@ -666,6 +680,7 @@ export class GpuBackend implements Backend {
       G.buffer,
       { bh, T, hd },
       saved.scale,
+      this.#keyPass,
     );
     const shape = [bh, T, hd];
     return {
@@ -926,9 +941,9 @@ const GATED: Record<
 /**
  * Shortest sequence for which `"auto"` takes the fused attention kernels, per adapter kind
  * (`Infinity`: never), from same-run measurements of `experiments/speed.ts` table 4. On llvmpipe
- * (shared 2-core machine, 2026-12-06) fused forward + backward ran 0.06–0.44× the composed path at
- * B×H×T×hd = 1×4×256×64, 2×4×64×16, 1×2×512×32; on a discrete GPU it stays off until an H100 run
- * of table 4 shows it faster at the training shape.
+ * (shared 2-core machine, 2026-12-06) fused forward + backward ran 0.06–0.49× the composed path at
+ * B×H×T×hd = 1×4×256×64, 1×2×512×32, 2×4×64×16 (either key pass); on a discrete GPU it stays off
+ * until an H100 run of table 4 shows it faster at the training shape.
  */
 export const FUSED_ATTENTION_MIN_T: { fallback: number; gpu: number } = {
   fallback: Infinity,

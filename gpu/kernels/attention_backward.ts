@@ -79,19 +79,43 @@ ${attention.KEY_TILE_LOOP_WGSL}
 }
 
 /**
+ * Which key-row gradients one pass of {@linkcode attentionBackwardDkvSpec} computes: `"both"` (one
+ * pass holding `k_j`, `v_j` and both accumulators: `4·hd` live floats per thread), or `"dk"` /
+ * `"dv"` (two passes, `3·hd` and `2·hd` live floats, the scores computed twice).
+ */
+export type KeyOutputs = "both" | "dk" | "dv";
+
+/** The buffers a dK/dV pass binds (a split pass binds only those it reads and writes). */
+function dkvBindings(outputs: KeyOutputs): { reads: string[]; writes: string[] } {
+  const dk = outputs !== "dv", dv = outputs !== "dk";
+  return {
+    reads: ["q", "k", ...(dk ? ["v"] : []), "dout", "lse", ...(dk ? ["dsum"] : [])],
+    writes: [...(dk ? ["dk"] : []), ...(dv ? ["dv"] : [])],
+  };
+}
+
+/**
  * The dK/dV kernel for head dimension `hd` with query tiles of `bq` rows. Bindings: `q`, `k`, `v`,
  * `dout` (`[BH, T, hd]`), `lse`, `dsum` (`[BH, T]`), `dk`, `dv` (`[BH, T, hd]`), uniform
- * `{ bh, T, scale }`. One thread per key row.
+ * `{ bh, T, scale }`; a `"dv"` pass leaves out `v`, `dsum` and `dk`, a `"dk"` pass `dv`. One
+ * thread per key row.
  *
  * @param hd The head dimension.
  * @param bq Query rows per tile.
- * @returns The kernel, key `attention-backward-dkv-hd<hd>-tile<bq>`.
+ * @param outputs The gradients computed (default both).
+ * @returns The kernel, key `attention-backward-<dkv|dk|dv>-hd<hd>-tile<bq>`.
  */
-export function attentionBackwardDkvSpec(hd: number, bq: number): KernelSpec {
+export function attentionBackwardDkvSpec(
+  hd: number,
+  bq: number,
+  outputs: KeyOutputs = "both",
+): KernelSpec {
   const tile = bq * Math.ceil(hd / 4);
-  return attention.attentionSpec("attention-backward-dkv", { hd, tileRows: bq }, {
-    reads: ["q", "k", "v", "dout", "lse", "dsum"],
-    writes: ["dk", "dv"],
+  const dk = outputs !== "dv", dv = outputs !== "dk";
+  const when = (cond: boolean, wgsl: string) => cond ? wgsl : "";
+  const name = `attention-backward-${outputs === "both" ? "dkv" : outputs}`;
+  return attention.attentionSpec(name, { hd, tileRows: bq }, {
+    ...dkvBindings(outputs),
     shared: `var<workgroup> qTile: array<vec4<f32>, ${tile}>;
 var<workgroup> doTile: array<vec4<f32>, ${tile}>;
 var<workgroup> lseTile: array<f32, ${bq}>;
@@ -103,7 +127,7 @@ var<workgroup> dTile: array<f32, ${bq}>;`,
   var dvAcc: array<vec4<f32>, HD4>;
   for (var c4 = 0u; c4 < HD4; c4++) {
     kr[c4] = select(vec4<f32>(0.0), read_k(r, c4), live);
-    vr[c4] = select(vec4<f32>(0.0), read_v(r, c4), live);
+    ${when(dk, "vr[c4] = select(vec4<f32>(0.0), read_v(r, c4), live);")}
     dkAcc[c4] = vec4<f32>(0.0);
     dvAcc[c4] = vec4<f32>(0.0);
   }
@@ -120,7 +144,7 @@ var<workgroup> dTile: array<f32, ${bq}>;`,
     for (var e = lid; e < TILE; e += ROWS) {
       let i = min(qt * TILE + e, p.T - 1u);
       lseTile[e] = lse[b * p.T + i];
-      dTile[e] = dsum[b * p.T + i];
+      ${when(dk, "dTile[e] = dsum[b * p.T + i];")}
     }
     workgroupBarrier();
     for (var ii = 0u; ii < TILE; ii++) {
@@ -128,12 +152,12 @@ var<workgroup> dTile: array<f32, ${bq}>;`,
       if (!live || i < row || i >= p.T) { continue; }
       let t = ii * HD4;
       ${dotWgsl("s", (c) => `qTile[t + ${c}]`, (c) => `kr[${c}]`)}
-      ${dotWgsl("dp", (c) => `doTile[t + ${c}]`, (c) => `vr[${c}]`)}
       let pr = exp(p.scale * s - lseTile[ii]);
-      let ds = pr * (dp - dTile[ii]);
+      ${when(dk, dotWgsl("dp", (c) => `doTile[t + ${c}]`, (c) => `vr[${c}]`))}
+      ${when(dk, "let ds = pr * (dp - dTile[ii]);")}
       for (var c4 = 0u; c4 < HD4; c4++) {
-        dvAcc[c4] = fma(vec4<f32>(pr), doTile[t + c4], dvAcc[c4]);
-        dkAcc[c4] = fma(vec4<f32>(ds), qTile[t + c4], dkAcc[c4]);
+        ${when(dv, "dvAcc[c4] = fma(vec4<f32>(pr), doTile[t + c4], dvAcc[c4]);")}
+        ${when(dk, "dkAcc[c4] = fma(vec4<f32>(ds), qTile[t + c4], dkAcc[c4]);")}
       }
     }
   }
@@ -141,14 +165,17 @@ var<workgroup> dTile: array<f32, ${bq}>;`,
     for (var c4 = 0u; c4 < HD4; c4++) {
       let g = dkAcc[c4] * p.scale;
       let h = dvAcc[c4];
-      ${attention.attentionWriteWgsl("dk", "r", "g")}
-      ${attention.attentionWriteWgsl("dv", "r", "h")}
+      ${when(dk, attention.attentionWriteWgsl("dk", "r", "g"))}
+      ${when(dv, attention.attentionWriteWgsl("dv", "r", "h"))}
     }
   }
 }
 `,
   });
 }
+
+/** How {@linkcode encodeAttentionBackward} computes the key rows' gradients (see `KeyOutputs`). */
+export type AttentionKeyPass = "joint" | "split";
 
 /** The forward's tensors the backward pass reads. */
 export interface AttentionBackwardInputs {
@@ -182,6 +209,8 @@ export interface AttentionBackwardBuffers {
  * @param dOut The output's gradient `[BH, T, hd]`.
  * @param dims `{ bh, T, hd }`.
  * @param scale The forward's score factor.
+ * @param keyPass `"joint"` (default): one dK/dV pass; `"split"`: a dK pass and a dV pass, fewer
+ * live registers per thread for the scores computed twice.
  * @returns New pooled buffers `dq`, `dk`, `dv`.
  * @throws {RangeError} On a bad size or scale.
  */
@@ -191,6 +220,7 @@ export function encodeAttentionBackward(
   dOut: GPUBuffer,
   dims: attention.AttentionDims,
   scale: number,
+  keyPass: AttentionKeyPass = "joint",
 ): AttentionBackwardBuffers {
   attention.assertAttentionDims(dims, scale, "encode the fused attention backward pass");
   const { bh, T, hd } = dims;
@@ -200,8 +230,13 @@ export function encodeAttentionBackward(
   const dsum = rt.alloc(4 * bh * T);
   const dqSpec = attentionBackwardDqSpec(hd, attention.attentionTileRows(rt, hd, 2));
   attention.dispatchAttention(rt, dqSpec, [q, k, v, out, dOut, lse, dq, dsum], dims, scale);
-  const dkvSpec = attentionBackwardDkvSpec(hd, attention.attentionTileRows(rt, hd, 2, 2));
-  attention.dispatchAttention(rt, dkvSpec, [q, k, v, dOut, lse, dsum, dk, dv], dims, scale);
+  const bq = attention.attentionTileRows(rt, hd, 2, 2);
+  const buffers: Record<string, GPUBuffer> = { q, k, v, dout: dOut, lse, dsum, dk, dv };
+  for (const outputs of keyPass === "joint" ? ["both"] as const : ["dk", "dv"] as const) {
+    const { reads, writes } = dkvBindings(outputs);
+    const bound = [...reads, ...writes].map((name) => buffers[name]);
+    attention.dispatchAttention(rt, attentionBackwardDkvSpec(hd, bq, outputs), bound, dims, scale);
+  }
   rt.free(dsum);
   return { dq, dk, dv };
 }
