@@ -107,6 +107,36 @@ export interface LayerNormGrads {
   db: Tensor;
 }
 
+/** Result of {@linkcode Backend.causalAttention}. */
+export interface AttentionResult {
+  /** `softmax_causal(scale·q·kᵀ)·v`, `[BH, T, hd]`. */
+  out: Tensor;
+  /** Per-row log-sum-exp of the scaled visible scores, `[BH, T]` (saved for the backward pass). */
+  lse: Tensor;
+}
+
+/** What {@linkcode Backend.causalAttentionBackward} needs of its forward call. */
+export interface AttentionSaved extends AttentionResult {
+  /** Queries `[BH, T, hd]`. */
+  q: Tensor;
+  /** Keys `[BH, T, hd]`. */
+  k: Tensor;
+  /** Values `[BH, T, hd]`. */
+  v: Tensor;
+  /** The factor applied to the scores (`1/√hd`). */
+  scale: number;
+}
+
+/** Result of {@linkcode Backend.causalAttentionBackward}: the gradients of `q`, `k`, `v`. */
+export interface AttentionGrads {
+  /** `∂L/∂q`, `[BH, T, hd]`. */
+  dq: Tensor;
+  /** `∂L/∂k`, `[BH, T, hd]`. */
+  dk: Tensor;
+  /** `∂L/∂v`, `[BH, T, hd]`. */
+  dv: Tensor;
+}
+
 /**
  * A compute backend: a couple of dozen tensor operations, enough for GPT-2 training with every
  * 2:4 method of SPEC §2. Every operation validates shapes and throws a `RangeError` naming them.
@@ -204,6 +234,19 @@ export interface Backend {
   causalSoftmax(s: Tensor, scale: number): Tensor;
   /** Softmax backward per row: `p ⊙ (dp − Σ p⊙dp)` (same shape as `p`). */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor;
+  /**
+   * Optional fused causal attention (SPEC §8.5): `softmax_causal(scale·q·kᵀ)·v` per slice of
+   * `q`, `k`, `v` `[BH, T, hd]` and each row's log-sum-exp, without the `[BH, T, T]` scores.
+   * Returns `undefined` where the backend prefers the composed operations (`matmul`,
+   * `causalSoftmax`) for this shape; a backend that offers it offers
+   * {@linkcode Backend.causalAttentionBackward} too.
+   */
+  causalAttention?(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult | undefined;
+  /**
+   * Backward pass of {@linkcode Backend.causalAttention} from its inputs and outputs (SPEC §8.5):
+   * the probabilities are recomputed from the saved log-sum-exp, with `D = rowsum(dOut ⊙ out)`.
+   */
+  causalAttentionBackward?(saved: AttentionSaved, dOut: Tensor): AttentionGrads;
   /** Rows of `table[V, d]` picked by `idx` (`i32`, `[N]`) → `[N, d]`. */
   embedding(table: Tensor, idx: Tensor): Tensor;
   /** Scatter-add of `dy[N, d]` into a zero `[V, d]` by `idx` (deterministic order). */

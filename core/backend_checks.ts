@@ -7,7 +7,14 @@
  * @module
  */
 
-import type { AdamWParams, Backend, DType, MatmulOptions, Tensor } from "./backend.ts";
+import type {
+  AdamWParams,
+  AttentionSaved,
+  Backend,
+  DType,
+  MatmulOptions,
+  Tensor,
+} from "./backend.ts";
 
 /** How the shared checks see one backend's tensor class. */
 export interface TensorKind<T extends Tensor & { readonly storage: object }> {
@@ -326,6 +333,57 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     }
     checkFinite(scale, "scale", action);
     return { S, batch: S.shape[0], T: S.shape[1] };
+  }
+
+  /**
+   * The operands of `Backend.causalAttention`: `q`, `k`, `v` of one shape `[BH, T, hd]` and a
+   * finite `scale`.
+   */
+  attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: number,
+    action: string,
+  ): { Q: T; K: T; V: T; bh: number; T: number; hd: number } {
+    const Q = this.float(q, action, "q"), K = this.float(k, action, "k");
+    const V = this.float(v, action, "v");
+    if (Q.shape.length !== 3) {
+      throw new RangeError(`Cannot ${action}: q must be [BH, T, hd], got ${fmt(Q.shape)}`);
+    }
+    sameShape(Q, K, action);
+    sameShape(Q, V, action);
+    checkFinite(scale, "scale", action);
+    const [bh, t, hd] = Q.shape;
+    return { Q, K, V, bh, T: t, hd };
+  }
+
+  /**
+   * The operands of `Backend.causalAttentionBackward`: the forward's operands, `out` and `dOut` of
+   * their shape, `lse` `[BH, T]`.
+   */
+  attentionBackward(
+    saved: AttentionSaved,
+    dOut: Tensor,
+    action: string,
+  ): { Q: T; K: T; V: T; O: T; L: T; G: T; bh: number; T: number; hd: number } {
+    const { Q, K, V, bh, T: t, hd } = this.attention(
+      saved.q,
+      saved.k,
+      saved.v,
+      saved.scale,
+      action,
+    );
+    const O = this.float(saved.out, action, "out"), G = this.float(dOut, action, "dOut");
+    const L = this.float(saved.lse, action, "lse");
+    sameShape(Q, O, action);
+    sameShape(Q, G, action);
+    if (L.shape.length !== 2 || L.shape[0] !== bh || L.shape[1] !== t) {
+      throw new RangeError(
+        `Cannot ${action}: lse must be [BH, T] = [${bh}, ${t}], got ${fmt(L.shape)}`,
+      );
+    }
+    return { Q, K, V, O, L, G, bh, T: t, hd };
   }
 
   /** The inputs of an embedding lookup: `table [V, d]` and `idx [N]` in `[0, V)`. */

@@ -361,7 +361,8 @@ function packedWidth(qkv: Variable, B: number, T: number, h: number, what: strin
 /**
  * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
  * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
- * `softmax_causal(q·kᵀ/√hd)·v`, and the heads are merged back to `[B·T, d]`.
+ * `softmax_causal(q·kᵀ/√hd)·v` (the backend's fused `causalAttention` where it offers one and no
+ * dropout is asked for, SPEC §8.5), and the heads are merged back to `[B·T, d]`.
  *
  * @param tape The tape.
  * @param qkv Packed projections `[B·T, 3d]`.
@@ -380,13 +381,46 @@ export function causalSelfAttention(
   const q = heads(sliceCols(tape, qkv, 0, d));
   const k = heads(sliceCols(tape, qkv, d, d));
   const v = heads(sliceCols(tape, qkv, 2 * d, d));
-  // Triangular hints: the causal softmax reads only scores with j ≤ i and its output is zero
-  // above the diagonal, so a backend may skip the products that cannot matter.
-  const scores = matmul(tape, q, k, { transB: true, triangular: "lower-out" });
-  let att = causalSoftmax(tape, scores, 1 / Math.sqrt(hd));
-  if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
-  const y = matmul(tape, att, v, { triangular: "lower-a" }); // [B·h, T, hd]
+  const scale = 1 / Math.sqrt(hd);
+  // The backend's fused kernel where it offers one for this shape (no dropout on probabilities
+  // it never stores); otherwise the composed products, whose triangular hints let a backend skip
+  // the work above the diagonal that the causal softmax never reads.
+  const noDropout = options.dropout === undefined || options.dropout.p === 0;
+  const y = (noDropout ? fusedCausalAttention(tape, q, k, v, scale) : undefined) ?? (() => {
+    const scores = matmul(tape, q, k, { transB: true, triangular: "lower-out" });
+    let att = causalSoftmax(tape, scores, scale);
+    if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
+    return matmul(tape, att, v, { triangular: "lower-a" }); // [B·h, T, hd]
+  })();
   return reshape(tape, permute0213(tape, y, [B, h, T, hd]), [B * T, d]);
+}
+
+/**
+ * `softmax_causal(scale·q·kᵀ)·v` through the backend's fused operation (SPEC §8.5), or `undefined`
+ * where the backend has none or prefers the composed operations for this shape.
+ */
+function fusedCausalAttention(
+  tape: Tape,
+  q: Variable,
+  k: Variable,
+  v: Variable,
+  scale: number,
+): Variable | undefined {
+  const be = tape.backend;
+  const fused = be.causalAttention?.(q.value, k.value, v.value, scale);
+  if (fused === undefined) return undefined;
+  if (be.causalAttentionBackward === undefined) {
+    throw new TypeError(
+      `Cannot differentiate fused causal attention: the ${be.name} backend offers causalAttention without causalAttentionBackward`,
+    );
+  }
+  const saved = { q: q.value, k: k.value, v: v.value, scale, ...fused };
+  return tape.record(fused.out, [q, k, v], (g) => {
+    const grads = be.causalAttentionBackward!(saved, g);
+    tape.accumulate(q, grads.dq);
+    tape.accumulate(k, grads.dk);
+    tape.accumulate(v, grads.dv);
+  });
 }
 
 /**

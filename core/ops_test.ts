@@ -11,7 +11,7 @@ import { ReferenceBackend } from "./reference_backend.ts";
 import { Tape, Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import { assertClose, finiteDifference } from "./grad_check.ts";
-import { leaf, projectionLoss, randn } from "./train_testing.ts";
+import { leaf, projectionLoss, randn, withoutFusedAttention } from "./train_testing.ts";
 
 const TOL = { atol: 1e-7, rtol: 1e-6 };
 
@@ -28,9 +28,10 @@ function checkOp(
   label: string,
   inputs: Input[],
   build: (tape: Tape, xs: Variable[]) => Variable,
-  options: { scalar?: boolean } = {},
+  options: { scalar?: boolean; composedAttention?: boolean } = {},
 ): void {
-  const be = new ReferenceBackend({ precision: "f64" });
+  const f64 = new ReferenceBackend({ precision: "f64" });
+  const be = options.composedAttention ? withoutFusedAttention(f64) : f64;
   const values = inputs.map((inp, i) =>
     inp.data ?? randn(100 + i, inp.shape.reduce((a, b) => a * b, 1))
   );
@@ -136,11 +137,30 @@ Deno.test("dropout: gradient applies the same mask; p = 0 is the identity", () =
 Deno.test("causalSoftmax and causalSelfAttention: gradients", () => {
   checkOp("causalSoftmax", [{ shape: [2, 4, 4] }], (t, [s]) => ops.causalSoftmax(t, s, 0.7));
   // B = 2, T = 4, 2 heads of width 2 (d = 4): qkv is [8, 12].
-  checkOp(
-    "causalSelfAttention",
-    [{ shape: [8, 12] }],
-    (t, [qkv]) => ops.causalSelfAttention(t, qkv, { batchSize: 2, seqLen: 4, nHead: 2 }),
-  );
+  for (const composedAttention of [false, true]) { // the fused op (SPEC §8.5) and the composed path
+    checkOp(
+      `causalSelfAttention${composedAttention ? " (composed)" : " (fused)"}`,
+      [{ shape: [8, 12] }],
+      (t, [qkv]) => ops.causalSelfAttention(t, qkv, { batchSize: 2, seqLen: 4, nHead: 2 }),
+      { composedAttention },
+    );
+  }
+});
+
+Deno.test("causalSelfAttention: the fused and composed paths agree in float64 (output, ∇qkv)", () => {
+  const B = 2, T = 7, h = 3, hd = 5, d = h * hd;
+  const qkvData = randn(41, B * T * 3 * d), dyData = randn(42, B * T * d);
+  const run = (be: ReferenceBackend) => {
+    const tape = new Tape(be);
+    const qkv = leaf(be, qkvData, [B * T, 3 * d]);
+    const y = ops.causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
+    tape.backward(projectionLoss(tape, y, be.tensor(dyData, [B * T, d])));
+    return [be.readF64(y.value), be.readF64(qkv.grad!)];
+  };
+  const f64 = new ReferenceBackend({ precision: "f64" });
+  const [fused, composed] = [run(f64), run(withoutFusedAttention(f64))];
+  assertClose(fused[0], composed[0], { atol: 1e-13, rtol: 1e-12 }, "output");
+  assertClose(fused[1], composed[1], { atol: 1e-13, rtol: 1e-12 }, "∇qkv");
 });
 
 /** Softmax of one row of scores, in float64 (the direct attention checks' reference). */

@@ -17,6 +17,9 @@
 
 import type {
   AdamWParams,
+  AttentionGrads,
+  AttentionResult,
+  AttentionSaved,
   Backend,
   DType,
   Fp8Format,
@@ -492,6 +495,28 @@ export class ReferenceBackend implements Backend {
    */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
     return nn.softmaxBackward(this.#ctx, p, dp);
+  }
+
+  /**
+   * Fused causal attention (SPEC §8.5), the oracle of the fast backends' kernels: per query row the
+   * visible scores `scale·q_i·k_j` (`j ≤ i`) in float64, their log-sum-exp, and
+   * `Σ_j exp(s_ij − lse_i)·v_j`; each output rounded once.
+   *
+   * @throws {RangeError} If `q`, `k`, `v` are not one `[BH, T, hd]` shape, `scale` is not finite,
+   * or a row's largest score is not finite.
+   */
+  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult {
+    return nn.causalAttention(this.#ctx, q, k, v, scale);
+  }
+
+  /**
+   * Backward pass of {@linkcode ReferenceBackend.causalAttention} (SPEC §8.5), in float64 from the
+   * saved `out` and `lse`; each gradient rounded once.
+   *
+   * @throws {RangeError} If the shapes do not match the forward's.
+   */
+  causalAttentionBackward(saved: AttentionSaved, dOut: Tensor): AttentionGrads {
+    return nn.causalAttentionBackward(this.#ctx, saved, dOut);
   }
 
   /**

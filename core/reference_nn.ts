@@ -7,7 +7,15 @@
  * @module
  */
 
-import type { Backend, LayerNormGrads, LayerNormResult, Tensor } from "./backend.ts";
+import type {
+  AttentionGrads,
+  AttentionResult,
+  AttentionSaved,
+  Backend,
+  LayerNormGrads,
+  LayerNormResult,
+  Tensor,
+} from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./reference_storage.ts";
 import { uniform4 } from "../reference/rng.ts";
 import {
@@ -108,6 +116,93 @@ export function causalSoftmax(
     }
   }
   return res;
+}
+
+// Fused causal attention, SPEC §8.5: per query row, the visible scores in float64, their
+// log-sum-exp, and the output weighted by exp(s − lse); no [BH, T, T] tensor is stored.
+export function causalAttention(
+  ctx: ReferenceContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  scale: number,
+): AttentionResult {
+  const action = "compute fused causal attention";
+  const { Q, K, V, bh, T, hd } = ctx.check.attention(q, k, v, scale, action);
+  const outT = ctx.alloc([bh, T, hd]), lseT = ctx.alloc([bh, T]);
+  const out = floats(outT), lse = floats(lseT);
+  const qd = Q.storage.data, kd = K.storage.data, vd = V.storage.data;
+  const s = new Float64Array(T), acc = new Float64Array(hd);
+  for (let b = 0; b < bh; b++) {
+    const base = b * T * hd;
+    for (let i = 0; i < T; i++) {
+      let max = -Infinity;
+      for (let j = 0; j <= i; j++) {
+        s[j] = scale * rowDot(qd, kd, base + i * hd, base + j * hd, hd);
+        if (s[j] > max) max = s[j];
+      }
+      if (!Number.isFinite(max)) {
+        throw new RangeError(`Cannot ${action}: row ${i} of slice ${b} has largest score ${max}`);
+      }
+      let sum = 0;
+      for (let j = 0; j <= i; j++) sum += Math.exp(s[j] - max);
+      const rowLse = max + Math.log(sum);
+      acc.fill(0);
+      for (let j = 0; j <= i; j++) {
+        const p = Math.exp(s[j] - rowLse), o = base + j * hd;
+        for (let c = 0; c < hd; c++) acc[c] += p * vd[o + c];
+      }
+      out.set(acc, base + i * hd);
+      lse[b * T + i] = rowLse;
+    }
+  }
+  return { out: outT, lse: lseT };
+}
+
+// Its backward, SPEC §8.5: P recomputed from the saved lse, D_i = dO_i·O_i,
+// dS = P ⊙ (dO·vᵀ − D), dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dO.
+export function causalAttentionBackward(
+  ctx: ReferenceContext,
+  saved: AttentionSaved,
+  dOut: Tensor,
+): AttentionGrads {
+  const action = "compute the fused causal attention backward pass";
+  const { Q, K, V, O, L, G, bh, T, hd } = ctx.check.attentionBackward(saved, dOut, action);
+  const qd = Q.storage.data, kd = K.storage.data, vd = V.storage.data;
+  const od = O.storage.data, ld = L.storage.data, gd = G.storage.data, scale = saved.scale;
+  const dq = new Float64Array(bh * T * hd), dk = new Float64Array(dq.length);
+  const dv = new Float64Array(dq.length);
+  for (let b = 0; b < bh; b++) {
+    const base = b * T * hd;
+    for (let i = 0; i < T; i++) {
+      const oi = base + i * hd, rowD = rowDot(gd, od, oi, oi, hd);
+      for (let j = 0; j <= i; j++) {
+        const oj = base + j * hd;
+        const p = Math.exp(scale * rowDot(qd, kd, oi, oj, hd) - ld[b * T + i]);
+        const ds = p * (rowDot(gd, vd, oi, oj, hd) - rowD);
+        for (let c = 0; c < hd; c++) {
+          dv[oj + c] += p * gd[oi + c];
+          dq[oi + c] += scale * ds * kd[oj + c];
+          dk[oj + c] += scale * ds * qd[oi + c];
+        }
+      }
+    }
+  }
+  const shape = [bh, T, hd];
+  return { dq: ctx.filled(shape, dq), dk: ctx.filled(shape, dk), dv: ctx.filled(shape, dv) };
+}
+
+/** `Σ_c a[ia + c]·b[ib + c]` over `n` entries, in float64. */
+function rowDot(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  ia: number,
+  ib: number,
+  n: number,
+): number {
+  let sum = 0;
+  for (let c = 0; c < n; c++) sum += a[ia + c] * b[ib + c];
+  return sum;
 }
 
 // Each gated activation's name in error messages and its two `reference/gated.ts` oracles.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Tensor } from "./backend.ts";
+import type { Backend, Tensor } from "./backend.ts";
 import { type Tape, Variable } from "./autograd.ts";
 import type { Batch } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
@@ -28,6 +28,20 @@ export function testRun(
   run: Omit<TrainerConfig, "peakLr" | "minLr"> & Partial<TrainerConfig>,
 ): TrainerConfig {
   return { peakLr: 1e-2, minLr: 1e-3, ...run };
+}
+
+/**
+ * The same backend without its fused causal attention (SPEC §8.5): `ops.causalSelfAttention` then
+ * takes the composed path (`matmul`, `causalSoftmax`), which tests compare the fused one with.
+ */
+export function withoutFusedAttention<B extends Backend>(be: B): B {
+  return new Proxy(be, {
+    get: (target, prop) => {
+      if (prop === "causalAttention" || prop === "causalAttentionBackward") return undefined;
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value; // #private fields
+    },
+  });
 }
 
 /** A deterministic batch of `B` sequences of length `T` over a vocabulary of `V` tokens. */

@@ -38,6 +38,7 @@ import {
   type SparseOptions,
 } from "../core/sparse.ts";
 import type { GPTConfig } from "../core/gpt2.ts";
+import type { GpuBackend } from "../gpu/backend.ts";
 import { cachedBrownPosTags } from "../core/data/mod.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
@@ -301,6 +302,15 @@ export async function main(args: string[]): Promise<void> {
   const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
   const runConfig = (method: SparseMethod): GPTConfig =>
     modelConfig(cfg, data.vocab.size, sparseOptions(cfg, method));
+  const shape = runConfig(methods[0]);
+  // The GPU backend's attention path at this shape (SPEC §8.5); other backends have none to pick.
+  const attentionPath = (backend as { attentionPath?: GpuBackend["attentionPath"] }).attentionPath;
+  const path = attentionPath?.call(backend, {
+    bh: cfg.batchSize * shape.nHead,
+    T: cfg.blockSize,
+    hd: shape.nEmbd / shape.nHead,
+  });
+  if (path !== undefined) console.log(`attention: ${path}`);
   const pos = cfg.pos ? await posData(cfg, data) : undefined;
 
   // Seed-major order: after the first seed every method has a row.

@@ -10,6 +10,10 @@
  * 2. The FFN layer (fc → GELU → proj) forward, backward and total per method vs dense, on the
  *    training path (`SparseLinear` on the GPU backend: step set-up + GEMMs).
  * 3. The GPT-2 124M training step (batch 8 × 1024) per method vs dense, and vs PyTorch.
+ * 4. Causal self-attention forward + backward (`ops.causalSelfAttention`), the fused kernels
+ *    (SPEC §8.5; dK/dV in one pass or split in two) vs the composed `matmul` + `causalSoftmax`
+ *    path, at GPT-2 124M's B·H = 96, hd = 64 and T = 256, 512, 1024 by default, each with its
+ *    FLOP/byte bound; `"auto"`'s choice per shape.
  *
  * What to expect (H100, results/speed/2026-12-06-h100.md): dense WGSL GEMMs at 0.72–0.88× PyTorch
  * fp32 (0.52–0.61× where d = 1,600 needs the bounds-checked kernel); the 2:4 switch kernel at
@@ -17,14 +21,15 @@
  * per FFN layer and 0.98–1.00× per GPT-2 step — unlike P1 (FFN layer 1.28–1.63×, block
  * 1.08–1.31× on sparse tensor cores); the dense step at 0.60× PyTorch fp32.
  *
- * Usage: deno run -A experiments/speed.ts [--widths=768,1024] [--out=results/speed/DATE-DEVICE]
+ * Usage: deno run -A experiments/speed.ts [--widths=768,1024] [--sections=attention]
+ * [--out=results/speed/DATE-DEVICE]
  *
  * @module
  */
 
 import { DEFAULT_SUBMIT_EVERY, GpuRuntime } from "../gpu/runtime.ts";
 import { median } from "./_bench.ts";
-import { createGpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import type { MatmulDims } from "../gpu/kernels/matmul.ts";
 import {
   dispatchMatmulWide,
@@ -46,6 +51,7 @@ import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { parseConfig } from "./lm.ts";
+import { assertOneOf } from "./_config.ts";
 import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -67,11 +73,21 @@ const DEFAULTS = {
   reps: 5,
   /** Run PyTorch's baselines (`python3 experiments/torch_baseline.py --speed`). */
   torch: true,
+  /** Attention shapes of table 4, `B×H×T×hd` each (GPT-2 124M: batch 8, 12 heads of 64; the
+   * shorter T place `"auto"`'s threshold). */
+  attentionShapes: "8x12x256x64,8x12x512x64,8x12x1024x64",
+  /** Tables to run (subset of gemm,layer,step,attention; the torch baselines go with gemm/step). */
+  sections: "gemm,layer,step,attention",
   /** Output prefix (writes PREFIX.md and PREFIX.json); empty: print only. */
   out: "",
 };
 type Config = typeof DEFAULTS;
 const config: Config = parseConfig(DEFAULTS, Deno.args);
+const sections = new Set(
+  config.sections.split(",").map((x) =>
+    assertOneOf("sections", x, ["gemm", "layer", "step", "attention"])
+  ),
+);
 
 /** The zoo's best 2:4 kernel (results/device/2026-12-06-h100-gemm-zoo.md). */
 const SWITCH_BEST: SparseSwitchTiling = { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 };
@@ -100,7 +116,7 @@ interface TorchOut {
   fp16_ffn_dense_vs_24: { in: number; out: number; dense_ms: number; sparse_ms: number }[];
 }
 async function runTorch(): Promise<TorchOut | null> {
-  if (!config.torch) return null;
+  if (!config.torch || !(sections.has("gemm") || sections.has("step"))) return null;
   const file = await Deno.makeTempFile({ suffix: ".json" });
   try {
     const res = await new Deno.Command("python3", {
@@ -171,299 +187,437 @@ function switchFractions(a: number, r: number, k: number, t: SparseSwitchTiling,
 
 const T = config.tokens;
 const widths = config.widths.split(",").map(Number);
-const gemmRows: Record<string, unknown>[] = [];
-say();
-say(`## 1. FFN GEMMs at ${T} tokens (ms; ratios against WGSL dense of the same row)`);
-say();
-say(
-  `| d | GEMM | WGSL dense (tiling) | bound (by) | of bound | 2:4 switch | 2:4 ÷ dense | PyTorch fp32 | TF32 | bf16 | WGSL ÷ fp32 |`,
-);
-say(`|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
-for (const d of widths) {
-  const h = 4 * d;
-  const gemms: { gemm: string; op: string; dims: MatmulDims; sparse?: { r: number; k: number } }[] =
-    [];
-  for (const [gemm, din, dout] of [["fc", d, h], ["proj", h, d]] as const) {
-    gemms.push(
-      {
-        gemm,
-        op: "fwd",
-        dims: { batch: 1, m: T, n: dout, k: din, transA: false, transB: true },
-        sparse: { r: dout, k: din },
-      },
-      {
-        gemm,
-        op: "bwd_data",
-        dims: { batch: 1, m: T, n: din, k: dout, transA: false, transB: false },
-      },
-      {
-        gemm,
-        op: "bwd_weight",
-        dims: { batch: 1, m: dout, n: din, k: T, transA: true, transB: false },
-      },
-    );
-  }
-  for (const g of gemms) {
-    const { m, n, k, transA, transB } = g.dims;
-    const A = uploadSeeded(rt, m * k, 1 + m + k), B = uploadSeeded(rt, k * n, 2 + n + k);
-    const [aBuf, bBuf, cBuf] = [A.buffer, B.buffer, rt.alloc(4 * m * n)];
-    const plan = widePlan(g.dims), tiling = plan.tiling;
-    const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * m * n) : undefined;
-    const record = () => dispatchMatmulWide(rt, { a: aBuf, b: bBuf, c: cBuf, parts }, g.dims, plan);
-    record();
-    const check = sampleCheck(
-      new Float32Array(await rt.read(cBuf, 4 * m * n)),
-      m,
-      n,
-      k,
-      (i, kk) => A.at(transA ? kk * m + i : i * k + kk),
-      (j, kk) => B.at(transB ? j * k + kk : kk * n + j),
-    );
-    const ms = await timeKernel(record);
-    const bound = denseBound(g.dims, tiling);
-    let sparseMs: number | null = null, sparseCheck = "";
-    if (
-      g.sparse && T % switchTileA(SWITCH_BEST) === 0 && g.sparse.r % switchTileR(SWITCH_BEST) === 0
-    ) {
-      const { r: R, k: K } = g.sparse;
-      const w = random24(R, K, Float32Array.from({ length: R * K }, (_, i) => B.at(i)), 9 + R);
-      const { wv, wc } = packSwitch24(w, R, K);
-      const bufs = [aBuf, rt.upload(wv), rt.upload(wc), rt.alloc(4 * R * T)];
-      const sspec = matmulSparseSwitchSpec(SWITCH_BEST, false, "switch");
-      const srec = () =>
-        rt.dispatch(
-          sspec,
-          bufs,
-          [T / switchTileA(SWITCH_BEST), R / switchTileR(SWITCH_BEST)],
-          new Uint32Array([T, R, K, 0]),
-        );
-      srec();
-      sparseCheck = sampleCheck(
-        new Float32Array(await rt.read(bufs[3], 4 * R * T)),
-        R,
-        T,
-        K,
-        (j, kk) => w[j * K + kk],
-        (i, kk) => A.at(i * K + kk),
-      );
-      sparseMs = await timeKernel(srec);
-      for (const x of bufs.slice(1)) rt.free(x);
-    }
-    const tq = (p: string) =>
-      torch?.ffn_gemms.find((r) =>
-        r.d === d && r.gemm === g.gemm && r.op === g.op && r.precision === p
-      )
-        ?.ms;
-    const f = (v: number | null | undefined, digits = 3) => v == null ? "—" : v.toFixed(digits);
-    const fp32 = tq("fp32");
-    say(
-      `| ${d} | ${g.gemm} ${g.op} | ${f(ms)} (${wideTilingName(tiling)}${
-        plan.splits > 1 ? ` split ${plan.splits}` : ""
-      }) | ${f(bound.ms)} (${bound.by}) | ${(100 * bound.ms / ms).toFixed(0)}% | ${
-        sparseMs == null
-          ? "—"
-          : `${f(sparseMs)} (${sparseCheck.startsWith("ok") ? "ok" : sparseCheck})`
-      } | ${sparseMs == null ? "—" : (ms / sparseMs).toFixed(2) + "×"} | ${f(fp32)} | ${
-        f(tq("tf32"))
-      } | ${f(tq("bf16"))} | ${fp32 ? (fp32 / ms).toFixed(2) + "×" : "—"} |`,
-    );
-    if (!check.startsWith("ok")) say(`  (dense check: ${check})`);
-    gemmRows.push({
-      d,
-      gemm: g.gemm,
-      op: g.op,
-      ms,
-      tiling: wideTilingName(tiling),
-      splits: plan.splits,
-      bound,
-      check,
-      sparseMs,
-      sparseCheck,
-      torch: { fp32, tf32: tq("tf32"), bf16: tq("bf16") },
-    });
-    for (const x of [aBuf, bBuf, cBuf, ...(parts ? [parts] : [])]) rt.free(x);
-    await rt.sync();
-  }
-}
-json.gemms = gemmRows;
-for (const r of gemmRows.filter((x) => x.sparseMs != null)) {
-  const d = r.d as number, ms = r.sparseMs as number;
-  const [R, K] = r.gemm === "fc" ? [4 * d, d] : [d, 4 * d];
-  const f = switchFractions(T, R, K, SWITCH_BEST, ms);
-  json[`switchFractions_${d}_${r.gemm}`] = f;
+if (sections.has("gemm")) {
+  const gemmRows: Record<string, unknown>[] = [];
+  say();
+  say(`## 1. FFN GEMMs at ${T} tokens (ms; ratios against WGSL dense of the same row)`);
   say();
   say(
-    `2:4 switch kernel, ${r.gemm} fwd d${d}: ${ms.toFixed(3)} ms runs the FMA units at ${
-      (100 * f.fma).toFixed(0)
-    }% and the workgroup loads at ${(100 * f.wg).toFixed(0)}% of the measured roofline: neither ` +
-      `saturates (the control flow of the per-row pattern switch is what the kernel waits on).`,
+    `| d | GEMM | WGSL dense (tiling) | bound (by) | of bound | 2:4 switch | 2:4 ÷ dense | PyTorch fp32 | TF32 | bf16 | WGSL ÷ fp32 |`,
   );
-}
-if (torch) {
-  say();
-  say(`PyTorch fp16 2:4 semi-structured vs fp16 dense (same run), forward X·Wᵀ at 8,192 tokens:`);
-  for (const r of torch.fp16_ffn_dense_vs_24) {
+  say(`|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const d of widths) {
+    const h = 4 * d;
+    const gemms: {
+      gemm: string;
+      op: string;
+      dims: MatmulDims;
+      sparse?: { r: number; k: number };
+    }[] = [];
+    for (const [gemm, din, dout] of [["fc", d, h], ["proj", h, d]] as const) {
+      gemms.push(
+        {
+          gemm,
+          op: "fwd",
+          dims: { batch: 1, m: T, n: dout, k: din, transA: false, transB: true },
+          sparse: { r: dout, k: din },
+        },
+        {
+          gemm,
+          op: "bwd_data",
+          dims: { batch: 1, m: T, n: din, k: dout, transA: false, transB: false },
+        },
+        {
+          gemm,
+          op: "bwd_weight",
+          dims: { batch: 1, m: dout, n: din, k: T, transA: true, transB: false },
+        },
+      );
+    }
+    for (const g of gemms) {
+      const { m, n, k, transA, transB } = g.dims;
+      const A = uploadSeeded(rt, m * k, 1 + m + k), B = uploadSeeded(rt, k * n, 2 + n + k);
+      const [aBuf, bBuf, cBuf] = [A.buffer, B.buffer, rt.alloc(4 * m * n)];
+      const plan = widePlan(g.dims), tiling = plan.tiling;
+      const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * m * n) : undefined;
+      const record = () =>
+        dispatchMatmulWide(rt, { a: aBuf, b: bBuf, c: cBuf, parts }, g.dims, plan);
+      record();
+      const check = sampleCheck(
+        new Float32Array(await rt.read(cBuf, 4 * m * n)),
+        m,
+        n,
+        k,
+        (i, kk) => A.at(transA ? kk * m + i : i * k + kk),
+        (j, kk) => B.at(transB ? j * k + kk : kk * n + j),
+      );
+      const ms = await timeKernel(record);
+      const bound = denseBound(g.dims, tiling);
+      let sparseMs: number | null = null, sparseCheck = "";
+      if (
+        g.sparse && T % switchTileA(SWITCH_BEST) === 0 &&
+        g.sparse.r % switchTileR(SWITCH_BEST) === 0
+      ) {
+        const { r: R, k: K } = g.sparse;
+        const w = random24(R, K, Float32Array.from({ length: R * K }, (_, i) => B.at(i)), 9 + R);
+        const { wv, wc } = packSwitch24(w, R, K);
+        const bufs = [aBuf, rt.upload(wv), rt.upload(wc), rt.alloc(4 * R * T)];
+        const sspec = matmulSparseSwitchSpec(SWITCH_BEST, false, "switch");
+        const srec = () =>
+          rt.dispatch(
+            sspec,
+            bufs,
+            [T / switchTileA(SWITCH_BEST), R / switchTileR(SWITCH_BEST)],
+            new Uint32Array([T, R, K, 0]),
+          );
+        srec();
+        sparseCheck = sampleCheck(
+          new Float32Array(await rt.read(bufs[3], 4 * R * T)),
+          R,
+          T,
+          K,
+          (j, kk) => w[j * K + kk],
+          (i, kk) => A.at(i * K + kk),
+        );
+        sparseMs = await timeKernel(srec);
+        for (const x of bufs.slice(1)) rt.free(x);
+      }
+      const tq = (p: string) =>
+        torch?.ffn_gemms.find((r) =>
+          r.d === d && r.gemm === g.gemm && r.op === g.op && r.precision === p
+        )
+          ?.ms;
+      const f = (v: number | null | undefined, digits = 3) => v == null ? "—" : v.toFixed(digits);
+      const fp32 = tq("fp32");
+      say(
+        `| ${d} | ${g.gemm} ${g.op} | ${f(ms)} (${wideTilingName(tiling)}${
+          plan.splits > 1 ? ` split ${plan.splits}` : ""
+        }) | ${f(bound.ms)} (${bound.by}) | ${(100 * bound.ms / ms).toFixed(0)}% | ${
+          sparseMs == null
+            ? "—"
+            : `${f(sparseMs)} (${sparseCheck.startsWith("ok") ? "ok" : sparseCheck})`
+        } | ${sparseMs == null ? "—" : (ms / sparseMs).toFixed(2) + "×"} | ${f(fp32)} | ${
+          f(tq("tf32"))
+        } | ${f(tq("bf16"))} | ${fp32 ? (fp32 / ms).toFixed(2) + "×" : "—"} |`,
+      );
+      if (!check.startsWith("ok")) say(`  (dense check: ${check})`);
+      gemmRows.push({
+        d,
+        gemm: g.gemm,
+        op: g.op,
+        ms,
+        tiling: wideTilingName(tiling),
+        splits: plan.splits,
+        bound,
+        check,
+        sparseMs,
+        sparseCheck,
+        torch: { fp32, tf32: tq("tf32"), bf16: tq("bf16") },
+      });
+      for (const x of [aBuf, bBuf, cBuf, ...(parts ? [parts] : [])]) rt.free(x);
+      await rt.sync();
+    }
+  }
+  json.gemms = gemmRows;
+  for (const r of gemmRows.filter((x) => x.sparseMs != null)) {
+    const d = r.d as number, ms = r.sparseMs as number;
+    const [R, K] = r.gemm === "fc" ? [4 * d, d] : [d, 4 * d];
+    const f = switchFractions(T, R, K, SWITCH_BEST, ms);
+    json[`switchFractions_${d}_${r.gemm}`] = f;
+    say();
     say(
-      `- ${r.in}→${r.out}: dense ${r.dense_ms.toFixed(3)} ms, 2:4 ${r.sparse_ms.toFixed(3)} ms (${
-        (r.dense_ms / r.sparse_ms).toFixed(2)
-      }×)`,
+      `2:4 switch kernel, ${r.gemm} fwd d${d}: ${ms.toFixed(3)} ms runs the FMA units at ${
+        (100 * f.fma).toFixed(0)
+      }% and the workgroup loads at ${
+        (100 * f.wg).toFixed(0)
+      }% of the measured roofline: neither ` +
+        `saturates (the control flow of the per-row pattern switch is what the kernel waits on).`,
     );
+  }
+  if (torch) {
+    say();
+    say(`PyTorch fp16 2:4 semi-structured vs fp16 dense (same run), forward X·Wᵀ at 8,192 tokens:`);
+    for (const r of torch.fp16_ffn_dense_vs_24) {
+      say(
+        `- ${r.in}→${r.out}: dense ${r.dense_ms.toFixed(3)} ms, 2:4 ${r.sparse_ms.toFixed(3)} ms (${
+          (r.dense_ms / r.sparse_ms).toFixed(2)
+        }×)`,
+      );
+    }
   }
 }
 timer.destroy();
 rt.destroy();
 
+/**
+ * Median ms of one `call` (recorded without waiting) over 3 batches of `config.reps` back-to-back
+ * calls after `config.warmup` untimed ones, each batch minus the round-trip latency.
+ */
+async function backToBackMs(runtime: GpuRuntime, call: () => Promise<unknown>): Promise<number> {
+  for (let r = 0; r < config.warmup; r++) await call();
+  const times: number[] = [];
+  for (let batch = 0; batch < 3; batch++) {
+    await runtime.sync();
+    const t0 = performance.now();
+    for (let r = 0; r < config.reps; r++) await call();
+    await runtime.sync();
+    times.push((performance.now() - t0 - latencyMs) / config.reps);
+  }
+  return median(times);
+}
+
 // ---- 2. FFN layer per method ------------------------------------------------------------------------
 const be = await createGpuBackend();
 const brt = be.runtime;
-say();
-say(
-  `## 2. FFN layer (fc → GELU → proj) at ${T} tokens: ms and speed-up vs dense, same run ` +
-    `(median of 3 batches of ${config.reps} back-to-back layer steps; backward = forward + backward minus forward)`,
-);
-say();
-say(`| d | method | forward | backward | total | total speed-up vs dense |`);
-say(`|---:|---|---:|---:|---:|---:|`);
-const layerRows: Record<string, unknown>[] = [];
-for (const d of widths) {
-  let denseTotal = 0;
-  for (const method of config.layerMethods.split(",") as SparseMethod[]) {
-    const sparse = { method };
-    const fc = new SparseLinear(be, "fc", seededFloats(4 * d * d, 3, (u) => (u - 0.5) * 0.05), {
-      inFeatures: d,
-      outFeatures: 4 * d,
-    }, { sparse, layerIndex: 0 });
-    const proj = new SparseLinear(be, "proj", seededFloats(4 * d * d, 4, (u) => (u - 0.5) * 0.05), {
-      inFeatures: 4 * d,
-      outFeatures: d,
-    }, { sparse, layerIndex: 1 });
-    await fc.initialize();
-    await proj.initialize();
-    const x = new Variable(be.keep(be.tensor(seededFloats(T * d, 5), [T, d])), {
-      requiresGrad: true,
-    });
-    const dOut = be.keep(be.tensor(seededFloats(T * d, 6), [T, d]));
-    // One layer step: step set-up, forward and (with `backward`) backward, then its end; recorded
-    // without waiting, so `reps` of them run back to back and one sync ends the batch.
-    let step = 0;
-    const layerStep = async (backward: boolean) => {
-      fc.weight.grad = undefined;
-      proj.weight.grad = undefined;
-      x.grad = undefined;
-      const ctx = { step: step++, seed: 1, phase: "sparse" as const };
-      await fc.beginStep(ctx);
-      await proj.beginStep(ctx);
-      const tape = new Tape(be, { recording: backward });
-      const out = proj.forward(tape, ops.gelu(tape, fc.forward(tape, x)));
-      if (backward) {
-        tape.backward(tape.record(be.full([1], 0), [out], () => tape.accumulate(out, dOut)));
-      }
-      fc.endStep();
-      proj.endStep();
-      be.release();
-    };
-    const batchMs = async (backward: boolean) => {
-      for (let r = 0; r < config.warmup; r++) await layerStep(backward);
-      const times: number[] = [];
-      for (let batch = 0; batch < 3; batch++) {
-        await brt.sync();
-        const t0 = performance.now();
-        for (let r = 0; r < config.reps; r++) await layerStep(backward);
-        await brt.sync();
-        times.push((performance.now() - t0 - latencyMs) / config.reps);
-      }
-      return median(times);
-    };
-    const f = await batchMs(false), total = await batchMs(true), b = total - f;
-    if (method === "dense") denseTotal = f + b;
-    say(
-      `| ${d} | ${method} | ${f.toFixed(2)} | ${b.toFixed(2)} | ${(f + b).toFixed(2)} | ${
-        denseTotal ? (denseTotal / (f + b)).toFixed(2) + "×" : "—"
-      } |`,
-    );
-    layerRows.push({ d, method, forwardMs: f, backwardMs: b });
-    for (const t of [fc.weight.value, proj.weight.value, x.value, dOut]) be.dispose(t);
+if (sections.has("layer")) {
+  say();
+  say(
+    `## 2. FFN layer (fc → GELU → proj) at ${T} tokens: ms and speed-up vs dense, same run ` +
+      `(median of 3 batches of ${config.reps} back-to-back layer steps; backward = forward + backward minus forward)`,
+  );
+  say();
+  say(`| d | method | forward | backward | total | total speed-up vs dense |`);
+  say(`|---:|---|---:|---:|---:|---:|`);
+  const layerRows: Record<string, unknown>[] = [];
+  for (const d of widths) {
+    let denseTotal = 0;
+    for (const method of config.layerMethods.split(",") as SparseMethod[]) {
+      const sparse = { method };
+      const fc = new SparseLinear(be, "fc", seededFloats(4 * d * d, 3, (u) => (u - 0.5) * 0.05), {
+        inFeatures: d,
+        outFeatures: 4 * d,
+      }, { sparse, layerIndex: 0 });
+      const proj = new SparseLinear(
+        be,
+        "proj",
+        seededFloats(4 * d * d, 4, (u) => (u - 0.5) * 0.05),
+        {
+          inFeatures: 4 * d,
+          outFeatures: d,
+        },
+        { sparse, layerIndex: 1 },
+      );
+      await fc.initialize();
+      await proj.initialize();
+      const x = new Variable(be.keep(be.tensor(seededFloats(T * d, 5), [T, d])), {
+        requiresGrad: true,
+      });
+      const dOut = be.keep(be.tensor(seededFloats(T * d, 6), [T, d]));
+      // One layer step: step set-up, forward and (with `backward`) backward, then its end; recorded
+      // without waiting, so `reps` of them run back to back and one sync ends the batch.
+      let step = 0;
+      const layerStep = async (backward: boolean) => {
+        fc.weight.grad = undefined;
+        proj.weight.grad = undefined;
+        x.grad = undefined;
+        const ctx = { step: step++, seed: 1, phase: "sparse" as const };
+        await fc.beginStep(ctx);
+        await proj.beginStep(ctx);
+        const tape = new Tape(be, { recording: backward });
+        const out = proj.forward(tape, ops.gelu(tape, fc.forward(tape, x)));
+        if (backward) {
+          tape.backward(tape.record(be.full([1], 0), [out], () => tape.accumulate(out, dOut)));
+        }
+        fc.endStep();
+        proj.endStep();
+        be.release();
+      };
+      const f = await backToBackMs(brt, () => layerStep(false));
+      const total = await backToBackMs(brt, () => layerStep(true)), b = total - f;
+      if (method === "dense") denseTotal = f + b;
+      say(
+        `| ${d} | ${method} | ${f.toFixed(2)} | ${b.toFixed(2)} | ${(f + b).toFixed(2)} | ${
+          denseTotal ? (denseTotal / (f + b)).toFixed(2) + "×" : "—"
+        } |`,
+      );
+      layerRows.push({ d, method, forwardMs: f, backwardMs: b });
+      for (const t of [fc.weight.value, proj.weight.value, x.value, dOut]) be.dispose(t);
+    }
   }
+  json.ffnLayer = layerRows;
 }
-json.ffnLayer = layerRows;
 
 // ---- 3. GPT-2 124M step per method -------------------------------------------------------------------
-say();
-say(
-  `## 3. GPT-2 training step (${config.model}), batch ${config.batch}×${config.seq} (ms/step, median)`,
-);
-say();
-say(`| method | WebGPU ms/step | dispatches/step | speed-up vs dense | vs PyTorch fp32 |`);
-say(`|---|---:|---:|---:|---:|`);
-const stepRows: Record<string, unknown>[] = [];
-let denseStep = 0;
-const n = config.batch * config.seq;
-/** Median ms per step and dispatches per step of `method`; `submitEvery` sets the runtime's. */
-async function stepTime(method: SparseMethod, submitEvery: number) {
-  brt.submitEvery = submitEvery;
-  const model = await GPT.create(be, gptConfig(config.model as GPTPreset, { sparse: { method } }), {
-    seed: 1,
-  });
-  const trainer = new Trainer(model, {
-    totalSteps: 1000,
-    peakLr: 1e-4,
-    warmupSteps: 1,
-    minLr: 1e-5,
-    seed: 1,
-  });
-  const vocab = model.config.vocabSize, times: number[] = [];
-  let dispatches = 0;
-  for (let s = 0; s < config.warmup + config.reps; s++) {
-    const tokens = new Int32Array(n), targets = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      tokens[i] = (i * 7 + 13 * s + 1) % vocab;
-      targets[i] = (i * 5 + 11 * s + 2) % vocab;
+if (sections.has("step")) {
+  say();
+  say(
+    `## 3. GPT-2 training step (${config.model}), batch ${config.batch}×${config.seq} (ms/step, median)`,
+  );
+  say();
+  say(`| method | WebGPU ms/step | dispatches/step | speed-up vs dense | vs PyTorch fp32 |`);
+  say(`|---|---:|---:|---:|---:|`);
+  const stepRows: Record<string, unknown>[] = [];
+  let denseStep = 0;
+  const n = config.batch * config.seq;
+  /**
+   * Median ms per step and dispatches per step of `method` on `sbe` (default: the `"auto"`
+   * backend); `submitEvery` sets the runtime's.
+   */
+  const stepTime = async (method: SparseMethod, submitEvery: number, sbe: GpuBackend = be) => {
+    brt.submitEvery = submitEvery;
+    const model = await GPT.create(
+      sbe,
+      gptConfig(config.model as GPTPreset, { sparse: { method } }),
+      {
+        seed: 1,
+      },
+    );
+    const trainer = new Trainer(model, {
+      totalSteps: 1000,
+      peakLr: 1e-4,
+      warmupSteps: 1,
+      minLr: 1e-5,
+      seed: 1,
+    });
+    const vocab = model.config.vocabSize, times: number[] = [];
+    let dispatches = 0;
+    for (let s = 0; s < config.warmup + config.reps; s++) {
+      const tokens = new Int32Array(n), targets = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        tokens[i] = (i * 7 + 13 * s + 1) % vocab;
+        targets[i] = (i * 5 + 11 * s + 2) % vocab;
+      }
+      const d0 = brt.dispatchCount, t0 = performance.now();
+      await trainer.trainStep({ tokens, targets, batchSize: config.batch });
+      if (s >= config.warmup) {
+        times.push(performance.now() - t0);
+        dispatches = brt.dispatchCount - d0;
+      }
     }
-    const d0 = brt.dispatchCount, t0 = performance.now();
-    await trainer.trainStep({ tokens, targets, batchSize: config.batch });
-    if (s >= config.warmup) {
-      times.push(performance.now() - t0);
-      dispatches = brt.dispatchCount - d0;
+    await brt.sync();
+    for (const p of model.parameters()) sbe.dispose(p.value);
+    brt.submitEvery = DEFAULT_SUBMIT_EVERY;
+    return { ms: median(times), dispatches };
+  };
+  const fp32Step = torch?.gpt2_124m_step_ms.fp32;
+  const stepRow = (label: string, r: { ms: number; dispatches: number }) =>
+    say(
+      `| ${label} | ${r.ms.toFixed(1)} | ${r.dispatches} | ${
+        denseStep ? (denseStep / r.ms).toFixed(2) + "×" : "—"
+      } | ${fp32Step ? (fp32Step / r.ms).toFixed(2) + "×" : "—"} |`,
+    );
+  for (const method of config.stepMethods.split(",") as SparseMethod[]) {
+    const r = await stepTime(method, DEFAULT_SUBMIT_EVERY);
+    if (method === "dense") denseStep = r.ms;
+    stepRow(method, r);
+    stepRows.push({ method, ...r });
+  }
+  // The runtime's submission schedule, same run: every ≤ 32 dispatches, and none before the read.
+  for (
+    const [label, every] of [["dense, a submit every ≤ 32 dispatches", 32], [
+      "dense, no automatic submits",
+      Infinity,
+    ]] as const
+  ) {
+    const r = await stepTime("dense", every);
+    stepRow(label, r);
+    stepRows.push({ method: "dense", submitEvery: every, ...r });
+  }
+  // Attention through the fused kernels (SPEC §8.5) vs the "auto" choice above, same run.
+  const fusedAttention = await stepTime(
+    "dense",
+    DEFAULT_SUBMIT_EVERY,
+    new GpuBackend(brt, { attention: "fused" }),
+  );
+  stepRow("dense, fused attention kernels", fusedAttention);
+  stepRows.push({ method: "dense", attention: "fused", ...fusedAttention });
+  if (torch) {
+    const s = torch.gpt2_124m_step_ms;
+    say(
+      `| PyTorch fp32 / TF32 / bf16 (same run) | ${s.fp32.toFixed(1)} / ${s.tf32.toFixed(1)} / ${
+        s.bf16.toFixed(1)
+      } | — | — | — |`,
+    );
+  }
+  json.step = stepRows;
+}
+// ---- 4. causal attention, fused vs composed ------------------------------------------------------
+/** The attention paths of table 4. */
+type AttentionBench = "composed" | "fused" | "fused-split";
+
+/**
+ * The forward + backward bound of one attention path at `B·H` slices of `[T, hd]` over the
+ * `pairs = B·H·T(T+1)/2` visible (query, key) pairs. Fused (SPEC §8.5): `hd`-long multiply-add rows
+ * per pair, 2 forward and 7 backward (dQ kernel: scores, dP, dq; dK/dV: scores, dP, dv, dk), 8 with
+ * the split key pass (scores twice), each `vec4` of them one workgroup load. Composed: 6 products
+ * (2 forward), and 13 `[B·H, T, T]` passes through global memory (forward: scores written, read,
+ * probabilities written, read; backward: dP written, P and dP read, dS written, scaled (read,
+ * written), read by two products, P read by one).
+ */
+function attentionBound(bh: number, t: number, hd: number, path: AttentionBench) {
+  const pairs = bh * t * (t + 1) / 2;
+  const rows = { composed: 6, fused: 9, "fused-split": 10 }[path];
+  const flops = 2 * pairs * rows * hd;
+  const fma = flops / (H100_WGSL.fmaTflops * 1e9);
+  const wg = path === "composed" ? 0 : pairs * rows * hd / 4 / H100_WGSL.wgVec4PerS * 1e3;
+  const bytes = 4 * bh * t * hd * 10 + (path === "composed" ? 4 * bh * t * t * 13 : 0);
+  const global = bytes / (H100_WGSL.copyGBps * 1e6);
+  const all: [number, string][] = [[fma, "FMA"], [wg, "wg loads"], [global, "global"]];
+  const [ms, by] = all.sort((a, b) => b[0] - a[0])[0];
+  return { ms, by, flops, bytes };
+}
+
+if (sections.has("attention")) {
+  say();
+  say(
+    `## 4. Causal self-attention (ops.causalSelfAttention on qkv [B·T, 3d]): fused kernels ` +
+      `(SPEC §8.5) vs composed matmul + causalSoftmax, ms (median of 3 batches of ${config.reps} ` +
+      `back-to-back calls)`,
+  );
+  say();
+  say(
+    `| B×H×T×hd | path | forward | fwd + bwd | bound fwd + bwd (by) | of bound | ` +
+      `fused speed-up (fwd + bwd) | max abs diff fused − composed (y, ∇qkv) | "auto" picks |`,
+  );
+  say(`|---|---|---:|---:|---:|---:|---:|---:|---|`);
+  const attentionRows: Record<string, unknown>[] = [];
+  const backends = {
+    composed: new GpuBackend(brt, { attention: "composed" }),
+    fused: new GpuBackend(brt, { attention: "fused" }),
+    "fused-split": new GpuBackend(brt, { attention: "fused", attentionKeyPass: "split" }),
+  };
+  for (const shape of config.attentionShapes.split(",")) {
+    const [B, H, t, hd] = shape.split("x").map(Number);
+    const d = H * hd, bh = B * H;
+    const qkvData = seededFloats(B * t * 3 * d, 21, (u) => u * 2 - 1);
+    const dyData = seededFloats(B * t * d, 22, (u) => u * 2 - 1);
+    const results: Record<string, { f: number; total: number; values: Float32Array[] }> = {};
+    for (const [path, pbe] of Object.entries(backends)) {
+      const qkv = new Variable(pbe.keep(pbe.tensor(qkvData, [B * t, 3 * d])), {
+        requiresGrad: true,
+      });
+      const dy = pbe.keep(pbe.tensor(dyData, [B * t, d]));
+      const call = async (backward: boolean, read = false) => {
+        qkv.grad = undefined;
+        const tape = new Tape(pbe, { recording: backward });
+        const y = ops.causalSelfAttention(tape, qkv, { batchSize: B, seqLen: t, nHead: H });
+        if (backward) {
+          tape.backward(tape.record(pbe.full([1], 0), [y], () => tape.accumulate(y, dy)));
+        }
+        const values = read ? await pbe.readMany([y.value, qkv.grad!]) : [];
+        pbe.release();
+        return values;
+      };
+      const values = await call(true, true);
+      const f = await backToBackMs(brt, () => call(false));
+      results[path] = { f, total: await backToBackMs(brt, () => call(true)), values };
+      pbe.dispose(qkv.value);
+      pbe.dispose(dy);
+    }
+    const maxDiff = (path: string, i: number) => {
+      const [a, b] = [results[path].values[i], results.composed.values[i]];
+      let m = 0;
+      for (let j = 0; j < a.length; j++) m = Math.max(m, Math.abs(a[j] - b[j]));
+      return m.toExponential(1);
+    };
+    for (const path of Object.keys(backends) as AttentionBench[]) {
+      const r = results[path], bound = attentionBound(bh, t, hd, path);
+      const fusedRow = path !== "composed";
+      say(
+        `| ${shape} | ${path} | ${r.f.toFixed(2)} | ${r.total.toFixed(2)} | ${
+          bound.ms.toFixed(2)
+        } (${bound.by}) | ${(100 * bound.ms / r.total).toFixed(0)}% | ${
+          fusedRow ? (results.composed.total / r.total).toFixed(2) + "×" : "—"
+        } | ${fusedRow ? `${maxDiff(path, 0)}, ${maxDiff(path, 1)}` : "—"} | ${
+          fusedRow ? "" : be.attentionPath({ bh, T: t, hd })
+        } |`,
+      );
+      attentionRows.push({ shape, path, forwardMs: r.f, totalMs: r.total, bound });
     }
   }
-  await brt.sync();
-  for (const p of model.parameters()) be.dispose(p.value);
-  brt.submitEvery = DEFAULT_SUBMIT_EVERY;
-  return { ms: median(times), dispatches };
+  json.attention = attentionRows;
 }
-const fp32Step = torch?.gpt2_124m_step_ms.fp32;
-const stepRow = (label: string, r: { ms: number; dispatches: number }) =>
-  say(
-    `| ${label} | ${r.ms.toFixed(1)} | ${r.dispatches} | ${
-      denseStep ? (denseStep / r.ms).toFixed(2) + "×" : "—"
-    } | ${fp32Step ? (fp32Step / r.ms).toFixed(2) + "×" : "—"} |`,
-  );
-for (const method of config.stepMethods.split(",") as SparseMethod[]) {
-  const r = await stepTime(method, DEFAULT_SUBMIT_EVERY);
-  if (method === "dense") denseStep = r.ms;
-  stepRow(method, r);
-  stepRows.push({ method, ...r });
-}
-// The runtime's submission schedule, same run: every ≤ 32 dispatches, and none before the read.
-for (
-  const [label, every] of [["dense, a submit every ≤ 32 dispatches", 32], [
-    "dense, no automatic submits",
-    Infinity,
-  ]] as const
-) {
-  const r = await stepTime("dense", every);
-  stepRow(label, r);
-  stepRows.push({ method: "dense", submitEvery: every, ...r });
-}
-if (torch) {
-  const s = torch.gpt2_124m_step_ms;
-  say(
-    `| PyTorch fp32 / TF32 / bf16 (same run) | ${s.fp32.toFixed(1)} / ${s.tf32.toFixed(1)} / ${
-      s.bf16.toFixed(1)
-    } | — | — | — |`,
-  );
-}
-json.step = stepRows;
+
 be.destroy();
 
 if (config.out) {

@@ -24,6 +24,9 @@
 
 import type {
   AdamWParams,
+  AttentionGrads,
+  AttentionResult,
+  AttentionSaved,
   Backend,
   DType,
   Fp8Format,
@@ -52,6 +55,8 @@ import {
 } from "./kernels/layout.ts";
 import { encodeLayerNorm, encodeLayerNormBackward } from "./kernels/layernorm.ts";
 import { encodeCausalSoftmax, encodeSoftmaxBackward } from "./kernels/softmax.ts";
+import { encodeAttentionForward } from "./kernels/attention_forward.ts";
+import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
 import { encodeColumnSum, encodeSum } from "./kernels/reduce.ts";
@@ -87,8 +92,23 @@ import {
 /** Which dense matmul kernel a {@linkcode GpuBackend} runs (see `kernels/matmul.ts`). */
 export type MatmulKernel = "auto" | "wide" | "tiled" | "register" | "naive";
 
+/**
+ * How a {@linkcode GpuBackend} computes causal self-attention (SPEC §8.5): `"fused"` runs the
+ * online-softmax kernels (no `[BH, T, T]` tensor), `"composed"` declines `causalAttention` so
+ * `ops.causalSelfAttention` composes `matmul` and `causalSoftmax`; `"auto"` picks per adapter
+ * and shape ({@linkcode GpuBackend.attentionPath}).
+ */
+export type AttentionPath = "auto" | "fused" | "composed";
+
 /** Options of {@linkcode GpuBackend}. */
 export interface GpuBackendOptions {
+  /** The causal attention path (default `"auto"`; see {@linkcode AttentionPath}). */
+  attention?: AttentionPath;
+  /**
+   * The fused backward's key-row pass: `"joint"` (default, dK and dV in one pass) or `"split"`
+   * (two passes holding fewer registers; `kernels/attention_backward.ts`).
+   */
+  attentionKeyPass?: AttentionKeyPass;
   /**
    * The dense matmul kernel. `"auto"` (default): the register-blocked kernel on a fallback
    * (CPU-emulated) adapter, the wide kernel on a GPU. `"register"` reads its operands through
@@ -138,6 +158,8 @@ export class GpuBackend implements Backend {
   #tiling: MatmulTiling | "auto";
   #blocking: MatmulRegisterBlocking | undefined;
   #matmul: Exclude<MatmulKernel, "auto">;
+  #attention: AttentionPath;
+  #keyPass: AttentionKeyPass;
   #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
 
   /**
@@ -145,9 +167,26 @@ export class GpuBackend implements Backend {
    *
    * @param runtime The WebGPU runtime.
    * @param options Matmul kernel choices.
-   * @throws {TypeError} If `options.matmul` is not a known kernel.
+   * @throws {TypeError} If `options.matmul` or `options.attention` is not a known choice.
    */
   constructor(runtime: GpuRuntime, options: GpuBackendOptions = {}) {
+    const attention = options.attention ?? "auto";
+    if (!["auto", "fused", "composed"].includes(attention)) {
+      throw new TypeError(
+        `Cannot create a GPU backend: attention must be "auto", "fused" or "composed", got ${
+          String(attention)
+        }`,
+      );
+    }
+    this.#attention = attention;
+    this.#keyPass = options.attentionKeyPass ?? "joint";
+    if (!["joint", "split"].includes(this.#keyPass)) {
+      throw new TypeError(
+        `Cannot create a GPU backend: attentionKeyPass must be "joint" or "split", got ${
+          String(this.#keyPass)
+        }`,
+      );
+    }
     this.runtime = runtime;
     this.device = describeAdapter(runtime.adapter);
     this.#tiling = options.matmulTiling ?? "auto";
@@ -171,6 +210,19 @@ export class GpuBackend implements Backend {
   /** The dense matmul kernel in use (`"auto"` resolved for this adapter). */
   get matmulKernel(): Exclude<MatmulKernel, "auto"> {
     return this.#matmul;
+  }
+
+  /**
+   * The causal attention path this backend takes for `bh` slices of `[T, hd]` (the option, with
+   * `"auto"` resolved: see {@linkcode FUSED_ATTENTION_MIN_T}); what run headers print.
+   *
+   * @param dims `{ bh, T, hd }`.
+   * @returns `"fused"` or `"composed"`.
+   */
+  attentionPath(dims: { bh: number; T: number; hd: number }): "fused" | "composed" {
+    if (this.#attention !== "auto") return this.#attention;
+    const minT = FUSED_ATTENTION_MIN_T[this.runtime.isFallbackAdapter ? "fallback" : "gpu"];
+    return dims.T >= minT ? "fused" : "composed";
   }
 
   /** Number of compute pipelines compiled so far. */
@@ -594,6 +646,51 @@ export class GpuBackend implements Backend {
   }
 
   /**
+   * Fused causal attention (SPEC §8.5, `kernels/attention_forward.ts`): the output and each row's
+   * log-sum-exp, without the `[BH, T, T]` scores; `undefined` where
+   * {@linkcode GpuBackend.attentionPath} is `"composed"`.
+   *
+   * @throws {RangeError} If `q`, `k`, `v` are not one `[BH, T, hd]` shape or `scale` is not
+   * finite.
+   */
+  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult | undefined {
+    const action = "compute fused causal attention";
+    const { Q, K, V, bh, T, hd } = this.#check.attention(q, k, v, scale, action);
+    if (this.attentionPath({ bh, T, hd }) === "composed") return undefined;
+    const r = encodeAttentionForward(this.runtime, [Q.buffer, K.buffer, V.buffer], {
+      bh,
+      T,
+      hd,
+    }, scale);
+    return { out: this.#wrap(r.out, [bh, T, hd], "f32"), lse: this.#wrap(r.lse, [bh, T], "f32") };
+  }
+
+  /**
+   * Backward pass of {@linkcode GpuBackend.causalAttention} (SPEC §8.5,
+   * `kernels/attention_backward.ts`): `dq`, `dk`, `dv` from the saved output and log-sum-exp.
+   *
+   * @throws {RangeError} If the shapes do not match the forward's.
+   */
+  causalAttentionBackward(saved: AttentionSaved, dOut: Tensor): AttentionGrads {
+    const action = "compute the fused causal attention backward pass";
+    const { Q, K, V, O, L, G, bh, T, hd } = this.#check.attentionBackward(saved, dOut, action);
+    const r = encodeAttentionBackward(
+      this.runtime,
+      { q: Q.buffer, k: K.buffer, v: V.buffer, out: O.buffer, lse: L.buffer },
+      G.buffer,
+      { bh, T, hd },
+      saved.scale,
+      this.#keyPass,
+    );
+    const shape = [bh, T, hd];
+    return {
+      dq: this.#wrap(r.dq, shape, "f32"),
+      dk: this.#wrap(r.dk, shape, "f32"),
+      dv: this.#wrap(r.dv, shape, "f32"),
+    };
+  }
+
+  /**
    * Rows of `table[V, d]` picked by `idx` (`i32`, `[N]`) → `[N, d]`.
    *
    * @throws {RangeError} If `table` is not 2-D, `idx` is not 1-D, or an index is outside `[0, V)`.
@@ -839,6 +936,18 @@ const GATED: Record<
 > = {
   geglu: { name: "GEGLU", forward: encodeGeglu, backward: encodeGegluBackward },
   swiglu: { name: "SwiGLU", forward: encodeSwiglu, backward: encodeSwigluBackward },
+};
+
+/**
+ * Shortest sequence for which `"auto"` takes the fused attention kernels, per adapter kind
+ * (`Infinity`: never), from same-run measurements of `experiments/speed.ts` table 4. On llvmpipe
+ * (shared 2-core machine, 2026-12-06) fused forward + backward ran 0.06–0.49× the composed path at
+ * B×H×T×hd = 1×4×256×64, 1×2×512×32, 2×4×64×16 (either key pass); on a discrete GPU it stays off
+ * until an H100 run of table 4 shows it faster at the training shape.
+ */
+export const FUSED_ATTENTION_MIN_T: { fallback: number; gpu: number } = {
+  fallback: Infinity,
+  gpu: Infinity,
 };
 
 const GPU_TENSORS: TensorKind<GpuTensor> = {

@@ -35,7 +35,9 @@ export {
   WebGpuUnavailableError,
 } from "./runtime.ts";
 export {
+  type AttentionPath,
   createGpuBackend,
+  FUSED_ATTENTION_MIN_T,
   GpuBackend,
   type GpuBackendOptions,
   type MatmulKernel,
@@ -43,4 +45,5 @@ export {
 export { GpuStorage, GpuTensor, type TensorState } from "./tensor.ts";
 export { type GpuFp8Codes, type GpuGatedOptions, GpuKernels } from "./gpu_kernels.ts";
 export type { GatedActivation, GatedLayout } from "./kernels/gated.ts";
+export type { AttentionKeyPass } from "./kernels/attention_backward.ts";
 export type { MatmulRegisterBlocking, MatmulTiling } from "./kernels/matmul.ts";

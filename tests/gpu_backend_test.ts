@@ -16,7 +16,7 @@ import { Tape, Variable } from "../core/autograd.ts";
 import { causalSelfAttention } from "../core/ops.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gpuFixture } from "../gpu/testing.ts";
-import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, FUSED_ATTENTION_MIN_T, GpuBackend } from "../gpu/backend.ts";
 import { CE_THREADS } from "../gpu/kernels/cross_entropy.ts";
 import { LN_THREADS } from "../gpu/kernels/layernorm.ts";
 import { TILING_128, TILING_64 } from "../gpu/kernels/matmul.ts";
@@ -35,6 +35,14 @@ import {
   U,
 } from "../gpu/float32_rules.ts";
 import { seededFloats } from "../reference/testing.ts";
+import {
+  assertAttentionParity,
+  assertWithinBounds,
+  attentionBounds,
+  attentionData,
+  attentionOnBackend,
+} from "../gpu/attention_testing.ts";
+import { attentionTileRows } from "../gpu/kernels/attention_common.ts";
 import { f, type Input, ints, runOn } from "./_backend_pair.ts";
 
 type Tol = { atol: number; rtol: number };
@@ -252,8 +260,29 @@ Deno.test("matmul: triangular hints on the wide kernel leave every promised entr
   be.release();
 });
 
+/**
+ * `ops.causalSelfAttention` on `qkv [B·T, 3d]` with `h` heads, back-propagating `dy`: `[y, ∇qkv]`
+ * (temporaries released).
+ */
+async function attentionThroughOps(
+  backend: Backend,
+  qkvData: Float32Array,
+  dyData: Float32Array,
+  shape: { B: number; T: number; h: number; d: number },
+): Promise<Float32Array[]> {
+  const { B, T, h, d } = shape;
+  const tape = new Tape(backend);
+  const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
+  const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
+  const dy = backend.tensor(dyData, [B * T, d]);
+  tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
+  const values = await backend.readMany([y.value, qkv.grad!]);
+  backend.release();
+  return values;
+}
+
 Deno.test("causal self-attention: the hints ops pass on change nothing (forward, ∇qkv), wide kernel", async () => {
-  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide" });
+  const be = new GpuBackend((await gpu()).runtime, { matmul: "wide", attention: "composed" });
   // The same backend with every triangular hint removed.
   const plain = new Proxy(be, {
     get: (target, prop) => {
@@ -265,20 +294,87 @@ Deno.test("causal self-attention: the hints ops pass on change nothing (forward,
       return typeof v === "function" ? v.bind(target) : v; // #private fields need the target
     },
   });
-  const [B, T, h, d] = [2, 70, 2, 16];
-  const qkvData = random(B * T * 3 * d, 9), dyData = random(B * T * d, 10);
-  const run = async (backend: Backend) => {
-    const tape = new Tape(backend);
-    const qkv = new Variable(backend.tensor(qkvData, [B * T, 3 * d]), { requiresGrad: true });
-    const y = causalSelfAttention(tape, qkv, { batchSize: B, seqLen: T, nHead: h });
-    const dy = backend.tensor(dyData, [B * T, d]);
-    tape.backward(tape.record(backend.full([1], 0), [y], () => tape.accumulate(y, dy)));
-    return await backend.readMany([y.value, qkv.grad!]);
-  };
-  const [hinted, full] = [await run(be), await run(plain)];
+  const shape = { B: 2, T: 70, h: 2, d: 16 };
+  const qkvData = random(2 * 70 * 3 * 16, 9), dyData = random(2 * 70 * 16, 10);
+  const [hinted, full] = [
+    await attentionThroughOps(be, qkvData, dyData, shape),
+    await attentionThroughOps(plain, qkvData, dyData, shape),
+  ];
   assertClose(hinted[0], full[0], EXACT, "attention output");
   assertClose(hinted[1], full[1], EXACT, "∇qkv");
   be.release();
+});
+
+Deno.test("fused causal attention: backend ops vs the reference (out, lse, dq, dk, dv; SPEC §10.7)", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
+  for (const [bh, t, hd] of [[1, 1, 3], [6, 45, 8], [3, 70, 32]]) {
+    const data = attentionData({ bh, T: t, hd }, 30 + t, 1, attentionTileRows(be.runtime, hd, 2));
+    await assertAttentionParity(await attentionOnBackend(data, be), data, `${bh}×${t}×${hd}`);
+  }
+  const x = be.tensor(random(24, 1), [2, 3, 4]), y = be.tensor(random(24, 2), [2, 4, 3]);
+  assertThrows(() => be.causalAttention(x, y, x, 1), RangeError, "[2, 4, 3]");
+  assertThrows(() => be.causalAttention(x, x, x, NaN), RangeError, "scale");
+  const fwd = be.causalAttention(x, x, x, 1)!;
+  assertThrows(
+    () => be.causalAttentionBackward({ q: x, k: x, v: x, scale: 1, out: fwd.out, lse: x }, x),
+    RangeError,
+    "lse must be [BH, T]",
+  );
+  be.release();
+});
+
+Deno.test("fused causal attention: the paths of each choice; composed declines", async () => {
+  const rt = (await gpu()).runtime;
+  const dims = { bh: 2, T: 9, hd: 4 };
+  const composed = new GpuBackend(rt, { attention: "composed" });
+  const q = composed.tensor(random(72, 3), [2, 9, 4]);
+  if (composed.causalAttention(q, q, q, 0.5) !== undefined) {
+    throw new Error("the composed choice must decline causalAttention");
+  }
+  const fused = new GpuBackend(rt, { attention: "fused" }).attentionPath(dims);
+  const minT = FUSED_ATTENTION_MIN_T[rt.isFallbackAdapter ? "fallback" : "gpu"];
+  const auto = new GpuBackend(rt).attentionPath(dims);
+  if (fused !== "fused" || auto !== (dims.T >= minT ? "fused" : "composed")) {
+    throw new Error(`unexpected paths: fused → ${fused}, auto → ${auto}`);
+  }
+  assertThrows(
+    () => new GpuBackend(rt, { attention: "flash" as "fused" }),
+    TypeError,
+    "attention must be",
+  );
+  composed.release();
+});
+
+Deno.test("fused causal attention through ops.causalSelfAttention: y and ∇qkv vs the reference", async () => {
+  const be = new GpuBackend((await gpu()).runtime, { attention: "fused" });
+  const [B, T, h, hd] = [2, 37, 3, 8], d = h * hd;
+  const qkvData = random(B * T * 3 * d, 51), dyData = random(B * T * d, 52);
+  const [g, r] = [
+    await attentionThroughOps(be, qkvData, dyData, { B, T, h, d }),
+    await attentionThroughOps(ref, qkvData, dyData, { B, T, h, d }),
+  ];
+  // The heads' layout [B·h, T, hd] of qkv's part `part` (q, k, v) or of y / ∇y.
+  const heads = (x: Float32Array, width: number, part: number) =>
+    Float32Array.from({ length: B * h * T * hd }, (_, i) => {
+      const c = i % hd, t = Math.floor(i / hd) % T, s = Math.floor(i / (hd * T));
+      return x[(Math.floor(s / h) * T + t) * width + part * d + (s % h) * hd + c];
+    });
+  const bounds = attentionBounds({
+    bh: B * h,
+    T,
+    hd,
+    scale: 1 / Math.sqrt(hd),
+    q: heads(qkvData, 3 * d, 0),
+    k: heads(qkvData, 3 * d, 1),
+    v: heads(qkvData, 3 * d, 2),
+    dOut: heads(dyData, d, 0),
+    keyTileRows: attentionTileRows(be.runtime, hd, 2),
+  });
+  assertWithinBounds(heads(g[0], d, 0), heads(r[0], d, 0), bounds.out, hd, "y");
+  for (const [part, name] of [[0, "dq"], [1, "dk"], [2, "dv"]] as const) {
+    const gp = heads(g[1], 3 * d, part), rp = heads(r[1], 3 * d, part);
+    assertWithinBounds(gp, rp, bounds[name], hd, `∇qkv ${name}`);
+  }
 });
 
 Deno.test("matmul: K = 0 gives zeros; shape errors are RangeErrors", async () => {

@@ -8,6 +8,9 @@
  * tolerances, the two-way weight check and the counted FP8 boundary flips are derived in SPEC §10.5
  * (WGSL rules: `gpu/float32_rules.ts`). The suite prints the adapter and fails without one.
  *
+ * The WebGPU backend runs them once more with its fused attention kernels (SPEC §8.5) and no
+ * dropout (the fused path excludes attention dropout; the reference then takes its fused oracle).
+ *
  * The CPU backend (`core/cpu/`) runs the same steps under the same tolerances: its deviations from
  * the reference are a subset of the ones bounded there (float32 storage with float64 arithmetic
  * rounded once, as the reference; BLAS GEMMs whose any-order float32 sums obey the same `γ_K`
@@ -25,7 +28,7 @@ import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
 import { makeBatch, testRun } from "../core/train_testing.ts";
 import { gpuFixture } from "../gpu/testing.ts";
-import { createGpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import { createCpuBackend } from "../core/cpu/backend.ts";
 import { assertEqualOrFlushed, isSubnormalF32, U } from "../gpu/float32_rules.ts";
 
@@ -55,8 +58,21 @@ function cpu(): Promise<Backend> {
   cpuPromise ??= createCpuBackend({ threads: 2 });
   return cpuPromise;
 }
-/** The fast backends checked against the reference. */
-const ENGINES: [string, () => Promise<Backend>][] = [["WebGPU", gpu], ["CPU", cpu]];
+let fusedPromise: Promise<Backend> | undefined;
+/** The GPU backend on the shared runtime with the fused attention kernels (SPEC §8.5). */
+function gpuFused(): Promise<Backend> {
+  fusedPromise ??= gpu().then((be) => new GpuBackend(be.runtime, { attention: "fused" }));
+  return fusedPromise;
+}
+/**
+ * The fast backends checked against the reference, with the model's dropout: the fused attention
+ * kernels run only without attention dropout, so their engine trains without it.
+ */
+const ENGINES: [string, () => Promise<Backend>, number][] = [
+  ["WebGPU", gpu, 0.1],
+  ["CPU", cpu, 0.1],
+  ["WebGPU (fused attention, no dropout)", gpuFused, 0],
+];
 
 /** The method's options for the test: `t-sr-ste` refreshes its mask every step. */
 function sparseOptions(method: SparseMethod): SparseOptions {
@@ -65,8 +81,12 @@ function sparseOptions(method: SparseMethod): SparseOptions {
 }
 
 /** A model and its trainer on one backend, at the method's first tested step. */
-async function setUp(be: Backend, method: SparseMethod): Promise<{ model: GPT; trainer: Trainer }> {
-  const config = gptConfig("tiny", { sparse: sparseOptions(method), dropout: 0.1 });
+async function setUp(
+  be: Backend,
+  method: SparseMethod,
+  dropout: number,
+): Promise<{ model: GPT; trainer: Trainer }> {
+  const config = gptConfig("tiny", { sparse: sparseOptions(method), dropout });
   const model = await GPT.create(be, config, { seed: 3 });
   const run = { totalSteps: 6, warmupSteps: 1, seed: 5, captureGradients: true, adamw: ADAMW };
   const trainer = new Trainer(model, testRun(run));
@@ -252,12 +272,19 @@ Deno.test("a WebGPU adapter is present (this suite fails without one)", async ()
   await gpu(); // prints the adapter
 });
 
-for (const [engine, fast] of ENGINES) {
+for (const [engine, fast, dropout] of ENGINES) {
   for (const method of SPARSE_METHODS) {
     Deno.test(`a training step on ${engine} equals the reference step: ${method}`, async () => {
       const gpuBe = await fast();
       const ref = new ReferenceBackend();
-      const G = await setUp(gpuBe, method), R = await setUp(ref, method);
+      const G = await setUp(gpuBe, method, dropout), R = await setUp(ref, method, dropout);
+      if (gpuBe === await gpuFused()) { // the fused kernels must be what this engine runs
+        const { nHead, nEmbd } = G.model.config;
+        const dims = { bh: 2 * nHead, T: 8, hd: nEmbd / nHead };
+        if ((gpuBe as GpuBackend).attentionPath(dims) !== "fused") {
+          throw new Error(`${engine}: the backend does not take the fused path`);
+        }
+      }
       const fp8 = method === "s-ste+fp8";
       const capture = fp8 ? captureFp8(gpuBe) : undefined;
       const fp8Totals = { operands: 0, values: 0, flips: 0, flushed: 0 };
