@@ -19,48 +19,37 @@ static double now(void) {
 
 static volatile float sink;
 
-#define FMA16(T, fma, x, y)                                                                   \
+#define FMA16(fma, x, y)                                                                      \
   a0 = fma(a0, x, y); a1 = fma(a1, x, y); a2 = fma(a2, x, y); a3 = fma(a3, x, y);             \
   a4 = fma(a4, x, y); a5 = fma(a5, x, y); a6 = fma(a6, x, y); a7 = fma(a7, x, y);             \
   a8 = fma(a8, x, y); a9 = fma(a9, x, y); a10 = fma(a10, x, y); a11 = fma(a11, x, y);         \
   a12 = fma(a12, x, y); a13 = fma(a13, x, y); a14 = fma(a14, x, y); a15 = fma(a15, x, y);
 
-static void *avx2(void *arg) {
-  (void)arg;
-  __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-  __m256 a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x;
-  __m256 a8 = x, a9 = x, a10 = x, a11 = x, a12 = x, a13 = x, a14 = x, a15 = x;
-  for (long i = 0; i < ITERS; i++) {
-    FMA16(__m256, _mm256_fmadd_ps, x, y)
-    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6),
-                     "+x"(a7));
+// One thread's loop for a vector type T: 16 independent accumulators, the empty asm keeps the
+// compiler from folding the loop, the sum into `sink` keeps it from dropping the results. `reg` is
+// the asm constraint of T's register file ("+x" for ymm, "+v" for zmm).
+#define FMA_PEAK_THREAD(name, T, set1, fmadd, add, to_float, reg)                             \
+  static void *name(void *arg) {                                                              \
+    (void)arg;                                                                                \
+    T x = set1(0.999999f), y = set1(1e-7f);                                                   \
+    T a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x;                         \
+    T a8 = x, a9 = x, a10 = x, a11 = x, a12 = x, a13 = x, a14 = x, a15 = x;                   \
+    for (long i = 0; i < ITERS; i++) {                                                        \
+      FMA16(fmadd, x, y)                                                                      \
+      __asm__ volatile("" : reg(a0), reg(a1), reg(a2), reg(a3), reg(a4), reg(a5), reg(a6),    \
+                       reg(a7));                                                              \
+    }                                                                                         \
+    T s = add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7)));                  \
+    s = add(s, add(add(add(a8, a9), add(a10, a11)), add(add(a12, a13), add(a14, a15))));      \
+    sink = to_float(s);                                                                       \
+    return NULL;                                                                              \
   }
-  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)),
-                                     _mm256_add_ps(_mm256_add_ps(a12, a13), _mm256_add_ps(a14, a15))));
-  sink = _mm256_cvtss_f32(s);
-  return NULL;
-}
 
+FMA_PEAK_THREAD(avx2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtss_f32,
+                "+x")
 #ifdef __AVX512F__
-static void *avx512(void *arg) {
-  (void)arg;
-  __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-  __m512 a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x;
-  __m512 a8 = x, a9 = x, a10 = x, a11 = x, a12 = x, a13 = x, a14 = x, a15 = x;
-  for (long i = 0; i < ITERS; i++) {
-    FMA16(__m512, _mm512_fmadd_ps, x, y)
-    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),
-                     "+v"(a7));
-  }
-  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                           _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)),
-                                     _mm512_add_ps(_mm512_add_ps(a12, a13), _mm512_add_ps(a14, a15))));
-  sink = _mm512_reduce_add_ps(s);
-  return NULL;
-}
+FMA_PEAK_THREAD(avx512, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+                _mm512_reduce_add_ps, "+v")
 #endif
 
 static double run(void *(*fn)(void *), int threads, int lanes) {
