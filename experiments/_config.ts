@@ -28,7 +28,8 @@ export type FlatConfig = Record<string, number | string | boolean>;
  * @param presets Named partial configurations (needs a string key `preset` in `defaults`).
  * @returns The configuration.
  * @throws {TypeError} On a positional argument, an unknown or repeated key, an empty value, or a
- * value that does not parse as the default's type; on an unknown preset.
+ * value that does not parse as the default's type; on an unknown preset or a preset that sets a key
+ * `defaults` lacks.
  */
 export function parseConfig<T extends FlatConfig>(
   defaults: T,
@@ -75,6 +76,11 @@ export function parseConfig<T extends FlatConfig>(
           JSON.stringify(name)
         }`,
       );
+    }
+    // A preset spread from shared blocks escapes TypeScript's excess-key check: check it here.
+    const stray = Object.keys(presets[name]).find((k) => !Object.hasOwn(defaults, k));
+    if (stray !== undefined) {
+      throw new TypeError(`Cannot apply the preset ${name}: it sets ${stray}, not an option`);
     }
     Object.assign(out, presets[name], { preset: name });
   }

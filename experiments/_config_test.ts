@@ -49,6 +49,13 @@ Deno.test("parseConfig: rejects unknown, repeated, empty and mistyped flags", ()
   for (const [args, message] of cases) {
     assertThrows(() => parseConfig(defaults, args, presets), TypeError, message);
   }
+  // A preset spread from a shared block can carry a key the script lacks (TypeScript cannot see it).
+  const shared = { warmup: 30 };
+  assertThrows(
+    () => parseConfig(defaults, ["--preset=big"], { small: {}, big: { ...shared, steps: 5 } }),
+    TypeError,
+    "Cannot apply the preset big: it sets warmup, not an option",
+  );
 });
 
 Deno.test("value checks: integers, numbers, choices and lists", () => {

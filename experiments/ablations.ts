@@ -42,9 +42,9 @@ import type { GPTConfig } from "../core/gpt2.ts";
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
+import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
 import {
   checkLmConfig,
-  DATA_DIR,
   formatSeconds,
   loadLmData,
   modelConfig,
@@ -59,25 +59,11 @@ import {
 const defaults = {
   preset: "cpu", // cpu | cpu-tiny | gpu
   tables: "beta,mvue,dense-fraction,fp8", // which ablations to run
-  steps: 200, // optimizer steps of every run
-  seed: 1, // initialisation, data order and MVUE seed
+  ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
+  ...LM_RUN,
   spreadSeeds: 2, // the tables' default runs are trained with this many seeds (seed, seed+1, …)
-  backend: "auto", // auto | cpu | reference | webgpu
   out: "results/ablations",
-  resume: false, // continue every run from its checkpoint (a bare --resume means true)
-  checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
-  data: DATA_DIR,
-  vocab: 2048, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
-  nLayer: 2,
-  nHead: 4,
-  nEmbd: 128,
-  blockSize: 64,
-  batchSize: 8,
-  lr: 1e-3, // peak learning rate
-  warmup: 30, // linear warm-up steps
-  minLr: 1e-4, // cosine floor
   evalEvery: 40, // validation every this many steps (and at the end)
-  evalBatches: 8,
   alpha: 6e-5, // T-SR-STE+DF masked decay (P1's GPT-2 124M value)
   maskRefresh: 10, // T-SR-STE+DF transposable-mask refresh period
   denseFractions: "0,1/12,1/6,1/3", // P1 dense fine-tune fractions (1/6 is the default)
@@ -85,43 +71,20 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  // The width of `gpt2.ts`'s cpu preset: 2 layers × 128 wide, context 64, batch 8 (512 tokens a
-  // step), the 2,048 most frequent ids. 13 runs of 200 steps; the time measured on 2 cores
-  // through the software WebGPU adapter is in the committed results' table header. A 32-wide model
-  // with 512 ids (tried first) finished every variant within a few thousandths of the same loss:
-  // below the seed spread, so this preset takes the width of the main job.
+  // 13 runs of 200 steps; the time measured on 2 cores through the software WebGPU adapter is in
+  // the committed results' table header.
   cpu: {},
-  // The test suite's smoke run (a few seconds on the reference backend).
   "cpu-tiny": {
+    ...LM_TINY,
     steps: 8,
-    vocab: 512,
-    nHead: 2,
-    nEmbd: 32,
-    blockSize: 16,
     lr: 2e-3,
-    nLayer: 1,
-    batchSize: 4,
     warmup: 2,
     evalEvery: 4,
     evalBatches: 2,
     maskRefresh: 2,
   },
-  // A GPU-sized model (full vocabulary), the size of `gpt2.ts --preset=gpu`.
-  gpu: {
-    vocab: 0,
-    nLayer: 6,
-    nHead: 8,
-    nEmbd: 512,
-    blockSize: 256,
-    batchSize: 16,
-    steps: 600,
-    lr: 6e-4,
-    warmup: 60,
-    minLr: 6e-5,
-    evalEvery: 100,
-    evalBatches: 16,
-    maskRefresh: 40,
-  },
+  // The size of `gpt2.ts --preset=gpu`.
+  gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalEvery: 100, evalBatches: 16, maskRefresh: 40 },
 };
 
 const TABLES = ["beta", "mvue", "dense-fraction", "fp8"] as const;

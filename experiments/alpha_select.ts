@@ -33,6 +33,7 @@ import { lineChart } from "./_plot.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
+import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import {
   checkLmConfig,
   DATA_DIR,
@@ -52,14 +53,7 @@ const defaults = {
   backend: "auto", // auto | cpu | reference | webgpu
   out: "results/alpha_selection",
   data: DATA_DIR,
-  // The model, batch and peak LR of gpt2.ts's default preset.
-  vocab: 4096,
-  nLayer: 2,
-  nHead: 4,
-  nEmbd: 128,
-  blockSize: 64,
-  batchSize: 16,
-  lr: 1e-3,
+  ...GPT2_CPU, // the model, batch and peak LR of gpt2.ts's default preset
   // The probes' LR warm-up. gpt2.ts's 12 warm-up steps are too few to tell α's apart (the first
   // steps at a tiny LR measure the initialisation); 40 steps give 20 judged steps per probe.
   probeSteps: 40,
@@ -71,17 +65,7 @@ type Config = typeof defaults;
 const presets: Record<string, Partial<Config>> = {
   cpu: {},
   // The test suite's smoke run (seconds on the reference backend).
-  "cpu-tiny": {
-    vocab: 512,
-    nLayer: 1,
-    nHead: 2,
-    nEmbd: 32,
-    blockSize: 16,
-    batchSize: 4,
-    probeSteps: 8,
-    alphas: "0,1e-1",
-    smooth: 1,
-  },
+  "cpu-tiny": { ...LM_TINY, probeSteps: 8, alphas: "0,1e-1", smooth: 1 },
   // gpt2.ts's `gpu` preset (its T-SR-STE runs read the α selected here with --alphaFrom); the
   // grid spans P1's 6e-5 and the cpu preset's 1e-3.
   gpu: {

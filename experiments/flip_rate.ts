@@ -41,9 +41,9 @@ import {
   movingAverage,
 } from "./_flip_rate_measures.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
+import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
 import {
   checkLmConfig,
-  DATA_DIR,
   formatSeconds,
   type LmData,
   loadLmData,
@@ -58,23 +58,9 @@ import {
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
   preset: "cpu", // cpu | cpu-tiny | gpu
-  steps: 200, // optimizer steps of every full run
-  seed: 1, // initialisation, data order and MVUE seed (the same for every run)
-  backend: "auto", // auto | cpu | reference | webgpu
+  ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
+  ...LM_RUN, // one seed for every run
   out: "results/flip_rate",
-  resume: false, // continue every run from its checkpoint (a bare --resume means true)
-  checkpointEvery: 100, // steps between checkpoints (and one at the end of each run)
-  data: DATA_DIR,
-  vocab: 2048, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
-  nLayer: 2,
-  nHead: 4,
-  nEmbd: 128,
-  blockSize: 64,
-  batchSize: 8,
-  lr: 1e-3, // peak learning rate
-  warmup: 30, // linear warm-up steps
-  minLr: 1e-4, // cosine floor
-  evalBatches: 8, // validation batches for the final loss
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
   // T-SR-STE α sweep (full runs): P1's values plus 1e-2 and 1e-1. The decay enters the gradient
   // before AdamW, so what matters is α·|w| against the per-element gradient AdamW normalises by;
@@ -90,44 +76,21 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  // The width of `gpt2.ts`'s cpu preset: 2 layers × 128 wide, context 64, batch 8 (512 tokens a
-  // step), the 2,048 most frequent ids. 13 full runs of 200 steps; the time measured on 2 cores
-  // through the software WebGPU adapter is in the committed results' table header. A 32-wide model
-  // with 512 ids (tried first) finished every variant within a few thousandths of the same loss:
-  // below the seed spread, so this preset takes the width of the main job.
+  // 13 full runs of 200 steps; the time measured on 2 cores through the software WebGPU adapter is
+  // in the committed results' table header.
   cpu: {},
-  // The test suite's smoke run (a few seconds on the reference backend).
   "cpu-tiny": {
+    ...LM_TINY,
     steps: 12,
-    vocab: 512,
-    nHead: 2,
-    nEmbd: 32,
-    blockSize: 16,
     lr: 2e-3,
-    nLayer: 1,
-    batchSize: 4,
     warmup: 6,
     evalBatches: 2,
     maskRefresh: 3,
     alphas: "0,6e-5",
     smooth: 2,
   },
-  // A GPU-sized model (full vocabulary), the size of `gpt2.ts --preset=gpu`.
-  gpu: {
-    vocab: 0,
-    nLayer: 6,
-    nHead: 8,
-    nEmbd: 512,
-    blockSize: 256,
-    batchSize: 16,
-    steps: 600,
-    lr: 6e-4,
-    warmup: 60,
-    minLr: 6e-5,
-    evalBatches: 16,
-    maskRefresh: 40,
-    smooth: 10,
-  },
+  // The size of `gpt2.ts --preset=gpu`.
+  gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalBatches: 16, maskRefresh: 40, smooth: 10 },
 };
 
 // ---- the runs -----------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ import {
   trainRun,
   validationBatches,
 } from "./lm.ts";
+import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
 import {
   type Claim,
@@ -83,13 +84,7 @@ const defaults = {
   checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
   merge: "", // output folders of earlier runs (comma-separated): combine their runs, train none
   data: DATA_DIR,
-  vocab: 4096, // reduced vocabulary (0 = the full 50,257 GPT-2 ids)
-  nLayer: 2,
-  nHead: 4,
-  nEmbd: 128,
-  blockSize: 64,
-  batchSize: 16,
-  lr: 1e-3, // peak learning rate
+  ...GPT2_CPU, // 2 layers × 128, context 64, 4,096 ids, batch 16, peak LR 1e-3 (_lm_presets.ts)
   warmup: 12, // linear warm-up steps
   minLr: 1e-4, // cosine floor
   evalEvery: 0, // steps between validations (0 = only at the end)
@@ -128,13 +123,8 @@ const presets: Record<string, Partial<Config>> = {
   "cpu-powered": { seeds: 5, steps: 300, warmup: 30, posPerDoc: 2, posValPerDoc: 8 },
   // The test suite's smoke run.
   "cpu-tiny": {
+    ...LM_TINY,
     steps: 12,
-    vocab: 512,
-    nLayer: 1,
-    nHead: 2,
-    nEmbd: 32,
-    blockSize: 16,
-    batchSize: 4,
     warmup: 2,
     evalEvery: 6,
     evalBatches: 2,
