@@ -38,21 +38,20 @@
  */
 
 import type { Backend } from "../core/backend.ts";
-import type { GPTConfig } from "../core/gpt2.ts";
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
 import {
+  announceRun,
   checkLmConfig,
+  describeLmRun,
   formatSeconds,
-  loadLmData,
-  modelConfig,
+  openLmExperiment,
   type RunLog,
-  selectBackend,
+  seededRun,
   summaryHeader,
   trainRun,
-  validationBatches,
 } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
@@ -213,9 +212,6 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   assertInt("evalEvery", cfg.evalEvery, 0);
   const tables = tableSpecs(cfg);
   checkLmConfig(cfg, tables.flatMap((t) => t.variants.map((v) => v.sparse)));
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
-  console.log("config:", JSON.stringify(cfg));
-  const started = performance.now();
 
   // The distinct runs: every variant with the primary seed, every default with the extra seeds.
   const runs = new Map<string, { label: string; sparse: SparseOptions; seed: number }>();
@@ -233,37 +229,21 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     }
   }
 
-  const backend = await selectBackend(cfg.backend);
-  console.log(`backend: ${backend.name} on ${backend.device}`);
-  const data = await loadLmData(cfg.data, cfg.vocab);
-  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
+  const experiment = await openLmExperiment(cfg);
+  const { started, backend } = experiment;
 
   const results = new Map<string, RunResult>();
   for (const [i, [key, run]] of [...runs.entries()].entries()) {
-    const elapsed = (performance.now() - started) / 1000;
-    const left = i > 0 ? `, about ${formatSeconds((elapsed / i) * (runs.size - i))} left` : "";
-    console.log(
-      `\n== [${i + 1}/${runs.size}] ${run.label}  (${formatSeconds(elapsed)} elapsed${left})`,
-    );
-    const model: GPTConfig = modelConfig(cfg, data.vocab.size, run.sparse);
+    announceRun(started, { done: i, total: runs.size, label: run.label });
     const file = `${run.label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
     const { trainer, log } = await trainRun({
       label: run.label,
-      backend,
-      model,
-      initSeed: run.seed,
-      trainer: {
-        totalSteps: cfg.steps,
-        peakLr: cfg.lr,
-        warmupSteps: cfg.warmup,
-        minLr: cfg.minLr,
-        seed: run.seed,
+      ...seededRun(cfg, { experiment, sparse: run.sparse, seed: run.seed }),
+      val: {
+        batches: experiment.valBatches,
+        every: cfg.evalEvery,
+        dense: (t) => t.phase === "dense",
       },
-      tokens: data.train,
-      batchSize: cfg.batchSize,
-      blockSize: cfg.blockSize,
-      dataSeed: run.seed,
-      val: { batches: valBatches, every: cfg.evalEvery, dense: (t) => t.phase === "dense" },
       checkpoint: `${cfg.out}/checkpoints/${file}`,
       checkpointEvery: cfg.checkpointEvery,
       resume: cfg.resume,
@@ -309,10 +289,10 @@ async function writeOutputs(
   const lines = [
     `# Ablations of the 2:4 methods (P2 Tables 2, 3, 8 and P1's dense fine-tuning; scaled down)`,
     ``,
-    `Produced by \`experiments/ablations.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
-    `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
-    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, peak LR ${cfg.lr}, warm-up ` +
-    `${cfg.warmup}) on ${backend.name} (${backend.device}), ${date.slice(0, 10)}. Same initial ` +
+    `Produced by \`experiments/ablations.ts\` (${describeLmRun(cfg)}, peak LR ${cfg.lr}, ` +
+    `warm-up ${cfg.warmup}) on ${backend.name} (${backend.device}), ${
+      date.slice(0, 10)
+    }. Same initial ` +
     `weights and data order in every run of seed ${cfg.seed}; validation loss on the same ` +
     `${cfg.evalBatches} held-out batches.`,
     ``,

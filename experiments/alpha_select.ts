@@ -35,13 +35,13 @@ import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_mea
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import {
+  announceRun,
   checkLmConfig,
   DATA_DIR,
   formatSeconds,
-  type LmData,
-  loadLmData,
-  modelConfig,
-  selectBackend,
+  type LmExperiment,
+  openLmExperiment,
+  seededRun,
   summaryHeader,
   trainRun,
 } from "./lm.ts";
@@ -131,25 +131,17 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     checkpointEvery: 1,
   };
   checkLmConfig(lmCfg, [{ method: "dense" }, ...alphas.map(probe)]);
-  await Deno.mkdir(cfg.out, { recursive: true });
-  console.log("config:", JSON.stringify(cfg));
-  const started = performance.now();
-  const backend = await selectBackend(cfg.backend);
-  console.log(`backend: ${backend.name} on ${backend.device}`);
-  const data = await loadLmData(cfg.data, cfg.vocab);
+  const experiment = await openLmExperiment(cfg, { checkpoints: false });
+  const { started, backend } = experiment;
 
   const runs: ProbeRun[] = [];
   const total = seeds.length * (alphas.length + 1);
   for (const seed of seeds) {
     for (const alpha of [null, ...alphas]) {
-      const elapsed = (performance.now() - started) / 1000;
-      const left = runs.length > 0
-        ? `, about ${formatSeconds((elapsed / runs.length) * (total - runs.length))} left`
-        : "";
       const label = alpha === null ? `dense s${seed}` : `α=${fmtAlpha(alpha)} s${seed}`;
-      console.log(`\n== [${runs.length + 1}/${total}] ${label} (${formatSeconds(elapsed)}${left})`);
+      announceRun(started, { done: runs.length, total, label });
       const sparse = alpha === null ? { method: "dense" as const } : probe(alpha);
-      runs.push(await probeRun(cfg, backend, data, sparse, seed, label, alpha));
+      runs.push(await probeRun(lmCfg, experiment, { sparse, seed, label, alpha }));
     }
   }
 
@@ -163,40 +155,27 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   return await writeOutputs(cfg, runs, judgements, selection, from, backend, started);
 }
 
+/**
+ * One probe (or the dense run) of a seed: the schedule of `lmCfg` ramps over the probe (`stopAt`
+ * ends it at the peak LR), recording the transposable-mask flip rate of every step.
+ */
 async function probeRun(
-  cfg: Config,
-  backend: Backend,
-  data: LmData,
-  sparse: SparseOptions,
-  seed: number,
-  label: string,
-  alpha: number | null,
+  lmCfg: Config & { seed: number; steps: number; warmup: number; minLr: number },
+  experiment: LmExperiment,
+  run: { sparse: SparseOptions; seed: number; label: string; alpha: number | null },
 ): Promise<ProbeRun> {
+  const { sparse, seed, label, alpha } = run;
   const flips = new MaskFlips("transposable");
   const { log } = await trainRun({
     label,
-    backend,
-    model: modelConfig(cfg, data.vocab.size, sparse),
-    initSeed: seed,
-    // The schedule ramps over the probe (`stopAt` ends it at the peak LR).
-    trainer: {
-      totalSteps: cfg.probeSteps + 1,
-      peakLr: cfg.lr,
-      warmupSteps: cfg.probeSteps,
-      minLr: 0,
-      seed,
-    },
-    tokens: data.train,
-    batchSize: cfg.batchSize,
-    blockSize: cfg.blockSize,
-    dataSeed: seed,
+    ...seededRun(lmCfg, { experiment, sparse, seed }),
     val: { batches: [] as Batch[], every: 0, dense: () => true },
     resume: false,
-    stopAt: cfg.probeSteps,
-    logEvery: cfg.probeSteps,
+    stopAt: lmCfg.probeSteps,
+    logEvery: lmCfg.probeSteps,
     onStep: async (t) => ({ transposableFlipRate: await flips.measure(t.model) }),
   });
-  flips.dispose(backend);
+  flips.dispose(experiment.backend);
   // The flips step s made, plotted at x = s + 1 (steps completed).
   const curve: Curve = log.steps.filter((s) => typeof s.extra?.transposableFlipRate === "number")
     .map((s) => [s.step + 1, s.extra!.transposableFlipRate as number]);

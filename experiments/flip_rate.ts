@@ -27,7 +27,6 @@
  */
 
 import type { Backend } from "../core/backend.ts";
-import type { Batch, GPTConfig } from "../core/gpt2.ts";
 import { resolveSparseOptions, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
 import { lineChart, type Series } from "./_plot.ts";
 import {
@@ -43,16 +42,16 @@ import {
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
 import {
+  announceRun,
   checkLmConfig,
+  describeLmRun,
   formatSeconds,
-  type LmData,
-  loadLmData,
-  modelConfig,
+  type LmExperiment,
+  openLmExperiment,
   type RunLog,
-  selectBackend,
+  seededRun,
   summaryHeader,
   trainRun,
-  validationBatches,
 } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
@@ -195,33 +194,14 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   assertInt("smooth", cfg.smooth, 1);
   const alphas = parseAlphas("alphas", cfg.alphas);
   checkLmConfig(cfg, runSpecs(cfg, alphas).map((r) => r.sparse));
-  await Deno.mkdir(`${cfg.out}/checkpoints`, { recursive: true });
-  console.log("config:", JSON.stringify(cfg));
-  const started = performance.now();
-  const backend = await selectBackend(cfg.backend);
-  console.log(`backend: ${backend.name} on ${backend.device}`);
-  const data = await loadLmData(cfg.data, cfg.vocab);
-  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
-
-  const train = (spec: RunSpec, label: string, options: { stopAt?: number; ckpt: boolean }) =>
-    trainOne(cfg, backend, data, valBatches, spec, label, options);
+  const experiment = await openLmExperiment(cfg);
+  const { started, backend } = experiment;
 
   const specs = runSpecs(cfg, alphas);
   const results: RunResult[] = [];
-  const work = specs.length;
-  let completed = 0;
-  const announce = (what: string, weight = 1) => {
-    const elapsed = (performance.now() - started) / 1000;
-    const left = completed > 0
-      ? `, about ${formatSeconds((elapsed / completed) * (work - completed))} left`
-      : "";
-    console.log(`\n== ${what}  (${formatSeconds(elapsed)} elapsed${left})`);
-    completed += weight;
-  };
-
   for (const [i, spec] of specs.entries()) {
-    announce(`[${i + 1}/${specs.length}] ${spec.id}`);
-    results.push(await train(spec, spec.id, { ckpt: true }));
+    announceRun(started, { done: i, total: specs.length, label: spec.id });
+    results.push(await trainOne(cfg, experiment, spec));
   }
 
   const summary = await writeOutputs(cfg, results, backend, started);
@@ -229,45 +209,22 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   return summary;
 }
 
-async function trainOne(
-  cfg: Config,
-  backend: Backend,
-  data: LmData,
-  valBatches: Batch[],
-  spec: RunSpec,
-  label: string,
-  options: { stopAt?: number; ckpt: boolean },
-): Promise<RunResult> {
-  const model: GPTConfig = modelConfig(cfg, data.vocab.size, spec.sparse);
+async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): Promise<RunResult> {
   const hard = new MaskFlips("hard");
   const fileName = spec.id.replace(/[^a-z0-9+-]+/gi, "_");
   const traits = sparseMethodTraits(spec.sparse.method);
   const dense = traits.weight === "dense";
   const { trainer, log } = await trainRun({
-    label,
-    backend,
-    model,
-    initSeed: cfg.seed,
-    trainer: {
-      totalSteps: cfg.steps,
-      peakLr: cfg.lr,
-      warmupSteps: cfg.warmup,
-      minLr: cfg.minLr,
-      seed: cfg.seed,
-    },
-    tokens: data.train,
-    batchSize: cfg.batchSize,
-    blockSize: cfg.blockSize,
-    dataSeed: cfg.seed,
-    val: { batches: valBatches, every: 0, dense: () => dense },
-    checkpoint: options.ckpt ? `${cfg.out}/checkpoints/${fileName}.safetensors` : undefined,
+    label: spec.id,
+    ...seededRun(cfg, { experiment, sparse: spec.sparse, seed: cfg.seed }),
+    val: { batches: experiment.valBatches, every: 0, dense: () => dense },
+    checkpoint: `${cfg.out}/checkpoints/${fileName}.safetensors`,
     checkpointEvery: cfg.checkpointEvery,
     resume: cfg.resume,
-    stopAt: options.stopAt,
-    logEvery: options.stopAt !== undefined ? options.stopAt : 25,
+    logEvery: 25,
     onStep: async (t) => ({ hardFlipRate: await hard.measure(t.model) }),
   });
-  hard.dispose(backend);
+  hard.dispose(experiment.backend);
   // A mask refreshed every step has a per-step flip rate whatever the method's unit.
   const refresh = traits.flipRateUnit === "refresh" &&
     resolveSparseOptions(spec.sparse).maskRefresh > 1;
@@ -319,10 +276,8 @@ async function writeOutputs(
   const lines = [
     `# Flip rate of 2:4 training methods (P1 flip-rate figure, P2 Fig. 4; scaled down)`,
     ``,
-    `Produced by \`experiments/flip_rate.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
-    `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
-    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, peak LR ${cfg.lr}, warm-up ` +
-    `${cfg.warmup}, T-SR-STE mask refresh every ${cfg.maskRefresh} steps) on ${backend.name} ` +
+    `Produced by \`experiments/flip_rate.ts\` (${describeLmRun(cfg)}, peak LR ${cfg.lr}, ` +
+    `warm-up ${cfg.warmup}, T-SR-STE mask refresh every ${cfg.maskRefresh} steps) on ${backend.name} ` +
     `(${backend.device}), ${date.slice(0, 10)}. Same initial weights and data order in every run.`,
     ``,
     `*Hard flip rate*: fraction of the hard top-2 mask bits of the dense weights (all FFN linears) ` +

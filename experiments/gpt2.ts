@@ -49,13 +49,12 @@ import {
   finetuneGenre,
   formatSeconds,
   type LmData,
-  loadLmData,
   modelConfig,
+  openLmExperiment,
   type RunLog,
-  selectBackend,
+  seededRun,
   summaryHeader,
   trainRun,
-  validationBatches,
 } from "./lm.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
@@ -281,15 +280,13 @@ async function selectedAlpha(path: string): Promise<number> {
 export async function main(args: string[]): Promise<void> {
   const { cfg, methods, labels } = await configure(args);
   if (cfg.merge !== "") return await merge(cfg);
+  // The checkpoint folder is --checkpoints' (a fresh machine keeps them out of --out), so the
+  // experiment opens only --out and this run makes its own folders.
+  const experiment = await openLmExperiment(cfg, { checkpoints: false });
+  const { started, backend, data, valBatches } = experiment;
   const checkpoints = cfg.checkpoints || `${cfg.out}/checkpoints`;
   await Deno.mkdir(checkpoints, { recursive: true });
   await Deno.mkdir(`${cfg.out}/runs`, { recursive: true });
-  console.log("config:", JSON.stringify(cfg));
-  const started = performance.now();
-  const backend = await selectBackend(cfg.backend);
-  console.log(`backend: ${backend.name} on ${backend.device}`);
-  const data = await loadLmData(cfg.data, cfg.vocab);
-  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches);
   const runConfig = (method: SparseMethod): GPTConfig =>
     modelConfig(cfg, data.vocab.size, sparseOptions(cfg, method));
   const shape = runConfig(methods[0]);
@@ -316,20 +313,7 @@ export async function main(args: string[]): Promise<void> {
     console.log(`\n== [${i + 1}/${runs.length}] pre-training ${label}`);
     const { model, trainer, log } = await trainRun({
       label,
-      backend,
-      model: runConfig(run.method),
-      initSeed: run.seed,
-      trainer: {
-        totalSteps: cfg.steps,
-        peakLr: cfg.lr,
-        warmupSteps: cfg.warmup,
-        minLr: cfg.minLr,
-        seed: run.seed,
-      },
-      tokens: data.train,
-      batchSize: cfg.batchSize,
-      blockSize: cfg.blockSize,
-      dataSeed: run.seed,
+      ...seededRun(cfg, { experiment, sparse: sparseOptions(cfg, run.method), seed: run.seed }),
       val: {
         batches: valBatches,
         every: cfg.evalEvery,

@@ -745,3 +745,114 @@ export function summaryHeader<C>(
     config,
   };
 }
+
+/**
+ * The model and data a results table names: `preset \`cpu\`, 200 steps, 2 layers × 128 wide, 4
+ * heads, context 64, batch 8, vocabulary 2048` (50257 for the full GPT-2 vocabulary).
+ */
+export function describeLmRun(
+  cfg:
+    & Pick<
+      LmRunConfig,
+      "steps" | "nLayer" | "nEmbd" | "nHead" | "blockSize" | "batchSize" | "vocab"
+    >
+    & {
+      preset: string;
+    },
+): string {
+  return `preset \`${cfg.preset}\`, ${cfg.steps} steps, ${cfg.nLayer} layers × ${cfg.nEmbd} ` +
+    `wide, ${cfg.nHead} heads, context ${cfg.blockSize}, batch ${cfg.batchSize}, vocabulary ` +
+    `${cfg.vocab || GPT2_VOCAB_SIZE}`;
+}
+
+// ---- an experiment's opening and its runs ------------------------------------------------------
+
+/** What an experiment's runs share: its start time, backend, data and validation batches. */
+export interface LmExperiment {
+  /** `performance.now()` when the work began (for the elapsed time and the summary). */
+  started: number;
+  backend: Backend;
+  data: LmData;
+  /** `evalBatches` fixed validation batches (none without `evalBatches`). */
+  valBatches: Batch[];
+}
+
+/**
+ * Opens a language-model experiment once its flags are checked: creates the output folder (and
+ * `checkpoints/` in it), prints the configuration, creates the backend and loads the data.
+ *
+ * @param cfg The checked configuration.
+ * @param options `checkpoints`: also create `<out>/checkpoints` (default true).
+ */
+export async function openLmExperiment(
+  cfg: Pick<LmRunConfig, "backend" | "vocab" | "batchSize" | "blockSize"> & {
+    out: string;
+    data: string;
+    evalBatches?: number;
+  },
+  options: { checkpoints?: boolean } = {},
+): Promise<LmExperiment> {
+  const dir = options.checkpoints ?? true ? `${cfg.out}/checkpoints` : cfg.out;
+  await Deno.mkdir(dir, { recursive: true });
+  console.log("config:", JSON.stringify(cfg));
+  const started = performance.now();
+  const backend = await selectBackend(cfg.backend);
+  console.log(`backend: ${backend.name} on ${backend.device}`);
+  const data = await loadLmData(cfg.data, cfg.vocab);
+  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches ?? 0);
+  return { started, backend, data, valBatches };
+}
+
+/**
+ * The part of {@linkcode trainRun}'s options one seed's pre-training always has: the config
+ * block's model with `sparse`, its cosine schedule, and `seed` for the initialisation, the data
+ * order and the trainer's MVUE draws (so runs of one seed differ only in their method).
+ *
+ * @param cfg The configuration (model shape, batch, schedule).
+ * @param run The experiment, the run's sparse options and its seed.
+ */
+export function seededRun(
+  cfg: Pick<
+    LmRunConfig,
+    "nLayer" | "nHead" | "nEmbd" | "blockSize" | "batchSize" | "steps" | "lr" | "warmup" | "minLr"
+  >,
+  run: { experiment: LmExperiment; sparse: SparseOptions; seed: number },
+): Pick<
+  TrainRunOptions,
+  "backend" | "model" | "initSeed" | "trainer" | "tokens" | "batchSize" | "blockSize" | "dataSeed"
+> {
+  const { backend, data } = run.experiment;
+  return {
+    backend,
+    model: modelConfig(cfg, data.vocab.size, run.sparse),
+    initSeed: run.seed,
+    trainer: {
+      totalSteps: cfg.steps,
+      peakLr: cfg.lr,
+      warmupSteps: cfg.warmup,
+      minLr: cfg.minLr,
+      seed: run.seed,
+    },
+    tokens: data.train,
+    batchSize: cfg.batchSize,
+    blockSize: cfg.blockSize,
+    dataSeed: run.seed,
+  };
+}
+
+/**
+ * Prints a run's progress line, `== [3/13] label  (2m10s elapsed, about 8m40s left)`, the time
+ * left extrapolated from the runs done.
+ *
+ * @param started `performance.now()` at the start of the work.
+ * @param progress The runs done before this one, their total and this run's label.
+ */
+export function announceRun(
+  started: number,
+  progress: { done: number; total: number; label: string },
+): void {
+  const { done, total, label } = progress;
+  const elapsed = (performance.now() - started) / 1000;
+  const left = done > 0 ? `, about ${formatSeconds((elapsed / done) * (total - done))} left` : "";
+  console.log(`\n== [${done + 1}/${total}] ${label}  (${formatSeconds(elapsed)} elapsed${left})`);
+}
