@@ -12,15 +12,6 @@
 
 import { prune24 } from "../reference/prune.ts";
 import { assertInt, parseList } from "./_config.ts";
-import {
-  type Claim,
-  type MeanInterval,
-  meanInterval,
-  pairedDifferences,
-  type SeededValue,
-  type Verdict,
-  verdict,
-} from "./_stats.ts";
 import { gaussianMatrix, seededRandom } from "../reference/testing.ts";
 
 /** How the weights are made 2:4: none, hard thresholding, soft thresholding with β. */
@@ -46,46 +37,6 @@ export const MLP_DEFAULTS = {
   trainSize: 4096,
   testSize: 1024,
 };
-
-/** A claim judged from the paired differences `values − baseline` by seed. */
-export interface PairedClaim {
-  claim: string;
-  difference: string;
-  differences: { seed: number; difference: number }[];
-  interval: MeanInterval;
-  verdict: Verdict;
-}
-
-/** Judges `claim` on the 95% t interval of the paired differences `values − baseline`. */
-export function pairedClaim(
-  values: readonly SeededValue[],
-  baseline: readonly SeededValue[],
-  claim: Claim,
-  text: { claim: string; difference: string },
-): PairedClaim {
-  const differences = pairedDifferences(values, baseline);
-  const interval = meanInterval(differences.map((d) => d.difference));
-  return { ...text, differences, interval, verdict: verdict(interval, claim) };
-}
-
-/** `mean [lo, hi]` of the 95% t interval of `xs·scale`, `digits` decimals (a table cell). */
-export function ciCell(xs: readonly number[], digits: number, scale = 1): string {
-  const i = meanInterval(xs.map((x) => x * scale));
-  return `${i.mean.toFixed(digits)} [${i.low.toFixed(digits)}, ${i.high.toFixed(digits)}]`;
-}
-
-/** The Markdown rows `| claim | difference | mean [95% CI] | verdict |` of judged claims. */
-export function claimRows(claims: readonly PairedClaim[], format: (v: number) => string): string[] {
-  return [
-    `| claim (paired by seed) | difference | mean [95% CI] | verdict |`,
-    `|---|---|---|---|`,
-    ...claims.map((c) =>
-      `| ${c.claim} | ${c.difference} | ${format(c.interval.mean)} [${format(c.interval.low)}, ${
-        format(c.interval.high)
-      }] | **${c.verdict}** |`
-    ),
-  ];
-}
 
 /** Sizes of the task and the student. */
 export interface MlpSizes {

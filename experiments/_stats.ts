@@ -1,8 +1,8 @@
 /**
  * The statistics the experiments' tables and verdicts rest on: mean, sample standard deviation,
  * the two-sided Student-t confidence interval of a mean (the t quantile from the regularized
- * incomplete beta function), paired differences against a baseline run with the same seeds, and
- * the verdict of a claim from an interval (SPEC §11.4).
+ * incomplete beta function), paired differences against a baseline run with the same seeds, the
+ * verdict of a claim from an interval (SPEC §11.4), and the table cells and rows that report them.
  *
  * @module
  */
@@ -366,4 +366,46 @@ export function verdict(interval: MeanInterval | null, claim: Claim): Verdict {
       return lo > m || hi < -m ? "disagrees" : "inconclusive";
     }
   }
+}
+
+// ---- reporting ----------------------------------------------------------------------------------
+
+/** A claim judged from the paired differences `values − baseline` by seed. */
+export interface PairedClaim {
+  claim: string;
+  difference: string;
+  differences: { seed: number; difference: number }[];
+  interval: MeanInterval;
+  verdict: Verdict;
+}
+
+/** Judges `claim` on the 95% t interval of the paired differences `values − baseline`. */
+export function pairedClaim(
+  values: readonly SeededValue[],
+  baseline: readonly SeededValue[],
+  claim: Claim,
+  text: { claim: string; difference: string },
+): PairedClaim {
+  const differences = pairedDifferences(values, baseline);
+  const interval = meanInterval(differences.map((d) => d.difference));
+  return { ...text, differences, interval, verdict: verdict(interval, claim) };
+}
+
+/** `mean [lo, hi]` of the 95% t interval of `xs·scale`, `digits` decimals (a table cell). */
+export function ciCell(xs: readonly number[], digits: number, scale = 1): string {
+  const i = meanInterval(xs.map((x) => x * scale));
+  return `${i.mean.toFixed(digits)} [${i.low.toFixed(digits)}, ${i.high.toFixed(digits)}]`;
+}
+
+/** The Markdown rows `| claim | difference | mean [95% CI] | verdict |` of judged claims. */
+export function claimRows(claims: readonly PairedClaim[], format: (v: number) => string): string[] {
+  return [
+    `| claim (paired by seed) | difference | mean [95% CI] | verdict |`,
+    `|---|---|---|---|`,
+    ...claims.map((c) =>
+      `| ${c.claim} | ${c.difference} | ${format(c.interval.mean)} [${format(c.interval.low)}, ${
+        format(c.interval.high)
+      }] | **${c.verdict}** |`
+    ),
+  ];
 }

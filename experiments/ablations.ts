@@ -37,22 +37,11 @@
  * @module
  */
 
-import type { Backend } from "../core/backend.ts";
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
-import {
-  announceRun,
-  checkLmConfig,
-  describeLmRun,
-  formatSeconds,
-  openLmExperiment,
-  type RunLog,
-  seededRun,
-  summaryHeader,
-  trainRun,
-} from "./lm.ts";
+import { checkLmConfig, describeLmRun, LmExperiment, type RunTotals, runTotals } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -183,7 +172,7 @@ function runKey(sparse: SparseOptions, seed: number): string {
   return `${JSON.stringify(resolveSparseOptions(sparse))}#${seed}`;
 }
 
-interface RunResult {
+interface RunResult extends RunTotals {
   key: string;
   label: string;
   sparse: SparseOptions;
@@ -191,9 +180,6 @@ interface RunResult {
   val_loss: number;
   evaluated: "dense" | "2:4";
   dense_steps: number;
-  tokens_per_s: number;
-  train_seconds: number;
-  log: RunLog;
 }
 
 /**
@@ -229,16 +215,16 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     }
   }
 
-  const experiment = await openLmExperiment(cfg);
-  const { started, backend } = experiment;
+  const experiment = await LmExperiment.open(cfg);
 
   const results = new Map<string, RunResult>();
   for (const [i, [key, run]] of [...runs.entries()].entries()) {
-    announceRun(started, { done: i, total: runs.size, label: run.label });
+    experiment.announce({ done: i, total: runs.size, label: run.label });
     const file = `${run.label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
-    const { trainer, log } = await trainRun({
+    const { trainer, log } = await experiment.train(cfg, {
       label: run.label,
-      ...seededRun(cfg, { experiment, sparse: run.sparse, seed: run.seed }),
+      sparse: run.sparse,
+      seed: run.seed,
       val: {
         batches: experiment.valBatches,
         every: cfg.evalEvery,
@@ -259,9 +245,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       val_loss: valLoss,
       evaluated: trainer.phase === "dense" ? "dense" : "2:4",
       dense_steps: switchStep === undefined ? 0 : cfg.steps - switchStep,
-      tokens_per_s: log.tokens / log.trainSeconds,
-      train_seconds: log.trainSeconds,
-      log,
+      ...runTotals(log),
     };
     results.set(key, result);
     console.log(
@@ -271,8 +255,8 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     );
   }
 
-  const summary = await writeOutputs(cfg, tables, results, backend, started);
-  console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
+  const summary = await writeOutputs(cfg, tables, results, experiment);
+  experiment.finish();
   return summary;
 }
 
@@ -280,9 +264,9 @@ async function writeOutputs(
   cfg: Config,
   tables: TableSpec[],
   results: Map<string, RunResult>,
-  backend: Backend,
-  started: number,
+  experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
+  const { backend } = experiment;
   const date = new Date().toISOString();
   const f4 = (v: number) => v.toFixed(4);
   const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(4)}`;
@@ -373,7 +357,7 @@ async function writeOutputs(
     );
   }
   const summary = {
-    ...summaryHeader("ablations", date, backend, started, cfg),
+    ...experiment.summaryHeader("ablations", date, cfg),
     tables: tableSummaries,
     runs: Object.fromEntries(
       [...results.values()].map((r) => [r.label, {

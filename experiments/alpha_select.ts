@@ -26,7 +26,6 @@
  * @module
  */
 
-import type { Backend } from "../core/backend.ts";
 import type { Batch } from "../core/gpt2.ts";
 import type { SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
@@ -34,17 +33,7 @@ import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
-import {
-  announceRun,
-  checkLmConfig,
-  DATA_DIR,
-  formatSeconds,
-  type LmExperiment,
-  openLmExperiment,
-  seededRun,
-  summaryHeader,
-  trainRun,
-} from "./lm.ts";
+import { checkLmConfig, DATA_DIR, formatSeconds, LmExperiment } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -131,15 +120,14 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     checkpointEvery: 1,
   };
   checkLmConfig(lmCfg, [{ method: "dense" }, ...alphas.map(probe)]);
-  const experiment = await openLmExperiment(cfg, { checkpoints: false });
-  const { started, backend } = experiment;
+  const experiment = await LmExperiment.open(cfg, { checkpoints: false });
 
   const runs: ProbeRun[] = [];
   const total = seeds.length * (alphas.length + 1);
   for (const seed of seeds) {
     for (const alpha of [null, ...alphas]) {
       const label = alpha === null ? `dense s${seed}` : `α=${fmtAlpha(alpha)} s${seed}`;
-      announceRun(started, { done: runs.length, total, label });
+      experiment.announce({ done: runs.length, total, label });
       const sparse = alpha === null ? { method: "dense" as const } : probe(alpha);
       runs.push(await probeRun(lmCfg, experiment, { sparse, seed, label, alpha }));
     }
@@ -152,7 +140,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   );
   const selection = selectAlpha(judgements);
   console.log(`\nα selection: ${selection.reason}`);
-  return await writeOutputs(cfg, runs, judgements, selection, from, backend, started);
+  return await writeOutputs(cfg, runs, judgements, selection, from, experiment);
 }
 
 /**
@@ -166,9 +154,10 @@ async function probeRun(
 ): Promise<ProbeRun> {
   const { sparse, seed, label, alpha } = run;
   const flips = new MaskFlips("transposable");
-  const { log } = await trainRun({
+  const { log } = await experiment.train(lmCfg, {
     label,
-    ...seededRun(lmCfg, { experiment, sparse, seed }),
+    sparse,
+    seed,
     val: { batches: [] as Batch[], every: 0, dense: () => true },
     resume: false,
     stopAt: lmCfg.probeSteps,
@@ -188,12 +177,12 @@ async function writeOutputs(
   judgements: ProbeJudgement[],
   selection: { selected: number; healthy: boolean; reason: string },
   from: number,
-  backend: Backend,
-  started: number,
+  experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
+  const { backend } = experiment;
   const date = new Date().toISOString();
   const summary = {
-    ...summaryHeader("alpha_selection", date, backend, started, cfg),
+    ...experiment.summaryHeader("alpha_selection", date, cfg),
     procedure: "SPEC 2.3: per seed, a dense run and one T-SR-STE probe per α (maskRefresh 1) " +
       `over a ${cfg.probeSteps}-step LR warm-up; per-step transposable-mask flip rate of each ` +
       `run's own weights; judged over steps ≥ ${from}: healthy = mean probe rate ≤ mean dense ` +

@@ -26,7 +26,6 @@
  * @module
  */
 
-import type { Backend } from "../core/backend.ts";
 import { resolveSparseOptions, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
 import { lineChart, type Series } from "./_plot.ts";
 import {
@@ -41,18 +40,7 @@ import {
 } from "./_flip_rate_measures.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
-import {
-  announceRun,
-  checkLmConfig,
-  describeLmRun,
-  formatSeconds,
-  type LmExperiment,
-  openLmExperiment,
-  type RunLog,
-  seededRun,
-  summaryHeader,
-  trainRun,
-} from "./lm.ts";
+import { checkLmConfig, describeLmRun, LmExperiment, type RunTotals, runTotals } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -163,7 +151,7 @@ function runSpecs(cfg: Config, alphas: number[]): RunSpec[] {
 
 // ---- main ---------------------------------------------------------------------------------------
 
-interface RunResult {
+interface RunResult extends RunTotals {
   id: string;
   short: string;
   families: Family[];
@@ -172,9 +160,6 @@ interface RunResult {
   evaluated: "dense" | "2:4";
   hard_flip_rate: CurveStats;
   mask_flip_rate: CurveStats & { per: "step" | "refresh" };
-  tokens_per_s: number;
-  train_seconds: number;
-  log: RunLog;
 }
 
 /**
@@ -194,18 +179,17 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   assertInt("smooth", cfg.smooth, 1);
   const alphas = parseAlphas("alphas", cfg.alphas);
   checkLmConfig(cfg, runSpecs(cfg, alphas).map((r) => r.sparse));
-  const experiment = await openLmExperiment(cfg);
-  const { started, backend } = experiment;
+  const experiment = await LmExperiment.open(cfg);
 
   const specs = runSpecs(cfg, alphas);
   const results: RunResult[] = [];
   for (const [i, spec] of specs.entries()) {
-    announceRun(started, { done: i, total: specs.length, label: spec.id });
+    experiment.announce({ done: i, total: specs.length, label: spec.id });
     results.push(await trainOne(cfg, experiment, spec));
   }
 
-  const summary = await writeOutputs(cfg, results, backend, started);
-  console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
+  const summary = await writeOutputs(cfg, results, experiment);
+  experiment.finish();
   return summary;
 }
 
@@ -214,9 +198,10 @@ async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): P
   const fileName = spec.id.replace(/[^a-z0-9+-]+/gi, "_");
   const traits = sparseMethodTraits(spec.sparse.method);
   const dense = traits.weight === "dense";
-  const { trainer, log } = await trainRun({
+  const { trainer, log } = await experiment.train(cfg, {
     label: spec.id,
-    ...seededRun(cfg, { experiment, sparse: spec.sparse, seed: cfg.seed }),
+    sparse: spec.sparse,
+    seed: cfg.seed,
     val: { batches: experiment.valBatches, every: 0, dense: () => dense },
     checkpoint: `${cfg.out}/checkpoints/${fileName}.safetensors`,
     checkpointEvery: cfg.checkpointEvery,
@@ -240,9 +225,7 @@ async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): P
       ...curveStats(maskCurve(log), trainer.step),
       per: refresh ? "refresh" : "step",
     },
-    tokens_per_s: log.tokens / log.trainSeconds,
-    train_seconds: log.trainSeconds,
-    log,
+    ...runTotals(log),
   };
 }
 
@@ -251,12 +234,12 @@ async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): P
 async function writeOutputs(
   cfg: Config,
   results: RunResult[],
-  backend: Backend,
-  started: number,
+  experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
+  const { backend } = experiment;
   const date = new Date().toISOString();
   const summary = {
-    ...summaryHeader("flip_rate", date, backend, started, cfg),
+    ...experiment.summaryHeader("flip_rate", date, cfg),
     runs: Object.fromEntries(results.map((r) => [r.id, {
       sparse: r.sparse,
       val_loss: r.val_loss,

@@ -49,12 +49,12 @@ import {
   finetuneGenre,
   formatSeconds,
   type LmData,
+  LmExperiment,
   modelConfig,
-  openLmExperiment,
   type RunLog,
-  seededRun,
+  type RunTotals,
+  runTotals,
   summaryHeader,
-  trainRun,
 } from "./lm.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
@@ -186,7 +186,7 @@ const presets: Record<string, Partial<Config>> = {
   },
 };
 
-interface MethodResult {
+interface MethodResult extends RunTotals {
   method: SparseMethod;
   seed: number;
   val_loss: number;
@@ -205,9 +205,6 @@ interface MethodResult {
   evaluated_dense: boolean;
   flip_rate_final: number | null;
   steps: number;
-  tokens_per_s: number;
-  train_seconds: number;
-  log: RunLog;
 }
 
 /**
@@ -282,8 +279,8 @@ export async function main(args: string[]): Promise<void> {
   if (cfg.merge !== "") return await merge(cfg);
   // The checkpoint folder is --checkpoints' (a fresh machine keeps them out of --out), so the
   // experiment opens only --out and this run makes its own folders.
-  const experiment = await openLmExperiment(cfg, { checkpoints: false });
-  const { started, backend, data, valBatches } = experiment;
+  const experiment = await LmExperiment.open(cfg, { checkpoints: false });
+  const { backend, data, valBatches } = experiment;
   const checkpoints = cfg.checkpoints || `${cfg.out}/checkpoints`;
   await Deno.mkdir(checkpoints, { recursive: true });
   await Deno.mkdir(`${cfg.out}/runs`, { recursive: true });
@@ -311,9 +308,10 @@ export async function main(args: string[]): Promise<void> {
     const ckpt = `${checkpoints}/${runFileName(run)}.safetensors`;
     const startedAt = new Date().toISOString();
     console.log(`\n== [${i + 1}/${runs.length}] pre-training ${label}`);
-    const { model, trainer, log } = await trainRun({
+    const { model, trainer, log } = await experiment.train(cfg, {
       label,
-      ...seededRun(cfg, { experiment, sparse: sparseOptions(cfg, run.method), seed: run.seed }),
+      sparse: sparseOptions(cfg, run.method),
+      seed: run.seed,
       val: {
         batches: valBatches,
         every: cfg.evalEvery,
@@ -360,9 +358,7 @@ export async function main(args: string[]): Promise<void> {
       train_loss_final: finalTrainLoss(log),
       flip_rate_final: flips.at(-1)?.flipRate ?? null,
       steps: cfg.steps,
-      tokens_per_s: log.tokens / log.trainSeconds,
-      train_seconds: log.trainSeconds,
-      log,
+      ...runTotals(log),
     };
     results.push(r);
     const record: RunRecord = {
@@ -385,15 +381,12 @@ export async function main(args: string[]): Promise<void> {
         pct(r.finetune_acc)
       }${
         ft ? ` over ${ft.valPassages} passages (evaluated ${ft.evalDense ? "dense" : "2:4"})` : ""
-      }, ${r.tokens_per_s.toFixed(0)} tok/s, ${
-        formatSeconds((performance.now() - started) / 1000)
-      } so far`,
+      }, ${r.tokens_per_s.toFixed(0)} tok/s, ${formatSeconds(experiment.elapsed())} so far`,
     );
   }
 
-  const wall = (performance.now() - started) / 1000;
-  await writeOutputs(cfg, results, { name: backend.name, device: backend.device }, wall);
-  console.log(`\nfinished in ${formatSeconds((performance.now() - started) / 1000)}`);
+  await writeOutputs(cfg, results, backend, experiment.elapsed());
+  experiment.finish();
 }
 
 /** A run's name: the method, with `#seed` after the first seed. */

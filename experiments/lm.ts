@@ -1,9 +1,9 @@
 /**
- * Shared machinery of the language-model experiments (`gpt2.ts`, `flip_rate.ts`, `ablations.ts`):
- * backend selection, the Brown data with a reduced vocabulary, a resumable training run with
- * progress output, validation loss, and genre fine-tuning. Their configuration is `_config.ts`.
- * Public (no `_`) because `zoo/gemm_speed.ts` and the suites in `tests/` (fault injection, cache
- * rebuild, backend choice) use it too.
+ * Shared machinery of the language-model experiments (`gpt2.ts`, `flip_rate.ts`, `ablations.ts`,
+ * `alpha_select.ts`): backend selection, the Brown data with a reduced vocabulary, a resumable
+ * training run with progress output, validation loss, genre fine-tuning, and `LmExperiment`, what
+ * every run of an experiment does the same way. Their configuration is `_config.ts`, their sizes
+ * `_lm_presets.ts`.
  *
  * @module
  */
@@ -765,94 +765,141 @@ export function describeLmRun(
     `${cfg.vocab || GPT2_VOCAB_SIZE}`;
 }
 
-// ---- an experiment's opening and its runs ------------------------------------------------------
+// ---- an experiment and its runs ---------------------------------------------------------------
 
-/** What an experiment's runs share: its start time, backend, data and validation batches. */
-export interface LmExperiment {
-  /** `performance.now()` when the work began (for the elapsed time and the summary). */
-  started: number;
-  backend: Backend;
-  data: LmData;
-  /** `evalBatches` fixed validation batches (none without `evalBatches`). */
-  valBatches: Batch[];
+/** What every results table keeps of a finished run: its throughput, training time and log. */
+export interface RunTotals {
+  tokens_per_s: number;
+  train_seconds: number;
+  log: RunLog;
 }
 
-/**
- * Opens a language-model experiment once its flags are checked: creates the output folder (and
- * `checkpoints/` in it), prints the configuration, creates the backend and loads the data.
- *
- * @param cfg The checked configuration.
- * @param options `checkpoints`: also create `<out>/checkpoints` (default true).
- */
-export async function openLmExperiment(
-  cfg: Pick<LmRunConfig, "backend" | "vocab" | "batchSize" | "blockSize"> & {
-    out: string;
-    data: string;
-    evalBatches?: number;
-  },
-  options: { checkpoints?: boolean } = {},
-): Promise<LmExperiment> {
-  const dir = options.checkpoints ?? true ? `${cfg.out}/checkpoints` : cfg.out;
-  await Deno.mkdir(dir, { recursive: true });
-  console.log("config:", JSON.stringify(cfg));
-  const started = performance.now();
-  const backend = await selectBackend(cfg.backend);
-  console.log(`backend: ${backend.name} on ${backend.device}`);
-  const data = await loadLmData(cfg.data, cfg.vocab);
-  const valBatches = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches ?? 0);
-  return { started, backend, data, valBatches };
+/** A finished run's {@linkcode RunTotals}. */
+export function runTotals(log: RunLog): RunTotals {
+  return { tokens_per_s: log.tokens / log.trainSeconds, train_seconds: log.trainSeconds, log };
 }
 
-/**
- * The part of {@linkcode trainRun}'s options one seed's pre-training always has: the config
- * block's model with `sparse`, its cosine schedule, and `seed` for the initialisation, the data
- * order and the trainer's MVUE draws (so runs of one seed differ only in their method).
- *
- * @param cfg The configuration (model shape, batch, schedule).
- * @param run The experiment, the run's sparse options and its seed.
- */
-export function seededRun(
-  cfg: Pick<
-    LmRunConfig,
-    "nLayer" | "nHead" | "nEmbd" | "blockSize" | "batchSize" | "steps" | "lr" | "warmup" | "minLr"
-  >,
-  run: { experiment: LmExperiment; sparse: SparseOptions; seed: number },
-): Pick<
-  TrainRunOptions,
-  "backend" | "model" | "initSeed" | "trainer" | "tokens" | "batchSize" | "blockSize" | "dataSeed"
-> {
-  const { backend, data } = run.experiment;
-  return {
-    backend,
-    model: modelConfig(cfg, data.vocab.size, run.sparse),
-    initSeed: run.seed,
-    trainer: {
-      totalSteps: cfg.steps,
-      peakLr: cfg.lr,
-      warmupSteps: cfg.warmup,
-      minLr: cfg.minLr,
-      seed: run.seed,
-    },
-    tokens: data.train,
-    batchSize: cfg.batchSize,
-    blockSize: cfg.blockSize,
-    dataSeed: run.seed,
-  };
-}
+/** The configuration keys an experiment's opening and its runs read. */
+type ExperimentConfig = Pick<LmRunConfig, "backend" | "vocab" | "batchSize" | "blockSize"> & {
+  out: string;
+  data: string;
+  evalBatches?: number;
+};
+
+/** The configuration keys of one seed's pre-training: model shape, batch and cosine schedule. */
+type SeededRunConfig = Pick<
+  LmRunConfig,
+  "nLayer" | "nHead" | "nEmbd" | "blockSize" | "batchSize" | "steps" | "lr" | "warmup" | "minLr"
+>;
+
+/** What {@linkcode LmExperiment.train} fills in of {@linkcode trainRun}'s options. */
+type SeededKeys =
+  | "label"
+  | "backend"
+  | "model"
+  | "initSeed"
+  | "trainer"
+  | "tokens"
+  | "batchSize"
+  | "blockSize"
+  | "dataSeed";
 
 /**
- * Prints a run's progress line, `== [3/13] label  (2m10s elapsed, about 8m40s left)`, the time
- * left extrapolated from the runs done.
- *
- * @param started `performance.now()` at the start of the work.
- * @param progress The runs done before this one, their total and this run's label.
+ * A language-model experiment under way: its start time, backend, data and validation batches,
+ * and what each of its runs does the same way (progress line, seeding, summary opening).
  */
-export function announceRun(
-  started: number,
-  progress: { done: number; total: number; label: string },
-): void {
-  const { done, total, label } = progress;
-  const elapsed = (performance.now() - started) / 1000;
-  const left = done > 0 ? `, about ${formatSeconds((elapsed / done) * (total - done))} left` : "";
-  console.log(`\n== [${done + 1}/${total}] ${label}  (${formatSeconds(elapsed)} elapsed${left})`);
+export class LmExperiment {
+  private constructor(
+    /** `performance.now()` when the work began (for the elapsed time and the summary). */
+    readonly started: number,
+    readonly backend: Backend,
+    readonly data: LmData,
+    /** `evalBatches` fixed validation batches (none without `evalBatches`). */
+    readonly valBatches: Batch[],
+  ) {}
+
+  /**
+   * Opens an experiment once its flags are checked: creates the output folder (and
+   * `checkpoints/` in it), prints the configuration, creates the backend and loads the data.
+   *
+   * @param cfg The checked configuration.
+   * @param options `checkpoints`: also create `<out>/checkpoints` (default true).
+   */
+  static async open(
+    cfg: ExperimentConfig,
+    options: { checkpoints?: boolean } = {},
+  ): Promise<LmExperiment> {
+    const dir = options.checkpoints ?? true ? `${cfg.out}/checkpoints` : cfg.out;
+    await Deno.mkdir(dir, { recursive: true });
+    console.log("config:", JSON.stringify(cfg));
+    const started = performance.now();
+    const backend = await selectBackend(cfg.backend);
+    console.log(`backend: ${backend.name} on ${backend.device}`);
+    const data = await loadLmData(cfg.data, cfg.vocab);
+    const val = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches ?? 0);
+    return new LmExperiment(started, backend, data, val);
+  }
+
+  /** Seconds since the work began. */
+  elapsed(): number {
+    return (performance.now() - this.started) / 1000;
+  }
+
+  /**
+   * Prints a run's progress line, `== [3/13] label  (2m10s elapsed, about 8m40s left)`, the
+   * time left extrapolated from the runs done.
+   */
+  announce(progress: { done: number; total: number; label: string }): void {
+    const { done, total, label } = progress;
+    const elapsed = this.elapsed();
+    const left = done > 0 ? `, about ${formatSeconds((elapsed / done) * (total - done))} left` : "";
+    console.log(`\n== [${done + 1}/${total}] ${label}  (${formatSeconds(elapsed)} elapsed${left})`);
+  }
+
+  /**
+   * Trains one seed's run ({@linkcode trainRun}): the config block's model with `run.sparse`, its
+   * cosine schedule, and `run.seed` for the initialisation, the data order and the trainer's MVUE
+   * draws, so runs of one seed differ only in their method.
+   *
+   * @param cfg The configuration (model shape, batch, schedule).
+   * @param run The run's label, sparse options and seed; the rest of `trainRun`'s options.
+   */
+  train(
+    cfg: SeededRunConfig,
+    run: { label: string; sparse: SparseOptions; seed: number } & Omit<TrainRunOptions, SeededKeys>,
+  ): Promise<{ model: GPT; trainer: Trainer; log: RunLog }> {
+    const { label, sparse, seed, ...rest } = run;
+    return trainRun({
+      label,
+      backend: this.backend,
+      model: modelConfig(cfg, this.data.vocab.size, sparse),
+      initSeed: seed,
+      trainer: {
+        totalSteps: cfg.steps,
+        peakLr: cfg.lr,
+        warmupSteps: cfg.warmup,
+        minLr: cfg.minLr,
+        seed,
+      },
+      tokens: this.data.train,
+      batchSize: cfg.batchSize,
+      blockSize: cfg.blockSize,
+      dataSeed: seed,
+      ...rest,
+    });
+  }
+
+  /** The opening fields of the experiment's `summary.json` ({@linkcode summaryHeader}). */
+  summaryHeader<C>(
+    experiment: string,
+    date: string,
+    config: C,
+  ): ReturnType<typeof summaryHeader<C>> {
+    return summaryHeader(experiment, date, this.backend, this.started, config);
+  }
+
+  /** Prints the closing `finished in …` line. */
+  finish(): void {
+    console.log(`\nfinished in ${formatSeconds(this.elapsed())}`);
+  }
 }

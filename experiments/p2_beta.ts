@@ -20,18 +20,8 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
-import type { Claim } from "./_stats.ts";
-import {
-  type BetaChoice,
-  ciCell,
-  claimRows,
-  makeTask,
-  Mlp,
-  MLP_DEFAULTS,
-  mlpSizes,
-  pairedClaim,
-  parseSeeds,
-} from "./_mlp24.ts";
+import { ciCell, type Claim, claimRows, pairedClaim } from "./_stats.ts";
+import { type BetaChoice, makeTask, Mlp, MLP_DEFAULTS, mlpSizes, parseSeeds } from "./_mlp24.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

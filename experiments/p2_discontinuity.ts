@@ -23,15 +23,12 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
-import type { Claim } from "./_stats.ts";
+import { ciCell, type Claim, claimRows, pairedClaim } from "./_stats.ts";
 import {
-  ciCell,
-  claimRows,
   makeTask,
   Mlp,
   MLP_DEFAULTS,
   mlpSizes,
-  pairedClaim,
   parseSeeds,
   type StepRecord,
   type Thresholding,

@@ -22,17 +22,8 @@
 
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
-import {
-  ciCell,
-  claimRows,
-  makeTask,
-  Mlp,
-  MLP_DEFAULTS,
-  mlpSizes,
-  pairedClaim,
-  parseSeeds,
-  type Thresholding,
-} from "./_mlp24.ts";
+import { ciCell, claimRows, pairedClaim } from "./_stats.ts";
+import { makeTask, Mlp, MLP_DEFAULTS, mlpSizes, parseSeeds, type Thresholding } from "./_mlp24.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
