@@ -46,6 +46,9 @@ export const STUDY_CPU = {
 /** The test suite's smoke model (seconds on the reference backend): 1 layer × 32, 512 ids, batch 4. */
 export const LM_TINY = { vocab: 512, nLayer: 1, nHead: 2, nEmbd: 32, blockSize: 16, batchSize: 4 };
 
+/** The studies' smoke run (`cpu-tiny`): the smoke model at twice the peak LR, 2 validation batches. */
+export const STUDY_TINY = { ...LM_TINY, lr: 2e-3, evalBatches: 2 };
+
 /** A GPU-sized model: the full vocabulary, 6 layers × 512 wide, 8 heads, context 256, batch 16. */
 export const LM_GPU = { vocab: 0, nLayer: 6, nHead: 8, nEmbd: 512, blockSize: 256, batchSize: 16 };
 

@@ -40,8 +40,8 @@
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
-import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, LM_TINY, STUDY_CPU } from "./_lm_presets.ts";
-import { checkLmConfig, describeLmRun, LmExperiment, type RunTotals, runTotals } from "./lm.ts";
+import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
+import { checkLmConfig, LmExperiment, producedBy, type RunTotals, runTotals } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -59,19 +59,8 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  // 13 runs of 200 steps; the time measured on 2 cores through the software WebGPU adapter is in
-  // the committed results' table header.
-  cpu: {},
-  "cpu-tiny": {
-    ...LM_TINY,
-    steps: 8,
-    lr: 2e-3,
-    warmup: 2,
-    evalEvery: 4,
-    evalBatches: 2,
-    maskRefresh: 2,
-  },
-  // The size of `gpt2.ts --preset=gpu`.
+  cpu: {}, // 13 runs of 200 steps (the time measured is in the committed table's header)
+  "cpu-tiny": { ...STUDY_TINY, steps: 8, warmup: 2, evalEvery: 4, maskRefresh: 2 },
   gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalEvery: 100, evalBatches: 16, maskRefresh: 40 },
 };
 
@@ -266,17 +255,17 @@ async function writeOutputs(
   results: Map<string, RunResult>,
   experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
-  const { backend } = experiment;
-  const date = new Date().toISOString();
+  const header = experiment.summaryHeader("ablations", cfg);
   const f4 = (v: number) => v.toFixed(4);
   const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(4)}`;
   const lines = [
     `# Ablations of the 2:4 methods (P2 Tables 2, 3, 8 and P1's dense fine-tuning; scaled down)`,
     ``,
-    `Produced by \`experiments/ablations.ts\` (${describeLmRun(cfg)}, peak LR ${cfg.lr}, ` +
-    `warm-up ${cfg.warmup}) on ${backend.name} (${backend.device}), ${
-      date.slice(0, 10)
-    }. Same initial ` +
+    producedBy(cfg, {
+      script: "ablations.ts",
+      header,
+      details: `peak LR ${cfg.lr}, warm-up ${cfg.warmup}`,
+    }) + `. Same initial ` +
     `weights and data order in every run of seed ${cfg.seed}; validation loss on the same ` +
     `${cfg.evalBatches} held-out batches.`,
     ``,
@@ -357,7 +346,7 @@ async function writeOutputs(
     );
   }
   const summary = {
-    ...experiment.summaryHeader("ablations", date, cfg),
+    ...header,
     tables: tableSummaries,
     runs: Object.fromEntries(
       [...results.values()].map((r) => [r.label, {

@@ -33,7 +33,7 @@ import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
-import { checkLmConfig, DATA_DIR, formatSeconds, LmExperiment } from "./lm.ts";
+import { checkLmConfig, DATA_DIR, formatSeconds, LmExperiment, ranOn } from "./lm.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -179,10 +179,8 @@ async function writeOutputs(
   from: number,
   experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
-  const { backend } = experiment;
-  const date = new Date().toISOString();
   const summary = {
-    ...experiment.summaryHeader("alpha_selection", date, cfg),
+    ...experiment.summaryHeader("alpha_selection", cfg),
     procedure: "SPEC 2.3: per seed, a dense run and one T-SR-STE probe per α (maskRefresh 1) " +
       `over a ${cfg.probeSteps}-step LR warm-up; per-step transposable-mask flip rate of each ` +
       `run's own weights; judged over steps ≥ ${from}: healthy = mean probe rate ≤ mean dense ` +
@@ -203,7 +201,7 @@ async function writeOutputs(
     `Produced by \`experiments/alpha_select.ts\` (preset \`${cfg.preset}\`: ${cfg.nLayer} layers ` +
     `× ${cfg.nEmbd} wide, context ${cfg.blockSize}, batch ${cfg.batchSize}, vocabulary ` +
     `${cfg.vocab}, LR warm-up of ${cfg.probeSteps} steps to ${cfg.lr}; seeds ${cfg.seeds}) on ` +
-    `${backend.name} (${backend.device}), ${date.slice(0, 10)}, ` +
+    `${ranOn(summary)}, ` +
     `${formatSeconds(summary.wall_seconds)}.`,
     ``,
     `Per-step flip rate of the **transposable** mask of each run's own weights (the probes ` +

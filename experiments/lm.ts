@@ -746,23 +746,39 @@ export function summaryHeader<C>(
   };
 }
 
+/** The configuration keys a results table's provenance line names. */
+type DescribedConfig =
+  & Pick<
+    LmRunConfig,
+    "steps" | "nLayer" | "nEmbd" | "nHead" | "blockSize" | "batchSize" | "vocab"
+  >
+  & { preset: string };
+
 /**
- * The model and data a results table names: `preset \`cpu\`, 200 steps, 2 layers × 128 wide, 4
- * heads, context 64, batch 8, vocabulary 2048` (50257 for the full GPT-2 vocabulary).
+ * A results table's provenance line: `Produced by \`experiments/<script>\` (preset \`cpu\`, 200
+ * steps, 2 layers × 128 wide, 4 heads, context 64, batch 8, vocabulary 2048, <details>) on
+ * <backend> (<device>), <date>` (vocabulary 50257: the full GPT-2 vocabulary).
+ *
+ * @param cfg The configuration (preset, steps, model and batch).
+ * @param source The script's file name, its summary's opening fields and what else to name.
  */
-export function describeLmRun(
-  cfg:
-    & Pick<
-      LmRunConfig,
-      "steps" | "nLayer" | "nEmbd" | "nHead" | "blockSize" | "batchSize" | "vocab"
-    >
-    & {
-      preset: string;
-    },
+export function producedBy(
+  cfg: DescribedConfig,
+  source: {
+    script: string;
+    header: { backend: string; device: string; date: string };
+    details: string;
+  },
 ): string {
-  return `preset \`${cfg.preset}\`, ${cfg.steps} steps, ${cfg.nLayer} layers × ${cfg.nEmbd} ` +
-    `wide, ${cfg.nHead} heads, context ${cfg.blockSize}, batch ${cfg.batchSize}, vocabulary ` +
-    `${cfg.vocab || GPT2_VOCAB_SIZE}`;
+  return `Produced by \`experiments/${source.script}\` (preset \`${cfg.preset}\`, ${cfg.steps} ` +
+    `steps, ${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ` +
+    `${cfg.blockSize}, batch ${cfg.batchSize}, vocabulary ${cfg.vocab || GPT2_VOCAB_SIZE}, ` +
+    `${source.details}) on ${ranOn(source.header)}`;
+}
+
+/** Where and when a summary's runs ran, for a table's header: `cpu (OpenBLAS …), 2026-12-06`. */
+export function ranOn(header: { backend: string; device: string; date: string }): string {
+  return `${header.backend} (${header.device}), ${header.date.slice(0, 10)}`;
 }
 
 // ---- an experiment and its runs ---------------------------------------------------------------
@@ -889,13 +905,9 @@ export class LmExperiment {
     });
   }
 
-  /** The opening fields of the experiment's `summary.json` ({@linkcode summaryHeader}). */
-  summaryHeader<C>(
-    experiment: string,
-    date: string,
-    config: C,
-  ): ReturnType<typeof summaryHeader<C>> {
-    return summaryHeader(experiment, date, this.backend, this.started, config);
+  /** The opening fields of the experiment's `summary.json`, dated now ({@linkcode summaryHeader}). */
+  summaryHeader<C>(experiment: string, config: C): ReturnType<typeof summaryHeader<C>> {
+    return summaryHeader(experiment, new Date().toISOString(), this.backend, this.started, config);
   }
 
   /** Prints the closing `finished in …` line. */
