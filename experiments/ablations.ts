@@ -38,6 +38,7 @@
  */
 
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
+import { writeSummary } from "./_summary.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
@@ -361,7 +362,7 @@ async function writeOutputs(
       }]),
     ),
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
   console.log(`\n${lines.join("\n")}`);
   console.log(`wrote ${cfg.out}/{summary.json,table.md,*.svg}`);

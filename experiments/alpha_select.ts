@@ -28,6 +28,7 @@
 
 import type { Batch } from "../core/gpt2.ts";
 import type { SparseOptions } from "../core/sparse.ts";
+import { writeSummary } from "./_summary.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
@@ -192,7 +193,7 @@ async function writeOutputs(
     judgements,
     curves: runs.map((r) => ({ alpha: r.alpha, seed: r.seed, curve: r.curve })),
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const e = (v: number) => v.toExponential(2);
   const lines = [

@@ -27,6 +27,7 @@
  */
 
 import { resolveSparseOptions, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
+import { writeSummary } from "./_summary.ts";
 import { lineChart, type Series } from "./_plot.ts";
 import {
   type Curve,
@@ -238,7 +239,7 @@ async function writeOutputs(
       mask_curve: maskCurve(r.log),
     }])),
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const f = (v: number | null) => v === null ? "–" : v.toExponential(2);
   const denseLoss = results.find((r) => r.id === "dense")?.val_loss;

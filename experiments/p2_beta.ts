@@ -19,6 +19,7 @@
  */
 
 import { lineChart } from "./_plot.ts";
+import { summaryFields, writeSummary } from "./_summary.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import { ciCell, type Claim, claimRows, pairedClaim } from "./_stats.ts";
 import { type BetaChoice, makeTask, Mlp, MLP_DEFAULTS, mlpSizes, parseSeeds } from "./_mlp24.ts";
@@ -161,13 +162,9 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
       : []),
   ];
 
-  const date = new Date().toISOString();
   const initialBetas = runs.filter((r) => r.recipe === "mse-frozen").map((r) => r.betas[0]);
   const summary = {
-    experiment: "p2_beta",
-    date,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryFields("p2_beta", { started, config: cfg }),
     runs: runs.map(({ betas, ...r }) => ({
       ...r,
       beta_first: betas[0],
@@ -181,7 +178,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     ),
     verdicts,
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const ci = ciCell;
 
@@ -193,7 +190,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     `Produced by \`experiments/p2_beta.ts\` (preset \`${cfg.preset}\`: a ${cfg.inputs}→` +
     `${cfg.hidden}→${cfg.classes} tanh MLP, both weights soft-thresholded 2:4 and scaled by β, ` +
     `teacher-student task of ${cfg.trainSize} examples; Adam, LR ${cfg.lr}, batch ` +
-    `${cfg.batchSize}, ${cfg.steps} steps; seeds ${cfg.seeds}), ${date.slice(0, 10)}, ` +
+    `${cfg.batchSize}, ${cfg.steps} steps; seeds ${cfg.seeds}), ${summary.date.slice(0, 10)}, ` +
     `${summary.wall_seconds.toFixed(0)} s on a shared 2-core CPU. MSE β at initialisation: ` +
     `${initialBetas.map((b) => b.map((x) => x.toFixed(3)).join("/")).join(", ")} ` +
     `(layer 1/layer 2, by seed).`,

@@ -22,6 +22,7 @@
  */
 
 import { lineChart } from "./_plot.ts";
+import { summaryFields, writeSummary } from "./_summary.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
 import { ciCell, type Claim, claimRows, pairedClaim } from "./_stats.ts";
 import {
@@ -167,17 +168,13 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     })
   );
 
-  const date = new Date().toISOString();
   const summary = {
-    experiment: "p2_discontinuity",
-    date,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryFields("p2_discontinuity", { started, config: cfg }),
     runs,
     verdicts,
     curves_first_seed: curves,
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const f3 = (v: number) => v.toFixed(3);
   const byKind = (kind: Thresholding, metric: keyof RunMetrics) =>
@@ -204,7 +201,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     `Produced by \`experiments/p2_discontinuity.ts\` (preset \`${cfg.preset}\`: a ${cfg.inputs}→` +
     `${cfg.hidden}→${cfg.classes} tanh MLP, both weights 2:4, on a teacher-student task of ` +
     `${cfg.trainSize} examples; Adam, LR ${cfg.lr}, batch ${cfg.batchSize}, ${cfg.steps} steps; ` +
-    `seeds ${cfg.seeds}; statistics over steps ≥ ${cfg.burnIn}), ${date.slice(0, 10)}, ` +
+    `seeds ${cfg.seeds}; statistics over steps ≥ ${cfg.burnIn}), ${summary.date.slice(0, 10)}, ` +
     `${summary.wall_seconds.toFixed(0)} s on a shared 2-core CPU.`,
     ``,
     `Per step, on the step's own batch: Δw Adam's update; ⟨∇F,Δw⟩ the first-order prediction ` +

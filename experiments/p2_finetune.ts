@@ -21,6 +21,7 @@
  */
 
 import { lineChart } from "./_plot.ts";
+import { summaryFields, writeSummary } from "./_summary.ts";
 import { assertInt, assertNumber, parseConfig, runCli } from "./_config.ts";
 import { ciCell, claimRows, pairedClaim } from "./_stats.ts";
 import { makeTask, Mlp, MLP_DEFAULTS, mlpSizes, parseSeeds, type Thresholding } from "./_mlp24.ts";
@@ -151,16 +152,12 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     compare(["soft", "soft"], ["hard", "soft"], "soft pre-training helps soft fine-tuning"),
   ];
 
-  const date = new Date().toISOString();
   const summary = {
-    experiment: "p2_finetune",
-    date,
-    wall_seconds: (performance.now() - started) / 1000,
-    config: cfg,
+    ...summaryFields("p2_finetune", { started, config: cfg }),
     cells,
     verdicts,
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const ci = ciCell;
 
@@ -172,7 +169,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     `steps at LR ${cfg.lr} on one teacher's labels; the hidden layer with a new output layer ` +
     `fine-tuned ${cfg.finetuneSteps} steps at LR ${cfg.finetuneLr} (fresh Adam) on a second ` +
     `teacher's labels of the same inputs; batch ` +
-    `${cfg.batchSize}; seeds ${cfg.seeds}), ${date.slice(0, 10)}, ` +
+    `${cfg.batchSize}; seeds ${cfg.seeds}), ${summary.date.slice(0, 10)}, ` +
     `${summary.wall_seconds.toFixed(0)} s on a shared 2-core CPU. Evaluated with the 2:4 ` +
     `weights. Mean over seeds [95% t interval].`,
     ``,
