@@ -42,7 +42,8 @@ import { writeSummary } from "./_summary.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
-import { checkLmConfig, LmExperiment, producedBy, type RunTotals, runTotals } from "./lm.ts";
+import { checkLmConfig } from "./lm.ts";
+import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

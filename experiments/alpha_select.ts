@@ -34,7 +34,8 @@ import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
-import { checkLmConfig, DATA_DIR, formatSeconds, LmExperiment, ranOn } from "./lm.ts";
+import { checkLmConfig, DATA_DIR, formatSeconds } from "./lm.ts";
+import { LmExperiment, ranOn } from "./_lm_experiment.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

@@ -41,7 +41,8 @@ import {
 } from "./_flip_rate_measures.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
-import { checkLmConfig, LmExperiment, producedBy, type RunTotals, runTotals } from "./lm.ts";
+import { checkLmConfig } from "./lm.ts";
+import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {

@@ -49,13 +49,11 @@ import {
   finetuneGenre,
   formatSeconds,
   type LmData,
-  LmExperiment,
   modelConfig,
   type RunLog,
-  type RunTotals,
-  runTotals,
   summaryHeader,
 } from "./lm.ts";
+import { LmExperiment, type RunTotals, runTotals } from "./_lm_experiment.ts";
 import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
 import {
