@@ -27,6 +27,21 @@ export const LM_CPU = { nLayer: 2, nHead: 4, nEmbd: 128, blockSize: 64 };
 export const GPT2_CPU = { vocab: 4096, ...LM_CPU, batchSize: 16, lr: 1e-3 };
 
 /**
+ * `gpt2.ts`'s `gpu` preset, where `alpha_select.ts --preset=gpu` selects its α: 4 layers × 384
+ * wide, 6 heads, context 256, the 16,384 most frequent ids, batch 16 (4,096 tokens a step), peak
+ * LR 1e-3 (sized to Brown in `gpt2.ts`).
+ */
+export const GPT2_GPU = {
+  vocab: 16384,
+  nLayer: 4,
+  nHead: 6,
+  nEmbd: 384,
+  blockSize: 256,
+  batchSize: 16,
+  lr: 1e-3,
+};
+
+/**
  * The run of the flip-rate and ablation studies: the width of `gpt2.ts`'s default job, batch 8
  * (512 tokens a step), the 2,048 most frequent ids, 200 steps. A 32-wide model with 512 ids (tried
  * first) finished every variant within a few thousandths of the same loss, below the seed spread,

@@ -33,7 +33,7 @@ import { lineChart } from "./_plot.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { type Curve, fmtAlpha, MaskFlips, movingAverage } from "./_flip_rate_measures.ts";
 import { judgeProbe, type ProbeJudgement, selectAlpha } from "./_alpha_selection.ts";
-import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
+import { GPT2_CPU, GPT2_GPU, LM_TINY } from "./_lm_presets.ts";
 import { checkLmConfig, DATA_DIR, formatSeconds } from "./lm.ts";
 import { LmExperiment, ranOn } from "./_lm_experiment.ts";
 
@@ -59,17 +59,7 @@ const presets: Record<string, Partial<Config>> = {
   "cpu-tiny": { ...LM_TINY, probeSteps: 8, alphas: "0,1e-1", smooth: 1 },
   // gpt2.ts's `gpu` preset (its T-SR-STE runs read the α selected here with --alphaFrom); the
   // grid spans P1's 6e-5 and the cpu preset's 1e-3.
-  gpu: {
-    vocab: 16384,
-    nLayer: 4,
-    nHead: 6,
-    nEmbd: 384,
-    blockSize: 256,
-    batchSize: 16,
-    lr: 1e-3,
-    probeSteps: 40,
-    alphas: "0,6e-5,3e-4,1e-3,1e-2",
-  },
+  gpu: { ...GPT2_GPU, probeSteps: 40, alphas: "0,6e-5,3e-4,1e-3,1e-2" },
 };
 
 function parseNumbers(name: string, text: string, integer: boolean): number[] {

@@ -53,8 +53,9 @@ import {
   type RunLog,
   summaryHeader,
 } from "./lm.ts";
-import { LmExperiment, type RunTotals, runTotals } from "./_lm_experiment.ts";
-import { GPT2_CPU, LM_TINY } from "./_lm_presets.ts";
+import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
+import { writeSummary } from "./_summary.ts";
+import { GPT2_CPU, GPT2_GPU, LM_TINY } from "./_lm_presets.ts";
 import { posProbe, posWindows } from "./_pos_probe.ts";
 import {
   type Claim,
@@ -146,14 +147,8 @@ const presets: Record<string, Partial<Config>> = {
   // documents cannot power a comparison.
   gpu: {
     alphaFrom: "results/gpt2_gpu/alpha_selection/summary.json", // selected on the H100 (6e-5)
-    vocab: 16384,
-    nLayer: 4,
-    nHead: 6,
-    nEmbd: 384,
-    blockSize: 256,
-    batchSize: 16,
+    ...GPT2_GPU, // 4 layers × 384, context 256, 16,384 ids, batch 16, peak LR 1e-3
     steps: 240,
-    lr: 1e-3,
     warmup: 24,
     minLr: 1e-4,
     evalEvery: 120,
@@ -721,7 +716,6 @@ async function writeOutputs(
   backend: { name: string; device: string },
   wallSeconds: number,
 ) {
-  const backendName = backend.name, device = backend.device;
   // configure() rejects an empty method list; this guard keeps an empty run from ever replacing
   // the outputs of a real one.
   if (results.length === 0) throw new RangeError("Cannot write the outputs: no run finished");
@@ -780,7 +774,7 @@ async function writeOutputs(
       val_curve: r.log.val,
     }])),
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
 
   const num = (x: number, digits: number, sign = false) =>
     `${sign && x >= 0 ? "+" : ""}${x.toFixed(digits)}`.replace("-", "−");
@@ -812,15 +806,16 @@ async function writeOutputs(
   const lines = [
     `# GPT-2 on Brown: 2:4 methods (P1 GPT-2 tables / P2 Table 6, scaled down)`,
     ``,
-    `Produced by \`experiments/gpt2.ts\` (preset \`${cfg.preset}\`, ${cfg.steps} steps, ` +
-    `${cfg.nLayer} layers × ${cfg.nEmbd} wide, ${cfg.nHead} heads, context ${cfg.blockSize}, ` +
-    `batch ${cfg.batchSize}, vocabulary ${cfg.vocab || 50257}, T-SR-STE mask refresh every ` +
-    `${maskRefreshOf(cfg)} steps, α ${cfg.alpha.toExponential()}${
-      cfg.alphaFrom ? ` selected by \`${cfg.alphaFrom}\`` : ""
-    }) on ${backendName} (${device}), ` +
-    `${summary.date.slice(0, 10)}, ${formatSeconds(wallSeconds)}; ${
-      seedCounts(results)
-    } per method (${seeds.join(", ")}), ` +
+    producedBy(cfg, {
+      script: "gpt2.ts",
+      header: summary,
+      details: `T-SR-STE mask refresh every ${
+        maskRefreshOf(cfg)
+      } steps, α ${cfg.alpha.toExponential()}${
+        cfg.alphaFrom ? ` selected by \`${cfg.alphaFrom}\`` : ""
+      }`,
+    }) +
+    `, ${formatSeconds(wallSeconds)}; ${seedCounts(results)} per method (${seeds.join(", ")}), ` +
     `validation on ${cfg.evalBatches} batches of ${cfg.batchSize}×${cfg.blockSize} tokens` +
     (cfg.merge ? `; ${results.length} runs of separate processes combined by \`--merge\`.` : "."),
     ``,

@@ -54,6 +54,7 @@ import {
   pairedDifference,
 } from "./_stats.ts";
 import { lineChart } from "./_plot.ts";
+import { writeSummary } from "./_summary.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -482,7 +483,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
     bleu,
     tagAccuracy: accuracy,
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
   await Deno.writeTextFile(
     `${cfg.out}/table.md`,
     table(summary.data, cfg, methods, bleu, accuracy, {

@@ -52,6 +52,7 @@ import { STREAMS_PER_BLOCK } from "../core/streams.ts";
 import { assertInt, assertNumber, parseConfig, parseList, runCli } from "./_config.ts";
 import { BACKEND_CHOICES, formatSeconds, selectBackend } from "./lm.ts";
 import { lineChart } from "./_plot.ts";
+import { writeSummary } from "./_summary.ts";
 import {
   formatInterval,
   type MeanInterval,
@@ -500,7 +501,7 @@ async function writeOutputs(ctx: Context, seeds: number[], started: number): Pro
     effects,
     runs: runs.map((r) => ({ ...r, label: variants.get(r.key)!.label })),
   };
-  await Deno.writeTextFile(`${cfg.out}/summary.json`, JSON.stringify(summary, null, 1) + "\n");
+  await writeSummary(cfg.out, summary);
   const curve = (key: string) => {
     const own = runs.filter((r) => r.key === key);
     return own[0].losses.map((_, s) =>
