@@ -43,16 +43,15 @@ import { cachedBrownPosTags } from "../core/data/mod.ts";
 import { lineChart } from "./_plot.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import {
-  checkFinetuneConfig,
   checkLmConfig,
   DATA_DIR,
-  finetuneGenre,
   formatSeconds,
   type LmData,
   modelConfig,
   type RunLog,
   summaryHeader,
 } from "./lm.ts";
+import { checkFinetuneConfig, finetuneGenre } from "./_lm_finetune.ts";
 import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 import { writeSummary } from "./_summary.ts";
 import { GPT2_CPU, GPT2_GPU, LM_TINY } from "./_lm_presets.ts";

@@ -5,7 +5,7 @@
  * forward and a plain backward (the gradients of a dense model whose weights are β·S(W)).
  */
 
-import { finetuneModel, finetuneProtocol } from "./lm.ts";
+import { finetuneModel, finetuneProtocol } from "./_lm_finetune.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { type Batch, GPT, type GPTConfig, gptConfig } from "../core/gpt2.ts";
 import { SPARSE_METHODS, sparseMethodTraits, type SparseOptions } from "../core/sparse.ts";
