@@ -1,6 +1,6 @@
 /**
  * The `summary.json` every experiment writes: its opening fields (what ran, when, how long, the
- * full configuration; the language-model experiments add their backend, `_lm.ts`) and the file's
+ * full configuration; the language-model experiments add their backend, `lm.ts`) and the file's
  * format (one-space indent, a final newline).
  *
  * @module
