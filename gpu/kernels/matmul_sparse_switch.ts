@@ -74,9 +74,12 @@ export function pickRow24(
 ): string[] {
   const { code, v0, v1, quads, x, acc } = o;
   const fma2 = (a: (q: number) => string, b: (q: number) => string) =>
-    Array.from({ length: quads }, (_, q) =>
-      `${acc(q)} = fma(${a(q)}, vec4<f32>(${v0}), ${acc(q)}); ` +
-      `${acc(q)} = fma(${b(q)}, vec4<f32>(${v1}), ${acc(q)});`).join(" ");
+    Array.from(
+      { length: quads },
+      (_, q) =>
+        `${acc(q)} = fma(${a(q)}, vec4<f32>(${v0}), ${acc(q)}); ` +
+        `${acc(q)} = fma(${b(q)}, vec4<f32>(${v1}), ${acc(q)});`,
+    ).join(" ");
   if (pick === "switch") {
     return [
       `switch (${code}) {`,
