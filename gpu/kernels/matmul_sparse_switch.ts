@@ -252,7 +252,11 @@ ${dense ? "" : `var<workgroup> Cs: array<u32, ${2 * cSize}>;`}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let warp = lid / 32u;
-  let wr = warp / ${WA}u;
+  let wr = ${
+    WR === 1
+      ? "0u; // one row block: rows, codes and W reads provably workgroup-uniform"
+      : `warp / ${WA}u;`
+  }
   let ax = (warp % ${WA}u) * ${TM4 * 32}u + lid % 32u;
   let a0 = wid.x * ${BA}u;
   let r0 = wid.y * ${BR}u;
