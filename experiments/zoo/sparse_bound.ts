@@ -48,9 +48,8 @@ import {
   switchTileR,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { parseConfig } from "../_config.ts";
-import { num } from "../_bench.ts";
-import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "../_speed_bench.ts";
+import { parseConfig } from "../lm.ts";
+import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "../speed_bench.ts";
 import {
   CODES24,
   MICRO_THREADS,
@@ -94,12 +93,6 @@ const say = (s = "") => {
   lines.push(s);
 };
 const adapter = rt.adapterName;
-// A row that hangs (a slow compile) must not lose the rows before it: past the budget plus a
-// grace, write what was measured and stop.
-const watchdog = setTimeout(() => {
-  finish(`stopped by the watchdog at ${config.budgetS + 25} s: the row after the last one hung`);
-  Deno.exit(3);
-}, (config.budgetS + 25) * 1e3);
 const { latency, time: timeIt, timer } = await kernelTimer(rt, config);
 say(`# 2:4 selection bound (issue 15)\n`);
 say(`- adapter: ${adapter}; date ${new Date().toISOString()}`);
@@ -127,6 +120,9 @@ interface Row {
   loadFraction?: number;
   vsDense?: number;
   check: string;
+  /** The call's work, and its executed FMAs per second. */
+  work?: Work;
+  fmaPerS?: number;
 }
 const rows: Row[] = [];
 const failures: string[] = [];
@@ -137,7 +133,8 @@ const overBudget = (name: string) => {
   return true;
 };
 const f = (v: number | undefined | null, d = 2) => v == null ? "—" : v.toFixed(d);
-/** TFLOP/s, three significant digits (tiny on a software adapter). */
+/** Three significant digits (TFLOP/s are tiny on a software adapter). */
+const num = (v: number) => v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 const t = (v: number | undefined) => v == null ? "—" : num(v);
 const pct = (v: number | undefined) => v == null ? "—" : `${(100 * v).toFixed(0)}%`;
 const tableRow = (r: Row) =>
@@ -146,6 +143,38 @@ const tableRow = (r: Row) =>
   } | ${pct(r.fmaFraction)} | ${pct(r.loadFraction)} | ${
     r.vsDense == null ? "—" : `${r.vsDense.toFixed(2)}×`
   } | ${r.check} |`;
+/** FMAs and workgroup `vec4` loads of one call. */
+interface Work {
+  useful: number;
+  executed: number;
+  loads: number;
+  /** The dense FMAs the call stands for (2:4: twice the useful ones). */
+  denseEqFmas: number;
+}
+
+/** A timed row's rates against the same-run FMA roofline and the dense reference `refTflops`. */
+function rateRow(
+  base: { part: string; name: string; shape?: string; check: string },
+  ms: number,
+  work: Work,
+  refTflops: number,
+): Row {
+  const perS = (n: number) => n / (ms * 1e-3);
+  const denseEq = 2 * perS(work.denseEqFmas) / 1e12;
+  return {
+    ...base,
+    ms,
+    work,
+    fmaPerS: perS(work.executed),
+    usefulTflops: 2 * perS(work.useful) / 1e12,
+    denseEqTflops: denseEq,
+    slotsPerUsefulFma: fmaRoof / perS(work.useful),
+    fmaFraction: perS(work.executed) / fmaRoof,
+    loadFraction: perS(work.loads) / H100_WGSL.wgVec4PerS,
+    vsDense: refTflops > 0 ? denseEq / refTflops : undefined,
+  };
+}
+
 /** A table cell for a kernel that did not compile (a limit of the device, not a failure). */
 const compileNote = (e: unknown) =>
   `compile: ${(e as Error).message.replaceAll("|", "/").replaceAll("\n", " ").slice(0, 160)}`;
@@ -159,6 +188,13 @@ const bestDense = new Map<string, number>();
 const denseRef = () => Math.max(0, ...bestDense.values());
 /** The same-run FMA roofline in FMAs per second (the `reg fma` rows; issue 15's until measured). */
 let fmaRoof = H100_WGSL.fmaTflops * 1e12 / 2, fmaMeasured = false;
+
+// A row that hangs (a slow compile) must not lose the rows before it: past the budget plus a
+// grace, write what was measured and stop.
+const watchdog = setTimeout(() => {
+  finish(`stopped by the watchdog at ${config.budgetS + 25} s: the row after the last one hung`);
+  Deno.exit(3);
+}, (config.budgetS + 25) * 1e3);
 
 // ---- 1. dense baseline ---------------------------------------------------------------------------
 if (config.parts.includes("dense")) {
@@ -305,25 +341,22 @@ async function runMicro(part: string, title: string, variants: MicroVariant[]): 
       if (check.startsWith("FAIL")) failures.push(`${name}: ${check}`);
     }
     const ms = await timeIt(record);
-    const useful = threads * iters * fmas.useful / (ms * 1e-3),
-      executed = useful * fmas.executed / fmas.useful;
+    const calls = threads * iters;
+    const row = rateRow({ part, name, check }, ms, {
+      useful: calls * fmas.useful,
+      executed: calls * fmas.executed,
+      loads: calls * microLoads(v),
+      // dense references: all FMAs; 2:4: each useful FMA stands for two dense ones
+      denseEqFmas: calls * fmas.useful * (v.form === "fma" || v.form === "dense" ? 1 : 2),
+    }, denseRef());
     if (v.form === "fma") {
-      fmaRoof = fmaMeasured ? Math.max(fmaRoof, executed) : executed;
+      fmaRoof = fmaMeasured ? Math.max(fmaRoof, row.fmaPerS!) : row.fmaPerS!;
       fmaMeasured = true;
+      Object.assign(
+        row,
+        rateRow(row, ms, { ...row.work!, denseEqFmas: calls * fmas.useful }, denseRef()),
+      );
     }
-    const denseEq = 2 * (v.form === "fma" || v.form === "dense" ? useful : 2 * useful) / 1e12;
-    const row: Row = {
-      part,
-      name,
-      ms,
-      usefulTflops: 2 * useful / 1e12,
-      denseEqTflops: denseEq,
-      slotsPerUsefulFma: fmaRoof / useful,
-      fmaFraction: executed / fmaRoof,
-      loadFraction: threads * iters * microLoads(v) / (ms * 1e-3) / H100_WGSL.wgVec4PerS,
-      vsDense: denseRef() > 0 ? denseEq / denseRef() : undefined,
-      check,
-    };
     rows.push(row);
     say(tableRow(row));
   }
@@ -405,25 +438,15 @@ if (config.parts.includes("full")) {
         );
         if (!check.startsWith("ok")) failures.push(`${name}: ${check}`);
         const ms = await timeIt(record);
-        const useful = TOKENS * R * K / 2 / (ms * 1e-3),
-          executed = mode === "dense" ? 2 * useful : useful;
-        const denseEq = 4 * useful / 1e12;
-        const loads = (TOKENS / t.threadM) * (R / t.rows) * (K / 4) *
-          ((mode === "gather" ? t.rows * t.threadM / 2 : t.threadM) +
-            (mode === "dense" ? t.rows : t.rows / 2 + t.rows / 8));
-        const row: Row = {
-          part: "full",
-          shape: s.name,
-          name,
-          ms,
-          usefulTflops: 2 * useful / 1e12,
-          denseEqTflops: denseEq,
-          slotsPerUsefulFma: fmaRoof / useful,
-          fmaFraction: executed / fmaRoof,
-          loadFraction: loads / (ms * 1e-3) / H100_WGSL.wgVec4PerS,
-          vsDense: bestDense.has(s.name) ? denseEq / bestDense.get(s.name)! : undefined,
-          check,
-        };
+        const useful = TOKENS * R * K / 2;
+        const row = rateRow({ part: "full", shape: s.name, name, check }, ms, {
+          useful,
+          executed: mode === "dense" ? 2 * useful : useful,
+          loads: (TOKENS / t.threadM) * (R / t.rows) * (K / 4) *
+            ((mode === "gather" ? t.rows * t.threadM / 2 : t.threadM) +
+              (mode === "dense" ? t.rows : t.rows / 2 + t.rows / 8)),
+          denseEqFmas: 2 * useful,
+        }, bestDense.get(s.name) ?? 0);
         rows.push(row);
         say(tableRow(row));
       }
