@@ -69,7 +69,7 @@ const DEFAULTS = {
   /** Parts to run, in this order. */
   parts: "dense,reg,wg,full",
   /** Start no new row after this many seconds (rows left are listed as skipped). */
-  budgetS: 125,
+  budgetS: 115,
   /** GPU work per timed batch (ms) and timed batches per row (median). */
   batchMs: 40,
   batches: 3,
@@ -192,9 +192,9 @@ let fmaRoof = H100_WGSL.fmaTflops * 1e12 / 2, fmaMeasured = false;
 // A row that hangs (a slow compile) must not lose the rows before it: past the budget plus a
 // grace, write what was measured and stop.
 const watchdog = setTimeout(() => {
-  finish(`stopped by the watchdog at ${config.budgetS + 25} s: the row after the last one hung`);
+  finish(`stopped by the watchdog at ${config.budgetS + 20} s: the row after the last one hung`);
   Deno.exit(3);
-}, (config.budgetS + 25) * 1e3);
+}, (config.budgetS + 20) * 1e3);
 
 // ---- 1. dense baseline ---------------------------------------------------------------------------
 if (config.parts.includes("dense")) {
