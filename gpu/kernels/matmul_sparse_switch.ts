@@ -7,7 +7,11 @@
  * thread loads its `threadM` tokens × 4 k of X once and uses them for `rows` output rows.
  *
  * `mode: "dense"` is the same kernel with an uncompressed W (four values per group and row, no
- * switch): the same-structure control that isolates the cost of the switch.
+ * switch): the same-structure control that isolates the cost of the switch. `mode: "select"` picks
+ * the two activations with `select()` chains on the row's decoded indices (no branch, 2 selects per
+ * pick); `mode: "gather"` reads them from workgroup memory at the row's indices (no branch, no
+ * select, 2 loads per row and token quad): the formulations `experiments/zoo/sparse_bound.ts`
+ * measures side by side (issue 15).
  *
  * Layouts (`G = K/4` groups): `wv` `vec4` `[G, rows/2]` = `(v0[j], v1[j], v0[j+1], v1[j+1])`;
  * `wc` `u32` `[G, rows/8]`, the codes `i0 | i1 << 2` of rows `j..j+7` at 4 bits each (dense mode:
@@ -42,6 +46,67 @@ const PATTERNS: [number, number, number][] = [[4, 0, 1], [8, 0, 2], [12, 0, 3], 
   3,
 ], [14, 2, 3]];
 
+/** How a row's two kept activations are chosen (see the module notes). */
+export type Pick24 = "switch" | "select" | "gather";
+
+/**
+ * WGSL statements that add one row's two products per token quad: `acc(q) += x[i0](q)·v0 +
+ * x[i1](q)·v1` with `(i0, i1)` from the row's 4-bit code `i0 | i1 << 2`, in that order (so every
+ * formulation rounds alike).
+ *
+ * @param pick The formulation.
+ * @param o `code` (a u32 expression), `v0`/`v1` (f32 expressions), `quads` (token quads), `x(k, q)`
+ * the activation quad at a constant k in registers, `xAt(k, q)` the same at a k expression (for
+ * `gather`: a workgroup-memory read), `acc(q)` the accumulator.
+ * @returns The statements, in one block.
+ */
+export function pickRow24(
+  pick: Pick24,
+  o: {
+    code: string;
+    v0: string;
+    v1: string;
+    quads: number;
+    x: (k: number, q: number) => string;
+    xAt?: (k: string, q: number) => string;
+    acc: (q: number) => string;
+  },
+): string[] {
+  const { code, v0, v1, quads, x, acc } = o;
+  const fma2 = (a: (q: number) => string, b: (q: number) => string) =>
+    Array.from(
+      { length: quads },
+      (_, q) =>
+        `${acc(q)} = fma(${a(q)}, vec4<f32>(${v0}), ${acc(q)}); ` +
+        `${acc(q)} = fma(${b(q)}, vec4<f32>(${v1}), ${acc(q)});`,
+    ).join(" ");
+  if (pick === "switch") {
+    return [
+      `switch (${code}) {`,
+      ...PATTERNS.map(([c, i0, i1], n) =>
+        `  ${n === PATTERNS.length - 1 ? "default" : `case ${c}u`}: { ${
+          fma2((q) => x(i0, q), (q) => x(i1, q))
+        } }`
+      ),
+      `}`,
+    ];
+  }
+  const decode = `let c_ = ${code}; let i0_ = c_ & 3u; let i1_ = c_ >> 2u;`;
+  if (pick === "gather") {
+    if (!o.xAt) throw new TypeError("Cannot build the gather pick: no workgroup-memory reader");
+    const xAt = o.xAt;
+    return [`{ ${decode} ${fma2((q) => xAt("i0_", q), (q) => xAt("i1_", q))} }`];
+  }
+  return [
+    `{ ${decode} let s01 = i0_ == 1u; let s02 = i0_ == 2u; let s12 = i1_ == 2u; let s13 = i1_ == 3u;`,
+    fma2(
+      (q) => `select(select(${x(0, q)}, ${x(1, q)}, s01), ${x(2, q)}, s02)`,
+      (q) => `select(select(${x(1, q)}, ${x(2, q)}, s12), ${x(3, q)}, s13)`,
+    ),
+    `}`,
+  ];
+}
+
 /** Tokens per workgroup of a tiling. */
 export function switchTileA(t: SparseSwitchTiling): number {
   return 32 * t.threadM * t.warpsA;
@@ -58,14 +123,15 @@ export function switchTileR(t: SparseSwitchTiling): number {
  *
  * @param t The tiling.
  * @param xKMajor X is stored `[K, A]`.
- * @param mode `"switch"` (2:4 compressed W) or `"dense"` (the control).
+ * @param mode `"switch"`, `"select"` or `"gather"` (2:4 compressed W, {@linkcode Pick24}) or
+ * `"dense"` (the control).
  * @returns The kernel.
  * @throws {RangeError} If the tiling is inconsistent.
  */
 export function matmulSparseSwitchSpec(
   t: SparseSwitchTiling,
   xKMajor: boolean,
-  mode: "switch" | "dense" = "switch",
+  mode: Pick24 | "dense" = "switch",
 ): KernelSpec {
   const { threadM: TM, rows: R, warpsR: WR, warpsA: WA, groups: GS } = t;
   const threads = 32 * WR * WA;
@@ -125,12 +191,13 @@ export function matmulSparseSwitchSpec(
   }
 
   const acc: string[] = [], inner: string[] = [], out: string[] = [];
+  const gather = mode === "gather"; // activations read per row: none held in registers
   for (let q = 0; q < TM4; q++) {
     for (let r = 0; r < R; r++) acc.push(`var acc_${q}_${r} = vec4<f32>(0.0);`);
   }
   for (let g = 0; g < GS; g++) {
     inner.push(`{`);
-    for (let kk = 0; kk < 4; kk++) {
+    for (let kk = 0; kk < 4 && !gather; kk++) {
       for (let q = 0; q < TM4; q++) {
         inner.push(`let x${kk}_${q} = Xs[xc + ${(4 * g + kk) * BA4 + q * 32}u + ax];`);
       }
@@ -154,18 +221,15 @@ export function matmulSparseSwitchSpec(
         inner.push(`let v${rp} = Ws[wc0 + ${g * wPerGroup}u + wr * ${R / 2}u + ${rp}u];`);
       }
       for (let r = 0; r < R; r++) {
-        const v0 = `v${r >> 1}.${COMP[2 * (r & 1)]}`, v1 = `v${r >> 1}.${COMP[2 * (r & 1) + 1]}`;
-        inner.push(`switch ((c${r >> 3} >> ${4 * (r & 7)}u) & 15u) {`);
-        PATTERNS.forEach(([code, i0, i1], n) => {
-          const label = n === PATTERNS.length - 1 ? "default" : `case ${code}u`;
-          const body: string[] = [];
-          for (let q = 0; q < TM4; q++) {
-            body.push(`acc_${q}_${r} = fma(x${i0}_${q}, vec4<f32>(${v0}), acc_${q}_${r});`);
-            body.push(`acc_${q}_${r} = fma(x${i1}_${q}, vec4<f32>(${v1}), acc_${q}_${r});`);
-          }
-          inner.push(`  ${label}: { ${body.join(" ")} }`);
-        });
-        inner.push(`}`);
+        inner.push(...pickRow24(mode, {
+          code: `((c${r >> 3} >> ${4 * (r & 7)}u) & 15u)`,
+          v0: `v${r >> 1}.${COMP[2 * (r & 1)]}`,
+          v1: `v${r >> 1}.${COMP[2 * (r & 1) + 1]}`,
+          quads: TM4,
+          x: (k, q) => `x${k}_${q}`,
+          xAt: (k, q) => `Xs[xc + (${4 * g}u + ${k}) * ${BA4}u + ${q * 32}u + ax]`,
+          acc: (q) => `acc_${q}_${r}`,
+        }));
       }
     }
     inner.push(`}`);
@@ -188,7 +252,11 @@ ${dense ? "" : `var<workgroup> Cs: array<u32, ${2 * cSize}>;`}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let warp = lid / 32u;
-  let wr = warp / ${WA}u;
+  let wr = ${
+    WR === 1
+      ? "0u; // one row block: rows, codes and W reads provably workgroup-uniform"
+      : `warp / ${WA}u;`
+  }
   let ax = (warp % ${WA}u) * ${TM4 * 32}u + lid % 32u;
   let a0 = wid.x * ${BA}u;
   let r0 = wid.y * ${BR}u;

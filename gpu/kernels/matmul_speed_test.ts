@@ -136,7 +136,7 @@ const SWITCH: SparseSwitchTiling[] = [
 ];
 
 for (const tiling of SWITCH) {
-  for (const mode of ["switch", "dense"] as const) {
+  for (const mode of ["switch", "select", "gather", "dense"] as const) {
     for (const xKMajor of [false, true]) {
       Deno.test(`2:4 switch matmul ${mode} ${JSON.stringify(tiling)} xKMajor=${xKMajor}`, async () => {
         const A = 2 * switchTileA(tiling), R = 2 * switchTileR(tiling), K = 3 * 4 * tiling.groups;
@@ -147,7 +147,7 @@ for (const tiling of SWITCH) {
           for (let kk = 0; kk < K; kk++) xStored[xKMajor ? kk * A + a : a * K + kk] = xAt(a, kk);
         }
         let bufs: GPUBuffer[];
-        if (mode === "switch") {
+        if (mode !== "dense") {
           const { wv, wc } = packSwitch24(w, R, K);
           bufs = [rt.upload(x), rt.upload(wv), rt.upload(wc)];
         } else {
