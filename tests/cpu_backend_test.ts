@@ -15,7 +15,8 @@
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
  * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
- *   backward) use `fastExp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`; `Math.exp` is
+ *   backward) use `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`,
+ *   `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is
  *   within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per value, and float64 sums of at
  *   most 4,096 terms whose roundings differ between the backends by at most `2·γ_4096` of double
  *   precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes): the float64 values differ by

@@ -6,8 +6,16 @@
  * @module
  */
 
-import { erfc } from "../erfc.ts";
+import { erfc, ERFC_SMALL, erfcSmall, erfcTail } from "../erfc.ts";
 import { fastExp } from "./_exp.ts";
+import { EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
+
+let simd: WasmExp | null | undefined;
+/** This thread's SIMD `exp` (instantiated on first use); null without WebAssembly SIMD. */
+function simdExp(): WasmExp | null {
+  if (simd === undefined) simd = WasmExp.create();
+  return simd;
+}
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -22,6 +30,8 @@ export function rowExps(
   r0: number,
   r1: number,
 ): void {
+  const w = simdExp();
+  if (w) return w.rowExps(z, exps, sums, maxes, c, r0, r1);
   for (let r = r0; r < r1; r++) {
     const o = r * c;
     let max = -Infinity;
@@ -45,10 +55,59 @@ export function geluRange(
   i0: number,
   i1: number,
 ): void {
+  const w = simdExp();
+  if (w) return geluPieces(w, x, out, erfcs, i0, i1);
   for (let i = i0; i < i1; i++) {
     const v = x[i], e = erfc(-v * SQRT1_2, fastExp);
     erfcs[i] = e;
     out[i] = v === -Infinity ? 0 : 0.5 * v * e;
+  }
+}
+
+/** Indices of the elements of a piece whose `erfc` needs the exponentials. */
+const tails = new Int32Array(EXP_PIECE / 2);
+
+/**
+ * `geluRange` with the SIMD `exp`: per piece, `erfc` of the small arguments at once and, for the
+ * others, the rational parts (`erfc.ts`) and the arguments of their two exponentials; then all
+ * those exponentials at once, then their products (the arithmetic of `erfc`; only `exp` differs).
+ */
+function geluPieces(
+  w: WasmExp,
+  x: Float32Array,
+  out: Float32Array,
+  erfcs: Float64Array,
+  i0: number,
+  i1: number,
+): void {
+  const args = w.scratch();
+  for (let s = i0; s < i1; s += EXP_PIECE / 2) {
+    const e = Math.min(i1, s + EXP_PIECE / 2);
+    let n = 0;
+    for (let i = s; i < e; i++) {
+      const v = x[i], t = -v * SQRT1_2, y = Math.abs(t);
+      if (y <= ERFC_SMALL) {
+        const c = erfcSmall(t);
+        erfcs[i] = c;
+        out[i] = 0.5 * v * c;
+      } else {
+        const ySq = Math.trunc(y * 16) / 16;
+        erfcs[i] = erfcTail(y);
+        args[2 * n] = -ySq * ySq;
+        args[2 * n + 1] = -(y - ySq) * (y + ySq);
+        tails[n++] = i;
+      }
+    }
+    if (n === 0) continue;
+    w.expScratch(2 * n);
+    for (let j = 0; j < n; j++) {
+      const i = tails[j], v = x[i];
+      let c = erfcs[i];
+      if (c !== 0) c *= args[2 * j] * args[2 * j + 1];
+      if (v > 0) c = 2 - c; // t = −v/√2 < 0
+      erfcs[i] = c;
+      out[i] = v === -Infinity ? 0 : 0.5 * v * c;
+    }
   }
 }
 
@@ -64,7 +123,8 @@ export function geluBackwardRange(
   i0: number,
   i1: number,
 ): void {
-  const cached = erfcs.length === x.length;
+  const cached = erfcs.length === x.length, w = simdExp();
+  if (cached && w) return geluBackwardPieces(w, x, dy, out, erfcs, i0, i1);
   for (let i = i0; i < i1; i++) {
     const v = x[i];
     const deriv = Number.isFinite(v)
@@ -74,6 +134,36 @@ export function geluBackwardRange(
       ? 1
       : 0;
     out[i] = dy[i] * deriv;
+  }
+}
+
+/** `geluBackwardRange` with the forward's erfc values and the SIMD `exp` for `φ`, per piece. */
+function geluBackwardPieces(
+  w: WasmExp,
+  x: Float32Array,
+  dy: Float32Array,
+  out: Float32Array,
+  erfcs: Float64Array,
+  i0: number,
+  i1: number,
+): void {
+  const args = w.scratch();
+  for (let s = i0; s < i1; s += EXP_PIECE) {
+    const e = Math.min(i1, s + EXP_PIECE);
+    for (let i = s, j = 0; i < e; i++, j++) {
+      const v = x[i];
+      args[j] = Number.isFinite(v) ? -0.5 * v * v : 0;
+    }
+    w.expScratch(e - s);
+    for (let i = s, j = 0; i < e; i++, j++) {
+      const v = x[i];
+      const deriv = Number.isFinite(v)
+        ? 0.5 * erfcs[i] + v * INV_SQRT_2PI * args[j]
+        : v > 0
+        ? 1
+        : 0;
+      out[i] = dy[i] * deriv;
+    }
   }
 }
 

@@ -119,8 +119,8 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
  * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
- * `exp` (a table-driven float64 `exp` within 1e-14 of `Math.exp`) in GELU, softmax and the
- * cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
+ * `exp` (a float64 `exp` within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, in GELU and the
+ * cross-entropy; table-driven scalar elsewhere) in GELU, softmax and the cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
  * values and exponentials (kept until the input is freed or written).
  *
  * Memory: as the reference (temporaries until `keep`, `release` frees them, using a freed tensor
