@@ -167,13 +167,126 @@ function geluBackwardPieces(
   }
 }
 
+/** Rows `[r0, r1)` of the cross-entropy gradient `factor·(exps/sum − onehot(target))`. */
+export function crossEntropyGradRows(
+  exps: Float64Array,
+  sums: Float64Array,
+  targets: Int32Array,
+  out: Float32Array,
+  c: number,
+  factor: number,
+  r0: number,
+  r1: number,
+): void {
+  for (let r = r0; r < r1; r++) {
+    const o = r * c, f = factor / sums[r], t = targets[r];
+    for (let k = 0; k < c; k++) out[o + k] = f * exps[o + k];
+    out[o + t] = factor * (exps[o + t] / sums[r] - 1);
+  }
+}
+
+/** The scalars of one AdamW step (`c1`, `c2`: bias corrections; `s`: the gradient's scale). */
+export interface AdamWScalars {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  c1: number;
+  c2: number;
+  frozen: boolean;
+  s: number;
+}
+
+/** Elements `[i0, i1)` of one AdamW step in place (the reference's arithmetic). */
+export function adamwRange(
+  pd: Float32Array,
+  gd: Float32Array,
+  md: Float32Array,
+  vd: Float32Array,
+  h: AdamWScalars,
+  i0: number,
+  i1: number,
+): void {
+  const { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s } = h;
+  for (let i = i0; i < i1; i++) {
+    const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
+    md[i] = beta1 * md[i] + (1 - beta1) * g;
+    if (!frozen) vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+    const mHat = md[i] / c1, vHat = vd[i] / c2;
+    pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
+  }
+}
+
+/** Where each pending row of `causalSoftmaxRows` starts in the scratch. */
+const rowStarts = new Int32Array(EXP_PIECE + 1);
+let scalarScratch: Float64Array | undefined;
+
+/**
+ * Rows `[q0, q1)` (row `q` is row `q mod T` of batch `⌊q/T⌋`) of the causal softmax of
+ * `scale·d[B, T, T]`, as the reference's loop (`_reference_nn.ts`) with the SIMD `exp` over many
+ * rows at once (the scalar `fastExp` without it). `T` at most 4,096.
+ */
+export function causalSoftmaxRows(
+  d: Float32Array,
+  out: Float32Array,
+  T: number,
+  scale: number,
+  action: string,
+  q0: number,
+  q1: number,
+): void {
+  const w = simdExp();
+  const z = w ? w.scratch() : (scalarScratch ??= new Float64Array(EXP_PIECE + 4));
+  let first = q0, used = 0, rows = 0;
+  const flush = (end: number) => {
+    if (w) w.expScratch(used);
+    else for (let i = 0; i < used; i++) z[i] = fastExp(z[i]);
+    for (let q = first, j = 0; q < end; q++, j++) {
+      const r = q % T, o = q * T, start = rowStarts[j];
+      let sum = 0;
+      for (let c = 0; c <= r; c++) sum += z[start + c];
+      for (let c = 0; c <= r; c++) out[o + c] = z[start + c] / sum;
+      for (let c = r + 1; c < T; c++) out[o + c] = 0; // a pooled buffer is not zeroed
+    }
+    first = end;
+    used = rows = 0;
+  };
+  for (let q = q0; q < q1; q++) {
+    const r = q % T, o = q * T;
+    if (used + r + 1 > EXP_PIECE) flush(q);
+    let max = -Infinity;
+    for (let c = 0; c <= r; c++) {
+      const v = scale * d[o + c];
+      z[used + c] = v;
+      if (v > max) max = v;
+    }
+    if (!Number.isFinite(max)) {
+      throw new RangeError(
+        `Cannot ${action}: row ${r} of batch ${Math.floor(q / T)} has largest scaled score ${max}`,
+      );
+    }
+    for (let c = 0; c <= r; c++) z[used + c] -= max;
+    rowStarts[rows++] = used;
+    used += r + 1;
+  }
+  flush(q1);
+}
+
 /** Control words shared with the helper: the last finished call's number (negative: it failed), and the helper's state. */
 export const SEQ = 0, STATE = 1;
 /** Helper states: waiting for work, gone, claimed by the caller (a call is on its way). */
 export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
-export const KERNELS = { rowExps, geluRange, geluBackwardRange } as const;
+export const KERNELS = {
+  rowExps,
+  geluRange,
+  geluBackwardRange,
+  crossEntropyGradRows,
+  adamwRange,
+  causalSoftmaxRows,
+} as const;
 
 /** A kernel's name. */
 export type KernelName = keyof typeof KERNELS;
