@@ -20,6 +20,13 @@ interface Exports {
   exp_f64(p: number, n: number): void;
 }
 
+/** Where {@linkcode WasmExp.rowExps} writes: per element, then per row. */
+export interface RowExps {
+  exps: Float64Array;
+  sums: Float64Array;
+  maxes: Float64Array;
+}
+
 /** `exp` over typed arrays on the SIMD module (one instance per thread). */
 export class WasmExp {
   #x: Exports;
@@ -56,15 +63,8 @@ export class WasmExp {
    * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` and their float64 sum
    * per row.
    */
-  rowExps(
-    z: Float32Array,
-    exps: Float64Array,
-    sums: Float64Array,
-    maxes: Float64Array,
-    c: number,
-    r0: number,
-    r1: number,
-  ): void {
+  rowExps(z: Float32Array, into: RowExps, c: number, r0: number, r1: number): void {
+    const { exps, sums, maxes } = into;
     const padded = Math.ceil(c / 4) * 4, out = padded * 4; // float32 inputs, then float64 outputs
     this.#reserve(out + padded * 8);
     const x = this.#x, f32 = this.#f32;

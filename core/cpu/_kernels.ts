@@ -31,7 +31,7 @@ export function rowExps(
   r1: number,
 ): void {
   const w = simdExp();
-  if (w) return w.rowExps(z, exps, sums, maxes, c, r0, r1);
+  if (w) return w.rowExps(z, { exps, sums, maxes }, c, r0, r1);
   for (let r = r0; r < r1; r++) {
     const o = r * c;
     let max = -Infinity;
@@ -56,12 +56,19 @@ export function geluRange(
   i1: number,
 ): void {
   const w = simdExp();
-  if (w) return geluPieces(w, x, out, erfcs, i0, i1);
+  if (w) return geluPieces(w, { x, out, erfcs }, i0, i1);
   for (let i = i0; i < i1; i++) {
     const v = x[i], e = erfc(-v * SQRT1_2, fastExp);
     erfcs[i] = e;
     out[i] = v === -Infinity ? 0 : 0.5 * v * e;
   }
+}
+
+/** GELU's input, output and erfc values. */
+interface GeluArrays {
+  x: Float32Array;
+  out: Float32Array;
+  erfcs: Float64Array;
 }
 
 /** Indices of the elements of a piece whose `erfc` needs the exponentials. */
@@ -72,15 +79,8 @@ const tails = new Int32Array(EXP_PIECE / 2);
  * others, the rational parts (`erfc.ts`) and the arguments of their two exponentials; then all
  * those exponentials at once, then their products (the arithmetic of `erfc`; only `exp` differs).
  */
-function geluPieces(
-  w: WasmExp,
-  x: Float32Array,
-  out: Float32Array,
-  erfcs: Float64Array,
-  i0: number,
-  i1: number,
-): void {
-  const args = w.scratch();
+function geluPieces(w: WasmExp, arrays: GeluArrays, i0: number, i1: number): void {
+  const { x, out, erfcs } = arrays, args = w.scratch();
   for (let s = i0; s < i1; s += EXP_PIECE / 2) {
     const e = Math.min(i1, s + EXP_PIECE / 2);
     let n = 0;
@@ -124,37 +124,15 @@ export function geluBackwardRange(
   i1: number,
 ): void {
   const cached = erfcs.length === x.length, w = simdExp();
-  if (cached && w) return geluBackwardPieces(w, x, dy, out, erfcs, i0, i1);
-  for (let i = i0; i < i1; i++) {
-    const v = x[i];
-    const deriv = Number.isFinite(v)
-      ? 0.5 * (cached ? erfcs[i] : erfc(-v * SQRT1_2, fastExp)) +
-        v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
-      : v > 0
-      ? 1
-      : 0;
-    out[i] = dy[i] * deriv;
-  }
-}
-
-/** `geluBackwardRange` with the forward's erfc values and the SIMD `exp` for `φ`, per piece. */
-function geluBackwardPieces(
-  w: WasmExp,
-  x: Float32Array,
-  dy: Float32Array,
-  out: Float32Array,
-  erfcs: Float64Array,
-  i0: number,
-  i1: number,
-): void {
-  const args = w.scratch();
-  for (let s = i0; s < i1; s += EXP_PIECE) {
+  // With the SIMD exp: the arguments of a piece, their exps at once, then the derivatives.
+  const args = cached && w ? w.scratch() : null;
+  for (let s = i0; args && s < i1; s += EXP_PIECE) {
     const e = Math.min(i1, s + EXP_PIECE);
     for (let i = s, j = 0; i < e; i++, j++) {
       const v = x[i];
       args[j] = Number.isFinite(v) ? -0.5 * v * v : 0;
     }
-    w.expScratch(e - s);
+    w!.expScratch(e - s);
     for (let i = s, j = 0; i < e; i++, j++) {
       const v = x[i];
       const deriv = Number.isFinite(v)
@@ -164,6 +142,17 @@ function geluBackwardPieces(
         : 0;
       out[i] = dy[i] * deriv;
     }
+  }
+  if (args) return;
+  for (let i = i0; i < i1; i++) {
+    const v = x[i];
+    const deriv = Number.isFinite(v)
+      ? 0.5 * (cached ? erfcs[i] : erfc(-v * SQRT1_2, fastExp)) +
+        v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
+      : v > 0
+      ? 1
+      : 0;
+    out[i] = dy[i] * deriv;
   }
 }
 

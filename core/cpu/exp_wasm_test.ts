@@ -50,7 +50,7 @@ Deno.test("SIMD rowExps: the rows' max as the scalar loop, exps and sums within 
     z[0] = NaN; // ignored by the max (as `if (z > max)`), NaN in its own exp
     if (c > 2) z[c + 1] = -Infinity;
     const exps = new Float64Array(n * c), sums = new Float64Array(n), maxes = new Float64Array(n);
-    w.rowExps(z, exps, sums, maxes, c, 0, n);
+    w.rowExps(z, { exps, sums, maxes }, c, 0, n);
     for (let r = 0; r < n; r++) {
       let max = -Infinity, sum = 0, mass = 0;
       for (let k = 0; k < c; k++) if (z[r * c + k] > max) max = z[r * c + k];
