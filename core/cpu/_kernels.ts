@@ -213,7 +213,7 @@ let scalarScratch: Float64Array | undefined;
 
 /**
  * Rows `[q0, q1)` (row `q` is row `q mod T` of batch `⌊q/T⌋`) of the causal softmax of
- * `scale·d[B, T, T]`, as the reference's loop (`_reference_nn.ts`) with the SIMD `exp` over many
+ * `scale·d[B, T, T]`, as the reference's loop (`reference_nn.ts`) with the SIMD `exp` over many
  * rows at once (the scalar `fastExp` without it). `T` at most 4,096.
  */
 export function causalSoftmaxRows(
