@@ -1,5 +1,5 @@
 /**
- * The compiled bytes of `_exp_wasm_source.ts` (base64), written by `tools/gen_exp_wasm.ts`: do not
+ * The compiled bytes of `_exp_wasm_source.ts` (base64), written by `core/cpu/_gen_exp_wasm.ts`: do not
  * edit. Private to `core/cpu/`.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * WebAssembly text of the CPU backend's SIMD `exp` kernels (two float64 lanes per `v128`), the
- * source of the bytes in `_exp_wasm_bytes.ts` (regenerate with `tools/gen_exp_wasm.ts`; a test
+ * source of the bytes in `_exp_wasm_bytes.ts` (regenerate with `core/cpu/_gen_exp_wasm.ts`; a test
  * checks they match). The `exp` is valid for `x ≤ 0` (and NaN, −Infinity), the only arguments the
  * backend passes: `x = (k/2)·ln 2 + r`, `|r| ≤ ln2/4`, `exp(x) = 2^⌊k/2⌋ · (√2 if k is odd) · P(r)`,
  * `P` the degree-10 Taylor polynomial; 0 below −708 (where `e^x` < 3.4e-308). Error bound: SPEC

@@ -12,10 +12,10 @@ function simd(): WasmExp {
   return w;
 }
 
-Deno.test("the committed SIMD exp bytes are the compiled source (tools/gen_exp_wasm.ts)", async () => {
+Deno.test("the committed SIMD exp bytes are the compiled source (core/cpu/_gen_exp_wasm.ts)", async () => {
   const compiled = btoa(String.fromCharCode(...await compileExpWat()));
   if (compiled !== EXP_WASM_BASE64) {
-    throw new Error("core/cpu/_exp_wasm_bytes.ts is stale: run tools/gen_exp_wasm.ts");
+    throw new Error("core/cpu/_exp_wasm_bytes.ts is stale: run core/cpu/_gen_exp_wasm.ts");
   }
 });
 
