@@ -18,39 +18,50 @@
  */
 export function erfc(x: number, exp: (x: number) => number = Math.exp): number {
   const y = Math.abs(x);
-  if (y <= 0.46875) {
-    const z = y * y;
-    let num = ERF_A[4] * z, den = z;
-    for (let i = 0; i < 3; i++) {
-      num = (num + ERF_A[i]) * z;
-      den = (den + ERF_B[i]) * z;
-    }
-    return 1 - x * (num + ERF_A[3]) / (den + ERF_B[3]);
+  if (y <= ERFC_SMALL) return erfcSmall(x);
+  let r = erfcTail(y);
+  if (r !== 0) {
+    const ySq = Math.trunc(y * 16) / 16;
+    r *= exp(-ySq * ySq) * exp(-(y - ySq) * (y + ySq));
   }
-  let r: number;
+  return x < 0 ? 2 - r : r;
+}
+
+/** Up to this `|x|`, {@linkcode erfc} is `erfcSmall(x)`; beyond, `erfcTail(|x|)` times two exps. */
+export const ERFC_SMALL = 0.46875;
+
+/** `erfc(x)` for `|x| ≤ 0.46875` (Cody's `erf` as a rational function of `x²`). */
+export function erfcSmall(x: number): number {
+  const z = x * x;
+  let num = ERF_A[4] * z, den = z;
+  for (let i = 0; i < 3; i++) {
+    num = (num + ERF_A[i]) * z;
+    den = (den + ERF_B[i]) * z;
+  }
+  return 1 - x * (num + ERF_A[3]) / (den + ERF_B[3]);
+}
+
+/**
+ * `erfc(y)` for `y > 0.46875` (or NaN) before its factor `exp(−s²)·exp(−(y − s)(y + s))`,
+ * `s = ⌊16y⌋/16`; 0 from 26.543 (where `erfc` underflows).
+ */
+export function erfcTail(y: number): number {
   if (y <= 4) {
     let num = ERFC_C[8] * y, den = y;
     for (let i = 0; i < 7; i++) {
       num = (num + ERFC_C[i]) * y;
       den = (den + ERFC_D[i]) * y;
     }
-    r = (num + ERFC_C[7]) / (den + ERFC_D[7]);
-  } else if (y >= 26.543) {
-    r = 0;
-  } else {
-    const z = 1 / (y * y);
-    let num = ERFC_P[5] * z, den = z;
-    for (let i = 0; i < 4; i++) {
-      num = (num + ERFC_P[i]) * z;
-      den = (den + ERFC_Q[i]) * z;
-    }
-    r = (INV_SQRT_PI - z * (num + ERFC_P[4]) / (den + ERFC_Q[4])) / y;
+    return (num + ERFC_C[7]) / (den + ERFC_D[7]);
   }
-  if (r !== 0) {
-    const ySq = Math.trunc(y * 16) / 16;
-    r *= exp(-ySq * ySq) * exp(-(y - ySq) * (y + ySq));
+  if (y >= 26.543) return 0;
+  const z = 1 / (y * y);
+  let num = ERFC_P[5] * z, den = z;
+  for (let i = 0; i < 4; i++) {
+    num = (num + ERFC_P[i]) * z;
+    den = (den + ERFC_Q[i]) * z;
   }
-  return x < 0 ? 2 - r : r;
+  return (INV_SQRT_PI - z * (num + ERFC_P[4]) / (den + ERFC_Q[4])) / y;
 }
 
 const INV_SQRT_PI = 0.56418958354775628695;

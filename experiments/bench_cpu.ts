@@ -16,6 +16,7 @@
  *   deno task bench:cpu --python=/tmp/torchenv/bin/python
  *   deno run --allow-read --allow-write --allow-env --allow-ffi --allow-run experiments/bench_cpu.ts \
  *     --engines=cpu,torch --rounds=3 --out=results/cpu
+ *   deno task bench:cpu --profile=10 --threads=1   # time per backend operation instead
  *
  * @module
  */
@@ -27,6 +28,7 @@ import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
 import { parseConfig } from "./lm.ts";
+import process from "node:process";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -46,6 +48,11 @@ const DEFAULTS = {
   methods: "all",
   /** Output folder for bench.md / bench.json (empty: print only). */
   out: "",
+  /** Steps of the CPU backend to profile per operation instead of benchmarking (0: benchmark). */
+  profile: 0,
+  /** Threads of the profiled backend (BLAS and element-wise; 0: the CPU count). With 1, its CPU
+   * time per operation is the operation's work, little disturbed by other jobs. */
+  threads: 0,
 };
 
 const MODEL = { vocabSize: 4096, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 128 };
@@ -150,8 +157,57 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/**
+ * The CPU backend's time per operation over `steps` training steps (after 3 untimed ones): every
+ * backend method timed through a forwarding proxy (wall clock and process CPU time), sorted by
+ * share of the step.
+ */
+async function profile(steps: number, threads: number): Promise<void> {
+  const be = await createCpuBackend(threads > 0 ? { threads } : {});
+  const totals = new Map<string, { ms: number; cpuMs: number; calls: number }>();
+  let timing = false;
+  const timed = new Proxy(be, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function" || typeof prop !== "string") return value;
+      return (...args: unknown[]) => {
+        if (!timing) return value.apply(target, args);
+        const t0 = performance.now(), c0 = process.cpuUsage();
+        const result = value.apply(target, args);
+        const entry = totals.get(prop) ?? { ms: 0, cpuMs: 0, calls: 0 };
+        entry.ms += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        entry.cpuMs += (c.user + c.system) / 1000;
+        entry.calls++;
+        totals.set(prop, entry);
+        return result;
+      };
+    },
+  });
+  const engine = await twofourEngine(timed);
+  await engine.steps(3);
+  timing = true;
+  const c0 = process.cpuUsage();
+  const stepMs = (await engine.steps(steps)).reduce((a, b) => a + b, 0) / steps;
+  const c = process.cpuUsage(c0), cpuMs = (c.user + c.system) / 1000 / steps;
+  const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms);
+  const inOps = rows.reduce((a, [, e]) => a + e.ms, 0) / steps;
+  console.log(
+    `${engine.device}\nstep ${stepMs.toFixed(1)} ms (process CPU ${cpuMs.toFixed(1)} ms), in ` +
+      `backend calls ${inOps.toFixed(1)} ms; per operation: wall ms, share, CPU ms, calls`,
+  );
+  for (const [name, e] of rows) {
+    console.log(
+      `${name.padEnd(22)} ${(e.ms / steps).toFixed(2).padStart(8)} ms ` +
+        `${((100 * e.ms) / steps / stepMs).toFixed(1).padStart(5)}% ` +
+        `${(e.cpuMs / steps).toFixed(2).padStart(8)} ms  ${e.calls / steps}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const config = parseConfig(DEFAULTS, Deno.args);
+  if (config.profile > 0) return await profile(config.profile, config.threads);
   const started = new Date();
   const wanted = config.engines.split(",").map((e) => e.trim());
   const engines: Engine[] = [];

@@ -6,7 +6,8 @@
  * batched attention products (64 heads of 64×64, head size 32). Every result is checked against a
  * float64 product (`assertProductClose`: `(K + 1)·2⁻²⁴·Σ|a||b|`, valid for any summation order).
  *
- * Engines: `openblas` (`cblas_sgemm` through Deno's FFI, as `CpuBackend` loads it), `wasm-1t` /
+ * Engines: `openblas` (`cblas_sgemm` through Deno's FFI, as `CpuBackend` loads it, 2 threads),
+ * `openblas-1t` (the same on one thread), `wasm-1t` /
  * `wasm-2t` (a hand-written WebAssembly SIMD 4×8 kernel, relaxed-SIMD FMA, on 1 thread or 2 over a
  * shared memory; packing the operands is timed, copying the product out is not), `webgpu`
  * (`GpuBackend`'s matmul on the software adapter, timed to completion), `reference` (the
@@ -97,20 +98,34 @@ interface Engine {
   close(): void;
 }
 
-function blasEngine(): Engine | string {
-  const blas = loadBlas({ threads: 2 });
+/**
+ * OpenBLAS on `threads` threads. The thread count is the library's global state, so each call
+ * sets it (`openblas_set_num_threads`, a no-op when unchanged) and two engines can interleave.
+ */
+function blasEngine(threads: number): Engine | string {
+  const blas = loadBlas({ threads });
   if (!("sgemm" in blas)) return blas.message;
+  const lib = Deno.dlopen(blas.path, {
+    openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
+  });
+  const setThreads = lib.symbols.openblas_set_num_threads ?? (() => {});
   return {
-    name: "openblas",
+    name: threads === 2 ? "openblas" : `openblas-${threads}t`,
     prepare(s, a, b) {
       const c = new Float32Array(s.batch * s.m * s.n);
       return {
-        run: () => batchedSgemm(blas, s, a, b, c),
+        run() {
+          setThreads(threads);
+          batchedSgemm(blas, s, a, b, c);
+        },
         result: () => c,
         dispose() {},
       };
     },
-    close: () => blas.close(),
+    close() {
+      lib.close();
+      blas.close();
+    },
   };
 }
 
@@ -315,9 +330,10 @@ async function main(): Promise<void> {
   const want = (name: string) => wanted === null || wanted.includes(name);
   const engines: Engine[] = [];
   const missing: string[] = [];
-  if (want("openblas")) {
-    const e = blasEngine();
-    if (typeof e === "string") missing.push(`openblas: ${e}`);
+  for (const [name, threads] of [["openblas", 2], ["openblas-1t", 1]] as const) {
+    if (!want(name)) continue;
+    const e = blasEngine(threads);
+    if (typeof e === "string") missing.push(`${name}: ${e}`);
     else engines.push(e);
   }
   if (want("wasm-1t")) engines.push(await wasmEngine(1));

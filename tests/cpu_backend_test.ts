@@ -15,7 +15,8 @@
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
  * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
- *   backward) use `fastExp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`; `Math.exp` is
+ *   backward) use `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`,
+ *   `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is
  *   within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per value, and float64 sums of at
  *   most 4,096 terms whose roundings differ between the backends by at most `2·γ_4096` of double
  *   precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes): the float64 values differ by
@@ -286,7 +287,8 @@ Deno.test("LayerNorm and its backward: exact", async () => {
 });
 
 Deno.test("causal softmax (fast exp): rounded-apart bound; softmax backward: exact", async () => {
-  for (const [batch, T] of [[1, 1], [3, 7], [4, 64]]) {
+  // 16×64×64 splits its rows with the helper thread (≥ 2^16 values).
+  for (const [batch, T] of [[1, 1], [3, 7], [4, 64], [16, 64]]) {
     const s = random(batch * T * T, 16 + T, 8), dp = random(batch * T * T, 17 + T);
     await compare(
       `causalSoftmax ${batch}×${T}×${T}`,
@@ -302,6 +304,28 @@ Deno.test("causal softmax (fast exp): rounded-apart bound; softmax backward: exa
       [f(p, [batch, T, T]), f(dp, [batch, T, T])],
       (be, [q, g]) => be.softmaxBackward(q, g),
     );
+  }
+});
+
+Deno.test("causal softmax split between two threads: a non-finite row in the helper's half throws the reference's error", async () => {
+  const [batch, T] = [16, 64], s = random(batch * T * T, 40, 8);
+  s[(12 * T + 5) * T + 2] = Infinity; // batch 12, row 5: in the upper half
+  const messages: string[] = [];
+  for (const be of [await cpu(), ref]) {
+    const calls = be === ref ? 0 : (await cpu()).helperCalls;
+    try {
+      be.causalSoftmax(be.tensor(s, [batch, T, T]), 0.7);
+      messages.push("no error");
+    } catch (e) {
+      messages.push(`${(e as Error).name}: ${(e as Error).message}`);
+    }
+    be.release();
+    if (be !== ref && (await cpu()).helperCalls !== calls) {
+      throw new Error("a failed helper call was counted as shared work");
+    }
+  }
+  if (messages[0] !== messages[1] || !messages[0].startsWith("RangeError")) {
+    throw new Error(`errors differ: "${messages[0]}" vs "${messages[1]}"`);
   }
 });
 
@@ -468,7 +492,11 @@ Deno.test("FP8 and MVUE (the CPU's own copies of the oracles' arithmetic): exact
 });
 
 Deno.test("AdamW, four steps in place (a fused gradient scale at 3, the variance frozen after 2): exact", async () => {
-  const n = 37, p0 = random(n, 25), g = random(n, 26);
+  for (const n of [37, 1 << 15]) await adamwExact(n); // 2^15 (weight 4) splits with the helper
+});
+
+async function adamwExact(n: number): Promise<void> {
+  const p0 = random(n, 25), g = random(n, 26);
   const run = async (be: Backend) => {
     const p = be.keep(be.tensor(p0, [n])), m = be.keep(be.full([n])), v = be.keep(be.full([n]));
     for (let step = 1; step <= 4; step++) {
@@ -490,8 +518,8 @@ Deno.test("AdamW, four steps in place (a fused gradient scale at 3, the variance
     return out;
   };
   const [c, r] = [await run(await cpu()), await run(ref)];
-  c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i}`));
-});
+  c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i} (n = ${n})`));
+}
 
 // ---- memory -------------------------------------------------------------------------------------
 

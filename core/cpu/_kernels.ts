@@ -6,8 +6,16 @@
  * @module
  */
 
-import { erfc } from "../erfc.ts";
+import { erfc, ERFC_SMALL, erfcSmall, erfcTail } from "../erfc.ts";
 import { fastExp } from "./_exp.ts";
+import { EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
+
+let simd: WasmExp | null | undefined;
+/** This thread's SIMD `exp` (instantiated on first use); null without WebAssembly SIMD. */
+function simdExp(): WasmExp | null {
+  if (simd === undefined) simd = WasmExp.create();
+  return simd;
+}
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -22,6 +30,8 @@ export function rowExps(
   r0: number,
   r1: number,
 ): void {
+  const w = simdExp();
+  if (w) return w.rowExps(z, { exps, sums, maxes }, c, r0, r1);
   for (let r = r0; r < r1; r++) {
     const o = r * c;
     let max = -Infinity;
@@ -45,10 +55,59 @@ export function geluRange(
   i0: number,
   i1: number,
 ): void {
+  const w = simdExp();
+  if (w) return geluPieces(w, { x, out, erfcs }, i0, i1);
   for (let i = i0; i < i1; i++) {
     const v = x[i], e = erfc(-v * SQRT1_2, fastExp);
     erfcs[i] = e;
     out[i] = v === -Infinity ? 0 : 0.5 * v * e;
+  }
+}
+
+/** GELU's input, output and erfc values. */
+interface GeluArrays {
+  x: Float32Array;
+  out: Float32Array;
+  erfcs: Float64Array;
+}
+
+/** Indices of the elements of a piece whose `erfc` needs the exponentials. */
+const tails = new Int32Array(EXP_PIECE / 2);
+
+/**
+ * `geluRange` with the SIMD `exp`: per piece, `erfc` of the small arguments at once and, for the
+ * others, the rational parts (`erfc.ts`) and the arguments of their two exponentials; then all
+ * those exponentials at once, then their products (the arithmetic of `erfc`; only `exp` differs).
+ */
+function geluPieces(w: WasmExp, arrays: GeluArrays, i0: number, i1: number): void {
+  const { x, out, erfcs } = arrays, args = w.scratch();
+  for (let s = i0; s < i1; s += EXP_PIECE / 2) {
+    const e = Math.min(i1, s + EXP_PIECE / 2);
+    let n = 0;
+    for (let i = s; i < e; i++) {
+      const v = x[i], t = -v * SQRT1_2, y = Math.abs(t);
+      if (y <= ERFC_SMALL) {
+        const c = erfcSmall(t);
+        erfcs[i] = c;
+        out[i] = 0.5 * v * c;
+      } else {
+        const ySq = Math.trunc(y * 16) / 16;
+        erfcs[i] = erfcTail(y);
+        args[2 * n] = -ySq * ySq;
+        args[2 * n + 1] = -(y - ySq) * (y + ySq);
+        tails[n++] = i;
+      }
+    }
+    if (n === 0) continue;
+    w.expScratch(2 * n);
+    for (let j = 0; j < n; j++) {
+      const i = tails[j], v = x[i];
+      let c = erfcs[i];
+      if (c !== 0) c *= args[2 * j] * args[2 * j + 1];
+      if (v > 0) c = 2 - c; // t = −v/√2 < 0
+      erfcs[i] = c;
+      out[i] = v === -Infinity ? 0 : 0.5 * v * c;
+    }
   }
 }
 
@@ -64,7 +123,27 @@ export function geluBackwardRange(
   i0: number,
   i1: number,
 ): void {
-  const cached = erfcs.length === x.length;
+  const cached = erfcs.length === x.length, w = simdExp();
+  // With the SIMD exp: the arguments of a piece, their exps at once, then the derivatives.
+  const args = cached && w ? w.scratch() : null;
+  for (let s = i0; args && s < i1; s += EXP_PIECE) {
+    const e = Math.min(i1, s + EXP_PIECE);
+    for (let i = s, j = 0; i < e; i++, j++) {
+      const v = x[i];
+      args[j] = Number.isFinite(v) ? -0.5 * v * v : 0;
+    }
+    w!.expScratch(e - s);
+    for (let i = s, j = 0; i < e; i++, j++) {
+      const v = x[i];
+      const deriv = Number.isFinite(v)
+        ? 0.5 * erfcs[i] + v * INV_SQRT_2PI * args[j]
+        : v > 0
+        ? 1
+        : 0;
+      out[i] = dy[i] * deriv;
+    }
+  }
+  if (args) return;
   for (let i = i0; i < i1; i++) {
     const v = x[i];
     const deriv = Number.isFinite(v)
@@ -77,13 +156,126 @@ export function geluBackwardRange(
   }
 }
 
+/** Rows `[r0, r1)` of the cross-entropy gradient `factor·(exps/sum − onehot(target))`. */
+export function crossEntropyGradRows(
+  exps: Float64Array,
+  sums: Float64Array,
+  targets: Int32Array,
+  out: Float32Array,
+  c: number,
+  factor: number,
+  r0: number,
+  r1: number,
+): void {
+  for (let r = r0; r < r1; r++) {
+    const o = r * c, f = factor / sums[r], t = targets[r];
+    for (let k = 0; k < c; k++) out[o + k] = f * exps[o + k];
+    out[o + t] = factor * (exps[o + t] / sums[r] - 1);
+  }
+}
+
+/** The scalars of one AdamW step (`c1`, `c2`: bias corrections; `s`: the gradient's scale). */
+export interface AdamWScalars {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  c1: number;
+  c2: number;
+  frozen: boolean;
+  s: number;
+}
+
+/** Elements `[i0, i1)` of one AdamW step in place (the reference's arithmetic). */
+export function adamwRange(
+  pd: Float32Array,
+  gd: Float32Array,
+  md: Float32Array,
+  vd: Float32Array,
+  h: AdamWScalars,
+  i0: number,
+  i1: number,
+): void {
+  const { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s } = h;
+  for (let i = i0; i < i1; i++) {
+    const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
+    md[i] = beta1 * md[i] + (1 - beta1) * g;
+    if (!frozen) vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
+    const mHat = md[i] / c1, vHat = vd[i] / c2;
+    pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
+  }
+}
+
+/** Where each pending row of `causalSoftmaxRows` starts in the scratch. */
+const rowStarts = new Int32Array(EXP_PIECE + 1);
+let scalarScratch: Float64Array | undefined;
+
+/**
+ * Rows `[q0, q1)` (row `q` is row `q mod T` of batch `⌊q/T⌋`) of the causal softmax of
+ * `scale·d[B, T, T]`, as the reference's loop (`reference_nn.ts`) with the SIMD `exp` over many
+ * rows at once (the scalar `fastExp` without it). `T` at most 4,096.
+ */
+export function causalSoftmaxRows(
+  d: Float32Array,
+  out: Float32Array,
+  T: number,
+  scale: number,
+  action: string,
+  q0: number,
+  q1: number,
+): void {
+  const w = simdExp();
+  const z = w ? w.scratch() : (scalarScratch ??= new Float64Array(EXP_PIECE + 4));
+  let first = q0, used = 0, rows = 0;
+  const flush = (end: number) => {
+    if (w) w.expScratch(used);
+    else for (let i = 0; i < used; i++) z[i] = fastExp(z[i]);
+    for (let q = first, j = 0; q < end; q++, j++) {
+      const r = q % T, o = q * T, start = rowStarts[j];
+      let sum = 0;
+      for (let c = 0; c <= r; c++) sum += z[start + c];
+      for (let c = 0; c <= r; c++) out[o + c] = z[start + c] / sum;
+      for (let c = r + 1; c < T; c++) out[o + c] = 0; // a pooled buffer is not zeroed
+    }
+    first = end;
+    used = rows = 0;
+  };
+  for (let q = q0; q < q1; q++) {
+    const r = q % T, o = q * T;
+    if (used + r + 1 > EXP_PIECE) flush(q);
+    let max = -Infinity;
+    for (let c = 0; c <= r; c++) {
+      const v = scale * d[o + c];
+      z[used + c] = v;
+      if (v > max) max = v;
+    }
+    if (!Number.isFinite(max)) {
+      throw new RangeError(
+        `Cannot ${action}: row ${r} of batch ${Math.floor(q / T)} has largest scaled score ${max}`,
+      );
+    }
+    for (let c = 0; c <= r; c++) z[used + c] -= max;
+    rowStarts[rows++] = used;
+    used += r + 1;
+  }
+  flush(q1);
+}
+
 /** Control words shared with the helper: the last finished call's number (negative: it failed), and the helper's state. */
 export const SEQ = 0, STATE = 1;
 /** Helper states: waiting for work, gone, claimed by the caller (a call is on its way). */
 export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
-export const KERNELS = { rowExps, geluRange, geluBackwardRange } as const;
+export const KERNELS = {
+  rowExps,
+  geluRange,
+  geluBackwardRange,
+  crossEntropyGradRows,
+  adamwRange,
+  causalSoftmaxRows,
+} as const;
 
 /** A kernel's name. */
 export type KernelName = keyof typeof KERNELS;

@@ -40,6 +40,7 @@ import {
 import * as refNN from "../reference_nn.ts";
 import * as refSparse from "../reference_sparse.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
+import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
@@ -119,8 +120,8 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
  * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
- * `exp` (a table-driven float64 `exp` within 1e-14 of `Math.exp`) in GELU, softmax and the
- * cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
+ * `exp` (a float64 `exp` within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, in GELU and the
+ * cross-entropy; table-driven scalar elsewhere) in GELU, softmax and the cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
  * values and exponentials (kept until the input is freed or written).
  *
  * Memory: as the reference (temporaries until `keep`, `release` frees them, using a freed tensor
@@ -456,7 +457,14 @@ export class CpuBackend implements Backend {
 
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
   causalSoftmax(s: Tensor, scale: number): Tensor {
-    return refNN.causalSoftmax(this.#ctx, s, scale, fastExp);
+    const action = "apply the causal softmax";
+    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
+    if (T > EXP_PIECE) return refNN.causalSoftmax(this.#ctx, s, scale, fastExp);
+    const res = this.#alloc(S.shape), out = f32(res), d = f32(S);
+    // Rows split by work (about T/2 values each) with the helper thread.
+    const args = (q0: number, q1: number) => [d, out, T, scale, action, q0, q1];
+    this.#parallel("causalSoftmaxRows", args, batch * T, T);
+    return res;
   }
 
   /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis (the reference's loop). */
@@ -496,11 +504,12 @@ export class CpuBackend implements Backend {
     const { exps, sums } = this.#softmaxOf(Z, n, c);
     const factor = L.storage.data[0] / n;
     const res = this.#alloc([n, c]), out = f32(res);
-    for (let r = 0; r < n; r++) {
-      const o = r * c, f = factor / sums[r];
-      for (let k = 0; k < c; k++) out[o + k] = f * exps[o + k];
-      out[o + t[r]] = factor * (exps[o + t[r]] / sums[r] - 1);
-    }
+    this.#parallel(
+      "crossEntropyGradRows",
+      (r0, r1) => [exps, sums, t, out, c, factor, r0, r1],
+      n,
+      c,
+    );
     return res;
   }
 
@@ -613,13 +622,9 @@ export class CpuBackend implements Backend {
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
     const s = hp.gradScale ?? 1; // the product a separate scale() would have stored
-    for (let i = 0; i < pd.length; i++) {
-      const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
-      md[i] = beta1 * md[i] + (1 - beta1) * g;
-      if (!frozen) vd[i] = beta2 * vd[i] + (1 - beta2) * g * g;
-      const mHat = md[i] / c1, vHat = vd[i] / c2;
-      pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
-    }
+    const h = { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s };
+    // Weight 4: a division and a square root per element.
+    this.#parallel("adamwRange", (i0, i1) => [pd, gd, md, vd, h, i0, i1], pd.length, 4);
     for (const t of [P, Mt, V]) this.#bump(t.storage);
   }
 

@@ -1,0 +1,111 @@
+/**
+ * The SIMD `exp` kernels (`_exp_wasm_source.ts`, committed bytes in `_exp_wasm_bytes.ts`) behind
+ * typed-array functions: each thread instantiates the module once, on first use, with a memory of
+ * its own; arguments are copied in and results out in cache-sized pieces. `null` where the runtime
+ * lacks WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
+ *
+ * @module
+ */
+
+import { EXP_WASM_BASE64 } from "./_exp_wasm_bytes.ts";
+
+/** float64 values per piece of `expInPlace` and of the scratch (32 KiB: stays in L1/L2). */
+export const EXP_PIECE = 4096;
+const PAGE = 65536;
+
+interface Exports {
+  mem: WebAssembly.Memory;
+  max_f32(p: number, n: number): number;
+  exp_shift(src: number, dst: number, n: number, shift: number): number;
+  exp_f64(p: number, n: number): void;
+}
+
+/** Where {@linkcode WasmExp.rowExps} writes: per element, then per row. */
+export interface RowExps {
+  exps: Float64Array;
+  sums: Float64Array;
+  maxes: Float64Array;
+}
+
+/** `exp` over typed arrays on the SIMD module (one instance per thread). */
+export class WasmExp {
+  #x: Exports;
+  #f32: Float32Array;
+  #f64: Float64Array;
+
+  private constructor(x: Exports) {
+    this.#x = x;
+    this.#f32 = new Float32Array(x.mem.buffer);
+    this.#f64 = new Float64Array(x.mem.buffer);
+  }
+
+  /** Instantiates the module; `null` where WebAssembly SIMD is unavailable. */
+  static create(): WasmExp | null {
+    try {
+      const bytes = Uint8Array.from(atob(EXP_WASM_BASE64), (ch) => ch.charCodeAt(0));
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+      return new WasmExp(instance.exports as unknown as Exports);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Grows the memory to at least `bytes` (views renewed). */
+  #reserve(bytes: number): void {
+    const mem = this.#x.mem;
+    if (mem.buffer.byteLength >= bytes) return;
+    mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / PAGE));
+    this.#f32 = new Float32Array(mem.buffer);
+    this.#f64 = new Float64Array(mem.buffer);
+  }
+
+  /**
+   * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` and their float64 sum
+   * per row.
+   */
+  rowExps(z: Float32Array, into: RowExps, c: number, r0: number, r1: number): void {
+    const { exps, sums, maxes } = into;
+    const padded = Math.ceil(c / 4) * 4, out = padded * 4; // float32 inputs, then float64 outputs
+    this.#reserve(out + padded * 8);
+    const x = this.#x, f32 = this.#f32;
+    // −Infinity padding: ignored by the max, exp(−Infinity − max) = 0 adds nothing to the sum.
+    f32.fill(-Infinity, c, padded);
+    for (let r = r0; r < r1; r++) {
+      f32.set(z.subarray(r * c, (r + 1) * c));
+      const max = x.max_f32(0, padded);
+      sums[r] = x.exp_shift(0, out, padded, max);
+      maxes[r] = max;
+      exps.set(this.#f64.subarray(out / 8, out / 8 + c), r * c);
+    }
+  }
+
+  /**
+   * The scratch: {@linkcode EXP_PIECE} float64 values in the module's memory for
+   * {@linkcode WasmExp.expScratch} (a view valid until the next `rowExps` or `expInPlace`).
+   */
+  scratch(): Float64Array {
+    this.#reserve((EXP_PIECE + 4) * 8);
+    return this.#f64.subarray(0, EXP_PIECE + 4);
+  }
+
+  /** `exp` in place of the scratch's first `n` values (each ≤ 0, −Infinity or NaN). */
+  expScratch(n: number): void {
+    const padded = Math.ceil(n / 4) * 4;
+    this.#f64.fill(0, n, padded); // padding lanes (results unused)
+    this.#x.exp_f64(0, padded);
+  }
+
+  /** `values[i] = exp(values[i])` for `i` in `[i0, i1)`, every value ≤ 0 (or −Infinity, NaN). */
+  expInPlace(values: Float64Array, i0: number, i1: number): void {
+    this.#reserve((EXP_PIECE + 4) * 8);
+    const x = this.#x, f64 = this.#f64;
+    for (let s = i0; s < i1; s += EXP_PIECE) {
+      const n = Math.min(EXP_PIECE, i1 - s);
+      f64.set(values.subarray(s, s + n));
+      const padded = Math.ceil(n / 4) * 4;
+      f64.fill(0, n, padded); // padding lanes (results unused)
+      x.exp_f64(0, padded);
+      values.set(f64.subarray(0, n), s);
+    }
+  }
+}
