@@ -38,6 +38,7 @@ import {
   wideTilingName,
 } from "../gpu/kernels/matmul_wide.ts";
 import {
+  dispatchSparseSwitch,
   matmulSparseSwitchSpec,
   packSwitch24,
   type SparseSwitchTiling,
@@ -253,13 +254,7 @@ if (sections.has("gemm")) {
         const { wv, wc } = packSwitch24(w, R, K);
         const bufs = [aBuf, rt.upload(wv), rt.upload(wc), rt.alloc(4 * R * T)];
         const sspec = matmulSparseSwitchSpec(SWITCH_BEST, false, "switch");
-        const srec = () =>
-          rt.dispatch(
-            sspec,
-            bufs,
-            [T / switchTileA(SWITCH_BEST), R / switchTileR(SWITCH_BEST)],
-            new Uint32Array([T, R, K, 0]),
-          );
+        const srec = () => dispatchSparseSwitch(rt, sspec, SWITCH_BEST, bufs, { A: T, R, K });
         srec();
         sparseCheck = sampleCheck(
           new Float32Array(await rt.read(bufs[3], 4 * R * T)),

@@ -32,6 +32,7 @@ import {
   wideTilingName,
 } from "../../gpu/kernels/matmul_wide.ts";
 import {
+  dispatchSparseSwitch,
   matmulSparseSwitchSpec,
   packSwitch24,
   type SparseSwitchTiling,
@@ -293,15 +294,8 @@ if (config.parts.includes("sparse")) {
           say(`| ${pr.name} | ${name} | — | — | — | compile: ${err} |`);
           continue;
         }
-        const record = () => {
-          const bufs = mode === "switch" ? [xBuf, wvBuf, wcBuf, outBuf] : [xBuf, wdBuf, outBuf];
-          rt.dispatch(
-            spec,
-            bufs,
-            [A / switchTileA(t), R / switchTileR(t)],
-            new Uint32Array([A, R, K, 0]),
-          );
-        };
+        const bufs = mode === "switch" ? [xBuf, wvBuf, wcBuf, outBuf] : [xBuf, wdBuf, outBuf];
+        const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A, R, K });
         rt.write(outBuf, new Float32Array(R * A).fill(NaN));
         record();
         const got = new Float32Array(await rt.read(outBuf, 4 * R * A));

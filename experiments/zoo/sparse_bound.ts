@@ -41,6 +41,7 @@ import {
   wideTilingName,
 } from "../../gpu/kernels/matmul_wide.ts";
 import {
+  dispatchSparseSwitch,
   matmulSparseSwitchSpec,
   packSwitch24,
   type Pick24,
@@ -421,13 +422,7 @@ if (config.parts.includes("full")) {
           continue;
         }
         const bufs = mode === "dense" ? [xBuf, wdBuf, out] : [xBuf, wvBuf, wcBuf, out];
-        const record = () =>
-          rt.dispatch(
-            spec,
-            bufs,
-            [TOKENS / switchTileA(t), R / switchTileR(t)],
-            new Uint32Array([TOKENS, R, K, 0]),
-          );
+        const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A: TOKENS, R, K });
         rt.write(out, new Float32Array(R * TOKENS).fill(NaN));
         record();
         const got = new Float32Array(await rt.read(out, 4 * R * TOKENS));

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { KernelSpec } from "../runtime.ts";
+import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { doubleBufferedLoop } from "./_double_buffer.ts";
 
 /** Shape of the switch kernel. */
@@ -115,6 +115,32 @@ export function switchTileA(t: SparseSwitchTiling): number {
 /** Output rows per workgroup of a tiling. */
 export function switchTileR(t: SparseSwitchTiling): number {
   return t.rows * t.warpsR;
+}
+
+/**
+ * Records one product of a {@linkcode matmulSparseSwitchSpec} kernel: `out [R, A]` over `K`, on the
+ * tiling's grid `[A / tileA, R / tileR]`.
+ *
+ * @param rt The runtime.
+ * @param spec The kernel, built for `t`.
+ * @param t The tiling.
+ * @param buffers `x`, `wv`, `wc`, `out` (`x`, `w`, `out` in dense mode).
+ * @param dims `{ A, R, K }`.
+ */
+export function dispatchSparseSwitch(
+  rt: GpuRuntime,
+  spec: KernelSpec,
+  t: SparseSwitchTiling,
+  buffers: readonly GPUBuffer[],
+  dims: { A: number; R: number; K: number },
+): void {
+  const { A, R, K } = dims;
+  rt.dispatch(
+    spec,
+    buffers,
+    [A / switchTileA(t), R / switchTileR(t)],
+    new Uint32Array([A, R, K, 0]),
+  );
 }
 
 /**
