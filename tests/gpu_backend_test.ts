@@ -16,7 +16,13 @@ import { Tape, Variable } from "../core/autograd.ts";
 import { causalSelfAttention } from "../core/ops.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { gpuFixture } from "../gpu/testing.ts";
-import { createGpuBackend, FUSED_ATTENTION_MIN_T, GpuBackend } from "../gpu/backend.ts";
+import {
+  createGpuBackend,
+  FUSED_ATTENTION_MIN_T,
+  GpuBackend,
+  type MatmulKernel,
+} from "../gpu/backend.ts";
+import { GpuRuntime } from "../gpu/runtime.ts";
 import { CE_THREADS } from "../gpu/kernels/cross_entropy.ts";
 import { LN_THREADS } from "../gpu/kernels/layernorm.ts";
 import { TILING_128, TILING_64 } from "../gpu/kernels/matmul.ts";
@@ -920,9 +926,17 @@ async function miniStep(be: GpuBackend, params: Tensor[], step: number): Promise
   return l[0];
 }
 
-Deno.test("steady state: no pipeline compilation, no buffer creation after the first step", async () => {
-  await gpu(); // fails the test when there is no adapter
-  const be = await createGpuBackend(); // fresh: empty pool and pipeline cache
+/**
+ * Runs four mini steps on a fresh backend after `preamble` extra dispatches (kept fills, like a
+ * model's initialisation) and throws, naming the step, the dispatch and the buffer size, if a step
+ * after the first compiles a pipeline or creates a buffer.
+ */
+async function assertSteadyState(
+  options: { matmul?: MatmulKernel; preamble: number },
+): Promise<void> {
+  // fresh: empty pool and pipeline cache
+  const be = new GpuBackend(await GpuRuntime.create(), { matmul: options.matmul });
+  const where = `matmul ${be.matmulKernel}, preamble ${options.preamble + 2} dispatches`;
   const keep = (shape: number[], seed: number) =>
     be.keep(be.tensor(random(shape.reduce((p, q) => p * q, 1), seed, 0.5), shape));
   const params = [
@@ -934,24 +948,54 @@ Deno.test("steady state: no pipeline compilation, no buffer creation after the f
     be.keep(be.full([16, 16])),
     be.keep(be.full([16, 16])),
   ];
+  const extra = Array.from({ length: options.preamble }, () => be.keep(be.full([4])));
+  // Which allocation missed: the dispatch index within the step and the requested size.
+  const rt = be.runtime, misses: string[] = [];
+  let stepStart = rt.dispatchCount;
+  const alloc = rt.alloc.bind(rt);
+  rt.alloc = (bytes: number) => {
+    const before = rt.poolMissCount, buffer = alloc(bytes);
+    if (rt.poolMissCount !== before) {
+      misses.push(`${bytes} bytes at dispatch ${rt.dispatchCount - stepStart}`);
+    }
+    return buffer;
+  };
   const before = { pipelines: be.pipelineCount, misses: be.poolMissCount };
   const loss1 = await miniStep(be, params, 1);
-  const pipelines = be.pipelineCount, misses = be.poolMissCount;
-  if (pipelines - before.pipelines < 15 || misses - before.misses < 20) {
-    throw new Error(`the counters did not see step 1: ${pipelines} pipelines, ${misses} misses`);
+  const pipelines = be.pipelineCount, created = be.poolMissCount, byPool = rt.poolMisses;
+  if (pipelines - before.pipelines < 15 || created - before.misses < 20) {
+    throw new Error(`the counters did not see step 1: ${pipelines} pipelines, ${created} misses`);
   }
   for (let step = 2; step <= 4; step++) {
+    misses.length = 0;
+    stepStart = rt.dispatchCount;
     const loss = await miniStep(be, params, step);
     if (!Number.isFinite(loss)) throw new Error(`step ${step}: loss ${loss}`);
     if (be.pipelineCount !== pipelines) {
-      throw new Error(`step ${step} compiled ${be.pipelineCount - pipelines} pipelines`);
+      throw new Error(`${where}: step ${step} compiled ${be.pipelineCount - pipelines} pipelines`);
     }
-    if (be.poolMissCount !== misses) {
-      throw new Error(`step ${step} created ${be.poolMissCount - misses} buffers`);
+    if (be.poolMissCount !== created) {
+      throw new Error(
+        `${where}: step ${step} (${rt.dispatchCount - stepStart} dispatches) created ${
+          be.poolMissCount - created
+        } buffers (by pool, after step 1 → now: ${JSON.stringify(byPool)} → ${
+          JSON.stringify(rt.poolMisses)
+        }; storage allocations that missed: ${misses.join(", ") || "none"})`,
+      );
     }
   }
   if (!Number.isFinite(loss1)) throw new Error(`step 1: loss ${loss1}`);
-  for (const t of params) be.dispose(t);
+  for (const t of [...params, ...extra]) be.dispose(t);
   be.release();
   be.destroy();
+}
+
+// The wide kernel with a preamble of 2 (the fills above) or 18 dispatches once created a buffer
+// in step 2: automatic submissions recycled freed scratch buffers at points that depended on the
+// dispatches recorded before the first step (the H100 defect of 2026-12-06).
+Deno.test("steady state: no pipeline compilation, no buffer creation after the first step", async () => {
+  await gpu(); // fails the test when there is no adapter
+  for (const matmul of [undefined, "wide", "tiled"] as const) {
+    for (const preamble of [0, 5, 16]) await assertSteadyState({ matmul, preamble });
+  }
 });
