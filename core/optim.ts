@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend, GradClip, Tensor } from "./backend.ts";
 import type { Parameter } from "./nn.ts";
 
 /** AdamW hyper-parameters (all but the learning rate, which the schedule gives per step). */
@@ -142,7 +142,8 @@ export class AdamW {
   /**
    * One AdamW step in place for every `(parameter, gradient[, gradScale])`: the backend's `adamw`
    * with this optimizer's hyper-parameters, weight decay only where `parameter.weightDecay`, the
-   * gradient multiplied by `gradScale` (default 1) as AdamW reads it.
+   * gradient multiplied by `gradScale` (default 1, or a {@linkcode GradClip}'s factor) as AdamW
+   * reads it.
    *
    * @param updates The parameters, the gradients to apply and optional gradient factors.
    * @param lr The learning rate of this step.
@@ -151,7 +152,7 @@ export class AdamW {
    * positive integer, or `lr` is negative or not finite.
    */
   update(
-    updates: readonly (readonly [Parameter, Tensor, number?])[],
+    updates: readonly (readonly [Parameter, Tensor, (number | GradClip)?])[],
     lr: number,
     step: number,
   ): void {
@@ -219,4 +220,18 @@ export function clipFactor(norm: number, maxNorm: number): number {
   }
   const factor = maxNorm / (norm + 1e-6);
   return factor < 1 ? factor : 1;
+}
+
+/**
+ * The clipping factor of a {@linkcode GradClip} as a host-memory backend computes it: from the
+ * float32 `Σ‖g‖²` (what a read returns), `clipFactor(√normSquared, maxNorm)` in float64; `null`
+ * when `normSquared` is not finite (AdamW then leaves the parameter unchanged).
+ *
+ * @param normSquared The squared global norm.
+ * @param maxNorm The clipping threshold.
+ * @returns The factor, or `null`.
+ */
+export function hostClipFactor(normSquared: number, maxNorm: number): number | null {
+  const n = Math.fround(normSquared);
+  return Number.isFinite(n) ? clipFactor(Math.sqrt(n), maxNorm) : null;
 }

@@ -7,13 +7,15 @@
  * 2. `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
  *    `maskRefresh` steps, counting mask flips);
  * 3. forward → loss → backward;
- * 4. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
- *    `captureGradients`, every gradient);
- * 5. global-norm clipping at `gradClip` (1.0), applied by AdamW as it reads a gradient unless a
- *    masked decay is added to the clipped gradient first;
- * 6. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
+ * 4. global-norm clipping at `gradClip` (1.0), its factor computed on the backend from the squared
+ *    norm (`GradClip`, SPEC §4: no read-back before the update), applied by AdamW as it reads a
+ *    gradient unless a masked decay is added to the clipped gradient first;
+ * 5. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
  *    `λ_W·(1−M)⊙W`);
- * 7. AdamW (decay only on the linear weights);
+ * 6. AdamW (decay only on the linear weights; nothing moves when the norm is not finite);
+ * 7. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
+ *    `captureGradients`, every raw and every applied gradient); a non-finite loss or norm fails
+ *    the step here;
  * 8. the decoupled SR-STE decay (`sr-ste` with `decayOn: "weight"`);
  * 9. `model.endStep()` and `backend.release()`.
  *
@@ -25,10 +27,10 @@
  */
 
 import { Tape, type Variable } from "./autograd.ts";
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend, GradClip, Tensor } from "./backend.ts";
 import type { GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
-import { AdamW, type AdamWConfig, clipFactor, gradNormSquared } from "./optim.ts";
+import { AdamW, type AdamWConfig, gradNormSquared } from "./optim.ts";
 import { assertCosineSchedule, cosineLr } from "./schedule.ts";
 import {
   type ResolvedSparseOptions,
@@ -332,12 +334,32 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
       const counted = layers.flatMap((layer, i) =>
         flips[i] === undefined ? [] : [{ layer, flips: flips[i]! }]
       );
-      const capture = this.config.captureGradients ? grads : [];
+
+      // Clip, masked decay, AdamW — recorded without reading anything back: the clipping factor
+      // is computed where the gradients are (GradClip, SPEC §4), and AdamW moves nothing when the
+      // norm is not finite. AdamW applies the factor as it reads a gradient (one pass fewer per
+      // parameter), except where a masked decay is added to the clipped gradient first, or where
+      // the applied gradients are captured.
+      const normSquared = gradNormSquared(be, grads);
+      const clip: GradClip = { normSquared, maxNorm: this.config.gradClip };
+      const applied: GradClip = { ...clip, applied: true };
+      const sparseByName = new Map(layers.map((l) => [l.name, l]));
+      const capture = this.config.captureGradients;
+      const updates: [Parameter, Tensor, GradClip][] = withGrad.map((p) => {
+        const layer = sparseByName.get(p.name);
+        const fused = !capture && !layer?.decaysGradient;
+        let g = fused ? p.grad! : be.scaleClipped(p.grad!, clip);
+        if (layer !== undefined) g = layer.decayGradient(g);
+        return [p, g, fused ? clip : applied];
+      });
+      this.optimizer.update(updates, lr, step + 1);
+
+      // The step's one bulk read: loss, squared norm, flip counts (and the captured gradients).
       const values = await be.readMany([
         loss.value,
-        gradNormSquared(be, grads),
+        normSquared,
         ...counted.map((c) => c.flips),
-        ...capture,
+        ...(capture ? [...grads, ...updates.map(([, g]) => g)] : []),
       ]);
       const lossValue = values[0][0];
       const gradNorm = Math.sqrt(values[1][0]);
@@ -346,9 +368,11 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
           `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
         );
       }
-      if (this.config.captureGradients) {
-        this.lastGradients = new Map(
-          withGrad.map((p, i) => [p.name, values[2 + counted.length + i]]),
+      if (capture) {
+        const at = 2 + counted.length;
+        this.lastGradients = new Map(withGrad.map((p, i) => [p.name, values[at + i]]));
+        this.lastAppliedGradients = new Map(
+          withGrad.map((p, i) => [p.name, values[at + withGrad.length + i]]),
         );
       }
 
@@ -362,24 +386,7 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
         entrySum += layer.maskSize;
       });
 
-      // Clip, masked decay, AdamW, decoupled decay.
-      const factor = clipFactor(gradNorm, this.config.gradClip);
-      const sparseByName = new Map(layers.map((l) => [l.name, l]));
-      // Clipping multiplies the raw gradient; AdamW applies the factor as it reads the gradient
-      // (one pass fewer per parameter), except where a masked decay is added to the clipped
-      // gradient first, or where the applied gradients are captured.
-      const updates: [Parameter, Tensor, number][] = withGrad.map((p) => {
-        const layer = sparseByName.get(p.name);
-        const fused = factor < 1 && !this.config.captureGradients && !layer?.decaysGradient;
-        let g = factor < 1 && !fused ? be.scale(p.grad!, factor) : p.grad!;
-        if (layer !== undefined) g = layer.decayGradient(g);
-        return [p, g, fused ? factor : 1];
-      });
-      if (this.config.captureGradients) {
-        const applied = await be.readMany(updates.map(([, g]) => g));
-        this.lastAppliedGradients = new Map(updates.map(([p], i) => [p.name, applied[i]]));
-      }
-      this.optimizer.update(updates, lr, step + 1);
+      // The decoupled SR-STE decay, after the check so that a failed step moves no weight.
       for (const layer of layers) layer.decayWeight(lr);
 
       this.#step = step + 1;

@@ -34,7 +34,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
-import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -73,8 +73,16 @@ function batchOf(config: Config, vocab: number, step: number) {
   return { tokens, targets, batchSize: config.batch };
 }
 
-/** Median milliseconds per training step of `method` on `be`. */
-async function timeSteps(be: Backend, method: SparseMethod, config: Config): Promise<number> {
+/** What one timed step of a method costs: median milliseconds, and on WebGPU its counts. */
+interface StepCost {
+  /** Median milliseconds per step. */
+  ms: number;
+  /** Dispatches and blocking read-backs of the last timed step (WebGPU only). */
+  counts?: { dispatches: number; readBacks: number };
+}
+
+/** Median milliseconds per training step of `method` on `be` (and its WebGPU counts). */
+async function timeSteps(be: Backend, method: SparseMethod, config: Config): Promise<StepCost> {
   const model = await GPT.create(
     be,
     gptConfig(config.model as GPTPreset, { sparse: { method } }),
@@ -89,15 +97,18 @@ async function timeSteps(be: Backend, method: SparseMethod, config: Config): Pro
     seed: 1,
   });
   const vocab = model.config.vocabSize;
-  const times: number[] = [];
+  const times: number[] = [], rt = be instanceof GpuBackend ? be.runtime : undefined;
+  let counts: StepCost["counts"];
   for (let s = 0; s < total; s++) {
     const batch = batchOf(config, vocab, s);
+    const d0 = rt?.dispatchCount ?? 0, r0 = rt?.readBackCount ?? 0;
     const t0 = performance.now();
     await trainer.trainStep(batch);
     if (s >= config.warmup) times.push(performance.now() - t0);
+    if (rt) counts = { dispatches: rt.dispatchCount - d0, readBacks: rt.readBackCount - r0 };
   }
   for (const p of model.parameters()) be.dispose(p.value);
-  return median(times);
+  return { ms: median(times), counts };
 }
 
 async function main(args: string[]): Promise<void> {
@@ -127,15 +138,18 @@ async function main(args: string[]): Promise<void> {
       "\n",
   );
   /** One table row; `refMs` is undefined while pending, null when not timed. */
-  const rows: { method: SparseMethod; gpuMs: number; refMs?: number | null }[] = [];
+  const rows: { method: SparseMethod; gpu: StepCost; refMs?: number | null }[] = [];
   const line = (r: (typeof rows)[number]) => {
     const ref = r.refMs === undefined ? "…" : r.refMs === null ? "—" : r.refMs.toFixed(1);
-    const speedup = typeof r.refMs === "number" ? ratio(r.refMs, r.gpuMs) : "—";
-    return `| ${r.method} | ${ref} | ${r.gpuMs.toFixed(1)} | ${speedup} |`;
+    const speedup = typeof r.refMs === "number" ? ratio(r.refMs, r.gpu.ms) : "—";
+    const c = r.gpu.counts;
+    return `| ${r.method} | ${ref} | ${
+      r.gpu.ms.toFixed(1)
+    } | ${speedup} | ${c?.dispatches} | ${c?.readBacks} |`;
   };
   const head = [
-    "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU |",
-    "|---|---:|---:|---:|",
+    "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU | WebGPU dispatches/step | blocking read-backs/step |",
+    "|---|---:|---:|---:|---:|---:|",
   ];
   const write = async (finished: boolean) => {
     if (!config.out) return;
@@ -159,11 +173,11 @@ async function main(args: string[]): Promise<void> {
   console.log(head.join("\n"));
   await write(false);
   for (const [index, method] of methods.entries()) {
-    const row: (typeof rows)[number] = { method, gpuMs: await timeSteps(gpu, method, config) };
+    const row: (typeof rows)[number] = { method, gpu: await timeSteps(gpu, method, config) };
     rows.push(row);
     if (index < refCount) {
       await write(false); // the GPU figure survives a cut while the reference runs
-      row.refMs = await timeSteps(ref, method, config);
+      row.refMs = (await timeSteps(ref, method, config)).ms;
     } else row.refMs = null;
     console.log(line(row));
     await write(false);

@@ -30,6 +30,7 @@ import type {
   Backend,
   DType,
   Fp8Format,
+  GradClip,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -61,6 +62,7 @@ import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
 import { encodeColumnSum, encodeSum } from "./kernels/reduce.ts";
 import { encodeAdamW } from "./kernels/adamw.ts";
+import { encodeScaleClipped } from "./kernels/grad_clip.ts";
 import { encodePruneNM } from "./kernels/prune.ts";
 import { encodeSoftThreshold24 } from "./kernels/soft_threshold.ts";
 import { encodeMvue24 } from "./kernels/mvue.ts";
@@ -491,6 +493,21 @@ export class GpuBackend implements Backend {
     return this.#like(x, encodeUnary(this.runtime, "scale", x.buffer, x.size, s));
   }
 
+  /**
+   * `f·g` with `f` the clipping factor of `clip`, computed in float32 on the device
+   * (`kernels/grad_clip.ts`; NaN when the norm is not finite).
+   *
+   * @throws {RangeError} If `clip` is malformed.
+   */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+    const action = "scale a gradient by its clipping factor";
+    const x = this.#check.float(g, action);
+    const n = this.#check.gradClip(clip, action);
+    const out = this.runtime.alloc(4 * x.size);
+    encodeScaleClipped(this.runtime, x.buffer, n.buffer, out, x.size, clip.maxNorm);
+    return this.#like(x, out);
+  }
+
   /** Exact-erf GELU `0.5·x·(1 + erf(x/√2))` (float32 erfc, see `kernels/elementwise.ts`). */
   gelu(x: Tensor): Tensor {
     const t = this.#check.float(x, "apply GELU");
@@ -881,7 +898,17 @@ export class GpuBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
-    encodeAdamW(this.runtime, P.buffer, G.buffer, Mt.buffer, V.buffer, P.size, hp);
+    const clip = typeof hp.gradScale === "object"
+      ? {
+        normSquared: this.#check.gradClip(hp.gradScale, action).buffer,
+        maxNorm: hp.gradScale.maxNorm,
+        applied: hp.gradScale.applied,
+      }
+      : hp.gradScale;
+    encodeAdamW(this.runtime, P.buffer, G.buffer, Mt.buffer, V.buffer, P.size, {
+      ...hp,
+      gradScale: clip,
+    });
   }
 
   // ---- private helpers --------------------------------------------------------------------------

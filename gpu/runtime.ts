@@ -201,6 +201,7 @@ export class GpuRuntime {
   #error: string | null = null;
   #dumpWgsl: string | undefined;
   #dispatches = 0;
+  #readBacks = 0;
   #sinceSubmit = 0;
   #nextSubmit = FIRST_SUBMIT;
   #submitEvery = DEFAULT_SUBMIT_EVERY;
@@ -317,6 +318,14 @@ export class GpuRuntime {
   /** Number of dispatches recorded since creation (for benchmarks and tests). */
   get dispatchCount(): number {
     return this.#dispatches;
+  }
+
+  /**
+   * Number of blocking read-backs (`readMany`/`read` calls that mapped a buffer) since creation:
+   * each waits for the GPU to drain (~11 ms round trip on the H100).
+   */
+  get readBackCount(): number {
+    return this.#readBacks;
   }
 
   #check(): void {
@@ -558,6 +567,7 @@ export class GpuRuntime {
       at += aligned[i];
     });
     this.flush();
+    this.#readBacks++;
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {

@@ -30,7 +30,7 @@
  */
 
 import { assertClose, assertEqualArrays, assertThrows } from "../reference/testing.ts";
-import { f, type Input, ints, runOn } from "./_backend_pair.ts";
+import { clippedAdamW, f, type Input, ints, runOn } from "./_backend_pair.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
@@ -491,6 +491,10 @@ Deno.test("AdamW, four steps in place (a fused gradient scale at 3, the variance
   };
   const [c, r] = [await run(await cpu()), await run(ref)];
   c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i}`));
+});
+
+Deno.test("AdamW and scaleClipped with a GradClip: exact (SPEC §4)", async () => {
+  await compare("clipped adamw", [f(random(41, 27), [41]), f(random(41, 28), [41])], clippedAdamW);
 });
 
 // ---- memory -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { assertClose, assertEqualArrays } from "../reference/testing.ts";
+import { assert, assertClose, assertEqualArrays } from "../reference/testing.ts";
 import type { Backend, MatmulOptions, Tensor } from "../core/backend.ts";
 import { Tape, Variable } from "../core/autograd.ts";
 import { causalSelfAttention } from "../core/ops.ts";
@@ -49,7 +49,7 @@ import {
   attentionOnBackend,
 } from "../gpu/attention_testing.ts";
 import { attentionTileRows } from "../gpu/kernels/attention_common.ts";
-import { f, type Input, ints, runOn } from "./_backend_pair.ts";
+import { CLIP_NORMS_SQUARED, clippedAdamW, f, type Input, ints, runOn } from "./_backend_pair.ts";
 
 type Tol = { atol: number; rtol: number };
 
@@ -842,6 +842,21 @@ Deno.test("AdamW with STEP's variance frozen after two of four steps (SPEC 2.10)
     for (const t of [p, m, v]) be.dispose(t);
     return out;
   }, TOL.adamw);
+});
+
+Deno.test("AdamW and scaleClipped with the clipping factor computed on the device (SPEC §4)", async () => {
+  const n = 1000;
+  const inputs = [f(random(n, 125), [n]), f(random(n, 126), [n])];
+  const [g, r] = await both(inputs, clippedAdamW);
+  // p, m, v; then f·g per squared norm: the factor within 8u of the reference's float64 one.
+  const tol = [TOL.adamw, TOL.adamw, TOL.adamw, ...CLIP_NORMS_SQUARED.map(() => TOL.scaled(1))];
+  g.forEach((values, i) => assertClose(values, r[i], tol[i], `clipped adamw (output ${i})`));
+  // The non-finite norm moved nothing (p, m, v finite) and made f·g NaN.
+  for (const [i, values] of g.slice(0, 3).entries()) {
+    assert(values.every(Number.isFinite), `clipped adamw: output ${i} is not finite`);
+  }
+  const nan = g[3 + CLIP_NORMS_SQUARED.indexOf(Infinity)];
+  assert(nan.every(Number.isNaN), "scaleClipped with an infinite norm did not give NaN");
 });
 
 // ---- memory rules -------------------------------------------------------------------------------

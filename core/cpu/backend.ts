@@ -15,6 +15,7 @@ import type {
   Backend,
   DType,
   Fp8Format,
+  GradClip,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -31,6 +32,7 @@ import {
   type TensorKind,
 } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
+import { hostClipFactor } from "../optim.ts";
 import {
   type ReferenceContext,
   referenceContext,
@@ -392,6 +394,21 @@ export class CpuBackend implements Backend {
   }
 
   /**
+   * `f·g` with `f` the clipping factor of `clip` (`optim.ts`'s `hostClipFactor`; NaN when the
+   * norm is not finite); `g`'s values when `f = 1`.
+   *
+   * @throws {RangeError} If `clip` is malformed.
+   */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+    const action = "scale a gradient by its clipping factor";
+    const x = this.#check.float(g, action);
+    const f = hostClipFactor(f32(this.#check.gradClip(clip, action))[0], clip.maxNorm) ?? NaN;
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x);
+    for (let i = 0; i < out.length; i++) out[i] = f === 1 ? xd[i] : f * xd[i];
+    return res;
+  }
+
+  /**
    * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
    * for the backward pass until `x` is freed or changed.
    */
@@ -612,7 +629,9 @@ export class CpuBackend implements Backend {
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
-    const s = hp.gradScale ?? 1; // the product a separate scale() would have stored
+    // The product a separate scale() would have stored; a non-finite clipped norm moves nothing.
+    const s = this.#gradScale(hp, "apply AdamW");
+    if (s === null) return;
     for (let i = 0; i < pd.length; i++) {
       const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
       md[i] = beta1 * md[i] + (1 - beta1) * g;
@@ -624,6 +643,14 @@ export class CpuBackend implements Backend {
   }
 
   // ---- private helpers --------------------------------------------------------------------------
+
+  /** AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm). */
+  #gradScale(hp: AdamWParams, action: string): number | null {
+    const s = hp.gradScale ?? 1;
+    if (typeof s === "number") return s;
+    const n = hostClipFactor(f32(this.#check.gradClip(s, action))[0], s.maxNorm);
+    return n === null || !s.applied ? n : 1;
+  }
 
   /**
    * 2:4 pruning of a 2-D `w` (hard, or soft: kept values shrunk by the second-smallest magnitude
