@@ -307,10 +307,33 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
    * @throws {Error} If another step, or a checkpoint save or load, is still running.
    */
   trainStep(batch: BatchOf<M>): Promise<StepResult> {
-    return this.exclusive("take a training step", () => this.#trainStep(batch));
+    return this.exclusive("take a training step", async () => {
+      const { result } = await this.#trainStep(batch, false);
+      return await result;
+    });
   }
 
-  async #trainStep(batch: BatchOf<M>): Promise<StepResult> {
+  /**
+   * Records one optimizer step and submits it without waiting for its scalars: the same work as
+   * {@linkcode Trainer.trainStep}, with the same values, but the step's one read is only issued, so
+   * the caller can record the next step while the GPU finishes this one and its read comes back
+   * (no blocking read-back inside a step; log with a lag of one step). Resolves once the step is
+   * recorded (the trainer is then free for the next step, a save or a load, which see the state
+   * after this step); `result` resolves when the step's read completes.
+   *
+   * A failed step (a non-finite loss or gradient norm) rejects `result` with the RangeError of
+   * {@linkcode Trainer.trainStep}; AdamW moved nothing in it, but the step counter, the decoupled
+   * SR-STE decay and any step recorded since went ahead: stop the run there.
+   *
+   * @param batch Tokens, targets and batch size.
+   * @returns `{ result }`: the step's report, once read.
+   * @throws {Error} If another step, or a checkpoint save or load, is still being recorded.
+   */
+  enqueueStep(batch: BatchOf<M>): Promise<{ result: Promise<StepResult> }> {
+    return this.exclusive("take a training step", () => this.#trainStep(batch, true));
+  }
+
+  async #trainStep(batch: BatchOf<M>, lagged: boolean): Promise<{ result: Promise<StepResult> }> {
     const be = this.model.backend;
     const step = this.#step;
     const phase = this.phaseAt(step);
@@ -354,51 +377,64 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
       });
       this.optimizer.update(updates, lr, step + 1);
 
-      // The step's one bulk read: loss, squared norm, flip counts (and the captured gradients).
-      const values = await be.readMany([
+      // The step's one bulk read: loss, squared norm, flip counts (and the captured gradients),
+      // issued now (its copies are submitted before anything below), awaited in sync mode only.
+      const read = be.readMany([
         loss.value,
         normSquared,
         ...counted.map((c) => c.flips),
         ...(capture ? [...grads, ...updates.map(([, g]) => g)] : []),
       ]);
-      const lossValue = values[0][0];
-      const gradNorm = Math.sqrt(values[1][0]);
-      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
-        throw new RangeError(
-          `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
-        );
-      }
-      if (capture) {
-        const at = 2 + counted.length;
-        this.lastGradients = new Map(withGrad.map((p, i) => [p.name, values[at + i]]));
-        this.lastAppliedGradients = new Map(
-          withGrad.map((p, i) => [p.name, values[at + withGrad.length + i]]),
-        );
-      }
+      const report = async (): Promise<StepResult> => {
+        const values = await read;
+        const lossValue = values[0][0];
+        const gradNorm = Math.sqrt(values[1][0]);
+        if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+          throw new RangeError(
+            `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
+          );
+        }
+        if (capture) {
+          const at = 2 + counted.length;
+          this.lastGradients = new Map(withGrad.map((p, i) => [p.name, values[at + i]]));
+          this.lastAppliedGradients = new Map(
+            withGrad.map((p, i) => [p.name, values[at + withGrad.length + i]]),
+          );
+        }
 
-      // Flip rates (SPEC 2.4): per layer, and Σ flips / Σ entries over the layers that counted.
-      const flipRateByLayer: Record<string, number> = {};
-      let flipSum = 0, entrySum = 0;
-      counted.forEach(({ layer }, i) => {
-        const n = values[2 + i][0];
-        flipRateByLayer[layer.name] = n / layer.maskSize;
-        flipSum += n;
-        entrySum += layer.maskSize;
-      });
+        // Flip rates (SPEC 2.4): per layer, and Σ flips / Σ entries over the layers that counted.
+        const flipRateByLayer: Record<string, number> = {};
+        let flipSum = 0, entrySum = 0;
+        counted.forEach(({ layer }, i) => {
+          const n = values[2 + i][0];
+          flipRateByLayer[layer.name] = n / layer.maskSize;
+          flipSum += n;
+          entrySum += layer.maskSize;
+        });
 
-      // The decoupled SR-STE decay, after the check so that a failed step moves no weight.
-      for (const layer of layers) layer.decayWeight(lr);
-
-      this.#step = step + 1;
-      return {
-        step,
-        loss: lossValue,
-        lr,
-        gradNorm,
-        phase,
-        flipRate: counted.length === 0 ? null : flipSum / entrySum,
-        flipRateByLayer,
+        return {
+          step,
+          loss: lossValue,
+          lr,
+          gradNorm,
+          phase,
+          flipRate: counted.length === 0 ? null : flipSum / entrySum,
+          flipRateByLayer,
+        };
       };
+      // The decoupled SR-STE decay: in sync mode after the check, so a failed step moves no
+      // weight (it touches nothing the read copies, so the values are the same either way).
+      if (lagged) {
+        const result = report();
+        result.catch(() => {}); // the caller's await sees the rejection
+        for (const layer of layers) layer.decayWeight(lr);
+        this.#step = step + 1;
+        return { result };
+      }
+      const result = await report();
+      for (const layer of layers) layer.decayWeight(lr);
+      this.#step = step + 1;
+      return { result: Promise.resolve(result) };
     } finally {
       this.model.endStep();
       for (const p of this.#parameters) p.grad = undefined;
