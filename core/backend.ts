@@ -284,6 +284,11 @@ export interface Backend {
   // ---- reductions ---------------------------------------------------------------------------
   /** `Σ x²` → `[1]`. */
   sumSquares(x: Tensor): Tensor;
+  /**
+   * `Σ_t Σ x_t²` over several tensors → `[1]`: the value of `ts.map(sumSquares)` added in order by
+   * `add` (a global gradient norm, in fewer GPU dispatches).
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor;
   /** `Σ a ⊙ b` → `[1]`. */
   dot(a: Tensor, b: Tensor): Tensor;
 

@@ -563,6 +563,21 @@ function checkDataSize(shape: readonly number[], length: number, action: string)
 }
 
 /** Checks the arguments of `Backend.full`; returns the number of elements. */
+/**
+ * Checks the operand list of `Backend.sumSquaresMany`: an array of at least one tensor.
+ *
+ * @throws {RangeError} If `ts` is empty or not an array.
+ */
+export function checkSumSquaresMany(ts: readonly Tensor[]): void {
+  if (!Array.isArray(ts) || ts.length === 0) {
+    throw new RangeError(
+      `Cannot sum squares over tensors: expected at least one tensor, got ${
+        Array.isArray(ts) ? "none" : String(ts)
+      }`,
+    );
+  }
+}
+
 export function checkFill(shape: readonly number[], value: number): number {
   const action = "fill a tensor";
   const size = checkShape(shape, action);

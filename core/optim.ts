@@ -193,7 +193,7 @@ export function gradNormSquared(backend: Backend, grads: readonly Tensor[]): Ten
   if (grads.length === 0) {
     throw new RangeError("Cannot compute the gradient norm: there are no gradients");
   }
-  return grads.map((g) => backend.sumSquares(g)).reduce((a, b) => backend.add(a, b));
+  return backend.sumSquaresMany(grads);
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   TensorChecker,
 } from "./backend_checks.ts";
@@ -600,6 +601,16 @@ export class ReferenceBackend implements Backend {
     let sum = 0;
     for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
     return this.#ctx.filled([1], [sum]);
+  }
+
+  /**
+   * `ts.map(sumSquares)` added in order by `add` → `[1]`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    return ts.map((t) => this.sumSquares(t)).reduce((a, b) => this.add(a, b));
   }
 
   /**

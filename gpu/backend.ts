@@ -60,7 +60,7 @@ import { encodeAttentionForward } from "./kernels/attention_forward.ts";
 import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
-import { encodeColumnSum, encodeSum } from "./kernels/reduce.ts";
+import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
 import { encodeAdamW } from "./kernels/adamw.ts";
 import { encodeScaleClipped } from "./kernels/grad_clip.ts";
 import { encodePruneNM } from "./kernels/prune.ts";
@@ -83,6 +83,7 @@ import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   dims2,
   fmt,
@@ -778,6 +779,22 @@ export class GpuBackend implements Backend {
   sumSquares(x: Tensor): Tensor {
     const X = this.#check.float(x, "sum squares");
     return this.#wrap(encodeSum(this.runtime, X.buffer, null, X.size), [1], "f32");
+  }
+
+  /**
+   * `Σ_t Σ x_t²` → `[1]` in `n + 2` dispatches (`kernels/reduce.ts`), the same float32 value as
+   * `ts.map(sumSquares)` added in order by `add`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    const xs = ts.map((t) => this.#check.float(t, "sum squares over tensors"));
+    const out = encodeSumSquaresMany(
+      this.runtime,
+      xs.map((x) => ({ buffer: x.buffer, count: x.size })),
+    );
+    return this.#wrap(out, [1], "f32");
   }
 
   /**

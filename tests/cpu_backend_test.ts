@@ -202,6 +202,11 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   await compare("addScaled", pair, (be, [x, y]) => be.addScaled(x, y, -0.37));
   await compare("mul", pair, (be, [x, y]) => be.mul(x, y));
   await compare("scale", [f(a, [15])], (be, [x]) => be.scale(x, 1 / 3));
+  await compare(
+    "sumSquaresMany",
+    [f(a, [15]), f(a.slice(3), [12])],
+    (be, xs) => be.sumSquaresMany(xs),
+  );
   const d = random(1001, 7);
   for (const p of [0, 0.1, 0.5]) {
     await compare(`dropout p=${p}`, [f(d, [1001])], (be, [x]) => be.dropout(x, p, 12345, 7));

@@ -766,6 +766,22 @@ Deno.test("reductions: sumSquares, dot, meanRows (deterministic two-pass)", asyn
   be.release();
 });
 
+Deno.test("sumSquaresMany equals sumSquares chained by add, bit for bit, and the reference", async () => {
+  const sizes = [1, 15, 4096, 4097, 10007, 70001, 3];
+  const inputs = sizes.map((n, i) => f(random(n, 130 + i), [n]));
+  let sq = 0;
+  for (const { data } of inputs) for (const v of data) sq += v * v;
+  await compare("sumSquaresMany", inputs, (be, xs) => be.sumSquaresMany(xs), {
+    atol: 64 * U * sq,
+    rtol: 4 * U,
+  });
+  const [[many], [chain]] = await runOn(await gpu(), inputs, (be, xs) => [
+    be.sumSquaresMany(xs),
+    xs.map((x) => be.sumSquares(x)).reduce((a, b) => be.add(a, b)),
+  ]);
+  assertClose([many], [chain], EXACT, "sumSquaresMany vs the add chain");
+});
+
 // ---- 2:4 sparsity -------------------------------------------------------------------------------
 
 Deno.test("2:4 operations: prune, soft threshold, transposable mask, MVUE, decay, flips, FP8", async () => {

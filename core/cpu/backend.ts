@@ -26,6 +26,7 @@ import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   dims2,
   TensorChecker,
@@ -536,6 +537,16 @@ export class CpuBackend implements Backend {
     const res = this.#alloc([1]);
     res.storage.data[0] = sum;
     return res;
+  }
+
+  /**
+   * `ts.map(sumSquares)` added in order by `add` → `[1]`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    return ts.map((t) => this.sumSquares(t)).reduce((a, b) => this.add(a, b));
   }
 
   /** `Σ a ⊙ b` → `[1]`. */
