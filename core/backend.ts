@@ -100,6 +100,20 @@ export interface AdamWParams {
   varianceFrozenAt?: number;
 }
 
+/** One parameter's AdamW update ({@linkcode Backend.adamwMany}). */
+export interface AdamWUpdate {
+  /** The parameter (updated in place). */
+  param: Tensor;
+  /** Its gradient. */
+  grad: Tensor;
+  /** First moment (updated in place). */
+  m: Tensor;
+  /** Second moment (updated in place). */
+  v: Tensor;
+  /** The hyper-parameters. */
+  hp: AdamWParams;
+}
+
 /** Result of a pruning operation on device tensors. */
 export interface PrunedTensor {
   /** The pruned values, same shape as the input. */
@@ -318,4 +332,9 @@ export interface Backend {
    * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)`.
    */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void;
+  /**
+   * {@linkcode Backend.adamw} for each update in order, with the same results; the WebGPU backend
+   * updates several parameters per dispatch.
+   */
+  adamwMany(updates: readonly AdamWUpdate[]): void;
 }

@@ -165,19 +165,25 @@ export class AdamW {
       throw new RangeError(`Cannot take an AdamW step: lr must be finite and >= 0, got ${lr}`);
     }
     const { beta1, beta2, eps, weightDecay } = this.config;
-    for (const [p, grad, gradScale] of updates) {
+    this.#backend.adamwMany(updates.map(([p, grad, gradScale]) => {
       const { m, v } = this.moments(p.name);
-      this.#backend.adamw(p.value, grad, m, v, {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay: p.weightDecay ? weightDecay : 0,
-        step,
-        ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
-        varianceFrozenAt: this.#varianceFrozenAt.get(p.name),
-      });
-    }
+      return {
+        param: p.value,
+        grad,
+        m,
+        v,
+        hp: {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay: p.weightDecay ? weightDecay : 0,
+          step,
+          ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
+          varianceFrozenAt: this.#varianceFrozenAt.get(p.name),
+        },
+      };
+    }));
   }
 }
 

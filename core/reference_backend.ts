@@ -17,6 +17,7 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
@@ -727,6 +728,11 @@ export class ReferenceBackend implements Backend {
       const mHat = md[i] / c1, vHat = vd[i] / c2;
       pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
     }
+  }
+
+  /** {@linkcode ReferenceBackend.adamw} for each update in order. */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    for (const u of updates) this.adamw(u.param, u.grad, u.m, u.v, u.hp);
   }
 
   // ---- private helpers --------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
@@ -62,6 +63,7 @@ import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
 import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
 import { encodeAdamW } from "./kernels/adamw.ts";
+import { type AdamWSlot, adamwSlotsFor, encodeAdamWMulti } from "./kernels/adamw_multi.ts";
 import { encodeScaleClipped } from "./kernels/grad_clip.ts";
 import { encodePruneNM } from "./kernels/prune.ts";
 import { encodeSoftThreshold24 } from "./kernels/soft_threshold.ts";
@@ -926,6 +928,61 @@ export class GpuBackend implements Backend {
       ...hp,
       gradScale: clip,
     });
+  }
+
+  /**
+   * {@linkcode GpuBackend.adamw} for each update, several parameters per dispatch
+   * (`kernels/adamw_multi.ts`, as many as the device's storage bindings allow; the same results):
+   * the updates that share one clip (or none) go together.
+   *
+   * @throws {RangeError} If an update's operands or hyper-parameters are invalid (nothing is
+   * recorded then).
+   */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    const action = "apply AdamW";
+    const slots: AdamWSlot[] = [];
+    let norm: GPUBuffer | undefined;
+    const flush = () => {
+      if (slots.length === 0) return;
+      encodeAdamWMulti(this.runtime, slots, norm ?? slots[0].buffers[1], this.#adamwSlots);
+      slots.length = 0;
+      norm = undefined;
+    };
+    const checked = updates.map(({ param, grad, m, v, hp }) => ({
+      ...this.#check.adamw(param, grad, m, v, hp, action),
+      hp,
+    }));
+    for (const { P, G, M: Mt, V, hp } of checked) {
+      const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
+      const n = clip ? this.#check.gradClip(clip, action).buffer : undefined;
+      if (n !== undefined && norm !== undefined && n !== norm) flush();
+      if (n !== undefined) norm = n;
+      const frozen = hp.varianceFrozenAt !== undefined;
+      const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
+      slots.push({
+        buffers: [P.buffer, G.buffer, Mt.buffer, V.buffer],
+        count: P.size,
+        mode: clip ? (clip.applied ? 2 : 1) : 0,
+        floats: [
+          hp.lr,
+          hp.beta1,
+          1 - hp.beta1,
+          frozen ? 1 : hp.beta2,
+          frozen ? 0 : 1 - hp.beta2,
+          hp.eps,
+          hp.weightDecay,
+          c1,
+          c2,
+          clip ? clip.maxNorm : (hp.gradScale as number | undefined) ?? 1,
+        ],
+      });
+    }
+    flush();
+  }
+
+  /** Parameters per AdamW dispatch on this device. */
+  get #adamwSlots(): number {
+    return adamwSlotsFor(this.runtime.limits.maxStorageBuffersPerShaderStage);
   }
 
   // ---- private helpers --------------------------------------------------------------------------

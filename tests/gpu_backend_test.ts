@@ -875,6 +875,49 @@ Deno.test("AdamW and scaleClipped with the clipping factor computed on the devic
   assert(nan.every(Number.isNaN), "scaleClipped with an infinite norm did not give NaN");
 });
 
+Deno.test("adamwMany: several parameters per dispatch, bit-identical to adamw one by one", async () => {
+  const sizes = [1, 257, 1000, 3, 4096, 17, 1, 600, 255, 256, 2, 33];
+  const inputs = sizes.flatMap((n, i) => [f(random(n, 140 + i), [n]), f(random(n, 160 + i), [n])]);
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+  const run = (many: boolean) => (be: Backend, xs: Tensor[]) => {
+    const norms = [25, 0.25, Infinity].map((s) => be.full([1], s));
+    const state = sizes.map((n, i) => ({
+      param: be.scale(xs[2 * i], 1),
+      grad: xs[2 * i + 1],
+      m: be.full([n], 0.01),
+      v: be.full([n], 0.02),
+    }));
+    for (let step = 1; step <= 2; step++) {
+      const updates = state.map((t, i) => ({
+        ...t,
+        hp: {
+          ...hp,
+          step,
+          weightDecay: i % 3 === 0 ? 0 : 0.1,
+          varianceFrozenAt: i % 4 === 1 ? 1 : undefined,
+          // A number, a clip (two norms: two groups), a clip applied already, a non-finite norm.
+          gradScale: [
+            0.5,
+            { normSquared: norms[0], maxNorm: 1 },
+            { normSquared: norms[1], maxNorm: 1 },
+            { normSquared: norms[0], maxNorm: 1, applied: true },
+            { normSquared: norms[2], maxNorm: 1 },
+            undefined,
+          ][i % 6],
+        },
+      }));
+      if (many) be.adamwMany(updates);
+      else for (const u of updates) be.adamw(u.param, u.grad, u.m, u.v, u.hp);
+    }
+    return state.flatMap((t) => [t.param, t.m, t.v]);
+  };
+  const g = await gpu();
+  const [many, one] = [await runOn(g, inputs, run(true)), await runOn(g, inputs, run(false))];
+  many.forEach((values, i) => assertClose(values, one[i], EXACT, `adamwMany output ${i}`));
+  const r = await runOn(ref, inputs, run(true));
+  many.forEach((values, i) => assertClose(values, r[i], TOL.adamw, `adamwMany vs reference ${i}`));
+});
+
 // ---- memory rules -------------------------------------------------------------------------------
 
 Deno.test("memory: temporaries die at release(), kept tensors and their views survive", async () => {

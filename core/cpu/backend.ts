@@ -12,6 +12,7 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   Backend,
   DType,
   Fp8Format,
@@ -651,6 +652,11 @@ export class CpuBackend implements Backend {
       pd[i] = pd[i] - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * pd[i]);
     }
     for (const t of [P, Mt, V]) this.#bump(t.storage);
+  }
+
+  /** {@linkcode CpuBackend.adamw} for each update in order. */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    for (const u of updates) this.adamw(u.param, u.grad, u.m, u.v, u.hp);
   }
 
   // ---- private helpers --------------------------------------------------------------------------
