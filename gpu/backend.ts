@@ -62,7 +62,7 @@ import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attent
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
 import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
-import { encodeAdamW } from "./kernels/adamw.ts";
+import { adamwFloats, encodeAdamW } from "./kernels/adamw.ts";
 import { type AdamWSlot, adamwSlotsFor, encodeAdamWMulti } from "./kernels/adamw_multi.ts";
 import { encodeScaleClipped } from "./kernels/grad_clip.ts";
 import { encodePruneNM } from "./kernels/prune.ts";
@@ -957,24 +957,11 @@ export class GpuBackend implements Backend {
       const n = clip ? this.#check.gradClip(clip, action).buffer : undefined;
       if (n !== undefined && norm !== undefined && n !== norm) flush();
       if (n !== undefined) norm = n;
-      const frozen = hp.varianceFrozenAt !== undefined;
-      const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
       slots.push({
         buffers: [P.buffer, G.buffer, Mt.buffer, V.buffer],
         count: P.size,
         mode: clip ? (clip.applied ? 2 : 1) : 0,
-        floats: [
-          hp.lr,
-          hp.beta1,
-          1 - hp.beta1,
-          frozen ? 1 : hp.beta2,
-          frozen ? 0 : 1 - hp.beta2,
-          hp.eps,
-          hp.weightDecay,
-          c1,
-          c2,
-          clip ? clip.maxNorm : (hp.gradScale as number | undefined) ?? 1,
-        ],
+        floats: adamwFloats(hp),
       });
     }
     flush();

@@ -424,24 +424,34 @@ for (const [engine, fast, dropout] of ENGINES) {
   }
 }
 
+/** A tiny GPT-2 and its trainer for the trainer-mode comparisons below (seed 3, run seed 5). */
+async function tinyTrainer(
+  be: Backend,
+  sparse: SparseOptions,
+  run: { gradClip: number; captureGradients?: boolean },
+): Promise<Trainer> {
+  const model = await GPT.create(be, gptConfig("tiny", { sparse }), { seed: 3 });
+  return new Trainer(model, {
+    totalSteps: 6,
+    peakLr: 1e-2,
+    warmupSteps: 1,
+    minLr: 1e-3,
+    seed: 5,
+    adamw: ADAMW,
+    ...run,
+  });
+}
+
 Deno.test("clipping inside AdamW on WebGPU updates exactly as a separate scale pass", async () => {
   // captureGradients keeps the separate scale pass; without it AdamW applies the clip factor to
   // each gradient as it reads it (the same float32 product, `s·g`).
   const be = await gpu();
   for (const method of ["dense", "s-ste", "t-sr-ste"] as const) {
-    const trainers = await Promise.all([false, true].map(async (captureGradients) => {
-      const model = await GPT.create(be, gptConfig("tiny", { sparse: { method } }), { seed: 3 });
-      return new Trainer(model, {
-        totalSteps: 6,
-        peakLr: 1e-2,
-        warmupSteps: 1,
-        minLr: 1e-3,
-        seed: 5,
-        gradClip: 0.01, // active clipping
-        captureGradients,
-        adamw: ADAMW,
-      });
-    }));
+    const trainers = await Promise.all(
+      [false, true].map((captureGradients) =>
+        tinyTrainer(be, { method }, { gradClip: 0.01, captureGradients }) // active clipping
+      ),
+    );
     const batch = makeBatch(2, 8, 32, 1);
     for (let s = 0; s < 2; s++) for (const t of trainers) await t.trainStep(batch);
     const [a, b] = await Promise.all(
@@ -458,18 +468,10 @@ Deno.test("lagged steps (enqueueStep, read one step later) equal sync steps bit 
   ) {
     for (const method of ["dense", "s-ste", "t-sr-ste", "sr-ste"] as const) {
       const options = method === "t-sr-ste" ? { method, maskRefresh: 1 } : { method };
-      const trainers = await Promise.all([0, 1].map(async () => {
-        const model = await GPT.create(be, gptConfig("tiny", { sparse: options }), { seed: 3 });
-        return new Trainer(model, {
-          totalSteps: 6,
-          peakLr: 1e-2,
-          warmupSteps: 1,
-          minLr: 1e-3,
-          seed: 5,
-          gradClip: 0.05, // active clipping on some steps
-          adamw: ADAMW,
-        });
-      }));
+      // gradClip 0.05: active clipping on some steps.
+      const trainers = await Promise.all(
+        [0, 1].map(() => tinyTrainer(be, options, { gradClip: 0.05 })),
+      );
       const [sync, lagged] = trainers, batches = [1, 2, 3, 4].map((s) => makeBatch(2, 8, 32, s));
       const expected = [];
       for (const batch of batches) expected.push(await sync.trainStep(batch));

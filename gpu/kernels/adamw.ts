@@ -92,24 +92,40 @@ export function encodeAdamW(
   },
 ): void {
   if (count === 0) return;
-  const frozen = hp.varianceFrozenAt !== undefined;
-  const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
   const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
   rt.dispatch(
     adamwSpec(clip !== undefined),
     clip ? [param, grad, m, v, clip.normSquared] : [param, grad, m, v],
     grid(count),
-    packParams(clip ? [count, clip.applied ? 1 : 0] : [count], [
-      hp.lr,
-      hp.beta1,
-      1 - hp.beta1,
-      frozen ? 1 : hp.beta2,
-      frozen ? 0 : 1 - hp.beta2,
-      hp.eps,
-      hp.weightDecay,
-      c1,
-      c2,
-      clip ? clip.maxNorm : hp.gradScale as number | undefined ?? 1,
-    ]),
+    packParams(clip ? [count, clip.applied ? 1 : 0] : [count], adamwFloats(hp)),
   );
+}
+
+/**
+ * The kernels' ten float hyper-parameters `[lr, beta1, 1−beta1, beta2, 1−beta2, eps,
+ * weightDecay, c1, c2, gradScale]`: the bias corrections computed in float64 (rounded to float32
+ * when packed); a frozen variance as `beta2 = 1`, `1−beta2 = 0` and `c2` of the freezing step;
+ * `gradScale` the clipping threshold when the gradient is clipped on the device.
+ *
+ * @param hp The hyper-parameters.
+ * @returns The ten numbers.
+ */
+export function adamwFloats(
+  hp: Omit<AdamWParams, "gradScale"> & { gradScale?: number | { maxNorm: number } },
+): number[] {
+  const frozen = hp.varianceFrozenAt !== undefined;
+  const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
+  const s = hp.gradScale;
+  return [
+    hp.lr,
+    hp.beta1,
+    1 - hp.beta1,
+    frozen ? 1 : hp.beta2,
+    frozen ? 0 : 1 - hp.beta2,
+    hp.eps,
+    hp.weightDecay,
+    c1,
+    c2,
+    typeof s === "object" ? s.maxNorm : s ?? 1,
+  ];
 }
