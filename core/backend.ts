@@ -53,6 +53,26 @@ export interface MatmulOptions {
   triangular?: "lower-out" | "lower-a" | "upper-a";
 }
 
+/**
+ * Global-norm gradient clipping computed where the gradients are (SPEC §4, "gradient clipping, as computed"):
+ * the factor `maxNorm / (√normSquared + 1e-6)` when that is below 1, else exactly 1, so the host
+ * never waits for the norm. A backend that holds its tensors on the host computes it in float64
+ * from the float32 `normSquared` (the value a read would return); the WebGPU backend in float32 on
+ * the device. A non-finite `normSquared` makes {@linkcode Backend.adamw} leave `param`, `m` and `v`
+ * unchanged (the trainer then reports the step as failed).
+ */
+export interface GradClip {
+  /** `Σ‖g‖²` over every gradient of the step, a `[1]` tensor. */
+  normSquared: Tensor;
+  /** The clipping threshold (SPEC §4: 1.0), finite and positive. */
+  maxNorm: number;
+  /**
+   * The factor was applied already (`scaleClipped`, before a masked decay): AdamW reads the
+   * gradient as it is and only leaves everything unchanged when the norm is not finite.
+   */
+  applied?: boolean;
+}
+
 /** Hyper-parameters of one AdamW update ({@linkcode Backend.adamw}). */
 export interface AdamWParams {
   /** Learning rate of this step. */
@@ -69,14 +89,29 @@ export interface AdamWParams {
   step: number;
   /**
    * A factor the gradient is multiplied by as it is read (gradient clipping fused into the update;
-   * default 1): the same float32 product `s·g` a separate `scale` would have stored.
+   * default 1), a number or the clipping factor of a {@linkcode GradClip}: the same float32
+   * product `s·g` a separate `scale` (or `scaleClipped`) would have stored.
    */
-  gradScale?: number;
+  gradScale?: number | GradClip;
   /**
    * STEP's frozen second moment (SPEC 2.10): the 1-based step count at which `v` was frozen. When
    * given, `v` is left unchanged and `v̂ = v/(1−β2^varianceFrozenAt)`; must be in `[1, step]`.
    */
   varianceFrozenAt?: number;
+}
+
+/** One parameter's AdamW update ({@linkcode Backend.adamwMany}). */
+export interface AdamWUpdate {
+  /** The parameter (updated in place). */
+  param: Tensor;
+  /** Its gradient. */
+  grad: Tensor;
+  /** First moment (updated in place). */
+  m: Tensor;
+  /** Second moment (updated in place). */
+  v: Tensor;
+  /** The hyper-parameters. */
+  hp: AdamWParams;
 }
 
 /** Result of a pruning operation on device tensors. */
@@ -196,6 +231,8 @@ export interface Backend {
   mul(a: Tensor, b: Tensor): Tensor;
   /** `s·a`. */
   scale(a: Tensor, s: number): Tensor;
+  /** `f·g` with `f` the clipping factor of `clip` ({@linkcode GradClip}; `g` itself when `f = 1`). */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor;
   /** GELU with the exact erf, `0.5·x·(1 + erf(x/√2))`. */
   gelu(x: Tensor): Tensor;
   /** `dy ⊙ GELU'(x)`. */
@@ -261,6 +298,11 @@ export interface Backend {
   // ---- reductions ---------------------------------------------------------------------------
   /** `Σ x²` → `[1]`. */
   sumSquares(x: Tensor): Tensor;
+  /**
+   * `Σ_t Σ x_t²` over several tensors → `[1]`: the value of `ts.map(sumSquares)` added in order by
+   * `add` (a global gradient norm, in fewer GPU dispatches).
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor;
   /** `Σ a ⊙ b` → `[1]`. */
   dot(a: Tensor, b: Tensor): Tensor;
 
@@ -290,4 +332,9 @@ export interface Backend {
    * `p ← p − lr·(m̂/(√v̂ + eps) + wd·p)`.
    */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void;
+  /**
+   * {@linkcode Backend.adamw} for each update in order, with the same results; the WebGPU backend
+   * updates several parameters per dispatch.
+   */
+  adamwMany(updates: readonly AdamWUpdate[]): void;
 }

@@ -12,6 +12,7 @@ import type {
   AttentionSaved,
   Backend,
   DType,
+  GradClip,
   MatmulOptions,
   Tensor,
 } from "./backend.ts";
@@ -464,6 +465,25 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
   // ---- optimizer ----------------------------------------------------------------------------------
 
   /**
+   * A {@linkcode GradClip}: a `[1]` float tensor of this backend and a finite positive threshold.
+   *
+   * @returns The `normSquared` tensor.
+   */
+  gradClip(clip: GradClip, action: string): T {
+    if (clip === null || typeof clip !== "object") {
+      throw new TypeError(`Cannot ${action}: the gradient clip must be an object, got ${clip}`);
+    }
+    const n = this.float(clip.normSquared, action, "the squared gradient norm");
+    if (n.size !== 1) {
+      throw new RangeError(
+        `Cannot ${action}: the squared gradient norm must be a [1] tensor, got ${fmt(n.shape)}`,
+      );
+    }
+    checkRange(clip.maxNorm, "maxNorm", action, (x) => x > 0, "a finite number > 0");
+    return n;
+  }
+
+  /**
    * The operands of `Backend.adamw`: one shape, `param`, `m`, `v` on distinct storage, and every
    * hyper-parameter in range.
    */
@@ -492,7 +512,8 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     checkRange(beta2, "beta2", action, (x) => x >= 0 && x < 1, "in [0, 1)");
     checkRange(eps, "eps", action, (x) => x > 0, "a finite number > 0");
     checkRange(weightDecay, "weightDecay", action, (x) => x >= 0, "a finite number ≥ 0");
-    if (hp.gradScale !== undefined) {
+    if (typeof hp.gradScale === "object") this.gradClip(hp.gradScale, action);
+    else if (hp.gradScale !== undefined) {
       checkRange(hp.gradScale, "gradScale", action, (x) => x > 0, "a finite number > 0");
     }
     if (!Number.isInteger(step) || step < 1) {
@@ -542,6 +563,21 @@ function checkDataSize(shape: readonly number[], length: number, action: string)
 }
 
 /** Checks the arguments of `Backend.full`; returns the number of elements. */
+/**
+ * Checks the operand list of `Backend.sumSquaresMany`: an array of at least one tensor.
+ *
+ * @throws {RangeError} If `ts` is empty or not an array.
+ */
+export function checkSumSquaresMany(ts: readonly Tensor[]): void {
+  if (!Array.isArray(ts) || ts.length === 0) {
+    throw new RangeError(
+      `Cannot sum squares over tensors: expected at least one tensor, got ${
+        Array.isArray(ts) ? "none" : String(ts)
+      }`,
+    );
+  }
+}
+
 export function checkFill(shape: readonly number[], value: number): number {
   const action = "fill a tensor";
   const size = checkShape(shape, action);

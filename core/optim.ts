@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend, GradClip, Tensor } from "./backend.ts";
 import type { Parameter } from "./nn.ts";
 
 /** AdamW hyper-parameters (all but the learning rate, which the schedule gives per step). */
@@ -142,7 +142,8 @@ export class AdamW {
   /**
    * One AdamW step in place for every `(parameter, gradient[, gradScale])`: the backend's `adamw`
    * with this optimizer's hyper-parameters, weight decay only where `parameter.weightDecay`, the
-   * gradient multiplied by `gradScale` (default 1) as AdamW reads it.
+   * gradient multiplied by `gradScale` (default 1, or a {@linkcode GradClip}'s factor) as AdamW
+   * reads it.
    *
    * @param updates The parameters, the gradients to apply and optional gradient factors.
    * @param lr The learning rate of this step.
@@ -151,7 +152,7 @@ export class AdamW {
    * positive integer, or `lr` is negative or not finite.
    */
   update(
-    updates: readonly (readonly [Parameter, Tensor, number?])[],
+    updates: readonly (readonly [Parameter, Tensor, (number | GradClip)?])[],
     lr: number,
     step: number,
   ): void {
@@ -164,19 +165,25 @@ export class AdamW {
       throw new RangeError(`Cannot take an AdamW step: lr must be finite and >= 0, got ${lr}`);
     }
     const { beta1, beta2, eps, weightDecay } = this.config;
-    for (const [p, grad, gradScale] of updates) {
+    this.#backend.adamwMany(updates.map(([p, grad, gradScale]) => {
       const { m, v } = this.moments(p.name);
-      this.#backend.adamw(p.value, grad, m, v, {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay: p.weightDecay ? weightDecay : 0,
-        step,
-        ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
-        varianceFrozenAt: this.#varianceFrozenAt.get(p.name),
-      });
-    }
+      return {
+        param: p.value,
+        grad,
+        m,
+        v,
+        hp: {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay: p.weightDecay ? weightDecay : 0,
+          step,
+          ...(gradScale !== undefined && gradScale !== 1 ? { gradScale } : {}),
+          varianceFrozenAt: this.#varianceFrozenAt.get(p.name),
+        },
+      };
+    }));
   }
 }
 
@@ -192,7 +199,7 @@ export function gradNormSquared(backend: Backend, grads: readonly Tensor[]): Ten
   if (grads.length === 0) {
     throw new RangeError("Cannot compute the gradient norm: there are no gradients");
   }
-  return grads.map((g) => backend.sumSquares(g)).reduce((a, b) => backend.add(a, b));
+  return backend.sumSquaresMany(grads);
 }
 
 /**
@@ -219,4 +226,18 @@ export function clipFactor(norm: number, maxNorm: number): number {
   }
   const factor = maxNorm / (norm + 1e-6);
   return factor < 1 ? factor : 1;
+}
+
+/**
+ * The clipping factor of a {@linkcode GradClip} as a host-memory backend computes it: from the
+ * float32 `Σ‖g‖²` (what a read returns), `clipFactor(√normSquared, maxNorm)` in float64; `null`
+ * when `normSquared` is not finite (AdamW then leaves the parameter unchanged).
+ *
+ * @param normSquared The squared global norm.
+ * @param maxNorm The clipping threshold.
+ * @returns The factor, or `null`.
+ */
+export function hostClipFactor(normSquared: number, maxNorm: number): number | null {
+  const n = Math.fround(normSquared);
+  return Number.isFinite(n) ? clipFactor(Math.sqrt(n), maxNorm) : null;
 }

@@ -17,12 +17,14 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
   Backend,
   DType,
   Fp8Format,
+  GradClip,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -30,10 +32,12 @@ import type {
   Tensor,
 } from "./backend.ts";
 import { erfc } from "./erfc.ts";
+import { hostClipFactor } from "./optim.ts";
 import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   TensorChecker,
 } from "./backend_checks.ts";
@@ -369,6 +373,24 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
+   * `f·g` with `f` the clipping factor of `clip` (`optim.ts`'s `hostClipFactor`; NaN when the
+   * norm is not finite); `g`'s values when `f = 1`.
+   *
+   * @throws {RangeError} If `clip` is malformed.
+   */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+    const action = "scale a gradient by its clipping factor";
+    const x = this.#check.float(g, action);
+    const f = hostClipFactor(this.#check.gradClip(clip, action).storage.data[0], clip.maxNorm) ??
+      NaN;
+    const res = this.#alloc(x.shape), out = floats(res);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = f === 1 ? x.storage.data[i] : f * x.storage.data[i];
+    }
+    return res;
+  }
+
+  /**
    * Exact GELU `0.5·x·(1 + erf(x/√2))`, evaluated as `0.5·x·erfc(−x/√2)` so that the negative
    * tail keeps full relative accuracy (erfc from W. J. Cody's rational Chebyshev approximations,
    * Math. Comp. 23 (1969) 631–637, about 1e-16 relative). `GELU(−Inf)` is its limit 0.
@@ -583,6 +605,16 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
+   * `ts.map(sumSquares)` added in order by `add` → `[1]`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    return ts.map((t) => this.sumSquares(t)).reduce((a, b) => this.add(a, b));
+  }
+
+  /**
    * `Σ a ⊙ b` → `[1]`.
    *
    * @throws {RangeError} If the shapes differ.
@@ -686,7 +718,9 @@ export class ReferenceBackend implements Backend {
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = P.storage.data, gd = G.storage.data, md = Mt.storage.data, vd = V.storage.data;
     // gradScale: the product a separate scale() would have stored, at the storage precision.
-    const s = hp.gradScale ?? 1, round = this.precision === "f32" ? Math.fround : (x: number) => x;
+    const s = this.#gradScale(hp, action);
+    if (s === null) return; // a non-finite clipped norm: the step fails, nothing moves
+    const round = this.precision === "f32" ? Math.fround : (x: number) => x;
     for (let i = 0; i < pd.length; i++) {
       const g = s === 1 ? gd[i] : round(s * gd[i]);
       md[i] = beta1 * md[i] + (1 - beta1) * g;
@@ -696,7 +730,20 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  /** {@linkcode ReferenceBackend.adamw} for each update in order. */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    for (const u of updates) this.adamw(u.param, u.grad, u.m, u.v, u.hp);
+  }
+
   // ---- private helpers --------------------------------------------------------------------------
+
+  /** AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm). */
+  #gradScale(hp: AdamWParams, action: string): number | null {
+    const s = hp.gradScale ?? 1;
+    if (typeof s === "number") return s;
+    const n = hostClipFactor(this.#check.gradClip(s, action).storage.data[0], s.maxNorm);
+    return n === null || !s.applied ? n : 1;
+  }
 
   /** A fresh zero `f32` tensor of `shape` (a temporary), stored at the backend's precision. */
   #alloc(shape: readonly number[]): ReferenceTensor {

@@ -7,13 +7,15 @@
  * 2. `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
  *    `maskRefresh` steps, counting mask flips);
  * 3. forward → loss → backward;
- * 4. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
- *    `captureGradients`, every gradient);
- * 5. global-norm clipping at `gradClip` (1.0), applied by AdamW as it reads a gradient unless a
- *    masked decay is added to the clipped gradient first;
- * 6. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
+ * 4. global-norm clipping at `gradClip` (1.0), its factor computed on the backend from the squared
+ *    norm (`GradClip`, SPEC §4: no read-back before the update), applied by AdamW as it reads a
+ *    gradient unless a masked decay is added to the clipped gradient first;
+ * 5. masked decay on the clipped gradient (`t-sr-ste*`: `α·(1−M)⊙W`; `sr-ste` on the gradient:
  *    `λ_W·(1−M)⊙W`);
- * 7. AdamW (decay only on the linear weights);
+ * 6. AdamW (decay only on the linear weights; nothing moves when the norm is not finite);
+ * 7. **one bulk read**: the loss, the squared global gradient norm and the flip counts (and, with
+ *    `captureGradients`, every raw and every applied gradient); a non-finite loss or norm fails
+ *    the step here;
  * 8. the decoupled SR-STE decay (`sr-ste` with `decayOn: "weight"`);
  * 9. `model.endStep()` and `backend.release()`.
  *
@@ -25,10 +27,10 @@
  */
 
 import { Tape, type Variable } from "./autograd.ts";
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend, GradClip, Tensor } from "./backend.ts";
 import type { GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
-import { AdamW, type AdamWConfig, clipFactor, gradNormSquared } from "./optim.ts";
+import { AdamW, type AdamWConfig, gradNormSquared } from "./optim.ts";
 import { assertCosineSchedule, cosineLr } from "./schedule.ts";
 import {
   type ResolvedSparseOptions,
@@ -305,10 +307,33 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
    * @throws {Error} If another step, or a checkpoint save or load, is still running.
    */
   trainStep(batch: BatchOf<M>): Promise<StepResult> {
-    return this.exclusive("take a training step", () => this.#trainStep(batch));
+    return this.exclusive("take a training step", async () => {
+      const { result } = await this.#trainStep(batch, false);
+      return await result;
+    });
   }
 
-  async #trainStep(batch: BatchOf<M>): Promise<StepResult> {
+  /**
+   * Records one optimizer step and submits it without waiting for its scalars: the same work as
+   * {@linkcode Trainer.trainStep}, with the same values, but the step's one read is only issued, so
+   * the caller can record the next step while the GPU finishes this one and its read comes back
+   * (no blocking read-back inside a step; log with a lag of one step). Resolves once the step is
+   * recorded (the trainer is then free for the next step, a save or a load, which see the state
+   * after this step); `result` resolves when the step's read completes.
+   *
+   * A failed step (a non-finite loss or gradient norm) rejects `result` with the RangeError of
+   * {@linkcode Trainer.trainStep}; AdamW moved nothing in it, but the step counter, the decoupled
+   * SR-STE decay and any step recorded since went ahead: stop the run there.
+   *
+   * @param batch Tokens, targets and batch size.
+   * @returns `{ result }`: the step's report, once read.
+   * @throws {Error} If another step, or a checkpoint save or load, is still being recorded.
+   */
+  enqueueStep(batch: BatchOf<M>): Promise<{ result: Promise<StepResult> }> {
+    return this.exclusive("take a training step", () => this.#trainStep(batch, true));
+  }
+
+  async #trainStep(batch: BatchOf<M>, lagged: boolean): Promise<{ result: Promise<StepResult> }> {
     const be = this.model.backend;
     const step = this.#step;
     const phase = this.phaseAt(step);
@@ -332,66 +357,84 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
       const counted = layers.flatMap((layer, i) =>
         flips[i] === undefined ? [] : [{ layer, flips: flips[i]! }]
       );
-      const capture = this.config.captureGradients ? grads : [];
-      const values = await be.readMany([
-        loss.value,
-        gradNormSquared(be, grads),
-        ...counted.map((c) => c.flips),
-        ...capture,
-      ]);
-      const lossValue = values[0][0];
-      const gradNorm = Math.sqrt(values[1][0]);
-      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
-        throw new RangeError(
-          `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
-        );
-      }
-      if (this.config.captureGradients) {
-        this.lastGradients = new Map(
-          withGrad.map((p, i) => [p.name, values[2 + counted.length + i]]),
-        );
-      }
 
-      // Flip rates (SPEC 2.4): per layer, and Σ flips / Σ entries over the layers that counted.
-      const flipRateByLayer: Record<string, number> = {};
-      let flipSum = 0, entrySum = 0;
-      counted.forEach(({ layer }, i) => {
-        const n = values[2 + i][0];
-        flipRateByLayer[layer.name] = n / layer.maskSize;
-        flipSum += n;
-        entrySum += layer.maskSize;
-      });
-
-      // Clip, masked decay, AdamW, decoupled decay.
-      const factor = clipFactor(gradNorm, this.config.gradClip);
+      // Clip, masked decay, AdamW — recorded without reading anything back: the clipping factor
+      // is computed where the gradients are (GradClip, SPEC §4), and AdamW moves nothing when the
+      // norm is not finite. AdamW applies the factor as it reads a gradient (one pass fewer per
+      // parameter), except where a masked decay is added to the clipped gradient first, or where
+      // the applied gradients are captured.
+      const normSquared = gradNormSquared(be, grads);
+      const clip: GradClip = { normSquared, maxNorm: this.config.gradClip };
+      const applied: GradClip = { ...clip, applied: true };
       const sparseByName = new Map(layers.map((l) => [l.name, l]));
-      // Clipping multiplies the raw gradient; AdamW applies the factor as it reads the gradient
-      // (one pass fewer per parameter), except where a masked decay is added to the clipped
-      // gradient first, or where the applied gradients are captured.
-      const updates: [Parameter, Tensor, number][] = withGrad.map((p) => {
+      const capture = this.config.captureGradients;
+      const updates: [Parameter, Tensor, GradClip][] = withGrad.map((p) => {
         const layer = sparseByName.get(p.name);
-        const fused = factor < 1 && !this.config.captureGradients && !layer?.decaysGradient;
-        let g = factor < 1 && !fused ? be.scale(p.grad!, factor) : p.grad!;
+        const fused = !capture && !layer?.decaysGradient;
+        let g = fused ? p.grad! : be.scaleClipped(p.grad!, clip);
         if (layer !== undefined) g = layer.decayGradient(g);
-        return [p, g, fused ? factor : 1];
+        return [p, g, fused ? clip : applied];
       });
-      if (this.config.captureGradients) {
-        const applied = await be.readMany(updates.map(([, g]) => g));
-        this.lastAppliedGradients = new Map(updates.map(([p], i) => [p.name, applied[i]]));
-      }
       this.optimizer.update(updates, lr, step + 1);
-      for (const layer of layers) layer.decayWeight(lr);
 
-      this.#step = step + 1;
-      return {
-        step,
-        loss: lossValue,
-        lr,
-        gradNorm,
-        phase,
-        flipRate: counted.length === 0 ? null : flipSum / entrySum,
-        flipRateByLayer,
+      // The step's one bulk read: loss, squared norm, flip counts (and the captured gradients),
+      // issued now (its copies are submitted before anything below), awaited in sync mode only.
+      const read = be.readMany([
+        loss.value,
+        normSquared,
+        ...counted.map((c) => c.flips),
+        ...(capture ? [...grads, ...updates.map(([, g]) => g)] : []),
+      ]);
+      const report = async (): Promise<StepResult> => {
+        const values = await read;
+        const lossValue = values[0][0];
+        const gradNorm = Math.sqrt(values[1][0]);
+        if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+          throw new RangeError(
+            `Cannot take optimizer step ${step}: the loss is ${lossValue} and the gradient norm ${gradNorm}`,
+          );
+        }
+        if (capture) {
+          const at = 2 + counted.length;
+          this.lastGradients = new Map(withGrad.map((p, i) => [p.name, values[at + i]]));
+          this.lastAppliedGradients = new Map(
+            withGrad.map((p, i) => [p.name, values[at + withGrad.length + i]]),
+          );
+        }
+
+        // Flip rates (SPEC 2.4): per layer, and Σ flips / Σ entries over the layers that counted.
+        const flipRateByLayer: Record<string, number> = {};
+        let flipSum = 0, entrySum = 0;
+        counted.forEach(({ layer }, i) => {
+          const n = values[2 + i][0];
+          flipRateByLayer[layer.name] = n / layer.maskSize;
+          flipSum += n;
+          entrySum += layer.maskSize;
+        });
+
+        return {
+          step,
+          loss: lossValue,
+          lr,
+          gradNorm,
+          phase,
+          flipRate: counted.length === 0 ? null : flipSum / entrySum,
+          flipRateByLayer,
+        };
       };
+      // The decoupled SR-STE decay: in sync mode after the check, so a failed step moves no
+      // weight (it touches nothing the read copies, so the values are the same either way).
+      if (lagged) {
+        const result = report();
+        result.catch(() => {}); // the caller's await sees the rejection
+        for (const layer of layers) layer.decayWeight(lr);
+        this.#step = step + 1;
+        return { result };
+      }
+      const result = await report();
+      for (const layer of layers) layer.decayWeight(lr);
+      this.#step = step + 1;
+      return { result: Promise.resolve(result) };
     } finally {
       this.model.endStep();
       for (const p of this.#parameters) p.grad = undefined;

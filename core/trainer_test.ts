@@ -330,6 +330,16 @@ Deno.test("Trainer: a non-finite gradient norm throws and leaves weights, moment
   const after = await weightsOf(trainer);
   for (const [name, w] of before) assertEqualArrays(after.get(name)!, w, name);
   assertEqualArrays(await be.read(trainer.optimizer.moments(wte.name).m), m, "moments");
+  // Lagged: the result rejects with the same error; AdamW moved nothing, the counter went on.
+  const { result } = await trainer.enqueueStep(BATCH as Batch);
+  const lagged = await result.then(() => "", (e) => e instanceof RangeError ? e.message : "");
+  if (!/Cannot take optimizer step 1: .* gradient norm Infinity/.test(lagged)) {
+    throw new Error(`expected the lagged result to reject for the infinite norm, got "${lagged}"`);
+  }
+  const stepAfter: number = trainer.step;
+  if (stepAfter !== 2) throw new Error("the lagged step did not advance the counter");
+  const afterLagged = await weightsOf(trainer);
+  for (const [name, w] of before) assertEqualArrays(afterLagged.get(name)!, w, name);
 });
 
 Deno.test("Trainer: invalid run configurations are rejected", async () => {

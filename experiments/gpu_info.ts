@@ -18,7 +18,8 @@ try {
     `limits: maxStorageBufferBindingSize=${l.maxStorageBufferBindingSize} maxBufferSize=${l.maxBufferSize} ` +
       `maxComputeWorkgroupStorageSize=${l.maxComputeWorkgroupStorageSize} ` +
       `maxComputeInvocationsPerWorkgroup=${l.maxComputeInvocationsPerWorkgroup} ` +
-      `maxStorageBuffersPerShaderStage=${l.maxStorageBuffersPerShaderStage}`,
+      `maxStorageBuffersPerShaderStage=${l.maxStorageBuffersPerShaderStage} ` +
+      `minStorageBufferOffsetAlignment=${l.minStorageBufferOffsetAlignment}`,
   );
   rt.destroy();
 } catch (e) {

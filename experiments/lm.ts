@@ -380,10 +380,15 @@ export async function trainRun(
   const secondsBefore = log.trainSeconds;
   const startStep = trainer.step;
   let window = { loss: 0, n: 0 };
-  while (trainer.step < stop) {
-    const step = trainer.step;
-    const batch = lmBatch(o.tokens, o.batchSize, o.blockSize, o.dataSeed, step);
-    const r = await trainer.trainStep(batch);
+  const evalDue = (done: number) => (o.val.every > 0 && done % o.val.every === 0) || done === total;
+  // Steps are recorded with `enqueueStep` and their reports read one step late, so the GPU never
+  // idles on a read inside the loop; a step after which something reads the model (a hook, an
+  // evaluation, a log line, a checkpoint) is awaited at once instead. The values are the same.
+  const due = (done: number) =>
+    o.onStep !== undefined || evalDue(done) || done % logEvery === 0 || done === stop ||
+    done % ckptEvery === 0;
+  const report = async (step: number, result: Promise<StepResult>) => {
+    const r = await result;
     if (!Number.isFinite(r.loss)) {
       throw new Error(`${o.label}: the training loss became ${r.loss} at step ${step}`);
     }
@@ -398,10 +403,9 @@ export async function trainRun(
     log.tokens += tokensPerStep;
     window.loss += r.loss;
     window.n++;
-    const done = trainer.step;
+    const done = step + 1;
     log.trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
-    const evalNow = (o.val.every > 0 && done % o.val.every === 0) || done === total;
-    if (evalNow) {
+    if (evalDue(done)) {
       const v = await evalLoss(model, o.val.batches, o.val.dense(trainer));
       log.val.push([done, v]);
     }
@@ -422,7 +426,20 @@ export async function trainRun(
       window = { loss: 0, n: 0 };
     }
     if (done % ckptEvery === 0 || done === stop) await save();
+  };
+  let pending: { step: number; result: Promise<StepResult> } | undefined;
+  while (trainer.step < stop) {
+    const step = trainer.step;
+    const batch = lmBatch(o.tokens, o.batchSize, o.blockSize, o.dataSeed, step);
+    const { result } = await trainer.enqueueStep(batch);
+    if (pending) await report(pending.step, pending.result);
+    pending = { step, result };
+    if (due(step + 1)) {
+      await report(step, result);
+      pending = undefined;
+    }
   }
+  if (pending) await report(pending.step, pending.result);
   return { model, trainer, log };
 }
 

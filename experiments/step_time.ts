@@ -3,8 +3,10 @@
  * the WebGPU backend, in the same run. The figure is the ratio reference ÷ WebGPU for each method;
  * absolute times depend on the machine (and the WebGPU adapter, which this script prints).
  *
- * One "step" is `Trainer.trainStep`: sparse-layer step set-up, forward, backward, the step's one
- * bulk read (loss, gradient norm, flip counts), clipping, masked decay, AdamW and `release()`.
+ * One "step" is `Trainer.trainStep`: sparse-layer step set-up, forward, backward, clipping (on the
+ * backend), masked decay, AdamW, the step's one bulk read (loss, gradient norm, flip counts) and
+ * `release()`; on WebGPU also with the read lagged one step (`Trainer.enqueueStep`), and the
+ * dispatches and read-backs of one step.
  * The first `warmup` steps (pipeline compilation, buffer pool fill) are not timed; the median of
  * the `steps` timed steps is reported.
  *
@@ -34,7 +36,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
-import { createGpuBackend, type GpuBackend } from "../gpu/backend.ts";
+import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -73,8 +75,25 @@ function batchOf(config: Config, vocab: number, step: number) {
   return { tokens, targets, batchSize: config.batch };
 }
 
-/** Median milliseconds per training step of `method` on `be`. */
-async function timeSteps(be: Backend, method: SparseMethod, config: Config): Promise<number> {
+/** What one timed step of a method costs: median milliseconds, and on WebGPU its counts. */
+interface StepCost {
+  /** Median milliseconds per step. */
+  ms: number;
+  /** Dispatches and blocking read-backs of the last timed step (WebGPU only). */
+  counts?: { dispatches: number; readBacks: number };
+}
+
+/**
+ * Milliseconds per training step of `method` on `be` (and its WebGPU counts): the median of
+ * `trainStep`s, or with `lagged` the mean over the timed steps of `enqueueStep`s whose reports are
+ * awaited one step late (no blocking read inside a step).
+ */
+async function timeSteps(
+  be: Backend,
+  method: SparseMethod,
+  config: Config,
+  lagged = false,
+): Promise<StepCost> {
   const model = await GPT.create(
     be,
     gptConfig(config.model as GPTPreset, { sparse: { method } }),
@@ -89,15 +108,26 @@ async function timeSteps(be: Backend, method: SparseMethod, config: Config): Pro
     seed: 1,
   });
   const vocab = model.config.vocabSize;
-  const times: number[] = [];
+  const times: number[] = [], rt = be instanceof GpuBackend ? be.runtime : undefined;
+  let counts: StepCost["counts"];
+  let pending: Promise<unknown> | undefined, start = 0;
   for (let s = 0; s < total; s++) {
     const batch = batchOf(config, vocab, s);
+    const d0 = rt?.dispatchCount ?? 0, r0 = rt?.readBackCount ?? 0;
+    if (s === config.warmup) start = performance.now();
     const t0 = performance.now();
-    await trainer.trainStep(batch);
+    if (lagged) {
+      const { result } = await trainer.enqueueStep(batch);
+      await pending; // the previous step's report, one step late
+      pending = result;
+    } else await trainer.trainStep(batch);
     if (s >= config.warmup) times.push(performance.now() - t0);
+    if (rt) counts = { dispatches: rt.dispatchCount - d0, readBacks: rt.readBackCount - r0 };
   }
+  await pending;
+  const ms = lagged ? (performance.now() - start) / config.steps : median(times);
   for (const p of model.parameters()) be.dispose(p.value);
-  return median(times);
+  return { ms, counts };
 }
 
 async function main(args: string[]): Promise<void> {
@@ -127,15 +157,23 @@ async function main(args: string[]): Promise<void> {
       "\n",
   );
   /** One table row; `refMs` is undefined while pending, null when not timed. */
-  const rows: { method: SparseMethod; gpuMs: number; refMs?: number | null }[] = [];
+  const rows: {
+    method: SparseMethod;
+    gpu: StepCost;
+    lagged: StepCost;
+    refMs?: number | null;
+  }[] = [];
   const line = (r: (typeof rows)[number]) => {
     const ref = r.refMs === undefined ? "…" : r.refMs === null ? "—" : r.refMs.toFixed(1);
-    const speedup = typeof r.refMs === "number" ? ratio(r.refMs, r.gpuMs) : "—";
-    return `| ${r.method} | ${ref} | ${r.gpuMs.toFixed(1)} | ${speedup} |`;
+    const speedup = typeof r.refMs === "number" ? ratio(r.refMs, r.gpu.ms) : "—";
+    const c = r.gpu.counts;
+    return `| ${r.method} | ${ref} | ${r.gpu.ms.toFixed(1)} | ${speedup} | ${
+      r.lagged.ms.toFixed(1)
+    } | ${c?.dispatches} | ${c?.readBacks} |`;
   };
   const head = [
-    "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU |",
-    "|---|---:|---:|---:|",
+    "| method | reference ms/step | WebGPU ms/step | reference ÷ WebGPU | WebGPU, read lagged one step | dispatches/step | read-backs/step |",
+    "|---|---:|---:|---:|---:|---:|---:|",
   ];
   const write = async (finished: boolean) => {
     if (!config.out) return;
@@ -146,8 +184,10 @@ async function main(args: string[]): Promise<void> {
       `Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC on ` +
       `${navigator.hardwareConcurrency} CPU threads (${Deno.build.os}/${Deno.build.arch}) by ` +
       `\`deno run -A experiments/step_time.ts ${Deno.args.join(" ")}\`: ${config.warmup} ` +
-      `untimed + ${config.steps} timed steps per method and backend, median; both backends ` +
-      `in the same process, one after the other.\n\n`;
+      `untimed + ${config.steps} timed steps per method and backend, median (the lagged column: ` +
+      `\`Trainer.enqueueStep\`, each report awaited after the next step is recorded; mean); both ` +
+      `backends in the same process, one after the other. Dispatches and read-backs: one ` +
+      `WebGPU step.\n\n`;
     const note = refCount < methods.length
       ? `\nThe reference was timed for the first ${refCount} method(s) only (—: not timed).\n`
       : "";
@@ -159,11 +199,15 @@ async function main(args: string[]): Promise<void> {
   console.log(head.join("\n"));
   await write(false);
   for (const [index, method] of methods.entries()) {
-    const row: (typeof rows)[number] = { method, gpuMs: await timeSteps(gpu, method, config) };
+    const row: (typeof rows)[number] = {
+      method,
+      gpu: await timeSteps(gpu, method, config),
+      lagged: await timeSteps(gpu, method, config, true),
+    };
     rows.push(row);
     if (index < refCount) {
       await write(false); // the GPU figure survives a cut while the reference runs
-      row.refMs = await timeSteps(ref, method, config);
+      row.refMs = (await timeSteps(ref, method, config)).ms;
     } else row.refMs = null;
     console.log(line(row));
     await write(false);

@@ -24,12 +24,14 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
   Backend,
   DType,
   Fp8Format,
+  GradClip,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -59,8 +61,10 @@ import { encodeAttentionForward } from "./kernels/attention_forward.ts";
 import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
-import { encodeColumnSum, encodeSum } from "./kernels/reduce.ts";
-import { encodeAdamW } from "./kernels/adamw.ts";
+import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
+import { adamwFloats, encodeAdamW } from "./kernels/adamw.ts";
+import { type AdamWSlot, adamwSlotsFor, encodeAdamWMulti } from "./kernels/adamw_multi.ts";
+import { encodeScaleClipped } from "./kernels/grad_clip.ts";
 import { encodePruneNM } from "./kernels/prune.ts";
 import { encodeSoftThreshold24 } from "./kernels/soft_threshold.ts";
 import { encodeMvue24 } from "./kernels/mvue.ts";
@@ -81,6 +85,7 @@ import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   dims2,
   fmt,
@@ -491,6 +496,21 @@ export class GpuBackend implements Backend {
     return this.#like(x, encodeUnary(this.runtime, "scale", x.buffer, x.size, s));
   }
 
+  /**
+   * `f·g` with `f` the clipping factor of `clip`, computed in float32 on the device
+   * (`kernels/grad_clip.ts`; NaN when the norm is not finite).
+   *
+   * @throws {RangeError} If `clip` is malformed.
+   */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+    const action = "scale a gradient by its clipping factor";
+    const x = this.#check.float(g, action);
+    const n = this.#check.gradClip(clip, action);
+    const out = this.runtime.alloc(4 * x.size);
+    encodeScaleClipped(this.runtime, x.buffer, n.buffer, out, x.size, clip.maxNorm);
+    return this.#like(x, out);
+  }
+
   /** Exact-erf GELU `0.5·x·(1 + erf(x/√2))` (float32 erfc, see `kernels/elementwise.ts`). */
   gelu(x: Tensor): Tensor {
     const t = this.#check.float(x, "apply GELU");
@@ -764,6 +784,22 @@ export class GpuBackend implements Backend {
   }
 
   /**
+   * `Σ_t Σ x_t²` → `[1]` in `n + 2` dispatches (`kernels/reduce.ts`), the same float32 value as
+   * `ts.map(sumSquares)` added in order by `add`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    const xs = ts.map((t) => this.#check.float(t, "sum squares over tensors"));
+    const out = encodeSumSquaresMany(
+      this.runtime,
+      xs.map((x) => ({ buffer: x.buffer, count: x.size })),
+    );
+    return this.#wrap(out, [1], "f32");
+  }
+
+  /**
    * `Σ a ⊙ b` → `[1]` (two-pass, deterministic).
    *
    * @throws {RangeError} If the shapes differ.
@@ -881,7 +917,59 @@ export class GpuBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
-    encodeAdamW(this.runtime, P.buffer, G.buffer, Mt.buffer, V.buffer, P.size, hp);
+    const clip = typeof hp.gradScale === "object"
+      ? {
+        normSquared: this.#check.gradClip(hp.gradScale, action).buffer,
+        maxNorm: hp.gradScale.maxNorm,
+        applied: hp.gradScale.applied,
+      }
+      : hp.gradScale;
+    encodeAdamW(this.runtime, P.buffer, G.buffer, Mt.buffer, V.buffer, P.size, {
+      ...hp,
+      gradScale: clip,
+    });
+  }
+
+  /**
+   * {@linkcode GpuBackend.adamw} for each update, several parameters per dispatch
+   * (`kernels/adamw_multi.ts`, as many as the device's storage bindings allow; the same results):
+   * the updates that share one clip (or none) go together.
+   *
+   * @throws {RangeError} If an update's operands or hyper-parameters are invalid (nothing is
+   * recorded then).
+   */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    const action = "apply AdamW";
+    const slots: AdamWSlot[] = [];
+    let norm: GPUBuffer | undefined;
+    const flush = () => {
+      if (slots.length === 0) return;
+      encodeAdamWMulti(this.runtime, slots, norm ?? slots[0].buffers[1], this.#adamwSlots);
+      slots.length = 0;
+      norm = undefined;
+    };
+    const checked = updates.map(({ param, grad, m, v, hp }) => ({
+      ...this.#check.adamw(param, grad, m, v, hp, action),
+      hp,
+    }));
+    for (const { P, G, M: Mt, V, hp } of checked) {
+      const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
+      const n = clip ? this.#check.gradClip(clip, action).buffer : undefined;
+      if (n !== undefined && norm !== undefined && n !== norm) flush();
+      if (n !== undefined) norm = n;
+      slots.push({
+        buffers: [P.buffer, G.buffer, Mt.buffer, V.buffer],
+        count: P.size,
+        mode: clip ? (clip.applied ? 2 : 1) : 0,
+        floats: adamwFloats(hp),
+      });
+    }
+    flush();
+  }
+
+  /** Parameters per AdamW dispatch on this device. */
+  get #adamwSlots(): number {
+    return adamwSlotsFor(this.runtime.limits.maxStorageBuffersPerShaderStage);
   }
 
   // ---- private helpers --------------------------------------------------------------------------

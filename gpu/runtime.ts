@@ -4,9 +4,12 @@
  * command encoder and compute pass shared by many dispatches, and bulk read-back.
  *
  * Buffer lifetime rule: a buffer handed back with {@linkcode GpuRuntime.free} returns to the pool
- * only after the work recorded so far has been submitted, so a later upload (`writeBuffer`, which
- * the queue runs before the next submit) can never overwrite data an unsubmitted dispatch still
- * reads.
+ * only at the next explicit {@linkcode GpuRuntime.flush} (a read-back, `GpuBackend.release`), after
+ * the work recorded so far has been submitted, so a later upload (`writeBuffer`, which the queue
+ * runs before the next submit) can never overwrite data an unsubmitted dispatch still reads. The
+ * automatic submissions inside a long recording recycle nothing: where they fall depends on the
+ * dispatches recorded before a step (parameter fills before the first one), so recycling there
+ * made a step's pool hits depend on its history (one buffer created in step 2 on the H100).
  *
  * @module
  */
@@ -190,7 +193,7 @@ export class GpuRuntime {
   #pool = new Map<number, GPUBuffer[]>();
   #uniformPool = new Map<number, GPUBuffer[]>();
   #stagingPool = new Map<number, GPUBuffer[]>();
-  #poolMisses = 0;
+  #poolMisses = { storage: 0, uniform: 0, staging: 0 };
   #pendingFree: GPUBuffer[] = [];
   #pendingUniforms: GPUBuffer[] = [];
   #encoder: GPUCommandEncoder | null = null;
@@ -198,6 +201,7 @@ export class GpuRuntime {
   #error: string | null = null;
   #dumpWgsl: string | undefined;
   #dispatches = 0;
+  #readBacks = 0;
   #sinceSubmit = 0;
   #nextSubmit = FIRST_SUBMIT;
   #submitEvery = DEFAULT_SUBMIT_EVERY;
@@ -316,6 +320,14 @@ export class GpuRuntime {
     return this.#dispatches;
   }
 
+  /**
+   * Number of blocking read-backs (`readMany`/`read` calls that mapped a buffer) since creation:
+   * each waits for the GPU to drain (~11 ms round trip on the H100).
+   */
+  get readBackCount(): number {
+    return this.#readBacks;
+  }
+
   #check(): void {
     if (this.#error) throw new GpuError(this.#error);
   }
@@ -367,7 +379,7 @@ export class GpuRuntime {
     }
     const hit = this.#pool.get(size)?.pop();
     if (hit) return hit;
-    this.#poolMisses++;
+    this.#poolMisses.storage++;
     return this.device.createBuffer({ size, usage: STORAGE_USAGE, label: `pool-${size}` });
   }
 
@@ -376,7 +388,13 @@ export class GpuRuntime {
    * their pool had none free. Constant across a steady-state training step after the first.
    */
   get poolMissCount(): number {
-    return this.#poolMisses;
+    const { storage, uniform, staging } = this.#poolMisses;
+    return storage + uniform + staging;
+  }
+
+  /** {@linkcode GpuRuntime.poolMissCount} by pool: storage, uniform and read-back staging. */
+  get poolMisses(): { storage: number; uniform: number; staging: number } {
+    return { ...this.#poolMisses };
   }
 
   /** Returns a buffer to the pool once the work recorded so far has been submitted. */
@@ -407,7 +425,7 @@ export class GpuRuntime {
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
     let buf = this.#uniformPool.get(size)?.pop();
     if (!buf) {
-      this.#poolMisses++;
+      this.#poolMisses.uniform++;
       buf = this.device.createBuffer({ size, usage: UNIFORM_USAGE });
     }
     this.write(buf, params);
@@ -451,7 +469,7 @@ export class GpuRuntime {
     // Submit on a doubling schedule, except inside a benchmark's timestamped pass.
     if (++this.#sinceSubmit >= this.#nextSubmit && !this.#timestampPassOpen) {
       const next = Math.min(2 * this.#nextSubmit, this.#submitEvery);
-      this.flush();
+      this.#submit();
       this.#nextSubmit = next;
     }
   }
@@ -497,18 +515,7 @@ export class GpuRuntime {
 
   /** Submits everything recorded so far and recycles buffers freed before this point. */
   flush(): void {
-    this.#check();
-    this.#sinceSubmit = 0;
-    this.#nextSubmit = Math.min(FIRST_SUBMIT, this.#submitEvery);
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-      this.#timestampPassOpen = false;
-    }
-    if (this.#encoder) {
-      this.device.queue.submit([this.#encoder.finish()]);
-      this.#encoder = null;
-    }
+    this.#submit();
     for (const b of this.#pendingFree) {
       const list = this.#pool.get(b.size);
       if (list) list.push(b);
@@ -521,6 +528,22 @@ export class GpuRuntime {
       else this.#uniformPool.set(b.size, [b]);
     }
     this.#pendingUniforms = [];
+  }
+
+  /** Submits everything recorded so far (recycling nothing: see the module notes). */
+  #submit(): void {
+    this.#check();
+    this.#sinceSubmit = 0;
+    this.#nextSubmit = Math.min(FIRST_SUBMIT, this.#submitEvery);
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+      this.#timestampPassOpen = false;
+    }
+    if (this.#encoder) {
+      this.device.queue.submit([this.#encoder.finish()]);
+      this.#encoder = null;
+    }
   }
 
   /**
@@ -544,6 +567,7 @@ export class GpuRuntime {
       at += aligned[i];
     });
     this.flush();
+    this.#readBacks++;
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
@@ -566,7 +590,7 @@ export class GpuRuntime {
   }
 
   #newStaging(size: number): GPUBuffer {
-    this.#poolMisses++;
+    this.#poolMisses.staging++;
     return this.device.createBuffer({
       size,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,

@@ -31,7 +31,7 @@
  */
 
 import { assertClose, assertEqualArrays, assertThrows } from "../reference/testing.ts";
-import { f, type Input, ints, runOn } from "./_backend_pair.ts";
+import { clippedAdamW, f, type Input, ints, runOn } from "./_backend_pair.ts";
 import type { Backend, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
@@ -203,6 +203,11 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   await compare("addScaled", pair, (be, [x, y]) => be.addScaled(x, y, -0.37));
   await compare("mul", pair, (be, [x, y]) => be.mul(x, y));
   await compare("scale", [f(a, [15])], (be, [x]) => be.scale(x, 1 / 3));
+  await compare(
+    "sumSquaresMany",
+    [f(a, [15]), f(a.slice(3), [12])],
+    (be, xs) => be.sumSquaresMany(xs),
+  );
   const d = random(1001, 7);
   for (const p of [0, 0.1, 0.5]) {
     await compare(`dropout p=${p}`, [f(d, [1001])], (be, [x]) => be.dropout(x, p, 12345, 7));
@@ -520,6 +525,10 @@ async function adamwExact(n: number): Promise<void> {
   const [c, r] = [await run(await cpu()), await run(ref)];
   c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i} (n = ${n})`));
 }
+
+Deno.test("AdamW and scaleClipped with a GradClip: exact (SPEC §4)", async () => {
+  await compare("clipped adamw", [f(random(41, 27), [41]), f(random(41, 28), [41])], clippedAdamW);
+});
 
 // ---- memory -------------------------------------------------------------------------------------
 

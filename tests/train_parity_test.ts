@@ -424,24 +424,34 @@ for (const [engine, fast, dropout] of ENGINES) {
   }
 }
 
+/** A tiny GPT-2 and its trainer for the trainer-mode comparisons below (seed 3, run seed 5). */
+async function tinyTrainer(
+  be: Backend,
+  sparse: SparseOptions,
+  run: { gradClip: number; captureGradients?: boolean },
+): Promise<Trainer> {
+  const model = await GPT.create(be, gptConfig("tiny", { sparse }), { seed: 3 });
+  return new Trainer(model, {
+    totalSteps: 6,
+    peakLr: 1e-2,
+    warmupSteps: 1,
+    minLr: 1e-3,
+    seed: 5,
+    adamw: ADAMW,
+    ...run,
+  });
+}
+
 Deno.test("clipping inside AdamW on WebGPU updates exactly as a separate scale pass", async () => {
   // captureGradients keeps the separate scale pass; without it AdamW applies the clip factor to
   // each gradient as it reads it (the same float32 product, `s·g`).
   const be = await gpu();
   for (const method of ["dense", "s-ste", "t-sr-ste"] as const) {
-    const trainers = await Promise.all([false, true].map(async (captureGradients) => {
-      const model = await GPT.create(be, gptConfig("tiny", { sparse: { method } }), { seed: 3 });
-      return new Trainer(model, {
-        totalSteps: 6,
-        peakLr: 1e-2,
-        warmupSteps: 1,
-        minLr: 1e-3,
-        seed: 5,
-        gradClip: 0.01, // active clipping
-        captureGradients,
-        adamw: ADAMW,
-      });
-    }));
+    const trainers = await Promise.all(
+      [false, true].map((captureGradients) =>
+        tinyTrainer(be, { method }, { gradClip: 0.01, captureGradients }) // active clipping
+      ),
+    );
     const batch = makeBatch(2, 8, 32, 1);
     for (let s = 0; s < 2; s++) for (const t of trainers) await t.trainStep(batch);
     const [a, b] = await Promise.all(
@@ -449,5 +459,44 @@ Deno.test("clipping inside AdamW on WebGPU updates exactly as a separate scale p
     );
     a.forEach((w, i) => assertClose(w, b[i], { atol: 0, rtol: 0 }, `${method}: parameter ${i}`));
     for (const t of trainers) for (const p of t.model.parameters()) be.dispose(p.value);
+  }
+});
+
+Deno.test("lagged steps (enqueueStep, read one step later) equal sync steps bit for bit", async () => {
+  for (
+    const [name, be] of [["WebGPU", await gpu()], ["reference", new ReferenceBackend()]] as const
+  ) {
+    for (const method of ["dense", "s-ste", "t-sr-ste", "sr-ste"] as const) {
+      const options = method === "t-sr-ste" ? { method, maskRefresh: 1 } : { method };
+      // gradClip 0.05: active clipping on some steps.
+      const trainers = await Promise.all(
+        [0, 1].map(() => tinyTrainer(be, options, { gradClip: 0.05 })),
+      );
+      const [sync, lagged] = trainers, batches = [1, 2, 3, 4].map((s) => makeBatch(2, 8, 32, s));
+      const expected = [];
+      for (const batch of batches) expected.push(await sync.trainStep(batch));
+      const got = [], pending = [];
+      for (const batch of batches) {
+        pending.push((await lagged.enqueueStep(batch)).result);
+        if (pending.length > 1) got.push(await pending.shift()!);
+      }
+      got.push(await pending.shift()!);
+      const label = `${name}, ${method}`;
+      if (JSON.stringify(got) !== JSON.stringify(expected)) {
+        throw new Error(
+          `${label}: step reports differ:\n${JSON.stringify(got)}\n${JSON.stringify(expected)}`,
+        );
+      }
+      const state = (t: Trainer) =>
+        be.readMany(
+          t.model.parameters().flatMap((p) => {
+            const { m, v } = t.optimizer.moments(p.name);
+            return [p.value, m, v];
+          }),
+        );
+      const [a, b] = [await state(sync), await state(lagged)];
+      a.forEach((w, i) => assertClose(b[i], w, { atol: 0, rtol: 0 }, `${label}: state ${i}`));
+      for (const t of trainers) for (const p of t.model.parameters()) be.dispose(p.value);
+    }
   }
 });

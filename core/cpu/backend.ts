@@ -12,9 +12,11 @@
 
 import type {
   AdamWParams,
+  AdamWUpdate,
   Backend,
   DType,
   Fp8Format,
+  GradClip,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -25,12 +27,14 @@ import {
   checkFill,
   checkFinite,
   checkIndexData,
+  checkSumSquaresMany,
   checkTensorData,
   dims2,
   TensorChecker,
   type TensorKind,
 } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
+import { hostClipFactor } from "../optim.ts";
 import {
   type ReferenceContext,
   referenceContext,
@@ -393,6 +397,21 @@ export class CpuBackend implements Backend {
   }
 
   /**
+   * `f·g` with `f` the clipping factor of `clip` (`optim.ts`'s `hostClipFactor`; NaN when the
+   * norm is not finite); `g`'s values when `f = 1`.
+   *
+   * @throws {RangeError} If `clip` is malformed.
+   */
+  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+    const action = "scale a gradient by its clipping factor";
+    const x = this.#check.float(g, action);
+    const f = hostClipFactor(f32(this.#check.gradClip(clip, action))[0], clip.maxNorm) ?? NaN;
+    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x);
+    for (let i = 0; i < out.length; i++) out[i] = f === 1 ? xd[i] : f * xd[i];
+    return res;
+  }
+
+  /**
    * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
    * for the backward pass until `x` is freed or changed.
    */
@@ -530,6 +549,16 @@ export class CpuBackend implements Backend {
     return res;
   }
 
+  /**
+   * `ts.map(sumSquares)` added in order by `add` → `[1]`.
+   *
+   * @throws {RangeError} If `ts` is empty.
+   */
+  sumSquaresMany(ts: readonly Tensor[]): Tensor {
+    checkSumSquaresMany(ts);
+    return ts.map((t) => this.sumSquares(t)).reduce((a, b) => this.add(a, b));
+  }
+
   /** `Σ a ⊙ b` → `[1]`. */
   dot(a: Tensor, b: Tensor): Tensor {
     const [x, y] = this.#check.pair(a, b, "take a dot product");
@@ -621,14 +650,29 @@ export class CpuBackend implements Backend {
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
-    const s = hp.gradScale ?? 1; // the product a separate scale() would have stored
+    // The product a separate scale() would have stored; a non-finite clipped norm moves nothing.
+    const s = this.#gradScale(hp, "apply AdamW");
+    if (s === null) return;
     const h = { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s };
     // Weight 4: a division and a square root per element.
     this.#parallel("adamwRange", (i0, i1) => [pd, gd, md, vd, h, i0, i1], pd.length, 4);
     for (const t of [P, Mt, V]) this.#bump(t.storage);
   }
 
+  /** {@linkcode CpuBackend.adamw} for each update in order. */
+  adamwMany(updates: readonly AdamWUpdate[]): void {
+    for (const u of updates) this.adamw(u.param, u.grad, u.m, u.v, u.hp);
+  }
+
   // ---- private helpers --------------------------------------------------------------------------
+
+  /** AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm). */
+  #gradScale(hp: AdamWParams, action: string): number | null {
+    const s = hp.gradScale ?? 1;
+    if (typeof s === "number") return s;
+    const n = hostClipFactor(f32(this.#check.gradClip(s, action))[0], s.maxNorm);
+    return n === null || !s.applied ? n : 1;
+  }
 
   /**
    * 2:4 pruning of a 2-D `w` (hard, or soft: kept values shrunk by the second-smallest magnitude

@@ -15,31 +15,48 @@ import type { AdamWParams } from "../../core/backend.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import { cachedSpec } from "./_sparse.ts";
+import { CLIP_FACTOR_WGSL } from "./grad_clip.ts";
 
 /**
  * The AdamW kernel. Bindings: `param` (read-write), `grad`, `m` (read-write), `v` (read-write),
- * uniform `{ count, lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, weightDecay, c1, c2,
- * gradScale }`.
+ * with `clip` the `[1]` squared gradient norm, then uniform `{ count, (applied,) lr, beta1, oneMinusBeta1,
+ * beta2, oneMinusBeta2, eps, weightDecay, c1, c2, gradScale }` (`gradScale`: the clipping
+ * threshold with `clip`).
  *
- * @returns The kernel, key `adamw`.
+ * @param clip Scale the gradient by the clipping factor of `grad_clip.ts` (unless `applied`: it
+ * was scaled already), and update nothing when the squared norm is not finite.
+ * @returns The kernel, key `adamw` or `adamw-clip`.
  */
-export function adamwSpec(): KernelSpec {
-  return cachedSpec("adamw", () =>
+export function adamwSpec(clip = false): KernelSpec {
+  // With a clip, `gradScale` holds maxNorm and the factor comes from the `[1]` squared norm.
+  const scale = clip
+    ? `let ns = normSquared[0];
+  if (!finiteF32(ns)) { return; } // a failed step: param, m and v stay as they are
+  let g = select(clipFactor(ns, p.gradScale), 1.0, p.applied != 0u) * grad[i];`
+    : "let g = p.gradScale * grad[i];";
+  return cachedSpec(clip ? "adamw-clip" : "adamw", () =>
     `struct Params {
-  count: u32, lr: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
+  count: u32, ${
+      clip ? "applied: u32, " : ""
+    }lr: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
   eps: f32, weightDecay: f32, c1: f32, c2: f32, gradScale: f32,
 }
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-
+${
+      clip
+        ? `@group(0) @binding(4) var<storage, read> normSquared: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+${CLIP_FACTOR_WGSL}`
+        : "@group(0) @binding(4) var<uniform> p: Params;"
+    }
 @compute @workgroup_size(${WG_1D})
 fn main(${GRID_BUILTINS}) {
   let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
   if (i >= p.count) { return; }
-  let g = p.gradScale * grad[i];
+  ${scale}
   let mi = p.beta1 * m[i] + p.oneMinusBeta1 * g;
   let vi = p.beta2 * v[i] + p.oneMinusBeta2 * g * g;
   m[i] = mi;
@@ -70,26 +87,45 @@ export function encodeAdamW(
   m: GPUBuffer,
   v: GPUBuffer,
   count: number,
-  hp: AdamWParams,
+  hp: Omit<AdamWParams, "gradScale"> & {
+    gradScale?: number | { normSquared: GPUBuffer; maxNorm: number; applied?: boolean };
+  },
 ): void {
   if (count === 0) return;
+  const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
+  rt.dispatch(
+    adamwSpec(clip !== undefined),
+    clip ? [param, grad, m, v, clip.normSquared] : [param, grad, m, v],
+    grid(count),
+    packParams(clip ? [count, clip.applied ? 1 : 0] : [count], adamwFloats(hp)),
+  );
+}
+
+/**
+ * The kernels' ten float hyper-parameters `[lr, beta1, 1−beta1, beta2, 1−beta2, eps,
+ * weightDecay, c1, c2, gradScale]`: the bias corrections computed in float64 (rounded to float32
+ * when packed); a frozen variance as `beta2 = 1`, `1−beta2 = 0` and `c2` of the freezing step;
+ * `gradScale` the clipping threshold when the gradient is clipped on the device.
+ *
+ * @param hp The hyper-parameters.
+ * @returns The ten numbers.
+ */
+export function adamwFloats(
+  hp: Omit<AdamWParams, "gradScale"> & { gradScale?: number | { maxNorm: number } },
+): number[] {
   const frozen = hp.varianceFrozenAt !== undefined;
   const c1 = 1 - hp.beta1 ** hp.step, c2 = 1 - hp.beta2 ** (hp.varianceFrozenAt ?? hp.step);
-  rt.dispatch(
-    adamwSpec(),
-    [param, grad, m, v],
-    grid(count),
-    packParams([count], [
-      hp.lr,
-      hp.beta1,
-      1 - hp.beta1,
-      frozen ? 1 : hp.beta2,
-      frozen ? 0 : 1 - hp.beta2,
-      hp.eps,
-      hp.weightDecay,
-      c1,
-      c2,
-      hp.gradScale ?? 1,
-    ]),
-  );
+  const s = hp.gradScale;
+  return [
+    hp.lr,
+    hp.beta1,
+    1 - hp.beta1,
+    frozen ? 1 : hp.beta2,
+    frozen ? 0 : 1 - hp.beta2,
+    hp.eps,
+    hp.weightDecay,
+    c1,
+    c2,
+    typeof s === "object" ? s.maxNorm : s ?? 1,
+  ];
 }

@@ -10,7 +10,9 @@ import { GpuRuntime } from "../runtime.ts";
 import {
   encodeWideMatmul,
   matmulWideSpec,
+  WIDE_128X64,
   wideParams,
+  widePlan,
   wideSplitFor,
   type WideTiling,
 } from "./matmul_wide.ts";
@@ -29,7 +31,28 @@ console.log(`matmul_speed_test: adapter "${rt.adapterName}" (fallback: ${rt.isFa
 const WIDE: WideTiling[] = [
   { tileM: 32, tileN: 64, tileK: 8, threadM: 4, threadN: 8 },
   { tileM: 64, tileN: 32, tileK: 8, threadM: 8, threadN: 4 },
+  WIDE_128X64, // the whole-tile tiling of products 1,600 wide
 ];
+
+Deno.test("wide plans: every GPT-2 FFN product (d = 768…1600, 8,192 tokens) runs whole tiles", () => {
+  for (const d of [768, 1024, 1280, 1600]) {
+    for (const [out, inp] of [[4 * d, d], [d, 4 * d]]) {
+      // Forward X·Wᵀ, backward-data ∇Z·W, backward-weight ∇Zᵀ·X (experiments/_bench.ts).
+      for (
+        const [m, n, k, transA, transB] of [
+          [8192, out, inp, false, true],
+          [8192, inp, out, false, false],
+          [out, inp, 8192, true, false],
+        ] as const
+      ) {
+        const plan = widePlan({ batch: 1, m, n, k, transA, transB });
+        if (plan.checked) {
+          throw new Error(`d=${d}: ${m}×${n}×${k} takes the bounds-checked kernel`);
+        }
+      }
+    }
+  }
+});
 
 for (const tiling of WIDE) {
   for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {

@@ -293,6 +293,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 export const WIDE_128: WideTiling = { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 8 };
 /** 64×128 tiles, K slice 16, 8×8 per thread (128 threads). */
 export const WIDE_64X128: WideTiling = { tileM: 64, tileN: 128, tileK: 16, threadM: 8, threadN: 8 };
+/** 128×64 tiles, K slice 16, 8×8 per thread (128 threads): N a multiple of 64, not of 128. */
+export const WIDE_128X64: WideTiling = { tileM: 128, tileN: 64, tileK: 16, threadM: 8, threadN: 8 };
 /** 64×64 tiles, K slice 16, 4×8 per thread (128 threads): narrow or few-tile products. */
 export const WIDE_64: WideTiling = { tileM: 64, tileN: 64, tileK: 16, threadM: 4, threadN: 8 };
 
@@ -303,7 +305,9 @@ const FULL_GRID = 528;
  * The tiling for a product: {@linkcode WIDE_128} when it pads C by at most 10% and gives
  * {@linkcode FULL_GRID} workgroups, or at least half of them once split along K
  * ({@linkcode wideSplitFor}); else {@linkcode WIDE_64X128} on the same terms, else
- * {@linkcode WIDE_64}. Measured on the H100 (results/device/2026-12-06-h100-gemm-zoo-2.md):
+ * {@linkcode WIDE_64}; where that choice needs the bounds-checked kernel, the first of
+ * {@linkcode WIDE_128}, {@linkcode WIDE_64X128} and {@linkcode WIDE_128X64} that fits whole tiles
+ * on the same terms (a dimension of 1,600 = 25·64). Measured on the H100 (results/device/2026-12-06-h100-gemm-zoo-2.md):
  * 128×128 tiles split along K beat smaller unsplit tiles on every FFN product (1.2–1.3× on the
  * weight gradients); products 64 wide (attention's `P·V`) run 2.4× faster in 64×64 tiles.
  *
@@ -311,15 +315,20 @@ const FULL_GRID = 528;
  * @returns The tiling.
  */
 export function wideTilingFor(dims: MatmulDims): WideTiling {
-  for (const t of [WIDE_128, WIDE_64X128]) {
+  const fills = (t: WideTiling) => {
     const tm = Math.ceil(dims.m / t.tileM), tn = Math.ceil(dims.n / t.tileN);
     const padded = (tm * t.tileM * tn * t.tileN) / Math.max(1, dims.m * dims.n);
-    if (padded > 1.1) continue;
     const groups = dims.batch * tm * tn;
-    const splits = wideSplitFor(dims, t);
-    if (groups >= FULL_GRID || groups * splits >= FULL_GRID / 2) return t;
-  }
-  return WIDE_64;
+    return padded <= 1.1 &&
+      (groups >= FULL_GRID || groups * wideSplitFor(dims, t) >= FULL_GRID / 2);
+  };
+  const chosen = [WIDE_128, WIDE_64X128].find(fills) ?? WIDE_64;
+  if (wideFits(dims, chosen)) return chosen;
+  // The bounds-checked kernel ran at 44–51% of the FMA rate where whole tiles ran at 70–75% (d =
+  // 1,600 on the H100, results/speed/2026-12-06-h100.md): take a tiling of whole tiles if one fills
+  // the GPU as well.
+  return [WIDE_128, WIDE_64X128, WIDE_128X64].find((t) => wideFits(dims, t) && fills(t)) ??
+    chosen;
 }
 
 /**

@@ -54,8 +54,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 export type SumKind = "squares" | "dot";
 
 /**
- * Pass 1 of a whole-tensor sum. Bindings: `a` (and `b` for `dot`), `partials`, uniform
- * `{ count }`.
+ * Pass 1 of a whole-tensor sum: block `k`'s partial sum goes to `partials[offset + k]`. Bindings:
+ * `a` (and `b` for `dot`), `partials`, uniform `{ count, offset }`.
  *
  * @param kind `"squares"` or `"dot"`.
  * @returns The kernel, key `reduce-{kind}-partial`.
@@ -63,7 +63,7 @@ export type SumKind = "squares" | "dot";
 export function sumPartialSpec(kind: SumKind): KernelSpec {
   const term = kind === "squares" ? "a[i] * a[i]" : "a[i] * b[i]";
   return cachedSpec(`reduce-${kind}-partial`, () =>
-    `struct Params { count: u32 }
+    `struct Params { count: u32, offset: u32 }
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 ${
       kind === "dot"
@@ -84,7 +84,7 @@ fn main(${GRID_BUILTINS}) {
   for (var i = start + lid; i < end; i += ${REDUCE_THREADS}u) { acc += ${term}; }
   red[lid] = acc;
 ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
-  if (lid == 0u) { partials[block] = red[0]; }
+  if (lid == 0u) { partials[p.offset + block] = red[0]; }
 }
 `);
 }
@@ -155,11 +155,111 @@ export function encodeSum(
       sumPartialSpec(kind),
       b ? [a, b, partials] : [a, partials],
       grid1d(blocks),
-      packParams([count]),
+      packParams([count, 0]),
     );
   }
   const out = encodeSumFinal(rt, partials, blocks);
   rt.free(partials);
+  return out;
+}
+
+/**
+ * Pass 2 of several whole-tensor sums at once: workgroup `t` sums the partials
+ * `[ranges[2t], ranges[2t] + ranges[2t+1])` exactly as {@linkcode sumFinalSpec} does (scale 1) into
+ * `sums[t]`. Bindings: `partials`, `ranges`, `sums`, uniform `{ tensors }`; grid `[tensors]`.
+ *
+ * @returns The kernel, key `reduce-final-many`.
+ */
+export function sumFinalManySpec(): KernelSpec {
+  return cachedSpec(
+    "reduce-final-many",
+    () =>
+      `${
+        wgslBindings("tensors: u32", [
+          "read partials: array<f32>",
+          "read ranges: array<u32>",
+          "read_write sums: array<f32>",
+        ])
+      }
+var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let start = ranges[2u * t];
+  let count = ranges[2u * t + 1u];
+  var acc = 0.0;
+  for (var i = lid; i < count; i += ${REDUCE_THREADS}u) { acc += partials[start + i]; }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
+  if (lid == 0u && t < p.tensors) { sums[t] = red[0]; }
+}
+`,
+  );
+}
+
+/**
+ * `out[0] = (…((sums[0] + sums[1]) + sums[2]) … + sums[n−1])` in float32, in order, by one thread:
+ * the value a chain of `add`s of the `[1]` sums gives. Bindings: `sums`, `out`, uniform `{ n }`.
+ *
+ * @returns The kernel, key `reduce-sum-in-order`.
+ */
+export function sumInOrderSpec(): KernelSpec {
+  return cachedSpec(
+    "reduce-sum-in-order",
+    () =>
+      `${wgslBindings("n: u32", ["read sums: array<f32>", "read_write out: array<f32>"])}
+
+@compute @workgroup_size(1)
+fn main() {
+  var acc = sums[0];
+  for (var i = 1u; i < p.n; i++) { acc = acc + sums[i]; }
+  out[0] = acc;
+}
+`,
+  );
+}
+
+/**
+ * Records `Σ_t Σ x_t²` over several tensors in `n + 2` dispatches (one first pass per tensor into
+ * a shared partials buffer, one second pass for all, one ordered sum) instead of `3n − 1`: the same
+ * float32 value as each tensor's {@linkcode encodeSum} added in order by `add`.
+ *
+ * @param rt The runtime.
+ * @param tensors The inputs and their element counts (at least one).
+ * @returns A new pooled buffer holding the one float32 result.
+ */
+export function encodeSumSquaresMany(
+  rt: GpuRuntime,
+  tensors: readonly { buffer: GPUBuffer; count: number }[],
+): GPUBuffer {
+  const ranges = new Uint32Array(2 * tensors.length);
+  let total = 0;
+  tensors.forEach(({ count }, t) => {
+    const blocks = Math.ceil(count / BLOCK);
+    ranges[2 * t] = total;
+    ranges[2 * t + 1] = blocks;
+    total += blocks;
+  });
+  const partials = rt.alloc(4 * Math.max(1, total));
+  tensors.forEach(({ buffer, count }, t) => {
+    if (ranges[2 * t + 1] === 0) return;
+    rt.dispatch(
+      sumPartialSpec("squares"),
+      [buffer, partials],
+      grid1d(ranges[2 * t + 1]),
+      packParams([count, ranges[2 * t]]),
+    );
+  });
+  const table = rt.upload(ranges), sums = rt.alloc(4 * tensors.length), out = rt.alloc(4);
+  rt.dispatch(
+    sumFinalManySpec(),
+    [partials, table, sums],
+    [tensors.length],
+    packParams([tensors.length]),
+  );
+  rt.dispatch(sumInOrderSpec(), [sums, out], [1], packParams([tensors.length]));
+  for (const b of [partials, table, sums]) rt.free(b);
   return out;
 }
 
