@@ -334,7 +334,7 @@ export class CpuBackend implements Backend {
 
   /** Columns `[start, start + width)` of a 2-D tensor. */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    const { t, rows, cols } = this.#check.sliceCols(x, start, width, "slice columns");
+    const { t, rows, cols } = this.#check.columnBlock(x, start, width, "slice");
     const res = this.#alloc([rows, width]), out = f32(res), d = f32(t);
     for (let r = 0; r < rows; r++) {
       out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
@@ -344,7 +344,7 @@ export class CpuBackend implements Backend {
 
   /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor. */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    const { t, rows, width } = this.#check.padCols(x, start, cols, "pad columns");
+    const { t, rows, width } = this.#check.columnBlock(x, start, cols, "pad");
     const res = this.#alloc([rows, cols]), out = f32(res), d = f32(t);
     // Native fill and copy (memset, memcpy) beat an element loop here.
     out.fill(0);
