@@ -267,13 +267,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }`
       : ""
   }
-  ${decl.join("\n  ")}
   ${
     doubleBufferedLoop({
       arrays: [
         { storeBase: "ab", computeBase: "ac", size: aSize },
         { storeBase: "bb", computeBase: "bc", size: bSize },
       ],
+      registers: decl,
       load,
       store,
       inner,
