@@ -55,6 +55,13 @@ export function assertGroupsOfFour(rows: number, cols: number, action: string): 
 }
 
 /**
+ * The entry point of a 2:4 kernel over one dense row-major `[rows, cols]` float32 matrix `w`
+ * (compression, soft thresholding, the transposable mask): checks the sizes, records the kernel and
+ * returns its new buffers, which the caller frees.
+ */
+export type Dense24Encoder<R> = (rt: GpuRuntime, w: GPUBuffer, rows: number, cols: number) => R;
+
+/**
  * Checks a dense float32 `[rows, cols]` operand taken in groups of four along its rows: the sizes
  * (see {@linkcode assertGroupsOfFour}), then that `buffer` holds the matrix.
  *
