@@ -79,12 +79,12 @@ export function permute0213(
 }
 
 export function sliceCols(ctx: ReferenceContext, x: Tensor, start: number, width: number): Tensor {
-  const { t, rows, cols } = ctx.check.sliceCols(x, start, width, "slice columns");
+  const { t, rows, cols } = ctx.check.columnBlock(x, start, width, "slice");
   return copyColumns(ctx, t, rows, width, { stride: cols, start }, { stride: width, start: 0 });
 }
 
 export function padCols(ctx: ReferenceContext, x: Tensor, start: number, cols: number): Tensor {
-  const { t, rows, width } = ctx.check.padCols(x, start, cols, "pad columns");
+  const { t, rows, width } = ctx.check.columnBlock(x, start, cols, "pad");
   return copyColumns(ctx, t, rows, width, { stride: width, start: 0 }, { stride: cols, start });
 }
 

@@ -37,6 +37,35 @@ export interface Tensor {
   readonly dtype: DType;
 }
 
+/**
+ * The tensor class the backends build on: a frozen shape and a dtype over one allocation `S`, which
+ * the views `reshape` makes share (so keeping, releasing or disposing one applies to all).
+ */
+export class StoredTensor<S extends object> implements Tensor {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`). */
+  readonly size: number;
+  /** Element type. */
+  readonly dtype: DType;
+  /** The allocation, shared with every view. */
+  readonly storage: S;
+
+  /**
+   * Makes a tensor over `storage` (the caller checks that the storage holds `size` elements).
+   *
+   * @param storage The allocation.
+   * @param shape The dimensions (copied and frozen).
+   * @param dtype The element type.
+   */
+  constructor(storage: S, shape: readonly number[], dtype: DType) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.size = shape.reduce((p, d) => p * d, 1);
+    this.dtype = dtype;
+  }
+}
+
 /** Options of {@linkcode Backend.matmul}. */
 export interface MatmulOptions {
   /** Use `aᵀ` (a is stored `[K, M]`, or `[B, K, M]`). */

@@ -49,6 +49,32 @@ export interface MatmulOperands<T extends Tensor> {
   K: number;
 }
 
+/** The checked operands of a cross-entropy and its sizes. */
+export interface CrossEntropyOperands<T extends Tensor> {
+  /** The logits `[N, C]`. */
+  Z: T;
+  /** The targets `[N]`. */
+  T: T;
+  /** The targets' values on the host. */
+  t: Int32Array;
+  /** Rows (N). */
+  n: number;
+  /** Classes (C). */
+  c: number;
+}
+
+/** The block of `Backend.sliceCols` and `Backend.padCols`: `[rows, width]` at a column of `[rows, cols]`. */
+export interface ColumnBlock<T extends Tensor> {
+  /** The checked operand. */
+  t: T;
+  /** Rows of both sides. */
+  rows: number;
+  /** Columns of the wide side (the sliced input or the padded output). */
+  cols: number;
+  /** Columns of the block. */
+  width: number;
+}
+
 /**
  * The input checks of one backend instance: ownership, lifetime and dtype of every tensor, then the
  * shape and argument rules of each operation. An operation's method takes the operation's raw
@@ -225,46 +251,30 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     return t;
   }
 
-  /** The operand of `Backend.sliceCols` (2-D, the columns inside it) and its `rows`, `cols`. */
-  sliceCols(
-    x: Tensor,
-    start: number,
-    width: number,
-    action: string,
-  ): { t: T; rows: number; cols: number } {
+  /**
+   * The operand of `Backend.sliceCols` (`op` `"slice"`: `x [rows, cols]`, `n` the block's width)
+   * or `Backend.padCols` (`"pad"`: `x [rows, width]`, `n` the padded width `cols`): 2-D, and the
+   * block `[start, start + width)` inside the `cols` columns.
+   */
+  columnBlock(x: Tensor, start: number, n: number, op: "slice" | "pad"): ColumnBlock<T> {
+    const action = `${op} columns`, slice = op === "slice";
     const t = this.float(x, action);
-    const [rows, cols] = dims2(t, action);
+    const [rows, own] = dims2(t, action);
+    const cols = slice ? own : n, width = slice ? n : own;
     checkIndex(start, "start", action);
-    checkIndex(width, "width", action);
+    checkIndex(n, slice ? "width" : "cols", action);
     if (start + width > cols) {
       throw new RangeError(
-        `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
-          fmt(t.shape)
-        }`,
+        slice
+          ? `Cannot ${action}: columns [${start}, ${start + width}) exceed the ${cols} columns of ${
+            fmt(t.shape)
+          }`
+          : `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
+            start + width
+          } columns, got ${cols}`,
       );
     }
-    return { t, rows, cols };
-  }
-
-  /** The operand of `Backend.padCols` (2-D, fitting in `cols` from `start`), its `rows`, `width`. */
-  padCols(
-    x: Tensor,
-    start: number,
-    cols: number,
-    action: string,
-  ): { t: T; rows: number; width: number } {
-    const t = this.float(x, action);
-    const [rows, width] = dims2(t, action);
-    checkIndex(start, "start", action);
-    checkIndex(cols, "cols", action);
-    if (start + width > cols) {
-      throw new RangeError(
-        `Cannot ${action}: ${fmt(t.shape)} placed at column ${start} needs ${
-          start + width
-        } columns, got ${cols}`,
-      );
-    }
-    return { t, rows, width };
+    return { t, rows, cols, width };
   }
 
   // ---- element-wise -------------------------------------------------------------------------------
@@ -290,10 +300,7 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
 
   /** The operands of `Backend.layerNorm`: `x [N, d]` with `d ≥ 1`, `w`, `b` `[d]`, `eps > 0`. */
   layerNorm(
-    x: Tensor,
-    w: Tensor,
-    b: Tensor,
-    eps: number,
+    [x, w, b, eps]: Parameters<Backend["layerNorm"]>,
     action: string,
   ): { X: T; W: T; B: T; n: number; d: number } {
     const X = this.float(x, action, "x"), W = this.float(w, action, "w");
@@ -418,11 +425,7 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
   }
 
   /** The inputs of a cross-entropy: `logits [N, C]` (`N, C ≥ 1`) and `targets [N]` in `[0, C)`. */
-  crossEntropy(
-    logits: Tensor,
-    targets: Tensor,
-    action: string,
-  ): { Z: T; T: T; t: Int32Array; n: number; c: number } {
+  crossEntropy(logits: Tensor, targets: Tensor, action: string): CrossEntropyOperands<T> {
     const Z = this.float(logits, action, "logits"), T = this.int(targets, action, "targets");
     const [n, c] = dims2(Z, action);
     if (n < 1 || c < 1) {
@@ -445,7 +448,7 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     targets: Tensor,
     dLoss: Tensor,
     action: string,
-  ): { Z: T; T: T; L: T; t: Int32Array; n: number; c: number } {
+  ): CrossEntropyOperands<T> & { L: T } {
     const inputs = this.crossEntropy(logits, targets, action);
     const L = this.float(dLoss, action, "dLoss");
     if (L.shape.length !== 1 || L.shape[0] !== 1) {

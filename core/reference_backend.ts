@@ -40,9 +40,11 @@ import {
   checkSumSquaresMany,
   checkTensorData,
   TensorChecker,
+  type TensorKind,
 } from "./backend_checks.ts";
 import {
   floats,
+  type FloatStorage,
   free,
   REFERENCE_TENSORS,
   type ReferenceContext,
@@ -96,15 +98,33 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
  * ```
  */
 export class ReferenceBackend implements Backend {
-  /** Always `"reference"`. */
-  readonly name = "reference";
+  /** `"reference"` (`"cpu"` in the `CpuBackend` subclass). */
+  readonly name: string = "reference";
   /** `"CPU (pure TypeScript, f32)"` or `"CPU (pure TypeScript, f64)"`. */
   readonly device: string;
   /** The storage precision chosen at construction. */
   readonly precision: ReferencePrecision;
   #temporaries = new Set<Storage>();
-  #check = new TensorChecker<ReferenceTensor>(this, REFERENCE_TENSORS);
-  #ctx: ReferenceContext = referenceContext(this.#check, (shape) => this.#alloc(shape));
+  /**
+   * The input checks of this backend's tensors.
+   *
+   * @internal For subclasses (`CpuBackend`); not part of the public API.
+   */
+  protected readonly check: TensorChecker<ReferenceTensor> = new TensorChecker(
+    this,
+    this.tensorKind(),
+  );
+  /**
+   * What the kernel files (`_reference_linalg.ts`, …) work through: the checks and zeroed
+   * temporaries.
+   *
+   * @internal For subclasses; not part of the public API.
+   */
+  protected readonly ctx: ReferenceContext = referenceContext(this.check, (shape) => {
+    const t = this.alloc(shape);
+    t.storage.data.fill(0); // a subclass's storage may come from a pool
+    return t;
+  });
 
   /**
    * Creates a backend.
@@ -140,7 +160,9 @@ export class ReferenceBackend implements Backend {
    */
   tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
     checkTensorData(data, shape);
-    return this.#ctx.filled(shape, data);
+    const t = this.alloc(shape);
+    floats(t).set(data);
+    return t;
   }
 
   /**
@@ -162,7 +184,7 @@ export class ReferenceBackend implements Backend {
    */
   full(shape: readonly number[], value = 0): Tensor {
     checkFill(shape, value);
-    const res = this.#alloc(shape);
+    const res = this.alloc(shape);
     floats(res).fill(value);
     return res;
   }
@@ -175,7 +197,7 @@ export class ReferenceBackend implements Backend {
    */
   read(t: Tensor): Promise<Float32Array> {
     try {
-      return Promise.resolve(Float32Array.from(this.#check.use(t, "read a tensor").storage.data));
+      return Promise.resolve(Float32Array.from(this.check.use(t, "read a tensor").storage.data));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -189,7 +211,7 @@ export class ReferenceBackend implements Backend {
    */
   readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
     try {
-      const out = ts.map((t) => Float32Array.from(this.#check.use(t, "read tensors").storage.data));
+      const out = ts.map((t) => Float32Array.from(this.check.use(t, "read tensors").storage.data));
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
@@ -213,7 +235,7 @@ export class ReferenceBackend implements Backend {
    * ```
    */
   readF64(t: Tensor): Float64Array {
-    return Float64Array.from(this.#check.use(t, "read a tensor").storage.data);
+    return Float64Array.from(this.check.use(t, "read a tensor").storage.data);
   }
 
   /**
@@ -223,7 +245,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   keep<T extends Tensor>(t: T): T {
-    const { storage } = this.#check.use(t, "keep a tensor");
+    const { storage } = this.check.use(t, "keep a tensor");
     storage.kept = true;
     this.#temporaries.delete(storage);
     return t;
@@ -236,14 +258,14 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `t` is not a tensor of this backend.
    */
   dispose(t: Tensor): void {
-    const { storage } = this.#check.use(t, "dispose a tensor");
+    const { storage } = this.check.use(t, "dispose a tensor");
     this.#temporaries.delete(storage);
-    free(storage);
+    this.freeStorage(storage);
   }
 
   /** Frees every temporary tensor; kept tensors survive. */
   release(): void {
-    for (const storage of this.#temporaries) free(storage);
+    for (const storage of this.#temporaries) this.freeStorage(storage);
     this.#temporaries.clear();
   }
 
@@ -253,7 +275,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `shape` is invalid or holds a different number of elements.
    */
   reshape(t: Tensor, shape: readonly number[]): Tensor {
-    const x = this.#check.reshape(t, shape, "reshape");
+    const x = this.check.reshape(t, shape, "reshape");
     return new ReferenceTensor(this, x.storage, shape, x.dtype);
   }
 
@@ -264,7 +286,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If the dtypes differ.
    */
   assign(dst: Tensor, src: Tensor): void {
-    const [d, s] = this.#check.assign(dst, src, "assign");
+    const [d, s] = this.check.assign(dst, src, "assign");
     d.storage.data.set(s.storage.data);
   }
 
@@ -278,7 +300,7 @@ export class ReferenceBackend implements Backend {
    * dimensions differ.
    */
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    return linalg.matmul(this.#ctx, a, b, options);
+    return linalg.matmul(this.ctx, a, b, options);
   }
 
   /**
@@ -287,7 +309,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `a` is not 2-D.
    */
   transpose(a: Tensor): Tensor {
-    return linalg.transpose(this.#ctx, a);
+    return linalg.transpose(this.ctx, a);
   }
 
   /**
@@ -296,7 +318,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `dims` are not four non-negative integers whose product is `x.size`.
    */
   permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
-    return linalg.permute0213(this.#ctx, x, dims);
+    return linalg.permute0213(this.ctx, x, dims);
   }
 
   /**
@@ -305,7 +327,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or the range is not inside its columns.
    */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    return linalg.sliceCols(this.#ctx, x, start, width);
+    return linalg.sliceCols(this.ctx, x, start, width);
   }
 
   /**
@@ -314,7 +336,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or `start + width > cols`.
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    return linalg.padCols(this.#ctx, x, start, cols);
+    return linalg.padCols(this.ctx, x, start, cols);
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
@@ -325,8 +347,8 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   add(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "add");
-    const res = this.#alloc(x.shape), out = floats(res);
+    const [x, y] = this.check.pair(a, b, "add");
+    const res = this.alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] + y.storage.data[i];
     return res;
   }
@@ -338,9 +360,9 @@ export class ReferenceBackend implements Backend {
    */
   addScaled(a: Tensor, b: Tensor, s: number): Tensor {
     const action = "add scaled";
-    const [x, y] = this.#check.pair(a, b, action);
+    const [x, y] = this.check.pair(a, b, action);
     checkFinite(s, "s", action);
-    const res = this.#alloc(x.shape), out = floats(res);
+    const res = this.alloc(x.shape), out = floats(res);
     const xd = x.storage.data, yd = y.storage.data;
     for (let i = 0; i < out.length; i++) out[i] = xd[i] + s * yd[i];
     return res;
@@ -352,8 +374,8 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   mul(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "multiply");
-    const res = this.#alloc(x.shape), out = floats(res);
+    const [x, y] = this.check.pair(a, b, "multiply");
+    const res = this.alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = x.storage.data[i] * y.storage.data[i];
     return res;
   }
@@ -365,9 +387,9 @@ export class ReferenceBackend implements Backend {
    */
   scale(a: Tensor, s: number): Tensor {
     const action = "scale";
-    const x = this.#check.float(a, action);
+    const x = this.check.float(a, action);
     checkFinite(s, "s", action);
-    const res = this.#alloc(x.shape), out = floats(res);
+    const res = this.alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) out[i] = s * x.storage.data[i];
     return res;
   }
@@ -380,10 +402,10 @@ export class ReferenceBackend implements Backend {
    */
   scaleClipped(g: Tensor, clip: GradClip): Tensor {
     const action = "scale a gradient by its clipping factor";
-    const x = this.#check.float(g, action);
-    const f = hostClipFactor(this.#check.gradClip(clip, action).storage.data[0], clip.maxNorm) ??
+    const x = this.check.float(g, action);
+    const f = hostClipFactor(this.check.gradClip(clip, action).storage.data[0], clip.maxNorm) ??
       NaN;
-    const res = this.#alloc(x.shape), out = floats(res);
+    const res = this.alloc(x.shape), out = floats(res);
     for (let i = 0; i < out.length; i++) {
       out[i] = f === 1 ? x.storage.data[i] : f * x.storage.data[i];
     }
@@ -396,8 +418,8 @@ export class ReferenceBackend implements Backend {
    * Math. Comp. 23 (1969) 631–637, about 1e-16 relative). `GELU(−Inf)` is its limit 0.
    */
   gelu(x: Tensor): Tensor {
-    const t = this.#check.float(x, "apply GELU");
-    const res = this.#alloc(t.shape), out = floats(res);
+    const t = this.check.float(x, "apply GELU");
+    const res = this.alloc(t.shape), out = floats(res);
     const d = t.storage.data;
     for (let i = 0; i < out.length; i++) {
       const v = d[i];
@@ -412,8 +434,8 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   geluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
-    const res = this.#alloc(t.shape), out = floats(res);
+    const [t, g] = this.check.pair(x, dy, "apply the GELU backward pass");
+    const res = this.alloc(t.shape), out = floats(res);
     const d = t.storage.data, gd = g.storage.data;
     for (let i = 0; i < out.length; i++) {
       const v = d[i];
@@ -433,7 +455,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   geglu(x: Tensor): Tensor {
-    return nn.gated(this.#ctx, "geglu", x);
+    return nn.gated(this.ctx, "geglu", x);
   }
 
   /**
@@ -442,7 +464,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    return nn.gatedBackward(this.#ctx, "geglu", x, dy);
+    return nn.gatedBackward(this.ctx, "geglu", x, dy);
   }
 
   /**
@@ -451,7 +473,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with an even number of columns.
    */
   swiglu(x: Tensor): Tensor {
-    return nn.gated(this.#ctx, "swiglu", x);
+    return nn.gated(this.ctx, "swiglu", x);
   }
 
   /**
@@ -460,7 +482,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not `[N, 2h]` or `dy` is not `[N, h]`.
    */
   swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    return nn.gatedBackward(this.#ctx, "swiglu", x, dy);
+    return nn.gatedBackward(this.ctx, "swiglu", x, dy);
   }
 
   /**
@@ -471,7 +493,7 @@ export class ReferenceBackend implements Backend {
    * `stream` not an integer in `[0, 2^32)`.
    */
   dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    return nn.dropout(this.#ctx, x, p, seed, stream);
+    return nn.dropout(this.ctx, x, p, seed, stream);
   }
 
   // ---- normalisation, attention, embedding, loss ------------------------------------------------
@@ -484,7 +506,7 @@ export class ReferenceBackend implements Backend {
    * positive finite number.
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
-    return nn.layerNorm(this.#ctx, x, w, b, eps);
+    return nn.layerNorm(this.ctx, x, w, b, eps);
   }
 
   /**
@@ -496,7 +518,7 @@ export class ReferenceBackend implements Backend {
    * are not `[N]`.
    */
   layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
-    return nn.layerNormBackward(this.#ctx, ...args);
+    return nn.layerNormBackward(this.ctx, ...args);
   }
 
   /**
@@ -507,7 +529,7 @@ export class ReferenceBackend implements Backend {
    * visible scaled score is not finite (no probability distribution exists).
    */
   causalSoftmax(s: Tensor, scale: number): Tensor {
-    return nn.causalSoftmax(this.#ctx, s, scale);
+    return nn.causalSoftmax(this.ctx, s, scale);
   }
 
   /**
@@ -516,7 +538,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    return nn.softmaxBackward(this.#ctx, p, dp);
+    return nn.softmaxBackward(this.ctx, p, dp);
   }
 
   /**
@@ -527,8 +549,8 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `q`, `k`, `v` are not one `[BH, T, hd]` shape, `scale` is not finite,
    * or a row's largest score is not finite.
    */
-  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult {
-    return nn.causalAttention(this.#ctx, q, k, v, scale);
+  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult | undefined {
+    return nn.causalAttention(this.ctx, q, k, v, scale);
   }
 
   /**
@@ -538,7 +560,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes do not match the forward's.
    */
   causalAttentionBackward(saved: AttentionSaved, dOut: Tensor): AttentionGrads {
-    return nn.causalAttentionBackward(this.#ctx, saved, dOut);
+    return nn.causalAttentionBackward(this.ctx, saved, dOut);
   }
 
   /**
@@ -548,7 +570,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `idx` is not `i32` or `table` is not `f32`.
    */
   embedding(table: Tensor, idx: Tensor): Tensor {
-    return nn.embedding(this.#ctx, table, idx);
+    return nn.embedding(this.ctx, table, idx);
   }
 
   /**
@@ -560,7 +582,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `idx` is not `i32`.
    */
   embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
-    return nn.embeddingBackward(this.#ctx, idx, dy, vocab);
+    return nn.embeddingBackward(this.ctx, idx, dy, vocab);
   }
 
   /**
@@ -572,7 +594,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `targets` is not `i32`.
    */
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-    return nn.crossEntropy(this.#ctx, logits, targets);
+    return nn.crossEntropy(this.ctx, logits, targets);
   }
 
   /**
@@ -582,7 +604,7 @@ export class ReferenceBackend implements Backend {
    * @throws {TypeError} If `targets` is not `i32`.
    */
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
-    return nn.crossEntropyBackward(this.#ctx, logits, targets, dLoss);
+    return nn.crossEntropyBackward(this.ctx, logits, targets, dLoss);
   }
 
   /**
@@ -591,17 +613,17 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with at least one row.
    */
   meanRows(x: Tensor): Tensor {
-    return nn.meanRows(this.#ctx, x);
+    return nn.meanRows(this.ctx, x);
   }
 
   // ---- reductions -------------------------------------------------------------------------------
 
   /** `Σ x²` → `[1]`. */
   sumSquares(x: Tensor): Tensor {
-    const d = this.#check.float(x, "sum squares").storage.data;
+    const d = this.check.float(x, "sum squares").storage.data;
     let sum = 0;
     for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
-    return this.#ctx.filled([1], [sum]);
+    return this.ctx.filled([1], [sum]);
   }
 
   /**
@@ -620,11 +642,11 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ.
    */
   dot(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "take a dot product");
+    const [x, y] = this.check.pair(a, b, "take a dot product");
     const xd = x.storage.data, yd = y.storage.data;
     let sum = 0;
     for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
-    return this.#ctx.filled([1], [sum]);
+    return this.ctx.filled([1], [sum]);
   }
 
   // ---- 2:4 sparsity -----------------------------------------------------------------------------
@@ -635,7 +657,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D, `n`/`m` are invalid, `cols % m !== 0` or `w` holds NaN.
    */
   pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    return sparse.pruneNM(this.#ctx, w, n, m);
+    return sparse.pruneNM(this.ctx, w, n, m);
   }
 
   /**
@@ -644,7 +666,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D, `cols % 4 !== 0` or `w` holds NaN.
    */
   softThreshold24(w: Tensor): PrunedTensor {
-    return sparse.softThreshold24(this.#ctx, w);
+    return sparse.softThreshold24(this.ctx, w);
   }
 
   /**
@@ -653,7 +675,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D with both dimensions multiples of 4, or holds NaN.
    */
   transposableMask24(w: Tensor): Tensor {
-    return sparse.transposableMask24(this.#ctx, w);
+    return sparse.transposableMask24(this.ctx, w);
   }
 
   /**
@@ -664,7 +686,7 @@ export class ReferenceBackend implements Backend {
    * stream is out of range.
    */
   mvue24(g: Tensor, seed: number, stream: number): Tensor {
-    return sparse.mvue24(this.#ctx, g, seed, stream);
+    return sparse.mvue24(this.ctx, g, seed, stream);
   }
 
   /**
@@ -674,7 +696,7 @@ export class ReferenceBackend implements Backend {
    * than 0 and 1.
    */
   maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
-    return sparse.maskedDecay(this.#ctx, grad, w, mask, alpha);
+    return sparse.maskedDecay(this.ctx, grad, w, mask, alpha);
   }
 
   /**
@@ -683,7 +705,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If the shapes differ or a mask holds a value other than 0 and 1.
    */
   flipCount(prev: Tensor, next: Tensor): Tensor {
-    return sparse.flipCount(this.#ctx, prev, next);
+    return sparse.flipCount(this.ctx, prev, next);
   }
 
   /**
@@ -694,7 +716,7 @@ export class ReferenceBackend implements Backend {
    * @throws {RangeError} If `x` holds NaN or ±Inf.
    */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    return sparse.quantizeFp8(this.#ctx, x, format);
+    return sparse.quantizeFp8(this.ctx, x, format);
   }
 
   // ---- optimizer --------------------------------------------------------------------------------
@@ -712,13 +734,13 @@ export class ReferenceBackend implements Backend {
    */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const action = "apply AdamW";
-    const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
+    const { P, G, M: Mt, V } = this.check.adamw(param, grad, m, v, hp, action);
     const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = P.storage.data, gd = G.storage.data, md = Mt.storage.data, vd = V.storage.data;
     // gradScale: the product a separate scale() would have stored, at the storage precision.
-    const s = this.#gradScale(hp, action);
+    const s = this.gradScale(hp, action);
     if (s === null) return; // a non-finite clipped norm: the step fails, nothing moves
     const round = this.precision === "f32" ? Math.fround : (x: number) => x;
     for (let i = 0; i < pd.length; i++) {
@@ -737,19 +759,55 @@ export class ReferenceBackend implements Backend {
 
   // ---- private helpers --------------------------------------------------------------------------
 
-  /** AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm). */
-  #gradScale(hp: AdamWParams, action: string): number | null {
+  /**
+   * AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm).
+   *
+   * @internal For subclasses; not part of the public API.
+   */
+  protected gradScale(hp: AdamWParams, action: string): number | null {
     const s = hp.gradScale ?? 1;
     if (typeof s === "number") return s;
-    const n = hostClipFactor(this.#check.gradClip(s, action).storage.data[0], s.maxNorm);
+    const n = hostClipFactor(this.check.gradClip(s, action).storage.data[0], s.maxNorm);
     return n === null || !s.applied ? n : 1;
   }
 
-  /** A fresh zero `f32` tensor of `shape` (a temporary), stored at the backend's precision. */
-  #alloc(shape: readonly number[]): ReferenceTensor {
+  // ---- storage (the hooks a subclass with its own allocation overrides) ----------------------
+
+  /**
+   * How the shared checks recognise this backend's tensors (and name it in errors).
+   *
+   * @internal For subclasses; not part of the public API.
+   */
+  protected tensorKind(): TensorKind<ReferenceTensor> {
+    return REFERENCE_TENSORS;
+  }
+
+  /**
+   * A new float array of `size` values for a temporary: zeroed, at the backend's precision.
+   *
+   * @internal For subclasses (a pooled allocator may return old contents).
+   */
+  protected newStorage(size: number): FloatStorage {
+    return this.precision === "f32" ? new Float32Array(size) : new Float64Array(size);
+  }
+
+  /**
+   * Frees an allocation: later uses of its tensors throw.
+   *
+   * @internal For subclasses (a pooled allocator takes the array back first).
+   */
+  protected freeStorage(storage: Storage): void {
+    free(storage);
+  }
+
+  /**
+   * A temporary `f32` tensor of `shape` on {@linkcode newStorage}.
+   *
+   * @internal For subclasses; not part of the public API.
+   */
+  protected alloc(shape: readonly number[]): ReferenceTensor {
     const size = shape.reduce((p, d) => p * d, 1);
-    const data = this.precision === "f32" ? new Float32Array(size) : new Float64Array(size);
-    return this.#register(new Storage(data), shape, "f32");
+    return this.#register(new Storage(this.newStorage(size)), shape, "f32");
   }
 
   #register(storage: Storage, shape: readonly number[], dtype: DType): ReferenceTensor {

@@ -33,7 +33,7 @@ export function layerNorm(
   eps: number,
 ): LayerNormResult {
   const action = "apply LayerNorm";
-  const { X, W, B, n, d } = ctx.check.layerNorm(x, w, b, eps, action);
+  const { X, W, B, n, d } = ctx.check.layerNorm([x, w, b, eps], action);
   const yT = ctx.alloc([n, d]), meanT = ctx.alloc([n]), rstdT = ctx.alloc([n]);
   const y = floats(yT), mean = floats(meanT), rstd = floats(rstdT);
   const xd = X.storage.data, wd = W.storage.data, bd = B.storage.data;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DType, Tensor } from "./backend.ts";
+import { type DType, StoredTensor, type Tensor } from "./backend.ts";
 import type { Matrix } from "../reference/matrix.ts";
 import { dims2, type TensorChecker, type TensorKind } from "./backend_checks.ts";
 
@@ -29,24 +29,13 @@ export class Storage {
 }
 
 /** The reference backend's tensor: a shape over a {@linkcode Storage}, tagged with its owner. */
-export class ReferenceTensor implements Tensor {
-  /** The shape. */
-  readonly shape: readonly number[];
-  /** The number of elements. */
-  readonly size: number;
-  /** `f32` or `i32`. */
-  readonly dtype: DType;
-  /** The allocation it views. */
-  readonly storage: Storage;
+export class ReferenceTensor extends StoredTensor<Storage> {
   /** The backend that made it. */
   readonly owner: object;
   /** Makes a tensor of `owner` over `storage`. */
   constructor(owner: object, storage: Storage, shape: readonly number[], dtype: DType) {
+    super(storage, shape, dtype);
     this.owner = owner;
-    this.storage = storage;
-    this.shape = Object.freeze([...shape]);
-    this.size = storage.data.length;
-    this.dtype = dtype;
   }
 }
 

@@ -432,8 +432,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or the range is not inside its columns.
    */
   sliceCols(x: Tensor, start: number, width: number): Tensor {
-    const action = "slice columns";
-    const { t, rows, cols } = this.#check.sliceCols(x, start, width, action);
+    const { t, rows, cols } = this.#check.columnBlock(x, start, width, "slice");
     const out = encodeSliceCols(this.runtime, t.buffer, rows, cols, start, width);
     return this.#wrap(out, [rows, width], "f32");
   }
@@ -444,8 +443,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D or `start + width > cols`.
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
-    const action = "pad columns";
-    const { t, rows, width } = this.#check.padCols(x, start, cols, action);
+    const { t, rows, width } = this.#check.columnBlock(x, start, cols, "pad");
     const out = encodePadCols(this.runtime, t.buffer, rows, width, start, cols);
     return this.#wrap(out, [rows, cols], "f32");
   }
@@ -607,7 +605,7 @@ export class GpuBackend implements Backend {
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
     const action = "apply LayerNorm";
-    const { X, W, B, n, d } = this.#check.layerNorm(x, w, b, eps, action);
+    const { X, W, B, n, d } = this.#check.layerNorm([x, w, b, eps], action);
     const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps);
     return {
       y: this.#wrap(r.y, [n, d], "f32"),

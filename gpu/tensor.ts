@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DType, Tensor } from "../core/backend.ts";
+import { StoredTensor } from "../core/backend.ts";
 
 /** Lifetime state of a storage: a temporary of the current step, kept, or freed. */
 export type TensorState = "temporary" | "kept" | "released";
@@ -37,30 +37,7 @@ export class GpuStorage {
 }
 
 /** A tensor of the WebGPU backend (see the module notes). */
-export class GpuTensor implements Tensor {
-  /** Dimensions, outermost first. */
-  readonly shape: readonly number[];
-  /** Number of elements. */
-  readonly size: number;
-  /** Element type. */
-  readonly dtype: DType;
-  /** The allocation, shared with every view. */
-  readonly storage: GpuStorage;
-
-  /**
-   * Makes a tensor over `storage` (the caller checks that the storage holds `size` elements).
-   *
-   * @param storage The allocation.
-   * @param shape The dimensions (copied and frozen).
-   * @param dtype The element type.
-   */
-  constructor(storage: GpuStorage, shape: readonly number[], dtype: DType) {
-    this.storage = storage;
-    this.shape = Object.freeze([...shape]);
-    this.size = shape.reduce((p, d) => p * d, 1);
-    this.dtype = dtype;
-  }
-
+export class GpuTensor extends StoredTensor<GpuStorage> {
   /** Lifetime state of the underlying storage. */
   get state(): TensorState {
     return this.storage.state;

@@ -10,39 +10,12 @@
  * @module
  */
 
-import type {
-  AdamWParams,
-  AdamWUpdate,
-  Backend,
-  DType,
-  Fp8Format,
-  GradClip,
-  LayerNormGrads,
-  LayerNormResult,
-  MatmulOptions,
-  PrunedTensor,
-  Tensor,
-} from "../backend.ts";
-import {
-  checkFill,
-  checkFinite,
-  checkIndexData,
-  checkSumSquaresMany,
-  checkTensorData,
-  dims2,
-  TensorChecker,
-  type TensorKind,
-} from "../backend_checks.ts";
+import type { AdamWParams, Fp8Format, MatmulOptions, PrunedTensor, Tensor } from "../backend.ts";
+import { checkFinite, dims2, type TensorKind } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
-import { hostClipFactor } from "../optim.ts";
-import {
-  type ReferenceContext,
-  referenceContext,
-  ReferenceTensor,
-  Storage,
-} from "../reference_storage.ts";
+import { ReferenceTensor, type Storage } from "../reference_storage.ts";
+import { ReferenceBackend } from "../reference_backend.ts";
 import * as refNN from "../reference_nn.ts";
-import * as refSparse from "../reference_sparse.ts";
 import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
@@ -128,26 +101,20 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * cross-entropy; table-driven scalar elsewhere) in GELU, softmax and the cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
  * values and exponentials (kept until the input is freed or written).
  *
- * Memory: as the reference (temporaries until `keep`, `release` frees them, using a freed tensor
- * throws), but freed storage goes back to a pool by size, so a repeated training step allocates
- * nothing after its first.
+ * A subclass of the reference backend: it inherits memory management and the operations it runs
+ * through the reference's loops and oracles, and overrides the fast ones. Memory: as the reference
+ * (temporaries until `keep`, `release` frees them, using a freed tensor throws), but storage is
+ * float32 in shared memory and freed storage goes back to a pool by size, so a repeated training
+ * step allocates nothing after its first.
  */
-export class CpuBackend implements Backend {
+export class CpuBackend extends ReferenceBackend {
   /** Always `"cpu"`. */
-  readonly name = "cpu";
+  override readonly name = "cpu";
   /** `"CPU (<BLAS library description>, N threads)"`. */
-  readonly device: string;
+  declare readonly device: string;
   /** The BLAS library in use. */
   readonly blas: Blas;
-  #temporaries = new Set<CpuStorage>();
   #pool = new Map<number, Float32Array[]>();
-  #check = new TensorChecker<CpuTensor>(this, CPU_TENSORS);
-  /** The reference's kernel files run on this backend's tensors through this context. */
-  #ctx: ReferenceContext = referenceContext(this.#check, (shape) => {
-    const t = this.#alloc(shape);
-    t.storage.data.fill(0); // the context promises zeroed tensors
-    return t;
-  });
   /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
   #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
@@ -171,6 +138,7 @@ export class CpuBackend implements Backend {
    * heaviest loops (cross-entropy exponentials, GELU) split with one helper thread.
    */
   constructor(blas: Blas, options: { threads?: number } = {}) {
+    super();
     this.blas = blas;
     this.threads = Math.max(1, Math.floor(options.threads ?? navigator.hardwareConcurrency));
     this.device = `CPU (${blas.version}, ${blas.threads || "?"} BLAS threads, ${this.threads} ` +
@@ -182,99 +150,25 @@ export class CpuBackend implements Backend {
     return this.#helperCalls;
   }
 
-  /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
-  get temporaryCount(): number {
-    return this.#temporaries.size;
-  }
-
   // ---- memory ---------------------------------------------------------------------------------
 
-  /** Uploads `data` as an `f32` tensor (copied; a Float64Array is rounded). */
-  tensor(data: Float32Array | Float64Array, shape: readonly number[]): Tensor {
-    checkTensorData(data, shape);
-    const t = this.#alloc(shape);
-    t.storage.data.set(data);
-    return t;
-  }
-
-  /** Uploads token indices as an `i32` tensor (copied). */
-  indices(data: Int32Array, shape: readonly number[]): Tensor {
-    checkIndexData(data, shape);
-    return this.#register(new Storage(Int32Array.from(data)), shape, "i32");
-  }
-
-  /** A tensor of `shape` filled with `value` (default 0). */
-  full(shape: readonly number[], value = 0): Tensor {
-    checkFill(shape, value);
-    const t = this.#alloc(shape);
-    t.storage.data.fill(value);
-    return t;
-  }
-
-  /** Reads a tensor back (a copy; `i32` values converted). */
-  read(t: Tensor): Promise<Float32Array> {
-    try {
-      return Promise.resolve(Float32Array.from(this.#check.use(t, "read a tensor").storage.data));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /** Reads several tensors back. */
-  readMany(ts: readonly Tensor[]): Promise<Float32Array[]> {
-    try {
-      const out = ts.map((t) => Float32Array.from(this.#check.use(t, "read tensors").storage.data));
-      return Promise.resolve(out);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /** Marks a tensor (and every view of its storage) persistent; returns it. */
-  keep<T extends Tensor>(t: T): T {
-    const { storage } = this.#check.use(t, "keep a tensor");
-    storage.kept = true;
-    this.#temporaries.delete(storage);
-    return t;
-  }
-
-  /** Frees a tensor's storage now (every view of it becomes unusable). */
-  dispose(t: Tensor): void {
-    const { storage } = this.#check.use(t, "dispose a tensor");
-    this.#temporaries.delete(storage);
-    this.#free(storage);
-  }
-
-  /** Frees every temporary tensor (their storage returns to the pool); kept tensors survive. */
-  release(): void {
-    for (const storage of this.#temporaries) this.#free(storage);
-    this.#temporaries.clear();
-  }
-
-  /** A view of `t` with a new shape of the same size (shares storage). */
-  reshape(t: Tensor, shape: readonly number[]): Tensor {
-    const x = this.#check.reshape(t, shape, "reshape");
-    return new ReferenceTensor(this, x.storage, shape, x.dtype);
-  }
-
-  /** Copies `src` into `dst` in place. */
-  assign(dst: Tensor, src: Tensor): void {
-    const [d, s] = this.#check.assign(dst, src, "assign");
-    d.storage.data.set(s.storage.data);
-    this.#bump(d.storage);
+  /** Copies `src` into `dst` in place (and notes the write for the caches). */
+  override assign(dst: Tensor, src: Tensor): void {
+    super.assign(dst, src);
+    this.#bump((dst as CpuTensor).storage);
   }
 
   // ---- linear algebra ---------------------------------------------------------------------------
 
   /** `op(a)·op(b)` through `cblas_sgemm` (one call per batch element), float32 accumulation. */
-  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    const { A, B, transA, transB, rank, batch, M, N, K } = this.#check.matmul(
+  override matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+    const { A, B, transA, transB, rank, batch, M, N, K } = this.check.matmul(
       a,
       b,
       options,
       "matmul",
     );
-    const res = this.#alloc(rank === 3 ? [batch, M, N] : [M, N]), out = f32(res);
+    const res = this.alloc(rank === 3 ? [batch, M, N] : [M, N]), out = f32(res);
     if (M === 0 || N === 0) return res;
     if (K === 0) {
       out.fill(0);
@@ -303,11 +197,11 @@ export class CpuBackend implements Backend {
   }
 
   /** Transpose of a 2-D tensor. */
-  transpose(a: Tensor): Tensor {
+  override transpose(a: Tensor): Tensor {
     const action = "transpose";
-    const x = this.#check.float(a, action);
+    const x = this.check.float(a, action);
     const [rows, cols] = dims2(x, action);
-    const res = this.#alloc([cols, rows]), out = f32(res), d = f32(x);
+    const res = this.alloc([cols, rows]), out = f32(res), d = f32(x);
     // 32×32 blocks keep both the rows read and the rows written in cache.
     for (let r0 = 0; r0 < rows; r0 += 32) {
       for (let c0 = 0; c0 < cols; c0 += 32) {
@@ -321,10 +215,10 @@ export class CpuBackend implements Backend {
   }
 
   /** Views `x` as `[A, B, C, D]` and swaps the middle axes → `[A, C, B, D]`. */
-  permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
-    const t = this.#check.permute0213(x, dims, "permute axes 1 and 2");
+  override permute0213(x: Tensor, dims: readonly [number, number, number, number]): Tensor {
+    const t = this.check.permute0213(x, dims, "permute axes 1 and 2");
     const [A, B, C, D] = dims;
-    const res = this.#alloc([A, C, B, D]), out = f32(res), d = f32(t);
+    const res = this.alloc([A, C, B, D]), out = f32(res), d = f32(t);
     for (let a = 0; a < A; a++) {
       for (let b = 0; b < B; b++) {
         for (let c = 0; c < C; c++) {
@@ -337,9 +231,9 @@ export class CpuBackend implements Backend {
   }
 
   /** Columns `[start, start + width)` of a 2-D tensor. */
-  sliceCols(x: Tensor, start: number, width: number): Tensor {
-    const { t, rows, cols } = this.#check.sliceCols(x, start, width, "slice columns");
-    const res = this.#alloc([rows, width]), out = f32(res), d = f32(t);
+  override sliceCols(x: Tensor, start: number, width: number): Tensor {
+    const { t, rows, cols } = this.check.columnBlock(x, start, width, "slice");
+    const res = this.alloc([rows, width]), out = f32(res), d = f32(t);
     for (let r = 0; r < rows; r++) {
       out.set(d.subarray(r * cols + start, r * cols + start + width), r * width);
     }
@@ -347,9 +241,9 @@ export class CpuBackend implements Backend {
   }
 
   /** Places `[N, width]` at column `start` of a zero `[N, cols]` tensor. */
-  padCols(x: Tensor, start: number, cols: number): Tensor {
-    const { t, rows, width } = this.#check.padCols(x, start, cols, "pad columns");
-    const res = this.#alloc([rows, cols]), out = f32(res), d = f32(t);
+  override padCols(x: Tensor, start: number, cols: number): Tensor {
+    const { t, rows, width } = this.check.columnBlock(x, start, cols, "pad");
+    const res = this.alloc([rows, cols]), out = f32(res), d = f32(t);
     // Native fill and copy (memset, memcpy) beat an element loop here.
     out.fill(0);
     for (let r = 0; r < rows; r++) {
@@ -361,53 +255,38 @@ export class CpuBackend implements Backend {
   // ---- element-wise -----------------------------------------------------------------------------
 
   /** `a + b`. */
-  add(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "add");
-    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+  override add(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.check.pair(a, b, "add");
+    const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
     for (let i = 0; i < out.length; i++) out[i] = xd[i] + yd[i];
     return res;
   }
 
   /** `a + s·b`. */
-  addScaled(a: Tensor, b: Tensor, s: number): Tensor {
+  override addScaled(a: Tensor, b: Tensor, s: number): Tensor {
     const action = "add scaled";
-    const [x, y] = this.#check.pair(a, b, action);
+    const [x, y] = this.check.pair(a, b, action);
     checkFinite(s, "s", action);
-    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+    const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
     for (let i = 0; i < out.length; i++) out[i] = xd[i] + s * yd[i];
     return res;
   }
 
   /** `a ⊙ b`. */
-  mul(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "multiply");
-    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
+  override mul(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.check.pair(a, b, "multiply");
+    const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
     for (let i = 0; i < out.length; i++) out[i] = xd[i] * yd[i];
     return res;
   }
 
   /** `s·a`. */
-  scale(a: Tensor, s: number): Tensor {
+  override scale(a: Tensor, s: number): Tensor {
     const action = "scale";
-    const x = this.#check.float(a, action);
+    const x = this.check.float(a, action);
     checkFinite(s, "s", action);
-    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x);
+    const res = this.alloc(x.shape), out = f32(res), xd = f32(x);
     for (let i = 0; i < out.length; i++) out[i] = s * xd[i];
-    return res;
-  }
-
-  /**
-   * `f·g` with `f` the clipping factor of `clip` (`optim.ts`'s `hostClipFactor`; NaN when the
-   * norm is not finite); `g`'s values when `f = 1`.
-   *
-   * @throws {RangeError} If `clip` is malformed.
-   */
-  scaleClipped(g: Tensor, clip: GradClip): Tensor {
-    const action = "scale a gradient by its clipping factor";
-    const x = this.#check.float(g, action);
-    const f = hostClipFactor(f32(this.#check.gradClip(clip, action))[0], clip.maxNorm) ?? NaN;
-    const res = this.#alloc(x.shape), out = f32(res), xd = f32(x);
-    for (let i = 0; i < out.length; i++) out[i] = f === 1 ? xd[i] : f * xd[i];
     return res;
   }
 
@@ -415,9 +294,9 @@ export class CpuBackend implements Backend {
    * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
    * for the backward pass until `x` is freed or changed.
    */
-  gelu(x: Tensor): Tensor {
-    const t = this.#check.float(x, "apply GELU");
-    const res = this.#alloc(t.shape), out = f32(res), d = f32(t);
+  override gelu(x: Tensor): Tensor {
+    const t = this.check.float(x, "apply GELU");
+    const res = this.alloc(t.shape), out = f32(res), d = f32(t);
     const values = this.#f64(d.length);
     this.#parallel("geluRange", (i0, i1) => [d, out, values, i0, i1], d.length);
     this.#dropErfc(t.storage);
@@ -426,9 +305,9 @@ export class CpuBackend implements Backend {
   }
 
   /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)`. */
-  geluBackward(x: Tensor, dy: Tensor): Tensor {
-    const [t, g] = this.#check.pair(x, dy, "apply the GELU backward pass");
-    const res = this.#alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
+  override geluBackward(x: Tensor, dy: Tensor): Tensor {
+    const [t, g] = this.check.pair(x, dy, "apply the GELU backward pass");
+    const res = this.alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
     const cached = this.#erfcCache.get(t.storage);
     const values = cached && cached.data === d && cached.version === this.#version(t.storage)
       ? cached.values
@@ -437,84 +316,42 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** GEGLU on `[N, 2h]` (the reference's oracle). */
-  geglu(x: Tensor): Tensor {
-    return refNN.gated(this.#ctx, "geglu", x);
-  }
-
-  /** GEGLU backward (the reference's oracle). */
-  gegluBackward(x: Tensor, dy: Tensor): Tensor {
-    return refNN.gatedBackward(this.#ctx, "geglu", x, dy);
-  }
-
-  /** SwiGLU on `[N, 2h]` (the reference's oracle). */
-  swiglu(x: Tensor): Tensor {
-    return refNN.gated(this.#ctx, "swiglu", x);
-  }
-
-  /** SwiGLU backward (the reference's oracle). */
-  swigluBackward(x: Tensor, dy: Tensor): Tensor {
-    return refNN.gatedBackward(this.#ctx, "swiglu", x, dy);
-  }
-
-  /** Inverted dropout with the counter-based RNG (as the reference). */
-  dropout(x: Tensor, p: number, seed: number, stream: number): Tensor {
-    return refNN.dropout(this.#ctx, x, p, seed, stream);
-  }
-
   // ---- normalisation, attention, embedding, loss ------------------------------------------------
 
-  /** LayerNorm over the last axis of `x[N, d]` (the reference's loop). */
-  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
-    return refNN.layerNorm(this.#ctx, x, w, b, eps);
-  }
-
-  /** Backward of {@linkcode CpuBackend.layerNorm} (the reference's loop). */
-  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
-    return refNN.layerNormBackward(this.#ctx, ...args);
-  }
-
   /** Causal softmax of `scale·s` over `[B, T, T]` (columns past the row get 0). */
-  causalSoftmax(s: Tensor, scale: number): Tensor {
+  override causalSoftmax(s: Tensor, scale: number): Tensor {
     const action = "apply the causal softmax";
-    const { S, batch, T } = this.#check.causalSoftmax(s, scale, action);
-    if (T > EXP_PIECE) return refNN.causalSoftmax(this.#ctx, s, scale, fastExp);
-    const res = this.#alloc(S.shape), out = f32(res), d = f32(S);
+    const { S, batch, T } = this.check.causalSoftmax(s, scale, action);
+    if (T > EXP_PIECE) return refNN.causalSoftmax(this.ctx, s, scale, fastExp);
+    const res = this.alloc(S.shape), out = f32(res), d = f32(S);
     // Rows split by work (about T/2 values each) with the helper thread.
     const args = (q0: number, q1: number) => [d, out, T, scale, action, q0, q1];
     this.#parallel("causalSoftmaxRows", args, batch * T, T);
     return res;
   }
 
-  /** `p ⊙ (dp − Σ p⊙dp)` per row of the last axis (the reference's loop). */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    return refNN.softmaxBackward(this.#ctx, p, dp);
-  }
-
-  /** Rows of `table[V, d]` picked by `idx` → `[N, d]` (the reference's loop). */
-  embedding(table: Tensor, idx: Tensor): Tensor {
-    return refNN.embedding(this.#ctx, table, idx);
-  }
-
-  /** Scatter-add of `dy[N, d]` into a zero `[vocab, d]` (the reference's loop). */
-  embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
-    return refNN.embeddingBackward(this.#ctx, idx, dy, vocab);
+  /**
+   * No fused attention: the CPU prefers the composed operations (BLAS products and
+   * {@linkcode CpuBackend.causalSoftmax}) over the reference's float64 oracle it would inherit.
+   */
+  override causalAttention(): undefined {
+    return undefined;
   }
 
   /** Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`. */
-  crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-    const { Z, t, n, c } = this.#check.crossEntropy(logits, targets, "compute the cross-entropy");
+  override crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+    const { Z, t, n, c } = this.check.crossEntropy(logits, targets, "compute the cross-entropy");
     const { sums, maxes } = this.#softmaxOf(Z, n, c), z = f32(Z);
     let total = 0;
     for (let r = 0; r < n; r++) total += maxes[r] + Math.log(sums[r]) - z[r * c + t[r]];
-    const res = this.#alloc([1]);
+    const res = this.alloc([1]);
     res.storage.data[0] = total / n;
     return res;
   }
 
   /** `dLoss·(softmax(z) − onehot(target))/N`, reusing the forward's exponentials. */
-  crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
-    const { Z, L, t, n, c } = this.#check.crossEntropyBackward(
+  override crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
+    const { Z, L, t, n, c } = this.check.crossEntropyBackward(
       logits,
       targets,
       dLoss,
@@ -522,7 +359,7 @@ export class CpuBackend implements Backend {
     );
     const { exps, sums } = this.#softmaxOf(Z, n, c);
     const factor = L.storage.data[0] / n;
-    const res = this.#alloc([n, c]), out = f32(res);
+    const res = this.alloc([n, c]), out = f32(res);
     this.#parallel(
       "crossEntropyGradRows",
       (r0, r1) => [exps, sums, t, out, c, factor, r0, r1],
@@ -532,40 +369,25 @@ export class CpuBackend implements Backend {
     return res;
   }
 
-  /** Mean over the rows of `x[N, d]` → `[d]` (the reference's loop). */
-  meanRows(x: Tensor): Tensor {
-    return refNN.meanRows(this.#ctx, x);
-  }
-
   // ---- reductions -------------------------------------------------------------------------------
 
   /** `Σ x²` → `[1]`. */
-  sumSquares(x: Tensor): Tensor {
-    const d = f32(this.#check.float(x, "sum squares"));
+  override sumSquares(x: Tensor): Tensor {
+    const d = f32(this.check.float(x, "sum squares"));
     let sum = 0;
     for (let i = 0; i < d.length; i++) sum += d[i] * d[i];
-    const res = this.#alloc([1]);
+    const res = this.alloc([1]);
     res.storage.data[0] = sum;
     return res;
   }
 
-  /**
-   * `ts.map(sumSquares)` added in order by `add` → `[1]`.
-   *
-   * @throws {RangeError} If `ts` is empty.
-   */
-  sumSquaresMany(ts: readonly Tensor[]): Tensor {
-    checkSumSquaresMany(ts);
-    return ts.map((t) => this.sumSquares(t)).reduce((a, b) => this.add(a, b));
-  }
-
   /** `Σ a ⊙ b` → `[1]`. */
-  dot(a: Tensor, b: Tensor): Tensor {
-    const [x, y] = this.#check.pair(a, b, "take a dot product");
+  override dot(a: Tensor, b: Tensor): Tensor {
+    const [x, y] = this.check.pair(a, b, "take a dot product");
     const xd = f32(x), yd = f32(y);
     let sum = 0;
     for (let i = 0; i < xd.length; i++) sum += xd[i] * yd[i];
-    const res = this.#alloc([1]);
+    const res = this.alloc([1]);
     res.storage.data[0] = sum;
     return res;
   }
@@ -577,65 +399,55 @@ export class CpuBackend implements Backend {
    * magnitude wins, the higher index on ties), other N:M and every input the oracle rejects
    * (NaN, ragged groups) through the reference's oracle.
    */
-  pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
-    return (n === 2 && m === 4 && this.#prune24(w, false)) || refSparse.pruneNM(this.#ctx, w, n, m);
+  override pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
+    return (n === 2 && m === 4 && this.#prune24(w, false)) || super.pruneNM(w, n, m);
   }
 
   /**
    * Soft-threshold 2:4 pruning: the 2:4 mask as `pruneNM`, kept values shrunk by the group's
    * second-smallest magnitude (as the oracle, in one pass; NaN and ragged groups through it).
    */
-  softThreshold24(w: Tensor): PrunedTensor {
-    return this.#prune24(w, true) || refSparse.softThreshold24(this.#ctx, w);
-  }
-
-  /** Transposable 2:4 mask, exact 90-pattern optimum per 4×4 block (the reference's oracle). */
-  transposableMask24(w: Tensor): Tensor {
-    return refSparse.transposableMask24(this.#ctx, w);
+  override softThreshold24(w: Tensor): PrunedTensor {
+    return this.#prune24(w, true) || super.softThreshold24(w);
   }
 
   /** MVUE 2:4 along rows with uniforms at (`seed`, `stream`, group) (the oracle's arithmetic). */
-  mvue24(g: Tensor, seed: number, stream: number): Tensor {
+  override mvue24(g: Tensor, seed: number, stream: number): Tensor {
     const action = "sample MVUE 2:4";
-    const G = this.#check.float(g, action);
+    const G = this.check.float(g, action);
     const [rows, cols] = dims2(G, action);
     assertMvueInput({ rows, cols, data: f32(G) }, action);
-    const res = this.#alloc(G.shape), x = f32(G);
+    const res = this.alloc(G.shape), x = f32(G);
     // One thread: splitting the groups with the helper measured no faster (1.02×, loaded machine).
     mvue24Range(x, cols, seed, stream, f32(res), action, 0, x.length);
     return res;
   }
 
-  /** `grad + alpha·(1 − mask) ⊙ w` (the reference's oracle). */
-  maskedDecay(grad: Tensor, w: Tensor, mask: Tensor, alpha: number): Tensor {
-    return refSparse.maskedDecay(this.#ctx, grad, w, mask, alpha);
-  }
-
   /** Number of positions where two 0/1 masks differ → `[1]` (other values: the oracle's error). */
-  flipCount(prev: Tensor, next: Tensor): Tensor {
-    const [P, N] = this.#check.pair(prev, next, "count mask flips");
+  override flipCount(prev: Tensor, next: Tensor): Tensor {
+    const [P, N] = this.check.pair(prev, next, "count mask flips");
     const p = f32(P), q = f32(N);
     let count = 0;
     for (let i = 0; i < p.length; i++) {
       const a = p[i], b = q[i];
       if ((a !== 0 && a !== 1) || (b !== 0 && b !== 1)) {
-        return refSparse.flipCount(this.#ctx, prev, next);
+        return super.flipCount(prev, next);
       }
       if (a !== b) count++;
     }
-    const res = this.#alloc([1]);
+    const res = this.alloc([1]);
     res.storage.data[0] = count;
     return res;
   }
 
   /** FP8 quantise–dequantise with per-tensor amax scaling (the oracle's arithmetic), any shape. */
-  quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
-    const X = this.#check.float(x, `quantize to FP8 ${format}`);
+  override quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
+    const X = this.check.float(x, `quantize to FP8 ${format}`);
     // Leading axes become rows so the oracle's checks name a position.
     const cols = X.shape[X.shape.length - 1],
       rows = X.shape.slice(0, -1).reduce((p, d) => p * d, 1);
     assertQuantizeFp8Args({ rows, cols, data: f32(X) }, { format }, "quantize to FP8");
-    const res = this.#alloc(X.shape);
+    const res = this.alloc(X.shape);
     quantizeFp8Into(f32(X), format, f32(res));
     return res;
   }
@@ -643,15 +455,15 @@ export class CpuBackend implements Backend {
   // ---- optimizer --------------------------------------------------------------------------------
 
   /** One AdamW step in place (as the reference: bias-corrected moments, decoupled decay). */
-  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
-    const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, "apply AdamW");
+  override adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+    const { P, G, M: Mt, V } = this.check.adamw(param, grad, m, v, hp, "apply AdamW");
     const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
     // STEP (SPEC 2.10): a frozen v is not written and is bias-corrected with its freezing step.
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
     const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
     // The product a separate scale() would have stored; a non-finite clipped norm moves nothing.
-    const s = this.#gradScale(hp, "apply AdamW");
+    const s = this.gradScale(hp, "apply AdamW");
     if (s === null) return;
     const h = { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s };
     // Weight 4: a division and a square root per element.
@@ -659,20 +471,7 @@ export class CpuBackend implements Backend {
     for (const t of [P, Mt, V]) this.#bump(t.storage);
   }
 
-  /** {@linkcode CpuBackend.adamw} for each update in order. */
-  adamwMany(updates: readonly AdamWUpdate[]): void {
-    for (const u of updates) this.adamw(u.param, u.grad, u.m, u.v, u.hp);
-  }
-
   // ---- private helpers --------------------------------------------------------------------------
-
-  /** AdamW's gradient factor: 1, a number, or a clip's factor (`null`: a non-finite norm). */
-  #gradScale(hp: AdamWParams, action: string): number | null {
-    const s = hp.gradScale ?? 1;
-    if (typeof s === "number") return s;
-    const n = hostClipFactor(f32(this.#check.gradClip(s, action))[0], s.maxNorm);
-    return n === null || !s.applied ? n : 1;
-  }
 
   /**
    * 2:4 pruning of a 2-D `w` (hard, or soft: kept values shrunk by the second-smallest magnitude
@@ -681,11 +480,11 @@ export class CpuBackend implements Backend {
    */
   #prune24(w: Tensor, soft: boolean): PrunedTensor | null {
     const action = soft ? "soft-threshold to 2:4" : "prune to 2:4";
-    const W = this.#check.float(w, action);
+    const W = this.check.float(w, action);
     const [, cols] = dims2(W, action);
     const src = f32(W);
     if (cols % 4 !== 0 || src.length === 0) return null;
-    const pruned = this.#alloc(W.shape), mask = this.#alloc(W.shape);
+    const pruned = this.alloc(W.shape), mask = this.alloc(W.shape);
     const out = f32(pruned), keep = f32(mask);
     for (let o = 0; o < src.length; o += 4) {
       const x0 = src[o], x1 = src[o + 1], x2 = src[o + 2], x3 = src[o + 3];
@@ -724,12 +523,38 @@ export class CpuBackend implements Backend {
     return { pruned, mask };
   }
 
-  /** A temporary `f32` tensor of `shape` from the pool (contents arbitrary: callers overwrite). */
-  #alloc(shape: readonly number[]): CpuTensor {
-    let size = 1;
-    for (const d of shape) size *= d;
-    const data = this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
-    return this.#register(new Storage(data), shape, "f32");
+  /**
+   * CPU tensors' kind: reference tensors owned by a `CpuBackend`.
+   *
+   * @internal The reference backend's storage hook; not part of the public API.
+   */
+  protected override tensorKind(): TensorKind<CpuTensor> {
+    return CPU_TENSORS;
+  }
+
+  /**
+   * Float32 storage in shared memory (for the helper thread), from the pool (contents arbitrary).
+   *
+   * @internal The reference backend's storage hook; not part of the public API.
+   */
+  protected override newStorage(size: number): Float32Array {
+    return this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
+  }
+
+  /**
+   * Returns the array to the pool and drops the caches keyed by the storage, then frees it.
+   *
+   * @internal The reference backend's storage hook; not part of the public API.
+   */
+  protected override freeStorage(storage: CpuStorage): void {
+    if (storage.data instanceof Float32Array && storage.data.length > 0) {
+      const list = this.#pool.get(storage.data.length);
+      if (list) list.push(storage.data);
+      else this.#pool.set(storage.data.length, [storage.data]);
+    }
+    if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
+    this.#dropErfc(storage);
+    super.freeStorage(storage);
   }
 
   /** A float64 scratch array in shared memory (for the helper thread), from the pool. */
@@ -841,24 +666,6 @@ export class CpuBackend implements Backend {
 
   #bump(storage: Storage): void {
     this.#versions.set(storage, this.#version(storage) + 1);
-  }
-
-  #register(storage: CpuStorage, shape: readonly number[], dtype: DType): CpuTensor {
-    this.#temporaries.add(storage);
-    return new ReferenceTensor(this, storage, shape, dtype);
-  }
-
-  #free(storage: CpuStorage): void {
-    if (storage.data instanceof Float32Array && storage.data.length > 0) {
-      const list = this.#pool.get(storage.data.length);
-      if (list) list.push(storage.data);
-      else this.#pool.set(storage.data.length, [storage.data]);
-    }
-    if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
-    this.#dropErfc(storage);
-    storage.released = true;
-    storage.kept = false;
-    storage.data = new Float32Array(0);
   }
 
   /** `exp(z − max)` and their sums per row of `Z`, from the cache when `Z` is unchanged. */

@@ -16,24 +16,37 @@ export interface StagedArray {
   size: number;
 }
 
-/**
- * WGSL of the loop over K slices `[kBegin, kEnd)` of `step` each: `load` fills registers from
- * slice `k0`, `store` writes them to the `storeBase` halves, `inner` computes on the
- * `computeBase` halves. Declares `k0`.
- */
-export function doubleBufferedLoop(options: {
+/** The statements and range of one {@linkcode doubleBufferedLoop}. */
+export interface StagedLoop {
+  /** The double-buffered workgroup arrays. */
   arrays: readonly StagedArray[];
+  /** Declarations of the registers `load` fills (emitted before the loop). */
+  registers: readonly string[];
+  /** Fill the registers from slice `k0`. */
   load: readonly string[];
+  /** Write the registers to the `storeBase` halves. */
   store: readonly string[];
+  /** Compute on the `computeBase` halves. */
   inner: readonly string[];
-  kBegin: string;
-  kEnd: string;
+  /** First k (WGSL; default `0u`). */
+  kBegin?: string;
+  /** End of the k range (WGSL; default `p.K`, the whole reduction). */
+  kEnd?: string;
+  /** K per slice. */
   step: number;
-}): string {
-  const { arrays, load, store, inner, kBegin, kEnd, step } = options;
+}
+
+/**
+ * WGSL of the register declarations and the loop over K slices `[kBegin, kEnd)` of `step` each:
+ * `load` fills registers from slice `k0`, `store` writes them to the `storeBase` halves, `inner`
+ * computes on the `computeBase` halves. Declares `k0`.
+ */
+export function doubleBufferedLoop(loop: StagedLoop): string {
+  const { arrays, registers, load, store, inner, kBegin = "0u", kEnd = "p.K", step } = loop;
   const bases = (which: "storeBase" | "computeBase", at: string) =>
     arrays.map((a) => `let ${a[which]} = ${at === "0" ? "0u" : `${at} * ${a.size}u`};`);
-  return `var k0 = ${kBegin};
+  return `${registers.join("\n  ")}
+  var k0 = ${kBegin};
   ${load.join("\n  ")}
   {
     ${bases("storeBase", "0").join("\n    ")}

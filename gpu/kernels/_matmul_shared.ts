@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { GpuRuntime } from "../runtime.ts";
+
 /** Shape and layout of one matrix product. */
 export interface MatmulDims {
   /** Number of independent products (1 for 2-D). */
@@ -21,6 +23,20 @@ export interface MatmulDims {
   /** B is stored `[N, K]` (per batch) and used transposed. */
   transB: boolean;
 }
+
+/**
+ * The entry point each dense variant file exports (`encode…Matmul`, chosen by `encodeMatmul`):
+ * records `c = op(a)·op(b)` for `dims` into the runtime's pass with the variant's `config` (its
+ * tiling, blocking or options; `void` for none).
+ */
+export type MatmulEncoder<C, R = void> = (
+  rt: GpuRuntime,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GPUBuffer,
+  dims: MatmulDims,
+  config: C,
+) => R;
 
 /** Blocking of the register kernels (storage- and texture-fed; see `matmul_register.ts`). */
 export interface MatmulRegisterBlocking {

@@ -26,6 +26,27 @@ export function cachedSpec(key: string, build: () => string): KernelSpec {
 }
 
 /**
+ * Checks the operands of a kernel over `size` float32 values read as whole `vec4`s: `size` a `u32`
+ * count, then each named buffer at least `16·⌈size / 4⌉` bytes (pooled buffers always are).
+ *
+ * @returns `⌈size / 4⌉`, the number of `vec4`s.
+ * @throws {RangeError} If `size` is invalid or a buffer is too small (naming it).
+ * @throws {TypeError} If a buffer is not a `GPUBuffer`.
+ */
+export function assertVec4Operands(
+  size: number,
+  buffers: Record<string, GPUBuffer>,
+  action: string,
+): number {
+  assertSizes({ size }, action);
+  const quads = Math.ceil(size / 4);
+  for (const [name, buffer] of Object.entries(buffers)) {
+    assertBuffer(buffer, 16 * quads, name, action);
+  }
+  return quads;
+}
+
+/**
  * Checks that every named value is a non-negative integer that fits a `u32` kernel parameter.
  *
  * @throws {RangeError} Naming the first offending value.
@@ -53,6 +74,13 @@ export function assertGroupsOfFour(rows: number, cols: number, action: string): 
   }
   return (rows * cols) / 4;
 }
+
+/**
+ * The entry point of a 2:4 kernel over one dense row-major `[rows, cols]` float32 matrix `w`
+ * (compression, soft thresholding, the transposable mask): checks the sizes, records the kernel and
+ * returns its new buffers, which the caller frees.
+ */
+export type Dense24Encoder<R> = (rt: GpuRuntime, w: GPUBuffer, rows: number, cols: number) => R;
 
 /**
  * Checks a dense float32 `[rows, cols]` operand taken in groups of four along its rows: the sizes

@@ -19,7 +19,13 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { dispatchNew } from "./_dispatch.ts";
-import { assertBuffer, assertDenseGroups, assertGroupsOfFour, cachedSpec } from "./_sparse.ts";
+import {
+  assertBuffer,
+  assertDenseGroups,
+  assertGroupsOfFour,
+  cachedSpec,
+  type Dense24Encoder,
+} from "./_sparse.ts";
 
 /**
  * The compression kernel: one thread per group, 256 groups (32 metadata words) per workgroup.
@@ -151,18 +157,13 @@ export interface Compressed24Buffers {
  * }
  * ```
  */
-export function encodeCompress24(
-  rt: GpuRuntime,
-  m: GPUBuffer,
-  rows: number,
-  cols: number,
-): Compressed24Buffers {
+export const encodeCompress24: Dense24Encoder<Compressed24Buffers> = (rt, m, rows, cols) => {
   const action = "compress to 2:4 on the GPU";
   const groups = assertDenseGroups(m, "m", rows, cols, action);
   const sizes = [8 * groups, 4 * Math.ceil(groups / 8)], params = packParams([groups]);
   const [values, meta] = dispatchNew(rt, compress24Kernel(), [m], sizes, groups, params);
   return { values, meta };
-}
+};
 
 /**
  * Records the expansion of a compressed 2:4 matrix to dense `[rows, cols]` (SPEC §1.5; the device

@@ -13,13 +13,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings } from "./_wgsl.ts";
-import {
-  assertBuffer,
-  assertSizes,
-  cachedSpec,
-  finalReduceSpec,
-  quadPartialsWgsl,
-} from "./_sparse.ts";
+import { assertVec4Operands, cachedSpec, finalReduceSpec, quadPartialsWgsl } from "./_sparse.ts";
 
 /** `vec4` quads each thread of the first pass counts. */
 const QUADS_PER_THREAD = 4;
@@ -119,9 +113,7 @@ export function encodeFlipCount(
   if (output !== "u32" && output !== "f32") {
     throw new TypeError(`Cannot ${action}: output must be "u32" or "f32", got ${output}`);
   }
-  assertSizes({ size }, action);
-  assertBuffer(prev, 16 * Math.ceil(size / 4), "prev", action);
-  assertBuffer(next, 16 * Math.ceil(size / 4), "next", action);
+  assertVec4Operands(size, { prev, next }, action);
   const workgroups = Math.max(1, Math.ceil(size / ENTRIES_PER_WORKGROUP));
   const partials = rt.alloc(4 * workgroups);
   const count = rt.alloc(4);

@@ -15,8 +15,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams, WG_1D } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import {
-  assertBuffer,
-  assertSizes,
+  assertVec4Operands,
   cachedSpec,
   encodeAbsMaxPartials,
   foldPartialsWgsl,
@@ -324,9 +323,7 @@ export function encodeQuantizeFp8(
 ): QuantizeFp8Buffers {
   const action = "quantize to FP8 on the GPU";
   formatOf(format, action);
-  assertSizes({ size }, action);
-  const quads = Math.ceil(size / 4);
-  assertBuffer(x, 16 * quads, "x", action);
+  const quads = assertVec4Operands(size, { x }, action);
   const { partials, count } = encodeAbsMaxPartials(rt, x, size);
   const scale = rt.alloc(4 * FP8_SCALE_WORDS);
   const dequantized = rt.alloc(16 * quads);

@@ -14,7 +14,7 @@ import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { packParams } from "./_params.ts";
 import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
-import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
+import { assertVec4Operands, cachedSpec } from "./_sparse.ts";
 
 /**
  * The masked-decay kernel. Bindings: `grad` (read, float32 bits), `w`, `mask` (float32 0/1),
@@ -85,15 +85,10 @@ export function encodeMaskedDecay(
   alpha: number,
 ): GPUBuffer {
   const action = "apply masked decay on the GPU";
-  assertSizes({ size }, action);
+  const quads = assertVec4Operands(size, { grad, w, mask }, action);
   if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha < 0) {
     throw new RangeError(`Cannot ${action}: alpha must be a finite number >= 0, got ${alpha}`);
   }
-  // Whole vec4s are read: a buffer must cover ⌈size / 4⌉ of them (pooled buffers always do).
-  const quads = Math.ceil(size / 4);
-  assertBuffer(grad, 16 * quads, "grad", action);
-  assertBuffer(w, 16 * quads, "w", action);
-  assertBuffer(mask, 16 * quads, "mask", action);
   const params = packParams([quads], [alpha]);
   return dispatchNew(rt, maskedDecayKernel(), [grad, w, mask], [16 * quads], quads, params)[0];
 }

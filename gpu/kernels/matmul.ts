@@ -26,7 +26,13 @@ import { encodeWideMatmul, type MatmulTriangular } from "./matmul_wide.ts";
 
 export type { MatmulDims, MatmulRegisterBlocking } from "./_matmul_shared.ts";
 export { matmulNaiveSpec } from "./matmul_naive.ts";
-export { type MatmulTriangular, matmulWideSpec, widePlan, wideTilingFor } from "./matmul_wide.ts";
+export {
+  type MatmulTriangular,
+  matmulWideSpec,
+  type WideOptions,
+  widePlan,
+  wideTilingFor,
+} from "./matmul_wide.ts";
 export {
   fillsTiles,
   matmulTiledSpec,

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { type MatmulDims, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
+import type { KernelSpec } from "../runtime.ts";
+import { type MatmulEncoder, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 const NAIVE_WG = 16;
@@ -51,17 +51,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** Records the naive product of `a` and `b` into `c` (see {@linkcode matmulNaiveSpec}). */
-export function encodeNaiveMatmul(
-  rt: GpuRuntime,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
-  dims: MatmulDims,
-): void {
+export const encodeNaiveMatmul: MatmulEncoder<void> = (rt, a, b, c, dims) => {
   const { batch, m, n, k } = dims;
   rt.dispatch(matmulNaiveSpec(dims.transA, dims.transB), [a, b, c], [
     Math.ceil(n / NAIVE_WG),
     Math.ceil(m / NAIVE_WG),
     batch,
   ], new Uint32Array([m, n, k, batch]));
-}
+};

@@ -11,7 +11,7 @@
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import {
   assertBlocking,
-  type MatmulDims,
+  type MatmulEncoder,
   type MatmulRegisterBlocking,
   registerGroups,
 } from "./_matmul_shared.ts";
@@ -168,14 +168,14 @@ export function encodePack(
  * i.e. transA; `[K, N]`, i.e. not transB) with `vec4`-aligned rows is used in place; anything else
  * is repacked first.
  */
-export function encodeRegisterMatmul(
-  rt: GpuRuntime,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
-  dims: MatmulDims,
-  blocking: MatmulRegisterBlocking = REGISTER_16,
-): void {
+export const encodeRegisterMatmul: MatmulEncoder<MatmulRegisterBlocking> = (
+  rt,
+  a,
+  b,
+  c,
+  dims,
+  blocking,
+) => {
   const { batch, m, n, k } = dims;
   const groups = registerGroups(m, n, blocking);
   const A = dims.transA && m % 4 === 0
@@ -192,4 +192,4 @@ export function encodeRegisterMatmul(
   );
   if (A.buffer !== a) rt.free(A.buffer);
   if (B.buffer !== b) rt.free(B.buffer);
-}
+};

@@ -287,7 +287,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let a0 = wid.x * ${BA}u;
   let r0 = wid.y * ${BR}u;
   ${acc.join("\n  ")}
-  ${decl.join("\n  ")}
   ${
     doubleBufferedLoop({
       arrays: [
@@ -295,11 +294,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         { storeBase: "wb", computeBase: "wc0", size: wSize },
         ...(dense ? [] : [{ storeBase: "cb", computeBase: "cc", size: cSize }]),
       ],
+      registers: decl,
       load,
       store,
       inner,
-      kBegin: "0u",
-      kEnd: "p.K",
       step: BK,
     })
   }

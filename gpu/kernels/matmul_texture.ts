@@ -12,6 +12,7 @@ import { dispatchWithFlatTextures, flatTexelWgsl, MAX_FLAT_TEXELS } from "./_fla
 import {
   assertBlocking,
   type MatmulDims,
+  type MatmulEncoder,
   type MatmulRegisterBlocking,
   registerGroups,
 } from "./_matmul_shared.ts";
@@ -234,14 +235,14 @@ function textureOperand(
  * kernel (`dispatchWithFlatTextures`). Returns `false` (recording nothing) when an operand exceeds
  * the textures' capacity.
  */
-export function encodeTextureMatmul(
-  rt: GpuRuntime,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
-  dims: MatmulDims,
-  blocking: MatmulRegisterBlocking,
-): boolean {
+export const encodeTextureMatmul: MatmulEncoder<MatmulRegisterBlocking, boolean> = (
+  rt,
+  a,
+  b,
+  c,
+  dims,
+  blocking,
+) => {
   const { batch, m, n, k } = dims;
   // Capacity in texels of either layout, repacked or not.
   if (batch * k * Math.ceil(Math.max(m, n) / 4) > MAX_FLAT_TEXELS) return false;
@@ -263,7 +264,7 @@ export function encodeTextureMatmul(
   if (A.packed) rt.free(A.buffer);
   if (B.packed) rt.free(B.buffer);
   return true;
-}
+};
 
 /**
  * The texel loads of operand `op` (`"a"` or `"b"`) for one K step: a `k`-major operand loads, for

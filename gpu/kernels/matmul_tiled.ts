@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { type MatmulDims, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
+import type { KernelSpec } from "../runtime.ts";
+import { type MatmulDims, type MatmulEncoder, PARAMS_STRUCT, transKey } from "./_matmul_shared.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /** Tiling of the tiled kernel. */
@@ -258,14 +258,7 @@ ${store.join("\n")}
 }
 
 /** Records the tiled product of `a` and `b` into `c` (see {@linkcode matmulTiledSpec}). */
-export function encodeTiledMatmul(
-  rt: GpuRuntime,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
-  dims: MatmulDims,
-  tiling: MatmulTiling = TILING_64,
-): void {
+export const encodeTiledMatmul: MatmulEncoder<MatmulTiling> = (rt, a, b, c, dims, tiling) => {
   const { batch, m, n, k } = dims;
   const aligned = fillsTiles(dims, tiling);
   rt.dispatch(matmulTiledSpec(dims.transA, dims.transB, tiling, aligned), [a, b, c], [
@@ -273,4 +266,4 @@ export function encodeTiledMatmul(
     Math.ceil(m / tiling.tileM),
     batch,
   ], new Uint32Array([m, n, k, batch]));
-}
+};

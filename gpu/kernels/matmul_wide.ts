@@ -19,7 +19,7 @@
 
 import { type GpuRuntime, grid1d, type KernelSpec } from "../runtime.ts";
 import { doubleBufferedLoop } from "./_double_buffer.ts";
-import type { MatmulDims } from "./_matmul_shared.ts";
+import type { MatmulDims, MatmulEncoder } from "./_matmul_shared.ts";
 
 /**
  * A triangular structure the caller promises (causal attention), which lets the kernel skip work:
@@ -267,13 +267,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }`
       : ""
   }
-  ${decl.join("\n  ")}
   ${
     doubleBufferedLoop({
       arrays: [
         { storeBase: "ab", computeBase: "ac", size: aSize },
         { storeBase: "bb", computeBase: "bc", size: bSize },
       ],
+      registers: decl,
       load,
       store,
       inner,
@@ -400,6 +400,14 @@ export interface WidePlan {
   grid: [number, number, number];
 }
 
+/** Options of the wide kernel ({@linkcode encodeWideMatmul}, {@linkcode widePlan}). */
+export interface WideOptions {
+  /** The tiling (default {@linkcode wideTilingFor}). */
+  tiling?: WideTiling;
+  /** A triangular structure the caller promises; the kernel skips the work it excludes. */
+  triangular?: MatmulTriangular;
+}
+
 /**
  * The plan {@linkcode encodeMatmulWide} follows for a product.
  *
@@ -408,10 +416,7 @@ export interface WidePlan {
  * (no split-K then).
  * @returns The plan.
  */
-export function widePlan(
-  dims: MatmulDims,
-  options: { tiling?: WideTiling; triangular?: MatmulTriangular } = {},
-): WidePlan {
+export function widePlan(dims: MatmulDims, options: WideOptions = {}): WidePlan {
   const { tiling = wideTilingFor(dims), triangular } = options;
   const checked = !wideFits(dims, tiling);
   const splits = triangular ? 1 : wideSplitFor(dims, tiling);
@@ -478,18 +483,11 @@ export function dispatchMatmulWide(
  * @param dims The shape and transposes (`B ≤ 65535`).
  * @param options Tiling and triangular structure ({@linkcode widePlan}).
  */
-export function encodeWideMatmul(
-  rt: GpuRuntime,
-  a: GPUBuffer,
-  b: GPUBuffer,
-  c: GPUBuffer,
-  dims: MatmulDims,
-  options: { tiling?: WideTiling; triangular?: MatmulTriangular } = {},
-): void {
+export const encodeWideMatmul: MatmulEncoder<WideOptions> = (rt, a, b, c, dims, options) => {
   const { batch, m, n } = dims;
   if (batch * m * n === 0) return;
   const plan = widePlan(dims, options);
   const parts = plan.splits > 1 ? rt.alloc(4 * plan.splits * batch * m * n) : undefined;
   dispatchMatmulWide(rt, { a, b, c, parts }, dims, plan);
   if (parts) rt.free(parts);
-}
+};

@@ -27,6 +27,7 @@ import { dispatchNew } from "./_dispatch.ts";
 import {
   assertDenseGroups,
   cachedSpec,
+  type Dense24Encoder,
   encodeAbsMaxPartials,
   finalReduceSpec,
   workgroupReduceWgsl,
@@ -173,18 +174,13 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 2 }, WG_1D)}
  * if (out.join() !== "0,-2.5,1.5,0") throw new Error("unexpected");
  * ```
  */
-export function encodeSoftThreshold24(
-  rt: GpuRuntime,
-  w: GPUBuffer,
-  rows: number,
-  cols: number,
-): PruneBuffers {
+export const encodeSoftThreshold24: Dense24Encoder<PruneBuffers> = (rt, w, rows, cols) => {
   const action = "soft-threshold to 2:4 on the GPU";
   const groups = assertDenseGroups(w, "w", rows, cols, action);
   const spec = softThreshold24Kernel(), sizes = [16 * groups, 16 * groups];
   const [pruned, mask] = dispatchNew(rt, spec, [w], sizes, groups, packParams([groups]));
   return { pruned, mask };
-}
+};
 
 /**
  * Records the sums of the S-STE scale β (SPEC §1.3): a new pooled buffer of two float32 values,

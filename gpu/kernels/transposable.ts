@@ -10,11 +10,11 @@
  * @module
  */
 
-import type { GpuRuntime, KernelSpec } from "../runtime.ts";
+import type { KernelSpec } from "../runtime.ts";
 import { packParams } from "./_params.ts";
 import { dispatchNew } from "./_dispatch.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
-import { assertBuffer, assertSizes, cachedSpec } from "./_sparse.ts";
+import { assertBuffer, assertSizes, cachedSpec, type Dense24Encoder } from "./_sparse.ts";
 
 /** Counts the set bits of a 4-bit row or column slice. */
 function ones(word: number, bits: readonly number[]): number {
@@ -306,12 +306,12 @@ export interface TransposableBuffers {
  * }
  * ```
  */
-export function encodeTransposableMask24(
-  rt: GpuRuntime,
-  w: GPUBuffer,
-  rows: number,
-  cols: number,
-): TransposableBuffers {
+export const encodeTransposableMask24: Dense24Encoder<TransposableBuffers> = (
+  rt,
+  w,
+  rows,
+  cols,
+) => {
   const action = "find a transposable 2:4 mask on the GPU";
   assertSizes({ rows, cols }, action);
   if (rows % 4 !== 0) {
@@ -330,4 +330,4 @@ export function encodeTransposableMask24(
   const outs = dispatchNew(rt, transposableMask24Kernel(), [w], sizes, blocks, params);
   const [pruned, mask, indices] = outs;
   return { pruned, mask, indices };
-}
+};
