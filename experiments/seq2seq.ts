@@ -43,7 +43,7 @@ import {
   type TaggingSplit,
 } from "../core/data/tagging.ts";
 import { seededRandom } from "../reference/testing.ts";
-import { BACKEND_CHOICES, DATA_DIR, formatSeconds, selectBackend } from "./lm.ts";
+import { BACKEND_CHOICES, DATA_DIR, ensureBrown, formatSeconds, selectBackend } from "./lm.ts";
 import { assertInt, assertNumber, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { corpusBleu, tagAccuracy } from "./_bleu.ts";
 import {
@@ -414,6 +414,7 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   console.log("config:", JSON.stringify(cfg));
   const backend = await selectBackend(cfg.backend);
   console.log(`backend: ${backend.name} on ${backend.device}`);
+  await ensureBrown(cfg.data); // a fresh clone builds the token cache first, as gpt2.ts does
   const data = await prepareTagging({
     dir: cfg.data,
     sourceLength: cfg.sourceLength,
