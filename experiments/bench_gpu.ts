@@ -60,10 +60,11 @@ import {
 
 // ---- configuration ------------------------------------------------------------------------------
 interface BenchConfig extends TimerConfig {
-  /** Weight shapes `[rows, cols]` for the element-wise kernels. */
+  /**
+   * The FFN shapes: weights `[rows, cols]` for the element-wise kernels, and the same pairs as
+   * linear layers `[in, out]` for the matmuls.
+   */
   shapes: [number, number][];
-  /** Linear layers `[in, out]` for the matmuls. */
-  layers: [number, number][];
   /** Tokens `T` of the matmul input `X [T, in]`. */
   tokens: number;
   /** Bytes of the copy-bandwidth buffers. */
@@ -72,7 +73,6 @@ interface BenchConfig extends TimerConfig {
 
 const FULL: BenchConfig = {
   shapes: [[768, 3072], [3072, 768], [1024, 4096], [4096, 4096]],
-  layers: [[768, 3072], [3072, 768], [1024, 4096], [4096, 4096]],
   tokens: 8192,
   batches: 3,
   warmup: 2,
@@ -89,7 +89,6 @@ const FULL: BenchConfig = {
 const QUICK: BenchConfig = {
   ...FULL,
   shapes: [[64, 256], [256, 64], [256, 1024]],
-  layers: [[64, 256], [256, 64], [256, 1024]],
   tokens: 128,
   warmup: 1,
   latencyFactor: 20,
@@ -562,7 +561,7 @@ async function main(args: string[]): Promise<void> {
   for (const line of torchLines) console.log(line);
 
   for (const [rows, cols] of cfg.shapes) await benchMemoryKernels(run, rows, cols);
-  for (const [inDim, outDim] of cfg.layers) await benchMatmuls(run, inDim, outDim);
+  for (const [inDim, outDim] of cfg.shapes) await benchMatmuls(run, inDim, outDim);
   if (run.search.shape) {
     console.log(`transposable 2:4 mask search: ${ms(run.search.ms)} ms for ${run.search.shape}`);
   }
