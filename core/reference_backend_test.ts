@@ -1,3 +1,11 @@
+/**
+ * The reference backend op by op: hand-computed cases, finite-difference gradients in float64, the
+ * 2:4 operations against the `reference/` oracles, and the memory rules. Over 600 lines: one test
+ * (or a few) per `Backend` operation, sharing one backend.
+ *
+ * @module
+ */
+
 import type { Tensor } from "./backend.ts";
 import { assertClose, assertEqualArrays, finiteDifference } from "./grad_check.ts";
 import { matrix } from "../reference/matrix.ts";

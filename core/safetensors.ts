@@ -23,6 +23,9 @@
  *   checkpoint.safetensors
  * ```
  *
+ * Over 600 lines: the strict reader needs its own bounded JSON parser (duplicate keys, integer
+ * literals), which lives here beside the format it guards.
+ *
  * @module
  */
 

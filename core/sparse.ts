@@ -21,6 +21,9 @@
  * MVUE draws use the run seed and the stream {@linkcode mvueStream}`(step, layerIndex)`, so a
  * resumed run draws the same uniforms.
  *
+ * Over 600 lines on purpose: the table above is one design (one custom autograd node per method,
+ * sharing the layer state, mask refresh and step brackets); splitting it per method would repeat that.
+ *
  * @module
  */
 

@@ -28,6 +28,9 @@
  * `--merge` combines: runs trained in separate processes, e.g. side by side on one GPU), and
  * per-run checkpoints under `checkpoints/` (or `--checkpoints`; for `--resume`).
  *
+ * Over 600 lines: one single-file experiment (presets, the run loop, the table, the verdicts, the
+ * split-run merge), as the project's experiments are meant to be read top to bottom.
+ *
  * @module
  */
 

@@ -7,6 +7,9 @@
  * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
  * library instead of failing so callers can fall back.
  *
+ * Over 600 lines: one class overriding the reference backend's operations that have a fast CPU form,
+ * plus the helper-thread split those operations share.
+ *
  * @module
  */
 
