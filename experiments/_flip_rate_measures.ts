@@ -1,7 +1,7 @@
 /**
- * The measurements of `flip_rate.ts`: the per-step hard flip rate of the dense weights, the flip-rate
- * curves and their statistics, and the warm-up selection of the masked-decay factor α (SPEC 2.3,
- * 2.4).
+ * The measurements of `flip_rate.ts` (and of `alpha_select.ts`, which selects the masked-decay
+ * factor α, SPEC 2.3): the per-step flip rate of a mask of the dense weights, the flip-rate curves
+ * and their statistics (SPEC 2.4).
  *
  * @module
  */
@@ -101,6 +101,12 @@ export function hardCurve(log: RunLog): Curve {
 export function maskCurve(log: RunLog): Curve {
   return log.steps.filter((s) => s.flipRate !== null && s.step > 0)
     .map((s) => [s.step, s.flipRate!]);
+}
+
+/** The pointwise mean of curves sampled at the same x (one run per seed). */
+export function meanCurve(curves: readonly Curve[]): Curve {
+  if (curves.length === 0) return [];
+  return curves[0].map(([x], i) => [x, curves.reduce((a, c) => a + c[i][1], 0) / curves.length]);
 }
 
 export function movingAverage(curve: Curve, k: number): Curve {

@@ -2,9 +2,11 @@
  * Ablations of the 2:4 methods — scaled-down reproductions of P2 Table 2 (the β recipe of S-STE),
  * P2 Table 3 (where MVUE is applied), P1's dense fine-tuning fraction, and P2 Table 8 (FP8 on/off).
  *
- * What it does: trains the same GPT-2 (same initial weights, same data order, same schedule) on
- * the Brown corpus once per variant and reports the final validation loss of each, with its
- * difference to the table's default variant:
+ * What it does: trains the same GPT-2 (same schedule) on the Brown corpus once per variant and
+ * seed (`--seeds` seeds: seed, seed+1, …; a seed sets the initialisation, the data order and the
+ * MVUE draws, so runs of one seed differ only in their variant) and reports each variant's final
+ * validation loss, mean ± 95% t half-width over seeds, with its paired (by seed) difference to the
+ * table's default variant and that difference's 95% interval:
  * - **β recipe** (P2 Table 2; SPEC 1.3): S-STE with `none` (β = 1), `l1`, `mse-frozen` (default)
  *   and `mse-dynamic` (recomputed every step).
  * - **MVUE placement** (P2 Table 3; SPEC 2.7–2.8): S-STE without MVUE, with MVUE on `∇Zᵀ` for the
@@ -16,23 +18,23 @@
  * - **FP8** (P2 Table 8; SPEC 2.9): S-STE against S-STE with simulated FP8 GEMM operands (the
  *   simulation quantises and dequantises, so it measures the accuracy cost, not a speed-up).
  * Runs shared between tables (the S-STE default is the default of three of them) are trained once.
- * The defaults of S-STE and of T-SR-STE+DF are also trained with the seeds `seed+1, …` (all of
- * initialisation, data order and MVUE draws change) so each table states a seed spread: a Δ
- * smaller than the spread is not distinguishable from noise.
+ * Each paper claim is stated as a direction or a threshold on a paired difference and judged from
+ * its interval (`_stats.ts`: agrees / disagrees / inconclusive); "costs little" and "about as good"
+ * mean within {@linkcode LITTLE} of validation loss.
  *
  * What to expect (SPEC §5): the frozen MSE β is best or tied, the dynamic β worse (P2 Table 2);
  * MVUE on `∇Z` costs little, MVUE also on `S(W)` costs a lot (P2 Table 3); some dense
  * fine-tuning helps over none, with 1/6 about as good as more (P1); FP8 costs little (P2 Table 8).
- * At this tiny scale many of these gaps are within the seed spread.
  *
  * Usage:
- *   deno run -A experiments/ablations.ts                        # the `cpu` preset, ~15 minutes
- *   deno run -A experiments/ablations.ts --tables=beta,fp8 --steps=100
+ *   deno run -A experiments/ablations.ts                        # the `cpu` preset, 3 seeds
+ *   deno run -A experiments/ablations.ts --tables=beta,fp8 --steps=100 --seeds=5
  *   deno run -A experiments/ablations.ts --preset=gpu --backend=webgpu --resume
  *
- * Outputs (in `--out`, default `results/ablations`): `summary.json`, `table.md`, one validation
- * loss chart per table (`beta.svg`, `mvue.svg`, `dense_fraction.svg`, `fp8.svg`), and per-run
- * checkpoints under `checkpoints/` (for `--resume`).
+ * Outputs (in `--out`, default `results/ablations`), rewritten after every finished seed so a run
+ * cut short keeps its finished seeds: `summary.json`, `table.md`, one validation loss chart per
+ * table (`beta.svg`, `mvue.svg`, `dense_fraction.svg`, `fp8.svg`; mean over seeds), and per-run
+ * checkpoints under `checkpoints/` (or `--checkpoints`; for `--resume`).
  *
  * @module
  */
@@ -40,10 +42,21 @@
 import { resolveSparseOptions, type SparseOptions } from "../core/sparse.ts";
 import { writeSummary } from "./_summary.ts";
 import { lineChart } from "./_plot.ts";
+import { meanCurve } from "./_flip_rate_measures.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
 import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
+import {
+  type Claim,
+  claimRows,
+  formatInterval,
+  meanInterval,
+  type PairedClaim,
+  pairedClaim,
+  pairedDifference,
+  type SeededValue,
+} from "./_stats.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
@@ -51,7 +64,8 @@ const defaults = {
   tables: "beta,mvue,dense-fraction,fp8", // which ablations to run
   ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
   ...LM_RUN,
-  spreadSeeds: 2, // the tables' default runs are trained with this many seeds (seed, seed+1, …)
+  seeds: 3, // every variant is trained with seeds seed, seed+1, … (paired by seed)
+  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
   out: "results/ablations",
   evalEvery: 40, // validation every this many steps (and at the end)
   alpha: 6e-5, // T-SR-STE+DF masked decay (P1's GPT-2 124M value)
@@ -61,10 +75,13 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  cpu: {}, // 13 runs of 200 steps (the time measured is in the committed table's header)
-  "cpu-tiny": { ...STUDY_TINY, steps: 8, warmup: 2, evalEvery: 4, maskRefresh: 2 },
+  cpu: {}, // 11 variants × 3 seeds of 200 steps (the time measured is in the table's header)
+  "cpu-tiny": { ...STUDY_TINY, steps: 8, warmup: 2, evalEvery: 4, maskRefresh: 2, seeds: 2 },
   gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalEvery: 100, evalBatches: 16, maskRefresh: 40 },
 };
+
+/** "Costs little" / "about as good": a validation-loss difference within this much. */
+export const LITTLE = 0.02;
 
 const TABLES = ["beta", "mvue", "dense-fraction", "fp8"] as const;
 type TableName = typeof TABLES[number];
@@ -75,13 +92,22 @@ interface Variant {
   sparse: SparseOptions;
 }
 
-/** An ablation: its title, its variants and which of them is the default. */
+/** A paper's claim about two variants of a table: `a − b` of the validation loss meets `test`. */
+interface ClaimSpec {
+  claim: string;
+  a: string;
+  b: string;
+  test: Claim;
+}
+
+/** An ablation: its title, its variants, which of them is the default, and the claims on them. */
 interface TableSpec {
   name: TableName;
   title: string;
   variants: Variant[];
   /** Index of the default variant in `variants`. */
   defaultIndex: number;
+  claims: ClaimSpec[];
 }
 
 function parseFraction(text: string): number {
@@ -108,6 +134,28 @@ function tableSpecs(cfg: Config): TableSpec[] {
       `Bad value for --denseFractions: it must contain the default 1/6, got ${cfg.denseFractions}`,
     );
   }
+  const fractionName = (i: number) =>
+    `${fractionTexts[i]}${i === defaultFraction ? " (default)" : ""}`;
+  const fractionOf = (v: number) => fractions.findIndex((f) => f === v);
+  const little = LITTLE.toFixed(2);
+  const fractionClaims: ClaimSpec[] = [
+    ...(fractionOf(0) >= 0
+      ? [{
+        claim: "some dense fine-tuning helps: 1/6 dense ends below none (< 0)",
+        a: fractionName(defaultFraction),
+        b: fractionName(fractionOf(0)),
+        test: { kind: "below" } as Claim,
+      }]
+      : []),
+    ...(fractionOf(1 / 3) >= 0
+      ? [{
+        claim: `1/6 is about as good as more: 1/3 dense within ±${little} of 1/6`,
+        a: fractionName(fractionOf(1 / 3)),
+        b: fractionName(defaultFraction),
+        test: { kind: "within", margin: LITTLE } as Claim,
+      }]
+      : []),
+  ];
   const all: TableSpec[] = [
     {
       name: "beta",
@@ -119,6 +167,26 @@ function tableSpecs(cfg: Config): TableSpec[] {
         { name: "mse-dynamic", sparse: sste({ betaRecipe: "mse-dynamic" }) },
       ],
       defaultIndex: 2,
+      claims: [
+        {
+          claim: "no scale (β = 1) trains worse than the frozen MSE β (> 0)",
+          a: "none (β = 1)",
+          b: "mse-frozen (default)",
+          test: { kind: "above" },
+        },
+        {
+          claim: `the frozen MSE β is best or tied: l1 is not better by more than ${little}`,
+          a: "l1",
+          b: "mse-frozen (default)",
+          test: { kind: "above", bound: -LITTLE },
+        },
+        {
+          claim: "the dynamic β trains worse than the frozen one (> 0)",
+          a: "mse-dynamic",
+          b: "mse-frozen (default)",
+          test: { kind: "above" },
+        },
+      ],
     },
     {
       name: "mvue",
@@ -129,12 +197,26 @@ function tableSpecs(cfg: Config): TableSpec[] {
         { name: "MVUE on ∇Z and on S(W) for ∇X", sparse: sste({ mvueOnWeight: true }) },
       ],
       defaultIndex: 1,
+      claims: [
+        {
+          claim: `MVUE on ∇Z costs little: ≤ ${little} over no MVUE`,
+          a: "MVUE on ∇Z (default)",
+          b: "no MVUE",
+          test: { kind: "below", bound: LITTLE },
+        },
+        {
+          claim: `MVUE also on S(W) costs a lot: > ${little} over MVUE on ∇Z only`,
+          a: "MVUE on ∇Z and on S(W) for ∇X",
+          b: "MVUE on ∇Z (default)",
+          test: { kind: "above", bound: LITTLE },
+        },
+      ],
     },
     {
       name: "dense-fraction",
       title: "Dense fine-tune fraction of T-SR-STE+DF (P1)",
       variants: fractions.map((f, i) => ({
-        name: `${fractionTexts[i]}${i === defaultFraction ? " (default)" : ""}`,
+        name: fractionName(i),
         sparse: {
           method: "t-sr-ste+df",
           denseFraction: f,
@@ -143,6 +225,7 @@ function tableSpecs(cfg: Config): TableSpec[] {
         },
       })),
       defaultIndex: defaultFraction,
+      claims: fractionClaims,
     },
     {
       name: "fp8",
@@ -152,6 +235,12 @@ function tableSpecs(cfg: Config): TableSpec[] {
         { name: "S-STE + FP8 (E4M3 fwd, E5M2 bwd)", sparse: { method: "s-ste+fp8" } },
       ],
       defaultIndex: 0,
+      claims: [{
+        claim: `FP8 costs S-STE little: ≤ ${little} val loss`,
+        a: "S-STE + FP8 (E4M3 fwd, E5M2 bwd)",
+        b: "S-STE, f32 GEMMs (default)",
+        test: { kind: "below", bound: LITTLE },
+      }],
     },
   ];
   const wanted = parseList("tables", cfg.tables, (t) => assertOneOf("tables", t, TABLES));
@@ -176,7 +265,7 @@ interface RunResult extends RunTotals {
 /**
  * Runs the ablations with `--key=value` arguments and writes their outputs.
  *
- * @param args Command-line arguments (`--preset=`, `--tables=`, `--steps=`, `--out=`, …).
+ * @param args Command-line arguments (`--preset=`, `--tables=`, `--steps=`, `--seeds=`, `--out=`, …).
  * @returns The summary written to `summary.json`.
  * @throws {TypeError} On an unknown option or a value that does not parse.
  * @throws {RangeError} On a value out of range.
@@ -185,68 +274,74 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   // Every flag is validated before any work.
   const cfg = parseConfig(defaults, args, presets);
   assertInt("steps", cfg.steps, 2);
-  assertInt("spreadSeeds", cfg.spreadSeeds, 1, 10);
+  assertInt("seeds", cfg.seeds, 1, 30);
   assertInt("evalEvery", cfg.evalEvery, 0);
   const tables = tableSpecs(cfg);
   checkLmConfig(cfg, tables.flatMap((t) => t.variants.map((v) => v.sparse)));
 
-  // The distinct runs: every variant with the primary seed, every default with the extra seeds.
-  const runs = new Map<string, { label: string; sparse: SparseOptions; seed: number }>();
+  // The distinct variants (shared ones once), each trained with every seed.
+  const variants = new Map<string, { label: string; sparse: SparseOptions }>();
   for (const t of tables) {
-    for (const [i, v] of t.variants.entries()) {
-      const seeds = i === t.defaultIndex ? cfg.spreadSeeds : 1;
-      for (let k = 0; k < seeds; k++) {
-        const seed = cfg.seed + k;
-        const key = runKey(v.sparse, seed);
-        if (!runs.has(key)) {
-          const label = `${t.name}: ${v.name}${k > 0 ? ` #${seed}` : ""}`;
-          runs.set(key, { label, sparse: v.sparse, seed });
-        }
+    for (const v of t.variants) {
+      const key = runKey(v.sparse, 0);
+      if (!variants.has(key)) {
+        variants.set(key, { label: `${t.name}: ${v.name}`, sparse: v.sparse });
       }
     }
   }
-
-  const experiment = await LmExperiment.open(cfg);
+  const seeds = Array.from({ length: cfg.seeds }, (_, k) => cfg.seed + k);
+  const experiment = await LmExperiment.open(cfg, { checkpoints: false });
+  const checkpoints = cfg.checkpoints || `${cfg.out}/checkpoints`;
+  await Deno.mkdir(checkpoints, { recursive: true });
+  console.log(`${variants.size} variants × ${seeds.length} seeds, ${cfg.steps} steps each`);
 
   const results = new Map<string, RunResult>();
-  for (const [i, [key, run]] of [...runs.entries()].entries()) {
-    experiment.announce({ done: i, total: runs.size, label: run.label });
-    const file = `${run.label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
-    const { trainer, log } = await experiment.train(cfg, {
-      label: run.label,
-      sparse: run.sparse,
-      seed: run.seed,
-      val: {
-        batches: experiment.valBatches,
-        every: cfg.evalEvery,
-        dense: (t) => t.phase === "dense",
-      },
-      checkpoint: `${cfg.out}/checkpoints/${file}`,
-      checkpointEvery: cfg.checkpointEvery,
-      resume: cfg.resume,
-      logEvery: 40,
-    });
-    const valLoss = log.val.at(-1)![1];
-    const switchStep = trainer.denseSwitchStep;
-    const result: RunResult = {
-      key,
-      label: run.label,
-      sparse: run.sparse,
-      seed: run.seed,
-      val_loss: valLoss,
-      evaluated: trainer.phase === "dense" ? "dense" : "2:4",
-      dense_steps: switchStep === undefined ? 0 : cfg.steps - switchStep,
-      ...runTotals(log),
-    };
-    results.set(key, result);
-    console.log(
-      `${run.label}: val loss ${valLoss.toFixed(4)} (evaluated ${result.evaluated}), ${
-        result.tokens_per_s.toFixed(0)
-      } tok/s`,
-    );
+  let summary: Record<string, unknown> = {};
+  // Seed by seed: the outputs are rewritten after every seed, so a run cut short keeps them.
+  for (const [k, seed] of seeds.entries()) {
+    for (const [i, run] of [...variants.values()].entries()) {
+      const label = `${run.label} #${seed}`;
+      experiment.announce({
+        done: k * variants.size + i,
+        total: seeds.length * variants.size,
+        label,
+      });
+      const file = `${label.replace(/[^a-z0-9#+-]+/gi, "_")}.safetensors`;
+      const { trainer, log } = await experiment.train(cfg, {
+        label,
+        sparse: run.sparse,
+        seed,
+        val: {
+          batches: experiment.valBatches,
+          every: cfg.evalEvery,
+          dense: (t) => t.phase === "dense",
+        },
+        checkpoint: `${checkpoints}/${file}`,
+        checkpointEvery: cfg.checkpointEvery,
+        resume: cfg.resume,
+        logEvery: 40,
+      });
+      const valLoss = log.val.at(-1)![1];
+      const switchStep = trainer.denseSwitchStep;
+      const result: RunResult = {
+        key: runKey(run.sparse, seed),
+        label,
+        sparse: run.sparse,
+        seed,
+        val_loss: valLoss,
+        evaluated: trainer.phase === "dense" ? "dense" : "2:4",
+        dense_steps: switchStep === undefined ? 0 : cfg.steps - switchStep,
+        ...runTotals(log),
+      };
+      results.set(result.key, result);
+      console.log(
+        `${label}: val loss ${valLoss.toFixed(4)} (evaluated ${result.evaluated}), ${
+          result.tokens_per_s.toFixed(0)
+        } tok/s`,
+      );
+    }
+    summary = await writeOutputs(cfg, tables, results, seeds.slice(0, k + 1), experiment);
   }
-
-  const summary = await writeOutputs(cfg, tables, results, experiment);
   experiment.finish();
   return summary;
 }
@@ -255,10 +350,20 @@ async function writeOutputs(
   cfg: Config,
   tables: TableSpec[],
   results: Map<string, RunResult>,
+  seeds: number[],
   experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
   const header = experiment.summaryHeader("ablations", cfg);
-  const f4 = (v: number) => v.toFixed(4);
+  const runsOf = (v: Variant) => seeds.map((seed) => results.get(runKey(v.sparse, seed))!);
+  const losses = (v: Variant): SeededValue[] =>
+    runsOf(v).map((r) => ({ seed: r.seed, value: r.val_loss }));
+  const meanCell = (v: Variant) =>
+    formatInterval(meanInterval(losses(v).map((x) => x.value)), { digits: 4 });
+  const diffCell = (v: Variant, def: Variant) =>
+    formatInterval(
+      pairedDifference(losses(v).map((x) => x.value), losses(def).map((x) => x.value)),
+      { digits: 4, bracket: true, signed: true },
+    );
   const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(4)}`;
   const lines = [
     `# Ablations of the 2:4 methods (P2 Tables 2, 3, 8 and P1's dense fine-tuning; scaled down)`,
@@ -267,91 +372,83 @@ async function writeOutputs(
       script: "ablations.ts",
       header,
       details: `peak LR ${cfg.lr}, warm-up ${cfg.warmup}`,
-    }) + `. Same initial ` +
-    `weights and data order in every run of seed ${cfg.seed}; validation loss on the same ` +
-    `${cfg.evalBatches} held-out batches.`,
+    }) + `, ${header.wall_seconds.toFixed(0)} s; ${seeds.length} seeds per variant ` +
+    `(${seeds.join(", ")}); validation loss on the same ${cfg.evalBatches} held-out batches.`,
+    ``,
+    `Val loss: mean ± the half-width of the 95% Student-t interval over seeds. Δ: the paired ` +
+    `difference against the table's default of the same seed (same initial weights and data ` +
+    `order), mean [95% interval]. A claim *agrees* when the whole interval of its difference ` +
+    `satisfies it, *disagrees* when the whole interval contradicts it, else it is ` +
+    `*inconclusive*; "little" is ±${LITTLE} of validation loss.`,
     ``,
   ];
   const tableSummaries: Record<string, unknown> = {};
+  const byName = (t: TableSpec, name: string) => t.variants.find((v) => v.name === name)!;
   for (const t of tables) {
     const def = t.variants[t.defaultIndex];
-    const defRun = results.get(runKey(def.sparse, cfg.seed))!;
-    const seedRuns = Array.from(
-      { length: cfg.spreadSeeds },
-      (_, k) => results.get(runKey(def.sparse, cfg.seed + k))!,
-    );
-    const losses = seedRuns.map((r) => r.val_loss);
-    const spread = seedRuns.length > 1 ? Math.max(...losses) - Math.min(...losses) : null;
     const rows = t.variants.map((v, i) => {
-      const r = results.get(runKey(v.sparse, cfg.seed))!;
+      const runs = runsOf(v);
+      const values = runs.map((r) => r.val_loss);
       return {
         variant: v.name,
         is_default: i === t.defaultIndex,
         sparse: resolveSparseOptions(v.sparse),
-        val_loss: r.val_loss,
-        val_ppl: Math.exp(r.val_loss),
-        delta_vs_default: r.val_loss - defRun.val_loss,
-        evaluated: r.evaluated,
-        dense_steps: r.dense_steps,
-        tokens_per_s: r.tokens_per_s,
-        run: r.label,
+        seeds: runs.map((r) => r.seed),
+        val_losses: values,
+        val_loss: meanInterval(values),
+        delta_vs_default: i === t.defaultIndex
+          ? null
+          : pairedDifference(values, runsOf(def).map((r) => r.val_loss)),
+        evaluated: runs[0].evaluated,
+        dense_steps: runs[0].dense_steps,
+        tokens_per_s: runs.reduce((a, r) => a + r.tokens_per_s, 0) / runs.length,
       };
     });
+    const claims: (PairedClaim & { test: Claim })[] = t.claims.map((c) => ({
+      ...pairedClaim(losses(byName(t, c.a)), losses(byName(t, c.b)), c.test, {
+        claim: c.claim,
+        difference: `${c.a.replace(" (default)", "")} − ${c.b.replace(" (default)", "")}`,
+      }),
+      test: c.test,
+    }));
     const isDf = t.name === "dense-fraction";
     lines.push(
       `## ${t.title}`,
       ``,
-      `| variant | val loss | val ppl | Δ vs default |${
+      `| variant | val loss | Δ vs default [95% CI] |${
         isDf ? " dense steps |" : ""
       } evaluated | tokens/s |`,
-      `|---|---|---|---|${isDf ? "---|" : ""}---|---|`,
-      ...rows.map((r) =>
-        `| ${r.variant} | ${f4(r.val_loss)} | ${r.val_ppl.toFixed(2)} | ${
-          r.is_default ? "—" : signed(r.delta_vs_default)
-        } |${isDf ? ` ${r.dense_steps} |` : ""} ${r.evaluated} | ${r.tokens_per_s.toFixed(0)} |`
+      `|---|---|---|${isDf ? "---|" : ""}---|---|`,
+      ...t.variants.map((v, i) =>
+        `| ${v.name} | ${meanCell(v)} | ${i === t.defaultIndex ? "—" : diffCell(v, def)} |${
+          isDf ? ` ${rows[i].dense_steps} |` : ""
+        } ${rows[i].evaluated} | ${rows[i].tokens_per_s.toFixed(0)} |`
       ),
       ``,
-      spread === null
-        ? `Seed spread: the default was trained with one seed only, so no spread is stated.`
-        : `Seed spread: the default (${def.name.replace(" (default)", "")}) trained with ` +
-          `seeds ${seedRuns.map((r) => r.seed).join(", ")} (initialisation, data order and ` +
-          `MVUE draws all change) reaches ${losses.map(f4).join(", ")}, a spread of ` +
-          `${f4(spread)}. The variants share seed ${cfg.seed}, so their Δ are paired ` +
-          `comparisons, but a |Δ| below the spread is not a difference to rely on.`,
-      ``,
+      ...(claims.length > 0 ? [...claimRows(claims, signed), ``] : []),
     );
-    tableSummaries[t.name] = {
-      title: t.title,
-      default: def.name,
-      rows,
-      seed_spread: {
-        seeds: seedRuns.map((r) => r.seed),
-        val_losses: losses,
-        val_loss_range: spread,
-      },
-    };
+    tableSummaries[t.name] = { title: t.title, default: def.name, rows, claims };
     await Deno.writeTextFile(
       `${cfg.out}/${t.name === "dense-fraction" ? "dense_fraction" : t.name}.svg`,
       lineChart(
-        [
-          ...t.variants.map((v) => ({
-            name: v.name,
-            points: results.get(runKey(v.sparse, cfg.seed))!.log.val,
-          })),
-          ...seedRuns.slice(1).map((r) => ({
-            name: `${def.name.replace(" (default)", "")} seed ${r.seed}`,
-            points: r.log.val,
-          })),
-        ],
-        { title: `${t.title}: validation loss`, xLabel: "optimizer steps", yLabel: "val loss" },
+        t.variants.map((v) => ({
+          name: v.name,
+          points: meanCurve(runsOf(v).map((r) => r.log.val)),
+        })),
+        {
+          title: `${t.title}: validation loss (mean of ${seeds.length} seeds)`,
+          xLabel: "optimizer steps",
+          yLabel: "val loss",
+        },
       ),
     );
   }
   const summary = {
     ...header,
+    seeds,
     tables: tableSummaries,
     runs: Object.fromEntries(
-      [...results.values()].map((r) => [r.label, {
+      [...results.values()].filter((r) => seeds.includes(r.seed)).map((r) => [r.label, {
         sparse: resolveSparseOptions(r.sparse),
         seed: r.seed,
         val_loss: r.val_loss,

@@ -3,25 +3,30 @@
  * decay with several factors α during GPT-2 pre-training) and P2 Fig. 4 (S-STE against SR-STE,
  * frozen against dynamic β).
  *
- * Trains the same GPT-2 (same initial weights, data order and schedule) on the Brown corpus with
- * `dense`, `ste`, `sr-ste` (decay on the gradient and on the weight, SPEC 2.2), `t-sr-ste` for every
- * α of `--alphas` (SPEC 2.3) and `s-ste` with the frozen and the dynamic β (SPEC 1.3), recording two
- * flip rates per run (SPEC 2.4; see `_flip_rate_measures.ts`). The α the main runs use is selected by
- * `alpha_select.ts` (SPEC 2.3).
+ * Trains the same GPT-2 (same schedule) on the Brown corpus with `dense`, `ste`, `sr-ste` (decay on
+ * the gradient and on the weight, SPEC 2.2), `t-sr-ste` for every α of `--alphas` (SPEC 2.3) and
+ * `s-ste` with the frozen and the dynamic β (SPEC 1.3), each with `--seeds` seeds (seed, seed+1, …:
+ * the initialisation, data order and MVUE draws; runs of one seed differ only in their method),
+ * recording two flip rates per run (SPEC 2.4; see `_flip_rate_measures.ts`). Each paper claim is a
+ * direction of a paired (by seed) difference of flip rates, judged from its 95% t interval
+ * (`_stats.ts`: agrees / disagrees / inconclusive). Selecting the α the main runs use is
+ * `alpha_select.ts`'s job (SPEC 2.3); the α sweep here shows what α does to the flip rate.
  *
  * What to expect (SPEC §5): the flip rate explodes or stays high under plain STE; masked decay on
- * the gradient suppresses it, and too large an α drives it to 0 and freezes the mask; S-STE's
- * curve is smoother and lower than SR-STE's; the dynamic β makes S-STE's flip rate worse. At this
- * tiny scale the curves are noisy (plots show a moving average over `--smooth` steps).
+ * the gradient suppresses it, and too large an α drives it to 0 and freezes the mask; decay on the
+ * weight acts less than decay on the gradient; S-STE's flip rate is lower than SR-STE's; the
+ * dynamic β makes S-STE's flip rate worse. The plots show the mean over seeds, smoothed over
+ * `--smooth` steps.
  *
  * Usage:
- *   deno task flip_rate                                        # the `cpu` preset, ~18 minutes
+ *   deno task flip_rate                                        # the `cpu` preset, 3 seeds
  *   deno task flip_rate --preset=gpu --backend=webgpu
  *   deno task flip_rate --preset=cpu-tiny --backend=reference --out=/tmp/fr
  *
- * Outputs (in `--out`, default `results/flip_rate`): `summary.json`, `table.md`, `flip_rate.svg`,
- * `methods.svg`, `alpha_sweep.svg`, `alpha_sweep_mask.svg` (per refresh), `decay_placement.svg`,
- * `beta.svg`, and checkpoints for `--resume`.
+ * Outputs (in `--out`, default `results/flip_rate`), rewritten after every finished seed so a run
+ * cut short keeps its finished seeds: `summary.json`, `table.md`, `flip_rate.svg`, `methods.svg`,
+ * `alpha_sweep.svg`, `alpha_sweep_mask.svg` (per refresh), `decay_placement.svg`, `beta.svg`, and
+ * checkpoints for `--resume` (in `--checkpoints`, default `<out>/checkpoints`).
  *
  * @module
  */
@@ -37,8 +42,18 @@ import {
   hardCurve,
   maskCurve,
   MaskFlips,
+  meanCurve,
   movingAverage,
 } from "./_flip_rate_measures.ts";
+import {
+  type Claim,
+  claimRows,
+  formatInterval,
+  meanInterval,
+  pairedClaim,
+  pairedDifferences,
+  type SeededValue,
+} from "./_stats.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
@@ -48,16 +63,18 @@ import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_exper
 const defaults = {
   preset: "cpu", // cpu | cpu-tiny | gpu
   ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
-  ...LM_RUN, // one seed for every run
+  ...LM_RUN,
+  seeds: 3, // every run is trained with seeds seed, seed+1, … (paired by seed)
+  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
   out: "results/flip_rate",
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
-  // T-SR-STE α sweep (full runs): P1's values plus 1e-2 and 1e-1. The decay enters the gradient
-  // before AdamW, so what matters is α·|w| against the per-element gradient AdamW normalises by;
-  // after clipping (a norm of 1 over ~0.7M parameters in the `cpu` preset against 124M) that
-  // gradient is about √(124/0.7) ≈ 13 times GPT-2 124M's, and the `cpu` probes show no measurable
-  // effect of α ≤ 2e-4 over the warm-up, a small one at 1e-3, suppression from α ≈ 1e-2
-  // (`results/flip_rate/`). Every preset keeps the same grids; at GPU size P1's values should matter.
-  alphas: "0,6e-6,6e-5,2e-4,1e-3,1e-2,1e-1",
+  // T-SR-STE α sweep: 0, P1's 6e-5, and 1e-3 (what alpha_select.ts selects for gpt2.ts's model) to
+  // 1e-1. The decay enters the gradient before AdamW, so what matters is α·|w| against the
+  // per-element gradient AdamW normalises by; after clipping (a norm of 1 over ~0.7M parameters in
+  // the `cpu` preset against 124M) that gradient is about √(124/0.7) ≈ 13 times GPT-2 124M's. The
+  // one-seed sweep before this one showed 6e-6 and 2e-4 indistinguishable from 0 and 6e-5, so they
+  // left the grid (two runs per seed fewer).
+  alphas: "0,6e-5,1e-3,1e-2,1e-1",
   alphaMain: 6e-5, // the α of T-SR-STE in the methods figure (P1's GPT-2 124M value)
   maskRefresh: 10, // T-SR-STE transposable-mask refresh period of the full runs
   smooth: 5, // moving-average window (steps) of the plotted curves
@@ -65,8 +82,16 @@ const defaults = {
 type Config = typeof defaults;
 
 const presets: Record<string, Partial<Config>> = {
-  cpu: {}, // 13 full runs of 200 steps (the time measured is in the committed table's header)
-  "cpu-tiny": { ...STUDY_TINY, steps: 12, warmup: 6, maskRefresh: 3, alphas: "0,6e-5", smooth: 2 },
+  cpu: {}, // 11 runs × 3 seeds of 200 steps (the time measured is in the table's header)
+  "cpu-tiny": {
+    ...STUDY_TINY,
+    steps: 12,
+    warmup: 6,
+    maskRefresh: 3,
+    alphas: "0,6e-5",
+    smooth: 2,
+    seeds: 2,
+  },
   gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalBatches: 16, maskRefresh: 40, smooth: 10 },
 };
 
@@ -146,6 +171,7 @@ interface RunResult extends RunTotals {
   short: string;
   families: Family[];
   sparse: SparseOptions;
+  seed: number;
   val_loss: number;
   evaluated: "dense" | "2:4";
   hard_flip_rate: CurveStats;
@@ -155,7 +181,7 @@ interface RunResult extends RunTotals {
 /**
  * Runs the flip-rate experiment with `--key=value` arguments and writes its outputs.
  *
- * @param args Command-line arguments (`--preset=`, `--steps=`, `--out=`, …).
+ * @param args Command-line arguments (`--preset=`, `--steps=`, `--seeds=`, `--out=`, …).
  * @returns The summary written to `summary.json`.
  * @throws {TypeError} On an unknown option or a value that does not parse.
  * @throws {RangeError} On a value out of range.
@@ -164,36 +190,53 @@ export async function main(args: string[]): Promise<Record<string, unknown>> {
   // Every flag is validated before any work.
   const cfg = parseConfig(defaults, args, presets);
   assertInt("steps", cfg.steps, 2);
-  assertInt("warmup", cfg.warmup, 4, cfg.steps - 1);
+  assertInt("seeds", cfg.seeds, 1, 30);
   assertInt("maskRefresh", cfg.maskRefresh, 1);
   assertInt("smooth", cfg.smooth, 1);
   const alphas = parseAlphas("alphas", cfg.alphas);
-  checkLmConfig(cfg, runSpecs(cfg, alphas).map((r) => r.sparse));
-  const experiment = await LmExperiment.open(cfg);
-
   const specs = runSpecs(cfg, alphas);
-  const results: RunResult[] = [];
-  for (const [i, spec] of specs.entries()) {
-    experiment.announce({ done: i, total: specs.length, label: spec.id });
-    results.push(await trainOne(cfg, experiment, spec));
-  }
+  checkLmConfig(cfg, specs.map((r) => r.sparse));
+  const experiment = await LmExperiment.open(cfg, { checkpoints: false });
+  const checkpoints = cfg.checkpoints || `${cfg.out}/checkpoints`;
+  await Deno.mkdir(checkpoints, { recursive: true });
+  const seeds = Array.from({ length: cfg.seeds }, (_, k) => cfg.seed + k);
+  console.log(`${specs.length} runs × ${seeds.length} seeds, ${cfg.steps} steps each`);
 
-  const summary = await writeOutputs(cfg, results, experiment);
+  const results: RunResult[] = [];
+  let summary: Record<string, unknown> = {};
+  // Seed by seed: the outputs are rewritten after every seed, so a run cut short keeps them.
+  for (const [k, seed] of seeds.entries()) {
+    for (const [i, spec] of specs.entries()) {
+      const done = k * specs.length + i;
+      experiment.announce({
+        done,
+        total: seeds.length * specs.length,
+        label: `${spec.id} #${seed}`,
+      });
+      results.push(await trainOne(cfg, experiment, spec, { seed, checkpoints }));
+    }
+    summary = await writeOutputs(cfg, specs, results, experiment);
+  }
   experiment.finish();
   return summary;
 }
 
-async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): Promise<RunResult> {
+async function trainOne(
+  cfg: Config,
+  experiment: LmExperiment,
+  spec: RunSpec,
+  run: { seed: number; checkpoints: string },
+): Promise<RunResult> {
   const hard = new MaskFlips("hard");
-  const fileName = spec.id.replace(/[^a-z0-9+-]+/gi, "_");
+  const fileName = `${spec.id.replace(/[^a-z0-9+-]+/gi, "_")}_s${run.seed}`;
   const traits = sparseMethodTraits(spec.sparse.method);
   const dense = traits.weight === "dense";
   const { trainer, log } = await experiment.train(cfg, {
-    label: spec.id,
+    label: `${spec.id} #${run.seed}`,
     sparse: spec.sparse,
-    seed: cfg.seed,
+    seed: run.seed,
     val: { batches: experiment.valBatches, every: 0, dense: () => dense },
-    checkpoint: `${cfg.out}/checkpoints/${fileName}.safetensors`,
+    checkpoint: `${run.checkpoints}/${fileName}.safetensors`,
     checkpointEvery: cfg.checkpointEvery,
     resume: cfg.resume,
     logEvery: 25,
@@ -208,6 +251,7 @@ async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): P
     short: spec.short,
     families: spec.families,
     sparse: spec.sparse,
+    seed: run.seed,
     val_loss: log.val.at(-1)?.[1] ?? NaN,
     evaluated: dense ? "dense" : "2:4",
     hard_flip_rate: curveStats(hardCurve(log), trainer.step),
@@ -219,16 +263,128 @@ async function trainOne(cfg: Config, experiment: LmExperiment, spec: RunSpec): P
   };
 }
 
+// ---- claims -------------------------------------------------------------------------------------
+
+/** A run's number a claim compares (null where the run has no such measurement). */
+type RunMetric = (r: RunResult) => number | null;
+
+const hardLast: RunMetric = (r) => r.hard_flip_rate.last_third;
+const maskLast: RunMetric = (r) => r.mask_flip_rate.last_third;
+/** How much the hard flip rate rose: last third / first third. */
+const hardRise: RunMetric = (r) =>
+  r.hard_flip_rate.first_third ? r.hard_flip_rate.last_third! / r.hard_flip_rate.first_third : null;
+
+/** A paper's claim: `metric(a) − metric(b)`, paired by seed, meets `test`. */
+interface ClaimSpec {
+  claim: string;
+  source: string;
+  a: string;
+  b: string;
+  metric: RunMetric;
+  metricName: string;
+  test: Claim;
+}
+
+function claimSpecs(alphas: number[]): ClaimSpec[] {
+  const hard = "hard flip, last third";
+  return [
+    {
+      claim: "STE's flip rate stays high: above dense's",
+      source: "P1 flip-rate figure",
+      a: "ste",
+      b: "dense",
+      metric: hardLast,
+      metricName: hard,
+      test: { kind: "above" },
+    },
+    {
+      claim: "STE's flip rate rises (last/first third) more than dense's",
+      source: "P1 flip-rate figure",
+      a: "ste",
+      b: "dense",
+      metric: hardRise,
+      metricName: "hard flip, last third / first third",
+      test: { kind: "above" },
+    },
+    ...(alphas.includes(0) ? alphas.filter((a) => a > 0) : []).map((alpha): ClaimSpec => ({
+      claim: `masked decay α = ${fmtAlpha(alpha)} lowers the transposable mask's flip rate`,
+      source: "P1 (SPEC 2.3)",
+      a: alphaId(alpha),
+      b: alphaId(0),
+      metric: maskLast,
+      metricName: "transposable flips per refresh, last third",
+      test: { kind: "below" },
+    })),
+    {
+      claim: "SR-STE's decay on the gradient lowers the flip rate more than on the weight",
+      source: "P1",
+      a: "sr-ste (decay on gradient)",
+      b: "sr-ste (decay on weight)",
+      metric: hardLast,
+      metricName: hard,
+      test: { kind: "below" },
+    },
+    {
+      claim: "S-STE's flip rate is lower than SR-STE's",
+      source: "P2 Fig. 4",
+      a: "s-ste (frozen β)",
+      b: "sr-ste (decay on gradient)",
+      metric: hardLast,
+      metricName: hard,
+      test: { kind: "below" },
+    },
+    {
+      claim: "a dynamic β raises S-STE's flip rate",
+      source: "P2 Fig. 4",
+      a: "s-ste (dynamic β)",
+      b: "s-ste (frozen β)",
+      metric: hardLast,
+      metricName: hard,
+      test: { kind: "above" },
+    },
+  ];
+}
+
+/** A metric of one run id by seed; null if a run lacks it (a claim on it is not judged). */
+function seededValues(results: RunResult[], id: string, metric: RunMetric): SeededValue[] | null {
+  const values = results.filter((r) => r.id === id).map((r) => ({
+    seed: r.seed,
+    value: metric(r) ?? NaN,
+  }));
+  return values.length > 0 && values.every((v) => Number.isFinite(v.value)) ? values : null;
+}
+
 // ---- outputs ------------------------------------------------------------------------------------
 
 async function writeOutputs(
   cfg: Config,
+  specs: RunSpec[],
   results: RunResult[],
   experiment: LmExperiment,
 ): Promise<Record<string, unknown>> {
+  const seeds = [...new Set(results.map((r) => r.seed))];
+  const alphas = specs.flatMap((s) => s.sparse.method === "t-sr-ste" ? [s.sparse.alpha ?? 0] : []);
+  const claims = claimSpecs(alphas).flatMap((c) => {
+    const a = seededValues(results, c.a, c.metric), b = seededValues(results, c.b, c.metric);
+    if (a === null || b === null) return [];
+    return [{
+      ...pairedClaim(a, b, c.test, {
+        claim: c.claim,
+        difference: `${c.a} − ${c.b}, ${c.metricName}`,
+      }),
+      source: c.source,
+      test: c.test,
+    }];
+  });
+  const runsOf = (id: string) => results.filter((r) => r.id === id);
+  const header = experiment.summaryHeader("flip_rate", cfg);
   const summary = {
-    ...experiment.summaryHeader("flip_rate", cfg),
-    runs: Object.fromEntries(results.map((r) => [r.id, {
+    ...header,
+    seeds,
+    claims,
+    runs: Object.fromEntries(results.map((r) => [`${r.id} #${r.seed}`, {
+      id: r.id,
+      seed: r.seed,
       sparse: r.sparse,
       val_loss: r.val_loss,
       evaluated: r.evaluated,
@@ -242,8 +398,24 @@ async function writeOutputs(
   };
   await writeSummary(cfg.out, summary);
 
-  const f = (v: number | null) => v === null ? "–" : v.toExponential(2);
-  const denseLoss = results.find((r) => r.id === "dense")?.val_loss;
+  const e = (v: number) => v.toExponential(2);
+  // Mean ± 95% t half-width over seeds of a run's metric ("–" where a run lacks it).
+  const cell = (id: string, metric: RunMetric, fmt: (v: number) => string) => {
+    const values = seededValues(results, id, metric);
+    if (values === null) return "–";
+    const m = meanInterval(values.map((v) => v.value));
+    return Number.isNaN(m.halfWidth)
+      ? `${fmt(m.mean)} (n = 1)`
+      : `${fmt(m.mean)} ± ${fmt(m.halfWidth)}`;
+  };
+  const valLoss: RunMetric = (r) => r.val_loss;
+  const denseLoss = seededValues(results, "dense", valLoss);
+  const deltaCell = (id: string) => {
+    const values = seededValues(results, id, valLoss);
+    if (id === "dense" || denseLoss === null || values === null) return "—";
+    const diff = pairedDifferences(values, denseLoss).map((d) => d.difference);
+    return formatInterval(meanInterval(diff), { digits: 4, bracket: true, signed: true });
+  };
   const lines = [
     `# Flip rate of 2:4 training methods (P1 flip-rate figure, P2 Fig. 4; scaled down)`,
     ``,
@@ -252,26 +424,36 @@ async function writeOutputs(
       header: summary,
       details: `peak LR ${cfg.lr}, warm-up ${cfg.warmup}, T-SR-STE mask refresh every ` +
         `${cfg.maskRefresh} steps`,
-    }) + `. Same initial weights and data order in every run.`,
+    }) + `, ${header.wall_seconds.toFixed(0)} s; ${seeds.length} seeds per run ` +
+    `(${seeds.join(", ")}; a seed sets the initial weights, data order and MVUE draws).`,
     ``,
     `*Hard flip rate*: fraction of the hard top-2 mask bits of the dense weights (all FFN linears) ` +
     `changed by one optimizer step, measured every step for every method. *Mask-in-use flip ` +
     `rate*: the trainer's flip rate of the mask the method trains with; for T-SR-STE that is the ` +
     `transposable mask and the number is per refresh (${cfg.maskRefresh} steps), not per step. ` +
-    `Thirds are of the ${cfg.steps} steps. The charts are log-scale and draw a flip rate of 0 ` +
+    `Thirds are of the ${cfg.steps} steps. Cells: mean ± the half-width of the 95% Student-t ` +
+    `interval over seeds; Δ val loss: the paired difference against dense of the same seed, mean ` +
+    `[95% interval]. The charts show the mean over seeds on a log scale and draw a flip rate of 0 ` +
     `at half a flip (${(0.5 / maskEntries(cfg)).toExponential(1)}).`,
     ``,
-    `| run | hard flip, first third | hard flip, last third | hard flip, max | mask-in-use flip, first third | mask-in-use flip, last third | val loss | Δ vs dense | evaluated |`,
-    `|---|---|---|---|---|---|---|---|---|`,
-    ...results.map((r) =>
-      `| ${r.id} | ${f(r.hard_flip_rate.first_third)} | ${f(r.hard_flip_rate.last_third)} | ${
-        f(r.hard_flip_rate.max)
-      } | ${f(r.mask_flip_rate.first_third)} | ${f(r.mask_flip_rate.last_third)}${
-        r.mask_flip_rate.per === "refresh" ? " /refresh" : ""
-      } | ${r.val_loss.toFixed(4)} | ${
-        denseLoss === undefined ? "–" : (r.val_loss - denseLoss).toFixed(4)
-      } | ${r.evaluated} |`
-    ),
+    `| run | hard flip, first third | hard flip, last third | mask-in-use flip, last third | val loss | Δ val loss vs dense | evaluated |`,
+    `|---|---|---|---|---|---|---|`,
+    ...specs.filter((s) => runsOf(s.id).length > 0).map((s) => {
+      const r = runsOf(s.id)[0];
+      return `| ${s.id} | ${cell(s.id, (x) => x.hard_flip_rate.first_third, e)} | ${
+        cell(s.id, hardLast, e)
+      } | ${cell(s.id, maskLast, e)}${r.mask_flip_rate.per === "refresh" ? " /refresh" : ""} | ${
+        cell(s.id, valLoss, (v) => v.toFixed(4))
+      } | ${deltaCell(s.id)} | ${r.evaluated} |`;
+    }),
+    ``,
+    `## The papers' claims, judged from the intervals`,
+    ``,
+    `Each claim is a direction of the paired (by seed) difference of a flip rate: *agrees* when ` +
+    `the whole 95% interval lies on the claimed side of 0, *disagrees* when it lies wholly on the ` +
+    `other side, else *inconclusive*.`,
+    ``,
+    ...claimRows(claims.map((c) => ({ ...c, claim: `${c.claim} (${c.source})` })), e),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
@@ -279,39 +461,41 @@ async function writeOutputs(
   // Log-scale charts cannot show 0: a zero (frozen mask) is drawn at half a flip (said in
   // table.md).
   const floor = 0.5 / maskEntries(cfg);
-  const plot = (curve: Curve) =>
-    movingAverage(curve, cfg.smooth).map(([x, y]) => [x, Math.max(y, floor)] as [number, number]);
+  const plot = (curve: Curve, smooth = cfg.smooth) =>
+    movingAverage(curve, smooth).map(([x, y]) => [x, Math.max(y, floor)] as [number, number]);
   const chart = (file: string, title: string, series: Series[], perRefresh = false) =>
     Deno.writeTextFile(
       `${cfg.out}/${file}`,
       lineChart(series, {
-        title,
+        title: `${title} (mean of ${seeds.length} seeds)`,
         xLabel: "optimizer steps",
         yLabel: perRefresh ? "flip rate per refresh" : `flip rate (${cfg.smooth}-step mean)`,
         logY: true,
       }),
     );
-  const hardSeries = (rs: RunResult[], name = (r: RunResult) => r.short) =>
-    rs.map((r) => ({ name: name(r), points: plot(hardCurve(r.log)) }));
-  const alphaName = (r: RunResult) => r.id === "dense" ? "dense" : r.short.replace("t-sr-ste ", "");
-  const family = (name: Family) => results.filter((r) => r.families.includes(name));
+  const present = specs.filter((s) => runsOf(s.id).length > 0);
+  const hardOf = (s: RunSpec) => meanCurve(runsOf(s.id).map((r) => hardCurve(r.log)));
+  const hardSeries = (ss: RunSpec[], name = (s: RunSpec) => s.short) =>
+    ss.map((s) => ({ name: name(s), points: plot(hardOf(s)) }));
+  const alphaName = (s: RunSpec) => s.id === "dense" ? "dense" : s.short.replace("t-sr-ste ", "");
+  const family = (name: Family) => present.filter((s) => s.families.includes(name));
   await chart(
     "flip_rate.svg",
     "Hard flip rate per step (the α sweep is in alpha_sweep.svg)",
-    hardSeries(results.filter((r) => r.families.some((f) => f !== "alpha"))),
+    hardSeries(present.filter((s) => s.families.some((f) => f !== "alpha"))),
   );
   await chart("methods.svg", "Hard flip rate per step by method", hardSeries(family("methods")));
   await chart(
     "alpha_sweep.svg",
     "T-SR-STE α sweep: hard flip rate per step",
-    hardSeries([...results.filter((r) => r.id === "dense"), ...family("alpha")], alphaName),
+    hardSeries([...present.filter((s) => s.id === "dense"), ...family("alpha")], alphaName),
   );
   await chart(
     "alpha_sweep_mask.svg",
     `T-SR-STE α sweep: transposable-mask flips per ${cfg.maskRefresh}-step refresh`,
-    family("alpha").map((r) => ({
-      name: alphaName(r),
-      points: maskCurve(r.log).map(([x, y]) => [x, Math.max(y, floor)] as [number, number]),
+    family("alpha").map((s) => ({
+      name: alphaName(s),
+      points: plot(meanCurve(runsOf(s.id).map((r) => maskCurve(r.log))), 1),
     })),
     true,
   );

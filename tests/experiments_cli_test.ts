@@ -119,6 +119,7 @@ Deno.test("flip_rate, alpha_select, ablations, prepare_brown and export_hf valid
       [["--evalBatches=0"], "--evalBatches"],
       [["--checkpointEvery=0"], "--checkpointEvery"],
       [["--smooth=1", "--smooth=2"], "--smooth is given twice"],
+      [["--seeds=0"], "--seeds"],
     ];
     for (const [args, flag] of flipCases) {
       await expectRejectedBeforeWork(flipRateMain, [...base, ...args], flag, out);
@@ -141,6 +142,7 @@ Deno.test("flip_rate, alpha_select, ablations, prepare_brown and export_hf valid
       [["--evalBatches=0"], "--evalBatches"],
       [["--maskRefresh=0"], "maskRefresh"],
       [["--checkpointEvery=1.5"], "--checkpointEvery"],
+      [["--seeds=1.5"], "--seeds"],
     ];
     for (const [args, flag] of ablationCases) {
       await expectRejectedBeforeWork(ablationsMain, [...base, ...args], flag, out);

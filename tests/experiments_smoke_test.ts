@@ -132,7 +132,7 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset and writes its outputs", async 
     const written: Json = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
     check(written.experiment === "flip_rate", `unexpected experiment ${written.experiment}`);
     const runs = written.runs;
-    const expected = [
+    const ids = [
       "dense",
       "ste",
       "sr-ste (decay on gradient)",
@@ -142,10 +142,21 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset and writes its outputs", async 
       "s-ste (frozen β)",
       "s-ste (dynamic β)",
     ];
+    // Every run with each of the preset's two seeds, seed by seed.
+    const expected = [1, 2].flatMap((seed) => ids.map((id) => `${id} #${seed}`));
     check(
       JSON.stringify(Object.keys(runs)) === JSON.stringify(expected),
       `unexpected runs ${Object.keys(runs)}`,
     );
+    // Every claim is judged from a two-seed interval of a paired difference.
+    check(written.claims.length === 6, `${written.claims.length} claims`);
+    for (const c of written.claims) {
+      check(c.differences.length === 2, `${c.claim}: ${c.differences.length} pairs`);
+      checkFinite(c.interval.halfWidth, `${c.claim} half-width`);
+      check(["agrees", "disagrees", "inconclusive"].includes(c.verdict), `verdict ${c.verdict}`);
+    }
+    const table = await Deno.readTextFile(`${out}/table.md`);
+    check(table.includes("| claim (paired by seed) |"), "table.md lacks the claims");
     const steps = written.config.steps;
     for (const [id, r] of Object.entries(runs) as [string, Json][]) {
       checkFinite(r.val_loss, `${id} val_loss`);
@@ -159,7 +170,7 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset and writes its outputs", async 
     }
     // For a method that tracks the hard mask every step, the per-step measurement after step s is
     // the trainer's flip count at the start of step s + 1: the same masks, the same number.
-    for (const id of ["dense", "ste", "s-ste (frozen β)"]) {
+    for (const id of ["dense #1", "ste #2", "s-ste (frozen β) #1"]) {
       const mask = new Map<number, number>(runs[id].mask_curve);
       let compared = 0;
       for (const [x, y] of runs[id].hard_curve) {
@@ -172,7 +183,7 @@ Deno.test("flip_rate.ts runs its cpu-tiny preset and writes its outputs", async 
     }
     // T-SR-STE refreshes its transposable mask every maskRefresh steps: flips only there.
     const refresh = written.config.maskRefresh;
-    const tsr = runs["t-sr-ste α=6e-5"];
+    const tsr = runs["t-sr-ste α=6e-5 #2"];
     check(tsr.mask_flip_rate.per === "refresh", "T-SR-STE's mask flip rate should be per refresh");
     check(
       tsr.mask_curve.length > 0 && tsr.mask_curve.every(([x]: number[]) => x % refresh === 0),
@@ -210,25 +221,34 @@ Deno.test("ablations.ts runs its cpu-tiny preset and writes one table per ablati
       JSON.stringify(Object.keys(summary.tables)) === JSON.stringify(Object.keys(rowsExpected)),
       `unexpected tables ${Object.keys(summary.tables)}`,
     );
+    const claimsExpected: Record<string, number> = {
+      beta: 3,
+      mvue: 2,
+      "dense-fraction": 2,
+      fp8: 1,
+    };
     for (const [name, t] of Object.entries(summary.tables) as [string, Json][]) {
       check(t.rows.length === rowsExpected[name], `${name}: ${t.rows.length} rows`);
       check(t.rows.filter((r: Json) => r.is_default).length === 1, `${name}: one default`);
       for (const r of t.rows) {
-        checkFinite(r.val_loss, `${name}/${r.variant} val_loss`);
-        checkFinite(r.delta_vs_default, `${name}/${r.variant} Δ`);
-        if (r.is_default) {
-          check(r.delta_vs_default === 0, `${name}: default Δ ${r.delta_vs_default}`);
-        }
+        // Every variant, the default included, with the preset's two seeds.
+        check(JSON.stringify(r.seeds) === "[1,2]", `${name}/${r.variant} seeds ${r.seeds}`);
+        checkFinite(r.val_loss.halfWidth, `${name}/${r.variant} val_loss interval`);
+        if (r.is_default) check(r.delta_vs_default === null, `${name}: default has a Δ`);
+        else checkFinite(r.delta_vs_default.halfWidth, `${name}/${r.variant} Δ interval`);
       }
-      check(t.seed_spread.seeds.length === 2, `${name}: the default should run with two seeds`);
-      checkFinite(t.seed_spread.val_loss_range, `${name} seed spread`);
+      check(t.claims.length === claimsExpected[name], `${name}: ${t.claims.length} claims`);
+      for (const c of t.claims) {
+        check(c.differences.length === 2, `${name}: ${c.claim}: ${c.differences.length} pairs`);
+        check(["agrees", "disagrees", "inconclusive"].includes(c.verdict), `verdict ${c.verdict}`);
+      }
     }
     // The dense fraction decides the phase the model ends in, and so how it is evaluated.
     const df = summary.tables["dense-fraction"].rows;
     check(df[0].dense_steps === 0 && df[0].evaluated === "2:4", "fraction 0 stays sparse");
     check(df[3].dense_steps > 0 && df[3].evaluated === "dense", "fraction 1/3 ends dense");
-    // Shared runs are trained once: 4 + 2 + 4 + 1 variants and two extra-seed defaults.
-    check(Object.keys(summary.runs).length === 13, `${Object.keys(summary.runs).length} runs`);
+    // Shared runs are trained once: 4 + 2 + 4 + 1 variants, each with two seeds.
+    check(Object.keys(summary.runs).length === 22, `${Object.keys(summary.runs).length} runs`);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
