@@ -271,8 +271,8 @@ type RunMetric = (r: RunResult) => number | null;
 const hardLast: RunMetric = (r) => r.hard_flip_rate.last_third;
 const maskLast: RunMetric = (r) => r.mask_flip_rate.last_third;
 /** How much the hard flip rate rose: last third / first third. */
-const hardRise: RunMetric = (r) =>
-  r.hard_flip_rate.first_third ? r.hard_flip_rate.last_third! / r.hard_flip_rate.first_third : null;
+const hardRise: RunMetric = ({ hard_flip_rate: { first_third, last_third } }) =>
+  first_third && last_third !== null ? last_third / first_third : null;
 
 /** A paper's claim: `metric(a) − metric(b)`, paired by seed, meets `test`. */
 interface ClaimSpec {
