@@ -35,15 +35,21 @@ import {
   dispatchSparseSwitch,
   matmulSparseSwitchSpec,
   packSwitch24,
-  type SparseSwitchTiling,
-  switchTileA,
-  switchTileR,
+  packSwitchDense,
+  switchTilingFits,
+  switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import { kernelTimer, random24, sampleCheck, uploadSeeded } from "../speed_bench.ts";
+import {
+  kernelTimer,
+  random24,
+  sampleCheck,
+  SWITCH_TILINGS,
+  uploadSeeded,
+} from "../speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -234,14 +240,6 @@ if (config.parts.includes("dense")) {
 }
 
 // ---- 2:4 sparse ------------------------------------------------------------------------------------
-const SWITCH: SparseSwitchTiling[] = [
-  { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
-  { threadM: 8, rows: 16, warpsR: 4, warpsA: 1, groups: 4 },
-  { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
-  { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
-  { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
-  { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
-];
 if (config.parts.includes("sparse")) {
   say(
     `\n## 2:4 GEMMs Cᵀ[j, a] = Σ_k X[a,k]·W[j,k] (dense-equivalent TFLOP/s; ratio vs tiled-128 dense of the same product)\n`,
@@ -258,10 +256,7 @@ if (config.parts.includes("sparse")) {
     const x = seededFloats(A * K, 3 + A), w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
     const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
     const { wv, wc } = packSwitch24(w, R, K);
-    const wDense = new Float32Array(R * K);
-    for (let j = 0; j < R; j++) {
-      for (let kk = 0; kk < K; kk++) wDense[((kk >> 2) * R + j) * 4 + (kk & 3)] = w[j * K + kk];
-    }
+    const wDense = packSwitchDense(w, R, K);
     const [xBuf, wvBuf, wcBuf, wdBuf, wRowBuf] = [x, wv, wc, wDense, w].map((v) => rt.upload(v));
     const flop = 2 * A * R * K;
     // Baseline: the dense tiled-128 kernel on the same product, C [A, R] = X·Wᵀ.
@@ -282,13 +277,13 @@ if (config.parts.includes("sparse")) {
       } | 1.00× | — |`,
     );
     results.push({ part: "sparse", product: pr.name, variant: "dense tiled-128", ms: base });
-    for (const t of SWITCH) {
-      if (A % switchTileA(t) || R % switchTileR(t) || K % (4 * t.groups)) continue;
+    for (const t of SWITCH_TILINGS) {
+      if (!switchTilingFits(t, { A, R, K })) continue;
       for (const mode of ["switch", "dense"] as const) {
         const spec = matmulSparseSwitchSpec(t, xKMajor, mode);
-        const name = `${
-          mode === "switch" ? "2:4 switch" : "same-structure dense"
-        } t${t.threadM}r${t.rows}w${t.warpsR}x${t.warpsA}g${t.groups}`;
+        const name = `${mode === "switch" ? "2:4 switch" : "same-structure dense"} ${
+          switchTilingName(t)
+        }`;
         const err = await tryCompile(spec);
         if (err) {
           say(`| ${pr.name} | ${name} | — | — | — | compile: ${err} |`);
