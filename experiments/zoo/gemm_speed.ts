@@ -26,6 +26,8 @@ import {
   dispatchMatmulWide,
   matmulWideSpec,
   WIDE_128,
+  WIDE_64,
+  WIDE_64X128,
   wideParams,
   widePlan,
   type WideTiling,
@@ -141,16 +143,17 @@ SHAPES.push(
     transB: false,
   },
 );
+/** The wide kernel's candidate tilings, the backend's among them by name. */
 const WIDE: WideTiling[] = [
   { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 8 },
-  { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 8 },
+  WIDE_128,
   { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 16 },
   { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 16 },
   { tileM: 128, tileN: 128, tileK: 8, threadM: 16, threadN: 8 },
   { tileM: 128, tileN: 256, tileK: 8, threadM: 8, threadN: 16 },
   { tileM: 256, tileN: 128, tileK: 8, threadM: 16, threadN: 8 },
-  { tileM: 64, tileN: 128, tileK: 16, threadM: 8, threadN: 8 },
-  { tileM: 64, tileN: 64, tileK: 16, threadM: 4, threadN: 8 },
+  WIDE_64X128,
+  WIDE_64,
 ];
 
 /** Compiles a spec, returning the error text instead of throwing. */
