@@ -45,6 +45,7 @@ import {
   matmulSparseSwitchSpec,
   packSwitch24,
   type SparseSwitchTiling,
+  SWITCH_BEST,
   switchTilingFits,
 } from "../gpu/kernels/matmul_sparse_switch.ts";
 import { Tape, Variable } from "../core/autograd.ts";
@@ -55,14 +56,7 @@ import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { parseConfig } from "./lm.ts";
 import { assertOneOf } from "./_config.ts";
-import {
-  H100_WGSL,
-  kernelTimer,
-  random24,
-  sampleCheck,
-  SWITCH_BEST,
-  uploadSeeded,
-} from "./speed_bench.ts";
+import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {

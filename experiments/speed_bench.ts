@@ -2,14 +2,14 @@
  * Helpers shared by `speed.ts`, `zoo/gemm_speed.ts` and `zoo/sparse_bound.ts` on top of the
  * benchmark harness (`_bench.ts`): its batch timer set up for one product per call, a sampled
  * float64 check of a product, 2:4 test matrices, seeded uploads of large operands, the WGSL roofline
- * of the H100 that kernel rows state their bounds against, and the 2:4 kernel's tilings. Public (no
+ * of the H100 that kernel rows state their bounds against, and the 2:4 kernel's weights. Public (no
  * `_`) because the zoo sits in a subfolder.
  *
  * @module
  */
 
 import type { GpuRuntime } from "../gpu/runtime.ts";
-import type { SparseSwitchTiling } from "../gpu/kernels/matmul_sparse_switch.ts";
+import { packSwitch24, packSwitchDense } from "../gpu/kernels/matmul_sparse_switch.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
 import { BatchTimer, type Latency, measureLatency } from "./_bench.ts";
 
@@ -19,22 +19,6 @@ import { BatchTimer, type Latency, measureLatency } from "./_bench.ts";
  * kernel's global bandwidth (results/device/2026-11-23-h100-bench-gpu.md).
  */
 export const H100_WGSL = { fmaTflops: 51.2, wgVec4PerS: 1.86e12, copyGBps: 2986 };
-
-/**
- * The 2:4 switch kernel's candidate tilings (`matmul_sparse_switch.ts`), fastest first in the
- * forward products of the zoo on an H100 (results/device/2026-12-06-h100-gemm-zoo.md).
- */
-export const SWITCH_TILINGS: readonly SparseSwitchTiling[] = [
-  { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
-  { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
-  { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
-  { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
-  { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
-  { threadM: 8, rows: 16, warpsR: 4, warpsA: 1, groups: 4 },
-];
-
-/** The zoo's best 2:4 kernel, the one `speed.ts` runs. */
-export const SWITCH_BEST: SparseSwitchTiling = SWITCH_TILINGS[0];
 
 /**
  * The harness's batch timer (`_bench.ts`) for one product per call, recorded into buffers the
@@ -127,4 +111,20 @@ export function uploadSeeded(
     rt.write(buffer, block.subarray(0, Math.min(BLOCK, n - off)), 4 * off);
   }
   return { buffer, at: (i) => block[i % BLOCK] };
+}
+
+/**
+ * A seeded 2:4 weight `w [R, K]` for the switch kernel (`matmul_sparse_switch.ts`) and its device
+ * operands: `compressed` (`wv`, `wc`) for the 2:4 modes, `dense` (`w` in the dense mode's layout)
+ * for the same-structure control. The caller frees the buffers.
+ */
+export function switchWeights(
+  rt: GpuRuntime,
+  R: number,
+  K: number,
+): { w: Float32Array; compressed: GPUBuffer[]; dense: GPUBuffer[] } {
+  const w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
+  const { wv, wc } = packSwitch24(w, R, K);
+  const compressed = [rt.upload(wv), rt.upload(wc)];
+  return { w, compressed, dense: [rt.upload(packSwitchDense(w, R, K))] };
 }

@@ -36,8 +36,7 @@ import {
 import {
   dispatchSparseSwitch,
   matmulSparseSwitchSpec,
-  packSwitch24,
-  packSwitchDense,
+  SWITCH_TILINGS,
   switchTilingFits,
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
@@ -45,13 +44,7 @@ import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import {
-  kernelTimer,
-  random24,
-  sampleCheck,
-  SWITCH_TILINGS,
-  uploadSeeded,
-} from "../speed_bench.ts";
+import { kernelTimer, sampleCheck, switchWeights, uploadSeeded } from "../speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -256,11 +249,9 @@ if (config.parts.includes("sparse")) {
   ];
   for (const pr of products.filter((x) => x.name.includes(config.shapes))) {
     const { A, R, K, xKMajor } = pr;
-    const x = seededFloats(A * K, 3 + A), w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
+    const x = seededFloats(A * K, 3 + A), { w, compressed, dense } = switchWeights(rt, R, K);
     const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
-    const { wv, wc } = packSwitch24(w, R, K);
-    const wDense = packSwitchDense(w, R, K);
-    const [xBuf, wvBuf, wcBuf, wdBuf, wRowBuf] = [x, wv, wc, wDense, w].map((v) => rt.upload(v));
+    const [xBuf, wRowBuf] = [x, w].map((v) => rt.upload(v));
     const flop = 2 * A * R * K;
     // Baseline: the dense tiled-128 kernel on the same product, C [A, R] = X·Wᵀ.
     const dims: MatmulDims = { batch: 1, m: A, n: R, k: K, transA: xKMajor, transB: true };
@@ -292,7 +283,7 @@ if (config.parts.includes("sparse")) {
           say(`| ${pr.name} | ${name} | — | — | — | compile: ${err} |`);
           continue;
         }
-        const bufs = mode === "switch" ? [xBuf, wvBuf, wcBuf, outBuf] : [xBuf, wdBuf, outBuf];
+        const bufs = [xBuf, ...(mode === "switch" ? compressed : dense), outBuf];
         const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A, R, K });
         rt.write(outBuf, new Float32Array(R * A).fill(NaN));
         record();
@@ -307,7 +298,7 @@ if (config.parts.includes("sparse")) {
         results.push({ part: "sparse", product: pr.name, variant: name, ms, check });
       }
     }
-    for (const b of [xBuf, wvBuf, wcBuf, wdBuf, wRowBuf, outBuf]) rt.free(b);
+    for (const b of [xBuf, ...compressed, ...dense, wRowBuf, outBuf]) rt.free(b);
     await rt.sync();
   }
 }

@@ -43,10 +43,9 @@ import {
 import {
   dispatchSparseSwitch,
   matmulSparseSwitchSpec,
-  packSwitch24,
-  packSwitchDense,
   type Pick24,
   type SparseSwitchTiling,
+  SWITCH_TILINGS,
   switchTilingFits,
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
@@ -55,9 +54,8 @@ import { parseConfig } from "../lm.ts";
 import {
   H100_WGSL,
   kernelTimer,
-  random24,
   sampleCheck,
-  SWITCH_TILINGS,
+  switchWeights,
   uploadSeeded,
 } from "../speed_bench.ts";
 import {
@@ -396,11 +394,8 @@ if (config.parts.includes("full")) {
   say(HEADER.join("\n").replace("| variant |", "| shape, variant |"));
   for (const s of SHAPES) {
     const { K, R } = s;
-    const x = seededFloats(TOKENS * K, 3 + K),
-      w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
-    const { wv, wc } = packSwitch24(w, R, K);
-    const wd = packSwitchDense(w, R, K); // the same-structure dense control
-    const [xBuf, wvBuf, wcBuf, wdBuf] = [x, wv, wc, wd].map((v) => rt.upload(v));
+    const x = seededFloats(TOKENS * K, 3 + K), { w, compressed, dense } = switchWeights(rt, R, K);
+    const xBuf = rt.upload(x);
     const out = rt.alloc(4 * R * TOKENS);
     for (const t of TILINGS) {
       if (!switchTilingFits(t, { A: TOKENS, R, K })) continue;
@@ -424,7 +419,7 @@ if (config.parts.includes("full")) {
           say(tableRow(rows.at(-1)!));
           continue;
         }
-        const bufs = mode === "dense" ? [xBuf, wdBuf, out] : [xBuf, wvBuf, wcBuf, out];
+        const bufs = [xBuf, ...(mode === "dense" ? dense : compressed), out];
         const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A: TOKENS, R, K });
         rt.write(out, new Float32Array(R * TOKENS).fill(NaN));
         record();
@@ -452,7 +447,7 @@ if (config.parts.includes("full")) {
         say(tableRow(row));
       }
     }
-    for (const b of [xBuf, wvBuf, wcBuf, wdBuf, out]) rt.free(b);
+    for (const b of [xBuf, ...compressed, ...dense, out]) rt.free(b);
     await rt.sync();
   }
 }

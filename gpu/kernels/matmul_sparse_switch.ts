@@ -107,6 +107,22 @@ export function pickRow24(
   ];
 }
 
+/**
+ * The kernel's candidate tilings, fastest first in the forward products of the GEMM zoo on an H100
+ * (`experiments/zoo/gemm_speed.ts`, results/device/2026-12-06-h100-gemm-zoo.md).
+ */
+export const SWITCH_TILINGS: readonly SparseSwitchTiling[] = [
+  { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
+  { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
+  { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
+  { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
+  { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
+  { threadM: 8, rows: 16, warpsR: 4, warpsA: 1, groups: 4 },
+];
+
+/** The zoo's best tiling, the one `experiments/speed.ts` runs. */
+export const SWITCH_BEST: SparseSwitchTiling = SWITCH_TILINGS[0];
+
 /** Tokens per workgroup of a tiling. */
 export function switchTileA(t: SparseSwitchTiling): number {
   return 32 * t.threadM * t.warpsA;
