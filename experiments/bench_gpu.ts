@@ -355,14 +355,14 @@ async function benchMemoryKernels(run: BenchRun, rows: number, cols: number): Pr
   });
   await run.bandwidth("flipCount", shape, 8 * n, "8N", (i) => {
     const s = set(i);
-    return [encodeFlipCount(rt, s.m1, s.m2, n)];
+    return [encodeFlipCount(rt, { prev: s.m1, next: s.m2, size: n })];
   });
   await run.bandwidth("quantizeFp8 e4m3", shape, 12 * n, "amax 4N + 4N + 4N", (i) => {
-    const o = encodeQuantizeFp8(rt, set(i).g, n, "e4m3");
+    const o = encodeQuantizeFp8(rt, { x: set(i).g, size: n }, { format: "e4m3" });
     return [o.dequantized, o.scale];
   });
   await run.bandwidth("quantizeFp8 e5m2 + codes", shape, 13 * n, "amax 4N + 4N + 4N + N", (i) => {
-    const o = encodeQuantizeFp8(rt, set(i).g, n, "e5m2", { codes: true });
+    const o = encodeQuantizeFp8(rt, { x: set(i).g, size: n }, { format: "e5m2", codes: true });
     return [o.dequantized, o.scale, o.codes!];
   });
   await run.bandwidth("compress24", shape, 6.125 * n, "4N + 2N + N/8", (i) => {

@@ -45,8 +45,8 @@ import {
   matmulSparseSwitchSpec,
   packSwitch24,
   type SparseSwitchTiling,
-  switchTileA,
-  switchTileR,
+  SWITCH_BEST,
+  switchTilingFits,
 } from "../gpu/kernels/matmul_sparse_switch.ts";
 import { Tape, Variable } from "../core/autograd.ts";
 import * as ops from "../core/ops.ts";
@@ -92,9 +92,6 @@ const sections = new Set(
     assertOneOf("sections", x, ["gemm", "layer", "step", "attention"])
   ),
 );
-
-/** The zoo's best 2:4 kernel (results/device/2026-12-06-h100-gemm-zoo.md). */
-const SWITCH_BEST: SparseSwitchTiling = { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 };
 
 const md: string[] = [];
 const say = (s = "") => {
@@ -248,10 +245,7 @@ if (sections.has("gemm")) {
       const ms = await timeKernel(record);
       const bound = denseBound(g.dims, tiling);
       let sparseMs: number | null = null, sparseCheck = "";
-      if (
-        g.sparse && T % switchTileA(SWITCH_BEST) === 0 &&
-        g.sparse.r % switchTileR(SWITCH_BEST) === 0
-      ) {
+      if (g.sparse && switchTilingFits(SWITCH_BEST, { A: T, R: g.sparse.r, K: g.sparse.k })) {
         const { r: R, k: K } = g.sparse;
         const w = random24(R, K, Float32Array.from({ length: R * K }, (_, i) => B.at(i)), 9 + R);
         const { wv, wc } = packSwitch24(w, R, K);

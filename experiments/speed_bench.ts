@@ -1,13 +1,15 @@
 /**
- * Helpers shared by `speed.ts` and `zoo/gemm_speed.ts` on top of the benchmark harness
- * (`_bench.ts`): its batch timer set up for one product per call, a sampled float64 check of a
- * product, 2:4 test matrices, seeded uploads of large operands, and the WGSL roofline of the H100
- * that kernel rows state their bounds against. Public (no `_`) because the zoo sits in a subfolder.
+ * Helpers shared by `speed.ts`, `zoo/gemm_speed.ts` and `zoo/sparse_bound.ts` on top of the
+ * benchmark harness (`_bench.ts`): its batch timer set up for one product per call, a sampled
+ * float64 check of a product, 2:4 test matrices, seeded uploads of large operands, the WGSL roofline
+ * of the H100 that kernel rows state their bounds against, and the 2:4 kernel's weights. Public (no
+ * `_`) because the zoo sits in a subfolder.
  *
  * @module
  */
 
 import type { GpuRuntime } from "../gpu/runtime.ts";
+import { packSwitch24, packSwitchDense } from "../gpu/kernels/matmul_sparse_switch.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
 import { BatchTimer, type Latency, measureLatency } from "./_bench.ts";
 
@@ -109,4 +111,20 @@ export function uploadSeeded(
     rt.write(buffer, block.subarray(0, Math.min(BLOCK, n - off)), 4 * off);
   }
   return { buffer, at: (i) => block[i % BLOCK] };
+}
+
+/**
+ * A seeded 2:4 weight `w [R, K]` for the switch kernel (`matmul_sparse_switch.ts`) and its device
+ * operands: `compressed` (`wv`, `wc`) for the 2:4 modes, `dense` (`w` in the dense mode's layout)
+ * for the same-structure control. The caller frees the buffers.
+ */
+export function switchWeights(
+  rt: GpuRuntime,
+  R: number,
+  K: number,
+): { w: Float32Array; compressed: GPUBuffer[]; dense: GPUBuffer[] } {
+  const w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
+  const { wv, wc } = packSwitch24(w, R, K);
+  const compressed = [rt.upload(wv), rt.upload(wc)];
+  return { w, compressed, dense: [rt.upload(packSwitchDense(w, R, K))] };
 }

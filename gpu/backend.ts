@@ -886,7 +886,8 @@ export class GpuBackend implements Backend {
    */
   flipCount(prev: Tensor, next: Tensor): Tensor {
     const [P, N] = this.#check.pair(prev, next, "count mask flips");
-    const out = encodeFlipCount(this.runtime, P.buffer, N.buffer, P.size, { output: "f32" });
+    const masks = { prev: P.buffer, next: N.buffer, size: P.size };
+    const out = encodeFlipCount(this.runtime, masks, { output: "f32" });
     return this.#wrap(out, [1], "f32");
   }
 
@@ -897,7 +898,7 @@ export class GpuBackend implements Backend {
    */
   quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
     const X = this.#check.float(x, `quantize to FP8 ${format}`);
-    const r = encodeQuantizeFp8(this.runtime, X.buffer, X.size, format);
+    const r = encodeQuantizeFp8(this.runtime, { x: X.buffer, size: X.size }, { format });
     this.runtime.free(r.scale);
     return this.#like(X, r.dequantized);
   }

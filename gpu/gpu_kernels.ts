@@ -437,7 +437,7 @@ export class GpuKernels {
     const rt = this.runtime;
     const a = this.#upload(Float32Array.from(prevMask)),
       b = this.#upload(Float32Array.from(nextMask));
-    const out = encodeFlipCount(rt, a, b, prevMask.length);
+    const out = encodeFlipCount(rt, { prev: a, next: b, size: prevMask.length });
     const [c] = await this.#read([{ buffer: out, bytes: 4 }]);
     this.#release(a, b, out);
     return new Uint32Array(c)[0];
@@ -485,7 +485,7 @@ export class GpuKernels {
     const rt = this.runtime;
     const size = x.data.length;
     const input = this.#upload(x.data);
-    const out = encodeQuantizeFp8(rt, input, size, format, { codes: wantCodes });
+    const out = encodeQuantizeFp8(rt, { x: input, size }, { format, codes: wantCodes });
     const [d, s, c] = await this.#read([
       { buffer: out.dequantized, bytes: wantCodes ? 0 : 4 * size },
       { buffer: out.scale, bytes: 4 },

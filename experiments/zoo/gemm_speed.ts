@@ -26,6 +26,8 @@ import {
   dispatchMatmulWide,
   matmulWideSpec,
   WIDE_128,
+  WIDE_64,
+  WIDE_64X128,
   wideParams,
   widePlan,
   type WideTiling,
@@ -34,16 +36,15 @@ import {
 import {
   dispatchSparseSwitch,
   matmulSparseSwitchSpec,
-  packSwitch24,
-  type SparseSwitchTiling,
-  switchTileA,
-  switchTileR,
+  SWITCH_TILINGS,
+  switchTilingFits,
+  switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
-import { kernelTimer, random24, sampleCheck, uploadSeeded } from "../speed_bench.ts";
+import { kernelTimer, sampleCheck, switchWeights, uploadSeeded } from "../speed_bench.ts";
 
 const DEFAULTS = {
   parts: "dense,sparse,step",
@@ -135,16 +136,17 @@ SHAPES.push(
     transB: false,
   },
 );
+/** The wide kernel's candidate tilings, the backend's among them by name. */
 const WIDE: WideTiling[] = [
   { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 8 },
-  { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 8 },
+  WIDE_128,
   { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 16 },
   { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 16 },
   { tileM: 128, tileN: 128, tileK: 8, threadM: 16, threadN: 8 },
   { tileM: 128, tileN: 256, tileK: 8, threadM: 8, threadN: 16 },
   { tileM: 256, tileN: 128, tileK: 8, threadM: 16, threadN: 8 },
-  { tileM: 64, tileN: 128, tileK: 16, threadM: 8, threadN: 8 },
-  { tileM: 64, tileN: 64, tileK: 16, threadM: 4, threadN: 8 },
+  WIDE_64X128,
+  WIDE_64,
 ];
 
 /** Compiles a spec, returning the error text instead of throwing. */
@@ -234,14 +236,6 @@ if (config.parts.includes("dense")) {
 }
 
 // ---- 2:4 sparse ------------------------------------------------------------------------------------
-const SWITCH: SparseSwitchTiling[] = [
-  { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
-  { threadM: 8, rows: 16, warpsR: 4, warpsA: 1, groups: 4 },
-  { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
-  { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
-  { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
-  { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
-];
 if (config.parts.includes("sparse")) {
   say(
     `\n## 2:4 GEMMs Cᵀ[j, a] = Σ_k X[a,k]·W[j,k] (dense-equivalent TFLOP/s; ratio vs tiled-128 dense of the same product)\n`,
@@ -255,14 +249,9 @@ if (config.parts.includes("sparse")) {
   ];
   for (const pr of products.filter((x) => x.name.includes(config.shapes))) {
     const { A, R, K, xKMajor } = pr;
-    const x = seededFloats(A * K, 3 + A), w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
+    const x = seededFloats(A * K, 3 + A), { w, compressed, dense } = switchWeights(rt, R, K);
     const xAt = (a: number, kk: number) => xKMajor ? x[kk * A + a] : x[a * K + kk];
-    const { wv, wc } = packSwitch24(w, R, K);
-    const wDense = new Float32Array(R * K);
-    for (let j = 0; j < R; j++) {
-      for (let kk = 0; kk < K; kk++) wDense[((kk >> 2) * R + j) * 4 + (kk & 3)] = w[j * K + kk];
-    }
-    const [xBuf, wvBuf, wcBuf, wdBuf, wRowBuf] = [x, wv, wc, wDense, w].map((v) => rt.upload(v));
+    const [xBuf, wRowBuf] = [x, w].map((v) => rt.upload(v));
     const flop = 2 * A * R * K;
     // Baseline: the dense tiled-128 kernel on the same product, C [A, R] = X·Wᵀ.
     const dims: MatmulDims = { batch: 1, m: A, n: R, k: K, transA: xKMajor, transB: true };
@@ -282,19 +271,19 @@ if (config.parts.includes("sparse")) {
       } | 1.00× | — |`,
     );
     results.push({ part: "sparse", product: pr.name, variant: "dense tiled-128", ms: base });
-    for (const t of SWITCH) {
-      if (A % switchTileA(t) || R % switchTileR(t) || K % (4 * t.groups)) continue;
+    for (const t of SWITCH_TILINGS) {
+      if (!switchTilingFits(t, { A, R, K })) continue;
       for (const mode of ["switch", "dense"] as const) {
         const spec = matmulSparseSwitchSpec(t, xKMajor, mode);
-        const name = `${
-          mode === "switch" ? "2:4 switch" : "same-structure dense"
-        } t${t.threadM}r${t.rows}w${t.warpsR}x${t.warpsA}g${t.groups}`;
+        const name = `${mode === "switch" ? "2:4 switch" : "same-structure dense"} ${
+          switchTilingName(t)
+        }`;
         const err = await tryCompile(spec);
         if (err) {
           say(`| ${pr.name} | ${name} | — | — | — | compile: ${err} |`);
           continue;
         }
-        const bufs = mode === "switch" ? [xBuf, wvBuf, wcBuf, outBuf] : [xBuf, wdBuf, outBuf];
+        const bufs = [xBuf, ...(mode === "switch" ? compressed : dense), outBuf];
         const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A, R, K });
         rt.write(outBuf, new Float32Array(R * A).fill(NaN));
         record();
@@ -309,7 +298,7 @@ if (config.parts.includes("sparse")) {
         results.push({ part: "sparse", product: pr.name, variant: name, ms, check });
       }
     }
-    for (const b of [xBuf, wvBuf, wcBuf, wdBuf, wRowBuf, outBuf]) rt.free(b);
+    for (const b of [xBuf, ...compressed, ...dense, wRowBuf, outBuf]) rt.free(b);
     await rt.sync();
   }
 }

@@ -43,15 +43,21 @@ import {
 import {
   dispatchSparseSwitch,
   matmulSparseSwitchSpec,
-  packSwitch24,
   type Pick24,
   type SparseSwitchTiling,
-  switchTileA,
-  switchTileR,
+  SWITCH_TILINGS,
+  switchTilingFits,
+  switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
 import { parseConfig } from "../lm.ts";
-import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "../speed_bench.ts";
+import {
+  H100_WGSL,
+  kernelTimer,
+  sampleCheck,
+  switchWeights,
+  uploadSeeded,
+} from "../speed_bench.ts";
 import {
   CODES24,
   MICRO_THREADS,
@@ -378,9 +384,7 @@ const TILINGS: SparseSwitchTiling[] = config.quick
     groups: 1,
   }]
   : [
-    { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
-    { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
-    { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
+    ...SWITCH_TILINGS.slice(0, 3), // the zoo's three fastest
     // Every warp on the same rows: the pattern is workgroup-uniform and the compiler can see it.
     { threadM: 4, rows: 16, warpsR: 1, warpsA: 8, groups: 1 },
     { threadM: 8, rows: 8, warpsR: 1, warpsA: 4, groups: 1 },
@@ -390,17 +394,11 @@ if (config.parts.includes("full")) {
   say(HEADER.join("\n").replace("| variant |", "| shape, variant |"));
   for (const s of SHAPES) {
     const { K, R } = s;
-    const x = seededFloats(TOKENS * K, 3 + K),
-      w = random24(R, K, seededFloats(R * K, 5 + R), 6 + R);
-    const { wv, wc } = packSwitch24(w, R, K);
-    const wd = new Float32Array(R * K); // the same-structure dense control's layout [K/4, R] vec4
-    for (let j = 0; j < R; j++) {
-      for (let kk = 0; kk < K; kk++) wd[((kk >> 2) * R + j) * 4 + (kk & 3)] = w[j * K + kk];
-    }
-    const [xBuf, wvBuf, wcBuf, wdBuf] = [x, wv, wc, wd].map((v) => rt.upload(v));
+    const x = seededFloats(TOKENS * K, 3 + K), { w, compressed, dense } = switchWeights(rt, R, K);
+    const xBuf = rt.upload(x);
     const out = rt.alloc(4 * R * TOKENS);
     for (const t of TILINGS) {
-      if (TOKENS % switchTileA(t) || R % switchTileR(t) || K % (4 * t.groups)) continue;
+      if (!switchTilingFits(t, { A: TOKENS, R, K })) continue;
       for (
         const mode of [
           "switch",
@@ -409,9 +407,9 @@ if (config.parts.includes("full")) {
           "dense",
         ] as const satisfies readonly (Pick24 | "dense")[]
       ) {
-        const name = `${s.name} ${
-          mode === "dense" ? "same-structure dense" : mode
-        } t${t.threadM}r${t.rows}w${t.warpsR}x${t.warpsA}g${t.groups}`;
+        const name = `${s.name} ${mode === "dense" ? "same-structure dense" : mode} ${
+          switchTilingName(t)
+        }`;
         if (overBudget(name)) continue;
         const spec = matmulSparseSwitchSpec(t, false, mode);
         try {
@@ -421,7 +419,7 @@ if (config.parts.includes("full")) {
           say(tableRow(rows.at(-1)!));
           continue;
         }
-        const bufs = mode === "dense" ? [xBuf, wdBuf, out] : [xBuf, wvBuf, wcBuf, out];
+        const bufs = [xBuf, ...(mode === "dense" ? dense : compressed), out];
         const record = () => dispatchSparseSwitch(rt, spec, t, bufs, { A: TOKENS, R, K });
         rt.write(out, new Float32Array(R * TOKENS).fill(NaN));
         record();
@@ -449,7 +447,7 @@ if (config.parts.includes("full")) {
         say(tableRow(row));
       }
     }
-    for (const b of [xBuf, wvBuf, wcBuf, wdBuf, out]) rt.free(b);
+    for (const b of [xBuf, ...compressed, ...dense, out]) rt.free(b);
     await rt.sync();
   }
 }

@@ -30,8 +30,23 @@ export function wgslBindings(params: string, storage: readonly string[]): string
 }
 
 /**
- * The opening of a one-thread-per-item kernel on a {@linkcode grid}: the entry point, the item
- * index `index` and the early return past `bound`. The caller's WGSL closes the function's brace.
+ * The opening of a one-thread-per-item kernel on a {@linkcode grid} with no bounds guard (for a
+ * kernel whose threads past the end must still reach a barrier, or that guards its own stores):
+ * the entry point and the item index `index`. The caller's WGSL closes the function's brace.
+ *
+ * @param index The WGSL name of the item index, e.g. `"i"`.
+ * @param threads Threads per workgroup (default {@linkcode WG_1D}), one item each.
+ * @returns The WGSL lines, without a final newline.
+ */
+export function wgslItemEntry(index: string, threads: number = WG_1D): string {
+  return `@compute @workgroup_size(${threads})
+fn main(${GRID_BUILTINS}) {
+  let ${index} = ${LINEAR_WORKGROUP} * ${threads}u + lid;`;
+}
+
+/**
+ * The opening of a one-thread-per-item kernel on a {@linkcode grid}: {@linkcode wgslItemEntry}
+ * and the early return past `bound`. The caller's WGSL closes the function's brace.
  *
  * @param index The WGSL name of the item index, e.g. `"i"`.
  * @param bound The WGSL expression of the item count, e.g. `"p.count"`.
@@ -39,9 +54,7 @@ export function wgslBindings(params: string, storage: readonly string[]): string
  * @returns The WGSL lines, without a final newline.
  */
 export function wgslItemMain(index: string, bound: string, threads: number = WG_1D): string {
-  return `@compute @workgroup_size(${threads})
-fn main(${GRID_BUILTINS}) {
-  let ${index} = ${LINEAR_WORKGROUP} * ${threads}u + lid;
+  return `${wgslItemEntry(index, threads)}
   if (${index} >= ${bound}) { return; }`;
 }
 

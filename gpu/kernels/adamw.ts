@@ -13,7 +13,8 @@
 
 import type { AdamWParams } from "../../core/backend.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { CLIP_FACTOR_WGSL } from "./grad_clip.ts";
 
@@ -52,10 +53,7 @@ ${
 ${CLIP_FACTOR_WGSL}`
         : "@group(0) @binding(4) var<uniform> p: Params;"
     }
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${wgslItemMain("i", "p.count")}
   ${scale}
   let mi = p.beta1 * m[i] + p.oneMinusBeta1 * g;
   let vi = p.beta2 * v[i] + p.oneMinusBeta2 * g * g;

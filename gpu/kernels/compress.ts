@@ -16,8 +16,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
-import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
 import { dispatchNew } from "./_dispatch.ts";
 import {
   assertBuffer,
@@ -52,9 +52,7 @@ ${
       }
 var<workgroup> codes: array<u32, ${WG_1D}>;
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let g = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+${wgslItemEntry("g")}
   var code = 0u;
   if (g < p.groups) {
     let b = m[g];

@@ -68,6 +68,16 @@ fn main() { out[0] = f32(count[0]); }
 `);
 }
 
+/** The two masks of {@linkcode encodeFlipCount}: float32 0/1 values, `size` entries each. */
+export interface FlipCountMasks {
+  /** The earlier mask. */
+  prev: GPUBuffer;
+  /** The later mask. */
+  next: GPUBuffer;
+  /** Entries of each mask. */
+  size: number;
+}
+
 /** Options of {@linkcode encodeFlipCount}. */
 export interface FlipCountOptions {
   /**
@@ -82,9 +92,7 @@ export interface FlipCountOptions {
  * device twin of `flipCount`). Inputs are not modified.
  *
  * @param rt The runtime.
- * @param prev The earlier mask.
- * @param next The later mask.
- * @param size Number of entries.
+ * @param masks `prev` and `next`, `size` entries each.
  * @param options `output`: `"u32"` (default) or `"f32"`.
  * @returns A new pooled buffer holding the count as one `u32` (or float32) value.
  * @throws {RangeError} If `size` is invalid or a mask buffer holds fewer than `16·⌈size / 4⌉`
@@ -96,19 +104,19 @@ export interface FlipCountOptions {
  * import { encodeFlipCount } from "./flip_rate.ts";
  * const rt = await GpuRuntime.create();
  * const up = (v: number[]) => rt.upload(new Float32Array(v));
- * const n = new Uint32Array(await rt.read(encodeFlipCount(rt, up([1, 1, 0, 0]), up([1, 0, 1, 0]), 4), 4));
+ * const count = encodeFlipCount(rt, { prev: up([1, 1, 0, 0]), next: up([1, 0, 1, 0]), size: 4 });
+ * const n = new Uint32Array(await rt.read(count, 4));
  * rt.destroy();
  * if (n[0] !== 2) throw new Error("unexpected");
  * ```
  */
 export function encodeFlipCount(
   rt: GpuRuntime,
-  prev: GPUBuffer,
-  next: GPUBuffer,
-  size: number,
+  masks: FlipCountMasks,
   options: FlipCountOptions = {},
 ): GPUBuffer {
   const action = "count mask flips on the GPU";
+  const { prev, next, size } = masks;
   const output = options.output ?? "u32";
   if (output !== "u32" && output !== "f32") {
     throw new TypeError(`Cannot ${action}: output must be "u32" or "f32", got ${output}`);

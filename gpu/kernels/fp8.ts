@@ -269,8 +269,18 @@ ${codes ? "  codes[i] = c.x | (c.y << 8u) | (c.z << 16u) | (c.w << 24u);" : ""}
   );
 }
 
+/** The tensor of {@linkcode encodeQuantizeFp8}. */
+export interface QuantizeFp8Input {
+  /** `size` finite float32 values. */
+  x: GPUBuffer;
+  /** Number of entries. */
+  size: number;
+}
+
 /** Options of {@linkcode encodeQuantizeFp8}. */
 export interface EncodeQuantizeFp8Options {
+  /** `"e4m3"` (forward operands) or `"e5m2"` (gradients). */
+  format: Fp8Format;
   /** Also write the FP8 codes, packed four per `u32` (default false). */
   codes?: boolean;
 }
@@ -293,10 +303,8 @@ export interface QuantizeFp8Buffers {
  * twin of `quantizeFp8`). `x` is not modified.
  *
  * @param rt The runtime.
- * @param x The tensor, `size` finite float32 values.
- * @param size Number of entries.
- * @param format `"e4m3"` (forward operands) or `"e5m2"` (gradients).
- * @param options `codes`: also return the packed codes.
+ * @param input `x`, `size` finite float32 values.
+ * @param options `format`: `"e4m3"` or `"e5m2"`; `codes`: also return the packed codes.
  * @returns New pooled buffers (the caller frees them): the dequantised values, the scale buffer
  * and optionally the codes.
  * @throws {TypeError} If the format is unknown.
@@ -307,7 +315,8 @@ export interface QuantizeFp8Buffers {
  * import { GpuRuntime } from "../runtime.ts";
  * import { encodeQuantizeFp8 } from "./fp8.ts";
  * const rt = await GpuRuntime.create();
- * const { dequantized, scale } = encodeQuantizeFp8(rt, rt.upload(new Float32Array([1, -0.3, 0.01])), 3, "e4m3");
+ * const x = rt.upload(new Float32Array([1, -0.3, 0.01]));
+ * const { dequantized, scale } = encodeQuantizeFp8(rt, { x, size: 3 }, { format: "e4m3" });
  * const [d, s] = (await rt.readMany([{ buffer: dequantized, bytes: 12 }, { buffer: scale, bytes: 4 }]))
  *   .map((b) => new Float32Array(b));
  * rt.destroy();
@@ -316,12 +325,11 @@ export interface QuantizeFp8Buffers {
  */
 export function encodeQuantizeFp8(
   rt: GpuRuntime,
-  x: GPUBuffer,
-  size: number,
-  format: Fp8Format,
-  options: EncodeQuantizeFp8Options = {},
+  input: QuantizeFp8Input,
+  options: EncodeQuantizeFp8Options,
 ): QuantizeFp8Buffers {
   const action = "quantize to FP8 on the GPU";
+  const { x, size } = input, format = options.format;
   formatOf(format, action);
   const quads = assertVec4Operands(size, { x }, action);
   const { partials, count } = encodeAbsMaxPartials(rt, x, size);

@@ -8,7 +8,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /**
@@ -37,10 +38,7 @@ export function scaleClippedSpec(): KernelSpec {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 ${CLIP_FACTOR_WGSL}
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (i >= p.count) { return; }
+${wgslItemMain("i", "p.count")}
   let ns = normSquared[0];
   if (!finiteF32(ns)) { out[i] = bitcast<f32>(0x7fc00000u); return; }
   out[i] = clipFactor(ns, p.maxNorm) * g[i];

@@ -8,9 +8,9 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
 import { dispatchNew } from "./_dispatch.ts";
-import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 const TILE = 16;
@@ -220,9 +220,7 @@ export function copySpec(): KernelSpec {
     () =>
       `${wgslBindings("count: u32", ["read src: array<u32>", "read_write dst: array<u32>"])}
 
-@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let i = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
+${wgslItemEntry("i")}
   if (i < p.count) { dst[i] = src[i]; }
 }
 `,

@@ -16,7 +16,7 @@
  * Layouts (`G = K/4` groups): `wv` `vec4` `[G, rows/2]` = `(v0[j], v1[j], v0[j+1], v1[j+1])`;
  * `wc` `u32` `[G, rows/8]`, the codes `i0 | i1 << 2` of rows `j..j+7` at 4 bits each (dense mode:
  * `wv` `vec4` `[G, rows]`, the group's four values). X is `[A, K]` (`xKMajor: false`) or `[K, A]`;
- * the output is `Cᵀ [rows, A]`. Shapes must fill whole tiles.
+ * the output is `Cᵀ [rows, A]`. Shapes must fill whole tiles (`switchTilingFits`).
  *
  * @module
  */
@@ -107,6 +107,22 @@ export function pickRow24(
   ];
 }
 
+/**
+ * The kernel's candidate tilings, fastest first in the forward products of the GEMM zoo on an H100
+ * (`experiments/zoo/gemm_speed.ts`, results/device/2026-12-06-h100-gemm-zoo.md).
+ */
+export const SWITCH_TILINGS: readonly SparseSwitchTiling[] = [
+  { threadM: 8, rows: 8, warpsR: 8, warpsA: 1, groups: 4 },
+  { threadM: 8, rows: 16, warpsR: 8, warpsA: 1, groups: 2 },
+  { threadM: 4, rows: 16, warpsR: 4, warpsA: 2, groups: 4 },
+  { threadM: 4, rows: 32, warpsR: 4, warpsA: 2, groups: 2 },
+  { threadM: 16, rows: 8, warpsR: 4, warpsA: 1, groups: 2 },
+  { threadM: 8, rows: 16, warpsR: 4, warpsA: 1, groups: 4 },
+];
+
+/** The zoo's best tiling, the one `experiments/speed.ts` runs. */
+export const SWITCH_BEST: SparseSwitchTiling = SWITCH_TILINGS[0];
+
 /** Tokens per workgroup of a tiling. */
 export function switchTileA(t: SparseSwitchTiling): number {
   return 32 * t.threadM * t.warpsA;
@@ -117,6 +133,30 @@ export function switchTileR(t: SparseSwitchTiling): number {
   return t.rows * t.warpsR;
 }
 
+/** A product of the switch kernel: `out [R, A]` over `K` (tokens `A`, output rows `R`). */
+export interface SwitchDims {
+  A: number;
+  R: number;
+  K: number;
+}
+
+/**
+ * Whether the switch kernel can run a product with this tiling (it has no bounds checks).
+ *
+ * @param t The tiling.
+ * @param dims The product.
+ * @returns `A`, `R` and `K` whole numbers of the tiling's tokens, rows and k slice.
+ */
+export function switchTilingFits(t: SparseSwitchTiling, dims: SwitchDims): boolean {
+  const { A, R, K } = dims;
+  return A % switchTileA(t) === 0 && R % switchTileR(t) === 0 && K % (4 * t.groups) === 0;
+}
+
+/** A tiling's name in result tables: `t{threadM}r{rows}w{warpsR}x{warpsA}g{groups}`. */
+export function switchTilingName(t: SparseSwitchTiling): string {
+  return `t${t.threadM}r${t.rows}w${t.warpsR}x${t.warpsA}g${t.groups}`;
+}
+
 /**
  * Records one product of a {@linkcode matmulSparseSwitchSpec} kernel: `out [R, A]` over `K`, on the
  * tiling's grid `[A / tileA, R / tileR]`.
@@ -125,14 +165,14 @@ export function switchTileR(t: SparseSwitchTiling): number {
  * @param spec The kernel, built for `t`.
  * @param t The tiling.
  * @param buffers `x`, `wv`, `wc`, `out` (`x`, `w`, `out` in dense mode).
- * @param dims `{ A, R, K }`.
+ * @param dims The product.
  */
 export function dispatchSparseSwitch(
   rt: GpuRuntime,
   spec: KernelSpec,
   t: SparseSwitchTiling,
   buffers: readonly GPUBuffer[],
-  dims: { A: number; R: number; K: number },
+  dims: SwitchDims,
 ): void {
   const { A, R, K } = dims;
   rt.dispatch(
@@ -348,4 +388,27 @@ export function packSwitch24(
     }
   }
   return { wv, wc };
+}
+
+/**
+ * Lays a matrix `w [rows, K]` out for the kernel's dense mode (the same-structure control): `vec4`
+ * `[K/4, rows]`, each group's four values.
+ *
+ * @param w The matrix, row-major.
+ * @param rows Its rows.
+ * @param k Its columns (multiple of 4).
+ * @returns The array.
+ * @throws {RangeError} If `k` is not a multiple of 4 or `w` is not `rows × k`.
+ */
+export function packSwitchDense(w: Float32Array, rows: number, k: number): Float32Array {
+  if (k % 4 !== 0 || w.length !== rows * k) {
+    throw new RangeError(
+      `Cannot lay out for the switch kernel's dense mode: need K % 4 = 0 and ${rows}×${k} values, got K = ${k} and ${w.length} values`,
+    );
+  }
+  const out = new Float32Array(rows * k);
+  for (let j = 0; j < rows; j++) {
+    for (let kk = 0; kk < k; kk++) out[((kk >> 2) * rows + j) * 4 + (kk & 3)] = w[j * k + kk];
+  }
+  return out;
 }

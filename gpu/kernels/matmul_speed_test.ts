@@ -19,11 +19,13 @@ import {
 import {
   matmulSparseSwitchSpec,
   packSwitch24,
+  packSwitchDense,
   type SparseSwitchTiling,
   switchTileA,
   switchTileR,
+  switchTilingFits,
 } from "./matmul_sparse_switch.ts";
-import { assertProductClose, seededFloats } from "../../reference/testing.ts";
+import { assert, assertProductClose, seededFloats } from "../../reference/testing.ts";
 
 const rt = await GpuRuntime.create(); // throws (fails every test) without an adapter
 console.log(`matmul_speed_test: adapter "${rt.adapterName}" (fallback: ${rt.isFallbackAdapter})`);
@@ -174,11 +176,7 @@ for (const tiling of SWITCH) {
           const { wv, wc } = packSwitch24(w, R, K);
           bufs = [rt.upload(x), rt.upload(wv), rt.upload(wc)];
         } else {
-          const wv = new Float32Array(R * K); // [G, R] vec4
-          for (let j = 0; j < R; j++) {
-            for (let kk = 0; kk < K; kk++) wv[((kk >> 2) * R + j) * 4 + (kk & 3)] = w[j * K + kk];
-          }
-          bufs = [rt.upload(x), rt.upload(wv)];
+          bufs = [rt.upload(x), rt.upload(packSwitchDense(w, R, K))];
         }
         const out = rt.alloc(4 * R * A);
         rt.write(out, new Float32Array(R * A).fill(NaN));
@@ -195,6 +193,16 @@ for (const tiling of SWITCH) {
     }
   }
 }
+
+Deno.test("switchTilingFits asks for whole tiles along A, R and K", () => {
+  const t = SWITCH[0]; // 128 tokens × 16 rows × k slice 8
+  assert(switchTilingFits(t, { A: 256, R: 32, K: 24 }), "256×32×24 fills whole tiles");
+  for (
+    const dims of [{ A: 192, R: 32, K: 24 }, { A: 256, R: 24, K: 24 }, { A: 256, R: 32, K: 20 }]
+  ) {
+    assert(!switchTilingFits(t, dims), `${JSON.stringify(dims)} leaves a partial tile`);
+  }
+});
 
 /** `m` by `m` per batch, zero above (`"lower"`) or below (`"upper"`) the diagonal. */
 function triangle(batch: number, m: number, which: "lower" | "upper", seed: number): Float32Array {

@@ -21,7 +21,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
 import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
-import { wgslBindings } from "./_wgsl.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec, foldPartialsWgsl, workgroupReduceWgsl } from "./_sparse.ts";
 import { dispatchNew } from "./_dispatch.ts";
 
@@ -306,10 +306,7 @@ export function columnFinalSpec(): KernelSpec {
         ])
       }
 
-@compute @workgroup_size(${COLUMN_THREADS})
-fn main(${GRID_BUILTINS}) {
-  let j = ${LINEAR_WORKGROUP} * ${COLUMN_THREADS}u + lid;
-  if (j >= p.cols) { return; }
+${wgslItemMain("j", "p.cols", COLUMN_THREADS)}
   var acc = 0.0;
   for (var c = 0u; c < p.chunks; c++) { acc += partials[c * p.cols + j]; }
   out[j] = acc * p.scale;

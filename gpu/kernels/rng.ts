@@ -13,8 +13,8 @@
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
-import { grid, GRID_BUILTINS, LINEAR_WORKGROUP, packParams, WG_1D } from "./_params.ts";
-import { wgslBindings } from "./_wgsl.ts";
+import { grid, packParams } from "./_params.ts";
+import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 
 /**
  * WGSL source of the generator, to paste into any kernel that needs random numbers (MVUE,
@@ -192,10 +192,7 @@ export function encodeUniforms(
  * with `count`, `stream`, `key0`, `key1`, and {@linkcode PHILOX_WGSL}.
  */
 export function philoxDrawsWgsl(store: string): string {
-  return `@compute @workgroup_size(${WG_1D})
-fn main(${GRID_BUILTINS}) {
-  let draw = ${LINEAR_WORKGROUP} * ${WG_1D}u + lid;
-  if (draw >= (p.count + 3u) / 4u) { return; }
+  return `${wgslItemMain("draw", "(p.count + 3u) / 4u")}
   let u = philox_uniform4(vec2<u32>(p.key0, p.key1), p.stream, draw);
   for (var j = 0u; j < 4u; j++) {
     let i = 4u * draw + j;
