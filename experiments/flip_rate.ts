@@ -55,17 +55,13 @@ import {
   type SeededValue,
 } from "./_stats.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
-import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
+import { STUDY, STUDY_GPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
 import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
-  preset: "cpu", // cpu | cpu-tiny | gpu
-  ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
-  ...LM_RUN,
-  seeds: 3, // every run is trained with seeds seed, seed+1, … (paired by seed)
-  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
+  ...STUDY, // the `cpu` preset's run (2 layers × 128, 2,048 ids, batch 8, 200 steps), 3 seeds
   out: "results/flip_rate",
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
   // T-SR-STE α sweep: 0, P1's 6e-5, and 1e-3 (what alpha_select.ts selects for gpt2.ts's model) to
@@ -92,7 +88,7 @@ const presets: Record<string, Partial<Config>> = {
     smooth: 2,
     seeds: 2,
   },
-  gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalBatches: 16, maskRefresh: 40, smooth: 10 },
+  gpu: { ...STUDY_GPU, maskRefresh: 40, smooth: 10 },
 };
 
 // ---- the runs -----------------------------------------------------------------------------------
