@@ -45,15 +45,7 @@ import {
   meanCurve,
   movingAverage,
 } from "./_flip_rate_measures.ts";
-import {
-  type Claim,
-  claimRows,
-  formatInterval,
-  meanInterval,
-  pairedClaim,
-  pairedDifferences,
-  type SeededValue,
-} from "./_stats.ts";
+import * as stats from "./_stats.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
 import { STUDY, STUDY_GPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
@@ -278,7 +270,7 @@ interface ClaimSpec {
   b: string;
   metric: RunMetric;
   metricName: string;
-  test: Claim;
+  test: stats.Claim;
 }
 
 function claimSpecs(alphas: number[]): ClaimSpec[] {
@@ -342,7 +334,11 @@ function claimSpecs(alphas: number[]): ClaimSpec[] {
 }
 
 /** A metric of one run id by seed; null if a run lacks it (a claim on it is not judged). */
-function seededValues(results: RunResult[], id: string, metric: RunMetric): SeededValue[] | null {
+function seededValues(
+  results: RunResult[],
+  id: string,
+  metric: RunMetric,
+): stats.SeededValue[] | null {
   const values = results.filter((r) => r.id === id).map((r) => ({
     seed: r.seed,
     value: metric(r) ?? NaN,
@@ -364,7 +360,7 @@ async function writeOutputs(
     const a = seededValues(results, c.a, c.metric), b = seededValues(results, c.b, c.metric);
     if (a === null || b === null) return [];
     return [{
-      ...pairedClaim(a, b, c.test, {
+      ...stats.pairedClaim(a, b, c.test, {
         claim: c.claim,
         difference: `${c.a} − ${c.b}, ${c.metricName}`,
       }),
@@ -399,7 +395,7 @@ async function writeOutputs(
   const cell = (id: string, metric: RunMetric, fmt: (v: number) => string) => {
     const values = seededValues(results, id, metric);
     if (values === null) return "–";
-    const m = meanInterval(values.map((v) => v.value));
+    const m = stats.meanInterval(values.map((v) => v.value));
     return Number.isNaN(m.halfWidth)
       ? `${fmt(m.mean)} (n = 1)`
       : `${fmt(m.mean)} ± ${fmt(m.halfWidth)}`;
@@ -409,8 +405,12 @@ async function writeOutputs(
   const deltaCell = (id: string) => {
     const values = seededValues(results, id, valLoss);
     if (id === "dense" || denseLoss === null || values === null) return "—";
-    const diff = pairedDifferences(values, denseLoss).map((d) => d.difference);
-    return formatInterval(meanInterval(diff), { digits: 4, bracket: true, signed: true });
+    const diff = stats.pairedDifferences(values, denseLoss).map((d) => d.difference);
+    return stats.formatInterval(stats.meanInterval(diff), {
+      digits: 4,
+      bracket: true,
+      signed: true,
+    });
   };
   const lines = [
     `# Flip rate of 2:4 training methods (P1 flip-rate figure, P2 Fig. 4; scaled down)`,
@@ -449,7 +449,7 @@ async function writeOutputs(
     `the whole 95% interval lies on the claimed side of 0, *disagrees* when it lies wholly on the ` +
     `other side, else *inconclusive*.`,
     ``,
-    ...claimRows(claims.map((c) => ({ ...c, claim: `${c.claim} (${c.source})` })), e),
+    ...stats.claimRows(claims.map((c) => ({ ...c, claim: `${c.claim} (${c.source})` })), e),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));
