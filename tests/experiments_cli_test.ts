@@ -335,7 +335,7 @@ Deno.test("--help prints the script's usage and options and exits 0", async () =
   assert(gpt2.stdout.includes("cpu-tiny"), "gpt2.ts --help names its presets");
 });
 
-Deno.test("the benchmark scripts end a bad flag with one error line and status 2", async () => {
+Deno.test("the benchmark and export scripts end a bad flag with one error line and status 2", async () => {
   const script = (name: string) => new URL(`../experiments/${name}`, import.meta.url).pathname;
   const cases: [string, string[], string][] = [
     ["speed.ts", ["--sections=gemm,nope"], "--sections"],
@@ -344,6 +344,7 @@ Deno.test("the benchmark scripts end a bad flag with one error line and status 2
     ["cpu_zoo.ts", ["--bogus=1"], "--bogus"],
     // `--methods=none` is accepted (the documented way to time no method); the engine is not.
     ["bench_cpu.ts", ["--methods=none", "--engines=nope"], "engine nope"],
+    ["export_vectors.ts", ["--seed=-1"], "--seed"],
   ];
   const runs = await Promise.all(cases.map(([name, args]) => runScript(script(name), args)));
   runs.forEach((run, i) => {
