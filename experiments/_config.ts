@@ -277,7 +277,13 @@ function optionNote(source: string, key: string): string {
  */
 function exitFor(error: unknown): never {
   if (error instanceof HelpRequested) {
-    console.log(usageText(Deno.readTextFileSync(new URL(Deno.mainModule)), error));
+    let source = ""; // the script's own text, for its documentation; without it, the options
+    try {
+      source = Deno.readTextFileSync(new URL(Deno.mainModule));
+    } catch {
+      // not a readable local file
+    }
+    console.log(usageText(source, error));
     Deno.exit(0);
   }
   const line = cliErrorLine(error);

@@ -41,7 +41,7 @@ import {
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { cliConfig } from "../_config.ts";
+import { cliConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
 import { kernelTimer, sampleCheck, switchWeights, uploadSeeded } from "../speed_bench.ts";

@@ -50,7 +50,7 @@ import {
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { cliConfig } from "../_config.ts";
+import { cliConfig } from "../lm.ts";
 import {
   H100_WGSL,
   kernelTimer,
