@@ -2,7 +2,8 @@
  * The one configuration parser of the experiment scripts, nanoGPT style: a script opens with a
  * typed block of defaults (and optional presets), {@linkcode parseConfig} applies `--key=value`
  * overrides type-checked against the defaults, the script validates every value with the checks
- * below BEFORE any work, and {@linkcode runCli} ends an expected failure with one clean line.
+ * below BEFORE any work, and {@linkcode runCli} ends an expected failure with one clean line and
+ * answers `--help` with the script's module documentation and its options.
  *
  * @module
  */
@@ -21,7 +22,8 @@ export type FlatConfig = Record<string, number | string | boolean>;
  * be a key of `defaults` and may be given once. The value is parsed as the default's type: a
  * finite number, `true`/`false`, or a non-empty string (an empty value such as `--out=` is never
  * meaningful). With `presets`, `--preset=NAME` (or the default preset) is applied first and the
- * other overrides on top of it.
+ * other overrides on top of it. `--help` anywhere asks for the script's usage instead
+ * ({@linkcode HelpRequested}, which {@linkcode runCli} prints).
  *
  * @param defaults The typed default configuration.
  * @param args The command-line arguments.
@@ -30,12 +32,14 @@ export type FlatConfig = Record<string, number | string | boolean>;
  * @throws {TypeError} On a positional argument, an unknown or repeated key, an empty value, or a
  * value that does not parse as the default's type; on an unknown preset or a preset that sets a key
  * `defaults` lacks.
+ * @throws {HelpRequested} If `args` holds `--help`.
  */
 export function parseConfig<T extends FlatConfig>(
   defaults: T,
   args: readonly string[],
   presets?: Record<string, Partial<T>>,
 ): T {
+  if (args.includes("--help")) throw new HelpRequested(defaults, presets);
   const known = () => Object.keys(defaults).map((k) => `--${k}`).join(" ");
   const given = new Map<string, string>();
   for (const arg of args) {
@@ -211,10 +215,88 @@ function isFilesystemError(error: unknown): boolean {
 }
 
 /**
+ * What {@linkcode parseConfig} throws for `--help`: not a failure but a request for the usage, which
+ * {@linkcode runCli} prints (the script's module documentation, then every option with its
+ * default and the comment beside it in the script) before exiting with status 0.
+ */
+export class HelpRequested extends Error {
+  /** The script's defaults. */
+  readonly defaults: FlatConfig;
+  /** The names of its presets, if it has any. */
+  readonly presets: string[];
+
+  /** @param defaults The script's defaults. @param presets Its presets. */
+  constructor(defaults: FlatConfig, presets?: Record<string, unknown>) {
+    super("Usage requested (--help)");
+    this.name = "HelpRequested";
+    this.defaults = defaults;
+    this.presets = presets === undefined ? [] : Object.keys(presets);
+  }
+}
+
+/**
+ * The usage text of a script: its module documentation (the `@module` doc comment of `source`),
+ * then one line per option, `--key=default` and the comment that documents the key in `source`
+ * (a trailing line comment or a doc comment above it), and the presets.
+ *
+ * @param source The script's source text.
+ * @param help What {@linkcode parseConfig} threw.
+ * @returns The text, without a final newline.
+ */
+export function usageText(source: string, help: HelpRequested): string {
+  const header = /\/\*\*([\s\S]*?)\*\//.exec(source);
+  const doc = header !== null && header[1].includes("@module")
+    ? header[1].split("\n").map((l) => l.replace(/^\s*\* ?/, "")).filter((l) =>
+      l.trim() !== "@module"
+    ).join("\n").trim()
+    : "";
+  const options = Object.entries(help.defaults).map(([key, value]) => {
+    const shown = `--${key}=${value === "" ? '""' : value}`;
+    const note = optionNote(source, key);
+    return note === "" ? `  ${shown}` : `  ${shown.padEnd(30)} ${note}`;
+  });
+  const presets = help.presets.length > 0
+    ? [`Presets (--preset=NAME, applied before the other options): ${help.presets.join(", ")}`]
+    : [];
+  return [doc, "", "Options (--key=value, default shown):", ...options, ...presets].join("\n")
+    .trim();
+}
+
+/** The comment documenting `key` in a script's defaults block, or "". */
+function optionNote(source: string, key: string): string {
+  const line = new RegExp(`^[ \\t]*${key}: .*?,[ \\t]*// (.*)$`, "m").exec(source);
+  if (line !== null) return line[1].trim();
+  const doc = new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*\\n[ \\t]*${key}: `).exec(source);
+  if (doc === null) return "";
+  return doc[1].split("\n").map((l) => l.replace(/^\s*\* ?/, "").trim()).join(" ").trim();
+}
+
+/**
+ * Ends the script for an error thrown by its configuration or its run, as {@linkcode runCli}
+ * describes; rethrows an unexpected error.
+ */
+function exitFor(error: unknown): never {
+  if (error instanceof HelpRequested) {
+    let source = ""; // the script's own text, for its documentation; without it, the options
+    try {
+      source = Deno.readTextFileSync(new URL(Deno.mainModule));
+    } catch {
+      // not a readable local file
+    }
+    console.log(usageText(source, error));
+    Deno.exit(0);
+  }
+  const line = cliErrorLine(error);
+  if (line === undefined) throw error;
+  console.error(line);
+  Deno.exit(error instanceof TypeError || error instanceof RangeError ? 2 : 1);
+}
+
+/**
  * Runs a script's `main` with the command-line arguments and ends an expected failure with one
  * line on stderr and a non-zero exit status: 2 for a bad configuration (`TypeError`,
  * `RangeError`), 1 for the other expected failures ({@linkcode cliErrorLine}). Unexpected errors
- * propagate with their stack trace.
+ * propagate with their stack trace. `--help` prints the usage ({@linkcode usageText}) and exits 0.
  *
  * @param main The script's entry point.
  * @param args The arguments (default `Deno.args`).
@@ -226,9 +308,28 @@ export async function runCli(
   try {
     await main([...args]);
   } catch (e) {
-    const line = cliErrorLine(e);
-    if (line === undefined) throw e;
-    console.error(line);
-    Deno.exit(e instanceof TypeError || e instanceof RangeError ? 2 : 1);
+    exitFor(e);
+  }
+}
+
+/**
+ * The configuration of a script whose body runs at top level (a benchmark read as one page):
+ * {@linkcode parseConfig} of `Deno.args`, then `check`, with `--help` and a bad value handled as
+ * {@linkcode runCli} handles them.
+ *
+ * @param defaults The typed default configuration.
+ * @param check Validates the parsed configuration (throws `TypeError`/`RangeError`).
+ * @returns The configuration.
+ */
+export function cliConfig<T extends FlatConfig>(
+  defaults: T,
+  check: (config: T) => void = () => {},
+): T {
+  try {
+    const config = parseConfig(defaults, Deno.args);
+    check(config);
+    return config;
+  } catch (e) {
+    exitFor(e);
   }
 }

@@ -3,8 +3,10 @@ import {
   assertNumber,
   assertOneOf,
   cliErrorLine,
+  HelpRequested,
   parseConfig,
   parseList,
+  usageText,
 } from "./_config.ts";
 import { CheckpointError } from "../core/safetensors.ts";
 import { DataCacheError } from "../core/data/mod.ts";
@@ -96,4 +98,38 @@ Deno.test("cliErrorLine: one line for expected failures, nothing for bugs", () =
   }
   assertEquals(cliErrorLine(new Error("a bug")), undefined, "a plain Error");
   assertEquals(cliErrorLine("thrown string"), undefined, "a non-error");
+});
+
+Deno.test("--help: parseConfig asks for the usage; usageText shows the doc and each option", () => {
+  const help = assertThrows(
+    () => parseConfig(defaults, ["--bogus", "--help"], presets),
+    HelpRequested,
+  ) as HelpRequested;
+  const source = [
+    "/**",
+    " * Trains a thing.",
+    " *",
+    " * Usage: deno run -A x.ts --steps=3",
+    " *",
+    " * @module",
+    " */",
+    "const defaults = {",
+    '  preset: "small", // small | big',
+    "  /** Optimizer steps. */",
+    "  steps: 10,",
+    "  lr: 1e-3,",
+    "};",
+  ].join("\n");
+  const lines = usageText(source, help).split("\n");
+  assertEquals(lines.slice(0, 3), ["Trains a thing.", "", "Usage: deno run -A x.ts --steps=3"]);
+  const option = (key: string) =>
+    lines.find((l) => l.startsWith(`  --${key}=`))?.replace(/ +/g, " ");
+  assertEquals(option("preset"), " --preset=small small | big");
+  assertEquals(option("steps"), " --steps=10 Optimizer steps.");
+  assertEquals(option("lr"), " --lr=0.001");
+  assertEquals(option("out"), " --out=results/x");
+  assertEquals(
+    lines.at(-1),
+    "Presets (--preset=NAME, applied before the other options): small, big",
+  );
 });

@@ -1,5 +1,5 @@
 /**
- * The model sizes and schedules the language-model experiments share (`gpt2.ts`, `flip_rate.ts`,
+ * The model sizes, schedules and study defaults the language-model experiments share (`gpt2.ts`, `flip_rate.ts`,
  * `ablations.ts`, `alpha_select.ts`). Each script's typed config block and presets spread these,
  * so a size is written once and `--preset=gpu` (or `cpu-tiny`) means the same model everywhere.
  *
@@ -58,6 +58,18 @@ export const STUDY_CPU = {
   evalBatches: 8,
 };
 
+/**
+ * The defaults both studies (`flip_rate.ts`, `ablations.ts`) open with: the `cpu` preset's run
+ * ({@linkcode STUDY_CPU}), the run plumbing, 3 seeds paired by seed, checkpoints under `--out`.
+ */
+export const STUDY = {
+  preset: "cpu", // cpu | cpu-tiny | gpu
+  ...STUDY_CPU,
+  ...LM_RUN,
+  seeds: 3, // every run is trained with seeds seed, seed+1, … (paired by seed)
+  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
+};
+
 /** The test suite's smoke model (seconds on the reference backend): 1 layer × 32, 512 ids, batch 4. */
 export const LM_TINY = { vocab: 512, nLayer: 1, nHead: 2, nEmbd: 32, blockSize: 16, batchSize: 4 };
 
@@ -69,3 +81,6 @@ export const LM_GPU = { vocab: 0, nLayer: 6, nHead: 8, nEmbd: 512, blockSize: 25
 
 /** The GPU-sized model's schedule: 600 steps, 60 of warm-up, cosine from 6e-4 to 6e-5. */
 export const LM_GPU_SCHEDULE = { steps: 600, lr: 6e-4, warmup: 60, minLr: 6e-5 };
+
+/** The studies' `gpu` preset: the GPU-sized model and schedule, 16 validation batches. */
+export const STUDY_GPU = { ...LM_GPU, ...LM_GPU_SCHEDULE, evalBatches: 16 };

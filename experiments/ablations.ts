@@ -44,7 +44,7 @@ import { writeSummary } from "./_summary.ts";
 import { lineChart } from "./_plot.ts";
 import { meanCurve } from "./_flip_rate_measures.ts";
 import { assertInt, assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
-import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
+import { STUDY, STUDY_GPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
 import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 import {
@@ -60,12 +60,8 @@ import {
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
-  preset: "cpu", // cpu | cpu-tiny | gpu
+  ...STUDY, // the `cpu` preset's run (2 layers × 128, 2,048 ids, batch 8, 200 steps), 3 seeds
   tables: "beta,mvue,dense-fraction,fp8", // which ablations to run
-  ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
-  ...LM_RUN,
-  seeds: 3, // every variant is trained with seeds seed, seed+1, … (paired by seed)
-  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
   out: "results/ablations",
   evalEvery: 40, // validation every this many steps (and at the end)
   alpha: 6e-5, // T-SR-STE+DF masked decay (P1's GPT-2 124M value)
@@ -77,7 +73,7 @@ type Config = typeof defaults;
 const presets: Record<string, Partial<Config>> = {
   cpu: {}, // 11 variants × 3 seeds of 200 steps (the time measured is in the table's header)
   "cpu-tiny": { ...STUDY_TINY, steps: 8, warmup: 2, evalEvery: 4, maskRefresh: 2, seeds: 2 },
-  gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalEvery: 100, evalBatches: 16, maskRefresh: 40 },
+  gpu: { ...STUDY_GPU, evalEvery: 100, maskRefresh: 40 },
 };
 
 /** "Costs little" / "about as good": a validation-loss difference within this much. */

@@ -27,7 +27,7 @@ import { createCpuBackend } from "../core/cpu/backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
-import { parseConfig } from "./lm.ts";
+import { assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import process from "node:process";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ const DEFAULTS = {
   referenceRounds: 2,
   /** The Python with torch installed (a throw-away venv). */
   python: "/tmp/torchenv/bin/python",
-  /** CPU-backend methods to time after the comparison (empty: none; "all": every method). */
+  /** CPU-backend methods to time after the comparison (a list, "all": every method, "none"). */
   methods: "all",
   /** Output folder for bench.md / bench.json (empty: print only). */
   out: "",
@@ -205,8 +205,16 @@ async function profile(steps: number, threads: number): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const config = parseConfig(DEFAULTS, Deno.args);
+/** The `--methods` value: `none`, `all` or a list of methods. @throws {TypeError} If unknown. */
+function methodsToTime(text: string): readonly SparseMethod[] {
+  if (text === "none") return [];
+  if (text === "all") return SPARSE_METHODS;
+  return parseList("methods", text, (m) => assertOneOf("methods", m, SPARSE_METHODS));
+}
+
+async function main(args: string[]): Promise<void> {
+  const config = parseConfig(DEFAULTS, args);
+  const methods = methodsToTime(config.methods);
   if (config.profile > 0) return await profile(config.profile, config.threads);
   const started = new Date();
   const wanted = config.engines.split(",").map((e) => e.trim());
@@ -271,10 +279,7 @@ async function main(): Promise<void> {
   // Every method on the CPU backend, interleaved with software WebGPU when present (for sizing
   // runs: the current presets were sized on WebGPU).
   const methodRows: { method: string; ms: number; webgpuMs: number | null }[] = [];
-  if (config.methods && wanted.includes("cpu")) {
-    const methods = config.methods === "all"
-      ? SPARSE_METHODS
-      : config.methods.split(",").map((m) => m.trim()) as SparseMethod[];
+  if (methods.length > 0 && wanted.includes("cpu")) {
     const cpuBe = await createCpuBackend();
     let gpuBe: Backend | null = null;
     if (wanted.includes("webgpu")) {
@@ -351,4 +356,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

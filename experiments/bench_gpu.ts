@@ -71,6 +71,8 @@ interface BenchConfig extends TimerConfig {
   copyBytes: number;
 }
 
+const MiB = 2 ** 20, GiB = 2 ** 30;
+
 const FULL: BenchConfig = {
   shapes: [[768, 3072], [3072, 768], [1024, 4096], [4096, 4096]],
   tokens: 8192,
@@ -79,10 +81,10 @@ const FULL: BenchConfig = {
   latencyFactor: 50,
   minBatchMs: 200,
   maxReps: 100_000,
-  chunkBytes: 2 * 1024 ** 3,
-  rotateBytes: 128 * 1024 ** 2,
+  chunkBytes: 2 * GiB,
+  rotateBytes: 128 * MiB,
   maxSets: 8,
-  copyBytes: 256 * 1024 ** 2,
+  copyBytes: 256 * MiB,
 };
 
 // The smoke-test sizes; the batching rule (batches, minBatchMs, maxSets) stays FULL's.
@@ -93,9 +95,9 @@ const QUICK: BenchConfig = {
   warmup: 1,
   latencyFactor: 20,
   maxReps: 20_000,
-  chunkBytes: 64 * 1024 ** 2,
-  rotateBytes: 8 * 1024 ** 2,
-  copyBytes: 16 * 1024 ** 2,
+  chunkBytes: 64 * MiB,
+  rotateBytes: 8 * MiB,
+  copyBytes: 16 * MiB,
 };
 
 /** Uniform values in `(-scale, scale)` from the seeded generator (Philox). */
@@ -225,14 +227,12 @@ class BenchRun {
         ms(this.timer.targetMs)
       } ms (max(${this.cfg.latencyFactor} × latency, ${this.cfg.minBatchMs} ms)) of ` +
       `GPU work, or of host recording where the host is slower; the calls are recorded back to ` +
-      `back into submissions of at most ${
-        this.cfg.chunkBytes / 2 ** 20
-      } MiB of allocations, then ` +
+      `back into submissions of at most ${this.cfg.chunkBytes / MiB} MiB of allocations, then ` +
       `synced once`,
       `"Wall-clock" is (batch − trivial-dispatch latency) / R; "host" is the time spent ` +
       `recording and submitting per call (above the GPU time: host-bound)`,
       `Inputs rotate among 2–${this.cfg.maxSets} sets spanning at least ` +
-      `${this.cfg.rotateBytes / 2 ** 20} MiB, so the cache is not what is measured`,
+      `${this.cfg.rotateBytes / MiB} MiB, so the cache is not what is measured`,
       ...(this.timer.rejections.length
         ? [
           `Timestamps rejected in ${this.timer.rejections.length} batches (those figures use the ` +
@@ -285,7 +285,7 @@ async function measureCopyBandwidth(run: BenchRun): Promise<void> {
     vec4GBs = gbPerS(2 * cfg.copyBytes, vec4T.ms);
   run.vec4GBs = vec4GBs;
   run.copyGBs = copyGBs;
-  const mib = cfg.copyBytes / 2 ** 20;
+  const mib = cfg.copyBytes / MiB;
   run.copyLine =
     `copy bandwidth (2 × ${mib} MiB / time): buffer-to-buffer copy ${num(copyGBs)} GB/s (${
       ms(copyT.ms)

@@ -33,7 +33,7 @@ import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GpuRuntime } from "../gpu/runtime.ts";
 import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
-import { parseConfig } from "./lm.ts";
+import { parseConfig, runCli } from "./_config.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
 import { linearProducts, type StepProduct } from "./_bench.ts";
 
@@ -322,8 +322,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function main(): Promise<void> {
-  const config: Config = parseConfig(DEFAULTS, Deno.args);
+async function main(args: string[]): Promise<void> {
+  const config: Config = parseConfig(DEFAULTS, args);
   if (config.child === "openblas-native") return childNativeOpenblas();
   const started = new Date();
   const wanted = config.engines ? config.engines.split(",").map((e) => e.trim()) : null;
@@ -502,4 +502,4 @@ function loadedVersion(): string {
   return "sgemm" in blas ? blas.version : blas.message;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

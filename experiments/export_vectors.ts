@@ -3,7 +3,7 @@
  * one safetensors file per function family, `index.json` describing every case, and a `README.md`
  * with loading examples. Built by `buildTestVectors` in `reference/vectors.ts`.
  *
- * Usage: `deno run -A experiments/export_vectors.ts --out=vectors/ [--seed=2024] [--large=true]`
+ * Usage: `deno run -A experiments/export_vectors.ts --out=vectors/ [--seed=2024] [--large]`
  *
  * Expected result: the default set (no `--large`) is about 1.2 MiB in 10 files plus the index and
  * README, and is identical to the committed `vectors/` folder (`tests/vectors_test.ts` fails
@@ -20,6 +20,7 @@ import {
   type TestVectorIndex,
   testVectorIndex,
 } from "../reference/vectors.ts";
+import { assertInt, parseConfig, runCli } from "./_config.ts";
 
 /** The script's settings; each can be overridden with `--key=value`. */
 export interface ExportVectorsConfig {
@@ -31,55 +32,11 @@ export interface ExportVectorsConfig {
   large: boolean;
 }
 
-const DEFAULT_CONFIG: ExportVectorsConfig = {
+const DEFAULT_CONFIG = {
   out: "vectors/",
   seed: DEFAULT_TEST_VECTOR_SEED,
   large: false,
-};
-
-/**
- * Parses `--key=value` arguments over the defaults, checking each value's type.
- *
- * @param args The command-line arguments.
- * @returns The configuration.
- * @throws {TypeError} On an unknown key, a missing `=`, or a value of the wrong type.
- */
-export function parseExportArgs(args: string[]): ExportVectorsConfig {
-  const config = { ...DEFAULT_CONFIG };
-  for (const arg of args) {
-    const match = /^--([a-z]+)=(.*)$/.exec(arg);
-    if (!match) {
-      throw new TypeError(`Cannot parse arguments: expected --key=value, got "${arg}"`);
-    }
-    const [, key, value] = match;
-    if (key === "out") {
-      if (value === "") throw new TypeError(`Cannot parse arguments: --out must not be empty`);
-      config.out = value;
-    } else if (key === "seed") {
-      const seed = Number(value);
-      if (value.trim() === "" || !Number.isSafeInteger(seed) || seed < 0) {
-        throw new TypeError(
-          `Cannot parse arguments: --seed must be an integer in [0, 2^53), got "${value}"`,
-        );
-      }
-      config.seed = seed;
-    } else if (key === "large") {
-      if (value !== "true" && value !== "false") {
-        throw new TypeError(
-          `Cannot parse arguments: --large must be true or false, got "${value}"`,
-        );
-      }
-      config.large = value === "true";
-    } else {
-      throw new TypeError(
-        `Cannot parse arguments: unknown key --${key} (known: ${
-          Object.keys(DEFAULT_CONFIG).join(", ")
-        })`,
-      );
-    }
-  }
-  return config;
-}
+} satisfies ExportVectorsConfig;
 
 /**
  * The `README.md` of an exported folder: layout, conventions, the families, and PyTorch and NumPy
@@ -256,8 +213,9 @@ export async function exportVectors(config: ExportVectorsConfig): Promise<Map<st
   return sizes;
 }
 
-if (import.meta.main) {
-  const config = parseExportArgs(Deno.args);
+async function main(args: string[]): Promise<void> {
+  const config = parseConfig(DEFAULT_CONFIG, args);
+  assertInt("seed", config.seed, 0, Number.MAX_SAFE_INTEGER);
   const started = performance.now();
   const sizes = await exportVectors(config);
   let total = 0;
@@ -272,3 +230,5 @@ if (import.meta.main) {
       } s)`,
   );
 }
+
+if (import.meta.main) await runCli(main);

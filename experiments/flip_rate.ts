@@ -45,27 +45,15 @@ import {
   meanCurve,
   movingAverage,
 } from "./_flip_rate_measures.ts";
-import {
-  type Claim,
-  claimRows,
-  formatInterval,
-  meanInterval,
-  pairedClaim,
-  pairedDifferences,
-  type SeededValue,
-} from "./_stats.ts";
+import * as stats from "./_stats.ts";
 import { assertInt, parseConfig, parseList, runCli } from "./_config.ts";
-import { LM_GPU, LM_GPU_SCHEDULE, LM_RUN, STUDY_CPU, STUDY_TINY } from "./_lm_presets.ts";
+import { STUDY, STUDY_GPU, STUDY_TINY } from "./_lm_presets.ts";
 import { checkLmConfig } from "./lm.ts";
 import { LmExperiment, producedBy, type RunTotals, runTotals } from "./_lm_experiment.ts";
 
 // ---- configuration (every key can be overridden with --key=value) ------------------------------
 const defaults = {
-  preset: "cpu", // cpu | cpu-tiny | gpu
-  ...STUDY_CPU, // the run of the studies: 2 layers × 128, 2,048 ids, batch 8, 200 steps
-  ...LM_RUN,
-  seeds: 3, // every run is trained with seeds seed, seed+1, … (paired by seed)
-  checkpoints: "", // checkpoint folder ("" = <out>/checkpoints)
+  ...STUDY, // the `cpu` preset's run (2 layers × 128, 2,048 ids, batch 8, 200 steps), 3 seeds
   out: "results/flip_rate",
   lambdaW: 2e-4, // SR-STE decay of the pruned weights (SPEC 2.2 default)
   // T-SR-STE α sweep: 0, P1's 6e-5, and 1e-3 (what alpha_select.ts selects for gpt2.ts's model) to
@@ -92,7 +80,7 @@ const presets: Record<string, Partial<Config>> = {
     smooth: 2,
     seeds: 2,
   },
-  gpu: { ...LM_GPU, ...LM_GPU_SCHEDULE, evalBatches: 16, maskRefresh: 40, smooth: 10 },
+  gpu: { ...STUDY_GPU, maskRefresh: 40, smooth: 10 },
 };
 
 // ---- the runs -----------------------------------------------------------------------------------
@@ -282,7 +270,7 @@ interface ClaimSpec {
   b: string;
   metric: RunMetric;
   metricName: string;
-  test: Claim;
+  test: stats.Claim;
 }
 
 function claimSpecs(alphas: number[]): ClaimSpec[] {
@@ -346,7 +334,11 @@ function claimSpecs(alphas: number[]): ClaimSpec[] {
 }
 
 /** A metric of one run id by seed; null if a run lacks it (a claim on it is not judged). */
-function seededValues(results: RunResult[], id: string, metric: RunMetric): SeededValue[] | null {
+function seededValues(
+  results: RunResult[],
+  id: string,
+  metric: RunMetric,
+): stats.SeededValue[] | null {
   const values = results.filter((r) => r.id === id).map((r) => ({
     seed: r.seed,
     value: metric(r) ?? NaN,
@@ -368,7 +360,7 @@ async function writeOutputs(
     const a = seededValues(results, c.a, c.metric), b = seededValues(results, c.b, c.metric);
     if (a === null || b === null) return [];
     return [{
-      ...pairedClaim(a, b, c.test, {
+      ...stats.pairedClaim(a, b, c.test, {
         claim: c.claim,
         difference: `${c.a} − ${c.b}, ${c.metricName}`,
       }),
@@ -403,7 +395,7 @@ async function writeOutputs(
   const cell = (id: string, metric: RunMetric, fmt: (v: number) => string) => {
     const values = seededValues(results, id, metric);
     if (values === null) return "–";
-    const m = meanInterval(values.map((v) => v.value));
+    const m = stats.meanInterval(values.map((v) => v.value));
     return Number.isNaN(m.halfWidth)
       ? `${fmt(m.mean)} (n = 1)`
       : `${fmt(m.mean)} ± ${fmt(m.halfWidth)}`;
@@ -413,8 +405,12 @@ async function writeOutputs(
   const deltaCell = (id: string) => {
     const values = seededValues(results, id, valLoss);
     if (id === "dense" || denseLoss === null || values === null) return "—";
-    const diff = pairedDifferences(values, denseLoss).map((d) => d.difference);
-    return formatInterval(meanInterval(diff), { digits: 4, bracket: true, signed: true });
+    const diff = stats.pairedDifferences(values, denseLoss).map((d) => d.difference);
+    return stats.formatInterval(stats.meanInterval(diff), {
+      digits: 4,
+      bracket: true,
+      signed: true,
+    });
   };
   const lines = [
     `# Flip rate of 2:4 training methods (P1 flip-rate figure, P2 Fig. 4; scaled down)`,
@@ -453,7 +449,7 @@ async function writeOutputs(
     `the whole 95% interval lies on the claimed side of 0, *disagrees* when it lies wholly on the ` +
     `other side, else *inconclusive*.`,
     ``,
-    ...claimRows(claims.map((c) => ({ ...c, claim: `${c.claim} (${c.source})` })), e),
+    ...stats.claimRows(claims.map((c) => ({ ...c, claim: `${c.claim} (${c.source})` })), e),
     ``,
   ];
   await Deno.writeTextFile(`${cfg.out}/table.md`, lines.join("\n"));

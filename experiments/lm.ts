@@ -33,8 +33,8 @@ import { WebGpuUnavailableError } from "../gpu/runtime.ts";
 import { CpuBackendUnavailableError, createCpuBackend } from "../core/cpu/backend.ts";
 import { assertInt, assertNumber, assertOneOf } from "./_config.ts";
 
-/** Re-exported for the GPU scripts (`step_time.ts`, `matmul_zoo.ts`) that import it from here. */
-export { parseConfig } from "./_config.ts";
+/** Re-exported for the scripts under `zoo/` (a `_`-file is private to its folder). */
+export { cliConfig } from "./_config.ts";
 
 // ---- configuration checks ----------------------------------------------------------------------
 

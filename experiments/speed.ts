@@ -54,8 +54,7 @@ import { GPT, gptConfig, type GPTPreset } from "../core/gpt2.ts";
 import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
-import { parseConfig } from "./lm.ts";
-import { assertOneOf } from "./_config.ts";
+import { assertOneOf, cliConfig } from "./_config.ts";
 import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -86,12 +85,15 @@ const DEFAULTS = {
   out: "",
 };
 type Config = typeof DEFAULTS;
-const config: Config = parseConfig(DEFAULTS, Deno.args);
-const sections = new Set(
-  config.sections.split(",").map((x) =>
-    assertOneOf("sections", x, ["gemm", "layer", "step", "attention"])
-  ),
-);
+/** The tables `--sections` names. @throws {TypeError} On an unknown table. */
+const sectionsOf = (c: Config) =>
+  new Set(
+    c.sections.split(",").map((x) =>
+      assertOneOf("sections", x, ["gemm", "layer", "step", "attention"])
+    ),
+  );
+const config: Config = cliConfig(DEFAULTS, sectionsOf);
+const sections = sectionsOf(config);
 
 const md: string[] = [];
 const say = (s = "") => {

@@ -22,22 +22,8 @@
  * @module
  */
 
-import type {
-  AdamWParams,
-  AdamWUpdate,
-  AttentionGrads,
-  AttentionResult,
-  AttentionSaved,
-  Backend,
-  DType,
-  Fp8Format,
-  GradClip,
-  LayerNormGrads,
-  LayerNormResult,
-  MatmulOptions,
-  PrunedTensor,
-  Tensor,
-} from "../core/backend.ts";
+import type * as api from "../core/backend.ts";
+import type { Backend, Tensor } from "../core/backend.ts";
 import { describeAdapter, GpuRuntime, type GpuRuntimeOptions } from "./runtime.ts";
 import { GpuStorage, GpuTensor } from "./tensor.ts";
 import {
@@ -382,7 +368,7 @@ export class GpuBackend implements Backend {
    * dimensions differ.
    * @throws {TypeError} If `transA`/`transB` are not booleans.
    */
-  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  matmul(a: Tensor, b: Tensor, options: api.MatmulOptions = {}): Tensor {
     const operands = this.#check.matmul(a, b, options, "matmul");
     const { A, B, transA, transB, rank, batch, M, N, K } = operands;
     const triangular = options.triangular;
@@ -500,7 +486,7 @@ export class GpuBackend implements Backend {
    *
    * @throws {RangeError} If `clip` is malformed.
    */
-  scaleClipped(g: Tensor, clip: GradClip): Tensor {
+  scaleClipped(g: Tensor, clip: api.GradClip): Tensor {
     const action = "scale a gradient by its clipping factor";
     const x = this.#check.float(g, action);
     const n = this.#check.gradClip(clip, action);
@@ -603,7 +589,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x` is not 2-D with `d ≥ 1`, `w` or `b` is not `[d]`, or `eps` is not a
    * positive finite number.
    */
-  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
+  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): api.LayerNormResult {
     const action = "apply LayerNorm";
     const { X, W, B, n, d } = this.#check.layerNorm([x, w, b, eps], action);
     const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps);
@@ -620,7 +606,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `x`/`dy` are not the same `[N, d]`, `w` is not `[d]`, or `mean`/`rstd`
    * are not `[N]`.
    */
-  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
+  layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): api.LayerNormGrads {
     const action = "apply the LayerNorm backward pass";
     const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(args, action);
     const r = encodeLayerNormBackward(
@@ -671,7 +657,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `q`, `k`, `v` are not one `[BH, T, hd]` shape or `scale` is not
    * finite.
    */
-  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): AttentionResult | undefined {
+  causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): api.AttentionResult | undefined {
     const action = "compute fused causal attention";
     const { Q, K, V, bh, T, hd } = this.#check.attention(q, k, v, scale, action);
     if (this.attentionPath({ bh, T, hd }) === "composed") return undefined;
@@ -689,7 +675,7 @@ export class GpuBackend implements Backend {
    *
    * @throws {RangeError} If the shapes do not match the forward's.
    */
-  causalAttentionBackward(saved: AttentionSaved, dOut: Tensor): AttentionGrads {
+  causalAttentionBackward(saved: api.AttentionSaved, dOut: Tensor): api.AttentionGrads {
     const action = "compute the fused causal attention backward pass";
     const { Q, K, V, O, L, G, bh, T, hd } = this.#check.attentionBackward(saved, dOut, action);
     const r = encodeAttentionBackward(
@@ -815,7 +801,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If `w` is not 2-D, `n`/`m` are invalid (`m ≤ 16` on the GPU) or
    * `cols % m !== 0`.
    */
-  pruneNM(w: Tensor, n: number, m: number): PrunedTensor {
+  pruneNM(w: Tensor, n: number, m: number): api.PrunedTensor {
     const [W, rows, cols] = this.#floatMatrix(w, `prune to ${n}:${m}`);
     const r = encodePruneNM(this.runtime, W.buffer, rows, cols, n, m);
     return { pruned: this.#like(W, r.pruned), mask: this.#like(W, r.mask) };
@@ -826,7 +812,7 @@ export class GpuBackend implements Backend {
    *
    * @throws {RangeError} If `w` is not 2-D or `cols % 4 !== 0`.
    */
-  softThreshold24(w: Tensor): PrunedTensor {
+  softThreshold24(w: Tensor): api.PrunedTensor {
     const action = "soft-threshold to 2:4";
     const [W, rows, cols] = this.#floatMatrix(w, action);
     const r = encodeSoftThreshold24(this.runtime, W.buffer, rows, cols);
@@ -896,7 +882,7 @@ export class GpuBackend implements Backend {
    *
    * @throws {TypeError} If `format` is neither `"e4m3"` nor `"e5m2"`.
    */
-  quantizeFp8(x: Tensor, format: Fp8Format): Tensor {
+  quantizeFp8(x: Tensor, format: api.Fp8Format): Tensor {
     const X = this.#check.float(x, `quantize to FP8 ${format}`);
     const r = encodeQuantizeFp8(this.runtime, { x: X.buffer, size: X.size }, { format });
     this.runtime.free(r.scale);
@@ -913,7 +899,7 @@ export class GpuBackend implements Backend {
    * `step` a positive integer).
    * @throws {TypeError} If `hp` is not an object.
    */
-  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: api.AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
     const clip = typeof hp.gradScale === "object"
@@ -937,7 +923,7 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} If an update's operands or hyper-parameters are invalid (nothing is
    * recorded then).
    */
-  adamwMany(updates: readonly AdamWUpdate[]): void {
+  adamwMany(updates: readonly api.AdamWUpdate[]): void {
     const action = "apply AdamW";
     const slots: AdamWSlot[] = [];
     let norm: GPUBuffer | undefined;
@@ -976,7 +962,7 @@ export class GpuBackend implements Backend {
   #wrap(
     buffer: GPUBuffer,
     shape: readonly number[],
-    dtype: DType,
+    dtype: api.DType,
     hostIndices?: Int32Array,
   ): GpuTensor {
     const storage = new GpuStorage(this, buffer, hostIndices);

@@ -41,33 +41,20 @@ const pruneNMCase = inputs.caseBuilder((w: Matrix, n: number, m: number) => ({
   outputs: inputs.prunedOutputs("pruneNM(w, { n, m })", w, pruneNM(w, { n, m })),
 }));
 
-export function pruneFamily(
-  seed: number,
-  shapes: inputs.Shape[],
-  smallShapes: inputs.Shape[],
-): TestVectorFamily {
-  const cases: TestVectorCase[] = [
-    pruneCase(
-      "spec9",
+export function pruneFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+  const cases = inputs.matrixCases(pruneCase, seed, shapes, {
+    spec9: [
       "SPEC §9 hard 2:4 cases, one group per row (ties: the higher index wins).",
       inputs.rowsMatrix(SPEC_HARD_24.map((c) => c.w)),
-    ),
-    pruneCase(
-      "edges",
+    ],
+    edges: [
       "±Inf as magnitudes (Inf and -Inf tie), signed zeros, subnormals, float32 extremes, " +
-        "sign-only ties; one group per row.",
+      "sign-only ties; one group per row.",
       inputs.rowsMatrix(EDGE_GROUPS_PRUNE_24),
-    ),
-  ];
-  cases.push(
-    ...inputs.seededCases(pruneCase, seed, { all: shapes, small: smallShapes }, {
-      randomStream: inputs.STREAM.prune,
-      tieStream: inputs.STREAM.pruneTies,
-      low: -3,
-      high: 3,
-      tieNote: ": many magnitude ties",
-    }),
-  );
+    ],
+    streams: [inputs.STREAM.prune, inputs.STREAM.pruneTies],
+    ties: [-3, 3, ": many magnitude ties"],
+  });
   const nm: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 4], [3, 4], [4, 4], [2, 8], [4, 8]];
   nm.forEach(([n, m], k) => {
     const stream = inputs.STREAM.pruneNM + 2 * k;
@@ -116,32 +103,20 @@ const betaCase = inputs.caseBuilder((w: Matrix, recipe: SsteScaleRecipe) => ({
   },
 }));
 
-export function softFamily(
-  seed: number,
-  shapes: inputs.Shape[],
-  smallShapes: inputs.Shape[],
-): TestVectorFamily {
-  const cases: TestVectorCase[] = [
-    softCase(
-      "spec9",
+export function softFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+  const cases = inputs.matrixCases(softCase, seed, shapes, {
+    spec9: [
       "SPEC §9 soft-threshold cases, one group per row (τ = the second-smallest magnitude).",
       inputs.rowsMatrix(SPEC_SOFT_24.map((c) => c.w)),
-    ),
-    softCase(
-      "edges",
+    ],
+    edges: [
       "Kept ±Inf with finite τ gives ±Inf; τ = Inf gives zeros (never Inf − Inf); signed zeros; " +
-        "subnormals; 2nd/3rd magnitude ties; float32 extremes; one group per row.",
+      "subnormals; 2nd/3rd magnitude ties; float32 extremes; one group per row.",
       inputs.rowsMatrix(EDGE_GROUPS_SOFT_24),
-    ),
-  ];
-  cases.push(
-    ...inputs.seededCases(softCase, seed, { all: shapes, small: smallShapes }, {
-      randomStream: inputs.STREAM.soft,
-      tieStream: inputs.STREAM.softTies,
-      low: -3,
-      high: 3,
-    }),
-  );
+    ],
+    streams: [inputs.STREAM.soft, inputs.STREAM.softTies],
+    ties: [-3, 3],
+  });
   cases.push(
     betaCase(
       "beta_spec9",
@@ -221,11 +196,7 @@ function retainedMagnitudes(pruned: Matrix): Float64Array {
   return out;
 }
 
-export function transposableFamily(
-  seed: number,
-  shapes: inputs.Shape[],
-  smallShapes: inputs.Shape[],
-): TestVectorFamily {
+export function transposableFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
   const patterns = transposablePatterns();
   const patternMasks = new Uint8Array(90 * 16);
   patterns.forEach((word, p) => {
@@ -251,42 +222,38 @@ export function transposableFamily(
         ),
       },
     },
-    transposableCase(
-      "spec9",
-      "SPEC §9 blocks side by side: the unique best #54 (retained 18), arange(1..16) (all 90 " +
+    ...inputs.matrixCases(transposableCase, seed, shapes, {
+      spec9: [
+        "SPEC §9 blocks side by side: the unique best #54 (retained 18), arange(1..16) (all 90 " +
         "tie at 68 → #0), all zeros (→ #0).",
-      inputs.blocksMatrix(SPEC_TRANSPOSABLE.map((c) => c.block)),
-    ),
-    transposableCase(
-      "edges",
-      "Blocks: one Inf (the lowest-numbered pattern keeping it wins), Infs at opposite corners, " +
+        inputs.blocksMatrix(SPEC_TRANSPOSABLE.map((c) => c.block)),
+      ],
+      edges: [
+        "Blocks: one Inf (the lowest-numbered pattern keeping it wins), Infs at opposite corners, " +
         "all Inf, signed zeros, subnormals, integer ties, the SPEC block negated, float32 " +
         "extremes (sums overflow float32: sum in float64).",
-      inputs.blocksMatrix([
-        [[I, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]],
-        [[I, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -I]],
-        [[I, -I, I, -I], [-I, I, -I, I], [I, I, I, I], [-I, -I, -I, -I]],
-        [[-0, 0, -0, 0], [0, -0, 0, -0], [-0, -0, 0, 0], [0, 0, -0, -0]],
-        [1, 7, 3, 12].map((k, r) => [k, 2 * k + r, 5 + r, 9 - r].map((j) => j * MIN_SUBNORMAL_F32)),
-        [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]],
-        specBlock.map((row) => row.map((v) => -v)),
-        [[MAX_F32, -MAX_F32, 1, 2], [3, MAX_F32, MAX_F32, 0], [0, 0, 1, 1], [
-          1,
-          0,
-          0,
-          1,
-        ]],
-      ]),
-    ),
-  ];
-  cases.push(
-    ...inputs.seededCases(transposableCase, seed, { all: shapes, small: smallShapes }, {
-      randomStream: inputs.STREAM.transposable,
-      tieStream: inputs.STREAM.transposableTies,
-      low: -2,
-      high: 2,
+        inputs.blocksMatrix([
+          [[I, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]],
+          [[I, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -I]],
+          [[I, -I, I, -I], [-I, I, -I, I], [I, I, I, I], [-I, -I, -I, -I]],
+          [[-0, 0, -0, 0], [0, -0, 0, -0], [-0, -0, 0, 0], [0, 0, -0, -0]],
+          [1, 7, 3, 12].map((k, r) =>
+            [k, 2 * k + r, 5 + r, 9 - r].map((j) => j * MIN_SUBNORMAL_F32)
+          ),
+          [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]],
+          specBlock.map((row) => row.map((v) => -v)),
+          [[MAX_F32, -MAX_F32, 1, 2], [3, MAX_F32, MAX_F32, 0], [0, 0, 1, 1], [
+            1,
+            0,
+            0,
+            1,
+          ]],
+        ]),
+      ],
+      streams: [inputs.STREAM.transposable, inputs.STREAM.transposableTies],
+      ties: [-2, 2],
     }),
-  );
+  ];
   return {
     name: "transposable24",
     file: "transposable24.safetensors",

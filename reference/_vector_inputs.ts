@@ -251,40 +251,41 @@ export const STREAM = {
   gated: 900,
 } as const;
 
-/** Where and how {@linkcode seededCases} draws its inputs. */
-export interface SeededCasesOptions {
-  /** The first Philox stream of the `random_*` cases (one per shape). */
-  randomStream: number;
-  /** The first Philox stream of the `ties_*` cases (one per small shape). */
-  tieStream: number;
-  /** The integer range of the `ties_*` cases. */
-  low: number;
-  /** The integer range of the `ties_*` cases. */
-  high: number;
-  /** Appended to the `ties_*` descriptions. */
-  tieNote?: string;
+/** A one-matrix function's inputs for {@linkcode matrixCases}. */
+export interface MatrixCasesSpec {
+  /** The `spec9` case: its description and input (the SPEC §9 cases). */
+  spec9: [description: string, input: Matrix];
+  /** The `edges` case: its description and input. */
+  edges: [description: string, input: Matrix];
+  /** The first Philox streams of the `random_*` cases (one per shape) and the `ties_*` cases. */
+  streams: [random: number, ties: number];
+  /** The integer range of the `ties_*` cases, and a note appended to their descriptions. */
+  ties: [low: number, high: number, note?: string];
 }
 
 /**
- * The seeded cases of a one-matrix function: `random_<shape>` (Irwin–Hall normal values) for every
- * shape and `ties_<shape>` (integers in `[low, high]`) for every small shape.
+ * The cases of a one-matrix function, in the order of the vectors: `spec9`, `edges`, then
+ * `random_<shape>` (Irwin–Hall normal values) for every shape and `ties_<shape>` (integers in
+ * `[low, high]`) for the two smallest shapes.
  */
-export function seededCases(
+export function matrixCases(
   makeCase: (name: string, description: string, w: Matrix) => TestVectorCase,
   seed: number,
-  shapes: { all: Shape[]; small: Shape[] },
-  options: SeededCasesOptions,
+  shapes: Shape[],
+  spec: MatrixCasesSpec,
 ): TestVectorCase[] {
-  const { randomStream, tieStream, low, high, tieNote = "" } = options;
+  const { streams: [randomStream, tieStream], ties: [low, high, tieNote = ""] } = spec;
   return [
-    ...shapes.all.map((s, k) =>
+    makeCase("spec9", ...spec.spec9),
+    makeCase("edges", ...spec.edges),
+    ...shapes.map((s, k) =>
       makeCase(
         `random_${shapeName(s)}`,
         `Irwin-Hall normal values (seed ${seed}, stream ${randomStream + k}).`,
         irwinHallMatrix(s.rows, s.cols, { seed, stream: randomStream + k }),
       )
     ),
-    ...shapes.small.map((s, k) =>
+    ...shapes.slice(0, 2).map((s, k) =>
       makeCase(
         `ties_${shapeName(s)}`,
         `Integers in [${low}, ${high}] (seed ${seed}, stream ${tieStream + k})${tieNote}.`,

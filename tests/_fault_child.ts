@@ -39,6 +39,21 @@ async function intercept(
   return await run();
 }
 
+/** {@linkcode intercept} for a write of `data`: a torn write stores its first half. */
+function interceptWrite<D extends Uint8Array | string>(
+  kind: string,
+  target: string,
+  data: D,
+  write: (part: D) => Promise<unknown>,
+): Promise<unknown> {
+  return intercept(
+    kind,
+    target,
+    () => write(data),
+    () => write(data.slice(0, data.length >> 1) as D),
+  );
+}
+
 const original = {
   open: Deno.open,
   rename: Deno.rename,
@@ -68,26 +83,21 @@ Object.assign(Deno, {
   remove: (path: string | URL, options?: Deno.RemoveOptions) =>
     intercept("remove", String(path), () => original.remove(path, options)),
   writeFile: (path: string | URL, data: Uint8Array, options?: Deno.WriteFileOptions) =>
-    intercept(
-      "writeFile",
-      String(path),
-      () => original.writeFile(path, data, options),
-      () => original.writeFile(path, data.subarray(0, data.length >> 1), options),
-    ),
+    interceptWrite("writeFile", String(path), data, (d) => original.writeFile(path, d, options)),
   writeTextFile: (path: string | URL, data: string, options?: Deno.WriteFileOptions) =>
-    intercept(
+    interceptWrite(
       "writeTextFile",
       String(path),
-      () => original.writeTextFile(path, data, options),
-      () => original.writeTextFile(path, data.slice(0, data.length >> 1), options),
+      data,
+      (d) => original.writeTextFile(path, d, options),
     ),
 });
 Deno.FsFile.prototype.write = function (this: Deno.FsFile, buffer: Uint8Array) {
-  return intercept(
+  return interceptWrite(
     "write",
     paths.get(this) ?? "?",
-    () => original.write.call(this, buffer),
-    () => original.write.call(this, buffer.subarray(0, buffer.length >> 1)),
+    buffer,
+    (b) => original.write.call(this, b),
   ) as Promise<number>;
 };
 Deno.FsFile.prototype.sync = function (this: Deno.FsFile) {

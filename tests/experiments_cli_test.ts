@@ -224,15 +224,24 @@ Deno.test("gpt2.ts --checkpointEvery sets how often the checkpoint is written", 
   }
 });
 
-/** Runs gpt2.ts in a subprocess. */
-async function runGpt2(args: string[]): Promise<{ code: number; stderr: string }> {
+/** Runs an experiment script (a path) in a subprocess with `permissions`. */
+async function runScript(
+  script: string,
+  args: string[],
+  permissions = ["-A"],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", GPT2, ...args],
-    stdout: "null",
+    args: ["run", ...permissions, script, ...args],
+    stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: result.code, stderr: new TextDecoder().decode(result.stderr) };
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: result.code, stdout: text(result.stdout), stderr: text(result.stderr) };
 }
+
+/** Runs gpt2.ts in a subprocess. */
+const runGpt2 = (args: string[]) =>
+  runScript(GPT2, args, ["--allow-read", "--allow-write", "--allow-env"]);
 
 function checkOneLine(stderr: string, includes: string, what: string): void {
   const lines = stderr.trimEnd().split("\n");
@@ -300,4 +309,48 @@ Deno.test("seq2seq.ts validates every flag before any work", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("--help prints the script's usage and options and exits 0", async () => {
+  const script = (name: string) => new URL(`../experiments/${name}`, import.meta.url).pathname;
+  // gpt2.ts runs under runCli; speed.ts at top level (cliConfig).
+  const [gpt2, speed] = await Promise.all([
+    runScript(GPT2, ["--help"]),
+    runScript(script("speed.ts"), ["--help"]),
+  ]);
+  for (
+    const [name, run, option] of [["gpt2.ts", gpt2, "--methods="], [
+      "speed.ts",
+      speed,
+      "--sections=",
+    ]] as const
+  ) {
+    assert(
+      run.code === 0 && run.stderr === "",
+      `${name} --help: status ${run.code}, ${run.stderr}`,
+    );
+    assert(run.stdout.includes("Usage"), `${name} --help: no usage in\n${run.stdout}`);
+    assert(run.stdout.includes(`\n  ${option}`), `${name} --help: no ${option} in\n${run.stdout}`);
+  }
+  assert(gpt2.stdout.includes("cpu-tiny"), "gpt2.ts --help names its presets");
+});
+
+Deno.test("the benchmark and export scripts end a bad flag with one error line and status 2", async () => {
+  const script = (name: string) => new URL(`../experiments/${name}`, import.meta.url).pathname;
+  const cases: [string, string[], string][] = [
+    ["speed.ts", ["--sections=gemm,nope"], "--sections"],
+    ["zoo/gemm_speed.ts", ["--bogus=1"], "--bogus"],
+    ["zoo/sparse_bound.ts", ["--quick=maybe"], "--quick"],
+    ["cpu_zoo.ts", ["--bogus=1"], "--bogus"],
+    // `--methods=none` is accepted (the documented way to time no method); the engine is not.
+    ["bench_cpu.ts", ["--methods=none", "--engines=nope"], "engine nope"],
+    ["export_vectors.ts", ["--seed=-1"], "--seed"],
+  ];
+  const runs = await Promise.all(cases.map(([name, args]) => runScript(script(name), args)));
+  runs.forEach((run, i) => {
+    const [name, args, includes] = cases[i];
+    const what = `${name} ${args.join(" ")}`;
+    assert(run.code === 2, `${what}: exited with ${run.code}:\n${run.stderr}`);
+    checkOneLine(run.stderr, includes, what);
+  });
 });

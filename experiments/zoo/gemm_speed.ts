@@ -41,7 +41,7 @@ import {
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { parseConfig } from "../lm.ts";
+import { cliConfig } from "../lm.ts";
 import type { GPTPreset } from "../../core/gpt2.ts";
 import type { SparseMethod } from "../../core/sparse.ts";
 import { kernelTimer, sampleCheck, switchWeights, uploadSeeded } from "../speed_bench.ts";
@@ -63,7 +63,7 @@ const DEFAULTS = {
   wide: true,
   out: "",
 };
-const config = parseConfig(DEFAULTS, Deno.args);
+const config = cliConfig(DEFAULTS);
 const rt = await GpuRuntime.create();
 const lines: string[] = [];
 const say = (s: string) => {

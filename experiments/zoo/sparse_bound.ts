@@ -50,7 +50,7 @@ import {
   switchTilingName,
 } from "../../gpu/kernels/matmul_sparse_switch.ts";
 import { seededFloats } from "../../reference/testing.ts";
-import { parseConfig } from "../lm.ts";
+import { cliConfig } from "../lm.ts";
 import {
   H100_WGSL,
   kernelTimer,
@@ -85,7 +85,7 @@ const DEFAULTS = {
   microWorkgroups: 4224,
   microMs: 2,
 };
-const config = parseConfig(DEFAULTS, Deno.args);
+const config = cliConfig(DEFAULTS);
 if (config.quick) Object.assign(config, { microWorkgroups: 2, batchMs: 5, batches: 1 });
 const TOKENS = config.quick ? 256 : 8192;
 /** The two forward products `[T, K] → [T, R]`: fc 768→3072 and proj 3072→768 (quick: ÷ 12). */
