@@ -15,11 +15,11 @@
  *    path, at GPT-2 124M's B·H = 96, hd = 64 and T = 256, 512, 1024 by default, each with its
  *    FLOP/byte bound; `"auto"`'s choice per shape.
  *
- * What to expect (H100, results/speed/2026-12-06-h100.md): dense WGSL GEMMs at 0.72–0.88× PyTorch
- * fp32 (0.52–0.61× where d = 1,600 needs the bounds-checked kernel); the 2:4 switch kernel at
- * 0.38–0.40× of dense, so no sparse kernel is used and the sparse methods run 0.89–1.00× of dense
- * per FFN layer and 0.98–1.00× per GPT-2 step — unlike P1 (FFN layer 1.28–1.63×, block
- * 1.08–1.31× on sparse tensor cores); the dense step at 0.60× PyTorch fp32.
+ * What to expect (H100, results/speed/2026-12-06-h100-final.md): dense WGSL GEMMs at 0.71–0.88×
+ * PyTorch fp32; the 2:4 switch kernel at 0.37–0.41× of dense, so no sparse kernel is used and the
+ * sparse methods run 0.92–1.00× of dense per FFN layer and 0.99–1.02× per GPT-2 step — unlike P1
+ * (FFN layer 1.28–1.63×, block 1.08–1.31× on sparse tensor cores); the dense step at 0.61× PyTorch
+ * fp32.
  *
  * Usage: deno run -A experiments/speed.ts [--widths=768,1024] [--sections=attention]
  * [--out=results/speed/DATE-DEVICE]
