@@ -82,6 +82,21 @@ export interface MatmulOptions {
   triangular?: "lower-out" | "lower-a" | "upper-a";
 }
 
+/** Options of {@linkcode Backend.softmaxBackward}. */
+export interface SoftmaxBackwardOptions {
+  /**
+   * A factor applied to the result (default 1): the same float32 product `scale·r` a separate
+   * `scale` of the result `r` would store (the backward pass of `softmax(scale·s)`).
+   */
+  scale?: number;
+  /**
+   * `p` is a {@linkcode Backend.causalSoftmax} output `[B, T, T]`, zero past the diagonal of every
+   * row, and `dp` is finite there: a backend may skip those entries, whose result is 0 (up to its
+   * sign) either way. The reference backend computes every entry in full.
+   */
+  causal?: boolean;
+}
+
 /**
  * Global-norm gradient clipping computed where the gradients are (SPEC §4, "gradient clipping, as computed"):
  * the factor `maxNorm / (√normSquared + 1e-6)` when that is below 1, else exactly 1, so the host
@@ -298,8 +313,11 @@ export interface Backend {
    * column > row get probability 0).
    */
   causalSoftmax(s: Tensor, scale: number): Tensor;
-  /** Softmax backward per row: `p ⊙ (dp − Σ p⊙dp)` (same shape as `p`). */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor;
+  /**
+   * Softmax backward per row: `scale·(p ⊙ (dp − Σ p⊙dp))` (same shape as `p`; `scale` and the
+   * causal hint from {@linkcode SoftmaxBackwardOptions}).
+   */
+  softmaxBackward(p: Tensor, dp: Tensor, options?: SoftmaxBackwardOptions): Tensor;
   /**
    * Optional fused causal attention (SPEC §8.5): `softmax_causal(scale·q·kᵀ)·v` per slice of
    * `q`, `k`, `v` `[BH, T, hd]` and each row's log-sum-exp, without the `[BH, T, T]` scores.

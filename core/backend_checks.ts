@@ -17,6 +17,7 @@ import type {
   DType,
   GradClip,
   MatmulOptions,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "./backend.ts";
 
@@ -344,6 +345,27 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     }
     checkFinite(scale, "scale", action);
     return { S, batch: S.shape[0], T: S.shape[1] };
+  }
+
+  /**
+   * The operands of `Backend.softmaxBackward`: `p`, `dp` of one shape, a finite `scale` and, with
+   * `causal`, `[B, T, T]` slices; also the rows and row width.
+   */
+  softmaxBackward(
+    p: Tensor,
+    dp: Tensor,
+    options: SoftmaxBackwardOptions,
+    action: string,
+  ): { P: T; G: T; rows: number; width: number } {
+    const [P, G] = this.pair(p, dp, action);
+    if (options.scale !== undefined) checkFinite(options.scale, "scale", action);
+    if (options.causal && (P.shape.length !== 3 || P.shape[1] !== P.shape[2])) {
+      throw new RangeError(
+        `Cannot ${action}: a causal softmax's p must be [B, T, T], got ${fmt(P.shape)}`,
+      );
+    }
+    const width = P.shape[P.shape.length - 1];
+    return { P, G, rows: width === 0 ? 0 : P.size / width, width };
   }
 
   /**

@@ -333,7 +333,7 @@ export function causalSoftmax(tape: Tape, scores: Variable, scaleFactor: number)
   const be = tape.backend;
   const p = be.causalSoftmax(scores.value, scaleFactor);
   return tape.record(p, [scores], (g) => {
-    tape.accumulate(scores, be.scale(be.softmaxBackward(p, g), scaleFactor));
+    tape.accumulate(scores, be.softmaxBackward(p, g, { scale: scaleFactor, causal: true }));
   });
 }
 

@@ -29,6 +29,7 @@ import type {
   LayerNormResult,
   MatmulOptions,
   PrunedTensor,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "./backend.ts";
 import { erfc } from "./erfc.ts";
@@ -533,12 +534,14 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
-   * Softmax backward along the last axis: `p ⊙ (dp − Σ p⊙dp)` per row.
+   * Softmax backward along the last axis: `scale·(p ⊙ (dp − Σ p⊙dp))` per row, each entry in full
+   * (the causal hint changes nothing here).
    *
-   * @throws {RangeError} If the shapes differ.
+   * @throws {RangeError} If the shapes differ, `scale` is not finite, or `causal` is set and `p`
+   * is not `[B, T, T]`.
    */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    return nn.softmaxBackward(this.ctx, p, dp);
+  softmaxBackward(p: Tensor, dp: Tensor, options: SoftmaxBackwardOptions = {}): Tensor {
+    return nn.softmaxBackward(this.ctx, p, dp, options);
   }
 
   /**

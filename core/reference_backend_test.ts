@@ -545,10 +545,22 @@ Deno.test("softmaxBackward (through causalSoftmax) matches central differences",
     s0,
     [B, T, T],
     (s) => be.causalSoftmax(s, scale),
-    (s, c) => be.scale(be.softmaxBackward(be.causalSoftmax(s, scale), c), scale),
+    (s, c) => be.softmaxBackward(be.causalSoftmax(s, scale), c, { scale, causal: true }),
     "softmax'",
   );
   assertThrows(() => be.softmaxBackward(be.full([2, 3]), be.full([3, 2])), RangeError, "[2, 3]");
+  const p = be.full([2, 3]);
+  assertThrows(() => be.softmaxBackward(p, p, { scale: NaN }), RangeError, "scale");
+  assertThrows(() => be.softmaxBackward(p, p, { causal: true }), RangeError, "[B, T, T]");
+  // In float32, `scale` is the product a separate `scale` of the result stores.
+  const be32 = new ReferenceBackend();
+  const p32 = be32.causalSoftmax(be32.tensor(randoms(B * T * T, 72, 2), [B, T, T]), scale);
+  const dp32 = be32.tensor(randoms(B * T * T, 73, 1), [B, T, T]);
+  assertEqualArrays(
+    be32.readF64(be32.softmaxBackward(p32, dp32, { scale, causal: true })),
+    be32.readF64(be32.scale(be32.softmaxBackward(p32, dp32), scale)),
+    "scaled softmax backward",
+  );
 });
 
 Deno.test("embedding gathers rows; embeddingBackward scatter-adds (central differences)", () => {

@@ -638,15 +638,21 @@ export class GpuBackend implements Backend {
   }
 
   /**
-   * Softmax backward along the last axis: `p ⊙ (dp − Σ p⊙dp)` per row.
+   * Softmax backward along the last axis: `scale·(p ⊙ (dp − Σ p⊙dp))` per row; with `causal`, only
+   * the lower triangle of each `[T, T]` slice is read (see {@linkcode api.SoftmaxBackwardOptions}).
    *
-   * @throws {RangeError} If the shapes differ.
+   * @throws {RangeError} If the shapes differ, `scale` is not finite, or `causal` is set and `p`
+   * is not `[B, T, T]`.
    */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
-    const width = P.shape[P.shape.length - 1];
-    const rows = width === 0 ? 0 : P.size / width;
-    return this.#like(P, encodeSoftmaxBackward(this.runtime, P.buffer, G.buffer, rows, width));
+  softmaxBackward(p: Tensor, dp: Tensor, options: api.SoftmaxBackwardOptions = {}): Tensor {
+    const { P, G, rows, width } = this.#check.softmaxBackward(
+      p,
+      dp,
+      options,
+      "apply the softmax backward pass",
+    );
+    const buf = encodeSoftmaxBackward(this.runtime, P.buffer, G.buffer, { rows, width }, options);
+    return this.#like(P, buf);
   }
 
   /**

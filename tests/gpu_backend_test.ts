@@ -625,17 +625,20 @@ Deno.test("causal softmax and softmax backward", async () => {
     const scores = random(b * t * t, 71 + t, 5), dp = random(b * t * t, 72);
     const [g, r] = await both([f(scores, [b, t, t]), f(dp, [b, t, t])], (be, [x, dy]) => {
       const p = be.causalSoftmax(x, 0.3);
-      return [p, be.softmaxBackward(p, dy)];
+      return [
+        p,
+        be.softmaxBackward(p, dy),
+        be.softmaxBackward(p, dy, { scale: 0.3, causal: true }),
+      ];
     });
     const eP = softmaxRtol(scores, 0.3, t);
     assertClose(g[0], r[0], { atol: 0, rtol: eP }, `causalSoftmax ${b}×${t}`);
-    assertRowsClose(
-      g[1],
-      r[1],
-      t,
-      softmaxBackwardTolerances(r[0], dp, t, eP),
-      `softmaxBackward ${b}×${t}`,
-    );
+    const tols = softmaxBackwardTolerances(r[0], dp, t, eP);
+    assertRowsClose(g[1], r[1], t, tols, `softmaxBackward ${b}×${t}`);
+    // Scaled: both sides round the product `0.3·r` once more (2 units); causal: the skipped
+    // entries are 0 on both sides (p is 0 there).
+    const scaled = tols.map(({ atol, rtol }) => ({ atol: 0.3 * atol, rtol: rtol + 2 * U }));
+    assertRowsClose(g[2], r[2], t, scaled, `softmaxBackward ${b}×${t}, scale 0.3, causal`);
   }
   const p = random(15, 73).map(Math.abs), dp = random(15, 74);
   const [[g], [r]] = await both(

@@ -72,17 +72,19 @@ Deno.test("serial causal softmax and softmax backward equal the workgroup kernel
       (serial, [out]) =>
         dispatch(causalSoftmaxSpec(serial), [s, out], rowGrid(serial, rows), params),
     );
-    await same(
-      `softmax backward ${rows}×${T}`,
-      [rows * T],
-      (serial, [out]) =>
-        dispatch(
-          softmaxBackwardSpec(serial),
-          [s, dp, out],
-          rowGrid(serial, rows),
-          packParams([rows, T]),
-        ),
-    );
+    for (const causal of [0, 1]) {
+      await same(
+        `softmax backward ${rows}×${T}${causal ? ", causal, scaled" : ""}`,
+        [rows * T],
+        (serial, [out]) =>
+          dispatch(
+            softmaxBackwardSpec(serial),
+            [s, dp, out],
+            rowGrid(serial, rows),
+            packParams([rows, T, causal], [causal ? 0.37 : 1]),
+          ),
+      );
+    }
     [s, dp].forEach((b) => rt.free(b));
   }
 });
