@@ -97,6 +97,16 @@ export interface SoftmaxBackwardOptions {
   causal?: boolean;
 }
 
+/** The shape of {@linkcode Backend.splitHeads}. */
+export interface HeadsDims {
+  /** Sequences `B` (`T` = rows / `B`). */
+  batch: number;
+  /** Heads per part (dividing the part width `d`). */
+  heads: number;
+  /** Parts `P` side by side in a row (1 to 7). */
+  parts: number;
+}
+
 /**
  * Global-norm gradient clipping computed where the gradients are (SPEC §4, "gradient clipping, as computed"):
  * the factor `maxNorm / (√normSquared + 1e-6)` when that is below 1, else exactly 1, so the host
@@ -265,6 +275,15 @@ export interface Backend {
   sliceCols(x: Tensor, start: number, width: number): Tensor;
   /** Places a 2-D `[N, width]` tensor at column `start` of a zero `[N, cols]` tensor. */
   padCols(x: Tensor, start: number, cols: number): Tensor;
+  /**
+   * Splits attention heads out of packed rows: `x [B·T, P·d]` holds `P` parts of width `d` side
+   * by side (`[q | k | v]`: `P = 3`); part `i` → `[B·heads, T, d/heads]`, its columns viewed
+   * `[B, T, heads, hd]` with the middle axes swapped (`permute0213` of `sliceCols`). `P` is at most
+   * 7 (one storage binding per part on WebGPU).
+   */
+  splitHeads(x: Tensor, dims: HeadsDims): Tensor[];
+  /** The inverse of {@linkcode Backend.splitHeads}: `P` tensors `[B·heads, T, hd]` → `[B·T, P·d]`. */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor;
 
   // ---- element-wise -------------------------------------------------------------------------
   /** `a + b` (same shape). */

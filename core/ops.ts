@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Backend, MatmulOptions, Tensor } from "./backend.ts";
+import type { Backend, HeadsDims, MatmulOptions, Tensor } from "./backend.ts";
 import { type Tape, Variable } from "./autograd.ts";
 
 /** A constant (a variable that needs no gradient), e.g. a fixed mask or pooling matrix. */
@@ -363,7 +363,7 @@ function packedWidth(qkv: Variable, B: number, T: number, h: number, what: strin
 
 /**
  * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
- * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
+ * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]`, one {@linkcode splitHeads}), then
  * `softmax_causal(q·kᵀ/√hd)·v` (the backend's fused `causalAttention` where it offers one and no
  * dropout is asked for, SPEC §8.5), and the heads are merged back to `[B·T, d]`.
  *
@@ -380,10 +380,7 @@ export function causalSelfAttention(
 ): Variable {
   const { batchSize: B, seqLen: T, nHead: h } = options;
   const d = packedWidth(qkv, B, T, h, "causal self-attention"), hd = d / h;
-  const heads = (x: Variable) => reshape(tape, permute0213(tape, x, [B, T, h, hd]), [B * h, T, hd]);
-  const q = heads(sliceCols(tape, qkv, 0, d));
-  const k = heads(sliceCols(tape, qkv, d, d));
-  const v = heads(sliceCols(tape, qkv, 2 * d, d));
+  const [q, k, v] = splitHeads(tape, qkv, { batch: B, heads: h, parts: 3 });
   const scale = 1 / Math.sqrt(hd);
   // The backend's fused kernel where it offers one for this shape (no dropout on probabilities
   // it never stores); otherwise the composed products, whose triangular hints let a backend skip
@@ -395,7 +392,45 @@ export function causalSelfAttention(
     if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
     return matmul(tape, att, v, { triangular: "lower-a" }); // [B·h, T, hd]
   })();
-  return reshape(tape, permute0213(tape, y, [B, h, T, hd]), [B * T, d]);
+  return mergeHeads(tape, [y], B); // [B·T, d]
+}
+
+/**
+ * Attention heads of packed rows (the backend's {@linkcode Backend.splitHeads}): `x [B·T, P·d]`
+ * → `P` variables `[B·heads, T, d/heads]`; the backward pass merges their gradients in one
+ * operation.
+ *
+ * @param tape The tape.
+ * @param x Packed rows `[B·T, P·d]`.
+ * @param dims `{ batch, heads, parts }`.
+ * @returns The `P` parts.
+ * @throws {RangeError} From the backend, if `dims` do not divide `x`'s shape.
+ */
+export function splitHeads(tape: Tape, x: Variable, dims: HeadsDims): Variable[] {
+  const be = tape.backend;
+  const values = be.splitHeads(x.value, dims);
+  return tape.recordMany(values, [x], (grads) => {
+    const full = grads.map((g, i) => g ?? be.full(values[i].shape, 0));
+    tape.accumulate(x, be.mergeHeads(full, dims.batch));
+  });
+}
+
+/**
+ * The inverse of {@linkcode splitHeads}: `P` variables `[B·h, T, hd]` → `[B·T, P·h·hd]`.
+ *
+ * @param tape The tape.
+ * @param parts The parts, one shape.
+ * @param batch `B`.
+ * @returns The packed rows.
+ * @throws {RangeError} From the backend, on parts of different shapes or not `[B·h, T, hd]`.
+ */
+export function mergeHeads(tape: Tape, parts: readonly Variable[], batch: number): Variable {
+  const be = tape.backend;
+  const out = be.mergeHeads(parts.map((p) => p.value), batch); // validates the parts
+  const dims = { batch, heads: parts[0].value.shape[0] / batch, parts: parts.length };
+  return tape.record(out, parts, (g) => {
+    be.splitHeads(g, dims).forEach((gi, i) => tape.accumulate(parts[i], gi));
+  });
 }
 
 /**

@@ -25,6 +25,7 @@ import type {
   DType,
   Fp8Format,
   GradClip,
+  HeadsDims,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
@@ -338,6 +339,24 @@ export class ReferenceBackend implements Backend {
    */
   padCols(x: Tensor, start: number, cols: number): Tensor {
     return linalg.padCols(this.ctx, x, start, cols);
+  }
+
+  /**
+   * Attention heads of packed rows `x [B·T, P·d]`: `P` tensors `[B·heads, T, d/heads]`.
+   *
+   * @throws {RangeError} If `x` is not 2-D or `dims` do not divide its shape.
+   */
+  splitHeads(x: Tensor, dims: HeadsDims): Tensor[] {
+    return linalg.splitHeads(this.ctx, x, dims);
+  }
+
+  /**
+   * The inverse of {@linkcode ReferenceBackend.splitHeads}.
+   *
+   * @throws {RangeError} If the parts are not 1 to 7 tensors of one shape `[B·h, T, hd]`.
+   */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor {
+    return linalg.mergeHeads(this.ctx, parts, batch);
   }
 
   // ---- element-wise -----------------------------------------------------------------------------

@@ -307,6 +307,21 @@ Deno.test("transpose and permute0213 match index formulas and round-trip", () =>
   assertThrows(() => be.permute0213(xt, [2, 3, 4, 4]), RangeError, "[2, 3, 4, 4]", "120");
 });
 
+Deno.test("splitHeads is permute0213 of sliceCols per part; mergeHeads inverts it", () => {
+  const be = new ReferenceBackend();
+  const [B, T, h, hd, P] = [2, 3, 2, 4, 3], d = h * hd;
+  const x = be.tensor(randoms(B * T * P * d, 7), [B * T, P * d]);
+  const parts = be.splitHeads(x, { batch: B, heads: h, parts: P });
+  parts.forEach((part, i) => {
+    const want = be.permute0213(be.sliceCols(x, i * d, d), [B, T, h, hd]);
+    if (part.shape.join() !== `${B * h},${T},${hd}`) throw new Error(`shape ${part.shape}`);
+    assertEqualArrays(be.readF64(part), be.readF64(want), `part ${i}`);
+  });
+  assertEqualArrays(be.readF64(be.mergeHeads(parts, B)), be.readF64(x), "merge(split(x))");
+  assertThrows(() => be.splitHeads(x, { batch: B, heads: 3, parts: P }), RangeError, "h = 3");
+  assertThrows(() => be.mergeHeads([parts[0], be.full([1, 2])], B), RangeError);
+});
+
 Deno.test("sliceCols and padCols match a naive copy and invert each other", () => {
   const be = new ReferenceBackend();
   const x = be.tensor(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [2, 5]);

@@ -41,6 +41,7 @@ import {
   encodeSliceCols,
   encodeTranspose,
 } from "./kernels/layout.ts";
+import { encodeMergeHeads, encodeSplitHeads } from "./kernels/heads.ts";
 import { encodeLayerNorm, encodeLayerNormBackward } from "./kernels/layernorm.ts";
 import { encodeCausalSoftmax, encodeSoftmaxBackward } from "./kernels/softmax.ts";
 import { encodeAttentionForward } from "./kernels/attention_forward.ts";
@@ -432,6 +433,31 @@ export class GpuBackend implements Backend {
     const { t, rows, width } = this.#check.columnBlock(x, start, cols, "pad");
     const out = encodePadCols(this.runtime, t.buffer, rows, width, start, cols);
     return this.#wrap(out, [rows, cols], "f32");
+  }
+
+  /**
+   * Attention heads of packed rows `x [B·T, P·d]` in one dispatch (`kernels/heads.ts`): `P`
+   * tensors `[B·heads, T, d/heads]`.
+   *
+   * @throws {RangeError} If `x` is not 2-D or `dims` do not divide its shape.
+   */
+  splitHeads(x: Tensor, dims: api.HeadsDims): Tensor[] {
+    const { X, T, hd } = this.#check.splitHeads(x, dims, "split attention heads");
+    const { batch, heads, parts } = dims;
+    const bufs = encodeSplitHeads(this.runtime, X.buffer, { batch, T, heads, hd, parts });
+    return bufs.map((b) => this.#wrap(b, [batch * heads, T, hd], "f32"));
+  }
+
+  /**
+   * The inverse of {@linkcode GpuBackend.splitHeads}, in one dispatch.
+   *
+   * @throws {RangeError} If the parts are not 1 to 7 tensors of one shape `[B·h, T, hd]`.
+   */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor {
+    const { Ps, heads, T, hd } = this.#check.mergeHeads(parts, batch, "merge attention heads");
+    const dims = { batch, T, heads, hd, parts: Ps.length };
+    const buf = encodeMergeHeads(this.runtime, Ps.map((P) => P.buffer), dims);
+    return this.#wrap(buf, [batch * T, Ps.length * heads * hd], "f32");
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
