@@ -48,7 +48,12 @@ import { encodeAttentionForward } from "./kernels/attention_forward.ts";
 import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
-import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
+import {
+  encodeColumnSum,
+  encodeSum,
+  encodeSumSquaresMany,
+  sumSquaresSlotsFor,
+} from "./kernels/reduce.ts";
 import { adamwFloats, encodeAdamW } from "./kernels/adamw.ts";
 import { type AdamWSlot, adamwSlotsFor, encodeAdamWMulti } from "./kernels/adamw_multi.ts";
 import { encodeScaleClipped } from "./kernels/grad_clip.ts";
@@ -808,10 +813,9 @@ export class GpuBackend implements Backend {
   sumSquaresMany(ts: readonly Tensor[]): Tensor {
     checkSumSquaresMany(ts);
     const xs = ts.map((t) => this.#check.float(t, "sum squares over tensors"));
-    const out = encodeSumSquaresMany(
-      this.runtime,
-      xs.map((x) => ({ buffer: x.buffer, count: x.size })),
-    );
+    const slots = sumSquaresSlotsFor(this.runtime.limits.maxStorageBuffersPerShaderStage);
+    const tensors = xs.map((x) => ({ buffer: x.buffer, count: x.size }));
+    const out = encodeSumSquaresMany(this.runtime, tensors, slots);
     return this.#wrap(out, [1], "f32");
   }
 

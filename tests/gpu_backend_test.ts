@@ -770,7 +770,17 @@ Deno.test("reductions: sumSquares, dot, meanRows (deterministic two-pass)", asyn
 });
 
 Deno.test("sumSquaresMany equals sumSquares chained by add, bit for bit, and the reference", async () => {
-  const sizes = [1, 15, 4096, 4097, 10007, 70001, 3];
+  // More tensors than one dispatch binds on llvmpipe (31): two groups, the slot search over many.
+  const sizes = [
+    1,
+    15,
+    4096,
+    4097,
+    10007,
+    70001,
+    3,
+    ...Array.from({ length: 33 }, (_, i) => 1 + 997 * i),
+  ];
   const inputs = sizes.map((n, i) => f(random(n, 130 + i), [n]));
   let sq = 0;
   for (const { data } of inputs) for (const v of data) sq += v * v;
