@@ -27,7 +27,7 @@ import {
   COLUMN_THREADS,
   columnChunkMainWgsl,
   columnChunks,
-  encodeColumnFinal,
+  encodeColumnFinalHalves,
 } from "./reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
@@ -226,8 +226,9 @@ export function layerNormBackwardSpec(serial = false): KernelSpec {
 
 /**
  * Pass 1 of the parameter gradients: per chunk of rows and column,
- * `pw[chunk, j] = Σ dy ⊙ x̂` and `pb[chunk, j] = Σ dy` in row order. Grid
- * `[⌈d/64⌉, chunks]`. Bindings: `x`, `mean`, `rstd`, `dy`, `pw`, `pb`, uniform `{ rows, d }`.
+ * `pwb[chunk, j] = Σ dy ⊙ x̂` and `pwb[chunk, d + j] = Σ dy` in row order (the two sums side by
+ * side, so one second pass finishes both). Grid `[⌈d/64⌉, chunks]`. Bindings: `x`, `mean`,
+ * `rstd`, `dy`, `pwb`, uniform `{ rows, d }`.
  *
  * @returns The kernel, key `layernorm-backward-dwdb-partial`.
  */
@@ -241,8 +242,7 @@ export function layerNormParamPartialSpec(): KernelSpec {
           "read mean: array<f32>",
           "read rstd: array<f32>",
           "read dy: array<f32>",
-          "read_write pw: array<f32>",
-          "read_write pb: array<f32>",
+          "read_write pwb: array<f32>",
         ])
       }
 
@@ -254,8 +254,8 @@ ${columnChunkMainWgsl("p.d")}
     aw += g * ((x[r * p.d + j] - mean[r]) * rstd[r]);
     ab += g;
   }
-  pw[wid.y * p.d + j] = aw;
-  pb[wid.y * p.d + j] = ab;
+  pwb[wid.y * 2u * p.d + j] = aw;
+  pwb[wid.y * 2u * p.d + p.d + j] = ab;
 }
 `,
   );
@@ -301,16 +301,14 @@ export function encodeLayerNormBackward(
   const inputs = [x, w, mean, rstd, dy];
   const [dx] = dispatchNew(rt, spec, inputs, [4 * rows * d], rows, params, rowGrid(serial, rows));
   const chunks = columnChunks(rows);
-  const pw = rt.alloc(4 * Math.max(1, chunks * d)), pb = rt.alloc(4 * Math.max(1, chunks * d));
+  const pwb = rt.alloc(4 * Math.max(1, 2 * chunks * d));
   if (chunks * d > 0) {
-    rt.dispatch(layerNormParamPartialSpec(), [x, mean, rstd, dy, pw, pb], [
+    rt.dispatch(layerNormParamPartialSpec(), [x, mean, rstd, dy, pwb], [
       Math.ceil(d / COLUMN_THREADS),
       chunks,
     ], packParams([rows, d]));
   }
-  const dw = encodeColumnFinal(rt, pw, chunks, d);
-  const db = encodeColumnFinal(rt, pb, chunks, d);
-  rt.free(pw);
-  rt.free(pb);
+  const [dw, db] = encodeColumnFinalHalves(rt, pwb, chunks, d);
+  rt.free(pwb);
   return { dx, dw, db };
 }

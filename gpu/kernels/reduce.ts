@@ -353,26 +353,34 @@ ${columnChunkMainWgsl("p.cols")}
 }
 
 /**
- * Pass 2 of a column sum: `out[j] = scale · Σ_chunk partials[chunk, j]` in chunk order.
- * Bindings: `partials`, `out`, uniform `{ chunks, cols, scale }`.
+ * Pass 2 of a column sum: `out[j] = scale · Σ_chunk partials[chunk, j]` in chunk order. Bindings:
+ * `partials`, `out`, uniform `{ chunks, cols, scale }`; with `halves`, two column sums side by side
+ * (`[chunks, 2·half]` partials) into two outputs: `partials`, `out`, `out2`, uniform
+ * `{ chunks, cols, half, scale }`, columns `≥ half` going to `out2`.
  *
- * @returns The kernel, key `reduce-colsum-final`.
+ * @param halves Whether the partials hold two sums to write to two buffers.
+ * @returns The kernel, key `reduce-colsum-final` (`-halves`).
  */
-export function columnFinalSpec(): KernelSpec {
+export function columnFinalSpec(halves = false): KernelSpec {
+  const store = halves
+    ? "if (j < p.half) { out[j] = v; } else { out2[j - p.half] = v; }"
+    : "out[j] = v;";
   return cachedSpec(
-    "reduce-colsum-final",
+    `reduce-colsum-final${halves ? "-halves" : ""}`,
     () =>
       `${
-        wgslBindings("chunks: u32, cols: u32, scale: f32", [
+        wgslBindings(`chunks: u32, cols: u32, ${halves ? "half: u32, " : ""}scale: f32`, [
           "read partials: array<f32>",
           "read_write out: array<f32>",
+          ...(halves ? ["read_write out2: array<f32>"] : []),
         ])
       }
 
 ${wgslItemMain("j", "p.cols", COLUMN_THREADS)}
   var acc = 0.0;
   for (var c = 0u; c < p.chunks; c++) { acc += partials[c * p.cols + j]; }
-  out[j] = acc * p.scale;
+  let v = acc * p.scale;
+  ${store}
 }
 `,
   );
@@ -426,6 +434,29 @@ export function encodeColumnFinal(
   const params = packParams([chunks, cols], [scale]);
   const workgroups = grid1d(Math.ceil(cols / COLUMN_THREADS));
   return dispatchNew(rt, columnFinalSpec(), [partials], [4 * cols], cols, params, workgroups)[0];
+}
+
+/**
+ * Records the second pass of two column sums side by side in one dispatch (unscaled): the
+ * `[chunks, 2·half]` partials give the sums of columns `[0, half)` and `[half, 2·half)`.
+ *
+ * @param rt The runtime.
+ * @param partials The `[chunks, 2·half]` partial sums.
+ * @param chunks Number of partial rows.
+ * @param half Columns of each sum.
+ * @returns Two new pooled buffers of `half` float32 values each.
+ */
+export function encodeColumnFinalHalves(
+  rt: GpuRuntime,
+  partials: GPUBuffer,
+  chunks: number,
+  half: number,
+): [GPUBuffer, GPUBuffer] {
+  const cols = 2 * half, params = packParams([chunks, cols, half], [1]);
+  const workgroups = grid1d(Math.ceil(cols / COLUMN_THREADS));
+  const spec = columnFinalSpec(true);
+  const [a, b] = dispatchNew(rt, spec, [partials], [4 * half, 4 * half], cols, params, workgroups);
+  return [a, b];
 }
 
 /**
