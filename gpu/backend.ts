@@ -158,6 +158,8 @@ export class GpuBackend implements Backend {
   #attention: AttentionPath;
   #keyPass: AttentionKeyPass;
   #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
+  /** Each logits storage's row log-sum-exp from `crossEntropy`, for its backward pass. */
+  #savedLse = new WeakMap<GpuStorage, { lse: GpuTensor; rows: number; C: number }>();
 
   /**
    * Wraps a runtime (see {@linkcode createGpuBackend} for the usual way in).
@@ -359,6 +361,7 @@ export class GpuBackend implements Backend {
   assign(dst: Tensor, src: Tensor): void {
     const [d, s] = this.#check.assign(dst, src, "assign");
     if (d.storage === s.storage) return;
+    this.#savedLse.delete(d.storage); // new values: a saved log-sum-exp no longer applies
     encodeCopy(this.runtime, s.buffer, d.buffer, d.size);
     // Index tensors keep their host copy in step (the index checks read it).
     if (d.dtype === "i32") d.storage.hostIndices!.set(s.storage.hostIndices!);
@@ -769,7 +772,9 @@ export class GpuBackend implements Backend {
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const action = "compute the cross-entropy";
     const { Z, T, n, c } = this.#check.crossEntropy(logits, targets, action);
-    return this.#wrap(encodeCrossEntropy(this.runtime, Z.buffer, T.buffer, n, c), [1], "f32");
+    const { loss, lse } = encodeCrossEntropy(this.runtime, Z.buffer, T.buffer, n, c);
+    this.#savedLse.set(Z.storage, { lse: this.#wrap(lse, [n], "f32"), rows: n, C: c });
+    return this.#wrap(loss, [1], "f32");
   }
 
   /**
@@ -781,7 +786,13 @@ export class GpuBackend implements Backend {
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const action = "apply the cross-entropy backward pass";
     const { Z, T, L, n, c } = this.#check.crossEntropyBackward(logits, targets, dLoss, action);
-    const out = encodeCrossEntropyBackward(this.runtime, Z.buffer, T.buffer, L.buffer, n, c);
+    // The forward's saved log-sum-exp of these logits (same rows), if it is still alive.
+    const saved = this.#savedLse.get(Z.storage);
+    const lse = saved && saved.rows === n && saved.C === c && saved.lse.storage.state !== "released"
+      ? saved.lse.buffer
+      : undefined;
+    const dims = { rows: n, C: c, lse };
+    const out = encodeCrossEntropyBackward(this.runtime, Z.buffer, T.buffer, L.buffer, dims);
     return this.#wrap(out, [n, c], "f32");
   }
 

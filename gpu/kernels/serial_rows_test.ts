@@ -123,8 +123,8 @@ Deno.test("serial and texture cross-entropy equal the workgroup kernels", async 
     const params = packParams([rows, C]);
     const variants: ("serial" | "texture")[] = C % 4 === 0 ? ["serial", "texture"] : ["serial"];
     for (const variant of variants) {
-      const run = (backward: boolean, serial: boolean, out: GPUBuffer) => {
-        const buffers = backward ? [targets, dLoss, out] : [targets, out];
+      const run = (backward: boolean, serial: boolean, outs: GPUBuffer[]) => {
+        const buffers = backward ? [targets, dLoss, ...outs] : [targets, ...outs];
         if (!serial) {
           const spec = backward ? crossEntropyBackwardSpec() : crossEntropyRowsSpec();
           dispatch(spec, [z, ...buffers], grid1d(rows), params);
@@ -143,13 +143,13 @@ Deno.test("serial and texture cross-entropy equal the workgroup kernels", async 
       };
       await same(
         `cross-entropy rows ${variant} ${rows}×${C}`,
-        [rows],
-        (serial, [losses]) => run(false, serial, losses),
+        [rows, rows],
+        (serial, outs) => run(false, serial, outs),
       );
       await same(
         `cross-entropy backward ${variant} ${rows}×${C}`,
         [rows * C],
-        (serial, [out]) => run(true, serial, out),
+        (serial, outs) => run(true, serial, outs),
       );
     }
     [z, targets, dLoss].forEach((b) => rt.free(b));
