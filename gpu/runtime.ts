@@ -1,7 +1,8 @@
 /**
  * The WebGPU runtime every kernel runs on: device acquisition (with a typed error when there is
  * none), a pipeline cache keyed by each kernel's specialisation, a size-bucketed buffer pool, one
- * command encoder and compute pass shared by many dispatches, and bulk read-back.
+ * command encoder and compute pass shared by many dispatches, uniform parameter blocks packed into
+ * arenas (one `writeBuffer` per submit, not per dispatch), and bulk read-back.
  *
  * Buffer lifetime rule: a buffer handed back with {@linkcode GpuRuntime.free} returns to the pool
  * only at the next explicit {@linkcode GpuRuntime.flush} (a read-back, `GpuBackend.release`), after
@@ -66,6 +67,8 @@ export interface GpuFeatures {
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 const MIN_BUCKET = 256;
+/** Bytes of one uniform arena (256 dispatches at the usual 256-byte offset alignment). */
+const UNIFORM_ARENA_BYTES = 1 << 16;
 
 /** Rounds a byte size up to its pool bucket: powers of two up to 1 MiB, then multiples of 1 MiB. */
 function bucketSize(bytes: number): number {
@@ -199,6 +202,9 @@ export class GpuRuntime {
   #poolMisses = { storage: 0, uniform: 0, staging: 0 };
   #pendingFree: GPUBuffer[] = [];
   #pendingUniforms: GPUBuffer[] = [];
+  #arena:
+    | { buffer: GPUBuffer; host: Uint8Array<ArrayBuffer>; used: number; written: number }
+    | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #error: string | null = null;
@@ -424,16 +430,46 @@ export class GpuRuntime {
     this.device.queue.writeBuffer(buffer, byteOffset, bytes as Uint8Array<ArrayBuffer>);
   }
 
-  #uniform(params: ArrayBufferView): GPUBuffer {
+  /**
+   * Binds `params` as a range of the current uniform arena: dispatches append their blocks to one
+   * host copy, written to the arena's buffer with one `writeBuffer` per submit instead of one per
+   * dispatch (each costs tens of µs of host time). Arenas fill in dispatch order across automatic
+   * submits (a submitted dispatch never sees a later write: the queue runs it first) and return to
+   * the pool only at a flush, like every other buffer, so a step uses as many as the steps before.
+   */
+  #uniform(params: ArrayBufferView): GPUBufferBinding {
+    const align = this.limits.minUniformBufferOffsetAlignment;
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
-    let buf = this.#uniformPool.get(size)?.pop();
-    if (!buf) {
-      this.#poolMisses.uniform++;
-      buf = this.device.createBuffer({ size, usage: UNIFORM_USAGE });
+    const span = Math.ceil(size / align) * align;
+    let arena = this.#arena;
+    if (arena === null || arena.used + span > UNIFORM_ARENA_BYTES) {
+      this.#writeArena();
+      let buffer = this.#uniformPool.get(UNIFORM_ARENA_BYTES)?.pop();
+      if (!buffer) {
+        this.#poolMisses.uniform++;
+        buffer = this.device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: UNIFORM_USAGE });
+      }
+      this.#pendingUniforms.push(buffer);
+      arena = this.#arena = {
+        buffer,
+        host: new Uint8Array(UNIFORM_ARENA_BYTES),
+        used: 0,
+        written: 0,
+      };
     }
-    this.write(buf, params);
-    this.#pendingUniforms.push(buf);
-    return buf;
+    const offset = arena.used;
+    arena.host.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), offset);
+    arena.used += span;
+    return { buffer: arena.buffer, offset, size };
+  }
+
+  /** Writes the current arena's blocks appended since its last write (before a submit). */
+  #writeArena(): void {
+    const arena = this.#arena;
+    if (arena === null || arena.used === arena.written) return;
+    const bytes = arena.host.subarray(arena.written, arena.used);
+    this.device.queue.writeBuffer(arena.buffer, arena.written, bytes);
+    arena.written = arena.used;
   }
 
   /**
@@ -454,7 +490,7 @@ export class GpuRuntime {
       resource: { buffer },
     }));
     if (params) {
-      entries.push({ binding: buffers.length, resource: { buffer: this.#uniform(params) } });
+      entries.push({ binding: buffers.length, resource: this.#uniform(params) });
     }
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
@@ -531,6 +567,7 @@ export class GpuRuntime {
       else this.#uniformPool.set(b.size, [b]);
     }
     this.#pendingUniforms = [];
+    this.#arena = null; // recycled above: the next dispatch starts a fresh one
   }
 
   /** Submits everything recorded so far (recycling nothing: see the module notes). */
@@ -543,6 +580,7 @@ export class GpuRuntime {
       this.#pass = null;
       this.#timestampPassOpen = false;
     }
+    this.#writeArena();
     if (this.#encoder) {
       this.device.queue.submit([this.#encoder.finish()]);
       this.#encoder = null;
