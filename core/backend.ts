@@ -328,6 +328,19 @@ export interface Backend {
     dy: Tensor,
   ): LayerNormGrads;
   /**
+   * {@linkcode Backend.layerNormBackward} with `dx = acc + ∂x`: the input's gradient summed with a
+   * gradient `acc` it has already (the value of `add(acc, ∂x)`), in one operation where a backend
+   * can (a residual stream's gradient).
+   */
+  layerNormBackwardAdd(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+    acc: Tensor,
+  ): LayerNormGrads;
+  /**
    * Row softmax of `scale·s` over `[B, T, T]` attention scores with a causal mask (entries with
    * column > row get probability 0).
    */

@@ -239,8 +239,14 @@ export function layerNorm(
   const be = tape.backend;
   const { y, mean, rstd } = be.layerNorm(x.value, weight.value, bias.value, options.eps ?? 1e-5);
   return tape.record(y, [x, weight, bias], (g) => {
-    const { dx, dw, db } = be.layerNormBackward(x.value, weight.value, mean, rstd, g);
-    tape.accumulate(x, dx);
+    // A gradient x has already (a residual stream's) is summed by the backward pass itself.
+    const prior = x.requiresGrad ? x.grad : undefined;
+    const args = [x.value, weight.value, mean, rstd, g] as const;
+    const { dx, dw, db } = prior === undefined
+      ? be.layerNormBackward(...args)
+      : be.layerNormBackwardAdd(...args, prior);
+    if (prior === undefined) tape.accumulate(x, dx);
+    else x.grad = dx;
     tape.accumulate(weight, dw);
     tape.accumulate(bias, db);
   });

@@ -542,6 +542,24 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
+   * {@linkcode ReferenceBackend.layerNormBackward}, then `dx ← add(acc, dx)` (through this
+   * backend's own `layerNormBackward` and `add`, so a subclass's faster ones serve here too).
+   *
+   * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
+   */
+  layerNormBackwardAdd(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+    acc: Tensor,
+  ): LayerNormGrads {
+    const grads = this.layerNormBackward(x, w, mean, rstd, dy);
+    return { ...grads, dx: this.add(acc, grads.dx) };
+  }
+
+  /**
    * Causal softmax of `scale·s` over the rows of `[B, T, T]` scores: row `r` normalises columns
    * `0..r` (max-subtracted) and gives probability 0 to columns `> r`.
    *

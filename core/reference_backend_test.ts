@@ -516,6 +516,23 @@ Deno.test("layerNormBackward matches central differences for x, w and b", () => 
   );
 });
 
+Deno.test("layerNormBackwardAdd is layerNormBackward with dx added to acc", () => {
+  const be = new ReferenceBackend();
+  const [n, d] = [3, 5];
+  const x = be.tensor(randoms(n * d, 91), [n, d]), w = be.tensor(randoms(d, 92), [d]);
+  const { mean, rstd } = be.layerNorm(x, w, be.full([d]), 1e-5);
+  const dy = be.tensor(randoms(n * d, 93), [n, d]), acc = be.tensor(randoms(n * d, 94), [n, d]);
+  const plain = be.layerNormBackward(x, w, mean, rstd, dy);
+  const added = be.layerNormBackwardAdd(x, w, mean, rstd, dy, acc);
+  assertEqualArrays(be.readF64(added.dx), be.readF64(be.add(acc, plain.dx)), "dx");
+  assertEqualArrays(be.readF64(added.dw), be.readF64(plain.dw), "dw");
+  assertEqualArrays(be.readF64(added.db), be.readF64(plain.db), "db");
+  assertThrows(
+    () => be.layerNormBackwardAdd(x, w, mean, rstd, dy, be.full([n, d + 1])),
+    RangeError,
+  );
+});
+
 Deno.test("causalSoftmax: rows sum to 1, zeros above the diagonal, matches naive", () => {
   const be = new ReferenceBackend({ precision: "f64" });
   const [B, T] = [2, 5], scale = 0.7;

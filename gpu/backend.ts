@@ -641,8 +641,37 @@ export class GpuBackend implements Backend {
    * are not `[N]`.
    */
   layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): api.LayerNormGrads {
-    const action = "apply the LayerNorm backward pass";
+    return this.#layerNormBackward(args, undefined, "apply the LayerNorm backward pass");
+  }
+
+  /**
+   * {@linkcode GpuBackend.layerNormBackward} with `dx = acc + ∂x`, summed in the `dx` kernel.
+   *
+   * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
+   */
+  layerNormBackwardAdd(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+    acc: Tensor,
+  ): api.LayerNormGrads {
+    return this.#layerNormBackward(
+      [x, w, mean, rstd, dy],
+      acc,
+      "apply the LayerNorm backward pass",
+    );
+  }
+
+  #layerNormBackward(
+    args: Parameters<Backend["layerNormBackward"]>,
+    acc: Tensor | undefined,
+    action: string,
+  ): api.LayerNormGrads {
     const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(args, action);
+    const A = acc === undefined ? undefined : this.#check.float(acc, action, "acc");
+    if (A !== undefined) sameShape(X, A, action);
     const r = encodeLayerNormBackward(
       this.runtime,
       X.buffer,
@@ -652,6 +681,7 @@ export class GpuBackend implements Backend {
       G.buffer,
       n,
       d,
+      A?.buffer,
     );
     return {
       dx: this.#wrap(r.dx, [n, d], "f32"),

@@ -578,10 +578,12 @@ Deno.test("LayerNorm forward and backward", async () => {
     const x = random(n * d, 61 + d, 3).map((v, i) => v + (i % 7)), w = random(d, 62, 1);
     const dy = random(n * d, 64, 1);
     const inputs = [f(x, [n, d]), f(w, [d]), f(random(d, 63, 1), [d]), f(dy, [n, d])];
-    const [g, r] = await both(inputs, (be, [x, w, b, dy]) => {
+    const acc = random(n * d, 65, 2);
+    const [g, r] = await both([...inputs, f(acc, [n, d])], (be, [x, w, b, dy, a]) => {
       const { y, mean, rstd } = be.layerNorm(x, w, b, 1e-5);
       const grads = be.layerNormBackward(x, w, mean, rstd, dy);
-      return [y, mean, rstd, grads.dx, grads.dw, grads.db];
+      const added = be.layerNormBackwardAdd(x, w, mean, rstd, dy, a);
+      return [y, mean, rstd, grads.dx, grads.dw, grads.db, added.dx, added.dw, added.db];
     });
     const tol = layerNormTolerances({ x, w, dy, n, d }, r[1], r[2]);
     const label = `layerNorm ${n}×${d}`;
@@ -591,6 +593,19 @@ Deno.test("LayerNorm forward and backward", async () => {
     assertRowsClose(g[3], r[3], d, tol.dx, `${label} dx`);
     assertRowsClose(g[4], r[4], 1, tol.dw, `${label} dw`);
     assertRowsClose(g[5], r[5], 1, tol.db, `${label} db`);
+    // dx + acc: dx's bound (its relative part taken on the row's largest |dx|), and both sides'
+    // rounding of the sum (a unit each).
+    const addedTol = tol.dx.map(({ atol, rtol }, row) => {
+      let dxMax = 0, sumMax = 0;
+      for (let c = row * d; c < (row + 1) * d; c++) {
+        dxMax = Math.max(dxMax, Math.abs(r[3][c]));
+        sumMax = Math.max(sumMax, Math.abs(r[6][c]));
+      }
+      return { atol: atol + rtol * dxMax + 2 * U * sumMax, rtol: 0 };
+    });
+    assertRowsClose(g[6], r[6], d, addedTol, `${label} dx + acc`);
+    assertClose(g[7], g[4], EXACT, `${label} dw (added)`);
+    assertClose(g[8], g[5], EXACT, `${label} db (added)`);
   }
 });
 

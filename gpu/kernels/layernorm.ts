@@ -144,16 +144,17 @@ export function encodeLayerNorm(
   return { y, mean, rstd };
 }
 
-const BACKWARD_BINDINGS = `${
+/** The `dx` kernel's bindings; with `add`, the addend `acc` comes before `dx`. */
+const backwardBindings = (add: boolean) =>
   wgslBindings("rows: u32, d: u32", [
     "read x: array<f32>",
     "read w: array<f32>",
     "read mean: array<f32>",
     "read rstd: array<f32>",
     "read dy: array<f32>",
+    ...(add ? ["read acc: array<f32>"] : []),
     "read_write dx: array<f32>",
-  ])
-}`;
+  ]);
 
 /** Lane `lane`'s sums `sg = Σ g` and `sgx = Σ g·x̂` over columns `lane, lane + threads, …`. */
 function laneSumsWgsl(lane: string, indent: string): string {
@@ -194,10 +195,14 @@ ${laneSumsWgsl("l", "    ")}    sgRed[l] = sg;
 `;
 }
 
-/** The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions). */
-function backwardWgsl(serial: boolean): string {
+/**
+ * The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions);
+ * with `add`, `dx = acc + ∂x` (the value `add(acc, ∂x)` stores).
+ */
+function backwardWgsl(serial: boolean, add: boolean): string {
+  const value = "rs * (g - meanG - xh * meanGX)";
   return rowKernelWgsl({
-    bindings: BACKWARD_BINDINGS,
+    bindings: backwardBindings(add),
     serial,
     threads: LN_THREADS,
     red: 2 * LN_THREADS,
@@ -207,21 +212,28 @@ function backwardWgsl(serial: boolean): string {
 ${backwardMeansWgsl(serial)}  ${columnLoop(serial)} {
     let g = dy[o + c] * w[c];
     let xh = (x[o + c] - mu) * rs;
-    dx[o + c] = rs * (g - meanG - xh * meanGX);
+    ${
+      add
+        ? `let v = ${value};
+    dx[o + c] = acc[o + c] + v;`
+        : `dx[o + c] = ${value};`
+    }
   }
 `,
   });
 }
 
 /**
- * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
- * `{ rows, d }`.
+ * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, (with `add`: `acc`),
+ * `dx`, uniform `{ rows, d }`.
  *
  * @param serial The software-adapter variant (as in {@linkcode layerNormForwardSpec}).
- * @returns The kernel, key `layernorm-backward-dx` (`-serial`).
+ * @param add Whether `dx = acc + ∂x` (a gradient the input has already, summed in this pass).
+ * @returns The kernel, key `layernorm-backward-dx` (`-add`) (`-serial`).
  */
-export function layerNormBackwardSpec(serial = false): KernelSpec {
-  return cachedSpec(`layernorm-backward-dx${serial ? "-serial" : ""}`, () => backwardWgsl(serial));
+export function layerNormBackwardSpec(serial = false, add = false): KernelSpec {
+  const key = `layernorm-backward-dx${add ? "-add" : ""}${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => backwardWgsl(serial, add));
 }
 
 /**
@@ -282,6 +294,7 @@ export interface LayerNormGradBuffers {
  * @param dy The upstream gradient `[rows, d]`.
  * @param rows Number of rows.
  * @param d Row width.
+ * @param acc A gradient `[rows, d]` to add to `dx` in the same pass (`dx = acc + ∂x`), if any.
  * @returns New pooled buffers `dx`, `dw`, `db` (the caller frees them).
  * @throws {RangeError} If the shape exceeds the column-sum grid.
  */
@@ -294,11 +307,12 @@ export function encodeLayerNormBackward(
   dy: GPUBuffer,
   rows: number,
   d: number,
+  acc?: GPUBuffer,
 ): LayerNormGradBuffers {
   assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
   const serial = rt.isFallbackAdapter, params = packParams([rows, d]);
-  const spec = layerNormBackwardSpec(serial);
-  const inputs = [x, w, mean, rstd, dy];
+  const spec = layerNormBackwardSpec(serial, acc !== undefined);
+  const inputs = [x, w, mean, rstd, dy, ...(acc ? [acc] : [])];
   const [dx] = dispatchNew(rt, spec, inputs, [4 * rows * d], rows, params, rowGrid(serial, rows));
   const chunks = columnChunks(rows);
   const pwb = rt.alloc(4 * Math.max(1, 2 * chunks * d));

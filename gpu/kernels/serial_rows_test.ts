@@ -109,7 +109,15 @@ Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", a
         grid(serial),
         packParams([rows, d]),
       ));
-    [x, dy, w, b, mean, rstd].forEach((buf) => rt.free(buf));
+    const acc = rt.upload(random(rows * d, 9, 1));
+    await same(`layerNorm backward, added ${rows}×${d}`, [rows * d], (serial, [dx]) =>
+      dispatch(
+        layerNormBackwardSpec(serial, true),
+        [x, w, mean, rstd, dy, acc, dx],
+        grid(serial),
+        packParams([rows, d]),
+      ));
+    [x, dy, w, b, mean, rstd, acc].forEach((buf) => rt.free(buf));
   }
 });
 
