@@ -547,14 +547,8 @@ export class ReferenceBackend implements Backend {
    *
    * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
    */
-  layerNormBackwardAdd(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
-    acc: Tensor,
-  ): LayerNormGrads {
+  layerNormBackwardAdd(...args: Parameters<Backend["layerNormBackwardAdd"]>): LayerNormGrads {
+    const [x, w, mean, rstd, dy, acc] = args;
     const grads = this.layerNormBackward(x, w, mean, rstd, dy);
     return { ...grads, dx: this.add(acc, grads.dx) };
   }

@@ -650,13 +650,9 @@ export class GpuBackend implements Backend {
    * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
    */
   layerNormBackwardAdd(
-    x: Tensor,
-    w: Tensor,
-    mean: Tensor,
-    rstd: Tensor,
-    dy: Tensor,
-    acc: Tensor,
+    ...args: Parameters<Backend["layerNormBackwardAdd"]>
   ): api.LayerNormGrads {
+    const [x, w, mean, rstd, dy, acc] = args;
     return this.#layerNormBackward(
       [x, w, mean, rstd, dy],
       acc,

@@ -11,7 +11,7 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
-import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
+import { unravelWgsl, wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 /** Most parts one dispatch moves (one storage binding each, plus the packed tensor's). */
@@ -64,12 +64,7 @@ export function headsSpec(direction: "split" | "merge", parts: number): KernelSp
 ${wgslItemMain("o", "p.count")}
   // o = ((b·h + head)·T + t)·hd + e  ↔  x[(b·T + t)·P·d + part·d + head·hd + e]
   let d = p.h * p.hd;
-  let e = o % p.hd;
-  let q = o / p.hd;
-  let t = q % p.T;
-  let q2 = q / p.T;
-  let head = q2 % p.h;
-  let b = q2 / p.h;
+${unravelWgsl("o", [["e", "p.hd"], ["t", "p.T"], ["head", "p.h"]], "b")}
   let src = (b * p.T + t) * ${parts}u * d + head * p.hd + e;
 ${moves.join("\n")}
 }
