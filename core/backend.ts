@@ -186,6 +186,12 @@ export interface LayerNormResult {
   rstd: Tensor;
 }
 
+/** Result of {@linkcode Backend.addLayerNorm}: the sum and its LayerNorm. */
+export interface AddLayerNormResult extends LayerNormResult {
+  /** `x + r` `[N, d]` (the residual stream). */
+  sum: Tensor;
+}
+
 /** Result of {@linkcode Backend.layerNormBackward}. */
 export interface LayerNormGrads {
   /** Gradient of the input `[N, d]`. */
@@ -319,6 +325,11 @@ export interface Backend {
   // ---- normalisation, attention, embedding, loss --------------------------------------------
   /** LayerNorm over the last axis of `[N, d]` with scale `w[d]` and shift `b[d]`. */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult;
+  /**
+   * A residual add and the LayerNorm of its result: `sum = x + r` (the value `add(x, r)` gives)
+   * and `layerNorm(sum, w, b, eps)`, in one operation where a backend can.
+   */
+  addLayerNorm(x: Tensor, r: Tensor, w: Tensor, b: Tensor, eps: number): AddLayerNormResult;
   /** Backward of {@linkcode Backend.layerNorm}. */
   layerNormBackward(
     x: Tensor,

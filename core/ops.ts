@@ -253,6 +253,47 @@ export function layerNorm(
 }
 
 /**
+ * A residual add and the LayerNorm of its result (the backend's `addLayerNorm`, one pass):
+ * `sum = x + r`, `y = layerNorm(sum)`. The backward pass sums `sum`'s own gradient into the
+ * LayerNorm's input gradient (`layerNormBackwardAdd`) and hands the total to `x` and `r`.
+ *
+ * @param tape The tape.
+ * @param x The residual stream `[N, d]`.
+ * @param r The branch added to it, same shape.
+ * @param weight The scale `[d]`.
+ * @param bias The shift `[d]`.
+ * @param options `{ eps }` (default `1e-5`).
+ * @returns `[sum, y]`.
+ * @throws {RangeError} From the backend, on shapes that do not match.
+ */
+export function addLayerNorm(
+  tape: Tape,
+  [x, r]: readonly [Variable, Variable],
+  weight: Variable,
+  bias: Variable,
+  options: { eps?: number } = {},
+): [Variable, Variable] {
+  const be = tape.backend;
+  const eps = options.eps ?? 1e-5;
+  const { sum, y, mean, rstd } = be.addLayerNorm(x.value, r.value, weight.value, bias.value, eps);
+  const [s, out] = tape.recordMany([sum, y], [x, r, weight, bias], ([gSum, gY]) => {
+    let dSum = gSum;
+    if (gY !== undefined) {
+      const args = [sum, weight.value, mean, rstd, gY] as const;
+      const grads = gSum === undefined
+        ? be.layerNormBackward(...args)
+        : be.layerNormBackwardAdd(...args, gSum);
+      dSum = grads.dx;
+      tape.accumulate(weight, grads.dw);
+      tape.accumulate(bias, grads.db);
+    }
+    tape.accumulate(x, dSum!);
+    tape.accumulate(r, dSum!);
+  });
+  return [s, out];
+}
+
+/**
  * GELU with the exact erf, `0.5·x·(1 + erf(x/√2))`.
  *
  * @param tape The tape.

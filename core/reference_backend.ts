@@ -18,6 +18,7 @@
 import type {
   AdamWParams,
   AdamWUpdate,
+  AddLayerNormResult,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
@@ -527,6 +528,18 @@ export class ReferenceBackend implements Backend {
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
     return nn.layerNorm(this.ctx, x, w, b, eps);
+  }
+
+  /**
+   * `sum = add(x, r)`, then {@linkcode ReferenceBackend.layerNorm} of it (through this backend's
+   * own `add` and `layerNorm`).
+   *
+   * @throws {RangeError} As `add` and `layerNorm`.
+   */
+  addLayerNorm(...args: Parameters<Backend["addLayerNorm"]>): AddLayerNormResult {
+    const [x, r, w, b, eps] = args;
+    const sum = this.add(x, r);
+    return { sum, ...this.layerNorm(sum, w, b, eps) };
   }
 
   /**

@@ -624,13 +624,36 @@ export class GpuBackend implements Backend {
    * positive finite number.
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): api.LayerNormResult {
-    const action = "apply LayerNorm";
-    const { X, W, B, n, d } = this.#check.layerNorm([x, w, b, eps], action);
-    const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps);
+    return this.#layerNorm([x, w, b, eps], undefined, "apply LayerNorm");
+  }
+
+  /**
+   * `sum = x + r` and its LayerNorm in one kernel (`layernorm-forward-add`: the sum is formed in
+   * each pass over the row and stored once).
+   *
+   * @throws {RangeError} As {@linkcode GpuBackend.layerNorm}, or if `r` is not `x`'s shape.
+   */
+  addLayerNorm(...args: Parameters<Backend["addLayerNorm"]>): api.AddLayerNormResult {
+    const [x, r, w, b, eps] = args;
+    const result = this.#layerNorm([x, w, b, eps], r, "add and apply LayerNorm");
+    return { ...result, sum: result.sum! };
+  }
+
+  #layerNorm(
+    args: Parameters<Backend["layerNorm"]>,
+    branch: Tensor | undefined,
+    action: string,
+  ): api.LayerNormResult & { sum?: Tensor } {
+    const { X, W, B, n, d } = this.#check.layerNorm(args, action);
+    const R = branch === undefined ? undefined : this.#check.float(branch, action, "r");
+    if (R !== undefined) sameShape(X, R, action);
+    const eps = args[3];
+    const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps, R?.buffer);
     return {
       y: this.#wrap(r.y, [n, d], "f32"),
       mean: this.#wrap(r.mean, [n], "f32"),
       rstd: this.#wrap(r.rstd, [n], "f32"),
+      ...(r.sum ? { sum: this.#wrap(r.sum, [n, d], "f32") } : {}),
     };
   }
 

@@ -607,6 +607,25 @@ Deno.test("LayerNorm forward and backward", async () => {
     assertClose(g[7], g[4], EXACT, `${label} dw (added)`);
     assertClose(g[8], g[5], EXACT, `${label} db (added)`);
   }
+  // addLayerNorm: one kernel, the values of add then layerNorm on the GPU bit for bit (and of the
+  // reference's sum exactly).
+  for (const [n, d] of [[1, 1], [3, 5], [130, 70]]) {
+    const inputs = [random(n * d, 66, 3), random(n * d, 67, 2)].map((v) => f(v, [n, d]));
+    const wb = [f(random(d, 68, 1), [d]), f(random(d, 69, 1), [d])];
+    const [[...fused], [...composed]] = await runOn(await gpu(), [...inputs, ...wb], (
+      be,
+      [x, r, w, b],
+    ) => {
+      const a = be.addLayerNorm(x, r, w, b, 1e-5), sum = be.add(x, r);
+      const c = be.layerNorm(sum, w, b, 1e-5);
+      return [a.sum, a.y, a.mean, a.rstd, sum, c.y, c.mean, c.rstd];
+    }).then((out) => [out.slice(0, 4), out.slice(4)]);
+    fused.forEach((v, i) =>
+      assertClose(v, composed[i], EXACT, `addLayerNorm ${n}×${d} output ${i}`)
+    );
+    const [refSum] = await runOn(ref, inputs, (be, [x, r]) => [be.add(x, r)]);
+    assertClose(fused[0], refSum, EXACT, `addLayerNorm ${n}×${d} sum vs the reference`);
+  }
 });
 
 /** The causal softmax's relative bound `ε_p` (module notes) for `scale·scores` in rows of `t`. */

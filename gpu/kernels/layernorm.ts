@@ -38,30 +38,37 @@ function columnLoop(serial: boolean): string {
   return columnLoopWgsl(serial, LN_THREADS, "p.d");
 }
 
-const FORWARD_BINDINGS = `${
+/** The forward kernel's bindings; with `add`, the branch `r` after `x` and the sum `s` after `b`. */
+const forwardBindings = (add: boolean) =>
   wgslBindings("rows: u32, d: u32, eps: f32", [
     "read x: array<f32>",
+    ...(add ? ["read r: array<f32>"] : []),
     "read w: array<f32>",
     "read b: array<f32>",
+    ...(add ? ["read_write s: array<f32>"] : []),
     "read_write y: array<f32>",
     "read_write mean: array<f32>",
     "read_write rstd: array<f32>",
-  ])
-}`;
+  ]);
+
+/** The normalised input's column `c` (WGSL): `x`, or with `add` the float32 sum `x + r`. */
+const inputAt = (add: boolean) => (c: string) =>
+  add ? `(x[o + ${c}] + r[o + ${c}])` : `x[o + ${c}]`;
 
 /** `mu` and `rs` of the row: workgroup tree reductions, or their serial replay. */
-function forwardStatsWgsl(serial: boolean): string {
+function forwardStatsWgsl(serial: boolean, add: boolean): string {
+  const at = inputAt(add);
   if (!serial) {
     const reduce = workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS);
     return `  var acc = 0.0;
-  ${columnLoop(false)} { acc += x[o + c]; }
+  ${columnLoop(false)} { acc += ${at("c")}; }
   red[lid] = acc;
 ${reduce}
   let mu = red[0] / f32(p.d);
   workgroupBarrier();
   var sq = 0.0;
   ${columnLoop(false)} {
-    let t = x[o + c] - mu;
+    let t = ${at("c")} - mu;
     sq += t * t;
   }
   red[lid] = sq;
@@ -71,23 +78,31 @@ ${reduce}
   }
   const sum = (name: string, value: (c: string) => string) =>
     serialTreeReduceWgsl({ name, threads: LN_THREADS, op: "sum", count: "p.d", value });
-  return `${sum("total", (c) => `x[o + ${c}]`)}
+  return `${sum("total", at)}
   let mu = total / f32(p.d);
-${sum("sq", (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`)}
+${sum("sq", (c) => `(${at(c)} - mu) * (${at(c)} - mu)`)}
   let rs = 1.0 / sqrt(sq / f32(p.d) + p.eps);
 `;
 }
 
-/** The forward kernel, workgroup-per-row or serial (the two share everything but the reductions). */
-function forwardWgsl(serial: boolean): string {
+/**
+ * The forward kernel, workgroup-per-row or serial (the two share everything but the reductions);
+ * with `add`, of `x + r`, which it also stores (the residual stream).
+ */
+function forwardWgsl(serial: boolean, add: boolean): string {
   const store = (indent: string) => `${indent}mean[row] = mu;\n${indent}rstd[row] = rs;`;
+  const value = add
+    ? `let v = ${inputAt(true)("c")};
+    s[o + c] = v;
+    y[o + c] = (v - mu) * rs * w[c] + b[c];`
+    : "y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];";
   return rowKernelWgsl({
-    bindings: FORWARD_BINDINGS,
+    bindings: forwardBindings(add),
     serial,
     threads: LN_THREADS,
     width: "p.d",
-    body: `${forwardStatsWgsl(serial)}  ${columnLoop(serial)} {
-    y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
+    body: `${forwardStatsWgsl(serial, add)}  ${columnLoop(serial)} {
+    ${value}
   }
 ${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
 `,
@@ -95,14 +110,17 @@ ${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
 }
 
 /**
- * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
+ * The forward kernel. Bindings: `x`, (with `add`: `r`), `w`, `b`, (with `add`: `s`), `y`, `mean`,
+ * `rstd`, uniform `{ rows, d, eps }`.
  *
  * @param serial The software-adapter variant: one invocation per row, the same reductions in the
  * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
- * @returns The kernel, key `layernorm-forward` (`-serial`).
+ * @param add Normalise `s = x + r` (a residual add fused in) and store `s`.
+ * @returns The kernel, key `layernorm-forward` (`-add`) (`-serial`).
  */
-export function layerNormForwardSpec(serial = false): KernelSpec {
-  return cachedSpec(`layernorm-forward${serial ? "-serial" : ""}`, () => forwardWgsl(serial));
+export function layerNormForwardSpec(serial = false, add = false): KernelSpec {
+  const key = `layernorm-forward${add ? "-add" : ""}${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => forwardWgsl(serial, add));
 }
 
 /** Buffers of the LayerNorm forward pass. */
@@ -125,7 +143,8 @@ export interface LayerNormBuffers {
  * @param rows Number of rows.
  * @param d Row width.
  * @param eps The variance epsilon (as float32).
- * @returns New pooled buffers `y`, `mean`, `rstd` (the caller frees them).
+ * @param r A residual branch `[rows, d]`: normalise `x + r` instead, also returned as `sum`.
+ * @returns New pooled buffers `y`, `mean`, `rstd` (and `sum`) (the caller frees them).
  */
 export function encodeLayerNorm(
   rt: GpuRuntime,
@@ -135,13 +154,16 @@ export function encodeLayerNorm(
   rows: number,
   d: number,
   eps: number,
-): LayerNormBuffers {
+  r?: GPUBuffer,
+): LayerNormBuffers & { sum?: GPUBuffer } {
   const serial = rt.isFallbackAdapter, params = packParams([rows, d], [eps]);
-  const spec = layerNormForwardSpec(serial);
-  const sizes = [4 * rows * d, 4 * rows, 4 * rows];
-  const outs = dispatchNew(rt, spec, [x, w, b], sizes, rows, params, rowGrid(serial, rows));
+  const spec = layerNormForwardSpec(serial, r !== undefined);
+  const sizes = [...(r ? [4 * rows * d] : []), 4 * rows * d, 4 * rows, 4 * rows];
+  const inputs = r ? [x, r, w, b] : [x, w, b];
+  const outs = dispatchNew(rt, spec, inputs, sizes, rows, params, rowGrid(serial, rows));
+  const sum = r ? outs.shift() : undefined;
   const [y, mean, rstd] = outs;
-  return { y, mean, rstd };
+  return { y, mean, rstd, ...(sum ? { sum } : {}) };
 }
 
 /** The `dx` kernel's bindings; with `add`, the addend `acc` comes before `dx`. */

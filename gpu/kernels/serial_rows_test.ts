@@ -102,6 +102,18 @@ Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", a
         grid(serial),
         packParams([rows, d], [1e-5]),
       ));
+    const r = rt.upload(random(rows * d, 10, 3));
+    await same(`layerNorm of x + r ${rows}×${d}`, [rows * d, rows * d, rows, rows], (
+      serial,
+      [s, y, mu, rs],
+    ) =>
+      dispatch(
+        layerNormForwardSpec(serial, true),
+        [x, r, w, b, s, y, mu, rs],
+        grid(serial),
+        packParams([rows, d], [1e-5]),
+      ));
+    rt.free(r);
     await same(`layerNorm backward ${rows}×${d}`, [rows * d], (serial, [dx]) =>
       dispatch(
         layerNormBackwardSpec(serial),
