@@ -67,6 +67,8 @@ export interface GpuFeatures {
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 const MIN_BUCKET = 256;
+/** Bind groups the runtime caches (a GPT-2 124M step uses about 600). */
+const BIND_GROUP_CACHE_SIZE = 8192;
 /** Bytes of one uniform arena (256 dispatches at the usual 256-byte offset alignment). */
 const UNIFORM_ARENA_BYTES = 1 << 16;
 
@@ -196,6 +198,9 @@ export class GpuRuntime {
   readonly isFallbackAdapter: boolean;
 
   #pipelines = new Map<string, GPUComputePipeline>();
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #bufferIds = new WeakMap<GPUBuffer, number>();
+  #bufferCount = 0;
   #pool = new Map<number, GPUBuffer[]>();
   #uniformPool = new Map<number, GPUBuffer[]>();
   #stagingPool = new Map<number, GPUBuffer[]>();
@@ -473,6 +478,45 @@ export class GpuRuntime {
   }
 
   /**
+   * The bind group of a dispatch, from a cache keyed by the kernel and the identities of its
+   * buffers and uniform range: a training step draws the same pooled buffers and arena offsets in
+   * the same order every time, so after the first step every dispatch finds its group (creating
+   * one costs tens of µs of host time). A group holds buffers, not their contents, so a hit is
+   * always valid; the cache starts over when it reaches {@linkcode BIND_GROUP_CACHE_SIZE}.
+   */
+  #bindGroup(
+    kernel: string,
+    pipeline: GPUComputePipeline,
+    buffers: readonly GPUBuffer[],
+    uniform: GPUBufferBinding | undefined,
+  ): GPUBindGroup {
+    let key = kernel;
+    for (const b of buffers) key += `|${this.#bufferId(b)}`;
+    if (uniform) key += `|u${this.#bufferId(uniform.buffer)}@${uniform.offset}+${uniform.size}`;
+    const hit = this.#bindGroups.get(key);
+    if (hit) return hit;
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+      binding: i,
+      resource: { buffer },
+    }));
+    if (uniform) entries.push({ binding: buffers.length, resource: uniform });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (this.#bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.#bindGroups.clear();
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  /** A number naming `buffer` for the bind-group cache's keys. */
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = ++this.#bufferCount;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /**
    * Records one dispatch of `spec` into the shared compute pass. `buffers` bind to
    * `@group(0) @binding(0..n-1)` in order; `params`, if given, binds as a uniform buffer at
    * `@binding(n)`.
@@ -485,17 +529,8 @@ export class GpuRuntime {
   ): void {
     this.#check();
     const pipeline = this.pipeline(spec);
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
-      binding: i,
-      resource: { buffer },
-    }));
-    if (params) {
-      entries.push({ binding: buffers.length, resource: this.#uniform(params) });
-    }
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const uniform = params ? this.#uniform(params) : undefined;
+    const bindGroup = this.#bindGroup(spec.key, pipeline, buffers, uniform);
     if (!this.#pass) {
       this.#encoder ??= this.device.createCommandEncoder(); // keep copies recorded before
       this.#pass = this.#encoder.beginComputePass();
