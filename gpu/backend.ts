@@ -158,7 +158,10 @@ export class GpuBackend implements Backend {
   #attention: AttentionPath;
   #keyPass: AttentionKeyPass;
   #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
-  /** Each logits storage's row log-sum-exp from `crossEntropy`, for its backward pass. */
+  /**
+   * Each logits storage's row log-sum-exp from `crossEntropy`, for its backward pass; dropped when
+   * an operation writes the storage in place (`assign`, AdamW).
+   */
   #savedLse = new WeakMap<GpuStorage, { lse: GpuTensor; rows: number; C: number }>();
 
   /**
@@ -998,6 +1001,7 @@ export class GpuBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: api.AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
+    this.#savedLse.delete(P.storage); // updated in place
     const clip = typeof hp.gradScale === "object"
       ? {
         normSquared: this.#check.gradClip(hp.gradScale, action).buffer,
@@ -1034,6 +1038,7 @@ export class GpuBackend implements Backend {
       hp,
     }));
     for (const { P, G, M: Mt, V, hp } of checked) {
+      this.#savedLse.delete(P.storage); // updated in place
       const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
       const n = clip ? this.#check.gradClip(clip, action).buffer : undefined;
       if (n !== undefined && norm !== undefined && n !== norm) flush();
