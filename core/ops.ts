@@ -258,8 +258,7 @@ export function layerNorm(
  * LayerNorm's input gradient (`layerNormBackwardAdd`) and hands the total to `x` and `r`.
  *
  * @param tape The tape.
- * @param x The residual stream `[N, d]`.
- * @param r The branch added to it, same shape.
+ * @param operands `[x, r]`: the residual stream `[N, d]` and the branch added to it (same shape).
  * @param weight The scale `[d]`.
  * @param bias The shift `[d]`.
  * @param options `{ eps }` (default `1e-5`).
