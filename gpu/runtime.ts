@@ -446,6 +446,11 @@ export class GpuRuntime {
     const align = this.limits.minUniformBufferOffsetAlignment;
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
     const span = Math.ceil(size / align) * align;
+    if (span > UNIFORM_ARENA_BYTES) {
+      throw new RangeError(
+        `Cannot bind a uniform block of ${params.byteLength} bytes: at most ${UNIFORM_ARENA_BYTES}`,
+      );
+    }
     let arena = this.#arena;
     if (arena === null || arena.used + span > UNIFORM_ARENA_BYTES) {
       this.#writeArena();

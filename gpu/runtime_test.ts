@@ -7,7 +7,7 @@
  */
 
 import { openTestRuntime } from "./testing.ts";
-import { assertEqualArrays } from "../reference/testing.ts";
+import { assertEqualArrays, assertThrows } from "../reference/testing.ts";
 
 const rt = await openTestRuntime("runtime_test"); // rejects (fails every test) without an adapter
 
@@ -56,6 +56,16 @@ Deno.test("uniform arenas: a repeated step creates no new buffer", async () => {
       `uniform buffers created after the first step: ${rt.poolMisses.uniform - before}`,
     );
   }
+  rt.free(out);
+});
+
+Deno.test("uniform arenas: a block over an arena's size is refused, naming its size", () => {
+  const out = rt.alloc(16);
+  assertThrows(
+    () => rt.dispatch(spec(4), [out], [1], new Uint32Array(16385)),
+    RangeError,
+    "65540 bytes",
+  );
   rt.free(out);
 });
 
