@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { MatmulOptions, Tensor } from "./backend.ts";
+import type { HeadsDims, MatmulOptions, Tensor } from "./backend.ts";
 import { dims2 } from "./backend_checks.ts";
 import {
   floats,
@@ -75,6 +75,46 @@ export function permute0213(
       }
     }
   }
+  return res;
+}
+
+/**
+ * Visits every `hd`-wide run of attention's head layout: part `i`, its offset in the packed rows
+ * `x [B·T, P·d]` and in the part's `[B·h, T, hd]` tensor.
+ */
+function forEachHead(
+  dims: { batch: number; T: number; heads: number; hd: number; parts: number },
+  visit: (i: number, xAt: number, partAt: number) => void,
+): void {
+  const { batch, T, heads, hd, parts } = dims, d = heads * hd;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let t = 0; t < T; t++) {
+        const partAt = ((b * heads + h) * T + t) * hd;
+        for (let i = 0; i < parts; i++) visit(i, (b * T + t) * parts * d + i * d + h * hd, partAt);
+      }
+    }
+  }
+}
+
+export function splitHeads(ctx: ReferenceContext, x: Tensor, dims: HeadsDims): Tensor[] {
+  const { X, T, hd } = ctx.check.splitHeads(x, dims, "split attention heads");
+  const { batch, heads, parts } = dims;
+  const res = Array.from({ length: parts }, () => ctx.alloc([batch * heads, T, hd]));
+  const d = X.storage.data as FloatStorage, outs = res.map(floats);
+  forEachHead({ batch, T, heads, hd, parts }, (i, xAt, partAt) => {
+    outs[i].set(d.subarray(xAt, xAt + hd), partAt);
+  });
+  return res;
+}
+
+export function mergeHeads(ctx: ReferenceContext, parts: readonly Tensor[], batch: number): Tensor {
+  const { Ps, heads, T, hd } = ctx.check.mergeHeads(parts, batch, "merge attention heads");
+  const P = Ps.length, res = ctx.alloc([batch * T, P * heads * hd]), out = floats(res);
+  const ins = Ps.map((t) => t.storage.data as FloatStorage);
+  forEachHead({ batch, T, heads, hd, parts: P }, (i, xAt, partAt) => {
+    out.set(ins[i].subarray(partAt, partAt + hd), xAt);
+  });
   return res;
 }
 

@@ -63,8 +63,8 @@ export interface TapeOptions {
 }
 
 interface TapeNode {
-  output: Variable;
-  backward: (grad: Tensor) => void;
+  outputs: readonly Variable[];
+  backward: (grads: readonly (Tensor | undefined)[]) => void;
 }
 
 /**
@@ -120,10 +120,28 @@ export class Tape {
     inputs: readonly Variable[],
     backward: (grad: Tensor) => void,
   ): Variable {
+    return this.recordMany([value], inputs, ([grad]) => backward(grad!))[0];
+  }
+
+  /**
+   * {@linkcode Tape.record} for an operation with several outputs: `backward` runs once, after
+   * every output's consumers, if any output has a gradient by then, and receives each output's
+   * gradient (`undefined` for one that got none).
+   *
+   * @param values The operation's output tensors.
+   * @param inputs The operation's differentiable inputs.
+   * @param backward The backward closure.
+   * @returns The output variables, in order.
+   */
+  recordMany(
+    values: readonly Tensor[],
+    inputs: readonly Variable[],
+    backward: (grads: readonly (Tensor | undefined)[]) => void,
+  ): Variable[] {
     const requiresGrad = this.recording && inputs.some((v) => v.requiresGrad);
-    const output = new Variable(value, { requiresGrad });
-    if (requiresGrad) this.#nodes.push({ output, backward });
-    return output;
+    const outputs = values.map((value) => new Variable(value, { requiresGrad }));
+    if (requiresGrad) this.#nodes.push({ outputs, backward });
+    return outputs;
   }
 
   /**
@@ -170,8 +188,9 @@ export class Tape {
     const nodes = this.#nodes;
     this.#nodes = [];
     for (let i = nodes.length - 1; i >= 0; i--) {
-      const { output, backward } = nodes[i];
-      if (output.grad !== undefined) backward(output.grad);
+      const { outputs, backward } = nodes[i];
+      const grads = outputs.map((o) => o.grad);
+      if (grads.some((g) => g !== undefined)) backward(grads);
     }
   }
 }

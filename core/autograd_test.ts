@@ -17,6 +17,29 @@ Deno.test("Tape: backward seeds 1, sums gradients reaching a variable twice, the
   if ((tape.size as number) !== 0) throw new Error("the tape should be empty after backward");
 });
 
+Deno.test("Tape: recordMany runs one closure with every output's gradient, undefined if none", async () => {
+  const be = new ReferenceBackend();
+  const tape = new Tape(be);
+  const x = new Variable(be.tensor(new Float32Array([1, 2]), [2]), { requiresGrad: true });
+  const seen: (number[] | undefined)[][] = [];
+  const [a, b, c] = tape.recordMany(
+    [be.full([1], 1), be.full([1], 2), be.full([1], 3)],
+    [x],
+    (gs) => {
+      seen.push(gs.map((g) => g && Array.from(be.readF64(g))));
+      tape.accumulate(x, be.full([2], 5));
+    },
+  );
+  if (tape.size !== 1) throw new Error(`expected 1 recorded node, got ${tape.size}`);
+  // L = 2a + 3c (b unused): the closure runs once, after both consumers.
+  tape.backward(ops.add(tape, ops.scale(tape, a, 2), ops.scale(tape, c, 3)));
+  if (JSON.stringify(seen) !== JSON.stringify([[[2], undefined, [3]]])) {
+    throw new Error(`closure saw ${JSON.stringify(seen)}`);
+  }
+  assertEqualArrays(await be.read(x.grad!), [5, 5], "dL/dx");
+  if (b.grad !== undefined) throw new Error("b should have no gradient");
+});
+
 Deno.test("Tape: constants and non-recording tapes build no graph", () => {
   const be = new ReferenceBackend();
   const c = new Variable(be.full([2], 1));

@@ -82,6 +82,31 @@ export interface MatmulOptions {
   triangular?: "lower-out" | "lower-a" | "upper-a";
 }
 
+/** Options of {@linkcode Backend.softmaxBackward}. */
+export interface SoftmaxBackwardOptions {
+  /**
+   * A factor applied to the result (default 1): the same float32 product `scale·r` a separate
+   * `scale` of the result `r` would store (the backward pass of `softmax(scale·s)`).
+   */
+  scale?: number;
+  /**
+   * `p` is a {@linkcode Backend.causalSoftmax} output `[B, T, T]`, zero past the diagonal of every
+   * row, and `dp` is finite there: a backend may skip those entries, whose result is 0 (up to its
+   * sign) either way. The reference backend computes every entry in full.
+   */
+  causal?: boolean;
+}
+
+/** The shape of {@linkcode Backend.splitHeads}. */
+export interface HeadsDims {
+  /** Sequences `B` (`T` = rows / `B`). */
+  batch: number;
+  /** Heads per part (dividing the part width `d`). */
+  heads: number;
+  /** Parts `P` side by side in a row (1 to 7). */
+  parts: number;
+}
+
 /**
  * Global-norm gradient clipping computed where the gradients are (SPEC §4, "gradient clipping, as computed"):
  * the factor `maxNorm / (√normSquared + 1e-6)` when that is below 1, else exactly 1, so the host
@@ -159,6 +184,12 @@ export interface LayerNormResult {
   mean: Tensor;
   /** Per-row reciprocal standard deviation `[N]` (saved for the backward pass). */
   rstd: Tensor;
+}
+
+/** Result of {@linkcode Backend.addLayerNorm}: the sum and its LayerNorm. */
+export interface AddLayerNormResult extends LayerNormResult {
+  /** `x + r` `[N, d]` (the residual stream). */
+  sum: Tensor;
 }
 
 /** Result of {@linkcode Backend.layerNormBackward}. */
@@ -250,6 +281,15 @@ export interface Backend {
   sliceCols(x: Tensor, start: number, width: number): Tensor;
   /** Places a 2-D `[N, width]` tensor at column `start` of a zero `[N, cols]` tensor. */
   padCols(x: Tensor, start: number, cols: number): Tensor;
+  /**
+   * Splits attention heads out of packed rows: `x [B·T, P·d]` holds `P` parts of width `d` side
+   * by side (`[q | k | v]`: `P = 3`); part `i` → `[B·heads, T, d/heads]`, its columns viewed
+   * `[B, T, heads, hd]` with the middle axes swapped (`permute0213` of `sliceCols`). `P` is at most
+   * 7 (one storage binding per part on WebGPU).
+   */
+  splitHeads(x: Tensor, dims: HeadsDims): Tensor[];
+  /** The inverse of {@linkcode Backend.splitHeads}: `P` tensors `[B·heads, T, hd]` → `[B·T, P·d]`. */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor;
 
   // ---- element-wise -------------------------------------------------------------------------
   /** `a + b` (same shape). */
@@ -285,6 +325,11 @@ export interface Backend {
   // ---- normalisation, attention, embedding, loss --------------------------------------------
   /** LayerNorm over the last axis of `[N, d]` with scale `w[d]` and shift `b[d]`. */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult;
+  /**
+   * A residual add and the LayerNorm of its result: `sum = x + r` (the value `add(x, r)` gives)
+   * and `layerNorm(sum, w, b, eps)`, in one operation where a backend can.
+   */
+  addLayerNorm(x: Tensor, r: Tensor, w: Tensor, b: Tensor, eps: number): AddLayerNormResult;
   /** Backward of {@linkcode Backend.layerNorm}. */
   layerNormBackward(
     x: Tensor,
@@ -294,12 +339,28 @@ export interface Backend {
     dy: Tensor,
   ): LayerNormGrads;
   /**
+   * {@linkcode Backend.layerNormBackward} with `dx = acc + ∂x`: the input's gradient summed with a
+   * gradient `acc` it has already (the value of `add(acc, ∂x)`), in one operation where a backend
+   * can (a residual stream's gradient).
+   */
+  layerNormBackwardAdd(
+    x: Tensor,
+    w: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+    acc: Tensor,
+  ): LayerNormGrads;
+  /**
    * Row softmax of `scale·s` over `[B, T, T]` attention scores with a causal mask (entries with
    * column > row get probability 0).
    */
   causalSoftmax(s: Tensor, scale: number): Tensor;
-  /** Softmax backward per row: `p ⊙ (dp − Σ p⊙dp)` (same shape as `p`). */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor;
+  /**
+   * Softmax backward per row: `scale·(p ⊙ (dp − Σ p⊙dp))` (same shape as `p`; `scale` and the
+   * causal hint from {@linkcode SoftmaxBackwardOptions}).
+   */
+  softmaxBackward(p: Tensor, dp: Tensor, options?: SoftmaxBackwardOptions): Tensor;
   /**
    * Optional fused causal attention (SPEC §8.5): `softmax_causal(scale·q·kᵀ)·v` per slice of
    * `q`, `k`, `v` `[BH, T, hd]` and each row's log-sum-exp, without the `[BH, T, T]` scores.

@@ -16,7 +16,9 @@ import type {
   Backend,
   DType,
   GradClip,
+  HeadsDims,
   MatmulOptions,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "./backend.ts";
 
@@ -237,6 +239,47 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     return { A, B, transA, transB, rank, batch, M, N, K };
   }
 
+  /** The operand of `Backend.splitHeads`: `x [B·T, P·d]` with `P` in `[1, 7]` and `heads | d`. */
+  splitHeads(x: Tensor, dims: HeadsDims, action: string): { X: T; T: number; hd: number } {
+    const X = this.float(x, action, "x");
+    const [rows, cols] = dims2(X, action);
+    const { batch, heads, parts } = dims;
+    const ok = (n: number) => Number.isInteger(n) && n >= 1;
+    if (!ok(batch) || !ok(heads) || !ok(parts) || parts > 7) {
+      throw new RangeError(
+        `Cannot ${action}: batch, heads and parts must be positive integers (parts at most 7), got ${batch}, ${heads}, ${parts}`,
+      );
+    }
+    if (rows % batch !== 0 || cols % (parts * heads) !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: x must be [B·T, P·h·hd] with B = ${batch}, P = ${parts}, h = ${heads}, got ${
+          fmt(X.shape)
+        }`,
+      );
+    }
+    return { X, T: rows / batch, hd: cols / (parts * heads) };
+  }
+
+  /** The operands of `Backend.mergeHeads`: 1 to 7 tensors of one shape `[B·h, T, hd]`. */
+  mergeHeads(
+    parts: readonly Tensor[],
+    batch: number,
+    action: string,
+  ): { Ps: T[]; heads: number; T: number; hd: number } {
+    if (parts.length < 1 || parts.length > 7) {
+      throw new RangeError(`Cannot ${action}: expected 1 to 7 parts, got ${parts.length}`);
+    }
+    const Ps = parts.map((t, i) => this.float(t, action, `part ${i}`));
+    const [bh, T, hd] = Ps[0].shape;
+    if (Ps[0].shape.length !== 3 || !Number.isInteger(batch) || batch < 1 || bh % batch !== 0) {
+      throw new RangeError(
+        `Cannot ${action}: parts must be [B·h, T, hd] with B = ${batch}, got ${fmt(Ps[0].shape)}`,
+      );
+    }
+    for (const P of Ps) sameShape(Ps[0], P, action);
+    return { Ps, heads: bh / batch, T, hd };
+  }
+
   /** The operand of `Backend.permute0213`: `dims` must be four dimensions holding `x`'s elements. */
   permute0213(x: Tensor, dims: readonly number[], action: string): T {
     const t = this.float(x, action);
@@ -344,6 +387,27 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
     }
     checkFinite(scale, "scale", action);
     return { S, batch: S.shape[0], T: S.shape[1] };
+  }
+
+  /**
+   * The operands of `Backend.softmaxBackward`: `p`, `dp` of one shape, a finite `scale` and, with
+   * `causal`, `[B, T, T]` slices; also the rows and row width.
+   */
+  softmaxBackward(
+    p: Tensor,
+    dp: Tensor,
+    options: SoftmaxBackwardOptions,
+    action: string,
+  ): { P: T; G: T; rows: number; width: number } {
+    const [P, G] = this.pair(p, dp, action);
+    if (options.scale !== undefined) checkFinite(options.scale, "scale", action);
+    if (options.causal && (P.shape.length !== 3 || P.shape[1] !== P.shape[2])) {
+      throw new RangeError(
+        `Cannot ${action}: a causal softmax's p must be [B, T, T], got ${fmt(P.shape)}`,
+      );
+    }
+    const width = P.shape[P.shape.length - 1];
+    return { P, G, rows: width === 0 ? 0 : P.size / width, width };
   }
 
   /**

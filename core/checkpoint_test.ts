@@ -17,7 +17,7 @@ import {
   saveSafetensors,
 } from "./safetensors.ts";
 import { assertEqualArrays } from "./grad_check.ts";
-import { makeBatch } from "./train_testing.ts";
+import { makeBatch, trainerSnapshot as snapshot } from "./train_testing.ts";
 import { withTempDir } from "../reference/testing.ts";
 
 const RUN: TrainerConfig = { totalSteps: 8, peakLr: 1e-2, warmupSteps: 1, minLr: 1e-3, seed: 7 };
@@ -33,22 +33,6 @@ function options(method: SparseOptions["method"]): SparseOptions {
 
 async function makeTrainer(config: GPTConfig, seed: number, be: ReferenceBackend) {
   return new Trainer(await GPT.create(be, config, { seed }), RUN);
-}
-
-/** Everything a step depends on, read from the device. */
-async function snapshot(trainer: Trainer): Promise<Float32Array[]> {
-  const be = trainer.model.backend;
-  const params = trainer.model.parameters();
-  const moments = params.flatMap((p) => {
-    const { m, v } = trainer.optimizer.moments(p.name);
-    return [m, v];
-  });
-  const values = await be.readMany([...params.map((p) => p.value), ...moments]);
-  for (const layer of trainer.model.sparseLayers()) {
-    const state = await layer.saveState();
-    values.push(new Float32Array([state.beta]), state.mask ?? new Float32Array());
-  }
-  return values;
 }
 
 Deno.test("checkpoint: save → load → continue equals an uninterrupted run, every method", async () => {

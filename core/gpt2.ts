@@ -17,7 +17,14 @@
 import type { Backend, Tensor } from "./backend.ts";
 import { Tape, type Variable } from "./autograd.ts";
 import * as ops from "./ops.ts";
-import { Embedding, LayerNorm, Linear, type Module, type Parameter } from "./nn.ts";
+import {
+  Embedding,
+  LayerNorm,
+  Linear,
+  type Module,
+  type Parameter,
+  type ResidualStream,
+} from "./nn.ts";
 import { SparseModel } from "./sparse_model.ts";
 import {
   type ResolvedSparseOptions,
@@ -238,6 +245,26 @@ export class Block implements Module {
    * probabilities have no dropout), or from the attention on shapes that do not match.
    */
   forward(tape: Tape, x: Variable, options: BlockForwardOptions): Variable {
+    const out = this.forwardResidual(tape, { x }, options);
+    return ops.add(tape, out.x, out.pending!);
+  }
+
+  /**
+   * {@linkcode Block.forward} on a residual stream with a pending branch (added by `ln_1` in its
+   * own pass), leaving the MLP branch pending for the next LayerNorm: the same values, without the
+   * residual adds' separate passes.
+   *
+   * @param tape The tape.
+   * @param stream The input stream `[B·T, d]` and its pending branch, if any.
+   * @param options As {@linkcode Block.forward}.
+   * @returns The stream after the attention branch, with the MLP branch pending.
+   * @throws {RangeError} As {@linkcode Block.forward}.
+   */
+  forwardResidual(
+    tape: Tape,
+    stream: ResidualStream,
+    options: BlockForwardOptions,
+  ): Required<ResidualStream> {
     const { batchSize, seqLen, nHead, layer: l, dropout, step, evaluation = {}, fullAttention } =
       options;
     const drop = (v: Variable, site: number) =>
@@ -249,7 +276,8 @@ export class Block implements Module {
     const linear = (layer: BlockLinear, v: Variable) =>
       layer instanceof SparseLinear ? layer.forward(tape, v, evaluation) : layer.forward(tape, v);
     // Attention branch.
-    const qkv = linear(this.cAttn, this.ln1.forward(tape, x));
+    const { x, y: h1 } = this.ln1.forwardResidual(tape, stream);
+    const qkv = linear(this.cAttn, h1);
     const attnDropout = step === undefined || dropout === 0 ? undefined : {
       p: dropout,
       seed: step.seed,
@@ -271,10 +299,11 @@ export class Block implements Module {
         nHead,
       });
     }
-    x = ops.add(tape, x, drop(linear(this.attnProj, y), 2 + 3 * l));
+    const attended = { x, pending: drop(linear(this.attnProj, y), 2 + 3 * l) };
     // MLP branch.
-    const h = ops.gelu(tape, linear(this.cFc, this.ln2.forward(tape, x)));
-    return ops.add(tape, x, drop(linear(this.mlpProj, h), 3 + 3 * l));
+    const { x: x2, y: h2 } = this.ln2.forwardResidual(tape, attended);
+    const h = ops.gelu(tape, linear(this.cFc, h2));
+    return { x: x2, pending: drop(linear(this.mlpProj, h), 3 + 3 * l) };
   }
 }
 
@@ -480,9 +509,9 @@ export class GPT extends SparseModel {
     for (let i = 0; i < n; i++) positions[i] = i % T;
     const tok = this.wte.forward(tape, tokens);
     const pos = this.wpe.forward(tape, be.indices(positions, [n]));
-    let x = drop(ops.add(tape, tok, pos), 0);
+    let stream: ResidualStream = { x: drop(ops.add(tape, tok, pos), 0) };
     this.blocks.forEach((block, layer) => {
-      x = block.forward(tape, x, {
+      stream = block.forwardResidual(tape, stream, {
         batchSize,
         seqLen: T,
         nHead,
@@ -492,7 +521,7 @@ export class GPT extends SparseModel {
         evaluation: options,
       });
     });
-    return this.lnF.forward(tape, x);
+    return this.lnF.forwardResidual(tape, stream).y;
   }
 
   /**

@@ -151,6 +151,33 @@ export class LayerNorm implements Module {
   forward(tape: Tape, x: Variable): Variable {
     return ops.layerNorm(tape, x, this.weight, this.bias, { eps: this.eps });
   }
+
+  /**
+   * Normalises a residual stream, adding its pending branch first in the same pass
+   * (`ops.addLayerNorm`).
+   *
+   * @param tape The tape.
+   * @param stream The stream `x [N, d]` and the branch not yet added to it, if any.
+   * @returns The stream with its branch added (`x`) and its normalisation (`y`).
+   */
+  forwardResidual(tape: Tape, stream: ResidualStream): { x: Variable; y: Variable } {
+    const { x, pending } = stream;
+    if (pending === undefined) return { x, y: this.forward(tape, x) };
+    const opts = { eps: this.eps };
+    const [sum, y] = ops.addLayerNorm(tape, [x, pending], this.weight, this.bias, opts);
+    return { x: sum, y };
+  }
+}
+
+/**
+ * A residual stream whose last branch is not added yet: the next LayerNorm adds it in its own pass
+ * ({@linkcode LayerNorm.forwardResidual}), saving the separate add.
+ */
+export interface ResidualStream {
+  /** The stream so far `[N, d]`. */
+  x: Variable;
+  /** A branch `[N, d]` still to be added to `x`. */
+  pending?: Variable;
 }
 
 /** A lookup table `[V, d]` (not decayed). */

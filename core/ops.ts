@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Backend, MatmulOptions, Tensor } from "./backend.ts";
+import type { Backend, HeadsDims, MatmulOptions, Tensor } from "./backend.ts";
 import { type Tape, Variable } from "./autograd.ts";
 
 /** A constant (a variable that needs no gradient), e.g. a fixed mask or pooling matrix. */
@@ -239,11 +239,57 @@ export function layerNorm(
   const be = tape.backend;
   const { y, mean, rstd } = be.layerNorm(x.value, weight.value, bias.value, options.eps ?? 1e-5);
   return tape.record(y, [x, weight, bias], (g) => {
-    const { dx, dw, db } = be.layerNormBackward(x.value, weight.value, mean, rstd, g);
-    tape.accumulate(x, dx);
+    // A gradient x has already (a residual stream's) is summed by the backward pass itself.
+    const prior = x.requiresGrad ? x.grad : undefined;
+    const args = [x.value, weight.value, mean, rstd, g] as const;
+    const { dx, dw, db } = prior === undefined
+      ? be.layerNormBackward(...args)
+      : be.layerNormBackwardAdd(...args, prior);
+    if (prior === undefined) tape.accumulate(x, dx);
+    else x.grad = dx;
     tape.accumulate(weight, dw);
     tape.accumulate(bias, db);
   });
+}
+
+/**
+ * A residual add and the LayerNorm of its result (the backend's `addLayerNorm`, one pass):
+ * `sum = x + r`, `y = layerNorm(sum)`. The backward pass sums `sum`'s own gradient into the
+ * LayerNorm's input gradient (`layerNormBackwardAdd`) and hands the total to `x` and `r`.
+ *
+ * @param tape The tape.
+ * @param operands `[x, r]`: the residual stream `[N, d]` and the branch added to it (same shape).
+ * @param weight The scale `[d]`.
+ * @param bias The shift `[d]`.
+ * @param options `{ eps }` (default `1e-5`).
+ * @returns `[sum, y]`.
+ * @throws {RangeError} From the backend, on shapes that do not match.
+ */
+export function addLayerNorm(
+  tape: Tape,
+  [x, r]: readonly [Variable, Variable],
+  weight: Variable,
+  bias: Variable,
+  options: { eps?: number } = {},
+): [Variable, Variable] {
+  const be = tape.backend;
+  const eps = options.eps ?? 1e-5;
+  const { sum, y, mean, rstd } = be.addLayerNorm(x.value, r.value, weight.value, bias.value, eps);
+  const [s, out] = tape.recordMany([sum, y], [x, r, weight, bias], ([gSum, gY]) => {
+    let dSum = gSum;
+    if (gY !== undefined) {
+      const args = [sum, weight.value, mean, rstd, gY] as const;
+      const grads = gSum === undefined
+        ? be.layerNormBackward(...args)
+        : be.layerNormBackwardAdd(...args, gSum);
+      dSum = grads.dx;
+      tape.accumulate(weight, grads.dw);
+      tape.accumulate(bias, grads.db);
+    }
+    tape.accumulate(x, dSum!);
+    tape.accumulate(r, dSum!);
+  });
+  return [s, out];
 }
 
 /**
@@ -333,7 +379,7 @@ export function causalSoftmax(tape: Tape, scores: Variable, scaleFactor: number)
   const be = tape.backend;
   const p = be.causalSoftmax(scores.value, scaleFactor);
   return tape.record(p, [scores], (g) => {
-    tape.accumulate(scores, be.scale(be.softmaxBackward(p, g), scaleFactor));
+    tape.accumulate(scores, be.softmaxBackward(p, g, { scale: scaleFactor, causal: true }));
   });
 }
 
@@ -363,7 +409,7 @@ function packedWidth(qkv: Variable, B: number, T: number, h: number, what: strin
 
 /**
  * Multi-head causal self-attention on packed projections: `qkv[B·T, 3d]` holds `[q | k | v]`;
- * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]` with `permute0213`), then
+ * each is split into heads (`[B, T, h, hd]` → `[B·h, T, hd]`, one {@linkcode splitHeads}), then
  * `softmax_causal(q·kᵀ/√hd)·v` (the backend's fused `causalAttention` where it offers one and no
  * dropout is asked for, SPEC §8.5), and the heads are merged back to `[B·T, d]`.
  *
@@ -380,10 +426,7 @@ export function causalSelfAttention(
 ): Variable {
   const { batchSize: B, seqLen: T, nHead: h } = options;
   const d = packedWidth(qkv, B, T, h, "causal self-attention"), hd = d / h;
-  const heads = (x: Variable) => reshape(tape, permute0213(tape, x, [B, T, h, hd]), [B * h, T, hd]);
-  const q = heads(sliceCols(tape, qkv, 0, d));
-  const k = heads(sliceCols(tape, qkv, d, d));
-  const v = heads(sliceCols(tape, qkv, 2 * d, d));
+  const [q, k, v] = splitHeads(tape, qkv, { batch: B, heads: h, parts: 3 });
   const scale = 1 / Math.sqrt(hd);
   // The backend's fused kernel where it offers one for this shape (no dropout on probabilities
   // it never stores); otherwise the composed products, whose triangular hints let a backend skip
@@ -395,7 +438,45 @@ export function causalSelfAttention(
     if (options.dropout !== undefined) att = dropout(tape, att, options.dropout);
     return matmul(tape, att, v, { triangular: "lower-a" }); // [B·h, T, hd]
   })();
-  return reshape(tape, permute0213(tape, y, [B, h, T, hd]), [B * T, d]);
+  return mergeHeads(tape, [y], B); // [B·T, d]
+}
+
+/**
+ * Attention heads of packed rows (the backend's {@linkcode Backend.splitHeads}): `x [B·T, P·d]`
+ * → `P` variables `[B·heads, T, d/heads]`; the backward pass merges their gradients in one
+ * operation.
+ *
+ * @param tape The tape.
+ * @param x Packed rows `[B·T, P·d]`.
+ * @param dims `{ batch, heads, parts }`.
+ * @returns The `P` parts.
+ * @throws {RangeError} From the backend, if `dims` do not divide `x`'s shape.
+ */
+export function splitHeads(tape: Tape, x: Variable, dims: HeadsDims): Variable[] {
+  const be = tape.backend;
+  const values = be.splitHeads(x.value, dims);
+  return tape.recordMany(values, [x], (grads) => {
+    const full = grads.map((g, i) => g ?? be.full(values[i].shape, 0));
+    tape.accumulate(x, be.mergeHeads(full, dims.batch));
+  });
+}
+
+/**
+ * The inverse of {@linkcode splitHeads}: `P` variables `[B·h, T, hd]` → `[B·T, P·h·hd]`.
+ *
+ * @param tape The tape.
+ * @param parts The parts, one shape.
+ * @param batch `B`.
+ * @returns The packed rows.
+ * @throws {RangeError} From the backend, on parts of different shapes or not `[B·h, T, hd]`.
+ */
+export function mergeHeads(tape: Tape, parts: readonly Variable[], batch: number): Variable {
+  const be = tape.backend;
+  const out = be.mergeHeads(parts.map((p) => p.value), batch); // validates the parts
+  const dims = { batch, heads: parts[0].value.shape[0] / batch, parts: parts.length };
+  return tape.record(out, parts, (g) => {
+    be.splitHeads(g, dims).forEach((gi, i) => tape.accumulate(parts[i], gi));
+  });
 }
 
 /**

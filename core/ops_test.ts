@@ -97,6 +97,27 @@ Deno.test("sliceCols and permute0213: gradients", () => {
   checkOp("permute0213", [{ shape: [24, 5] }], (t, [a]) => ops.permute0213(t, a, [2, 3, 4, 5]));
 });
 
+Deno.test("splitHeads, mergeHeads and addLayerNorm: gradients", () => {
+  const dims = { batch: 2, heads: 2, parts: 3 };
+  // A weighted sum of the parts, so each part's gradient differs.
+  checkOp("splitHeads", [{ shape: [6, 12] }], (t, [a]) => {
+    const parts = ops.splitHeads(t, a, dims);
+    return ops.add(t, ops.scale(t, parts[0], 2), ops.add(t, parts[1], ops.scale(t, parts[2], -3)));
+  });
+  checkOp(
+    "mergeHeads",
+    [{ shape: [4, 3, 2] }, { shape: [4, 3, 2] }],
+    (t, [a, b]) => ops.mergeHeads(t, [a, b], 2),
+  );
+  const ln = [{ shape: [3, 8] }, { shape: [3, 8] }, { shape: [8] }, { shape: [8] }];
+  // Both outputs in the loss (the sum's own gradient meets the LayerNorm's), then y alone.
+  checkOp("addLayerNorm", ln, (t, [x, r, w, b]) => {
+    const [sum, y] = ops.addLayerNorm(t, [x, r], w, b);
+    return ops.add(t, ops.scale(t, sum, 0.5), y);
+  });
+  checkOp("addLayerNorm (y only)", ln, (t, [x, r, w, b]) => ops.addLayerNorm(t, [x, r], w, b)[1]);
+});
+
 Deno.test("embedding: gradient accumulates repeated indices", () => {
   checkOp("embedding", [{ shape: [5, 3] }], (t, [table]) => {
     const idx = t.backend.indices(new Int32Array([4, 1, 4, 0, 4, 2]), [6]);

@@ -18,6 +18,7 @@
 import type {
   AdamWParams,
   AdamWUpdate,
+  AddLayerNormResult,
   AttentionGrads,
   AttentionResult,
   AttentionSaved,
@@ -25,10 +26,12 @@ import type {
   DType,
   Fp8Format,
   GradClip,
+  HeadsDims,
   LayerNormGrads,
   LayerNormResult,
   MatmulOptions,
   PrunedTensor,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "./backend.ts";
 import { erfc } from "./erfc.ts";
@@ -339,6 +342,24 @@ export class ReferenceBackend implements Backend {
     return linalg.padCols(this.ctx, x, start, cols);
   }
 
+  /**
+   * Attention heads of packed rows `x [B·T, P·d]`: `P` tensors `[B·heads, T, d/heads]`.
+   *
+   * @throws {RangeError} If `x` is not 2-D or `dims` do not divide its shape.
+   */
+  splitHeads(x: Tensor, dims: HeadsDims): Tensor[] {
+    return linalg.splitHeads(this.ctx, x, dims);
+  }
+
+  /**
+   * The inverse of {@linkcode ReferenceBackend.splitHeads}.
+   *
+   * @throws {RangeError} If the parts are not 1 to 7 tensors of one shape `[B·h, T, hd]`.
+   */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor {
+    return linalg.mergeHeads(this.ctx, parts, batch);
+  }
+
   // ---- element-wise -----------------------------------------------------------------------------
 
   /**
@@ -510,6 +531,18 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
+   * `sum = add(x, r)`, then {@linkcode ReferenceBackend.layerNorm} of it (through this backend's
+   * own `add` and `layerNorm`).
+   *
+   * @throws {RangeError} As `add` and `layerNorm`.
+   */
+  addLayerNorm(...args: Parameters<Backend["addLayerNorm"]>): AddLayerNormResult {
+    const [x, r, w, b, eps] = args;
+    const sum = this.add(x, r);
+    return { sum, ...this.layerNorm(sum, w, b, eps) };
+  }
+
+  /**
    * Backward of {@linkcode ReferenceBackend.layerNorm} from the saved `mean` and `rstd`:
    * `x̂ = (x − mean)·rstd`, `g = dy ⊙ w`,
    * `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`, `dw = Σ_rows dy ⊙ x̂`, `db = Σ_rows dy`.
@@ -519,6 +552,18 @@ export class ReferenceBackend implements Backend {
    */
   layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): LayerNormGrads {
     return nn.layerNormBackward(this.ctx, ...args);
+  }
+
+  /**
+   * {@linkcode ReferenceBackend.layerNormBackward}, then `dx ← add(acc, dx)` (through this
+   * backend's own `layerNormBackward` and `add`, so a subclass's faster ones serve here too).
+   *
+   * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
+   */
+  layerNormBackwardAdd(...args: Parameters<Backend["layerNormBackwardAdd"]>): LayerNormGrads {
+    const [x, w, mean, rstd, dy, acc] = args;
+    const grads = this.layerNormBackward(x, w, mean, rstd, dy);
+    return { ...grads, dx: this.add(acc, grads.dx) };
   }
 
   /**
@@ -533,12 +578,14 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
-   * Softmax backward along the last axis: `p ⊙ (dp − Σ p⊙dp)` per row.
+   * Softmax backward along the last axis: `scale·(p ⊙ (dp − Σ p⊙dp))` per row, each entry in full
+   * (the causal hint changes nothing here).
    *
-   * @throws {RangeError} If the shapes differ.
+   * @throws {RangeError} If the shapes differ, `scale` is not finite, or `causal` is set and `p`
+   * is not `[B, T, T]`.
    */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    return nn.softmaxBackward(this.ctx, p, dp);
+  softmaxBackward(p: Tensor, dp: Tensor, options: SoftmaxBackwardOptions = {}): Tensor {
+    return nn.softmaxBackward(this.ctx, p, dp, options);
   }
 
   /**

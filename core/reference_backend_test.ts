@@ -307,6 +307,21 @@ Deno.test("transpose and permute0213 match index formulas and round-trip", () =>
   assertThrows(() => be.permute0213(xt, [2, 3, 4, 4]), RangeError, "[2, 3, 4, 4]", "120");
 });
 
+Deno.test("splitHeads is permute0213 of sliceCols per part; mergeHeads inverts it", () => {
+  const be = new ReferenceBackend();
+  const [B, T, h, hd, P] = [2, 3, 2, 4, 3], d = h * hd;
+  const x = be.tensor(randoms(B * T * P * d, 7), [B * T, P * d]);
+  const parts = be.splitHeads(x, { batch: B, heads: h, parts: P });
+  parts.forEach((part, i) => {
+    const want = be.permute0213(be.sliceCols(x, i * d, d), [B, T, h, hd]);
+    if (part.shape.join() !== `${B * h},${T},${hd}`) throw new Error(`shape ${part.shape}`);
+    assertEqualArrays(be.readF64(part), be.readF64(want), `part ${i}`);
+  });
+  assertEqualArrays(be.readF64(be.mergeHeads(parts, B)), be.readF64(x), "merge(split(x))");
+  assertThrows(() => be.splitHeads(x, { batch: B, heads: 3, parts: P }), RangeError, "h = 3");
+  assertThrows(() => be.mergeHeads([parts[0], be.full([1, 2])], B), RangeError);
+});
+
 Deno.test("sliceCols and padCols match a naive copy and invert each other", () => {
   const be = new ReferenceBackend();
   const x = be.tensor(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [2, 5]);
@@ -501,6 +516,23 @@ Deno.test("layerNormBackward matches central differences for x, w and b", () => 
   );
 });
 
+Deno.test("layerNormBackwardAdd is layerNormBackward with dx added to acc", () => {
+  const be = new ReferenceBackend();
+  const [n, d] = [3, 5];
+  const x = be.tensor(randoms(n * d, 91), [n, d]), w = be.tensor(randoms(d, 92), [d]);
+  const { mean, rstd } = be.layerNorm(x, w, be.full([d]), 1e-5);
+  const dy = be.tensor(randoms(n * d, 93), [n, d]), acc = be.tensor(randoms(n * d, 94), [n, d]);
+  const plain = be.layerNormBackward(x, w, mean, rstd, dy);
+  const added = be.layerNormBackwardAdd(x, w, mean, rstd, dy, acc);
+  assertEqualArrays(be.readF64(added.dx), be.readF64(be.add(acc, plain.dx)), "dx");
+  assertEqualArrays(be.readF64(added.dw), be.readF64(plain.dw), "dw");
+  assertEqualArrays(be.readF64(added.db), be.readF64(plain.db), "db");
+  assertThrows(
+    () => be.layerNormBackwardAdd(x, w, mean, rstd, dy, be.full([n, d + 1])),
+    RangeError,
+  );
+});
+
 Deno.test("causalSoftmax: rows sum to 1, zeros above the diagonal, matches naive", () => {
   const be = new ReferenceBackend({ precision: "f64" });
   const [B, T] = [2, 5], scale = 0.7;
@@ -545,10 +577,22 @@ Deno.test("softmaxBackward (through causalSoftmax) matches central differences",
     s0,
     [B, T, T],
     (s) => be.causalSoftmax(s, scale),
-    (s, c) => be.scale(be.softmaxBackward(be.causalSoftmax(s, scale), c), scale),
+    (s, c) => be.softmaxBackward(be.causalSoftmax(s, scale), c, { scale, causal: true }),
     "softmax'",
   );
   assertThrows(() => be.softmaxBackward(be.full([2, 3]), be.full([3, 2])), RangeError, "[2, 3]");
+  const p = be.full([2, 3]);
+  assertThrows(() => be.softmaxBackward(p, p, { scale: NaN }), RangeError, "scale");
+  assertThrows(() => be.softmaxBackward(p, p, { causal: true }), RangeError, "[B, T, T]");
+  // In float32, `scale` is the product a separate `scale` of the result stores.
+  const be32 = new ReferenceBackend();
+  const p32 = be32.causalSoftmax(be32.tensor(randoms(B * T * T, 72, 2), [B, T, T]), scale);
+  const dp32 = be32.tensor(randoms(B * T * T, 73, 1), [B, T, T]);
+  assertEqualArrays(
+    be32.readF64(be32.softmaxBackward(p32, dp32, { scale, causal: true })),
+    be32.readF64(be32.scale(be32.softmaxBackward(p32, dp32), scale)),
+    "scaled softmax backward",
+  );
 });
 
 Deno.test("embedding gathers rows; embeddingBackward scatter-adds (central differences)", () => {

@@ -14,6 +14,7 @@ import type {
   Backend,
   LayerNormGrads,
   LayerNormResult,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "./backend.ts";
 import { floats, type FloatStorage, type ReferenceContext } from "./reference_storage.ts";
@@ -252,15 +253,22 @@ export function dropout(
   return res;
 }
 
-export function softmaxBackward(ctx: ReferenceContext, p: Tensor, dp: Tensor): Tensor {
-  const [P, G] = ctx.check.pair(p, dp, "apply the softmax backward pass");
+export function softmaxBackward(
+  ctx: ReferenceContext,
+  p: Tensor,
+  dp: Tensor,
+  options: SoftmaxBackwardOptions,
+): Tensor {
+  const action = "apply the softmax backward pass";
+  const { P, G, width } = ctx.check.softmaxBackward(p, dp, options, action);
   const res = ctx.alloc(P.shape), out = floats(res);
-  const width = P.shape[P.shape.length - 1];
-  const pd = P.storage.data, gd = G.storage.data;
+  const pd = P.storage.data, gd = G.storage.data, scale = options.scale ?? 1;
   for (let o = 0; o < out.length; o += width) {
     let dotPG = 0;
     for (let c = 0; c < width; c++) dotPG += pd[o + c] * gd[o + c];
     for (let c = 0; c < width; c++) out[o + c] = pd[o + c] * (gd[o + c] - dotPG);
+    // The product a separate scale of the stored result gives (one more float32 rounding).
+    if (scale !== 1) { for (let c = o; c < o + width; c++) out[c] = scale * out[c]; }
   }
   return res;
 }

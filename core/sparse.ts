@@ -620,7 +620,10 @@ export class SparseLinear implements Module {
       return be.full([1], 0);
     }
     const flips = be.flipCount(this.#mask, next);
-    be.assign(this.#mask, next);
+    // `next` becomes the tracked mask (no copy: the backend frees the old one only after the
+    // work recorded so far, the count above included).
+    be.dispose(this.#mask);
+    this.#mask = be.keep(next);
     return flips;
   }
 

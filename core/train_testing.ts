@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the training-stack tests in `core/` and `tests/` (excluded from the published
- * package): random inputs, tiny batches, a projection loss, and finite differences through a whole
- * model on the reference backend's float64 storage.
+ * package): random inputs, tiny batches, a projection loss, finite differences through a whole
+ * model on the reference backend's float64 storage, and a trainer's full state for resume checks.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { type Tape, Variable } from "./autograd.ts";
 import type { Batch } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
 import type { ReferenceBackend } from "./reference_backend.ts";
-import type { TrainerConfig } from "./trainer.ts";
+import type { Trainer, TrainerConfig } from "./trainer.ts";
 import { finiteDifference } from "./grad_check.ts";
 import { normal } from "./init.ts";
 
@@ -112,4 +112,23 @@ export function modelFiniteDifference(
   } finally {
     set(base);
   }
+}
+
+/**
+ * Everything a training step depends on, read from the device: the parameters, their AdamW
+ * moments, and each sparse layer's β and mask (for bit-for-bit resume checks).
+ */
+export async function trainerSnapshot(trainer: Trainer): Promise<Float32Array[]> {
+  const be = trainer.model.backend;
+  const params = trainer.model.parameters();
+  const moments = params.flatMap((p) => {
+    const { m, v } = trainer.optimizer.moments(p.name);
+    return [m, v];
+  });
+  const values = await be.readMany([...params.map((p) => p.value), ...moments]);
+  for (const layer of trainer.model.sparseLayers()) {
+    const state = await layer.saveState();
+    values.push(new Float32Array([state.beta]), state.mask ?? new Float32Array());
+  }
+  return values;
 }

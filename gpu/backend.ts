@@ -41,13 +41,19 @@ import {
   encodeSliceCols,
   encodeTranspose,
 } from "./kernels/layout.ts";
+import { encodeMergeHeads, encodeSplitHeads } from "./kernels/heads.ts";
 import { encodeLayerNorm, encodeLayerNormBackward } from "./kernels/layernorm.ts";
 import { encodeCausalSoftmax, encodeSoftmaxBackward } from "./kernels/softmax.ts";
 import { encodeAttentionForward } from "./kernels/attention_forward.ts";
 import { type AttentionKeyPass, encodeAttentionBackward } from "./kernels/attention_backward.ts";
 import { encodeEmbedding, encodeEmbeddingBackward } from "./kernels/embedding.ts";
 import { encodeCrossEntropy, encodeCrossEntropyBackward } from "./kernels/cross_entropy.ts";
-import { encodeColumnSum, encodeSum, encodeSumSquaresMany } from "./kernels/reduce.ts";
+import {
+  encodeColumnSum,
+  encodeSum,
+  encodeSumSquaresMany,
+  sumSquaresSlotsFor,
+} from "./kernels/reduce.ts";
 import { adamwFloats, encodeAdamW } from "./kernels/adamw.ts";
 import { type AdamWSlot, adamwSlotsFor, encodeAdamWMulti } from "./kernels/adamw_multi.ts";
 import { encodeScaleClipped } from "./kernels/grad_clip.ts";
@@ -152,6 +158,11 @@ export class GpuBackend implements Backend {
   #attention: AttentionPath;
   #keyPass: AttentionKeyPass;
   #check = new TensorChecker<GpuTensor>(this, GPU_TENSORS);
+  /**
+   * Each logits storage's row log-sum-exp from `crossEntropy`, for its backward pass; dropped when
+   * an operation writes the storage in place (`assign`, AdamW).
+   */
+  #savedLse = new WeakMap<GpuStorage, { lse: GpuTensor; rows: number; C: number }>();
 
   /**
    * Wraps a runtime (see {@linkcode createGpuBackend} for the usual way in).
@@ -353,6 +364,7 @@ export class GpuBackend implements Backend {
   assign(dst: Tensor, src: Tensor): void {
     const [d, s] = this.#check.assign(dst, src, "assign");
     if (d.storage === s.storage) return;
+    this.#savedLse.delete(d.storage); // new values: a saved log-sum-exp no longer applies
     encodeCopy(this.runtime, s.buffer, d.buffer, d.size);
     // Index tensors keep their host copy in step (the index checks read it).
     if (d.dtype === "i32") d.storage.hostIndices!.set(s.storage.hostIndices!);
@@ -432,6 +444,31 @@ export class GpuBackend implements Backend {
     const { t, rows, width } = this.#check.columnBlock(x, start, cols, "pad");
     const out = encodePadCols(this.runtime, t.buffer, rows, width, start, cols);
     return this.#wrap(out, [rows, cols], "f32");
+  }
+
+  /**
+   * Attention heads of packed rows `x [B·T, P·d]` in one dispatch (`kernels/heads.ts`): `P`
+   * tensors `[B·heads, T, d/heads]`.
+   *
+   * @throws {RangeError} If `x` is not 2-D or `dims` do not divide its shape.
+   */
+  splitHeads(x: Tensor, dims: api.HeadsDims): Tensor[] {
+    const { X, T, hd } = this.#check.splitHeads(x, dims, "split attention heads");
+    const { batch, heads, parts } = dims;
+    const bufs = encodeSplitHeads(this.runtime, X.buffer, { batch, T, heads, hd, parts });
+    return bufs.map((b) => this.#wrap(b, [batch * heads, T, hd], "f32"));
+  }
+
+  /**
+   * The inverse of {@linkcode GpuBackend.splitHeads}, in one dispatch.
+   *
+   * @throws {RangeError} If the parts are not 1 to 7 tensors of one shape `[B·h, T, hd]`.
+   */
+  mergeHeads(parts: readonly Tensor[], batch: number): Tensor {
+    const { Ps, heads, T, hd } = this.#check.mergeHeads(parts, batch, "merge attention heads");
+    const dims = { batch, T, heads, hd, parts: Ps.length };
+    const buf = encodeMergeHeads(this.runtime, Ps.map((P) => P.buffer), dims);
+    return this.#wrap(buf, [batch * T, Ps.length * heads * hd], "f32");
   }
 
   // ---- element-wise -----------------------------------------------------------------------------
@@ -590,13 +627,36 @@ export class GpuBackend implements Backend {
    * positive finite number.
    */
   layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): api.LayerNormResult {
-    const action = "apply LayerNorm";
-    const { X, W, B, n, d } = this.#check.layerNorm([x, w, b, eps], action);
-    const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps);
+    return this.#layerNorm([x, w, b, eps], undefined, "apply LayerNorm");
+  }
+
+  /**
+   * `sum = x + r` and its LayerNorm in one kernel (`layernorm-forward-add`: the sum is formed in
+   * each pass over the row and stored once).
+   *
+   * @throws {RangeError} As {@linkcode GpuBackend.layerNorm}, or if `r` is not `x`'s shape.
+   */
+  addLayerNorm(...args: Parameters<Backend["addLayerNorm"]>): api.AddLayerNormResult {
+    const [x, r, w, b, eps] = args;
+    const result = this.#layerNorm([x, w, b, eps], r, "add and apply LayerNorm");
+    return { ...result, sum: result.sum! };
+  }
+
+  #layerNorm(
+    args: Parameters<Backend["layerNorm"]>,
+    branch: Tensor | undefined,
+    action: string,
+  ): api.LayerNormResult & { sum?: Tensor } {
+    const { X, W, B, n, d } = this.#check.layerNorm(args, action);
+    const R = branch === undefined ? undefined : this.#check.float(branch, action, "r");
+    if (R !== undefined) sameShape(X, R, action);
+    const eps = args[3];
+    const r = encodeLayerNorm(this.runtime, X.buffer, W.buffer, B.buffer, n, d, eps, R?.buffer);
     return {
       y: this.#wrap(r.y, [n, d], "f32"),
       mean: this.#wrap(r.mean, [n], "f32"),
       rstd: this.#wrap(r.rstd, [n], "f32"),
+      ...(r.sum ? { sum: this.#wrap(r.sum, [n, d], "f32") } : {}),
     };
   }
 
@@ -607,8 +667,33 @@ export class GpuBackend implements Backend {
    * are not `[N]`.
    */
   layerNormBackward(...args: Parameters<Backend["layerNormBackward"]>): api.LayerNormGrads {
-    const action = "apply the LayerNorm backward pass";
+    return this.#layerNormBackward(args, undefined, "apply the LayerNorm backward pass");
+  }
+
+  /**
+   * {@linkcode GpuBackend.layerNormBackward} with `dx = acc + ∂x`, summed in the `dx` kernel.
+   *
+   * @throws {RangeError} As `layerNormBackward`, or if `acc` is not `x`'s shape.
+   */
+  layerNormBackwardAdd(
+    ...args: Parameters<Backend["layerNormBackwardAdd"]>
+  ): api.LayerNormGrads {
+    const [x, w, mean, rstd, dy, acc] = args;
+    return this.#layerNormBackward(
+      [x, w, mean, rstd, dy],
+      acc,
+      "apply the LayerNorm backward pass",
+    );
+  }
+
+  #layerNormBackward(
+    args: Parameters<Backend["layerNormBackward"]>,
+    acc: Tensor | undefined,
+    action: string,
+  ): api.LayerNormGrads {
     const { X, W, Mu, Rs, G, n, d } = this.#check.layerNormBackward(args, action);
+    const A = acc === undefined ? undefined : this.#check.float(acc, action, "acc");
+    if (A !== undefined) sameShape(X, A, action);
     const r = encodeLayerNormBackward(
       this.runtime,
       X.buffer,
@@ -618,6 +703,7 @@ export class GpuBackend implements Backend {
       G.buffer,
       n,
       d,
+      A?.buffer,
     );
     return {
       dx: this.#wrap(r.dx, [n, d], "f32"),
@@ -638,15 +724,21 @@ export class GpuBackend implements Backend {
   }
 
   /**
-   * Softmax backward along the last axis: `p ⊙ (dp − Σ p⊙dp)` per row.
+   * Softmax backward along the last axis: `scale·(p ⊙ (dp − Σ p⊙dp))` per row; with `causal`, only
+   * the lower triangle of each `[T, T]` slice is read (see {@linkcode api.SoftmaxBackwardOptions}).
    *
-   * @throws {RangeError} If the shapes differ.
+   * @throws {RangeError} If the shapes differ, `scale` is not finite, or `causal` is set and `p`
+   * is not `[B, T, T]`.
    */
-  softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.#check.pair(p, dp, "apply the softmax backward pass");
-    const width = P.shape[P.shape.length - 1];
-    const rows = width === 0 ? 0 : P.size / width;
-    return this.#like(P, encodeSoftmaxBackward(this.runtime, P.buffer, G.buffer, rows, width));
+  softmaxBackward(p: Tensor, dp: Tensor, options: api.SoftmaxBackwardOptions = {}): Tensor {
+    const { P, G, rows, width } = this.#check.softmaxBackward(
+      p,
+      dp,
+      options,
+      "apply the softmax backward pass",
+    );
+    const buf = encodeSoftmaxBackward(this.runtime, P.buffer, G.buffer, { rows, width }, options);
+    return this.#like(P, buf);
   }
 
   /**
@@ -732,7 +824,9 @@ export class GpuBackend implements Backend {
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const action = "compute the cross-entropy";
     const { Z, T, n, c } = this.#check.crossEntropy(logits, targets, action);
-    return this.#wrap(encodeCrossEntropy(this.runtime, Z.buffer, T.buffer, n, c), [1], "f32");
+    const { loss, lse } = encodeCrossEntropy(this.runtime, Z.buffer, T.buffer, n, c);
+    this.#savedLse.set(Z.storage, { lse: this.#wrap(lse, [n], "f32"), rows: n, C: c });
+    return this.#wrap(loss, [1], "f32");
   }
 
   /**
@@ -744,7 +838,13 @@ export class GpuBackend implements Backend {
   crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const action = "apply the cross-entropy backward pass";
     const { Z, T, L, n, c } = this.#check.crossEntropyBackward(logits, targets, dLoss, action);
-    const out = encodeCrossEntropyBackward(this.runtime, Z.buffer, T.buffer, L.buffer, n, c);
+    // The forward's saved log-sum-exp of these logits (same rows), if it is still alive.
+    const saved = this.#savedLse.get(Z.storage);
+    const lse = saved && saved.rows === n && saved.C === c && saved.lse.storage.state !== "released"
+      ? saved.lse.buffer
+      : undefined;
+    const dims = { rows: n, C: c, lse };
+    const out = encodeCrossEntropyBackward(this.runtime, Z.buffer, T.buffer, L.buffer, dims);
     return this.#wrap(out, [n, c], "f32");
   }
 
@@ -776,10 +876,9 @@ export class GpuBackend implements Backend {
   sumSquaresMany(ts: readonly Tensor[]): Tensor {
     checkSumSquaresMany(ts);
     const xs = ts.map((t) => this.#check.float(t, "sum squares over tensors"));
-    const out = encodeSumSquaresMany(
-      this.runtime,
-      xs.map((x) => ({ buffer: x.buffer, count: x.size })),
-    );
+    const slots = sumSquaresSlotsFor(this.runtime.limits.maxStorageBuffersPerShaderStage);
+    const tensors = xs.map((x) => ({ buffer: x.buffer, count: x.size }));
+    const out = encodeSumSquaresMany(this.runtime, tensors, slots);
     return this.#wrap(out, [1], "f32");
   }
 
@@ -902,6 +1001,7 @@ export class GpuBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: api.AdamWParams): void {
     const action = "apply AdamW";
     const { P, G, M: Mt, V } = this.#check.adamw(param, grad, m, v, hp, action);
+    this.#savedLse.delete(P.storage); // updated in place
     const clip = typeof hp.gradScale === "object"
       ? {
         normSquared: this.#check.gradClip(hp.gradScale, action).buffer,
@@ -938,6 +1038,7 @@ export class GpuBackend implements Backend {
       hp,
     }));
     for (const { P, G, M: Mt, V, hp } of checked) {
+      this.#savedLse.delete(P.storage); // updated in place
       const clip = typeof hp.gradScale === "object" ? hp.gradScale : undefined;
       const n = clip ? this.#check.gradClip(clip, action).buffer : undefined;
       if (n !== undefined && norm !== undefined && n !== norm) flush();

@@ -1,7 +1,8 @@
 /**
  * The WebGPU runtime every kernel runs on: device acquisition (with a typed error when there is
  * none), a pipeline cache keyed by each kernel's specialisation, a size-bucketed buffer pool, one
- * command encoder and compute pass shared by many dispatches, and bulk read-back.
+ * command encoder and compute pass shared by many dispatches, uniform parameter blocks packed into
+ * arenas (one `writeBuffer` per submit, not per dispatch), and bulk read-back.
  *
  * Buffer lifetime rule: a buffer handed back with {@linkcode GpuRuntime.free} returns to the pool
  * only at the next explicit {@linkcode GpuRuntime.flush} (a read-back, `GpuBackend.release`), after
@@ -66,6 +67,10 @@ export interface GpuFeatures {
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const UNIFORM_USAGE = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 const MIN_BUCKET = 256;
+/** Bind groups the runtime caches (a GPT-2 124M step uses about 600). */
+const BIND_GROUP_CACHE_SIZE = 8192;
+/** Bytes of one uniform arena (256 dispatches at the usual 256-byte offset alignment). */
+const UNIFORM_ARENA_BYTES = 1 << 16;
 
 /** Rounds a byte size up to its pool bucket: powers of two up to 1 MiB, then multiples of 1 MiB. */
 function bucketSize(bytes: number): number {
@@ -193,12 +198,18 @@ export class GpuRuntime {
   readonly isFallbackAdapter: boolean;
 
   #pipelines = new Map<string, GPUComputePipeline>();
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #bufferIds = new WeakMap<GPUBuffer, number>();
+  #bufferCount = 0;
   #pool = new Map<number, GPUBuffer[]>();
   #uniformPool = new Map<number, GPUBuffer[]>();
   #stagingPool = new Map<number, GPUBuffer[]>();
   #poolMisses = { storage: 0, uniform: 0, staging: 0 };
   #pendingFree: GPUBuffer[] = [];
   #pendingUniforms: GPUBuffer[] = [];
+  #arena:
+    | { buffer: GPUBuffer; host: Uint8Array<ArrayBuffer>; used: number; written: number }
+    | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #error: string | null = null;
@@ -424,16 +435,90 @@ export class GpuRuntime {
     this.device.queue.writeBuffer(buffer, byteOffset, bytes as Uint8Array<ArrayBuffer>);
   }
 
-  #uniform(params: ArrayBufferView): GPUBuffer {
+  /**
+   * Binds `params` as a range of the current uniform arena: dispatches append their blocks to one
+   * host copy, written to the arena's buffer with one `writeBuffer` per submit instead of one per
+   * dispatch (each costs tens of µs of host time). Arenas fill in dispatch order across automatic
+   * submits (a submitted dispatch never sees a later write: the queue runs it first) and return to
+   * the pool only at a flush, like every other buffer, so a step uses as many as the steps before.
+   */
+  #uniform(params: ArrayBufferView): GPUBufferBinding {
+    const align = this.limits.minUniformBufferOffsetAlignment;
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
-    let buf = this.#uniformPool.get(size)?.pop();
-    if (!buf) {
-      this.#poolMisses.uniform++;
-      buf = this.device.createBuffer({ size, usage: UNIFORM_USAGE });
+    const span = Math.ceil(size / align) * align;
+    if (span > UNIFORM_ARENA_BYTES) {
+      throw new RangeError(
+        `Cannot bind a uniform block of ${params.byteLength} bytes: at most ${UNIFORM_ARENA_BYTES}`,
+      );
     }
-    this.write(buf, params);
-    this.#pendingUniforms.push(buf);
-    return buf;
+    let arena = this.#arena;
+    if (arena === null || arena.used + span > UNIFORM_ARENA_BYTES) {
+      this.#writeArena();
+      let buffer = this.#uniformPool.get(UNIFORM_ARENA_BYTES)?.pop();
+      if (!buffer) {
+        this.#poolMisses.uniform++;
+        buffer = this.device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: UNIFORM_USAGE });
+      }
+      this.#pendingUniforms.push(buffer);
+      arena = this.#arena = {
+        buffer,
+        host: new Uint8Array(UNIFORM_ARENA_BYTES),
+        used: 0,
+        written: 0,
+      };
+    }
+    const offset = arena.used;
+    arena.host.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), offset);
+    arena.used += span;
+    return { buffer: arena.buffer, offset, size };
+  }
+
+  /** Writes the current arena's blocks appended since its last write (before a submit). */
+  #writeArena(): void {
+    const arena = this.#arena;
+    if (arena === null || arena.used === arena.written) return;
+    const bytes = arena.host.subarray(arena.written, arena.used);
+    this.device.queue.writeBuffer(arena.buffer, arena.written, bytes);
+    arena.written = arena.used;
+  }
+
+  /**
+   * The bind group of a dispatch, from a cache keyed by the kernel and the identities of its
+   * buffers and uniform range: a training step draws the same pooled buffers and arena offsets in
+   * the same order every time, so after the first step every dispatch finds its group (creating
+   * one costs tens of µs of host time). A group holds buffers, not their contents, so a hit is
+   * always valid; the cache starts over when it reaches {@linkcode BIND_GROUP_CACHE_SIZE}.
+   */
+  #bindGroup(
+    kernel: string,
+    pipeline: GPUComputePipeline,
+    buffers: readonly GPUBuffer[],
+    uniform: GPUBufferBinding | undefined,
+  ): GPUBindGroup {
+    let key = kernel;
+    for (const b of buffers) key += `|${this.#bufferId(b)}`;
+    if (uniform) key += `|u${this.#bufferId(uniform.buffer)}@${uniform.offset}+${uniform.size}`;
+    const hit = this.#bindGroups.get(key);
+    if (hit) return hit;
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
+      binding: i,
+      resource: { buffer },
+    }));
+    if (uniform) entries.push({ binding: buffers.length, resource: uniform });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (this.#bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.#bindGroups.clear();
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  /** A number naming `buffer` for the bind-group cache's keys. */
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = ++this.#bufferCount;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
   }
 
   /**
@@ -449,17 +534,8 @@ export class GpuRuntime {
   ): void {
     this.#check();
     const pipeline = this.pipeline(spec);
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({
-      binding: i,
-      resource: { buffer },
-    }));
-    if (params) {
-      entries.push({ binding: buffers.length, resource: { buffer: this.#uniform(params) } });
-    }
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const uniform = params ? this.#uniform(params) : undefined;
+    const bindGroup = this.#bindGroup(spec.key, pipeline, buffers, uniform);
     if (!this.#pass) {
       this.#encoder ??= this.device.createCommandEncoder(); // keep copies recorded before
       this.#pass = this.#encoder.beginComputePass();
@@ -531,6 +607,7 @@ export class GpuRuntime {
       else this.#uniformPool.set(b.size, [b]);
     }
     this.#pendingUniforms = [];
+    this.#arena = null; // recycled above: the next dispatch starts a fresh one
   }
 
   /** Submits everything recorded so far (recycling nothing: see the module notes). */
@@ -543,6 +620,7 @@ export class GpuRuntime {
       this.#pass = null;
       this.#timestampPassOpen = false;
     }
+    this.#writeArena();
     if (this.#encoder) {
       this.device.queue.submit([this.#encoder.finish()]);
       this.#encoder = null;

@@ -573,14 +573,17 @@ function layerNormTolerances(
 }
 
 Deno.test("LayerNorm forward and backward", async () => {
-  for (const [n, d] of [[1, 1], [3, 5], [17, 33], [64, 200]]) {
+  // 130 rows: three row chunks of the parameter gradients' column sums.
+  for (const [n, d] of [[1, 1], [3, 5], [17, 33], [64, 200], [130, 70]]) {
     const x = random(n * d, 61 + d, 3).map((v, i) => v + (i % 7)), w = random(d, 62, 1);
     const dy = random(n * d, 64, 1);
     const inputs = [f(x, [n, d]), f(w, [d]), f(random(d, 63, 1), [d]), f(dy, [n, d])];
-    const [g, r] = await both(inputs, (be, [x, w, b, dy]) => {
+    const acc = random(n * d, 65, 2);
+    const [g, r] = await both([...inputs, f(acc, [n, d])], (be, [x, w, b, dy, a]) => {
       const { y, mean, rstd } = be.layerNorm(x, w, b, 1e-5);
       const grads = be.layerNormBackward(x, w, mean, rstd, dy);
-      return [y, mean, rstd, grads.dx, grads.dw, grads.db];
+      const added = be.layerNormBackwardAdd(x, w, mean, rstd, dy, a);
+      return [y, mean, rstd, grads.dx, grads.dw, grads.db, added.dx, added.dw, added.db];
     });
     const tol = layerNormTolerances({ x, w, dy, n, d }, r[1], r[2]);
     const label = `layerNorm ${n}×${d}`;
@@ -590,6 +593,38 @@ Deno.test("LayerNorm forward and backward", async () => {
     assertRowsClose(g[3], r[3], d, tol.dx, `${label} dx`);
     assertRowsClose(g[4], r[4], 1, tol.dw, `${label} dw`);
     assertRowsClose(g[5], r[5], 1, tol.db, `${label} db`);
+    // dx + acc: dx's bound (its relative part taken on the row's largest |dx|), and both sides'
+    // rounding of the sum (a unit each).
+    const addedTol = tol.dx.map(({ atol, rtol }, row) => {
+      let dxMax = 0, sumMax = 0;
+      for (let c = row * d; c < (row + 1) * d; c++) {
+        dxMax = Math.max(dxMax, Math.abs(r[3][c]));
+        sumMax = Math.max(sumMax, Math.abs(r[6][c]));
+      }
+      return { atol: atol + rtol * dxMax + 2 * U * sumMax, rtol: 0 };
+    });
+    assertRowsClose(g[6], r[6], d, addedTol, `${label} dx + acc`);
+    assertClose(g[7], g[4], EXACT, `${label} dw (added)`);
+    assertClose(g[8], g[5], EXACT, `${label} db (added)`);
+  }
+  // addLayerNorm: one kernel, the values of add then layerNorm on the GPU bit for bit (and of the
+  // reference's sum exactly).
+  for (const [n, d] of [[1, 1], [3, 5], [130, 70]]) {
+    const inputs = [random(n * d, 66, 3), random(n * d, 67, 2)].map((v) => f(v, [n, d]));
+    const wb = [f(random(d, 68, 1), [d]), f(random(d, 69, 1), [d])];
+    const [[...fused], [...composed]] = await runOn(await gpu(), [...inputs, ...wb], (
+      be,
+      [x, r, w, b],
+    ) => {
+      const a = be.addLayerNorm(x, r, w, b, 1e-5), sum = be.add(x, r);
+      const c = be.layerNorm(sum, w, b, 1e-5);
+      return [a.sum, a.y, a.mean, a.rstd, sum, c.y, c.mean, c.rstd];
+    }).then((out) => [out.slice(0, 4), out.slice(4)]);
+    fused.forEach((v, i) =>
+      assertClose(v, composed[i], EXACT, `addLayerNorm ${n}×${d} output ${i}`)
+    );
+    const [refSum] = await runOn(ref, inputs, (be, [x, r]) => [be.add(x, r)]);
+    assertClose(fused[0], refSum, EXACT, `addLayerNorm ${n}×${d} sum vs the reference`);
   }
 });
 
@@ -625,17 +660,20 @@ Deno.test("causal softmax and softmax backward", async () => {
     const scores = random(b * t * t, 71 + t, 5), dp = random(b * t * t, 72);
     const [g, r] = await both([f(scores, [b, t, t]), f(dp, [b, t, t])], (be, [x, dy]) => {
       const p = be.causalSoftmax(x, 0.3);
-      return [p, be.softmaxBackward(p, dy)];
+      return [
+        p,
+        be.softmaxBackward(p, dy),
+        be.softmaxBackward(p, dy, { scale: 0.3, causal: true }),
+      ];
     });
     const eP = softmaxRtol(scores, 0.3, t);
     assertClose(g[0], r[0], { atol: 0, rtol: eP }, `causalSoftmax ${b}×${t}`);
-    assertRowsClose(
-      g[1],
-      r[1],
-      t,
-      softmaxBackwardTolerances(r[0], dp, t, eP),
-      `softmaxBackward ${b}×${t}`,
-    );
+    const tols = softmaxBackwardTolerances(r[0], dp, t, eP);
+    assertRowsClose(g[1], r[1], t, tols, `softmaxBackward ${b}×${t}`);
+    // Scaled: both sides round the product `0.3·r` once more (2 units); causal: the skipped
+    // entries are 0 on both sides (p is 0 there).
+    const scaled = tols.map(({ atol, rtol }) => ({ atol: 0.3 * atol, rtol: rtol + 2 * U }));
+    assertRowsClose(g[2], r[2], t, scaled, `softmaxBackward ${b}×${t}, scale 0.3, causal`);
   }
   const p = random(15, 73).map(Math.abs), dp = random(15, 74);
   const [[g], [r]] = await both(
@@ -767,7 +805,17 @@ Deno.test("reductions: sumSquares, dot, meanRows (deterministic two-pass)", asyn
 });
 
 Deno.test("sumSquaresMany equals sumSquares chained by add, bit for bit, and the reference", async () => {
-  const sizes = [1, 15, 4096, 4097, 10007, 70001, 3];
+  // More tensors than one dispatch binds on llvmpipe (31): two groups, the slot search over many.
+  const sizes = [
+    1,
+    15,
+    4096,
+    4097,
+    10007,
+    70001,
+    3,
+    ...Array.from({ length: 33 }, (_, i) => 1 + 997 * i),
+  ];
   const inputs = sizes.map((n, i) => f(random(n, 130 + i), [n]));
   let sq = 0;
   for (const { data } of inputs) for (const v of data) sq += v * v;

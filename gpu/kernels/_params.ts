@@ -49,3 +49,29 @@ export const LINEAR_WORKGROUP: string = "(wid.x + wid.y * nwg.x)";
 export const GRID_BUILTINS: string =
   "@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, " +
   "@builtin(local_invocation_index) lid: u32";
+
+/**
+ * Most slots (tensors) of one multi-tensor dispatch (AdamW, sums of squares): bounds the kernels'
+ * `switch` and uniform block (at most 64 bytes a slot, within WebGPU's guaranteed 64 KiB); the
+ * device's `maxStorageBuffersPerShaderStage` bounds them too.
+ */
+export const MAX_SLOTS = 128;
+
+/**
+ * WGSL statements declaring `var s`: the slot of workgroup `wg` in a dispatch whose `slots`
+ * non-empty slots own consecutive runs of workgroups, `first(t)` being the WGSL expression of slot
+ * `t`'s first workgroup (ascending from 0); the last slot whose first workgroup is `≤ wg`, found
+ * by binary search (workgroup-uniform).
+ *
+ * @param slots Number of slots.
+ * @param first WGSL expression of slot `t`'s first workgroup, given the WGSL name of `t`.
+ * @returns WGSL statements for a function body.
+ */
+export function slotOfWorkgroupWgsl(slots: number, first: (t: string) => string): string {
+  return `  var s = 0u;
+  var hi = ${slots}u;
+  while (s + 1u < hi) {
+    let mid = (s + hi) / 2u;
+    if (${first("mid")} <= wg) { s = mid; } else { hi = mid; }
+  }`;
+}

@@ -191,19 +191,24 @@ ${workgroupReduceWgsl(kind, threads)}`;
 
 /**
  * The final pass of a two-pass reduction: one workgroup reduces `count` records of `components`
- * values (`partials[i · components + c]`) to one record `out[c]`. Bindings: `partials`, `out`,
+ * values (`partials[i · components + c]`) to one record `out[c]`, converted to `outType` (default
+ * the partials' type; a `u32` count as `f32` is exact up to 2^24). Bindings: `partials`, `out`,
  * uniform `{ count }`.
  */
-export function finalReduceSpec(kind: ReduceKind): KernelSpec {
+export function finalReduceSpec(
+  kind: ReduceKind,
+  outType: ReduceKind["type"] = kind.type,
+): KernelSpec {
   const { type, op, components: c } = kind;
-  return cachedSpec(`final-reduce-${op}-${type}-c${c}`, () =>
+  const to = outType === type ? "" : `-to-${outType}`;
+  return cachedSpec(`final-reduce-${op}-${type}-c${c}${to}`, () =>
     `struct Params { count: u32 }
 @group(0) @binding(0) var<storage, read> partials: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${outType}>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${foldPartialsWgsl(kind, FINAL_REDUCE_THREADS)}
   if (lid == 0u) {
-    for (var c = 0u; c < ${c}u; c++) { out[c] = red[c]; }
+    for (var c = 0u; c < ${c}u; c++) { out[c] = ${outType}(red[c]); }
   }
 }
 `);

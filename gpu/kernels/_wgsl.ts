@@ -71,3 +71,29 @@ fn main(${GRID_BUILTINS}) {
   let row = ${LINEAR_WORKGROUP};
   if (row >= p.rows) { return; }`;
 }
+
+/**
+ * WGSL `let`s splitting a linear index into coordinates, innermost first: with axes
+ * `[[a0, n0], [a1, n1], …]` and `outer`, `a0 = index % n0`, `a1 = (index / n0) % n1`, …, and
+ * `outer` the rest (row-major `[outer, …, a1, a0]`).
+ *
+ * @param index The WGSL name of the linear index.
+ * @param axes The inner axes' names and WGSL extents, innermost first.
+ * @param outer The name of the outermost coordinate.
+ * @returns The WGSL lines, each indented two spaces, without a final newline.
+ */
+export function unravelWgsl(
+  index: string,
+  axes: readonly (readonly [string, string])[],
+  outer: string,
+): string {
+  const lines: string[] = [];
+  let rest = index;
+  axes.forEach(([name, extent], i) => {
+    lines.push(`  let ${name} = ${rest} % ${extent};`);
+    const next = i === axes.length - 1 ? outer : `${index}Rest${i}`;
+    lines.push(`  let ${next} = ${rest} / ${extent};`);
+    rest = next;
+  });
+  return lines.join("\n");
+}

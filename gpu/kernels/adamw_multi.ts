@@ -11,7 +11,13 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, WG_1D } from "./_params.ts";
+import {
+  GRID_BUILTINS,
+  LINEAR_WORKGROUP,
+  MAX_SLOTS,
+  slotOfWorkgroupWgsl,
+  WG_1D,
+} from "./_params.ts";
 import { cachedSpec } from "./_sparse.ts";
 import { CLIP_FACTOR_WGSL } from "./grad_clip.ts";
 
@@ -33,7 +39,7 @@ export interface AdamWSlot {
 
 /** Most slots of one dispatch on a device with `maxStorageBuffers` storage bindings per stage. */
 export function adamwSlotsFor(maxStorageBuffers: number): number {
-  return Math.max(1, Math.min(8, Math.floor((maxStorageBuffers - 1) / 4)));
+  return Math.max(1, Math.min(MAX_SLOTS, Math.floor((maxStorageBuffers - 1) / 4)));
 }
 
 /**
@@ -41,7 +47,7 @@ export function adamwSlotsFor(maxStorageBuffers: number): number {
  * `[1]` squared norm, then uniform `{ u: array<vec4<u32>, slots>` (first workgroup, count, mode),
  * `f: array<vec4<f32>, 3·slots>` (the ten floats of {@linkcode AdamWSlot}) `}`.
  *
- * @param slots Parameters per dispatch (1–8).
+ * @param slots Parameters per dispatch (1 to {@linkcode MAX_SLOTS}).
  * @returns The kernel, key `adamw-multi-{slots}`.
  */
 export function adamwMultiSpec(slots: number): KernelSpec {
@@ -90,8 +96,7 @@ fn update(w: f32, grad: f32, m: f32, v: f32, s: u32) -> vec3<f32> {
 @compute @workgroup_size(${WG_1D})
 fn main(${GRID_BUILTINS}) {
   let wg = ${LINEAR_WORKGROUP};
-  var s = 0u;
-  for (var t = 1u; t < ${slots}u; t++) { if (p.u[t].x <= wg) { s = t; } }
+${slotOfWorkgroupWgsl(slots, (t) => `p.u[${t}].x`)}
   let i = (wg - p.u[s].x) * ${WG_1D}u + lid;
   if (i >= p.u[s].y) { return; }
   // A failed step (a non-finite clipped norm) moves nothing.

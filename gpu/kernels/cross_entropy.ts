@@ -5,14 +5,15 @@
  * (`lse = max + log Σ exp(z − max)`, both reductions tree-shaped in a fixed order) and writes the
  * row loss `lse − z[target]`; a second pass (one workgroup, `reduce.ts`) sums the row losses in a
  * fixed order and multiplies by `1/N`. Backward: `dLoss/N · (softmax(z) − onehot(target))`, with
- * `dLoss` read on the device, so a training step needs no host round trip.
+ * `dLoss` read on the device, so a training step needs no host round trip; from the forward's saved
+ * row log-sum-exps when the backend has them (one read of the logits instead of three).
  *
  * @module
  */
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { packParams } from "./_params.ts";
+import { grid, packParams } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 import {
@@ -64,7 +65,8 @@ function crossEntropyWgsl(serial: boolean, outputs: readonly string[], tail: str
 }
 
 /**
- * The per-row loss kernel. Bindings: `z`, `targets`, `losses`, uniform `{ rows, C }`.
+ * The per-row loss kernel, which also saves each row's log-sum-exp for the backward pass.
+ * Bindings: `z`, `targets`, `losses`, `lses`, uniform `{ rows, C }`.
  *
  * @param serial The software-adapter variant: one invocation per row, the same reductions in the
  * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
@@ -72,9 +74,13 @@ function crossEntropyWgsl(serial: boolean, outputs: readonly string[], tail: str
  */
 export function crossEntropyRowsSpec(serial = false): KernelSpec {
   const lane0 = serial ? "true" : "lid == 0u"; // the workgroup form stores from one lane
-  const store = `  if (${lane0}) { losses[row] = lse - z[o + u32(targets[row])]; }\n`;
+  const store = `  if (${lane0}) {
+    losses[row] = lse - z[o + u32(targets[row])];
+    lses[row] = lse;
+  }\n`;
   const key = `cross-entropy-rows${serial ? "-serial" : ""}`;
-  return cachedSpec(key, () => crossEntropyWgsl(serial, ["read_write losses: array<f32>"], store));
+  const outputs = ["read_write losses: array<f32>", "read_write lses: array<f32>"];
+  return cachedSpec(key, () => crossEntropyWgsl(serial, outputs, store));
 }
 
 /**
@@ -93,6 +99,37 @@ export function crossEntropyBackwardSpec(serial = false): KernelSpec {
   const outputs = ["read dLoss: array<f32>", "read_write out: array<f32>"];
   const key = `cross-entropy-backward${serial ? "-serial" : ""}`;
   return cachedSpec(key, () => crossEntropyWgsl(serial, outputs, gradient));
+}
+
+/**
+ * The gradient from the forward pass's saved log-sum-exp: one thread per logit, the row kernels'
+ * expression `dLoss/N · (exp(z − lse) − onehot)` (bit-identical results, one read of the logits
+ * instead of three). Bindings: `z`, `targets`, `lses`, `dLoss`, `out`, uniform `{ count, C, rows }`.
+ *
+ * @returns The kernel, key `cross-entropy-backward-saved`.
+ */
+export function crossEntropyBackwardSavedSpec(): KernelSpec {
+  return cachedSpec(
+    "cross-entropy-backward-saved",
+    () =>
+      `${
+        wgslBindings("count: u32, C: u32, rows: u32", [
+          "read z: array<f32>",
+          "read targets: array<i32>",
+          "read lses: array<f32>",
+          "read dLoss: array<f32>",
+          "read_write out: array<f32>",
+        ])
+      }
+
+${wgslItemMain("i", "p.count")}
+  let row = i / p.C;
+  let c = i % p.C;
+  let factor = dLoss[0] / f32(p.rows);
+  out[i] = factor * (exp(z[i] - lses[row]) - select(0.0, 1.0, c == u32(targets[row])));
+}
+`,
+  );
 }
 
 /**
@@ -132,7 +169,7 @@ ${tree("total", (a, b) => `${a} + ${b}`)}
  * The software-adapter kernels that read the logits through a flat texture (`_flat_texture.ts`;
  * needs `C % 4 = 0`): one invocation per row, {@linkcode crossEntropyRowsSpec}'s and
  * {@linkcode crossEntropyBackwardSpec}'s reductions in the same order (bit-identical results).
- * Bindings: texture `zT`, then `targets`, `losses` (forward) or `targets`, `dLoss`, `out` as
+ * Bindings: texture `zT`, then `targets`, `losses`, `lses` (forward) or `targets`, `dLoss`, `out` as
  * `vec4`s (backward), then uniform `{ rows, C }`. Grid: `⌈rows/64⌉` workgroups.
  *
  * @param backward The gradient kernel instead of the per-row loss.
@@ -148,7 +185,8 @@ export function crossEntropyTextureSpec(backward: boolean): KernelSpec {
 @group(0) @binding(4) var<uniform> p: Params;`
       : `@group(0) @binding(1) var<storage, read> targets: array<i32>;
 @group(0) @binding(2) var<storage, read_write> losses: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;`;
+@group(0) @binding(3) var<storage, read_write> lses: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;`;
     const tail = backward
       ? `  let factor = dLoss[0] / f32(p.rows);
   let t = u32(targets[row]);
@@ -157,7 +195,8 @@ export function crossEntropyTextureSpec(backward: boolean): KernelSpec {
     out[o4 + q] = factor * (exp(texZ(o4 + q) - vec4<f32>(lse)) - hot);
   }`
       : `  let t = u32(targets[row]);
-  losses[row] = lse - texZ(o4 + t / 4u)[t % 4u];`;
+  losses[row] = lse - texZ(o4 + t / 4u)[t % 4u];
+  lses[row] = lse;`;
     return `struct Params { rows: u32, C: u32 }
 @group(0) @binding(0) var zT: texture_2d<f32>;
 ${bindings}
@@ -184,7 +223,8 @@ function useTexture(rt: GpuRuntime, rows: number, C: number): boolean {
  * @param targets The `i32` targets `[rows]`, each in `[0, C)`.
  * @param rows Number of rows (at least 1).
  * @param C Number of classes.
- * @returns A new pooled buffer holding the one float32 loss.
+ * @returns New pooled buffers: the one float32 loss, and each row's log-sum-exp (`[rows]`, for
+ * {@linkcode encodeCrossEntropyBackward}).
  */
 export function encodeCrossEntropy(
   rt: GpuRuntime,
@@ -192,24 +232,24 @@ export function encodeCrossEntropy(
   targets: GPUBuffer,
   rows: number,
   C: number,
-): GPUBuffer {
-  const losses = rt.alloc(4 * rows);
+): { loss: GPUBuffer; lse: GPUBuffer } {
+  const losses = rt.alloc(4 * rows), lse = rt.alloc(4 * rows);
   const serial = rt.isFallbackAdapter;
   if (useTexture(rt, rows, C)) {
     dispatchWithFlatTextures(rt, {
       spec: crossEntropyTextureSpec(false),
       textures: [{ buffer: z, texels: (rows * C) / 4 }],
-      buffers: [targets, losses],
+      buffers: [targets, losses, lse],
       params: packParams([rows, C]),
       workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
     });
   } else {
-    const params = packParams([rows, C]);
-    rt.dispatch(crossEntropyRowsSpec(serial), [z, targets, losses], rowGrid(serial, rows), params);
+    const params = packParams([rows, C]), spec = crossEntropyRowsSpec(serial);
+    rt.dispatch(spec, [z, targets, losses, lse], rowGrid(serial, rows), params);
   }
-  const out = encodeSumFinal(rt, losses, rows, 1 / rows);
+  const loss = encodeSumFinal(rt, losses, rows, 1 / rows);
   rt.free(losses);
-  return out;
+  return { loss, lse };
 }
 
 /**
@@ -219,8 +259,9 @@ export function encodeCrossEntropy(
  * @param z The logits `[rows, C]`.
  * @param targets The `i32` targets `[rows]`.
  * @param dLoss The upstream gradient of the mean loss, a one-value buffer.
- * @param rows Number of rows (at least 1).
- * @param C Number of classes.
+ * @param dims `rows` (at least 1), `C` classes, and `lse`: the rows' log-sum-exp saved by
+ * {@linkcode encodeCrossEntropy} for these logits (one pass over the logits), or omitted (the row
+ * kernels recompute it).
  * @returns A new pooled buffer `[rows, C]`.
  */
 export function encodeCrossEntropyBackward(
@@ -228,10 +269,16 @@ export function encodeCrossEntropyBackward(
   z: GPUBuffer,
   targets: GPUBuffer,
   dLoss: GPUBuffer,
-  rows: number,
-  C: number,
+  dims: { rows: number; C: number; lse?: GPUBuffer },
 ): GPUBuffer {
+  const { rows, C, lse } = dims;
   const out = rt.alloc(4 * rows * C);
+  if (lse !== undefined) {
+    const count = rows * C, params = packParams([count, C, rows]);
+    const buffers = [z, targets, lse, dLoss, out];
+    if (count > 0) rt.dispatch(crossEntropyBackwardSavedSpec(), buffers, grid(count), params);
+    return out;
+  }
   if (useTexture(rt, rows, C)) {
     dispatchWithFlatTextures(rt, {
       spec: crossEntropyTextureSpec(true),

@@ -58,16 +58,6 @@ ${
   );
 }
 
-/** Kernel converting a `u32` count to float32 (exact up to 2^24). */
-function countToF32Kernel(): KernelSpec {
-  return cachedSpec("u32-to-f32", () =>
-    `@group(0) @binding(0) var<storage, read> count: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(1)
-fn main() { out[0] = f32(count[0]); }
-`);
-}
-
 /** The two masks of {@linkcode encodeFlipCount}: float32 0/1 values, `size` entries each. */
 export interface FlipCountMasks {
   /** The earlier mask. */
@@ -131,15 +121,11 @@ export function encodeFlipCount(
     rt.write(partials, new Uint32Array(1));
   }
   rt.dispatch(
-    finalReduceSpec({ type: "u32", op: "sum", components: 1 }),
+    finalReduceSpec({ type: "u32", op: "sum", components: 1 }, output),
     [partials, count],
     [1],
     packParams([workgroups]),
   );
   rt.free(partials);
-  if (output === "u32") return count;
-  const out = rt.alloc(4);
-  rt.dispatch(countToF32Kernel(), [count, out], [1]);
-  rt.free(count);
-  return out;
+  return count;
 }

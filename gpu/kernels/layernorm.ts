@@ -27,7 +27,7 @@ import {
   COLUMN_THREADS,
   columnChunkMainWgsl,
   columnChunks,
-  encodeColumnFinal,
+  encodeColumnFinalHalves,
 } from "./reduce.ts";
 
 /** Threads per workgroup (one workgroup per row). */
@@ -38,30 +38,37 @@ function columnLoop(serial: boolean): string {
   return columnLoopWgsl(serial, LN_THREADS, "p.d");
 }
 
-const FORWARD_BINDINGS = `${
+/** The forward kernel's bindings; with `add`, the branch `r` after `x` and the sum `s` after `b`. */
+const forwardBindings = (add: boolean) =>
   wgslBindings("rows: u32, d: u32, eps: f32", [
     "read x: array<f32>",
+    ...(add ? ["read r: array<f32>"] : []),
     "read w: array<f32>",
     "read b: array<f32>",
+    ...(add ? ["read_write s: array<f32>"] : []),
     "read_write y: array<f32>",
     "read_write mean: array<f32>",
     "read_write rstd: array<f32>",
-  ])
-}`;
+  ]);
+
+/** The normalised input's column `c` (WGSL): `x`, or with `add` the float32 sum `x + r`. */
+const inputAt = (add: boolean) => (c: string) =>
+  add ? `(x[o + ${c}] + r[o + ${c}])` : `x[o + ${c}]`;
 
 /** `mu` and `rs` of the row: workgroup tree reductions, or their serial replay. */
-function forwardStatsWgsl(serial: boolean): string {
+function forwardStatsWgsl(serial: boolean, add: boolean): string {
+  const at = inputAt(add);
   if (!serial) {
     const reduce = workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, LN_THREADS);
     return `  var acc = 0.0;
-  ${columnLoop(false)} { acc += x[o + c]; }
+  ${columnLoop(false)} { acc += ${at("c")}; }
   red[lid] = acc;
 ${reduce}
   let mu = red[0] / f32(p.d);
   workgroupBarrier();
   var sq = 0.0;
   ${columnLoop(false)} {
-    let t = x[o + c] - mu;
+    let t = ${at("c")} - mu;
     sq += t * t;
   }
   red[lid] = sq;
@@ -71,23 +78,31 @@ ${reduce}
   }
   const sum = (name: string, value: (c: string) => string) =>
     serialTreeReduceWgsl({ name, threads: LN_THREADS, op: "sum", count: "p.d", value });
-  return `${sum("total", (c) => `x[o + ${c}]`)}
+  return `${sum("total", at)}
   let mu = total / f32(p.d);
-${sum("sq", (c) => `(x[o + ${c}] - mu) * (x[o + ${c}] - mu)`)}
+${sum("sq", (c) => `(${at(c)} - mu) * (${at(c)} - mu)`)}
   let rs = 1.0 / sqrt(sq / f32(p.d) + p.eps);
 `;
 }
 
-/** The forward kernel, workgroup-per-row or serial (the two share everything but the reductions). */
-function forwardWgsl(serial: boolean): string {
+/**
+ * The forward kernel, workgroup-per-row or serial (the two share everything but the reductions);
+ * with `add`, of `x + r`, which it also stores (the residual stream).
+ */
+function forwardWgsl(serial: boolean, add: boolean): string {
   const store = (indent: string) => `${indent}mean[row] = mu;\n${indent}rstd[row] = rs;`;
+  const value = add
+    ? `let v = ${inputAt(true)("c")};
+    s[o + c] = v;
+    y[o + c] = (v - mu) * rs * w[c] + b[c];`
+    : "y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];";
   return rowKernelWgsl({
-    bindings: FORWARD_BINDINGS,
+    bindings: forwardBindings(add),
     serial,
     threads: LN_THREADS,
     width: "p.d",
-    body: `${forwardStatsWgsl(serial)}  ${columnLoop(serial)} {
-    y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
+    body: `${forwardStatsWgsl(serial, add)}  ${columnLoop(serial)} {
+    ${value}
   }
 ${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
 `,
@@ -95,14 +110,17 @@ ${serial ? store("  ") : `  if (lid == 0u) {\n${store("    ")}\n  }`}
 }
 
 /**
- * The forward kernel. Bindings: `x`, `w`, `b`, `y`, `mean`, `rstd`, uniform `{ rows, d, eps }`.
+ * The forward kernel. Bindings: `x`, (with `add`: `r`), `w`, `b`, (with `add`: `s`), `y`, `mean`,
+ * `rstd`, uniform `{ rows, d, eps }`.
  *
  * @param serial The software-adapter variant: one invocation per row, the same reductions in the
  * same order (bit-identical results, no barriers; grid `⌈rows/64⌉`, see `_serial_reduce.ts`).
- * @returns The kernel, key `layernorm-forward` (`-serial`).
+ * @param add Normalise `s = x + r` (a residual add fused in) and store `s`.
+ * @returns The kernel, key `layernorm-forward` (`-add`) (`-serial`).
  */
-export function layerNormForwardSpec(serial = false): KernelSpec {
-  return cachedSpec(`layernorm-forward${serial ? "-serial" : ""}`, () => forwardWgsl(serial));
+export function layerNormForwardSpec(serial = false, add = false): KernelSpec {
+  const key = `layernorm-forward${add ? "-add" : ""}${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => forwardWgsl(serial, add));
 }
 
 /** Buffers of the LayerNorm forward pass. */
@@ -125,7 +143,8 @@ export interface LayerNormBuffers {
  * @param rows Number of rows.
  * @param d Row width.
  * @param eps The variance epsilon (as float32).
- * @returns New pooled buffers `y`, `mean`, `rstd` (the caller frees them).
+ * @param r A residual branch `[rows, d]`: normalise `x + r` instead, also returned as `sum`.
+ * @returns New pooled buffers `y`, `mean`, `rstd` (and `sum`) (the caller frees them).
  */
 export function encodeLayerNorm(
   rt: GpuRuntime,
@@ -135,25 +154,29 @@ export function encodeLayerNorm(
   rows: number,
   d: number,
   eps: number,
-): LayerNormBuffers {
+  r?: GPUBuffer,
+): LayerNormBuffers & { sum?: GPUBuffer } {
   const serial = rt.isFallbackAdapter, params = packParams([rows, d], [eps]);
-  const spec = layerNormForwardSpec(serial);
-  const sizes = [4 * rows * d, 4 * rows, 4 * rows];
-  const outs = dispatchNew(rt, spec, [x, w, b], sizes, rows, params, rowGrid(serial, rows));
+  const spec = layerNormForwardSpec(serial, r !== undefined);
+  const sizes = [...(r ? [4 * rows * d] : []), 4 * rows * d, 4 * rows, 4 * rows];
+  const inputs = r ? [x, r, w, b] : [x, w, b];
+  const outs = dispatchNew(rt, spec, inputs, sizes, rows, params, rowGrid(serial, rows));
+  const sum = r ? outs.shift() : undefined;
   const [y, mean, rstd] = outs;
-  return { y, mean, rstd };
+  return { y, mean, rstd, ...(sum ? { sum } : {}) };
 }
 
-const BACKWARD_BINDINGS = `${
+/** The `dx` kernel's bindings; with `add`, the addend `acc` comes before `dx`. */
+const backwardBindings = (add: boolean) =>
   wgslBindings("rows: u32, d: u32", [
     "read x: array<f32>",
     "read w: array<f32>",
     "read mean: array<f32>",
     "read rstd: array<f32>",
     "read dy: array<f32>",
+    ...(add ? ["read acc: array<f32>"] : []),
     "read_write dx: array<f32>",
-  ])
-}`;
+  ]);
 
 /** Lane `lane`'s sums `sg = Σ g` and `sgx = Σ g·x̂` over columns `lane, lane + threads, …`. */
 function laneSumsWgsl(lane: string, indent: string): string {
@@ -194,10 +217,14 @@ ${laneSumsWgsl("l", "    ")}    sgRed[l] = sg;
 `;
 }
 
-/** The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions). */
-function backwardWgsl(serial: boolean): string {
+/**
+ * The `dx` kernel, workgroup-per-row or serial (the two share everything but the reductions);
+ * with `add`, `dx = acc + ∂x` (the value `add(acc, ∂x)` stores).
+ */
+function backwardWgsl(serial: boolean, add: boolean): string {
+  const value = "rs * (g - meanG - xh * meanGX)";
   return rowKernelWgsl({
-    bindings: BACKWARD_BINDINGS,
+    bindings: backwardBindings(add),
     serial,
     threads: LN_THREADS,
     red: 2 * LN_THREADS,
@@ -207,27 +234,35 @@ function backwardWgsl(serial: boolean): string {
 ${backwardMeansWgsl(serial)}  ${columnLoop(serial)} {
     let g = dy[o + c] * w[c];
     let xh = (x[o + c] - mu) * rs;
-    dx[o + c] = rs * (g - meanG - xh * meanGX);
+    ${
+      add
+        ? `let v = ${value};
+    dx[o + c] = acc[o + c] + v;`
+        : `dx[o + c] = ${value};`
+    }
   }
 `,
   });
 }
 
 /**
- * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, `dx`, uniform
- * `{ rows, d }`.
+ * The backward kernel for `dx`. Bindings: `x`, `w`, `mean`, `rstd`, `dy`, (with `add`: `acc`),
+ * `dx`, uniform `{ rows, d }`.
  *
  * @param serial The software-adapter variant (as in {@linkcode layerNormForwardSpec}).
- * @returns The kernel, key `layernorm-backward-dx` (`-serial`).
+ * @param add Whether `dx = acc + ∂x` (a gradient the input has already, summed in this pass).
+ * @returns The kernel, key `layernorm-backward-dx` (`-add`) (`-serial`).
  */
-export function layerNormBackwardSpec(serial = false): KernelSpec {
-  return cachedSpec(`layernorm-backward-dx${serial ? "-serial" : ""}`, () => backwardWgsl(serial));
+export function layerNormBackwardSpec(serial = false, add = false): KernelSpec {
+  const key = `layernorm-backward-dx${add ? "-add" : ""}${serial ? "-serial" : ""}`;
+  return cachedSpec(key, () => backwardWgsl(serial, add));
 }
 
 /**
  * Pass 1 of the parameter gradients: per chunk of rows and column,
- * `pw[chunk, j] = Σ dy ⊙ x̂` and `pb[chunk, j] = Σ dy` in row order. Grid
- * `[⌈d/64⌉, chunks]`. Bindings: `x`, `mean`, `rstd`, `dy`, `pw`, `pb`, uniform `{ rows, d }`.
+ * `pwb[chunk, j] = Σ dy ⊙ x̂` and `pwb[chunk, d + j] = Σ dy` in row order (the two sums side by
+ * side, so one second pass finishes both). Grid `[⌈d/64⌉, chunks]`. Bindings: `x`, `mean`,
+ * `rstd`, `dy`, `pwb`, uniform `{ rows, d }`.
  *
  * @returns The kernel, key `layernorm-backward-dwdb-partial`.
  */
@@ -241,8 +276,7 @@ export function layerNormParamPartialSpec(): KernelSpec {
           "read mean: array<f32>",
           "read rstd: array<f32>",
           "read dy: array<f32>",
-          "read_write pw: array<f32>",
-          "read_write pb: array<f32>",
+          "read_write pwb: array<f32>",
         ])
       }
 
@@ -254,8 +288,8 @@ ${columnChunkMainWgsl("p.d")}
     aw += g * ((x[r * p.d + j] - mean[r]) * rstd[r]);
     ab += g;
   }
-  pw[wid.y * p.d + j] = aw;
-  pb[wid.y * p.d + j] = ab;
+  pwb[wid.y * 2u * p.d + j] = aw;
+  pwb[wid.y * 2u * p.d + p.d + j] = ab;
 }
 `,
   );
@@ -282,6 +316,7 @@ export interface LayerNormGradBuffers {
  * @param dy The upstream gradient `[rows, d]`.
  * @param rows Number of rows.
  * @param d Row width.
+ * @param acc A gradient `[rows, d]` to add to `dx` in the same pass (`dx = acc + ∂x`), if any.
  * @returns New pooled buffers `dx`, `dw`, `db` (the caller frees them).
  * @throws {RangeError} If the shape exceeds the column-sum grid.
  */
@@ -294,23 +329,22 @@ export function encodeLayerNormBackward(
   dy: GPUBuffer,
   rows: number,
   d: number,
+  acc?: GPUBuffer,
 ): LayerNormGradBuffers {
   assertColumnGrid(rows, d, "apply the LayerNorm backward pass");
   const serial = rt.isFallbackAdapter, params = packParams([rows, d]);
-  const spec = layerNormBackwardSpec(serial);
-  const inputs = [x, w, mean, rstd, dy];
+  const spec = layerNormBackwardSpec(serial, acc !== undefined);
+  const inputs = [x, w, mean, rstd, dy, ...(acc ? [acc] : [])];
   const [dx] = dispatchNew(rt, spec, inputs, [4 * rows * d], rows, params, rowGrid(serial, rows));
   const chunks = columnChunks(rows);
-  const pw = rt.alloc(4 * Math.max(1, chunks * d)), pb = rt.alloc(4 * Math.max(1, chunks * d));
+  const pwb = rt.alloc(4 * Math.max(1, 2 * chunks * d));
   if (chunks * d > 0) {
-    rt.dispatch(layerNormParamPartialSpec(), [x, mean, rstd, dy, pw, pb], [
+    rt.dispatch(layerNormParamPartialSpec(), [x, mean, rstd, dy, pwb], [
       Math.ceil(d / COLUMN_THREADS),
       chunks,
     ], packParams([rows, d]));
   }
-  const dw = encodeColumnFinal(rt, pw, chunks, d);
-  const db = encodeColumnFinal(rt, pb, chunks, d);
-  rt.free(pw);
-  rt.free(pb);
+  const [dw, db] = encodeColumnFinalHalves(rt, pwb, chunks, d);
+  rt.free(pwb);
   return { dx, dw, db };
 }

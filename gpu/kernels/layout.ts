@@ -10,7 +10,7 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
 import { dispatchNew } from "./_dispatch.ts";
-import { wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
+import { unravelWgsl, wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
 
 const TILE = 16;
@@ -87,12 +87,7 @@ export function permute0213Spec(): KernelSpec {
 
 ${wgslItemMain("o", "p.count")}
   // o = ((a*C + c)*B + b)*D + d
-  let d = o % p.D;
-  let q = o / p.D;
-  let b = q % p.B;
-  let q2 = q / p.B;
-  let c = q2 % p.C;
-  let a = q2 / p.C;
+${unravelWgsl("o", [["d", "p.D"], ["b", "p.B"], ["c", "p.C"]], "a")}
   out[o] = x[((a * p.B + b) * p.C + c) * p.D + d];
 }
 `,

@@ -20,7 +20,13 @@
 
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid1d } from "../runtime.ts";
-import { GRID_BUILTINS, LINEAR_WORKGROUP, packParams } from "./_params.ts";
+import {
+  GRID_BUILTINS,
+  LINEAR_WORKGROUP,
+  MAX_SLOTS,
+  packParams,
+  slotOfWorkgroupWgsl,
+} from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec, foldPartialsWgsl, workgroupReduceWgsl } from "./_sparse.ts";
 import { dispatchNew } from "./_dispatch.ts";
@@ -220,18 +226,73 @@ fn main() {
   );
 }
 
+/** Most tensors of one {@linkcode sumSquaresMultiSpec} dispatch with `maxStorageBuffers` bindings. */
+export function sumSquaresSlotsFor(maxStorageBuffers: number): number {
+  return Math.max(1, Math.min(MAX_SLOTS, maxStorageBuffers - 1));
+}
+
 /**
- * Records `Σ_t Σ x_t²` over several tensors in `n + 2` dispatches (one first pass per tensor into
- * a shared partials buffer, one second pass for all, one ordered sum) instead of `3n − 1`: the same
- * float32 value as each tensor's {@linkcode encodeSum} added in order by `add`.
+ * Pass 1 of {@linkcode sumPartialSpec}`("squares")` for `slots` tensors in one dispatch: tensor
+ * `s` owns the workgroups from `u[s].x`, sums block `k` of its `u[s].y` elements exactly as the
+ * one-tensor kernel does and writes it to `partials[u[s].z + k]`. Bindings: `a0 … a{slots−1}`,
+ * `partials`, uniform `{ u: array<vec4<u32>, slots> }`.
+ *
+ * @param slots Tensors per dispatch (1 to {@linkcode MAX_SLOTS}).
+ * @returns The kernel, key `reduce-squares-multi-{slots}`.
+ */
+export function sumSquaresMultiSpec(slots: number): KernelSpec {
+  const inputs = Array.from({ length: slots }, (_, t) => `read a${t}: array<f32>`);
+  const cases = Array.from({ length: slots }, (_, t) =>
+    `    case ${t}u: {
+      for (var i = start + lid; i < end; i += ${REDUCE_THREADS}u) { acc += a${t}[i] * a${t}[i]; }
+    }`).join("\n");
+  return cachedSpec(
+    `reduce-squares-multi-${slots}`,
+    () =>
+      `${
+        wgslBindings("u: array<vec4<u32>, " + slots + ">", [
+          ...inputs,
+          "read_write partials: array<f32>",
+        ])
+      }
+var<workgroup> red: array<f32, ${REDUCE_THREADS}>;
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(${GRID_BUILTINS}) {
+  let wg = ${LINEAR_WORKGROUP};
+${slotOfWorkgroupWgsl(slots, (t) => `p.u[${t}].x`)}
+  let block = wg - p.u[s].x;
+  let start = block * ${BLOCK}u;
+  let end = min(start + ${BLOCK}u, p.u[s].y);
+  var acc = 0.0;
+  switch s {
+${cases}
+    default: {}
+  }
+  red[lid] = acc;
+${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, REDUCE_THREADS)}
+  // Workgroups past the last block (a 2-D grid's padding) write nothing.
+  if (lid == 0u && start < end) { partials[p.u[s].z + block] = red[0]; }
+}
+`,
+  );
+}
+
+/**
+ * Records `Σ_t Σ x_t²` over several tensors in `⌈n/slots⌉ + 2` dispatches (first passes of
+ * `slots` tensors each into a shared partials buffer, one second pass for all, one ordered sum)
+ * instead of `3n − 1`: the same float32 value as each tensor's {@linkcode encodeSum} added in order
+ * by `add`.
  *
  * @param rt The runtime.
  * @param tensors The inputs and their element counts (at least one).
+ * @param slots Tensors per first-pass dispatch ({@linkcode sumSquaresSlotsFor}).
  * @returns A new pooled buffer holding the one float32 result.
  */
 export function encodeSumSquaresMany(
   rt: GpuRuntime,
   tensors: readonly { buffer: GPUBuffer; count: number }[],
+  slots: number,
 ): GPUBuffer {
   const ranges = new Uint32Array(2 * tensors.length);
   let total = 0;
@@ -242,15 +303,17 @@ export function encodeSumSquaresMany(
     total += blocks;
   });
   const partials = rt.alloc(4 * Math.max(1, total));
-  tensors.forEach(({ buffer, count }, t) => {
-    if (ranges[2 * t + 1] === 0) return;
-    rt.dispatch(
-      sumPartialSpec("squares"),
-      [buffer, partials],
-      grid1d(ranges[2 * t + 1]),
-      packParams([count, ranges[2 * t]]),
-    );
-  });
+  const live = tensors.map((t, i) => ({ ...t, i })).filter((t) => t.count > 0);
+  for (let at = 0; at < live.length; at += slots) {
+    const group = live.slice(at, at + slots), u = new Uint32Array(4 * group.length);
+    let workgroups = 0;
+    group.forEach(({ count, i }, s) => {
+      u.set([workgroups, count, ranges[2 * i]], 4 * s);
+      workgroups += ranges[2 * i + 1];
+    });
+    const inputs = [...group.map((t) => t.buffer), partials];
+    rt.dispatch(sumSquaresMultiSpec(group.length), inputs, grid1d(workgroups), u);
+  }
   const table = rt.upload(ranges), sums = rt.alloc(4 * tensors.length), out = rt.alloc(4);
   rt.dispatch(
     sumFinalManySpec(),
@@ -290,26 +353,34 @@ ${columnChunkMainWgsl("p.cols")}
 }
 
 /**
- * Pass 2 of a column sum: `out[j] = scale · Σ_chunk partials[chunk, j]` in chunk order.
- * Bindings: `partials`, `out`, uniform `{ chunks, cols, scale }`.
+ * Pass 2 of a column sum: `out[j] = scale · Σ_chunk partials[chunk, j]` in chunk order. Bindings:
+ * `partials`, `out`, uniform `{ chunks, cols, scale }`; with `halves`, two column sums side by side
+ * (`[chunks, 2·half]` partials) into two outputs: `partials`, `out`, `out2`, uniform
+ * `{ chunks, cols, half, scale }`, columns `≥ half` going to `out2`.
  *
- * @returns The kernel, key `reduce-colsum-final`.
+ * @param halves Whether the partials hold two sums to write to two buffers.
+ * @returns The kernel, key `reduce-colsum-final` (`-halves`).
  */
-export function columnFinalSpec(): KernelSpec {
+export function columnFinalSpec(halves = false): KernelSpec {
+  const store = halves
+    ? "if (j < p.half) { out[j] = v; } else { out2[j - p.half] = v; }"
+    : "out[j] = v;";
   return cachedSpec(
-    "reduce-colsum-final",
+    `reduce-colsum-final${halves ? "-halves" : ""}`,
     () =>
       `${
-        wgslBindings("chunks: u32, cols: u32, scale: f32", [
+        wgslBindings(`chunks: u32, cols: u32, ${halves ? "half: u32, " : ""}scale: f32`, [
           "read partials: array<f32>",
           "read_write out: array<f32>",
+          ...(halves ? ["read_write out2: array<f32>"] : []),
         ])
       }
 
 ${wgslItemMain("j", "p.cols", COLUMN_THREADS)}
   var acc = 0.0;
   for (var c = 0u; c < p.chunks; c++) { acc += partials[c * p.cols + j]; }
-  out[j] = acc * p.scale;
+  let v = acc * p.scale;
+  ${store}
 }
 `,
   );
@@ -363,6 +434,29 @@ export function encodeColumnFinal(
   const params = packParams([chunks, cols], [scale]);
   const workgroups = grid1d(Math.ceil(cols / COLUMN_THREADS));
   return dispatchNew(rt, columnFinalSpec(), [partials], [4 * cols], cols, params, workgroups)[0];
+}
+
+/**
+ * Records the second pass of two column sums side by side in one dispatch (unscaled): the
+ * `[chunks, 2·half]` partials give the sums of columns `[0, half)` and `[half, 2·half)`.
+ *
+ * @param rt The runtime.
+ * @param partials The `[chunks, 2·half]` partial sums.
+ * @param chunks Number of partial rows.
+ * @param half Columns of each sum.
+ * @returns Two new pooled buffers of `half` float32 values each.
+ */
+export function encodeColumnFinalHalves(
+  rt: GpuRuntime,
+  partials: GPUBuffer,
+  chunks: number,
+  half: number,
+): [GPUBuffer, GPUBuffer] {
+  const cols = 2 * half, params = packParams([chunks, cols, half], [1]);
+  const workgroups = grid1d(Math.ceil(cols / COLUMN_THREADS));
+  const spec = columnFinalSpec(true);
+  const [a, b] = dispatchNew(rt, spec, [partials], [4 * half, 4 * half], cols, params, workgroups);
+  return [a, b];
 }
 
 /**

@@ -72,17 +72,19 @@ Deno.test("serial causal softmax and softmax backward equal the workgroup kernel
       (serial, [out]) =>
         dispatch(causalSoftmaxSpec(serial), [s, out], rowGrid(serial, rows), params),
     );
-    await same(
-      `softmax backward ${rows}×${T}`,
-      [rows * T],
-      (serial, [out]) =>
-        dispatch(
-          softmaxBackwardSpec(serial),
-          [s, dp, out],
-          rowGrid(serial, rows),
-          packParams([rows, T]),
-        ),
-    );
+    for (const causal of [0, 1]) {
+      await same(
+        `softmax backward ${rows}×${T}${causal ? ", causal, scaled" : ""}`,
+        [rows * T],
+        (serial, [out]) =>
+          dispatch(
+            softmaxBackwardSpec(serial),
+            [s, dp, out],
+            rowGrid(serial, rows),
+            packParams([rows, T, causal], [causal ? 0.37 : 1]),
+          ),
+      );
+    }
     [s, dp].forEach((b) => rt.free(b));
   }
 });
@@ -100,6 +102,18 @@ Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", a
         grid(serial),
         packParams([rows, d], [1e-5]),
       ));
+    const r = rt.upload(random(rows * d, 10, 3));
+    await same(`layerNorm of x + r ${rows}×${d}`, [rows * d, rows * d, rows, rows], (
+      serial,
+      [s, y, mu, rs],
+    ) =>
+      dispatch(
+        layerNormForwardSpec(serial, true),
+        [x, r, w, b, s, y, mu, rs],
+        grid(serial),
+        packParams([rows, d], [1e-5]),
+      ));
+    rt.free(r);
     await same(`layerNorm backward ${rows}×${d}`, [rows * d], (serial, [dx]) =>
       dispatch(
         layerNormBackwardSpec(serial),
@@ -107,7 +121,15 @@ Deno.test("serial LayerNorm forward and backward equal the workgroup kernels", a
         grid(serial),
         packParams([rows, d]),
       ));
-    [x, dy, w, b, mean, rstd].forEach((buf) => rt.free(buf));
+    const acc = rt.upload(random(rows * d, 9, 1));
+    await same(`layerNorm backward, added ${rows}×${d}`, [rows * d], (serial, [dx]) =>
+      dispatch(
+        layerNormBackwardSpec(serial, true),
+        [x, w, mean, rstd, dy, acc, dx],
+        grid(serial),
+        packParams([rows, d]),
+      ));
+    [x, dy, w, b, mean, rstd, acc].forEach((buf) => rt.free(buf));
   }
 });
 
@@ -121,8 +143,8 @@ Deno.test("serial and texture cross-entropy equal the workgroup kernels", async 
     const params = packParams([rows, C]);
     const variants: ("serial" | "texture")[] = C % 4 === 0 ? ["serial", "texture"] : ["serial"];
     for (const variant of variants) {
-      const run = (backward: boolean, serial: boolean, out: GPUBuffer) => {
-        const buffers = backward ? [targets, dLoss, out] : [targets, out];
+      const run = (backward: boolean, serial: boolean, outs: GPUBuffer[]) => {
+        const buffers = backward ? [targets, dLoss, ...outs] : [targets, ...outs];
         if (!serial) {
           const spec = backward ? crossEntropyBackwardSpec() : crossEntropyRowsSpec();
           dispatch(spec, [z, ...buffers], grid1d(rows), params);
@@ -141,13 +163,13 @@ Deno.test("serial and texture cross-entropy equal the workgroup kernels", async 
       };
       await same(
         `cross-entropy rows ${variant} ${rows}×${C}`,
-        [rows],
-        (serial, [losses]) => run(false, serial, losses),
+        [rows, rows],
+        (serial, outs) => run(false, serial, outs),
       );
       await same(
         `cross-entropy backward ${variant} ${rows}×${C}`,
         [rows * C],
-        (serial, [out]) => run(true, serial, out),
+        (serial, outs) => run(true, serial, outs),
       );
     }
     [z, targets, dLoss].forEach((b) => rt.free(b));

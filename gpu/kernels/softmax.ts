@@ -27,7 +27,7 @@ const CAUSAL_BINDINGS = wgslBindings("rows: u32, T: u32, scale: f32", [
   "read s: array<f32>",
   "read_write out: array<f32>",
 ]);
-const BACKWARD_BINDINGS = wgslBindings("rows: u32, width: u32", [
+const BACKWARD_BINDINGS = wgslBindings("rows: u32, width: u32, causal: u32, scale: f32", [
   "read prob: array<f32>",
   "read dp: array<f32>",
   "read_write out: array<f32>",
@@ -57,14 +57,18 @@ ${sums}
   });
 }
 
-/** The softmax backward pass, workgroup-per-row or serial (sharing all but the dot product). */
+/**
+ * The softmax backward pass, workgroup-per-row or serial (sharing all but the dot product). With
+ * `p.causal` set, row `r` of each `[T, T]` slice reads only its visible columns `c ≤ r % T` and
+ * writes 0 past them (where the causal softmax's probability is 0).
+ */
 function softmaxBackwardWgsl(serial: boolean): string {
   const value = (c: string) => `prob[o + ${c}] * dp[o + ${c}]`;
-  const count = "p.width", threads = SOFTMAX_THREADS;
+  const count = "visible", threads = SOFTMAX_THREADS;
   const dot = serial
     ? serialTreeReduceWgsl({ name: "dot", threads, op: "sum", count, value })
     : `  var acc = 0.0;
-  for (var c = lid; c < p.width; c += ${threads}u) { acc += ${value("c")}; }
+  for (var c = lid; c < ${count}; c += ${threads}u) { acc += ${value("c")}; }
   red[lid] = acc;
 ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, threads)}
   let dot = red[0];`;
@@ -72,10 +76,14 @@ ${workgroupReduceWgsl({ type: "f32", op: "sum", components: 1 }, threads)}
     bindings: BACKWARD_BINDINGS,
     serial,
     threads,
-    width: count,
-    body: `${dot}
-  ${columnLoopWgsl(serial, threads, count)} {
-    out[o + c] = prob[o + c] * (dp[o + c] - dot);
+    width: "p.width",
+    body: `  var visible = p.width;
+  if (p.causal != 0u) { visible = row % p.width + 1u; }
+${dot}
+  ${columnLoopWgsl(serial, threads, "p.width")} {
+    var v = 0.0;
+    if (c < visible) { v = p.scale * (prob[o + c] * (dp[o + c] - dot)); }
+    out[o + c] = v;
   }
 `,
   });
@@ -118,8 +126,10 @@ export function encodeCausalSoftmax(
 }
 
 /**
- * The softmax backward kernel: `out = p ⊙ (dp − Σ p⊙dp)` per row of width `width`. Bindings:
- * `prob`, `dp`, `out`, uniform `{ rows, width }`.
+ * The softmax backward kernel: `out = scale·(p ⊙ (dp − Σ p⊙dp))` per row of width `width`; with
+ * `causal`, rows are those of `[T, T]` slices (`T = width`) and only columns `c ≤ row % T` are read
+ * (the rest of the row is written 0). Bindings: `prob`, `dp`, `out`, uniform
+ * `{ rows, width, causal, scale }`.
  *
  * @param serial The software-adapter variant (as in {@linkcode causalSoftmaxSpec}).
  * @returns The kernel, key `softmax-backward` (`-serial`).
@@ -135,18 +145,21 @@ export function softmaxBackwardSpec(serial = false): KernelSpec {
  * @param rt The runtime.
  * @param prob The softmax output.
  * @param dp The upstream gradient.
- * @param rows Number of rows.
- * @param width Row width.
+ * @param dims `{ rows, width }`.
+ * @param options `scale` (default 1) multiplies the result (as float32, one rounding after the
+ * product); `causal` reads only each `[T, T]` slice's lower triangle (`width = T`).
  * @returns A new pooled buffer `[rows, width]`.
  */
 export function encodeSoftmaxBackward(
   rt: GpuRuntime,
   prob: GPUBuffer,
   dp: GPUBuffer,
-  rows: number,
-  width: number,
+  dims: { rows: number; width: number },
+  options: { scale?: number; causal?: boolean } = {},
 ): GPUBuffer {
-  const serial = rt.isFallbackAdapter, count = rows * width, params = packParams([rows, width]);
+  const { rows, width } = dims;
+  const serial = rt.isFallbackAdapter, count = rows * width;
+  const params = packParams([rows, width, options.causal ? 1 : 0], [options.scale ?? 1]);
   const spec = softmaxBackwardSpec(serial);
   return dispatchNew(rt, spec, [prob, dp], [4 * count], count, params, rowGrid(serial, rows))[0];
 }
