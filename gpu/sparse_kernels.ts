@@ -83,10 +83,15 @@ export function sparseProductKey(dims: SparseProductDims): string {
   return `${dims.sparse} ${dims.m}x${dims.k}x${dims.n} ${t(dims.transA)}${t(dims.transB)}`;
 }
 
-/** Products timed per trial: enough for about this many milliseconds per trial (at least 1). */
+/** Products timed per trial: enough for about this many milliseconds of work (1 to 100). */
 const TRIAL_MS = 20;
 /** Trials per path, alternating dense and sparse; the fastest trial counts. */
 const TRIALS = 3;
+/**
+ * `"auto"` takes the sparse path only where it times below this fraction of the dense one, so
+ * timing noise between near-equal paths keeps the dense kernel.
+ */
+export const SPARSE_MARGIN = 0.97;
 
 /**
  * The GPU backend's {@linkcode SparseKernelTuner} (see the module notes): which path each product
@@ -148,18 +153,27 @@ export class SparseKernelChooser implements SparseKernelTuner {
    * work recorded so far; call it between steps.
    */
   async tune(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    let latency = Infinity; // of a submit and wait with nothing in it, taken off every trial
+    for (let i = 0; i < TRIALS; i++) {
+      const start = performance.now();
+      await this.#rt.sync();
+      latency = Math.min(latency, performance.now() - start);
+    }
     for (const [key, dims] of this.#pending) {
-      const dense = await this.#timer(dims, this.#dense);
+      const dense = await this.#timer(dims, this.#dense, latency);
       const sparse = await this.#timer(
         dims,
         (a, b) => encodeCompressedMatmul(this.#rt, a, b, dims),
+        latency,
       );
       let denseMs = Infinity, sparseMs = Infinity;
       for (let trial = 0; trial < TRIALS; trial++) {
         denseMs = Math.min(denseMs, await dense());
         sparseMs = Math.min(sparseMs, await sparse());
       }
-      this.#choices.set(key, { path: sparseMs < denseMs ? "sparse" : "dense", denseMs, sparseMs });
+      const path = sparseMs < SPARSE_MARGIN * denseMs ? "sparse" : "dense";
+      this.#choices.set(key, { path, denseMs, sparseMs });
       this.#pending.delete(key);
     }
   }
@@ -189,10 +203,14 @@ export class SparseKernelChooser implements SparseKernelTuner {
   }
 
   /**
-   * A timer of `encoder` on zero operands of `dims`: warms up (compiling its pipelines), then
-   * each call returns the milliseconds per product of one trial.
+   * A timer of `encoder` on zero operands of `dims`: warms up (compiling its pipelines) and
+   * calibrates, then each call returns the milliseconds per product of one trial, `latency` off.
    */
-  async #timer(dims: MatmulDims, encoder: DenseMatmulEncoder): Promise<() => Promise<number>> {
+  async #timer(
+    dims: MatmulDims,
+    encoder: DenseMatmulEncoder,
+    latency: number,
+  ): Promise<() => Promise<number>> {
     const rt = this.#rt;
     const { m, n, k } = dims;
     const run = async (reps: number) => {
@@ -205,13 +223,13 @@ export class SparseKernelChooser implements SparseKernelTuner {
       const start = performance.now();
       for (let r = 0; r < reps; r++) rt.free(encoder(a, b, dims));
       await rt.sync();
-      const ms = (performance.now() - start) / reps;
+      const ms = Math.max(performance.now() - start - latency, 1e-6) / reps;
       rt.free(a);
       rt.free(b);
       return ms;
     };
-    const warm = await run(1);
-    const reps = Math.max(1, Math.min(50, Math.ceil(TRIAL_MS / Math.max(warm, 1e-3))));
+    await run(1);
+    const reps = Math.max(1, Math.min(100, Math.ceil(TRIAL_MS / await run(1))));
     return () => run(reps);
   }
 }
