@@ -701,13 +701,13 @@ export class SparseLinear implements Module {
           `Cannot record ${this.name} outside a training step: call beginStep first (or evaluate with a non-recording tape)`,
         );
       }
-      const wEval = this.evaluationWeight(options).weight;
+      const { weight: wEval, mask } = this.evaluationWeight(options);
       const fp8 = this.options.fp8 && this.#phase === "sparse" && !options.dense;
-      const z = fp8
-        ? be.matmul(be.quantizeFp8(x.value, "e4m3"), be.quantizeFp8(wEval, "e4m3"), {
-          transB: true,
-        })
-        : be.matmul(x.value, wEval, { transB: true });
+      const e4m3 = (t: Tensor) => fp8 ? be.quantizeFp8(t, "e4m3") : t;
+      const z = be.matmul(e4m3(x.value), e4m3(wEval), {
+        transB: true,
+        sparse24: mask === undefined ? undefined : "b", // a masked weight is 2:4 along `in`
+      });
       return tape.record(z, [], () => {});
     }
     if (st.mvue && tokens % 4 !== 0) {
