@@ -106,6 +106,8 @@ export class SparseKernelChooser implements SparseKernelTuner {
   #pending = new Map<string, SparseProductDims>();
 
   /**
+   * Makes the chooser of a backend.
+   *
    * @param rt The runtime.
    * @param mode The mode.
    * @param dense The backend's dense product.
