@@ -83,8 +83,9 @@ export function sparseProductKey(dims: SparseProductDims): string {
   return `${dims.sparse} ${dims.m}x${dims.k}x${dims.n} ${t(dims.transA)}${t(dims.transB)}`;
 }
 
-/** Products timed per trial: enough for about this many milliseconds of work (1 to 100). */
+/** Products timed per trial: enough for this many milliseconds of work, up to `MAX_REPS`. */
 const TRIAL_MS = 20;
+const MAX_REPS = 256;
 /** Trials per path, alternating dense and sparse; the fastest trial counts. */
 const TRIALS = 3;
 /**
@@ -207,6 +208,7 @@ export class SparseKernelChooser implements SparseKernelTuner {
   /**
    * A timer of `encoder` on zero operands of `dims`: warms up (compiling its pipelines) and
    * calibrates, then each call returns the milliseconds per product of one trial, `latency` off.
+   * Each product is submitted on its own (its buffers recycled), as a step's products are.
    */
   async #timer(
     dims: MatmulDims,
@@ -223,7 +225,10 @@ export class SparseKernelChooser implements SparseKernelTuner {
       });
       await rt.sync();
       const start = performance.now();
-      for (let r = 0; r < reps; r++) rt.free(encoder(a, b, dims));
+      for (let r = 0; r < reps; r++) {
+        rt.free(encoder(a, b, dims));
+        rt.flush(); // recycles the product's buffers: memory stays that of one product
+      }
       await rt.sync();
       const ms = Math.max(performance.now() - start - latency, 1e-6) / reps;
       rt.free(a);
@@ -231,7 +236,8 @@ export class SparseKernelChooser implements SparseKernelTuner {
       return ms;
     };
     await run(1);
-    const reps = Math.max(1, Math.min(100, Math.ceil(TRIAL_MS / await run(1))));
+    let reps = 1; // doubled until a trial's work outweighs the latency's noise
+    while (reps < MAX_REPS && (await run(reps)) * reps < TRIAL_MS) reps *= 2;
     return () => run(reps);
   }
 }
