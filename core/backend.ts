@@ -106,9 +106,9 @@ export interface SparseKernelChoice {
 /**
  * The per-shape choice between dense and compressed 2:4 kernels of a backend that has both
  * (SPEC §8.6). In `"auto"` mode a product shape runs dense on first use and is timed both ways at
- * the next {@linkcode SparseKernelTuner.tune} (the trainer calls it before each step), which fixes
- * the faster path for the rest of the run; checkpoints save the choices and restore them, so a
- * resumed run takes the same path as an uninterrupted one.
+ * the next {@linkcode SparseKernelTuner.tune} (the trainer calls it before each step, a checkpoint
+ * save before saving), which fixes the faster path for the rest of the run; checkpoints save the
+ * choices and restore them, so a resumed run takes the same path as an uninterrupted one.
  */
 export interface SparseKernelTuner {
   /** The mode the backend was created with. */

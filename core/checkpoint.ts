@@ -128,6 +128,8 @@ async function writeCheckpoint(
       data: values[params.length + 2 * i + 1],
     };
   });
+  // Shapes still untimed are decided now, so the saved choices cover every step after this one.
+  await be.sparseKernels?.tune();
   const kernels = be.sparseKernels?.choices() ?? {};
   const maskKinds: Record<string, MaskKind> = {};
   for (const layer of model.sparseLayers()) {

@@ -159,7 +159,7 @@ Deno.test("matmul checks the sparse24 promise's shape on every backend", async (
   }
 });
 
-Deno.test('"auto" decides during training and a checkpoint restores its choices', async () => {
+Deno.test('"auto" decides before the second step or at a save, and a checkpoint restores it', async () => {
   const rt = (await gpu()).runtime;
   const config = gptConfig("tiny", { sparse: { method: "t-sr-ste" } });
   const run = testRun({ totalSteps: 4, warmupSteps: 1, seed: 5 });
@@ -167,22 +167,33 @@ Deno.test('"auto" decides during training and a checkpoint restores its choices'
     const be = new GpuBackend(rt, { sparseKernels: "auto" });
     return new Trainer(await GPT.create(be, config, { seed }), run);
   };
-  const first = await make(3);
-  for (let s = 0; s < 2; s++) await first.trainStep(makeBatch(2, 8, 32, s + 1));
-  const choices = first.model.backend.sparseKernels!.choices();
+  const decided = (t: Trainer) => t.model.backend.sparseKernels!.choices();
   // The tiny model's sparse layers: forward, ∇X (transposable) and ∇W (MVUE) per layer shape.
-  if (Object.keys(choices).length < 3) {
-    throw new Error(`auto recorded ${JSON.stringify(choices)}`);
+  const expected = 6;
+  const trained = await make(3);
+  await trained.trainStep(makeBatch(2, 8, 32, 1));
+  if (Object.keys(decided(trained)).length !== 0) throw new Error("decided during the first step");
+  await trained.trainStep(makeBatch(2, 8, 32, 2));
+  if (Object.keys(decided(trained)).length !== expected) {
+    throw new Error(`the trainer's tune decided ${JSON.stringify(decided(trained))}`);
   }
-  console.log(`auto choices of the tiny t-sr-ste model: ${JSON.stringify(choices)}`);
+  console.log(`auto choices of the tiny t-sr-ste model: ${JSON.stringify(decided(trained))}`);
+
+  const saved = await make(3);
+  await saved.trainStep(makeBatch(2, 8, 32, 1)); // shapes seen, not yet timed
   const dir = await Deno.makeTempDir();
   try {
-    await saveCheckpoint(`${dir}/c.safetensors`, first);
+    await saveCheckpoint(`${dir}/c.safetensors`, saved);
+    const choices = decided(saved);
+    if (Object.keys(choices).length !== expected) {
+      throw new Error(`the save's tune decided ${JSON.stringify(choices)}`);
+    }
     const resumed = await make(99);
     await loadCheckpoint(`${dir}/c.safetensors`, resumed);
-    const restored = resumed.model.backend.sparseKernels!.choices();
-    if (JSON.stringify(restored) !== JSON.stringify(choices)) {
-      throw new Error(`restored ${JSON.stringify(restored)}, saved ${JSON.stringify(choices)}`);
+    if (JSON.stringify(decided(resumed)) !== JSON.stringify(choices)) {
+      throw new Error(
+        `restored ${JSON.stringify(decided(resumed))}, saved ${JSON.stringify(choices)}`,
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
