@@ -80,6 +80,49 @@ export interface MatmulOptions {
    * `k < i`. The reference backend computes every product in full.
    */
   triangular?: "lower-out" | "lower-a" | "upper-a";
+  /**
+   * A 2:4 structure the caller promises (2-D products; SPEC §1.5): `"a"`: every row of `op(A)`
+   * holds at most two non-zeros in each aligned group of four along `K`; `"b"`: every column of
+   * `op(B)` does. A backend may then multiply from the compressed operand (SPEC §8.6); the result
+   * is the same product, summed in another float32 order. The reference backend computes the
+   * dense product (the oracle).
+   */
+  sparse24?: "a" | "b";
+}
+
+/** How a backend runs the products promised 2:4 ({@linkcode MatmulOptions.sparse24}). */
+export type SparseKernelMode = "auto" | "dense" | "sparse";
+
+/** The path a backend took for one 2:4 product shape, and the timings it decided on. */
+export interface SparseKernelChoice {
+  /** `"sparse"` (compressed operand and the 2:4 kernel) or `"dense"`. */
+  path: "dense" | "sparse";
+  /** Milliseconds per product of the dense path, as timed (absent where nothing was timed). */
+  denseMs?: number;
+  /** Milliseconds per product of the sparse path with its compress/transpose passes. */
+  sparseMs?: number;
+}
+
+/**
+ * The per-shape choice between dense and compressed 2:4 kernels of a backend that has both
+ * (SPEC §8.6). In `"auto"` mode a product shape runs dense on first use and is timed both ways at
+ * the next {@linkcode SparseKernelTuner.tune} (the trainer calls it before each step, a checkpoint
+ * save before saving), which fixes the faster path for the rest of the run; checkpoints save the
+ * choices and restore them, so a resumed run takes the same path as an uninterrupted one.
+ */
+export interface SparseKernelTuner {
+  /** The mode the backend was created with. */
+  readonly mode: SparseKernelMode;
+  /** Times the product shapes used since the last call and fixes their paths (`"auto"` only). */
+  tune(): Promise<void>;
+  /** The decided paths, by product key (`"a"|"b" M×K·K×N` and transposes), in decision order. */
+  choices(): Record<string, SparseKernelChoice>;
+  /**
+   * Fixes paths decided earlier (a resumed run), replacing any decision for the same key.
+   *
+   * @throws {TypeError} If a choice is not a {@linkcode SparseKernelChoice}.
+   */
+  restore(choices: Record<string, SparseKernelChoice>): void;
 }
 
 /** Options of {@linkcode Backend.softmaxBackward}. */
@@ -241,6 +284,11 @@ export interface Backend {
   readonly name: string;
   /** Human-readable device description (CPU, or the WebGPU adapter). */
   readonly device: string;
+  /**
+   * The dense-or-2:4 kernel choice for products promised 2:4 ({@linkcode MatmulOptions.sparse24}),
+   * where the backend has compressed kernels (absent: every product is dense).
+   */
+  readonly sparseKernels?: SparseKernelTuner;
 
   // ---- memory -------------------------------------------------------------------------------
   /** Uploads `data` as a tensor of `shape` (float32; a Float64Array is rounded). */

@@ -236,6 +236,17 @@ export class TensorChecker<T extends Tensor & { readonly storage: object }> {
         }`,
       );
     }
+    const sparse = options.sparse24;
+    if (sparse !== undefined && sparse !== "a" && sparse !== "b") {
+      throw new TypeError(
+        `Cannot ${action}: sparse24 must be "a" or "b", got ${JSON.stringify(sparse)}`,
+      );
+    }
+    if (sparse !== undefined && (rank !== 2 || K % 4 !== 0)) {
+      throw new RangeError(
+        `Cannot ${action}: a 2:4 operand needs 2-D operands and K a multiple of 4, got ${desc()}`,
+      );
+    }
     return { A, B, transA, transB, rank, batch, M, N, K };
   }
 

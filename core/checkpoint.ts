@@ -13,7 +13,8 @@
  * and metadata (strings): `format` = `twofour-checkpoint`, `version` = `1`, `step` (optimizer steps
  * taken), `phase` (`sparse`/`dense`: the dense switch of `t-sr-ste+df`), `model` and `trainer`
  * (the resolved configurations as JSON), `maskKinds` (JSON, weight name → `hard`/`transposable`)
- * and `rng`, and optionally `runLog` (a JSON run log saved with the state). There is no generator state to save: every random draw is counter-based and
+ * and `rng`, and optionally `runLog` (a JSON run log saved with the state) and `sparseKernels` (the
+ * backend's 2:4 kernel choices, SPEC §8.6, restored on load so a resumed run takes the same paths). There is no generator state to save: every random draw is counter-based and
  * determined by the seed (in `trainer`) and the step (`streams.ts`).
  *
  * Loading validates everything before changing anything — format, configurations, names,
@@ -27,7 +28,7 @@
 import { CheckpointError, loadSafetensors, saveSafetensors } from "./safetensors.ts";
 import type { SafetensorsTensor } from "./safetensors.ts";
 import { previewJson } from "./_strict_json.ts";
-import type { Tensor } from "./backend.ts";
+import type { SparseKernelChoice, Tensor } from "./backend.ts";
 import type { GPT } from "./gpt2.ts";
 import type { Parameter } from "./nn.ts";
 import type { MaskKind, TrainingPhase } from "./sparse.ts";
@@ -127,6 +128,9 @@ async function writeCheckpoint(
       data: values[params.length + 2 * i + 1],
     };
   });
+  // Shapes still untimed are decided now, so the saved choices cover every step after this one.
+  await be.sparseKernels?.tune();
+  const kernels = be.sparseKernels?.choices() ?? {};
   const maskKinds: Record<string, MaskKind> = {};
   for (const layer of model.sparseLayers()) {
     const state = await layer.saveState();
@@ -154,6 +158,7 @@ async function writeCheckpoint(
     maskKinds: JSON.stringify(maskKinds),
     rng: RNG_NOTE,
     ...(options.runLog === undefined ? {} : { runLog: JSON.stringify(options.runLog) }),
+    ...(Object.keys(kernels).length === 0 ? {} : { sparseKernels: JSON.stringify(kernels) }),
   });
 }
 
@@ -339,6 +344,7 @@ async function readCheckpoint(path: string, trainer: Trainer): Promise<LoadedChe
     throw new CheckpointError(`Cannot load ${path}: unexpected tensor ${extra}`);
   }
 
+  const kernels = readKernelChoices(metadata, path);
   const be = model.backend;
   const put = (dst: Tensor, data: Float32Array) => {
     const src = be.tensor(data, dst.shape);
@@ -354,10 +360,31 @@ async function readCheckpoint(path: string, trainer: Trainer): Promise<LoadedChe
   });
   model.sparseLayers().forEach((layer, i) => layer.loadState(sparse.layers[i], sparse.phase));
   trainer.restore({ step, phase: sparse.phase });
+  be.sparseKernels?.restore(kernels);
   const runLog = metadata.runLog === undefined
     ? undefined
     : parseJson(metadata.runLog, "runLog", path);
   return { step, phase: sparse.phase, runLog };
+}
+
+/** The saved 2:4 kernel choices (metadata `sparseKernels`; none in older checkpoints). */
+function readKernelChoices(
+  metadata: Record<string, string>,
+  path: string,
+): Record<string, SparseKernelChoice> {
+  if (metadata.sparseKernels === undefined) return {};
+  const choices = parseJson(metadata.sparseKernels, "sparseKernels", path);
+  const bad = choices === null || typeof choices !== "object" || Array.isArray(choices)
+    ? "(root)"
+    : Object.entries(choices).find(([, c]) => c?.path !== "dense" && c?.path !== "sparse")?.[0];
+  if (bad !== undefined) {
+    throw new CheckpointError(
+      `Cannot load ${path}: metadata sparseKernels must map product keys to {path: "dense" | "sparse"}, got ${bad}: ${
+        previewJson(metadata.sparseKernels)
+      }`,
+    );
+  }
+  return choices as Record<string, SparseKernelChoice>;
 }
 
 /** The phase a trainer is in after `step` steps (`Trainer.phaseAt` of its last step). */

@@ -391,6 +391,8 @@ interface StepState {
   seed: number;
   /** The weight the forward GEMM uses, `W̃`. */
   effective: Tensor;
+  /** `W̃` is 2:4 along `in` (its rows), `W̃ᵀ` along `out` (a transposable mask). */
+  sparse24: { rows: boolean; columns: boolean };
   mvue: boolean;
   mvueOnWeight: boolean;
   fp8: boolean;
@@ -567,6 +569,7 @@ export class SparseLinear implements Module {
       step: ctx.step,
       seed: ctx.seed,
       effective: w,
+      sparse24: { rows: false, columns: false },
       mvue: sparse && o.mvue,
       mvueOnWeight: sparse && o.mvueOnWeight,
       fp8: sparse && o.fp8,
@@ -606,6 +609,7 @@ export class SparseLinear implements Module {
         break;
       }
     }
+    state.sparse24 = { rows: traits.weight !== "dense", columns: traits.weight === "transposable" };
     this.#step = state;
     return flips;
   }
@@ -697,13 +701,13 @@ export class SparseLinear implements Module {
           `Cannot record ${this.name} outside a training step: call beginStep first (or evaluate with a non-recording tape)`,
         );
       }
-      const wEval = this.evaluationWeight(options).weight;
+      const { weight: wEval, mask } = this.evaluationWeight(options);
       const fp8 = this.options.fp8 && this.#phase === "sparse" && !options.dense;
-      const z = fp8
-        ? be.matmul(be.quantizeFp8(x.value, "e4m3"), be.quantizeFp8(wEval, "e4m3"), {
-          transB: true,
-        })
-        : be.matmul(x.value, wEval, { transB: true });
+      const e4m3 = (t: Tensor) => fp8 ? be.quantizeFp8(t, "e4m3") : t;
+      const z = be.matmul(e4m3(x.value), e4m3(wEval), {
+        transB: true,
+        sparse24: mask === undefined ? undefined : "b", // a masked weight is 2:4 along `in`
+      });
       return tape.record(z, [], () => {});
     }
     if (st.mvue && tokens % 4 !== 0) {
@@ -714,8 +718,12 @@ export class SparseLinear implements Module {
     const e4m3 = (t: Tensor) => st.fp8 ? be.quantizeFp8(t, "e4m3") : t;
     const e5m2 = (t: Tensor) => st.fp8 ? be.quantizeFp8(t, "e5m2") : t;
 
-    // Forward GEMM: Z = X·W̃ᵀ.
-    const z = be.matmul(e4m3(x.value), e4m3(st.effective), { transB: true });
+    // Forward GEMM: Z = X·W̃ᵀ. A 2:4 operand (also after FP8 quantisation, which keeps zeros) is
+    // promised to the backend, which may multiply from its compressed form (SPEC §8.6).
+    const z = be.matmul(e4m3(x.value), e4m3(st.effective), {
+      transB: true,
+      sparse24: st.sparse24.rows ? "b" : undefined,
+    });
 
     return tape.record(z, [x, this.weight], (dz) => {
       // Input gradient ∇X = ∇Z·W̃ (optionally with W̃ sparsified by MVUE along `out`).
@@ -725,13 +733,18 @@ export class SparseLinear implements Module {
           const stream = mvueStream(st.step, this.layerIndex, "weight");
           wBackward = be.transpose(be.mvue24(be.transpose(wBackward), st.seed, stream));
         }
-        tape.accumulate(x, be.matmul(e5m2(dz), e5m2(wBackward)));
+        const columns24 = st.sparse24.columns || st.mvueOnWeight;
+        tape.accumulate(
+          x,
+          be.matmul(e5m2(dz), e5m2(wBackward), { sparse24: columns24 ? "b" : undefined }),
+        );
       }
       // Weight gradient ∇W = MVUE24(∇Zᵀ)·X (or ∇Zᵀ·X), straight to the dense W.
       let dw: Tensor;
       if (st.mvue) {
         const stream = mvueStream(st.step, this.layerIndex, "gradient");
-        dw = be.matmul(e5m2(be.mvue24(be.transpose(dz), st.seed, stream)), e5m2(x.value));
+        const dzT = be.mvue24(be.transpose(dz), st.seed, stream); // 2:4 along the tokens
+        dw = be.matmul(e5m2(dzT), e5m2(x.value), { sparse24: "a" });
       } else {
         dw = be.matmul(e5m2(dz), e5m2(x.value), { transA: true });
       }

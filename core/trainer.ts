@@ -4,7 +4,8 @@
  * 1. the learning rate of the step (`schedule.ts`); the phase of the step
  *    ({@linkcode Trainer.phaseAt}: the dense tail of `t-sr-ste+df`, the dense precondition phase of
  *    `step`); from STEP's switch on, AdamW's variance of the sparse layers is frozen (SPEC 2.10);
- * 2. `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
+ * 2. the backend's 2:4 kernel choice times the product shapes new in the last step (SPEC §8.6);
+ *    `model.beginStep`: every sparse layer builds `W̃` and its mask (transposable-mask refresh every
  *    `maskRefresh` steps, counting mask flips);
  * 3. forward → loss → backward;
  * 4. global-norm clipping at `gradClip` (1.0), its factor computed on the backend from the squared
@@ -347,6 +348,8 @@ export class Trainer<M extends TrainableModel<never> = GPT> {
     for (const p of this.#parameters) p.grad = undefined;
 
     try {
+      // Product shapes first used in the last step are timed now, between steps (SPEC §8.6).
+      await be.sparseKernels?.tune();
       const flips = await this.model.beginStep({ step, seed: this.config.seed, phase });
       const tape = new Tape(be);
       const loss = (this.model as TrainableModel<BatchOf<M>>).loss(tape, batch);

@@ -19,6 +19,7 @@ import {
   modelConfig,
   type RunLog,
   selectBackend,
+  sparseKernelsLine,
   summaryHeader,
   trainRun,
   type TrainRunOptions,
@@ -130,6 +131,8 @@ export class LmExperiment {
     const started = performance.now();
     const backend = await selectBackend(cfg.backend);
     console.log(`backend: ${backend.name} on ${backend.device}`);
+    const kernels = sparseKernelsLine(backend);
+    if (kernels !== undefined) console.log(kernels);
     const data = await loadLmData(cfg.data, cfg.vocab);
     const val = validationBatches(data, cfg.batchSize, cfg.blockSize, cfg.evalBatches ?? 0);
     return new LmExperiment(started, backend, data, val);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Backend } from "../core/backend.ts";
+import type { Backend, SparseKernelChoice, SparseKernelMode } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import {
   type BrownData,
@@ -444,6 +444,8 @@ export async function trainRun(
     }
   }
   if (pending) await report(pending.step, pending.result);
+  const kernels = sparseKernelsLine(o.backend);
+  if (kernels !== undefined && trainer.step > startStep) console.log(`${o.label}: ${kernels}`);
   return { model, trainer, log };
 }
 
@@ -516,7 +518,7 @@ async function exists(path: string): Promise<boolean> {
 export function summaryHeader<C>(
   experiment: string,
   date: string,
-  backend: { name: string; device: string },
+  backend: Pick<Backend, "name" | "device" | "sparseKernels">,
   started: number,
   config: C,
 ): {
@@ -524,15 +526,39 @@ export function summaryHeader<C>(
   date: string;
   backend: string;
   device: string;
+  sparse_kernels?: { mode: SparseKernelMode; choices: Record<string, SparseKernelChoice> };
   wall_seconds: number;
   config: C;
 } {
+  const kernels = backend.sparseKernels;
   return {
     experiment,
     date,
     backend: backend.name,
     device: backend.device,
+    ...(kernels ? { sparse_kernels: { mode: kernels.mode, choices: kernels.choices() } } : {}),
     wall_seconds: (performance.now() - started) / 1000,
     config,
   };
+}
+
+/**
+ * The run-header line of a backend's 2:4 kernel choice (SPEC §8.6), `undefined` for a backend
+ * without one: the mode, then each product shape's path and the timings that decided it, e.g.
+ * `sparse kernels: auto; b 8192x768x3072 NT sparse (dense 1.210 ms, sparse 0.950 ms)`.
+ */
+export function sparseKernelsLine(backend: Pick<Backend, "sparseKernels">): string | undefined {
+  const kernels = backend.sparseKernels;
+  if (kernels === undefined) return undefined;
+  const ms = (v: number | undefined) => v === undefined ? "untimed" : `${v.toFixed(3)} ms`;
+  const choices = Object.entries(kernels.choices()).map(([key, c]) =>
+    `${key} ${c.path}` +
+    (c.denseMs === undefined ? "" : ` (dense ${ms(c.denseMs)}, sparse ${ms(c.sparseMs)})`)
+  );
+  const what = choices.length > 0
+    ? choices.join("; ")
+    : kernels.mode === "auto"
+    ? "each 2:4 product shape timed dense vs sparse after its first step"
+    : `every 2:4 product ${kernels.mode}`;
+  return `sparse kernels: ${kernels.mode}; ${what}`;
 }

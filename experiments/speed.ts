@@ -55,6 +55,8 @@ import { SparseLinear, type SparseMethod } from "../core/sparse.ts";
 import { Trainer } from "../core/trainer.ts";
 import { seededFloats } from "../reference/testing.ts";
 import { assertOneOf, cliConfig } from "./_config.ts";
+import { sparseKernelsLine } from "./lm.ts";
+import type { SparseKernelMode } from "../core/backend.ts";
 import { H100_WGSL, kernelTimer, random24, sampleCheck, uploadSeeded } from "./speed_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -79,6 +81,11 @@ const DEFAULTS = {
   /** Attention shapes of table 4, `B×H×T×hd` each (GPT-2 124M: batch 8, 12 heads of 64; the
    * shorter T place `"auto"`'s threshold). */
   attentionShapes: "8x12x256x64,8x12x512x64,8x12x1024x64",
+  /**
+   * The GPU backend's 2:4 kernel modes (SPEC §8.6) the sparse methods of tables 2 and 3 run with,
+   * one row each (`auto`: timed per shape, `dense`: dense GEMMs only, `sparse`: always compressed).
+   */
+  sparseKernels: "auto,dense",
   /** Tables to run (subset of gemm,layer,step,attention; the torch baselines go with gemm/step). */
   sections: "gemm,layer,step,attention",
   /** Output prefix (writes PREFIX.md and PREFIX.json); empty: print only. */
@@ -92,8 +99,14 @@ const sectionsOf = (c: Config) =>
       assertOneOf("sections", x, ["gemm", "layer", "step", "attention"])
     ),
   );
-const config: Config = cliConfig(DEFAULTS, sectionsOf);
+/** The modes `--sparseKernels` names. @throws {TypeError} On an unknown mode. */
+const kernelModesOf = (c: Config) =>
+  c.sparseKernels.split(",").map((x) =>
+    assertOneOf("sparseKernels", x, ["auto", "dense", "sparse"] as const)
+  );
+const config: Config = cliConfig(DEFAULTS, (c) => [sectionsOf(c), kernelModesOf(c)]);
 const sections = sectionsOf(config);
+const kernelModes = kernelModesOf(config);
 
 const md: string[] = [];
 const say = (s = "") => {
@@ -353,6 +366,20 @@ async function backToBackMs(runtime: GpuRuntime, call: () => Promise<unknown>): 
 // ---- 2. FFN layer per method ------------------------------------------------------------------------
 const be = await createGpuBackend();
 const brt = be.runtime;
+/** A backend on the shared runtime per 2:4 kernel mode (`be` is `"auto"`). */
+const byKernelMode = new Map<SparseKernelMode, GpuBackend>(
+  kernelModes.map((
+    mode,
+  ) => [mode, mode === "auto" ? be : new GpuBackend(brt, { sparseKernels: mode })]),
+);
+/** The method and, for a sparse method, its 2:4 kernel mode: the rows of tables 2 and 3. */
+type KernelRow = { method: SparseMethod; label: string; kbe: GpuBackend };
+const kernelRows = (methods: string): KernelRow[] =>
+  (methods.split(",") as SparseMethod[]).flatMap((method): KernelRow[] =>
+    method === "dense"
+      ? [{ method, label: method, kbe: be }]
+      : [...byKernelMode].map(([mode, kbe]) => ({ method, label: `${method} (${mode})`, kbe }))
+  );
 if (sections.has("layer")) {
   say();
   say(
@@ -365,7 +392,7 @@ if (sections.has("layer")) {
   const layerRows: Record<string, unknown>[] = [];
   for (const d of widths) {
     let denseTotal = 0;
-    for (const method of config.layerMethods.split(",") as SparseMethod[]) {
+    for (const { method, label, kbe: be } of kernelRows(config.layerMethods)) {
       const sparse = { method };
       const fc = new SparseLinear(be, "fc", seededFloats(4 * d * d, 3, (u) => (u - 0.5) * 0.05), {
         inFeatures: d,
@@ -391,6 +418,7 @@ if (sections.has("layer")) {
       // without waiting, so `reps` of them run back to back and one sync ends the batch.
       let step = 0;
       const layerStep = async (backward: boolean) => {
+        await be.sparseKernels.tune(); // as the trainer: shapes new in the last step are timed
         fc.weight.grad = undefined;
         proj.weight.grad = undefined;
         x.grad = undefined;
@@ -410,15 +438,22 @@ if (sections.has("layer")) {
       const total = await backToBackMs(brt, () => layerStep(true)), b = total - f;
       if (method === "dense") denseTotal = f + b;
       say(
-        `| ${d} | ${method} | ${f.toFixed(2)} | ${b.toFixed(2)} | ${(f + b).toFixed(2)} | ${
+        `| ${d} | ${label} | ${f.toFixed(2)} | ${b.toFixed(2)} | ${(f + b).toFixed(2)} | ${
           denseTotal ? (denseTotal / (f + b)).toFixed(2) + "×" : "—"
         } |`,
       );
-      layerRows.push({ d, method, forwardMs: f, backwardMs: b });
+      layerRows.push({
+        d,
+        method,
+        sparseKernels: be.sparseKernels.mode,
+        forwardMs: f,
+        backwardMs: b,
+      });
       for (const t of [fc.weight.value, proj.weight.value, x.value, dOut]) be.dispose(t);
     }
   }
   json.ffnLayer = layerRows;
+  for (const kbe of byKernelMode.values()) say(`\n${sparseKernelsLine(kbe)}`);
 }
 
 // ---- 3. GPT-2 124M step per method -------------------------------------------------------------------
@@ -496,11 +531,11 @@ if (sections.has("step")) {
         denseStep ? (denseStep / r.ms).toFixed(2) + "×" : "—"
       } | ${fp32Step ? (fp32Step / r.ms).toFixed(2) + "×" : "—"} |`,
     );
-  for (const method of config.stepMethods.split(",") as SparseMethod[]) {
-    const r = await stepTime(method, DEFAULT_SUBMIT_EVERY);
+  for (const { method, label, kbe } of kernelRows(config.stepMethods)) {
+    const r = await stepTime(method, DEFAULT_SUBMIT_EVERY, kbe);
     if (method === "dense") denseStep = r.ms;
-    stepRow(method, r);
-    stepRows.push({ method, ...r });
+    stepRow(label, r);
+    stepRows.push({ method, sparseKernels: kbe.sparseKernels.mode, ...r });
   }
   // The step's read lagged one step (`Trainer.enqueueStep`: no blocking read inside a step), and
   // the runtime's submission schedule, same run: every ≤ 32 dispatches, and none before the read.
@@ -534,7 +569,11 @@ if (sections.has("step")) {
     );
   }
   json.step = stepRows;
+  for (const kbe of byKernelMode.values()) say(`\n${sparseKernelsLine(kbe)}`);
 }
+json.sparseKernels = Object.fromEntries(
+  [...byKernelMode].map(([mode, kbe]) => [mode, kbe.sparseKernels.choices()]),
+);
 // ---- 4. causal attention, fused vs composed ------------------------------------------------------
 /** The attention paths of table 4. */
 type AttentionBench = "composed" | "fused" | "fused-split";

@@ -28,6 +28,7 @@ import { describeAdapter, GpuRuntime, type GpuRuntimeOptions } from "./runtime.t
 import { GpuStorage, GpuTensor } from "./tensor.ts";
 import {
   encodeMatmul,
+  type MatmulDims,
   type MatmulRegisterBlocking,
   type MatmulTiling,
   TILING_128,
@@ -73,6 +74,7 @@ import {
   type GatedForwardEncoder,
 } from "./kernels/gated.ts";
 import { encodeTransposableMask24 } from "./kernels/transposable.ts";
+import { SparseKernelChooser } from "./sparse_kernels.ts";
 import {
   checkFill,
   checkFinite,
@@ -123,6 +125,12 @@ export interface GpuBackendOptions {
    * product; `REGISTER_16` where operands are read from storage).
    */
   matmulBlocking?: MatmulRegisterBlocking;
+  /**
+   * Products promised 2:4 (`MatmulOptions.sparse24`): `"auto"` (default) times the dense and the
+   * compressed 2:4 path per shape and keeps the faster (`sparse_kernels.ts`, SPEC §8.6);
+   * `"dense"` or `"sparse"` forces one path.
+   */
+  sparseKernels?: api.SparseKernelMode;
 }
 
 /**
@@ -163,6 +171,8 @@ export class GpuBackend implements Backend {
    * an operation writes the storage in place (`assign`, AdamW).
    */
   #savedLse = new WeakMap<GpuStorage, { lse: GpuTensor; rows: number; C: number }>();
+  /** The dense-or-2:4 choice for products promised 2:4 (SPEC §8.6). */
+  readonly sparseKernels: SparseKernelChooser;
 
   /**
    * Wraps a runtime (see {@linkcode createGpuBackend} for the usual way in).
@@ -202,6 +212,11 @@ export class GpuBackend implements Backend {
       );
     }
     this.#matmul = kernel === "auto" ? (runtime.isFallbackAdapter ? "register" : "wide") : kernel;
+    this.sparseKernels = new SparseKernelChooser(
+      runtime,
+      options.sparseKernels ?? "auto",
+      (a, b, dims) => this.#denseMatmul(a, b, dims),
+    );
   }
 
   /** Number of live temporary allocations (views share one); 0 right after {@linkcode release}. */
@@ -374,7 +389,8 @@ export class GpuBackend implements Backend {
 
   /**
    * `a·b` of 2-D `[M,K]·[K,N]` or batched 3-D `[B,M,K]·[B,K,N]` operands, optionally transposed,
-   * accumulated in float32 (`kernels/matmul.ts`); the wide kernel honours `triangular` hints.
+   * accumulated in float32 (`kernels/matmul.ts`); the wide kernel honours `triangular` hints, and
+   * a product promised 2:4 takes the path {@linkcode GpuBackend.sparseKernels} chooses.
    *
    * @throws {RangeError} If the ranks are not both 2 or both 3, the batch sizes differ or the inner
    * dimensions differ.
@@ -383,19 +399,30 @@ export class GpuBackend implements Backend {
   matmul(a: Tensor, b: Tensor, options: api.MatmulOptions = {}): Tensor {
     const operands = this.#check.matmul(a, b, options, "matmul");
     const { A, B, transA, transB, rank, batch, M, N, K } = operands;
-    const triangular = options.triangular;
-    const tiling = this.#tiling === "auto"
-      ? (batch * Math.ceil(M / 128) * Math.ceil(N / 128) >= 64 ? TILING_128 : TILING_64)
-      : this.#tiling;
-    const out = encodeMatmul(this.runtime, A.buffer, B.buffer, {
-      batch,
-      m: M,
-      n: N,
-      k: K,
-      transA,
-      transB,
-    }, { variant: this.#matmul, tiling, blocking: this.#blocking, triangular });
+    const dims = { batch, m: M, n: N, k: K, transA, transB };
+    const sparse = options.sparse24;
+    const out = sparse === undefined
+      ? this.#denseMatmul(A.buffer, B.buffer, dims, options.triangular)
+      : this.sparseKernels.encode(A.buffer, B.buffer, { ...dims, sparse });
     return this.#wrap(out, rank === 3 ? [batch, M, N] : [M, N], "f32");
+  }
+
+  #denseMatmul(
+    a: GPUBuffer,
+    b: GPUBuffer,
+    dims: MatmulDims,
+    triangular?: api.MatmulOptions["triangular"],
+  ): GPUBuffer {
+    const { batch, m, n } = dims;
+    const tiling = this.#tiling === "auto"
+      ? (batch * Math.ceil(m / 128) * Math.ceil(n / 128) >= 64 ? TILING_128 : TILING_64)
+      : this.#tiling;
+    return encodeMatmul(this.runtime, a, b, dims, {
+      variant: this.#matmul,
+      tiling,
+      blocking: this.#blocking,
+      triangular,
+    });
   }
 
   /**

@@ -46,4 +46,12 @@ export { GpuStorage, GpuTensor, type TensorState } from "./tensor.ts";
 export { type GpuFp8Codes, type GpuGatedOptions, GpuKernels } from "./gpu_kernels.ts";
 export type { GatedActivation, GatedLayout } from "./kernels/gated.ts";
 export type { AttentionKeyPass } from "./kernels/attention_backward.ts";
-export type { MatmulRegisterBlocking, MatmulTiling } from "./kernels/matmul.ts";
+export type { MatmulDims, MatmulRegisterBlocking, MatmulTiling } from "./kernels/matmul.ts";
+export {
+  type DenseMatmulEncoder,
+  encodeCompressedMatmul,
+  SPARSE_MARGIN,
+  SparseKernelChooser,
+  type SparseProductDims,
+  sparseProductKey,
+} from "./sparse_kernels.ts";

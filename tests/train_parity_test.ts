@@ -25,7 +25,12 @@ import type { Backend, Fp8Format, Tensor } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
-import { SPARSE_METHODS, type SparseMethod, type SparseOptions } from "../core/sparse.ts";
+import {
+  SPARSE_METHODS,
+  type SparseMethod,
+  sparseMethodTraits,
+  type SparseOptions,
+} from "../core/sparse.ts";
 import { makeBatch, testRun } from "../core/train_testing.ts";
 import { gpuFixture } from "../gpu/testing.ts";
 import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
@@ -65,6 +70,14 @@ function gpuFused(): Promise<Backend> {
   return fusedPromise;
 }
 /**
+ * A GPU backend on the shared runtime that runs every product promised 2:4 from the compressed
+ * operand (SPEC §8.6), new per test so its recorded choices are the test's.
+ */
+function gpuSparse(): Promise<GpuBackend> {
+  return gpu().then((be) => new GpuBackend(be.runtime, { sparseKernels: "sparse" }));
+}
+const SPARSE_ENGINE = "WebGPU (2:4 kernels forced)";
+/**
  * The fast backends checked against the reference, with the model's dropout: the fused attention
  * kernels run only without attention dropout, so their engine trains without it.
  */
@@ -72,7 +85,24 @@ const ENGINES: [string, () => Promise<Backend>, number][] = [
   ["WebGPU", gpu, 0.1],
   ["CPU", cpu, 0.1],
   ["WebGPU (fused attention, no dropout)", gpuFused, 0],
+  [SPARSE_ENGINE, gpuSparse, 0.1],
 ];
+
+/**
+ * The products a method promises 2:4 in its sparse steps of the tiny model (`T` tokens): the
+ * forward `X·W̃ᵀ` for a pruned weight, `∇Z·W̃` for a transposable one, `MVUE(∇Zᵀ)·X` with MVUE.
+ */
+function expectedSparseProducts(model: GPT, method: SparseMethod, tokens: number): string[] {
+  const t = sparseMethodTraits(method);
+  return model.sparseLayers().flatMap((layer) => {
+    const [out, inF] = layer.weight.value.shape;
+    return [
+      ...(t.weight === "dense" ? [] : [`b ${tokens}x${inF}x${out} NT`]),
+      ...(t.weight === "transposable" ? [`b ${tokens}x${out}x${inF} NN`] : []),
+      ...(t.mvue ? [`a ${out}x${tokens}x${inF} NN`] : []),
+    ];
+  });
+}
 
 /** The method's options for the test: `t-sr-ste` refreshes its mask every step. */
 function sparseOptions(method: SparseMethod): SparseOptions {
@@ -411,6 +441,15 @@ for (const [engine, fast, dropout] of ENGINES) {
       }
       if (method === "t-sr-ste+df" && G.trainer.phase !== "dense") {
         throw new Error("t-sr-ste+df did not reach its dense phase");
+      }
+      if (engine === SPARSE_ENGINE) { // the compressed path must be what this engine ran
+        const ran = (gpuBe as GpuBackend).sparseKernels.choices();
+        const missing = expectedSparseProducts(G.model, method, 16).filter((k) =>
+          ran[k]?.path !== "sparse"
+        );
+        if (missing.length > 0) {
+          throw new Error(`${engine}: ${missing.join(", ")} did not run sparse`);
+        }
       }
       if (method === "step") {
         const layers = R.model.sparseLayers();
