@@ -29,6 +29,7 @@ import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
 import { assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import process from "node:process";
+import { spawnJsonLines } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -110,46 +111,20 @@ async function twofourEngine(be: Backend, method: SparseMethod = "dense"): Promi
 /** PyTorch in a child process that runs steps on request (one JSON line per request). */
 async function torchEngine(python: string): Promise<Engine> {
   const script = new URL("./torch_cpu_baseline.py", import.meta.url).pathname;
-  const child = new Deno.Command(python, {
-    args: [script, "--serve", "--threads", "2"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())
-    .getReader();
-  const next = async () => {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${python} ${script} exited`);
-    return JSON.parse(value);
-  };
-  const info = await next();
+  const child = spawnJsonLines(python, [script, "--serve", "--threads", "2"]);
+  const info = await child.next();
   return {
     name: "pytorch-eager",
     device: `PyTorch ${info.torch}, ${info.threads} threads, ${info.capability}`,
     async steps(n) {
-      await writer.write(new TextEncoder().encode(`${n}\n`));
-      return (await next()).ms;
+      await child.send(`${n}\n`);
+      return (await child.next()).ms as number[];
     },
     async close() {
-      await writer.write(new TextEncoder().encode("0\n"));
-      await writer.close();
-      await child.status;
+      await child.send("0\n");
+      await child.close();
     },
   };
-}
-
-function splitLines(): TransformStream<string, string> {
-  let buffer = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buffer += chunk;
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      for (const p of parts) if (p.trim()) controller.enqueue(p);
-    },
-  });
 }
 
 function median(xs: number[]): number {
