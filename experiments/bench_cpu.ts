@@ -24,6 +24,7 @@
 import type { Backend } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { createCpuBackend } from "../core/cpu/backend.ts";
+import { GEMM_ENGINES } from "../core/cpu/gemm.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
@@ -33,7 +34,8 @@ import { spawnJsonLines } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
-  /** Comma-separated engines: cpu, webgpu, reference, torch. */
+  /** Comma-separated engines: cpu, webgpu, reference, torch; `cpu-openblas`, `cpu-onednn`: the CPU
+   * backend with its GEMM engine forced (`core/cpu/gemm.ts`). */
   engines: "cpu,webgpu,torch,reference",
   /** Interleaved rounds. */
   rounds: 7,
@@ -198,12 +200,19 @@ async function main(args: string[]): Promise<void> {
   for (const name of wanted) {
     try {
       if (name === "cpu") engines.push(await twofourEngine(await createCpuBackend()));
-      else if (name === "webgpu") {
+      else if (name.startsWith("cpu-")) {
+        const gemm = assertOneOf("engines", name.slice(4), GEMM_ENGINES);
+        engines.push({ ...await twofourEngine(await createCpuBackend({ gemm })), name });
+      } else if (name === "webgpu") {
         const { createGpuBackend } = await import("../gpu/backend.ts");
         engines.push(await twofourEngine(await createGpuBackend()));
       } else if (name === "reference") engines.push(await twofourEngine(new ReferenceBackend()));
       else if (name === "torch") engines.push(await torchEngine(config.python));
-      else throw new TypeError(`Unknown engine ${name} (expected cpu, webgpu, reference, torch)`);
+      else {
+        throw new TypeError(
+          `Unknown engine ${name} (expected cpu, cpu-onednn, cpu-openblas, webgpu, reference, torch)`,
+        );
+      }
     } catch (e) {
       if (e instanceof TypeError) throw e;
       notes.push(`${name} not measured: ${(e as Error).message.split("\n")[0]}`);

@@ -1,8 +1,8 @@
 /**
  * oneDNN's `dnnl_sgemm` (Debian's `libdnnl2`, OpenMP runtime) through Deno's FFI, as a
- * {@linkcode Blas}: on the `cpu` preset's products it runs 1.2–1.5× OpenBLAS 0.3.21 except the
- * `Aᵀ·B` ones (`experiments/cpu_zoo.ts`), so {@linkcode loadGemm} pairs it with OpenBLAS for those
- * when both load. Needs `--allow-ffi` (and `--allow-env` to set the OpenMP variables).
+ * {@linkcode Blas}, the CPU backend's default GEMM engine (`gemm.ts`): faster than OpenBLAS 0.3.21
+ * over the `cpu` preset's products (`experiments/cpu_zoo.ts`), slower on the head's `Aᵀ·B`.
+ * Needs `--allow-ffi` (and `--allow-env` to set the OpenMP variables).
  *
  * libgomp reads `OMP_NUM_THREADS` and its wait policy once, when it loads, so the loader sets them
  * first unless the user has: the thread count, and `OMP_WAIT_POLICY=PASSIVE` because the backend's
@@ -98,6 +98,8 @@ function setOpenmpEnv(threads: number): string {
       const [name, value] of [["OMP_NUM_THREADS", `${threads}`], ["OMP_WAIT_POLICY", "PASSIVE"]]
     ) {
       if (Deno.env.get(name) !== undefined) continue;
+      // A user's GOMP_SPINCOUNT is a wait policy of its own.
+      if (name === "OMP_WAIT_POLICY" && Deno.env.get("GOMP_SPINCOUNT") !== undefined) continue;
       Deno.env.set(name, value);
       set.push(`${name}=${value}`);
     }
