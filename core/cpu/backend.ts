@@ -1,6 +1,6 @@
 /**
- * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
- * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
+ * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through oneDNN's
+ * `dnnl_sgemm` or a system BLAS's `cblas_sgemm` (`gemm.ts` chooses), the element-wise, normalisation and loss
  * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
  * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
  * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
@@ -166,7 +166,7 @@ export class CpuBackend extends ReferenceBackend {
 
   // ---- linear algebra ---------------------------------------------------------------------------
 
-  /** `op(a)·op(b)` through `cblas_sgemm` (one call per batch element), float32 accumulation. */
+  /** `op(a)·op(b)` through the GEMM engine (one call per batch element), float32 accumulation. */
   override matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const { A, B, transA, transB, rank, batch, M, N, K } = this.check.matmul(
       a,
