@@ -122,35 +122,31 @@ function openedOnednn(
   const version = `oneDNN ${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}` +
     (hash && hash !== "N/A" ? ` (${hash})` : "") +
     `, OpenMP${forced ? `, ${forced} set by twofour` : ""}`;
-  const sgemm = s.dnnl_sgemm;
-  return {
-    path,
-    version,
-    threads: s.omp_get_max_threads ? s.omp_get_max_threads() : 0,
-    sgemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
-      // int64 dimensions: the FFI takes them as bigint.
-      const status = sgemm(
-        transA ? CHAR_T : CHAR_N,
-        transB ? CHAR_T : CHAR_N,
-        BigInt(M),
-        BigInt(N),
-        BigInt(K),
-        alpha,
-        A,
-        BigInt(transA ? M : K),
-        B,
-        BigInt(transB ? K : N),
-        beta,
-        C,
-        BigInt(N),
+  const dnnlSgemm = s.dnnl_sgemm;
+  const sgemm: Blas["sgemm"] = (transA, transB, M, N, K, alpha, A, B, beta, C) => {
+    // int64 dimensions: the FFI takes them as bigint.
+    const status = dnnlSgemm(
+      transA ? CHAR_T : CHAR_N,
+      transB ? CHAR_T : CHAR_N,
+      BigInt(M),
+      BigInt(N),
+      BigInt(K),
+      alpha,
+      A,
+      BigInt(transA ? M : K),
+      B,
+      BigInt(transB ? K : N),
+      beta,
+      C,
+      BigInt(N),
+    );
+    if (status !== 0) {
+      throw new RangeError(
+        `Cannot run dnnl_sgemm on ${M}×${N}×${K} (transA ${transA}, transB ${transB}): ` +
+          `oneDNN status ${status}`,
       );
-      if (status !== 0) {
-        throw new RangeError(
-          `Cannot run dnnl_sgemm on ${M}×${N}×${K} (transA ${transA}, transB ${transB}): ` +
-            `oneDNN status ${status}`,
-        );
-      }
-    },
-    close: () => lib.close(),
+    }
   };
+  const threads = s.omp_get_max_threads ? s.omp_get_max_threads() : 0;
+  return { path, version, threads, sgemm, close: () => lib.close() };
 }
