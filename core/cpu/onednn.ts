@@ -12,7 +12,7 @@
  * @module
  */
 
-import { type Blas, type BlasUnavailable, loadBlas, type LoadBlasOptions } from "./blas.ts";
+import type { Blas, BlasUnavailable } from "./blas.ts";
 
 /** The library file names tried in order. */
 export const ONEDNN_CANDIDATES: readonly string[] = [
