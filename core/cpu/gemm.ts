@@ -1,9 +1,9 @@
 /**
  * Which library runs the CPU backend's GEMMs. `auto` (the default): oneDNN (`onednn.ts`) when it
  * loads, else OpenBLAS (`blas.ts`) with a note: on the 2-core machine the `cpu` preset's step ran
- * 1.2–1.3× faster on oneDNN (`experiments/bench_cpu.ts --engines=cpu-openblas,cpu-onednn`, same
- * run); sending its weak products (the head's `Aᵀ·B`, attention's small ones) to OpenBLAS instead
- * measured slower than oneDNN alone. `TWOFOUR_GEMM` (`auto`, `onednn`, `openblas`) overrides the
+ * 1.0–1.33× (median 1.2×, 13 runs) faster on oneDNN (`experiments/bench_cpu.ts
+ * --engines=cpu-openblas,cpu-onednn`, same run); sending its weak products (the head's `Aᵀ·B`,
+ * attention's small ones) to OpenBLAS instead measured slower than oneDNN alone. `TWOFOUR_GEMM` (`auto`, `onednn`, `openblas`) overrides the
  * default; `TWOFOUR_BLAS` or explicit `paths` name a CBLAS library, which then runs every product.
  *
  * @module
@@ -64,7 +64,7 @@ export function loadGemm(options: LoadGemmOptions = {}): LoadedGemm | BlasUnavai
       ? dnnl
       : { ...blas, message: `${blas.message}; ${dnnl.message}` };
   }
-  return { blas, note: `GEMMs through OpenBLAS (${dnnl.message}; about 1.25× slower steps)` };
+  return { blas, note: `GEMMs through OpenBLAS (${dnnl.message}; about 1.2× slower steps)` };
 }
 
 function loaded(blas: Blas | BlasUnavailable): LoadedGemm | BlasUnavailable {
