@@ -3,8 +3,9 @@
  * loads, else OpenBLAS (`blas.ts`) with a note: on the 2-core machine the `cpu` preset's step ran
  * 1.0–1.33× (median 1.2×, 13 runs) faster on oneDNN (`experiments/bench_cpu.ts
  * --engines=cpu-openblas,cpu-onednn`, same run); sending its weak products (the head's `Aᵀ·B`,
- * attention's small ones) to OpenBLAS instead measured slower than oneDNN alone. `TWOFOUR_GEMM` (`auto`, `onednn`, `openblas`) overrides the
- * default; `TWOFOUR_BLAS` or explicit `paths` name a CBLAS library, which then runs every product.
+ * attention's small ones) to OpenBLAS instead measured slower than oneDNN alone. `TWOFOUR_GEMM`
+ * (`auto`, `onednn`, `openblas`) overrides the default; `TWOFOUR_BLAS` or explicit `paths` name a
+ * CBLAS library, which then runs every product.
  *
  * @module
  */
