@@ -390,3 +390,56 @@ export function linearProducts(
     product("∇Zᵀ·X", out, inp, tokens, true, false),
   ];
 }
+
+/** A child process that answers one JSON line per request (the PyTorch baselines). */
+export interface JsonLineChild {
+  /** Writes `text` (one request, with its newline) to the child's stdin. */
+  send(text: string): Promise<void>;
+  /** The child's next JSON line. @throws {Error} If it exited (with its last stderr line). */
+  next(): Promise<Record<string, unknown>>;
+  /** Closes stdin and waits for the exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Spawns `command args` with piped stdio for a JSON-lines exchange.
+ *
+ * @throws {Error} If the command cannot start (e.g. a missing Python).
+ */
+export function spawnJsonLines(command: string, args: string[]): JsonLineChild {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  let buffer = "";
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TransformStream<string, string>({
+      transform(chunk, controller) {
+        buffer += chunk;
+        const parts = buffer.split("\n");
+        buffer = parts.pop()!;
+        for (const p of parts) if (p.trim()) controller.enqueue(p);
+      },
+    }),
+  ).getReader();
+  const stderr = new Response(child.stderr).text();
+  return {
+    send: (text) => writer.write(new TextEncoder().encode(text)),
+    async next() {
+      const { value, done } = await lines.read();
+      if (done) {
+        const last = (await stderr).trim().split("\n").pop();
+        throw new Error(`${command} ${args.join(" ")} exited: ${last}`);
+      }
+      return JSON.parse(value);
+    },
+    async close() {
+      await writer.close();
+      await child.status;
+      await stderr;
+    },
+  };
+}

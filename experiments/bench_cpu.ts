@@ -24,15 +24,18 @@
 import type { Backend } from "../core/backend.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { createCpuBackend } from "../core/cpu/backend.ts";
+import { GEMM_ENGINES } from "../core/cpu/gemm.ts";
 import { GPT, gptConfig } from "../core/gpt2.ts";
 import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
 import { assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import process from "node:process";
+import { spawnJsonLines } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
-  /** Comma-separated engines: cpu, webgpu, reference, torch. */
+  /** Comma-separated engines: cpu, webgpu, reference, torch; `cpu-openblas`, `cpu-onednn`: the CPU
+   * backend with its GEMM engine forced (`core/cpu/gemm.ts`). */
   engines: "cpu,webgpu,torch,reference",
   /** Interleaved rounds. */
   rounds: 7,
@@ -110,46 +113,20 @@ async function twofourEngine(be: Backend, method: SparseMethod = "dense"): Promi
 /** PyTorch in a child process that runs steps on request (one JSON line per request). */
 async function torchEngine(python: string): Promise<Engine> {
   const script = new URL("./torch_cpu_baseline.py", import.meta.url).pathname;
-  const child = new Deno.Command(python, {
-    args: [script, "--serve", "--threads", "2"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())
-    .getReader();
-  const next = async () => {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${python} ${script} exited`);
-    return JSON.parse(value);
-  };
-  const info = await next();
+  const child = spawnJsonLines(python, [script, "--serve", "--threads", "2"]);
+  const info = await child.next();
   return {
     name: "pytorch-eager",
     device: `PyTorch ${info.torch}, ${info.threads} threads, ${info.capability}`,
     async steps(n) {
-      await writer.write(new TextEncoder().encode(`${n}\n`));
-      return (await next()).ms;
+      await child.send(`${n}\n`);
+      return (await child.next()).ms as number[];
     },
     async close() {
-      await writer.write(new TextEncoder().encode("0\n"));
-      await writer.close();
-      await child.status;
+      await child.send("0\n");
+      await child.close();
     },
   };
-}
-
-function splitLines(): TransformStream<string, string> {
-  let buffer = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buffer += chunk;
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      for (const p of parts) if (p.trim()) controller.enqueue(p);
-    },
-  });
 }
 
 function median(xs: number[]): number {
@@ -223,12 +200,19 @@ async function main(args: string[]): Promise<void> {
   for (const name of wanted) {
     try {
       if (name === "cpu") engines.push(await twofourEngine(await createCpuBackend()));
-      else if (name === "webgpu") {
+      else if (name.startsWith("cpu-")) {
+        const gemm = assertOneOf("engines", name.slice(4), GEMM_ENGINES);
+        engines.push({ ...await twofourEngine(await createCpuBackend({ gemm })), name });
+      } else if (name === "webgpu") {
         const { createGpuBackend } = await import("../gpu/backend.ts");
         engines.push(await twofourEngine(await createGpuBackend()));
       } else if (name === "reference") engines.push(await twofourEngine(new ReferenceBackend()));
       else if (name === "torch") engines.push(await torchEngine(config.python));
-      else throw new TypeError(`Unknown engine ${name} (expected cpu, webgpu, reference, torch)`);
+      else {
+        throw new TypeError(
+          `Unknown engine ${name} (expected cpu, cpu-onednn, cpu-openblas, webgpu, reference, torch)`,
+        );
+      }
     } catch (e) {
       if (e instanceof TypeError) throw e;
       notes.push(`${name} not measured: ${(e as Error).message.split("\n")[0]}`);

@@ -7,7 +7,9 @@
  * float64 product (`assertProductClose`: `(K + 1)·2⁻²⁴·Σ|a||b|`, valid for any summation order).
  *
  * Engines: `openblas` (`cblas_sgemm` through Deno's FFI, as `CpuBackend` loads it, 2 threads),
- * `openblas-1t` (the same on one thread), `wasm-1t` /
+ * `openblas-1t` (the same on one thread), `onednn` (`dnnl_sgemm`, Debian's `libdnnl2`, 2 OpenMP
+ * threads, as `core/cpu/onednn.ts` loads it), `pytorch` (`torch.matmul` in a child process,
+ * 2 threads, with `--python=`: the ceiling of `pip install torch`, skipped when absent), `wasm-1t` /
  * `wasm-2t` (a hand-written WebAssembly SIMD 4×8 kernel, relaxed-SIMD FMA, on 1 thread or 2 over a
  * shared memory; packing the operands is timed, copying the product out is not), `webgpu`
  * (`GpuBackend`'s matmul on the software adapter, timed to completion), `reference` (the
@@ -35,7 +37,8 @@ import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
 import { parseConfig, runCli } from "./_config.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
-import { linearProducts, type StepProduct } from "./_bench.ts";
+import { type JsonLineChild, linearProducts, spawnJsonLines, type StepProduct } from "./_bench.ts";
+import { loadOnednn } from "../core/cpu/onednn.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -47,6 +50,8 @@ const DEFAULTS = {
   batchMs: 60,
   /** Output folder for zoo.md / zoo.json (empty: print only). */
   out: "",
+  /** The Python with torch installed, for the `pytorch` engine (a throw-away venv). */
+  python: "/tmp/torchenv/bin/python",
   /** Internal: run one measurement in a child process and print JSON. */
   child: "",
 };
@@ -86,16 +91,22 @@ const SHAPES: Shape[] = [
 ];
 const flops = (s: Shape) => 2 * s.batch * s.m * s.n * s.k;
 
-/** One engine prepared for one shape: `run` computes `C`, `result` returns it. */
+/**
+ * One engine prepared for one shape: `run` computes `C`, `result` returns it; `time`, where
+ * present, times `calls` back-to-back products itself (an engine in another process).
+ */
 interface Prepared {
   run(): void | Promise<void>;
+  time?(calls: number): Promise<number>;
   result(): Float32Array | Promise<Float32Array>;
   dispose(): void;
 }
 interface Engine {
   name: string;
+  /** The library and version, where the engine is not the backend's OpenBLAS. */
+  version?: string;
   prepare(s: Shape, a: Float32Array, b: Float32Array): Prepared;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /**
@@ -109,13 +120,26 @@ function blasEngine(threads: number): Engine | string {
     openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   });
   const setThreads = lib.symbols.openblas_set_num_threads ?? (() => {});
+  const name = threads === 2 ? "openblas" : `openblas-${threads}t`;
+  return gemmEngine(name, blas, () => setThreads(threads), () => lib.close());
+}
+
+/** oneDNN's `dnnl_sgemm` on 2 OpenMP threads, as `CpuBackend` loads it. */
+function onednnEngine(): Engine | string {
+  const dnnl = loadOnednn({ threads: 2 });
+  if (!("sgemm" in dnnl)) return dnnl.message;
+  return { ...gemmEngine("onednn", dnnl), version: dnnl.version };
+}
+
+/** A {@linkcode Blas} as an engine: `before` runs ahead of each product, `close` at the end. */
+function gemmEngine(name: string, blas: Blas, before = () => {}, close = () => {}): Engine {
   return {
-    name: threads === 2 ? "openblas" : `openblas-${threads}t`,
+    name,
     prepare(s, a, b) {
       const c = new Float32Array(s.batch * s.m * s.n);
       return {
         run() {
-          setThreads(threads);
+          before();
           batchedSgemm(blas, s, a, b, c);
         },
         result: () => c,
@@ -123,8 +147,59 @@ function blasEngine(threads: number): Engine | string {
       };
     },
     close() {
-      lib.close();
+      close();
       blas.close();
+    },
+  };
+}
+
+/**
+ * PyTorch (`torch.matmul`, 2 threads) in a child process (`torch_gemm.py`) run by `python`: the
+ * ceiling a user gets from `pip install torch`, not a dependency. Operands travel through files.
+ */
+async function pytorchEngine(python: string): Promise<Engine | string> {
+  const script = new URL("./torch_gemm.py", import.meta.url).pathname;
+  let child: JsonLineChild, info: Record<string, unknown>;
+  try {
+    child = spawnJsonLines(python, [script, "--threads", "2"]);
+    info = await child.next();
+  } catch (e) {
+    return (e as Error).message.split("\n")[0];
+  }
+  const ask = async (request: Record<string, unknown>) => {
+    await child.send(JSON.stringify(request) + "\n");
+    return await child.next();
+  };
+  const dir = await Deno.makeTempDir();
+  let ids = 0;
+  return {
+    name: "pytorch",
+    version: `PyTorch ${info.torch}, ${info.threads} threads`,
+    prepare(s, a, b) {
+      const id = ids++, file = (x: string) => `${dir}/${id}.${x}`;
+      Deno.writeFileSync(file("a"), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      Deno.writeFileSync(file("b"), new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      const loaded = ask({ op: "load", id, a: file("a"), b: file("b"), ...s });
+      return {
+        async run() {
+          await loaded;
+          await ask({ op: "time", id, calls: 1 });
+        },
+        async time(calls) {
+          await loaded;
+          return (await ask({ op: "time", id, calls })).ms as number;
+        },
+        async result() {
+          await ask({ op: "result", id, path: file("c") });
+          const bytes = Deno.readFileSync(file("c"));
+          return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+        },
+        dispose() {},
+      };
+    },
+    async close() {
+      await child.close();
+      await Deno.remove(dir, { recursive: true });
     },
   };
 }
@@ -256,6 +331,10 @@ function check(s: Shape, a: Float32Array, b: Float32Array, got: Float32Array): s
 }
 
 async function timeBatch(p: Prepared, calls: number): Promise<number> {
+  // A pause first: OpenBLAS's threads spin for a while after a product, stealing the cores from
+  // the next engine's.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (p.time) return await p.time(calls);
   const t0 = performance.now();
   for (let i = 0; i < calls; i++) await p.run();
   return (performance.now() - t0) / calls;
@@ -330,10 +409,21 @@ async function main(args: string[]): Promise<void> {
   const want = (name: string) => wanted === null || wanted.includes(name);
   const engines: Engine[] = [];
   const missing: string[] = [];
+  // PyTorch's process starts first, before oneDNN's loader sets the OpenMP variables here.
+  if (want("pytorch")) {
+    const e = await pytorchEngine(config.python);
+    if (typeof e === "string") missing.push(`pytorch: ${e}`);
+    else engines.push(e);
+  }
   for (const [name, threads] of [["openblas", 2], ["openblas-1t", 1]] as const) {
     if (!want(name)) continue;
     const e = blasEngine(threads);
     if (typeof e === "string") missing.push(`${name}: ${e}`);
+    else engines.push(e);
+  }
+  if (want("onednn")) {
+    const e = onednnEngine();
+    if (typeof e === "string") missing.push(`onednn: ${e}`);
     else engines.push(e);
   }
   if (want("wasm-1t")) engines.push(await wasmEngine(1));
@@ -405,7 +495,7 @@ async function main(args: string[]): Promise<void> {
     console.log(`round ${r + 1}/${config.rounds} done`);
   }
   for (const row of prepared) for (const p of row) p.dispose();
-  for (const e of engines) e.close();
+  for (const e of engines) await e.close();
   const native = nativeRuns?.length
     ? {
       version: nativeRuns[0].version,
@@ -462,7 +552,9 @@ async function main(args: string[]): Promise<void> {
       adapter || "none"
     }. ` +
     `openblas: ${engines.find((e) => e.name === "openblas") ? loadedVersion() : "missing"}` +
-    `${blasVersion ? `; own detection: ${blasVersion}` : ""}.\n\n${table}\n` +
+    `${blasVersion ? `; own detection: ${blasVersion}` : ""}` +
+    engines.filter((e) => e.version).map((e) => `; ${e.name}: ${e.version}`).join("") +
+    `.\n\n${table}\n` +
     (missing.length ? `\nNot measured: ${missing.join("; ")}\n` : "") +
     (failures.length ? `\nOUT OF BOUNDS: ${failures.join("; ")}\n` : "");
   if (config.out) {

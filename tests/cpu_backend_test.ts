@@ -51,11 +51,19 @@ const roundedApart = (delta: number): Tol => ({
 });
 
 let cpuPromise: Promise<CpuBackend> | undefined;
-/** The shared CPU backend; rejects (so every test fails) when no BLAS loads. */
+/** The shared CPU backend (its default GEMM engine); rejects (every test fails) when none loads. */
 function cpu(): Promise<CpuBackend> {
   cpuPromise ??= createCpuBackend({ threads: 2 });
   return cpuPromise;
 }
+let openblasPromise: Promise<CpuBackend> | undefined;
+/** A CPU backend on OpenBLAS (the fallback engine), for the products' tests. */
+function cpuOpenblas(): Promise<CpuBackend> {
+  openblasPromise ??= createCpuBackend({ threads: 2, gemm: "openblas" });
+  return openblasPromise;
+}
+/** The GEMM engines the products are checked on: the default one and OpenBLAS. */
+const GEMM_BACKENDS = [cpu, cpuOpenblas];
 const ref = new ReferenceBackend();
 
 const random = (n: number, seed: number, scale = 1) =>
@@ -65,8 +73,9 @@ const random = (n: number, seed: number, scale = 1) =>
 async function both(
   inputs: Input[],
   op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
+  fast: Backend,
 ): Promise<[Float32Array[], Float32Array[]]> {
-  return [await runOn(await cpu(), inputs, op), await runOn(ref, inputs, op)];
+  return [await runOn(fast, inputs, op), await runOn(ref, inputs, op)];
 }
 
 async function compare(
@@ -74,8 +83,9 @@ async function compare(
   inputs: Input[],
   op: (be: Backend, xs: Tensor[]) => Tensor | Tensor[],
   tol: Tol | Tol[] = EXACT,
+  fast?: Backend,
 ): Promise<void> {
-  const [c, r] = await both(inputs, op);
+  const [c, r] = await both(inputs, op, fast ?? await cpu());
   c.forEach((values, i) => {
     const t = Array.isArray(tol) ? tol[i] : tol;
     if (t.atol === 0 && t.rtol === 0) assertEqualArrays(values, r[i], `${label} (output ${i})`);
@@ -93,8 +103,36 @@ const maxAbs = (v: ArrayLike<number>) => {
 
 Deno.test("a BLAS library loads (this suite fails without one)", async () => {
   const be = await cpu();
-  console.log(`CPU backend: ${be.device}`);
+  console.log(`CPU backend: ${be.device}\nproducts also on: ${(await cpuOpenblas()).device}`);
   if (be.name !== "cpu") throw new Error(`unexpected backend name ${be.name}`);
+});
+
+Deno.test("without oneDNN the default engine falls back to OpenBLAS and says why", async () => {
+  const log = console.log, lines: string[] = [];
+  console.log = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    const be = await createCpuBackend({ threads: 2, onednnPaths: ["/nonexistent/libdnnl.so.2"] });
+    if (!be.device.includes("OpenBLAS")) throw new Error(`fell back to ${be.device}`);
+  } finally {
+    console.log = log;
+  }
+  const said = lines.join("\n");
+  for (const part of ["GEMMs through OpenBLAS", "/nonexistent/libdnnl.so.2", "libdnnl2"]) {
+    if (!said.includes(part)) throw new Error(`the message lacks "${part}": ${said}`);
+  }
+});
+
+Deno.test("oneDNN: a failed dnnl_sgemm is a RangeError naming the product and the status", async () => {
+  const be = await cpu();
+  if (!be.device.includes("oneDNN")) {
+    throw new Error(`oneDNN did not load (apt-get install libdnnl2): ${be.device}`);
+  }
+  const x = new Float32Array(4);
+  assertThrows(
+    () => be.blas.sgemm(false, false, 2, 2, -1, 1, x, x, 0, x),
+    RangeError,
+    "Cannot run dnnl_sgemm on 2×2×-1 (transA false, transB false): oneDNN status 2",
+  );
 });
 
 Deno.test("a missing BLAS library is reported, not thrown at import (the fallback's signal)", async () => {
@@ -143,12 +181,16 @@ async function checkMatmul(batch: number, m: number, n: number, k: number): Prom
       const lead = batch === 1 ? [] : [batch];
       const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
       const bShape = [...lead, ...(transB ? [n, k] : [k, n])];
-      await compare(
-        `matmul B=${batch} ${m}×${n}×${k} transA=${transA} transB=${transB}`,
-        [f(a, aShape), f(b, bShape)],
-        (be, [x, y]) => be.matmul(x, y, { transA, transB }),
-        matmulTol(a, b, { batch, m, n, k, transA, transB }),
-      );
+      for (const engine of GEMM_BACKENDS) {
+        const fast = await engine();
+        await compare(
+          `matmul B=${batch} ${m}×${n}×${k} transA=${transA} transB=${transB} (${fast.blas.path})`,
+          [f(a, aShape), f(b, bShape)],
+          (be, [x, y]) => be.matmul(x, y, { transA, transB }),
+          matmulTol(a, b, { batch, m, n, k, transA, transB }),
+          fast,
+        );
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS
- * (`cblas_sgemm`, OpenBLAS on Linux; `blas.ts`), the element-wise, normalisation and loss
+ * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through oneDNN's
+ * `dnnl_sgemm` or a system BLAS's `cblas_sgemm` (`gemm.ts` chooses), the element-wise, normalisation and loss
  * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
  * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
  * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
@@ -24,7 +24,8 @@ import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
-import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
+import type { Blas } from "./blas.ts";
+import { loadGemm, type LoadGemmOptions } from "./gemm.ts";
 
 /**
  * The CPU backend's tensors are the reference backend's classes (a shape over a `Storage`) owned by
@@ -73,12 +74,13 @@ export class CpuBackendUnavailableError extends Error {
 }
 
 /** Options of {@linkcode createCpuBackend}. */
-export type CpuBackendOptions = LoadBlasOptions;
+export type CpuBackendOptions = LoadGemmOptions;
 
 /**
- * Opens the system BLAS and creates a {@linkcode CpuBackend} on it.
+ * Opens the GEMM libraries (`gemm.ts`: oneDNN and OpenBLAS by default) and creates a
+ * {@linkcode CpuBackend} on them, printing a line when one is missing.
  *
- * @param options Library paths and thread count (`TWOFOUR_BLAS` overrides the search).
+ * @param options Engine, library paths and thread count (`TWOFOUR_GEMM`, `TWOFOUR_BLAS`).
  * @returns The backend.
  * @throws {CpuBackendUnavailableError} If no BLAS library loads or FFI is not permitted; the
  * message says which paths were tried and what to install.
@@ -90,9 +92,10 @@ export type CpuBackendOptions = LoadBlasOptions;
  * ```
  */
 export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
-  const blas = loadBlas(options);
-  if (!("sgemm" in blas)) return Promise.reject(new CpuBackendUnavailableError(blas.message));
-  return Promise.resolve(new CpuBackend(blas, { threads: options.threads }));
+  const gemm = loadGemm(options);
+  if (!("blas" in gemm)) return Promise.reject(new CpuBackendUnavailableError(gemm.message));
+  if (gemm.note) console.log(`cpu backend: ${gemm.note}`);
+  return Promise.resolve(new CpuBackend(gemm.blas, { threads: options.threads }));
 }
 
 /**
@@ -163,7 +166,7 @@ export class CpuBackend extends ReferenceBackend {
 
   // ---- linear algebra ---------------------------------------------------------------------------
 
-  /** `op(a)·op(b)` through `cblas_sgemm` (one call per batch element), float32 accumulation. */
+  /** `op(a)·op(b)` through the GEMM engine (one call per batch element), float32 accumulation. */
   override matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const { A, B, transA, transB, rank, batch, M, N, K } = this.check.matmul(
       a,
