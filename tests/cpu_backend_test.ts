@@ -14,18 +14,18 @@
  *   masks, MVUE, masked decay, flip counts, FP8, gated activations, `meanRows`).
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
- * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
- *   backward) use `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`,
- *   `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is
- *   within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per value, and float64 sums of at
- *   most 4,096 terms whose roundings differ between the backends by at most `2·γ_4096` of double
- *   precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes): the float64 values differ by
- *   `δ ≤ 1e-12` of the magnitudes involved. Each backend then rounds to float32 once:
- *   `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)` and `atol = (1 + 2u)·δ`, with
- *   `δ` from the magnitudes: GELU `1e-12·|x|` (a relative error of erfc, times `0.5|x|`), its
- *   derivative `1e-12·|dy|·(Φ + |x|φ) ≤ 1.25e-12·|dy|` (two terms that may cancel), softmax
- *   `1e-12` (probabilities ≤ 1), the loss `1e-12·(1 + max|z|)` (a log-sum-exp per row, `log`
- *   shared), its backward `1e-12·|dLoss/N|` (`softmax − onehot` cancels at the target).
+ * - the `exp`-based operations (GELU and its derivative, causal softmax) use `fastExp` or the SIMD
+ *   `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`, `core/cpu/exp_wasm_test.ts`,
+ *   SPEC §10.6; `Math.exp` is within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per
+ *   value, and float64 sums of at most 4,096 terms whose roundings differ between the backends by
+ *   at most `2·γ_4096` of double precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes):
+ *   the float64 values differ by `δ ≤ 1e-12` of the magnitudes involved. Each backend then rounds
+ *   to float32 once: `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)` and
+ *   `atol = (1 + 2u)·δ`, with `δ` from the magnitudes: GELU `1e-12·|x|` (a relative error of erfc,
+ *   times `0.5|x|`), its derivative `1e-12·|dy|·(Φ + |x|φ) ≤ 1.25e-12·|dy|` (two terms that may
+ *   cancel), softmax `1e-12` (probabilities ≤ 1).
+ * - the cross-entropy and its backward: float32 exponentials within `4.3u` (SPEC §10.6), bounds
+ *   derived beside `assertCrossEntropyGrad`.
  *
  * @module
  */
@@ -349,7 +349,43 @@ Deno.test("embedding and its scatter-add backward (repeated ids): exact", async 
   );
 });
 
-Deno.test("cross-entropy and its backward (fast exp, shared exponentials): bounds", async () => {
+/**
+ * The cross-entropy's float32 exponentials (SPEC §10.6): each within `EXP_F32` relative of
+ * `e^(z − max)`, or flushed to 0 below `e^-87`; a row's sum adds a float32 rounding per pair and
+ * float64 ones (`Σ ≥ 1`), so `lse` errs by `CE_SUM` absolute and each probability by `CE_P` relative.
+ */
+const EXP_F32 = 4.3 * U, EXP_F32_FLUSH = 1.7e-38;
+const CE_SUM = (EXP_F32 + U) * (1 + 1e-6) + 1e-12, CE_P = EXP_F32 + CE_SUM + 1e-12;
+/** The loss: a mean of the rows' `lse − z_t`, plus the float64 terms both backends share. */
+const crossEntropyTol = (z: Float32Array) => roundedApart(CE_SUM + 1e-12 * (1 + maxAbs(z)));
+
+/**
+ * The backward `factor·(p − onehot)` (`factor = dLoss/N`): off the targets, `CE_P` relative (and
+ * the flush); at a target the subtraction leaves `|factor|·p_t·CE_P` absolute (`p_t` from the reference's output).
+ * Both backends then round to float32.
+ */
+function assertCrossEntropyGrad(
+  got: Float32Array,
+  want: Float32Array,
+  data: { targets: Int32Array; c: number; factor: number },
+  label: string,
+): void {
+  const { targets, c, factor } = data, isTarget = new Uint8Array(want.length);
+  targets.forEach((t, r) => isTarget[r * c + t] = 1);
+  const pick = (v: Float32Array, at: number) => v.filter((_, i) => isTarget[i] === at);
+  const flush = Math.abs(factor) * (EXP_F32_FLUSH + 1e-12);
+  assertClose(pick(got, 0), pick(want, 0), {
+    atol: (1 + 2 * U) * flush,
+    rtol: 2 * U + CE_P * (1 + U),
+  }, `${label} (off the targets)`);
+  const pt = Math.min(1, Math.max(...pick(want, 1).map((g) => 1 + g / factor)) + 2 * U);
+  assertClose(pick(got, 1), pick(want, 1), {
+    atol: (1 + 2 * U) * (Math.abs(factor) * CE_P * pt + flush),
+    rtol: 2 * U * (1 + 2 * U),
+  }, `${label} (targets)`);
+}
+
+Deno.test("cross-entropy and its backward (float32 exps, shared by the backward): bounds", async () => {
   for (const [n, c] of [[1, 1], [3, 5], [64, 4096]]) {
     const z = random(n * c, 20 + c, 12);
     const t = Int32Array.from({ length: n }, (_, i) => (i * 7 + 3) % c);
@@ -359,23 +395,22 @@ Deno.test("cross-entropy and its backward (fast exp, shared exponentials): bound
       `crossEntropy ${n}×${c}`,
       inputs,
       (be, [x, y]) => be.crossEntropy(x, y),
-      roundedApart(1e-12 * (1 + maxAbs(z))),
+      crossEntropyTol(z),
     );
     // Forward then backward (the backward reuses the forward's exponentials), and the backward
     // alone (it computes them).
-    const backward = roundedApart((1e-12 * 0.75) / n);
-    await compare(
-      `crossEntropy then backward ${n}×${c}`,
+    const [cpuPair, refPair] = await both(
       inputs,
       (be, [x, y, l]) => [be.crossEntropy(x, y), be.crossEntropyBackward(x, y, l)],
-      [roundedApart(1e-12 * (1 + maxAbs(z))), backward],
     );
-    await compare(
-      `crossEntropyBackward ${n}×${c}`,
+    assertClose(cpuPair[0], refPair[0], crossEntropyTol(z), `crossEntropy then backward ${n}×${c}`);
+    const grad = { targets: t, c, factor: 0.75 / n };
+    assertCrossEntropyGrad(cpuPair[1], refPair[1], grad, `backward after forward ${n}×${c}`);
+    const [alone, refAlone] = await both(
       inputs,
       (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
-      backward,
     );
+    assertCrossEntropyGrad(alone[0], refAlone[0], grad, `crossEntropyBackward ${n}×${c}`);
   }
 });
 
@@ -393,7 +428,8 @@ Deno.test("cross-entropy: the cached exponentials are not reused after the logit
       ref.tensor(Float32Array.of(1), [1]),
     ),
   );
-  assertClose(got, want, roundedApart(1e-12 / 3), "backward after assign");
+  const targets = Int32Array.of(1, 4, 0);
+  assertCrossEntropyGrad(got, want, { targets, c: 5, factor: 1 / 3 }, "backward after assign");
   be.dispose(z);
   be.release();
   ref.release();

@@ -16,13 +16,13 @@ const PAGE = 65536;
 interface Exports {
   mem: WebAssembly.Memory;
   max_f32(p: number, n: number): number;
-  exp_shift(src: number, dst: number, n: number, shift: number): number;
+  exp_shift_f32(src: number, dst: number, n: number, m: number): number;
   exp_f64(p: number, n: number): void;
 }
 
 /** Where {@linkcode WasmExp.rowExps} writes: per element, then per row. */
 export interface RowExps {
-  exps: Float64Array;
+  exps: Float32Array;
   sums: Float64Array;
   maxes: Float64Array;
 }
@@ -60,22 +60,23 @@ export class WasmExp {
   }
 
   /**
-   * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` and their float64 sum
-   * per row.
+   * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` in float32 and their
+   * float64 sum per row.
    */
   rowExps(z: Float32Array, into: RowExps, c: number, r0: number, r1: number): void {
     const { exps, sums, maxes } = into;
-    const padded = Math.ceil(c / 4) * 4, out = padded * 4; // float32 inputs, then float64 outputs
-    this.#reserve(out + padded * 8);
+    // Inputs, then outputs (float32), in whole iterations of the kernel (16 values).
+    const padded = Math.ceil(c / 16) * 16, out = padded * 4;
+    this.#reserve(out + padded * 4);
     const x = this.#x, f32 = this.#f32;
     // −Infinity padding: ignored by the max, exp(−Infinity − max) = 0 adds nothing to the sum.
     f32.fill(-Infinity, c, padded);
     for (let r = r0; r < r1; r++) {
       f32.set(z.subarray(r * c, (r + 1) * c));
       const max = x.max_f32(0, padded);
-      sums[r] = x.exp_shift(0, out, padded, max);
+      sums[r] = x.exp_shift_f32(0, out, padded, max);
       maxes[r] = max;
-      exps.set(this.#f64.subarray(out / 8, out / 8 + c), r * c);
+      exps.set(f32.subarray(out / 4, out / 4 + c), r * c);
     }
   }
 

@@ -20,10 +20,10 @@ function simdExp(): WasmExp | null {
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/** Rows `[r0, r1)` of `z[n, c]`: `max`, `exps = exp(z − max)` and their sum per row. */
+/** Rows `[r0, r1)` of `z[n, c]`: `max`, `exps = exp(z − max)` (float32) and their sum per row. */
 export function rowExps(
   z: Float32Array,
-  exps: Float64Array,
+  exps: Float32Array,
   sums: Float64Array,
   maxes: Float64Array,
   c: number,
@@ -38,9 +38,8 @@ export function rowExps(
     for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
     let sum = 0;
     for (let k = 0; k < c; k++) {
-      const e = fastExp(z[o + k] - max);
-      exps[o + k] = e;
-      sum += e;
+      exps[o + k] = fastExp(z[o + k] - max);
+      sum += exps[o + k]; // the stored value, as the SIMD kernel sums
     }
     sums[r] = sum;
     maxes[r] = max;
@@ -158,7 +157,7 @@ export function geluBackwardRange(
 
 /** Rows `[r0, r1)` of the cross-entropy gradient `factor·(exps/sum − onehot(target))`. */
 export function crossEntropyGradRows(
-  exps: Float64Array,
+  exps: Float32Array,
   sums: Float64Array,
   targets: Int32Array,
   out: Float32Array,

@@ -51,8 +51,8 @@ interface SoftmaxCache {
   storage: CpuStorage;
   data: Storage["data"];
   version: number;
-  /** `exp(z − max)` per element. */
-  exps: Float64Array;
+  /** `exp(z − max)` per element (float32: SPEC §10.6). */
+  exps: Float32Array;
   /** `Σ exp(z − max)` per row. */
   sums: Float64Array;
   /** `max z` per row. */
@@ -99,10 +99,11 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * The CPU {@linkcode Backend}: BLAS GEMMs, tight loops for the rest, same semantics as
  * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
- * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
- * `exp` (a float64 `exp` within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, in GELU and the
- * cross-entropy; table-driven scalar elsewhere) in GELU, softmax and the cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
- * values and exponentials (kept until the input is freed or written).
+ * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), `exp`
+ * in GELU and softmax (float64, within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, or
+ * table-driven scalar), and the cross-entropy's float32 exponentials (SIMD, four lanes, within
+ * 4.3 float32 rounding units: SPEC §10.6). The backward passes of GELU and the cross-entropy reuse
+ * their forward's erfc values and exponentials (kept until the input is freed or written).
  *
  * A subclass of the reference backend: it inherits memory management and the operations it runs
  * through the reference's loops and oracles, and overrides the fast ones. Memory: as the reference
@@ -544,6 +545,13 @@ export class CpuBackend extends ReferenceBackend {
     return this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
   }
 
+  /** Returns a float32 array to the pool. */
+  #recycle(data: Float32Array): void {
+    const list = this.#pool.get(data.length);
+    if (list) list.push(data);
+    else this.#pool.set(data.length, [data]);
+  }
+
   /**
    * Returns the array to the pool and drops the caches keyed by the storage, then frees it.
    *
@@ -551,9 +559,7 @@ export class CpuBackend extends ReferenceBackend {
    */
   protected override freeStorage(storage: CpuStorage): void {
     if (storage.data instanceof Float32Array && storage.data.length > 0) {
-      const list = this.#pool.get(storage.data.length);
-      if (list) list.push(storage.data);
-      else this.#pool.set(storage.data.length, [storage.data]);
+      this.#recycle(storage.data);
     }
     if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
     this.#dropErfc(storage);
@@ -584,7 +590,7 @@ export class CpuBackend extends ReferenceBackend {
     const entry = this.#softmaxCache;
     if (!entry) return;
     this.#softmaxCache = null;
-    this.#freeF64(entry.exps);
+    this.#recycle(entry.exps);
     this.#freeF64(entry.sums);
     this.#freeF64(entry.maxes);
   }
@@ -681,7 +687,7 @@ export class CpuBackend extends ReferenceBackend {
       return cached;
     }
     this.#dropSoftmax();
-    const z = f32(Z), exps = this.#f64(n * c), sums = this.#f64(n), maxes = this.#f64(n);
+    const z = f32(Z), exps = this.newStorage(n * c), sums = this.#f64(n), maxes = this.#f64(n);
     // Rows split by work (c values each) between this thread and the helper.
     this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
     const entry = { storage: S, data: S.data, version: this.#version(S), exps, sums, maxes };
