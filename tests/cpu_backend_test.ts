@@ -14,16 +14,16 @@
  *   masks, MVUE, masked decay, flip counts, FP8, gated activations, `meanRows`).
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
- * - the `exp`-based operations (GELU and its derivative, causal softmax) use `fastExp` or the SIMD
- *   `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`, `core/cpu/exp_wasm_test.ts`,
- *   SPEC §10.6; `Math.exp` is within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per
- *   value, and float64 sums of at most 4,096 terms whose roundings differ between the backends by
- *   at most `2·γ_4096` of double precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes):
- *   the float64 values differ by `δ ≤ 1e-12` of the magnitudes involved. Each backend then rounds
- *   to float32 once: `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)` and
- *   `atol = (1 + 2u)·δ`, with `δ` from the magnitudes: GELU `1e-12·|x|` (a relative error of erfc,
- *   times `0.5|x|`), its derivative `1e-12·|dy|·(Φ + |x|φ) ≤ 1.25e-12·|dy|` (two terms that may
- *   cancel), softmax `1e-12` (probabilities ≤ 1).
+ * - causal softmax uses `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`,
+ *   `core/cpu/exp_test.ts`, `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is within 1 ULP,
+ *   `2.2e-16`, of `exp`), and float64 sums of at most 4,096 terms whose roundings differ between
+ *   the backends by at most `2·γ_4096` of double precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed
+ *   magnitudes): the float64 values differ by `δ ≤ 1e-12` of the magnitudes involved. Each backend
+ *   then rounds to float32 once: `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)`
+ *   and `atol = (1 + 2u)·δ`, `δ = 1e-12` (probabilities ≤ 1).
+ * - GELU and its derivative: tabulated Taylor polynomials within `4e-15` (`Φ`) and `2e-14`
+ *   (`Φ + x·φ`) of the reference's float64 values (`core/cpu/gelu_test.ts`, SPEC §10.6), inside the
+ *   rounded-apart bounds with `δ = 1e-12·|x|` (GELU `x·Φ`) and `1.25e-12·|dy|` (the backward).
  * - the cross-entropy and its backward: float32 exponentials within `4.3u` (SPEC §10.6), bounds
  *   derived beside `assertCrossEntropyGrad`.
  *
@@ -214,7 +214,7 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   }
 });
 
-Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±Inf", async () => {
+Deno.test("GELU and its backward (tabulated polynomials): rounded-apart bounds, exact at ±Inf", async () => {
   const x = random(4096, 8, 9);
   x.set([0, -0, Infinity, -Infinity, 1e-30, -40, 40], 0);
   const dy = random(4096, 9, 2);
@@ -234,7 +234,7 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
     [roundedApart(1e-12 * 9), roundedApart(1.25e-12 * maxAbs(bigDy))],
   );
   if ((await cpu()).helperCalls === 0) throw new Error("the helper thread shared no work");
-  // Forward then backward: the backward reuses the forward's erfc values.
+  // Forward then backward (each on its own: no values kept between them).
   await compare(
     "gelu then geluBackward",
     [f(x, [4096]), f(dy, [4096])],
@@ -243,7 +243,7 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
   );
 });
 
-Deno.test("GELU backward: the kept erfc values are not reused after the input changes", async () => {
+Deno.test("GELU backward after the input changes: the new input's derivative", async () => {
   const be = await cpu();
   const x = be.keep(be.tensor(random(64, 32, 3), [64])), dy = be.tensor(random(64, 33), [64]);
   be.gelu(x);

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { erfc, ERFC_SMALL, erfcSmall, erfcTail } from "../erfc.ts";
 import { fastExp } from "./_exp.ts";
 import { EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
+import { geluBackwardRange, geluRange } from "./_gelu.ts";
 
 let simd: WasmExp | null | undefined;
 /** This thread's SIMD `exp` (instantiated on first use); null without WebAssembly SIMD. */
@@ -16,9 +16,6 @@ function simdExp(): WasmExp | null {
   if (simd === undefined) simd = WasmExp.create();
   return simd;
 }
-
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /** Rows `[r0, r1)` of `z[n, c]`: `max`, `exps = exp(z − max)` (float32) and their sum per row. */
 export function rowExps(
@@ -43,115 +40,6 @@ export function rowExps(
     }
     sums[r] = sum;
     maxes[r] = max;
-  }
-}
-
-/** Elements `[i0, i1)`: GELU `0.5·x·erfc(−x/√2)` into `out`, the erfc values into `erfcs`. */
-export function geluRange(
-  x: Float32Array,
-  out: Float32Array,
-  erfcs: Float64Array,
-  i0: number,
-  i1: number,
-): void {
-  const w = simdExp();
-  if (w) return geluPieces(w, { x, out, erfcs }, i0, i1);
-  for (let i = i0; i < i1; i++) {
-    const v = x[i], e = erfc(-v * SQRT1_2, fastExp);
-    erfcs[i] = e;
-    out[i] = v === -Infinity ? 0 : 0.5 * v * e;
-  }
-}
-
-/** GELU's input, output and erfc values. */
-interface GeluArrays {
-  x: Float32Array;
-  out: Float32Array;
-  erfcs: Float64Array;
-}
-
-/** Indices of the elements of a piece whose `erfc` needs the exponentials. */
-const tails = new Int32Array(EXP_PIECE / 2);
-
-/**
- * `geluRange` with the SIMD `exp`: per piece, `erfc` of the small arguments at once and, for the
- * others, the rational parts (`erfc.ts`) and the arguments of their two exponentials; then all
- * those exponentials at once, then their products (the arithmetic of `erfc`; only `exp` differs).
- */
-function geluPieces(w: WasmExp, arrays: GeluArrays, i0: number, i1: number): void {
-  const { x, out, erfcs } = arrays, args = w.scratch();
-  for (let s = i0; s < i1; s += EXP_PIECE / 2) {
-    const e = Math.min(i1, s + EXP_PIECE / 2);
-    let n = 0;
-    for (let i = s; i < e; i++) {
-      const v = x[i], t = -v * SQRT1_2, y = Math.abs(t);
-      if (y <= ERFC_SMALL) {
-        const c = erfcSmall(t);
-        erfcs[i] = c;
-        out[i] = 0.5 * v * c;
-      } else {
-        const ySq = Math.trunc(y * 16) / 16;
-        erfcs[i] = erfcTail(y);
-        args[2 * n] = -ySq * ySq;
-        args[2 * n + 1] = -(y - ySq) * (y + ySq);
-        tails[n++] = i;
-      }
-    }
-    if (n === 0) continue;
-    w.expScratch(2 * n);
-    for (let j = 0; j < n; j++) {
-      const i = tails[j], v = x[i];
-      let c = erfcs[i];
-      if (c !== 0) c *= args[2 * j] * args[2 * j + 1];
-      if (v > 0) c = 2 - c; // t = −v/√2 < 0
-      erfcs[i] = c;
-      out[i] = v === -Infinity ? 0 : 0.5 * v * c;
-    }
-  }
-}
-
-/**
- * Elements `[i0, i1)`: `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)`, with the forward's erfc values
- * when given (an empty array: computed here).
- */
-export function geluBackwardRange(
-  x: Float32Array,
-  dy: Float32Array,
-  out: Float32Array,
-  erfcs: Float64Array,
-  i0: number,
-  i1: number,
-): void {
-  const cached = erfcs.length === x.length, w = simdExp();
-  // With the SIMD exp: the arguments of a piece, their exps at once, then the derivatives.
-  const args = cached && w ? w.scratch() : null;
-  for (let s = i0; args && s < i1; s += EXP_PIECE) {
-    const e = Math.min(i1, s + EXP_PIECE);
-    for (let i = s, j = 0; i < e; i++, j++) {
-      const v = x[i];
-      args[j] = Number.isFinite(v) ? -0.5 * v * v : 0;
-    }
-    w!.expScratch(e - s);
-    for (let i = s, j = 0; i < e; i++, j++) {
-      const v = x[i];
-      const deriv = Number.isFinite(v)
-        ? 0.5 * erfcs[i] + v * INV_SQRT_2PI * args[j]
-        : v > 0
-        ? 1
-        : 0;
-      out[i] = dy[i] * deriv;
-    }
-  }
-  if (args) return;
-  for (let i = i0; i < i1; i++) {
-    const v = x[i];
-    const deriv = Number.isFinite(v)
-      ? 0.5 * (cached ? erfcs[i] : erfc(-v * SQRT1_2, fastExp)) +
-        v * INV_SQRT_2PI * fastExp(-0.5 * v * v)
-      : v > 0
-      ? 1
-      : 0;
-    out[i] = dy[i] * deriv;
   }
 }
 

@@ -100,10 +100,11 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
  * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), `exp`
- * in GELU and softmax (float64, within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, or
- * table-driven scalar), and the cross-entropy's float32 exponentials (SIMD, four lanes, within
- * 4.3 float32 rounding units: SPEC §10.6). The backward passes of GELU and the cross-entropy reuse
- * their forward's erfc values and exponentials (kept until the input is freed or written).
+ * in softmax (float64, within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, or
+ * table-driven scalar), the cross-entropy's float32 exponentials (SIMD, four lanes, within
+ * 4.3 float32 rounding units: SPEC §10.6), and GELU and its derivative (tabulated Taylor
+ * polynomials, within 1e-14 of the exact values: SPEC §10.6). The cross-entropy's backward reuses
+ * its forward's exponentials (kept until the logits are freed or written).
  *
  * A subclass of the reference backend: it inherits memory management and the operations it runs
  * through the reference's loops and oracles, and overrides the fast ones. Memory: as the reference
@@ -128,8 +129,6 @@ export class CpuBackend extends ReferenceBackend {
   #control = new Int32Array(new SharedArrayBuffer(8));
   #helperSeq = 0;
   #helperCalls = 0;
-  /** `erfc(−x/√2)` of each GELU input since its forward, for the backward (by storage). */
-  #erfcCache = new Map<CpuStorage, { data: Float32Array; version: number; values: Float64Array }>();
 
   /** Threads the element-wise work may use (this one and, from 2, one helper). */
   readonly threads: number;
@@ -294,29 +293,19 @@ export class CpuBackend extends ReferenceBackend {
     return res;
   }
 
-  /**
-   * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
-   * for the backward pass until `x` is freed or changed.
-   */
+  /** Exact GELU `x·Φ(x)` (tabulated Taylor polynomials, SPEC §10.6). */
   override gelu(x: Tensor): Tensor {
     const t = this.check.float(x, "apply GELU");
     const res = this.alloc(t.shape), out = f32(res), d = f32(t);
-    const values = this.#f64(d.length);
-    this.#parallel("geluRange", (i0, i1) => [d, out, values, i0, i1], d.length);
-    this.#dropErfc(t.storage);
-    this.#erfcCache.set(t.storage, { data: d, version: this.#version(t.storage), values });
+    this.#parallel("geluRange", (i0, i1) => [d, out, i0, i1], d.length);
     return res;
   }
 
-  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)`. */
+  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)` (tabulated as GELU). */
   override geluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.check.pair(x, dy, "apply the GELU backward pass");
     const res = this.alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
-    const cached = this.#erfcCache.get(t.storage);
-    const values = cached && cached.data === d && cached.version === this.#version(t.storage)
-      ? cached.values
-      : new Float64Array(0);
-    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, values, i0, i1], d.length);
+    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, i0, i1], d.length);
     return res;
   }
 
@@ -562,7 +551,6 @@ export class CpuBackend extends ReferenceBackend {
       this.#recycle(storage.data);
     }
     if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
-    this.#dropErfc(storage);
     super.freeStorage(storage);
   }
 
@@ -576,13 +564,6 @@ export class CpuBackend extends ReferenceBackend {
     const list = this.#f64Pool.get(values.length);
     if (list) list.push(values);
     else this.#f64Pool.set(values.length, [values]);
-  }
-
-  #dropErfc(storage: CpuStorage): void {
-    const entry = this.#erfcCache.get(storage);
-    if (!entry) return;
-    this.#erfcCache.delete(storage);
-    this.#freeF64(entry.values);
   }
 
   /** Forgets the cross-entropy's exponentials, their scratch arrays back to the pool. */
