@@ -385,36 +385,56 @@ function assertCrossEntropyGrad(
   }, `${label} (targets)`);
 }
 
-Deno.test("cross-entropy and its backward (float32 exps, shared by the backward): bounds", async () => {
+Deno.test("cross-entropy and its backward (float32 exps; the forward's gradient for dLoss = 1): bounds", async () => {
   for (const [n, c] of [[1, 1], [3, 5], [64, 4096]]) {
     const z = random(n * c, 20 + c, 12);
     const t = Int32Array.from({ length: n }, (_, i) => (i * 7 + 3) % c);
-    const dLoss = Float32Array.of(0.75);
-    const inputs = [f(z, [n, c]), ints(t, [n]), f(dLoss, [1])];
     await compare(
       `crossEntropy ${n}×${c}`,
-      inputs,
+      [f(z, [n, c]), ints(t, [n])],
       (be, [x, y]) => be.crossEntropy(x, y),
       crossEntropyTol(z),
     );
-    // Forward then backward (the backward reuses the forward's exponentials), and the backward
-    // alone (it computes them).
-    const [cpuPair, refPair] = await both(
-      inputs,
-      (be, [x, y, l]) => [be.crossEntropy(x, y), be.crossEntropyBackward(x, y, l)],
-    );
-    assertClose(cpuPair[0], refPair[0], crossEntropyTol(z), `crossEntropy then backward ${n}×${c}`);
-    const grad = { targets: t, c, factor: 0.75 / n };
-    assertCrossEntropyGrad(cpuPair[1], refPair[1], grad, `backward after forward ${n}×${c}`);
-    const [alone, refAlone] = await both(
-      inputs,
-      (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
-    );
-    assertCrossEntropyGrad(alone[0], refAlone[0], grad, `crossEntropyBackward ${n}×${c}`);
+    // dLoss = 1 hands over the forward's gradient; 0.75 computes it. Forward then backward (twice:
+    // the second cannot reuse the handed-over gradient), and the backward alone.
+    for (const dLoss of [1, 0.75]) {
+      const inputs = [f(z, [n, c]), ints(t, [n]), f(Float32Array.of(dLoss), [1])];
+      const grad = { targets: t, c, factor: dLoss / n }, label = `${n}×${c}, dLoss ${dLoss}`;
+      const [cpuOut, refOut] = await both(inputs, (be, [x, y, l]) => {
+        const loss = be.crossEntropy(x, y), first = be.crossEntropyBackward(x, y, l);
+        return [loss, first, be.crossEntropyBackward(x, y, l)];
+      });
+      assertClose(cpuOut[0], refOut[0], crossEntropyTol(z), `crossEntropy then backward ${label}`);
+      assertCrossEntropyGrad(cpuOut[1], refOut[1], grad, `backward after forward ${label}`);
+      assertCrossEntropyGrad(cpuOut[2], refOut[2], grad, `second backward ${label}`);
+      const [alone, refAlone] = await both(
+        inputs,
+        (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
+      );
+      assertCrossEntropyGrad(alone[0], refAlone[0], grad, `crossEntropyBackward ${label}`);
+    }
   }
 });
 
-Deno.test("cross-entropy: the cached exponentials are not reused after the logits change", async () => {
+Deno.test("cross-entropy: the kept gradient is not reused for other targets", async () => {
+  const be = await cpu(), z = random(3 * 5, 30, 4);
+  const [t1, t2] = [Int32Array.of(1, 4, 0), Int32Array.of(2, 4, 1)];
+  const logits = be.tensor(z, [3, 5]), one = be.tensor(Float32Array.of(1), [1]);
+  be.crossEntropy(logits, be.indices(t1, [3]));
+  const got = await be.read(be.crossEntropyBackward(logits, be.indices(t2, [3]), one));
+  const want = await ref.read(
+    ref.crossEntropyBackward(
+      ref.tensor(z, [3, 5]),
+      ref.indices(t2, [3]),
+      ref.tensor(Float32Array.of(1), [1]),
+    ),
+  );
+  assertCrossEntropyGrad(got, want, { targets: t2, c: 5, factor: 1 / 3 }, "other targets");
+  be.release();
+  ref.release();
+});
+
+Deno.test("cross-entropy: the kept gradient is not reused after the logits change", async () => {
   const be = await cpu();
   const z = be.keep(be.tensor(random(3 * 5, 30, 4), [3, 5]));
   const t = be.indices(Int32Array.of(1, 4, 0), [3]), l = be.tensor(Float32Array.of(1), [1]);

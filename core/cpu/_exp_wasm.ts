@@ -17,12 +17,13 @@ interface Exports {
   mem: WebAssembly.Memory;
   max_f32(p: number, n: number): number;
   exp_shift_f32(src: number, dst: number, n: number, m: number): number;
+  scale_f32(src: number, dst: number, n: number, f: number): void;
   exp_f64(p: number, n: number): void;
 }
 
-/** Where {@linkcode WasmExp.rowExps} writes: per element, then per row. */
-export interface RowExps {
-  exps: Float32Array;
+/** Where {@linkcode WasmExp.crossEntropyRows} writes: per element, then per row. */
+export interface CrossEntropyRows {
+  grads: Float32Array;
   sums: Float64Array;
   maxes: Float64Array;
 }
@@ -60,29 +61,38 @@ export class WasmExp {
   }
 
   /**
-   * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` in float32 and their
-   * float64 sum per row.
+   * Rows `[r0, r1)` of `z[n, c]` (targets `t`): `max` (NaN ignored), `Σ exp(z − max)` (float32
+   * exponentials, float64 sum) and the cross-entropy gradient `factor·(exp(z − max)/Σ − onehot(t))`
+   * (float64 products, rounded once to float32).
    */
-  rowExps(z: Float32Array, into: RowExps, c: number, r0: number, r1: number): void {
-    const { exps, sums, maxes } = into;
-    // Inputs, then outputs (float32), in whole iterations of the kernel (16 values).
-    const padded = Math.ceil(c / 16) * 16, out = padded * 4;
-    this.#reserve(out + padded * 4);
+  crossEntropyRows(
+    z: Float32Array,
+    t: Int32Array,
+    into: CrossEntropyRows,
+    factor: number,
+    rows: { c: number; r0: number; r1: number },
+  ): void {
+    const { grads, sums, maxes } = into, { c, r0, r1 } = rows;
+    // Inputs, exponentials, gradients (float32), in whole iterations of the kernels (16 values).
+    const padded = Math.ceil(c / 16) * 16, exps = padded * 4, out = 2 * padded * 4;
+    this.#reserve(3 * padded * 4);
     const x = this.#x, f32 = this.#f32;
     // −Infinity padding: ignored by the max, exp(−Infinity − max) = 0 adds nothing to the sum.
     f32.fill(-Infinity, c, padded);
     for (let r = r0; r < r1; r++) {
       f32.set(z.subarray(r * c, (r + 1) * c));
-      const max = x.max_f32(0, padded);
-      sums[r] = x.exp_shift_f32(0, out, padded, max);
+      const max = x.max_f32(0, padded), sum = x.exp_shift_f32(0, exps, padded, max);
+      x.scale_f32(exps, out, padded, factor / sum);
+      grads.set(f32.subarray(out / 4, out / 4 + c), r * c);
+      grads[r * c + t[r]] = factor * (f32[exps / 4 + t[r]] / sum - 1);
+      sums[r] = sum;
       maxes[r] = max;
-      exps.set(f32.subarray(out / 4, out / 4 + c), r * c);
     }
   }
 
   /**
    * The scratch: {@linkcode EXP_PIECE} float64 values in the module's memory for
-   * {@linkcode WasmExp.expScratch} (a view valid until the next `rowExps` or `expInPlace`).
+   * {@linkcode WasmExp.expScratch} (a view valid until the next `crossEntropyRows` or `expInPlace`).
    */
   scratch(): Float64Array {
     this.#reserve((EXP_PIECE + 4) * 8);

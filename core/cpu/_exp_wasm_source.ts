@@ -160,7 +160,9 @@ const EXP_F32_LOCALS =
  * - `exp_shift_f32(src, dst, n, m)`: `dst[i] = exp(src[i] − m)` in float32 (four lanes) for `n`
  *   (a multiple of 8) float32 values; returns the float64 sum of the stored results (four lanes,
  *   added at the end);
- * - `exp_f64(p, n)`: `p[i] = exp(p[i])` in place for `n` (a multiple of 4) float64 values.
+ * - `exp_f64(p, n)`: `p[i] = exp(p[i])` in place for `n` (a multiple of 4) float64 values;
+ * - `scale_f32(src, dst, n, f)`: `dst[i] = f32(f·f64(src[i]))` for `n` (a multiple of 4) float32
+ *   values (float64 products, one rounding each).
  */
 export function expWat(): string {
   return `(module
@@ -218,6 +220,20 @@ export function expWat(): string {
       (br $next)))
     (local.set $sum (f64x2.add (local.get $sum) (local.get $sum2)))
     (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
+  (func (export "scale_f32") (param $src i32) (param $dst i32) (param $n i32) (param $f f64)
+    (local $end i32) (local $v v128) (local $fs v128)
+    (local.set $fs (f64x2.splat (local.get $f)))
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+      (local.set $v (v128.load (local.get $src)))
+      (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+        (f32x4.demote_f64x2_zero (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $fs)))
+        (f32x4.demote_f64x2_zero (f64x2.mul (local.get $fs) (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (br $next))))
   (func (export "exp_f64") (param $p i32) (param $n i32)
     (local $end i32) ${EXP_LOCALS}
     ${F64.set}

@@ -17,47 +17,41 @@ function simdExp(): WasmExp | null {
   return simd;
 }
 
-/** Rows `[r0, r1)` of `z[n, c]`: `max`, `exps = exp(z − max)` (float32) and their sum per row. */
-export function rowExps(
+let rowScratch = new Float32Array(0);
+
+/**
+ * Rows `[r0, r1)` of `z[n, c]` (targets `t`): `max`, `Σ exp(z − max)` (float32 exponentials) and
+ * the cross-entropy gradient `factor·(exp(z − max)/Σ − onehot(t))` (SPEC §10.6).
+ */
+export function crossEntropyRows(
   z: Float32Array,
-  exps: Float32Array,
+  t: Int32Array,
+  grads: Float32Array,
   sums: Float64Array,
   maxes: Float64Array,
+  factor: number,
   c: number,
   r0: number,
   r1: number,
 ): void {
   const w = simdExp();
-  if (w) return w.rowExps(z, { exps, sums, maxes }, c, r0, r1);
+  if (w) return w.crossEntropyRows(z, t, { grads, sums, maxes }, factor, { c, r0, r1 });
+  if (rowScratch.length < c) rowScratch = new Float32Array(c);
+  const exps = rowScratch;
   for (let r = r0; r < r1; r++) {
     const o = r * c;
     let max = -Infinity;
     for (let k = 0; k < c; k++) if (z[o + k] > max) max = z[o + k];
     let sum = 0;
     for (let k = 0; k < c; k++) {
-      exps[o + k] = fastExp(z[o + k] - max);
-      sum += exps[o + k]; // the stored value, as the SIMD kernel sums
+      exps[k] = fastExp(z[o + k] - max);
+      sum += exps[k]; // the stored value, as the SIMD kernel sums
     }
+    const f = factor / sum;
+    for (let k = 0; k < c; k++) grads[o + k] = f * exps[k];
+    grads[o + t[r]] = factor * (exps[t[r]] / sum - 1);
     sums[r] = sum;
     maxes[r] = max;
-  }
-}
-
-/** Rows `[r0, r1)` of the cross-entropy gradient `factor·(exps/sum − onehot(target))`. */
-export function crossEntropyGradRows(
-  exps: Float32Array,
-  sums: Float64Array,
-  targets: Int32Array,
-  out: Float32Array,
-  c: number,
-  factor: number,
-  r0: number,
-  r1: number,
-): void {
-  for (let r = r0; r < r1; r++) {
-    const o = r * c, f = factor / sums[r], t = targets[r];
-    for (let k = 0; k < c; k++) out[o + k] = f * exps[o + k];
-    out[o + t] = factor * (exps[o + t] / sums[r] - 1);
   }
 }
 
@@ -156,10 +150,9 @@ export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
 export const KERNELS = {
-  rowExps,
+  crossEntropyRows,
   geluRange,
   geluBackwardRange,
-  crossEntropyGradRows,
   adamwRange,
   causalSoftmaxRows,
 } as const;

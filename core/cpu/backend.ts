@@ -46,13 +46,18 @@ const PARALLEL_MIN_WORK = 1 << 16;
 /** How long to wait for the helper thread (plus 1 µs per unit of work) before doing its share here. */
 const HELPER_TIMEOUT_MS = 10_000;
 
-/** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
+/**
+ * What a cross-entropy leaves for its backward pass (one logits tensor): its row statistics and
+ * the gradient for `dLoss = 1` (the usual seed), computed in the same sweep.
+ */
 interface SoftmaxCache {
   storage: CpuStorage;
   data: Storage["data"];
   version: number;
-  /** `exp(z − max)` per element (float32: SPEC §10.6). */
-  exps: Float32Array;
+  /** The targets the gradient is for. */
+  targets: Int32Array;
+  /** `(softmax(z) − onehot(t))/N` (SPEC §10.6); null once handed to a backward pass. */
+  grads: Float32Array | null;
   /** `Σ exp(z − max)` per row. */
   sums: Float64Array;
   /** `max z` per row. */
@@ -331,10 +336,13 @@ export class CpuBackend extends ReferenceBackend {
     return undefined;
   }
 
-  /** Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`. */
+  /**
+   * Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`; the gradient for `dLoss = 1`
+   * is computed in the same sweep and kept for the backward pass.
+   */
   override crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const { Z, t, n, c } = this.check.crossEntropy(logits, targets, "compute the cross-entropy");
-    const { sums, maxes } = this.#softmaxOf(Z, n, c), z = f32(Z);
+    const { sums, maxes } = this.#softmaxOf(Z, t, n, c), z = f32(Z);
     let total = 0;
     for (let r = 0; r < n; r++) total += maxes[r] + Math.log(sums[r]) - z[r * c + t[r]];
     const res = this.alloc([1]);
@@ -342,7 +350,10 @@ export class CpuBackend extends ReferenceBackend {
     return res;
   }
 
-  /** `dLoss·(softmax(z) − onehot(target))/N`, reusing the forward's exponentials. */
+  /**
+   * `dLoss·(softmax(z) − onehot(target))/N`: for `dLoss = 1` after the forward pass on the same
+   * logits and targets, the forward's gradient itself (no copy); otherwise computed here.
+   */
   override crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const { Z, L, t, n, c } = this.check.crossEntropyBackward(
       logits,
@@ -350,15 +361,17 @@ export class CpuBackend extends ReferenceBackend {
       dLoss,
       "apply the cross-entropy backward pass",
     );
-    const { exps, sums } = this.#softmaxOf(Z, n, c);
-    const factor = L.storage.data[0] / n;
-    const res = this.alloc([n, c]), out = f32(res);
-    this.#parallel(
-      "crossEntropyGradRows",
-      (r0, r1) => [exps, sums, t, out, c, factor, r0, r1],
-      n,
-      c,
-    );
+    const factor = L.storage.data[0] / n, cached = this.#cachedSoftmax(Z, t);
+    if (cached?.grads && factor === 1 / n) {
+      // The pool hands out the array last returned to it: the result takes over the gradient.
+      this.#recycle(cached.grads);
+      cached.grads = null;
+      return this.alloc([n, c]);
+    }
+    const res = this.alloc([n, c]), sums = this.#f64(n), maxes = this.#f64(n);
+    this.#crossEntropyRows(Z, t, { grads: f32(res), sums, maxes }, factor);
+    this.#freeF64(sums);
+    this.#freeF64(maxes);
     return res;
   }
 
@@ -570,12 +583,12 @@ export class CpuBackend extends ReferenceBackend {
     else this.#f64Pool.set(values.length, [values]);
   }
 
-  /** Forgets the cross-entropy's exponentials, their scratch arrays back to the pool. */
+  /** Forgets the cross-entropy's cache, its arrays back to the pools. */
   #dropSoftmax(): void {
     const entry = this.#softmaxCache;
     if (!entry) return;
     this.#softmaxCache = null;
-    this.#recycle(entry.exps);
+    if (entry.grads) this.#recycle(entry.grads);
     this.#freeF64(entry.sums);
     this.#freeF64(entry.maxes);
   }
@@ -662,22 +675,38 @@ export class CpuBackend extends ReferenceBackend {
     this.#versions.set(storage, this.#version(storage) + 1);
   }
 
-  /** `exp(z − max)` and their sums per row of `Z`, from the cache when `Z` is unchanged. */
-  #softmaxOf(Z: CpuTensor, n: number, c: number): SoftmaxCache {
+  /** The cross-entropy's cache for `Z` and targets `t`, if `Z` is unchanged since. */
+  #cachedSoftmax(Z: CpuTensor, t: Int32Array): SoftmaxCache | null {
     const cached = this.#softmaxCache, S = Z.storage;
-    if (
-      cached && cached.storage === S && cached.data === S.data &&
-      cached.version === this.#version(S)
-    ) {
-      return cached;
-    }
+    const valid = cached && cached.storage === S && cached.data === S.data &&
+      cached.version === this.#version(S) && cached.targets.length === t.length &&
+      cached.targets.every((v, i) => v === t[i]);
+    return valid ? cached : null;
+  }
+
+  /** The row statistics of `Z` and its gradient for `dLoss = 1`, from the cache when valid. */
+  #softmaxOf(Z: CpuTensor, t: Int32Array, n: number, c: number): SoftmaxCache {
+    const cached = this.#cachedSoftmax(Z, t);
+    if (cached) return cached;
     this.#dropSoftmax();
-    const z = f32(Z), exps = this.newStorage(n * c), sums = this.#f64(n), maxes = this.#f64(n);
-    // Rows split by work (c values each) between this thread and the helper.
-    this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
-    const entry = { storage: S, data: S.data, version: this.#version(S), exps, sums, maxes };
+    const S = Z.storage, grads = this.newStorage(n * c), sums = this.#f64(n), maxes = this.#f64(n);
+    this.#crossEntropyRows(Z, t, { grads, sums, maxes }, 1 / n);
+    const version = this.#version(S), targets = t.slice();
+    const entry = { storage: S, data: S.data, version, targets, grads, sums, maxes };
     this.#softmaxCache = entry;
     return entry;
+  }
+
+  /** Row statistics and the gradient for `dLoss = factor·N`, rows split with the helper thread. */
+  #crossEntropyRows(
+    Z: CpuTensor,
+    t: Int32Array,
+    into: { grads: Float32Array; sums: Float64Array; maxes: Float64Array },
+    factor: number,
+  ): void {
+    const [n, c] = Z.shape, z = f32(Z), { grads, sums, maxes } = into;
+    const args = (r0: number, r1: number) => [z, t, grads, sums, maxes, factor, c, r0, r1];
+    this.#parallel("crossEntropyRows", args, n, c); // c values per row
   }
 }
 
