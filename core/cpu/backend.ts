@@ -329,6 +329,32 @@ export class CpuBackend extends ReferenceBackend {
   }
 
   /**
+   * The embedding's scatter-add `dW[ids[r]] += dy[r]` → `[vocab, d]`: as the reference, each row
+   * sums its positions in order in float64 and rounds once, but float64 accumulators only for the
+   * rows the ids touch (not a zeroed float64 table of the whole vocabulary).
+   */
+  override embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
+    const action = "apply the embedding backward pass";
+    const { G, ids, n, d } = this.check.embeddingBackward(idx, dy, vocab, action);
+    const gd = f32(G), slots = new Int32Array(vocab).fill(-1), rows: number[] = [];
+    for (const id of ids) {
+      if (slots[id] < 0) slots[id] = rows.push(id) - 1;
+    }
+    const acc = this.#f64(n * d).fill(0, 0, rows.length * d); // at most n rows
+    for (let r = 0; r < n; r++) {
+      const dst = slots[ids[r]] * d, src = r * d;
+      for (let c = 0; c < d; c++) acc[dst + c] += gd[src + c];
+    }
+    const res = this.alloc([vocab, d]), out = f32(res);
+    out.fill(0);
+    rows.forEach((id, slot) => {
+      for (let c = 0; c < d; c++) out[id * d + c] = acc[slot * d + c];
+    });
+    this.#freeF64(acc);
+    return res;
+  }
+
+  /**
    * No fused attention: the CPU prefers the composed operations (BLAS products and
    * {@linkcode CpuBackend.causalSoftmax}) over the reference's float64 oracle it would inherit.
    */
