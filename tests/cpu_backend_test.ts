@@ -582,6 +582,36 @@ async function adamwExact(n: number): Promise<void> {
   c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i} (n = ${n})`));
 }
 
+Deno.test("adamwMany: one pass over several tensors split with the helper across their boundaries; a failing update throws after the earlier ones, as the reference", async () => {
+  const sizes = [37, 1 << 14, 5000, 1 << 15];
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+  const run = async (be: Backend, failing: boolean) => {
+    const state = sizes.map((n, k) => ({
+      param: be.tensor(random(n, 60 + k), [n]),
+      grad: be.tensor(random(n, 70 + k), [n]),
+      m: be.full([n]),
+      v: be.full([n]),
+      hp,
+    }));
+    // A gradient of the wrong shape in the third update when `failing`.
+    if (failing) state[2].grad = be.full([3]);
+    let error = "none";
+    try {
+      be.adamwMany(state);
+    } catch (e) {
+      error = String(e);
+    }
+    const out = await be.readMany(state.flatMap((u) => [u.param, u.m, u.v]));
+    be.release();
+    return { error, out };
+  };
+  for (const failing of [false, true]) {
+    const [c, r] = [await run(await cpu(), failing), await run(ref, failing)];
+    if (c.error !== r.error) throw new Error(`errors differ: "${c.error}" vs "${r.error}"`);
+    c.out.forEach((v, i) => assertEqualArrays(v, r.out[i], `adamwMany output ${i}`));
+  }
+});
+
 Deno.test("AdamW and scaleClipped with a GradClip: exact (SPEC §4)", async () => {
   await compare("clipped adamw", [f(random(41, 27), [41]), f(random(41, 28), [41])], clippedAdamW);
 });

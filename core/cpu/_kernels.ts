@@ -88,6 +88,32 @@ export function adamwRange(
   }
 }
 
+/** One AdamW update's arrays (parameter, gradient, moments) and scalars. */
+export interface AdamWTensors {
+  pd: Float32Array;
+  gd: Float32Array;
+  md: Float32Array;
+  vd: Float32Array;
+  h: AdamWScalars;
+}
+
+/**
+ * Elements `[i0, i1)` of the concatenation of several AdamW updates (update `k` holds elements
+ * `[starts[k], starts[k + 1])`), each by {@linkcode adamwRange}.
+ */
+export function adamwSteps(
+  steps: readonly AdamWTensors[],
+  starts: readonly number[],
+  i0: number,
+  i1: number,
+): void {
+  for (let k = 0; k < steps.length; k++) {
+    const lo = Math.max(i0, starts[k]), hi = Math.min(i1, starts[k + 1]);
+    const { pd, gd, md, vd, h } = steps[k];
+    if (lo < hi) adamwRange(pd, gd, md, vd, h, lo - starts[k], hi - starts[k]);
+  }
+}
+
 /** Where each pending row of `causalSoftmaxRows` starts in the scratch. */
 const rowStarts = new Int32Array(EXP_PIECE + 1);
 let scalarScratch: Float64Array | undefined;
@@ -153,7 +179,7 @@ export const KERNELS = {
   crossEntropyRows,
   geluRange,
   geluBackwardRange,
-  adamwRange,
+  adamwSteps,
   causalSoftmaxRows,
 } as const;
 

@@ -13,13 +13,28 @@
  * @module
  */
 
-import type { AdamWParams, Fp8Format, MatmulOptions, PrunedTensor, Tensor } from "../backend.ts";
+import type {
+  AdamWParams,
+  AdamWUpdate,
+  Fp8Format,
+  MatmulOptions,
+  PrunedTensor,
+  Tensor,
+} from "../backend.ts";
 import { checkFinite, dims2, type TensorKind } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
 import { ReferenceTensor, type Storage } from "../reference_storage.ts";
 import { ReferenceBackend } from "../reference_backend.ts";
 import * as refNN from "../reference_nn.ts";
-import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
+import {
+  type AdamWTensors,
+  CLAIMED,
+  IDLE,
+  type KernelName,
+  KERNELS,
+  SEQ,
+  STATE,
+} from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
@@ -489,19 +504,50 @@ export class CpuBackend extends ReferenceBackend {
 
   /** One AdamW step in place (as the reference: bias-corrected moments, decoupled decay). */
   override adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
-    const { P, G, M: Mt, V } = this.check.adamw(param, grad, m, v, hp, "apply AdamW");
-    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
+    this.adamwMany([{ param, grad, m, v, hp }]);
+  }
+
+  /**
+   * {@linkcode CpuBackend.adamw} for each update, in one pass split with the helper thread (one
+   * hand-off for all the parameters, not one per tensor). An update failing its checks throws
+   * after the ones before it are applied, as the reference's loop does.
+   */
+  override adamwMany(updates: readonly AdamWUpdate[]): void {
+    const steps: AdamWTensors[] = [], written: Storage[] = [];
+    let failure: unknown = null;
+    try {
+      for (const u of updates) {
+        const step = this.#adamwStep(u);
+        if (step) {
+          steps.push(step.arrays);
+          written.push(...step.written);
+        }
+      }
+    } catch (e) {
+      failure = e;
+    }
+    const starts = [0];
+    for (const step of steps) starts.push(starts[starts.length - 1] + step.pd.length);
+    // Weight 4: a division and a square root per element.
+    const total = starts[steps.length], args = (i0: number, i1: number) => [steps, starts, i0, i1];
+    if (total > 0) this.#parallel("adamwSteps", args, total, 4);
+    for (const storage of written) this.#bump(storage);
+    if (failure !== null) throw failure;
+  }
+
+  /** One update's arrays and scalars; null when a non-finite clipped norm moves nothing. */
+  #adamwStep(u: AdamWUpdate): { arrays: AdamWTensors; written: Storage[] } | null {
+    const { P, G, M: Mt, V } = this.check.adamw(u.param, u.grad, u.m, u.v, u.hp, "apply AdamW");
+    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = u.hp;
     // STEP (SPEC 2.10): a frozen v is not written and is bias-corrected with its freezing step.
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
-    const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
     // The product a separate scale() would have stored; a non-finite clipped norm moves nothing.
-    const s = this.gradScale(hp, "apply AdamW");
-    if (s === null) return;
+    const s = this.gradScale(u.hp, "apply AdamW");
+    if (s === null) return null;
     const h = { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s };
-    // Weight 4: a division and a square root per element.
-    this.#parallel("adamwRange", (i0, i1) => [pd, gd, md, vd, h, i0, i1], pd.length, 4);
-    for (const t of [P, Mt, V]) this.#bump(t.storage);
+    const arrays = { pd: f32(P), gd: f32(G), md: f32(Mt), vd: f32(V), h };
+    return { arrays, written: [P.storage, Mt.storage, V.storage] };
   }
 
   // ---- private helpers --------------------------------------------------------------------------
