@@ -17,6 +17,7 @@ import type {
   AdamWParams,
   AdamWUpdate,
   Fp8Format,
+  LayerNormResult,
   MatmulOptions,
   PrunedTensor,
   Tensor,
@@ -37,6 +38,7 @@ import {
 } from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
+import { layerNormRows } from "./_layer_norm.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -341,6 +343,15 @@ export class CpuBackend extends ReferenceBackend {
     const args = (q0: number, q1: number) => [d, out, T, scale, action, q0, q1];
     this.#parallel("causalSoftmaxRows", args, batch * T, T);
     return res;
+  }
+
+  /** LayerNorm over the last axis (the reference's arithmetic, rows' sums four at a time). */
+  override layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
+    const { X, W, B, n, d } = this.check.layerNorm([x, w, b, eps], "apply LayerNorm");
+    const y = this.alloc([n, d]), mean = this.alloc([n]), rstd = this.alloc([n]);
+    const out = { y: f32(y), mean: f32(mean), rstd: f32(rstd) };
+    layerNormRows(f32(X), { w: f32(W), b: f32(B), eps }, out, n, d);
+    return { y, mean, rstd };
   }
 
   /**
