@@ -8,6 +8,7 @@
  */
 
 import { EXP_WASM_BASE64 } from "./_exp_wasm_bytes.ts";
+import type { AdamWScalars } from "./_kernels.ts";
 
 /** float64 values per piece of `expInPlace` and of the scratch (32 KiB: stays in L1/L2). */
 export const EXP_PIECE = 4096;
@@ -18,7 +19,16 @@ interface Exports {
   max_f32(p: number, n: number): number;
   exp_shift_f32(src: number, dst: number, n: number, m: number): number;
   scale_f32(src: number, dst: number, n: number, f: number): void;
+  adamw_f32(p: number, g: number, m: number, v: number, n: number, ...scalars: number[]): void;
   exp_f64(p: number, n: number): void;
+}
+
+/** The arrays of one AdamW step: parameter, gradient, moments. */
+export interface AdamWArrays {
+  pd: Float32Array;
+  gd: Float32Array;
+  md: Float32Array;
+  vd: Float32Array;
 }
 
 /** Where {@linkcode WasmExp.crossEntropyRows} writes: per element, then per row. */
@@ -87,6 +97,28 @@ export class WasmExp {
       grads[r * c + t[r]] = factor * (f32[exps / 4 + t[r]] / sum - 1);
       sums[r] = sum;
       maxes[r] = max;
+    }
+  }
+
+  /**
+   * Elements `[i0, i1)` of one AdamW step in place (`_kernels.ts`'s `adamwRange`: the same float64
+   * operations, two lanes), copied through the module's memory in pieces.
+   */
+  adamw(arrays: AdamWArrays, h: AdamWScalars, i0: number, i1: number): void {
+    const { pd, gd, md, vd } = arrays, piece = EXP_PIECE, bytes = 4 * piece;
+    this.#reserve(4 * bytes);
+    const x = this.#x, f32 = this.#f32;
+    const scalars = [h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.c1, h.c2, h.s];
+    for (let s = i0; s < i1; s += piece) {
+      const n = Math.min(piece, i1 - s), padded = Math.ceil(n / 4) * 4;
+      [pd, gd, md, vd].forEach((a, k) => {
+        f32.set(a.subarray(s, s + n), k * piece);
+        f32.fill(0, k * piece + n, k * piece + padded); // padding lanes (results unused)
+      });
+      x.adamw_f32(0, bytes, 2 * bytes, 3 * bytes, padded, ...scalars, h.frozen ? 1 : 0);
+      pd.set(f32.subarray(0, n), s);
+      md.set(f32.subarray(2 * piece, 2 * piece + n), s);
+      if (!h.frozen) vd.set(f32.subarray(3 * piece, 3 * piece + n), s);
     }
   }
 

