@@ -20,6 +20,7 @@ interface Exports {
   exp_shift_f32(src: number, dst: number, n: number, m: number): number;
   scale_f32(src: number, dst: number, n: number, f: number): void;
   adamw_f32(p: number, g: number, m: number, v: number, n: number, ...scalars: number[]): void;
+  add_f32(a: number, b: number, n: number): void;
   exp_f64(p: number, n: number): void;
 }
 
@@ -119,6 +120,20 @@ export class WasmExp {
       pd.set(f32.subarray(0, n), s);
       md.set(f32.subarray(2 * piece, 2 * piece + n), s);
       if (!h.frozen) vd.set(f32.subarray(3 * piece, 3 * piece + n), s);
+    }
+  }
+
+  /** `out[i] = a[i] + b[i]` for `i` in `[i0, i1)` (float32 sums), through the module's memory. */
+  add(a: Float32Array, b: Float32Array, out: Float32Array, i0: number, i1: number): void {
+    const piece = EXP_PIECE, bytes = 4 * piece;
+    this.#reserve(2 * bytes);
+    const x = this.#x, f32 = this.#f32;
+    for (let s = i0; s < i1; s += piece) {
+      const n = Math.min(piece, i1 - s);
+      f32.set(a.subarray(s, s + n));
+      f32.set(b.subarray(s, s + n), piece);
+      x.add_f32(0, bytes, Math.ceil(n / 16) * 16); // padding lanes: results unused
+      out.set(f32.subarray(0, n), s);
     }
   }
 

@@ -228,7 +228,9 @@ const EXP_F32_LOCALS =
  * - `scale_f32(src, dst, n, f)`: `dst[i] = f32(f·f64(src[i]))` for `n` (a multiple of 4) float32
  *   values (float64 products, one rounding each);
  * - `adamw_f32(p, g, m, v, n, …scalars)`: one AdamW step in place on `n` (a multiple of 4) float32
- *   parameters and moments, the reference's float64 operations in its order (`adamwRange`).
+ *   parameters and moments, the reference's float64 operations in its order (`adamwRange`);
+ * - `add_f32(a, b, n)`: `a[i] += b[i]` for `n` (a multiple of 16) float32 values (a float32 sum is
+ *   the float64 sum rounded once: 53 ≥ 2·24 + 2 bits).
  */
 export function expWat(): string {
   return `(module
@@ -301,6 +303,20 @@ export function expWat(): string {
       (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
       (br $next))))
   ${adamwFunction()}
+  (func (export "add_f32") (param $a i32) (param $b i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+      ${
+    [0, 16, 32, 48].map((o) =>
+      `(v128.store offset=${o} (local.get $a)
+        (f32x4.add (v128.load offset=${o} (local.get $a)) (v128.load offset=${o} (local.get $b))))`
+    ).join("\n      ")
+  }
+      (local.set $a (i32.add (local.get $a) (i32.const 64)))
+      (local.set $b (i32.add (local.get $b) (i32.const 64)))
+      (br $next))))
   (func (export "exp_f64") (param $p i32) (param $n i32)
     (local $end i32) ${EXP_LOCALS}
     ${F64.set}

@@ -55,6 +55,19 @@ export function crossEntropyRows(
   }
 }
 
+/** Elements `[i0, i1)` of `a + b` (float32 sums: the float64 sum rounded once, as the reference). */
+export function addRange(
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  i0: number,
+  i1: number,
+): void {
+  const w = simdExp();
+  if (w) return w.add(a, b, out, i0, i1);
+  for (let i = i0; i < i1; i++) out[i] = a[i] + b[i];
+}
+
 /** The scalars of one AdamW step (`c1`, `c2`: bias corrections; `s`: the gradient's scale). */
 export interface AdamWScalars {
   lr: number;
@@ -177,6 +190,7 @@ export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
 export const KERNELS = {
+  addRange,
   crossEntropyRows,
   geluRange,
   geluBackwardRange,

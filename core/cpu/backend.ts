@@ -279,11 +279,11 @@ export class CpuBackend extends ReferenceBackend {
 
   // ---- element-wise -----------------------------------------------------------------------------
 
-  /** `a + b`. */
+  /** `a + b` (float32 SIMD sums: the reference's float64 sums rounded once). */
   override add(a: Tensor, b: Tensor): Tensor {
     const [x, y] = this.check.pair(a, b, "add");
     const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
-    for (let i = 0; i < out.length; i++) out[i] = xd[i] + yd[i];
+    this.#parallel("addRange", (i0, i1) => [xd, yd, out, i0, i1], out.length);
     return res;
   }
 
