@@ -38,7 +38,7 @@ import {
 } from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
-import { layerNormRows } from "./_layer_norm.ts";
+import { layerNormRows, softmaxBackwardRows } from "./_four_rows.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -352,6 +352,14 @@ export class CpuBackend extends ReferenceBackend {
     const out = { y: f32(y), mean: f32(mean), rstd: f32(rstd) };
     layerNormRows(f32(X), { w: f32(W), b: f32(B), eps }, out, n, d);
     return { y, mean, rstd };
+  }
+
+  /** `p ⊙ (dp − Σ p·dp)` along the last axis (the reference's arithmetic, four rows at a time). */
+  override softmaxBackward(p: Tensor, dp: Tensor): Tensor {
+    const [P, G] = this.check.pair(p, dp, "apply the softmax backward pass");
+    const res = this.alloc(P.shape), out = f32(res), width = P.shape[P.shape.length - 1];
+    if (out.length > 0) softmaxBackwardRows(f32(P), f32(G), out, out.length / width, width);
+    return res;
   }
 
   /**

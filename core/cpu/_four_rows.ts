@@ -1,10 +1,11 @@
 /**
- * The CPU backend's LayerNorm: the reference's float64 operations in the reference's order
- * (`core/reference_nn.ts`: identical results), with the rows' serial sums four rows at a time. A
- * row's sum is a chain of dependent additions bounded by the adder's latency; four independent
- * chains keep it busy (about 1.4× faster). The last block repeats its final row where `n` is not a
- * multiple of 4 (the same values written twice). The backward pass gained nothing this way (its
- * loop is bounded by throughput), so the reference's runs. Private to `core/cpu/`.
+ * The reference's row loops whose serial sums bound them, four rows at a time (LayerNorm's forward
+ * pass, the softmax backward): the reference's float64 operations in its order
+ * (`core/reference_nn.ts`: identical results). A row's sum is a chain of dependent additions bounded
+ * by the adder's latency; four independent chains keep it busy (LayerNorm about 1.4× faster). The
+ * last block repeats its final row where `n` is not a multiple of 4 (the same values written
+ * twice). LayerNorm's backward pass gained nothing this way (its loop is bounded by throughput), so
+ * the reference's runs. Private to `core/cpu/`.
  *
  * @module
  */
@@ -59,5 +60,32 @@ export function layerNormRows(
     }
     [mean[r0], mean[r1], mean[r2], mean[r3]] = [m0, m1, m2, m3];
     [rstd[r0], rstd[r1], rstd[r2], rstd[r3]] = [rs0, rs1, rs2, rs3];
+  }
+}
+
+/** `out = p ⊙ (dp − Σ_row p·dp)` per row of width `d` (`n` rows). */
+export function softmaxBackwardRows(
+  p: Float32Array,
+  dp: Float32Array,
+  out: Float32Array,
+  n: number,
+  d: number,
+): void {
+  for (let r = 0; r < n; r += 4) {
+    const [r0, r1, r2, r3] = block(r, n);
+    const o0 = r0 * d, o1 = r1 * d, o2 = r2 * d, o3 = r3 * d;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let c = 0; c < d; c++) {
+      s0 += p[o0 + c] * dp[o0 + c];
+      s1 += p[o1 + c] * dp[o1 + c];
+      s2 += p[o2 + c] * dp[o2 + c];
+      s3 += p[o3 + c] * dp[o3 + c];
+    }
+    for (let c = 0; c < d; c++) {
+      out[o0 + c] = p[o0 + c] * (dp[o0 + c] - s0);
+      out[o1 + c] = p[o1 + c] * (dp[o1 + c] - s1);
+      out[o2 + c] = p[o2 + c] * (dp[o2 + c] - s2);
+      out[o3 + c] = p[o3 + c] * (dp[o3 + c] - s3);
+    }
   }
 }
