@@ -1,8 +1,9 @@
 /**
- * The SIMD `exp` kernels (`_exp_wasm_source.ts`, committed bytes in `_exp_wasm_bytes.ts`) behind
- * typed-array functions: each thread instantiates the module once, on first use, with a memory of
- * its own; arguments are copied in and results out in cache-sized pieces. `null` where the runtime
- * lacks WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
+ * The CPU backend's WebAssembly SIMD kernels (`_exp_wasm_source.ts`, committed bytes in
+ * `_exp_wasm_bytes.ts`: the `exp`s, the cross-entropy's rows, AdamW, `add`) behind typed-array
+ * functions: each thread instantiates the module once, on first use, with a memory of its own;
+ * arguments are copied in and results out in cache-sized pieces. `null` where the runtime lacks
+ * WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
  *
  * @module
  */
@@ -10,7 +11,7 @@
 import { EXP_WASM_BASE64 } from "./_exp_wasm_bytes.ts";
 import type { AdamWScalars } from "./_kernels.ts";
 
-/** float64 values per piece of `expInPlace` and of the scratch (32 KiB: stays in L1/L2). */
+/** Values per piece (float64 for `expInPlace` and the scratch: 32 KiB, stays in L1/L2). */
 export const EXP_PIECE = 4096;
 const PAGE = 65536;
 
@@ -39,7 +40,7 @@ export interface CrossEntropyRows {
   maxes: Float64Array;
 }
 
-/** `exp` over typed arrays on the SIMD module (one instance per thread). */
+/** The SIMD kernels over typed arrays (one module instance per thread). */
 export class WasmExp {
   #x: Exports;
   #f32: Float32Array;

@@ -11,7 +11,7 @@ import { type AdamWArrays, EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
 import { geluBackwardRange, geluRange } from "./_gelu.ts";
 
 let simd: WasmExp | null | undefined;
-/** This thread's SIMD `exp` (instantiated on first use); null without WebAssembly SIMD. */
+/** This thread's SIMD kernels (instantiated on first use); null without WebAssembly SIMD. */
 function simdExp(): WasmExp | null {
   if (simd === undefined) simd = WasmExp.create();
   return simd;
