@@ -3,8 +3,8 @@
  * pass, the softmax backward): the reference's float64 operations in its order
  * (`core/reference_nn.ts`: identical results). A row's sum is a chain of dependent additions bounded
  * by the adder's latency; four independent chains keep it busy (LayerNorm about 1.4× faster). The
- * last block repeats its final row where `n` is not a multiple of 4 (the same values written
- * twice). LayerNorm's backward pass gained nothing this way (its loop is bounded by throughput), so
+ * last block of a range repeats the range's final row where its length is not a multiple of 4 (the
+ * same values written twice). Kernels of row ranges for `_kernels.ts`. LayerNorm's backward pass gained nothing this way (its loop is bounded by throughput), so
  * the reference's runs. Private to `core/cpu/`.
  *
  * @module
@@ -22,17 +22,18 @@ function block(r: number, n: number): [number, number, number, number, number] {
   ];
 }
 
-/** `y = (x − mean)·rstd·w + b` per row of `x[n, d]`, with each row's `mean` and `rstd`. */
+/** Rows `[start, end)` of `y = (x − mean)·rstd·w + b` (`x[n, d]`), with each row's mean and rstd. */
 export function layerNormRows(
   x: Float32Array,
   params: { w: Float32Array; b: Float32Array; eps: number },
   out: { y: Float32Array; mean: Float32Array; rstd: Float32Array },
-  n: number,
   d: number,
+  start: number,
+  end: number,
 ): void {
   const { w, b, eps } = params, { y, mean, rstd } = out;
-  for (let r = 0; r < n; r += 4) {
-    const [r0, r1, r2, r3] = block(r, n);
+  for (let r = start; r < end; r += 4) {
+    const [r0, r1, r2, r3] = block(r, end);
     const o0 = r0 * d, o1 = r1 * d, o2 = r2 * d, o3 = r3 * d;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (let c = 0; c < d; c++) {
@@ -63,16 +64,17 @@ export function layerNormRows(
   }
 }
 
-/** `out = p ⊙ (dp − Σ_row p·dp)` per row of width `d` (`n` rows). */
+/** Rows `[start, end)` of `out = p ⊙ (dp − Σ_row p·dp)`, rows of width `d`. */
 export function softmaxBackwardRows(
   p: Float32Array,
   dp: Float32Array,
   out: Float32Array,
-  n: number,
   d: number,
+  start: number,
+  end: number,
 ): void {
-  for (let r = 0; r < n; r += 4) {
-    const [r0, r1, r2, r3] = block(r, n);
+  for (let r = start; r < end; r += 4) {
+    const [r0, r1, r2, r3] = block(r, end);
     const o0 = r0 * d, o1 = r1 * d, o2 = r2 * d, o3 = r3 * d;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (let c = 0; c < d; c++) {

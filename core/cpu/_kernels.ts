@@ -9,6 +9,7 @@
 import { fastExp } from "./_exp.ts";
 import { type AdamWArrays, EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
 import { geluBackwardRange, geluRange } from "./_gelu.ts";
+import { layerNormRows, softmaxBackwardRows } from "./_four_rows.ts";
 
 let simd: WasmExp | null | undefined;
 /** This thread's SIMD kernels (instantiated on first use); null without WebAssembly SIMD. */
@@ -196,6 +197,8 @@ export const KERNELS = {
   geluBackwardRange,
   adamwSteps,
   causalSoftmaxRows,
+  layerNormRows,
+  softmaxBackwardRows,
 } as const;
 
 /** A kernel's name. */

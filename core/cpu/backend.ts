@@ -38,7 +38,6 @@ import {
 } from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
-import { layerNormRows, softmaxBackwardRows } from "./_four_rows.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
 import { type Blas, loadBlas, type LoadBlasOptions } from "./blas.ts";
@@ -345,20 +344,28 @@ export class CpuBackend extends ReferenceBackend {
     return res;
   }
 
-  /** LayerNorm over the last axis (the reference's arithmetic, rows' sums four at a time). */
+  /**
+   * LayerNorm over the last axis (the reference's arithmetic, rows' sums four at a time; rows split
+   * with the helper thread).
+   */
   override layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
     const { X, W, B, n, d } = this.check.layerNorm([x, w, b, eps], "apply LayerNorm");
     const y = this.alloc([n, d]), mean = this.alloc([n]), rstd = this.alloc([n]);
+    const xd = f32(X), params = { w: f32(W), b: f32(B), eps };
     const out = { y: f32(y), mean: f32(mean), rstd: f32(rstd) };
-    layerNormRows(f32(X), { w: f32(W), b: f32(B), eps }, out, n, d);
+    this.#parallel("layerNormRows", (r0, r1) => [xd, params, out, d, r0, r1], n, d);
     return { y, mean, rstd };
   }
 
-  /** `p ⊙ (dp − Σ p·dp)` along the last axis (the reference's arithmetic, four rows at a time). */
+  /**
+   * `p ⊙ (dp − Σ p·dp)` along the last axis (the reference's arithmetic, four rows at a time; rows
+   * split with the helper thread).
+   */
   override softmaxBackward(p: Tensor, dp: Tensor): Tensor {
     const [P, G] = this.check.pair(p, dp, "apply the softmax backward pass");
     const res = this.alloc(P.shape), out = f32(res), width = P.shape[P.shape.length - 1];
-    if (out.length > 0) softmaxBackwardRows(f32(P), f32(G), out, out.length / width, width);
+    const pd = f32(P), gd = f32(G), rows = width > 0 ? out.length / width : 0;
+    this.#parallel("softmaxBackwardRows", (r0, r1) => [pd, gd, out, width, r0, r1], rows, width);
     return res;
   }
 
