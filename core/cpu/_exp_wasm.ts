@@ -22,6 +22,7 @@ interface Exports {
   scale_f32(src: number, dst: number, n: number, f: number): void;
   adamw_f32(p: number, g: number, m: number, v: number, n: number, ...scalars: number[]): void;
   add_f32(a: number, b: number, n: number): void;
+  causal_softmax(src: number, dst: number, T: number, r0: number, rows: number, s: number): number;
   exp_f64(p: number, n: number): void;
 }
 
@@ -139,22 +140,37 @@ export class WasmExp {
   }
 
   /**
-   * The scratch: {@linkcode EXP_PIECE} float64 values in the module's memory for
-   * {@linkcode WasmExp.expScratch} (a view valid until the next `crossEntropyRows` or `expInPlace`).
+   * Rows `[q0, q1)` (row `q` is row `q mod T` of batch `⌊q/T⌋`) of the causal softmax of
+   * `scale·d[B, T, T]` into `out`; returns −1, or the first row whose largest scaled score is not
+   * finite (the rows before it written).
    */
-  scratch(): Float64Array {
-    this.#reserve((EXP_PIECE + 4) * 8);
-    return this.#f64.subarray(0, EXP_PIECE + 4);
+  causalSoftmax(
+    d: Float32Array,
+    out: Float32Array,
+    T: number,
+    scale: number,
+    q0: number,
+    q1: number,
+  ): number {
+    const chunk = Math.max(1, Math.floor((2 * EXP_PIECE) / T)); // rows per call
+    // Scores, probabilities, then a row of float64 exponentials (a pair past the end at odd T).
+    this.#reserve(8 * chunk * T + 8 * (T + 4));
+    const x = this.#x, f32 = this.#f32;
+    for (let q = q0; q < q1;) {
+      const r = q % T, rows = Math.min(q1 - q, T - r, chunk), size = rows * T;
+      f32.set(d.subarray(q * T, q * T + size));
+      const bad = x.causal_softmax(0, 4 * size, T, r, rows, scale);
+      out.set(f32.subarray(size, size + (bad < 0 ? size : bad * T)), q * T);
+      if (bad >= 0) return q + bad;
+      q += rows;
+    }
+    return -1;
   }
 
-  /** `exp` in place of the scratch's first `n` values (each ≤ 0, −Infinity or NaN). */
-  expScratch(n: number): void {
-    const padded = Math.ceil(n / 4) * 4;
-    this.#f64.fill(0, n, padded); // padding lanes (results unused)
-    this.#x.exp_f64(0, padded);
-  }
-
-  /** `values[i] = exp(values[i])` for `i` in `[i0, i1)`, every value ≤ 0 (or −Infinity, NaN). */
+  /**
+   * `values[i] = exp(values[i])` for `i` in `[i0, i1)`, every value ≤ 0 (or −Infinity, NaN): the
+   * float64 `exp` of `causal_softmax` on its own (for its test).
+   */
   expInPlace(values: Float64Array, i0: number, i1: number): void {
     this.#reserve((EXP_PIECE + 4) * 8);
     const x = this.#x, f64 = this.#f64;

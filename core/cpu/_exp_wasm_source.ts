@@ -199,6 +199,81 @@ function adamwFunction(): string {
       (br $next))))`;
 }
 
+/**
+ * The function `causal_softmax` (see {@linkcode expWat}): per row, the visible columns in pairs
+ * (the lane past the row, in its last pair, set to −Infinity: no effect on the max, `exp` 0).
+ */
+function causalSoftmaxFunction(): string {
+  // For each pair of visible columns of row $r: `$ca` the byte offset, `$xa` the scaled scores.
+  const pairs = (body: string) => `
+      (local.set $ca (i32.const 0))
+      (local.set $lane (v128.const f64x2 0 1))
+      (block $pairsDone (loop $pairs
+        (br_if $pairsDone (i32.ge_u (local.get $ca) (local.get $visibleBytes)))
+        (local.set $xa (v128.bitselect (local.get $minusInf)
+          (f64x2.mul (local.get $sc) (f64x2.promote_low_f32x4
+            (v128.load64_zero (i32.add (local.get $row) (local.get $ca)))))
+          (f64x2.gt (local.get $lane) (local.get $rr))))
+        ${body}
+        (local.set $lane (f64x2.add (local.get $lane) (v128.const f64x2 2 2)))
+        (local.set $ca (i32.add (local.get $ca) (i32.const 8)))
+        (br $pairs)))`;
+  return `(func (export "causal_softmax") (param $src i32) (param $dst i32) (param $T i32)
+      (param $r0 i32) (param $rows i32) (param $scale f64) (result i32)
+    (local $i i32) (local $r i32) (local $row i32) (local $out i32) (local $ca i32)
+    (local $visibleBytes i32) (local $tmp i32) (local $max f64) (local $b f64)
+    (local $sc v128) (local $rr v128) (local $lane v128) (local $vmax v128) (local $sum v128)
+    (local $minusInf v128) (local $shift v128) ${EXP_LOCALS}
+    ${F64.set}
+    (local.set $sc (f64x2.splat (local.get $scale)))
+    (local.set $minusInf (v128.const f64x2 -inf -inf))
+    ;; float64 exponentials of a row, after the rows' outputs
+    (local.set $tmp (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $rows) (local.get $T)) (i32.const 2))))
+    (block $rowsDone (loop $rowLoop
+      (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $r (i32.add (local.get $r0) (local.get $i)))
+      (local.set $row (i32.add (local.get $src) (i32.shl (i32.mul (local.get $i) (local.get $T)) (i32.const 2))))
+      (local.set $out (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $i) (local.get $T)) (i32.const 2))))
+      (local.set $rr (f64x2.splat (f64.convert_i32_u (local.get $r))))
+      ;; visible columns 0..r, rounded up to pairs
+      (local.set $visibleBytes (i32.shl (i32.and (i32.add (local.get $r) (i32.const 2)) (i32.const -2)) (i32.const 2)))
+      (local.set $vmax (local.get $minusInf))
+      ${pairs(`(local.set $vmax (f64x2.pmax (local.get $vmax) (local.get $xa)))`)}
+      (local.set $max (f64x2.extract_lane 0 (local.get $vmax)))
+      (local.set $b (f64x2.extract_lane 1 (local.get $vmax)))
+      (if (f64.gt (local.get $b) (local.get $max)) (then (local.set $max (local.get $b))))
+      ;; a non-finite largest score: report the row
+      (if (f64.ne (f64.sub (local.get $max) (local.get $max)) (f64.const 0))
+        (then (return (local.get $i))))
+      (local.set $shift (f64x2.splat (local.get $max)))
+      (local.set $sum (v128.const f64x2 0 0))
+      ${
+    pairs(`(local.set $xa (f64x2.sub (local.get $xa) (local.get $shift)))
+        ${expInto("a")}
+        (v128.store (i32.add (local.get $tmp) (i32.shl (local.get $ca) (i32.const 1))) (local.get $ea))
+        (local.set $sum (f64x2.add (local.get $sum) (local.get $ea)))`)
+  }
+      (local.set $sum (f64x2.splat (f64.add (f64x2.extract_lane 0 (local.get $sum))
+        (f64x2.extract_lane 1 (local.get $sum)))))
+      (local.set $ca (i32.const 0))
+      (block $divDone (loop $div
+        (br_if $divDone (i32.ge_u (local.get $ca) (local.get $visibleBytes)))
+        (v128.store64_lane 0 (i32.add (local.get $out) (local.get $ca)) (f32x4.demote_f64x2_zero
+          (f64x2.div (v128.load (i32.add (local.get $tmp) (i32.shl (local.get $ca) (i32.const 1))))
+            (local.get $sum))))
+        (local.set $ca (i32.add (local.get $ca) (i32.const 8)))
+        (br $div)))
+      ;; the columns past the row's last pair are 0
+      (block $zeroDone (loop $zero
+        (br_if $zeroDone (i32.ge_u (local.get $ca) (i32.shl (local.get $T) (i32.const 2))))
+        (f32.store (i32.add (local.get $out) (local.get $ca)) (f32.const 0))
+        (local.set $ca (i32.add (local.get $ca) (i32.const 4)))
+        (br $zero)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rowLoop)))
+    (i32.const -1))`;
+}
+
 function factorial(n: number): number {
   let f = 1;
   for (let i = 2; i <= n; i++) f *= i;
@@ -230,7 +305,12 @@ const EXP_F32_LOCALS =
  * - `adamw_f32(p, g, m, v, n, …scalars)`: one AdamW step in place on `n` (a multiple of 4) float32
  *   parameters and moments, the reference's float64 operations in its order (`adamwRange`);
  * - `add_f32(a, b, n)`: `a[i] += b[i]` for `n` (a multiple of 16) float32 values (a float32 sum is
- *   the float64 sum rounded once: 53 ≥ 2·24 + 2 bits).
+ *   the float64 sum rounded once: 53 ≥ 2·24 + 2 bits);
+ * - `causal_softmax(src, dst, T, r0, rows, scale)`: rows `r0 … r0 + rows − 1` of a `[T, T]` block
+ *   of float32 scores at `src` (row `i` at `src + 4·i·T`) into float32 probabilities at `dst`
+ *   (float64 exponentials of `scale·s − max`, their sum in two lanes, one division each; 0 past the
+ *   row), float64 scratch after the outputs; returns −1, or the first row whose largest scaled
+ *   score is not finite (nothing written from it on).
  */
 export function expWat(): string {
   return `(module
@@ -303,6 +383,7 @@ export function expWat(): string {
       (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
       (br $next))))
   ${adamwFunction()}
+  ${causalSoftmaxFunction()}
   (func (export "add_f32") (param $a i32) (param $b i32) (param $n i32)
     (local $end i32)
     (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))

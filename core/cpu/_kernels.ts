@@ -129,6 +129,12 @@ export function adamwSteps(
   }
 }
 
+/** The reference's error for row `q` (row `q mod T` of batch `⌊q/T⌋`) with a non-finite maximum. */
+function nonFiniteRow(action: string, q: number, T: number, max: number): RangeError {
+  const where = `row ${q % T} of batch ${Math.floor(q / T)}`;
+  return new RangeError(`Cannot ${action}: ${where} has largest scaled score ${max}`);
+}
+
 /** Where each pending row of `causalSoftmaxRows` starts in the scratch. */
 const rowStarts = new Int32Array(EXP_PIECE + 1);
 let scalarScratch: Float64Array | undefined;
@@ -148,11 +154,19 @@ export function causalSoftmaxRows(
   q1: number,
 ): void {
   const w = simdExp();
-  const z = w ? w.scratch() : (scalarScratch ??= new Float64Array(EXP_PIECE + 4));
+  if (w) {
+    const bad = w.causalSoftmax(d, out, T, scale, q0, q1);
+    if (bad < 0) return;
+    let max = -Infinity; // the reference's loop, for its message
+    for (let c = 0; c <= bad % T; c++) {
+      if (scale * d[bad * T + c] > max) max = scale * d[bad * T + c];
+    }
+    throw nonFiniteRow(action, bad, T, max);
+  }
+  const z = scalarScratch ??= new Float64Array(EXP_PIECE + 4);
   let first = q0, used = 0, rows = 0;
   const flush = (end: number) => {
-    if (w) w.expScratch(used);
-    else for (let i = 0; i < used; i++) z[i] = fastExp(z[i]);
+    for (let i = 0; i < used; i++) z[i] = fastExp(z[i]);
     for (let q = first, j = 0; q < end; q++, j++) {
       const r = q % T, o = q * T, start = rowStarts[j];
       let sum = 0;
@@ -172,11 +186,7 @@ export function causalSoftmaxRows(
       z[used + c] = v;
       if (v > max) max = v;
     }
-    if (!Number.isFinite(max)) {
-      throw new RangeError(
-        `Cannot ${action}: row ${r} of batch ${Math.floor(q / T)} has largest scaled score ${max}`,
-      );
-    }
+    if (!Number.isFinite(max)) throw nonFiniteRow(action, q, T, max);
     for (let c = 0; c <= r; c++) z[used + c] -= max;
     rowStarts[rows++] = used;
     used += r + 1;
