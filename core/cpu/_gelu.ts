@@ -48,33 +48,67 @@ const { phi: PHI, deriv: DERIV } = tables();
 /** The tables of `Φ` and of `GELU' = Φ + x·φ`, for {@linkcode tabulated}. */
 export const GELU_TABLES = { phi: PHI, deriv: DERIV } as const;
 
-/** The tabulated polynomial of `table` at `v` (`LO ≤ v ≤ HI`; `Math.round` is far slower here). */
-export function tabulated(table: Float64Array, v: number): number {
-  const j = ((v - LO) * PER_UNIT + 0.5) | 0, d = v - (LO + j * STEP), o = j * WIDTH;
+/** The polynomial at offset `o` of `table` at `δ = d`. */
+function horner(table: Float64Array, o: number, d: number): number {
   return table[o] + d * (table[o + 1] + d * (table[o + 2] + d * (table[o + 3] +
                 d * (table[o + 4] + d * table[o + 5]))));
 }
 
-/** Elements `[i0, i1)`: GELU `x·Φ(x)` (0 at −Infinity, NaN for NaN). */
-export function geluRange(x: Float32Array, out: Float32Array, i0: number, i1: number): void {
+/** The grid point nearest `v` (`LO ≤ v ≤ HI`; `Math.round` is far slower here). */
+const pointOf = (v: number) => ((v - LO) * PER_UNIT + 0.5) | 0;
+
+/** The tabulated polynomial of `table` at `v` (`LO ≤ v ≤ HI`). */
+export function tabulated(table: Float64Array, v: number): number {
+  const j = pointOf(v);
+  return horner(table, j * WIDTH, v - (LO + j * STEP));
+}
+
+/** `GELU'` beyond the grid: 1 above, 0 below (`|Φ + x·φ| < 1e-55`), at −Infinity and for NaN. */
+const derivBeyond = (v: number) => (v > HI ? 1 : 0);
+
+/**
+ * Elements `[i0, i1)`: GELU `x·Φ(x)` (0 at −Infinity, NaN for NaN), and `GELU'(x)` into `derivs`
+ * for the backward pass unless it is empty (the same index and `δ`: cheaper than a second sweep).
+ */
+export function geluRange(
+  x: Float32Array,
+  out: Float32Array,
+  derivs: Float64Array,
+  i0: number,
+  i1: number,
+): void {
+  const keep = derivs.length > 0;
   for (let i = i0; i < i1; i++) {
     const v = x[i];
-    if (v >= LO && v <= HI) out[i] = v * tabulated(PHI, v);
-    else out[i] = v > HI ? v : v === -Infinity ? 0 : v * 0; // Φ = 1; Φ < 7e-58 (−0); NaN
+    if (v >= LO && v <= HI) {
+      const j = pointOf(v), o = j * WIDTH, d = v - (LO + j * STEP);
+      out[i] = v * horner(PHI, o, d);
+      if (keep) derivs[i] = horner(DERIV, o, d);
+    } else {
+      out[i] = v > HI ? v : v === -Infinity ? 0 : v * 0; // Φ = 1; Φ < 7e-58 (−0); NaN
+      if (keep) derivs[i] = derivBeyond(v);
+    }
   }
 }
 
-/** Elements `[i0, i1)`: `dy ⊙ GELU'(x)` (`GELU'` 1 at +Infinity, 0 at −Infinity and NaN). */
+/**
+ * Elements `[i0, i1)`: `dy ⊙ GELU'(x)`, from the forward's `derivs` when given (an empty array:
+ * tabulated here).
+ */
 export function geluBackwardRange(
   x: Float32Array,
   dy: Float32Array,
   out: Float32Array,
+  derivs: Float64Array,
   i0: number,
   i1: number,
 ): void {
+  if (derivs.length > 0) {
+    for (let i = i0; i < i1; i++) out[i] = dy[i] * derivs[i];
+    return;
+  }
   for (let i = i0; i < i1; i++) {
     const v = x[i];
-    // Beyond the grid: 1 above, 0 below (`|Φ + x·φ| < 1e-55`), at −Infinity and for NaN.
-    out[i] = dy[i] * (v >= LO && v <= HI ? tabulated(DERIV, v) : v > HI ? 1 : 0);
+    out[i] = dy[i] * (v >= LO && v <= HI ? tabulated(DERIV, v) : derivBeyond(v));
   }
 }

@@ -144,6 +144,8 @@ export class CpuBackend extends ReferenceBackend {
   /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
   #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
+  /** `GELU'` of each GELU input since its forward, for the backward (by storage). */
+  #geluCache = new Map<CpuStorage, { data: Float32Array; version: number; derivs: Float64Array }>();
   #f64Pool = new Map<number, Float64Array[]>();
   #helper: Worker | null = null;
   #noHelper = false;
@@ -314,19 +316,28 @@ export class CpuBackend extends ReferenceBackend {
     return res;
   }
 
-  /** Exact GELU `x·Φ(x)` (tabulated Taylor polynomials, SPEC §10.6). */
+  /**
+   * Exact GELU `x·Φ(x)` (tabulated Taylor polynomials, SPEC §10.6); `GELU'(x)` is kept for the
+   * backward pass until `x` is freed or changed.
+   */
   override gelu(x: Tensor): Tensor {
     const t = this.check.float(x, "apply GELU");
-    const res = this.alloc(t.shape), out = f32(res), d = f32(t);
-    this.#parallel("geluRange", (i0, i1) => [d, out, i0, i1], d.length);
+    const res = this.alloc(t.shape), out = f32(res), d = f32(t), derivs = this.#f64(d.length);
+    this.#parallel("geluRange", (i0, i1) => [d, out, derivs, i0, i1], d.length);
+    this.#dropGelu(t.storage);
+    this.#geluCache.set(t.storage, { data: d, version: this.#version(t.storage), derivs });
     return res;
   }
 
-  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)` (tabulated as GELU). */
+  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)` (the forward's values when `x` is unchanged). */
   override geluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.check.pair(x, dy, "apply the GELU backward pass");
     const res = this.alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
-    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, i0, i1], d.length);
+    const kept = this.#geluCache.get(t.storage);
+    const derivs = kept && kept.data === d && kept.version === this.#version(t.storage)
+      ? kept.derivs
+      : new Float64Array(0);
+    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, derivs, i0, i1], d.length);
     return res;
   }
 
@@ -666,6 +677,7 @@ export class CpuBackend extends ReferenceBackend {
       this.#recycle(storage.data);
     }
     if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
+    this.#dropGelu(storage);
     super.freeStorage(storage);
   }
 
@@ -679,6 +691,14 @@ export class CpuBackend extends ReferenceBackend {
     const list = this.#f64Pool.get(values.length);
     if (list) list.push(values);
     else this.#f64Pool.set(values.length, [values]);
+  }
+
+  /** Forgets the GELU derivatives kept for `storage`, their array back to the pool. */
+  #dropGelu(storage: CpuStorage): void {
+    const entry = this.#geluCache.get(storage);
+    if (!entry) return;
+    this.#geluCache.delete(storage);
+    this.#freeF64(entry.derivs);
   }
 
   /** Forgets the cross-entropy's cache, its arrays back to the pools. */

@@ -29,8 +29,14 @@ Deno.test("tabulated Φ and GELU' are within their bounds of the reference's flo
 Deno.test("GELU kernels: the grid's ends, beyond them, ±0, ±Infinity and NaN as the reference (after rounding)", () => {
   const x = Float32Array.of(-16, 9, -16.5, -1e6, 9.5, 1e30, 0, -0, Infinity, -Infinity, NaN);
   const out = new Float32Array(x.length), dOut = new Float32Array(x.length);
-  geluRange(x, out, 0, x.length);
-  geluBackwardRange(x, new Float32Array(x.length).fill(1), dOut, 0, x.length);
+  const kept = new Float64Array(x.length), keptOut = new Float32Array(x.length);
+  geluRange(x, out, kept, 0, x.length);
+  geluBackwardRange(x, new Float32Array(x.length).fill(1), dOut, new Float64Array(0), 0, x.length);
+  // The derivatives kept by the forward give the same backward.
+  geluBackwardRange(x, new Float32Array(x.length).fill(1), keptOut, kept, 0, x.length);
+  if (!dOut.every((v, i) => Object.is(v, keptOut[i]))) {
+    throw new Error(`kept derivatives differ: ${keptOut} vs ${dOut}`);
+  }
   const want = Array.from(x, (v) => v === -Infinity ? 0 : Math.fround(v * phi(v)));
   const wantD = Array.from(x, (v) => Number.isFinite(v) ? Math.fround(deriv(v)) : v > 0 ? 1 : 0);
   x.forEach((v, i) => {
