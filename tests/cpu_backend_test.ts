@@ -200,7 +200,7 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   const a = random(3 * 5, 5, 3), b = random(3 * 5, 6, 2);
   const pair = [f(a, [3, 5]), f(b, [3, 5])];
   await compare("add", pair, (be, [x, y]) => be.add(x, y));
-  // Many SIMD pieces, a ragged end, split with the helper thread (≥ 2^16 elements).
+  // Many SIMD pieces and a ragged end.
   const [u, w] = [random(70001, 41, 3), random(70001, 42, 1e-3)];
   await compare("add 70001", [f(u, [70001]), f(w, [70001])], (be, [x, y]) => be.add(x, y));
   await compare("addScaled", pair, (be, [x, y]) => be.addScaled(x, y, -0.37));

@@ -201,7 +201,6 @@ export const IDLE = 1, CLOSED = 2, CLAIMED = 3;
 
 /** The kernels a helper thread runs, by name. */
 export const KERNELS = {
-  addRange,
   crossEntropyRows,
   geluRange,
   geluBackwardRange,

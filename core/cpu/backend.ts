@@ -29,6 +29,7 @@ import { ReferenceBackend } from "../reference_backend.ts";
 import * as refNN from "../reference_nn.ts";
 import {
   type AdamWTensors,
+  addRange,
   CLAIMED,
   IDLE,
   type KernelName,
@@ -284,7 +285,8 @@ export class CpuBackend extends ReferenceBackend {
   override add(a: Tensor, b: Tensor): Tensor {
     const [x, y] = this.check.pair(a, b, "add");
     const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
-    this.#parallel("addRange", (i0, i1) => [xd, yd, out, i0, i1], out.length);
+    // One thread: memory-bound and short, the helper's wake-up would cost more than its half saves.
+    addRange(xd, yd, out, 0, out.length);
     return res;
   }
 
