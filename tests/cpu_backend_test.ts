@@ -313,6 +313,12 @@ Deno.test("causal softmax (fast exp): rounded-apart bound; softmax backward: exa
       [f(p, [batch, T, T]), f(dp, [batch, T, T])],
       (be, [q, g]) => be.softmaxBackward(q, g),
     );
+    // The scale of softmax(scale·s) applied as the reference does (a second float32 rounding).
+    await compare(
+      `softmaxBackward ${batch}×${T}×${T} scaled, causal`,
+      [f(p, [batch, T, T]), f(dp, [batch, T, T])],
+      (be, [q, g]) => be.softmaxBackward(q, g, { scale: 0.7, causal: true }),
+    );
   }
 });
 

@@ -64,12 +64,16 @@ export function layerNormRows(
   }
 }
 
-/** Rows `[start, end)` of `out = p ⊙ (dp − Σ_row p·dp)`, rows of width `d`. */
+/**
+ * Rows `[start, end)` of `out = p ⊙ (dp − Σ_row p·dp)`, rows of width `d`, then `scale·out` as
+ * the reference: the stored float32 result times `scale`, rounded again.
+ */
 export function softmaxBackwardRows(
   p: Float32Array,
   dp: Float32Array,
   out: Float32Array,
   d: number,
+  scale: number,
   start: number,
   end: number,
 ): void {
@@ -90,4 +94,5 @@ export function softmaxBackwardRows(
       out[o3 + c] = p[o3 + c] * (dp[o3 + c] - s3);
     }
   }
+  if (scale !== 1) { for (let i = start * d; i < end * d; i++) out[i] = scale * out[i]; }
 }

@@ -20,6 +20,7 @@ import type {
   LayerNormResult,
   MatmulOptions,
   PrunedTensor,
+  SoftmaxBackwardOptions,
   Tensor,
 } from "../backend.ts";
 import { checkFinite, dims2, type TensorKind } from "../backend_checks.ts";
@@ -371,14 +372,16 @@ export class CpuBackend extends ReferenceBackend {
   }
 
   /**
-   * `p ⊙ (dp − Σ p·dp)` along the last axis (the reference's arithmetic, four rows at a time; rows
-   * split with the helper thread).
+   * `scale·(p ⊙ (dp − Σ p·dp))` along the last axis (the reference's arithmetic, four rows at a
+   * time; rows split with the helper thread; every entry in full, the causal hint unused).
    */
-  override softmaxBackward(p: Tensor, dp: Tensor): Tensor {
-    const [P, G] = this.check.pair(p, dp, "apply the softmax backward pass");
-    const res = this.alloc(P.shape), out = f32(res), width = P.shape[P.shape.length - 1];
-    const pd = f32(P), gd = f32(G), rows = width > 0 ? out.length / width : 0;
-    this.#parallel("softmaxBackwardRows", (r0, r1) => [pd, gd, out, width, r0, r1], rows, width);
+  override softmaxBackward(p: Tensor, dp: Tensor, options: SoftmaxBackwardOptions = {}): Tensor {
+    const action = "apply the softmax backward pass";
+    const { P, G, rows, width } = this.check.softmaxBackward(p, dp, options, action);
+    const res = this.alloc(P.shape), out = f32(res), pd = f32(P), gd = f32(G);
+    const scale = options.scale ?? 1;
+    const args = (r0: number, r1: number) => [pd, gd, out, width, scale, r0, r1];
+    this.#parallel("softmaxBackwardRows", args, rows, width);
     return res;
   }
 
