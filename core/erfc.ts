@@ -1,7 +1,7 @@
 /**
  * The complementary error function both CPU backends evaluate GELU with (W. J. Cody's rational
- * approximations). Shared by the reference backend and `cpu/`, hence public to `core/` (not
- * exported from `mod.ts`).
+ * approximations; `cpu/` builds its GELU tables from it). Shared by the reference backend and
+ * `cpu/`, hence public to `core/` (not exported from `mod.ts`).
  *
  * @module
  */
@@ -13,8 +13,8 @@
  * `erf` as a rational function of `x²` for `|x| ≤ 0.46875`, `erfc` as `exp(−x²)·R(|x|)` for
  * `|x| ≤ 4` and `exp(−x²)/|x|·(1/√π − R(1/x²))/…` beyond, with `exp(−x²)` split as
  * `exp(−⌊16x⌋²/256)·exp(−(x − ⌊16x⌋/16)(x + ⌊16x⌋/16))` so the large exponent loses no accuracy;
- * `erfc(−x) = 2 − erfc(x)`. Underflows to 0 for `x ≥ 26.543`. `exp` is `Math.exp` for the
- * reference backend, the CPU backend's faster `exp` of about the same accuracy otherwise.
+ * `erfc(−x) = 2 − erfc(x)`. Underflows to 0 for `x ≥ 26.543`. `exp` is `Math.exp` unless a
+ * caller passes another of about the same accuracy.
  */
 export function erfc(x: number, exp: (x: number) => number = Math.exp): number {
   const y = Math.abs(x);
@@ -28,10 +28,10 @@ export function erfc(x: number, exp: (x: number) => number = Math.exp): number {
 }
 
 /** Up to this `|x|`, {@linkcode erfc} is `erfcSmall(x)`; beyond, `erfcTail(|x|)` times two exps. */
-export const ERFC_SMALL = 0.46875;
+const ERFC_SMALL = 0.46875;
 
 /** `erfc(x)` for `|x| ≤ 0.46875` (Cody's `erf` as a rational function of `x²`). */
-export function erfcSmall(x: number): number {
+function erfcSmall(x: number): number {
   const z = x * x;
   let num = ERF_A[4] * z, den = z;
   for (let i = 0; i < 3; i++) {
@@ -45,7 +45,7 @@ export function erfcSmall(x: number): number {
  * `erfc(y)` for `y > 0.46875` (or NaN) before its factor `exp(−s²)·exp(−(y − s)(y + s))`,
  * `s = ⌊16y⌋/16`; 0 from 26.543 (where `erfc` underflows).
  */
-export function erfcTail(y: number): number {
+function erfcTail(y: number): number {
   if (y <= 4) {
     let num = ERFC_C[8] * y, den = y;
     for (let i = 0; i < 7; i++) {

@@ -14,18 +14,18 @@
  *   masks, MVUE, masked decay, flip counts, FP8, gated activations, `meanRows`).
  * - matmul: BLAS sums float32 products in an order of its own (blocked, FMA): Higham's bound for
  *   any order, `atol = γ_K · max_ij Σ_k |a_ik|·|b_kj|` from the data, `rtol = 0`.
- * - the `exp`-based operations (GELU and its derivative, causal softmax, cross-entropy and its
- *   backward) use `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`, `core/cpu/exp_test.ts`,
- *   `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is
- *   within 1 ULP, `2.2e-16`, of `exp`), in at most three factors per value, and float64 sums of at
- *   most 4,096 terms whose roundings differ between the backends by at most `2·γ_4096` of double
- *   precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed magnitudes): the float64 values differ by
- *   `δ ≤ 1e-12` of the magnitudes involved. Each backend then rounds to float32 once:
- *   `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)` and `atol = (1 + 2u)·δ`, with
- *   `δ` from the magnitudes: GELU `1e-12·|x|` (a relative error of erfc, times `0.5|x|`), its
- *   derivative `1e-12·|dy|·(Φ + |x|φ) ≤ 1.25e-12·|dy|` (two terms that may cancel), softmax
- *   `1e-12` (probabilities ≤ 1), the loss `1e-12·(1 + max|z|)` (a log-sum-exp per row, `log`
- *   shared), its backward `1e-12·|dLoss/N|` (`softmax − onehot` cancels at the target).
+ * - causal softmax uses `fastExp` or the SIMD `exp` (within `5e-15` of `Math.exp`,
+ *   `core/cpu/exp_test.ts`, `core/cpu/exp_wasm_test.ts`, SPEC §10.6; `Math.exp` is within 1 ULP,
+ *   `2.2e-16`, of `exp`), and float64 sums of at most 4,096 terms whose roundings differ between
+ *   the backends by at most `2·γ_4096` of double precision (`2·4096·2^-53 ≈ 9.1e-13` of the summed
+ *   magnitudes): the float64 values differ by `δ ≤ 1e-12` of the magnitudes involved. Each backend
+ *   then rounds to float32 once: `|f32(y') − f32(y)| ≤ u|y'| + δ + u|y|`, so `rtol = 2u(1 + 2u)`
+ *   and `atol = (1 + 2u)·δ`, `δ = 1e-12` (probabilities ≤ 1).
+ * - GELU and its derivative: tabulated Taylor polynomials within `4e-15` (`Φ`) and `2e-14`
+ *   (`Φ + x·φ`) of the reference's float64 values (`core/cpu/gelu_test.ts`, SPEC §10.6), inside the
+ *   rounded-apart bounds with `δ = 1e-12·|x|` (GELU `x·Φ`) and `1.25e-12·|dy|` (the backward).
+ * - the cross-entropy and its backward: float32 exponentials within `4.3u` (SPEC §10.6), bounds
+ *   derived beside `assertCrossEntropyGrad`.
  *
  * @module
  */
@@ -242,6 +242,9 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   const a = random(3 * 5, 5, 3), b = random(3 * 5, 6, 2);
   const pair = [f(a, [3, 5]), f(b, [3, 5])];
   await compare("add", pair, (be, [x, y]) => be.add(x, y));
+  // Many SIMD pieces and a ragged end.
+  const [u, w] = [random(70001, 41, 3), random(70001, 42, 1e-3)];
+  await compare("add 70001", [f(u, [70001]), f(w, [70001])], (be, [x, y]) => be.add(x, y));
   await compare("addScaled", pair, (be, [x, y]) => be.addScaled(x, y, -0.37));
   await compare("mul", pair, (be, [x, y]) => be.mul(x, y));
   await compare("scale", [f(a, [15])], (be, [x]) => be.scale(x, 1 / 3));
@@ -256,7 +259,7 @@ Deno.test("add, addScaled, mul, scale, dropout: exact", async () => {
   }
 });
 
-Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±Inf", async () => {
+Deno.test("GELU and its backward (tabulated polynomials): rounded-apart bounds, exact at ±Inf", async () => {
   const x = random(4096, 8, 9);
   x.set([0, -0, Infinity, -Infinity, 1e-30, -40, 40], 0);
   const dy = random(4096, 9, 2);
@@ -276,7 +279,7 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
     [roundedApart(1e-12 * 9), roundedApart(1.25e-12 * maxAbs(bigDy))],
   );
   if ((await cpu()).helperCalls === 0) throw new Error("the helper thread shared no work");
-  // Forward then backward: the backward reuses the forward's erfc values.
+  // Forward then backward (each on its own: no values kept between them).
   await compare(
     "gelu then geluBackward",
     [f(x, [4096]), f(dy, [4096])],
@@ -285,7 +288,7 @@ Deno.test("GELU and its backward (fast exp): rounded-apart bounds, exact at ±In
   );
 });
 
-Deno.test("GELU backward: the kept erfc values are not reused after the input changes", async () => {
+Deno.test("GELU backward after the input changes: the new input's derivative", async () => {
   const be = await cpu();
   const x = be.keep(be.tensor(random(64, 32, 3), [64])), dy = be.tensor(random(64, 33), [64]);
   be.gelu(x);
@@ -312,7 +315,8 @@ Deno.test("GEGLU, SwiGLU and their backward passes: exact (the reference's oracl
 // ---- normalisation, attention, embedding, loss --------------------------------------------------
 
 Deno.test("LayerNorm and its backward: exact", async () => {
-  for (const [n, d] of [[1, 1], [3, 5], [17, 128]]) {
+  // 601×128 splits its rows with the helper thread (≥ 2^16 values) at an odd row.
+  for (const [n, d] of [[1, 1], [3, 5], [17, 128], [601, 128]]) {
     const x = random(n * d, 12 + d, 2),
       w = random(d, 13),
       b = random(d, 14),
@@ -350,6 +354,12 @@ Deno.test("causal softmax (fast exp): rounded-apart bound; softmax backward: exa
       `softmaxBackward ${batch}×${T}×${T}`,
       [f(p, [batch, T, T]), f(dp, [batch, T, T])],
       (be, [q, g]) => be.softmaxBackward(q, g),
+    );
+    // The scale of softmax(scale·s) applied as the reference does (a second float32 rounding).
+    await compare(
+      `softmaxBackward ${batch}×${T}×${T} scaled, causal`,
+      [f(p, [batch, T, T]), f(dp, [batch, T, T])],
+      (be, [q, g]) => be.softmaxBackward(q, g, { scale: 0.7, causal: true }),
     );
   }
 });
@@ -391,37 +401,92 @@ Deno.test("embedding and its scatter-add backward (repeated ids): exact", async 
   );
 });
 
-Deno.test("cross-entropy and its backward (fast exp, shared exponentials): bounds", async () => {
+/**
+ * The cross-entropy's float32 exponentials (SPEC §10.6): each within `EXP_F32` relative of
+ * `e^(z − max)`, or flushed to 0 below `e^-87`; a row's sum adds a float32 rounding per pair and
+ * float64 ones (`Σ ≥ 1`), so `lse` errs by `CE_SUM` absolute and each probability by `CE_P` relative.
+ */
+const EXP_F32 = 4.3 * U, EXP_F32_FLUSH = 1.7e-38;
+const CE_SUM = (EXP_F32 + U) * (1 + 1e-6) + 1e-12, CE_P = EXP_F32 + CE_SUM + 1e-12;
+/** The loss: a mean of the rows' `lse − z_t`, plus the float64 terms both backends share. */
+const crossEntropyTol = (z: Float32Array) => roundedApart(CE_SUM + 1e-12 * (1 + maxAbs(z)));
+
+/**
+ * The backward `factor·(p − onehot)` (`factor = dLoss/N`): off the targets, `CE_P` relative (and
+ * the flush); at a target the subtraction leaves `|factor|·p_t·CE_P` absolute (`p_t` from the reference's output).
+ * Both backends then round to float32.
+ */
+function assertCrossEntropyGrad(
+  got: Float32Array,
+  want: Float32Array,
+  data: { targets: Int32Array; c: number; factor: number },
+  label: string,
+): void {
+  const { targets, c, factor } = data, isTarget = new Uint8Array(want.length);
+  targets.forEach((t, r) => isTarget[r * c + t] = 1);
+  const pick = (v: Float32Array, at: number) => v.filter((_, i) => isTarget[i] === at);
+  const flush = Math.abs(factor) * (EXP_F32_FLUSH + 1e-12);
+  assertClose(pick(got, 0), pick(want, 0), {
+    atol: (1 + 2 * U) * flush,
+    rtol: 2 * U + CE_P * (1 + U),
+  }, `${label} (off the targets)`);
+  const pt = Math.min(1, Math.max(...pick(want, 1).map((g) => 1 + g / factor)) + 2 * U);
+  assertClose(pick(got, 1), pick(want, 1), {
+    atol: (1 + 2 * U) * (Math.abs(factor) * CE_P * pt + flush),
+    rtol: 2 * U * (1 + 2 * U),
+  }, `${label} (targets)`);
+}
+
+Deno.test("cross-entropy and its backward (float32 exps; the forward's gradient for dLoss = 1): bounds", async () => {
   for (const [n, c] of [[1, 1], [3, 5], [64, 4096]]) {
     const z = random(n * c, 20 + c, 12);
     const t = Int32Array.from({ length: n }, (_, i) => (i * 7 + 3) % c);
-    const dLoss = Float32Array.of(0.75);
-    const inputs = [f(z, [n, c]), ints(t, [n]), f(dLoss, [1])];
     await compare(
       `crossEntropy ${n}×${c}`,
-      inputs,
+      [f(z, [n, c]), ints(t, [n])],
       (be, [x, y]) => be.crossEntropy(x, y),
-      roundedApart(1e-12 * (1 + maxAbs(z))),
+      crossEntropyTol(z),
     );
-    // Forward then backward (the backward reuses the forward's exponentials), and the backward
-    // alone (it computes them).
-    const backward = roundedApart((1e-12 * 0.75) / n);
-    await compare(
-      `crossEntropy then backward ${n}×${c}`,
-      inputs,
-      (be, [x, y, l]) => [be.crossEntropy(x, y), be.crossEntropyBackward(x, y, l)],
-      [roundedApart(1e-12 * (1 + maxAbs(z))), backward],
-    );
-    await compare(
-      `crossEntropyBackward ${n}×${c}`,
-      inputs,
-      (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
-      backward,
-    );
+    // dLoss = 1 hands over the forward's gradient; 0.75 computes it. Forward then backward (twice:
+    // the second cannot reuse the handed-over gradient), and the backward alone.
+    for (const dLoss of [1, 0.75]) {
+      const inputs = [f(z, [n, c]), ints(t, [n]), f(Float32Array.of(dLoss), [1])];
+      const grad = { targets: t, c, factor: dLoss / n }, label = `${n}×${c}, dLoss ${dLoss}`;
+      const [cpuOut, refOut] = await both(inputs, (be, [x, y, l]) => {
+        const loss = be.crossEntropy(x, y), first = be.crossEntropyBackward(x, y, l);
+        return [loss, first, be.crossEntropyBackward(x, y, l)];
+      });
+      assertClose(cpuOut[0], refOut[0], crossEntropyTol(z), `crossEntropy then backward ${label}`);
+      assertCrossEntropyGrad(cpuOut[1], refOut[1], grad, `backward after forward ${label}`);
+      assertCrossEntropyGrad(cpuOut[2], refOut[2], grad, `second backward ${label}`);
+      const [alone, refAlone] = await both(
+        inputs,
+        (be, [x, y, l]) => be.crossEntropyBackward(x, y, l),
+      );
+      assertCrossEntropyGrad(alone[0], refAlone[0], grad, `crossEntropyBackward ${label}`);
+    }
   }
 });
 
-Deno.test("cross-entropy: the cached exponentials are not reused after the logits change", async () => {
+Deno.test("cross-entropy: the kept gradient is not reused for other targets", async () => {
+  const be = await cpu(), z = random(3 * 5, 30, 4);
+  const [t1, t2] = [Int32Array.of(1, 4, 0), Int32Array.of(2, 4, 1)];
+  const logits = be.tensor(z, [3, 5]), one = be.tensor(Float32Array.of(1), [1]);
+  be.crossEntropy(logits, be.indices(t1, [3]));
+  const got = await be.read(be.crossEntropyBackward(logits, be.indices(t2, [3]), one));
+  const want = await ref.read(
+    ref.crossEntropyBackward(
+      ref.tensor(z, [3, 5]),
+      ref.indices(t2, [3]),
+      ref.tensor(Float32Array.of(1), [1]),
+    ),
+  );
+  assertCrossEntropyGrad(got, want, { targets: t2, c: 5, factor: 1 / 3 }, "other targets");
+  be.release();
+  ref.release();
+});
+
+Deno.test("cross-entropy: the kept gradient is not reused after the logits change", async () => {
   const be = await cpu();
   const z = be.keep(be.tensor(random(3 * 5, 30, 4), [3, 5]));
   const t = be.indices(Int32Array.of(1, 4, 0), [3]), l = be.tensor(Float32Array.of(1), [1]);
@@ -435,7 +500,8 @@ Deno.test("cross-entropy: the cached exponentials are not reused after the logit
       ref.tensor(Float32Array.of(1), [1]),
     ),
   );
-  assertClose(got, want, roundedApart(1e-12 / 3), "backward after assign");
+  const targets = Int32Array.of(1, 4, 0);
+  assertCrossEntropyGrad(got, want, { targets, c: 5, factor: 1 / 3 }, "backward after assign");
   be.dispose(z);
   be.release();
   ref.release();
@@ -567,6 +633,36 @@ async function adamwExact(n: number): Promise<void> {
   const [c, r] = [await run(await cpu()), await run(ref)];
   c.forEach((values, i) => assertEqualArrays(values, r[i], `adamw output ${i} (n = ${n})`));
 }
+
+Deno.test("adamwMany: one pass over several tensors split with the helper across their boundaries; a failing update throws after the earlier ones, as the reference", async () => {
+  const sizes = [37, 1 << 14, 5000, 1 << 15];
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+  const run = async (be: Backend, failing: boolean) => {
+    const state = sizes.map((n, k) => ({
+      param: be.tensor(random(n, 60 + k), [n]),
+      grad: be.tensor(random(n, 70 + k), [n]),
+      m: be.full([n]),
+      v: be.full([n]),
+      hp,
+    }));
+    // A gradient of the wrong shape in the third update when `failing`.
+    if (failing) state[2].grad = be.full([3]);
+    let error = "none";
+    try {
+      be.adamwMany(state);
+    } catch (e) {
+      error = String(e);
+    }
+    const out = await be.readMany(state.flatMap((u) => [u.param, u.m, u.v]));
+    be.release();
+    return { error, out };
+  };
+  for (const failing of [false, true]) {
+    const [c, r] = [await run(await cpu(), failing), await run(ref, failing)];
+    if (c.error !== r.error) throw new Error(`errors differ: "${c.error}" vs "${r.error}"`);
+    c.out.forEach((v, i) => assertEqualArrays(v, r.out[i], `adamwMany output ${i}`));
+  }
+});
 
 Deno.test("AdamW and scaleClipped with a GradClip: exact (SPEC §4)", async () => {
   await compare("clipped adamw", [f(random(41, 27), [41]), f(random(41, 28), [41])], clippedAdamW);

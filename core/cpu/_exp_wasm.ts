@@ -1,33 +1,47 @@
 /**
- * The SIMD `exp` kernels (`_exp_wasm_source.ts`, committed bytes in `_exp_wasm_bytes.ts`) behind
- * typed-array functions: each thread instantiates the module once, on first use, with a memory of
- * its own; arguments are copied in and results out in cache-sized pieces. `null` where the runtime
- * lacks WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
+ * The CPU backend's WebAssembly SIMD kernels (`_exp_wasm_source.ts`, committed bytes in
+ * `_exp_wasm_bytes.ts`: the `exp`s, the cross-entropy's rows, AdamW, `add`) behind typed-array
+ * functions: each thread instantiates the module once, on first use, with a memory of its own;
+ * arguments are copied in and results out in cache-sized pieces. `null` where the runtime lacks
+ * WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
  *
  * @module
  */
 
 import { EXP_WASM_BASE64 } from "./_exp_wasm_bytes.ts";
+import type { AdamWScalars } from "./_kernels.ts";
 
-/** float64 values per piece of `expInPlace` and of the scratch (32 KiB: stays in L1/L2). */
+/** Values per piece (float64 for `expInPlace` and the scratch: 32 KiB, stays in L1/L2). */
 export const EXP_PIECE = 4096;
 const PAGE = 65536;
 
 interface Exports {
   mem: WebAssembly.Memory;
   max_f32(p: number, n: number): number;
-  exp_shift(src: number, dst: number, n: number, shift: number): number;
+  exp_shift_f32(src: number, dst: number, n: number, m: number): number;
+  scale_f32(src: number, dst: number, n: number, f: number): void;
+  adamw_f32(p: number, g: number, m: number, v: number, n: number, ...scalars: number[]): void;
+  add_f32(a: number, b: number, n: number): void;
+  causal_softmax(src: number, dst: number, T: number, r0: number, rows: number, s: number): number;
   exp_f64(p: number, n: number): void;
 }
 
-/** Where {@linkcode WasmExp.rowExps} writes: per element, then per row. */
-export interface RowExps {
-  exps: Float64Array;
+/** The arrays of one AdamW step: parameter, gradient, moments. */
+export interface AdamWArrays {
+  pd: Float32Array;
+  gd: Float32Array;
+  md: Float32Array;
+  vd: Float32Array;
+}
+
+/** Where {@linkcode WasmExp.crossEntropyRows} writes: per element, then per row. */
+export interface CrossEntropyRows {
+  grads: Float32Array;
   sums: Float64Array;
   maxes: Float64Array;
 }
 
-/** `exp` over typed arrays on the SIMD module (one instance per thread). */
+/** The SIMD kernels over typed arrays (one module instance per thread). */
 export class WasmExp {
   #x: Exports;
   #f32: Float32Array;
@@ -60,42 +74,103 @@ export class WasmExp {
   }
 
   /**
-   * Rows `[r0, r1)` of `z[n, c]`: `max` (NaN ignored), `exps = exp(z − max)` and their float64 sum
-   * per row.
+   * Rows `[r0, r1)` of `z[n, c]` (targets `t`): `max` (NaN ignored), `Σ exp(z − max)` (float32
+   * exponentials, float64 sum) and the cross-entropy gradient `factor·(exp(z − max)/Σ − onehot(t))`
+   * (float64 products, rounded once to float32).
    */
-  rowExps(z: Float32Array, into: RowExps, c: number, r0: number, r1: number): void {
-    const { exps, sums, maxes } = into;
-    const padded = Math.ceil(c / 4) * 4, out = padded * 4; // float32 inputs, then float64 outputs
-    this.#reserve(out + padded * 8);
+  crossEntropyRows(
+    z: Float32Array,
+    t: Int32Array,
+    into: CrossEntropyRows,
+    factor: number,
+    rows: { c: number; r0: number; r1: number },
+  ): void {
+    const { grads, sums, maxes } = into, { c, r0, r1 } = rows;
+    // Inputs, exponentials, gradients (float32), in whole iterations of the kernels (16 values).
+    const padded = Math.ceil(c / 16) * 16, exps = padded * 4, out = 2 * padded * 4;
+    this.#reserve(3 * padded * 4);
     const x = this.#x, f32 = this.#f32;
     // −Infinity padding: ignored by the max, exp(−Infinity − max) = 0 adds nothing to the sum.
     f32.fill(-Infinity, c, padded);
     for (let r = r0; r < r1; r++) {
       f32.set(z.subarray(r * c, (r + 1) * c));
-      const max = x.max_f32(0, padded);
-      sums[r] = x.exp_shift(0, out, padded, max);
+      const max = x.max_f32(0, padded), sum = x.exp_shift_f32(0, exps, padded, max);
+      x.scale_f32(exps, out, padded, factor / sum);
+      grads.set(f32.subarray(out / 4, out / 4 + c), r * c);
+      grads[r * c + t[r]] = factor * (f32[exps / 4 + t[r]] / sum - 1);
+      sums[r] = sum;
       maxes[r] = max;
-      exps.set(this.#f64.subarray(out / 8, out / 8 + c), r * c);
     }
   }
 
   /**
-   * The scratch: {@linkcode EXP_PIECE} float64 values in the module's memory for
-   * {@linkcode WasmExp.expScratch} (a view valid until the next `rowExps` or `expInPlace`).
+   * Elements `[i0, i1)` of one AdamW step in place (`_kernels.ts`'s `adamwRange`: the same float64
+   * operations, two lanes), copied through the module's memory in pieces.
    */
-  scratch(): Float64Array {
-    this.#reserve((EXP_PIECE + 4) * 8);
-    return this.#f64.subarray(0, EXP_PIECE + 4);
+  adamw(arrays: AdamWArrays, h: AdamWScalars, i0: number, i1: number): void {
+    const { pd, gd, md, vd } = arrays, piece = EXP_PIECE, bytes = 4 * piece;
+    this.#reserve(4 * bytes);
+    const x = this.#x, f32 = this.#f32;
+    const scalars = [h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.c1, h.c2, h.s];
+    for (let s = i0; s < i1; s += piece) {
+      const n = Math.min(piece, i1 - s), padded = Math.ceil(n / 4) * 4;
+      [pd, gd, md, vd].forEach((a, k) => {
+        f32.set(a.subarray(s, s + n), k * piece);
+        f32.fill(0, k * piece + n, k * piece + padded); // padding lanes (results unused)
+      });
+      x.adamw_f32(0, bytes, 2 * bytes, 3 * bytes, padded, ...scalars, h.frozen ? 1 : 0);
+      pd.set(f32.subarray(0, n), s);
+      md.set(f32.subarray(2 * piece, 2 * piece + n), s);
+      if (!h.frozen) vd.set(f32.subarray(3 * piece, 3 * piece + n), s);
+    }
   }
 
-  /** `exp` in place of the scratch's first `n` values (each ≤ 0, −Infinity or NaN). */
-  expScratch(n: number): void {
-    const padded = Math.ceil(n / 4) * 4;
-    this.#f64.fill(0, n, padded); // padding lanes (results unused)
-    this.#x.exp_f64(0, padded);
+  /** `out[i] = a[i] + b[i]` for `i` in `[i0, i1)` (float32 sums), through the module's memory. */
+  add(a: Float32Array, b: Float32Array, out: Float32Array, i0: number, i1: number): void {
+    const piece = EXP_PIECE, bytes = 4 * piece;
+    this.#reserve(2 * bytes);
+    const x = this.#x, f32 = this.#f32;
+    for (let s = i0; s < i1; s += piece) {
+      const n = Math.min(piece, i1 - s);
+      f32.set(a.subarray(s, s + n));
+      f32.set(b.subarray(s, s + n), piece);
+      x.add_f32(0, bytes, Math.ceil(n / 16) * 16); // padding lanes: results unused
+      out.set(f32.subarray(0, n), s);
+    }
   }
 
-  /** `values[i] = exp(values[i])` for `i` in `[i0, i1)`, every value ≤ 0 (or −Infinity, NaN). */
+  /**
+   * Rows `[q0, q1)` (row `q` is row `q mod T` of batch `⌊q/T⌋`) of the causal softmax of
+   * `scale·d[B, T, T]` into `out`; returns −1, or the first row whose largest scaled score is not
+   * finite (the rows before it written).
+   */
+  causalSoftmax(
+    d: Float32Array,
+    out: Float32Array,
+    T: number,
+    scale: number,
+    q0: number,
+    q1: number,
+  ): number {
+    const chunk = Math.max(1, Math.floor((2 * EXP_PIECE) / T)); // rows per call
+    // Scores, probabilities, then a row of float64 exponentials (a pair past the end at odd T).
+    this.#reserve(8 * chunk * T + 8 * (T + 4));
+    const x = this.#x, f32 = this.#f32;
+    for (let q = q0; q < q1;) {
+      const r = q % T, rows = Math.min(q1 - q, T - r, chunk), size = rows * T;
+      f32.set(d.subarray(q * T, q * T + size));
+      const bad = x.causal_softmax(0, 4 * size, T, r, rows, scale);
+      out.set(f32.subarray(size, size + (bad < 0 ? size : bad * T)), q * T);
+      if (bad >= 0) return q + bad;
+      q += rows;
+    }
+    return -1;
+  }
+
+  /**
+   * `values[i] = exp(values[i])` for `i` in `[i0, i1)`, every value ≤ 0 (or −Infinity, NaN): the
+   * float64 `exp` of `causal_softmax` on its own (for its test).
+   */
   expInPlace(values: Float64Array, i0: number, i1: number): void {
     this.#reserve((EXP_PIECE + 4) * 8);
     const x = this.#x, f64 = this.#f64;

@@ -13,13 +13,31 @@
  * @module
  */
 
-import type { AdamWParams, Fp8Format, MatmulOptions, PrunedTensor, Tensor } from "../backend.ts";
+import type {
+  AdamWParams,
+  AdamWUpdate,
+  Fp8Format,
+  LayerNormResult,
+  MatmulOptions,
+  PrunedTensor,
+  SoftmaxBackwardOptions,
+  Tensor,
+} from "../backend.ts";
 import { checkFinite, dims2, type TensorKind } from "../backend_checks.ts";
 import { fastExp } from "./_exp.ts";
 import { ReferenceTensor, type Storage } from "../reference_storage.ts";
 import { ReferenceBackend } from "../reference_backend.ts";
 import * as refNN from "../reference_nn.ts";
-import { CLAIMED, IDLE, type KernelName, KERNELS, SEQ, STATE } from "./_kernels.ts";
+import {
+  type AdamWTensors,
+  addRange,
+  CLAIMED,
+  IDLE,
+  type KernelName,
+  KERNELS,
+  SEQ,
+  STATE,
+} from "./_kernels.ts";
 import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
@@ -47,13 +65,18 @@ const PARALLEL_MIN_WORK = 1 << 16;
 /** How long to wait for the helper thread (plus 1 µs per unit of work) before doing its share here. */
 const HELPER_TIMEOUT_MS = 10_000;
 
-/** The row exponentials a cross-entropy leaves for its backward pass (one logits tensor). */
+/**
+ * What a cross-entropy leaves for its backward pass (one logits tensor): its row statistics and
+ * the gradient for `dLoss = 1` (the usual seed), computed in the same sweep.
+ */
 interface SoftmaxCache {
   storage: CpuStorage;
   data: Storage["data"];
   version: number;
-  /** `exp(z − max)` per element. */
-  exps: Float64Array;
+  /** The targets the gradient is for. */
+  targets: Int32Array;
+  /** `(softmax(z) − onehot(t))/N` (SPEC §10.6); null once handed to a backward pass. */
+  grads: Float32Array | null;
   /** `Σ exp(z − max)` per row. */
   sums: Float64Array;
   /** `max z` per row. */
@@ -102,10 +125,12 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBa
  * The CPU {@linkcode Backend}: BLAS GEMMs, tight loops for the rest, same semantics as
  * {@linkcode ReferenceBackend} (float32 storage; reductions and element-wise arithmetic in
  * float64, rounded once per stored value). Where it differs from the reference, by at most the
- * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), and
- * `exp` (a float64 `exp` within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, in GELU and the
- * cross-entropy; table-driven scalar elsewhere) in GELU, softmax and the cross-entropy. The backward passes of GELU and the cross-entropy reuse their forward's erfc
- * values and exponentials (kept until the input is freed or written).
+ * bounds the parity suite derives: the GEMMs (BLAS sums float32 products in its own order), `exp`
+ * in softmax (float64, within 5e-15 of `Math.exp`: WebAssembly SIMD, two lanes, or
+ * table-driven scalar), the cross-entropy's float32 exponentials (SIMD, four lanes, within
+ * 4.3 float32 rounding units: SPEC §10.6), and GELU and its derivative (tabulated Taylor
+ * polynomials, within 1e-14 of the exact values: SPEC §10.6). The cross-entropy's backward reuses
+ * its forward's exponentials (kept until the logits are freed or written).
  *
  * A subclass of the reference backend: it inherits memory management and the operations it runs
  * through the reference's loops and oracles, and overrides the fast ones. Memory: as the reference
@@ -124,14 +149,14 @@ export class CpuBackend extends ReferenceBackend {
   /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
   #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
+  /** `GELU'` of each GELU input since its forward, for the backward (by storage). */
+  #geluCache = new Map<CpuStorage, { data: Float32Array; version: number; derivs: Float64Array }>();
   #f64Pool = new Map<number, Float64Array[]>();
   #helper: Worker | null = null;
   #noHelper = false;
   #control = new Int32Array(new SharedArrayBuffer(8));
   #helperSeq = 0;
   #helperCalls = 0;
-  /** `erfc(−x/√2)` of each GELU input since its forward, for the backward (by storage). */
-  #erfcCache = new Map<CpuStorage, { data: Float32Array; version: number; values: Float64Array }>();
 
   /** Threads the element-wise work may use (this one and, from 2, one helper). */
   readonly threads: number;
@@ -260,11 +285,12 @@ export class CpuBackend extends ReferenceBackend {
 
   // ---- element-wise -----------------------------------------------------------------------------
 
-  /** `a + b`. */
+  /** `a + b` (float32 SIMD sums: the reference's float64 sums rounded once). */
   override add(a: Tensor, b: Tensor): Tensor {
     const [x, y] = this.check.pair(a, b, "add");
     const res = this.alloc(x.shape), out = f32(res), xd = f32(x), yd = f32(y);
-    for (let i = 0; i < out.length; i++) out[i] = xd[i] + yd[i];
+    // One thread: memory-bound and short, the helper's wake-up would cost more than its half saves.
+    addRange(xd, yd, out, 0, out.length);
     return res;
   }
 
@@ -297,28 +323,27 @@ export class CpuBackend extends ReferenceBackend {
   }
 
   /**
-   * Exact GELU `0.5·x·erfc(−x/√2)` (Cody's erfc with the fast `exp`); the erfc values are kept
-   * for the backward pass until `x` is freed or changed.
+   * Exact GELU `x·Φ(x)` (tabulated Taylor polynomials, SPEC §10.6); `GELU'(x)` is kept for the
+   * backward pass until `x` is freed or changed.
    */
   override gelu(x: Tensor): Tensor {
     const t = this.check.float(x, "apply GELU");
-    const res = this.alloc(t.shape), out = f32(res), d = f32(t);
-    const values = this.#f64(d.length);
-    this.#parallel("geluRange", (i0, i1) => [d, out, values, i0, i1], d.length);
-    this.#dropErfc(t.storage);
-    this.#erfcCache.set(t.storage, { data: d, version: this.#version(t.storage), values });
+    const res = this.alloc(t.shape), out = f32(res), d = f32(t), derivs = this.#f64(d.length);
+    this.#parallel("geluRange", (i0, i1) => [d, out, derivs, i0, i1], d.length);
+    this.#dropGelu(t.storage);
+    this.#geluCache.set(t.storage, { data: d, version: this.#version(t.storage), derivs });
     return res;
   }
 
-  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)`. */
+  /** `dy ⊙ GELU'(x)`, `GELU'(x) = Φ(x) + x·φ(x)` (the forward's values when `x` is unchanged). */
   override geluBackward(x: Tensor, dy: Tensor): Tensor {
     const [t, g] = this.check.pair(x, dy, "apply the GELU backward pass");
     const res = this.alloc(t.shape), out = f32(res), d = f32(t), gd = f32(g);
-    const cached = this.#erfcCache.get(t.storage);
-    const values = cached && cached.data === d && cached.version === this.#version(t.storage)
-      ? cached.values
+    const kept = this.#geluCache.get(t.storage);
+    const derivs = kept && kept.data === d && kept.version === this.#version(t.storage)
+      ? kept.derivs
       : new Float64Array(0);
-    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, values, i0, i1], d.length);
+    this.#parallel("geluBackwardRange", (i0, i1) => [d, gd, out, derivs, i0, i1], d.length);
     return res;
   }
 
@@ -337,6 +362,59 @@ export class CpuBackend extends ReferenceBackend {
   }
 
   /**
+   * LayerNorm over the last axis (the reference's arithmetic, rows' sums four at a time; rows split
+   * with the helper thread).
+   */
+  override layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): LayerNormResult {
+    const { X, W, B, n, d } = this.check.layerNorm([x, w, b, eps], "apply LayerNorm");
+    const y = this.alloc([n, d]), mean = this.alloc([n]), rstd = this.alloc([n]);
+    const xd = f32(X), params = { w: f32(W), b: f32(B), eps };
+    const out = { y: f32(y), mean: f32(mean), rstd: f32(rstd) };
+    this.#parallel("layerNormRows", (r0, r1) => [xd, params, out, d, r0, r1], n, d);
+    return { y, mean, rstd };
+  }
+
+  /**
+   * `scale·(p ⊙ (dp − Σ p·dp))` along the last axis (the reference's arithmetic, four rows at a
+   * time; rows split with the helper thread; every entry in full, the causal hint unused).
+   */
+  override softmaxBackward(p: Tensor, dp: Tensor, options: SoftmaxBackwardOptions = {}): Tensor {
+    const action = "apply the softmax backward pass";
+    const { P, G, rows, width } = this.check.softmaxBackward(p, dp, options, action);
+    const res = this.alloc(P.shape), out = f32(res), pd = f32(P), gd = f32(G);
+    const scale = options.scale ?? 1;
+    const args = (r0: number, r1: number) => [pd, gd, out, width, scale, r0, r1];
+    this.#parallel("softmaxBackwardRows", args, rows, width);
+    return res;
+  }
+
+  /**
+   * The embedding's scatter-add `dW[ids[r]] += dy[r]` → `[vocab, d]`: as the reference, each row
+   * sums its positions in order in float64 and rounds once, but float64 accumulators only for the
+   * rows the ids touch (not a zeroed float64 table of the whole vocabulary).
+   */
+  override embeddingBackward(idx: Tensor, dy: Tensor, vocab: number): Tensor {
+    const action = "apply the embedding backward pass";
+    const { G, ids, n, d } = this.check.embeddingBackward(idx, dy, vocab, action);
+    const gd = f32(G), slots = new Int32Array(vocab).fill(-1), rows: number[] = [];
+    for (const id of ids) {
+      if (slots[id] < 0) slots[id] = rows.push(id) - 1;
+    }
+    const acc = this.#f64(n * d).fill(0, 0, rows.length * d); // at most n rows
+    for (let r = 0; r < n; r++) {
+      const dst = slots[ids[r]] * d, src = r * d;
+      for (let c = 0; c < d; c++) acc[dst + c] += gd[src + c];
+    }
+    const res = this.alloc([vocab, d]), out = f32(res);
+    out.fill(0);
+    rows.forEach((id, slot) => {
+      for (let c = 0; c < d; c++) out[id * d + c] = acc[slot * d + c];
+    });
+    this.#freeF64(acc);
+    return res;
+  }
+
+  /**
    * No fused attention: the CPU prefers the composed operations (BLAS products and
    * {@linkcode CpuBackend.causalSoftmax}) over the reference's float64 oracle it would inherit.
    */
@@ -344,10 +422,13 @@ export class CpuBackend extends ReferenceBackend {
     return undefined;
   }
 
-  /** Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`. */
+  /**
+   * Mean cross-entropy of `logits[N, C]` against `targets` → `[1]`; the gradient for `dLoss = 1`
+   * is computed in the same sweep and kept for the backward pass.
+   */
   override crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const { Z, t, n, c } = this.check.crossEntropy(logits, targets, "compute the cross-entropy");
-    const { sums, maxes } = this.#softmaxOf(Z, n, c), z = f32(Z);
+    const { sums, maxes } = this.#softmaxOf(Z, t, n, c), z = f32(Z);
     let total = 0;
     for (let r = 0; r < n; r++) total += maxes[r] + Math.log(sums[r]) - z[r * c + t[r]];
     const res = this.alloc([1]);
@@ -355,7 +436,10 @@ export class CpuBackend extends ReferenceBackend {
     return res;
   }
 
-  /** `dLoss·(softmax(z) − onehot(target))/N`, reusing the forward's exponentials. */
+  /**
+   * `dLoss·(softmax(z) − onehot(target))/N`: for `dLoss = 1` after the forward pass on the same
+   * logits and targets, the forward's gradient itself (no copy); otherwise computed here.
+   */
   override crossEntropyBackward(logits: Tensor, targets: Tensor, dLoss: Tensor): Tensor {
     const { Z, L, t, n, c } = this.check.crossEntropyBackward(
       logits,
@@ -363,15 +447,17 @@ export class CpuBackend extends ReferenceBackend {
       dLoss,
       "apply the cross-entropy backward pass",
     );
-    const { exps, sums } = this.#softmaxOf(Z, n, c);
-    const factor = L.storage.data[0] / n;
-    const res = this.alloc([n, c]), out = f32(res);
-    this.#parallel(
-      "crossEntropyGradRows",
-      (r0, r1) => [exps, sums, t, out, c, factor, r0, r1],
-      n,
-      c,
-    );
+    const factor = L.storage.data[0] / n, cached = this.#cachedSoftmax(Z, t);
+    if (cached?.grads && factor === 1 / n) {
+      // The pool hands out the array last returned to it: the result takes over the gradient.
+      this.#recycle(cached.grads);
+      cached.grads = null;
+      return this.alloc([n, c]);
+    }
+    const res = this.alloc([n, c]), sums = this.#f64(n), maxes = this.#f64(n);
+    this.#crossEntropyRows(Z, t, { grads: f32(res), sums, maxes }, factor);
+    this.#freeF64(sums);
+    this.#freeF64(maxes);
     return res;
   }
 
@@ -433,14 +519,15 @@ export class CpuBackend extends ReferenceBackend {
   override flipCount(prev: Tensor, next: Tensor): Tensor {
     const [P, N] = this.check.pair(prev, next, "count mask flips");
     const p = f32(P), q = f32(N);
-    let count = 0;
+    // Arithmetic, not branches (random 0/1 patterns mispredict): `(a − b)²` counts a flip and
+    // `(a(a − 1))²` is 0 only for 0 and 1 (NaN and ±Infinity make it NaN or Infinity).
+    let count = 0, invalid = 0;
     for (let i = 0; i < p.length; i++) {
-      const a = p[i], b = q[i];
-      if ((a !== 0 && a !== 1) || (b !== 0 && b !== 1)) {
-        return super.flipCount(prev, next);
-      }
-      if (a !== b) count++;
+      const a = p[i], b = q[i], d = a - b, ea = a * (a - 1), eb = b * (b - 1);
+      count += d * d;
+      invalid += ea * ea + eb * eb;
     }
+    if (invalid !== 0) return super.flipCount(prev, next);
     const res = this.alloc([1]);
     res.storage.data[0] = count;
     return res;
@@ -462,19 +549,50 @@ export class CpuBackend extends ReferenceBackend {
 
   /** One AdamW step in place (as the reference: bias-corrected moments, decoupled decay). */
   override adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
-    const { P, G, M: Mt, V } = this.check.adamw(param, grad, m, v, hp, "apply AdamW");
-    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = hp;
+    this.adamwMany([{ param, grad, m, v, hp }]);
+  }
+
+  /**
+   * {@linkcode CpuBackend.adamw} for each update, in one pass split with the helper thread (one
+   * hand-off for all the parameters, not one per tensor). An update failing its checks throws
+   * after the ones before it are applied, as the reference's loop does.
+   */
+  override adamwMany(updates: readonly AdamWUpdate[]): void {
+    const steps: AdamWTensors[] = [], written: Storage[] = [];
+    let failure: unknown = null;
+    try {
+      for (const u of updates) {
+        const step = this.#adamwStep(u);
+        if (step) {
+          steps.push(step.arrays);
+          written.push(...step.written);
+        }
+      }
+    } catch (e) {
+      failure = e;
+    }
+    const starts = [0];
+    for (const step of steps) starts.push(starts[starts.length - 1] + step.pd.length);
+    // Weight 4: a division and a square root per element.
+    const total = starts[steps.length], args = (i0: number, i1: number) => [steps, starts, i0, i1];
+    if (total > 0) this.#parallel("adamwSteps", args, total, 4);
+    for (const storage of written) this.#bump(storage);
+    if (failure !== null) throw failure;
+  }
+
+  /** One update's arrays and scalars; null when a non-finite clipped norm moves nothing. */
+  #adamwStep(u: AdamWUpdate): { arrays: AdamWTensors; written: Storage[] } | null {
+    const { P, G, M: Mt, V } = this.check.adamw(u.param, u.grad, u.m, u.v, u.hp, "apply AdamW");
+    const { lr, beta1, beta2, eps, weightDecay, step, varianceFrozenAt } = u.hp;
     // STEP (SPEC 2.10): a frozen v is not written and is bias-corrected with its freezing step.
     const frozen = varianceFrozenAt !== undefined;
     const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** (varianceFrozenAt ?? step);
-    const pd = f32(P), gd = f32(G), md = f32(Mt), vd = f32(V);
     // The product a separate scale() would have stored; a non-finite clipped norm moves nothing.
-    const s = this.gradScale(hp, "apply AdamW");
-    if (s === null) return;
+    const s = this.gradScale(u.hp, "apply AdamW");
+    if (s === null) return null;
     const h = { lr, beta1, beta2, eps, weightDecay, c1, c2, frozen, s };
-    // Weight 4: a division and a square root per element.
-    this.#parallel("adamwRange", (i0, i1) => [pd, gd, md, vd, h, i0, i1], pd.length, 4);
-    for (const t of [P, Mt, V]) this.#bump(t.storage);
+    const arrays = { pd: f32(P), gd: f32(G), md: f32(Mt), vd: f32(V), h };
+    return { arrays, written: [P.storage, Mt.storage, V.storage] };
   }
 
   // ---- private helpers --------------------------------------------------------------------------
@@ -492,6 +610,8 @@ export class CpuBackend extends ReferenceBackend {
     if (cols % 4 !== 0 || src.length === 0) return null;
     const pruned = this.alloc(W.shape), mask = this.alloc(W.shape);
     const out = f32(pruned), keep = f32(mask);
+    // Bit views: a kept value is copied as bits and a dropped one is +0, without a branch.
+    const srcBits = bitsOf(src), outBits = bitsOf(out);
     for (let o = 0; o < src.length; o += 4) {
       const x0 = src[o], x1 = src[o + 1], x2 = src[o + 2], x3 = src[o + 3];
       const a0 = Math.abs(x0), a1 = Math.abs(x1), a2 = Math.abs(x2), a3 = Math.abs(x3);
@@ -501,19 +621,20 @@ export class CpuBackend extends ReferenceBackend {
         return null;
       }
       // Ranks: how many of the group each element beats (a higher index wins a tie); keep 2 and 3.
-      const k0 = (a0 > a1 ? 1 : 0) + (a0 > a2 ? 1 : 0) + (a0 > a3 ? 1 : 0) >= 2;
-      const k1 = (a1 >= a0 ? 1 : 0) + (a1 > a2 ? 1 : 0) + (a1 > a3 ? 1 : 0) >= 2;
-      const k2 = (a2 >= a0 ? 1 : 0) + (a2 >= a1 ? 1 : 0) + (a2 > a3 ? 1 : 0) >= 2;
-      const k3 = (a3 >= a0 ? 1 : 0) + (a3 >= a1 ? 1 : 0) + (a3 >= a2 ? 1 : 0) >= 2;
-      keep[o] = k0 ? 1 : 0;
-      keep[o + 1] = k1 ? 1 : 0;
-      keep[o + 2] = k2 ? 1 : 0;
-      keep[o + 3] = k3 ? 1 : 0;
+      // Comparisons as numbers, not branches: random magnitudes mispredict (4× slower).
+      const k0 = +(+(a0 > a1) + +(a0 > a2) + +(a0 > a3) >= 2);
+      const k1 = +(+(a1 >= a0) + +(a1 > a2) + +(a1 > a3) >= 2);
+      const k2 = +(+(a2 >= a0) + +(a2 >= a1) + +(a2 > a3) >= 2);
+      const k3 = +(+(a3 >= a0) + +(a3 >= a1) + +(a3 >= a2) >= 2);
+      keep[o] = k0;
+      keep[o + 1] = k1;
+      keep[o + 2] = k2;
+      keep[o + 3] = k3;
       if (!soft) {
-        out[o] = k0 ? x0 : 0;
-        out[o + 1] = k1 ? x1 : 0;
-        out[o + 2] = k2 ? x2 : 0;
-        out[o + 3] = k3 ? x3 : 0;
+        outBits[o] = srcBits[o] & -k0;
+        outBits[o + 1] = srcBits[o + 1] & -k1;
+        outBits[o + 2] = srcBits[o + 2] & -k2;
+        outBits[o + 3] = srcBits[o + 3] & -k3;
         continue;
       }
       // The second smallest of four magnitudes (the oracle sorts them).
@@ -547,6 +668,13 @@ export class CpuBackend extends ReferenceBackend {
     return this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
   }
 
+  /** Returns a float32 array to the pool. */
+  #recycle(data: Float32Array): void {
+    const list = this.#pool.get(data.length);
+    if (list) list.push(data);
+    else this.#pool.set(data.length, [data]);
+  }
+
   /**
    * Returns the array to the pool and drops the caches keyed by the storage, then frees it.
    *
@@ -554,12 +682,10 @@ export class CpuBackend extends ReferenceBackend {
    */
   protected override freeStorage(storage: CpuStorage): void {
     if (storage.data instanceof Float32Array && storage.data.length > 0) {
-      const list = this.#pool.get(storage.data.length);
-      if (list) list.push(storage.data);
-      else this.#pool.set(storage.data.length, [storage.data]);
+      this.#recycle(storage.data);
     }
     if (this.#softmaxCache?.storage === storage) this.#dropSoftmax();
-    this.#dropErfc(storage);
+    this.#dropGelu(storage);
     super.freeStorage(storage);
   }
 
@@ -575,19 +701,20 @@ export class CpuBackend extends ReferenceBackend {
     else this.#f64Pool.set(values.length, [values]);
   }
 
-  #dropErfc(storage: CpuStorage): void {
-    const entry = this.#erfcCache.get(storage);
+  /** Forgets the GELU derivatives kept for `storage`, their array back to the pool. */
+  #dropGelu(storage: CpuStorage): void {
+    const entry = this.#geluCache.get(storage);
     if (!entry) return;
-    this.#erfcCache.delete(storage);
-    this.#freeF64(entry.values);
+    this.#geluCache.delete(storage);
+    this.#freeF64(entry.derivs);
   }
 
-  /** Forgets the cross-entropy's exponentials, their scratch arrays back to the pool. */
+  /** Forgets the cross-entropy's cache, its arrays back to the pools. */
   #dropSoftmax(): void {
     const entry = this.#softmaxCache;
     if (!entry) return;
     this.#softmaxCache = null;
-    this.#freeF64(entry.exps);
+    if (entry.grads) this.#recycle(entry.grads);
     this.#freeF64(entry.sums);
     this.#freeF64(entry.maxes);
   }
@@ -674,26 +801,47 @@ export class CpuBackend extends ReferenceBackend {
     this.#versions.set(storage, this.#version(storage) + 1);
   }
 
-  /** `exp(z − max)` and their sums per row of `Z`, from the cache when `Z` is unchanged. */
-  #softmaxOf(Z: CpuTensor, n: number, c: number): SoftmaxCache {
+  /** The cross-entropy's cache for `Z` and targets `t`, if `Z` is unchanged since. */
+  #cachedSoftmax(Z: CpuTensor, t: Int32Array): SoftmaxCache | null {
     const cached = this.#softmaxCache, S = Z.storage;
-    if (
-      cached && cached.storage === S && cached.data === S.data &&
-      cached.version === this.#version(S)
-    ) {
-      return cached;
-    }
+    const valid = cached && cached.storage === S && cached.data === S.data &&
+      cached.version === this.#version(S) && cached.targets.length === t.length &&
+      cached.targets.every((v, i) => v === t[i]);
+    return valid ? cached : null;
+  }
+
+  /** The row statistics of `Z` and its gradient for `dLoss = 1`, from the cache when valid. */
+  #softmaxOf(Z: CpuTensor, t: Int32Array, n: number, c: number): SoftmaxCache {
+    const cached = this.#cachedSoftmax(Z, t);
+    if (cached) return cached;
     this.#dropSoftmax();
-    const z = f32(Z), exps = this.#f64(n * c), sums = this.#f64(n), maxes = this.#f64(n);
-    // Rows split by work (c values each) between this thread and the helper.
-    this.#parallel("rowExps", (r0, r1) => [z, exps, sums, maxes, c, r0, r1], n, c);
-    const entry = { storage: S, data: S.data, version: this.#version(S), exps, sums, maxes };
+    const S = Z.storage, grads = this.newStorage(n * c), sums = this.#f64(n), maxes = this.#f64(n);
+    this.#crossEntropyRows(Z, t, { grads, sums, maxes }, 1 / n);
+    const version = this.#version(S), targets = t.slice();
+    const entry = { storage: S, data: S.data, version, targets, grads, sums, maxes };
     this.#softmaxCache = entry;
     return entry;
+  }
+
+  /** Row statistics and the gradient for `dLoss = factor·N`, rows split with the helper thread. */
+  #crossEntropyRows(
+    Z: CpuTensor,
+    t: Int32Array,
+    into: { grads: Float32Array; sums: Float64Array; maxes: Float64Array },
+    factor: number,
+  ): void {
+    const [n, c] = Z.shape, z = f32(Z), { grads, sums, maxes } = into;
+    const args = (r0: number, r1: number) => [z, t, grads, sums, maxes, factor, c, r0, r1];
+    this.#parallel("crossEntropyRows", args, n, c); // c values per row
   }
 }
 
 /** The values of an `f32` tensor. */
 function f32(t: CpuTensor): Float32Array {
   return t.storage.data as Float32Array;
+}
+
+/** The bits of float32 values (the same memory). */
+function bitsOf(values: Float32Array): Int32Array {
+  return new Int32Array(values.buffer, values.byteOffset, values.length);
 }
