@@ -15,7 +15,7 @@
  * the reference are a subset of the ones bounded there (float32 storage with float64 arithmetic
  * rounded once, as the reference; BLAS GEMMs whose any-order float32 sums obey the same `γ_K`
  * bounds as the GPU's; an `exp` within `5e-15` of `Math.exp`, far inside WGSL's; FP8 and 2:4
- * operations bit for bit the oracles'), on its default GEMM engine (OpenBLAS) and on oneDNN. It
+ * operations bit for bit the oracles'), on its default GEMM engine (oneDNN) and on OpenBLAS. It
  * fails without a BLAS library.
  *
  * @module
@@ -64,11 +64,11 @@ function cpu(): Promise<Backend> {
   cpuPromise ??= createCpuBackend({ threads: 2 });
   return cpuPromise;
 }
-let onednnPromise: Promise<Backend> | undefined;
-/** The CPU backend on its fallback GEMM engine, oneDNN (the default one is OpenBLAS). */
-function cpuOnednn(): Promise<Backend> {
-  onednnPromise ??= createCpuBackend({ threads: 2, gemm: "onednn" });
-  return onednnPromise;
+let openblasPromise: Promise<Backend> | undefined;
+/** The CPU backend on its fallback GEMM engine, OpenBLAS (the default one is oneDNN). */
+function cpuOpenblas(): Promise<Backend> {
+  openblasPromise ??= createCpuBackend({ threads: 2, gemm: "openblas" });
+  return openblasPromise;
 }
 let fusedPromise: Promise<Backend> | undefined;
 /** The GPU backend on the shared runtime with the fused attention kernels (SPEC §8.5). */
@@ -91,7 +91,7 @@ const SPARSE_ENGINE = "WebGPU (2:4 kernels forced)";
 const ENGINES: [string, () => Promise<Backend>, number][] = [
   ["WebGPU", gpu, 0.1],
   ["CPU", cpu, 0.1],
-  ["CPU (oneDNN GEMMs)", cpuOnednn, 0.1],
+  ["CPU (OpenBLAS GEMMs)", cpuOpenblas, 0.1],
   ["WebGPU (fused attention, no dropout)", gpuFused, 0],
   [SPARSE_ENGINE, gpuSparse, 0.1],
 ];

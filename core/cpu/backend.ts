@@ -1,6 +1,6 @@
 /**
- * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through a system BLAS's
- * `cblas_sgemm` or oneDNN's `dnnl_sgemm` (`gemm.ts` chooses), the element-wise, normalisation and loss
+ * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through oneDNN's
+ * `dnnl_sgemm` or a system BLAS's `cblas_sgemm` (`gemm.ts` chooses), the element-wise, normalisation and loss
  * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
  * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
  * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
@@ -100,7 +100,7 @@ export class CpuBackendUnavailableError extends Error {
 export type CpuBackendOptions = LoadGemmOptions;
 
 /**
- * Opens the GEMM libraries (`gemm.ts`: OpenBLAS, else oneDNN, by default) and creates a
+ * Opens the GEMM libraries (`gemm.ts`: oneDNN and OpenBLAS by default) and creates a
  * {@linkcode CpuBackend} on them, printing a line when one is missing.
  *
  * @param options Engine, library paths and thread count (`TWOFOUR_GEMM`, `TWOFOUR_BLAS`).

@@ -1,11 +1,9 @@
 /**
- * Which library runs the CPU backend's GEMMs. `auto` (the default): OpenBLAS (`blas.ts`) when it
- * loads, else oneDNN (`onednn.ts`) with a note. Measured on the 2-core machine (commit 6243dbb,
- * `experiments/bench_cpu.ts --engines=cpu-openblas,cpu-onednn,torch`, quiet, same run, three runs):
- * the `cpu` preset's step took 94.2 / 95.9 / 81.0 ms on OpenBLAS and 97.7 / 100.0 / 85.0 ms on
- * oneDNN. oneDNN's products alone are faster (`experiments/cpu_zoo.ts`: 36.2 vs 37.7 ms of GEMM
- * per step), but waking its OpenMP threads for each of the step's products costs more than that;
- * OpenBLAS's threads sleep at once (`OPENBLAS_THREAD_TIMEOUT=4`, `blas.ts`). `TWOFOUR_GEMM`
+ * Which library runs the CPU backend's GEMMs. `auto` (the default): oneDNN (`onednn.ts`) when it
+ * loads, else OpenBLAS (`blas.ts`) with a note: on the 2-core machine the `cpu` preset's step ran
+ * 1.0–1.33× (median 1.2×, 13 runs) faster on oneDNN (`experiments/bench_cpu.ts
+ * --engines=cpu-openblas,cpu-onednn`, same run); sending its weak products (the head's `Aᵀ·B`,
+ * attention's small ones) to OpenBLAS instead measured slower than oneDNN alone. `TWOFOUR_GEMM`
  * (`auto`, `onednn`, `openblas`) overrides the default; `TWOFOUR_BLAS` or explicit `paths` name a
  * CBLAS library, which then runs every product.
  *
@@ -26,14 +24,12 @@ export interface LoadGemmOptions extends LoadBlasOptions {
   gemm?: GemmEngine;
   /** oneDNN library files to try (default: `ONEDNN_CANDIDATES` of `onednn.ts`). */
   onednnPaths?: readonly string[];
-  /** OpenBLAS library files `auto` tries (default: as {@linkcode loadBlas}). */
-  openblasPaths?: readonly string[];
 }
 
 /** What {@linkcode loadGemm} loaded, and a line for the user when `auto` fell back. */
 export interface LoadedGemm {
   blas: Blas;
-  /** Why `auto` fell back to oneDNN (empty otherwise). */
+  /** Why `auto` fell back to OpenBLAS (empty otherwise). */
   note: string;
 }
 
@@ -61,15 +57,15 @@ export function loadGemm(options: LoadGemmOptions = {}): LoadedGemm | BlasUnavai
   const dnnlOptions = { threads: options.threads, paths: options.onednnPaths };
   if (engine === "openblas") return loaded(loadBlas(options));
   if (engine === "onednn") return loaded(loadOnednn(dnnlOptions));
-  const blas = loadBlas({ ...options, paths: options.openblasPaths });
-  if ("sgemm" in blas) return { blas, note: "" };
   const dnnl = loadOnednn(dnnlOptions);
-  if (!("sgemm" in dnnl)) {
-    return blas.reason === "no-ffi"
-      ? blas
+  if ("sgemm" in dnnl) return { blas: dnnl, note: "" };
+  const blas = loadBlas(options);
+  if (!("sgemm" in blas)) {
+    return dnnl.reason === "no-ffi"
+      ? dnnl
       : { ...blas, message: `${blas.message}; ${dnnl.message}` };
   }
-  return { blas: dnnl, note: `GEMMs through oneDNN (${blas.message})` };
+  return { blas, note: `GEMMs through OpenBLAS (${dnnl.message}; about 1.2× slower steps)` };
 }
 
 function loaded(blas: Blas | BlasUnavailable): LoadedGemm | BlasUnavailable {

@@ -1,8 +1,7 @@
 /**
  * oneDNN's `dnnl_sgemm` (Debian's `libdnnl2`, OpenMP runtime) through Deno's FFI, as a
- * {@linkcode Blas}, the CPU backend's second GEMM engine (`gemm.ts`): faster than OpenBLAS 0.3.21
- * over the `cpu` preset's products alone (`experiments/cpu_zoo.ts`), slower on the head's `Aᵀ·B`
- * and, in the whole training step, slower than OpenBLAS (waking OpenMP threads per product).
+ * {@linkcode Blas}, the CPU backend's default GEMM engine (`gemm.ts`): faster than OpenBLAS 0.3.21
+ * over the `cpu` preset's products (`experiments/cpu_zoo.ts`), slower on the head's `Aᵀ·B`.
  * Needs `--allow-ffi` (and `--allow-env` to set the OpenMP variables).
  *
  * libgomp reads `OMP_NUM_THREADS` and its wait policy once, when it loads, so the loader sets them
