@@ -58,6 +58,8 @@ const DEFAULTS = {
   threads: 0,
 };
 
+/** The pause after PyTorch's steps in each round (above Intel OpenMP's default block time). */
+const TORCH_SETTLE_MS = 300;
 const MODEL = { vocabSize: 4096, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 128 };
 const BATCH = 16, TOKENS = BATCH * MODEL.blockSize;
 
@@ -228,6 +230,9 @@ async function main(args: string[]): Promise<void> {
     for (const e of engines) {
       if (e.name === "reference" && r >= config.referenceRounds) continue;
       const ms = await e.steps(e.name === "reference" ? 1 : config.stepsPerRound);
+      // PyTorch's OpenMP threads keep spinning after its step (Intel OpenMP's 200 ms block time),
+      // which slowed whichever engine ran next by up to ~15%: let them go to sleep first.
+      if (e.name === "pytorch-eager") await new Promise((r) => setTimeout(r, TORCH_SETTLE_MS));
       times.get(e.name)!.push(...ms);
     }
     console.log(

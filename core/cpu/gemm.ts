@@ -1,11 +1,13 @@
 /**
  * Which library runs the CPU backend's GEMMs. `auto` (the default): oneDNN (`onednn.ts`) when it
- * loads, else OpenBLAS (`blas.ts`) with a note: on the 2-core machine the `cpu` preset's step ran
- * 1.0–1.33× (median 1.2×, 13 runs) faster on oneDNN (`experiments/bench_cpu.ts
- * --engines=cpu-openblas,cpu-onednn`, same run); sending its weak products (the head's `Aᵀ·B`,
- * attention's small ones) to OpenBLAS instead measured slower than oneDNN alone. `TWOFOUR_GEMM`
- * (`auto`, `onednn`, `openblas`) overrides the default; `TWOFOUR_BLAS` or explicit `paths` name a
- * CBLAS library, which then runs every product.
+ * loads, else OpenBLAS (`blas.ts`) with a note. Measured on the 2-core machine (commit 116c961,
+ * `experiments/bench_cpu.ts --engines=cpu,cpu-onednn` with `cpu` on OpenBLAS, and the reverse order, no PyTorch in the
+ * rounds, quiet): the `cpu` preset's step took 74.6 / 61.3 / 62.8 / 60.9 ms on oneDNN and
+ * 83.1 / 66.5 / 67.8 / 68.5 ms on OpenBLAS (with its idle threads sleeping at once,
+ * `OPENBLAS_THREAD_TIMEOUT=4`); sending oneDNN's weak products (the head's `Aᵀ·B`, attention's small
+ * ones) to OpenBLAS measured slower than oneDNN alone. `TWOFOUR_GEMM` (`auto`, `onednn`,
+ * `openblas`) overrides the default; `TWOFOUR_BLAS` or explicit `paths` name a CBLAS library, which
+ * then runs every product.
  *
  * @module
  */
@@ -65,7 +67,7 @@ export function loadGemm(options: LoadGemmOptions = {}): LoadedGemm | BlasUnavai
       ? dnnl
       : { ...blas, message: `${blas.message}; ${dnnl.message}` };
   }
-  return { blas, note: `GEMMs through OpenBLAS (${dnnl.message}; about 1.2× slower steps)` };
+  return { blas, note: `GEMMs through OpenBLAS (${dnnl.message}; about 1.1× slower steps)` };
 }
 
 function loaded(blas: Blas | BlasUnavailable): LoadedGemm | BlasUnavailable {
