@@ -234,19 +234,7 @@ export function encodeCrossEntropy(
   C: number,
 ): { loss: GPUBuffer; lse: GPUBuffer } {
   const losses = rt.alloc(4 * rows), lse = rt.alloc(4 * rows);
-  const serial = rt.isFallbackAdapter;
-  if (useTexture(rt, rows, C)) {
-    dispatchWithFlatTextures(rt, {
-      spec: crossEntropyTextureSpec(false),
-      textures: [{ buffer: z, texels: (rows * C) / 4 }],
-      buffers: [targets, losses, lse],
-      params: packParams([rows, C]),
-      workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
-    });
-  } else {
-    const params = packParams([rows, C]), spec = crossEntropyRowsSpec(serial);
-    rt.dispatch(spec, [z, targets, losses, lse], rowGrid(serial, rows), params);
-  }
+  dispatchRows(rt, false, z, [targets, losses, lse], rows, C);
   const loss = encodeSumFinal(rt, losses, rows, 1 / rows);
   rt.free(losses);
   return { loss, lse };
@@ -279,18 +267,35 @@ export function encodeCrossEntropyBackward(
     if (count > 0) rt.dispatch(crossEntropyBackwardSavedSpec(), buffers, grid(count), params);
     return out;
   }
+  dispatchRows(rt, true, z, [targets, dLoss, out], rows, C);
+  return out;
+}
+
+/**
+ * The row kernels of the loss (`backward` false) or of its recomputing gradient over `z [rows, C]`
+ * with `buffers` bound after it: the flat-texture form where `useTexture` picks it, else the storage
+ * form (serial rows on software adapters).
+ */
+function dispatchRows(
+  rt: GpuRuntime,
+  backward: boolean,
+  z: GPUBuffer,
+  buffers: GPUBuffer[],
+  rows: number,
+  C: number,
+): void {
+  const params = packParams([rows, C]);
   if (useTexture(rt, rows, C)) {
     dispatchWithFlatTextures(rt, {
-      spec: crossEntropyTextureSpec(true),
+      spec: crossEntropyTextureSpec(backward),
       textures: [{ buffer: z, texels: (rows * C) / 4 }],
-      buffers: [targets, dLoss, out],
-      params: packParams([rows, C]),
+      buffers,
+      params,
       workgroups: grid1d(Math.ceil(rows / SERIAL_ROWS_PER_WORKGROUP)),
     });
-    return out;
+    return;
   }
   const serial = rt.isFallbackAdapter;
-  const params = packParams([rows, C]), spec = crossEntropyBackwardSpec(serial);
-  rt.dispatch(spec, [z, targets, dLoss, out], rowGrid(serial, rows), params);
-  return out;
+  const spec = backward ? crossEntropyBackwardSpec(serial) : crossEntropyRowsSpec(serial);
+  rt.dispatch(spec, [z, ...buffers], rowGrid(serial, rows), params);
 }
