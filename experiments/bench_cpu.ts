@@ -13,7 +13,7 @@
  * software WebGPU adapter, interleaved (for sizing the 20-minute default run).
  *
  * Usage:
- *   deno task bench:cpu --python=/tmp/torchenv/bin/python
+ *   deno task bench:cpu --python=.venv-torch/bin/python
  *   deno run --allow-read --allow-write --allow-env --allow-ffi --allow-run experiments/bench_cpu.ts \
  *     --engines=cpu,torch --rounds=3 --out=results/cpu
  *   deno task bench:cpu --profile=10 --threads=1   # time per backend operation instead
@@ -46,7 +46,7 @@ const DEFAULTS = {
   /** Rounds in which the reference backend runs one step. */
   referenceRounds: 2,
   /** The Python with torch installed (a throw-away venv). */
-  python: "/tmp/torchenv/bin/python",
+  python: ".venv-torch/bin/python",
   /** CPU-backend methods to time after the comparison (a list, "all": every method, "none"). */
   methods: "all",
   /** Output folder for bench.md / bench.json (empty: print only). */

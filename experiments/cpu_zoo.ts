@@ -51,7 +51,7 @@ const DEFAULTS = {
   /** Output folder for zoo.md / zoo.json (empty: print only). */
   out: "",
   /** The Python with torch installed, for the `pytorch` engine (a throw-away venv). */
-  python: "/tmp/torchenv/bin/python",
+  python: ".venv-torch/bin/python",
   /** Internal: run one measurement in a child process and print JSON. */
   child: "",
 };
