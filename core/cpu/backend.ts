@@ -146,6 +146,8 @@ export class CpuBackend extends ReferenceBackend {
   /** The BLAS library in use. */
   readonly blas: Blas;
   #pool = new Map<number, Float32Array[]>();
+  /** An array the next allocation takes as its storage (a result that owns existing values). */
+  #handOver: Float32Array | null = null;
   /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
   #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
@@ -449,8 +451,7 @@ export class CpuBackend extends ReferenceBackend {
     );
     const factor = L.storage.data[0] / n, cached = this.#cachedSoftmax(Z, t);
     if (cached?.grads && factor === 1 / n) {
-      // The pool hands out the array last returned to it: the result takes over the gradient.
-      this.#recycle(cached.grads);
+      this.#handOver = cached.grads; // the result's storage (newStorage takes it)
       cached.grads = null;
       return this.alloc([n, c]);
     }
@@ -665,6 +666,10 @@ export class CpuBackend extends ReferenceBackend {
    * @internal The reference backend's storage hook; not part of the public API.
    */
   protected override newStorage(size: number): Float32Array {
+    const given = this.#handOver;
+    this.#handOver = null;
+    if (given?.length === size) return given;
+    if (given) this.#recycle(given);
     return this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
   }
 

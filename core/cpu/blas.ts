@@ -16,6 +16,8 @@
  * @module
  */
 
+import { envGet, setDefaultEnv } from "./_env.ts";
+
 /** The library file names tried in order when `TWOFOUR_BLAS` is not set. */
 export const BLAS_CANDIDATES: readonly string[] = Deno.build.os === "darwin"
   ? ["/System/Library/Frameworks/Accelerate.framework/Accelerate", "libopenblas.dylib"]
@@ -120,12 +122,7 @@ export interface LoadBlasOptions {
 export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable {
   let paths = options.paths;
   if (!paths) {
-    let fromEnv: string | undefined;
-    try {
-      fromEnv = Deno.env.get("TWOFOUR_BLAS");
-    } catch {
-      fromEnv = undefined; // no --allow-env: use the default search
-    }
+    const fromEnv = envGet("TWOFOUR_BLAS"); // without --allow-env: the default search
     paths = fromEnv ? [fromEnv] : BLAS_CANDIDATES;
   }
   const coreType = options.coreType === false ? "" : chooseCoreType(options.coreType);
@@ -153,20 +150,6 @@ export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable 
     message: `no BLAS library found (tried ${errors.join("; ")}); on Debian/Ubuntu: ` +
       "apt-get install libopenblas0-pthread",
   };
-}
-
-/**
- * Sets an environment variable the library reads when it opens, unless it is set (or not
- * allowed); returns `"NAME=value"` when it set it, else `""`.
- */
-function setDefaultEnv(name: string, value: string): string {
-  try {
-    if (Deno.env.get(name) !== undefined) return "";
-    Deno.env.set(name, value);
-    return `${name}=${value}`;
-  } catch {
-    return ""; // no --allow-env: the library's default
-  }
 }
 
 /**

@@ -14,6 +14,7 @@
 
 import { type Blas, type BlasUnavailable, loadBlas, type LoadBlasOptions } from "./blas.ts";
 import { loadOnednn } from "./onednn.ts";
+import { envGet } from "./_env.ts";
 
 /** The GEMM engines {@linkcode loadGemm} can load. */
 export const GEMM_ENGINES = ["auto", "onednn", "openblas"] as const;
@@ -72,12 +73,4 @@ export function loadGemm(options: LoadGemmOptions = {}): LoadedGemm | BlasUnavai
 
 function loaded(blas: Blas | BlasUnavailable): LoadedGemm | BlasUnavailable {
   return "sgemm" in blas ? { blas, note: "" } : blas;
-}
-
-function envGet(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env: the defaults
-  }
 }

@@ -13,6 +13,7 @@
  */
 
 import type { Blas, BlasUnavailable } from "./blas.ts";
+import { envGet, setDefaultEnv } from "./_env.ts";
 
 /** The library file names tried in order. */
 export const ONEDNN_CANDIDATES: readonly string[] = [
@@ -70,10 +71,10 @@ export interface LoadOnednnOptions {
 export function loadOnednn(options: LoadOnednnOptions = {}): Blas | BlasUnavailable {
   const threads = Math.max(1, Math.floor(options.threads ?? navigator.hardwareConcurrency));
   const errors: string[] = [];
+  const forced = setOpenmpEnv(threads); // once: a second call would find them set
   for (const path of options.paths ?? ONEDNN_CANDIDATES) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
-      const forced = setOpenmpEnv(threads);
       lib = Deno.dlopen(path, SYMBOLS);
       return openedOnednn(lib, path, forced);
     } catch (e) {
@@ -92,21 +93,10 @@ export function loadOnednn(options: LoadOnednnOptions = {}): Blas | BlasUnavaila
 
 /** Sets the OpenMP variables the user left unset (module header); returns those it set. */
 function setOpenmpEnv(threads: number): string {
-  const set: string[] = [];
-  try {
-    for (
-      const [name, value] of [["OMP_NUM_THREADS", `${threads}`], ["OMP_WAIT_POLICY", "PASSIVE"]]
-    ) {
-      if (Deno.env.get(name) !== undefined) continue;
-      // A user's GOMP_SPINCOUNT is a wait policy of its own.
-      if (name === "OMP_WAIT_POLICY" && Deno.env.get("GOMP_SPINCOUNT") !== undefined) continue;
-      Deno.env.set(name, value);
-      set.push(`${name}=${value}`);
-    }
-  } catch {
-    // no --allow-env: libgomp uses its defaults (every CPU, spinning waits)
-  }
-  return set.join(" ");
+  const set = [setDefaultEnv("OMP_NUM_THREADS", `${threads}`)];
+  // A user's GOMP_SPINCOUNT is a wait policy of its own.
+  if (envGet("GOMP_SPINCOUNT") === undefined) set.push(setDefaultEnv("OMP_WAIT_POLICY", "PASSIVE"));
+  return set.filter((x) => x).join(" ");
 }
 
 function openedOnednn(
