@@ -210,6 +210,7 @@ export class GpuRuntime {
   #arena:
     | { buffer: GPUBuffer; host: Uint8Array<ArrayBuffer>; used: number; written: number }
     | null = null;
+  #arenaHost = new Uint8Array(UNIFORM_ARENA_BYTES);
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #error: string | null = null;
@@ -462,7 +463,7 @@ export class GpuRuntime {
       this.#pendingUniforms.push(buffer);
       arena = this.#arena = {
         buffer,
-        host: new Uint8Array(UNIFORM_ARENA_BYTES),
+        host: this.#arenaHost, // one staging array: an arena is written before it is replaced
         used: 0,
         written: 0,
       };
