@@ -14,8 +14,8 @@
  * shared memory; packing the operands is timed, copying the product out is not), `webgpu`
  * (`GpuBackend`'s matmul on the software adapter, timed to completion), `reference` (the
  * pure-TypeScript loops). The ceiling: the machine's FMA peak from `cpu_fma_peak.c` (gcc -O3
- * -march=native, 2 threads, best of 3), or where gcc is missing OpenBLAS's best large square
- * product as a lower bound (labelled so).
+ * -march=native, 2 threads), the highest of a probe before the rounds and one after each, or where
+ * gcc is missing OpenBLAS's best large square product as a lower bound (labelled so).
  *
  * Figures: GFLOP/s = 2·B·M·N·K / time per shape; per engine the GEMM milliseconds of one training
  * step `Σ count·time` and its rate `Σ count·flops / Σ count·time`, as % of the peak. Timing: rounds
@@ -340,37 +340,64 @@ async function timeBatch(p: Prepared, calls: number): Promise<number> {
   return (performance.now() - t0) / calls;
 }
 
-/** The machine's FMA peak: the C probe, or OpenBLAS's best square product (a lower bound). */
-async function fmaPeak(): Promise<{ gflops: number; how: string }> {
+/** One run of the FMA probe (each the best of 3 inside), GFLOP/s for each width. */
+type PeakRun = { avx2_gflops: number; avx512_gflops: number };
+
+/**
+ * The machine's FMA peak probe: `cpu_fma_peak.c` built once, `measure` runs it (the zoo runs it
+ * before the rounds and after each, and takes the highest as the ceiling: a conservative ratio on
+ * a machine whose clock varies). Where gcc is missing: OpenBLAS's best square product, a lower
+ * bound, labelled so.
+ */
+async function peakProbe(): Promise<{
+  measure(): Promise<void>;
+  peak(): { gflops: number; how: string };
+  dispose(): Promise<void>;
+}> {
   const dir = await Deno.makeTempDir();
+  const dispose = () => Deno.remove(dir, { recursive: true });
   const src = new URL("./cpu_fma_peak.c", import.meta.url).pathname;
-  try {
-    const build = await new Deno.Command("gcc", {
-      args: ["-O3", "-march=native", "-pthread", src, "-o", `${dir}/fma_peak`],
-    }).output();
-    if (!build.success) throw new Error(new TextDecoder().decode(build.stderr));
-    const run = await new Deno.Command(`${dir}/fma_peak`, { args: ["2"] }).output();
-    const r = JSON.parse(new TextDecoder().decode(run.stdout));
-    const gflops = Math.max(r.avx2_gflops, r.avx512_gflops);
-    return {
-      gflops,
-      how: `cpu_fma_peak.c (gcc -O3 -march=native), 2 threads, best of 3: AVX2 ${r.avx2_gflops} ` +
-        `GFLOP/s, AVX-512 ${r.avx512_gflops} GFLOP/s`,
-    };
-  } catch (e) {
+  const build = await new Deno.Command("gcc", {
+    args: ["-O3", "-march=native", "-pthread", src, "-o", `${dir}/fma_peak`],
+  }).output().catch((e) => e as Error);
+  if (build instanceof Error || !build.success) {
+    const why = build instanceof Error ? build.message : new TextDecoder().decode(build.stderr);
     const blas = loadBlas({ threads: 2 });
-    if (!("sgemm" in blas)) throw new Error(`no gcc (${e}) and no BLAS: no peak to report`);
+    if (!("sgemm" in blas)) throw new Error(`no gcc (${why}) and no BLAS: no peak to report`);
     const n = 1536, x = seededFloats(n * n, 1), c = new Float32Array(n * n);
     let best = 0;
-    for (let r = 0; r < 5; r++) {
-      const t0 = performance.now();
-      blas.sgemm(false, false, n, n, n, 1, x, x, 0, c);
-      best = Math.max(best, (2 * n ** 3) / (performance.now() - t0) / 1e6);
-    }
-    return { gflops: best, how: `LOWER BOUND: OpenBLAS ${n}³ sgemm, best of 5 (no gcc: ${e})` };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    return {
+      measure: () => {
+        for (let r = 0; r < 5; r++) {
+          const t0 = performance.now();
+          blas.sgemm(false, false, n, n, n, 1, x, x, 0, c);
+          best = Math.max(best, (2 * n ** 3) / (performance.now() - t0) / 1e6);
+        }
+        return Promise.resolve();
+      },
+      peak: () => ({
+        gflops: best,
+        how: `LOWER BOUND: OpenBLAS ${n}³ sgemm, best of 5 per probe (no gcc: ${why.trim()})`,
+      }),
+      dispose,
+    };
   }
+  const runs: PeakRun[] = [];
+  const range = (xs: number[]) =>
+    `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} GFLOP/s`;
+  return {
+    measure: async () => {
+      const run = await new Deno.Command(`${dir}/fma_peak`, { args: ["2"] }).output();
+      runs.push(JSON.parse(new TextDecoder().decode(run.stdout)));
+    },
+    peak: () => ({
+      gflops: Math.max(...runs.map((r) => Math.max(r.avx2_gflops, r.avx512_gflops))),
+      how: `cpu_fma_peak.c (gcc -O3 -march=native), 2 threads, the highest of ${runs.length} ` +
+        `probes (one before the rounds and one after each, each the best of 3): AVX-512 ` +
+        `${range(runs.map((r) => r.avx512_gflops))}, AVX2 ${range(runs.map((r) => r.avx2_gflops))}`,
+    }),
+    dispose,
+  };
 }
 
 /** The child process: OpenBLAS with the library's own core detection, one pass over the shapes. */
@@ -438,8 +465,9 @@ async function main(args: string[]): Promise<void> {
     }
   }
   if (want("reference")) engines.push(referenceEngine());
-  const peak = await fmaPeak();
-  console.log(`FMA peak: ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how})`);
+  const probe = await peakProbe();
+  await probe.measure();
+  console.log(`FMA peak before the rounds: ${probe.peak().how}`);
   for (const m of missing) console.log(`not measured: ${m}`);
 
   // Inputs, correctness and call counts (one untimed call per engine and shape first).
@@ -492,8 +520,12 @@ async function main(args: string[]): Promise<void> {
         nativeRuns = null;
       }
     }
+    await probe.measure();
     console.log(`round ${r + 1}/${config.rounds} done`);
   }
+  const peak = probe.peak();
+  await probe.dispose();
+  console.log(`FMA peak: ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how})`);
   for (const row of prepared) for (const p of row) p.dispose();
   for (const e of engines) await e.close();
   const native = nativeRuns?.length
