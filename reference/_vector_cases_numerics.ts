@@ -14,7 +14,7 @@ import { type Matrix, matrix } from "./matrix.ts";
 import { prune24 } from "./prune.ts";
 import { transposableMask24 } from "./transposable.ts";
 import * as inputs from "./_vector_inputs.ts";
-import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
+import type { TestVectorCase } from "./vectors.ts";
 const DECAY_TOLERANCE = inputs.allclose(1e-6, 1e-6);
 
 const decayCase = inputs.caseBuilder((grad: Matrix, w: Matrix, mask: Uint8Array, alpha: number) => {
@@ -36,7 +36,7 @@ const decayCase = inputs.caseBuilder((grad: Matrix, w: Matrix, mask: Uint8Array,
   };
 });
 
-export function decayFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function decayCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const cases: TestVectorCase[] = [
     decayCase(
       "spec9",
@@ -89,14 +89,7 @@ export function decayFamily(seed: number, shapes: inputs.Shape[]): TestVectorFam
       alpha,
     ));
   });
-  return {
-    name: "masked_decay",
-    file: "masked_decay.safetensors",
-    description:
-      "Masked decay on gradients, reference/masked_decay.ts (SPEC §2.2, §2.3): maskedDecay, " +
-      "out = grad + α·(1 − mask)⊙w (α is a float64 parameter; the reference rounds once).",
-    cases,
-  };
+  return cases;
 }
 
 const flipCase = inputs.caseBuilder(
@@ -123,7 +116,7 @@ const flipCase = inputs.caseBuilder(
   },
 );
 
-export function flipFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function flipCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const doc = Uint8Array.of(1, 1, 0, 0);
   const cases: TestVectorCase[] = [
     flipCase(
@@ -164,12 +157,7 @@ export function flipFamily(seed: number, shapes: inputs.Shape[]): TestVectorFami
       s.cols,
     ));
   });
-  return {
-    name: "flip_rate",
-    file: "flip_rate.safetensors",
-    description: "Mask flip rate, reference/flip_rate.ts (SPEC §2.4): flipCount, flipRate.",
-    cases,
-  };
+  return cases;
 }
 
 /** The next float32 above (`direction = 1`) or below (`-1`) a positive finite float32 `x`. */
@@ -205,7 +193,7 @@ function fp8EncodeInputs(format: Fp8Format): Float32Array {
   return Float32Array.from(signed);
 }
 
-export function fp8Family(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function fp8Cases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const cases: TestVectorCase[] = [];
   const codes = Uint8Array.from({ length: 256 }, (_, i) => i);
   for (const format of ["e4m3", "e5m2"] as const) {
@@ -292,15 +280,7 @@ export function fp8Family(seed: number, shapes: inputs.Shape[]): TestVectorFamil
       ));
     });
   }
-  return {
-    name: "fp8",
-    file: "fp8.safetensors",
-    description:
-      "FP8 simulation, reference/fp8.ts (SPEC §2.9): decodeFp8 tables of all 256 codes, " +
-      "encodeFp8 (round to nearest even, saturating), quantizeFp8 (per-tensor amax scaling). " +
-      "e4m3 = OCP E4M3FN (max 448, no Inf), e5m2 (max 57344).",
-    cases,
-  };
+  return cases;
 }
 
 const encodeCase = inputs.caseBuilder((x: Float32Array, format: Fp8Format) => {
@@ -351,7 +331,12 @@ const quantizeCase = inputs.caseBuilder((x: Matrix, format: Fp8Format) => {
 const GATED_TOLERANCE = inputs.allclose(1e-6, 1e-5);
 
 /** One case per activation: the forward and its backward share the inputs. */
-function gatedCases(name: string, description: string, x: Matrix, dy: Matrix): TestVectorCase[] {
+function activationCases(
+  name: string,
+  description: string,
+  x: Matrix,
+  dy: Matrix,
+): TestVectorCase[] {
   const activations: [string, (x: Matrix) => Matrix, (x: Matrix, dy: Matrix) => Matrix][] = [
     ["geglu", geglu, gegluBackward],
     ["swiglu", swiglu, swigluBackward],
@@ -373,16 +358,16 @@ function gatedCases(name: string, description: string, x: Matrix, dy: Matrix): T
   }));
 }
 
-export function gatedFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function gatedCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const cases: TestVectorCase[] = [
-    ...gatedCases(
+    ...activationCases(
       "spec9",
       "SPEC §9: [0.5, -1, 2 | 0, 1, -2] → GEGLU [0, -0.841192, -0.090804]; with ∂out = 1, " +
         "∂x = [0, 0.841192, -0.045402], ∂gate = [0.25, -1.082964, -0.172198].",
       matrix(1, 6, SPEC_GEGLU.input),
       matrix(1, 3, [1, 1, 1]),
     ),
-    ...gatedCases(
+    ...activationCases(
       "edges",
       "Gates at ±0, ±1e-30, ±10, ±30, ±100, ±1e4 (saturated activations), subnormal and zero x.",
       matrix(
@@ -398,7 +383,7 @@ export function gatedFamily(seed: number, shapes: inputs.Shape[]): TestVectorFam
   ];
   shapes.forEach((s, k) => {
     const stream = inputs.STREAM.gated + 2 * k;
-    cases.push(...gatedCases(
+    cases.push(...activationCases(
       `random_${inputs.shapeName(s)}`,
       `Irwin-Hall normal [x | gate] × 2 (seed ${seed}, stream ${stream}) and ∂out (stream ${
         stream + 1
@@ -407,11 +392,5 @@ export function gatedFamily(seed: number, shapes: inputs.Shape[]): TestVectorFam
       inputs.irwinHallMatrix(s.rows, s.cols / 2, { seed, stream: stream + 1 }),
     ));
   });
-  return {
-    name: "gated",
-    file: "gated.safetensors",
-    description: "Gated activations, reference/gated.ts (SPEC §3): geglu, gegluBackward, swiglu, " +
-      "swigluBackward on rows [x | gate].",
-    cases,
-  };
+  return cases;
 }

@@ -26,7 +26,26 @@ import {
   transposablePatterns,
 } from "./transposable.ts";
 import * as inputs from "./_vector_inputs.ts";
-import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
+import type { TestVectorCase } from "./vectors.ts";
+
+const SPEC9_HARD = "SPEC §9 hard 2:4 cases, one group per row (ties: the higher index wins).";
+const SPEC9_SOFT =
+  "SPEC §9 soft-threshold cases, one group per row (τ = the second-smallest magnitude).";
+
+/** The fixed inputs and random-case settings of the one-matrix families below. */
+const MATRIX_CASES: Record<"prune" | "soft", inputs.MatrixCasesSpec> = {
+  prune: {
+    spec9: [SPEC9_HARD, inputs.rowsMatrix(SPEC_HARD_24.map((c) => c.w))],
+    edges: inputs.groupRows(EDGE_GROUPS_PRUNE_24),
+    random: [inputs.STREAM.prune, -3, 3, ": many magnitude ties"],
+  },
+  soft: {
+    spec9: [SPEC9_SOFT, inputs.rowsMatrix(SPEC_SOFT_24.map((c) => c.w))],
+    edges: inputs.groupRows(EDGE_GROUPS_SOFT_24),
+    random: [inputs.STREAM.soft, -3, 3],
+  },
+};
+
 const pruneCase = inputs.caseBuilder((w: Matrix) => ({
   function: "prune24",
   params: { n: 2, m: 4 },
@@ -41,20 +60,8 @@ const pruneNMCase = inputs.caseBuilder((w: Matrix, n: number, m: number) => ({
   outputs: inputs.prunedOutputs("pruneNM(w, { n, m })", w, pruneNM(w, { n, m })),
 }));
 
-export function pruneFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
-  const cases = inputs.matrixCases(pruneCase, seed, shapes, {
-    spec9: [
-      "SPEC §9 hard 2:4 cases, one group per row (ties: the higher index wins).",
-      inputs.rowsMatrix(SPEC_HARD_24.map((c) => c.w)),
-    ],
-    edges: [
-      "±Inf as magnitudes (Inf and -Inf tie), signed zeros, subnormals, float32 extremes, " +
-      "sign-only ties; one group per row.",
-      inputs.rowsMatrix(EDGE_GROUPS_PRUNE_24),
-    ],
-    streams: [inputs.STREAM.prune, inputs.STREAM.pruneTies],
-    ties: [-3, 3, ": many magnitude ties"],
-  });
+export function pruneCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
+  const cases = inputs.matrixCases(pruneCase, seed, shapes, MATRIX_CASES.prune);
   const nm: [number, number][] = [[1, 1], [1, 2], [1, 4], [2, 4], [3, 4], [4, 4], [2, 8], [4, 8]];
   nm.forEach(([n, m], k) => {
     const stream = inputs.STREAM.pruneNM + 2 * k;
@@ -73,12 +80,7 @@ export function pruneFamily(seed: number, shapes: inputs.Shape[]): TestVectorFam
       m,
     ));
   });
-  return {
-    name: "prune24",
-    file: "prune24.safetensors",
-    description: "Hard N:M magnitude pruning, reference/prune.ts (SPEC §1.1): prune24, pruneNM.",
-    cases,
-  };
+  return cases;
 }
 
 const softCase = inputs.caseBuilder((w: Matrix) => ({
@@ -103,20 +105,8 @@ const betaCase = inputs.caseBuilder((w: Matrix, recipe: SsteScaleRecipe) => ({
   },
 }));
 
-export function softFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
-  const cases = inputs.matrixCases(softCase, seed, shapes, {
-    spec9: [
-      "SPEC §9 soft-threshold cases, one group per row (τ = the second-smallest magnitude).",
-      inputs.rowsMatrix(SPEC_SOFT_24.map((c) => c.w)),
-    ],
-    edges: [
-      "Kept ±Inf with finite τ gives ±Inf; τ = Inf gives zeros (never Inf − Inf); signed zeros; " +
-      "subnormals; 2nd/3rd magnitude ties; float32 extremes; one group per row.",
-      inputs.rowsMatrix(EDGE_GROUPS_SOFT_24),
-    ],
-    streams: [inputs.STREAM.soft, inputs.STREAM.softTies],
-    ties: [-3, 3],
-  });
+export function softCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
+  const cases = inputs.matrixCases(softCase, seed, shapes, MATRIX_CASES.soft);
   cases.push(
     betaCase(
       "beta_spec9",
@@ -146,14 +136,7 @@ export function softFamily(seed: number, shapes: inputs.Shape[]): TestVectorFami
       ));
     }
   });
-  return {
-    name: "soft_threshold24",
-    file: "soft_threshold24.safetensors",
-    description:
-      "Soft-threshold 2:4 and the S-STE scale β, reference/soft_threshold.ts (SPEC §1.2, §1.3): " +
-      "softThreshold24, ssteScale.",
-    cases,
-  };
+  return cases;
 }
 
 const transposableCase = inputs.caseBuilder((w: Matrix) => {
@@ -196,7 +179,7 @@ function retainedMagnitudes(pruned: Matrix): Float64Array {
   return out;
 }
 
-export function transposableFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function transposableCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const patterns = transposablePatterns();
   const patternMasks = new Uint8Array(90 * 16);
   patterns.forEach((word, p) => {
@@ -250,18 +233,10 @@ export function transposableFamily(seed: number, shapes: inputs.Shape[]): TestVe
           ]],
         ]),
       ],
-      streams: [inputs.STREAM.transposable, inputs.STREAM.transposableTies],
-      ties: [-2, 2],
+      random: [inputs.STREAM.transposable, -2, 2],
     }),
   ];
-  return {
-    name: "transposable24",
-    file: "transposable24.safetensors",
-    description:
-      "Transposable 2:4 masks, reference/transposable.ts (SPEC §1.4): transposableMask24, " +
-      "transposablePatternIndices, transposablePatterns.",
-    cases,
-  };
+  return cases;
 }
 
 const compressCase = inputs.caseBuilder((a: Matrix) => {
@@ -282,7 +257,7 @@ const compressCase = inputs.caseBuilder((a: Matrix) => {
   };
 });
 
-export function compressFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function compressCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const I = Infinity;
   const cases: TestVectorCase[] = [
     compressCase(
@@ -321,12 +296,5 @@ export function compressFamily(seed: number, shapes: inputs.Shape[]): TestVector
     `transposableMask24 of Irwin-Hall normal values (seed ${seed}, stream ${inputs.STREAM.compressTransposable}).`,
     transposableMask24(t).pruned,
   ));
-  return {
-    name: "compress24",
-    file: "compress24.safetensors",
-    description:
-      "Compressed 2:4 storage, reference/compress.ts (SPEC §1.5): compress24, decompress24. " +
-      "Codes idx0 | idx1 << 2, eight per U32 word, group g in bits 4(g % 8)..4(g % 8)+3.",
-    cases,
-  };
+  return cases;
 }

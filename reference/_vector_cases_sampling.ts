@@ -10,8 +10,8 @@ import type { Matrix } from "./matrix.ts";
 import { mvue24, mvue24Probabilities, mvue24WithUniforms } from "./mvue.ts";
 import { philox4x32, uniform4, uniforms } from "./rng.ts";
 import * as inputs from "./_vector_inputs.ts";
-import type { TestVectorCase, TestVectorFamily } from "./vectors.ts";
-export function philoxFamily(): TestVectorFamily {
+import type { TestVectorCase } from "./vectors.ts";
+export function philoxCases(): TestVectorCase[] {
   const ones = 0xffffffff;
   const kat: [number[], number[]][] = [
     [[0, 0, 0, 0], [0, 0]],
@@ -117,15 +117,7 @@ export function philoxFamily(): TestVectorFamily {
       },
     });
   }
-  return {
-    name: "philox",
-    file: "philox.safetensors",
-    description:
-      "The project's counter-based generator, reference/rng.ts (SPEC §2.7): philox4x32, " +
-      "uniform4, uniforms. Counter of draw `index` in `stream`: (index, stream, 0, 0); key: " +
-      "(seed mod 2^32, floor(seed / 2^32)).",
-    cases,
-  };
+  return cases;
 }
 
 /** MVUE outputs: a port that follows mvue24's float32 operation order matches the selection. */
@@ -188,7 +180,7 @@ const probabilitiesCase = inputs.caseBuilder((g: Matrix) => {
   };
 });
 
-export function mvueFamily(seed: number, shapes: inputs.Shape[]): TestVectorFamily {
+export function mvueCases(seed: number, shapes: inputs.Shape[]): TestVectorCase[] {
   const edges = inputs.rowsMatrix([
     [0, 0, 0, 0],
     [0, 0, 3, 0],
@@ -279,13 +271,5 @@ export function mvueFamily(seed: number, shapes: inputs.Shape[]): TestVectorFami
       inputs.irwinHallMatrix(12, 20, { seed, stream: inputs.STREAM.mvueProbabilities }),
     ),
   );
-  return {
-    name: "mvue24",
-    file: "mvue24.safetensors",
-    description:
-      "MVUE 2:4 for gradients, reference/mvue.ts (SPEC §2.7): mvue24, mvue24WithUniforms, " +
-      "mvue24Probabilities. Seeded cases carry the uniforms they used, so a port can check its " +
-      "selection without the Philox generator, and seed/stream for Philox bit parity.",
-    cases,
-  };
+  return cases;
 }

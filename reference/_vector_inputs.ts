@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { EdgeGroups } from "./cases.ts";
 import { type Matrix, matrix } from "./matrix.ts";
 import { uniform4, uniforms } from "./rng.ts";
 import type {
@@ -230,16 +231,16 @@ export function shapeName(s: Shape): string {
   return `${s.rows}x${s.cols}`;
 }
 
-/** Offsets of the Philox streams of each family's random inputs (one stream per tensor). */
+/**
+ * Offsets of the Philox streams of each family's random inputs (one stream per tensor; the
+ * one-matrix families' `ties_*` cases run from 20 past theirs, {@linkcode matrixCases}).
+ */
 export const STREAM = {
   prune: 100,
-  pruneTies: 120,
   pruneNM: 150,
   soft: 200,
-  softTies: 220,
   beta: 250,
   transposable: 300,
-  transposableTies: 320,
   compress: 400,
   compressTransposable: 450,
   mvue: 500,
@@ -257,10 +258,16 @@ export interface MatrixCasesSpec {
   spec9: [description: string, input: Matrix];
   /** The `edges` case: its description and input. */
   edges: [description: string, input: Matrix];
-  /** The first Philox streams of the `random_*` cases (one per shape) and the `ties_*` cases. */
-  streams: [random: number, ties: number];
-  /** The integer range of the `ties_*` cases, and a note appended to their descriptions. */
-  ties: [low: number, high: number, note?: string];
+  /**
+   * The first Philox stream of the `random_*` cases (one per shape; the `ties_*` cases take
+   * `stream + 20` on), the integer range of the `ties_*` cases and a note for their descriptions.
+   */
+  random: [stream: number, low: number, high: number, tieNote?: string];
+}
+
+/** Groups of four, one per row, with what they exercise, as a {@linkcode MatrixCasesSpec} case. */
+export function groupRows(edges: EdgeGroups): [description: string, input: Matrix] {
+  return [`${edges.note}; one group per row.`, rowsMatrix(edges.groups)];
 }
 
 /**
@@ -274,7 +281,8 @@ export function matrixCases(
   shapes: Shape[],
   spec: MatrixCasesSpec,
 ): TestVectorCase[] {
-  const { streams: [randomStream, tieStream], ties: [low, high, tieNote = ""] } = spec;
+  const [randomStream, low, high, tieNote = ""] = spec.random;
+  const tieStream = randomStream + 20;
   return [
     makeCase("spec9", ...spec.spec9),
     makeCase("edges", ...spec.edges),

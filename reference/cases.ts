@@ -136,38 +136,49 @@ export const SPEC_COMPRESS = {
   codes: [9, 12, 14, 4],
 } as const;
 
-/**
- * Hard 2:4 edge groups: ±Inf as magnitudes (Inf and −Inf tie), signed zeros, subnormals, float32
- * extremes, sign-only ties.
- */
-export const EDGE_GROUPS_PRUNE_24: readonly (readonly number[])[] = [
-  [Infinity, 1, 2, 3],
-  [1, -Infinity, Infinity, 0],
-  [Infinity, Infinity, Infinity, Infinity],
-  [-Infinity, 5, -Infinity, 5],
-  [-0, 0, -0, 0],
-  [MIN_SUBNORMAL_F32, 2 * MIN_SUBNORMAL_F32, 2 ** -130, 0],
-  [3, MIN_SUBNORMAL_F32, -MIN_SUBNORMAL_F32, 0],
-  [MAX_F32, -MAX_F32, 1, -1],
-  [-2, 2, -2, 2],
-  [5, 0, 0, 0],
-  [0, 0, 0, 5],
-  [MIN_NORMAL_F32, -(2 ** -127), 2 ** -127, -MIN_NORMAL_F32],
-];
+/** Edge groups of four and what they exercise (the exported vectors' description). */
+export interface EdgeGroups {
+  /** What the groups exercise. */
+  readonly note: string;
+  /** The groups, four values each. */
+  readonly groups: readonly (readonly number[])[];
+}
 
-/**
- * Soft-threshold edge groups: kept ±Inf with finite τ, τ = Inf (zeros, never Inf − Inf), signed
- * zeros, subnormals, 2nd/3rd magnitude ties, float32 extremes.
- */
-export const EDGE_GROUPS_SOFT_24: readonly (readonly number[])[] = [
-  [Infinity, 1, 2, 3],
-  [Infinity, Infinity, Infinity, 1],
-  [Infinity, -Infinity, 0, 0],
-  [-Infinity, 1, -Infinity, 2],
-  [-0, 0, -0, 0],
-  [MIN_SUBNORMAL_F32, 3 * MIN_SUBNORMAL_F32, 2 ** -130, -(2 ** -140)],
-  [1, 2, 2, 3],
-  [MAX_F32, -MAX_F32, 0, 1],
-  [-5, 5, -5, 5],
-  [1e-3, -2e-3, 3e30, -4e30],
-];
+/** Hard 2:4 edge groups. */
+export const EDGE_GROUPS_PRUNE_24: EdgeGroups = {
+  note: "±Inf as magnitudes (Inf and -Inf tie), signed zeros, subnormals, float32 extremes, " +
+    "sign-only ties",
+  groups: [
+    [Infinity, 1, 2, 3],
+    [1, -Infinity, Infinity, 0],
+    [Infinity, Infinity, Infinity, Infinity],
+    [-Infinity, 5, -Infinity, 5],
+    [-0, 0, -0, 0],
+    [MIN_SUBNORMAL_F32, 2 * MIN_SUBNORMAL_F32, 2 ** -130, 0],
+    [3, MIN_SUBNORMAL_F32, -MIN_SUBNORMAL_F32, 0],
+    [MAX_F32, -MAX_F32, 1, -1],
+    [-2, 2, -2, 2],
+    [5, 0, 0, 0],
+    [0, 0, 0, 5],
+    [MIN_NORMAL_F32, -(2 ** -127), 2 ** -127, -MIN_NORMAL_F32],
+  ],
+};
+
+/** Soft-threshold edge groups. */
+export const EDGE_GROUPS_SOFT_24: EdgeGroups = {
+  note:
+    "Kept ±Inf with finite τ gives ±Inf; τ = Inf gives zeros (never Inf − Inf); signed zeros; " +
+    "subnormals; 2nd/3rd magnitude ties; float32 extremes",
+  groups: [
+    [Infinity, 1, 2, 3],
+    [Infinity, Infinity, Infinity, 1],
+    [Infinity, -Infinity, 0, 0],
+    [-Infinity, 1, -Infinity, 2],
+    [-0, 0, -0, 0],
+    [MIN_SUBNORMAL_F32, 3 * MIN_SUBNORMAL_F32, 2 ** -130, -(2 ** -140)],
+    [1, 2, 2, 3],
+    [MAX_F32, -MAX_F32, 0, 1],
+    [-5, 5, -5, 5],
+    [1e-3, -2e-3, 3e30, -4e30],
+  ],
+};

@@ -7,14 +7,14 @@
  * @module
  */
 
-import { decayFamily, flipFamily, fp8Family, gatedFamily } from "./_vector_cases_numerics.ts";
+import { decayCases, flipCases, fp8Cases, gatedCases } from "./_vector_cases_numerics.ts";
 import {
-  compressFamily,
-  pruneFamily,
-  softFamily,
-  transposableFamily,
+  compressCases,
+  pruneCases,
+  softCases,
+  transposableCases,
 } from "./_vector_cases_pruning.ts";
-import { mvueFamily, philoxFamily } from "./_vector_cases_sampling.ts";
+import { mvueCases, philoxCases } from "./_vector_cases_sampling.ts";
 import type { Shape } from "./_vector_inputs.ts";
 export {
   irwinHallMatrix,
@@ -120,6 +120,78 @@ function randomShapes(large: boolean): Shape[] {
 }
 
 /**
+ * The families in file order: name (also the file's base name, `prune24` →
+ * `prune24.safetensors`), what they cover, and their cases.
+ */
+const FAMILIES: [
+  name: string,
+  description: string,
+  cases: (seed: number, shapes: Shape[]) => TestVectorCase[],
+][] = [
+  [
+    "prune24",
+    "Hard N:M magnitude pruning, reference/prune.ts (SPEC §1.1): prune24, pruneNM.",
+    pruneCases,
+  ],
+  [
+    "soft_threshold24",
+    "Soft-threshold 2:4 and the S-STE scale β, reference/soft_threshold.ts (SPEC §1.2, §1.3): " +
+    "softThreshold24, ssteScale.",
+    softCases,
+  ],
+  [
+    "transposable24",
+    "Transposable 2:4 masks, reference/transposable.ts (SPEC §1.4): transposableMask24, " +
+    "transposablePatternIndices, transposablePatterns.",
+    transposableCases,
+  ],
+  [
+    "compress24",
+    "Compressed 2:4 storage, reference/compress.ts (SPEC §1.5): compress24, decompress24. " +
+    "Codes idx0 | idx1 << 2, eight per U32 word, group g in bits 4(g % 8)..4(g % 8)+3.",
+    compressCases,
+  ],
+  [
+    "philox",
+    "The project's counter-based generator, reference/rng.ts (SPEC §2.7): philox4x32, " +
+    "uniform4, uniforms. Counter of draw `index` in `stream`: (index, stream, 0, 0); key: " +
+    "(seed mod 2^32, floor(seed / 2^32)).",
+    () => philoxCases(),
+  ],
+  [
+    "mvue24",
+    "MVUE 2:4 for gradients, reference/mvue.ts (SPEC §2.7): mvue24, mvue24WithUniforms, " +
+    "mvue24Probabilities. Seeded cases carry the uniforms they used, so a port can check its " +
+    "selection without the Philox generator, and seed/stream for Philox bit parity.",
+    mvueCases,
+  ],
+  [
+    "masked_decay",
+    "Masked decay on gradients, reference/masked_decay.ts (SPEC §2.2, §2.3): maskedDecay, " +
+    "out = grad + α·(1 − mask)⊙w (α is a float64 parameter; the reference rounds once).",
+    decayCases,
+  ],
+  [
+    "flip_rate",
+    "Mask flip rate, reference/flip_rate.ts (SPEC §2.4): flipCount, flipRate.",
+    flipCases,
+  ],
+  [
+    "fp8",
+    "FP8 simulation, reference/fp8.ts (SPEC §2.9): decodeFp8 tables of all 256 codes, " +
+    "encodeFp8 (round to nearest even, saturating), quantizeFp8 (per-tensor amax scaling). " +
+    "e4m3 = OCP E4M3FN (max 448, no Inf), e5m2 (max 57344).",
+    fp8Cases,
+  ],
+  [
+    "gated",
+    "Gated activations, reference/gated.ts (SPEC §3): geglu, gegluBackward, swiglu, " +
+    "swigluBackward on rows [x | gate].",
+    gatedCases,
+  ],
+];
+
+/**
  * Builds the test vectors of every reference function (see the module documentation for the
  * layout): for each function family the SPEC §9 hand-derived cases, edge cases (ties, signed
  * zeros, `±Inf`, subnormals and extremes, where the function accepts them), and seeded random
@@ -166,18 +238,12 @@ export function buildTestVectors(options?: BuildTestVectorsOptions): TestVectorS
   return {
     seed,
     large,
-    families: [
-      pruneFamily(seed, shapes),
-      softFamily(seed, shapes),
-      transposableFamily(seed, shapes),
-      compressFamily(seed, shapes),
-      philoxFamily(),
-      mvueFamily(seed, shapes),
-      decayFamily(seed, shapes),
-      flipFamily(seed, shapes),
-      fp8Family(seed, shapes),
-      gatedFamily(seed, shapes),
-    ],
+    families: FAMILIES.map(([name, description, cases]) => ({
+      name,
+      file: `${name}.safetensors`,
+      description,
+      cases: cases(seed, shapes),
+    })),
   };
 }
 
