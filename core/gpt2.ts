@@ -11,6 +11,9 @@
  * (`init.ts`) from the run seed with one stream per parameter (its position in
  * {@linkcode GPT.parameters}), so every backend starts from the same bits.
  *
+ * Over 600 lines: one model (its config checks, parameters, forward with and without the cache
+ * of activations, and the classification head) reads best as one file, as nanoGPT's `model.py`.
+ *
  * @module
  */
 

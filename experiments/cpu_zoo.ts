@@ -23,6 +23,9 @@
  * be shared. Each round also runs, in a child process, OpenBLAS with its own core detection (no
  * `OPENBLAS_CORETYPE`), which on CPUs newer than the library falls back to SSE3 kernels.
  *
+ * Over 600 lines: one benchmark, llm.c's `dev/cuda` style — eight engines side by side, each a
+ * small adapter (prepare, time, result), with the peak probe and the table.
+ *
  * Usage (writes `results/cpu/zoo.md` and `zoo.json` with `--out=results/cpu`):
  *   deno run --allow-read --allow-write --allow-env --allow-ffi --allow-run --allow-net=registry.npmjs.org \
  *     experiments/cpu_zoo.ts --out=results/cpu

@@ -1,8 +1,9 @@
 /**
  * The CPU backend against the reference backend, op by op, on seeded inputs with awkward shapes
  * (1×1, 3×5, 17×33, batched products, K = 0) and sizes that split the work with the helper thread,
- * plus the memory rules, the caches and the fallback when the BLAS library is missing. The suite prints the library and FAILS (never skips)
- * when none loads.
+ * plus the memory rules, the caches and the fallback when the BLAS library is missing. The suite
+ * prints the library and FAILS (never skips) when none loads. Over 600 lines: one test per
+ * backend operation, the products on both GEMM engines.
  *
  * Tolerances (`|cpu − ref| ≤ atol + rtol·|ref|`, `u = 2^-24`). Both backends store float32 and do
  * every other operation in float64, rounding once per stored value; they differ only where the CPU
