@@ -82,8 +82,60 @@ export interface Blas {
     beta: number,
     C: Float32Array,
   ): void;
+  /**
+   * Optional: `C[q] = op(A[q])·op(B[q])` for `q < batch` in one call, the operands packed one
+   * after another (`A[q]` at `q·M·K`, `B[q]` at `q·K·N`, `C[q]` at `q·M·N`), each as in
+   * {@linkcode Blas.sgemm} with `alpha = 1`, `beta = 0`. Libraries without it run
+   * {@linkcode batchedSgemm}'s loop.
+   */
+  sgemmBatched?(
+    transA: boolean,
+    transB: boolean,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    B: Float32Array,
+    C: Float32Array,
+  ): void;
   /** Closes the library. */
   close(): void;
+}
+
+/**
+ * `C[q] = op(A[q])·op(B[q])` for `q < batch` ({@linkcode Blas.sgemmBatched}'s layout): the
+ * library's batched call when it has one and `batch > 1`, else one `sgemm` per matrix.
+ *
+ * @param blas The library.
+ * @example
+ * ```ts ignore
+ * import { batchedSgemm, loadBlas } from "./blas.ts";
+ * const blas = loadBlas();
+ * const a = new Float32Array(2 * 6).fill(1), c = new Float32Array(2 * 4);
+ * if ("sgemm" in blas) batchedSgemm(blas, false, true, 2, 2, 2, 3, a, a, c); // c is all 3s
+ * ```
+ */
+export function batchedSgemm(
+  blas: Pick<Blas, "sgemm" | "sgemmBatched">,
+  transA: boolean,
+  transB: boolean,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+): void {
+  if (blas.sgemmBatched && batch > 1) {
+    blas.sgemmBatched(transA, transB, batch, M, N, K, A, B, C);
+    return;
+  }
+  for (let q = 0; q < batch; q++) {
+    const [a, b, c] = [A.subarray(q * M * K), B.subarray(q * K * N), C.subarray(q * M * N)];
+    blas.sgemm(transA, transB, M, N, K, 1, a, b, 0, c);
+  }
 }
 
 /** Why {@linkcode loadBlas} found no library: every path tried and its error. */
