@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { BatchedProduct } from "./blas.ts";
+
 // The oneDNN 2.6 C API, declared by hand: no headers are installed here. Handles travel as
 // pointers; out-parameters are 8-byte buffers the library writes.
 const SYMBOLS = {
@@ -109,17 +111,8 @@ export class OnednnMatmul {
    * @returns `false` when oneDNN has no primitive for this shape (nothing was written).
    * @throws {RangeError} If the runner is closed or the primitive fails to run.
    */
-  run(
-    transA: boolean,
-    transB: boolean,
-    batch: number,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    B: Float32Array,
-    C: Float32Array,
-  ): boolean {
+  run(...product: BatchedProduct): boolean {
+    const [transA, transB, batch, M, N, K, A, B, C] = product;
     const failed = (why: string) =>
       new RangeError(
         `Cannot run oneDNN's matmul on ${batch}×${M}×${N}×${K} (transA ${transA}, ` +
@@ -130,7 +123,7 @@ export class OnednnMatmul {
     const key = `${+transA}${+transB} ${batch} ${M} ${N} ${K}`;
     let p = this.#cache.get(key);
     if (p === undefined) {
-      p = this.#create(lib.symbols, transA, transB, batch, M, N, K);
+      p = this.#create(lib.symbols, product);
       this.#cache.set(key, p);
     }
     if (p === null) return false;
@@ -170,15 +163,7 @@ export class OnednnMatmul {
   }
 
   /** The primitive for one shape (strided 3-D descriptors as in the C probe), or `null`. */
-  #create(
-    s: Symbols,
-    transA: boolean,
-    transB: boolean,
-    batch: number,
-    M: number,
-    N: number,
-    K: number,
-  ): Primitive | null {
+  #create(s: Symbols, [transA, transB, batch, M, N, K]: BatchedProduct): Primitive | null {
     const descriptor = (dims: number[], strides: number[]) => {
       const md = new Uint8Array(MEMORY_DESC_BYTES);
       const status = s.dnnl_memory_desc_init_by_strides(

@@ -57,6 +57,22 @@ const SYMBOLS = {
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
 
+/**
+ * The arguments of a batched product `C[q] = op(A[q])·op(B[q])`, `q < batch`
+ * ({@linkcode Blas.sgemmBatched}).
+ */
+export type BatchedProduct = [
+  transA: boolean,
+  transB: boolean,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+];
+
 /** A loaded BLAS: single-precision GEMM on row-major `Float32Array`s. */
 export interface Blas {
   /** The library file that was opened. */
@@ -88,17 +104,7 @@ export interface Blas {
    * {@linkcode Blas.sgemm} with `alpha = 1`, `beta = 0`. Libraries without it run
    * {@linkcode batchedSgemm}'s loop.
    */
-  sgemmBatched?(
-    transA: boolean,
-    transB: boolean,
-    batch: number,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    B: Float32Array,
-    C: Float32Array,
-  ): void;
+  sgemmBatched?(...product: BatchedProduct): void;
   /** Closes the library. */
   close(): void;
 }
@@ -108,6 +114,7 @@ export interface Blas {
  * library's batched call when it has one and `batch > 1`, else one `sgemm` per matrix.
  *
  * @param blas The library.
+ * @param product The operands and their shapes.
  * @example
  * ```ts ignore
  * import { batchedSgemm, loadBlas } from "./blas.ts";
@@ -118,18 +125,11 @@ export interface Blas {
  */
 export function batchedSgemm(
   blas: Pick<Blas, "sgemm" | "sgemmBatched">,
-  transA: boolean,
-  transB: boolean,
-  batch: number,
-  M: number,
-  N: number,
-  K: number,
-  A: Float32Array,
-  B: Float32Array,
-  C: Float32Array,
+  ...product: BatchedProduct
 ): void {
+  const [transA, transB, batch, M, N, K, A, B, C] = product;
   if (blas.sgemmBatched && batch > 1) {
-    blas.sgemmBatched(transA, transB, batch, M, N, K, A, B, C);
+    blas.sgemmBatched(...product);
     return;
   }
   for (let q = 0; q < batch; q++) {

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { batchedSgemm, type Blas, type BlasUnavailable } from "./blas.ts";
+import { type BatchedProduct, batchedSgemm, type Blas, type BlasUnavailable } from "./blas.ts";
 import { OnednnMatmul } from "./_onednn_matmul.ts";
 import { envGet, setDefaultEnv } from "./_env.ts";
 
@@ -147,12 +147,11 @@ function openedOnednn(
     lib.close();
   };
   if (!matmul) return { path, version, threads, sgemm, close };
-  const sgemmBatched: Blas["sgemmBatched"] = (transA, transB, batch, M, N, K, A, B, C) => {
+  const sgemmBatched = (...product: BatchedProduct) => {
+    const [, , batch, M, N, K, , , C] = product;
     if (batch === 0 || M === 0 || N === 0) return;
     if (K === 0) C.subarray(0, batch * M * N).fill(0);
-    else if (!matmul.run(transA, transB, batch, M, N, K, A, B, C)) {
-      batchedSgemm({ sgemm }, transA, transB, batch, M, N, K, A, B, C);
-    }
+    else if (!matmul.run(...product)) batchedSgemm({ sgemm }, ...product);
   };
   return { path, version, threads, sgemm, sgemmBatched, close };
 }

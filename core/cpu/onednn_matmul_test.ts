@@ -9,7 +9,7 @@
 import { assertProductClose, assertThrows, seededFloats } from "../../reference/testing.ts";
 import { loadOnednn } from "./onednn.ts";
 import { OnednnMatmul } from "./_onednn_matmul.ts";
-import type { Blas } from "./blas.ts";
+import type { BatchedProduct, Blas } from "./blas.ts";
 
 function onednn(): Blas {
   const dnnl = loadOnednn({ threads: 2 });
@@ -17,17 +17,7 @@ function onednn(): Blas {
   return dnnl;
 }
 
-type Run = (
-  transA: boolean,
-  transB: boolean,
-  batch: number,
-  M: number,
-  N: number,
-  K: number,
-  A: Float32Array,
-  B: Float32Array,
-  C: Float32Array,
-) => unknown;
+type Run = (...product: BatchedProduct) => unknown;
 
 /** Runs one batched product on fresh seeded operands and checks every matrix of it. */
 function checkBatch(run: Run, batch: number, M: number, N: number, K: number, seed: number) {
