@@ -68,11 +68,13 @@ export class OnednnMatmul {
   /** Primitives by shape key; `null` where creation failed (the caller loops instead). */
   #cache = new Map<string, Primitive | null>();
 
-  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, engine: Deno.PointerValue) {
+  private constructor(
+    lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+    engine: Deno.PointerValue,
+    stream: Deno.PointerValue,
+  ) {
     this.#lib = lib;
     this.#engine = engine;
-    const stream = handle((out) => lib.symbols.dnnl_stream_create(out, engine, STREAM_IN_ORDER));
-    if (stream === null) throw new Error("no stream");
     this.#stream = stream;
   }
 
@@ -88,12 +90,11 @@ export class OnednnMatmul {
     } catch {
       return null;
     }
-    const engine = handle((out) => lib.symbols.dnnl_engine_create(out, ENGINE_CPU, 0n));
-    try {
-      if (engine !== null) return new OnednnMatmul(lib, engine);
-    } catch {
-      lib.symbols.dnnl_engine_destroy(engine);
-    }
+    const s = lib.symbols;
+    const engine = handle((out) => s.dnnl_engine_create(out, ENGINE_CPU, 0n));
+    const stream = engine && handle((out) => s.dnnl_stream_create(out, engine, STREAM_IN_ORDER));
+    if (stream) return new OnednnMatmul(lib, engine, stream);
+    if (engine) s.dnnl_engine_destroy(engine);
     lib.close();
     return null;
   }

@@ -119,3 +119,8 @@ Deno.test("matmul primitive: a refused shape is remembered and left to the sgemm
     blas.close();
   }
 });
+
+Deno.test("matmul primitive: a library that does not open gives no runner (the loop stays)", () => {
+  const matmul = OnednnMatmul.open("/nonexistent/libdnnl.so.2");
+  if (matmul !== null) throw new Error("opened a runner on a missing library");
+});
