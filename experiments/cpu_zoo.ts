@@ -7,15 +7,16 @@
  * float64 product (`assertProductClose`: `(K + 1)·2⁻²⁴·Σ|a||b|`, valid for any summation order).
  *
  * Engines: `openblas` (`cblas_sgemm` through Deno's FFI, as `CpuBackend` loads it, 2 threads),
- * `openblas-1t` (the same on one thread), `onednn` (`dnnl_sgemm`, Debian's `libdnnl2`, 2 OpenMP
- * threads, as `core/cpu/onednn.ts` loads it), `pytorch` (`torch.matmul` in a child process,
- * 2 threads, with `--python=`: the ceiling of `pip install torch`, skipped when absent), `wasm-1t` /
- * `wasm-2t` (a hand-written WebAssembly SIMD 4×8 kernel, relaxed-SIMD FMA, on 1 thread or 2 over a
- * shared memory; packing the operands is timed, copying the product out is not), `webgpu`
- * (`GpuBackend`'s matmul on the software adapter, timed to completion), `reference` (the
- * pure-TypeScript loops). The ceiling: the machine's FMA peak from `cpu_fma_peak.c` (gcc -O3
- * -march=native, 2 threads), the highest of a probe before the rounds and one after each, or where
- * gcc is missing OpenBLAS's best large square product as a lower bound (labelled so).
+ * `openblas-1t` (the same on one thread), `onednn` (`dnnl_sgemm`, batches through its matmul
+ * primitive, Debian's `libdnnl2`, 2 OpenMP threads, as `core/cpu/onednn.ts` loads it), `pytorch`
+ * (`torch.matmul` in a child process, 2 threads, with `--python=`: the ceiling of `pip install
+ * torch`, skipped when absent), `wasm-1t` / `wasm-2t` (a hand-written WebAssembly SIMD 4×8 kernel,
+ * relaxed-SIMD FMA, on 1 thread or 2 over a shared memory; packing the operands is timed, copying
+ * the product out is not), `webgpu` (`GpuBackend`'s matmul on the software adapter, timed to
+ * completion), `reference` (the pure-TypeScript loops). The ceiling: the machine's FMA peak from
+ * `cpu_fma_peak.c` (gcc -O3 -march=native, 2 threads), the highest of a probe before the rounds and
+ * one after each, or where gcc is missing OpenBLAS's best large square product as a lower bound
+ * (labelled so).
  *
  * Figures: GFLOP/s = 2·B·M·N·K / time per shape; per engine the GEMM milliseconds of one training
  * step `Σ count·time` and its rate `Σ count·flops / Σ count·time`, as % of the peak. Timing: rounds
@@ -33,7 +34,7 @@
  * @module
  */
 
-import { type Blas, loadBlas } from "../core/cpu/blas.ts";
+import { batchedSgemm, type Blas, loadBlas } from "../core/cpu/blas.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
 import { GpuRuntime } from "../gpu/runtime.ts";
 import { encodeMatmul } from "../gpu/kernels/matmul.ts";
@@ -127,7 +128,7 @@ function blasEngine(threads: number): Engine | string {
   return gemmEngine(name, blas, () => setThreads(threads), () => lib.close());
 }
 
-/** oneDNN's `dnnl_sgemm` on 2 OpenMP threads, as `CpuBackend` loads it. */
+/** oneDNN (`dnnl_sgemm`, batches through the matmul primitive) on 2 threads, as `CpuBackend`. */
 function onednnEngine(): Engine | string {
   const dnnl = loadOnednn({ threads: 2 });
   if (!("sgemm" in dnnl)) return dnnl.message;
@@ -143,7 +144,7 @@ function gemmEngine(name: string, blas: Blas, before = () => {}, close = () => {
       return {
         run() {
           before();
-          batchedSgemm(blas, s, a, b, c);
+          shapeSgemm(blas, s, a, b, c);
         },
         result: () => c,
         dispose() {},
@@ -207,19 +208,9 @@ async function pytorchEngine(python: string): Promise<Engine | string> {
   };
 }
 
-/** `C[q] = op(A[q])·op(B[q])` for every matrix `q` of a batched shape, one `cblas_sgemm` each. */
-function batchedSgemm(
-  blas: Blas,
-  s: Shape,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-): void {
-  const { m, n, k } = s;
-  for (let q = 0; q < s.batch; q++) {
-    const [aq, bq, cq] = [a.subarray(q * m * k), b.subarray(q * k * n), c.subarray(q * m * n)];
-    blas.sgemm(s.transA, s.transB, m, n, k, 1, aq, bq, 0, cq);
-  }
+/** `C[q] = op(A[q])·op(B[q])` for every matrix `q` of a shape, as `CpuBackend.matmul` runs it. */
+function shapeSgemm(blas: Blas, s: Shape, a: Float32Array, b: Float32Array, c: Float32Array) {
+  batchedSgemm(blas, s.transA, s.transB, s.batch, s.m, s.n, s.k, a, b, c);
 }
 
 async function wasmEngine(threads: number): Promise<Engine> {
@@ -413,7 +404,7 @@ function childNativeOpenblas(): void {
     const a = seededFloats(s.batch * s.m * s.k, 1 + si),
       b = seededFloats(s.batch * s.k * s.n, 101 + si);
     const c = new Float32Array(s.batch * s.m * s.n);
-    const run = () => batchedSgemm(blas, s, a, b, c);
+    const run = () => shapeSgemm(blas, s, a, b, c);
     run();
     const times: number[] = [];
     for (let r = 0; r < 3; r++) {

@@ -203,8 +203,11 @@ Deno.test("matmul: awkward 2-D shapes, all transposes", async () => {
 });
 
 Deno.test("matmul: batched 3-D (attention shapes and odd ones), all transposes", async () => {
-  await checkMatmul(3, 5, 7, 2);
-  await checkMatmul(8, 16, 16, 8);
+  if (!(await cpu()).blas.sgemmBatched) throw new Error("the default engine has no batched call");
+  for (const [batch, m, n, k] of [[3, 5, 7, 2], [8, 16, 16, 8], [3, 1, 1, 1], [3, 17, 1, 33]]) {
+    await checkMatmul(batch, m, n, k);
+  }
+  for (const [m, n, k] of [[1, 17, 9], [64, 64, 32], [64, 32, 64]]) await checkMatmul(64, m, n, k);
 });
 
 Deno.test("matmul: the cpu preset's head product 256×512×128 and a long K = 1000", async () => {
@@ -221,6 +224,11 @@ Deno.test("matmul: K = 0 gives zeros (also from a recycled buffer); shape errors
     be.tensor(new Float32Array(0), [0, 3]),
   );
   assertEqualArrays(await be.read(z), new Float32Array(6), "K = 0 product");
+  be.full([3, 2, 3], 7);
+  be.release();
+  const empty = new Float32Array(0);
+  const z3 = be.matmul(be.tensor(empty, [3, 2, 0]), be.tensor(empty, [3, 0, 3]));
+  assertEqualArrays(await be.read(z3), new Float32Array(18), "batched K = 0 product");
   const a = be.tensor(random(6, 1), [2, 3]), b = be.tensor(random(8, 2), [4, 2]);
   assertThrows(() => be.matmul(a, b), RangeError, "inner dimensions differ (3 vs 4)");
   assertThrows(() => be.matmul(a, be.reshape(b, [2, 2, 2])), RangeError, "both 2-D or both 3-D");

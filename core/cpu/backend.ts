@@ -1,11 +1,12 @@
 /**
- * The CPU fast path of {@linkcode Backend}: every GEMM (batched ones too) through oneDNN's
- * `dnnl_sgemm` or a system BLAS's `cblas_sgemm` (`gemm.ts` chooses), the element-wise, normalisation and loss
- * operations as typed-array loops over pooled `Float32Array` storage, FP8, MVUE, 2:4 pruning, soft
- * thresholding and flip counts as allocation-free copies of the oracles' arithmetic, and the other
- * 2:4 operations through the `reference/` oracles (as `ReferenceBackend` runs them). Chosen by measurement
- * (`experiments/cpu_zoo.ts`); created by {@linkcode createCpuBackend}, which reports a missing
- * library instead of failing so callers can fall back.
+ * The CPU fast path of {@linkcode Backend}: every GEMM through oneDNN (`dnnl_sgemm`, batches
+ * through its matmul primitive) or a system BLAS's `cblas_sgemm` (`gemm.ts` chooses), the
+ * element-wise, normalisation and loss operations as typed-array loops over pooled `Float32Array`
+ * storage, FP8, MVUE, 2:4 pruning, soft thresholding and flip counts as allocation-free copies of
+ * the oracles' arithmetic, and the other 2:4 operations through the `reference/` oracles (as
+ * `ReferenceBackend` runs them). Chosen by measurement (`experiments/cpu_zoo.ts`); created by
+ * {@linkcode createCpuBackend}, which reports a missing library instead of failing so callers can
+ * fall back.
  *
  * Over 600 lines: one class overriding the reference backend's operations that have a fast CPU form,
  * plus the helper-thread split those operations share.
@@ -42,7 +43,7 @@ import { EXP_PIECE } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 import { assertMvueInput } from "../../reference/mvue.ts";
 import { assertQuantizeFp8Args } from "../../reference/checks.ts";
-import type { Blas } from "./blas.ts";
+import { batchedSgemm, type Blas } from "./blas.ts";
 import { loadGemm, type LoadGemmOptions } from "./gemm.ts";
 
 /**
@@ -193,7 +194,7 @@ export class CpuBackend extends ReferenceBackend {
 
   // ---- linear algebra ---------------------------------------------------------------------------
 
-  /** `op(a)·op(b)` through the GEMM engine (one call per batch element), float32 accumulation. */
+  /** `op(a)·op(b)` through the GEMM engine (one batched call where it has one), float32 sums. */
   override matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const { A, B, transA, transB, rank, batch, M, N, K } = this.check.matmul(
       a,
@@ -207,25 +208,7 @@ export class CpuBackend extends ReferenceBackend {
       out.fill(0);
       return res;
     }
-    const ad = f32(A), bd = f32(B);
-    if (batch === 1) {
-      this.blas.sgemm(transA, transB, M, N, K, 1, ad, bd, 0, out);
-      return res;
-    }
-    for (let q = 0; q < batch; q++) {
-      this.blas.sgemm(
-        transA,
-        transB,
-        M,
-        N,
-        K,
-        1,
-        ad.subarray(q * M * K),
-        bd.subarray(q * K * N),
-        0,
-        out.subarray(q * M * N),
-      );
-    }
+    batchedSgemm(this.blas, transA, transB, batch, M, N, K, f32(A), f32(B), out);
     return res;
   }
 

@@ -57,6 +57,22 @@ const SYMBOLS = {
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
 
+/**
+ * The arguments of a batched product `C[q] = op(A[q])·op(B[q])`, `q < batch`
+ * ({@linkcode Blas.sgemmBatched}).
+ */
+export type BatchedProduct = [
+  transA: boolean,
+  transB: boolean,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+];
+
 /** A loaded BLAS: single-precision GEMM on row-major `Float32Array`s. */
 export interface Blas {
   /** The library file that was opened. */
@@ -82,8 +98,44 @@ export interface Blas {
     beta: number,
     C: Float32Array,
   ): void;
+  /**
+   * Optional: `C[q] = op(A[q])·op(B[q])` for `q < batch` in one call, the operands packed one
+   * after another (`A[q]` at `q·M·K`, `B[q]` at `q·K·N`, `C[q]` at `q·M·N`), each as in
+   * {@linkcode Blas.sgemm} with `alpha = 1`, `beta = 0`. Libraries without it run
+   * {@linkcode batchedSgemm}'s loop.
+   */
+  sgemmBatched?(...product: BatchedProduct): void;
   /** Closes the library. */
   close(): void;
+}
+
+/**
+ * `C[q] = op(A[q])·op(B[q])` for `q < batch` ({@linkcode Blas.sgemmBatched}'s layout): the
+ * library's batched call when it has one and `batch > 1`, else one `sgemm` per matrix.
+ *
+ * @param blas The library.
+ * @param product The operands and their shapes.
+ * @example
+ * ```ts ignore
+ * import { batchedSgemm, loadBlas } from "./blas.ts";
+ * const blas = loadBlas();
+ * const a = new Float32Array(2 * 6).fill(1), c = new Float32Array(2 * 4);
+ * if ("sgemm" in blas) batchedSgemm(blas, false, true, 2, 2, 2, 3, a, a, c); // c is all 3s
+ * ```
+ */
+export function batchedSgemm(
+  blas: Pick<Blas, "sgemm" | "sgemmBatched">,
+  ...product: BatchedProduct
+): void {
+  const [transA, transB, batch, M, N, K, A, B, C] = product;
+  if (blas.sgemmBatched && batch > 1) {
+    blas.sgemmBatched(...product);
+    return;
+  }
+  for (let q = 0; q < batch; q++) {
+    const [a, b, c] = [A.subarray(q * M * K), B.subarray(q * K * N), C.subarray(q * M * N)];
+    blas.sgemm(transA, transB, M, N, K, 1, a, b, 0, c);
+  }
 }
 
 /** Why {@linkcode loadBlas} found no library: every path tried and its error. */

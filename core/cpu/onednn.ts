@@ -2,6 +2,8 @@
  * oneDNN's `dnnl_sgemm` (Debian's `libdnnl2`, OpenMP runtime) through Deno's FFI, as a
  * {@linkcode Blas}, the CPU backend's default GEMM engine (`gemm.ts`): faster than OpenBLAS 0.3.21
  * over the `cpu` preset's products (`experiments/cpu_zoo.ts`), slower on the head's `Aᵀ·B`.
+ * Batches (attention's heads) run as one call of oneDNN's matmul primitive (`_onednn_matmul.ts`,
+ * `Blas.sgemmBatched`), or one `dnnl_sgemm` each where oneDNN has no primitive for the shape.
  * Needs `--allow-ffi` (and `--allow-env` to set the OpenMP variables).
  *
  * libgomp reads `OMP_NUM_THREADS` and its wait policy once, when it loads, so the loader sets them
@@ -12,7 +14,8 @@
  * @module
  */
 
-import type { Blas, BlasUnavailable } from "./blas.ts";
+import { type BatchedProduct, batchedSgemm, type Blas, type BlasUnavailable } from "./blas.ts";
+import { OnednnMatmul } from "./_onednn_matmul.ts";
 import { envGet, setDefaultEnv } from "./_env.ts";
 
 /** The library file names tried in order. */
@@ -138,5 +141,17 @@ function openedOnednn(
     }
   };
   const threads = s.omp_get_max_threads ? s.omp_get_max_threads() : 0;
-  return { path, version, threads, sgemm, close: () => lib.close() };
+  const matmul = OnednnMatmul.open(path);
+  const close = () => {
+    matmul?.close();
+    lib.close();
+  };
+  if (!matmul) return { path, version, threads, sgemm, close };
+  const sgemmBatched = (...product: BatchedProduct) => {
+    const [, , batch, M, N, K, , , C] = product;
+    if (batch === 0 || M === 0 || N === 0) return;
+    if (K === 0) C.subarray(0, batch * M * N).fill(0);
+    else if (!matmul.run(...product)) batchedSgemm({ sgemm }, ...product);
+  };
+  return { path, version, threads, sgemm, sgemmBatched, close };
 }
