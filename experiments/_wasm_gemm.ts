@@ -214,7 +214,11 @@ export class WasmGemm {
     }
     this.#gemm(a, b, c, M, N, K, 0, Math.min(M, step));
     for (const ctl of this.#controls) {
-      while (Atomics.load(ctl, 1) !== seq) Atomics.wait(ctl, 1, Atomics.load(ctl, 1));
+      // Wait on the value just compared: re-reading it for the wait could see the worker's final
+      // store, whose notify has already gone, and sleep for ever.
+      for (let done = Atomics.load(ctl, 1); done !== seq; done = Atomics.load(ctl, 1)) {
+        Atomics.wait(ctl, 1, done);
+      }
     }
   }
 
