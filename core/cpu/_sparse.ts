@@ -2,7 +2,9 @@
  * Allocation-free CPU versions of two `reference/` oracles that dominate a sparse training step
  * when run through the oracle (`quantizeFp8`, `mvue24`: per-element objects and arrays), with the
  * oracles' float32 operation sequences, so their results are bit for bit the oracles' (checked in
- * `tests/cpu_backend_test.ts`). Inputs are validated by the caller. Private to `core/cpu/`.
+ * `tests/cpu_backend_test.ts`), through the WebAssembly kernels of `_sparse_wasm_source.ts` (same
+ * operations, same bits) where the runtime has WebAssembly SIMD, else these scalar loops. Inputs
+ * are validated by the caller. Private to `core/cpu/`.
  *
  * @module
  */
@@ -10,6 +12,7 @@
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
 import { groupSumError, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
 import { uniform4 } from "../../reference/rng.ts";
+import { simdKernels, type WasmExp } from "./_exp_wasm.ts";
 
 const f = Math.fround;
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -28,13 +31,20 @@ const FP8: Record<Fp8Format, { m: number; minExponent: number }> = {
 /**
  * FP8 quantise–dequantise with per-tensor amax scaling into `out` (as `reference/fp8.ts`:
  * `s = f32(max/amax)`, `y = f32(x·s)`, `q` = `y` rounded to the FP8 grid, ties to even,
- * saturating at ±max, `out = f32(q/s)`).
+ * saturating at ±max, `out = f32(q/s)`), through `kernels` unless null.
  */
-export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32Array): void {
+export function quantizeFp8Into(
+  x: Float32Array,
+  format: Fp8Format,
+  out: Float32Array,
+  kernels: WasmExp | null = simdKernels(),
+): void {
   const { m, minExponent } = FP8[format], max = FP8_MAX[format];
   let amax = 0;
-  for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
+  if (kernels) amax = kernels.absMax(x);
+  else for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
   const scale = amax === 0 ? 1 : Math.min(f(max / amax), FLOAT32_MAX);
+  if (kernels) return kernels.quantizeFp8(x, out, scale, { max, m, minExponent });
   for (let i = 0; i < x.length; i++) {
     const y = f(x[i] * scale), a = Math.abs(y);
     let q: number;
@@ -55,7 +65,8 @@ export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32
  * step as `reference/mvue.ts` (its float32 sums, divisions and picks; uniforms
  * `uniform4(seed, stream, group)` from an allocation-free Philox). Every group draws from its own
  * counter, so ranges may run on different threads with the same result.
- * Throws the oracle's `RangeError` for a group whose magnitude sum exceeds 2^126.
+ * Throws the oracle's `RangeError` for a group whose magnitude sum exceeds 2^126. Through
+ * `kernels` unless null.
  */
 export function mvue24Range(
   x: Float32Array,
@@ -66,9 +77,16 @@ export function mvue24Range(
   action: string,
   start: number,
   end: number,
+  kernels: WasmExp | null = simdKernels(),
 ): void {
   uniform4(seed, stream, 0); // the oracle's seed and stream checks
   const k0 = seed % TWO_POW_32, k1 = Math.floor(seed / TWO_POW_32);
+  if (kernels) {
+    const bad = kernels.mvue24(x, out, { stream, k0, k1 }, start / 4, end / 4);
+    if (bad < 0) return;
+    const o = 4 * bad, a = (i: number) => f(Math.abs(x[o + i]) + MVUE_EPSILON);
+    throw groupSumError(f(f(f(a(0) + a(1)) + a(2)) + a(3)), o, cols, action);
+  }
   out.fill(0, start, end);
   for (let o = start; o < end; o += 4) {
     philoxUniforms01(o / 4, stream, k0, k1);

@@ -1,0 +1,114 @@
+/**
+ * The CPU backend's MVUE 2:4 and FP8 loops (`_sparse.ts`) through the WebAssembly kernels and
+ * through the scalar fallback, bit for bit against the reference's oracles: sizes across the
+ * kernels' pieces, ties, ±0, subnormals, the largest accepted group sums, a rejected group in a
+ * later piece, and ranges of groups computed apart (as two threads do).
+ *
+ * @module
+ */
+
+import { matrix } from "../../reference/matrix.ts";
+import { quantizeFp8 } from "../../reference/fp8.ts";
+import { mvue24 } from "../../reference/mvue.ts";
+import { simdKernels, type WasmExp } from "./_exp_wasm.ts";
+import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
+
+function kernels(): WasmExp {
+  const w = simdKernels();
+  if (!w) throw new Error("WebAssembly SIMD is unavailable: the sparse kernels cannot be tested");
+  return w;
+}
+
+/** Deterministic float32 values `±m·2^e` with `e` uniform in `[lo, hi)`. */
+function values(n: number, seed: number, lo: number, hi: number): Float32Array {
+  let s = seed >>> 0;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  return Float32Array.from({ length: n }, () => {
+    const v = (1 + next()) * 2 ** Math.floor(lo + (hi - lo) * next());
+    return next() < 0.5 ? -v : v;
+  });
+}
+
+/** Throws unless `got` and `want` have the same bits. */
+function sameBits(got: Float32Array, want: Float32Array, what: string): void {
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  if (g.length !== w.length) throw new Error(`${what}: length ${g.length}, expected ${w.length}`);
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] !== w[i]) throw new Error(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+  }
+}
+
+Deno.test("quantizeFp8Into: WebAssembly and scalar equal the oracle bit for bit (ties, ±0, subnormals, pieces)", () => {
+  const w = kernels();
+  for (const format of ["e4m3", "e5m2"] as const) {
+    const max = format === "e4m3" ? 448 : 57344;
+    const inputs: Float32Array[] = [
+      values(2 * 4096 + 7, 1, -30, 3), // several pieces and a ragged end
+      values(3, 2, -140, -120), // float32 subnormals only: the scale clamps to FLOAT32_MAX
+      new Float32Array(5), // zeros: scale 1
+      Float32Array.of(-0, 0, -0),
+    ];
+    // Exact grid midpoints after scaling by 1 (amax = max): ties to even in every binade, in the
+    // subnormal binades and at the saturation edge; signed zeros; float32 subnormals.
+    const ties = [max, -max, max * 0.99, 1e-40, -1e-40, 0, -0, 2 ** -30, -(2 ** -30)];
+    for (let e = -20; e < 16; e++) {
+      for (const k of [0.5, 1.5, 2.5, 3.5, 8.5, 9.5, 15.5]) ties.push(k * 2 ** e, -k * 2 ** e);
+    }
+    inputs.push(Float32Array.from(ties.filter((v) => Math.abs(v) <= max)));
+    for (const [i, x] of inputs.entries()) {
+      const want = quantizeFp8(matrix(1, x.length, x), { format }).dequantized.data;
+      const viaWasm = new Float32Array(x.length), scalar = new Float32Array(x.length);
+      quantizeFp8Into(x, format, viaWasm, w);
+      quantizeFp8Into(x, format, scalar, null);
+      sameBits(viaWasm, want, `${format} input ${i}, WebAssembly`);
+      sameBits(scalar, want, `${format} input ${i}, scalar`);
+    }
+  }
+});
+
+Deno.test("mvue24Range: WebAssembly and scalar equal the oracle bit for bit, whole or in two ranges", () => {
+  const w = kernels();
+  const rows = 3, cols = 4 * 700; // 2100 groups: pieces of 1024 and a ragged end
+  const x = values(rows * cols, 3, -20, 4);
+  x.fill(0, 0, 8); // all-zero groups
+  x.set([1e-3, 5, 1e-3, 1e-3, 1e-40, -1e-40, 0, -0, 2 ** 124, -(2 ** 124), 2 ** 124, 2 ** 123], 8);
+  x.set([-0, 0, 0, 3e-7, 1, 1, 1, 1], 4 * 1023); // across the first piece boundary
+  for (const [seed, stream] of [[1, 0], [2 ** 40 + 7, 2 ** 31 + 5], [2 ** 53 - 1, 2 ** 32 - 1]]) {
+    const want = mvue24(matrix(rows, cols, x), { seed, stream }).data;
+    for (const k of [w, null]) {
+      const name = `seed ${seed}, stream ${stream}, ${k ? "WebAssembly" : "scalar"}`;
+      const whole = new Float32Array(x.length), split = new Float32Array(x.length);
+      mvue24Range(x, cols, seed, stream, whole, "test", 0, x.length, k);
+      sameBits(whole, want, name);
+      // Two ranges of whole groups, the second first (as the helper thread may finish earlier).
+      const mid = 4 * 1337;
+      mvue24Range(x, cols, seed, stream, split, "test", mid, x.length, k);
+      mvue24Range(x, cols, seed, stream, split, "test", 0, mid, k);
+      sameBits(split, want, `${name}, two ranges`);
+    }
+  }
+});
+
+Deno.test("mvue24Range: a group sum above 2^126 in a later piece throws the oracle's RangeError", () => {
+  const w = kernels(), cols = 4 * 600, x = values(2 * cols, 4, -10, 2);
+  x.set([3e38, 3e38, 0, 0], 4 * 1100); // row 1, columns 2000..2003: the second piece
+  let theirs = "nothing thrown";
+  try {
+    mvue24(matrix(2, cols, x), { seed: 5 });
+  } catch (e) {
+    theirs = String(e);
+  }
+  if (!theirs.startsWith("RangeError")) throw new Error(`the oracle: ${theirs}`);
+  for (const k of [w, null]) {
+    let mine = "nothing thrown";
+    try {
+      mvue24Range(x, cols, 5, 0, new Float32Array(x.length), "sample MVUE 2:4", 0, x.length, k);
+    } catch (e) {
+      mine = String(e);
+    }
+    if (mine !== theirs) {
+      throw new Error(`${k ? "WebAssembly" : "scalar"}: "${mine}" vs "${theirs}"`);
+    }
+  }
+});
