@@ -210,9 +210,10 @@ export class WasmExp {
     this.#reserve(2 * bytes);
     const w = this.#x, f32 = this.#f32;
     for (let g = g0; g < g1; g += groups) {
-      const n = Math.min(groups, g1 - g);
+      const n = Math.min(groups, g1 - g), padded = Math.ceil(n / 4) * 4;
       f32.set(x.subarray(4 * g, 4 * (g + n)));
-      const bad = w.mvue24(0, bytes, n, g, key.stream, key.k0, key.k1);
+      f32.fill(0, 4 * n, 4 * padded); // padding groups of zeros (valid input; results unused)
+      const bad = w.mvue24(0, bytes, padded, g, key.stream, key.k0, key.k1);
       if (bad >= 0) return g + bad;
       out.set(f32.subarray(EXP_PIECE, EXP_PIECE + 4 * n), 4 * g);
     }

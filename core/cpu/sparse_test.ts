@@ -1,8 +1,8 @@
 /**
  * The CPU backend's MVUE 2:4 and FP8 loops (`_sparse.ts`) through the WebAssembly kernels and
  * through the scalar fallback, bit for bit against the reference's oracles: sizes across the
- * kernels' pieces, ties, ±0, subnormals, the largest accepted group sums, a rejected group in a
- * later piece, and ranges of groups computed apart (as two threads do).
+ * kernels' pieces and their four-group steps, ties, ±0, subnormals, the largest accepted group
+ * sums, a rejected group in a later piece, and ranges of groups computed apart (as two threads do).
  *
  * @module
  */
@@ -69,7 +69,7 @@ Deno.test("quantizeFp8Into: WebAssembly and scalar equal the oracle bit for bit 
 
 Deno.test("mvue24Range: WebAssembly and scalar equal the oracle bit for bit, whole or in two ranges", () => {
   const w = kernels();
-  const rows = 3, cols = 4 * 700; // 2100 groups: pieces of 1024 and a ragged end
+  const rows = 3, cols = 4 * 701; // 2103 groups: pieces of 1024, a ragged end (not 4 groups)
   const x = values(rows * cols, 3, -20, 4);
   x.fill(0, 0, 8); // all-zero groups
   x.set([1e-3, 5, 1e-3, 1e-3, 1e-40, -1e-40, 0, -0, 2 ** 124, -(2 ** 124), 2 ** 124, 2 ** 123], 8);
@@ -92,7 +92,9 @@ Deno.test("mvue24Range: WebAssembly and scalar equal the oracle bit for bit, who
 
 Deno.test("mvue24Range: a group sum above 2^126 in a later piece throws the oracle's RangeError", () => {
   const w = kernels(), cols = 4 * 600, x = values(2 * cols, 4, -10, 2);
-  x.set([3e38, 3e38, 0, 0], 4 * 1100); // row 1, columns 2000..2003: the second piece
+  // Row 1, columns 2008..2011: the second piece, the third of four groups the kernel takes at once.
+  x.set([3e38, 3e38, 0, 0], 4 * 1102);
+  x.set([0, 3e38, 0, 3e38], 4 * 1150); // a later one
   let theirs = "nothing thrown";
   try {
     mvue24(matrix(2, cols, x), { seed: 5 });
