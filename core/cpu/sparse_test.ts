@@ -10,6 +10,7 @@
 import { matrix } from "../../reference/matrix.ts";
 import { quantizeFp8 } from "../../reference/fp8.ts";
 import { mvue24 } from "../../reference/mvue.ts";
+import { uniform4 } from "../../reference/rng.ts";
 import { simdKernels, type WasmExp } from "./_exp_wasm.ts";
 import { mvue24Range, quantizeFp8Into } from "./_sparse.ts";
 
@@ -112,5 +113,29 @@ Deno.test("mvue24Range: a group sum above 2^126 in a later piece throws the orac
     if (mine !== theirs) {
       throw new Error(`${k ? "WebAssembly" : "scalar"}: "${mine}" vs "${theirs}"`);
     }
+  }
+});
+
+Deno.test("mvue24Range: a uniform equal to a partial sum of the first pick's CDF picks inclusively, as the oracle", () => {
+  // Magnitudes ≥ 64 (ε vanishes) summing exactly to S = 2^30, with the partial sum through
+  // position p (0, 1, 2) equal to u0·S: the partial sum of t equals u0 exactly (an exclusive
+  // comparison would pick p + 1).
+  const seed = 11, groups = 24, x = new Float32Array(4 * groups), S = 2 ** 30;
+  for (let q = 0; q < groups; q++) {
+    const U = uniform4(seed, 0, q)[0] * S, p = q % 3;
+    // Position p + 1 small: picking it instead of p changes the pair.
+    const a = p === 0
+      ? [U, 64, S - U - 128, 64]
+      : p === 1
+      ? [64, U - 64, 64, S - U - 64]
+      : [64, U - 128, 64, S - U];
+    if (!a.every((v) => v >= 64)) continue; // too close to 0 or 1 for this split: a random group
+    a.forEach((v, i) => (x[4 * q + i] = (q + i) % 2 ? -v : v));
+  }
+  const want = mvue24(matrix(1, x.length, x), { seed }).data;
+  for (const k of [kernels(), null]) {
+    const got = new Float32Array(x.length);
+    mvue24Range(x, x.length, seed, 0, got, "test", 0, x.length, k);
+    sameBits(got, want, k ? "WebAssembly" : "scalar");
   }
 });
