@@ -220,7 +220,7 @@ export class WasmExp {
     return -1;
   }
 
-  /** The largest `|x[i]|` (`x` finite), through the module's memory in pieces. */
+  /** The largest `|x[i]|` (NaN if one is NaN), through the module's memory in pieces. */
   absMax(x: Float32Array): number {
     this.#reserve(4 * EXP_PIECE);
     const w = this.#x, f32 = this.#f32;

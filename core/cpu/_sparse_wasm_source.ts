@@ -242,8 +242,8 @@ function mvueFunction(): string {
 }
 
 /**
- * The functions `abs_max_f32(p, n)` (the largest magnitude of `n`, a multiple of 4, finite float32
- * values) and `quantize_fp8(src, dst, n, scale, max, m, minExponent)` (`n` a multiple of 4: `y =
+ * The functions `abs_max_f32(p, n)` (the largest magnitude of `n`, a multiple of 4, float32
+ * values; NaN if one is NaN) and `quantize_fp8(src, dst, n, scale, max, m, minExponent)` (`n` a multiple of 4: `y =
  * x·scale`, `q` = `|y|` rounded to the grid of `m` mantissa bits in its binade (at least
  * `minExponent`), ties to even, `max` from `max` on, with `y`'s sign; `dst = q / scale`).
  */
@@ -253,7 +253,7 @@ function fp8Functions(): string {
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
     (block $done (loop $next
       (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-      (local.set $m (f32x4.pmax (local.get $m) (f32x4.abs (v128.load (local.get $p)))))
+      (local.set $m (f32x4.max (local.get $m) (f32x4.abs (v128.load (local.get $p)))))
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br $next)))
     (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))

@@ -60,8 +60,8 @@ Deno.test("quantizeFp8Into: WebAssembly and scalar equal the oracle bit for bit 
     for (const [i, x] of inputs.entries()) {
       const want = quantizeFp8(matrix(1, x.length, x), { format }).dequantized.data;
       const viaWasm = new Float32Array(x.length), scalar = new Float32Array(x.length);
-      quantizeFp8Into(x, format, viaWasm, w);
-      quantizeFp8Into(x, format, scalar, null);
+      quantizeFp8Into(x, x.length, format, viaWasm, w);
+      quantizeFp8Into(x, x.length, format, scalar, null);
       sameBits(viaWasm, want, `${format} input ${i}, WebAssembly`);
       sameBits(scalar, want, `${format} input ${i}, scalar`);
     }
@@ -91,27 +91,58 @@ Deno.test("mvue24Range: WebAssembly and scalar equal the oracle bit for bit, who
   }
 });
 
-Deno.test("mvue24Range: a group sum above 2^126 in a later piece throws the oracle's RangeError", () => {
-  const w = kernels(), cols = 4 * 600, x = values(2 * cols, 4, -10, 2);
-  // Row 1, columns 2008..2011: the second piece, the third of four groups the kernel takes at once.
-  x.set([3e38, 3e38, 0, 0], 4 * 1102);
-  x.set([0, 3e38, 0, 3e38], 4 * 1150); // a later one
-  let theirs = "nothing thrown";
+/** The message `run` throws ("nothing thrown" if none). */
+function thrown(run: () => unknown): string {
   try {
-    mvue24(matrix(2, cols, x), { seed: 5 });
+    run();
   } catch (e) {
-    theirs = String(e);
+    return String(e);
   }
-  if (!theirs.startsWith("RangeError")) throw new Error(`the oracle: ${theirs}`);
-  for (const k of [w, null]) {
-    let mine = "nothing thrown";
-    try {
-      mvue24Range(x, cols, 5, 0, new Float32Array(x.length), "sample MVUE 2:4", 0, x.length, k);
-    } catch (e) {
-      mine = String(e);
+  return "nothing thrown";
+}
+
+Deno.test("mvue24Range: the oracle's RangeErrors in its order (values, then seed, then group sums), late pieces", () => {
+  const w = kernels(), cols = 4 * 600, base = values(2 * cols, 4, -10, 2);
+  const cases: [string, (x: Float32Array) => void, number][] = [
+    // Row 1, columns 2008..2011: the second piece, the third of four groups the kernel takes at once.
+    ["a sum above 2^126", (x) => x.set([3e38, 3e38, 0, 0], 4 * 1102), 5],
+    ["two sums", (x) => x.set([3e38, 3e38, 0, 0, 0, 3e38, 0, 3e38], 4 * 1102), 5],
+    ["NaN after a bad sum", (x) => x.set([3e38, 3e38, 0, 0, 0, 0, NaN], 4 * 1102), 5],
+    ["-Infinity", (x) => (x[4 * 1103 + 3] = -Infinity), 5],
+    ["a bad seed and a bad sum", (x) => x.set([3e38, 3e38], 4 * 1102), -1],
+    ["a bad seed and Infinity", (x) => (x[4 * 1103] = Infinity), 1.5],
+    ["a bad seed alone", () => {}, 2 ** 53],
+  ];
+  for (const [name, edit, seed] of cases) {
+    const x = base.slice();
+    edit(x);
+    const theirs = thrown(() => mvue24(matrix(2, cols, x), { seed }));
+    if (!theirs.startsWith("RangeError")) throw new Error(`${name}: the oracle: ${theirs}`);
+    for (const k of [w, null]) {
+      const out = new Float32Array(x.length);
+      const mine = thrown(() =>
+        mvue24Range(x, cols, seed, 0, out, "sample MVUE 2:4", 0, x.length, k)
+      );
+      if (mine !== theirs) {
+        throw new Error(`${name}, ${k ? "WebAssembly" : "scalar"}: "${mine}" vs "${theirs}"`);
+      }
     }
-    if (mine !== theirs) {
-      throw new Error(`${k ? "WebAssembly" : "scalar"}: "${mine}" vs "${theirs}"`);
+  }
+});
+
+Deno.test("quantizeFp8Into: NaN or ±Infinity in a later piece throws the oracle's RangeError", () => {
+  const w = kernels(), cols = 100, x = values(4096 * 2 + 408, 5, -10, 2);
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const y = x.slice();
+    y[4096 + 777] = bad;
+    y[4096 + 999] = -bad;
+    const theirs = thrown(() => quantizeFp8(matrix(y.length / cols, cols, y), { format: "e5m2" }));
+    if (!theirs.startsWith("RangeError")) throw new Error(`${bad}: the oracle: ${theirs}`);
+    for (const k of [w, null]) {
+      const mine = thrown(() => quantizeFp8Into(y, cols, "e5m2", new Float32Array(y.length), k));
+      if (mine !== theirs) {
+        throw new Error(`${bad}, ${k ? "WebAssembly" : "scalar"}: "${mine}" vs "${theirs}"`);
+      }
     }
   }
 });
