@@ -226,7 +226,7 @@ export class WasmExp {
     const w = this.#x, f32 = this.#f32;
     let amax = 0;
     for (let s = 0; s < x.length; s += EXP_PIECE) {
-      const n = Math.min(EXP_PIECE, x.length - s), padded = Math.ceil(n / 4) * 4;
+      const n = Math.min(EXP_PIECE, x.length - s), padded = Math.ceil(n / 16) * 16;
       f32.set(x.subarray(s, s + n));
       f32.fill(0, n, padded); // padding lanes: 0 changes no maximum
       amax = Math.max(amax, w.abs_max_f32(0, padded));

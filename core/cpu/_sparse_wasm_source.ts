@@ -242,22 +242,35 @@ function mvueFunction(): string {
 }
 
 /**
- * The functions `abs_max_f32(p, n)` (the largest magnitude of `n`, a multiple of 4, float32
+ * The functions `abs_max_f32(p, n)` (the largest magnitude of `n`, a multiple of 16, float32
  * values; NaN if one is NaN) and `quantize_fp8(src, dst, n, scale, max, m, minExponent)` (`n` a multiple of 4: `y =
  * x·scale`, `q` = `|y|` rounded to the grid of `m` mantissa bits in its binade (at least
  * `minExponent`), ties to even, `max` from `max` on, with `y`'s sign; `dst = q / scale`).
  */
 function fp8Functions(): string {
+  const acc = [0, 1, 2, 3];
   return `(func (export "abs_max_f32") (param $p i32) (param $n i32) (result f32)
-    (local $end i32) (local $m v128)
+    (local $end i32) (local $v v128) (local $nan v128) ${
+    acc.map((k) => `(local $m${k} v128)`).join(" ")
+  }
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
     (block $done (loop $next
       (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-      (local.set $m (f32x4.max (local.get $m) (f32x4.abs (v128.load (local.get $p)))))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      ;; Four chains of pmax (one instruction; it skips NaN), NaN flagged on the side.
+      ${
+    acc.map((k) =>
+      `(local.set $v (v128.load offset=${16 * k} (local.get $p)))
+      (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $v) (local.get $v))))
+      (local.set $m${k} (f32x4.pmax (local.get $m${k}) (f32x4.abs (local.get $v))))`
+    ).join("\n      ")
+  }
+      (local.set $p (i32.add (local.get $p) (i32.const 64)))
       (br $next)))
-    (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
-      (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (if (v128.any_true (local.get $nan)) (then (return (f32.const nan))))
+    (local.set $m0 (f32x4.pmax (f32x4.pmax (local.get $m0) (local.get $m1))
+      (f32x4.pmax (local.get $m2) (local.get $m3))))
+    (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m0)) (f32x4.extract_lane 1 (local.get $m0)))
+      (f32.max (f32x4.extract_lane 2 (local.get $m0)) (f32x4.extract_lane 3 (local.get $m0)))))
   (func (export "quantize_fp8") (param $src i32) (param $dst i32) (param $n i32) (param $scale f32)
       (param $max f32) (param $m i32) (param $minExponent i32)
     (local $end i32) (local $s v128) (local $mx v128) (local $minE v128) (local $upBias v128)
