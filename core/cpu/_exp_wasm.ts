@@ -1,6 +1,6 @@
 /**
  * The CPU backend's WebAssembly SIMD kernels (`_exp_wasm_source.ts`, committed bytes in
- * `_exp_wasm_bytes.ts`: the `exp`s, the cross-entropy's rows, AdamW, `add`) behind typed-array
+ * `_exp_wasm_bytes.ts`: the `exp`s, the cross-entropy's rows, AdamW, `add`, MVUE 2:4, FP8) behind typed-array
  * functions: each thread instantiates the module once, on first use, with a memory of its own;
  * arguments are copied in and results out in cache-sized pieces. `null` where the runtime lacks
  * WebAssembly SIMD (callers keep their scalar loops). Private to `core/cpu/`.
@@ -24,6 +24,16 @@ interface Exports {
   add_f32(a: number, b: number, n: number): void;
   causal_softmax(src: number, dst: number, T: number, r0: number, rows: number, s: number): number;
   exp_f64(p: number, n: number): void;
+  mvue24(src: number, dst: number, groups: number, g0: number, ...key: number[]): number;
+  abs_max_f32(p: number, n: number): number;
+  quantize_fp8(src: number, dst: number, n: number, scale: number, ...format: number[]): void;
+}
+
+let threadKernels: WasmExp | null | undefined;
+/** This thread's kernels (instantiated on first use); null without WebAssembly SIMD. */
+export function simdKernels(): WasmExp | null {
+  if (threadKernels === undefined) threadKernels = WasmExp.create();
+  return threadKernels;
 }
 
 /** The arrays of one AdamW step: parameter, gradient, moments. */
@@ -181,6 +191,68 @@ export class WasmExp {
       f64.fill(0, n, padded); // padding lanes (results unused)
       x.exp_f64(0, padded);
       values.set(f64.subarray(0, n), s);
+    }
+  }
+
+  /**
+   * MVUE 2:4 of groups `[g0, g1)` of `x` (four values each) into `out`, group `g` drawing Philox at
+   * counter `(g, stream, 0, 0)` under key `(k0, k1)` (`_sparse_wasm_source.ts`); returns −1, or the
+   * first group whose magnitude sum exceeds 2^126 (the groups before it written).
+   */
+  mvue24(
+    x: Float32Array,
+    out: Float32Array,
+    key: { stream: number; k0: number; k1: number },
+    g0: number,
+    g1: number,
+  ): number {
+    const groups = EXP_PIECE / 4, bytes = 4 * EXP_PIECE;
+    this.#reserve(2 * bytes);
+    const w = this.#x, f32 = this.#f32;
+    for (let g = g0; g < g1; g += groups) {
+      const n = Math.min(groups, g1 - g), padded = Math.ceil(n / 4) * 4;
+      f32.set(x.subarray(4 * g, 4 * (g + n)));
+      f32.fill(0, 4 * n, 4 * padded); // padding groups of zeros (valid input; results unused)
+      const bad = w.mvue24(0, bytes, padded, g, key.stream, key.k0, key.k1);
+      if (bad >= 0) return g + bad;
+      out.set(f32.subarray(EXP_PIECE, EXP_PIECE + 4 * n), 4 * g);
+    }
+    return -1;
+  }
+
+  /** The largest `|x[i]|` (NaN if one is NaN), through the module's memory in pieces. */
+  absMax(x: Float32Array): number {
+    this.#reserve(4 * EXP_PIECE);
+    const w = this.#x, f32 = this.#f32;
+    let amax = 0;
+    for (let s = 0; s < x.length; s += EXP_PIECE) {
+      const n = Math.min(EXP_PIECE, x.length - s), padded = Math.ceil(n / 16) * 16;
+      f32.set(x.subarray(s, s + n));
+      f32.fill(0, n, padded); // padding lanes: 0 changes no maximum
+      amax = Math.max(amax, w.abs_max_f32(0, padded));
+    }
+    return amax;
+  }
+
+  /**
+   * FP8 quantise–dequantise of `x` into `out` under `scale` (`_sparse.ts`'s `quantizeFp8Into`:
+   * `max` the format's largest value, `m` its mantissa bits, `minExponent` its smallest binade).
+   */
+  quantizeFp8(
+    x: Float32Array,
+    out: Float32Array,
+    scale: number,
+    format: { max: number; m: number; minExponent: number },
+  ): void {
+    const bytes = 4 * EXP_PIECE;
+    this.#reserve(2 * bytes);
+    const w = this.#x, f32 = this.#f32;
+    for (let s = 0; s < x.length; s += EXP_PIECE) {
+      const n = Math.min(EXP_PIECE, x.length - s), padded = Math.ceil(n / 4) * 4;
+      f32.set(x.subarray(s, s + n));
+      f32.fill(0, n, padded); // padding lanes (results unused)
+      w.quantize_fp8(0, bytes, padded, scale, format.max, format.m, format.minExponent);
+      out.set(f32.subarray(EXP_PIECE, EXP_PIECE + n), s);
     }
   }
 }

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { sparseWatFunctions } from "./_sparse_wasm_source.ts";
+
 /** Below this argument the kernels return 0 (the scale 2^⌊k/2⌋ stays a normal double above it). */
 export const EXP_WASM_UNDERFLOW = -708;
 /** Taylor degree of `P`: the truncation `(ln2/4)^11/11!` is below 1.1e-16. */
@@ -292,7 +294,7 @@ const EXP_F32_LOCALS =
   ).join(" ") + " (local $negM v128) (local $fBias v128) " + F32.locals;
 
 /**
- * The module: its own memory (exported as `mem`, grown by the caller) and these functions on byte
+ * The module (with `_sparse_wasm_source.ts`'s `mvue24`, `abs_max_f32` and `quantize_fp8`): its own memory (exported as `mem`, grown by the caller) and these functions on byte
  * offsets into it:
  * - `max_f32(p, n)`: the largest of `n` (a multiple of 16) float32 values, NaN ignored (as
  *   `if (z > max) max = z` from −Infinity);
@@ -412,6 +414,7 @@ export function expWat(): string {
       (v128.store offset=16 (local.get $p) (local.get $eb))
       (local.set $p (i32.add (local.get $p) (i32.const 32)))
       (br $next))))
+  ${sparseWatFunctions()}
 )
 `;
 }

@@ -7,16 +7,9 @@
  */
 
 import { fastExp } from "./_exp.ts";
-import { type AdamWArrays, EXP_PIECE, WasmExp } from "./_exp_wasm.ts";
+import { type AdamWArrays, EXP_PIECE, simdKernels as simdExp } from "./_exp_wasm.ts";
 import { geluBackwardRange, geluRange } from "./_gelu.ts";
 import { layerNormRows, softmaxBackwardRows } from "./_four_rows.ts";
-
-let simd: WasmExp | null | undefined;
-/** This thread's SIMD kernels (instantiated on first use); null without WebAssembly SIMD. */
-function simdExp(): WasmExp | null {
-  if (simd === undefined) simd = WasmExp.create();
-  return simd;
-}
 
 let rowScratch = new Float32Array(0);
 

@@ -2,16 +2,21 @@
  * Allocation-free CPU versions of two `reference/` oracles that dominate a sparse training step
  * when run through the oracle (`quantizeFp8`, `mvue24`: per-element objects and arrays), with the
  * oracles' float32 operation sequences, so their results are bit for bit the oracles' (checked in
- * `tests/cpu_backend_test.ts`). Inputs are validated by the caller. Private to `core/cpu/`.
+ * `tests/cpu_backend_test.ts`), through the WebAssembly kernels of `_sparse_wasm_source.ts` (same
+ * operations, same bits) where the runtime has WebAssembly SIMD, else these scalar loops. Inputs
+ * are validated by the caller. Private to `core/cpu/`.
  *
  * @module
  */
 
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
 import { groupSumError, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
+import { assertFinite } from "../../reference/matrix.ts";
 import { uniform4 } from "../../reference/rng.ts";
+import { simdKernels, type WasmExp } from "./_exp_wasm.ts";
 
 const f = Math.fround;
+const FP8_ACTION = "quantize to FP8";
 const FLOAT32_MAX = 3.4028234663852886e38;
 /** Adding and subtracting 2^52 rounds a double in `[0, 2^51)` to the nearest integer, ties to even. */
 const RNE_SHIFT = 2 ** 52;
@@ -28,13 +33,24 @@ const FP8: Record<Fp8Format, { m: number; minExponent: number }> = {
 /**
  * FP8 quantise–dequantise with per-tensor amax scaling into `out` (as `reference/fp8.ts`:
  * `s = f32(max/amax)`, `y = f32(x·s)`, `q` = `y` rounded to the FP8 grid, ties to even,
- * saturating at ±max, `out = f32(q/s)`).
+ * saturating at ±max, `out = f32(q/s)`), through `kernels` unless null. Throws the oracle's
+ * `RangeError` for a value that is not finite (naming its row and column in rows of `cols`).
  */
-export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32Array): void {
+export function quantizeFp8Into(
+  x: Float32Array,
+  cols: number,
+  format: Fp8Format,
+  out: Float32Array,
+  kernels: WasmExp | null = simdKernels(),
+): void {
   const { m, minExponent } = FP8[format], max = FP8_MAX[format];
   let amax = 0;
-  for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
+  if (kernels) amax = kernels.absMax(x);
+  else for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
+  // NaN or ±Infinity somewhere (the maxima propagate NaN): the oracle's error, rows of `cols`.
+  if (!Number.isFinite(amax)) assertFinite({ rows: x.length / cols, cols, data: x }, FP8_ACTION);
   const scale = amax === 0 ? 1 : Math.min(f(max / amax), FLOAT32_MAX);
+  if (kernels) return kernels.quantizeFp8(x, out, scale, { max, m, minExponent });
   for (let i = 0; i < x.length; i++) {
     const y = f(x[i] * scale), a = Math.abs(y);
     let q: number;
@@ -53,9 +69,10 @@ export function quantizeFp8Into(x: Float32Array, format: Fp8Format, out: Float32
 /**
  * MVUE 2:4 along rows of `[rows, cols]` into `out`, elements `[start, end)` (whole groups), step by
  * step as `reference/mvue.ts` (its float32 sums, divisions and picks; uniforms
- * `uniform4(seed, stream, group)` from an allocation-free Philox). Every group draws from its own
- * counter, so ranges may run on different threads with the same result.
- * Throws the oracle's `RangeError` for a group whose magnitude sum exceeds 2^126.
+ * `uniform4(seed, stream, group)` from an allocation-free Philox), through `kernels` unless null.
+ * Every group draws from its own counter, so ranges may run on different threads with the same
+ * result. Throws the oracle's `RangeError`s, in its order: a value that is not finite (anywhere in
+ * `x`), the seed or stream, then a group whose magnitude sum exceeds 2^126.
  */
 export function mvue24Range(
   x: Float32Array,
@@ -66,16 +83,37 @@ export function mvue24Range(
   action: string,
   start: number,
   end: number,
+  kernels: WasmExp | null = simdKernels(),
 ): void {
-  uniform4(seed, stream, 0); // the oracle's seed and stream checks
+  // An invalid seed or stream makes an unused key here: its error is thrown below.
   const k0 = seed % TWO_POW_32, k1 = Math.floor(seed / TWO_POW_32);
+  const bad = kernels
+    ? kernels.mvue24(x, out, { stream, k0, k1 }, start / 4, end / 4)
+    : mvue24Scalar(x, out, { stream, k0, k1 }, start, end);
+  // NaN or ±Infinity make their group's sum fail too: the oracle checks them first.
+  if (bad >= 0) assertFinite({ rows: x.length / cols, cols, data: x }, action, "gradients");
+  uniform4(seed, stream, 0); // the oracle's seed and stream checks
+  if (bad < 0) return;
+  const o = 4 * bad, a = (i: number) => f(Math.abs(x[o + i]) + MVUE_EPSILON);
+  throw groupSumError(f(f(f(a(0) + a(1)) + a(2)) + a(3)), o, cols, action);
+}
+
+/** {@linkcode mvue24Range}'s scalar loop; returns −1, or the first group whose sum fails. */
+function mvue24Scalar(
+  x: Float32Array,
+  out: Float32Array,
+  key: { stream: number; k0: number; k1: number },
+  start: number,
+  end: number,
+): number {
+  const { stream, k0, k1 } = key;
   out.fill(0, start, end);
   for (let o = start; o < end; o += 4) {
     philoxUniforms01(o / 4, stream, k0, k1);
     const a0 = f(Math.abs(x[o]) + MVUE_EPSILON), a1 = f(Math.abs(x[o + 1]) + MVUE_EPSILON);
     const a2 = f(Math.abs(x[o + 2]) + MVUE_EPSILON), a3 = f(Math.abs(x[o + 3]) + MVUE_EPSILON);
     const sum = f(f(f(a0 + a1) + a2) + a3);
-    if (!(sum <= MVUE_MAX_GROUP_SUM)) throw groupSumError(sum, o, cols, action);
+    if (!(sum <= MVUE_MAX_GROUP_SUM)) return o / 4;
     const t0 = f(a0 / sum), t1 = f(a1 / sum), t2 = f(a2 / sum), t3 = f(a3 / sum);
     // R_i: the sum of the other three in ascending index order.
     const r0 = f(f(a1 + a2) + a3), r1 = f(f(a0 + a2) + a3);
@@ -114,6 +152,7 @@ export function mvue24Range(
       out[o + k] = f(x[o + k] / f(tk + f(ak * s)));
     }
   }
+  return -1;
 }
 
 // ---- Philox4x32-10 (reference/rng.ts), without allocations ------------------------------------
