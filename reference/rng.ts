@@ -6,14 +6,14 @@
  * @module
  */
 
-/** Philox multiplier of counter word 0. */
-const M0 = 0xD2511F53;
+/** Philox multiplier of counter word 0 (the CPU and GPU ports import it from here). */
+export const PHILOX_M0 = 0xD2511F53;
 /** Philox multiplier of counter word 2. */
-const M1 = 0xCD9E8D57;
+export const PHILOX_M1 = 0xCD9E8D57;
 /** Key schedule increment of key word 0 (the golden ratio). */
-const W0 = 0x9E3779B9;
+export const PHILOX_W0 = 0x9E3779B9;
 /** Key schedule increment of key word 1 (√3 − 1). */
-const W1 = 0xBB67AE85;
+export const PHILOX_W1 = 0xBB67AE85;
 /** `2^-23`, the step between consecutive uniforms. */
 const TWO_POW_M23 = 1.1920928955078125e-7;
 const TWO_POW_32 = 4294967296;
@@ -93,11 +93,11 @@ function philoxUnchecked(
 ): Philox4x32Block {
   for (let round = 0; round < 10; round++) {
     if (round > 0) {
-      k0 = (k0 + W0) >>> 0;
-      k1 = (k1 + W1) >>> 0;
+      k0 = (k0 + PHILOX_W0) >>> 0;
+      k1 = (k1 + PHILOX_W1) >>> 0;
     }
-    const hi0 = mulhi32(M0, c0), lo0 = Math.imul(M0, c0) >>> 0;
-    const hi1 = mulhi32(M1, c2), lo1 = Math.imul(M1, c2) >>> 0;
+    const hi0 = mulhi32(PHILOX_M0, c0), lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
+    const hi1 = mulhi32(PHILOX_M1, c2), lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
     const n0 = (hi1 ^ c1 ^ k0) >>> 0;
     const n2 = (hi0 ^ c3 ^ k1) >>> 0;
     c0 = n0;

@@ -12,7 +12,13 @@
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
 import { groupSumError, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
 import { assertFinite } from "../../reference/matrix.ts";
-import { uniform4 } from "../../reference/rng.ts";
+import {
+  PHILOX_M0 as M0,
+  PHILOX_M1 as M1,
+  PHILOX_W0 as W0,
+  PHILOX_W1 as W1,
+  uniform4,
+} from "../../reference/rng.ts";
 import { simdKernels, type WasmExp } from "./_exp_wasm.ts";
 
 const f = Math.fround;
@@ -157,7 +163,6 @@ function mvue24Scalar(
 
 // ---- Philox4x32-10 (reference/rng.ts), without allocations ------------------------------------
 
-const M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85;
 const TWO_POW_32 = 4294967296, TWO_POW_M16 = 1 / 65536, TWO_POW_M23 = 1.1920928955078125e-7;
 // The multipliers' 16-bit halves: a·half < 2^48 is exact in a double, so the high word of a·M is
 // ⌊(a·M_hi + ⌊a·M_lo / 2^16⌋) / 2^16⌋ with no rounding (the reference splits both factors).

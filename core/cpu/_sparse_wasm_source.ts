@@ -9,8 +9,12 @@
  */
 
 import { MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
-
-const M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85;
+import {
+  PHILOX_M0 as M0,
+  PHILOX_M1 as M1,
+  PHILOX_W0 as W0,
+  PHILOX_W1 as W1,
+} from "../../reference/rng.ts";
 
 /** `(i8x16.shuffle …)` picking the 32-bit lanes `lanes` of `a` (0–3) and `b` (4–7). */
 function shuffle(lanes: number[], a: string, b: string): string {

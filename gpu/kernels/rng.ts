@@ -12,6 +12,7 @@
  * @module
  */
 
+import { PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1 } from "../../reference/rng.ts";
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
 import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
@@ -28,10 +29,10 @@ import { wgslBindings, wgslItemMain } from "./_wgsl.ts";
  *   when `key` is {@linkcode philoxKey}`(seed)`.
  */
 export const PHILOX_WGSL: string = `
-const PHILOX_M0: u32 = 0xD2511F53u;
-const PHILOX_M1: u32 = 0xCD9E8D57u;
-const PHILOX_W0: u32 = 0x9E3779B9u;
-const PHILOX_W1: u32 = 0xBB67AE85u;
+const PHILOX_M0: u32 = ${PHILOX_M0}u;
+const PHILOX_M1: u32 = ${PHILOX_M1}u;
+const PHILOX_W0: u32 = ${PHILOX_W0}u;
+const PHILOX_W1: u32 = ${PHILOX_W1}u;
 
 fn philox_mulhi(a: u32, b: u32) -> u32 {
   let a_lo = a & 0xffffu;
