@@ -41,7 +41,7 @@ import { encodePruneNM } from "../gpu/kernels/prune.ts";
 import { encodeSoftThreshold24, encodeSsteSums } from "../gpu/kernels/soft_threshold.ts";
 import { encodeSparseMatmul24 } from "../gpu/kernels/sparse_matmul.ts";
 import { encodeTransposableMask24 } from "../gpu/kernels/transposable.ts";
-import { GpuRuntime } from "../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime } from "../gpu/runtime.ts";
 import { assertInt, assertOneOf, parseConfig, runCli } from "./_config.ts";
 import { seededFloats } from "../reference/testing.ts";
 import {
@@ -219,7 +219,7 @@ class BenchRun {
     const capital = (line: string) => line[0].toUpperCase() + line.slice(1);
     const notes = [
       `Date: ${new Date().toISOString()}`,
-      `Adapter: ${this.rt.adapterName}`,
+      `Adapter: ${describeAdapter(this.rt.adapter)}`,
       capital(this.latencyLine),
       `Timing: ${this.timerNote}; each figure is one batch's time over its R calls, the median of ` +
       `${this.cfg.batches} batches. R is chosen per kernel so a batch takes at least ` +
@@ -511,7 +511,7 @@ async function main(args: string[]): Promise<void> {
   const rt = await GpuRuntime.create(); // no adapter: runCli prints the reason, exit 1
   const started = performance.now();
   const mode = values.quick ? "quick" : "full";
-  console.log(`bench_gpu: adapter "${rt.adapterName}", ${mode} run`);
+  console.log(`bench_gpu: adapter "${describeAdapter(rt.adapter)}", ${mode} run`);
 
   const latency = await measureLatency(rt);
   const useTimestamps = rt.features.timestamp && timerMode === "auto";

@@ -36,7 +36,7 @@
 
 import { batchedSgemm, type Blas, loadBlas } from "../core/cpu/blas.ts";
 import { ReferenceBackend } from "../core/reference_backend.ts";
-import { GpuRuntime } from "../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime } from "../gpu/runtime.ts";
 import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
 import { parseConfig, runCli } from "./_config.ts";
@@ -455,7 +455,7 @@ async function main(args: string[]): Promise<void> {
     if (typeof e === "string") missing.push(`webgpu: ${e}`);
     else {
       engines.push(e);
-      adapter = (await GpuRuntime.create()).adapterName;
+      adapter = describeAdapter((await GpuRuntime.create()).adapter);
     }
   }
   if (want("reference")) engines.push(referenceEngine());

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { GpuRuntime } from "../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime } from "../gpu/runtime.ts";
 import {
   encodeMatmul,
   type EncodeMatmulOptions,
@@ -169,7 +169,7 @@ async function main(args: string[]): Promise<void> {
     filters.length === 0 || filters.some((f) => s.name.includes(f))
   );
   const rt = await GpuRuntime.create();
-  console.log(`WebGPU adapter: ${rt.adapterName} (fallback: ${rt.isFallbackAdapter})`);
+  console.log(`WebGPU adapter: ${describeAdapter(rt.adapter)} (fallback: ${rt.isFallbackAdapter})`);
   const latency = await measureLatency(rt);
   const timer = new BatchTimer(
     rt,
@@ -226,7 +226,9 @@ async function main(args: string[]): Promise<void> {
   if (config.out) {
     await Deno.writeTextFile(
       config.out,
-      `Matmul kernel zoo, GFLOP/s (WebGPU adapter: ${rt.adapterName})\n\n${lines.join("\n")}\n`,
+      `Matmul kernel zoo, GFLOP/s (WebGPU adapter: ${describeAdapter(rt.adapter)})\n\n${
+        lines.join("\n")
+      }\n`,
     );
     console.log(`\nwrote ${config.out}`);
   }

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { DEFAULT_SUBMIT_EVERY, GpuRuntime } from "../gpu/runtime.ts";
+import { DEFAULT_SUBMIT_EVERY, describeAdapter, GpuRuntime } from "../gpu/runtime.ts";
 import { median } from "./_bench.ts";
 import { createGpuBackend, GpuBackend } from "../gpu/backend.ts";
 import type { MatmulDims } from "../gpu/kernels/matmul.ts";
@@ -162,7 +162,7 @@ const started = new Date();
 say(`# Speed tables (issue 15)`);
 say();
 say(`- date ${started.toISOString().slice(0, 16).replace("T", " ")} UTC`);
-say(`- WebGPU adapter: ${rt.adapterName} (Deno ${Deno.version.deno})`);
+say(`- WebGPU adapter: ${describeAdapter(rt.adapter)} (Deno ${Deno.version.deno})`);
 say(`- PyTorch: ${torch ? `${torch.device}, same run` : "not run"}`);
 say(`- command: \`deno run -A experiments/speed.ts ${Deno.args.join(" ")}\``);
 say(
@@ -176,7 +176,12 @@ say(
     `of 3); layer and step times: wall clock over back-to-back steps minus the round-trip ` +
     `latency (${latencyMs.toFixed(1)} ms), medians`,
 );
-json.meta = { date: started.toISOString(), adapter: rt.adapterName, args: Deno.args, latencyMs };
+json.meta = {
+  date: started.toISOString(),
+  adapter: describeAdapter(rt.adapter),
+  args: Deno.args,
+  latencyMs,
+};
 
 // ---- 1. per GEMM ---------------------------------------------------------------------------------
 /** The bound of a wide-tiled dense product: max of FMA time, workgroup-load time, global bytes. */

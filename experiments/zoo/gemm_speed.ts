@@ -15,7 +15,7 @@
  * @module
  */
 
-import { GpuRuntime, type KernelSpec } from "../../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime, type KernelSpec } from "../../gpu/runtime.ts";
 import {
   fillsTiles,
   type MatmulDims,
@@ -71,7 +71,7 @@ const say = (s: string) => {
   lines.push(s);
 };
 say(`# GEMM zoo and step profile (issue 15)\n`);
-say(`- adapter: ${rt.adapterName}; date ${new Date().toISOString()}`);
+say(`- adapter: ${describeAdapter(rt.adapter)}; date ${new Date().toISOString()}`);
 say(`- command: deno run -A experiments/zoo/gemm_speed.ts ${Deno.args.join(" ")}`);
 
 const { latency, time: timeIt, timer } = await kernelTimer(rt, config);

@@ -31,7 +31,7 @@
  * @module
  */
 
-import { GpuRuntime } from "../../gpu/runtime.ts";
+import { describeAdapter, GpuRuntime } from "../../gpu/runtime.ts";
 import type { MatmulDims } from "../../gpu/kernels/matmul.ts";
 import {
   dispatchMatmulWide,
@@ -100,7 +100,7 @@ const say = (s = "") => {
   console.log(s);
   lines.push(s);
 };
-const adapter = rt.adapterName;
+const adapter = describeAdapter(rt.adapter);
 const { latency, time: timeIt, timer } = await kernelTimer(rt, config);
 say(`# 2:4 selection bound (issue 15)\n`);
 say(`- adapter: ${adapter}; date ${new Date().toISOString()}`);
