@@ -848,13 +848,20 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
-   * A temporary `f32` tensor of `shape` on {@linkcode newStorage}.
+   * A temporary `f32` tensor of `shape` on {@linkcode newStorage}, or on `data` (an array of the
+   * shape's size that the subclass already holds, e.g. a result computed ahead).
    *
    * @internal For subclasses; not part of the public API.
    */
-  protected alloc(shape: readonly number[]): ReferenceTensor {
+  protected alloc(shape: readonly number[], data?: Float32Array): ReferenceTensor {
     const size = shape.reduce((p, d) => p * d, 1);
-    return this.#register(new Storage(this.newStorage(size)), shape, "f32");
+    if (data !== undefined && data.length !== size) {
+      throw new RangeError(
+        `Cannot allocate a tensor of shape [${shape.join(", ")}] on given storage: its length ` +
+          `must be ${size}, got ${data.length}`,
+      );
+    }
+    return this.#register(new Storage(data ?? this.newStorage(size)), shape, "f32");
   }
 
   #register(storage: Storage, shape: readonly number[], dtype: DType): ReferenceTensor {

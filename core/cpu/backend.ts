@@ -147,8 +147,6 @@ export class CpuBackend extends ReferenceBackend {
   /** The BLAS library in use. */
   readonly blas: Blas;
   #pool = new Map<number, Float32Array[]>();
-  /** An array the next allocation takes as its storage (a result that owns existing values). */
-  #handOver: Float32Array | null = null;
   /** In-place writes (`assign`, `adamw`) per allocation, so caches notice a changed input. */
   #versions = new WeakMap<Storage, number>();
   #softmaxCache: SoftmaxCache | null = null;
@@ -434,9 +432,9 @@ export class CpuBackend extends ReferenceBackend {
     );
     const factor = L.storage.data[0] / n, cached = this.#cachedSoftmax(Z, t);
     if (cached?.grads && factor === 1 / n) {
-      this.#handOver = cached.grads; // the result's storage (newStorage takes it)
+      const grads = cached.grads; // the forward's gradient becomes the result's storage
       cached.grads = null;
-      return this.alloc([n, c]);
+      return this.alloc([n, c], grads);
     }
     const res = this.alloc([n, c]), sums = this.#f64(n), maxes = this.#f64(n);
     this.#crossEntropyRows(Z, t, { grads: f32(res), sums, maxes }, factor);
@@ -654,10 +652,6 @@ export class CpuBackend extends ReferenceBackend {
    * @internal The reference backend's storage hook; not part of the public API.
    */
   protected override newStorage(size: number): Float32Array {
-    const given = this.#handOver;
-    this.#handOver = null;
-    if (given?.length === size) return given;
-    if (given) this.#recycle(given);
     return this.#pool.get(size)?.pop() ?? new Float32Array(new SharedArrayBuffer(4 * size));
   }
 
