@@ -55,17 +55,8 @@ function groupMagnitudes(
   return sum;
 }
 
-/**
- * The error for a group whose float32 magnitude sum exceeds {@linkcode MVUE_MAX_GROUP_SUM}, naming
- * its row and columns; shared with the CPU backend's copy of the sampling loop.
- *
- * @param sum The group's sum `S`.
- * @param o The group's first flat index.
- * @param cols The row length.
- * @param action What the caller was doing.
- * @returns The error to throw.
- */
-export function groupSumError(sum: number, o: number, cols: number, action: string): RangeError {
+/** The error for a group whose float32 magnitude sum exceeds 2^126, naming its row and columns. */
+function groupSumError(sum: number, o: number, cols: number, action: string): RangeError {
   const r = Math.floor(o / cols), c = o % cols;
   return new RangeError(
     `Cannot ${action}: the float32 magnitude sum of the group at row ${r}, columns ${c}..${

@@ -10,7 +10,7 @@
  */
 
 import { FP8_MAX, type Fp8Format } from "../../reference/fp8.ts";
-import { groupSumError, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
+import { assertMvueInput, MVUE_EPSILON, MVUE_MAX_GROUP_SUM } from "../../reference/mvue.ts";
 import { assertFinite } from "../../reference/matrix.ts";
 import {
   PHILOX_M0 as M0,
@@ -100,8 +100,9 @@ export function mvue24Range(
   if (bad >= 0) assertFinite({ rows: x.length / cols, cols, data: x }, action, "gradients");
   uniform4(seed, stream, 0); // the oracle's seed and stream checks
   if (bad < 0) return;
-  const o = 4 * bad, a = (i: number) => f(Math.abs(x[o + i]) + MVUE_EPSILON);
-  throw groupSumError(f(f(f(a(0) + a(1)) + a(2)) + a(3)), o, cols, action);
+  // The oracle's own check names the first group whose sum fails (group `bad`).
+  assertMvueInput({ rows: x.length / cols, cols, data: x }, action);
+  throw new Error(`Cannot ${action}: group ${bad} failed its sum here but not in the oracle`);
 }
 
 /** {@linkcode mvue24Range}'s scalar loop; returns −1, or the first group whose sum fails. */
