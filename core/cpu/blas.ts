@@ -17,6 +17,7 @@
  */
 
 import { envGet, setDefaultEnv } from "./_env.ts";
+import { openFirst } from "./_dlopen.ts";
 
 /** The library file names tried in order when `TWOFOUR_BLAS` is not set. */
 export const BLAS_CANDIDATES: readonly string[] = Deno.build.os === "darwin"
@@ -179,29 +180,17 @@ export function loadBlas(options: LoadBlasOptions = {}): Blas | BlasUnavailable 
   }
   const coreType = options.coreType === false ? "" : chooseCoreType(options.coreType);
   const timeout = setDefaultEnv("OPENBLAS_THREAD_TIMEOUT", "4");
-  const errors: string[] = [];
-  for (const path of paths) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, SYMBOLS);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-        return {
-          reason: "no-ffi",
-          message: "no FFI permission (run with --allow-ffi to use the system BLAS)",
-        };
-      }
-      errors.push(`${path}: ${(e as Error).message.split("\n")[0]}`);
-      continue;
-    }
-    const threads = options.threads ?? navigator.hardwareConcurrency;
-    return openedBlas(lib, path, threads, [coreType && `OPENBLAS_CORETYPE=${coreType}`, timeout]);
-  }
-  return {
-    reason: "missing",
-    message: `no BLAS library found (tried ${errors.join("; ")}); on Debian/Ubuntu: ` +
-      "apt-get install libopenblas0-pthread",
-  };
+  const opened = openFirst(
+    paths,
+    SYMBOLS,
+    "BLAS library",
+    "on Debian/Ubuntu: apt-get install libopenblas0-pthread",
+    "no FFI permission (run with --allow-ffi to use the system BLAS)",
+  );
+  if (!("lib" in opened)) return opened;
+  const threads = options.threads ?? navigator.hardwareConcurrency;
+  const env = [coreType && `OPENBLAS_CORETYPE=${coreType}`, timeout];
+  return openedBlas(opened.lib, opened.path, threads, env);
 }
 
 /**

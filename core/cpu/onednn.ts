@@ -17,6 +17,7 @@
 import { type BatchedProduct, batchedSgemm, type Blas, type BlasUnavailable } from "./blas.ts";
 import { OnednnMatmul } from "./_onednn_matmul.ts";
 import { envGet, setDefaultEnv } from "./_env.ts";
+import { openFirst } from "./_dlopen.ts";
 
 /** The library file names tried in order. */
 export const ONEDNN_CANDIDATES: readonly string[] = [
@@ -73,25 +74,15 @@ export interface LoadOnednnOptions {
  */
 export function loadOnednn(options: LoadOnednnOptions = {}): Blas | BlasUnavailable {
   const threads = Math.max(1, Math.floor(options.threads ?? navigator.hardwareConcurrency));
-  const errors: string[] = [];
   const forced = setOpenmpEnv(threads); // once: a second call would find them set
-  for (const path of options.paths ?? ONEDNN_CANDIDATES) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, SYMBOLS);
-      return openedOnednn(lib, path, forced);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-        return { reason: "no-ffi", message: "no FFI permission (run with --allow-ffi)" };
-      }
-      errors.push(`${path}: ${(e as Error).message.split("\n")[0]}`);
-    }
-  }
-  return {
-    reason: "missing",
-    message: `no oneDNN library found (tried ${errors.join("; ")}); on Debian/Ubuntu: ` +
-      "apt-get install libdnnl2",
-  };
+  const opened = openFirst(
+    options.paths ?? ONEDNN_CANDIDATES,
+    SYMBOLS,
+    "oneDNN library",
+    "on Debian/Ubuntu: apt-get install libdnnl2",
+    "no FFI permission (run with --allow-ffi)",
+  );
+  return "lib" in opened ? openedOnednn(opened.lib, opened.path, forced) : opened;
 }
 
 /** Sets the OpenMP variables the user left unset (module header); returns those it set. */
