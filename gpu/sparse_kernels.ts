@@ -187,7 +187,8 @@ export class SparseKernelChooser implements SparseKernelTuner {
   }
 
   /**
-   * Fixes paths decided earlier (a resumed run).
+   * Fixes paths decided earlier (a resumed run). A forced mode keeps its own path (the choices are
+   * still checked), so `choices()` never reports a path the products do not take.
    *
    * @throws {TypeError} If a choice has no path `"dense"` or `"sparse"`.
    */
@@ -200,6 +201,7 @@ export class SparseKernelChooser implements SparseKernelTuner {
           }`,
         );
       }
+      if (this.mode !== "auto") continue;
       this.#choices.set(key, { ...choice });
       this.#pending.delete(key);
     }

@@ -138,6 +138,12 @@ Deno.test('"auto" runs a new shape dense, times it at tune, then keeps the recor
     TypeError,
     "fast",
   );
+  // A forced backend resuming an "auto" run keeps its path and reports it.
+  forced.dense.sparseKernels.restore({ [key]: { path: "sparse" } });
+  assertClose(await product(forced.dense), dense, { atol: 0, rtol: 0 }, "forced dense, restored");
+  if (forced.dense.sparseKernels.choices()[key]?.path !== "dense") {
+    throw new Error(`forced dense reports ${JSON.stringify(forced.dense.sparseKernels.choices())}`);
+  }
   assertThrows(
     () => new GpuBackend(rt, { sparseKernels: "fast" as "auto" }),
     TypeError,
