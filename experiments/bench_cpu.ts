@@ -30,7 +30,7 @@ import { Trainer } from "../core/trainer.ts";
 import { SPARSE_METHODS, type SparseMethod } from "../core/sparse.ts";
 import { assertOneOf, parseConfig, parseList, runCli } from "./_config.ts";
 import process from "node:process";
-import { spawnJsonLines } from "./_bench.ts";
+import { median, spawnJsonLines } from "./_bench.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
 const DEFAULTS = {
@@ -129,11 +129,6 @@ async function torchEngine(python: string): Promise<Engine> {
       await child.close();
     },
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /**

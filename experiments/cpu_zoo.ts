@@ -41,7 +41,13 @@ import { encodeMatmul } from "../gpu/kernels/matmul.ts";
 import { packA, packB, WasmGemm } from "./_wasm_gemm.ts";
 import { parseConfig, runCli } from "./_config.ts";
 import { assertProductClose, seededFloats } from "../reference/testing.ts";
-import { type JsonLineChild, linearProducts, spawnJsonLines, type StepProduct } from "./_bench.ts";
+import {
+  type JsonLineChild,
+  linearProducts,
+  median,
+  spawnJsonLines,
+  type StepProduct,
+} from "./_bench.ts";
 import { loadOnednn } from "../core/cpu/onednn.ts";
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -415,11 +421,6 @@ function childNativeOpenblas(): void {
     ms.push(median(times));
   }
   console.log(JSON.stringify({ version: blas.version, ms }));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function main(args: string[]): Promise<void> {
