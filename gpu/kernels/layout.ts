@@ -1,7 +1,7 @@
 /**
  * Data-movement kernels: 2-D transpose (through 16×16 workgroup tiles, so both the reads and the
- * writes of a workgroup touch contiguous rows), the head split/merge permutation
- * `[A, B, C, D] → [A, C, B, D]`, column slices, column padding, and a plain 32-bit copy (used for
+ * writes of a workgroup touch contiguous rows), the permutation `[A, B, C, D] → [A, C, B, D]` (the
+ * one-part head split of `heads.ts`), column slices, column padding, and a plain 32-bit copy (used for
  * in-place assignment without leaving the shared compute pass). Values are moved bit for bit.
  *
  * @module
@@ -10,8 +10,9 @@
 import type { GpuRuntime, KernelSpec } from "../runtime.ts";
 import { grid, packParams } from "./_params.ts";
 import { dispatchNew } from "./_dispatch.ts";
-import { unravelWgsl, wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
+import { wgslBindings, wgslItemEntry, wgslItemMain } from "./_wgsl.ts";
 import { cachedSpec } from "./_sparse.ts";
+import { encodeSplitHeads } from "./heads.ts";
 
 const TILE = 16;
 
@@ -69,33 +70,7 @@ export function encodeTranspose(
 }
 
 /**
- * The permutation `[A, B, C, D] → [A, C, B, D]`, one thread per output element. Bindings: `x`,
- * `out`, uniform `{ count, B, C, D }`.
- *
- * @returns The kernel, key `layout-permute0213`.
- */
-export function permute0213Spec(): KernelSpec {
-  return cachedSpec(
-    "layout-permute0213",
-    () =>
-      `${
-        wgslBindings("count: u32, B: u32, C: u32, D: u32", [
-          "read x: array<u32>",
-          "read_write out: array<u32>",
-        ])
-      }
-
-${wgslItemMain("o", "p.count")}
-  // o = ((a*C + c)*B + b)*D + d
-${unravelWgsl("o", [["d", "p.D"], ["b", "p.B"], ["c", "p.C"]], "a")}
-  out[o] = x[((a * p.B + b) * p.C + c) * p.D + d];
-}
-`,
-  );
-}
-
-/**
- * Records `[A, B, C, D] → [A, C, B, D]` on 32-bit values.
+ * Records `[A, B, C, D] → [A, C, B, D]` on float32 values.
  *
  * @param rt The runtime.
  * @param x The tensor.
@@ -107,9 +82,9 @@ export function encodePermute0213(
   x: GPUBuffer,
   dims: readonly [number, number, number, number],
 ): GPUBuffer {
+  // The head split with one part is this permutation: [batch, T, heads, hd] → [batch, heads, T, hd].
   const [A, B, C, D] = dims;
-  const count = A * B * C * D, params = packParams([count, B, C, D]);
-  return dispatchNew(rt, permute0213Spec(), [x], [4 * count], count, params)[0];
+  return encodeSplitHeads(rt, x, { batch: A, T: B, heads: C, hd: D, parts: 1 })[0];
 }
 
 /**
